@@ -1,0 +1,73 @@
+/**
+ * The kernel/trim catalog: one interface, two SQL backends (SQLite file by default,
+ * PostgreSQL when DATABASE_URL is postgres://...). Schema lives in /migrations as
+ * versioned SQL files, applied in order by `migrate()`.
+ */
+
+/** A kernel's identity, already normalized (see src/identity). */
+export interface KernelRef {
+  distro: string;
+  distroVersion: string;
+  arch: string;
+  kernel: string;
+}
+
+export interface KernelRecord extends KernelRef {
+  /** Object-store key of the full BTF (`.btf.tar.xz` or `.btf`). */
+  storageKey: string;
+  /** Size in bytes of the stored object. */
+  size: number;
+  /** sha256 (hex) of the stored object. */
+  sha256: string;
+  addedAt: Date;
+}
+
+export interface TrimRecord {
+  /** sha256 over the sorted sha256s of the objects (hex). */
+  objectsHash: string;
+  kernel: KernelRef;
+  /** Object-store key of the trimmed BTF (`trimmed/<sha256>.btf`). */
+  resultKey: string;
+  /** sha256 (hex) of the trimmed BTF: the ETag. */
+  resultSha256: string;
+  size: number;
+  durationMs: number;
+  hits: number;
+  createdAt: Date;
+}
+
+export interface KernelFilter {
+  distro?: string;
+  distroVersion?: string;
+  arch?: string;
+  /** Matches kernels whose release starts with this string. */
+  kernelPrefix?: string;
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+export type UpsertOutcome = 'added' | 'unchanged' | 'updated';
+
+export interface Catalog {
+  /** Applies pending migrations; safe to run concurrently from several processes. */
+  migrate(): Promise<void>;
+  upsertKernel(kernel: Omit<KernelRecord, 'addedAt'>): Promise<UpsertOutcome>;
+  getKernel(ref: KernelRef): Promise<KernelRecord | null>;
+  /** Ordered by distro, distro version, arch, kernel. */
+  listKernels(filter: KernelFilter, page: Page): Promise<{ items: KernelRecord[]; total: number }>;
+  /** Records an uploaded object (first seen / last seen). */
+  recordObject(sha256: string, size: number): Promise<void>;
+  getTrim(objectsHash: string, kernel: KernelRef): Promise<TrimRecord | null>;
+  /** Inserts the trim, or leaves an existing one as is (a job may run twice). */
+  recordTrim(trim: Omit<TrimRecord, 'hits' | 'createdAt'>): Promise<void>;
+  /** Counts one cache hit. */
+  recordTrimHit(objectsHash: string, kernel: KernelRef): Promise<void>;
+  /** Number of trims recorded (for tests and metrics). */
+  countTrims(): Promise<number>;
+  /** Cheap liveness probe for /readyz. */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,34 @@
+/**
+ * One object-store interface, two backends (filesystem, S3). Keys are '/'-separated relative
+ * paths, validated by `assertValidKey` (no leading '/', no '.' or '..' segments, no NUL).
+ *
+ * Layout used by the service:
+ *   <distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz   full kernel BTFs (BTFHub archive layout)
+ *   <distro>/<distro_version>/<arch>/<kernel>.btf          the same, uncompressed (also accepted)
+ *   trimmed/<sha256 of content>.btf                        trimmed results, content-addressed
+ */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** Last modification, when the backend knows it. */
+  modified?: Date;
+}
+
+export interface ObjectStore {
+  /** Human-readable description for logs ("fs:/path" or "s3://bucket/prefix"). */
+  readonly description: string;
+  /** The whole object, or null when it does not exist. */
+  get(key: string): Promise<Uint8Array | null>;
+  /** Size and mtime, or null when it does not exist. */
+  head(key: string): Promise<ObjectInfo | null>;
+  /** Atomic write: readers see the old object or the whole new one, never a partial one. */
+  put(key: string, data: Uint8Array): Promise<void>;
+  /** Removes the object; no error when it is absent. */
+  delete(key: string): Promise<void>;
+  /** Every object under `prefix` (recursive), in key order. */
+  list(prefix?: string): AsyncIterable<ObjectInfo>;
+  /** Cheap liveness probe for /readyz; throws with a reason when the store is unusable. */
+  check(): Promise<void>;
+  /** Releases clients and handles. */
+  close(): Promise<void>;
+}
