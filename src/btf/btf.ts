@@ -1,0 +1,446 @@
+/**
+ * The BTF decoder: raw BTF blobs (what /sys/kernel/btf/vmlinux and BTFHub `.btf` files hold)
+ * and `.BTF` sections of ELF files, either byte order (spec §1.2, §2).
+ *
+ * Lazy, like cilium/ebpf: `Btf.parse` makes one linear pass over the type section that
+ * records each record's byte offset and, for the kinds CO-RE can match by name, a hash
+ * index of essential names. A type is inflated into a `BtfType` value only when asked.
+ * A decoded kernel therefore costs its raw bytes plus ~12 bytes per type.
+ *
+ * Header (24 bytes; producers after libbpf 1.7 may write 32, which we also read):
+ * | off | size | field     |
+ * |   0 |    2 | magic 0xEB9F (byte order of the blob) |
+ * |   2 |    1 | version   |
+ * |   3 |    1 | flags     |
+ * |   4 |    4 | hdr_len   |
+ * |   8 |    4 | type_off  | relative to the end of the header
+ * |  12 |    4 | type_len  |
+ * |  16 |    4 | str_off   | relative to the end of the header
+ * |  20 |    4 | str_len   |
+ *
+ * Type record: 12-byte common header then kind-specific data (see kinds.ts `trailingSize`):
+ * | off | size | field                                                              |
+ * |   0 |    4 | name_off                                                           |
+ * |   4 |    4 | info: vlen bits 0-15, kind bits 24-28, kind_flag bit 31            |
+ * |   8 |    4 | size (INT, ENUM, STRUCT, UNION, DATASEC, FLOAT, ENUM64) or type id |
+ */
+import { findSection, isElf, latin1, parseElf, sectionData } from './elf.js';
+import { CodecError } from './errors.js';
+import { BtfKind, KIND_NAMES, trailingSize } from './kinds.js';
+import { essentialHashAt, essentialName, essentialNameHash } from './names.js';
+import type { BtfType, Member, TypeId } from './types.js';
+
+export const BTF_MAGIC = 0xeb9f;
+const HEADER_LEN = 24;
+const MAX_STR_OFFSET = 0x7fffffff;
+/** Bits of `info` that classic BTF leaves zero (16-23 and 29-30). */
+const INFO_UNUSED_BITS = 0x60ff0000;
+
+/** Kinds whose names CO-RE candidate search looks up; only these are hash-indexed. */
+const INDEXED_KINDS = new Set<number>([
+  BtfKind.Int, BtfKind.Struct, BtfKind.Union, BtfKind.Enum, BtfKind.Fwd, BtfKind.Typedef,
+  BtfKind.Float, BtfKind.Enum64,
+]);
+
+/** libbpf `determine_ptr_size`: INT names that reveal the target's `long` (and so pointer) size. */
+const LONG_ALIASES = new Set([
+  'long', 'long int', 'int long', 'unsigned long', 'long unsigned', 'unsigned long int',
+  'unsigned int long', 'long unsigned int', 'long int unsigned', 'int unsigned long', 'int long unsigned',
+]);
+
+export function isRawBtf(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && ((bytes[0] === 0x9f && bytes[1] === 0xeb) || (bytes[0] === 0xeb && bytes[1] === 0x9f));
+}
+
+export interface BtfParseOptions {
+  /** Pointer size when known from the container (ELF class); raw BTF infers it like libbpf. */
+  pointerSize?: number;
+}
+
+export class Btf {
+  /** Number of type ids including void: valid ids are 0..typeCount-1. */
+  readonly typeCount: number;
+  readonly littleEndian: boolean;
+  /** The bytes of the blob, header first. */
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private readonly strStart: number;
+  private readonly strLen: number;
+  /** offsets[id] = byte offset of type `id`'s record inside `bytes`. */
+  private readonly offsets: Uint32Array;
+  /** Essential-name hash index: bucket heads and per-id chain links (-1 ends a chain). */
+  private readonly buckets: Int32Array;
+  private readonly chain: Int32Array;
+  private readonly hashes: Uint32Array;
+  private ptrSize: number;
+  private readonly cache = new Map<TypeId, BtfType>();
+
+  /** Raw BTF or an ELF file with a `.BTF` section, told apart by their magic. */
+  static parse(bytes: Uint8Array): Btf {
+    if (isRawBtf(bytes)) return Btf.fromRaw(bytes);
+    if (isElf(bytes)) return Btf.fromElf(bytes);
+    throw new CodecError('BTF', 'neither raw BTF (magic 0xEB9F) nor an ELF file');
+  }
+
+  static fromElf(bytes: Uint8Array): Btf {
+    const elf = parseElf(bytes);
+    const section = findSection(elf, '.BTF');
+    if (!section) throw new CodecError('MISSING_SECTION', 'ELF file has no .BTF section');
+    return Btf.fromRaw(sectionData(bytes, section), { pointerSize: elf.bits === 32 ? 4 : 8 });
+  }
+
+  static fromRaw(bytes: Uint8Array, options: BtfParseOptions = {}): Btf {
+    return new Btf(bytes, options);
+  }
+
+  private constructor(bytes: Uint8Array, options: BtfParseOptions) {
+    if (bytes.length < HEADER_LEN) throw btfError(`BTF header truncated: ${bytes.length} bytes, need ${HEADER_LEN}`);
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const magicLe = this.view.getUint16(0, true);
+    if (magicLe === BTF_MAGIC) this.littleEndian = true;
+    else if (this.view.getUint16(0, false) === BTF_MAGIC) this.littleEndian = false;
+    else throw btfError(`bad BTF magic 0x${magicLe.toString(16)} at offset 0`);
+    const le = this.littleEndian;
+    const hdrLen = this.view.getUint32(4, le);
+    const typeOff = this.view.getUint32(8, le);
+    const typeLen = this.view.getUint32(12, le);
+    const strOff = this.view.getUint32(16, le);
+    const strLen = this.view.getUint32(20, le);
+    if (hdrLen < HEADER_LEN) throw btfError(`BTF hdr_len ${hdrLen} at offset 4 is smaller than ${HEADER_LEN}`);
+    if (hdrLen > bytes.length) throw btfError(`BTF hdr_len ${hdrLen} is past the end of the data (${bytes.length} bytes)`);
+    const metaLeft = bytes.length - hdrLen;
+    if (strOff + strLen > metaLeft) {
+      throw btfError(`BTF string section [${strOff}, +${strLen}) is outside the data (${metaLeft} bytes after the header)`);
+    }
+    if (typeOff + typeLen > strOff) throw btfError(`BTF type section [${typeOff}, +${typeLen}) overlaps the string section at ${strOff}`);
+    if (typeOff % 4 !== 0) throw btfError(`BTF type_off ${typeOff} is not 4-byte aligned`);
+    this.strStart = hdrLen + strOff;
+    this.strLen = strLen;
+    if (strLen === 0 || strLen - 1 > MAX_STR_OFFSET || bytes[this.strStart + strLen - 1] !== 0) {
+      throw btfError(`BTF string section at offset ${this.strStart} is empty or not NUL-terminated`);
+    }
+    if (bytes[this.strStart] !== 0) {
+      throw btfError('BTF string section does not start with an empty string (split BTF needs a base BTF, which is not supported)');
+    }
+
+    // The one linear pass: record offsets, validate record sizes, hash indexable names.
+    const typesStart = hdrLen + typeOff;
+    const typesEnd = typesStart + typeLen;
+    const maxTypes = Math.floor(typeLen / 12) + 1;
+    const offsets = new Uint32Array(maxTypes);
+    const hashes = new Uint32Array(maxTypes);
+    const indexed = new Uint8Array(maxTypes);
+    let indexedCount = 0;
+    const view = this.view;
+    const strStart = this.strStart;
+    let off = typesStart;
+    let id = 1;
+    while (off + 12 <= typesEnd) {
+      const nameOff = view.getUint32(off, le);
+      const info = view.getUint32(off + 4, le);
+      const kind = (info >>> 24) & 0x1f;
+      const vlen = info & 0xffff;
+      if (info & INFO_UNUSED_BITS) {
+        throw btfError(`type [${id}] at offset ${off}: info 0x${(info >>> 0).toString(16)} sets reserved bits`);
+      }
+      const trailing = trailingSize(kind, vlen);
+      if (trailing < 0) throw btfError(`type [${id}] at offset ${off}: unknown kind ${kind}`);
+      const end = off + 12 + trailing;
+      if (end > typesEnd) throw btfError(`type [${id}] ${KIND_NAMES[kind]} at offset ${off} is truncated by the end of the type section`);
+      if (nameOff >= strLen) {
+        throw btfError(`type [${id}] ${KIND_NAMES[kind]} at offset ${off}: name offset ${nameOff} is outside the string section (${strLen} bytes)`);
+      }
+      offsets[id] = off;
+      if (nameOff !== 0 && INDEXED_KINDS.has(kind)) {
+        hashes[id] = essentialHashAt(bytes, strStart + nameOff);
+        indexed[id] = 1;
+        indexedCount++;
+      }
+      id++;
+      off = end;
+    }
+    if (off !== typesEnd) throw btfError(`BTF type section has ${typesEnd - off} trailing bytes at offset ${off}`);
+    this.typeCount = id;
+    this.offsets = offsets.slice(0, id);
+
+    let bucketCount = 16;
+    while (bucketCount < indexedCount * 2) bucketCount <<= 1;
+    const buckets = new Int32Array(bucketCount).fill(-1);
+    const chain = new Int32Array(id).fill(-1);
+    const mask = bucketCount - 1;
+    // Insert in reverse so every chain lists ids in increasing order, as candidate search needs.
+    for (let t = id - 1; t >= 1; t--) {
+      if (!indexed[t]) continue;
+      const b = hashes[t]! & mask;
+      chain[t] = buckets[b]!;
+      buckets[b] = t;
+    }
+    this.buckets = buckets;
+    this.chain = chain;
+    this.hashes = hashes.slice(0, id);
+    this.ptrSize = options.pointerSize ?? 0;
+  }
+
+  /** Approximate bytes held by this decoded BTF (raw data plus indexes). */
+  get memoryBytes(): number {
+    return this.bytes.byteLength + this.offsets.byteLength + this.buckets.byteLength + this.chain.byteLength + this.hashes.byteLength;
+  }
+
+  /** Pointer size of the target: the ELF class, else the size of its `long` INT, else 8 (libbpf). */
+  get pointerSize(): number {
+    if (this.ptrSize === 0) {
+      this.ptrSize = 8;
+      for (let id = 1; id < this.typeCount; id++) {
+        if (this.kind(id) !== BtfKind.Int) continue;
+        const size = this.sizeOrType(id);
+        if ((size === 4 || size === 8) && LONG_ALIASES.has(this.name(id))) {
+          this.ptrSize = size;
+          break;
+        }
+      }
+    }
+    return this.ptrSize;
+  }
+
+  /** The raw string section (for byte-exact re-encoding). */
+  get stringSection(): Uint8Array {
+    return this.bytes.subarray(this.strStart, this.strStart + this.strLen);
+  }
+
+  /** The string at `offset` in the string section; validated. */
+  string(offset: number): string {
+    if (offset >= this.strLen || offset < 0) {
+      throw btfError(`string offset ${offset} is outside the string section (${this.strLen} bytes)`);
+    }
+    const start = this.strStart + offset;
+    let end = start;
+    const bytes = this.bytes;
+    while (bytes[end] !== 0) end++;
+    return latin1(bytes, start, end);
+  }
+
+  /** Throws unless `id` names a type of this BTF (0, void, included). */
+  checkId(id: TypeId, context?: () => string): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.typeCount) {
+      const where = context ? `${context()}: ` : '';
+      throw btfError(`${where}type id ${id} is out of range (last id is ${this.typeCount - 1})`);
+    }
+  }
+
+  private offsetOf(id: TypeId): number {
+    if (id <= 0 || id >= this.typeCount || !Number.isInteger(id)) {
+      this.checkId(id);
+      throw btfError('void (type id 0) has no record');
+    }
+    return this.offsets[id]!;
+  }
+
+  /** Kind of `id` without inflating it; void is 0 (UNKNOWN). */
+  kind(id: TypeId): number {
+    if (id === 0) return BtfKind.Unknown;
+    return (this.view.getUint32(this.offsetOf(id) + 4, this.littleEndian) >>> 24) & 0x1f;
+  }
+
+  vlen(id: TypeId): number {
+    if (id === 0) return 0;
+    return this.view.getUint32(this.offsetOf(id) + 4, this.littleEndian) & 0xffff;
+  }
+
+  kindFlag(id: TypeId): boolean {
+    if (id === 0) return false;
+    return this.view.getUint32(this.offsetOf(id) + 4, this.littleEndian) >>> 31 === 1;
+  }
+
+  /** The third header word: a byte size or a referenced type id, depending on the kind. */
+  sizeOrType(id: TypeId): number {
+    if (id === 0) return 0;
+    return this.view.getUint32(this.offsetOf(id) + 8, this.littleEndian);
+  }
+
+  nameOffset(id: TypeId): number {
+    if (id === 0) return 0;
+    return this.view.getUint32(this.offsetOf(id), this.littleEndian);
+  }
+
+  name(id: TypeId): string {
+    return id === 0 ? '' : this.string(this.nameOffset(id));
+  }
+
+  /** "struct task_struct (id 123)" style label for error messages. */
+  describe(id: TypeId): string {
+    if (id === 0) return 'void (id 0)';
+    const kind = KIND_NAMES[this.kind(id)]!.toLowerCase();
+    const name = this.name(id);
+    return `${kind} ${name || '(anon)'} (id ${id})`;
+  }
+
+  /**
+   * Ids of the types whose essential name (name without `___flavor`) equals that of
+   * `name`, in increasing id order. Only INT, STRUCT, UNION, ENUM, FWD, TYPEDEF, FLOAT and
+   * ENUM64 are indexed; other kinds are found by a linear scan (`scanByEssentialName`).
+   */
+  idsByEssentialName(name: string): TypeId[] {
+    const want = essentialName(name);
+    const hash = essentialNameHash(want);
+    const ids: TypeId[] = [];
+    for (let id = this.buckets[hash & (this.buckets.length - 1)]!; id !== -1; id = this.chain[id]!) {
+      if (this.hashes[id] === hash && essentialName(this.name(id)) === want) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Linear scan for kinds the index leaves out (FUNC, VAR, ...). */
+  scanByEssentialName(name: string, kind: number): TypeId[] {
+    const want = essentialName(name);
+    const ids: TypeId[] = [];
+    for (let id = 1; id < this.typeCount; id++) {
+      if (this.kind(id) === kind && this.nameOffset(id) !== 0 && essentialName(this.name(id)) === want) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** True when the essential-name index covers `kind`. */
+  static isIndexedKind(kind: number): boolean {
+    return INDEXED_KINDS.has(kind);
+  }
+
+  /**
+   * Member `index` of struct/union `id`, read without inflating the whole type
+   * (task_struct has hundreds of members; CO-RE walks touch a few).
+   */
+  member(id: TypeId, index: number): Member {
+    const base = this.offsetOf(id) + 12 + index * 12;
+    const le = this.littleEndian;
+    const raw = this.view.getUint32(base + 8, le);
+    const kflag = this.kindFlag(id);
+    const type = this.view.getUint32(base + 4, le);
+    this.checkId(type, () => `${this.describe(id)} member ${index}`);
+    return {
+      name: this.string(this.view.getUint32(base, le)),
+      type,
+      bitOffset: kflag ? raw & 0xffffff : raw,
+      bitfieldSize: kflag ? raw >>> 24 : 0,
+    };
+  }
+
+  /** The whole type, inflated (cached while the cache is small). */
+  type(id: TypeId): BtfType {
+    let t = this.cache.get(id);
+    if (t === undefined) {
+      t = this.inflate(id);
+      if (this.cache.size >= 4096) this.cache.clear();
+      this.cache.set(id, t);
+    }
+    return t;
+  }
+
+  /** Every type, ids 1..typeCount-1, inflated one at a time (not cached). */
+  *types(): IterableIterator<[TypeId, BtfType]> {
+    for (let id = 1; id < this.typeCount; id++) yield [id, this.inflate(id)];
+  }
+
+  private inflate(id: TypeId): BtfType {
+    const off = this.offsetOf(id);
+    const le = this.littleEndian;
+    const v = this.view;
+    const info = v.getUint32(off + 4, le);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const kflag = info >>> 31 === 1;
+    const third = v.getUint32(off + 8, le);
+    const name = this.string(v.getUint32(off, le));
+    const data = off + 12;
+    const ref = (t: number, what: string): TypeId => {
+      this.checkId(t, () => `type [${id}] ${KIND_NAMES[kind]} '${name}' ${what}`);
+      return t;
+    };
+    switch (kind) {
+      case BtfKind.Int: {
+        const enc = v.getUint32(data, le);
+        return { kind, name, size: third, encoding: (enc >>> 24) & 0x0f, bitOffset: (enc >>> 16) & 0xff, bits: enc & 0xff };
+      }
+      case BtfKind.Pointer:
+        return { kind, name, type: ref(third, 'pointee') };
+      case BtfKind.Array:
+        return {
+          kind, name,
+          elemType: ref(v.getUint32(data, le), 'element type'),
+          indexType: ref(v.getUint32(data + 4, le), 'index type'),
+          nelems: v.getUint32(data + 8, le),
+        };
+      case BtfKind.Struct:
+      case BtfKind.Union: {
+        const members: Member[] = [];
+        for (let i = 0; i < vlen; i++) {
+          const m = data + i * 12;
+          const raw = v.getUint32(m + 8, le);
+          members.push({
+            name: this.string(v.getUint32(m, le)),
+            type: ref(v.getUint32(m + 4, le), `member ${i}`),
+            bitOffset: kflag ? raw & 0xffffff : raw,
+            bitfieldSize: kflag ? raw >>> 24 : 0,
+          });
+        }
+        return { kind, name, size: third, kindFlag: kflag, members };
+      }
+      case BtfKind.Enum: {
+        const values = [];
+        for (let i = 0; i < vlen; i++) {
+          const e = data + i * 8;
+          values.push({ name: this.string(v.getUint32(e, le)), value: kflag ? v.getInt32(e + 4, le) : v.getUint32(e + 4, le) });
+        }
+        return { kind, name, size: third, signed: kflag, values };
+      }
+      case BtfKind.Enum64: {
+        const values = [];
+        for (let i = 0; i < vlen; i++) {
+          const e = data + i * 12;
+          const lo = BigInt(v.getUint32(e + 4, le));
+          const hi = BigInt(v.getUint32(e + 8, le));
+          values.push({ name: this.string(v.getUint32(e, le)), value: (hi << 32n) | lo });
+        }
+        return { kind, name, size: third, signed: kflag, values };
+      }
+      case BtfKind.Fwd:
+        return { kind, name, union: kflag };
+      case BtfKind.Typedef:
+      case BtfKind.Volatile:
+      case BtfKind.Const:
+      case BtfKind.Restrict:
+        return { kind, name, type: ref(third, 'target') };
+      case BtfKind.TypeTag:
+        return { kind, name, type: ref(third, 'target'), kindFlag: kflag };
+      case BtfKind.Func:
+        return { kind, name, type: ref(third, 'prototype'), linkage: vlen };
+      case BtfKind.FuncProto: {
+        const params = [];
+        for (let i = 0; i < vlen; i++) {
+          const p = data + i * 8;
+          params.push({ name: this.string(v.getUint32(p, le)), type: ref(v.getUint32(p + 4, le), `parameter ${i}`) });
+        }
+        return { kind, name, returnType: ref(third, 'return type'), params };
+      }
+      case BtfKind.Var:
+        return { kind, name, type: ref(third, 'type'), linkage: v.getUint32(data, le) };
+      case BtfKind.Datasec: {
+        const vars = [];
+        for (let i = 0; i < vlen; i++) {
+          const s = data + i * 12;
+          vars.push({ type: ref(v.getUint32(s, le), `variable ${i}`), offset: v.getUint32(s + 4, le), size: v.getUint32(s + 8, le) });
+        }
+        return { kind, name, size: third, vars };
+      }
+      case BtfKind.Float:
+        return { kind, name, size: third };
+      case BtfKind.DeclTag:
+        return { kind, name, type: ref(third, 'tagged type'), componentIdx: v.getInt32(data, le), kindFlag: kflag };
+      default:
+        throw btfError(`type [${id}] has unknown kind ${kind}`);
+    }
+  }
+}
+
+function btfError(message: string): CodecError {
+  return new CodecError('BTF', message);
+}
