@@ -71,3 +71,28 @@ export interface Catalog {
   check(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** An uploaded BPF object as the catalog remembers it. */
+export interface ObjectRecord {
+  sha256: string;
+  size: number;
+  firstSeen: Date;
+  lastSeen: Date;
+}
+
+/** A row of `schema_migrations`. */
+export interface AppliedMigration {
+  version: number;
+  name: string;
+  appliedAt: Date;
+}
+
+/**
+ * Read-only views both backends offer beyond `Catalog`: for tests, a `migrate --status`
+ * command and diagnostics. Kept apart so that `Catalog` stays what the service needs.
+ */
+export interface CatalogInspection {
+  /** Applied migrations in version order; empty before the first `migrate()`. */
+  appliedMigrations(): Promise<AppliedMigration[]>;
+  getObject(sha256: string): Promise<ObjectRecord | null>;
+}

@@ -1,0 +1,251 @@
+/**
+ * The catalog in PostgreSQL, through a pg connection pool.
+ *
+ * An optional schema isolates the catalog's tables (tests give each run its own). It is set as
+ * the `search_path` of every pooled connection through the startup `options` parameter, so no
+ * query can run on a connection before the path is in place, and it is created by `migrate()`
+ * when missing.
+ */
+import pg from 'pg';
+import type {
+  AppliedMigration,
+  Catalog,
+  CatalogInspection,
+  KernelFilter,
+  KernelRecord,
+  KernelRef,
+  ObjectRecord,
+  Page,
+  TrimRecord,
+  UpsertOutcome,
+} from './catalog.js';
+import { kernelFilterCondition } from './kernel-filter.js';
+import { loadMigrations, pendingMigrations } from './migrations.js';
+import {
+  assertValidPage,
+  type Clock,
+  kernelFromRow,
+  type KernelRow,
+  kernelRefParams,
+  migrationFromRow,
+  type MigrationRow,
+  objectFromRow,
+  type ObjectRow,
+  toNumber,
+  trimFromRow,
+  type TrimRow,
+} from './rows.js';
+
+export interface PostgresCatalogOptions {
+  /** `postgres://user@host:port/database`. */
+  url: string;
+  /** Schema holding the tables; lowercase `[a-z_][a-z0-9_]*`. Default: the server's search_path. */
+  schema?: string;
+  /** Connections in the pool. Default 10. */
+  maxConnections?: number;
+  /** How long to wait for a connection before failing, in ms. Default 5000. */
+  connectTimeoutMs?: number;
+  now?: Clock;
+  /** Where the migrations are; default the package's `migrations/` (tests point elsewhere). */
+  migrationsDir?: string;
+}
+
+/** Plain lowercase identifiers only: they need no quoting in SQL nor in the startup options. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+const KERNEL_KEY = 'distro = $1 AND distro_version = $2 AND arch = $3 AND kernel = $4';
+
+export class PostgresCatalog implements Catalog, CatalogInspection {
+  private readonly pool: pg.Pool;
+  private readonly schema: string | undefined;
+  private readonly now: Clock;
+  private readonly migrationsDir: string | undefined;
+  private closed = false;
+
+  constructor(options: PostgresCatalogOptions) {
+    if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+      throw new Error(`catalog: schema name '${options.schema}' must match ${SCHEMA_NAME.source}`);
+    }
+    this.schema = options.schema;
+    this.now = options.now ?? Date.now;
+    this.migrationsDir = options.migrationsDir;
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+      application_name: 'btfhub-online',
+      ...(this.schema !== undefined ? { options: `-c search_path=${this.schema}` } : {}),
+    });
+    // An idle connection that dies (server restart, network) emits 'error' on the pool; left
+    // unhandled it would crash the process. The pool drops that connection and the next
+    // query opens a fresh one or fails with the reason, which is where it gets reported.
+    this.pool.on('error', () => {});
+  }
+
+  async migrate(): Promise<void> {
+    const migrations = await loadMigrations('postgres', this.migrationsDir);
+    await this.transaction(async (client) => {
+      // One lock per schema, held until COMMIT: a second process blocks here, then finds the
+      // versions the first one recorded. The lock also covers creating the schema itself.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+        `btfhub-online migrate ${this.schema ?? '(search_path)'}`,
+      ]);
+      if (this.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    INTEGER NOT NULL PRIMARY KEY,
+        name       TEXT    NOT NULL,
+        applied_at BIGINT  NOT NULL
+      )`);
+      const rows = (await client.query<MigrationRow>('SELECT version, name FROM schema_migrations')).rows;
+      const applied = new Map(rows.map((row) => [toNumber(row.version), row.name] as const));
+      for (const migration of pendingMigrations(migrations, applied)) {
+        await client.query(migration.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          migration.version,
+          migration.name,
+          this.now(),
+        ]);
+      }
+    });
+  }
+
+  async appliedMigrations(): Promise<AppliedMigration[]> {
+    // to_regclass resolves through search_path and is NULL when the table does not exist.
+    const exists = await this.pool.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS exists");
+    if (!exists.rows[0]?.exists) return [];
+    const result = await this.pool.query<MigrationRow>(
+      'SELECT version, name, applied_at FROM schema_migrations ORDER BY version',
+    );
+    return result.rows.map(migrationFromRow);
+  }
+
+  async upsertKernel(kernel: Omit<KernelRecord, 'addedAt'>): Promise<UpsertOutcome> {
+    const key = kernelRefParams(kernel);
+    const content = [kernel.storageKey, kernel.size, kernel.sha256];
+    // Two statements, each atomic on its own, so no transaction is needed: the insert tells
+    // 'added', and the update only touches a row whose content differs.
+    const inserted = await this.pool.query(
+      `INSERT INTO kernels (distro, distro_version, arch, kernel, storage_key, size, sha256, added_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+      [...key, ...content, this.now()],
+    );
+    if (inserted.rowCount === 1) return 'added';
+    const updated = await this.pool.query(
+      `UPDATE kernels SET storage_key = $5, size = $6, sha256 = $7
+       WHERE ${KERNEL_KEY} AND (storage_key <> $5 OR size <> $6 OR sha256 <> $7)`,
+      [...key, ...content],
+    );
+    return updated.rowCount === 1 ? 'updated' : 'unchanged';
+  }
+
+  async getKernel(ref: KernelRef): Promise<KernelRecord | null> {
+    const result = await this.pool.query<KernelRow>(`SELECT * FROM kernels WHERE ${KERNEL_KEY}`, kernelRefParams(ref));
+    const row = result.rows[0];
+    return row ? kernelFromRow(row) : null;
+  }
+
+  async listKernels(filter: KernelFilter, page: Page): Promise<{ items: KernelRecord[]; total: number }> {
+    assertValidPage(page);
+    const { where, params } = kernelFilterCondition(filter, (index) => `$${index}`);
+    const n = params.length;
+    const [items, count] = await Promise.all([
+      this.pool.query<KernelRow>(
+        `SELECT * FROM kernels ${where} ORDER BY distro, distro_version, arch, kernel LIMIT $${n + 1} OFFSET $${n + 2}`,
+        [...params, page.limit, page.offset],
+      ),
+      this.pool.query<{ total: string }>(`SELECT COUNT(*) AS total FROM kernels ${where}`, params),
+    ]);
+    return { items: items.rows.map(kernelFromRow), total: toNumber(count.rows[0]?.total ?? 0) };
+  }
+
+  async recordObject(sha256: string, size: number): Promise<void> {
+    const now = this.now();
+    await this.pool.query(
+      `INSERT INTO objects (sha256, size, first_seen, last_seen) VALUES ($1, $2, $3, $3)
+       ON CONFLICT (sha256) DO UPDATE SET last_seen = excluded.last_seen`,
+      [sha256, size, now],
+    );
+  }
+
+  async getObject(sha256: string): Promise<ObjectRecord | null> {
+    const result = await this.pool.query<ObjectRow>('SELECT * FROM objects WHERE sha256 = $1', [sha256]);
+    const row = result.rows[0];
+    return row ? objectFromRow(row) : null;
+  }
+
+  async getTrim(objectsHash: string, kernel: KernelRef): Promise<TrimRecord | null> {
+    const result = await this.pool.query<TrimRow>(`SELECT * FROM trims WHERE ${KERNEL_KEY} AND objects_hash = $5`, [
+      ...kernelRefParams(kernel),
+      objectsHash,
+    ]);
+    const row = result.rows[0];
+    return row ? trimFromRow(row) : null;
+  }
+
+  async recordTrim(trim: Omit<TrimRecord, 'hits' | 'createdAt'>): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO trims (distro, distro_version, arch, kernel, objects_hash,
+                          result_key, result_sha256, size, duration_ms, hits, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) ON CONFLICT DO NOTHING`,
+      [
+        ...kernelRefParams(trim.kernel),
+        trim.objectsHash,
+        trim.resultKey,
+        trim.resultSha256,
+        trim.size,
+        trim.durationMs,
+        this.now(),
+      ],
+    );
+  }
+
+  async recordTrimHit(objectsHash: string, kernel: KernelRef): Promise<void> {
+    await this.pool.query(
+      `UPDATE trims SET hits = hits + 1, last_hit_at = $6 WHERE ${KERNEL_KEY} AND objects_hash = $5`,
+      [...kernelRefParams(kernel), objectsHash, this.now()],
+    );
+  }
+
+  async countTrims(): Promise<number> {
+    const result = await this.pool.query<{ total: string }>('SELECT COUNT(*) AS total FROM trims');
+    return toNumber(result.rows[0]?.total ?? 0);
+  }
+
+  async check(): Promise<void> {
+    if (this.closed) throw new Error('catalog: the PostgreSQL pool is closed');
+    await this.pool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  private async transaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    // A checked-out connection that dies emits 'error' on the client, and the pool only
+    // listens while the client is idle: without this listener the process would crash. The
+    // failure itself still reaches us through the pending query.
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      await work(client);
+      await client.query('COMMIT');
+    } catch (error) {
+      // A failed ROLLBACK (connection gone) must not hide the error that caused it, and the
+      // connection must then leave the pool instead of being handed out again.
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+}

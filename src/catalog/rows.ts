@@ -1,0 +1,108 @@
+/**
+ * Row shapes shared by both SQL backends and their conversion to catalog records. Columns are
+ * snake_case; PostgreSQL returns BIGINT as a string and SQLite returns a number, so every
+ * numeric column goes through `toNumber`. Timestamps are integer epoch milliseconds.
+ */
+import type { AppliedMigration, KernelRecord, KernelRef, ObjectRecord, TrimRecord } from './catalog.js';
+
+type Numeric = number | string | bigint;
+
+export interface KernelRow {
+  distro: string;
+  distro_version: string;
+  arch: string;
+  kernel: string;
+  storage_key: string;
+  size: Numeric;
+  sha256: string;
+  added_at: Numeric;
+}
+
+export interface TrimRow {
+  objects_hash: string;
+  distro: string;
+  distro_version: string;
+  arch: string;
+  kernel: string;
+  result_key: string;
+  result_sha256: string;
+  size: Numeric;
+  duration_ms: Numeric;
+  hits: Numeric;
+  created_at: Numeric;
+}
+
+export interface ObjectRow {
+  sha256: string;
+  size: Numeric;
+  first_seen: Numeric;
+  last_seen: Numeric;
+}
+
+export interface MigrationRow {
+  version: Numeric;
+  name: string;
+  applied_at: Numeric;
+}
+
+/** Columns of a KernelRef, in the order of the primary keys and of listings. */
+export function kernelRefParams(ref: KernelRef): [string, string, string, string] {
+  return [ref.distro, ref.distroVersion, ref.arch, ref.kernel];
+}
+
+export function toNumber(value: Numeric): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number)) throw new Error(`catalog: ${String(value)} is not a safe integer`);
+  return number;
+}
+
+export function kernelFromRow(row: KernelRow): KernelRecord {
+  return {
+    distro: row.distro,
+    distroVersion: row.distro_version,
+    arch: row.arch,
+    kernel: row.kernel,
+    storageKey: row.storage_key,
+    size: toNumber(row.size),
+    sha256: row.sha256,
+    addedAt: new Date(toNumber(row.added_at)),
+  };
+}
+
+export function trimFromRow(row: TrimRow): TrimRecord {
+  return {
+    objectsHash: row.objects_hash,
+    kernel: { distro: row.distro, distroVersion: row.distro_version, arch: row.arch, kernel: row.kernel },
+    resultKey: row.result_key,
+    resultSha256: row.result_sha256,
+    size: toNumber(row.size),
+    durationMs: toNumber(row.duration_ms),
+    hits: toNumber(row.hits),
+    createdAt: new Date(toNumber(row.created_at)),
+  };
+}
+
+export function objectFromRow(row: ObjectRow): ObjectRecord {
+  return {
+    sha256: row.sha256,
+    size: toNumber(row.size),
+    firstSeen: new Date(toNumber(row.first_seen)),
+    lastSeen: new Date(toNumber(row.last_seen)),
+  };
+}
+
+export function migrationFromRow(row: MigrationRow): AppliedMigration {
+  return { version: toNumber(row.version), name: row.name, appliedAt: new Date(toNumber(row.applied_at)) };
+}
+
+/** Rejects a page that SQL would misread (negative or fractional LIMIT/OFFSET). */
+export function assertValidPage(page: { limit: number; offset: number }): void {
+  for (const [name, value] of Object.entries(page)) {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`catalog: page ${name} must be a non-negative integer, got ${String(value)}`);
+    }
+  }
+}
+
+/** The clock the catalog stamps rows with: epoch milliseconds. Injectable for tests. */
+export type Clock = () => number;

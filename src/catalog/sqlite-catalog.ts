@@ -1,0 +1,211 @@
+/**
+ * The catalog in a SQLite file (or ':memory:'), through better-sqlite3.
+ *
+ * better-sqlite3 is synchronous: each method does its work at once and returns a settled
+ * promise, which keeps the `Catalog` interface identical to the PostgreSQL backend. WAL mode
+ * lets readers proceed while one writer writes; the busy timeout makes a second process wait
+ * for the write lock instead of failing with SQLITE_BUSY.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  AppliedMigration,
+  Catalog,
+  CatalogInspection,
+  KernelFilter,
+  KernelRecord,
+  KernelRef,
+  ObjectRecord,
+  Page,
+  TrimRecord,
+  UpsertOutcome,
+} from './catalog.js';
+import { kernelFilterCondition } from './kernel-filter.js';
+import { loadMigrations, pendingMigrations } from './migrations.js';
+import {
+  assertValidPage,
+  type Clock,
+  kernelFromRow,
+  type KernelRow,
+  kernelRefParams,
+  migrationFromRow,
+  type MigrationRow,
+  objectFromRow,
+  type ObjectRow,
+  trimFromRow,
+  type TrimRow,
+} from './rows.js';
+
+export interface SqliteCatalogOptions {
+  /** A file path, or ':memory:' for a private in-memory database. */
+  path: string;
+  /** How long to wait for another connection's write lock, in ms. Default 5000. */
+  busyTimeoutMs?: number;
+  now?: Clock;
+  /** Where the migrations are; default the package's `migrations/` (tests point elsewhere). */
+  migrationsDir?: string;
+}
+
+const KERNEL_KEY = 'distro = ? AND distro_version = ? AND arch = ? AND kernel = ?';
+const TRIM_KEY = `objects_hash = ? AND ${KERNEL_KEY}`;
+
+export class SqliteCatalog implements Catalog, CatalogInspection {
+  private readonly db: Database.Database;
+  private readonly now: Clock;
+  private readonly migrationsDir: string | undefined;
+  /** Statements are prepared on first use: tables do not exist before `migrate()`. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(options: SqliteCatalogOptions) {
+    if (options.path !== ':memory:' && options.path !== '') {
+      mkdirSync(dirname(options.path), { recursive: true });
+    }
+    this.db = new Database(options.path);
+    this.now = options.now ?? Date.now;
+    this.migrationsDir = options.migrationsDir;
+    try {
+      // Busy timeout first: switching to WAL itself needs a lock another process may hold.
+      this.db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+      this.db.pragma('journal_mode = WAL');
+      // SQLite's LIKE ignores ASCII case by default; kernel releases are case-sensitive, and
+      // PostgreSQL's LIKE is too.
+      this.db.pragma('case_sensitive_like = ON');
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+  }
+
+  async migrate(): Promise<void> {
+    const migrations = await loadMigrations('sqlite', this.migrationsDir);
+    // BEGIN IMMEDIATE takes the write lock before reading schema_migrations, so a second
+    // process waits (busy timeout) and then sees the versions the first one applied.
+    this.db
+      .transaction(() => {
+        this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+          version    INTEGER NOT NULL PRIMARY KEY,
+          name       TEXT    NOT NULL,
+          applied_at INTEGER NOT NULL
+        )`);
+        const applied = new Map(
+          (this.db.prepare('SELECT version, name FROM schema_migrations').all() as MigrationRow[]).map(
+            (row) => [Number(row.version), row.name] as const,
+          ),
+        );
+        const record = this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+        for (const migration of pendingMigrations(migrations, applied)) {
+          this.db.exec(migration.sql);
+          record.run(migration.version, migration.name, this.now());
+        }
+      })
+      .immediate();
+  }
+
+  async appliedMigrations(): Promise<AppliedMigration[]> {
+    const exists = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+      .get();
+    if (!exists) return [];
+    const rows = this.statement('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all();
+    return (rows as MigrationRow[]).map(migrationFromRow);
+  }
+
+  async upsertKernel(kernel: Omit<KernelRecord, 'addedAt'>): Promise<UpsertOutcome> {
+    const key = kernelRefParams(kernel);
+    // Two statements, each atomic on its own, so no transaction is needed: the insert tells
+    // 'added', and the update only touches a row whose content differs.
+    const inserted = this.statement(
+      `INSERT INTO kernels (distro, distro_version, arch, kernel, storage_key, size, sha256, added_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ).run(...key, kernel.storageKey, kernel.size, kernel.sha256, this.now());
+    if (inserted.changes > 0) return 'added';
+    const updated = this.statement(
+      `UPDATE kernels SET storage_key = ?, size = ?, sha256 = ?
+       WHERE ${KERNEL_KEY} AND (storage_key <> ? OR size <> ? OR sha256 <> ?)`,
+    ).run(kernel.storageKey, kernel.size, kernel.sha256, ...key, kernel.storageKey, kernel.size, kernel.sha256);
+    return updated.changes > 0 ? 'updated' : 'unchanged';
+  }
+
+  async getKernel(ref: KernelRef): Promise<KernelRecord | null> {
+    const row = this.statement(`SELECT * FROM kernels WHERE ${KERNEL_KEY}`).get(...kernelRefParams(ref));
+    return row ? kernelFromRow(row as KernelRow) : null;
+  }
+
+  async listKernels(filter: KernelFilter, page: Page): Promise<{ items: KernelRecord[]; total: number }> {
+    assertValidPage(page);
+    const { where, params } = kernelFilterCondition(filter, () => '?');
+    const rows = this.statement(
+      `SELECT * FROM kernels ${where} ORDER BY distro, distro_version, arch, kernel LIMIT ? OFFSET ?`,
+    ).all(...params, page.limit, page.offset) as KernelRow[];
+    const count = this.statement(`SELECT COUNT(*) AS total FROM kernels ${where}`).get(...params) as {
+      total: number;
+    };
+    return { items: rows.map(kernelFromRow), total: count.total };
+  }
+
+  async recordObject(sha256: string, size: number): Promise<void> {
+    const now = this.now();
+    this.statement(
+      `INSERT INTO objects (sha256, size, first_seen, last_seen) VALUES (?, ?, ?, ?)
+       ON CONFLICT (sha256) DO UPDATE SET last_seen = excluded.last_seen`,
+    ).run(sha256, size, now, now);
+  }
+
+  async getObject(sha256: string): Promise<ObjectRecord | null> {
+    const row = this.statement('SELECT * FROM objects WHERE sha256 = ?').get(sha256);
+    return row ? objectFromRow(row as ObjectRow) : null;
+  }
+
+  async getTrim(objectsHash: string, kernel: KernelRef): Promise<TrimRecord | null> {
+    const row = this.statement(`SELECT * FROM trims WHERE ${TRIM_KEY}`).get(objectsHash, ...kernelRefParams(kernel));
+    return row ? trimFromRow(row as TrimRow) : null;
+  }
+
+  async recordTrim(trim: Omit<TrimRecord, 'hits' | 'createdAt'>): Promise<void> {
+    this.statement(
+      `INSERT INTO trims (objects_hash, distro, distro_version, arch, kernel,
+                          result_key, result_sha256, size, duration_ms, hits, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING`,
+    ).run(
+      trim.objectsHash,
+      ...kernelRefParams(trim.kernel),
+      trim.resultKey,
+      trim.resultSha256,
+      trim.size,
+      trim.durationMs,
+      this.now(),
+    );
+  }
+
+  async recordTrimHit(objectsHash: string, kernel: KernelRef): Promise<void> {
+    this.statement(`UPDATE trims SET hits = hits + 1, last_hit_at = ? WHERE ${TRIM_KEY}`).run(
+      this.now(),
+      objectsHash,
+      ...kernelRefParams(kernel),
+    );
+  }
+
+  async countTrims(): Promise<number> {
+    return (this.statement('SELECT COUNT(*) AS total FROM trims').get() as { total: number }).total;
+  }
+
+  async check(): Promise<void> {
+    // Throws "The database connection is not open" once closed.
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    this.statements.clear();
+    if (this.db.open) this.db.close();
+  }
+
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
