@@ -68,6 +68,7 @@ export class Btf {
   private readonly strLen: number;
   /** offsets[id] = byte offset of type `id`'s record inside `bytes`. */
   private readonly offsets: Uint32Array;
+  private readonly typesEnd: number;
   /** Essential-name hash index: bucket heads and per-id chain links (-1 ends a chain). */
   private readonly buckets: Int32Array;
   private readonly chain: Int32Array;
@@ -162,6 +163,7 @@ export class Btf {
     }
     if (off !== typesEnd) throw btfError(`BTF type section has ${typesEnd - off} trailing bytes at offset ${off}`);
     this.typeCount = id;
+    this.typesEnd = typesEnd;
     this.offsets = offsets.slice(0, id);
 
     let bucketCount = 16;
@@ -322,6 +324,20 @@ export class Btf {
       bitOffset: kflag ? raw & 0xffffff : raw,
       bitfieldSize: kflag ? raw >>> 24 : 0,
     };
+  }
+
+  /** name_off of member `index` of struct/union `id` (0 = anonymous member). */
+  nameOffsetOfMember(id: TypeId, index: number): number {
+    return this.view.getUint32(this.offsetOf(id) + 12 + index * 12, this.littleEndian);
+  }
+
+  /**
+   * The u32 right after the 12-byte header of `id`, whatever its kind (0 past the end of
+   * the type section). libbpf 1.1 reads INT encoding this way for FIELD_SIGNED.
+   */
+  rawWordAfterHeader(id: TypeId): number {
+    const at = this.offsetOf(id) + 12;
+    return at + 4 <= this.typesEnd ? this.view.getUint32(at, this.littleEndian) : 0;
   }
 
   /** The whole type, inflated (cached while the cache is small). */

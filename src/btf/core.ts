@@ -1,0 +1,836 @@
+/**
+ * CO-RE relocation resolution with libbpf's semantics (libbpf 1.1 `relo_core.c` and the
+ * candidate search of `libbpf.c`, as used by bpftool 7.1.0's btfgen; spec §4, §5).
+ *
+ * For one object and one target BTF, every `.BTF.ext` CO-RE record is resolved in file
+ * order against a per-object candidate cache that is pruned exactly as libbpf prunes it,
+ * because pruning by one relocation changes what later relocations see (§5.8 step 5).
+ *
+ * Deliberate differences from libbpf, all on malformed input only: negative access indices
+ * are rejected (libbpf 1.1 reads out of bounds), reference cycles and runaway recursion end
+ * in an error instead of a hang or a stack overflow, and out-of-range ids are errors.
+ */
+import type { Btf } from './btf.js';
+import { CodecError } from './errors.js';
+import type { CoreRelo } from './ext.js';
+import { BtfKind, IntEncoding, isAnyEnum, isComposite, isModifier, KIND_NAMES, kindsCoreCompatible } from './kinds.js';
+import { essentialNameLength } from './names.js';
+import type { BpfObject } from './object.js';
+import { Btf as BtfClass } from './btf.js';
+
+/** `enum bpf_core_relo_kind` (UAPI). */
+export const CoreReloKind = {
+  FieldByteOffset: 0,
+  FieldByteSize: 1,
+  FieldExists: 2,
+  FieldSigned: 3,
+  FieldLshiftU64: 4,
+  FieldRshiftU64: 5,
+  TypeIdLocal: 6,
+  TypeIdTarget: 7,
+  TypeExists: 8,
+  TypeSize: 9,
+  EnumvalExists: 10,
+  EnumvalValue: 11,
+  TypeMatches: 12,
+} as const;
+
+/** libbpf's short names (`core_relo_kind_str`). */
+export const RELO_KIND_NAMES: readonly string[] = [
+  'byte_off', 'byte_sz', 'field_exists', 'signed', 'lshift_u64', 'rshift_u64', 'local_type_id',
+  'target_type_id', 'type_exists', 'type_size', 'enumval_exists', 'enumval_value', 'type_matches',
+];
+
+export function reloKindName(kind: number): string {
+  return RELO_KIND_NAMES[kind] ?? `unknown(${kind})`;
+}
+
+export function isFieldBased(kind: number): boolean {
+  return kind >= CoreReloKind.FieldByteOffset && kind <= CoreReloKind.FieldRshiftU64;
+}
+
+export function isTypeBased(kind: number): boolean {
+  return (kind >= CoreReloKind.TypeIdLocal && kind <= CoreReloKind.TypeSize) || kind === CoreReloKind.TypeMatches;
+}
+
+export function isEnumvalBased(kind: number): boolean {
+  return kind === CoreReloKind.EnumvalExists || kind === CoreReloKind.EnumvalValue;
+}
+
+/** BPF_CORE_SPEC_MAX_LEN. */
+const SPEC_MAX_LEN = 64;
+/** Steps one relocation may take (type-chain hops, member visits, compat recursion) before we call the input hostile. */
+const WORK_BUDGET = 1_000_000;
+/** A typedef/modifier chain longer than this is a cycle (real kernels need a handful). */
+const MAX_CHAIN = 1024;
+
+/** A high-level accessor: a named member (`name` set) or an array index (`name` null). */
+export interface Accessor {
+  /** For a member: the composite that holds it; for an array index: the (skipped) element type. */
+  typeId: number;
+  idx: number;
+  name: string | null;
+}
+
+/** libbpf `struct bpf_core_spec`. */
+export interface CoreSpec {
+  btf: Btf;
+  /** As given (not skipped: may be a TYPEDEF). */
+  rootTypeId: number;
+  kind: number;
+  accessors: Accessor[];
+  /** Low-level indices including anonymous members. */
+  raw: number[];
+  /** Bit offset, wrapping at 2^32 like libbpf's u32. */
+  bitOffset: number;
+}
+
+/** libbpf `struct bpf_core_relo_res`, reduced to what decides a relocation. */
+export interface RelocationValue {
+  poison: boolean;
+  origVal: bigint;
+  newVal: bigint;
+}
+
+/** One resolved relocation. */
+export interface ResolvedRelocation {
+  object: string;
+  section: string;
+  /** Index of the record inside its section block (libbpf's relo_idx). */
+  index: number;
+  relo: CoreRelo;
+  localSpec: CoreSpec;
+  /** The first matching candidate's spec; null when nothing matched (or TYPE_ID_LOCAL). */
+  targetSpec: CoreSpec | null;
+  value: RelocationValue;
+}
+
+/** Raised for anything libbpf would reject: the message carries the errno-style reason. */
+class CoreFailure extends Error {
+  constructor(
+    message: string,
+    readonly errno: 'EINVAL' | 'E2BIG' | 'EOPNOTSUPP',
+  ) {
+    super(message);
+  }
+}
+
+class Budget {
+  private steps = 0;
+  tick(): void {
+    if (++this.steps > WORK_BUDGET) throw new CoreFailure('relocation needs too much work (reference cycle or hostile nesting)', 'E2BIG');
+  }
+}
+
+/** skip_mods_and_typedefs: follows VOLATILE, CONST, RESTRICT, TYPE_TAG and TYPEDEF. */
+export function skipModsAndTypedefs(btf: Btf, id: number, budget?: Budget): number {
+  let hops = 0;
+  for (;;) {
+    btf.checkId(id);
+    const kind = btf.kind(id);
+    if (!(isModifier(kind) || kind === BtfKind.Typedef)) return id;
+    if (++hops > MAX_CHAIN) throw new CoreFailure(`type chain from ${btf.describe(id)} is cyclic`, 'EINVAL');
+    budget?.tick();
+    id = btf.sizeOrType(id);
+  }
+}
+
+/** btf__resolve_size: byte size of a type, or a thrown EINVAL/E2BIG. */
+export function resolveSize(btf: Btf, id: number): number {
+  let nelems = 1;
+  let size = -1;
+  for (let i = 0; i < 32; i++) {
+    if (id === 0 || id >= btf.typeCount) break;
+    const kind = btf.kind(id);
+    switch (kind) {
+      case BtfKind.Int:
+      case BtfKind.Struct:
+      case BtfKind.Union:
+      case BtfKind.Enum:
+      case BtfKind.Enum64:
+      case BtfKind.Datasec:
+      case BtfKind.Float:
+        size = btf.sizeOrType(id);
+        break;
+      case BtfKind.Pointer:
+        size = btf.pointerSize;
+        break;
+      case BtfKind.Typedef:
+      case BtfKind.Volatile:
+      case BtfKind.Const:
+      case BtfKind.Restrict:
+      case BtfKind.Var:
+      case BtfKind.DeclTag:
+      case BtfKind.TypeTag:
+        id = btf.sizeOrType(id);
+        continue;
+      case BtfKind.Array: {
+        const t = btf.type(id);
+        if (t.kind !== BtfKind.Array) break;
+        if (nelems && t.nelems > Math.floor(0xffffffff / nelems)) throw new CoreFailure(`size of ${btf.describe(id)} overflows 32 bits`, 'E2BIG');
+        nelems *= t.nelems;
+        id = t.elemType;
+        continue;
+      }
+      default:
+        throw new CoreFailure(`cannot size ${btf.describe(id)}`, 'EINVAL');
+    }
+    break;
+  }
+  if (size < 0) throw new CoreFailure(`cannot size type ${id}`, 'EINVAL');
+  if (nelems && size > Math.floor(0xffffffff / nelems)) throw new CoreFailure(`size of type ${id} overflows 32 bits`, 'E2BIG');
+  return nelems * size;
+}
+
+/** u32 `bit_offset += idx * size * 8` with libbpf's wrap-around. */
+function addBits(bitOffset: number, idx: number, size: number): number {
+  return (bitOffset + Math.imul(Math.imul(idx, size), 8)) >>> 0;
+}
+
+function isFlexArray(btf: Btf, prev: Accessor | undefined, nelems: number): boolean {
+  if (!prev || prev.name === null || nelems > 0) return false;
+  return prev.idx === btf.vlen(prev.typeId) - 1;
+}
+
+function intBitOffset(btf: Btf, id: number): number {
+  const t = btf.type(id);
+  return t.kind === BtfKind.Int ? t.bitOffset : 0;
+}
+
+function essentialNamesMatch(a: string, b: string): boolean {
+  const la = essentialNameLength(a);
+  return la === essentialNameLength(b) && a.slice(0, la) === b.slice(0, la);
+}
+
+const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/** Parses "0:1:2" the way libbpf's sscanf loop does (spec §4); negatives are rejected. */
+export function parseAccessString(access: string): number[] {
+  if (access === '' || access[0] === ':') throw new CoreFailure(`invalid access string "${access}"`, 'EINVAL');
+  const raw: number[] = [];
+  let i = 0;
+  while (i < access.length) {
+    if (access[i] === ':') i++;
+    let j = i;
+    while (j < access.length && isSpace(access.charCodeAt(j))) j++;
+    let negative = false;
+    if (access[j] === '+' || access[j] === '-') negative = access[j++] === '-';
+    const digits = j;
+    while (j < access.length && isDigit(access.charCodeAt(j))) j++;
+    if (j === digits) throw new CoreFailure(`invalid access string "${access}"`, 'EINVAL');
+    const value = Number(access.slice(digits, j));
+    if (negative && value !== 0) throw new CoreFailure(`negative index in access string "${access}"`, 'EINVAL');
+    if (value > 0x7fffffff) throw new CoreFailure(`index out of range in access string "${access}"`, 'EINVAL');
+    if (raw.length === SPEC_MAX_LEN) throw new CoreFailure(`access string "${access}" is longer than ${SPEC_MAX_LEN}`, 'E2BIG');
+    raw.push(value);
+    i = j;
+  }
+  if (raw.length === 0) throw new CoreFailure(`invalid access string "${access}"`, 'EINVAL');
+  return raw;
+}
+
+/** bpf_core_parse_spec: the local spec of a relocation (§5.4). */
+export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget()): CoreSpec {
+  const spec: CoreSpec = { btf, rootTypeId: relo.typeId, kind: relo.kind, accessors: [], raw: [], bitOffset: 0 };
+  if (relo.access === '' || relo.access[0] === ':') throw new CoreFailure(`invalid access string "${relo.access}"`, 'EINVAL');
+  if (isTypeBased(relo.kind)) {
+    if (relo.access !== '0') throw new CoreFailure(`type relocation needs access string "0", got "${relo.access}"`, 'EINVAL');
+    return spec;
+  }
+  spec.raw = parseAccessString(relo.access);
+  let id = skipModsAndTypedefs(btf, relo.typeId, budget);
+  const first = spec.raw[0]!;
+  spec.accessors.push({ typeId: id, idx: first, name: null });
+
+  if (isEnumvalBased(relo.kind)) {
+    const t = btf.type(id);
+    if ((t.kind !== BtfKind.Enum && t.kind !== BtfKind.Enum64) || spec.raw.length > 1 || first >= t.values.length) {
+      throw new CoreFailure(`enum value relocation "${relo.access}" does not name an enumerator of ${btf.describe(id)}`, 'EINVAL');
+    }
+    spec.accessors[0]!.name = t.values[first]!.name;
+    return spec;
+  }
+  if (!isFieldBased(relo.kind)) throw new CoreFailure(`unknown relocation kind ${relo.kind}`, 'EINVAL');
+
+  spec.bitOffset = addBits(0, first, resolveSize(btf, id));
+  for (let i = 1; i < spec.raw.length; i++) {
+    id = skipModsAndTypedefs(btf, id, budget);
+    const idx = spec.raw[i]!;
+    const kind = btf.kind(id);
+    if (isComposite(kind)) {
+      if (idx >= btf.vlen(id)) throw new CoreFailure(`member index ${idx} is out of range for ${btf.describe(id)}`, 'EINVAL');
+      const m = btf.member(id, idx);
+      spec.bitOffset = (spec.bitOffset + m.bitOffset) >>> 0;
+      if (btf.nameOffsetOfMember(id, idx) !== 0) {
+        if (m.name === '') throw new CoreFailure(`member ${idx} of ${btf.describe(id)} has an empty name`, 'EINVAL');
+        spec.accessors.push({ typeId: id, idx, name: m.name });
+      }
+      id = m.type;
+    } else if (kind === BtfKind.Array) {
+      const a = btf.type(id);
+      if (a.kind !== BtfKind.Array) throw new CoreFailure('unreachable', 'EINVAL');
+      id = skipModsAndTypedefs(btf, a.elemType, budget);
+      const flex = isFlexArray(btf, spec.accessors[spec.accessors.length - 1], a.nelems);
+      if (!flex && idx >= a.nelems) throw new CoreFailure(`array index ${idx} is out of range (${a.nelems} elements)`, 'EINVAL');
+      spec.accessors.push({ typeId: id, idx, name: null });
+      spec.bitOffset = addBits(spec.bitOffset, idx, resolveSize(btf, id));
+    } else {
+      throw new CoreFailure(`access string "${relo.access}" captures type of unexpected kind ${KIND_NAMES[kind]} (${btf.describe(id)})`, 'EINVAL');
+    }
+  }
+  return spec;
+}
+
+/** bpf_core_fields_are_compat (§5.6.1). */
+function fieldsAreCompat(local: Btf, localId: number, targ: Btf, targId: number, budget: Budget): boolean {
+  for (;;) {
+    budget.tick();
+    localId = skipModsAndTypedefs(local, localId, budget);
+    targId = skipModsAndTypedefs(targ, targId, budget);
+    const lk = local.kind(localId);
+    const tk = targ.kind(targId);
+    if (isComposite(lk) && isComposite(tk)) return true;
+    if (!kindsCoreCompatible(lk, tk)) return false;
+    switch (lk) {
+      case BtfKind.Pointer:
+      case BtfKind.Float:
+        return true;
+      case BtfKind.Fwd:
+      case BtfKind.Enum:
+      case BtfKind.Enum64: {
+        const ln = local.name(localId);
+        const tn = targ.name(targId);
+        const ll = essentialNameLength(ln);
+        const tl = essentialNameLength(tn);
+        return ll === 0 || tl === 0 || (ll === tl && ln.slice(0, ll) === tn.slice(0, tl));
+      }
+      case BtfKind.Int:
+        return intBitOffset(local, localId) === 0 && intBitOffset(targ, targId) === 0;
+      case BtfKind.Array: {
+        const la = local.type(localId);
+        const ta = targ.type(targId);
+        if (la.kind !== BtfKind.Array || ta.kind !== BtfKind.Array) return false;
+        localId = la.elemType;
+        targId = ta.elemType;
+        continue;
+      }
+      default:
+        return false;
+    }
+  }
+}
+
+/** __bpf_core_types_are_compat (§5.6.2): 1 compatible, 0 not; throws on EINVAL. */
+export function typesAreCompat(local: Btf, localId: number, targ: Btf, targId: number, level = 32, budget = new Budget()): boolean {
+  local.checkId(localId);
+  targ.checkId(targId);
+  if (!kindsCoreCompatible(local.kind(localId), targ.kind(targId))) return false;
+  let depth = 32;
+  for (;;) {
+    budget.tick();
+    if (--depth < 0) throw new CoreFailure('type compatibility check nests too deep', 'EINVAL');
+    localId = skipModsAndTypedefs(local, localId, budget);
+    targId = skipModsAndTypedefs(targ, targId, budget);
+    const lk = local.kind(localId);
+    const tk = targ.kind(targId);
+    if (!kindsCoreCompatible(lk, tk)) return false;
+    switch (lk) {
+      case BtfKind.Unknown:
+      case BtfKind.Struct:
+      case BtfKind.Union:
+      case BtfKind.Enum:
+      case BtfKind.Fwd:
+      case BtfKind.Enum64:
+        return true;
+      case BtfKind.Int:
+        return intBitOffset(local, localId) === 0 && intBitOffset(targ, targId) === 0;
+      case BtfKind.Pointer:
+        localId = local.sizeOrType(localId);
+        targId = targ.sizeOrType(targId);
+        continue;
+      case BtfKind.Array: {
+        const la = local.type(localId);
+        const ta = targ.type(targId);
+        if (la.kind !== BtfKind.Array || ta.kind !== BtfKind.Array) return false;
+        localId = la.elemType;
+        targId = ta.elemType;
+        continue;
+      }
+      case BtfKind.FuncProto: {
+        const lp = local.type(localId);
+        const tp = targ.type(targId);
+        if (lp.kind !== BtfKind.FuncProto || tp.kind !== BtfKind.FuncProto) return false;
+        if (lp.params.length !== tp.params.length) return false;
+        for (let i = 0; i < lp.params.length; i++) {
+          if (level <= 0) throw new CoreFailure('function prototype compatibility nests too deep', 'EINVAL');
+          const l = skipModsAndTypedefs(local, lp.params[i]!.type, budget);
+          const t = skipModsAndTypedefs(targ, tp.params[i]!.type, budget);
+          if (!typesAreCompat(local, l, targ, t, level - 1, budget)) return false;
+        }
+        localId = skipModsAndTypedefs(local, lp.returnType, budget);
+        targId = skipModsAndTypedefs(targ, tp.returnType, budget);
+        continue;
+      }
+      default:
+        return false;
+    }
+  }
+}
+
+/** bpf_core_names_match: an anonymous target matches only an anonymous local. */
+function namesMatch(localName: string, targName: string): boolean {
+  if (targName === '') return localName === '';
+  return essentialNamesMatch(localName, targName);
+}
+
+function enumsMatch(local: Btf, localId: number, targ: Btf, targId: number): boolean {
+  const l = local.type(localId);
+  const t = targ.type(targId);
+  if ((l.kind !== BtfKind.Enum && l.kind !== BtfKind.Enum64) || (t.kind !== BtfKind.Enum && t.kind !== BtfKind.Enum64)) return false;
+  if (l.size !== t.size || l.values.length > t.values.length) return false;
+  return l.values.every((lv) => t.values.some((tv) => namesMatch(lv.name, tv.name)));
+}
+
+function compositesMatch(local: Btf, localId: number, targ: Btf, targId: number, behindPtr: boolean, level: number, budget: Budget): boolean {
+  const l = local.type(localId);
+  const t = targ.type(targId);
+  if (!('members' in l) || !('members' in t)) return false;
+  if (l.members.length > t.members.length) return false;
+  for (const lm of l.members) {
+    let matched = false;
+    for (const tm of t.members) {
+      budget.tick();
+      if (!namesMatch(lm.name, tm.name)) continue;
+      if (typesMatch(local, lm.type, targ, tm.type, behindPtr, level - 1, budget)) {
+        matched = true;
+        break;
+      }
+    }
+    if (!matched) return false;
+  }
+  return true;
+}
+
+/** __bpf_core_types_match (§5.6.3), for TYPE_MATCHES. */
+export function typesMatch(local: Btf, localId: number, targ: Btf, targId: number, behindPtr = false, level = 32, budget = new Budget()): boolean {
+  if (level <= 0) throw new CoreFailure('type match nests too deep', 'EINVAL');
+  let depth = 32;
+  for (;;) {
+    budget.tick();
+    if (--depth < 0) throw new CoreFailure('type match nests too deep', 'EINVAL');
+    localId = skipModsAndTypedefs(local, localId, budget);
+    targId = skipModsAndTypedefs(targ, targId, budget);
+    if (!namesMatch(local.name(localId), targ.name(targId))) return false;
+    const lk = local.kind(localId);
+    const tk = targ.kind(targId);
+    switch (lk) {
+      case BtfKind.Unknown:
+        return lk === tk;
+      case BtfKind.Fwd: {
+        const lf = local.kindFlag(localId);
+        if (behindPtr) {
+          if (lk === tk) return lf === targ.kindFlag(targId);
+          return (tk === BtfKind.Struct && !lf) || (tk === BtfKind.Union && lf);
+        }
+        return lk === tk && lf === targ.kindFlag(targId);
+      }
+      case BtfKind.Enum:
+      case BtfKind.Enum64:
+        return isAnyEnum(tk) && enumsMatch(local, localId, targ, targId);
+      case BtfKind.Struct:
+      case BtfKind.Union:
+        if (behindPtr) {
+          if (lk === tk) return true;
+          if (tk !== BtfKind.Fwd) return false;
+          return (lk === BtfKind.Union) === targ.kindFlag(targId);
+        }
+        return lk === tk && compositesMatch(local, localId, targ, targId, behindPtr, level, budget);
+      case BtfKind.Int: {
+        if (tk !== BtfKind.Int) return false;
+        const l = local.type(localId);
+        const t = targ.type(targId);
+        if (l.kind !== BtfKind.Int || t.kind !== BtfKind.Int) return false;
+        return l.size === t.size && (l.encoding & IntEncoding.Signed) === (t.encoding & IntEncoding.Signed);
+      }
+      case BtfKind.Pointer:
+        if (tk !== BtfKind.Pointer) return false;
+        behindPtr = true;
+        localId = local.sizeOrType(localId);
+        targId = targ.sizeOrType(targId);
+        continue;
+      case BtfKind.Array: {
+        if (tk !== BtfKind.Array) return false;
+        const l = local.type(localId);
+        const t = targ.type(targId);
+        if (l.kind !== BtfKind.Array || t.kind !== BtfKind.Array || l.nelems !== t.nelems) return false;
+        localId = l.elemType;
+        targId = t.elemType;
+        continue;
+      }
+      case BtfKind.FuncProto: {
+        if (tk !== BtfKind.FuncProto) return false;
+        const l = local.type(localId);
+        const t = targ.type(targId);
+        if (l.kind !== BtfKind.FuncProto || t.kind !== BtfKind.FuncProto || l.params.length !== t.params.length) return false;
+        for (let i = 0; i < l.params.length; i++) {
+          if (!typesMatch(local, l.params[i]!.type, targ, t.params[i]!.type, behindPtr, level - 1, budget)) return false;
+        }
+        localId = l.returnType;
+        targId = t.returnType;
+        continue;
+      }
+      default:
+        return false;
+    }
+  }
+}
+
+/** bpf_core_match_member: finds the local member by name in `targId`, descending anonymous members (§5.5). */
+function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, spec: CoreSpec, next: { id: number }, budget: Budget): boolean {
+  targId = skipModsAndTypedefs(targ, targId, budget);
+  if (!isComposite(targ.kind(targId))) return false;
+  const localMember = local.member(localAcc.typeId, localAcc.idx);
+  const n = targ.vlen(targId);
+  for (let i = 0; i < n; i++) {
+    budget.tick();
+    const m = targ.member(targId, i);
+    if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+    spec.bitOffset = (spec.bitOffset + m.bitOffset) >>> 0;
+    spec.raw.push(i);
+    if (m.name === '') {
+      if (matchMember(local, localAcc, targ, m.type, spec, next, budget)) return true;
+    } else if (m.name === localMember.name) {
+      spec.accessors.push({ typeId: targId, idx: i, name: m.name });
+      next.id = m.type;
+      const compatible = fieldsAreCompat(local, localMember.type, targ, m.type, budget);
+      if (!compatible) spec.accessors.pop();
+      return compatible;
+    }
+    spec.bitOffset = (spec.bitOffset - m.bitOffset) >>> 0;
+    spec.raw.pop();
+  }
+  return false;
+}
+
+/** bpf_core_spec_match: the target spec for one candidate, or null when it does not match (§5.5). */
+function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budget): CoreSpec | null {
+  const spec: CoreSpec = { btf: targ, rootTypeId: candId, kind: localSpec.kind, accessors: [], raw: [], bitOffset: 0 };
+  const local = localSpec.btf;
+  if (isTypeBased(localSpec.kind)) {
+    const ok = localSpec.kind === CoreReloKind.TypeMatches
+      ? typesMatch(local, localSpec.rootTypeId, targ, candId, false, 32, budget)
+      : typesAreCompat(local, localSpec.rootTypeId, targ, candId, 32, budget);
+    return ok ? spec : null;
+  }
+  if (isEnumvalBased(localSpec.kind)) {
+    const enumId = skipModsAndTypedefs(targ, candId, budget);
+    const t = targ.type(enumId);
+    if (t.kind !== BtfKind.Enum && t.kind !== BtfKind.Enum64) return null;
+    const localName = localSpec.accessors[0]!.name!;
+    for (let i = 0; i < t.values.length; i++) {
+      const name = t.values[i]!.name;
+      if (essentialNamesMatch(localName, name)) {
+        spec.accessors.push({ typeId: enumId, idx: i, name });
+        spec.raw.push(i);
+        return spec;
+      }
+    }
+    return null;
+  }
+  if (!isFieldBased(localSpec.kind)) throw new CoreFailure(`unknown relocation kind ${localSpec.kind}`, 'EINVAL');
+  let targId = candId;
+  for (let i = 0; i < localSpec.accessors.length; i++) {
+    const acc = localSpec.accessors[i]!;
+    targId = skipModsAndTypedefs(targ, targId, budget);
+    if (acc.name !== null) {
+      const next = { id: 0 };
+      if (!matchMember(local, acc, targ, targId, spec, next, budget)) return null;
+      targId = next.id;
+    } else {
+      if (i > 0) {
+        if (targ.kind(targId) !== BtfKind.Array) return null;
+        const a = targ.type(targId);
+        if (a.kind !== BtfKind.Array) return null;
+        const flex = isFlexArray(targ, spec.accessors[spec.accessors.length - 1], a.nelems);
+        if (!flex && acc.idx >= a.nelems) return null;
+        targId = skipModsAndTypedefs(targ, a.elemType, budget);
+      }
+      if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+      spec.accessors.push({ typeId: targId, idx: acc.idx, name: null });
+      spec.raw.push(acc.idx);
+      spec.bitOffset = addBits(spec.bitOffset, acc.idx, resolveSize(targ, targId));
+    }
+  }
+  return spec;
+}
+
+const POISON = Symbol('poison');
+
+/** The word after a type's 12-byte header: libbpf 1.1's FIELD_SIGNED reads it whatever the kind. */
+function intEncodingWord(btf: Btf, id: number): number {
+  if (id === 0) return 0;
+  const t = btf.type(id);
+  if (t.kind === BtfKind.Int) return t.encoding;
+  return btf.rawWordAfterHeader(id) >>> 24 & 0x0f;
+}
+
+/** bpf_core_calc_field_relo (§5.7); POISON when the spec is null for a non-EXISTS kind. */
+function fieldValue(kind: number, spec: CoreSpec | null): bigint | typeof POISON {
+  if (kind === CoreReloKind.FieldExists) return spec ? 1n : 0n;
+  if (!spec) return POISON;
+  const btf = spec.btf;
+  const acc = spec.accessors[spec.accessors.length - 1]!;
+  if (acc.name === null) {
+    if (kind === CoreReloKind.FieldByteOffset) {
+      resolveSize(btf, acc.typeId);
+      return BigInt(Math.floor(spec.bitOffset / 8));
+    }
+    if (kind === CoreReloKind.FieldByteSize) return BigInt(resolveSize(btf, acc.typeId));
+    throw new CoreFailure(`${reloKindName(kind)} cannot be applied to an array element access`, 'EINVAL');
+  }
+  const m = btf.member(acc.typeId, acc.idx);
+  const fieldType = skipModsAndTypedefs(btf, m.type);
+  const bitOff = spec.bitOffset;
+  let bitSize = m.bitfieldSize;
+  let byteSize: number;
+  let byteOff: number;
+  if (bitSize > 0) {
+    byteSize = btf.kind(fieldType) === BtfKind.Unknown ? 0 : btf.sizeOrType(fieldType);
+    if (byteSize === 0) throw new CoreFailure(`bitfield ${m.name} has a type of size 0`, 'EINVAL');
+    byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
+    while (((bitOff + bitSize - byteOff * 8) >>> 0) > byteSize * 8) {
+      if (byteSize >= 8) throw new CoreFailure(`bitfield ${m.name} cannot be read with a 64-bit load`, 'E2BIG');
+      byteSize *= 2;
+      byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
+    }
+  } else {
+    byteSize = resolveSize(btf, fieldType);
+    byteOff = Math.floor(bitOff / 8);
+    bitSize = byteSize * 8;
+  }
+  switch (kind) {
+    case CoreReloKind.FieldByteOffset:
+      return BigInt(byteOff);
+    case CoreReloKind.FieldByteSize:
+      return BigInt(byteSize);
+    case CoreReloKind.FieldSigned: {
+      const fk = btf.kind(fieldType);
+      const signed = (isAnyEnum(fk) && btf.kindFlag(fieldType)) || (intEncodingWord(btf, fieldType) & IntEncoding.Signed) !== 0;
+      return signed ? 1n : 0n;
+    }
+    case CoreReloKind.FieldLshiftU64:
+      // Little-endian host formula: libbpf computes it for the machine that loads the program.
+      return BigInt.asUintN(64, 64n - BigInt((bitOff + bitSize - byteOff * 8) >>> 0));
+    case CoreReloKind.FieldRshiftU64:
+      return BigInt.asUintN(64, 64n - BigInt(bitSize));
+    default:
+      throw new CoreFailure(`unsupported relocation kind ${kind}`, 'EOPNOTSUPP');
+  }
+}
+
+function typeValue(kind: number, spec: CoreSpec | null): bigint {
+  if (!spec) return 0n;
+  switch (kind) {
+    case CoreReloKind.TypeIdTarget:
+      return BigInt(spec.rootTypeId);
+    case CoreReloKind.TypeExists:
+    case CoreReloKind.TypeMatches:
+      return 1n;
+    case CoreReloKind.TypeSize:
+      return BigInt(resolveSize(spec.btf, spec.rootTypeId));
+    default:
+      throw new CoreFailure(`unsupported relocation kind ${kind}`, 'EOPNOTSUPP');
+  }
+}
+
+function enumvalValue(kind: number, spec: CoreSpec | null): bigint | typeof POISON {
+  if (kind === CoreReloKind.EnumvalExists) return spec ? 1n : 0n;
+  if (kind !== CoreReloKind.EnumvalValue) throw new CoreFailure(`unsupported relocation kind ${kind}`, 'EOPNOTSUPP');
+  if (!spec) return POISON;
+  const acc = spec.accessors[0]!;
+  const t = spec.btf.type(acc.typeId);
+  if (t.kind === BtfKind.Enum) {
+    // The s32 value is sign-extended into libbpf's u64, whatever the enum's signedness.
+    return BigInt.asUintN(64, BigInt(t.values[acc.idx]!.value | 0));
+  }
+  if (t.kind === BtfKind.Enum64) return t.values[acc.idx]!.value;
+  throw new CoreFailure('enum value relocation on a non-enum', 'EINVAL');
+}
+
+/** bpf_core_calc_relo: the original (local) and new (target) values. */
+function calcRelo(kind: number, localSpec: CoreSpec, targSpec: CoreSpec | null): RelocationValue {
+  let calc: (k: number, s: CoreSpec | null) => bigint | typeof POISON;
+  if (isFieldBased(kind)) calc = fieldValue;
+  else if (isTypeBased(kind)) calc = typeValue;
+  else if (isEnumvalBased(kind)) calc = enumvalValue;
+  else throw new CoreFailure(`unsupported relocation kind ${kind}`, 'EOPNOTSUPP');
+  const orig = calc(kind, localSpec);
+  if (orig === POISON) return { poison: true, origVal: 0n, newVal: 0n };
+  const next = calc(kind, targSpec);
+  if (next === POISON) return { poison: true, origVal: orig, newVal: 0n };
+  return { poison: false, origVal: orig, newVal: next };
+}
+
+/** Candidate list for a local root type (§5.3): target ids with a compatible kind and the same essential name. */
+export function findCandidates(local: Btf, localId: number, targ: Btf): number[] {
+  local.checkId(localId);
+  if (localId === 0) return [];
+  const name = local.name(localId);
+  const localKind = local.kind(localId);
+  if (essentialNameLength(name) === 0) return [];
+  const ids = BtfClass.isIndexedKind(localKind) ? targ.idsByEssentialName(name) : targ.scanByEssentialName(name, localKind);
+  return ids.filter((id) => kindsCoreCompatible(targ.kind(id), localKind));
+}
+
+export interface ResolveOptions {
+  /** Called for each relocation in file order (used by the trimmer to mark as it goes). */
+  onResolved?: (r: ResolvedRelocation) => void;
+}
+
+function reloContext(object: string, section: string, index: number, relo: CoreRelo, local: Btf): string {
+  let root: string;
+  try {
+    root = local.describe(relo.typeId);
+  } catch {
+    root = `type id ${relo.typeId}`;
+  }
+  return `${object}: section ${section}, insn #${relo.insnOff / 8} (offset ${relo.insnOff}), relo #${index} ${reloKindName(relo.kind)} of ${root} access "${relo.access}"`;
+}
+
+/**
+ * bpf_core_calc_relo_insn for every CO-RE record of `object`, in file order, with one
+ * per-object candidate cache. Throws a CodecError('CORE') naming the object, section,
+ * instruction and type on the first relocation libbpf would reject.
+ */
+export function resolveObjectRelocations(target: Btf, object: BpfObject, options: ResolveOptions = {}): ResolvedRelocation[] {
+  const local = object.btf;
+  const cache = new Map<number, number[]>();
+  const results: ResolvedRelocation[] = [];
+  for (const block of object.ext.coreRelos) {
+    block.records.forEach((relo, index) => {
+      try {
+        const r = resolveOne(target, local, relo, cache);
+        const resolved: ResolvedRelocation = { object: object.name, section: block.section, index, relo, ...r };
+        results.push(resolved);
+        options.onResolved?.(resolved);
+      } catch (err) {
+        if (err instanceof CoreFailure) {
+          throw new CodecError('CORE', `${reloContext(object.name, block.section, index, relo, local)}: ${err.message} (-${err.errno})`, { cause: err });
+        }
+        if (err instanceof CodecError && err.code !== 'CORE') {
+          throw new CodecError(err.code, `${reloContext(object.name, block.section, index, relo, local)}: ${err.message}`, { cause: err });
+        }
+        throw err;
+      }
+    });
+  }
+  return results;
+}
+
+function resolveOne(
+  target: Btf,
+  local: Btf,
+  relo: CoreRelo,
+  cache: Map<number, number[]>,
+): Pick<ResolvedRelocation, 'localSpec' | 'targetSpec' | 'value'> {
+  let cands: number[] | undefined;
+  if (relo.kind !== CoreReloKind.TypeIdLocal) {
+    cands = cache.get(relo.typeId);
+    if (!cands) {
+      cands = findCandidates(local, relo.typeId, target);
+      cache.set(relo.typeId, cands);
+    }
+  }
+  local.checkId(relo.typeId, () => 'relocation root');
+  const budget = new Budget();
+  const localSpec = parseLocalSpec(local, relo, budget);
+  if (relo.kind === CoreReloKind.TypeIdLocal) {
+    const id = BigInt(relo.typeId);
+    return { localSpec, targetSpec: null, value: { poison: false, origVal: id, newVal: id } };
+  }
+  if (local.name(relo.typeId) === '') throw new CoreFailure("relocation doesn't support anonymous types", 'EOPNOTSUPP');
+  const list = cands!;
+  let targetSpec: CoreSpec | null = null;
+  let value: RelocationValue | null = null;
+  let kept = 0;
+  for (let i = 0; i < list.length; i++) {
+    const candSpec = specMatch(localSpec, target, list[i]!, budget);
+    if (!candSpec) continue;
+    const candValue = calcRelo(relo.kind, localSpec, candSpec);
+    if (kept === 0) {
+      targetSpec = candSpec;
+      value = candValue;
+    } else if (candSpec.bitOffset !== targetSpec!.bitOffset) {
+      throw new CoreFailure(`field offset ambiguity: ${candSpec.bitOffset} != ${targetSpec!.bitOffset} (candidates ${target.describe(list[i]!)} and ${target.describe(targetSpec!.rootTypeId)})`, 'EINVAL');
+    } else if (candValue.poison !== value!.poison || candValue.newVal !== value!.newVal) {
+      throw new CoreFailure(`relocation decision ambiguity: ${value!.newVal} != ${candValue.newVal} (candidates ${target.describe(targetSpec!.rootTypeId)} and ${target.describe(list[i]!)})`, 'EINVAL');
+    }
+    list[kept++] = list[i]!;
+  }
+  if (kept > 0) list.length = kept;
+  else value = calcRelo(relo.kind, localSpec, null);
+  return { localSpec, targetSpec, value: value! };
+}
+
+/** A relocation's outcome in a form for people and JSON (the `relocs` command, compat reports). */
+export interface RelocationOutcome {
+  object: string;
+  section: string;
+  insnOff: number;
+  kind: number;
+  kindName: string;
+  localTypeId: number;
+  localTypeName: string;
+  access: string;
+  /** The value libbpf would patch in; null when the instruction would be poisoned. */
+  value: number | bigint | null;
+  /** Why the value is null (or why the relocation failed). */
+  reason?: string;
+  /** Id of the first matching target type, when one matched. */
+  targetTypeId?: number;
+}
+
+function toNumberIfSafe(v: bigint): number | bigint {
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+export function describeOutcome(r: ResolvedRelocation): RelocationOutcome {
+  const local = r.localSpec.btf;
+  const out: RelocationOutcome = {
+    object: r.object,
+    section: r.section,
+    insnOff: r.relo.insnOff,
+    kind: r.relo.kind,
+    kindName: reloKindName(r.relo.kind),
+    localTypeId: r.relo.typeId,
+    localTypeName: local.name(r.relo.typeId),
+    access: r.relo.access,
+    value: r.value.poison ? null : toNumberIfSafe(r.value.newVal),
+  };
+  if (r.targetSpec) out.targetTypeId = r.targetSpec.rootTypeId;
+  if (r.value.poison) out.reason = isFieldBased(r.relo.kind) ? 'field not found in target' : 'enumerator not found in target';
+  else if (!r.targetSpec && r.relo.kind !== CoreReloKind.TypeIdLocal) out.reason = 'no matching target type';
+  return out;
+}
+
+/**
+ * Every relocation of every object against `target`, as outcomes. A relocation libbpf
+ * rejects ends that object's list with an outcome carrying the error as its reason
+ * (libbpf stops at the first error too).
+ */
+export function resolveRelocations(target: Btf, objects: readonly BpfObject[]): RelocationOutcome[] {
+  const outcomes: RelocationOutcome[] = [];
+  for (const object of objects) {
+    try {
+      resolveObjectRelocations(target, object, { onResolved: (r) => outcomes.push(describeOutcome(r)) });
+    } catch (err) {
+      if (!(err instanceof CodecError)) throw err;
+      outcomes.push({
+        object: object.name, section: '', insnOff: -1, kind: -1, kindName: 'error', localTypeId: 0, localTypeName: '',
+        access: '', value: null, reason: err.message,
+      });
+    }
+  }
+  return outcomes;
+}

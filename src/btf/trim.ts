@@ -1,0 +1,315 @@
+/**
+ * The trimmer: `bpftool gen min_core_btf` (bpftool 7.1.0 btfgen) in TypeScript (spec §6).
+ *
+ * 1. Every CO-RE relocation of every object is resolved against the full kernel BTF with
+ *    libbpf's rules (core.ts); the first matching candidate's target spec says what the
+ *    relocation touches.
+ * 2. Types and struct/union members are marked from those specs (§6.3).
+ * 3. The output keeps marked types in their original id order, composites with only
+ *    their marked members (original size and offsets), every other kind verbatim; type
+ *    references are renumbered and references to unmarked types become 0 (void), which
+ *    is how a pointer nobody needs becomes `void *` (§6.5). Strings are interned in the
+ *    order libbpf's btf__add_* calls intern them, so the bytes equal bpftool's.
+ */
+import type { Btf } from './btf.js';
+import { CoreReloKind, resolveObjectRelocations, type CoreSpec, type ResolvedRelocation } from './core.js';
+import { encodeBtf } from './encode.js';
+import { CodecError } from './errors.js';
+import { BtfKind, isComposite, isModifier, KIND_NAMES } from './kinds.js';
+import type { BpfObject } from './object.js';
+import type { BtfType, CompositeType, Member, TypeId } from './types.js';
+
+export interface TrimOptions {
+  /** Output byte order; little-endian (what bpftool writes on x86 and arm64) by default. */
+  littleEndian?: boolean;
+}
+
+/** Why a trim aborted, with the relocation that led there. */
+class MarkFailure extends Error {}
+
+/** The marks of one trim: types, and members per composite (spec §6.1). */
+class MarkSet {
+  readonly types: Uint8Array;
+  readonly members = new Map<TypeId, Set<number>>();
+  /** Memo of (id, flag) pairs already expanded by markType / markTypeMatch. */
+  private readonly seen: Uint8Array;
+  private readonly seenMatch: Uint8Array;
+
+  constructor(private readonly btf: Btf) {
+    this.types = new Uint8Array(btf.typeCount);
+    this.seen = new Uint8Array(btf.typeCount);
+    this.seenMatch = new Uint8Array(btf.typeCount);
+  }
+
+  private markMember(id: TypeId, idx: number): void {
+    let set = this.members.get(id);
+    if (!set) this.members.set(id, (set = new Set()));
+    set.add(idx);
+  }
+
+  private unsupported(id: TypeId): never {
+    throw new MarkFailure(`unsupported kind: ${KIND_NAMES[this.btf.kind(id)]} (${this.btf.describe(id)})`);
+  }
+
+  /** btfgen_mark_type: the type and what it needs, following pointers only when asked. */
+  markType(id: TypeId, followPointers: boolean): void {
+    if (id === 0) return;
+    const bit = followPointers ? 2 : 1;
+    if (this.seen[id]! & bit) return;
+    this.seen[id]! |= bit;
+    this.types[id] = 1;
+    const btf = this.btf;
+    const kind = btf.kind(id);
+    switch (kind) {
+      case BtfKind.Int:
+      case BtfKind.Float:
+      case BtfKind.Enum:
+      case BtfKind.Enum64:
+      case BtfKind.Struct:
+      case BtfKind.Union:
+        return;
+      case BtfKind.Pointer:
+        if (followPointers) this.markType(btf.sizeOrType(id), followPointers);
+        return;
+      case BtfKind.Const:
+      case BtfKind.Restrict:
+      case BtfKind.Volatile:
+      case BtfKind.Typedef:
+        this.markType(btf.sizeOrType(id), followPointers);
+        return;
+      case BtfKind.Array: {
+        const t = btf.type(id);
+        if (t.kind !== BtfKind.Array) return;
+        this.markType(t.elemType, followPointers);
+        this.markType(t.indexType, followPointers);
+        return;
+      }
+      case BtfKind.FuncProto: {
+        const t = btf.type(id);
+        if (t.kind !== BtfKind.FuncProto) return;
+        this.markType(t.returnType, followPointers);
+        for (const p of t.params) this.markType(p.type, followPointers);
+        return;
+      }
+      default:
+        this.unsupported(id);
+    }
+  }
+
+  /** btfgen_record_field_relo: the path of a field relocation, member by member. */
+  recordField(spec: CoreSpec): void {
+    const btf = this.btf;
+    let id = spec.rootTypeId;
+    this.markType(id, false);
+    for (let i = 1; i < spec.raw.length; i++) {
+      // Modifiers and typedefs on the path were marked by the markType before; skip them unmarked.
+      for (let hops = 0; isModifier(btf.kind(id)) || btf.kind(id) === BtfKind.Typedef; hops++) {
+        if (hops > btf.typeCount) throw new MarkFailure(`type chain from ${btf.describe(id)} is cyclic`);
+        id = btf.sizeOrType(id);
+      }
+      const kind = btf.kind(id);
+      if (isComposite(kind)) {
+        const idx = spec.raw[i]!;
+        this.markMember(id, idx);
+        id = btf.member(id, idx).type;
+        this.markType(id, false);
+      } else if (kind === BtfKind.Array) {
+        const t = btf.type(id);
+        if (t.kind === BtfKind.Array) id = t.elemType;
+      } else {
+        this.unsupported(id);
+      }
+    }
+  }
+
+  /** btfgen_mark_type_match: full member closure, composites behind pointers left empty. */
+  markTypeMatch(id: TypeId, behindPtr: boolean): void {
+    if (id === 0) return;
+    const bit = behindPtr ? 2 : 1;
+    if (this.seenMatch[id]! & bit) return;
+    this.seenMatch[id]! |= bit;
+    this.types[id] = 1;
+    const btf = this.btf;
+    const t = btf.type(id);
+    switch (t.kind) {
+      case BtfKind.Int:
+      case BtfKind.Float:
+      case BtfKind.Enum:
+      case BtfKind.Enum64:
+        return;
+      case BtfKind.Struct:
+      case BtfKind.Union:
+        if (behindPtr) return;
+        t.members.forEach((m, i) => {
+          this.markMember(id, i);
+          this.markTypeMatch(m.type, false);
+        });
+        return;
+      case BtfKind.Const:
+      case BtfKind.Restrict:
+      case BtfKind.Typedef:
+      case BtfKind.Volatile:
+        this.markTypeMatch(t.type, behindPtr);
+        return;
+      case BtfKind.Fwd:
+        // bpftool follows FWD's type word like a typedef's; it is 0 in well-formed BTF.
+        this.markTypeMatch(btf.sizeOrType(id), behindPtr);
+        return;
+      case BtfKind.Pointer:
+        this.markTypeMatch(t.type, true);
+        return;
+      case BtfKind.Array:
+        this.markTypeMatch(t.elemType, false);
+        this.markTypeMatch(t.indexType, false);
+        return;
+      case BtfKind.FuncProto:
+        this.markTypeMatch(t.returnType, false);
+        for (const p of t.params) this.markTypeMatch(p.type, false);
+        return;
+      default:
+        this.unsupported(id);
+    }
+  }
+
+  /** btfgen_record_reloc: marks from the target spec of one relocation (§6.3). */
+  record(spec: CoreSpec | null): void {
+    // No candidate matched (or TYPE_ID_LOCAL): bpftool's zeroed spec marks nothing.
+    if (!spec) return;
+    switch (spec.kind) {
+      case CoreReloKind.FieldByteOffset:
+      case CoreReloKind.FieldByteSize:
+      case CoreReloKind.FieldExists:
+      case CoreReloKind.FieldSigned:
+      case CoreReloKind.FieldLshiftU64:
+      case CoreReloKind.FieldRshiftU64:
+        this.recordField(spec);
+        return;
+      case CoreReloKind.TypeIdLocal:
+        return;
+      case CoreReloKind.TypeIdTarget:
+      case CoreReloKind.TypeExists:
+      case CoreReloKind.TypeSize:
+        this.markType(spec.rootTypeId, true);
+        return;
+      case CoreReloKind.TypeMatches:
+        this.markTypeMatch(spec.rootTypeId, false);
+        return;
+      case CoreReloKind.EnumvalExists:
+      case CoreReloKind.EnumvalValue:
+        this.markType(spec.rootTypeId, false);
+        return;
+      default:
+        throw new MarkFailure(`unknown relocation kind ${spec.kind}`);
+    }
+  }
+}
+
+function relocationLabel(r: ResolvedRelocation): string {
+  let root: string;
+  try {
+    root = r.localSpec.btf.describe(r.relo.typeId);
+  } catch {
+    root = `type id ${r.relo.typeId}`;
+  }
+  return `${r.object}: section ${r.section}, insn #${r.relo.insnOff / 8} (offset ${r.relo.insnOff}), relo #${r.index} of ${root} access "${r.relo.access}"`;
+}
+
+/** Resolves and marks every relocation of every object, in order (spec §6.1, §6.2). */
+export function markObjects(target: Btf, objects: readonly BpfObject[]): MarkSet {
+  const marks = new MarkSet(target);
+  for (const object of objects) {
+    resolveObjectRelocations(target, object, {
+      onResolved: (r) => {
+        try {
+          marks.record(r.targetSpec);
+        } catch (err) {
+          if (err instanceof MarkFailure) throw new CodecError('TRIM', `${relocationLabel(r)}: ${err.message}`, { cause: err });
+          throw err;
+        }
+      },
+    });
+  }
+  return marks;
+}
+
+/** Builds the kept types in output order, ids remapped (spec §6.5). */
+function buildTypes(target: Btf, marks: MarkSet): BtfType[] {
+  const ids = new Uint32Array(target.typeCount);
+  const out: BtfType[] = [];
+  for (let id = 1; id < target.typeCount; id++) {
+    if (!marks.types[id]) continue;
+    const src = target.type(id);
+    if (src.kind === BtfKind.Struct || src.kind === BtfKind.Union) {
+      out.push(keptComposite(target, id, src, marks.members.get(id)));
+    } else {
+      out.push(structuredClone(src));
+    }
+    ids[id] = out.length;
+  }
+  const map = (x: TypeId) => ids[x] ?? 0;
+  for (const t of out) remapTypeIds(t, map);
+  return out;
+}
+
+/** btf__add_struct/union + btf__add_field for the marked members, with libbpf's checks. */
+function keptComposite(target: Btf, id: TypeId, src: CompositeType, marked: Set<number> | undefined): CompositeType {
+  const members: Member[] = [];
+  let kindFlag = false;
+  src.members.forEach((m, idx) => {
+    if (!marked?.has(idx)) return;
+    const isBitfield = m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0;
+    if (isBitfield && (m.bitfieldSize === 0 || m.bitfieldSize > 255 || m.bitOffset > 0xffffff)) {
+      throw new CodecError('TRIM', `${target.describe(id)}: member ${idx} '${m.name}' at bit offset ${m.bitOffset} is a bitfield without a size (kind_flag 0 legacy bitfield); bpftool cannot write it either`);
+    }
+    if (src.kind === BtfKind.Union && m.bitOffset !== 0) {
+      throw new CodecError('TRIM', `${target.describe(id)}: union member ${idx} '${m.name}' has non-zero bit offset ${m.bitOffset}`);
+    }
+    kindFlag ||= isBitfield;
+    members.push({ name: m.name, type: m.type, bitOffset: m.bitOffset, bitfieldSize: m.bitfieldSize });
+  });
+  return { kind: src.kind, name: src.name, size: src.size, kindFlag, members };
+}
+
+/** btf_type_visit_type_ids: rewrites every type-id field of `t` through `map`. */
+export function remapTypeIds(t: BtfType, map: (id: TypeId) => TypeId): void {
+  switch (t.kind) {
+    case BtfKind.Pointer:
+    case BtfKind.Typedef:
+    case BtfKind.Volatile:
+    case BtfKind.Const:
+    case BtfKind.Restrict:
+    case BtfKind.TypeTag:
+    case BtfKind.Func:
+    case BtfKind.Var:
+    case BtfKind.DeclTag:
+      t.type = map(t.type);
+      return;
+    case BtfKind.Array:
+      t.elemType = map(t.elemType);
+      t.indexType = map(t.indexType);
+      return;
+    case BtfKind.Struct:
+    case BtfKind.Union:
+      for (const m of t.members) m.type = map(m.type);
+      return;
+    case BtfKind.FuncProto:
+      t.returnType = map(t.returnType);
+      for (const p of t.params) p.type = map(p.type);
+      return;
+    case BtfKind.Datasec:
+      for (const v of t.vars) v.type = map(v.type);
+      return;
+    default:
+      return;
+  }
+}
+
+/** The minimized types, in output order (types[i] is id i + 1). */
+export function trimBtfTypes(target: Btf, objects: readonly BpfObject[]): BtfType[] {
+  return buildTypes(target, markObjects(target, objects));
+}
+
+/** `bpftool gen min_core_btf TARGET OUT OBJECTS...`: the raw bytes of the minimized BTF. */
+export function trimBtf(target: Btf, objects: readonly BpfObject[], options: TrimOptions = {}): Uint8Array {
+  return encodeBtf(trimBtfTypes(target, objects), { littleEndian: options.littleEndian ?? true });
+}
