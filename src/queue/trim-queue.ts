@@ -1,0 +1,57 @@
+/**
+ * The trim queue: what the API uses to have a BTF trimmed, whichever backend runs it
+ * (BullMQ on Redis when REDIS_URL is set, an in-process runner for the embedded default).
+ *
+ * Uploaded objects are stored in the object store first (`objects/<sha256>.o`), so a job
+ * carries only hashes and a kernel identity, and any worker process can run it. The job
+ * id is derived from the objects hash and the kernel (`trimJobId`), so concurrent
+ * identical requests become one job.
+ */
+import type { KernelRef } from '../catalog/catalog.js';
+
+export interface TrimJobData {
+  /** sha256 (hex) of each uploaded object, in upload order. */
+  objectHashes: string[];
+  /** sha256 over the sorted object hashes (hex). */
+  objectsHash: string;
+  kernel: KernelRef;
+}
+
+export interface TrimJobResult {
+  /** Object-store key of the trimmed BTF. */
+  resultKey: string;
+  /** sha256 (hex) of the trimmed BTF; also the ETag. */
+  resultSha256: string;
+  size: number;
+  durationMs: number;
+  /** Relocations checked against the trimmed BTF. */
+  relocationsVerified: number;
+}
+
+export type TrimJobState = 'waiting' | 'active' | 'completed' | 'failed' | 'unknown';
+
+export interface TrimJobStatus {
+  id: string;
+  state: TrimJobState;
+  data?: TrimJobData;
+  result?: TrimJobResult;
+  /** Set when failed: a client error (bad object, unknown kernel) or a server one. */
+  error?: { message: string; clientError: boolean };
+  createdAt?: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+  attempts?: number;
+}
+
+export interface TrimQueue {
+  /** Adds the job unless one with the same id exists; returns the job id. */
+  enqueue(data: TrimJobData): Promise<string>;
+  /** Waits up to `timeoutMs` for the job to finish; returns its status then (maybe still active). */
+  waitFor(jobId: string, timeoutMs: number): Promise<TrimJobStatus>;
+  status(jobId: string): Promise<TrimJobStatus>;
+  /** Jobs waiting + active (for metrics). */
+  depth(): Promise<number>;
+  /** Throws when the backend is unusable (for /readyz). */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
