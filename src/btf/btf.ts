@@ -284,7 +284,7 @@ export class Btf {
    */
   idsByEssentialName(name: string): TypeId[] {
     const want = essentialName(name);
-    const hash = essentialNameHash(want);
+    const hash = essentialNameHash(name);
     const ids: TypeId[] = [];
     for (let id = this.buckets[hash & (this.buckets.length - 1)]!; id !== -1; id = this.chain[id]!) {
       if (this.hashes[id] === hash && essentialName(this.name(id)) === want) ids.push(id);
