@@ -1,0 +1,388 @@
+/**
+ * The service's whole configuration: environment variables, validated once at start by one
+ * zod schema and turned into a typed, frozen `Config`. A bad value stops the process with a
+ * message naming every offending variable, instead of surfacing later as a confusing runtime
+ * failure. docs/CONFIGURATION.md documents each variable; keep the two in step.
+ *
+ * CLI flags are twins of variables: the CLI passes them as `overrides`, env-style strings
+ * merged over the environment, so flags and variables share one set of rules.
+ */
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Every variable the schema reads. docker-compose.yml and the docs may only use these. */
+export const CONFIG_ENV_VARS = [
+  'BTFHUB_HOST',
+  'BTFHUB_PORT',
+  'BTFHUB_DATA_DIR',
+  'BTFHUB_ARCHIVE_DIR',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'BTFHUB_QUEUE_PREFIX',
+  'S3_BUCKET',
+  'S3_ENDPOINT',
+  'S3_REGION',
+  'S3_PREFIX',
+  'S3_FORCE_PATH_STYLE',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'BTFHUB_REQUEST_WAIT_MS',
+  'BTFHUB_WORKER_CONCURRENCY',
+  'BTFHUB_KERNEL_CACHE_BYTES',
+  'BTFHUB_MAX_FILE_BYTES',
+  'BTFHUB_MAX_FILES',
+  'BTFHUB_JOB_TIMEOUT_MS',
+  'BTFHUB_ADMIN_TOKEN',
+  'BTFHUB_REGISTER_HOST_KERNEL',
+  'LOG_LEVEL',
+] as const;
+
+export type ConfigEnvVar = (typeof CONFIG_ENV_VARS)[number];
+
+/** Variables whose values never appear in errors or logs. */
+const SECRET_VARS: ReadonlySet<ConfigEnvVar> = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'BTFHUB_ADMIN_TOKEN']);
+/** Variables holding URLs that may embed a password: shown with the password masked. */
+const URL_VARS: ReadonlySet<ConfigEnvVar> = new Set(['DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT']);
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Where objects (kernel BTFs, trimmed results) live. */
+export type StorageConfig =
+  | { kind: 'fs'; root: string }
+  | {
+      kind: 's3';
+      bucket: string;
+      endpoint?: string;
+      region: string;
+      /** '' or a '/'-separated prefix without leading or trailing '/'. */
+      prefix: string;
+      forcePathStyle: boolean;
+      accessKeyId?: string;
+      secretAccessKey?: string;
+    };
+
+/** The catalog database: a SQLite file (or ':memory:'), or PostgreSQL. */
+export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+
+/** Trim jobs run in-process, or through BullMQ on Redis so several workers can share them. */
+export type QueueConfig = { kind: 'inline' } | { kind: 'redis'; url: string; prefix: string };
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Absolute. Holds catalog.sqlite and, with fs storage, the object store under objects/. */
+  dataDir: string;
+  /** Absolute path of a btfhub-archive checkout, read as is. */
+  archiveDir?: string;
+  storage: StorageConfig;
+  database: DatabaseConfig;
+  queue: QueueConfig;
+  /** How long POST /api/v1/btf waits for its job before answering 202. */
+  requestWaitMs: number;
+  workerConcurrency: number;
+  /** Budget of the LRU cache of decoded kernel BTFs. */
+  kernelCacheBytes: number;
+  maxFileBytes: number;
+  maxFiles: number;
+  jobTimeoutMs: number;
+  /** Bearer token of the admin endpoints; they are disabled when unset. */
+  adminToken?: string;
+  registerHostKernel: boolean;
+  logLevel: LogLevel;
+}
+
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
+
+/** Every problem found in the configuration at once, one line per variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(`invalid configuration:\n${issues.map((issue) => `  ${issue.variable}: ${issue.message}`).join('\n')}`);
+  }
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/** A decimal integer in [min, max]; rejects the '1e3', '0x10' and '2.5' that Number() accepts. */
+function integer(min: number, max: number) {
+  const expected = max === MAX_SAFE ? `expected an integer of at least ${min}` : `expected an integer between ${min} and ${max}`;
+  return z.string().transform((value, ctx) => {
+    const parsed = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
+    if (Number.isSafeInteger(parsed) && parsed >= min && parsed <= max) return parsed;
+    ctx.addIssue({ code: 'custom', message: expected });
+    return z.NEVER;
+  });
+}
+
+function boolean() {
+  return z.stringbool({
+    truthy: ['true', '1', 'yes'],
+    falsy: ['false', '0', 'no'],
+    error: 'expected one of true, false, 1, 0, yes, no',
+  });
+}
+
+function url(schemes: readonly string[], expected: string) {
+  return z.string().refine((value) => {
+    try {
+      return schemes.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, expected);
+}
+
+/** `sqlite:PATH`, or a postgres:// / postgresql:// URL. */
+const databaseUrl = z.string().transform((value, ctx): DatabaseConfig => {
+  if (value.startsWith('sqlite:')) {
+    const path = value.slice('sqlite:'.length);
+    if (path !== '') return { kind: 'sqlite', path: path === ':memory:' ? path : resolve(path) };
+  } else if (/^postgres(ql)?:\/\//i.test(value) && URL.canParse(value)) {
+    return { kind: 'postgres', url: value };
+  }
+  ctx.addIssue({ code: 'custom', message: 'expected a postgres:// or postgresql:// URL, or sqlite:PATH' });
+  return z.NEVER;
+});
+
+/** A key prefix: '/'-separated, no '.', '..' or empty segments once outer slashes are stripped. */
+const keyPrefix = z.string().transform((value, ctx) => {
+  const trimmed = value.replace(/^\/+|\/+$/g, '');
+  const valid =
+    trimmed === '' ||
+    (!/[\0\\]/.test(trimmed) && trimmed.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..'));
+  if (!valid) {
+    ctx.addIssue({ code: 'custom', message: "expected a '/'-separated prefix without empty, '.' or '..' segments" });
+    return z.NEVER;
+  }
+  return trimmed;
+});
+
+const nonBlank = (expected: string) => z.string().regex(/^\S+$/, expected);
+
+/** One entry per variable; defaults are the documented ones. Absent and empty values both mean "unset". */
+const envSchema = z.object({
+  BTFHUB_HOST: nonBlank('expected a host name or IP address').default('127.0.0.1'),
+  BTFHUB_PORT: integer(1, 65535).default(8080),
+  BTFHUB_DATA_DIR: z.string().default('./data'),
+  BTFHUB_ARCHIVE_DIR: z.string().optional(),
+  DATABASE_URL: databaseUrl.optional(),
+  REDIS_URL: url(['redis:', 'rediss:'], 'expected a redis:// or rediss:// URL').optional(),
+  BTFHUB_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/, "expected up to 64 letters, digits, '_', '.', ':' or '-'")
+    .default('btfhub'),
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "expected a bucket name: 3 to 63 lowercase letters, digits, '.' or '-'")
+    .optional(),
+  S3_ENDPOINT: url(['http:', 'https:'], 'expected an http:// or https:// URL').optional(),
+  S3_REGION: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/, "expected a region name such as us-east-1 (lowercase letters, digits, '-')")
+    .default('us-east-1'),
+  S3_PREFIX: keyPrefix.default(''),
+  S3_FORCE_PATH_STYLE: boolean().default(false),
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  BTFHUB_REQUEST_WAIT_MS: integer(0, 3_600_000).default(10_000),
+  BTFHUB_WORKER_CONCURRENCY: integer(1, 256).default(2),
+  BTFHUB_KERNEL_CACHE_BYTES: integer(0, MAX_SAFE).default(268_435_456),
+  BTFHUB_MAX_FILE_BYTES: integer(1, MAX_SAFE).default(67_108_864),
+  BTFHUB_MAX_FILES: integer(1, 1024).default(16),
+  BTFHUB_JOB_TIMEOUT_MS: integer(1, 86_400_000).default(120_000),
+  BTFHUB_ADMIN_TOKEN: z.string().optional(),
+  BTFHUB_REGISTER_HOST_KERNEL: boolean().default(true),
+  LOG_LEVEL: z
+    .string()
+    .toLowerCase()
+    .pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }))
+    .default('info'),
+});
+
+// Compile-time proof that the schema reads exactly the variables of CONFIG_ENV_VARS.
+const _everyVariableHasASchema: Record<ConfigEnvVar, z.ZodType> = envSchema.shape;
+const _noSchemaWithoutAVariable: [Exclude<keyof typeof envSchema.shape, ConfigEnvVar>] extends [never] ? true : false = true;
+
+type ParsedEnv = z.output<typeof envSchema>;
+
+/** Values as read: only known variables, trimmed, empty treated as unset. */
+type RawEnv = Partial<Record<ConfigEnvVar, string>>;
+
+/**
+ * Validates `env` (with `overrides` on top) and returns the frozen configuration. Throws
+ * ConfigError listing every invalid variable. Relative paths resolve against the current
+ * directory, once, here.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  overrides: Readonly<Partial<Record<ConfigEnvVar, string | undefined>>> = {},
+): Config {
+  const issues: ConfigIssue[] = [];
+  const known = new Set<string>(CONFIG_ENV_VARS);
+  for (const name of Object.keys(overrides)) {
+    if (!known.has(name)) issues.push({ variable: name, message: 'unknown configuration variable' });
+  }
+
+  const raw: RawEnv = {};
+  for (const name of CONFIG_ENV_VARS) {
+    const value = (overrides[name] ?? env[name])?.trim();
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) {
+    const reported = new Set<string>();
+    for (const issue of parsed.error.issues) {
+      const variable = String(issue.path[0]) as ConfigEnvVar;
+      if (reported.has(variable)) continue; // the first reason is enough
+      reported.add(variable);
+      issues.push({ variable, message: `${issue.message}, got ${display(variable, raw[variable])}` });
+    }
+  }
+  issues.push(...crossVariableIssues(raw));
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(sortIssues(issues));
+  return deepFreeze(deriveConfig(parsed.data));
+}
+
+/**
+ * Rules that involve two variables. Checked on the raw values so they are reported together
+ * with per-variable errors, not after those are fixed.
+ */
+function crossVariableIssues(raw: RawEnv): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (raw.S3_BUCKET === undefined) {
+    for (const name of ['S3_ENDPOINT', 'S3_PREFIX'] as const) {
+      if (raw[name] !== undefined) issues.push({ variable: 'S3_BUCKET', message: `required when ${name} is set` });
+    }
+  } else {
+    // With S3 selected, half a key pair is a mistake the SDK would only report per request.
+    if (raw.AWS_ACCESS_KEY_ID !== undefined && raw.AWS_SECRET_ACCESS_KEY === undefined) {
+      issues.push({ variable: 'AWS_SECRET_ACCESS_KEY', message: 'required when AWS_ACCESS_KEY_ID is set' });
+    }
+    if (raw.AWS_SECRET_ACCESS_KEY !== undefined && raw.AWS_ACCESS_KEY_ID === undefined) {
+      issues.push({ variable: 'AWS_ACCESS_KEY_ID', message: 'required when AWS_SECRET_ACCESS_KEY is set' });
+    }
+  }
+  return issues;
+}
+
+function deriveConfig(env: ParsedEnv): Config {
+  const dataDir = resolve(env.BTFHUB_DATA_DIR);
+  const storage: StorageConfig =
+    env.S3_BUCKET === undefined
+      ? { kind: 'fs', root: join(dataDir, 'objects') }
+      : {
+          kind: 's3',
+          bucket: env.S3_BUCKET,
+          region: env.S3_REGION,
+          prefix: env.S3_PREFIX,
+          forcePathStyle: env.S3_FORCE_PATH_STYLE,
+          ...(env.S3_ENDPOINT !== undefined && { endpoint: env.S3_ENDPOINT }),
+          ...(env.AWS_ACCESS_KEY_ID !== undefined && { accessKeyId: env.AWS_ACCESS_KEY_ID }),
+          ...(env.AWS_SECRET_ACCESS_KEY !== undefined && { secretAccessKey: env.AWS_SECRET_ACCESS_KEY }),
+        };
+  return {
+    host: env.BTFHUB_HOST,
+    port: env.BTFHUB_PORT,
+    dataDir,
+    ...(env.BTFHUB_ARCHIVE_DIR !== undefined && { archiveDir: resolve(env.BTFHUB_ARCHIVE_DIR) }),
+    storage,
+    database: env.DATABASE_URL ?? { kind: 'sqlite', path: join(dataDir, 'catalog.sqlite') },
+    queue: env.REDIS_URL === undefined ? { kind: 'inline' } : { kind: 'redis', url: env.REDIS_URL, prefix: env.BTFHUB_QUEUE_PREFIX },
+    requestWaitMs: env.BTFHUB_REQUEST_WAIT_MS,
+    workerConcurrency: env.BTFHUB_WORKER_CONCURRENCY,
+    kernelCacheBytes: env.BTFHUB_KERNEL_CACHE_BYTES,
+    maxFileBytes: env.BTFHUB_MAX_FILE_BYTES,
+    maxFiles: env.BTFHUB_MAX_FILES,
+    jobTimeoutMs: env.BTFHUB_JOB_TIMEOUT_MS,
+    ...(env.BTFHUB_ADMIN_TOKEN !== undefined && { adminToken: env.BTFHUB_ADMIN_TOKEN }),
+    registerHostKernel: env.BTFHUB_REGISTER_HOST_KERNEL,
+    logLevel: env.LOG_LEVEL,
+  };
+}
+
+/** Placeholder for secrets in logs and errors. */
+const REDACTED = '***';
+
+/**
+ * A copy of `config` safe to log: tokens and keys become '***', and so do passwords inside
+ * database and Redis URLs (user info and `password=` query parameters).
+ */
+export function redactConfig(config: Config): Config {
+  const storage: StorageConfig =
+    config.storage.kind === 's3'
+      ? {
+          ...config.storage,
+          ...(config.storage.endpoint !== undefined && { endpoint: redactUrl(config.storage.endpoint) }),
+          ...(config.storage.accessKeyId !== undefined && { accessKeyId: REDACTED }),
+          ...(config.storage.secretAccessKey !== undefined && { secretAccessKey: REDACTED }),
+        }
+      : { ...config.storage };
+  return deepFreeze({
+    ...config,
+    storage,
+    database: config.database.kind === 'postgres' ? { ...config.database, url: redactUrl(config.database.url) } : { ...config.database },
+    queue: config.queue.kind === 'redis' ? { ...config.queue, url: redactUrl(config.queue.url) } : { ...config.queue },
+    ...(config.adminToken !== undefined && { adminToken: REDACTED }),
+  });
+}
+
+/** Masks the password of `url` (user info, or a libpq-style `password` query parameter). */
+export function redactUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return REDACTED; // unparseable: it could be anything, so show nothing
+  }
+  let changed = false;
+  if (parsed.password !== '') {
+    parsed.password = REDACTED;
+    changed = true;
+  }
+  if (parsed.searchParams.has('password')) {
+    parsed.searchParams.set('password', REDACTED);
+    changed = true;
+  }
+  return changed ? parsed.toString() : url;
+}
+
+/**
+ * BTFHUB_* variables in `env` the schema does not know: most likely typos (BTFHUB_PROT) that
+ * would otherwise be silently ignored. For a start-up warning; not an error, since other
+ * tools may share the prefix.
+ */
+export function unknownBtfhubVariables(env: Readonly<Record<string, string | undefined>> = process.env): string[] {
+  const known = new Set<string>(CONFIG_ENV_VARS);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('BTFHUB_') && !known.has(name))
+    .sort();
+}
+
+function display(variable: ConfigEnvVar, value: string | undefined): string {
+  if (value === undefined) return 'nothing';
+  if (SECRET_VARS.has(variable)) return `a value of ${value.length} characters`;
+  if (URL_VARS.has(variable)) return URL.canParse(value) ? JSON.stringify(redactUrl(value)) : 'a value that is not a URL';
+  return JSON.stringify(value);
+}
+
+/** In the order of CONFIG_ENV_VARS (unknown override names last), so messages are stable. */
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  const rank = (variable: string) => {
+    const index = (CONFIG_ENV_VARS as readonly string[]).indexOf(variable);
+    return index === -1 ? CONFIG_ENV_VARS.length : index;
+  };
+  return [...issues].sort((a, b) => rank(a.variable) - rank(b.variable));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
