@@ -1,0 +1,332 @@
+/**
+ * ObjectStore over a directory tree. Keys map one to one onto relative paths, so a
+ * btfhub-archive checkout is readable as is, and the trimmed results the service writes are
+ * plain files an operator can inspect.
+ *
+ * Two properties the rest of the service relies on:
+ *  - put is atomic: the data goes to a temporary file in the target directory, is fsynced, then
+ *    renamed over the key. Readers see the old object or the whole new one.
+ *  - no key ever reaches outside the root: keys are validated (no '..'), and every path is
+ *    resolved with realpath and checked against the real root, so a symlink pointing elsewhere
+ *    is refused (INVALID_KEY) or, in a listing, skipped. A symlink created between the check
+ *    and the use can still race it; the root is trusted not to be hostile, only its contents.
+ *
+ * The BTFHub archive aliases releases with symlinked directories (ubuntu/focal -> 20.04).
+ * `list` follows them, but lists each real directory once: under its real name when the real
+ * directory is itself part of the listing, else under the first alias in key order.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import { mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { StorageError } from './errors.js';
+import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
+import type { ObjectInfo, ObjectStore } from './object-store.js';
+
+/** Temporary files of in-flight puts start with this; list hides them and keys may not use it. */
+const TEMP_FILE_MARK = '.btfhub-tmp-';
+
+/** A directory still to be read by `list`: where it is on disk and which key prefix it stands for. */
+interface PendingDirectory {
+  /** Path as reached from the root (may run through symlinks). */
+  path: string;
+  /** Its canonical path, used to list an aliased directory once. */
+  realPath: string;
+  /** Key of the directory, with a trailing '/' ('' for the root). */
+  keyPrefix: string;
+}
+
+export class FsObjectStore implements ObjectStore {
+  readonly description: string;
+  private readonly root: string;
+  private realRootCache: string | undefined;
+
+  constructor(rootDir: string) {
+    this.root = resolve(rootDir);
+    this.description = `fs:${this.root}`;
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    assertValidKey(key);
+    const path = await this.resolveExisting(key);
+    if (path === null) return null;
+    try {
+      return await readFile(path);
+    } catch (error) {
+      if (isMissing(error) || errorCode(error) === 'EISDIR') return null;
+      throw unavailable(`read ${key}`, error);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    assertValidKey(key);
+    const path = await this.resolveExisting(key);
+    if (path === null) return null;
+    try {
+      const stats = await stat(path);
+      return stats.isFile() ? { key, size: stats.size, modified: stats.mtime } : null;
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw unavailable(`stat ${key}`, error);
+    }
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    assertValidKey(key);
+    if (key.split('/').some((segment) => segment.startsWith(TEMP_FILE_MARK))) {
+      throw new StorageError('INVALID_KEY', `invalid object key ${JSON.stringify(key)}: "${TEMP_FILE_MARK}" is reserved`);
+    }
+    const directory = await this.prepareDirectory(dirname(join(this.root, key)), key);
+    const target = join(directory, basename(key));
+    const temporary = join(directory, `${TEMP_FILE_MARK}${randomBytes(8).toString('hex')}`);
+    try {
+      const handle = await open(temporary, 'wx');
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, target);
+    } catch (error) {
+      await unlink(temporary).catch(() => undefined);
+      if (errorCode(error) === 'EISDIR' || errorCode(error) === 'ENOTEMPTY') {
+        throw new StorageError('INVALID_KEY', `cannot write ${key}: a directory exists at that key`, { cause: error });
+      }
+      throw unavailable(`write ${key}`, error);
+    }
+    await syncDirectory(directory);
+  }
+
+  async delete(key: string): Promise<void> {
+    assertValidKey(key);
+    const parent = await this.resolveExisting(dirname(key) === '.' ? '' : dirname(key));
+    if (parent === null) return;
+    try {
+      await unlink(join(parent, basename(key)));
+    } catch (error) {
+      // A directory at the key is not an object, so there is nothing to delete.
+      if (isMissing(error) || errorCode(error) === 'EISDIR' || errorCode(error) === 'EPERM') return;
+      throw unavailable(`delete ${key}`, error);
+    }
+  }
+
+  /**
+   * Collects the whole listing, then yields it sorted: a sorted directory walk alone is not
+   * key order ('a.txt' sorts before 'a/b'), and aliases are resolved only once every real
+   * directory has been seen.
+   */
+  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+    assertValidPrefix(prefix);
+    const realRoot = await this.realRoot();
+    if (realRoot === null) return;
+    const startKey = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const start = await this.resolveExisting(startKey);
+    if (start === null) return;
+
+    const objects: ObjectInfo[] = [];
+    const visited = new Set<string>();
+    const aliases: PendingDirectory[] = [];
+    const pending: PendingDirectory[] = [{ path: join(this.root, startKey), realPath: start, keyPrefix: startKey }];
+    for (;;) {
+      let next = pending.pop();
+      if (next === undefined) {
+        // Real directories first, so an alias is only followed when its target was not listed.
+        aliases.sort((a, b) => compareKeys(a.keyPrefix, b.keyPrefix));
+        next = aliases.shift();
+        if (next === undefined) break;
+      }
+      if (visited.has(next.realPath)) continue;
+      visited.add(next.realPath);
+      await this.readDirectory(next, prefix, realRoot, objects, pending, aliases);
+    }
+    objects.sort((a, b) => compareKeys(a.key, b.key));
+    yield* objects;
+  }
+
+  /** Root must be a readable directory; a missing root is NOT_FOUND so a typo in a path is obvious. */
+  async check(): Promise<void> {
+    try {
+      const stats = await stat(this.root);
+      if (!stats.isDirectory()) throw new StorageError('UNAVAILABLE', `${this.description}: not a directory`);
+      await readdir(this.root);
+    } catch (error) {
+      if (error instanceof StorageError) throw error;
+      if (isMissing(error)) {
+        throw new StorageError('NOT_FOUND', `${this.description}: directory does not exist`, { cause: error });
+      }
+      throw unavailable('check', error, this.description);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+
+  /** Reads one directory of a listing: files matching the prefix become objects, directories are queued. */
+  private async readDirectory(
+    directory: PendingDirectory,
+    prefix: string,
+    realRoot: string,
+    objects: ObjectInfo[],
+    pending: PendingDirectory[],
+    aliases: PendingDirectory[],
+  ): Promise<void> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(directory.path, { withFileTypes: true });
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw unavailable(`list ${directory.keyPrefix}`, error, this.description);
+    }
+    await Promise.all(
+      entries.map(async (entry) => {
+        if (entry.name.startsWith(TEMP_FILE_MARK)) return;
+        const key = directory.keyPrefix + entry.name;
+        const path = join(directory.path, entry.name);
+        const childPrefix = `${key}/`;
+        if (entry.isDirectory()) {
+          if (!couldContain(childPrefix, prefix)) return;
+          pending.push({ path, realPath: join(directory.realPath, entry.name), keyPrefix: childPrefix });
+        } else if (entry.isFile()) {
+          if (!key.startsWith(prefix)) return;
+          const info = await statObject(path, key);
+          if (info !== null) objects.push(info);
+        } else if (entry.isSymbolicLink()) {
+          const target = await realpath(path).catch(() => null);
+          if (target === null || !isInside(realRoot, target)) return; // dangling, or escapes the root
+          const stats = await stat(target).catch(() => null);
+          if (stats?.isDirectory()) {
+            // A link to an ancestor only repeats the tree above it, endlessly: never follow one.
+            if (isInside(target, directory.realPath)) return;
+            if (couldContain(childPrefix, prefix)) aliases.push({ path, realPath: target, keyPrefix: childPrefix });
+          } else if (stats?.isFile() && key.startsWith(prefix)) {
+            objects.push({ key, size: stats.size, modified: stats.mtime });
+          }
+        }
+      }),
+    );
+  }
+
+  /** The root's canonical path, or null while the root does not exist. */
+  private async realRoot(): Promise<string | null> {
+    if (this.realRootCache === undefined) {
+      try {
+        this.realRootCache = await realpath(this.root);
+      } catch (error) {
+        if (isMissing(error)) return null;
+        throw unavailable('resolve root', error, this.description);
+      }
+    }
+    return this.realRootCache;
+  }
+
+  /**
+   * Canonical path of `key` ('' for the root), or null when it does not exist. Throws
+   * INVALID_KEY when a symlink on the way leads outside the root.
+   */
+  private async resolveExisting(key: string): Promise<string | null> {
+    const realRoot = await this.realRoot();
+    if (realRoot === null) return null;
+    let path: string;
+    try {
+      path = await realpath(join(this.root, key));
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw unavailable(`resolve ${key}`, error, this.description);
+    }
+    if (!isInside(realRoot, path)) {
+      throw new StorageError('INVALID_KEY', `object key ${JSON.stringify(key)} resolves outside ${this.description}`);
+    }
+    return path;
+  }
+
+  /**
+   * Creates `directory` (and the root) as needed and returns its canonical path. The nearest
+   * existing ancestor is checked first, so mkdir never runs through a symlink leading outside.
+   */
+  private async prepareDirectory(directory: string, key: string): Promise<string> {
+    try {
+      await mkdir(this.root, { recursive: true });
+    } catch (error) {
+      throw unavailable('create root', error, this.description);
+    }
+    try {
+      let existing = directory;
+      while (!(await exists(existing))) existing = dirname(existing);
+      const realRoot = (await this.realRoot()) ?? this.root;
+      if (!isInside(realRoot, await realpath(existing))) {
+        throw new StorageError('INVALID_KEY', `object key ${JSON.stringify(key)} resolves outside ${this.description}`);
+      }
+      await mkdir(directory, { recursive: true });
+      return await realpath(directory);
+    } catch (error) {
+      if (error instanceof StorageError) throw error;
+      if (errorCode(error) === 'ENOTDIR' || errorCode(error) === 'EEXIST') {
+        throw new StorageError('INVALID_KEY', `cannot write ${key}: an object exists where a directory is needed`, {
+          cause: error,
+        });
+      }
+      throw unavailable(`write ${key}`, error, this.description);
+    }
+  }
+}
+
+/** Whether a directory with key prefix `directoryPrefix` may hold keys starting with `prefix`. */
+function couldContain(directoryPrefix: string, prefix: string): boolean {
+  return directoryPrefix.startsWith(prefix) || prefix.startsWith(directoryPrefix);
+}
+
+function isInside(realRoot: string, path: string): boolean {
+  const rootWithSep = realRoot.endsWith(sep) ? realRoot : realRoot + sep;
+  return path === realRoot || path.startsWith(rootWithSep);
+}
+
+async function statObject(path: string, key: string): Promise<ObjectInfo | null> {
+  try {
+    const stats = await stat(path);
+    return stats.isFile() ? { key, size: stats.size, modified: stats.mtime } : null;
+  } catch (error) {
+    if (isMissing(error)) return null; // deleted while listing
+    throw unavailable(`stat ${key}`, error);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw error;
+  }
+}
+
+/** Makes a rename durable. Best effort: some filesystems refuse fsync on a directory. */
+async function syncDirectory(directory: string): Promise<void> {
+  try {
+    const handle = await open(directory, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // The data itself is already synced; only the rename's durability is at stake.
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
+}
+
+/** No such path: absent, under a file, or a symlink loop (which can hold no object either). */
+function isMissing(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
+}
+
+function unavailable(operation: string, cause: unknown, where?: string): StorageError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new StorageError('UNAVAILABLE', `${where ? `${where}: ` : ''}${operation}: ${reason}`, { cause });
+}

@@ -1,0 +1,85 @@
+/**
+ * Object keys: validation shared by every backend, and the builders for the two key families
+ * the service stores (see the layout in object-store.ts). Validating in one place means a key
+ * that is safe for S3 is also safe as a relative filesystem path, so both backends accept
+ * exactly the same keys.
+ */
+import type { KernelRef } from '../catalog/catalog.js';
+import { StorageError } from './errors.js';
+
+/** Longest key accepted, in UTF-16 code units; S3 allows 1024 bytes, so this keeps headroom for a prefix. */
+export const MAX_KEY_LENGTH = 1024;
+
+/** How a kernel's full BTF is stored: the BTFHub archive's compressed tarball, or the raw blob. */
+export type KernelBtfFormat = 'btf.tar.xz' | 'btf';
+
+/**
+ * Throws StorageError('INVALID_KEY') unless `key` is a relative '/'-separated path with no
+ * empty, '.' or '..' segment and no NUL or backslash. These rules keep keys from escaping a
+ * filesystem root and from meaning different things on different backends.
+ */
+export function assertValidKey(key: string): void {
+  const reason = invalidKeyReason(key);
+  if (reason !== null) {
+    throw new StorageError('INVALID_KEY', `invalid object key ${JSON.stringify(key)}: ${reason}`);
+  }
+}
+
+/** Same rules for a list prefix, which may also be empty or end with '/'. */
+export function assertValidPrefix(prefix: string): void {
+  if (prefix === '') return;
+  // A trailing '/' names a "directory"; the rest must be a valid key.
+  const body = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  const reason = invalidKeyReason(body);
+  if (reason !== null) {
+    throw new StorageError('INVALID_KEY', `invalid list prefix ${JSON.stringify(prefix)}: ${reason}`);
+  }
+}
+
+function invalidKeyReason(key: string): string | null {
+  if (typeof key !== 'string') return 'not a string';
+  if (key.length === 0) return 'empty';
+  if (key.length > MAX_KEY_LENGTH) return `longer than ${MAX_KEY_LENGTH} characters`;
+  if (key.includes('\0')) return 'contains NUL';
+  if (key.includes('\\')) return 'contains a backslash';
+  if (key.startsWith('/')) return 'starts with "/"';
+  for (const segment of key.split('/')) {
+    if (segment === '') return 'has an empty segment';
+    if (segment === '.' || segment === '..') return `has a "${segment}" segment`;
+  }
+  return null;
+}
+
+/** `<distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz` (or `.btf`): the BTFHub archive layout. */
+export function kernelKey(ref: KernelRef, format: KernelBtfFormat): string {
+  const key = `${ref.distro}/${ref.distroVersion}/${ref.arch}/${ref.kernel}.${format}`;
+  // Each part must be a single segment, or the key would land in another kernel's directory.
+  for (const [field, value] of Object.entries(ref)) {
+    if (typeof value !== 'string' || value.includes('/')) {
+      throw new StorageError('INVALID_KEY', `invalid kernel ${field} ${JSON.stringify(value)}: must be one path segment`);
+    }
+  }
+  assertValidKey(key);
+  return key;
+}
+
+/** `trimmed/<sha256>.btf`: trimmed results are content-addressed, so equal results share one object. */
+export function trimmedKey(sha256hex: string): string {
+  if (!/^[0-9a-f]{64}$/.test(sha256hex)) {
+    throw new StorageError('INVALID_KEY', `invalid sha256 ${JSON.stringify(sha256hex)}: expected 64 lowercase hex digits`);
+  }
+  return `trimmed/${sha256hex}.btf`;
+}
+
+/**
+ * Orders keys by Unicode code point, which is UTF-8 byte order: the order S3 lists in. Plain
+ * `<` compares UTF-16 units and differs when a character beyond U+FFFF meets one in
+ * U+E000..U+FFFF, so both backends would disagree on such keys.
+ */
+export function compareKeys(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    if (a.charCodeAt(i) !== b.charCodeAt(i)) return (a.codePointAt(i) ?? 0) - (b.codePointAt(i) ?? 0);
+  }
+  return a.length - b.length;
+}

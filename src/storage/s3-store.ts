@@ -1,0 +1,226 @@
+/**
+ * ObjectStore over an S3 bucket (AWS or any S3-compatible server: MinIO, Ceph, s3rver).
+ * PutObject replaces an object in one step, so put is atomic without extra work.
+ *
+ * Checksums are only computed when an operation requires them: recent SDKs add CRC32
+ * trailers by default, which several S3-compatible servers reject.
+ *
+ * Every SDK failure other than "no such key" becomes StorageError('UNAVAILABLE') with the
+ * SDK error as its cause, so callers handle one error type whatever the backend.
+ */
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { StorageError } from './errors.js';
+import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
+import type { ObjectInfo, ObjectStore } from './object-store.js';
+
+export interface S3ObjectStoreOptions {
+  /** Custom endpoint URL (MinIO, s3rver...); the AWS endpoint of `region` when unset. */
+  endpoint?: string;
+  region: string;
+  bucket: string;
+  /** Key prefix inside the bucket, so one bucket can serve several deployments. */
+  prefix?: string;
+  /** Address the bucket in the path (http://host/bucket/key), as most S3-compatible servers need. */
+  forcePathStyle: boolean;
+  /** Static credentials; when unset the SDK's default chain applies (env, profile, instance role). */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** Attempts per request, the first included. SDK default: 3. */
+  maxAttempts?: number;
+  /** How long opening a connection may take, ms. Default 5000. */
+  connectTimeoutMs?: number;
+  /** How long a connection may sit idle mid-request, ms. Default 60000. */
+  idleTimeoutMs?: number;
+  /** Keys per ListObjectsV2 request (S3 caps it at 1000, the default). */
+  listPageSize?: number;
+}
+
+export class S3ObjectStore implements ObjectStore {
+  readonly description: string;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  /** '' or a prefix ending in '/'. */
+  private readonly keyPrefix: string;
+  private readonly listPageSize: number | undefined;
+
+  constructor(options: S3ObjectStoreOptions) {
+    this.bucket = options.bucket;
+    this.keyPrefix = normalizePrefix(options.prefix ?? '');
+    this.description = `s3://${this.bucket}/${this.keyPrefix}`;
+    this.listPageSize = options.listPageSize;
+    const config: S3ClientConfig = {
+      region: options.region,
+      forcePathStyle: options.forcePathStyle,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: {
+        connectionTimeout: options.connectTimeoutMs ?? 5_000,
+        socketTimeout: options.idleTimeoutMs ?? 60_000,
+      },
+    };
+    if (options.endpoint !== undefined) config.endpoint = options.endpoint;
+    if (options.maxAttempts !== undefined) config.maxAttempts = options.maxAttempts;
+    if (options.accessKeyId !== undefined && options.secretAccessKey !== undefined) {
+      config.credentials = { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey };
+    }
+    this.client = new S3Client(config);
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    assertValidKey(key);
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      if (response.Body === undefined) return new Uint8Array(0);
+      return await response.Body.transformToByteArray();
+    } catch (error) {
+      if (isMissingObject(error)) return null;
+      throw this.unavailable(`get ${key}`, error);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    assertValidKey(key);
+    try {
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      return withModified({ key, size: response.ContentLength ?? 0 }, response.LastModified);
+    } catch (error) {
+      if (isMissingObject(error)) return null;
+      throw this.unavailable(`head ${key}`, error);
+    }
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    assertValidKey(key);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.keyPrefix + key,
+          Body: data,
+          ContentLength: data.byteLength,
+          ContentType: 'application/octet-stream',
+        }),
+      );
+    } catch (error) {
+      throw this.unavailable(`put ${key}`, error);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertValidKey(key);
+    try {
+      // S3 answers 204 whether or not the key existed.
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+    } catch (error) {
+      if (isMissingObject(error)) return;
+      throw this.unavailable(`delete ${key}`, error);
+    }
+  }
+
+  /**
+   * S3 lists in UTF-8 byte order, which is the key order the interface promises. Each page is
+   * sorted again anyway: some S3-compatible servers (s3rver) return a page in their own
+   * directory-walk order, and sorting an already sorted page costs next to nothing.
+   */
+  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+    assertValidPrefix(prefix);
+    let continuationToken: string | undefined;
+    do {
+      let response;
+      try {
+        response = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.keyPrefix + prefix,
+            ContinuationToken: continuationToken,
+            MaxKeys: this.listPageSize,
+          }),
+        );
+      } catch (error) {
+        throw this.unavailable(`list ${prefix}`, error);
+      }
+      const page: ObjectInfo[] = [];
+      for (const object of response.Contents ?? []) {
+        if (object.Key === undefined) continue;
+        const key = object.Key.slice(this.keyPrefix.length);
+        // Objects written by other tools (folder markers "a/", "a//b") are not addressable here.
+        if (!isValidKey(key)) continue;
+        page.push(withModified({ key, size: object.Size ?? 0 }, object.LastModified));
+      }
+      yield* page.sort((a, b) => compareKeys(a.key, b.key));
+      continuationToken = response.IsTruncated ? response.NextContinuationToken : undefined;
+    } while (continuationToken !== undefined);
+  }
+
+  /** HeadBucket: proves the endpoint answers, the credentials work and the bucket exists. */
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      if (httpStatus(error) === 404) {
+        throw new StorageError('NOT_FOUND', `${this.description}: bucket does not exist`, { cause: error });
+      }
+      throw this.unavailable('check', error);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  private unavailable(operation: string, cause: unknown): StorageError {
+    return new StorageError('UNAVAILABLE', `${this.description}: ${operation}: ${describe(cause)}`, { cause });
+  }
+}
+
+/** Strips surrounding '/' and adds one trailing '/', so keys join without doubled separators. */
+function normalizePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+  if (trimmed === '') return '';
+  assertValidKey(trimmed);
+  return `${trimmed}/`;
+}
+
+function isValidKey(key: string): boolean {
+  try {
+    assertValidKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function withModified(info: ObjectInfo, modified: Date | undefined): ObjectInfo {
+  return modified === undefined ? info : { ...info, modified };
+}
+
+function httpStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null || !('$metadata' in error)) return undefined;
+  const metadata = error.$metadata as { httpStatusCode?: number } | undefined;
+  return metadata?.httpStatusCode;
+}
+
+/** NoSuchKey (GET) or a bare 404 (HEAD has no body to name the error), but not a missing bucket. */
+function isMissingObject(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'NoSuchBucket') return false;
+  return error.name === 'NoSuchKey' || error.name === 'NotFound' || httpStatus(error) === 404;
+}
+
+/** Network errors from Node can have an empty message (an AggregateError of refused addresses). */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = 'code' in error && error.code !== undefined ? String(error.code) : undefined;
+  const parts = [error.name, code, error.message].filter((part) => part !== undefined && part !== '');
+  if (error instanceof AggregateError && error.errors.length > 0) parts.push(describe(error.errors[0]));
+  return parts.join(': ');
+}
