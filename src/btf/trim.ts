@@ -42,6 +42,9 @@ class MarkSet {
   }
 
   private markMember(id: TypeId, idx: number): void {
+    // Refuse now what btf__add_field would refuse when writing, so the error names the relocation.
+    const problem = memberProblem(this.btf, id, idx, this.btf.member(id, idx));
+    if (problem) throw new MarkFailure(problem);
     let set = this.members.get(id);
     if (!set) this.members.set(id, (set = new Set()));
     set.add(idx);
@@ -251,20 +254,27 @@ function buildTypes(target: Btf, marks: MarkSet): BtfType[] {
   return out;
 }
 
+/** Why btf__add_field would refuse member `idx` of `id` (spec §6.5), or undefined. */
+function memberProblem(target: Btf, id: TypeId, idx: number, m: Member): string | undefined {
+  const isBitfield = m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0;
+  if (isBitfield && (m.bitfieldSize === 0 || m.bitfieldSize > 255 || m.bitOffset > 0xffffff)) {
+    return `${target.describe(id)}: member ${idx} '${m.name}' at bit offset ${m.bitOffset} is a bitfield without a size (kind_flag 0 legacy bitfield); bpftool cannot write it either`;
+  }
+  if (target.kind(id) === BtfKind.Union && m.bitOffset !== 0) {
+    return `${target.describe(id)}: union member ${idx} '${m.name}' has non-zero bit offset ${m.bitOffset}`;
+  }
+  return undefined;
+}
+
 /** btf__add_struct/union + btf__add_field for the marked members, with libbpf's checks. */
 function keptComposite(target: Btf, id: TypeId, src: CompositeType, marked: Set<number> | undefined): CompositeType {
   const members: Member[] = [];
   let kindFlag = false;
   src.members.forEach((m, idx) => {
     if (!marked?.has(idx)) return;
-    const isBitfield = m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0;
-    if (isBitfield && (m.bitfieldSize === 0 || m.bitfieldSize > 255 || m.bitOffset > 0xffffff)) {
-      throw new CodecError('TRIM', `${target.describe(id)}: member ${idx} '${m.name}' at bit offset ${m.bitOffset} is a bitfield without a size (kind_flag 0 legacy bitfield); bpftool cannot write it either`);
-    }
-    if (src.kind === BtfKind.Union && m.bitOffset !== 0) {
-      throw new CodecError('TRIM', `${target.describe(id)}: union member ${idx} '${m.name}' has non-zero bit offset ${m.bitOffset}`);
-    }
-    kindFlag ||= isBitfield;
+    const problem = memberProblem(target, id, idx, m);
+    if (problem) throw new CodecError('TRIM', problem);
+    kindFlag ||= m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0;
     members.push({ name: m.name, type: m.type, bitOffset: m.bitOffset, bitfieldSize: m.bitfieldSize });
   });
   return { kind: src.kind, name: src.name, size: src.size, kindFlag, members };
