@@ -1,0 +1,15 @@
+/**
+ * The `btfhub` subcommands, in the order `btfhub --help` lists them. A new command is a
+ * module under commands/ exporting a `Command`, plus one line here: the service
+ * commands (`serve`, `worker`, `migrate`, `import`, `fetch`) belong in this table.
+ */
+import type { Command } from './command.js';
+import { dumpCommand } from './commands/dump.js';
+import { relocsCommand } from './commands/relocs.js';
+import { trimCommand } from './commands/trim.js';
+
+export const COMMANDS: readonly Command[] = [
+  trimCommand,
+  relocsCommand,
+  dumpCommand,
+];
