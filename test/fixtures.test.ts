@@ -78,6 +78,13 @@ async function checkSet(t: Test, set: FixtureSet): Promise<void> {
     if (counts.has('no_relos')) t.equal(counts.get('no_relos'), 0, 'no_relos has none');
   });
 
+  t.test('objects that mark nothing give an empty BTF (25 bytes: header and one NUL)', async (t) => {
+    for (const name of ['no_relos', 'type_id_local_only']) {
+      const output = set.oracle.single.get(name);
+      if (output) t.equal(output.length, 25, name);
+    }
+  });
+
   t.test('bpftool reproduces the recorded outputs', { skip: set.hasBpftool ? false : 'bpftool is not installed' }, async (t) => {
     const shared = await runBpftoolMinCore(set.vmlinuxPath, [set.objects.get('shared_a')!.path, set.objects.get('shared_b')!.path]);
     t.ok(shared.ok && Buffer.from(shared.btf).equals(set.oracle.sharedPair), 'shared_a + shared_b');

@@ -24,6 +24,8 @@ import { ensurePrebuiltExtracted } from '../fixtures/prebuilt.js';
 import { toolWorks } from '../fixtures/tools.js';
 
 export type { FixtureObject, FixtureOracle, FixtureSet } from '../fixtures/fixture-dir.js';
+/** File names inside `FixtureSet.dir`: objectFile('x') = 'x.bpf.o', oracleFile('x') = 'x.min.btf'. */
+export { objectFile, oracleFile } from '../fixtures/fixture-dir.js';
 export { bpftoolRawDump, runBpftoolMinCore, type MinCoreResult } from '../fixtures/tools.js';
 export { CORE_RELO_KIND_NAMES, countByKind, readCoreRelos, type CoreReloRecord } from '../fixtures/core-relos.js';
 export { patchTypeMatches, TYPE_EXISTS, TYPE_MATCHES, TYPE_MATCHES_FIXTURES } from '../fixtures/patch-type-matches.js';
