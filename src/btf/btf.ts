@@ -326,6 +326,36 @@ export class Btf {
     };
   }
 
+  /** True when the string at `offset` equals `s`, compared byte by byte without decoding. */
+  stringEquals(offset: number, s: string): boolean {
+    if (offset >= this.strLen || offset < 0) this.string(offset);
+    const bytes = this.bytes;
+    let p = this.strStart + offset;
+    for (let i = 0; i < s.length; i++, p++) if (bytes[p] !== s.charCodeAt(i)) return false;
+    return bytes[p] === 0;
+  }
+
+  /** Raw fields of member `index` of struct/union `id`: name offset, type id, bit offset. */
+  memberNameOffset(id: TypeId, index: number): number {
+    return this.view.getUint32(this.offsetOf(id) + 12 + index * 12, this.littleEndian);
+  }
+
+  memberType(id: TypeId, index: number): TypeId {
+    const type = this.view.getUint32(this.offsetOf(id) + 16 + index * 12, this.littleEndian);
+    this.checkId(type, () => `${this.describe(id)} member ${index}`);
+    return type;
+  }
+
+  memberBitOffset(id: TypeId, index: number): number {
+    const raw = this.view.getUint32(this.offsetOf(id) + 20 + index * 12, this.littleEndian);
+    return this.kindFlag(id) ? raw & 0xffffff : raw;
+  }
+
+  /** A fresh, uncached copy of type `id` that the caller may modify. */
+  typeCopy(id: TypeId): BtfType {
+    return this.inflate(id);
+  }
+
   /** name_off of member `index` of struct/union `id` (0 = anonymous member). */
   nameOffsetOfMember(id: TypeId, index: number): number {
     return this.view.getUint32(this.offsetOf(id) + 12 + index * 12, this.littleEndian);

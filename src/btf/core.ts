@@ -494,20 +494,23 @@ function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, 
   const n = targ.vlen(targId);
   for (let i = 0; i < n; i++) {
     budget.tick();
-    const m = targ.member(targId, i);
     if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
-    spec.bitOffset = (spec.bitOffset + m.bitOffset) >>> 0;
+    const bitOffset = targ.memberBitOffset(targId, i);
+    spec.bitOffset = (spec.bitOffset + bitOffset) >>> 0;
     spec.raw.push(i);
-    if (m.name === '') {
-      if (matchMember(local, localAcc, targ, m.type, spec, next, budget)) return true;
-    } else if (m.name === localMember.name) {
-      spec.accessors.push({ typeId: targId, idx: i, name: m.name });
-      next.id = m.type;
-      const compatible = fieldsAreCompat(local, localMember.type, targ, m.type, budget);
+    // Names are compared in place: a walk over task_struct touches hundreds of members.
+    const nameOff = targ.memberNameOffset(targId, i);
+    if (nameOff === 0 || targ.stringEquals(nameOff, '')) {
+      if (matchMember(local, localAcc, targ, targ.memberType(targId, i), spec, next, budget)) return true;
+    } else if (targ.stringEquals(nameOff, localMember.name)) {
+      const type = targ.memberType(targId, i);
+      spec.accessors.push({ typeId: targId, idx: i, name: localMember.name });
+      next.id = type;
+      const compatible = fieldsAreCompat(local, localMember.type, targ, type, budget);
       if (!compatible) spec.accessors.pop();
       return compatible;
     }
-    spec.bitOffset = (spec.bitOffset - m.bitOffset) >>> 0;
+    spec.bitOffset = (spec.bitOffset - bitOffset) >>> 0;
     spec.raw.pop();
   }
   return false;

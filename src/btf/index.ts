@@ -16,3 +16,4 @@ export {
 } from './core.js';
 export { trimBtf, trimBtfTypes, type TrimOptions } from './trim.js';
 export { essentialName } from './names.js';
+export { dumpRaw } from './dump.js';

@@ -29,17 +29,14 @@ class MarkFailure extends Error {}
 
 /** The marks of one trim: types, and members per composite (spec §6.1). */
 class MarkSet {
-  readonly types: Uint8Array;
+  /** Sets, not arrays over every id: a trim marks hundreds of a kernel's 100k+ types. */
+  readonly types = new Set<TypeId>();
   readonly members = new Map<TypeId, Set<number>>();
-  /** Memo of (id, flag) pairs already expanded by markType / markTypeMatch. */
-  private readonly seen: Uint8Array;
-  private readonly seenMatch: Uint8Array;
+  /** Memo of (id, flag) pairs already expanded by markType / markTypeMatch, as id * 2 + flag. */
+  private readonly seen = new Set<number>();
+  private readonly seenMatch = new Set<number>();
 
-  constructor(private readonly btf: Btf) {
-    this.types = new Uint8Array(btf.typeCount);
-    this.seen = new Uint8Array(btf.typeCount);
-    this.seenMatch = new Uint8Array(btf.typeCount);
-  }
+  constructor(private readonly btf: Btf) {}
 
   private markMember(id: TypeId, idx: number): void {
     // Refuse now what btf__add_field would refuse when writing, so the error names the relocation.
@@ -57,10 +54,11 @@ class MarkSet {
   /** btfgen_mark_type: the type and what it needs, following pointers only when asked. */
   markType(id: TypeId, followPointers: boolean): void {
     if (id === 0) return;
-    const bit = followPointers ? 2 : 1;
-    if (this.seen[id]! & bit) return;
-    this.seen[id]! |= bit;
-    this.types[id] = 1;
+    const key = id * 2 + (followPointers ? 1 : 0);
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.btf.checkId(id);
+    this.types.add(id);
     const btf = this.btf;
     const kind = btf.kind(id);
     switch (kind) {
@@ -128,10 +126,11 @@ class MarkSet {
   /** btfgen_mark_type_match: full member closure, composites behind pointers left empty. */
   markTypeMatch(id: TypeId, behindPtr: boolean): void {
     if (id === 0) return;
-    const bit = behindPtr ? 2 : 1;
-    if (this.seenMatch[id]! & bit) return;
-    this.seenMatch[id]! |= bit;
-    this.types[id] = 1;
+    const key = id * 2 + (behindPtr ? 1 : 0);
+    if (this.seenMatch.has(key)) return;
+    this.seenMatch.add(key);
+    this.btf.checkId(id);
+    this.types.add(id);
     const btf = this.btf;
     const t = btf.type(id);
     switch (t.kind) {
@@ -237,19 +236,15 @@ export function markObjects(target: Btf, objects: readonly BpfObject[]): MarkSet
 
 /** Builds the kept types in output order, ids remapped (spec §6.5). */
 function buildTypes(target: Btf, marks: MarkSet): BtfType[] {
-  const ids = new Uint32Array(target.typeCount);
+  const ids = new Map<TypeId, TypeId>();
   const out: BtfType[] = [];
-  for (let id = 1; id < target.typeCount; id++) {
-    if (!marks.types[id]) continue;
-    const src = target.type(id);
-    if (src.kind === BtfKind.Struct || src.kind === BtfKind.Union) {
-      out.push(keptComposite(target, id, src, marks.members.get(id)));
-    } else {
-      out.push(structuredClone(src));
-    }
-    ids[id] = out.length;
+  // Output order is input id order (spec §6.5).
+  for (const id of [...marks.types].sort((a, b) => a - b)) {
+    const src = target.typeCopy(id);
+    out.push(src.kind === BtfKind.Struct || src.kind === BtfKind.Union ? keptComposite(target, id, src, marks.members.get(id)) : src);
+    ids.set(id, out.length);
   }
-  const map = (x: TypeId) => ids[x] ?? 0;
+  const map = (x: TypeId) => ids.get(x) ?? 0;
   for (const t of out) remapTypeIds(t, map);
   return out;
 }

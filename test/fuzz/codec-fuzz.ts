@@ -1,0 +1,178 @@
+/**
+ * A mutation fuzzer for the codec, shared by the test suite (a fixed number of iterations
+ * from a fixed seed) and `npm run fuzz` (longer runs). Every input must end in a valid
+ * result or in our typed CodecError: any other exception, or an iteration that takes too
+ * long, is a finding, returned with the input that caused it.
+ */
+import { Btf, CodecError, dumpRaw, parseBpfObject, parseBtfExt, parseElf, resolveRelocations, trimBtf } from '../../src/btf/index.js';
+
+/** xorshift32: a small deterministic PRNG, so a finding can be replayed from its seed. */
+export class Rng {
+  private state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0 || 0x9e3779b9;
+  }
+  next(): number {
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x >>> 0;
+    return this.state;
+  }
+  below(n: number): number {
+    return n <= 0 ? 0 : this.next() % n;
+  }
+}
+
+const INTERESTING_U32 = [0, 1, 2, 3, 4, 7, 8, 12, 16, 24, 32, 0x7f, 0xff, 0xffff, 0x10000, 0xfffff, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+
+export type Mutation = 'truncate' | 'bitflip' | 'u32' | 'splice' | 'zero-run';
+
+/** One random mutation of `input` (a new array). */
+export function mutate(input: Uint8Array, rng: Rng): { bytes: Uint8Array; mutation: Mutation } {
+  const choice = rng.below(5);
+  if (choice === 0 || input.length < 8) {
+    return { bytes: input.slice(0, rng.below(input.length + 1)), mutation: 'truncate' };
+  }
+  const bytes = input.slice();
+  const view = new DataView(bytes.buffer);
+  if (choice === 1) {
+    const flips = 1 + rng.below(8);
+    for (let i = 0; i < flips; i++) bytes[rng.below(bytes.length)]! ^= 1 << rng.below(8);
+    return { bytes, mutation: 'bitflip' };
+  }
+  if (choice === 2) {
+    // Aligned words are where counts, offsets and type ids live.
+    const at = rng.below(Math.floor(bytes.length / 4)) * 4;
+    const value = rng.below(3) === 0 ? rng.next() : INTERESTING_U32[rng.below(INTERESTING_U32.length)]!;
+    view.setUint32(at, value >>> 0, rng.below(2) === 0);
+    return { bytes, mutation: 'u32' };
+  }
+  if (choice === 3) {
+    const from = rng.below(bytes.length);
+    const to = rng.below(bytes.length);
+    const len = Math.min(1 + rng.below(64), bytes.length - from, bytes.length - to);
+    bytes.copyWithin(to, from, from + len);
+    return { bytes, mutation: 'splice' };
+  }
+  const at = rng.below(bytes.length);
+  bytes.fill(0, at, Math.min(bytes.length, at + 1 + rng.below(32)));
+  return { bytes, mutation: 'zero-run' };
+}
+
+export interface FuzzTarget {
+  name: string;
+  seeds: Uint8Array[];
+  /** Runs the codec on one input; returns normally or throws. */
+  run(input: Uint8Array): void;
+}
+
+export interface FuzzFinding {
+  target: string;
+  iteration: number;
+  mutation: Mutation;
+  error: string;
+  input: Uint8Array;
+}
+
+export interface FuzzReport {
+  iterations: number;
+  /** Inputs that ended in a CodecError, by error code. */
+  rejected: Record<string, number>;
+  accepted: number;
+  /** Distinct error messages with numbers stripped: a rough count of distinct failure paths. */
+  distinctErrors: number;
+  findings: FuzzFinding[];
+  slowestMs: number;
+}
+
+export interface FuzzOptions {
+  seed?: number;
+  iterations?: number;
+  /** Stop after this many milliseconds even if iterations remain. */
+  timeLimitMs?: number;
+  /** An iteration slower than this is a finding (a hang in the making). */
+  slowMs?: number;
+}
+
+export function runFuzz(targets: FuzzTarget[], options: FuzzOptions = {}): FuzzReport {
+  const rng = new Rng(options.seed ?? 1);
+  const iterations = options.iterations ?? 1000;
+  const slowMs = options.slowMs ?? 2000;
+  const deadline = options.timeLimitMs === undefined ? Infinity : Date.now() + options.timeLimitMs;
+  const report: FuzzReport = { iterations: 0, rejected: {}, accepted: 0, distinctErrors: 0, findings: [], slowestMs: 0 };
+  const messages = new Set<string>();
+  for (let i = 0; i < iterations && Date.now() < deadline; i++) {
+    const target = targets[i % targets.length]!;
+    const seed = target.seeds[rng.below(target.seeds.length)]!;
+    const first = mutate(seed, rng);
+    const mutation = first.mutation;
+    let bytes = first.bytes;
+    // Stack a few mutations now and then: single flips rarely get past the first check.
+    for (let k = rng.below(4); k > 0 && rng.below(2) === 0; k--) bytes = mutate(bytes, rng).bytes;
+    const started = performance.now();
+    try {
+      target.run(bytes);
+      report.accepted++;
+    } catch (err) {
+      if (err instanceof CodecError) {
+        report.rejected[err.code] = (report.rejected[err.code] ?? 0) + 1;
+        messages.add(`${err.code}: ${err.message.replace(/\d+/g, 'N').replace(/'[^']*'/g, "'S'")}`);
+      } else {
+        report.findings.push({ target: target.name, iteration: i, mutation, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err), input: bytes });
+      }
+    }
+    const took = performance.now() - started;
+    report.slowestMs = Math.max(report.slowestMs, took);
+    if (took > slowMs) report.findings.push({ target: target.name, iteration: i, mutation, error: `took ${took.toFixed(0)} ms`, input: bytes });
+    report.iterations++;
+  }
+  report.distinctErrors = messages.size;
+  return report;
+}
+
+/** The standard targets: raw BTF decoding, ELF parsing, .BTF.ext decoding, objects through CO-RE and the trimmer. */
+export function codecTargets(input: { btfSeeds: Uint8Array[]; objectSeeds: Uint8Array[]; target: Btf }): FuzzTarget[] {
+  const fullDecode = (btf: Btf) => {
+    for (const _ of btf.types()) void _;
+    dumpRaw(btf);
+  };
+  const extSeeds = input.objectSeeds.map((o) => {
+    const obj = parseBpfObject(o, 'seed');
+    return { btf: obj.btf, ext: extractSection(o, '.BTF.ext') };
+  });
+  return [
+    { name: 'btf', seeds: input.btfSeeds, run: (b) => fullDecode(Btf.parse(b)) },
+    { name: 'elf', seeds: input.objectSeeds, run: (b) => void parseElf(b) },
+    {
+      name: 'btf.ext',
+      seeds: extSeeds.map((s) => s.ext),
+      run: (b) => void parseBtfExt(b, extSeeds[0]!.btf),
+    },
+    {
+      name: 'object+trim',
+      seeds: input.objectSeeds,
+      run: (b) => {
+        const obj = parseBpfObject(b, 'fuzz.bpf.o');
+        resolveRelocations(input.target, [obj]);
+        trimBtf(input.target, [obj]);
+      },
+    },
+    {
+      name: 'target+trim',
+      seeds: input.btfSeeds,
+      run: (b) => {
+        const target = Btf.parse(b);
+        trimBtf(target, [parseBpfObject(input.objectSeeds[0]!, 'seed.bpf.o')]);
+      },
+    },
+  ];
+}
+
+function extractSection(elfBytes: Uint8Array, name: string): Uint8Array {
+  const elf = parseElf(elfBytes);
+  const s = elf.sections.find((x) => x.name === name);
+  if (!s) throw new Error(`seed has no ${name}`);
+  return elfBytes.slice(s.offset, s.offset + s.size);
+}
