@@ -4,7 +4,7 @@
  * mtime) are fixed so the same input always gives the same bytes.
  */
 import { ArchiveError } from './errors.js';
-import { TAR_BLOCK } from './tar.js';
+import { TAR_BLOCK, unsafePathReason } from './tar.js';
 
 export interface TarFileOptions {
   /** Seconds since the epoch; 0 by default so output is reproducible. */
@@ -22,9 +22,8 @@ export function writeSingleFileTar(name: string, data: Uint8Array, options: TarF
   if (nameBytes.length === 0 || nameBytes.length > NAME_FIELD_BYTES) {
     throw new ArchiveError('TAR', `tar: entry name must be 1..${NAME_FIELD_BYTES} bytes, got ${nameBytes.length}`);
   }
-  if (name.startsWith('/') || name.split('/').includes('..') || name.includes('\0')) {
-    throw new ArchiveError('UNSAFE_ENTRY', `tar: refusing to write entry name '${name}'`);
-  }
+  const unsafe = unsafePathReason(name);
+  if (unsafe) throw new ArchiveError('UNSAFE_ENTRY', `tar: refusing to write entry name '${name}': ${unsafe}`);
   if (data.length > MAX_USTAR_SIZE) throw new ArchiveError('TAR', `tar: ${data.length} bytes do not fit a ustar entry`);
 
   const header = new Uint8Array(TAR_BLOCK);

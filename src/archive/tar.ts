@@ -131,14 +131,24 @@ export function* readTarEntries(bytes: Uint8Array): Generator<TarEntry> {
 export function safeEntryPath(entry: TarEntry): string {
   const unsafe = (why: string) => new ArchiveError('UNSAFE_ENTRY', `tar entry '${entry.name}': ${why}`);
   if (entry.type !== 'file' && entry.type !== 'directory') throw unsafe(`${entry.type} entries are not extracted`);
-  if (entry.name.includes('\0')) throw unsafe('NUL in path');
-  if (entry.name.startsWith('/') || entry.name.startsWith('\\') || /^[A-Za-z]:/.test(entry.name)) {
-    throw unsafe('absolute path');
-  }
-  const segments = entry.name.split(/[\\/]/).filter((s) => s !== '' && s !== '.');
-  if (segments.includes('..')) throw unsafe("'..' segment");
-  if (segments.length === 0) throw unsafe('empty path');
-  return segments.join('/');
+  const why = unsafePathReason(entry.name);
+  if (why) throw unsafe(why);
+  return normalisedSegments(entry.name).join('/');
+}
+
+/** Why `path` could land outside the directory it is extracted to, or undefined when it cannot. */
+export function unsafePathReason(path: string): string | undefined {
+  if (path.includes('\0')) return 'NUL in path';
+  if (path.startsWith('/') || path.startsWith('\\') || /^[A-Za-z]:/.test(path)) return 'absolute path';
+  const segments = normalisedSegments(path);
+  if (segments.includes('..')) return "'..' segment";
+  if (segments.length === 0) return 'empty path';
+  return undefined;
+}
+
+/** Either slash separates: a name made on Windows must not smuggle '..\\' past us. */
+function normalisedSegments(path: string): string[] {
+  return path.split(/[\\/]/).filter((s) => s !== '' && s !== '.');
 }
 
 function entryType(typeflag: string): TarEntryType {

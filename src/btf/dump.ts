@@ -24,10 +24,7 @@ export function dumpRaw(btf: Btf): string {
 
 /** One type: its header line plus any indented lines, without the final newline. */
 export function dumpType(btf: Btf, id: TypeId, t: BtfType): string {
-  // bpftool prints '(anon)' only for name offset 0; an offset that points at an empty
-  // string prints ''. The type header has its offset at hand, so tell the two apart.
-  const name = btf.nameOffset(id) === 0 ? '(anon)' : t.name;
-  return `[${id}] ${KIND_NAMES[t.kind]} '${name}'${details(btf, t)}`;
+  return `[${id}] ${KIND_NAMES[t.kind]} '${typeName(btf, id)}'${details(btf, t)}`;
 }
 
 function details(btf: Btf, t: BtfType): string {
@@ -117,10 +114,16 @@ function linkage(value: number): string {
   return ['static', 'global', 'extern'][value] ?? '(unknown)';
 }
 
-function anon(name: string): string {
-  return name === '' ? '(anon)' : name;
-}
-
+/**
+ * bpftool prints '(anon)' for name offset 0 only; an offset pointing at an empty string
+ * prints ''. Types expose their offset, so they are exact; members, enumerators and
+ * parameters come as strings, and an empty one is taken to be offset 0 (what every
+ * producer writes).
+ */
 function typeName(btf: Btf, id: TypeId): string {
   return btf.nameOffset(id) === 0 ? '(anon)' : btf.name(id);
+}
+
+function anon(name: string): string {
+  return name === '' ? '(anon)' : name;
 }

@@ -1,7 +1,7 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { release, tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { makeBtfTarXz, readKernelBtfFile } from '../../src/archive/kernel-btf.js';
 import { compressXz } from '../../src/archive/xz.js';
@@ -9,22 +9,14 @@ import { writeSingleFileTar } from '../../src/archive/tar-write.js';
 import { Btf } from '../../src/btf/btf.js';
 import { encodeBtf } from '../../src/btf/encode.js';
 import { BtfKind } from '../../src/btf/kinds.js';
+import { SMALL_BTF, tempDir } from '../cli/fixtures/files.js';
 import { KERNEL_BTF, hasTool, isReadable } from '../cli/fixtures/oracle.js';
 import { concatBytes, padToBlock, tarHeader } from './tar-header.js';
 
 const noTools = hasTool('xz') && hasTool('tar') ? false : 'xz or GNU tar is not installed';
 const noKernelBtf = noTools || (isReadable(KERNEL_BTF) ? false : `${KERNEL_BTF} is not readable`);
 
-const SMALL_BTF = encodeBtf([
-  { kind: BtfKind.Int, name: 'int', size: 4, encoding: 1, bitOffset: 0, bits: 32 },
-  { kind: BtfKind.Typedef, name: 'pid_t', type: 1 },
-]);
 
-async function tempDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'btfhub-kbtf-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** `tar -cJf NAME.btf.tar.xz -C dir ENTRY...`, as BTFHub builds its archives. */
 async function tarXz(dir: string, entries: Record<string, Uint8Array | string>): Promise<Uint8Array> {

@@ -1,11 +1,11 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArchiveError } from '../../src/archive/errors.js';
 import { readTarEntries, safeEntryPath, TAR_BLOCK, type TarEntry } from '../../src/archive/tar.js';
 import { writeSingleFileTar } from '../../src/archive/tar-write.js';
+import { tempDir } from '../cli/fixtures/files.js';
 import { hasTool } from '../cli/fixtures/oracle.js';
 import { concatBytes, padToBlock, paxRecord, tarHeader } from './tar-header.js';
 
@@ -14,11 +14,6 @@ const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('utf8');
 const tarCode = { name: 'ArchiveError', code: 'TAR' };
 const unsafe = { name: 'ArchiveError', code: 'UNSAFE_ENTRY' };
 
-async function tempDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'btfhub-tar-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Files, a directory, a symlink and a path longer than ustar's 100-byte name field. */
 async function makeTree(root: string): Promise<string> {

@@ -1,12 +1,12 @@
 import t from 'tap';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Btf } from '../../src/btf/btf.js';
 import { dumpRaw } from '../../src/btf/dump.js';
 import { encodeBtf } from '../../src/btf/encode.js';
 import { BtfKind } from '../../src/btf/kinds.js';
 import type { BtfType } from '../../src/btf/types.js';
+import { tempDir } from '../cli/fixtures/files.js';
 import {
   KERNEL_BTF, bpftoolRawDump, buildSample, firstDifference, hasTool, isReadable, lineCount, sampleSkipReason,
 } from '../cli/fixtures/oracle.js';
@@ -163,8 +163,7 @@ t.test('every kind and value edge case, in bpftool 7.1.0 raw format', async (t) 
   t.equal(dumpRaw(Btf.parse(bytes)), EVERY_KIND_DUMP);
 
   t.test('bpftool prints the same text for the same bytes', { skip: noBpftool }, async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'btfhub-dump-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir(t);
     const file = join(dir, 'every-kind.btf');
     await writeFile(file, bytes);
     t.equal(bpftoolRawDump(file), EVERY_KIND_DUMP);
@@ -188,16 +187,14 @@ t.test('a type name at a non-zero offset of an empty string prints as empty, not
   t.equal(dumpRaw(Btf.parse(bytes)), "[1] TYPEDEF '' type_id=1\n");
 
   t.test('as bpftool does', { skip: noBpftool }, async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'btfhub-dump-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir(t);
     await writeFile(join(dir, 'empty-name.btf'), bytes);
     t.equal(bpftoolRawDump(join(dir, 'empty-name.btf')), "[1] TYPEDEF '' type_id=1\n");
   });
 });
 
 t.test('the running kernel BTF, line for line against bpftool', { skip: noKernelBtf }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'btfhub-dump-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   // A copy, so bpftool and we read the same bytes.
   const copy = join(dir, 'vmlinux.btf');
   await writeFile(copy, await readFile(KERNEL_BTF));

@@ -1,25 +1,14 @@
-import t, { type Test } from 'tap';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import t from 'tap';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeBtf } from '../../src/btf/encode.js';
-import { BtfKind } from '../../src/btf/kinds.js';
 import { runCli } from '../../src/cli/run.js';
 import type { Command } from '../../src/cli/command.js';
 import { CliError } from '../../src/cli/errors.js';
 import { writeFileAtomic } from '../../src/cli/files.js';
+import { SMALL_BTF, tempDir } from './fixtures/files.js';
 import { run } from './fixtures/io.js';
 
-const SMALL_BTF = encodeBtf([
-  { kind: BtfKind.Int, name: 'int', size: 4, encoding: 1, bitOffset: 0, bits: 32 },
-  { kind: BtfKind.Typedef, name: 'pid_t', type: 1 },
-]);
 
-async function tempDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'btfhub-cli-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 t.test('program help and command list', async (t) => {
   const help = await run(['--help']);
