@@ -7,7 +7,9 @@
  * id is derived from the objects hash and the kernel (`trimJobId`), so concurrent
  * identical requests become one job.
  */
+import { createHash } from 'node:crypto';
 import type { KernelRef } from '../catalog/catalog.js';
+import { normalizeKernelRef } from '../identity/kernel-identity.js';
 
 export interface TrimJobData {
   /** sha256 (hex) of each uploaded object, in upload order. */
@@ -54,4 +56,36 @@ export interface TrimQueue {
   /** Throws when the backend is unusable (for /readyz). */
   check(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The queue backend cannot be reached (Redis down, or not answering in time). The API
+ * answers 503 to it; nothing about the request itself is wrong.
+ */
+export class QueueUnavailableError extends Error {
+  override readonly name = 'QueueUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
+ * `objectsHash` of a set of uploaded objects: sha256 over their sha256s (lowercase hex),
+ * sorted and joined by '\n'. Sorting makes the upload order irrelevant.
+ */
+export function objectsHashOf(objectHashes: readonly string[]): string {
+  return createHash('sha256').update([...objectHashes].sort().join('\n')).digest('hex');
+}
+
+/**
+ * The job id of a trim: sha256 (hex) over the objects hash and the kernel's normalized
+ * identity. Equal requests get equal ids, which is how a queue deduplicates them; hex
+ * also keeps ids free of ':', which BullMQ does not allow in custom ids. Throws an
+ * IdentityError when `kernel` does not normalize.
+ */
+export function trimJobId(objectsHash: string, kernel: KernelRef): string {
+  const ref = normalizeKernelRef(kernel);
+  return createHash('sha256')
+    .update(['btfhub-trim-v1', objectsHash, ref.distro, ref.distroVersion, ref.arch, ref.kernel].join('\n'))
+    .digest('hex');
 }
