@@ -1,0 +1,48 @@
+# btfhub-online: `btfhub serve` (API) and `btfhub worker` (trim jobs) from one image.
+#
+#   docker build -t btfhub-online .
+#   docker run -p 8080:8080 -v btfhub-data:/data btfhub-online            # embedded: SQLite, fs store, in-process worker
+#   docker run ... btfhub-online worker                                   # a worker (needs REDIS_URL, S3_*, DATABASE_URL)
+#
+# docker-compose.yml wires the scale-out layout (api, 2 workers, redis, postgres, minio).
+
+# ---- build: compile TypeScript, keep production dependencies only ----------------------
+FROM node:20-slim AS build
+WORKDIR /app
+# better-sqlite3 ships prebuilt binaries for Node 20; the toolchain is the fallback.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && chmod +x dist/src/cli/main.js
+
+# ---- runtime -----------------------------------------------------------------------------
+FROM node:20-slim AS runtime
+# xz-utils: BTFHub archives are .btf.tar.xz, read and written through the xz binary.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends xz-utils \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json openapi.yaml ./
+COPY migrations ./migrations
+RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/btfhub \
+ && mkdir -p /data \
+ && chown node:node /data
+# Listen on every interface inside the container; data (SQLite, fs store) under the volume.
+ENV BTFHUB_HOST=0.0.0.0 \
+    BTFHUB_PORT=8080 \
+    BTFHUB_DATA_DIR=/data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.BTFHUB_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["btfhub"]
+CMD ["serve"]

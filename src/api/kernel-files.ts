@@ -1,0 +1,55 @@
+/**
+ * A registered kernel's full BTF, as raw BTF or as a BTFHub `.btf.tar.xz`, whichever way it
+ * is stored: an archive is unpacked for a raw download, a raw blob packed for an archive
+ * one. A conversion costs seconds of xz for a 5 MiB BTF, so its output is kept in the store
+ * under `derived/<sha256 of the stored file>/<kernel>.<format>` (content-addressed, so a
+ * re-registered kernel never gets a stale copy) and reused.
+ */
+import { makeBtfTarXz, readKernelBtfFile } from '../archive/kernel-btf.js';
+import type { KernelRecord } from '../catalog/catalog.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { ApiError } from './errors.js';
+import { kernelLabel } from './trim-service.js';
+
+export type KernelBtfFormat = 'btf' | 'btf.tar.xz';
+
+export function storedFormat(record: KernelRecord): KernelBtfFormat {
+  return record.storageKey.endsWith('.tar.xz') ? 'btf.tar.xz' : 'btf';
+}
+
+/** Where the other format of a kernel file is kept once made. */
+export function derivedKey(record: KernelRecord, format: KernelBtfFormat): string {
+  return `derived/${record.sha256}/${record.kernel}.${format}`;
+}
+
+async function storedBytes(store: ObjectStore, record: KernelRecord): Promise<Uint8Array> {
+  const bytes = await store.get(record.storageKey);
+  if (bytes === null) {
+    throw new ApiError(500, 'internal_error', `kernel ${kernelLabel(record)} is in the catalog but ${record.storageKey} is missing from the store`);
+  }
+  return bytes;
+}
+
+/** Conversions in progress, so concurrent requests for the same file share one xz run. */
+const converting = new Map<string, Promise<Uint8Array>>();
+
+/** The kernel's BTF in `format`. */
+export async function kernelBtf(store: ObjectStore, record: KernelRecord, format: KernelBtfFormat): Promise<Uint8Array> {
+  if (storedFormat(record) === format) return storedBytes(store, record);
+  const key = derivedKey(record, format);
+  const kept = await store.get(key);
+  if (kept !== null) return kept;
+  let pending = converting.get(key);
+  if (pending === undefined) {
+    pending = convert(store, record, format, key).finally(() => converting.delete(key));
+    converting.set(key, pending);
+  }
+  return pending;
+}
+
+async function convert(store: ObjectStore, record: KernelRecord, format: KernelBtfFormat, key: string): Promise<Uint8Array> {
+  const raw = await readKernelBtfFile(await storedBytes(store, record), record.storageKey);
+  const bytes = format === 'btf' ? raw : await makeBtfTarXz(record.kernel, raw);
+  await store.put(key, bytes);
+  return bytes;
+}

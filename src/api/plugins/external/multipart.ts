@@ -1,0 +1,31 @@
+/**
+ * @fastify/multipart with the upload limits of the configuration. Files are read into memory
+ * by the routes (src/api/uploads.ts): a BPF object is parsed whole anyway, and the limits
+ * bound what one request can hold (maxFiles x maxFileBytes).
+ */
+import multipart from '@fastify/multipart';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../../../config/schema.js';
+
+/** Longest text field accepted; identity fields are at most 128 characters. */
+export const MAX_FIELD_BYTES = 1024;
+/** Text fields per request; the routes use at most four. */
+export const MAX_FIELDS = 16;
+
+export type UploadLimits = Pick<Config, 'maxFileBytes' | 'maxFiles'>;
+
+export async function registerMultipart(app: FastifyInstance, limits: UploadLimits): Promise<void> {
+  await app.register(multipart, {
+    // A file over fileSize fails toBuffer() with a 413 instead of being silently truncated.
+    throwFileSizeLimit: true,
+    limits: {
+      fileSize: limits.maxFileBytes,
+      files: limits.maxFiles,
+      fields: MAX_FIELDS,
+      fieldSize: MAX_FIELD_BYTES,
+      fieldNameSize: 100,
+      parts: limits.maxFiles + MAX_FIELDS,
+      headerPairs: 100,
+    },
+  });
+}

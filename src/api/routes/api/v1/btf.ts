@@ -1,0 +1,82 @@
+/**
+ * /api/v1/btf: upload BPF objects, get the kernel BTF trimmed to what they need.
+ *
+ *   POST /api/v1/btf                      multipart: `object` (1..N files) + distro, distro_version, arch, kernel_version
+ *   GET  /api/v1/btf/{objectsHash}/{distro}/{distro_version}/{arch}/{kernel_version}
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { KernelRef } from '../../../../catalog/catalog.js';
+import { ApiError, missingField } from '../../../errors.js';
+import { etagOf, ifNoneMatchMatches, kernelRefFromFields, sendBinary } from '../../../http.js';
+import { BtfUploadFields, TrimParams, type TrimParamsInput } from '../../../schemas.js';
+import { kernelLabel, trimObjects, type TrimAnswer } from '../../../trim-service.js';
+import { readUpload } from '../../../uploads.js';
+import { parseInput } from '../../../plugins/app/zod-validation.js';
+
+const UPLOAD_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
+
+type ReadyAnswer = Extract<TrimAnswer, { kind: 'ready' }>;
+type PendingAnswer = Extract<TrimAnswer, { kind: 'pending' }>;
+
+/** Headers of every trimmed BTF answer: ETag (the BTF's sha256), kernel, objects hash, cache. */
+export function setTrimHeaders(reply: FastifyReply, sha256: string, kernel: KernelRef, objectsHash: string, cache: 'hit' | 'miss'): void {
+  reply.header('etag', etagOf(sha256));
+  reply.header('x-btfhub-kernel', kernelLabel(kernel));
+  reply.header('x-btfhub-objects-hash', objectsHash);
+  reply.header('x-btfhub-cache', cache);
+}
+
+/** 202: the job is still running; Location says where to follow it. */
+export function sendPending(reply: FastifyReply, answer: PendingAnswer): FastifyReply {
+  return reply
+    .code(202)
+    .header('location', `/api/v1/jobs/${encodeURIComponent(answer.jobId)}`)
+    .header('x-btfhub-kernel', kernelLabel(answer.kernel))
+    .header('x-btfhub-objects-hash', answer.objectsHash)
+    .send({ job_id: answer.jobId, state: answer.state });
+}
+
+function sendReady(reply: FastifyReply, answer: ReadyAnswer): FastifyReply {
+  setTrimHeaders(reply, answer.sha256, answer.kernel, answer.objectsHash, answer.cached ? 'hit' : 'miss');
+  return sendBinary(reply, answer.btf, 'application/octet-stream');
+}
+
+export async function btfRoutes(app: FastifyInstance): Promise<void> {
+  const services = app.services;
+
+  app.post('/api/v1/btf', async (request, reply) => {
+    const upload = await readUpload(request, { fileFields: ['object'], textFields: UPLOAD_FIELDS, rejectUnknown: true });
+    const fields = parseInput(BtfUploadFields, upload.fields);
+    if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
+    const kernel = kernelRefFromFields(fields);
+    const objects = upload.files.map((file) => ({ name: file.filename, bytes: file.bytes }));
+    const answer = await trimObjects(services, kernel, objects, services.config.requestWaitMs);
+    return answer.kind === 'pending' ? sendPending(reply, answer) : sendReady(reply, answer);
+  });
+
+  app.get<{ Params: TrimParamsInput }>(
+    '/api/v1/btf/:objectsHash/:distro/:distro_version/:arch/:kernel_version',
+    { schema: { params: TrimParams } },
+    async (request, reply) => {
+      const { objectsHash } = request.params;
+      const kernel = kernelRefFromFields(request.params);
+      const trim = await services.catalog.getTrim(objectsHash, kernel);
+      if (trim === null) {
+        throw new ApiError(404, 'trim_not_found', `no trimmed BTF for objects ${objectsHash} and kernel ${kernelLabel(kernel)}; POST /api/v1/btf builds it`);
+      }
+      const etag = etagOf(trim.resultSha256);
+      if (ifNoneMatchMatches(request.headers['if-none-match'], etag)) {
+        services.metrics.recordTrim('hit');
+        return reply.code(304).header('etag', etag).send();
+      }
+      const btf = await services.store.get(trim.resultKey);
+      if (btf === null) {
+        throw new ApiError(404, 'trim_not_found', `the trimmed BTF for objects ${objectsHash} is no longer stored; POST /api/v1/btf builds it again`);
+      }
+      await services.catalog.recordTrimHit(objectsHash, kernel);
+      services.metrics.recordTrim('hit');
+      setTrimHeaders(reply, trim.resultSha256, kernel, objectsHash, 'hit');
+      return sendBinary(reply, btf, 'application/octet-stream');
+    },
+  );
+}

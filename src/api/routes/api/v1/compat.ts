@@ -1,0 +1,58 @@
+/**
+ * The routes of the original BTFHub Online (Go, 2021-22), kept so its clients work
+ * unchanged: same paths, parameters, fields and formats. Where it answered a bad request
+ * with an empty 500, these answer the API's JSON errors (400, 404, 413, 422...).
+ *
+ *   GET  /api/v1/list                     JSON array of {distribution, distribution_version, kernel_version, arch}
+ *   GET  /api/v1/download?distribution=&distribution_version=&kernel_version=&arch=
+ *                                         the kernel's .btf.tar.xz
+ *   POST /api/v1/customize?<same four>    multipart field `bpf`: a .tar.xz holding the trimmed <kernel>.btf
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { makeBtfTarXz } from '../../../../archive/kernel-btf.js';
+import { missingField } from '../../../errors.js';
+import { kernelRefFromCompat, sendBinary } from '../../../http.js';
+import { kernelBtf } from '../../../kernel-files.js';
+import { CompatQuery, type CompatQueryInput, MAX_PAGE_LIMIT } from '../../../schemas.js';
+import { kernelLabel, requireKernel, trimObjects } from '../../../trim-service.js';
+import { readUpload } from '../../../uploads.js';
+import { sendPending } from './btf.js';
+
+/** The original's download headers (gin's DataFromReader with these extras). */
+function fileTransfer(reply: FastifyReply): FastifyReply {
+  return reply.header('content-description', 'File Transfer').header('content-transfer-encoding', 'binary');
+}
+
+export async function compatRoutes(app: FastifyInstance): Promise<void> {
+  const services = app.services;
+
+  app.get('/api/v1/list', async () => {
+    const records = [];
+    for (let offset = 0; ; offset += MAX_PAGE_LIMIT) {
+      const page = await services.catalog.listKernels({}, { limit: MAX_PAGE_LIMIT, offset });
+      for (const k of page.items) {
+        records.push({ distribution: k.distro, distribution_version: k.distroVersion, kernel_version: k.kernel, arch: k.arch });
+      }
+      if (page.items.length < MAX_PAGE_LIMIT || offset + MAX_PAGE_LIMIT >= page.total) break;
+    }
+    return records;
+  });
+
+  app.get<{ Querystring: CompatQueryInput }>('/api/v1/download', { schema: { querystring: CompatQuery } }, async (request, reply) => {
+    const record = await requireKernel(services.catalog, kernelRefFromCompat(request.query));
+    const archive = await kernelBtf(services.store, record, 'btf.tar.xz');
+    return sendBinary(fileTransfer(reply), archive, 'application/octet-stream', `${record.kernel}.btf.tar.xz`);
+  });
+
+  app.post<{ Querystring: CompatQueryInput }>('/api/v1/customize', { schema: { querystring: CompatQuery } }, async (request, reply) => {
+    const kernel = kernelRefFromCompat(request.query);
+    const upload = await readUpload(request, { fileFields: ['bpf'], textFields: [], rejectUnknown: false });
+    if (upload.files.length === 0) throw missingField('bpf', 'the BPF object is required, as a file part named "bpf"');
+    const objects = upload.files.map((file) => ({ name: file.filename, bytes: file.bytes }));
+    const answer = await trimObjects(services, kernel, objects, services.config.requestWaitMs);
+    if (answer.kind === 'pending') return sendPending(reply, answer);
+    const archive = await makeBtfTarXz(answer.kernel.kernel, answer.btf);
+    reply.header('x-btfhub-kernel', kernelLabel(answer.kernel)).header('x-btfhub-objects-hash', answer.objectsHash);
+    return sendBinary(fileTransfer(reply), archive, 'application/octet-stream', `${answer.kernel.kernel}.btf.tar.xz`);
+  });
+}

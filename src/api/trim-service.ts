@@ -1,0 +1,146 @@
+/**
+ * What POST /api/v1/btf and POST /api/v1/customize share: from uploaded objects and a
+ * kernel to a trimmed BTF, through the catalog (cache), the object store and the queue.
+ *
+ *   1. the kernel must be in the catalog (404 otherwise);
+ *   2. the objects hash identifies the request; a trim already recorded and still in the
+ *      store is answered at once (a cache hit);
+ *   3. otherwise every object must parse as a BPF CO-RE object (ELF with .BTF and .BTF.ext;
+ *      422 otherwise), and only then is anything written: the objects under
+ *      `objects/<sha256>.o`, their catalog records, the job;
+ *   4. the request waits up to `requestWaitMs` for the job; a job still running is answered
+ *      with its id (202 by the routes).
+ */
+import { createHash } from 'node:crypto';
+import { parseBpfObject } from '../btf/object.js';
+import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
+import { objectsHashOf, type TrimJobStatus, type TrimQueue } from '../queue/trim-queue.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { objectKey } from '../worker/trim-job.js';
+import { ApiError } from './errors.js';
+import type { ServiceMetrics } from './metrics.js';
+
+export function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * The objects hash: sha256 over the distinct sha256s (lowercase hex) of the objects, sorted,
+ * joined by '\n' (no trailing newline). One object: sha256 of its 64-character hex hash.
+ * Order and repetition of the uploads do not change it.
+ */
+export function objectsHash(objectHashes: readonly string[]): string {
+  return objectsHashOf([...new Set(objectHashes)]);
+}
+
+/** `distro/distro_version/arch/kernel`, the X-BTFHub-Kernel header. */
+export function kernelLabel(ref: KernelRef): string {
+  return `${ref.distro}/${ref.distroVersion}/${ref.arch}/${ref.kernel}`;
+}
+
+export interface TrimServices {
+  catalog: Catalog;
+  store: ObjectStore;
+  queue: TrimQueue;
+  metrics: ServiceMetrics;
+}
+
+export interface UploadedObject {
+  /** For messages: the client's file name. */
+  name: string;
+  bytes: Uint8Array;
+}
+
+export type TrimAnswer =
+  | { kind: 'ready'; btf: Uint8Array; sha256: string; kernel: KernelRef; objectsHash: string; cached: boolean }
+  | { kind: 'pending'; jobId: string; state: 'waiting' | 'active'; kernel: KernelRef; objectsHash: string };
+
+/** The kernel's catalog record, or the 404 every kernel route answers. */
+export async function requireKernel(catalog: Catalog, ref: KernelRef): Promise<KernelRecord> {
+  const kernel = await catalog.getKernel(ref);
+  if (kernel === null) {
+    throw new ApiError(404, 'kernel_not_found', `no BTF for kernel ${kernelLabel(ref)} (GET /api/v1/kernels lists the known kernels)`);
+  }
+  return kernel;
+}
+
+/** A trim already built for these objects and kernel, or null. Counts the hit. */
+export async function cachedTrim(
+  services: TrimServices,
+  hash: string,
+  kernel: KernelRef,
+): Promise<{ btf: Uint8Array; sha256: string } | null> {
+  const trim = await services.catalog.getTrim(hash, kernel);
+  if (trim === null) return null;
+  const btf = await services.store.get(trim.resultKey);
+  if (btf === null) return null; // recorded but gone from the store: build it again
+  await services.catalog.recordTrimHit(hash, kernel);
+  return { btf, sha256: trim.resultSha256 };
+}
+
+export async function trimObjects(
+  services: TrimServices,
+  kernel: KernelRef,
+  objects: readonly UploadedObject[],
+  waitMs: number,
+): Promise<TrimAnswer> {
+  await requireKernel(services.catalog, kernel);
+  const hashes = objects.map((o) => sha256Hex(o.bytes));
+  const hash = objectsHash(hashes);
+
+  const hit = await cachedTrim(services, hash, kernel);
+  if (hit !== null) {
+    services.metrics.recordTrim('hit');
+    return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: true };
+  }
+
+  // Nothing is written before every object is known to be a CO-RE object: a CodecError here is a 422.
+  for (const object of objects) parseBpfObject(object.bytes, object.name);
+
+  const distinct = new Map<string, Uint8Array>();
+  objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));
+  for (const [sha256, bytes] of distinct) {
+    const key = objectKey(sha256);
+    if ((await services.store.head(key)) === null) await services.store.put(key, bytes);
+    await services.catalog.recordObject(sha256, bytes.length);
+  }
+
+  const jobId = await services.queue.enqueue({ objectHashes: [...distinct.keys()], objectsHash: hash, kernel });
+  const status = await services.queue.waitFor(jobId, waitMs);
+  return settle(services, status, jobId, hash, kernel);
+}
+
+async function settle(services: TrimServices, status: TrimJobStatus, jobId: string, hash: string, kernel: KernelRef): Promise<TrimAnswer> {
+  switch (status.state) {
+    case 'completed': {
+      const result = status.result;
+      if (result === undefined) throw new ApiError(500, 'trim_failed', `job ${jobId} completed without a result`);
+      services.metrics.observeJob(jobId, result.durationMs);
+      const btf = await services.store.get(result.resultKey);
+      if (btf === null) throw new ApiError(500, 'trim_failed', `job ${jobId} completed but its result is missing from the store`);
+      services.metrics.recordTrim('completed');
+      return { kind: 'ready', btf, sha256: result.resultSha256, kernel, objectsHash: hash, cached: false };
+    }
+    case 'failed':
+      services.metrics.recordTrim('failed');
+      throw jobFailure(jobId, status);
+    case 'waiting':
+    case 'active':
+      services.metrics.recordTrim('pending');
+      return { kind: 'pending', jobId, state: status.state, kernel, objectsHash: hash };
+    case 'unknown': {
+      // Gone from the queue (removed once complete): the catalog has the outcome if it succeeded.
+      const hit = await cachedTrim(services, hash, kernel);
+      if (hit === null) throw new ApiError(500, 'trim_failed', `job ${jobId} vanished from the queue without a result`);
+      services.metrics.recordTrim('completed');
+      return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: false };
+    }
+  }
+}
+
+/** A failed job as an answer: 422 when the objects were at fault, 500 otherwise. */
+export function jobFailure(jobId: string, status: TrimJobStatus): ApiError {
+  const message = status.error?.message ?? 'unknown error';
+  if (status.error?.clientError) return new ApiError(422, 'trim_failed', message, 'object');
+  return new ApiError(500, 'trim_failed', `trim job ${jobId} failed: ${message}`);
+}

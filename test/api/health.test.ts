@@ -1,0 +1,122 @@
+/**
+ * /healthz, /readyz (and its 503 naming the failed dependency), /metrics, Swagger UI at
+ * /docs, unknown routes, and a dependency outage during a request: 503 with Retry-After.
+ */
+import t from 'tap';
+import { openapiDocument } from '../../src/api/plugins/external/swagger.js';
+import { ErrorBody, Health, NotReady, Ready } from '../../src/api/schemas.js';
+import type { CatalogBackend } from '../../src/catalog/index.js';
+import type { TrimQueue } from '../../src/queue/trim-queue.js';
+import { StorageError } from '../../src/storage/errors.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
+import { btfForm, fixtureObject, keysUnder, setupApi, why } from './helpers.js';
+
+/** `target` with the named methods failing. */
+function failing<T extends object>(target: T, methods: readonly (keyof T)[], error: () => Error): T {
+  return new Proxy(target, {
+    get(obj, property, receiver) {
+      if (methods.includes(property as keyof T)) return async () => Promise.reject(error());
+      const value: unknown = Reflect.get(obj, property, receiver);
+      return typeof value === 'function' ? value.bind(obj) : value;
+    },
+  });
+}
+
+t.test('/healthz and /readyz when all is well', async (t) => {
+  const { app } = await setupApi(t);
+  const health = await app.inject('/healthz');
+  t.equal(health.statusCode, 200);
+  t.same(Health.parse(health.json()), { status: 'ok' });
+  const ready = await app.inject('/readyz');
+  t.equal(ready.statusCode, 200);
+  t.same(Ready.parse(ready.json()), { status: 'ok', checks: { catalog: { ok: true }, queue: { ok: true }, store: { ok: true } } });
+});
+
+t.test('/readyz names what failed', async (t) => {
+  for (const which of ['catalog', 'queue', 'store'] as const) {
+    const { app } = await setupApi(t, {
+      wrap: (deps) => ({ [which]: failing(deps[which] as object, ['check' as never], () => new Error(`${which} is down`)) }),
+    });
+    const res = await app.inject('/readyz');
+    t.equal(res.statusCode, 503, which);
+    t.equal(res.headers['retry-after'], '5');
+    const body = NotReady.parse(res.json());
+    t.same(body.failed, [which]);
+    t.equal(body.checks[which].ok, false);
+    t.match(body.checks[which].error, `${which} is down`);
+    t.match(body.message, which);
+  }
+});
+
+t.test('a dependency failing mid-request: 503 with Retry-After, never a 500', async (t) => {
+  const cases: [string, (deps: { store: ObjectStore; catalog: CatalogBackend; queue: TrimQueue }) => object][] = [
+    ['catalog', (deps) => ({ catalog: failing(deps.catalog, ['getKernel', 'listKernels', 'getTrim'], () => new Error('connect ECONNREFUSED 127.0.0.1:5432')) })],
+    ['queue', (deps) => ({ queue: failing(deps.queue, ['enqueue', 'status'], () => new Error('connect ECONNREFUSED 127.0.0.1:6379')) })],
+    ['store', (deps) => ({ store: failing(deps.store, ['put', 'head', 'get'], () => new StorageError('UNAVAILABLE', 'bucket unreachable')) })],
+  ];
+  for (const [which, wrap] of cases) {
+    const { app, fixtures, store } = await setupApi(t, { wrap: wrap as never });
+    const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, 'no_relos')]) });
+    t.equal(res.statusCode, 503, `${which}: ${why(res)}`);
+    t.equal(res.headers['retry-after'], '5', `${which}: Retry-After`);
+    t.match(res.json(), { error: 'unavailable', message: which });
+    t.ok(ErrorBody.safeParse(res.json()).success);
+    t.notMatch(res.body, /ECONNREFUSED|unreachable/, 'internals stay in the log');
+    if (which !== 'store') t.ok((await keysUnder(store, 'trimmed/')).length === 0);
+  }
+  const { app } = await setupApi(t, { wrap: cases[0]![1] as never });
+  const list = await app.inject('/api/v1/kernels');
+  t.equal(list.statusCode, 503);
+  const job = await app.inject(`/api/v1/jobs/${'0'.repeat(64)}`);
+  t.equal(job.statusCode, 404, 'the job route does not need the catalog');
+});
+
+t.test('/metrics: requests, trims, cache hits, queue depth, decoded kernels', async (t) => {
+  const { app, fixtures } = await setupApi(t);
+  const object = fixtureObject(fixtures, 'enum_relos');
+  for (let i = 0; i < 2; i++) {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
+    t.equal(res.statusCode, 200, why(res));
+  }
+  await app.inject('/api/v1/kernels/ubuntu/22.04/x86_64/nope');
+  const res = await app.inject('/metrics');
+  t.equal(res.statusCode, 200);
+  t.equal(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+  const text = res.body;
+  t.match(text, 'btfhub_http_requests_total{method="POST",route="/api/v1/btf",status="200"} 2');
+  t.match(text, 'btfhub_http_requests_total{method="GET",route="/api/v1/kernels/:distro/:distro_version/:arch/:kernel_version",status="404"} 1');
+  t.match(text, 'btfhub_trim_requests_total{outcome="completed"} 1');
+  t.match(text, 'btfhub_trim_requests_total{outcome="hit"} 1');
+  t.match(text, 'btfhub_cache_hits_total 1');
+  t.match(text, 'btfhub_trim_job_duration_seconds_count 1');
+  t.match(text, /btfhub_trim_job_duration_seconds_bucket\{le="\+Inf"\} 1/);
+  t.match(text, 'btfhub_queue_depth 0');
+  t.match(text, 'btfhub_kernels_decoded 1');
+  t.match(text, /btfhub_kernels_decoded_bytes [1-9]\d+/);
+  t.match(text, /btfhub_http_request_duration_seconds_bucket\{route="\/api\/v1\/btf",le="0\.001"\} \d+/);
+  // Every sample line is `name{labels} value`.
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    t.match(line, /^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$|^[a-z_]+(\{[^}]*\})? \+Inf$/, line);
+  }
+});
+
+t.test('Swagger UI at /docs serves openapi.yaml; unknown routes are JSON 404s', async (t) => {
+  const { app } = await setupApi(t);
+  const ui = await app.inject('/docs');
+  t.equal(ui.statusCode, 200);
+  t.match(ui.headers['content-type'], /text\/html/);
+  t.match(ui.body, /swagger/i);
+  const json = await app.inject('/docs/json');
+  t.equal(json.statusCode, 200);
+  t.same(json.json(), openapiDocument(), 'the document served is openapi.yaml');
+
+  const missing = await app.inject('/api/v2/nothing');
+  t.equal(missing.statusCode, 404);
+  t.same(missing.json(), { error: 'not_found', message: 'no route GET /api/v2/nothing' });
+  const wrongMethod = await app.inject({ method: 'DELETE', url: '/api/v1/kernels' });
+  t.equal(wrongMethod.statusCode, 404);
+  t.ok(ErrorBody.safeParse(wrongMethod.json()).success);
+  const post = await app.inject({ method: 'POST', url: '/healthz', payload: { a: 1 } });
+  t.equal(post.statusCode, 404);
+});

@@ -1,0 +1,179 @@
+/**
+ * An API under test: `buildApp` over the embedded backends (fs store in a temp directory,
+ * SQLite catalog, in-process queue running the real trim processor), with the fixture
+ * kernel registered, ready for `app.inject()`. Torn down with the test.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { pino } from 'pino';
+import type { Test } from 'tap';
+import { buildApp } from '../../src/api/app.js';
+import { ServiceMetrics } from '../../src/api/metrics.js';
+import { makeBtfTarXz } from '../../src/archive/kernel-btf.js';
+import type { CatalogBackend, KernelRef } from '../../src/catalog/index.js';
+import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.js';
+import { InlineTrimQueue } from '../../src/queue/inline-queue.js';
+import type { TrimQueue } from '../../src/queue/trim-queue.js';
+import { FsObjectStore } from '../../src/storage/fs-store.js';
+import { kernelKey } from '../../src/storage/keys.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
+import { KernelCache } from '../../src/worker/kernel-cache.js';
+import { createTrimProcessor } from '../../src/worker/trim-job.js';
+import { type FixtureSet, loadFixtures } from '../helpers/fixtures.js';
+
+/** The fixture kernel, stored as raw BTF. */
+export const RAW_KERNEL: KernelRef = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
+/**
+ * A kernel stored as a BTFHub .btf.tar.xz (only when `withArchiveKernel`). Its BTF is a small
+ * one (`ARCHIVE_KERNEL_BTF`: bpftool's output over all fixtures) so xz stays quick.
+ */
+export const XZ_KERNEL: KernelRef = { distro: 'debian', distroVersion: '11', arch: 'arm64', kernel: '5.10.0-26-arm64' };
+
+export const RAW_FIELDS = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' };
+
+export interface TestApi {
+  app: FastifyInstance;
+  fixtures: FixtureSet;
+  store: ObjectStore;
+  catalog: CatalogBackend;
+  queue: TrimQueue;
+  metrics: ServiceMetrics;
+  dir: string;
+}
+
+export interface TestApiOptions {
+  requestWaitMs?: number;
+  maxFileBytes?: number;
+  maxFiles?: number;
+  /** Also register XZ_KERNEL from a .btf.tar.xz (costs an xz run). */
+  withArchiveKernel?: boolean;
+  /** Replace dependencies (failure injection). */
+  wrap?: (deps: { store: ObjectStore; catalog: CatalogBackend; queue: TrimQueue }) => Partial<{
+    store: ObjectStore;
+    catalog: CatalogBackend;
+    queue: TrimQueue;
+  }>;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** The BTF inside XZ_KERNEL's archive. */
+export const archiveKernelBtf = (fixtures: FixtureSet) => fixtures.oracle.all;
+
+export async function registerKernel(store: ObjectStore, catalog: CatalogBackend, ref: KernelRef, format: 'btf' | 'btf.tar.xz', bytes: Uint8Array) {
+  const storageKey = kernelKey(ref, format);
+  await store.put(storageKey, bytes);
+  await catalog.upsertKernel({ ...ref, storageKey, size: bytes.length, sha256: sha256(bytes) });
+}
+
+export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<TestApi> {
+  const fixtures = await loadFixtures();
+  const dir = await mkdtemp(join(tmpdir(), 'btfhub-api-'));
+  const store = new FsObjectStore(join(dir, 'store'));
+  const catalog = new SqliteCatalog({ path: join(dir, 'catalog.sqlite') });
+  await catalog.migrate();
+  const logger = pino({ level: 'silent' });
+  const kernelCache = new KernelCache({ maxBytes: 512 * 1024 * 1024 });
+  const queue = new InlineTrimQueue({
+    processor: createTrimProcessor({ store, catalog, kernelCache, logger }),
+    concurrency: 2,
+    backoffMs: 10,
+    logger,
+  });
+  await registerKernel(store, catalog, RAW_KERNEL, 'btf', fixtures.vmlinux);
+  if (options.withArchiveKernel) {
+    const archive = await makeBtfTarXz(XZ_KERNEL.kernel, archiveKernelBtf(fixtures));
+    await registerKernel(store, catalog, XZ_KERNEL, 'btf.tar.xz', archive);
+  }
+  const deps = { store, catalog, queue, ...options.wrap?.({ store, catalog, queue }) };
+  const metrics = new ServiceMetrics({ decodedKernels: { count: () => kernelCache.stats().entries, bytes: () => kernelCache.stats().bytes } });
+  const app = await buildApp({
+    config: {
+      requestWaitMs: options.requestWaitMs ?? 30_000,
+      maxFileBytes: options.maxFileBytes ?? 64 * 1024 * 1024,
+      maxFiles: options.maxFiles ?? 16,
+    },
+    store: deps.store,
+    catalog: deps.catalog,
+    queue: deps.queue,
+    metrics,
+  });
+  t.teardown(async () => {
+    await app.close();
+    await queue.close();
+    await catalog.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { app, fixtures, store, catalog, queue, metrics, dir };
+}
+
+export interface Part {
+  name: string;
+  /** A file part when set. */
+  filename?: string;
+  data: Uint8Array | string;
+  contentType?: string;
+}
+
+/** A multipart/form-data body built by hand, so tests control every byte. */
+export function multipart(parts: readonly Part[], boundary = `----btfhub${Math.random().toString(16).slice(2)}`) {
+  const chunks: Buffer[] = [];
+  for (const part of parts) {
+    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"`;
+    if (part.filename !== undefined) head += `; filename="${part.filename}"`;
+    head += '\r\n';
+    if (part.filename !== undefined || part.contentType !== undefined) head += `Content-Type: ${part.contentType ?? 'application/octet-stream'}\r\n`;
+    chunks.push(Buffer.from(`${head}\r\n`), Buffer.from(part.data), Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+/** The parts of POST /api/v1/btf for the raw kernel and the given objects. */
+export function btfForm(objects: readonly { name: string; bytes: Uint8Array }[], fields: Record<string, string> = RAW_FIELDS) {
+  return multipart([
+    ...Object.entries(fields).map(([name, data]) => ({ name, data })),
+    ...objects.map((o) => ({ name: 'object', filename: `${o.name}.bpf.o`, data: o.bytes })),
+  ]);
+}
+
+export function fixtureObject(fixtures: FixtureSet, name: string): { name: string; bytes: Uint8Array } {
+  const object = fixtures.objects.get(name);
+  if (object === undefined) throw new Error(`fixture object ${name} missing`);
+  return { name, bytes: object.bytes };
+}
+
+export function oracle(fixtures: FixtureSet, name: string): Uint8Array {
+  const bytes = fixtures.oracle.single.get(name);
+  if (bytes === undefined) throw new Error(`no bpftool output for ${name}`);
+  return bytes;
+}
+
+/** An assertion message: the status, plus the body when it is an error (JSON). */
+export function why(res: LightMyRequestResponse): string {
+  return res.statusCode < 400 ? `status ${res.statusCode}` : `status ${res.statusCode}: ${res.body.slice(0, 300)}`;
+}
+
+/** Every object key under `prefix`. */
+export async function keysUnder(store: ObjectStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const info of store.list(prefix)) keys.push(info.key);
+  return keys;
+}
+
+/** An ELF CO-RE object with its .BTF.ext section renamed, so it has none. */
+export function withoutBtfExt(bytes: Uint8Array): Uint8Array {
+  const copy = Buffer.from(bytes);
+  const needle = Buffer.from('.BTF.ext\0');
+  let at = copy.indexOf(needle);
+  if (at < 0) throw new Error('no .BTF.ext name in the object');
+  while (at >= 0) {
+    copy.write('.BTF.exx', at, 'latin1');
+    at = copy.indexOf(needle, at + 1);
+  }
+  return new Uint8Array(copy);
+}
