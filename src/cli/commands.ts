@@ -7,9 +7,11 @@ import type { Command } from './command.js';
 import { dumpCommand } from './commands/dump.js';
 import { relocsCommand } from './commands/relocs.js';
 import { trimCommand } from './commands/trim.js';
+import { workerCommand } from './commands/worker.js';
 
 export const COMMANDS: readonly Command[] = [
   trimCommand,
   relocsCommand,
   dumpCommand,
+  workerCommand,
 ];

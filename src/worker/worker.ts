@@ -41,15 +41,24 @@ export interface TrimWorkerOptions {
 export interface TrimWorker {
   worker: Worker<TrimJobData, TrimJobResult>;
   kernelCache: KernelCache;
+  /** Resolves once the worker's Redis connections are up (it keeps waiting while Redis is down). */
+  ready: Promise<void>;
   /** Stops taking jobs, lets the active ones finish, then closes the connections. */
   close(): Promise<void>;
 }
 
-/**
- * Starts consuming `<prefix>:trim`. Resolves once the worker's Redis connections are up
- * (it waits for Redis when Redis is down). Throws when the configuration has no Redis.
- */
+/** `createTrimWorker`, resolved once the worker is connected and taking jobs. */
 export async function startTrimWorker(options: TrimWorkerOptions): Promise<TrimWorker> {
+  const trimWorker = createTrimWorker(options);
+  await trimWorker.ready;
+  return trimWorker;
+}
+
+/**
+ * Starts consuming `<prefix>:trim` and returns at once; `ready` says when it is connected.
+ * Throws when the configuration has no Redis.
+ */
+export function createTrimWorker(options: TrimWorkerOptions): TrimWorker {
   const { config, logger } = options;
   if (config.queue.kind !== 'redis') {
     throw new Error('the trim worker needs Redis (REDIS_URL); without it, `btfhub serve` runs trim jobs in-process');
@@ -93,11 +102,13 @@ export async function startTrimWorker(options: TrimWorkerOptions): Promise<TrimW
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'trim job stalled (its worker died?); moved back to waiting'));
   worker.on('error', (error) => logger.error({ err: error }, 'trim worker error'));
 
-  await worker.waitUntilReady();
+  const ready = worker.waitUntilReady().then(() => undefined);
+  ready.catch(() => {}); // also reported through the 'error' event
   let closing: Promise<void> | undefined;
   return {
     worker,
     kernelCache,
+    ready,
     close() {
       closing ??= worker.close();
       return closing;
