@@ -1,0 +1,305 @@
+/**
+ * Registering kernels: what puts a kernel's full BTF in the catalog, so trim jobs can find
+ * it. Two sources:
+ *
+ * - `registerKernelsFromStore`: every kernel file already in an object store laid out like
+ *   the BTFHub archive (`<distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz`, or `.btf`),
+ *   e.g. a btfhub-archive checkout or a bucket synced from it. `btfhub import` builds on it.
+ * - `registerHostKernel`: the BTF of the machine the service runs on
+ *   (/sys/kernel/btf/vmlinux), copied into the store first.
+ *
+ * A file is registered only once it decodes: an archive that is not xz, a tar without a
+ * `.btf`, a truncated blob are reported with their key and the reason, never registered.
+ * Re-running is cheap and safe: a file whose key and sha256 the catalog already has is not
+ * decoded again, and the catalog's upsert says whether anything changed.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { machine, release } from 'node:os';
+import type { Logger } from 'pino';
+import { ArchiveError, readKernelBtfFile } from '../archive/index.js';
+import { Btf, CodecError } from '../btf/index.js';
+import type { Catalog, KernelRef, UpsertOutcome } from '../catalog/catalog.js';
+import { hostIdentityFromOsRelease, IdentityError, normalizeKernelRef } from '../identity/index.js';
+import { kernelKey, type KernelBtfFormat, type ObjectStore } from '../storage/index.js';
+
+/** Key prefixes the service itself writes; never kernels. */
+export const SERVICE_PREFIXES = ['trimmed/', 'objects/'] as const;
+
+/** BTFHub marks kernels it could not get BTF for (`.failed`) or that ship their own (`.hasbtf`). */
+export const MARKER_SUFFIXES = ['.failed', '.hasbtf'] as const;
+
+/** Kernel file suffixes, longest first so `.btf.tar.xz` is not taken for `.btf`. */
+const KERNEL_SUFFIXES: ReadonlyArray<readonly [string, KernelBtfFormat]> = [
+  ['.btf.tar.xz', 'btf.tar.xz'],
+  ['.btf', 'btf'],
+];
+
+export type RegistrationOutcome = UpsertOutcome | 'invalid' | 'alias';
+
+export interface RegistrationProgress {
+  key: string;
+  outcome: RegistrationOutcome;
+  /** The normalized identity (not for layout errors). */
+  ref?: KernelRef;
+  /** Why the file is invalid, or which key it is an alias of. */
+  reason?: string;
+  /** Kernel files handled so far, this one included, and how many there are. */
+  done: number;
+  total: number;
+}
+
+export interface RegistrationSummary {
+  added: number;
+  unchanged: number;
+  updated: number;
+  /** Kernel files not registered: bad layout, bad identity, or not decodable. */
+  invalid: Array<{ key: string; reason: string }>;
+  /** `.failed` / `.hasbtf` marker files. */
+  markers: number;
+  /** Files whose identity normalizes to one already registered in this run (a release alias). */
+  aliases: number;
+  /** Other keys: the service's own prefixes, hidden files, anything not a kernel file. */
+  ignored: number;
+}
+
+export interface RegisterKernelsOptions {
+  logger?: Logger;
+  onProgress?: (progress: RegistrationProgress) => void;
+  /** Only keys under this prefix (e.g. `ubuntu/`); default the whole store. */
+  prefix?: string;
+  /** Files read and decoded at once. Default 4. */
+  concurrency?: number;
+}
+
+/** The identity and format a BTFHub-layout key names, or why it does not name one. */
+export type ParsedKernelKey =
+  | { ok: true; ref: KernelRef; format: KernelBtfFormat }
+  | { ok: false; reason: string };
+
+/**
+ * Reads `<distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz` (or `.btf`) and normalizes
+ * the identity (ubuntu/focal → ubuntu/20.04, aarch64 → arm64). Null when the key is not a
+ * kernel file at all.
+ */
+export function parseKernelKey(key: string): ParsedKernelKey | null {
+  const file = key.slice(key.lastIndexOf('/') + 1);
+  const suffix = KERNEL_SUFFIXES.find(([s]) => file.endsWith(s));
+  if (suffix === undefined) return null;
+  const segments = key.split('/');
+  if (segments.length !== 4) {
+    return { ok: false, reason: 'not in the <distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz layout' };
+  }
+  const [distro, distroVersion, arch] = segments as [string, string, string, string];
+  const kernel = file.slice(0, -suffix[0].length);
+  try {
+    return { ok: true, ref: normalizeKernelRef({ distro, distroVersion, arch, kernel }), format: suffix[1] };
+  } catch (error) {
+    if (error instanceof IdentityError) return { ok: false, reason: error.message };
+    throw error;
+  }
+}
+
+/**
+ * Registers every kernel file of `store` in `catalog` (see the module comment). Storage and
+ * catalog failures abort the walk; a bad file only lands in `invalid`.
+ */
+export async function registerKernelsFromStore(
+  store: ObjectStore,
+  catalog: Catalog,
+  options: RegisterKernelsOptions = {},
+): Promise<RegistrationSummary> {
+  const { logger, onProgress } = options;
+  const summary: RegistrationSummary = { added: 0, unchanged: 0, updated: 0, invalid: [], markers: 0, aliases: 0, ignored: 0 };
+  const work: Array<{ key: string; ref: KernelRef }> = [];
+  const layoutErrors: Array<{ key: string; reason: string; ref?: KernelRef }> = [];
+  const aliases: Array<{ key: string; ref: KernelRef; of: string }> = [];
+  const firstKey = new Map<string, string>();
+
+  for await (const { key } of store.list(options.prefix ?? '')) {
+    if (SERVICE_PREFIXES.some((prefix) => key.startsWith(prefix)) || key.split('/').some((s) => s.startsWith('.'))) {
+      summary.ignored++;
+      continue;
+    }
+    if (MARKER_SUFFIXES.some((suffix) => key.endsWith(suffix))) {
+      summary.markers++;
+      continue;
+    }
+    const parsed = parseKernelKey(key);
+    if (parsed === null) {
+      summary.ignored++;
+    } else if (!parsed.ok) {
+      layoutErrors.push({ key, reason: parsed.reason });
+    } else {
+      // Listing is in key order, so the first of several spellings of one kernel wins, every run.
+      const id = refId(parsed.ref);
+      const of = firstKey.get(id);
+      if (of === undefined) {
+        firstKey.set(id, key);
+        work.push({ key, ref: parsed.ref });
+      } else {
+        aliases.push({ key, ref: parsed.ref, of });
+      }
+    }
+  }
+
+  const total = work.length + layoutErrors.length + aliases.length;
+  let done = 0;
+  const report = (progress: Omit<RegistrationProgress, 'done' | 'total'>) => {
+    done++;
+    onProgress?.({ ...progress, done, total });
+  };
+  for (const error of layoutErrors) {
+    summary.invalid.push({ key: error.key, reason: error.reason });
+    logger?.warn({ key: error.key, reason: error.reason }, 'kernel file not registered');
+    report({ key: error.key, outcome: 'invalid', reason: error.reason });
+  }
+  for (const alias of aliases) {
+    summary.aliases++;
+    logger?.debug({ key: alias.key, of: alias.of }, 'same kernel as an earlier key; not registered twice');
+    report({ key: alias.key, outcome: 'alias', ref: alias.ref, reason: `same kernel as ${alias.of}` });
+  }
+
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  let next = 0;
+  const lane = async () => {
+    while (next < work.length) {
+      const { key, ref } = work[next++]!;
+      const outcome = await registerOne(store, catalog, key, ref);
+      if (outcome.kind === 'invalid') {
+        summary.invalid.push({ key, reason: outcome.reason });
+        logger?.warn({ key, reason: outcome.reason }, 'kernel file not registered');
+        report({ key, outcome: 'invalid', ref, reason: outcome.reason });
+      } else if (outcome.kind === 'registered') {
+        summary[outcome.outcome]++;
+        if (outcome.outcome !== 'unchanged') logger?.info({ key, kernel: ref, outcome: outcome.outcome }, 'kernel registered');
+        report({ key, outcome: outcome.outcome, ref });
+      }
+      // 'gone': deleted since it was listed; nothing to report.
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, work.length)) }, lane));
+  summary.invalid.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  logger?.info(
+    {
+      added: summary.added,
+      unchanged: summary.unchanged,
+      updated: summary.updated,
+      invalid: summary.invalid.length,
+      markers: summary.markers,
+      aliases: summary.aliases,
+      ignored: summary.ignored,
+    },
+    'kernel registration done',
+  );
+  return summary;
+}
+
+type OneOutcome = { kind: 'registered'; outcome: UpsertOutcome } | { kind: 'invalid'; reason: string } | { kind: 'gone' };
+
+async function registerOne(store: ObjectStore, catalog: Catalog, key: string, ref: KernelRef): Promise<OneOutcome> {
+  const bytes = await store.get(key);
+  if (bytes === null) return { kind: 'gone' };
+  const sha256 = sha256Hex(bytes);
+  const existing = await catalog.getKernel(ref);
+  // Decoded when it was registered, and the same bytes still: nothing to check again.
+  if (existing !== null && existing.storageKey === key && existing.sha256 === sha256 && existing.size === bytes.length) {
+    return { kind: 'registered', outcome: 'unchanged' };
+  }
+  const reason = await whyNotKernelBtf(bytes, key);
+  if (reason !== null) return { kind: 'invalid', reason };
+  return { kind: 'registered', outcome: await catalog.upsertKernel({ ...ref, storageKey: key, size: bytes.length, sha256 }) };
+}
+
+/** Null when `bytes` (a BTFHub file) decodes as kernel BTF, else the reason it does not. */
+async function whyNotKernelBtf(bytes: Uint8Array, key: string): Promise<string | null> {
+  try {
+    const btf = Btf.parse(await readKernelBtfFile(bytes, key));
+    if (btf.typeCount <= 1) return 'the BTF holds no types';
+    return null;
+  } catch (error) {
+    if (error instanceof ArchiveError || error instanceof CodecError) return error.message;
+    throw error;
+  }
+}
+
+export interface RegisterHostKernelOptions {
+  /** Default /sys/kernel/btf/vmlinux. */
+  btfPath?: string;
+  /** Default /etc/os-release, then /usr/lib/os-release (os-release(5)). */
+  osReleasePath?: string;
+  /** `uname -r`; default os.release(). */
+  unameRelease?: string;
+  /** `uname -m`; default os.machine(). */
+  unameMachine?: string;
+  logger?: Logger;
+}
+
+export interface HostKernelRegistration {
+  ref: KernelRef;
+  storageKey: string;
+  /** The catalog's answer. */
+  outcome: UpsertOutcome;
+  /** Whether the BTF was written to the store (false when the same bytes were there). */
+  stored: boolean;
+  /** How the identity was found (see hostIdentityFromOsRelease). */
+  source: 'os-release' | 'kernel-release';
+  notes: string[];
+}
+
+/**
+ * Registers the running kernel: its BTF is validated, stored as
+ * `<distro>/<distro_version>/<arch>/<kernel>.btf` (unless those bytes are already there)
+ * and upserted into the catalog. Throws a CodecError when the BTF does not decode, an
+ * IdentityError when the distribution cannot be determined.
+ */
+export async function registerHostKernel(
+  store: ObjectStore,
+  catalog: Catalog,
+  options: RegisterHostKernelOptions = {},
+): Promise<HostKernelRegistration> {
+  const btfPath = options.btfPath ?? '/sys/kernel/btf/vmlinux';
+  const bytes = new Uint8Array(await readFile(btfPath));
+  try {
+    Btf.parse(bytes);
+  } catch (error) {
+    if (error instanceof CodecError) throw new CodecError(error.code, `${btfPath}: ${error.message}`, { cause: error });
+    throw error;
+  }
+  const osRelease = await readOsRelease(options.osReleasePath);
+  const identity = hostIdentityFromOsRelease({
+    osRelease,
+    unameRelease: options.unameRelease ?? release(),
+    unameMachine: options.unameMachine ?? machine(),
+  });
+  const { ref } = identity;
+  const storageKey = kernelKey(ref, 'btf');
+  const sha256 = sha256Hex(bytes);
+  const present = await store.head(storageKey);
+  const same = present !== null && present.size === bytes.length && sha256Hex((await store.get(storageKey)) ?? new Uint8Array()) === sha256;
+  if (!same) await store.put(storageKey, bytes);
+  const outcome = await catalog.upsertKernel({ ...ref, storageKey, size: bytes.length, sha256 });
+  options.logger?.info({ kernel: ref, storageKey, outcome, stored: !same, notes: identity.notes }, 'host kernel registered');
+  return { ref, storageKey, outcome, stored: !same, source: identity.source, notes: identity.notes };
+}
+
+/** os-release text, or null when there is none; an explicit path is the only one tried. */
+async function readOsRelease(path: string | undefined): Promise<string | null> {
+  const candidates = path === undefined ? ['/etc/os-release', '/usr/lib/os-release'] : [path];
+  for (const candidate of candidates) {
+    try {
+      return await readFile(candidate, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return null;
+}
+
+function refId(ref: KernelRef): string {
+  return `${ref.distro}/${ref.distroVersion}/${ref.arch}/${ref.kernel}`;
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
