@@ -51,6 +51,34 @@ export interface Page {
 
 export type UpsertOutcome = 'added' | 'unchanged' | 'updated';
 
+/** BTFHub marker files: `.failed` (no BTF could be made for the kernel), `.hasbtf` (it ships its own). */
+export type KernelMarker = 'failed' | 'hasbtf';
+
+export interface KernelMarkerRecord extends KernelRef {
+  marker: KernelMarker;
+  /** Key of the marker file in the source it was imported from. */
+  storageKey: string;
+  recordedAt: Date;
+}
+
+export type ImportedFileStatus = 'kernel' | 'marker' | 'invalid';
+
+/** What `btfhub import` last found at one key of a source (migration 002). */
+export interface ImportedFileRecord {
+  /** The source's ObjectStore description (`fs:/path`, `s3://bucket/prefix`). */
+  source: string;
+  key: string;
+  size: number;
+  /** The source's modification time, when it reports one. */
+  modified: Date | null;
+  /** sha256 (hex) of the file; null for markers. */
+  sha256: string | null;
+  status: ImportedFileStatus;
+  /** Why an invalid file was not registered. */
+  reason: string | null;
+  checkedAt: Date;
+}
+
 export interface Catalog {
   /** Applies pending migrations; safe to run concurrently from several processes. */
   migrate(): Promise<void>;
@@ -67,6 +95,14 @@ export interface Catalog {
   recordTrimHit(objectsHash: string, kernel: KernelRef): Promise<void>;
   /** Number of trims recorded (for tests and metrics). */
   countTrims(): Promise<number>;
+  /** Records a BTFHub marker file for a kernel (a new storage key for the same marker is 'updated'). */
+  recordKernelMarker(marker: Omit<KernelMarkerRecord, 'recordedAt'>): Promise<UpsertOutcome>;
+  /** Ordered by distro, distro version, arch, kernel, marker. */
+  listKernelMarkers(filter: KernelFilter, page: Page): Promise<{ items: KernelMarkerRecord[]; total: number }>;
+  /** Everything import recorded for `source`, in key order. */
+  listImportedFiles(source: string): Promise<ImportedFileRecord[]>;
+  /** Inserts or replaces what import found at (source, key). */
+  recordImportedFile(file: Omit<ImportedFileRecord, 'checkedAt'>): Promise<void>;
   /** Cheap liveness probe for /readyz. */
   check(): Promise<void>;
   close(): Promise<void>;

@@ -11,7 +11,9 @@ import type {
   AppliedMigration,
   Catalog,
   CatalogInspection,
+  ImportedFileRecord,
   KernelFilter,
+  KernelMarkerRecord,
   KernelRecord,
   KernelRef,
   ObjectRecord,
@@ -24,7 +26,11 @@ import { loadMigrations, pendingMigrations } from './migrations.js';
 import {
   assertValidPage,
   type Clock,
+  importedFileFromRow,
+  type ImportedFileRow,
   kernelFromRow,
+  kernelMarkerFromRow,
+  type KernelMarkerRow,
   type KernelRow,
   kernelRefParams,
   migrationFromRow,
@@ -209,6 +215,50 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
   async countTrims(): Promise<number> {
     const result = await this.pool.query<{ total: string }>('SELECT COUNT(*) AS total FROM trims');
     return toNumber(result.rows[0]?.total ?? 0);
+  }
+
+  async recordKernelMarker(marker: Omit<KernelMarkerRecord, 'recordedAt'>): Promise<UpsertOutcome> {
+    const key = [...kernelRefParams(marker), marker.marker];
+    const inserted = await this.pool.query(
+      `INSERT INTO kernel_markers (distro, distro_version, arch, kernel, marker, storage_key, recorded_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+      [...key, marker.storageKey, this.now()],
+    );
+    if (inserted.rowCount === 1) return 'added';
+    const updated = await this.pool.query(
+      `UPDATE kernel_markers SET storage_key = $6 WHERE ${KERNEL_KEY} AND marker = $5 AND storage_key <> $6`,
+      [...key, marker.storageKey],
+    );
+    return updated.rowCount === 1 ? 'updated' : 'unchanged';
+  }
+
+  async listKernelMarkers(filter: KernelFilter, page: Page): Promise<{ items: KernelMarkerRecord[]; total: number }> {
+    assertValidPage(page);
+    const { where, params } = kernelFilterCondition(filter, (index) => `$${index}`);
+    const n = params.length;
+    const [items, count] = await Promise.all([
+      this.pool.query<KernelMarkerRow>(
+        `SELECT * FROM kernel_markers ${where} ORDER BY distro, distro_version, arch, kernel, marker LIMIT $${n + 1} OFFSET $${n + 2}`,
+        [...params, page.limit, page.offset],
+      ),
+      this.pool.query<{ total: string }>(`SELECT COUNT(*) AS total FROM kernel_markers ${where}`, params),
+    ]);
+    return { items: items.rows.map(kernelMarkerFromRow), total: toNumber(count.rows[0]?.total ?? 0) };
+  }
+
+  async listImportedFiles(source: string): Promise<ImportedFileRecord[]> {
+    const result = await this.pool.query<ImportedFileRow>('SELECT * FROM imported_files WHERE source = $1 ORDER BY key', [source]);
+    return result.rows.map(importedFileFromRow);
+  }
+
+  async recordImportedFile(file: Omit<ImportedFileRecord, 'checkedAt'>): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO imported_files (source, key, size, modified_at, sha256, status, reason, checked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (source, key) DO UPDATE SET size = excluded.size, modified_at = excluded.modified_at,
+         sha256 = excluded.sha256, status = excluded.status, reason = excluded.reason, checked_at = excluded.checked_at`,
+      [file.source, file.key, file.size, file.modified?.getTime() ?? null, file.sha256, file.status, file.reason, this.now()],
+    );
   }
 
   async check(): Promise<void> {

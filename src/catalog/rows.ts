@@ -3,7 +3,10 @@
  * snake_case; PostgreSQL returns BIGINT as a string and SQLite returns a number, so every
  * numeric column goes through `toNumber`. Timestamps are integer epoch milliseconds.
  */
-import type { AppliedMigration, KernelRecord, KernelRef, ObjectRecord, TrimRecord } from './catalog.js';
+import type {
+  AppliedMigration, ImportedFileRecord, ImportedFileStatus, KernelMarker, KernelMarkerRecord, KernelRecord, KernelRef, ObjectRecord,
+  TrimRecord,
+} from './catalog.js';
 
 type Numeric = number | string | bigint;
 
@@ -37,6 +40,27 @@ export interface ObjectRow {
   size: Numeric;
   first_seen: Numeric;
   last_seen: Numeric;
+}
+
+export interface KernelMarkerRow {
+  distro: string;
+  distro_version: string;
+  arch: string;
+  kernel: string;
+  marker: string;
+  storage_key: string;
+  recorded_at: Numeric;
+}
+
+export interface ImportedFileRow {
+  source: string;
+  key: string;
+  size: Numeric;
+  modified_at: Numeric | null;
+  sha256: string | null;
+  status: string;
+  reason: string | null;
+  checked_at: Numeric;
 }
 
 export interface MigrationRow {
@@ -106,3 +130,28 @@ export function assertValidPage(page: { limit: number; offset: number }): void {
 
 /** The clock the catalog stamps rows with: epoch milliseconds. Injectable for tests. */
 export type Clock = () => number;
+
+export function kernelMarkerFromRow(row: KernelMarkerRow): KernelMarkerRecord {
+  return {
+    distro: row.distro,
+    distroVersion: row.distro_version,
+    arch: row.arch,
+    kernel: row.kernel,
+    marker: row.marker as KernelMarker,
+    storageKey: row.storage_key,
+    recordedAt: new Date(toNumber(row.recorded_at)),
+  };
+}
+
+export function importedFileFromRow(row: ImportedFileRow): ImportedFileRecord {
+  return {
+    source: row.source,
+    key: row.key,
+    size: toNumber(row.size),
+    modified: row.modified_at === null ? null : new Date(toNumber(row.modified_at)),
+    sha256: row.sha256,
+    status: row.status as ImportedFileStatus,
+    reason: row.reason,
+    checkedAt: new Date(toNumber(row.checked_at)),
+  };
+}

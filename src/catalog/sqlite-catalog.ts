@@ -13,7 +13,9 @@ import type {
   AppliedMigration,
   Catalog,
   CatalogInspection,
+  ImportedFileRecord,
   KernelFilter,
+  KernelMarkerRecord,
   KernelRecord,
   KernelRef,
   ObjectRecord,
@@ -26,7 +28,11 @@ import { loadMigrations, pendingMigrations } from './migrations.js';
 import {
   assertValidPage,
   type Clock,
+  importedFileFromRow,
+  type ImportedFileRow,
   kernelFromRow,
+  kernelMarkerFromRow,
+  type KernelMarkerRow,
   type KernelRow,
   kernelRefParams,
   migrationFromRow,
@@ -188,6 +194,43 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
 
   async countTrims(): Promise<number> {
     return (this.statement('SELECT COUNT(*) AS total FROM trims').get() as { total: number }).total;
+  }
+
+  async recordKernelMarker(marker: Omit<KernelMarkerRecord, 'recordedAt'>): Promise<UpsertOutcome> {
+    const key = [...kernelRefParams(marker), marker.marker] as const;
+    const inserted = this.statement(
+      `INSERT INTO kernel_markers (distro, distro_version, arch, kernel, marker, storage_key, recorded_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ).run(...key, marker.storageKey, this.now());
+    if (inserted.changes > 0) return 'added';
+    const updated = this.statement(
+      `UPDATE kernel_markers SET storage_key = ? WHERE ${KERNEL_KEY} AND marker = ? AND storage_key <> ?`,
+    ).run(marker.storageKey, ...key, marker.storageKey);
+    return updated.changes > 0 ? 'updated' : 'unchanged';
+  }
+
+  async listKernelMarkers(filter: KernelFilter, page: Page): Promise<{ items: KernelMarkerRecord[]; total: number }> {
+    assertValidPage(page);
+    const { where, params } = kernelFilterCondition(filter, () => '?');
+    const rows = this.statement(
+      `SELECT * FROM kernel_markers ${where} ORDER BY distro, distro_version, arch, kernel, marker LIMIT ? OFFSET ?`,
+    ).all(...params, page.limit, page.offset) as KernelMarkerRow[];
+    const count = this.statement(`SELECT COUNT(*) AS total FROM kernel_markers ${where}`).get(...params) as { total: number };
+    return { items: rows.map(kernelMarkerFromRow), total: count.total };
+  }
+
+  async listImportedFiles(source: string): Promise<ImportedFileRecord[]> {
+    const rows = this.statement('SELECT * FROM imported_files WHERE source = ? ORDER BY key').all(source) as ImportedFileRow[];
+    return rows.map(importedFileFromRow);
+  }
+
+  async recordImportedFile(file: Omit<ImportedFileRecord, 'checkedAt'>): Promise<void> {
+    this.statement(
+      `INSERT INTO imported_files (source, key, size, modified_at, sha256, status, reason, checked_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (source, key) DO UPDATE SET size = excluded.size, modified_at = excluded.modified_at,
+         sha256 = excluded.sha256, status = excluded.status, reason = excluded.reason, checked_at = excluded.checked_at`,
+    ).run(file.source, file.key, file.size, file.modified?.getTime() ?? null, file.sha256, file.status, file.reason, this.now());
   }
 
   async check(): Promise<void> {
