@@ -112,6 +112,12 @@ export function createTrimProcessor(deps: TrimProcessorDeps): TrimProcessor {
       if (error instanceof CodecError && (error.code === 'CORE' || error.code === 'TRIM')) {
         throw new TrimJobError('REJECTED_OBJECT', true, error.message, { cause: error });
       }
+      // Types are decoded lazily, so a malformed record deep in an object's BTF surfaces
+      // only now. The kernel BTF was produced by pahole and decoded at registration; the
+      // upload is the untrusted input, so a decoding error is taken to be the object's.
+      if (error instanceof CodecError && error.code !== 'ENCODE') {
+        throw new TrimJobError('INVALID_OBJECT', true, error.message, { cause: error });
+      }
       throw new TrimJobError('INTERNAL', false, `trimming failed: ${messageOf(error)}`, { cause: error, retryable: false });
     }
     const trimmedMs = performance.now() - started - loadedMs;

@@ -146,6 +146,7 @@ t.test('a job whose worker is SIGKILLed completes on another worker', async (t) 
   t.equal(status.state, 'completed', 'completed by worker 2');
   if (status.state !== 'completed') t.comment(second.output());
   t.equal(status.result?.resultSha256, sha256(fx.oracle.single.get('tools_like')!), 'the right result');
+  t.equal(status.attempts, 2, 'started twice: once on each worker');
   t.ok(await env.store.head(status.result!.resultKey), 'result stored');
   t.ok(await env.catalog.getTrim(data.objectsHash, data.kernel), 'trim recorded');
   await second.waitForLog('trim job completed', 5000, { jobId: id });
