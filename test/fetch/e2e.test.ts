@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { runBpftoolMinCore, type FixtureSet } from '../helpers/fixtures.js';
 import { RAW_KERNEL, setupApi } from '../api/helpers.js';
-import { fakeHost, runFetch } from './helpers.js';
+import { fakeHost, runFetch, why } from './helpers.js';
 
 /** A service with the fixture kernel registered as `ubuntu/22.04/x86_64/5.15.0-91-generic`, on a real port. */
 async function startService(t: Test, requestWaitMs: number): Promise<{ url: string; fixtures: FixtureSet; countTrims: () => Promise<number> }> {
@@ -41,7 +41,7 @@ t.test('fetch gets the trimmed BTF from the service: equal to bpftool’s', asyn
   const out = join(host.dir, 'vmlinux.btf');
 
   const r = await runFetch(['--object', fx.objects.get('tools_like')!.path, '--out', out, '--root', host.root, '--server', service.url, '--json']);
-  t.equal(r.code, 0, r.stderr);
+  t.equal(r.code, 0, why(r));
   t.same(await readFile(out), await bpftool(t, fx, ['tools_like']), 'byte for byte');
   const report = r.json();
   t.match(report, {
@@ -62,7 +62,7 @@ t.test('fetch gets the trimmed BTF from the service: equal to bpftool’s', asyn
   const pair = await runFetch(['--out', out, '--root', host.root, fx.objects.get('shared_a')!.path, fx.objects.get('shared_b')!.path], {
     env: { BTFHUB_URL: service.url },
   });
-  t.equal(pair.code, 0, pair.stderr);
+  t.equal(pair.code, 0, why(pair));
   t.same(await readFile(out), await bpftool(t, fx, ['shared_a', 'shared_b']), 'two objects, byte for byte');
 });
 
@@ -72,7 +72,7 @@ t.test('a 202 is followed through GET /api/v1/jobs/{id} until the trim is done',
   const host = await fakeHost(t, { kernel: RAW_KERNEL.kernel });
   const out = join(host.dir, 'vmlinux.btf');
   const r = await runFetch(['--object', fx.objects.get('field_exists')!.path, '--out', out, '--root', host.root, '--server', service.url, '--timeout', '60']);
-  t.equal(r.code, 0, r.stderr);
+  t.equal(r.code, 0, why(r));
   t.match(r.stderr, /service: the service is still trimming \(job [0-9a-f]{64}\); following it/);
   t.match(r.stderr, /service: answered: .* \(job [0-9a-f]{64}, kernel ubuntu\/22\.04\/x86_64\/5\.15\.0-91-generic/);
   t.same(await readFile(out), await bpftool(t, fx, ['field_exists']), 'byte for byte');

@@ -79,3 +79,6 @@ export async function put(path: string, data: string | Uint8Array): Promise<stri
   await writeFile(path, data);
   return path;
 }
+
+/** An assertion message: "exit 0", or stderr when the run failed. */
+export const why = (run: FetchRun): string => (run.code === 0 ? 'exit 0' : `exit ${run.code}: ${run.stderr}`);

@@ -28,8 +28,8 @@ export function createFetchCommand(deps: FetchCommandDeps = {}): Command {
 Finds the BTF for this host in four layers and stops at the first that answers with
 something that decodes as BTF:
   1. configured  --btf FILE or ${ENV.btf}
-  2. kernel      /sys/kernel/btf/vmlinux: the kernel has its own BTF and nothing needs
-                 fetching (nothing is written); with --trim, a trimmed copy is written
+  2. kernel      /sys/kernel/btf/vmlinux (under --root): the kernel has its own BTF and
+                 nothing needs fetching (nothing is written); --trim writes a trimmed copy
   3. bundle      --dir or ${ENV.dir}: a directory or .tar.gz of trimmed BTFs in the layout
                  <distro>/<distro_version>/<arch>/<kernel>.btf (exact kernel only)
   4. service     --server or ${ENV.server}: POST /api/v1/btf, following a 202 until the
