@@ -13,13 +13,14 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { TrimQueue } from '../queue/trim-queue.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { ServiceMetrics } from './metrics.js';
-import { useErrorHandler } from './plugins/app/error-handler.js';
+import { frameworkErrors, useErrorHandler } from './plugins/app/error-handler.js';
 import { useRequestMetrics } from './plugins/app/request-metrics.js';
 import { useZodValidation } from './plugins/app/zod-validation.js';
 import { registerMultipart } from './plugins/external/multipart.js';
 import { registerSwagger } from './plugins/external/swagger.js';
 import { btfRoutes } from './routes/api/v1/btf.js';
 import { compatRoutes } from './routes/api/v1/compat.js';
+import { identityRoutes } from './routes/identity.js';
 import { jobRoutes } from './routes/api/v1/jobs.js';
 import { kernelRoutes } from './routes/api/v1/kernels.js';
 import { healthRoutes } from './routes/health.js';
@@ -52,6 +53,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     exposeHeadRoutes: false,
     // Only multipart bodies are uploads; JSON bodies stay small.
     bodyLimit: 1024 * 1024,
+    // Errors met before routing (undecodable URL, over-long segment) answer JSON too.
+    frameworkErrors,
   });
 
   const metrics = options.metrics ?? new ServiceMetrics();
@@ -78,6 +81,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(btfRoutes);
   await app.register(jobRoutes);
   await app.register(kernelRoutes);
+  await app.register(identityRoutes);
   await app.register(compatRoutes);
   await app.register(healthRoutes);
   await app.register(monitoringRoutes);

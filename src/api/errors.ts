@@ -98,6 +98,8 @@ const FRAMEWORK_CODES: Readonly<Record<string, { status: number; code: ErrorCode
   FST_INVALID_MULTIPART_CONTENT_TYPE: { status: 415, code: 'unsupported_media_type' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type' },
   FST_ERR_CTP_INVALID_TYPE: { status: 415, code: 'unsupported_media_type' },
+  FST_ERR_BAD_URL: { status: 400, code: 'bad_request' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 400, code: 'bad_request' },
 };
 
 /** Friendlier messages than the frameworks' terse ones ("reach files limit"). */
@@ -107,6 +109,8 @@ const FRAMEWORK_MESSAGES: Readonly<Record<string, string>> = {
   FST_PARTS_LIMIT: 'too many parts in the multipart body',
   FST_FIELDS_LIMIT: 'too many form fields',
   FST_INVALID_MULTIPART_CONTENT_TYPE: 'expected a multipart/form-data body',
+  FST_ERR_MAX_PARAM_LENGTH: 'a path segment is too long',
+  FST_ERR_BAD_URL: 'the URL does not decode (bad percent-encoding)',
 };
 
 /** Decides status, body and headers for any error a request can end in. */

@@ -5,11 +5,15 @@
  */
 import type { Command } from './command.js';
 import { dumpCommand } from './commands/dump.js';
+import { migrateCommand } from './commands/migrate.js';
 import { relocsCommand } from './commands/relocs.js';
+import { serveCommand } from './commands/serve.js';
 import { trimCommand } from './commands/trim.js';
 import { workerCommand } from './commands/worker.js';
 
 export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  migrateCommand,
   trimCommand,
   relocsCommand,
   dumpCommand,

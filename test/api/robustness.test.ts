@@ -1,0 +1,125 @@
+/**
+ * No 500 for anything a client can send: random and malformed paths, query strings,
+ * headers and bodies against every route answer a 4xx JSON error (or a success), and the
+ * error mapping of src/api/errors.ts puts each known error type on its status.
+ */
+import { randomBytes } from 'node:crypto';
+import type { InjectOptions } from 'fastify';
+import t from 'tap';
+import { ApiError, DependencyError, toErrorReply } from '../../src/api/errors.js';
+import { ErrorBody } from '../../src/api/schemas.js';
+import { ArchiveError } from '../../src/archive/errors.js';
+import { CodecError } from '../../src/btf/errors.js';
+import { IdentityError } from '../../src/identity/kernel-identity.js';
+import { StorageError } from '../../src/storage/errors.js';
+import { fixtureObject, multipart, RAW_FIELDS, setupApi } from './helpers.js';
+
+/** A deterministic generator, so a failure can be replayed. */
+function random(seed: number) {
+  let state = seed >>> 0 || 1;
+  const next = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  const int = (n: number) => Math.floor(next() * n);
+  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
+  return { int, pick };
+}
+
+const NASTY_SEGMENTS = ['..', '.', '%2e%2e', '..%2F..%2Fetc', '%00', '%ff', '%', '%zz', 'a%2Fb', '~', '-x', '.hidden', 'x'.repeat(300), 'ü', '%F0%9F%92%A9', '*', '%20', 'a b', '\\', 'CON', ''];
+
+t.test('random paths and query strings never answer 500', async (t) => {
+  const { app } = await setupApi(t);
+  const rng = random(Number(process.env.FUZZ_SEED ?? 1234));
+  const templates = [
+    '/api/v1/btf/{h}/{s}/{s}/{s}/{s}',
+    '/api/v1/jobs/{s}',
+    '/api/v1/kernels/{s}/{s}/{s}/{s}',
+    '/api/v1/kernels/{s}/{s}/{s}/{s}/btf',
+    '/api/v1/kernels?distro={s}&distro_version={s}&arch={s}&kernel_prefix={s}&limit={s}&offset={s}',
+    '/api/v1/download?distribution={s}&distribution_version={s}&kernel_version={s}&arch={s}',
+    '/api/v1/download?distribution={s}&distribution=ubuntu',
+    '/api/v1/list?{s}={s}',
+    '/readyz?{s}',
+  ];
+  const segment = () => (rng.int(3) === 0 ? encodeURIComponent(randomBytes(rng.int(12)).toString('latin1')) : rng.pick(NASTY_SEGMENTS));
+  let requests = 0;
+  for (let i = 0; i < 400; i++) {
+    const url = rng
+      .pick(templates)
+      .replace(/\{s\}/g, segment)
+      .replace('{h}', () => rng.pick(['a'.repeat(64), 'A'.repeat(64), segment()]));
+    const res = await app.inject({ method: 'GET', url, headers: { accept: rng.pick(['*/*', 'application/x-xz', 'text/html;q=0', ';;;', 'application/x-xz;q=abc']) } });
+    requests++;
+    if (res.statusCode >= 500) t.fail(`${url}: ${res.statusCode} ${res.body.slice(0, 200)}`);
+    if (res.statusCode >= 400 && !ErrorBody.safeParse(res.json()).success) t.fail(`${url}: not an error body: ${res.body.slice(0, 200)}`);
+  }
+  t.pass(`${requests} requests, no 500`);
+});
+
+t.test('random and malformed upload bodies never answer 500', async (t) => {
+  const { app, fixtures } = await setupApi(t, { maxFileBytes: 256 * 1024, maxFiles: 3 });
+  const rng = random(Number(process.env.FUZZ_SEED ?? 99));
+  const object = fixtureObject(fixtures, 'no_relos').bytes;
+  const good = multipart([...Object.entries(RAW_FIELDS).map(([name, data]) => ({ name, data })), { name: 'object', filename: 'o.o', data: object }]);
+  const bodies: (() => InjectOptions)[] = [
+    () => ({ payload: randomBytes(rng.int(2000)), headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }),
+    () => ({ payload: good.payload.subarray(0, rng.int(good.payload.length)), headers: good.headers }),
+    () => {
+      // Flip some bytes of a good body: headers, boundaries and contents get damaged.
+      const copy = Buffer.from(good.payload);
+      for (let i = 0; i < 1 + rng.int(20); i++) copy[rng.int(copy.length)] = rng.int(256);
+      return { payload: copy, headers: good.headers };
+    },
+    () => ({ payload: good.payload, headers: { 'content-type': rng.pick(['multipart/form-data', 'multipart/form-data; boundary=', 'multipart/mixed; boundary=x', 'text/plain', 'application/json', 'application/x-www-form-urlencoded']) } }),
+    () => ({ payload: '{"distro": ', headers: { 'content-type': 'application/json' } }),
+    () => ({ payload: 'a=b&c', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+    () =>
+      multipart([
+        { name: rng.pick(['object', 'bpf', 'distro', '__proto__', 'constructor', '', 'x'.repeat(200)]), filename: rng.pick([undefined, 'a.o', '../../etc/passwd', '']), data: randomBytes(rng.int(512)) },
+        ...Object.entries(RAW_FIELDS).map(([name, data]) => ({ name, data: rng.int(4) === 0 ? randomBytes(20).toString('latin1') : data })),
+      ]),
+    () => multipart(Array.from({ length: 5 + rng.int(40) }, (_, i) => ({ name: `f${i}`, data: 'x' }))),
+    () => multipart([{ name: 'object', filename: 'big.o', data: Buffer.alloc(300 * 1024, 0x7f) }]),
+  ];
+  const urls = ['/api/v1/btf', `/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64`];
+  for (let i = 0; i < 300; i++) {
+    const url = rng.pick(urls);
+    const res = await app.inject({ method: 'POST', url, ...rng.pick(bodies)() });
+    if (res.statusCode >= 500) t.fail(`${url}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+    if (res.statusCode >= 400 && !ErrorBody.safeParse(res.json()).success) t.fail(`${url}: not an error body: ${res.body.slice(0, 200)}`);
+  }
+  t.pass('300 uploads, no 500');
+});
+
+t.test('toErrorReply: each error type on its status', async (t) => {
+  const cases: [unknown, number, string, string?][] = [
+    [new ApiError(404, 'job_not_found', 'x'), 404, 'job_not_found'],
+    [new IdentityError('arch', 'bad'), 400, 'invalid_field', 'arch'],
+    [new CodecError('ELF', 'not an ELF'), 422, 'invalid_object', 'object'],
+    [new CodecError('MISSING_SECTION', 'no .BTF.ext'), 422, 'invalid_object', 'object'],
+    [new DependencyError('queue', new Error('ECONNREFUSED')), 503, 'unavailable'],
+    [new StorageError('UNAVAILABLE', 'down'), 503, 'unavailable'],
+    [new ArchiveError('FORMAT', 'bad archive'), 500, 'internal_error'],
+    [Object.assign(new Error('x'), { code: 'FST_REQ_FILE_TOO_LARGE', statusCode: 413 }), 413, 'payload_too_large'],
+    [Object.assign(new Error('x'), { code: 'FST_FILES_LIMIT', statusCode: 413 }), 413, 'payload_too_large'],
+    [Object.assign(new Error('x'), { code: 'FST_INVALID_MULTIPART_CONTENT_TYPE', statusCode: 406 }), 415, 'unsupported_media_type'],
+    [Object.assign(new Error('x'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }), 415, 'unsupported_media_type'],
+    [Object.assign(new Error('x'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }), 413, 'payload_too_large'],
+    [Object.assign(new Error('bad json'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), 400, 'bad_request'],
+    [Object.assign(new Error('x'), { statusCode: 406, code: 'FST_INVALID_JSON_FIELD_ERROR' }), 400, 'bad_request'],
+    [new TypeError('a bug'), 500, 'internal_error'],
+    ['a string', 500, 'internal_error'],
+  ];
+  for (const [err, status, code, field] of cases) {
+    const reply = toErrorReply(err);
+    t.equal(reply.status, status, `${String(err)}: status`);
+    t.equal(reply.body.error, code, `${String(err)}: code`);
+    t.equal(reply.body.field, field, `${String(err)}: field`);
+    t.equal(reply.serverFault, status >= 500);
+    if (status === 503) t.equal(reply.headers['retry-after'], '5');
+  }
+  t.equal(toErrorReply(new TypeError('secret detail')).body.message, 'internal error', 'a bug does not leak its message');
+});

@@ -1,0 +1,317 @@
+/**
+ * Scale-out, end to end over real ports and processes: `btfhub serve` (API only: BullMQ on
+ * the machine's Redis, PostgreSQL catalog in a schema of its own, S3 on an s3rver started
+ * here) and two worker processes. The kernel BTF sits in S3 in BTFHub layout
+ * (`.btf.tar.xz`) and is registered with the kernel registry; the agents are `fetch` calls.
+ *
+ *   - a real CO-RE object POSTed comes back equal to bpftool's output; so does
+ *     /api/v1/customize (un-xz, untar, compare);
+ *   - 50 concurrent identical POSTs run exactly one trim and all get the same bytes;
+ *   - a worker SIGKILLed mid-job: the other worker finishes it and the waiting client still
+ *     gets its BTF.
+ *
+ * The API is `src/cli/main.ts serve` and the workers `test/worker/fixtures/worker-entry.ts`
+ * (the real `btfhub worker` wiring plus the test-only job delay and short BullMQ locks),
+ * both run through tap's TypeScript loader: nothing to compile first. Teardown stops the
+ * processes and removes the schema, the Redis keys and the temp directories.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { makeBtfTarXz } from '../../src/archive/kernel-btf.js';
+import { readTarEntries } from '../../src/archive/tar.js';
+import { decompressXz } from '../../src/archive/xz.js';
+import { openCatalog } from '../../src/catalog/index.js';
+import { loadConfig } from '../../src/config/schema.js';
+import { registerKernelsFromStore } from '../../src/kernels/registry.js';
+import { createObjectStore, kernelKey } from '../../src/storage/index.js';
+import { loadFixtures } from '../helpers/fixtures.js';
+import { createTestSchema } from '../helpers/postgres.js';
+import { startS3Server } from '../helpers/s3.js';
+import { deleteRedisKeys, REDIS_URL } from '../worker/setup.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(REPO_ROOT, 'src/cli/main.ts');
+const WORKER_ENTRY = join(REPO_ROOT, 'test/worker/fixtures/worker-entry.ts');
+/** Each job sleeps this long first, so a worker can be killed in the middle of one. */
+const JOB_DELAY_MS = 1500;
+const KERNEL = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
+const FIELDS = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' };
+const COMPAT_QUERY = 'distribution=ubuntu&distribution_version=jammy&kernel_version=5.15.0-91-generic&arch=amd64';
+
+const started = performance.now();
+const fixtures = await loadFixtures();
+const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
+function object(name: string): Uint8Array {
+  const found = fixtures.objects.get(name);
+  if (found === undefined) throw new Error(`fixture ${name} missing`);
+  return found.bytes;
+}
+function oracle(name: string): Buffer {
+  const found = fixtures.oracle.single.get(name);
+  if (found === undefined) throw new Error(`no bpftool output for ${name}`);
+  return Buffer.from(found);
+}
+
+// ---- shared services: a PostgreSQL schema, a Redis prefix, an S3 bucket -------------------
+const children: ChildProcess[] = [];
+const cleanups: (() => Promise<unknown>)[] = [];
+// Each step runs even when an earlier one fails, last acquired first; children never outlive this process.
+t.teardown(async () => {
+  await Promise.allSettled(children.map((child) => stop(child)));
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => t.comment(`teardown: ${String(error)}`));
+});
+process.once('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+const schema = await createTestSchema();
+cleanups.push(() => schema.drop());
+const prefix = `btfhub-e2e-${process.pid}-${randomBytes(4).toString('hex')}`;
+cleanups.push(() => deleteRedisKeys(REDIS_URL, prefix));
+const s3 = await startS3Server();
+cleanups.push(() => s3.stop());
+const dataDir = await mkdtemp(join(tmpdir(), 'btfhub-e2e-'));
+cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+
+/** Every process gets the same deployment settings (search_path selects the schema). */
+const deploymentEnv: Record<string, string> = {
+  DATABASE_URL: `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
+  REDIS_URL,
+  BTFHUB_QUEUE_PREFIX: prefix,
+  S3_BUCKET: s3.bucket,
+  S3_ENDPOINT: s3.endpoint,
+  S3_REGION: s3.region,
+  S3_FORCE_PATH_STYLE: 'true',
+  AWS_ACCESS_KEY_ID: s3.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  BTFHUB_DATA_DIR: dataDir,
+  BTFHUB_REGISTER_HOST_KERNEL: 'false',
+};
+
+const store = createObjectStore(loadConfig(deploymentEnv));
+cleanups.push(() => store.close());
+const catalog = await openCatalog({ kind: 'postgres', url: schema.url, schema: schema.schema });
+cleanups.push(() => catalog.close());
+
+// ---- processes ----------------------------------------------------------------------------
+interface Proc {
+  child: ChildProcess;
+  name: string;
+  lines: Record<string, unknown>[];
+  output(): string;
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>>;
+}
+
+function launch(name: string, args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', ...deploymentEnv, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const lines: Record<string, unknown>[] = [];
+  let raw = '';
+  let partial = '';
+  const waiters = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    raw += chunk;
+    partial += chunk;
+    const complete = partial.split('\n');
+    partial = complete.pop() ?? '';
+    for (const line of complete) {
+      if (line.trim() === '') continue;
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push({ msg: line });
+      }
+    }
+    for (const wake of waiters) wake();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
+  child.once('exit', () => {
+    for (const wake of waiters) wake();
+  });
+  return {
+    child,
+    name,
+    lines,
+    output: () => raw.slice(-4000),
+    waitForLog(predicate, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines.find(predicate);
+          if (found !== undefined) {
+            finish();
+            resolve(found);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            finish();
+            reject(new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before the expected log line:\n${raw.slice(-4000)}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          finish();
+          reject(new Error(`${name}: expected log line not seen within ${timeoutMs} ms:\n${raw.slice(-4000)}`));
+        }, timeoutMs);
+        const finish = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** SIGTERM, then SIGKILL if it lingers. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+const port = await freePort();
+const BASE = `http://127.0.0.1:${port}`;
+let api!: Proc;
+let workers!: [Proc, Proc];
+
+// Before any test: the processes, and meanwhile the kernel in S3 (BTFHub layout), registered.
+t.before(async () => {
+  await catalog.migrate();
+  api = launch('api', [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
+    BTFHUB_REQUEST_WAIT_MS: '60000',
+    LOG_LEVEL: 'info',
+  });
+  const workerEnv = { BTFHUB_TEST_JOB_DELAY_MS: String(JOB_DELAY_MS), BTFHUB_WORKER_CONCURRENCY: '2', LOG_LEVEL: 'info' };
+  workers = [launch('worker-1', [WORKER_ENTRY], workerEnv), launch('worker-2', [WORKER_ENTRY], workerEnv)];
+
+  await store.put(kernelKey(KERNEL, 'btf.tar.xz'), await makeBtfTarXz(KERNEL.kernel, fixtures.vmlinux));
+  const registered = await registerKernelsFromStore(store, catalog);
+  if (registered.added !== 1) throw new Error(`expected the kernel in S3 to be registered: ${JSON.stringify(registered)}`);
+
+  await Promise.all([
+    api.waitForLog((l) => l.msg === 'btfhub serve listening', 120_000),
+    ...workers.map((w) => w.waitForLog((l) => l.msg === 'trim worker ready', 120_000)),
+  ]);
+  t.comment(`processes up after ${Math.round(performance.now() - started)} ms`);
+});
+
+/** Log lines "test: job started" for an objects hash, across both workers. */
+const jobStarts = (hash: string) => workers.flatMap((w) => w.lines.filter((l) => l.msg === 'test: job started' && l.objectsHash === hash).map(() => w.name));
+
+function btfForm(bytes: Uint8Array, name: string): FormData {
+  const form = new FormData();
+  form.append('object', new Blob([bytes]), `${name}.bpf.o`);
+  for (const [field, value] of Object.entries(FIELDS)) form.append(field, value);
+  return form;
+}
+
+async function postBtf(name: string): Promise<Response> {
+  return fetch(`${BASE}/api/v1/btf`, { method: 'POST', body: btfForm(object(name), name) });
+}
+
+t.test('the API is ready: catalog, queue and store answer', async (t) => {
+  const res = await fetch(`${BASE}/readyz`);
+  t.equal(res.status, 200, await res.clone().text());
+  t.same(await res.json(), { status: 'ok', checks: { catalog: { ok: true }, queue: { ok: true }, store: { ok: true } } });
+  const kernels = (await (await fetch(`${BASE}/api/v1/kernels`)).json()) as { total: number; items: { format: string }[] };
+  t.equal(kernels.total, 1);
+  t.equal(kernels.items[0]?.format, 'btf.tar.xz');
+});
+
+t.test('a CO-RE object POSTed comes back equal to bpftool, trimmed by a worker', async (t) => {
+  const res = await postBtf('tools_like');
+  const body = Buffer.from(await res.arrayBuffer());
+  t.equal(res.status, 200, res.status === 200 ? 'status' : body.toString('utf8', 0, 300));
+  t.equal(res.headers.get('content-type'), 'application/octet-stream');
+  t.same(body, oracle('tools_like'), 'equals bpftool gen min_core_btf');
+  t.equal(res.headers.get('etag'), `"${sha256(body)}"`);
+  t.equal(res.headers.get('x-btfhub-kernel'), 'ubuntu/22.04/x86_64/5.15.0-91-generic');
+  t.equal(res.headers.get('x-btfhub-cache'), 'miss');
+  const hash = String(res.headers.get('x-btfhub-objects-hash'));
+  t.equal(jobStarts(hash).length, 1, 'one worker ran it');
+
+  const again = await postBtf('tools_like');
+  t.equal(again.headers.get('x-btfhub-cache'), 'hit', 'the repeat is a cache hit');
+  t.same(Buffer.from(await again.arrayBuffer()), body);
+  const get = await fetch(`${BASE}/api/v1/btf/${hash}/ubuntu/22.04/x86_64/5.15.0-91-generic`, { headers: { 'if-none-match': `"${sha256(body)}"` } });
+  t.equal(get.status, 304);
+});
+
+t.test('the same through /api/v1/customize: a .tar.xz holding <kernel>.btf', async (t) => {
+  const form = new FormData();
+  form.append('bpf', new Blob([object('arrays')]), 'arrays.bpf.o');
+  const res = await fetch(`${BASE}/api/v1/customize?${COMPAT_QUERY}`, { method: 'POST', body: form });
+  const body = new Uint8Array(await res.arrayBuffer());
+  t.equal(res.status, 200, res.status === 200 ? 'status' : Buffer.from(body).toString('utf8', 0, 300));
+  const tar = await decompressXz(body, { maxOutputBytes: 16 * 1024 * 1024 });
+  const entries = [...readTarEntries(tar)];
+  t.same(entries.map((e) => e.name), ['5.15.0-91-generic.btf']);
+  t.same(Buffer.from(entries[0]!.data), oracle('arrays'), 'the trimmed BTF in the archive equals bpftool');
+});
+
+t.test('50 concurrent identical POSTs: one trim, 50 identical answers', async (t) => {
+  const trimsBefore = await catalog.countTrims();
+  const answers = await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      const res = await postBtf('bitfields');
+      return { status: res.status, body: Buffer.from(await res.arrayBuffer()), hash: res.headers.get('x-btfhub-objects-hash') };
+    }),
+  );
+  t.same(
+    answers.map((a) => a.status),
+    Array.from({ length: 50 }, () => 200),
+    'all 200',
+  );
+  const want = oracle('bitfields');
+  t.ok(answers.every((a) => a.body.equals(want)), 'all 50 equal bpftool');
+  t.equal(await catalog.countTrims(), trimsBefore + 1, 'the catalog records one trim');
+  t.equal(jobStarts(String(answers[0]?.hash)).length, 1, 'and one job ran, on one worker');
+  const metrics = await (await fetch(`${BASE}/metrics`)).text();
+  t.match(metrics, /btfhub_http_requests_total\{method="POST",route="\/api\/v1\/btf",status="200"\} \d+/);
+});
+
+t.test('a worker killed mid-job: the other finishes it, the waiting client gets its BTF', async (t) => {
+  const pending = postBtf('enum_relos');
+  const hash = sha256(sha256(object('enum_relos')));
+  // The job starts on one of the workers; kill that one while it sleeps in the job.
+  const startedOn = await Promise.any(workers.map((w) => w.waitForLog((l) => l.msg === 'test: job started' && l.objectsHash === hash, 30_000).then(() => w)));
+  const killedAt = performance.now();
+  startedOn.child.kill('SIGKILL');
+  const survivor = workers.find((w) => w !== startedOn)!;
+
+  const res = await pending;
+  const body = Buffer.from(await res.arrayBuffer());
+  t.equal(res.status, 200, res.status === 200 ? 'status' : body.toString('utf8', 0, 300));
+  t.same(body, oracle('enum_relos'), 'the BTF equals bpftool');
+  t.same(jobStarts(hash).sort(), [startedOn.name, survivor.name].sort(), 'started on the killed worker, finished on the other');
+  t.equal(startedOn.child.signalCode, 'SIGKILL');
+  t.comment(`recovered ${Math.round(performance.now() - killedAt)} ms after the kill`);
+});
+
+t.test('SIGTERM stops the API gracefully', async (t) => {
+  const exited = new Promise<number | null>((resolve) => api.child.once('exit', (code) => resolve(code)));
+  api.child.kill('SIGTERM');
+  t.equal(await exited, 0, 'exit status 0');
+  t.ok(api.lines.some((l) => l.msg === 'btfhub serve stopped'));
+  t.comment(`e2e total ${Math.round(performance.now() - started)} ms`);
+});
