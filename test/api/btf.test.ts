@@ -6,6 +6,7 @@
 import type { InjectOptions } from 'fastify';
 import t from 'tap';
 import { ErrorBody, JobAccepted, JobStatus } from '../../src/api/schemas.js';
+import { loadConfig } from '../../src/config/schema.js';
 import { objectsHash, sha256Hex } from '../../src/api/trim-service.js';
 import { btfForm, fixtureObject, keysUnder, multipart, oracle, RAW_FIELDS, setupApi, why, withoutBtfExt } from './helpers.js';
 
@@ -217,4 +218,26 @@ t.test('an object libbpf rejects: the job fails as a client error, 422', async (
   const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
   t.equal(res.statusCode, 422, why(res));
   t.match(res.json(), { error: 'trim_failed', field: 'object', message: /ambigu/i });
+});
+
+t.test('the default per-file limit admits a 12 MB object and stops past 64 MiB', async (t) => {
+  const { maxFileBytes } = loadConfig({});
+  t.equal(maxFileBytes, 64 * 1024 * 1024);
+  const { app, store } = await setupApi(t, { maxFileBytes });
+  const twelve = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'big', bytes: new Uint8Array(12 * 1024 * 1024) }]) });
+  t.equal(twelve.statusCode, 422, '12 MB gets through to the object check (it is zeros, not an ELF)');
+  const over = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'huge', bytes: new Uint8Array(maxFileBytes + 1) }]) });
+  t.equal(over.statusCode, 413, why(over));
+  t.match(over.json(), { error: 'payload_too_large' });
+  t.same(await keysUnder(store, 'objects/'), []);
+});
+
+t.test('50 concurrent identical requests: one trim, 50 identical answers', async (t) => {
+  const { app, fixtures, catalog } = await setupApi(t);
+  const object = fixtureObject(fixtures, 'matches_cases');
+  const answers = await Promise.all(Array.from({ length: 50 }, () => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) })));
+  t.ok(answers.every((a) => a.statusCode === 200), 'all 200');
+  t.ok(answers.every((a) => a.rawPayload.equals(Buffer.from(oracle(fixtures, 'matches_cases')))), 'all equal bpftool');
+  t.equal(await catalog.countTrims(), 1, 'one trim');
+  t.ok(answers.filter((a) => a.headers['x-btfhub-cache'] === 'miss').length >= 1, 'waited on the one job');
 });
