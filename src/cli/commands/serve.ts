@@ -97,6 +97,8 @@ export interface ServeProcessOptions {
   onListening?: (address: string) => void;
   /** Host kernel registration inputs (tests point it at a fixture). */
   hostKernel?: Parameters<typeof registerHostKernel>[2];
+  /** The environment the configuration came from, checked for misspelt BTFHUB_* names; default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
@@ -108,7 +110,7 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
   const signals = options.signals ?? process;
   const exit = options.exit ?? ((code: number) => process.exit(code));
   logger.info({ config: redactConfig(config) }, 'btfhub serve configuration');
-  const unknown = unknownBtfhubVariables(process.env);
+  const unknown = unknownBtfhubVariables(options.env ?? process.env);
   if (unknown.length > 0) logger.warn({ variables: unknown }, 'unknown BTFHUB_* variables ignored (typos?)');
 
   let stopping = false;
@@ -162,7 +164,10 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
     if (stopping) return ExitCode.Ok;
 
     const app = await buildApp({ config, store, catalog, queue, logger, metrics });
-    const address = await app.listen({ host: config.host, port: config.port });
+    const address = await app.listen({ host: config.host, port: config.port }).catch(async (error: unknown) => {
+      await app.close();
+      throw new CliError(`cannot listen on ${config.host}:${config.port}: ${messageOf(error)}`);
+    });
     logger.info({ address, store: store.description, catalog: config.database.kind, queue: config.queue.kind }, 'btfhub serve listening');
     options.onListening?.(address);
 
@@ -285,6 +290,7 @@ the requests and jobs in flight, then exits 0.`,
       const logger = pino({ level: config.logLevel, base: { service: 'btfhub-serve', pid: process.pid } }, asDestination(io.stdout));
       return runServeProcess(config, {
         logger,
+        env: commandOptions.env,
         signals: commandOptions.signals,
         exit: commandOptions.exit,
         onListening: commandOptions.onListening,
