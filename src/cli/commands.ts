@@ -5,6 +5,7 @@
  */
 import type { Command } from './command.js';
 import { dumpCommand } from './commands/dump.js';
+import { fetchCommand } from './commands/fetch.js';
 import { migrateCommand } from './commands/migrate.js';
 import { relocsCommand } from './commands/relocs.js';
 import { serveCommand } from './commands/serve.js';
@@ -17,5 +18,6 @@ export const COMMANDS: readonly Command[] = [
   trimCommand,
   relocsCommand,
   dumpCommand,
+  fetchCommand,
   workerCommand,
 ];
