@@ -231,7 +231,7 @@ async function accept(result: Extract<LayerResult, { ok: true }>, layer: LayerNa
     return { ok: false, reason: `${result.path} does not decode as BTF: ${why}` };
   }
   if (result.form === 'trimmed' || !trim) {
-    if (layer === 'kernel') return { ok: true, btf: null, form: 'full', detail: 'the kernel has its own BTF: nothing to fetch (--trim writes a trimmed copy)' };
+    if (layer === 'kernel') return { ok: true, btf: null, form: 'full', detail: 'the kernel has its own BTF: nothing to fetch; --trim writes a trimmed copy' };
     return { ok: true, btf: btf.bytes, form: result.form };
   }
   // trimBtf throws a CodecError when a relocation is one libbpf rejects: that is the objects' fault, not the layer's.
