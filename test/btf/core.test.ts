@@ -12,7 +12,7 @@ t.test('access strings are parsed like libbpf sscanf("%d") loops', async (t) => 
   t.same(parseAccessString('0:+7'), [0, 7], 'and accepts a plus sign');
   t.same(parseAccessString(Array(64).fill('1').join(':')).length, 64, '64 elements are allowed');
   for (const bad of ['', ':0', '0:', '0::1', 'a', '0:x', '0:-1', '0:99999999999', Array(65).fill('1').join(':')]) {
-    t.throws(() => parseAccessString(bad), undefined, `"${bad.length > 20 ? `${bad.slice(0, 20)}...` : bad}" is refused`);
+    t.throws(() => parseAccessString(bad), Error, `"${bad.length > 20 ? `${bad.slice(0, 20)}...` : bad}" is refused`);
   }
 });
 

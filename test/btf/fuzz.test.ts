@@ -3,7 +3,7 @@
  * and whole objects (truncations, bit flips, extreme counts and ids, spliced records), plus
  * hand-made reference cycles. Each must end in a result or a CodecError, quickly.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Btf, BtfKind, CodecError, encodeBtf, parseBpfObject, trimBtf, CoreReloKind as K, type BtfType } from '../../src/btf/index.js';
 import { buildBpfObject } from '../helpers/btf-ext-builder.js';
 import { L, TARGET, object, r, lSkFlat, lBf, lArr, lOps, lE64, lPr, lSkT } from '../helpers/crafted.js';
@@ -34,7 +34,7 @@ t.test('mutated inputs end in a result or a CodecError, never a crash or a hang'
   t.comment(`slowest iteration: ${report.slowestMs.toFixed(1)} ms`);
 });
 
-function expectCodecError(t: Tap, what: string, f: () => unknown, message: RegExp) {
+function expectCodecError(t: Test, what: string, f: () => unknown, message: RegExp) {
   let thrown: unknown;
   try {
     f();
@@ -44,7 +44,6 @@ function expectCodecError(t: Tap, what: string, f: () => unknown, message: RegEx
   t.type(thrown, CodecError, `${what}: CodecError`);
   t.match((thrown as Error | undefined)?.message, message, what);
 }
-type Tap = typeof t;
 
 t.test('reference cycles and runaway nesting end in an error, not a hang', async (t) => {
   // Target: typedef a -> typedef b -> typedef a; a struct whose anonymous members are itself; a pointer cycle.
