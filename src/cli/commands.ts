@@ -4,8 +4,11 @@
  * commands (`serve`, `worker`, `migrate`, `import`, `fetch`) belong in this table.
  */
 import type { Command } from './command.js';
+import { bundleCommand } from './commands/bundle.js';
+import { compatCommand } from './commands/compat.js';
 import { dumpCommand } from './commands/dump.js';
 import { fetchCommand } from './commands/fetch.js';
+import { importCommand } from './commands/import.js';
 import { migrateCommand } from './commands/migrate.js';
 import { relocsCommand } from './commands/relocs.js';
 import { serveCommand } from './commands/serve.js';
@@ -15,9 +18,12 @@ import { workerCommand } from './commands/worker.js';
 export const COMMANDS: readonly Command[] = [
   serveCommand,
   migrateCommand,
+  importCommand,
   trimCommand,
   relocsCommand,
   dumpCommand,
+  compatCommand,
+  bundleCommand,
   fetchCommand,
   workerCommand,
 ];

@@ -11,7 +11,15 @@
  * A file is registered only once it decodes: an archive that is not xz, a tar without a
  * `.btf`, a truncated blob are reported with their key and the reason, never registered.
  * Re-running is cheap and safe: a file whose key and sha256 the catalog already has is not
- * decoded again, and the catalog's upsert says whether anything changed.
+ * decoded again, and the catalog's upsert says whether anything changed. BTFHub's marker
+ * files (`.failed`, `.hasbtf`) are recorded per kernel in the catalog, not registered.
+ *
+ * For `btfhub import` (src/kernels/import.ts) two options go further:
+ * - `resume`: what was found at each key is remembered in the catalog (`imported_files`,
+ *   per store description), so a later run, or an interrupted one started again, skips the
+ *   files whose size and mtime are unchanged without reading them at all;
+ * - `copyTo`: each valid file is copied, under the same key, into another store (the
+ *   service's own) and registered there, so every worker can read it.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -19,12 +27,12 @@ import { machine, release } from 'node:os';
 import type { Logger } from 'pino';
 import { ArchiveError, readKernelBtfFile } from '../archive/index.js';
 import { Btf, CodecError } from '../btf/index.js';
-import type { Catalog, KernelRef, UpsertOutcome } from '../catalog/catalog.js';
+import type { Catalog, ImportedFileRecord, KernelMarker, KernelRef, UpsertOutcome } from '../catalog/catalog.js';
 import { hostIdentityFromOsRelease, IdentityError, normalizeKernelRef } from '../identity/index.js';
-import { kernelKey, type KernelBtfFormat, type ObjectStore } from '../storage/index.js';
+import { kernelKey, type KernelBtfFormat, type ObjectInfo, type ObjectStore } from '../storage/index.js';
 
-/** Key prefixes the service itself writes; never kernels. */
-export const SERVICE_PREFIXES = ['trimmed/', 'objects/'] as const;
+/** Key prefixes the service itself writes; never kernels (derived/: see src/api/kernel-files.ts). */
+export const SERVICE_PREFIXES = ['trimmed/', 'objects/', 'derived/'] as const;
 
 /** BTFHub marks kernels it could not get BTF for (`.failed`) or that ship their own (`.hasbtf`). */
 export const MARKER_SUFFIXES = ['.failed', '.hasbtf'] as const;
@@ -55,12 +63,16 @@ export interface RegistrationSummary {
   updated: number;
   /** Kernel files not registered: bad layout, bad identity, or not decodable. */
   invalid: Array<{ key: string; reason: string }>;
-  /** `.failed` / `.hasbtf` marker files. */
+  /** `.failed` / `.hasbtf` marker files (recorded in the catalog's kernel markers). */
   markers: number;
   /** Files whose identity normalizes to one already registered in this run (a release alias). */
   aliases: number;
   /** Other keys: the service's own prefixes, hidden files, anything not a kernel file. */
   ignored: number;
+  /** With `resume`: files not read at all, since size and mtime match the last run. */
+  unread: number;
+  /** With `copyTo`: files written to that store (those already there, same bytes, are not). */
+  copied: number;
 }
 
 export interface RegisterKernelsOptions {
@@ -70,6 +82,10 @@ export interface RegisterKernelsOptions {
   prefix?: string;
   /** Files read and decoded at once. Default 4. */
   concurrency?: number;
+  /** Remember each key's size, mtime, sha256 and outcome in the catalog; skip unchanged files on later runs. */
+  resume?: boolean;
+  /** Copy each valid kernel file into this store, same key, and register it there (default: register in place). */
+  copyTo?: ObjectStore;
 }
 
 /** The identity and format a BTFHub-layout key names, or why it does not name one. */
@@ -110,19 +126,28 @@ export async function registerKernelsFromStore(
   options: RegisterKernelsOptions = {},
 ): Promise<RegistrationSummary> {
   const { logger, onProgress } = options;
-  const summary: RegistrationSummary = { added: 0, unchanged: 0, updated: 0, invalid: [], markers: 0, aliases: 0, ignored: 0 };
-  const work: Array<{ key: string; ref: KernelRef }> = [];
+  const summary: RegistrationSummary = {
+    added: 0, unchanged: 0, updated: 0, invalid: [], markers: 0, aliases: 0, ignored: 0, unread: 0, copied: 0,
+  };
+  const work: Array<{ key: string; ref: KernelRef; info: ObjectInfo }> = [];
+  const markers: Array<{ key: string; ref: KernelRef; marker: KernelMarker; info: ObjectInfo }> = [];
   const layoutErrors: Array<{ key: string; reason: string; ref?: KernelRef }> = [];
   const aliases: Array<{ key: string; ref: KernelRef; of: string }> = [];
   const firstKey = new Map<string, string>();
 
-  for await (const { key } of store.list(options.prefix ?? '')) {
+  for await (const info of store.list(options.prefix ?? '')) {
+    const { key } = info;
     if (SERVICE_PREFIXES.some((prefix) => key.startsWith(prefix)) || key.split('/').some((s) => s.startsWith('.'))) {
       summary.ignored++;
       continue;
     }
-    if (MARKER_SUFFIXES.some((suffix) => key.endsWith(suffix))) {
+    const markerSuffix = MARKER_SUFFIXES.find((suffix) => key.endsWith(suffix));
+    if (markerSuffix !== undefined) {
       summary.markers++;
+      // A marker names a kernel like its .btf would: parse it as one for the identity.
+      const parsed = parseKernelKey(`${key.slice(0, -markerSuffix.length)}.btf`);
+      if (parsed?.ok) markers.push({ key, ref: parsed.ref, marker: markerSuffix.slice(1) as KernelMarker, info });
+      else layoutErrors.push({ key, reason: parsed?.reason ?? 'not a marker file' });
       continue;
     }
     const parsed = parseKernelKey(key);
@@ -136,7 +161,7 @@ export async function registerKernelsFromStore(
       const of = firstKey.get(id);
       if (of === undefined) {
         firstKey.set(id, key);
-        work.push({ key, ref: parsed.ref });
+        work.push({ key, ref: parsed.ref, info });
       } else {
         aliases.push({ key, ref: parsed.ref, of });
       }
@@ -160,12 +185,20 @@ export async function registerKernelsFromStore(
     report({ key: alias.key, outcome: 'alias', ref: alias.ref, reason: `same kernel as ${alias.of}` });
   }
 
+  const ledger = options.resume ? new ImportLedger(catalog, store.description, await catalog.listImportedFiles(store.description)) : null;
+  for (const m of markers) {
+    await catalog.recordKernelMarker({ ...m.ref, marker: m.marker, storageKey: m.key });
+    await ledger?.record(m.info, { status: 'marker', sha256: null, reason: null });
+  }
+
   const concurrency = Math.max(1, options.concurrency ?? 4);
   let next = 0;
   const lane = async () => {
     while (next < work.length) {
-      const { key, ref } = work[next++]!;
-      const outcome = await registerOne(store, catalog, key, ref);
+      const { key, ref, info } = work[next++]!;
+      const outcome = await registerOne(store, catalog, key, ref, { info, ledger, copyTo: options.copyTo });
+      if (outcome.kind !== 'gone' && outcome.unread) summary.unread++;
+      if (outcome.kind === 'registered' && outcome.copied) summary.copied++;
       if (outcome.kind === 'invalid') {
         summary.invalid.push({ key, reason: outcome.reason });
         logger?.warn({ key, reason: outcome.reason }, 'kernel file not registered');
@@ -189,26 +222,93 @@ export async function registerKernelsFromStore(
       markers: summary.markers,
       aliases: summary.aliases,
       ignored: summary.ignored,
+      unread: summary.unread,
+      copied: summary.copied,
     },
     'kernel registration done',
   );
   return summary;
 }
 
-type OneOutcome = { kind: 'registered'; outcome: UpsertOutcome } | { kind: 'invalid'; reason: string } | { kind: 'gone' };
+type OneOutcome =
+  | { kind: 'registered'; outcome: UpsertOutcome; unread?: boolean; copied?: boolean }
+  | { kind: 'invalid'; reason: string; unread?: boolean }
+  | { kind: 'gone' };
 
-async function registerOne(store: ObjectStore, catalog: Catalog, key: string, ref: KernelRef): Promise<OneOutcome> {
+interface OneOptions {
+  info: ObjectInfo;
+  ledger: ImportLedger | null;
+  copyTo: ObjectStore | undefined;
+}
+
+async function registerOne(store: ObjectStore, catalog: Catalog, key: string, ref: KernelRef, options: OneOptions): Promise<OneOutcome> {
+  const { info, ledger, copyTo } = options;
+  const existing = await catalog.getKernel(ref);
+  const known = ledger?.unchanged(info);
+  if (known?.status === 'invalid') return { kind: 'invalid', reason: known.reason ?? 'invalid', unread: true };
+  if (
+    known?.status === 'kernel' && existing !== null && existing.storageKey === key && existing.sha256 === known.sha256 &&
+    existing.size === info.size && (copyTo === undefined || (await copyTo.head(key))?.size === info.size)
+  ) {
+    return { kind: 'registered', outcome: 'unchanged', unread: true };
+  }
   const bytes = await store.get(key);
   if (bytes === null) return { kind: 'gone' };
   const sha256 = sha256Hex(bytes);
-  const existing = await catalog.getKernel(ref);
+  const stats = { ...info, size: bytes.length };
   // Decoded when it was registered, and the same bytes still: nothing to check again.
   if (existing !== null && existing.storageKey === key && existing.sha256 === sha256 && existing.size === bytes.length) {
-    return { kind: 'registered', outcome: 'unchanged' };
+    const copied = copyTo !== undefined && (await copyIfDifferent(copyTo, key, bytes, sha256));
+    await ledger?.record(stats, { status: 'kernel', sha256, reason: null });
+    return { kind: 'registered', outcome: 'unchanged', copied };
   }
   const reason = await whyNotKernelBtf(bytes, key);
-  if (reason !== null) return { kind: 'invalid', reason };
-  return { kind: 'registered', outcome: await catalog.upsertKernel({ ...ref, storageKey: key, size: bytes.length, sha256 }) };
+  if (reason !== null) {
+    await ledger?.record(stats, { status: 'invalid', sha256, reason });
+    return { kind: 'invalid', reason };
+  }
+  const copied = copyTo !== undefined && (await copyIfDifferent(copyTo, key, bytes, sha256));
+  const outcome = await catalog.upsertKernel({ ...ref, storageKey: key, size: bytes.length, sha256 });
+  await ledger?.record(stats, { status: 'kernel', sha256, reason: null });
+  return { kind: 'registered', outcome, copied };
+}
+
+/** Writes `bytes` at `key` in `target` unless the same bytes are there; true when written. */
+async function copyIfDifferent(target: ObjectStore, key: string, bytes: Uint8Array, sha256: string): Promise<boolean> {
+  const present = await target.head(key);
+  if (present !== null && present.size === bytes.length) {
+    const current = await target.get(key);
+    if (current !== null && sha256Hex(current) === sha256) return false;
+  }
+  await target.put(key, bytes);
+  return true;
+}
+
+/**
+ * What import found at each key of one source, kept in the catalog between runs. A key is
+ * unchanged when its listed size and mtime equal the recorded ones (a source without mtimes
+ * never is, so its files are always read).
+ */
+class ImportLedger {
+  private readonly byKey: Map<string, ImportedFileRecord>;
+
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly source: string,
+    records: readonly ImportedFileRecord[],
+  ) {
+    this.byKey = new Map(records.map((r) => [r.key, r]));
+  }
+
+  unchanged(info: ObjectInfo): ImportedFileRecord | undefined {
+    const known = this.byKey.get(info.key);
+    if (known === undefined || known.size !== info.size || known.modified === null || info.modified === undefined) return undefined;
+    return known.modified.getTime() === info.modified.getTime() ? known : undefined;
+  }
+
+  async record(info: ObjectInfo, outcome: Pick<ImportedFileRecord, 'status' | 'sha256' | 'reason'>): Promise<void> {
+    await this.catalog.recordImportedFile({ source: this.source, key: info.key, size: info.size, modified: info.modified ?? null, ...outcome });
+  }
 }
 
 /** Null when `bytes` (a BTFHub file) decodes as kernel BTF, else the reason it does not. */

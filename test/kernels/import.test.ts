@@ -1,0 +1,154 @@
+/**
+ * `btfhub import` over the test archive: every valid kernel registered (and copied into the
+ * service's store), the corrupt one reported with its path, markers recorded, the release
+ * alias counted once; a second run adds nothing and reads nothing; an interrupted run
+ * resumes; a source the service already reads is registered in place; S3 sources work.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { openCatalog, type CatalogBackend } from '../../src/catalog/index.js';
+import { runCli } from '../../src/cli/run.js';
+import { createImportCommand } from '../../src/cli/commands/import.js';
+import { loadConfig } from '../../src/config/schema.js';
+import { parseArchiveKey } from '../../src/kernels/archive-layout.js';
+import { importKernels, ImportSourceError, openImportSource } from '../../src/kernels/import.js';
+import { FsObjectStore, S3ObjectStore } from '../../src/storage/index.js';
+import { startS3Server } from '../helpers/s3.js';
+import { testArchive } from '../helpers/test-archive.js';
+
+const archive = await testArchive();
+const source = new FsObjectStore(archive.dir);
+
+async function deployment(t: Test, extraEnv: Record<string, string> = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'btfhub-import-test-'));
+  const env = { BTFHUB_DATA_DIR: dataDir, ...extraEnv };
+  const config = loadConfig(env);
+  const catalog: CatalogBackend = await openCatalog(config.database);
+  await catalog.migrate();
+  const store = new FsObjectStore(join(dataDir, 'objects'));
+  t.teardown(async () => {
+    await catalog.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  return { dataDir, env, config, catalog, store };
+}
+
+t.test('first run registers and copies every valid kernel; the corrupt one is reported with its path', async (t) => {
+  const { catalog, store } = await deployment(t);
+  const first = await importKernels(source, { store }, catalog);
+  t.match(first, { added: archive.kernels.length, updated: 0, unchanged: 0, markers: 2, aliases: 0, ignored: 1, unread: 0, copied: archive.kernels.length });
+  t.equal(first.copiedInto, store.description);
+  t.same(first.invalid.map((i) => i.key), [archive.corruptKey]);
+  t.match(first.invalid[0]!.reason, /^amzn\/2\/x86_64\/5\.10\.0-1\.amzn2\.x86_64\.btf\.tar\.xz: xz: /);
+
+  // Coverage: the catalog holds exactly the archive's kernel files, each copied under its key.
+  const { items, total } = await catalog.listKernels({}, { limit: 100, offset: 0 });
+  t.equal(total, archive.kernels.length);
+  t.same(items.map((k) => k.storageKey).sort(), archive.kernels.map((k) => k.key).sort());
+  for (const k of items) {
+    const copy = await store.get(k.storageKey);
+    t.ok(copy && Buffer.from(copy).equals(await readFile(join(archive.dir, k.storageKey))), `${k.storageKey} copied`);
+  }
+  t.equal((await catalog.listKernels({ distro: 'ubuntu', distroVersion: '20.04' }, { limit: 10, offset: 0 })).total, 3, 'focal -> 20.04 once');
+  const markers = await catalog.listKernelMarkers({}, { limit: 10, offset: 0 });
+  t.same(
+    markers.items.map((m) => [m.distro, m.distroVersion, m.arch, m.kernel, m.marker]),
+    archive.markers.map((m) => [m.ref.distro, m.ref.distroVersion, m.ref.arch, m.ref.kernel, m.marker]).sort(),
+  );
+
+  const second = await importKernels(source, { store }, catalog);
+  t.match(second, { added: 0, updated: 0, unchanged: archive.kernels.length, unread: archive.kernels.length + 1, copied: 0, markers: 2 });
+  t.same(second.invalid, first.invalid, 'the corrupt file is still reported, from what the first run found');
+});
+
+t.test('an interrupted run continues where it stopped', async (t) => {
+  const { catalog, store } = await deployment(t);
+  let reports = 0;
+  await t.rejects(
+    importKernels(source, { store }, catalog, {
+      concurrency: 1,
+      onProgress: () => {
+        if (++reports === 4) throw new Error('interrupted');
+      },
+    }),
+    /interrupted/,
+  );
+  // Key order: the corrupt amzn file first, then three kernels.
+  t.equal((await catalog.listKernels({}, { limit: 100, offset: 0 })).total, 3);
+  const resumed = await importKernels(source, { store }, catalog, { concurrency: 1 });
+  t.match(resumed, { added: archive.kernels.length - 3, unchanged: 3, unread: 4 });
+  t.equal(resumed.invalid.length, 1);
+  t.equal((await catalog.listKernels({}, { limit: 100, offset: 0 })).total, archive.kernels.length);
+});
+
+t.test('the configured archive directory is registered in place, not copied', async (t) => {
+  const { catalog, store } = await deployment(t);
+  const inPlace = await importKernels(source, { store, archive: new FsObjectStore(archive.dir) }, catalog);
+  t.match(inPlace, { added: archive.kernels.length, copied: 0, copiedInto: null, registeredIn: source.description });
+  const nothing: string[] = [];
+  for await (const o of store.list()) nothing.push(o.key);
+  t.same(nothing, []);
+});
+
+t.test('btfhub import prints a summary; --strict fails on invalid files', async (t) => {
+  const { env } = await deployment(t, { BTFHUB_ARCHIVE_DIR: archive.dir });
+  const command = createImportCommand({ env });
+  const cli = async (argv: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const status = await runCli(argv, { stdout: { write: (s) => (stdout += String(s)) }, stderr: { write: (s) => (stderr += String(s)) } }, [command]);
+    return { status, stdout, stderr };
+  };
+  const first = await cli(['import', archive.dir]);
+  t.equal(first.status, 0, first.stderr);
+  t.match(first.stdout, /^imported fs:\S+ in place in [\d.]+s\n {2}added 10, updated 0, unchanged 0, invalid 1\n/);
+  t.match(first.stdout, /invalid files \(not registered\):\n {2}amzn\/2\/x86_64\/5\.10\.0-1\.amzn2\.x86_64\.btf\.tar\.xz: .*xz/);
+  const second = await cli(['import', '--strict', archive.dir]);
+  t.equal(second.status, 1);
+  t.match(second.stdout, /added 0, updated 0, unchanged 10, invalid 1/);
+  t.match(second.stdout, /not re-read 11/);
+  t.match(await cli(['import', join(archive.dir, 'no-such-dir')]), { status: 1, stderr: /no-such-dir: no such directory/ });
+  t.match(await cli(['import', 'ftp://example.com/archive']), { status: 1, stderr: /only directories and s3:\/\/bucket\/prefix/ });
+  t.match(await cli(['import', '--concurrency', '0', archive.dir]), { status: 1, stderr: /--concurrency 0/ });
+});
+
+t.test('an s3://bucket/prefix source', async (t) => {
+  const server = await startS3Server();
+  t.teardown(() => server.stop());
+  const s3 = new S3ObjectStore({ ...server, prefix: 'mirror', forcePathStyle: true });
+  t.teardown(() => s3.close());
+  const pick = archive.kernels.filter((k) => k.ref.distro === 'debian');
+  for (const k of pick) await s3.put(k.key, await readFile(join(archive.dir, k.key)));
+  await s3.put('debian/12/arm64/6.1.0-10-arm64.failed', new Uint8Array(0));
+  // An S3 copy of the archive holds alias directories as real keys: the same kernel twice.
+  await s3.put('ubuntu/focal/x86_64/5.4.0-42-generic.btf', await readFile(join(archive.dir, 'ubuntu/20.04/arm64/5.4.0-42-generic.btf')));
+  await s3.put('ubuntu/20.04/x86_64/5.4.0-42-generic.btf', await readFile(join(archive.dir, 'ubuntu/20.04/arm64/5.4.0-42-generic.btf')));
+
+  const { catalog, store } = await deployment(t);
+  const first = await importKernels(s3, { store }, catalog);
+  t.match(first, { added: pick.length + 1, aliases: 1, markers: 1, invalid: [], copied: pick.length + 1, source: 's3://' });
+  const second = await importKernels(s3, { store }, catalog);
+  t.match(second, { added: 0, unchanged: pick.length + 1, unread: pick.length + 1 });
+
+  const opened = await openImportSource(`s3://${server.bucket}/mirror/`, { storage: { kind: 's3', ...server, prefix: '', forcePathStyle: true } });
+  t.equal(opened.description, `s3://${server.bucket}/mirror/`);
+  const listed: string[] = [];
+  for await (const o of opened.list('debian/')) listed.push(o.key);
+  t.equal(listed.length, pick.length + 1);
+  await opened.close();
+  await t.rejects(openImportSource(join(archive.dir, 'README.md'), { storage: { kind: 'fs', root: '/x' } }), ImportSourceError);
+});
+
+t.test('archive keys: kernels, markers, and what is not part of the layout', async (t) => {
+  const at = (key: string) => parseArchiveKey({ key, size: 1 });
+  t.match(at('ubuntu/focal/aarch64/5.4.0-1-generic.btf.tar.xz'), { type: 'kernel', format: 'btf.tar.xz', ref: { distroVersion: '20.04', arch: 'arm64' } });
+  t.match(at('centos/8/x86_64/4.18.0-80.el8.x86_64.failed'), { type: 'marker', marker: 'failed', ref: { kernel: '4.18.0-80.el8.x86_64' } });
+  t.match(at('fedora/38/x86_64/6.2.9-300.fc38.x86_64.hasbtf'), { type: 'marker', marker: 'hasbtf' });
+  t.match(at('README.md'), { type: 'skipped', invalid: false });
+  t.match(at(`trimmed/${'a'.repeat(64)}.btf`), { type: 'skipped', invalid: false });
+  t.match(at(`derived/${'a'.repeat(64)}/5.4.0-1-generic.btf`), { type: 'skipped', invalid: false });
+  t.match(at('plan9/4/x86_64/k.btf'), { type: 'skipped', invalid: true, reason: /distro/ });
+  t.match(at('loose/k.failed'), { type: 'skipped', invalid: true, reason: /layout/ });
+});
