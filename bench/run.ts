@@ -2,6 +2,8 @@
  * `npm run bench`: every benchmark, each printing its figures against its reference
  * measured in the same run. Figures are printed, never asserted.
  */
+import { runBundleBench } from './bundle.js';
 import { runCodecBench } from './codec.js';
 
 await runCodecBench();
+await runBundleBench();

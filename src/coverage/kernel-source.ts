@@ -14,7 +14,7 @@ import { ArchiveError } from '../archive/errors.js';
 import { readKernelBtfFile } from '../archive/kernel-btf.js';
 import { Btf } from '../btf/btf.js';
 import { CodecError } from '../btf/errors.js';
-import type { KernelFilter, KernelRef } from '../catalog/catalog.js';
+import type { Catalog, KernelFilter, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { scanArchive, type ArchiveSkipped } from '../kernels/archive-layout.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -119,6 +119,59 @@ export async function archiveKernels(store: ObjectStore, filter: KernelFilter = 
     }
   }
   return { kernels, skipped };
+}
+
+export interface CatalogKernelsOptions {
+  /**
+   * Where unpacked copies of `.btf.tar.xz` kernels are looked up and kept, as
+   * `derived/<catalog sha256>/<kernel>.btf`: the key src/api/kernel-files.ts uses for raw
+   * downloads, so the two share entries. Usually the service's store itself.
+   */
+  rawCache?: ObjectStore;
+  /** Catalog page size while listing (default 500). */
+  pageSize?: number;
+}
+
+/**
+ * The registered kernels matching `filter`, read from `store` (the service's), in the
+ * catalog's order. With a raw cache, an unpacked copy is found by the catalog's sha256
+ * without reading the archive file. A stored file whose sha256 is no longer the registered
+ * one fails to load (as trim jobs refuse it).
+ */
+export async function catalogKernels(
+  catalog: Pick<Catalog, 'listKernels'>,
+  store: ObjectStore,
+  filter: KernelFilter = {},
+  options: CatalogKernelsOptions = {},
+): Promise<KernelInput[]> {
+  const { rawCache } = options;
+  const limit = options.pageSize ?? 500;
+  const records: KernelRecord[] = [];
+  for (let offset = 0; ; offset += limit) {
+    const page = await catalog.listKernels(filter, { limit, offset });
+    records.push(...page.items);
+    if (page.items.length < limit || records.length >= page.total) break;
+  }
+  return records.map((record) => {
+    const key = record.storageKey;
+    const derived = `derived/${record.sha256}/${record.kernel}.btf`;
+    const loadRaw = async (): Promise<Uint8Array> => {
+      const packed = key.endsWith('.tar.xz');
+      if (rawCache && packed) {
+        const cached = await rawCache.get(derived);
+        if (cached !== null) return cached;
+      }
+      const bytes = await store.get(key);
+      if (bytes === null) throw new KernelLoadError(`${key}: registered, but not in ${store.description}`);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      if (sha256 !== record.sha256) throw new KernelLoadError(`${key}: sha256 ${sha256} is not the registered ${record.sha256}`);
+      const raw = await unpackKernelFile(bytes, key);
+      if (rawCache && packed) await rawCache.put(derived, raw);
+      return raw;
+    };
+    const ref: KernelRef = { distro: record.distro, distroVersion: record.distroVersion, arch: record.arch, kernel: record.kernel };
+    return { ref, source: key, loadRaw, load: async () => decodeKernelFile(await loadRaw(), key) };
+  });
 }
 
 /** A kernel with its load under way; `loaded` never rejects unhandled. */

@@ -95,7 +95,8 @@ export function renderImportSummary(s: ImportSummary): string {
   ];
   if (s.invalid.length > 0) {
     lines.push('invalid files (not registered):');
-    for (const { key, reason } of s.invalid) lines.push(`  ${key}: ${reason}`);
+    // Decoding errors already name the file; say it once.
+    for (const { key, reason } of s.invalid) lines.push(`  ${key}: ${reason.startsWith(`${key}: `) ? reason.slice(key.length + 2) : reason}`);
   }
   return `${lines.join('\n')}\n`;
 }
