@@ -22,12 +22,10 @@ import { createWriteStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
-import { CodecError } from '../btf/errors.js';
 import type { BpfObject } from '../btf/object.js';
 import type { KernelRef } from '../catalog/catalog.js';
-import { errorMessage } from '../coverage/compat.js';
 import {
-  defaultLoadConcurrency, KernelLoadError, knownCount, loadAhead, loadRawKernel, type KernelInput, type KernelInputs, type ProgressCallback,
+  defaultLoadConcurrency, isKernelFileError, knownCount, loadAhead, loadRawKernel, type KernelInput, type KernelInputs, type ProgressCallback,
 } from '../coverage/kernel-source.js';
 import { trimmedKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -148,7 +146,10 @@ export async function buildBundle(kernels: KernelInputs, objects: readonly BpfOb
       for await (const { input, loaded } of loadAhead(kernels, ahead, loadRawKernel)) {
         const outcome = loaded.then(
           (raw) => pool.trim(raw, input.source),
-          (error: unknown): TrimOutcome => ({ stage: 'load', message: errorMessage(error) }),
+          (error: unknown): TrimOutcome => {
+            if (isKernelFileError(error)) return { stage: 'load', message: error.message };
+            throw error;
+          },
         );
         outcome.catch(() => {});
         window.push({ input, outcome });
@@ -163,7 +164,7 @@ export async function buildBundle(kernels: KernelInputs, objects: readonly BpfOb
         try {
           outcome = trimKernel(await loaded, objects, verify);
         } catch (error) {
-          if (error instanceof CodecError || error instanceof KernelLoadError) outcome = { stage: 'load', message: error.message };
+          if (isKernelFileError(error)) outcome = { stage: 'load', message: error.message };
           else throw error;
         }
         window.push({ input, outcome: Promise.resolve(outcome) });

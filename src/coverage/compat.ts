@@ -15,8 +15,9 @@
  * resolved again without it (the relocations before it keep their candidate pruning, as
  * in libbpf); `failedObjects` says which objects would not load on that kernel.
  *
- * Each kernel is loaded once, through `loadAhead`; a kernel that does not load is listed
- * with its error and counted as unreadable.
+ * Each kernel is loaded once, through `loadAhead`; a kernel whose file does not decode is
+ * listed with its error and counted as unreadable (a store that cannot be read fails the
+ * report instead).
  */
 import { CodecError } from '../btf/errors.js';
 import {
@@ -29,7 +30,7 @@ import { essentialName } from '../btf/names.js';
 import type { BpfObject } from '../btf/object.js';
 import type { CoreRelo } from '../btf/ext.js';
 import type { KernelRef } from '../catalog/catalog.js';
-import { knownCount, loadAhead, type KernelInputs, type ProgressCallback } from './kernel-source.js';
+import { isKernelFileError, knownCount, loadAhead, type KernelInputs, type ProgressCallback } from './kernel-source.js';
 
 export const RELOCATION_CLASSES = ['resolved', 'field_missing', 'type_missing', 'enum_missing', 'ambiguous', 'error'] as const;
 export type RelocationClass = (typeof RELOCATION_CLASSES)[number];
@@ -294,14 +295,14 @@ export async function compatReport(kernels: KernelInputs, objects: readonly BpfO
   const report: KernelCompat[] = [];
   let failed = 0;
   for await (const { input, loaded } of loadAhead(kernels, options.loadAhead)) {
-    let entry: KernelCompat;
-    let kernel: Btf | undefined;
-    try {
-      kernel = await loaded;
-    } catch (error) {
-      entry = { ref: input.ref, source: input.source, loadError: errorMessage(error), results: [], counts: emptyCounts(), failedObjects: [] };
-    }
-    entry ??= { ref: input.ref, source: input.source, ...kernelCompat(kernel!, objects, relocations) };
+    const kernel = await loaded.catch((error: unknown) => {
+      if (isKernelFileError(error)) return error;
+      throw error; // the store is unreachable, or a bug: not this kernel's fault
+    });
+    const entry: KernelCompat =
+      kernel instanceof Error
+        ? { ref: input.ref, source: input.source, loadError: kernel.message, results: [], counts: emptyCounts(), failedObjects: [] }
+        : { ref: input.ref, source: input.source, ...kernelCompat(kernel, objects, relocations) };
     if (entry.loadError !== undefined || entry.failedObjects.length > 0) failed++;
     report.push(entry);
     options.onProgress?.({ done: report.length, total, failed, kernel: input.ref });
@@ -349,8 +350,4 @@ function summarize(kernels: readonly KernelCompat[]): CompatGroup[] {
   }
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   return [...groups.values()].sort((a, b) => cmp(a.distro, b.distro) || cmp(a.distroVersion, b.distroVersion) || cmp(a.arch, b.arch));
-}
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -52,6 +52,11 @@ export class KernelLoadError extends Error {
   override readonly name = 'KernelLoadError';
 }
 
+/** A kernel file that cannot be used (not a reason to stop a run over many kernels). */
+export function isKernelFileError(error: unknown): error is Error {
+  return error instanceof KernelLoadError || error instanceof CodecError || error instanceof ArchiveError;
+}
+
 /** Unpacks `bytes` (raw BTF, ELF with .BTF, or .btf.tar.xz) named `source` to what `Btf.parse` takes. */
 export async function unpackKernelFile(bytes: Uint8Array, source: string): Promise<Uint8Array> {
   try {

@@ -123,3 +123,8 @@ t.test('btfhub compat prints the table, or the whole report as JSON', async (t) 
   t.match(await run(['compat', '--archive', archive.dir, '--distro', 'plan9', toolsLike.path]), { status: 2, stderr: /distro: "plan9" is not supported/ });
   t.match(await run(['compat', '--archive', archive.dir, '--kernel', '9.9', toolsLike.path]), { status: 1, stderr: /no kernel in fs:.* matches/ });
 });
+
+t.test('a store that cannot be read fails the report; a bad file does not', async (t) => {
+  const broken = { ref: kernels[0]!.ref, source: 'x', load: () => Promise.reject(new TypeError('store unreachable')) };
+  await t.rejects(compatReport([kernels[1]!, broken], objects), /store unreachable/);
+});
