@@ -139,6 +139,13 @@ t.test('btfhub import prints a summary; --strict fails on invalid files', async 
   t.match(await cli(['import', join(archive.dir, 'no-such-dir')]), { status: 1, stderr: /no-such-dir: no such directory/ });
   t.match(await cli(['import', 'ftp://example.com/archive']), { status: 1, stderr: /only directories and s3:\/\/bucket\/prefix/ });
   t.match(await cli(['import', '--concurrency', '0', archive.dir]), { status: 1, stderr: /--concurrency 0/ });
+
+  // Port 1 on the loopback refuses at once: the catalog cannot be migrated, said in one line.
+  const unreachable = createImportCommand({ env: { ...env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test' } });
+  let stderr = '';
+  const status = await runCli(['import', archive.dir], { stdout: { write: () => true }, stderr: { write: (s) => (stderr += String(s)) } }, [unreachable]);
+  t.equal(status, 1);
+  t.match(stderr, /^btfhub import: catalog \(postgres\) migration failed: .*ECONNREFUSED/);
 });
 
 t.test('an s3://bucket/prefix source', async (t) => {

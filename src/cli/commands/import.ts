@@ -6,7 +6,7 @@ import { openCatalog } from '../../catalog/index.js';
 import { type Config, ConfigError, loadConfig } from '../../config/schema.js';
 import { progressView } from '../../coverage/progress.js';
 import { importKernels, ImportSourceError, openImportSource, type ImportSummary } from '../../kernels/import.js';
-import { createArchiveStore, createObjectStore } from '../../storage/index.js';
+import { createArchiveStore, createObjectStore, StorageError } from '../../storage/index.js';
 import type { Command } from '../command.js';
 import { CliError, ExitCode } from '../errors.js';
 import { configUsageError } from './serve.js';
@@ -61,12 +61,17 @@ again. Progress goes to stderr (a bar on a terminal), the summary to stdout.`,
       const progress = progressView(io.stderr, 'import', { ...(commandOptions.now && { now: commandOptions.now }) });
       try {
         await source.check().catch((error: unknown) => {
-          throw new CliError(`${source.description}: ${error instanceof Error ? error.message : String(error)}`);
+          throw new CliError(`${source.description}: ${messageOf(error)}`);
         });
-        await catalog.migrate();
+        await catalog.migrate().catch((error: unknown) => {
+          throw new CliError(`catalog (${config.database.kind}) migration failed: ${messageOf(error)}`);
+        });
         const summary = await importKernels(source, { store, archive }, catalog, {
           ...(concurrency !== undefined && { concurrency }),
           onProgress: (p) => progress.update(p.done, p.total, p.key),
+        }).catch((error: unknown) => {
+          // An unreachable store or database: one line, not a stack. Already-imported files are kept.
+          throw error instanceof StorageError ? new CliError(`${error.message} (run again to continue)`) : error;
         });
         progress.finish();
         io.stdout.write(renderImportSummary(summary));
@@ -77,6 +82,10 @@ again. Progress goes to stderr (a bar on a terminal), the summary to stdout.`,
       }
     },
   };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function parseCount(value: string | undefined): number | undefined {
