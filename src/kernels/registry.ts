@@ -143,11 +143,14 @@ export async function registerKernelsFromStore(
     }
     const markerSuffix = MARKER_SUFFIXES.find((suffix) => key.endsWith(suffix));
     if (markerSuffix !== undefined) {
-      summary.markers++;
       // A marker names a kernel like its .btf would: parse it as one for the identity.
       const parsed = parseKernelKey(`${key.slice(0, -markerSuffix.length)}.btf`);
-      if (parsed?.ok) markers.push({ key, ref: parsed.ref, marker: markerSuffix.slice(1) as KernelMarker, info });
-      else layoutErrors.push({ key, reason: parsed?.reason ?? 'not a marker file' });
+      if (parsed?.ok) {
+        summary.markers++;
+        markers.push({ key, ref: parsed.ref, marker: markerSuffix.slice(1) as KernelMarker, info });
+      } else {
+        layoutErrors.push({ key, reason: parsed?.reason ?? 'not a marker file' });
+      }
       continue;
     }
     const parsed = parseKernelKey(key);
@@ -187,6 +190,7 @@ export async function registerKernelsFromStore(
 
   const ledger = options.resume ? new ImportLedger(catalog, store.description, await catalog.listImportedFiles(store.description)) : null;
   for (const m of markers) {
+    if (ledger?.unchanged(m.info)?.status === 'marker') continue; // recorded by an earlier run
     await catalog.recordKernelMarker({ ...m.ref, marker: m.marker, storageKey: m.key });
     await ledger?.record(m.info, { status: 'marker', sha256: null, reason: null });
   }
