@@ -110,8 +110,6 @@ export async function buildBundle(kernels: KernelInputs, objects: readonly BpfOb
   const verify = options.verify ?? true;
   const total = options.total ?? knownCount(kernels);
   const threads = options.pool ? options.pool.threads : Math.max(1, options.threads ?? 1);
-  const ownPool = options.pool === undefined && threads > 1 ? await TrimPool.start(objects, { threads, verify }) : undefined;
-  const pool = options.pool ?? ownPool;
   const memory = options.output === undefined ? collect(options.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES) : undefined;
   const tar = new TarGzWriter(options.output ?? memory!.sink, { level: options.gzipLevel });
   const entries: BundleEntry[] = [];
@@ -138,11 +136,14 @@ export async function buildBundle(kernels: KernelInputs, objects: readonly BpfOb
     options.onProgress?.({ done: entries.length + failures.length, total, failed: failures.length, kernel: input.ref });
   };
 
+  let ownPool: TrimPool | undefined;
   try {
-    // Kernels trimming (on the pool) or loaded (in process) ahead of the one being written.
-    const window: { input: KernelInput; outcome: Promise<TrimOutcome> }[] = [];
+    ownPool = options.pool === undefined && threads > 1 ? await TrimPool.start(objects, { threads, verify }) : undefined;
+    const pool = options.pool ?? ownPool;
     const ahead = options.loadAhead ?? defaultLoadConcurrency();
     if (pool) {
+      // Kernels trimming on the pool ahead of the one being written, which keeps input order.
+      const window: { input: KernelInput; outcome: Promise<TrimOutcome> }[] = [];
       for await (const { input, loaded } of loadAhead(kernels, ahead, loadRawKernel)) {
         const outcome = loaded.then(
           (raw) => pool.trim(raw, input.source),
@@ -158,6 +159,7 @@ export async function buildBundle(kernels: KernelInputs, objects: readonly BpfOb
           await finish(next.input, await next.outcome);
         }
       }
+      for (const next of window) await finish(next.input, await next.outcome);
     } else {
       for await (const { input, loaded } of loadAhead(kernels, ahead)) {
         let outcome: TrimOutcome;
@@ -167,12 +169,9 @@ export async function buildBundle(kernels: KernelInputs, objects: readonly BpfOb
           if (isKernelFileError(error)) outcome = { stage: 'load', message: error.message };
           else throw error;
         }
-        window.push({ input, outcome: Promise.resolve(outcome) });
         await finish(input, outcome);
-        window.shift();
       }
     }
-    for (const next of window) await finish(next.input, await next.outcome);
     await tar.finish();
   } catch (error) {
     tar.abort(error instanceof Error ? error : new Error(String(error)));
