@@ -29,7 +29,7 @@ import { HISTORY_VARIANTS, KernelEditor, unrelatedVariant, writeKernelFile, type
 import { FsObjectStore } from '../src/storage/index.js';
 import { readTarEntries } from '../src/archive/tar.js';
 import { gunzipSync } from 'node:zlib';
-import { ensureBuiltDir } from '../test/fixtures/build-cache.js';
+import { ensureBuiltDir, pruneBuildRoot } from '../test/fixtures/build-cache.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -58,7 +58,10 @@ function kernelPath(i: number): string {
 async function benchArchive(vmlinux: Uint8Array): Promise<string> {
   const source = await readFile(fileURLToPath(new URL('../src/coverage/variants.ts', import.meta.url)));
   const key = createHash('sha256').update(vmlinux).update(source).update(`${KERNELS} ${RELEASES.join()} v1`).digest('hex').slice(0, 16);
-  return ensureBuiltDir(`bench-archive-${key}`, async (dir) => {
+  const name = `bench-archive-${key}`;
+  // Older bench archives (about 300 MB each) go once unused.
+  await pruneBuildRoot((other) => other.startsWith('bench-archive-') && other !== name);
+  return ensureBuiltDir(name, async (dir) => {
     console.log(`bundle: generating ${KERNELS} kernel variants as .btf.tar.xz (once; kept in ${dirname(dir)})`);
     const editor = new KernelEditor(Btf.parse(vmlinux));
     const lanes = Math.max(1, availableParallelism());

@@ -27,7 +27,7 @@ import {
   expectedOutcomeRules, HISTORY_VARIANTS, KernelEditor, unrelatedVariant, writeAlias, writeKernelFile,
   type KernelEdit, type KernelFileFormat, type OutcomeRule,
 } from '../../src/coverage/variants.js';
-import { ensureBuiltDir } from '../fixtures/build-cache.js';
+import { ensureBuiltDir, pruneBuildRoot } from '../fixtures/build-cache.js';
 import { loadFixtures } from './fixtures.js';
 
 export interface TestKernel {
@@ -141,7 +141,10 @@ export function testArchive(): Promise<TestArchive> {
     );
     const hash = createHash('sha256').update(fixtures.vmlinux);
     for (const s of sources) hash.update(s);
-    const dir = await ensureBuiltDir(`test-archive-${hash.digest('hex').slice(0, 16)}`, (d) => fill(d, fixtures.vmlinux));
+    const name = `test-archive-${hash.digest('hex').slice(0, 16)}`;
+    const dir = await ensureBuiltDir(name, (d) => fill(d, fixtures.vmlinux));
+    // Archives of older generator sources are 46 MB each: drop them once nobody uses them.
+    await pruneBuildRoot((other) => other.startsWith('test-archive-') && other !== name);
     return describe(dir);
   })();
   return pending;
