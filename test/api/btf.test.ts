@@ -58,7 +58,7 @@ t.test('several objects in one request, aliases in the identity', async (t) => {
 
 t.test('GET /api/v1/btf/{objectsHash}/...: 200, 304 with If-None-Match, 404', async (t) => {
   const { app, fixtures } = await setupApi(t);
-  const object = fixtureObject(fixtures, 'field_exists');
+  const object = fixtureObject(fixtures, 'shared_a');
   const posted = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
   t.equal(posted.statusCode, 200);
   const hash = String(posted.headers['x-btfhub-objects-hash']);
@@ -100,7 +100,7 @@ t.test('GET /api/v1/btf/{objectsHash}/...: 200, 304 with If-None-Match, 404', as
 
 t.test('a job that outlasts the wait: 202, Location, then the job and its result', async (t) => {
   const { app, fixtures } = await setupApi(t, { requestWaitMs: 0 });
-  const object = fixtureObject(fixtures, 'arrays');
+  const object = fixtureObject(fixtures, 'shared_b');
   const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
   t.equal(res.statusCode, 202);
   const accepted = JobAccepted.parse(res.json());
@@ -116,16 +116,16 @@ t.test('a job that outlasts the wait: 202, Location, then the job and its result
   t.equal(status.kernel?.distro_version, '22.04');
   t.equal(status.objects_hash, res.headers['x-btfhub-objects-hash']);
   t.ok(status.created_at && status.started_at && status.finished_at, 'timings');
-  t.equal(status.result?.sha256, sha256Hex(oracle(fixtures, 'arrays')));
+  t.equal(status.result?.sha256, sha256Hex(oracle(fixtures, 'shared_b')));
   t.ok((status.result?.relocations_verified ?? 0) > 0, 'relocations were verified');
   const result = await app.inject({ method: 'GET', url: String(status.result?.url) });
   t.equal(result.statusCode, 200);
-  t.same(result.rawPayload, Buffer.from(oracle(fixtures, 'arrays')));
+  t.same(result.rawPayload, Buffer.from(oracle(fixtures, 'shared_b')));
 });
 
 t.test('bad input: 4xx JSON naming the problem, nothing written', async (t) => {
   const { app, fixtures, store, catalog } = await setupApi(t, { maxFileBytes: 700_000, maxFiles: 2 });
-  const object = fixtureObject(fixtures, 'no_relos');
+  const object = fixtureObject(fixtures, 'enum64');
   const big = fixtureObject(fixtures, 'tools_like'); // 785 KB, over the 700 KB limit set here
 
   const expectError = async (
@@ -201,7 +201,7 @@ t.test('bad input: 4xx JSON naming the problem, nothing written', async (t) => {
   await expectError('too many files', post(RAW_FIELDS, [object, object, object]), 413, 'payload_too_large');
   await expectError('not an ELF', post(RAW_FIELDS, [{ name: 'text', bytes: Buffer.from('hello, not an ELF') }]), 422, 'invalid_object', 'object');
   await expectError('empty file', post(RAW_FIELDS, [{ name: 'empty', bytes: new Uint8Array() }]), 422, 'invalid_object', 'object');
-  await expectError('raw BTF, not an object', post(RAW_FIELDS, [{ name: 'btf', bytes: oracle(fixtures, 'no_relos') }]), 422, 'invalid_object', 'object');
+  await expectError('raw BTF, not an object', post(RAW_FIELDS, [{ name: 'btf', bytes: oracle(fixtures, 'enum64') }]), 422, 'invalid_object', 'object');
   await expectError('no .BTF.ext', post(RAW_FIELDS, [{ name: 'noext', bytes: withoutBtfExt(object.bytes) }]), 422, 'invalid_object', 'object');
   await expectError('a bad object among good ones', post(RAW_FIELDS, [object, { name: 'junk', bytes: Buffer.from('\x7fELF junk') }]), 422, 'invalid_object', 'object');
   await expectError('unknown kernel', post({ ...RAW_FIELDS, kernel_version: '6.6.6-nope' }), 404, 'kernel_not_found');
@@ -214,10 +214,10 @@ t.test('bad input: 4xx JSON naming the problem, nothing written', async (t) => {
 
 t.test('an object libbpf rejects: the job fails as a client error, 422', async (t) => {
   const { app, fixtures } = await setupApi(t);
-  const object = fixtureObject(fixtures, 'fail_ambiguous');
+  const object = fixtureObject(fixtures, 'fail_anon_root');
   const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
   t.equal(res.statusCode, 422, why(res));
-  t.match(res.json(), { error: 'trim_failed', field: 'object', message: /ambigu/i });
+  t.match(res.json(), { error: 'trim_failed', field: 'object', message: /anonymous/i });
 });
 
 t.test('the default per-file limit admits a 12 MB object and stops past 64 MiB', async (t) => {
@@ -234,10 +234,10 @@ t.test('the default per-file limit admits a 12 MB object and stops past 64 MiB',
 
 t.test('50 concurrent identical requests: one trim, 50 identical answers', async (t) => {
   const { app, fixtures, catalog } = await setupApi(t);
-  const object = fixtureObject(fixtures, 'matches_cases');
+  const object = fixtureObject(fixtures, 'type_matches');
   const answers = await Promise.all(Array.from({ length: 50 }, () => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) })));
   t.ok(answers.every((a) => a.statusCode === 200), 'all 200');
-  t.ok(answers.every((a) => a.rawPayload.equals(Buffer.from(oracle(fixtures, 'matches_cases')))), 'all equal bpftool');
+  t.ok(answers.every((a) => a.rawPayload.equals(Buffer.from(oracle(fixtures, 'type_matches')))), 'all equal bpftool');
   t.equal(await catalog.countTrims(), 1, 'one trim');
   t.ok(answers.filter((a) => a.headers['x-btfhub-cache'] === 'miss').length >= 1, 'waited on the one job');
 });

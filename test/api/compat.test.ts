@@ -100,7 +100,7 @@ t.test('/api/v1/customize: a .tar.xz holding the trimmed <kernel>.btf', async (t
 
 t.test('/api/v1/customize answers 202 like POST /api/v1/btf when the job outlasts the wait', async (t) => {
   const { app, fixtures } = await setupApi(t, { requestWaitMs: 0 });
-  const form = multipart([{ name: 'bpf', filename: 'prog.bpf.o', data: fixtureObject(fixtures, 'bitfields').bytes }]);
+  const form = multipart([{ name: 'bpf', filename: 'prog.bpf.o', data: fixtureObject(fixtures, 'enum64').bytes }]);
   const res = await app.inject({ method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...form });
   t.equal(res.statusCode, 202);
   const accepted = JobAccepted.parse(res.json());

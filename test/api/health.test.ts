@@ -56,7 +56,7 @@ t.test('a dependency failing mid-request: 503 with Retry-After, never a 500', as
   ];
   for (const [which, wrap] of cases) {
     const { app, fixtures, store } = await setupApi(t, { wrap: wrap as never });
-    const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, 'no_relos')]) });
+    const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, 'enum64')]) });
     t.equal(res.statusCode, 503, `${which}: ${why(res)}`);
     t.equal(res.headers['retry-after'], '5', `${which}: Retry-After`);
     t.match(res.json(), { error: 'unavailable', message: which });
@@ -73,7 +73,7 @@ t.test('a dependency failing mid-request: 503 with Retry-After, never a 500', as
 
 t.test('/metrics: requests, trims, cache hits, queue depth, decoded kernels', async (t) => {
   const { app, fixtures } = await setupApi(t);
-  const object = fixtureObject(fixtures, 'enum_relos');
+  const object = fixtureObject(fixtures, 'enum64');
   for (let i = 0; i < 2; i++) {
     const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
     t.equal(res.statusCode, 200, why(res));

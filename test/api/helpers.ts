@@ -22,7 +22,10 @@ import { kernelKey } from '../../src/storage/keys.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { KernelCache } from '../../src/worker/kernel-cache.js';
 import { createTrimProcessor } from '../../src/worker/trim-job.js';
-import { type FixtureSet, loadFixtures } from '../helpers/fixtures.js';
+import { type FixtureSet, loadFixtures, PREBUILT_OBJECTS } from '../helpers/fixtures.js';
+
+/** The fixture objects every fixture set has. */
+export type CommonFixture = (typeof PREBUILT_OBJECTS)[number];
 
 /** The fixture kernel, stored as raw BTF. */
 export const RAW_KERNEL: KernelRef = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
@@ -141,7 +144,13 @@ export function btfForm(objects: readonly { name: string; bytes: Uint8Array }[],
   ]);
 }
 
-export function fixtureObject(fixtures: FixtureSet, name: string): { name: string; bytes: Uint8Array } {
+/**
+ * A fixture object by name. Only objects of both fixture sets (the built one and the
+ * committed prebuilt one a machine without clang/bpftool falls back to) may be used, so the
+ * API tests pass on either: asking for another fails at once, even where it was built.
+ */
+export function fixtureObject(fixtures: FixtureSet, name: CommonFixture): { name: string; bytes: Uint8Array } {
+  if (!(PREBUILT_OBJECTS as readonly string[]).includes(name)) throw new Error(`${name} is not in the prebuilt fixture set; use one of ${PREBUILT_OBJECTS.join(', ')}`);
   const object = fixtures.objects.get(name);
   if (object === undefined) throw new Error(`fixture object ${name} missing`);
   return { name, bytes: object.bytes };

@@ -259,21 +259,21 @@ t.test('a CO-RE object POSTed comes back equal to bpftool, trimmed by a worker',
 
 t.test('the same through /api/v1/customize: a .tar.xz holding <kernel>.btf', async (t) => {
   const form = new FormData();
-  form.append('bpf', new Blob([object('arrays')]), 'arrays.bpf.o');
+  form.append('bpf', new Blob([object('shared_b')]), 'shared_b.bpf.o');
   const res = await fetch(`${BASE}/api/v1/customize?${COMPAT_QUERY}`, { method: 'POST', body: form });
   const body = new Uint8Array(await res.arrayBuffer());
   t.equal(res.status, 200, res.status === 200 ? 'status' : Buffer.from(body).toString('utf8', 0, 300));
   const tar = await decompressXz(body, { maxOutputBytes: 16 * 1024 * 1024 });
   const entries = [...readTarEntries(tar)];
   t.same(entries.map((e) => e.name), ['5.15.0-91-generic.btf']);
-  t.same(Buffer.from(entries[0]!.data), oracle('arrays'), 'the trimmed BTF in the archive equals bpftool');
+  t.same(Buffer.from(entries[0]!.data), oracle('shared_b'), 'the trimmed BTF in the archive equals bpftool');
 });
 
 t.test('50 concurrent identical POSTs: one trim, 50 identical answers', async (t) => {
   const trimsBefore = await catalog.countTrims();
   const answers = await Promise.all(
     Array.from({ length: 50 }, async () => {
-      const res = await postBtf('bitfields');
+      const res = await postBtf('type_matches');
       return { status: res.status, body: Buffer.from(await res.arrayBuffer()), hash: res.headers.get('x-btfhub-objects-hash') };
     }),
   );
@@ -282,7 +282,7 @@ t.test('50 concurrent identical POSTs: one trim, 50 identical answers', async (t
     Array.from({ length: 50 }, () => 200),
     'all 200',
   );
-  const want = oracle('bitfields');
+  const want = oracle('type_matches');
   t.ok(answers.every((a) => a.body.equals(want)), 'all 50 equal bpftool');
   t.equal(await catalog.countTrims(), trimsBefore + 1, 'the catalog records one trim');
   t.equal(jobStarts(String(answers[0]?.hash)).length, 1, 'and one job ran, on one worker');
@@ -291,8 +291,8 @@ t.test('50 concurrent identical POSTs: one trim, 50 identical answers', async (t
 });
 
 t.test('a worker killed mid-job: the other finishes it, the waiting client gets its BTF', async (t) => {
-  const pending = postBtf('enum_relos');
-  const hash = sha256(sha256(object('enum_relos')));
+  const pending = postBtf('enum64');
+  const hash = sha256(sha256(object('enum64')));
   // The job starts on one of the workers; kill that one while it sleeps in the job.
   const startedOn = await Promise.any(workers.map((w) => w.waitForLog((l) => l.msg === 'test: job started' && l.objectsHash === hash, 30_000).then(() => w)));
   const killedAt = performance.now();
@@ -302,7 +302,7 @@ t.test('a worker killed mid-job: the other finishes it, the waiting client gets 
   const res = await pending;
   const body = Buffer.from(await res.arrayBuffer());
   t.equal(res.status, 200, res.status === 200 ? 'status' : body.toString('utf8', 0, 300));
-  t.same(body, oracle('enum_relos'), 'the BTF equals bpftool');
+  t.same(body, oracle('enum64'), 'the BTF equals bpftool');
   t.same(jobStarts(hash).sort(), [startedOn.name, survivor.name].sort(), 'started on the killed worker, finished on the other');
   t.equal(startedOn.child.signalCode, 'SIGKILL');
   t.comment(`recovered ${Math.round(performance.now() - killedAt)} ms after the kill`);

@@ -76,7 +76,7 @@ async function serve(args: string[], env: Record<string, string>): Promise<Serve
   };
 }
 
-const OBJECT = 'field_offset';
+const OBJECT = 'tools_like';
 
 function form(fields: Record<string, string>): FormData {
   const body = new FormData();
@@ -93,6 +93,7 @@ t.test('serve with an archive: registers it, reads it, never writes to it', asyn
   await writeFile(join(archive, 'README.md'), 'not a kernel');
   const port = await freePort();
   const served = await serve(['--archive', archive, '--data', data, '--port', String(port)], { BTFHUB_REGISTER_HOST_KERNEL: 'false', LOG_LEVEL: 'info' });
+  t.teardown(() => served.stop()); // a failed assertion must not leave the server listening
   t.equal(served.base, `http://127.0.0.1:${port}`);
 
   const logs = served.output.logs();
