@@ -299,11 +299,10 @@ function fieldsAreCompat(local: Btf, localId: number, targ: Btf, targId: number,
       case BtfKind.Fwd:
       case BtfKind.Enum:
       case BtfKind.Enum64: {
+        // One of them anonymous, or both with the same flavor-less name.
         const ln = local.name(localId);
         const tn = targ.name(targId);
-        const ll = essentialNameLength(ln);
-        const tl = essentialNameLength(tn);
-        return ll === 0 || tl === 0 || (ll === tl && ln.slice(0, ll) === tn.slice(0, tl));
+        return essentialNameLength(ln) === 0 || essentialNameLength(tn) === 0 || essentialNamesMatch(ln, tn);
       }
       case BtfKind.Int:
         return intBitOffset(local, localId) === 0 && intBitOffset(targ, targId) === 0;

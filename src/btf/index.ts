@@ -14,6 +14,6 @@ export {
   CoreReloKind, RELO_KIND_NAMES, reloKindName, resolveObjectRelocations, resolveRelocations, describeOutcome,
   type RelocationOutcome, type ResolvedRelocation, type CoreSpec,
 } from './core.js';
-export { trimBtf, trimBtfTypes, type TrimOptions } from './trim.js';
+export { trimBtf, trimBtfTypes, remapTypeIds, type TrimOptions } from './trim.js';
 export { essentialName } from './names.js';
 export { dumpRaw } from './dump.js';

@@ -15,11 +15,11 @@
  * their field and relocations through `task_struct.state` (a `___flavor` fallback) resolve.
  * Tests compare a compat report against exactly these rules.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeSingleFileTar } from '../archive/tar-write.js';
-import { type Btf, BtfKind, encodeBtf, StringTableBuilder, type BtfType, type CompositeType, type TypeId } from '../btf/index.js';
+import { compressXz } from '../archive/xz.js';
+import { type Btf, BtfKind, encodeBtf, remapTypeIds, StringTableBuilder, type BtfType, type CompositeType, type TypeId } from '../btf/index.js';
 import { essentialName } from '../btf/names.js';
 import type { RelocationClass, RelocationInfo } from './compat.js';
 
@@ -321,34 +321,13 @@ function dropTypes(types: readonly BtfType[], drops: ReadonlySet<TypeId>): BtfTy
   let next = 1;
   for (let id = 1; id <= types.length; id++) newId[id] = gone.has(id) ? 0 : next++;
   const map = (id: TypeId) => newId[id]!;
-  return types.filter((_, index) => !gone.has(index + 1)).map((t) => remap(t, map));
+  return types.filter((_, index) => !gone.has(index + 1)).map((t) => {
+    const copy = structuredClone(t);
+    remapTypeIds(copy, map);
+    return copy;
+  });
 }
 
-function remap(t: BtfType, map: (id: TypeId) => TypeId): BtfType {
-  switch (t.kind) {
-    case BtfKind.Pointer:
-    case BtfKind.Typedef:
-    case BtfKind.Volatile:
-    case BtfKind.Const:
-    case BtfKind.Restrict:
-    case BtfKind.TypeTag:
-    case BtfKind.Func:
-    case BtfKind.Var:
-    case BtfKind.DeclTag:
-      return map(t.type) === t.type ? t : { ...t, type: map(t.type) };
-    case BtfKind.Array:
-      return { ...t, elemType: map(t.elemType), indexType: map(t.indexType) };
-    case BtfKind.Struct:
-    case BtfKind.Union:
-      return { ...t, members: t.members.map((m) => ({ ...m, type: map(m.type) })) };
-    case BtfKind.FuncProto:
-      return { ...t, returnType: map(t.returnType), params: t.params.map((p) => ({ ...p, type: map(p.type) })) };
-    case BtfKind.Datasec:
-      return { ...t, vars: t.vars.map((v) => ({ ...v, type: map(v.type) })) };
-    default:
-      return t;
-  }
-}
 
 /** How a kernel file is written: raw BTF, or a BTFHub `.btf.tar.xz` (xz preset `xzPreset`, single-threaded). */
 export type KernelFileFormat = 'btf' | 'btf.tar.xz';
@@ -366,7 +345,7 @@ export async function writeKernelFile(dir: string, path: string, btf: Uint8Array
     await writeFile(file, btf);
   } else {
     const kernel = path.slice(path.lastIndexOf('/') + 1);
-    await writeFile(file, await xzCompress(writeSingleFileTar(`${kernel}.btf`, btf), xzPreset));
+    await writeFile(file, await compressXz(writeSingleFileTar(`${kernel}.btf`, btf), { preset: xzPreset }));
   }
   return file;
 }
@@ -377,19 +356,3 @@ export async function writeAlias(dir: string, path: string, target: string): Pro
   await symlink(target, join(dir, path));
 }
 
-/** `xz -<preset> -T1`: src/archive's compressXz always uses preset 6, too slow for generating hundreds of files. */
-function xzCompress(input: Uint8Array, preset: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('xz', ['--compress', '--stdout', `-${preset}`, '--threads=1', '--format=xz'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    let stderr = '';
-    child.on('error', reject);
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (code) => {
-      if (code === 0) resolve(new Uint8Array(Buffer.concat(chunks)));
-      else reject(new Error(`xz -${preset} failed (exit ${code}): ${stderr.trim()}`));
-    });
-    child.stdin.end(input);
-  });
-}
