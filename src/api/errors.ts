@@ -26,6 +26,8 @@ export const ERROR_CODES = [
   'unsupported_media_type',
   'invalid_object',
   'trim_failed',
+  'unauthorized',
+  'admin_disabled',
   'unavailable',
   'internal_error',
 ] as const;

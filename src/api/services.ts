@@ -15,7 +15,7 @@ import { DependencyError, type Dependency } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
 
 /** The settings the API reads. A full `Config` fits. */
-export type ApiConfig = Pick<Config, 'requestWaitMs' | 'maxFileBytes' | 'maxFiles'>;
+export type ApiConfig = Pick<Config, 'requestWaitMs' | 'maxFileBytes' | 'maxFiles' | 'adminToken'>;
 
 export interface AppServices {
   config: ApiConfig;
