@@ -35,6 +35,16 @@ export const CONFIG_ENV_VARS = [
   'BTFHUB_ADMIN_TOKEN',
   'BTFHUB_REGISTER_HOST_KERNEL',
   'LOG_LEVEL',
+  'BTFHUB_MAX_REQUEST_BYTES',
+  'BTFHUB_MAX_FIELD_BYTES',
+  'BTFHUB_MAX_DECOMPRESSED_BYTES',
+  'BTFHUB_MAX_UPLOAD_BYTES_IN_FLIGHT',
+  'BTFHUB_REQUEST_TIMEOUT_MS',
+  'BTFHUB_SHUTDOWN_GRACE_MS',
+  'BTFHUB_RATE_LIMIT_MAX',
+  'BTFHUB_RATE_LIMIT_WINDOW_MS',
+  'BTFHUB_TRUST_PROXY',
+  'BTFHUB_TRIM_CACHE_BYTES',
 ] as const;
 
 export type ConfigEnvVar = (typeof CONFIG_ENV_VARS)[number];
@@ -68,6 +78,43 @@ export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgre
 /** Trim jobs run in-process, or through BullMQ on Redis so several workers can share them. */
 export type QueueConfig = { kind: 'inline' } | { kind: 'redis'; url: string; prefix: string };
 
+/**
+ * Requests per client (IP address) per window on each trim and bundle route; `max` 0 turns
+ * the limit off. With Redis (REDIS_URL) the counters live there, so every replica counts
+ * against the same budget.
+ */
+export interface RateLimitConfig {
+  max: number;
+  windowMs: number;
+}
+
+/**
+ * Which proxies in front of the service are trusted to say who the client is
+ * (X-Forwarded-For): none, all, the nearest N hops, or these addresses/CIDRs.
+ * Fastify's `trustProxy` option.
+ */
+export type TrustProxy = boolean | number | string[];
+
+/**
+ * Defaults of the limits, shared with callers that build the API without a full `Config`
+ * (tests, embedding): one place says what "unset" means.
+ */
+export const LIMIT_DEFAULTS = {
+  maxFileBytes: 67_108_864,
+  maxFiles: 16,
+  maxRequestBytes: 134_217_728,
+  maxFieldBytes: 1024,
+  maxDecompressedBytes: 268_435_456,
+  maxUploadBytesInFlight: 536_870_912,
+  requestTimeoutMs: 60_000,
+  shutdownGraceMs: 25_000,
+  rateLimit: { max: 600, windowMs: 60_000 },
+  trimCacheBytes: 67_108_864,
+} as const;
+
+/** The shortest admin token accepted: a guessable token is worse than none. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
 export interface Config {
   host: string;
   port: number;
@@ -90,6 +137,22 @@ export interface Config {
   adminToken?: string;
   registerHostKernel: boolean;
   logLevel: LogLevel;
+  /** Bytes one multipart request may carry, all parts together. */
+  maxRequestBytes: number;
+  /** Bytes of one text field of a multipart request. */
+  maxFieldBytes: number;
+  /** Bound on the output of any decompression (xz, gzip): archives, compressed uploads. */
+  maxDecompressedBytes: number;
+  /** Upload bytes held in memory by all requests at once; past it, 503. 0: no bound. */
+  maxUploadBytesInFlight: number;
+  /** A request must be received whole within this time (slow clients are cut off with 408). */
+  requestTimeoutMs: number;
+  /** After SIGTERM, in-flight requests and jobs get this long; then the process exits anyway. */
+  shutdownGraceMs: number;
+  rateLimit: RateLimitConfig;
+  trustProxy: TrustProxy;
+  /** Budget of the API's in-memory LRU of trimmed results (cache hits without a store read). 0: off. */
+  trimCacheBytes: number;
 }
 
 export interface ConfigIssue {
@@ -163,6 +226,18 @@ const keyPrefix = z.string().transform((value, ctx) => {
 
 const nonBlank = (expected: string) => z.string().regex(/^\S+$/, expected);
 
+/** `true`/`false` (and the other boolean spellings), a hop count, or a comma-separated list of addresses/CIDRs. */
+const trustProxy = z.string().transform((value, ctx): TrustProxy => {
+  const lower = value.toLowerCase();
+  if (['true', '1', 'yes'].includes(lower)) return true;
+  if (['false', '0', 'no'].includes(lower)) return false;
+  if (/^[0-9]{1,2}$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim());
+  if (entries.every((entry) => /^[0-9A-Fa-f.:]+(\/[0-9]{1,3})?$/.test(entry) && /[.:]/.test(entry))) return entries;
+  ctx.addIssue({ code: 'custom', message: 'expected true, false, a hop count, or comma-separated IP addresses/CIDRs' });
+  return z.NEVER;
+});
+
 /** One entry per variable; defaults are the documented ones. Absent and empty values both mean "unset". */
 const envSchema = z.object({
   BTFHUB_HOST: nonBlank('expected a host name or IP address').default('127.0.0.1'),
@@ -191,16 +266,30 @@ const envSchema = z.object({
   BTFHUB_REQUEST_WAIT_MS: integer(0, 3_600_000).default(10_000),
   BTFHUB_WORKER_CONCURRENCY: integer(1, 256).default(2),
   BTFHUB_KERNEL_CACHE_BYTES: integer(0, MAX_SAFE).default(268_435_456),
-  BTFHUB_MAX_FILE_BYTES: integer(1, MAX_SAFE).default(67_108_864),
-  BTFHUB_MAX_FILES: integer(1, 1024).default(16),
+  BTFHUB_MAX_FILE_BYTES: integer(1, MAX_SAFE).default(LIMIT_DEFAULTS.maxFileBytes),
+  BTFHUB_MAX_FILES: integer(1, 1024).default(LIMIT_DEFAULTS.maxFiles),
   BTFHUB_JOB_TIMEOUT_MS: integer(1, 86_400_000).default(120_000),
-  BTFHUB_ADMIN_TOKEN: z.string().optional(),
+  BTFHUB_ADMIN_TOKEN: z
+    .string()
+    .min(MIN_ADMIN_TOKEN_LENGTH, `expected at least ${MIN_ADMIN_TOKEN_LENGTH} characters (openssl rand -hex 32 makes one)`)
+    .regex(/^[\x21-\x7e]+$/, 'expected printable ASCII without spaces')
+    .optional(),
   BTFHUB_REGISTER_HOST_KERNEL: boolean().default(true),
   LOG_LEVEL: z
     .string()
     .toLowerCase()
     .pipe(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }))
     .default('info'),
+  BTFHUB_MAX_REQUEST_BYTES: integer(1, MAX_SAFE).default(LIMIT_DEFAULTS.maxRequestBytes),
+  BTFHUB_MAX_FIELD_BYTES: integer(128, 65_536).default(LIMIT_DEFAULTS.maxFieldBytes),
+  BTFHUB_MAX_DECOMPRESSED_BYTES: integer(1024, MAX_SAFE).default(LIMIT_DEFAULTS.maxDecompressedBytes),
+  BTFHUB_MAX_UPLOAD_BYTES_IN_FLIGHT: integer(0, MAX_SAFE).default(LIMIT_DEFAULTS.maxUploadBytesInFlight),
+  BTFHUB_REQUEST_TIMEOUT_MS: integer(1000, 3_600_000).default(LIMIT_DEFAULTS.requestTimeoutMs),
+  BTFHUB_SHUTDOWN_GRACE_MS: integer(0, 3_600_000).default(LIMIT_DEFAULTS.shutdownGraceMs),
+  BTFHUB_RATE_LIMIT_MAX: integer(0, 1_000_000_000).default(LIMIT_DEFAULTS.rateLimit.max),
+  BTFHUB_RATE_LIMIT_WINDOW_MS: integer(1000, 86_400_000).default(LIMIT_DEFAULTS.rateLimit.windowMs),
+  BTFHUB_TRUST_PROXY: trustProxy.default(false),
+  BTFHUB_TRIM_CACHE_BYTES: integer(0, MAX_SAFE).default(LIMIT_DEFAULTS.trimCacheBytes),
 });
 
 // Compile-time proof that the schema reads exactly the variables of CONFIG_ENV_VARS.
@@ -267,7 +356,19 @@ function crossVariableIssues(raw: RawEnv): ConfigIssue[] {
       issues.push({ variable: 'AWS_ACCESS_KEY_ID', message: 'required when AWS_SECRET_ACCESS_KEY is set' });
     }
   }
+  // One file over the whole request's budget could never be uploaded: a setting that contradicts itself.
+  const fileBytes = decimal(raw.BTFHUB_MAX_FILE_BYTES) ?? LIMIT_DEFAULTS.maxFileBytes;
+  const requestBytes = decimal(raw.BTFHUB_MAX_REQUEST_BYTES) ?? LIMIT_DEFAULTS.maxRequestBytes;
+  if (fileBytes > requestBytes) {
+    issues.push({ variable: 'BTFHUB_MAX_REQUEST_BYTES', message: `must be at least BTFHUB_MAX_FILE_BYTES (${fileBytes})` });
+  }
   return issues;
+}
+
+/** A plain decimal value as a number; undefined when unset or not one (its own rule reports that). */
+function decimal(value: string | undefined): number | undefined {
+  const parsed = value !== undefined && /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
+  return Number.isSafeInteger(parsed) ? parsed : undefined;
 }
 
 function deriveConfig(env: ParsedEnv): Config {
@@ -302,6 +403,15 @@ function deriveConfig(env: ParsedEnv): Config {
     ...(env.BTFHUB_ADMIN_TOKEN !== undefined && { adminToken: env.BTFHUB_ADMIN_TOKEN }),
     registerHostKernel: env.BTFHUB_REGISTER_HOST_KERNEL,
     logLevel: env.LOG_LEVEL,
+    maxRequestBytes: env.BTFHUB_MAX_REQUEST_BYTES,
+    maxFieldBytes: env.BTFHUB_MAX_FIELD_BYTES,
+    maxDecompressedBytes: env.BTFHUB_MAX_DECOMPRESSED_BYTES,
+    maxUploadBytesInFlight: env.BTFHUB_MAX_UPLOAD_BYTES_IN_FLIGHT,
+    requestTimeoutMs: env.BTFHUB_REQUEST_TIMEOUT_MS,
+    shutdownGraceMs: env.BTFHUB_SHUTDOWN_GRACE_MS,
+    rateLimit: { max: env.BTFHUB_RATE_LIMIT_MAX, windowMs: env.BTFHUB_RATE_LIMIT_WINDOW_MS },
+    trustProxy: env.BTFHUB_TRUST_PROXY,
+    trimCacheBytes: env.BTFHUB_TRIM_CACHE_BYTES,
   };
 }
 

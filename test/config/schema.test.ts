@@ -43,6 +43,15 @@ t.test('defaults', async (t) => {
     jobTimeoutMs: 120_000,
     registerHostKernel: true,
     logLevel: 'info',
+    maxRequestBytes: 134_217_728,
+    maxFieldBytes: 1024,
+    maxDecompressedBytes: 268_435_456,
+    maxUploadBytesInFlight: 536_870_912,
+    requestTimeoutMs: 60_000,
+    shutdownGraceMs: 25_000,
+    rateLimit: { max: 600, windowMs: 60_000 },
+    trustProxy: false,
+    trimCacheBytes: 67_108_864,
   } satisfies Config);
   t.equal(config.archiveDir, undefined);
   t.equal(config.adminToken, undefined);
@@ -60,7 +69,7 @@ t.test('every scalar variable is read', async (t) => {
     BTFHUB_MAX_FILE_BYTES: '1048576',
     BTFHUB_MAX_FILES: '4',
     BTFHUB_JOB_TIMEOUT_MS: '5000',
-    BTFHUB_ADMIN_TOKEN: 'let-me-in',
+    BTFHUB_ADMIN_TOKEN: 'let-me-in-please-now',
     BTFHUB_REGISTER_HOST_KERNEL: 'no',
     LOG_LEVEL: 'DEBUG',
   });
@@ -76,7 +85,7 @@ t.test('every scalar variable is read', async (t) => {
   t.equal(config.maxFileBytes, 1_048_576);
   t.equal(config.maxFiles, 4);
   t.equal(config.jobTimeoutMs, 5000);
-  t.equal(config.adminToken, 'let-me-in');
+  t.equal(config.adminToken, 'let-me-in-please-now');
   t.equal(config.registerHostKernel, false);
   t.equal(config.logLevel, 'debug', 'log levels are case-insensitive');
 });
@@ -253,7 +262,7 @@ t.test('redactConfig hides secrets and URL passwords', async (t) => {
     S3_ENDPOINT: 'http://minio:9000',
     AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
     AWS_SECRET_ACCESS_KEY: 's3-secret',
-    BTFHUB_ADMIN_TOKEN: 'admin-secret',
+    BTFHUB_ADMIN_TOKEN: 'admin-secret-0123456789',
   });
   const redacted = redactConfig(config);
   const text = JSON.stringify(redacted);
@@ -268,7 +277,7 @@ t.test('redactConfig hides secrets and URL passwords', async (t) => {
   t.match(redacted.storage, { kind: 's3', endpoint: 'http://minio:9000', accessKeyId: '***', secretAccessKey: '***' });
   t.equal(redacted.adminToken, '***');
   t.equal(redacted.port, config.port, 'everything else is kept');
-  t.equal(config.adminToken, 'admin-secret', 'the original is untouched');
+  t.equal(config.adminToken, 'admin-secret-0123456789', 'the original is untouched');
   t.ok(Object.isFrozen(redacted.database));
 
   const plain = redactConfig(loadConfig({}));
@@ -308,6 +317,16 @@ t.test('CONFIG_ENV_VARS lists every variable the schema reads', async (t) => {
     'BTFHUB_ADMIN_TOKEN',
     'BTFHUB_REGISTER_HOST_KERNEL',
     'LOG_LEVEL',
+    'BTFHUB_MAX_REQUEST_BYTES',
+    'BTFHUB_MAX_FIELD_BYTES',
+    'BTFHUB_MAX_DECOMPRESSED_BYTES',
+    'BTFHUB_MAX_UPLOAD_BYTES_IN_FLIGHT',
+    'BTFHUB_REQUEST_TIMEOUT_MS',
+    'BTFHUB_SHUTDOWN_GRACE_MS',
+    'BTFHUB_RATE_LIMIT_MAX',
+    'BTFHUB_RATE_LIMIT_WINDOW_MS',
+    'BTFHUB_TRUST_PROXY',
+    'BTFHUB_TRIM_CACHE_BYTES',
   ];
   t.same([...CONFIG_ENV_VARS].sort(), [...documented].sort());
   t.equal(new Set(CONFIG_ENV_VARS).size, CONFIG_ENV_VARS.length, 'no duplicates');
@@ -334,4 +353,45 @@ t.test('unknownBtfhubVariables flags likely typos', async (t) => {
   t.same(unknownBtfhubVariables({ BTFHUB_PROT: '1', BTFHUB_PORT: '1', PATH: '/bin', BTFHUB_A: '' }), ['BTFHUB_A', 'BTFHUB_PROT']);
   t.same(unknownBtfhubVariables({}), []);
   t.type(unknownBtfhubVariables(), Array, 'reads process.env by default');
+});
+
+t.test('hardening variables: limits, timeouts, rate limit, proxies, admin token', async (t) => {
+  const config = loadConfig({
+    BTFHUB_MAX_REQUEST_BYTES: '1048576',
+    BTFHUB_MAX_FILE_BYTES: '65536',
+    BTFHUB_MAX_FIELD_BYTES: '256',
+    BTFHUB_MAX_DECOMPRESSED_BYTES: '4096',
+    BTFHUB_MAX_UPLOAD_BYTES_IN_FLIGHT: '0',
+    BTFHUB_REQUEST_TIMEOUT_MS: '5000',
+    BTFHUB_SHUTDOWN_GRACE_MS: '0',
+    BTFHUB_RATE_LIMIT_MAX: '0',
+    BTFHUB_RATE_LIMIT_WINDOW_MS: '1000',
+    BTFHUB_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+    BTFHUB_TRIM_CACHE_BYTES: '0',
+  });
+  t.match(config, {
+    maxRequestBytes: 1_048_576,
+    maxFileBytes: 65_536,
+    maxFieldBytes: 256,
+    maxDecompressedBytes: 4096,
+    maxUploadBytesInFlight: 0,
+    requestTimeoutMs: 5000,
+    shutdownGraceMs: 0,
+    rateLimit: { max: 0, windowMs: 1000 },
+    trimCacheBytes: 0,
+  });
+  t.same(config.trustProxy, ['10.0.0.0/8', '127.0.0.1']);
+  t.equal(loadConfig({ BTFHUB_TRUST_PROXY: 'yes' }).trustProxy, true);
+  t.equal(loadConfig({ BTFHUB_TRUST_PROXY: '2' }).trustProxy, 2);
+  t.match(configError(t, { BTFHUB_TRUST_PROXY: 'the load balancer' }).message, /BTFHUB_TRUST_PROXY: expected true, false, a hop count/);
+  t.match(
+    configError(t, { BTFHUB_MAX_FILE_BYTES: '2000', BTFHUB_MAX_REQUEST_BYTES: '1000' }).message,
+    /BTFHUB_MAX_REQUEST_BYTES: must be at least BTFHUB_MAX_FILE_BYTES \(2000\)/,
+  );
+  t.match(configError(t, { BTFHUB_MAX_FIELD_BYTES: '100' }).message, /BTFHUB_MAX_FIELD_BYTES: expected an integer between 128 and 65536/);
+  t.match(configError(t, { BTFHUB_REQUEST_TIMEOUT_MS: '10' }).message, /BTFHUB_REQUEST_TIMEOUT_MS/);
+  const short = configError(t, { BTFHUB_ADMIN_TOKEN: 'hunter2' });
+  t.match(short.message, /BTFHUB_ADMIN_TOKEN: expected at least 16 characters/);
+  t.notMatch(short.message, /hunter2/, 'the rejected token is not shown');
+  t.match(configError(t, { BTFHUB_ADMIN_TOKEN: 'a token with spaces in it' }).message, /BTFHUB_ADMIN_TOKEN: expected printable ASCII/);
 });
