@@ -45,6 +45,8 @@ export const CONFIG_ENV_VARS = [
   'BTFHUB_RATE_LIMIT_WINDOW_MS',
   'BTFHUB_TRUST_PROXY',
   'BTFHUB_TRIM_CACHE_BYTES',
+  'BTFHUB_SYNC_SOURCE',
+  'BTFHUB_SYNC_INTERVAL_MS',
 ] as const;
 
 export type ConfigEnvVar = (typeof CONFIG_ENV_VARS)[number];
@@ -153,6 +155,10 @@ export interface Config {
   trustProxy: TrustProxy;
   /** Budget of the API's in-memory LRU of trimmed results (cache hits without a store read). 0: off. */
   trimCacheBytes: number;
+  /** What the archive sync scans: an absolute directory or s3://bucket/prefix; default `archiveDir`. */
+  syncSource?: string;
+  /** Between scheduled syncs; 0: no schedule (the default without REDIS_URL). */
+  syncIntervalMs: number;
 }
 
 export interface ConfigIssue {
@@ -290,6 +296,13 @@ const envSchema = z.object({
   BTFHUB_RATE_LIMIT_WINDOW_MS: integer(1000, 86_400_000).default(LIMIT_DEFAULTS.rateLimit.windowMs),
   BTFHUB_TRUST_PROXY: trustProxy.default(false),
   BTFHUB_TRIM_CACHE_BYTES: integer(0, MAX_SAFE).default(LIMIT_DEFAULTS.trimCacheBytes),
+  BTFHUB_SYNC_SOURCE: z
+    .string()
+    .refine((value) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || /^s3:\/\/[^/]+/.test(value), 'expected a directory or s3://bucket/prefix')
+    .optional(),
+  BTFHUB_SYNC_INTERVAL_MS: integer(0, 2_592_000_000)
+    .refine((value) => value === 0 || value >= 1000, 'expected 0 (off) or at least 1000')
+    .optional(),
 });
 
 // Compile-time proof that the schema reads exactly the variables of CONFIG_ENV_VARS.
@@ -362,6 +375,10 @@ function crossVariableIssues(raw: RawEnv): ConfigIssue[] {
   if (fileBytes > requestBytes) {
     issues.push({ variable: 'BTFHUB_MAX_REQUEST_BYTES', message: `must be at least BTFHUB_MAX_FILE_BYTES (${fileBytes})` });
   }
+  // A schedule asked for with nothing to scan.
+  if ((decimal(raw.BTFHUB_SYNC_INTERVAL_MS) ?? 0) > 0 && raw.BTFHUB_SYNC_SOURCE === undefined && raw.BTFHUB_ARCHIVE_DIR === undefined) {
+    issues.push({ variable: 'BTFHUB_SYNC_SOURCE', message: 'required when BTFHUB_SYNC_INTERVAL_MS is set (or set BTFHUB_ARCHIVE_DIR)' });
+  }
   return issues;
 }
 
@@ -371,8 +388,13 @@ function decimal(value: string | undefined): number | undefined {
   return Number.isSafeInteger(parsed) ? parsed : undefined;
 }
 
+/** The scheduled sync's default interval with REDIS_URL. */
+export const DEFAULT_SYNC_INTERVAL_MS = 21_600_000;
+
 function deriveConfig(env: ParsedEnv): Config {
   const dataDir = resolve(env.BTFHUB_DATA_DIR);
+  const source = env.BTFHUB_SYNC_SOURCE ?? env.BTFHUB_ARCHIVE_DIR;
+  const syncSource = source === undefined || source.startsWith('s3://') ? source : resolve(source);
   const storage: StorageConfig =
     env.S3_BUCKET === undefined
       ? { kind: 'fs', root: join(dataDir, 'objects') }
@@ -412,6 +434,9 @@ function deriveConfig(env: ParsedEnv): Config {
     rateLimit: { max: env.BTFHUB_RATE_LIMIT_MAX, windowMs: env.BTFHUB_RATE_LIMIT_WINDOW_MS },
     trustProxy: env.BTFHUB_TRUST_PROXY,
     trimCacheBytes: env.BTFHUB_TRIM_CACHE_BYTES,
+    ...(syncSource !== undefined && { syncSource }),
+    // Off by default in the embedded mode; every 6 hours with Redis (when there is a source).
+    syncIntervalMs: syncSource === undefined ? 0 : (env.BTFHUB_SYNC_INTERVAL_MS ?? (env.REDIS_URL === undefined ? 0 : DEFAULT_SYNC_INTERVAL_MS)),
   };
 }
 

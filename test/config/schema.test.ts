@@ -52,6 +52,7 @@ t.test('defaults', async (t) => {
     rateLimit: { max: 600, windowMs: 60_000 },
     trustProxy: false,
     trimCacheBytes: 67_108_864,
+    syncIntervalMs: 0,
   } satisfies Config);
   t.equal(config.archiveDir, undefined);
   t.equal(config.adminToken, undefined);
@@ -327,6 +328,8 @@ t.test('CONFIG_ENV_VARS lists every variable the schema reads', async (t) => {
     'BTFHUB_RATE_LIMIT_WINDOW_MS',
     'BTFHUB_TRUST_PROXY',
     'BTFHUB_TRIM_CACHE_BYTES',
+    'BTFHUB_SYNC_SOURCE',
+    'BTFHUB_SYNC_INTERVAL_MS',
   ];
   t.same([...CONFIG_ENV_VARS].sort(), [...documented].sort());
   t.equal(new Set(CONFIG_ENV_VARS).size, CONFIG_ENV_VARS.length, 'no duplicates');
