@@ -688,9 +688,15 @@ export function findCandidates(local: Btf, localId: number, targ: Btf): number[]
 export interface ResolveOptions {
   /** Called for each relocation in file order (used by the trimmer to mark as it goes). */
   onResolved?: (r: ResolvedRelocation) => void;
+  /**
+   * Called instead of throwing when a relocation fails, then resolution goes on with the
+   * next one. Without it the first failure throws, as libbpf and bpftool stop there.
+   */
+  onError?: (error: CodecError) => void;
 }
 
-function reloContext(object: string, section: string, index: number, relo: CoreRelo, local: Btf): string {
+/** "obj.o: section S, insn #N (offset O), relo #I KIND of TYPE access \"A\"": where a relocation is, for messages. */
+export function describeRelocation(object: string, section: string, index: number, relo: CoreRelo, local: Btf): string {
   let root: string;
   try {
     root = local.describe(relo.typeId);
@@ -711,20 +717,24 @@ export function resolveObjectRelocations(target: Btf, object: BpfObject, options
   const results: ResolvedRelocation[] = [];
   for (const block of object.ext.coreRelos) {
     block.records.forEach((relo, index) => {
+      let resolved: ResolvedRelocation;
       try {
-        const r = resolveOne(target, local, relo, cache);
-        const resolved: ResolvedRelocation = { object: object.name, section: block.section, index, relo, ...r };
-        results.push(resolved);
-        options.onResolved?.(resolved);
+        resolved = { object: object.name, section: block.section, index, relo, ...resolveOne(target, local, relo, cache) };
       } catch (err) {
+        let error = err;
         if (err instanceof CoreFailure) {
-          throw new CodecError('CORE', `${reloContext(object.name, block.section, index, relo, local)}: ${err.message} (-${err.errno})`, { cause: err });
+          error = new CodecError('CORE', `${describeRelocation(object.name, block.section, index, relo, local)}: ${err.message} (-${err.errno})`, { cause: err });
+        } else if (err instanceof CodecError) {
+          error = new CodecError(err.code, `${describeRelocation(object.name, block.section, index, relo, local)}: ${err.message}`, { cause: err });
         }
-        if (err instanceof CodecError && err.code !== 'CORE') {
-          throw new CodecError(err.code, `${reloContext(object.name, block.section, index, relo, local)}: ${err.message}`, { cause: err });
+        if (options.onError && error instanceof CodecError) {
+          options.onError(error);
+          return;
         }
-        throw err;
+        throw error;
       }
+      results.push(resolved);
+      options.onResolved?.(resolved);
     });
   }
   return results;

@@ -12,7 +12,7 @@
  *    order libbpf's btf__add_* calls intern them, so the bytes equal bpftool's.
  */
 import type { Btf } from './btf.js';
-import { CoreReloKind, resolveObjectRelocations, type CoreSpec, type ResolvedRelocation } from './core.js';
+import { CoreReloKind, describeRelocation, resolveObjectRelocations, type CoreSpec } from './core.js';
 import { encodeBtf } from './encode.js';
 import { CodecError } from './errors.js';
 import { BtfKind, isComposite, isModifier, KIND_NAMES } from './kinds.js';
@@ -22,6 +22,12 @@ import type { BtfType, CompositeType, Member, TypeId } from './types.js';
 export interface TrimOptions {
   /** Output byte order; little-endian (what bpftool writes on x86 and arm64) by default. */
   littleEndian?: boolean;
+  /**
+   * Called for each relocation bpftool would abort on (spec §6.7); the trim then goes on
+   * without it. By default (no callback) the first such relocation fails the whole trim,
+   * exactly as bpftool does. Types a failing relocation marked before it failed stay kept.
+   */
+  onSkippedRelocation?: (error: CodecError) => void;
 }
 
 /** Why a trim aborted, with the relocation that led there. */
@@ -206,27 +212,22 @@ class MarkSet {
   }
 }
 
-function relocationLabel(r: ResolvedRelocation): string {
-  let root: string;
-  try {
-    root = r.localSpec.btf.describe(r.relo.typeId);
-  } catch {
-    root = `type id ${r.relo.typeId}`;
-  }
-  return `${r.object}: section ${r.section}, insn #${r.relo.insnOff / 8} (offset ${r.relo.insnOff}), relo #${r.index} of ${root} access "${r.relo.access}"`;
-}
 
 /** Resolves and marks every relocation of every object, in order (spec §6.1, §6.2). */
-export function markObjects(target: Btf, objects: readonly BpfObject[]): MarkSet {
+export function markObjects(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation'> = {}): MarkSet {
   const marks = new MarkSet(target);
+  const skip = options.onSkippedRelocation;
   for (const object of objects) {
     resolveObjectRelocations(target, object, {
+      onError: skip,
       onResolved: (r) => {
         try {
           marks.record(r.targetSpec);
         } catch (err) {
-          if (err instanceof MarkFailure) throw new CodecError('TRIM', `${relocationLabel(r)}: ${err.message}`, { cause: err });
-          throw err;
+          if (!(err instanceof MarkFailure)) throw err;
+          const error = new CodecError('TRIM', `${describeRelocation(r.object, r.section, r.index, r.relo, r.localSpec.btf)}: ${err.message}`, { cause: err });
+          if (!skip) throw error;
+          skip(error);
         }
       },
     });
@@ -310,11 +311,11 @@ export function remapTypeIds(t: BtfType, map: (id: TypeId) => TypeId): void {
 }
 
 /** The minimized types, in output order (types[i] is id i + 1). */
-export function trimBtfTypes(target: Btf, objects: readonly BpfObject[]): BtfType[] {
-  return buildTypes(target, markObjects(target, objects));
+export function trimBtfTypes(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation'> = {}): BtfType[] {
+  return buildTypes(target, markObjects(target, objects, options));
 }
 
 /** `bpftool gen min_core_btf TARGET OUT OBJECTS...`: the raw bytes of the minimized BTF. */
 export function trimBtf(target: Btf, objects: readonly BpfObject[], options: TrimOptions = {}): Uint8Array {
-  return encodeBtf(trimBtfTypes(target, objects), { littleEndian: options.littleEndian ?? true });
+  return encodeBtf(trimBtfTypes(target, objects, options), { littleEndian: options.littleEndian ?? true });
 }

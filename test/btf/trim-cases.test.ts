@@ -129,3 +129,16 @@ t.test('the trimmed output of the crafted cases has the expected shape', async (
   t.notOk([...fnptr.types()].some(([, ty]) => ty.kind === BtfKind.FuncProto), 'the function prototype behind the member pointer is not kept');
   t.equal(tProto > 0 && tOps > 0, true);
 });
+
+t.test('with onSkippedRelocation, the cases bpftool aborts on are reported and left out', async (t) => {
+  const target = Btf.parse(TARGET);
+  for (const [i, c] of cases.entries()) {
+    if (!c.error) continue;
+    const skipped: CodecError[] = [];
+    const objects = c.objects.map((o, j) => parseBpfObject(o, `case${i}-${j}.bpf.o`));
+    const out = trimBtf(target, objects, { onSkippedRelocation: (e) => skipped.push(e) });
+    t.ok(skipped.length >= 1, `${c.name}: reported`);
+    t.match(skipped[0]!.message, c.error, `${c.name}: the same reason as the strict run`);
+    t.ok(Btf.parse(out).typeCount >= 1, `${c.name}: the rest is trimmed (${out.length} bytes)`);
+  }
+});
