@@ -7,6 +7,7 @@
 export type ArchiveErrorCode =
   | 'TAR' // malformed or truncated tar data
   | 'XZ' // xz could not decompress or compress (corrupt stream, xz missing)
+  | 'GZIP' // not a valid gzip stream
   | 'LIMIT' // decompressed data larger than the caller allows
   | 'UNSAFE_ENTRY' // absolute path, '..' segment, or a link: not safe to extract
   | 'FORMAT'; // not one of the file layouts we accept
