@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'trim_failed',
   'unauthorized',
   'admin_disabled',
+  'rate_limited',
   'unavailable',
   'internal_error',
 ] as const;
@@ -42,15 +43,23 @@ export const RETRY_AFTER_SECONDS = 5;
 /** An error the API answers as is: status, code, message and, for input errors, the field. */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
+  /** Headers the answer carries (Retry-After of a 503 or 429). */
+  readonly headers: Readonly<Record<string, string>>;
   constructor(
     readonly statusCode: number,
     readonly code: ErrorCode,
     message: string,
     readonly field?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.headers = options?.headers ?? {};
   }
+}
+
+/** A 503 the client should retry after RETRY_AFTER_SECONDS (load shedding, shutting down). */
+export function unavailable(message: string): ApiError {
+  return new ApiError(503, 'unavailable', message, undefined, { headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } });
 }
 
 /** A catalog, queue or store call failed: the service cannot answer now, the client may retry. */
@@ -124,7 +133,7 @@ export function toErrorReply(err: unknown): ErrorReply {
     serverFault: status >= 500,
   });
 
-  if (err instanceof ApiError) return reply(err.statusCode, err.code, err.message, err.field);
+  if (err instanceof ApiError) return reply(err.statusCode, err.code, err.message, err.field, { ...err.headers });
   if (err instanceof IdentityError) return reply(400, 'invalid_field', err.message, err.field);
   if (err instanceof CodecError) return reply(422, 'invalid_object', err.message, 'object');
   if (err instanceof DependencyError) {

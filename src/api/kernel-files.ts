@@ -33,22 +33,22 @@ async function storedBytes(store: ObjectStore, record: KernelRecord): Promise<Ui
 /** Conversions in progress, so concurrent requests for the same file share one xz run. */
 const converting = new Map<string, Promise<Uint8Array>>();
 
-/** The kernel's BTF in `format`. */
-export async function kernelBtf(store: ObjectStore, record: KernelRecord, format: KernelBtfFormat): Promise<Uint8Array> {
+/** The kernel's BTF in `format`; unpacking an archive is bounded by `maxDecompressedBytes`. */
+export async function kernelBtf(store: ObjectStore, record: KernelRecord, format: KernelBtfFormat, options: { maxDecompressedBytes?: number } = {}): Promise<Uint8Array> {
   if (storedFormat(record) === format) return storedBytes(store, record);
   const key = derivedKey(record, format);
   const kept = await store.get(key);
   if (kept !== null) return kept;
   let pending = converting.get(key);
   if (pending === undefined) {
-    pending = convert(store, record, format, key).finally(() => converting.delete(key));
+    pending = convert(store, record, format, key, options.maxDecompressedBytes).finally(() => converting.delete(key));
     converting.set(key, pending);
   }
   return pending;
 }
 
-async function convert(store: ObjectStore, record: KernelRecord, format: KernelBtfFormat, key: string): Promise<Uint8Array> {
-  const raw = await readKernelBtfFile(await storedBytes(store, record), record.storageKey);
+async function convert(store: ObjectStore, record: KernelRecord, format: KernelBtfFormat, key: string, maxDecompressedBytes?: number): Promise<Uint8Array> {
+  const raw = await readKernelBtfFile(await storedBytes(store, record), record.storageKey, maxDecompressedBytes === undefined ? {} : { maxUncompressedBytes: maxDecompressedBytes });
   const bytes = format === 'btf' ? raw : await makeBtfTarXz(record.kernel, raw);
   await store.put(key, bytes);
   return bytes;

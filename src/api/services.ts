@@ -7,15 +7,66 @@
  * Retry-After, naming the dependency. /readyz uses the unwrapped ones to report the cause.
  */
 import type { Catalog } from '../catalog/catalog.js';
-import type { Config } from '../config/schema.js';
+import { type Config, LIMIT_DEFAULTS, type RateLimitConfig } from '../config/schema.js';
 import type { TrimQueue } from '../queue/trim-queue.js';
 import { StorageError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { DependencyError, type Dependency } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
+import type { TrimResultCache } from './trim-cache.js';
+import type { TrimHitRecorder } from './trim-hits.js';
+import type { UploadBudget } from './uploads.js';
 
-/** The settings the API reads. A full `Config` fits. */
-export type ApiConfig = Pick<Config, 'requestWaitMs' | 'maxFileBytes' | 'maxFiles' | 'adminToken'>;
+/**
+ * The settings the API reads. A full `Config` fits; callers that build the API by hand
+ * (tests, embedding) may leave out the hardening settings: `apiLimits` fills them in.
+ */
+export type ApiConfig = Pick<Config, 'requestWaitMs' | 'maxFileBytes' | 'maxFiles' | 'adminToken'> &
+  Partial<
+    Pick<
+      Config,
+      | 'maxRequestBytes'
+      | 'maxFieldBytes'
+      | 'maxDecompressedBytes'
+      | 'maxUploadBytesInFlight'
+      | 'requestTimeoutMs'
+      | 'rateLimit'
+      | 'trustProxy'
+      | 'trimCacheBytes'
+      | 'queue'
+    >
+  >;
+
+/** Every limit the API enforces, resolved. */
+export interface ApiLimits {
+  maxFileBytes: number;
+  maxFiles: number;
+  maxRequestBytes: number;
+  maxFieldBytes: number;
+  maxDecompressedBytes: number;
+  maxUploadBytesInFlight: number;
+  requestTimeoutMs: number;
+  rateLimit: RateLimitConfig;
+  trimCacheBytes: number;
+}
+
+/**
+ * The limits of `config`, with the configuration's defaults for those left out, except the
+ * rate limit: left out, it is off (a full `Config` always says, and tests should not trip it).
+ */
+export function apiLimits(config: ApiConfig): ApiLimits {
+  return {
+    maxFileBytes: config.maxFileBytes,
+    maxFiles: config.maxFiles,
+    maxRequestBytes: config.maxRequestBytes ?? Math.max(LIMIT_DEFAULTS.maxRequestBytes, config.maxFileBytes),
+    maxFieldBytes: config.maxFieldBytes ?? LIMIT_DEFAULTS.maxFieldBytes,
+    maxDecompressedBytes: config.maxDecompressedBytes ?? LIMIT_DEFAULTS.maxDecompressedBytes,
+    maxUploadBytesInFlight: config.maxUploadBytesInFlight ?? LIMIT_DEFAULTS.maxUploadBytesInFlight,
+    requestTimeoutMs: config.requestTimeoutMs ?? LIMIT_DEFAULTS.requestTimeoutMs,
+    rateLimit: config.rateLimit ?? { max: 0, windowMs: LIMIT_DEFAULTS.rateLimit.windowMs },
+    trimCacheBytes: config.trimCacheBytes ?? LIMIT_DEFAULTS.trimCacheBytes,
+  };
+}
 
 export interface AppServices {
   config: ApiConfig;
@@ -23,6 +74,14 @@ export interface AppServices {
   store: ObjectStore;
   queue: TrimQueue;
   metrics: ServiceMetrics;
+  /** The limits in force (`apiLimits(config)`). */
+  limits: ApiLimits;
+  /** Upload bytes held by requests in flight, against `limits.maxUploadBytesInFlight`. */
+  uploads: UploadBudget;
+  /** Recent trimmed results, answered without the catalog's trim row or the store. */
+  trimCache: TrimResultCache;
+  /** Counts cache hits in the catalog in the background. */
+  trimHits: TrimHitRecorder;
   /** The same dependencies, unwrapped (readiness checks). */
   raw: { catalog: Catalog; store: ObjectStore; queue: TrimQueue };
 }

@@ -3,8 +3,10 @@
  * kernel to a trimmed BTF, through the catalog (cache), the object store and the queue.
  *
  *   1. the kernel must be in the catalog (404 otherwise);
- *   2. the objects hash identifies the request; a trim already recorded and still in the
- *      store is answered at once (a cache hit);
+ *   2. the objects hash identifies the request; a trim already made is answered at once (a
+ *      cache hit): from the API's memory (trim-cache.ts) when it is there, else from the
+ *      catalog's row and the store; the hit is counted in the catalog in the background
+ *      (trim-hits.ts);
  *   3. otherwise every object must parse as a BPF CO-RE object (ELF with .BTF and .BTF.ext;
  *      422 otherwise), and only then is anything written: the objects under
  *      `objects/<sha256>.o`, their catalog records, the job;
@@ -19,6 +21,8 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { objectKey } from '../worker/trim-job.js';
 import { ApiError } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
+import type { TrimResultCache } from './trim-cache.js';
+import type { TrimHitRecorder } from './trim-hits.js';
 
 export function sha256Hex(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -43,12 +47,19 @@ export interface TrimServices {
   store: ObjectStore;
   queue: TrimQueue;
   metrics: ServiceMetrics;
+  /** Recent results in memory; without one every hit reads the catalog and the store. */
+  trimCache?: TrimResultCache;
+  /** Counts hits in the background; without one each hit is written before the answer. */
+  trimHits?: TrimHitRecorder;
 }
 
 export interface UploadedObject {
   /** For messages: the client's file name. */
   name: string;
-  bytes: Uint8Array;
+  /** Read only on a cache miss (uploads join their chunks lazily). */
+  readonly bytes: Uint8Array;
+  /** sha256 (hex) of `bytes`, when already known (uploads hash as they stream). */
+  readonly sha256?: string;
 }
 
 export type TrimAnswer =
@@ -70,12 +81,27 @@ export async function cachedTrim(
   hash: string,
   kernel: KernelRef,
 ): Promise<{ btf: Uint8Array; sha256: string } | null> {
+  const found = await findTrim(services, hash, kernel);
+  if (found !== null) await countHit(services, hash, kernel);
+  return found;
+}
+
+/** A trim already built, from memory or from the catalog and the store; null when there is none. */
+export async function findTrim(services: TrimServices, hash: string, kernel: KernelRef): Promise<{ btf: Uint8Array; sha256: string } | null> {
+  const remembered = services.trimCache?.get(hash, kernel);
+  if (remembered !== undefined) return remembered;
   const trim = await services.catalog.getTrim(hash, kernel);
   if (trim === null) return null;
   const btf = await services.store.get(trim.resultKey);
   if (btf === null) return null; // recorded but gone from the store: build it again
-  await services.catalog.recordTrimHit(hash, kernel);
+  services.trimCache?.set(hash, kernel, btf, trim.resultSha256);
   return { btf, sha256: trim.resultSha256 };
+}
+
+/** Counts a hit in the catalog: in the background when there is a recorder. */
+export async function countHit(services: TrimServices, hash: string, kernel: KernelRef): Promise<void> {
+  if (services.trimHits !== undefined) services.trimHits.record(hash, kernel);
+  else await services.catalog.recordTrimHit(hash, kernel);
 }
 
 export async function trimObjects(
@@ -85,7 +111,7 @@ export async function trimObjects(
   waitMs: number,
 ): Promise<TrimAnswer> {
   await requireKernel(services.catalog, kernel);
-  const hashes = objects.map((o) => sha256Hex(o.bytes));
+  const hashes = objects.map((o) => o.sha256 ?? sha256Hex(o.bytes));
   const hash = objectsHash(hashes);
 
   const hit = await cachedTrim(services, hash, kernel);
@@ -118,6 +144,7 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
       services.metrics.observeJob(jobId, result.durationMs);
       const btf = await services.store.get(result.resultKey);
       if (btf === null) throw new ApiError(500, 'trim_failed', `job ${jobId} completed but its result is missing from the store`);
+      services.trimCache?.set(hash, kernel, btf, result.resultSha256);
       services.metrics.recordTrim('completed');
       return { kind: 'ready', btf, sha256: result.resultSha256, kernel, objectsHash: hash, cached: false };
     }

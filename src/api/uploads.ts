@@ -1,18 +1,34 @@
 /**
- * Reading a multipart upload: file parts into memory (bounded by the multipart limits),
- * text fields into a record. Problems become the API's errors: not multipart is a 415, a
- * file or field over its limit a 413, a broken body a 400, a part the route does not know
- * (a misspelt field) a 400 naming it.
+ * Reading a multipart upload: file parts into memory, text fields into a record, every
+ * byte counted against the limits before it is kept. Problems become the API's errors: not
+ * multipart is a 415; a file, a field or the whole request over its limit a 413 (a declared
+ * Content-Length over the request limit is refused before a byte is read); a broken body a
+ * 400; a part the route does not know (a misspelt field) a 400 naming it; more upload bytes
+ * held by all requests together than the process allows a 503 with Retry-After.
+ *
+ * Each file is hashed (sha256) as it streams in, so a request answered from a cache never
+ * needs its chunks joined. Routes that take BPF objects may accept them gzip-compressed
+ * (`decompress`): inflated with the output bounded by the per-file limit, so a
+ * decompression bomb is a 413, and a damaged stream a 422.
  */
-import type { FastifyRequest } from 'fastify';
-import { ApiError } from './errors.js';
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ArchiveError } from '../archive/errors.js';
+import { decompressGzip, isGzip } from '../archive/gzip.js';
+import { ApiError, unavailable } from './errors.js';
+import type { ApiLimits } from './services.js';
 
 export interface UploadedFile {
   /** The form field it came in (`object`, `bpf`). */
   field: string;
   /** The client's file name, for messages; the field name when the client gave none. */
   filename: string;
-  bytes: Uint8Array;
+  /** The contents (decompressed, when the route accepts compressed uploads). */
+  readonly bytes: Uint8Array;
+  /** sha256 (hex) of `bytes`. */
+  readonly sha256: string;
+  /** Bytes as received (before decompression). */
+  readonly receivedBytes: number;
 }
 
 export interface Upload {
@@ -27,6 +43,8 @@ export interface UploadRules {
   textFields: readonly string[];
   /** Whether a part of another name is an error (strict) or skipped (compatibility routes). */
   rejectUnknown: boolean;
+  /** Whether gzip-compressed files are inflated (BPF object routes). Default false. */
+  decompress?: boolean;
 }
 
 /** Leaves at most this many characters of a client-given name in messages. */
@@ -36,12 +54,99 @@ function shown(name: string): string {
   return JSON.stringify(name.length > NAME_IN_MESSAGE ? `${name.slice(0, NAME_IN_MESSAGE)}...` : name);
 }
 
+/**
+ * Upload bytes held in memory by all requests of this process. A request takes from it as
+ * its file chunks arrive and gives everything back when its answer is sent (or the client
+ * goes away), so memory taken by uploads stays under the bound whatever the connection count.
+ */
+export class UploadBudget {
+  private used = 0;
+  private readonly held = new WeakMap<FastifyRequest, number>();
+
+  /** `limit` 0: no bound (the bytes are still counted). */
+  constructor(readonly limit: number) {}
+
+  /** Counts `bytes` for `request`; a 503 when that would pass the bound. */
+  take(request: FastifyRequest, bytes: number): void {
+    if (this.limit > 0 && this.used + bytes > this.limit) {
+      throw unavailable('the service is busy receiving other uploads; retry shortly');
+    }
+    this.used += bytes;
+    this.held.set(request, (this.held.get(request) ?? 0) + bytes);
+  }
+
+  /** Gives back everything `request` took. Safe to call more than once. */
+  release(request: FastifyRequest): void {
+    const bytes = this.held.get(request);
+    if (bytes === undefined) return;
+    this.held.delete(request);
+    this.used -= bytes;
+  }
+
+  /** Bytes held now. */
+  inUse(): number {
+    return this.used;
+  }
+}
+
+/** Gives a request's upload bytes back once it is answered or abandoned. */
+export function useUploadBudget(app: FastifyInstance, budget: UploadBudget): void {
+  app.addHook('onResponse', async (request) => budget.release(request));
+  app.addHook('onRequestAbort', async (request) => budget.release(request));
+}
+
+/** A file part as received: its chunks, joined only when someone needs the bytes. */
+class ReceivedFile implements UploadedFile {
+  private joined: Uint8Array | undefined;
+
+  constructor(
+    readonly field: string,
+    readonly filename: string,
+    private chunks: Buffer[],
+    readonly receivedBytes: number,
+    readonly sha256: string,
+  ) {}
+
+  get bytes(): Uint8Array {
+    if (this.joined === undefined) {
+      const buffer = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.receivedBytes);
+      this.joined = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      this.chunks = [];
+    }
+    return this.joined;
+  }
+}
+
+/** A file inflated from a gzip upload. */
+class InflatedFile implements UploadedFile {
+  readonly sha256: string;
+  constructor(
+    readonly field: string,
+    readonly filename: string,
+    readonly bytes: Uint8Array,
+    readonly receivedBytes: number,
+  ) {
+    this.sha256 = createHash('sha256').update(bytes).digest('hex');
+  }
+}
+
 export async function readUpload(request: FastifyRequest, rules: UploadRules): Promise<Upload> {
   if (!request.isMultipart()) {
     throw new ApiError(415, 'unsupported_media_type', `expected multipart/form-data, got ${request.headers['content-type'] ?? 'no Content-Type'}`);
   }
+  const { limits, uploads } = request.server.services;
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limits.maxRequestBytes) {
+    throw requestTooLarge(limits);
+  }
   const files: UploadedFile[] = [];
   const fields: Record<string, string> = {};
+  let total = 0;
+  const count = (bytes: number) => {
+    total += bytes;
+    if (total > limits.maxRequestBytes) throw requestTooLarge(limits);
+    uploads.take(request, bytes);
+  };
   try {
     for await (const part of request.parts()) {
       const name = part.fieldname;
@@ -51,8 +156,20 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
           if (rules.rejectUnknown) throw unexpectedPart(name, rules);
           continue;
         }
-        const bytes = await part.toBuffer();
-        files.push({ field: name, filename: part.filename || name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+        const filename = part.filename || name;
+        const hash = createHash('sha256');
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of part.file as AsyncIterable<Buffer>) {
+          if (part.file.truncated) throw fileTooLarge(filename, limits);
+          count(chunk.length);
+          size += chunk.length;
+          hash.update(chunk);
+          chunks.push(chunk);
+        }
+        if (part.file.truncated) throw fileTooLarge(filename, limits);
+        const received = new ReceivedFile(name, filename, chunks, size, hash.digest('hex'));
+        files.push(rules.decompress && isGzip(received.bytes) ? await inflate(request, received, limits) : received);
         continue;
       }
       if (rules.fileFields.includes(name)) {
@@ -62,9 +179,11 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
         if (rules.rejectUnknown) throw unexpectedPart(name, rules);
         continue;
       }
-      if (part.valueTruncated) throw new ApiError(413, 'payload_too_large', `field ${name} is too long`, name);
+      if (part.valueTruncated) throw new ApiError(413, 'payload_too_large', `field ${name} is longer than ${limits.maxFieldBytes} bytes`, name);
       if (name in fields) throw new ApiError(400, 'invalid_field', `field ${name} given more than once`, name);
-      fields[name] = String(part.value);
+      const value = String(part.value);
+      count(Buffer.byteLength(value));
+      fields[name] = value;
     }
   } catch (err) {
     if (err instanceof ApiError || hasStatus(err)) throw err;
@@ -74,6 +193,31 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
     });
   }
   return { files, fields };
+}
+
+/** A gzip upload inflated, bounded by the per-file limit (and the decompression limit). */
+async function inflate(request: FastifyRequest, file: ReceivedFile, limits: ApiLimits): Promise<UploadedFile> {
+  const maxOutputBytes = Math.min(limits.maxFileBytes, limits.maxDecompressedBytes);
+  let bytes: Uint8Array;
+  try {
+    bytes = await decompressGzip(file.bytes, { maxOutputBytes });
+  } catch (err) {
+    if (err instanceof ArchiveError && err.code === 'LIMIT') {
+      throw new ApiError(413, 'payload_too_large', `${shown(file.filename)} decompresses to more than ${maxOutputBytes} bytes`, file.field);
+    }
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ApiError(422, 'invalid_object', `${shown(file.filename)} looks gzip-compressed but does not decompress: ${why}`, file.field);
+  }
+  request.server.services.uploads.take(request, bytes.byteLength);
+  return new InflatedFile(file.field, file.filename, bytes, file.receivedBytes);
+}
+
+function requestTooLarge(limits: ApiLimits): ApiError {
+  return new ApiError(413, 'payload_too_large', `the request is larger than ${limits.maxRequestBytes} bytes`);
+}
+
+function fileTooLarge(filename: string, limits: ApiLimits): ApiError {
+  return new ApiError(413, 'payload_too_large', `${shown(filename)} is larger than the per-file limit of ${limits.maxFileBytes} bytes`);
 }
 
 function unexpectedPart(name: string, rules: UploadRules): ApiError {

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import type { Test } from 'tap';
 import { buildApp } from '../../src/api/app.js';
 import { ServiceMetrics } from '../../src/api/metrics.js';
+import type { ApiConfig } from '../../src/api/services.js';
 import { makeBtfTarXz } from '../../src/archive/kernel-btf.js';
 import type { CatalogBackend, KernelRef } from '../../src/catalog/index.js';
 import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.js';
@@ -53,6 +54,8 @@ export interface TestApiOptions {
   maxFiles?: number;
   /** Also register XZ_KERNEL from a .btf.tar.xz (costs an xz run). */
   withArchiveKernel?: boolean;
+  /** More settings for buildApp (limits, rate limit, admin token...). */
+  config?: Partial<ApiConfig>;
   /** Replace dependencies (failure injection). */
   wrap?: (deps: { store: ObjectStore; catalog: CatalogBackend; queue: TrimQueue }) => Partial<{
     store: ObjectStore;
@@ -98,6 +101,7 @@ export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<T
       requestWaitMs: options.requestWaitMs ?? 30_000,
       maxFileBytes: options.maxFileBytes ?? 64 * 1024 * 1024,
       maxFiles: options.maxFiles ?? 16,
+      ...options.config,
     },
     store: deps.store,
     catalog: deps.catalog,

@@ -7,12 +7,12 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../../config/schema.js';
 
-/** Longest text field accepted; identity fields are at most 128 characters. */
+/** Longest text field accepted by default (BTFHUB_MAX_FIELD_BYTES); identity fields are at most 128 characters. */
 export const MAX_FIELD_BYTES = 1024;
 /** Text fields per request; the routes use at most four. */
 export const MAX_FIELDS = 16;
 
-export type UploadLimits = Pick<Config, 'maxFileBytes' | 'maxFiles'>;
+export type UploadLimits = Pick<Config, 'maxFileBytes' | 'maxFiles'> & Partial<Pick<Config, 'maxFieldBytes'>>;
 
 export async function registerMultipart(app: FastifyInstance, limits: UploadLimits): Promise<void> {
   await app.register(multipart, {
@@ -22,7 +22,7 @@ export async function registerMultipart(app: FastifyInstance, limits: UploadLimi
       fileSize: limits.maxFileBytes,
       files: limits.maxFiles,
       fields: MAX_FIELDS,
-      fieldSize: MAX_FIELD_BYTES,
+      fieldSize: limits.maxFieldBytes ?? MAX_FIELD_BYTES,
       fieldNameSize: 100,
       parts: limits.maxFiles + MAX_FIELDS,
       headerPairs: 100,

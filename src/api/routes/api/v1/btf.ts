@@ -9,8 +9,8 @@ import type { KernelRef } from '../../../../catalog/catalog.js';
 import { ApiError, missingField } from '../../../errors.js';
 import { etagOf, ifNoneMatchMatches, kernelRefFromFields, sendBinary } from '../../../http.js';
 import { BtfUploadFields, TrimParams, type TrimParamsInput } from '../../../schemas.js';
-import { kernelLabel, trimObjects, type TrimAnswer } from '../../../trim-service.js';
-import { readUpload } from '../../../uploads.js';
+import { countHit, kernelLabel, trimObjects, type TrimAnswer, type UploadedObject } from '../../../trim-service.js';
+import { readUpload, type UploadedFile } from '../../../uploads.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 
 const UPLOAD_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
@@ -41,15 +41,26 @@ function sendReady(reply: FastifyReply, answer: ReadyAnswer): FastifyReply {
   return sendBinary(reply, answer.btf, 'application/octet-stream');
 }
 
+/** An uploaded file as the trim service takes it: hash known, bytes joined only if needed. */
+export function uploadedObject(file: UploadedFile): UploadedObject {
+  return {
+    name: file.filename,
+    sha256: file.sha256,
+    get bytes() {
+      return file.bytes;
+    },
+  };
+}
+
 export async function btfRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
   app.post('/api/v1/btf', async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: UPLOAD_FIELDS, rejectUnknown: true });
+    const upload = await readUpload(request, { fileFields: ['object'], textFields: UPLOAD_FIELDS, rejectUnknown: true, decompress: true });
     const fields = parseInput(BtfUploadFields, upload.fields);
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
     const kernel = kernelRefFromFields(fields);
-    const objects = upload.files.map((file) => ({ name: file.filename, bytes: file.bytes }));
+    const objects = upload.files.map(uploadedObject);
     const answer = await trimObjects(services, kernel, objects, services.config.requestWaitMs);
     return answer.kind === 'pending' ? sendPending(reply, answer) : sendReady(reply, answer);
   });
@@ -60,22 +71,26 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { objectsHash } = request.params;
       const kernel = kernelRefFromFields(request.params);
-      const trim = await services.catalog.getTrim(objectsHash, kernel);
-      if (trim === null) {
+      // From memory when the API has it; else the catalog's row now and the store only if the bytes are wanted.
+      const remembered = services.trimCache.get(objectsHash, kernel);
+      const trim = remembered === undefined ? await services.catalog.getTrim(objectsHash, kernel) : null;
+      const sha256 = remembered?.sha256 ?? trim?.resultSha256;
+      if (sha256 === undefined) {
         throw new ApiError(404, 'trim_not_found', `no trimmed BTF for objects ${objectsHash} and kernel ${kernelLabel(kernel)}; POST /api/v1/btf builds it`);
       }
-      const etag = etagOf(trim.resultSha256);
+      const etag = etagOf(sha256);
       if (ifNoneMatchMatches(request.headers['if-none-match'], etag)) {
         services.metrics.recordTrim('hit');
         return reply.code(304).header('etag', etag).send();
       }
-      const btf = await services.store.get(trim.resultKey);
+      const btf = remembered?.btf ?? (trim === null ? null : await services.store.get(trim.resultKey));
       if (btf === null) {
         throw new ApiError(404, 'trim_not_found', `the trimmed BTF for objects ${objectsHash} is no longer stored; POST /api/v1/btf builds it again`);
       }
-      await services.catalog.recordTrimHit(objectsHash, kernel);
+      if (remembered === undefined) services.trimCache.set(objectsHash, kernel, btf, sha256);
+      await countHit(services, objectsHash, kernel);
       services.metrics.recordTrim('hit');
-      setTrimHeaders(reply, trim.resultSha256, kernel, objectsHash, 'hit');
+      setTrimHeaders(reply, sha256, kernel, objectsHash, 'hit');
       return sendBinary(reply, btf, 'application/octet-stream');
     },
   );

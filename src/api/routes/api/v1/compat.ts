@@ -16,7 +16,7 @@ import { kernelBtf } from '../../../kernel-files.js';
 import { CompatQuery, type CompatQueryInput, MAX_PAGE_LIMIT } from '../../../schemas.js';
 import { kernelLabel, requireKernel, trimObjects } from '../../../trim-service.js';
 import { readUpload } from '../../../uploads.js';
-import { sendPending } from './btf.js';
+import { sendPending, uploadedObject } from './btf.js';
 
 /** The original's download headers (gin's DataFromReader with these extras). */
 function fileTransfer(reply: FastifyReply): FastifyReply {
@@ -46,9 +46,9 @@ export async function compatRoutes(app: FastifyInstance): Promise<void> {
 
   app.post<{ Querystring: CompatQueryInput }>('/api/v1/customize', { schema: { querystring: CompatQuery } }, async (request, reply) => {
     const kernel = kernelRefFromCompat(request.query);
-    const upload = await readUpload(request, { fileFields: ['bpf'], textFields: [], rejectUnknown: false });
+    const upload = await readUpload(request, { fileFields: ['bpf'], textFields: [], rejectUnknown: false, decompress: true });
     if (upload.files.length === 0) throw missingField('bpf', 'the BPF object is required, as a file part named "bpf"');
-    const objects = upload.files.map((file) => ({ name: file.filename, bytes: file.bytes }));
+    const objects = upload.files.map(uploadedObject);
     const answer = await trimObjects(services, kernel, objects, services.config.requestWaitMs);
     if (answer.kind === 'pending') return sendPending(reply, answer);
     const archive = await makeBtfTarXz(answer.kernel.kernel, answer.btf);

@@ -75,7 +75,7 @@ export async function kernelRoutes(app: FastifyInstance): Promise<void> {
       if (type === XZ_MEDIA_TYPE) {
         return sendBinary(reply, await kernelBtf(services.store, record, 'btf.tar.xz'), XZ_MEDIA_TYPE, `${record.kernel}.btf.tar.xz`);
       }
-      return sendBinary(reply, await kernelBtf(services.store, record, 'btf'), RAW_MEDIA_TYPE, `${record.kernel}.btf`);
+      return sendBinary(reply, await kernelBtf(services.store, record, 'btf', services.limits), RAW_MEDIA_TYPE, `${record.kernel}.btf`);
     },
   );
 }

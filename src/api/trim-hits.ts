@@ -1,0 +1,85 @@
+/**
+ * Cache hits counted in the catalog (`trims.hits`), off the request path: a hit is
+ * counted in memory at once and written by one background flush a moment later, so a
+ * cached answer never waits for a database write, and an unavailable catalog never turns
+ * a cached answer into an error. Pending counts are bounded; past the bound new hits are
+ * dropped (and counted as dropped), which only makes the statistics a little low.
+ */
+import type { Catalog, KernelRef } from '../catalog/catalog.js';
+
+export interface TrimHitRecorderOptions {
+  /** How long after a hit it is written. Default 1000 ms. */
+  flushIntervalMs?: number;
+  /** Distinct (objects, kernel) pairs waiting at most. Default 10000. */
+  maxPending?: number;
+  /** Told about a write that failed (the counts are dropped). */
+  onError?: (error: unknown) => void;
+}
+
+interface Pending {
+  objectsHash: string;
+  kernel: KernelRef;
+  count: number;
+}
+
+export class TrimHitRecorder {
+  private pending = new Map<string, Pending>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private readonly flushIntervalMs: number;
+  private readonly maxPending: number;
+  private closed = false;
+  /** Hits not recorded because too many were pending. */
+  dropped = 0;
+
+  constructor(
+    private readonly catalog: Pick<Catalog, 'recordTrimHit'>,
+    private readonly options: TrimHitRecorderOptions = {},
+  ) {
+    this.flushIntervalMs = options.flushIntervalMs ?? 1000;
+    this.maxPending = options.maxPending ?? 10_000;
+  }
+
+  record(objectsHash: string, kernel: KernelRef): void {
+    const key = `${objectsHash}\n${kernel.distro}\n${kernel.distroVersion}\n${kernel.arch}\n${kernel.kernel}`;
+    const entry = this.pending.get(key);
+    if (entry !== undefined) entry.count++;
+    else if (this.pending.size >= this.maxPending) this.dropped++;
+    else this.pending.set(key, { objectsHash, kernel, count: 1 });
+    if (this.timer === undefined && !this.closed) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, this.flushIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes every pending hit. One flush at a time; a second call waits for the first. */
+  async flush(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing;
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    this.flushing = (async () => {
+      for (const { objectsHash, kernel, count } of batch.values()) {
+        try {
+          for (let i = 0; i < count; i++) await this.catalog.recordTrimHit(objectsHash, kernel);
+        } catch (error) {
+          this.options.onError?.(error);
+        }
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+  }
+
+  /** Stops the timer and writes what is pending. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
