@@ -10,8 +10,11 @@
  * - Whether a failure was the client's is carried in the failed reason itself
  *   (`client error: ...`), the one field BullMQ keeps for a failure.
  * - Redis being down never hangs a request: the producer connection does not queue commands
- *   while disconnected, and every call is bounded by `operationTimeoutMs`. Either way the
- *   caller gets a QueueUnavailableError (the API's 503).
+ *   while disconnected, and every call is bounded by `operationTimeoutMs`. Once the
+ *   connection has been up and is lost, calls fail at once instead of waiting out the bound,
+ *   until it is back: an outage costs clients a quick 503, not a slow one. Either way the
+ *   caller gets a QueueUnavailableError (the API's 503), and the connection keeps
+ *   reconnecting in the background, so the service recovers by itself.
  */
 import { type Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -86,6 +89,8 @@ export class BullmqTrimQueue implements TrimQueue {
   private readonly logger: Logger | undefined;
   private lastErrorLog = { message: '', at: 0 };
   private closed = false;
+  /** Whether the connection was ready once: after that, a lost connection fails calls at once. */
+  private everReady = false;
 
   constructor(options: BullmqTrimQueueOptions) {
     this.operationTimeoutMs = options.operationTimeoutMs ?? 5000;
@@ -101,6 +106,10 @@ export class BullmqTrimQueue implements TrimQueue {
       retryStrategy: (times) => Math.min(200 * times, 2000),
     });
     this.connection.on('error', (error: Error) => this.logError('redis connection error', error));
+    this.connection.on('ready', () => {
+      if (this.everReady) this.logger?.info('redis connection is back: trim queue available again');
+      this.everReady = true;
+    });
     // Each request waiting for a reconnection listens for 'ready'.
     this.connection.setMaxListeners(0);
     const keepCompleted = options.keepCompleted ?? { age: 3600, count: 10_000 };
@@ -265,6 +274,9 @@ export class BullmqTrimQueue implements TrimQueue {
    */
   private whenConnected(): Promise<void> {
     if (this.connection.status === 'ready') return Promise.resolve();
+    if (this.everReady) {
+      return Promise.reject(new QueueUnavailableError(`trim queue: the Redis connection is down (${this.connection.status}); reconnecting`));
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ArchiveError, readKernelBtfFile } from '../archive/index.js';
+import { ArchiveError, readKernelBtfFile, type ReadKernelBtfOptions } from '../archive/index.js';
 import { Btf, type BpfObject, CodecError, parseBpfObject, trimBtf } from '../btf/index.js';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { IdentityError, normalizeKernelRef } from '../identity/index.js';
@@ -72,6 +72,8 @@ export interface TrimProcessorDeps {
   catalog: Catalog;
   kernelCache: KernelCache;
   logger: Logger;
+  /** Bound on a kernel archive's decompressed size (BTFHUB_MAX_DECOMPRESSED_BYTES); the archive reader's default otherwise. */
+  maxDecompressedBytes?: number;
 }
 
 /** Object-store key of an uploaded object. */
@@ -84,6 +86,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export function createTrimProcessor(deps: TrimProcessorDeps): TrimProcessor {
   const { store, catalog, kernelCache, logger } = deps;
+  const readOptions = deps.maxDecompressedBytes === undefined ? {} : { maxUncompressedBytes: deps.maxDecompressedBytes };
 
   return async (data) => {
     const started = performance.now();
@@ -100,7 +103,7 @@ export function createTrimProcessor(deps: TrimProcessorDeps): TrimProcessor {
     }
     const cachedBefore = kernelCache.has(record);
     const [full, objects] = await Promise.all([
-      kernelCache.get(record, () => loadKernel(store, record)),
+      kernelCache.get(record, () => loadKernel(store, record, readOptions)),
       Promise.all(hashes.map((hash) => loadObject(store, hash))),
     ]);
     const loadedMs = performance.now() - started;
@@ -209,7 +212,7 @@ function checkJobData(data: TrimJobData): { ref: KernelRef; hashes: string[] } {
   return { ref, hashes: [...new Set(data.objectHashes)] };
 }
 
-async function loadKernel(store: ObjectStore, record: KernelRecord): Promise<Btf> {
+async function loadKernel(store: ObjectStore, record: KernelRecord, readOptions: ReadKernelBtfOptions): Promise<Btf> {
   const key = record.storageKey;
   const bytes = await readStored(store, key);
   if (bytes === null) {
@@ -225,7 +228,7 @@ async function loadKernel(store: ObjectStore, record: KernelRecord): Promise<Btf
     );
   }
   try {
-    return Btf.parse(await readKernelBtfFile(bytes, key));
+    return Btf.parse(await readKernelBtfFile(bytes, key, readOptions));
   } catch (error) {
     if (error instanceof ArchiveError || error instanceof CodecError) {
       throw new TrimJobError('KERNEL_CORRUPT', false, `kernel BTF ${key} does not decode: ${error.message}`, {

@@ -20,7 +20,7 @@ import { KernelCache } from './kernel-cache.js';
 import { createTrimProcessor, toTrimJobError, type TrimProcessor, withJobTimeout } from './trim-job.js';
 
 export interface TrimWorkerOptions {
-  config: Pick<Config, 'queue' | 'workerConcurrency' | 'kernelCacheBytes' | 'jobTimeoutMs'>;
+  config: Pick<Config, 'queue' | 'workerConcurrency' | 'kernelCacheBytes' | 'jobTimeoutMs'> & Partial<Pick<Config, 'maxDecompressedBytes'>>;
   store: ObjectStore;
   catalog: Catalog;
   logger: Logger;
@@ -64,7 +64,13 @@ export function createTrimWorker(options: TrimWorkerOptions): TrimWorker {
     throw new Error('the trim worker needs Redis (REDIS_URL); without it, `btfhub serve` runs trim jobs in-process');
   }
   const kernelCache = options.kernelCache ?? new KernelCache({ maxBytes: config.kernelCacheBytes });
-  const base = createTrimProcessor({ store: options.store, catalog: options.catalog, kernelCache, logger });
+  const base = createTrimProcessor({
+    store: options.store,
+    catalog: options.catalog,
+    kernelCache,
+    logger,
+    ...(config.maxDecompressedBytes !== undefined && { maxDecompressedBytes: config.maxDecompressedBytes }),
+  });
   const processor = options.wrapProcessor ? options.wrapProcessor(base) : base;
   const jobTimeoutMs = config.jobTimeoutMs;
 
@@ -81,7 +87,9 @@ export function createTrimWorker(options: TrimWorkerOptions): TrimWorker {
       }
     },
     {
-      connection: { url: config.queue.url, maxRetriesPerRequest: null },
+      // Reconnect every 0.2-2 s while Redis is away, not BullMQ's default (e^n s, up to 20 s):
+      // a worker should take jobs again within seconds of Redis coming back.
+      connection: { url: config.queue.url, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(200 * times, 2000) },
       prefix: config.queue.prefix,
       concurrency: options.concurrency ?? config.workerConcurrency,
       lockDuration: options.lockDurationMs ?? 30_000,
