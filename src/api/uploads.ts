@@ -212,12 +212,15 @@ async function inflate(request: FastifyRequest, file: ReceivedFile, limits: ApiL
   return new InflatedFile(file.field, file.filename, bytes, file.receivedBytes);
 }
 
+/** The rest of an oversized body is never read: the connection ends with the answer. */
+const CLOSE = { headers: { connection: 'close' } };
+
 function requestTooLarge(limits: ApiLimits): ApiError {
-  return new ApiError(413, 'payload_too_large', `the request is larger than ${limits.maxRequestBytes} bytes`);
+  return new ApiError(413, 'payload_too_large', `the request is larger than ${limits.maxRequestBytes} bytes`, undefined, CLOSE);
 }
 
 function fileTooLarge(filename: string, limits: ApiLimits): ApiError {
-  return new ApiError(413, 'payload_too_large', `${shown(filename)} is larger than the per-file limit of ${limits.maxFileBytes} bytes`);
+  return new ApiError(413, 'payload_too_large', `${shown(filename)} is larger than the per-file limit of ${limits.maxFileBytes} bytes`, undefined, CLOSE);
 }
 
 function unexpectedPart(name: string, rules: UploadRules): ApiError {
