@@ -5,6 +5,7 @@
  *   plugins/external   multipart (upload limits), rate limit, swagger + Swagger UI at /docs
  *   plugins/app        zod validation, error handler, request metrics, admin auth
  *   routes/            one module per URL path (see openapi.yaml for the contract)
+ *   coverage.ts        kernel coverage: upload, coverage, sync, compat, bundle, the page at /
  *
  * The caller owns the catalog, store and queue: closing the app does not close them.
  *
@@ -18,6 +19,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { TrustProxy } from '../config/schema.js';
 import type { TrimQueue } from '../queue/trim-queue.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { type CoverageOptions, registerCoverage } from './coverage.js';
 import { ServiceMetrics } from './metrics.js';
 import { frameworkErrors, useErrorHandler } from './plugins/app/error-handler.js';
 import { useRequestMetrics } from './plugins/app/request-metrics.js';
@@ -49,6 +51,8 @@ export interface BuildAppOptions {
   metrics?: ServiceMetrics;
   /** Swagger UI at /docs (default true). */
   docs?: boolean;
+  /** Compat, bundle and sync jobs, and the sync settings; an in-process queue by default. */
+  coverage?: CoverageOptions;
   /** Called for every route as it is added (the OpenAPI test lists the routes with it). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -136,6 +140,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(compatRoutes);
   await app.register(healthRoutes);
   await app.register(monitoringRoutes);
+  await registerCoverage(app, { store: options.store, catalog: options.catalog }, options.coverage);
 
   return app;
 }

@@ -28,6 +28,8 @@ export const ERROR_CODES = [
   'trim_failed',
   'unauthorized',
   'admin_disabled',
+  'invalid_kernel',
+  'sync_not_configured',
   'rate_limited',
   'unavailable',
   'internal_error',

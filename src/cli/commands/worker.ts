@@ -1,6 +1,7 @@
 /**
- * `btfhub worker`: a process that runs trim jobs from the Redis queue. Start as many as the
- * load needs, on any machine that reaches the same Redis, object store and catalog.
+ * `btfhub worker`: a process that runs trim jobs from the Redis queue, and the coverage jobs
+ * (compat reports, bundles, archive syncs: src/worker/coverage-worker.ts). Start as many as
+ * the load needs, on any machine that reaches the same Redis, object store and catalog.
  *
  * Wiring: configuration (environment, flags on top) → object store → catalog (migrated) →
  * BullMQ worker. SIGTERM or SIGINT stops taking jobs, lets the running ones finish, closes
@@ -9,7 +10,8 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { openCatalog } from '../../catalog/index.js';
 import { type Config, ConfigError, loadConfig, redactConfig } from '../../config/schema.js';
-import { createObjectStore } from '../../storage/index.js';
+import { createArchiveStore, createObjectStore } from '../../storage/index.js';
+import { createCoverageWorker } from '../../worker/coverage-worker.js';
 import { createTrimWorker, type TrimWorker, type TrimWorkerOptions } from '../../worker/worker.js';
 import type { Command, OutputStream } from '../command.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
@@ -66,11 +68,14 @@ export async function runWorkerProcess(config: Config, options: WorkerProcessOpt
     });
     logger.info({ store: store.description, queue: redactConfig(config).queue }, 'connecting to the trim queue');
     const worker = createTrimWorker({ config, store, catalog, logger, ...options.worker });
-    const ready = await Promise.race([worker.ready.then(() => true), whenStopped.then(() => false)]);
+    const coverageWorker = createCoverageWorker({ config, store, catalog, archive: createArchiveStore(config), logger });
+    const closeBoth = () => Promise.all([worker.close(), coverageWorker.close()]);
+    const bothReady = Promise.all([worker.ready, coverageWorker.ready]);
+    const ready = await Promise.race([bothReady.then(() => true), whenStopped.then(() => false)]);
     if (!ready) {
       // Stopped while still waiting for Redis: no job can be running. BullMQ's close may wait
       // for a connection that never comes, so it gets a bound.
-      const closed = await Promise.race([worker.close().then(() => true), delay(5000).then(() => false)]);
+      const closed = await Promise.race([closeBoth().then(() => true), delay(5000).then(() => false)]);
       if (!closed) {
         logger.warn('Redis never answered; exiting without a clean close');
         exit(ExitCode.Ok);
@@ -80,7 +85,7 @@ export async function runWorkerProcess(config: Config, options: WorkerProcessOpt
     logger.info({ concurrency: worker.worker.opts.concurrency, prefix: config.queue.prefix }, 'trim worker ready');
     options.onReady?.(worker);
     await whenStopped;
-    await worker.close();
+    await closeBoth();
     logger.info({ kernelCache: worker.kernelCache.stats() }, 'trim worker stopped');
     return ExitCode.Ok;
   } finally {

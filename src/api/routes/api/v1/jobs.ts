@@ -1,8 +1,11 @@
 /**
- * GET /api/v1/jobs/{id}: a trim job's state, timings, error, and where its result is.
+ * GET /api/v1/jobs/{id}: a job's state, timings, error, and where its result is: a trim
+ * job, or a coverage job (`compat-...`, `bundle-...`, `sync-...`, with its progress).
  */
 import type { FastifyInstance } from 'fastify';
+import { coverageJobKind } from '../../../../queue/coverage-queue.js';
 import type { TrimJobStatus } from '../../../../queue/trim-queue.js';
+import { coverageJobBody } from '../../../coverage-service.js';
 import { ApiError } from '../../../errors.js';
 import { kernelPath } from '../../../http.js';
 import { JobParams, type JobStatusBody } from '../../../schemas.js';
@@ -42,6 +45,11 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
   app.get<{ Params: { id: string } }>('/api/v1/jobs/:id', { schema: { params: JobParams } }, async (request) => {
+    if (coverageJobKind(request.params.id) !== null && app.hasDecorator('coverage')) {
+      const status = await app.coverage.queue.status(request.params.id);
+      if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${request.params.id} (finished jobs are kept for a while only)`);
+      return coverageJobBody(status);
+    }
     const status = await services.queue.status(request.params.id);
     if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${request.params.id} (finished jobs are kept for a while only)`);
     return jobStatusBody(status);

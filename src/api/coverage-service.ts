@@ -1,0 +1,221 @@
+/**
+ * What the coverage routes share: the coverage queue and sync settings (decorated onto the
+ * app as `app.coverage`), kernel filters from request fields, the registered kernels a
+ * filter matches, submitting a compat or bundle job for uploaded objects, and job statuses
+ * as the API shows them.
+ *
+ * Submitting follows POST /api/v1/btf: every object must parse as a BPF CO-RE object (422
+ * otherwise) before anything is written; then the objects are stored (`objects/<sha256>.o`),
+ * the job is enqueued under an id that hashes objects, filter and matched kernels, and the
+ * request waits up to BTFHUB_REQUEST_WAIT_MS for it.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyReply } from 'fastify';
+import { parseBpfObject } from '../btf/object.js';
+import type { Catalog, KernelFilter, KernelRecord } from '../catalog/catalog.js';
+import { type Distro, normalizeArch, normalizeDistro, normalizeDistroVersion, validateIdentityValue } from '../identity/kernel-identity.js';
+import {
+  bundleKey, compatReportKey, type CoverageJobStatus, type CoverageQueue, objectsJobId, type UploadedObjectRef,
+} from '../queue/coverage-queue.js';
+import { objectKey } from '../worker/trim-job.js';
+import { filterBody } from '../worker/coverage-report.js';
+import type { CoverageFilterInput, CoverageJobStatusBody, SyncRunBody } from './coverage-schemas.js';
+import { ApiError } from './errors.js';
+import { MAX_PAGE_LIMIT } from './schemas.js';
+import type { AppServices } from './services.js';
+import { kernelLabel, objectsHash, sha256Hex } from './trim-service.js';
+import type { UploadedFile } from './uploads.js';
+
+export interface CoverageServices {
+  queue: CoverageQueue;
+  /** What a sync scans (BTFHUB_SYNC_SOURCE, else BTFHUB_ARCHIVE_DIR); null: nothing to sync. */
+  syncSource: string | null;
+  /** Between scheduled syncs; 0 when off. */
+  syncIntervalMs: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    coverage: CoverageServices;
+  }
+}
+
+/** The kernel filter of request fields, normalized like every identity (`focal` is 20.04, `aarch64` arm64). */
+export function filterFromFields(fields: CoverageFilterInput): KernelFilter {
+  const filter: KernelFilter = {};
+  let distro: Distro | undefined;
+  if (fields.distro !== undefined) filter.distro = distro = normalizeDistro(fields.distro);
+  if (fields.distro_version !== undefined) {
+    filter.distroVersion =
+      distro === undefined ? validateIdentityValue('distro_version', fields.distro_version) : normalizeDistroVersion(distro, fields.distro_version);
+  }
+  if (fields.arch !== undefined) filter.arch = normalizeArch(fields.arch);
+  if (fields.kernel_version !== undefined && fields.kernel_version !== '') filter.kernelPrefix = fields.kernel_version;
+  return filter;
+}
+
+/** Every registered kernel matching `filter`, in the catalog's order. */
+export async function matchingKernels(catalog: Pick<Catalog, 'listKernels'>, filter: KernelFilter): Promise<KernelRecord[]> {
+  const records: KernelRecord[] = [];
+  for (let offset = 0; ; offset += MAX_PAGE_LIMIT) {
+    const page = await catalog.listKernels(filter, { limit: MAX_PAGE_LIMIT, offset });
+    records.push(...page.items);
+    if (page.items.length < MAX_PAGE_LIMIT || records.length >= page.total) return records;
+  }
+}
+
+/** What a set of kernels is: identities and file hashes. */
+export function kernelsFingerprint(records: readonly KernelRecord[]): string {
+  const hash = createHash('sha256');
+  for (const r of records) hash.update(`${kernelLabel(r)} ${r.sha256}\n`);
+  return hash.digest('hex');
+}
+
+function describeFilter(filter: KernelFilter): string {
+  const parts = Object.entries(filterBody(filter)).map(([k, v]) => `${k}=${v}`);
+  return parts.length === 0 ? 'no filter' : parts.join(', ');
+}
+
+export interface SubmittedJob {
+  id: string;
+  status: CoverageJobStatus;
+  kernels: number;
+}
+
+/** Checks the objects, stores them, enqueues the job and waits up to `waitMs` for it. */
+export async function submitObjectsJob(
+  services: AppServices,
+  queue: CoverageQueue,
+  kind: 'compat' | 'bundle',
+  files: readonly UploadedFile[],
+  filter: KernelFilter,
+  waitMs: number,
+): Promise<SubmittedJob> {
+  // Nothing is written before every object is known to be a CO-RE object: a CodecError here is a 422.
+  for (const file of files) parseBpfObject(file.bytes, file.filename);
+  const kernels = await matchingKernels(services.catalog, filter);
+  if (kernels.length === 0) {
+    throw new ApiError(404, 'kernel_not_found', `no registered kernel matches (${describeFilter(filter)}); GET /api/v1/coverage lists what there is`);
+  }
+  const objects: UploadedObjectRef[] = [];
+  const stored = new Set<string>();
+  for (const file of files) {
+    const sha256 = sha256Hex(file.bytes);
+    objects.push({ sha256, name: file.filename });
+    if (stored.has(sha256)) continue;
+    stored.add(sha256);
+    const key = objectKey(sha256);
+    if ((await services.store.head(key)) === null) await services.store.put(key, file.bytes);
+    await services.catalog.recordObject(sha256, file.bytes.length);
+  }
+  const id = objectsJobId(kind, objects, filter, kernelsFingerprint(kernels));
+  await queue.enqueue(id, { kind, objects, objectsHash: objectsHash(objects.map((o) => o.sha256)), filter });
+  const status = await queue.waitFor(id, waitMs);
+  return { id, status, kernels: kernels.length };
+}
+
+/** 202: still running; Location says where to follow it. */
+export function sendJobPending(reply: FastifyReply, status: CoverageJobStatus): FastifyReply {
+  return reply
+    .code(202)
+    .header('location', `/api/v1/jobs/${encodeURIComponent(status.id)}`)
+    .send({ job_id: status.id, state: status.state === 'unknown' ? 'waiting' : status.state });
+}
+
+/** A failed job as an answer: 422 when the request was at fault, 500 otherwise. */
+export function coverageJobFailure(status: CoverageJobStatus): ApiError {
+  const message = status.error?.message ?? 'unknown error';
+  if (status.error?.clientError) return new ApiError(422, 'invalid_object', message, 'object');
+  return new ApiError(500, 'internal_error', `job ${status.id} failed: ${message}`);
+}
+
+/** Where a finished job's result is served. */
+export function resultUrl(id: string, kind: 'compat' | 'bundle'): string {
+  return `/api/v1/${kind}/${encodeURIComponent(id)}`;
+}
+
+export function resultKey(id: string, kind: 'compat' | 'bundle'): string {
+  return kind === 'compat' ? compatReportKey(id) : bundleKey(id);
+}
+
+const iso = (date: Date | undefined) => date?.toISOString();
+
+/** A coverage job's status as `GET /api/v1/jobs/{id}` shows it (CoverageJobStatus in openapi.yaml). */
+export function coverageJobBody(status: CoverageJobStatus): CoverageJobStatusBody {
+  if (status.state === 'unknown' || status.data === undefined) throw new Error('coverageJobBody: unknown job');
+  const data = status.data;
+  const body: CoverageJobStatusBody = { job_id: status.id, kind: data.kind, state: status.state };
+  if (status.attempts !== undefined) body.attempts = status.attempts;
+  if (status.createdAt !== undefined) body.created_at = iso(status.createdAt);
+  if (status.startedAt !== undefined) body.started_at = iso(status.startedAt);
+  if (status.finishedAt !== undefined) body.finished_at = iso(status.finishedAt);
+  if (status.progress !== undefined) body.progress = { ...status.progress };
+  if (data.kind === 'sync') body.source = data.source;
+  else {
+    body.objects = data.objects.map((o) => ({ name: o.name, sha256: o.sha256 }));
+    body.filter = filterBody(data.filter);
+  }
+  if (status.error !== undefined) body.error = { message: status.error.message, client_error: status.error.clientError };
+  const result = status.result;
+  if (result?.kind === 'compat') {
+    body.result = {
+      kernels: result.kernels,
+      unreadable: result.unreadable,
+      loadable: result.loadable,
+      all_resolved: result.allResolved,
+      relocations: result.relocations,
+      duration_ms: result.durationMs,
+      url: resultUrl(status.id, 'compat'),
+    };
+  } else if (result?.kind === 'bundle') {
+    body.result = {
+      kernels: result.kernels,
+      distinct: result.distinct,
+      failed: result.failed,
+      failures: result.failures,
+      size: result.size,
+      sha256: result.sha256,
+      bytes: result.bytes,
+      duration_ms: result.durationMs,
+      url: resultUrl(status.id, 'bundle'),
+    };
+  } else if (result?.kind === 'sync') {
+    body.result = syncSummaryBody(result);
+  }
+  return body;
+}
+
+export function syncSummaryBody(result: Extract<CoverageJobStatus['result'], { kind: 'sync' }>) {
+  return {
+    source: result.source,
+    added: result.added,
+    updated: result.updated,
+    unchanged: result.unchanged,
+    invalid: result.invalid,
+    invalid_files: result.invalidFiles,
+    markers: result.markers,
+    aliases: result.aliases,
+    ignored: result.ignored,
+    unread: result.unread,
+    copied: result.copied,
+    duration_ms: result.durationMs,
+  };
+}
+
+/** A sync job as an entry of `GET /api/v1/sync`. */
+export function syncRunBody(status: CoverageJobStatus): SyncRunBody {
+  const data = status.data?.kind === 'sync' ? status.data : undefined;
+  const body: SyncRunBody = {
+    job_id: status.id,
+    trigger: data?.trigger ?? 'schedule',
+    state: status.state === 'unknown' ? 'waiting' : status.state,
+    source: data?.source ?? '',
+  };
+  if (status.createdAt !== undefined) body.created_at = iso(status.createdAt);
+  if (status.startedAt !== undefined) body.started_at = iso(status.startedAt);
+  if (status.finishedAt !== undefined) body.finished_at = iso(status.finishedAt);
+  if (status.progress !== undefined) body.progress = { ...status.progress };
+  if (status.error !== undefined) body.error = { message: status.error.message, client_error: status.error.clientError };
+  if (status.result?.kind === 'sync') body.summary = syncSummaryBody(status.result);
+  return body;
+}
