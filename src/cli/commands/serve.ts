@@ -4,8 +4,11 @@
  * Wiring: configuration (environment, flags on top; logged once, redacted) → object store →
  * catalog (migrated) → queue (in-process, or a BullMQ producer with REDIS_URL) → kernel
  * registration (the archive's kernels, this host's kernel) → `buildApp` → listen.
- * SIGTERM or SIGINT stops accepting connections, lets in-flight requests and running jobs
- * finish, closes queue, catalog and store, and exits 0; a second signal exits at once with 1.
+ * SIGTERM or SIGINT stops accepting connections (requests still arriving on open connections
+ * are answered 503 with Connection: close), lets in-flight requests and running jobs finish
+ * within BTFHUB_SHUTDOWN_GRACE_MS, closes queue, catalog and store, and exits 0. Past the
+ * grace period the remaining connections are closed and the status is 1; a watchdog ends
+ * the process shortly after if anything still holds it. A second signal exits at once with 1.
  *
  * Storage: the service writes to its own store (S3 with S3_BUCKET, else `<data>/objects`).
  * `--archive DIR` (a btfhub-archive checkout) is read as is and never written to: reads
@@ -134,6 +137,8 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
   const store: ObjectStore = archive === null ? serviceStore : new ArchiveOverlayStore(serviceStore, archive);
   let catalog: CatalogBackend | undefined;
   let queue: TrimQueue | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
+  let cutShort = false;
   try {
     await store.check().catch((error: unknown) => {
       throw new CliError(`object store ${store.description} is not usable: ${messageOf(error)}`);
@@ -152,7 +157,7 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
     } else {
       const kernelCache = new KernelCache({ maxBytes: config.kernelCacheBytes });
       queue = new InlineTrimQueue({
-        processor: createTrimProcessor({ store, catalog, kernelCache, logger }),
+        processor: createTrimProcessor({ store, catalog, kernelCache, logger, maxDecompressedBytes: config.maxDecompressedBytes }),
         concurrency: config.workerConcurrency,
         jobTimeoutMs: config.jobTimeoutMs,
         logger,
@@ -172,14 +177,60 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
     options.onListening?.(address);
 
     await whenStopped;
-    await app.close(); // stops accepting; in-flight requests finish first
-    return ExitCode.Ok;
+    const graceMs = config.shutdownGraceMs;
+    const deadline = performance.now() + graceMs;
+    const left = () => Math.max(0, deadline - performance.now());
+    // Whatever happens below, the process does not outlive the grace period by much.
+    watchdog = setTimeout(() => {
+      logger.error({ graceMs }, 'still running after the grace period: exiting');
+      exit(ExitCode.Failure);
+    }, graceMs + WATCHDOG_SLACK_MS);
+    watchdog.unref();
+
+    const closed = app.close(); // stops accepting; in-flight requests finish first
+    if (!(await settlesWithin(closed, left()))) {
+      cutShort = true;
+      logger.warn({ graceMs }, 'grace period over: closing the connections of requests still in flight');
+      app.server.closeAllConnections();
+      await settlesWithin(closed, 1000);
+    }
+    const queueClosed = queue.close(); // in-process jobs finish; a BullMQ producer disconnects
+    if (!(await settlesWithin(queueClosed, left()))) {
+      cutShort = true;
+      logger.warn({ graceMs }, 'grace period over: trim jobs still running are abandoned (their requests are retried)');
+    }
+    return cutShort ? ExitCode.Failure : ExitCode.Ok;
   } finally {
     signals.off('SIGTERM', onSignal);
     signals.off('SIGINT', onSignal);
-    await queue?.close().catch((error: unknown) => logger.error({ err: error }, 'closing the queue failed'));
-    await Promise.allSettled([catalog?.close(), store.close()]);
+    // Already closed on the normal path (close is idempotent); bounded either way.
+    await settlesWithin(
+      queue?.close().catch((error: unknown) => logger.error({ err: error }, 'closing the queue failed')) ?? Promise.resolve(),
+      stopping ? 0 : CLOSE_BOUND_MS,
+    );
+    await settlesWithin(Promise.allSettled([catalog?.close(), store.close()]), CLOSE_BOUND_MS);
+    // Cut short, an abandoned job or socket may still hold the process: the watchdog stays (unref'd).
+    if (!cutShort) clearTimeout(watchdog);
     logger.info('btfhub serve stopped');
+  }
+}
+
+/** How long past the grace period the watchdog waits before it ends the process. */
+const WATCHDOG_SLACK_MS = 2000;
+/** Bound on closing the catalog and the store. */
+const CLOSE_BOUND_MS = 2000;
+
+/** Whether `promise` settles within `ms` (its outcome is ignored: callers log their own). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([settled, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
