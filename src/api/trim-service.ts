@@ -93,7 +93,9 @@ export async function findTrim(services: TrimServices, hash: string, kernel: Ker
   const trim = await services.catalog.getTrim(hash, kernel);
   if (trim === null) return null;
   const btf = await services.store.get(trim.resultKey);
-  if (btf === null) return null; // recorded but gone from the store: build it again
+  // Gone from the store, or not the bytes recorded (a damaged copy): build it again. Results are
+  // a few KiB, so checking costs next to nothing, and the answer's ETag then never lies.
+  if (btf === null || sha256Hex(btf) !== trim.resultSha256) return null;
   services.trimCache?.set(hash, kernel, btf, trim.resultSha256);
   return { btf, sha256: trim.resultSha256 };
 }
@@ -127,7 +129,8 @@ export async function trimObjects(
   objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));
   for (const [sha256, bytes] of distinct) {
     const key = objectKey(sha256);
-    if ((await services.store.head(key)) === null) await services.store.put(key, bytes);
+    // Content-addressed, so present means done, unless its size says a write was cut short: then write it again.
+    if ((await services.store.head(key))?.size !== bytes.length) await services.store.put(key, bytes);
     await services.catalog.recordObject(sha256, bytes.length);
   }
 
@@ -144,6 +147,7 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
       services.metrics.observeJob(jobId, result.durationMs);
       const btf = await services.store.get(result.resultKey);
       if (btf === null) throw new ApiError(500, 'trim_failed', `job ${jobId} completed but its result is missing from the store`);
+      if (sha256Hex(btf) !== result.resultSha256) throw new ApiError(500, 'trim_failed', `job ${jobId} completed but its stored result is damaged`);
       services.trimCache?.set(hash, kernel, btf, result.resultSha256);
       services.metrics.recordTrim('completed');
       return { kind: 'ready', btf, sha256: result.resultSha256, kernel, objectsHash: hash, cached: false };

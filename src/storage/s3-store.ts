@@ -1,6 +1,14 @@
 /**
  * ObjectStore over an S3 bucket (AWS or any S3-compatible server: MinIO, Ceph, s3rver).
- * PutObject replaces an object in one step, so put is atomic without extra work.
+ *
+ * put is atomic on every server, not only on those that are: the data goes to a temporary
+ * key (`.btfhub-tmp/<random>`, with Content-MD5 so a server that checks rejects a damaged
+ * body), is copied server-side onto the key (CopyObject: whole or not at all), and the
+ * temporary key is deleted. AWS S3 and MinIO never keep a PutObject whose body was cut
+ * short, but some S3-compatible servers (s3rver, for one) write the body to the key as it
+ * streams in, so a connection lost mid-upload would leave half an object where readers look.
+ * Temporary keys are hidden from `list` and cannot be written as keys; one left behind by a
+ * crash is garbage for a bucket lifecycle rule (on the `.btfhub-tmp/` prefix).
  *
  * Checksums are only computed when an operation requires them: recent SDKs add CRC32
  * trailers by default, which several S3-compatible servers reject.
@@ -8,7 +16,9 @@
  * Every SDK failure other than "no such key" becomes StorageError('UNAVAILABLE') with the
  * SDK error as its cause, so callers handle one error type whatever the backend.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import {
+  CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -100,18 +110,43 @@ export class S3ObjectStore implements ObjectStore {
 
   async put(key: string, data: Uint8Array): Promise<void> {
     assertValidKey(key);
+    if (key.startsWith(TEMP_PREFIX)) {
+      throw new StorageError('INVALID_KEY', `invalid object key ${JSON.stringify(key)}: "${TEMP_PREFIX}" is reserved`);
+    }
+    const temporary = this.keyPrefix + TEMP_PREFIX + randomBytes(12).toString('hex');
     try {
       await this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
-          Key: this.keyPrefix + key,
+          Key: temporary,
           Body: data,
           ContentLength: data.byteLength,
+          ContentMD5: createHash('md5').update(data).digest('base64'),
           ContentType: 'application/octet-stream',
         }),
       );
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: this.keyPrefix + key,
+          CopySource: `${this.bucket}/${temporary.split('/').map(encodeURIComponent).join('/')}`,
+          ContentType: 'application/octet-stream',
+          MetadataDirective: 'REPLACE',
+        }),
+      );
     } catch (error) {
+      await this.removeTemporary(temporary);
       throw this.unavailable(`put ${key}`, error);
+    }
+    await this.removeTemporary(temporary);
+  }
+
+  /** Best effort: a temporary key left behind is never read, only listed by nobody. */
+  private async removeTemporary(temporary: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: temporary }));
+    } catch {
+      // The store is failing (that is why we are here) or went away since: leave it.
     }
   }
 
@@ -153,7 +188,7 @@ export class S3ObjectStore implements ObjectStore {
         if (object.Key === undefined) continue;
         const key = object.Key.slice(this.keyPrefix.length);
         // Objects written by other tools (folder markers "a/", "a//b") are not addressable here.
-        if (!isValidKey(key)) continue;
+        if (!isValidKey(key) || key.startsWith(TEMP_PREFIX)) continue;
         page.push(withModified({ key, size: object.Size ?? 0 }, object.LastModified));
       }
       yield* page.sort((a, b) => compareKeys(a.key, b.key));
@@ -181,6 +216,9 @@ export class S3ObjectStore implements ObjectStore {
     return new StorageError('UNAVAILABLE', `${this.description}: ${operation}: ${describe(cause)}`, { cause });
   }
 }
+
+/** Where puts write before the copy onto their key. */
+const TEMP_PREFIX = '.btfhub-tmp/';
 
 /** Strips surrounding '/' and adds one trailing '/', so keys join without doubled separators. */
 function normalizePrefix(prefix: string): string {
