@@ -21,10 +21,14 @@ import { ServiceMetrics } from '../../api/metrics.js';
 import { type CatalogBackend, openCatalog } from '../../catalog/index.js';
 import { type Config, ConfigError, loadConfig, redactConfig, unknownBtfhubVariables } from '../../config/schema.js';
 import { registerHostKernel, registerKernelsFromStore } from '../../kernels/registry.js';
+import { BullmqCoverageQueue } from '../../queue/bullmq-coverage-queue.js';
 import { createBullmqTrimQueue } from '../../queue/bullmq-queue.js';
+import type { CoverageQueue } from '../../queue/coverage-queue.js';
+import { InlineCoverageQueue } from '../../queue/inline-coverage-queue.js';
 import { InlineTrimQueue } from '../../queue/inline-queue.js';
 import type { TrimQueue } from '../../queue/trim-queue.js';
 import { compareKeys, createArchiveStore, createObjectStore, type ObjectInfo, type ObjectStore } from '../../storage/index.js';
+import { createCoverageProcessor } from '../../worker/coverage-job.js';
 import { KernelCache } from '../../worker/kernel-cache.js';
 import { createTrimProcessor } from '../../worker/trim-job.js';
 import type { Command, OutputStream } from '../command.js';
@@ -137,6 +141,8 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
   const store: ObjectStore = archive === null ? serviceStore : new ArchiveOverlayStore(serviceStore, archive);
   let catalog: CatalogBackend | undefined;
   let queue: TrimQueue | undefined;
+  /** Compat, bundle and archive sync jobs (src/queue/coverage-queue.ts). */
+  let coverageQueue: CoverageQueue | undefined;
   let watchdog: NodeJS.Timeout | undefined;
   let cutShort = false;
   try {
@@ -151,6 +157,7 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
     const metrics = new ServiceMetrics();
     if (config.queue.kind === 'redis') {
       queue = createBullmqTrimQueue({ url: config.queue.url, prefix: config.queue.prefix, logger });
+      coverageQueue = new BullmqCoverageQueue({ url: config.queue.url, prefix: config.queue.prefix, logger });
       if (archive !== null) {
         logger.warn('with REDIS_URL the trims run in `btfhub worker` processes: they read kernels from the object store, not from --archive');
       }
@@ -163,12 +170,21 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
         logger,
       });
       metrics.setDecodedKernels({ count: () => kernelCache.stats().entries, bytes: () => kernelCache.stats().bytes });
+      coverageQueue = new InlineCoverageQueue({ processor: createCoverageProcessor({ store, catalog, config, archive, logger }), logger });
     }
 
     await registerKernels(config, { archive, serviceStore, catalog, logger, hostKernel: options.hostKernel });
     if (stopping) return ExitCode.Ok;
 
-    const app = await buildApp({ config, store, catalog, queue, logger, metrics });
+    // The periodic archive sync: a BullMQ job scheduler with REDIS_URL (one per deployment,
+    // whatever the replicas), a timer here otherwise; an interval of 0 removes it.
+    await coverageQueue.scheduleSync(config.syncSource ?? null, config.syncIntervalMs).catch((error: unknown) => {
+      logger.warn({ err: messageOf(error) }, 'the archive sync schedule could not be set');
+    });
+    if (config.syncIntervalMs > 0) logger.info({ source: config.syncSource, intervalMs: config.syncIntervalMs }, 'archive sync scheduled');
+
+    const coverage = { queue: coverageQueue, syncSource: config.syncSource ?? null, syncIntervalMs: config.syncIntervalMs };
+    const app = await buildApp({ config, store, catalog, queue, logger, metrics, coverage });
     const address = await app.listen({ host: config.host, port: config.port }).catch(async (error: unknown) => {
       await app.close();
       throw new CliError(`cannot listen on ${config.host}:${config.port}: ${messageOf(error)}`);
@@ -194,7 +210,8 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
       app.server.closeAllConnections();
       await settlesWithin(closed, 1000);
     }
-    const queueClosed = queue.close(); // in-process jobs finish; a BullMQ producer disconnects
+    // In-process jobs finish; BullMQ producers disconnect.
+    const queueClosed = Promise.all([queue.close(), coverageQueue.close()]);
     if (!(await settlesWithin(queueClosed, left()))) {
       cutShort = true;
       logger.warn({ graceMs }, 'grace period over: trim jobs still running are abandoned (their requests are retried)');
@@ -205,7 +222,10 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
     signals.off('SIGINT', onSignal);
     // Already closed on the normal path (close is idempotent); bounded either way.
     await settlesWithin(
-      queue?.close().catch((error: unknown) => logger.error({ err: error }, 'closing the queue failed')) ?? Promise.resolve(),
+      Promise.all([
+        queue?.close().catch((error: unknown) => logger.error({ err: error }, 'closing the queue failed')),
+        coverageQueue?.close().catch((error: unknown) => logger.error({ err: error }, 'closing the coverage queue failed')),
+      ]),
       stopping ? 0 : CLOSE_BOUND_MS,
     );
     await settlesWithin(Promise.allSettled([catalog?.close(), store.close()]), CLOSE_BOUND_MS);
