@@ -4,8 +4,8 @@
  * filter matches, submitting a compat or bundle job for uploaded objects, and job statuses
  * as the API shows them.
  *
- * Submitting follows POST /api/v1/btf: every object must parse as a BPF CO-RE object (422
- * otherwise) before anything is written; then the objects are stored (`objects/<sha256>.o`),
+ * Submitting follows POST /api/v1/btf: objects may come gzip-compressed, and every one must
+ * parse as a BPF CO-RE object (422 otherwise) before anything is written; then the objects are stored (`objects/<sha256>.o`),
  * the job is enqueued under an id that hashes objects, filter and matched kernels, and the
  * request waits up to BTFHUB_REQUEST_WAIT_MS for it.
  */
@@ -23,7 +23,7 @@ import type { CoverageFilterInput, CoverageJobStatusBody, SyncRunBody } from './
 import { ApiError } from './errors.js';
 import { MAX_PAGE_LIMIT } from './schemas.js';
 import type { AppServices } from './services.js';
-import { kernelLabel, objectsHash, sha256Hex } from './trim-service.js';
+import { kernelLabel, objectsHash } from './trim-service.js';
 import type { UploadedFile } from './uploads.js';
 
 export interface CoverageServices {
@@ -100,7 +100,7 @@ export async function submitObjectsJob(
   const objects: UploadedObjectRef[] = [];
   const stored = new Set<string>();
   for (const file of files) {
-    const sha256 = sha256Hex(file.bytes);
+    const sha256 = file.sha256;
     objects.push({ sha256, name: file.filename });
     if (stored.has(sha256)) continue;
     stored.add(sha256);

@@ -4,6 +4,7 @@
  * archive, filters narrow the kernels, a long run is a job whose progress
  * GET /api/v1/jobs/{id} shows, and bad input is refused before anything is stored.
  */
+import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { Btf, parseBpfObject } from '../../src/btf/index.js';
 import { kernelCompat, listRelocations } from '../../src/coverage/compat.js';
@@ -93,6 +94,12 @@ t.test('the same request again is the same job, answered at once', async (t) => 
   const stored = await app.inject({ method: 'GET', url: `/api/v1/compat/${first.headers['x-btfhub-job'] as string}` });
   t.equal(stored.statusCode, 200);
   t.equal(stored.body, first.body, 'GET /api/v1/compat/{id} serves the same report');
+});
+
+t.test('a gzip-compressed object is the same object', async (t) => {
+  const gz = await post([{ name: 'tools_like.bpf.o', bytes: gzipSync(toolsLike.bytes) }]);
+  t.equal(gz.statusCode, 200, gz.body.slice(0, 300));
+  t.equal(gz.headers['x-btfhub-job'], first.headers['x-btfhub-job'], 'the same job as the plain upload');
 });
 
 t.test('a kernel filter: aliases accepted, a kernel release prefix', async (t) => {

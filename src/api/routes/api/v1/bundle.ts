@@ -47,7 +47,7 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
   }
 
   app.post('/api/v1/bundle', async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true });
+    const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true, decompress: true });
     const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
     const { status } = await submitObjectsJob(services, coverage.queue, 'bundle', upload.files, filter, services.config.requestWaitMs);

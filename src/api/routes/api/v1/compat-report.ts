@@ -36,7 +36,7 @@ export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
   }
 
   app.post('/api/v1/compat', async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true });
+    const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true, decompress: true });
     const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
     const { status } = await submitObjectsJob(services, coverage.queue, 'compat', upload.files, filter, services.config.requestWaitMs);
