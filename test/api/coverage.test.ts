@@ -5,7 +5,10 @@
  * files are served.
  */
 import t from 'tap';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { compareKernelVersions, coverageOf } from '../../src/api/routes/api/v1/coverage.js';
+import { publicDir } from '../../src/api/routes/page.js';
 import { setupCoverageApi } from './coverage-setup.js';
 
 const api = await setupCoverageApi(t);
@@ -144,4 +147,7 @@ t.test('the coverage page and its files', async (t) => {
   t.match(missing.json(), { error: 'invalid_field', field: 'file' });
   const traversal = await app.inject({ method: 'GET', url: '/assets/..%2Fpackage.json' });
   t.equal(traversal.statusCode, 400);
+  const dir = publicDir();
+  t.ok(dir !== null && existsSync(join(dir, 'index.html')), `the page's files are found (${dir})`);
+  t.equal(publicDir('/'), null, 'a build without them: null, and the routes answer 404 instead of failing the start');
 });

@@ -4,13 +4,15 @@
  *   GET /                 index.html: the coverage table, a kernel search, a compatibility check
  *   GET /assets/{file}    its script and stylesheet (app.js, app.css)
  *
- * The files live in src/api/public/ and are read once, at start.
+ * The files live in src/api/public/ and are read once, at start. A build without them (an
+ * image that copied only dist/) still serves the API: these routes then answer 404 saying so.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { PAGE_ASSETS, PageAssetParams } from '../coverage-schemas.js';
+import { ApiError } from '../errors.js';
 
 /** The page loads only its own script and style and talks only to this origin. */
 const PAGE_HEADERS = {
@@ -27,10 +29,11 @@ const MEDIA_TYPES: Readonly<Record<string, string>> = {
 };
 
 /**
- * The page's directory: `../public` beside this module (src/api/public under tap; the
- * build copies it to dist/src/api/public), else src/api/public of the package.
+ * The page's directory: `../public` beside this module (src/api/public from the sources;
+ * dist/src/api/public when the build copies it there), else src/api/public of the package;
+ * null when neither has it.
  */
-export function publicDir(from = dirname(fileURLToPath(import.meta.url))): string {
+export function publicDir(from = dirname(fileURLToPath(import.meta.url))): string | null {
   const beside = join(from, '..', 'public');
   if (existsSync(join(beside, 'index.html'))) return beside;
   let dir = from;
@@ -41,13 +44,18 @@ export function publicDir(from = dirname(fileURLToPath(import.meta.url))): strin
     if (parent === dir) break;
     dir = parent;
   }
-  throw new Error(`the coverage page (src/api/public/index.html) was not found at or above ${from}`);
+  return null;
 }
 
 export async function pageRoutes(app: FastifyInstance): Promise<void> {
   const dir = publicDir();
-  const files = new Map<string, Buffer>(['index.html', ...PAGE_ASSETS].map((name) => [name, readFileSync(join(dir, name))]));
-  const send = (name: string) => ({ body: files.get(name)!, type: MEDIA_TYPES[name]! });
+  if (dir === null) app.log.warn('the coverage page (src/api/public) is not part of this build: / answers 404');
+  const files = new Map<string, Buffer>(dir === null ? [] : ['index.html', ...PAGE_ASSETS].map((name) => [name, readFileSync(join(dir, name))]));
+  const send = (name: string) => {
+    const body = files.get(name);
+    if (body === undefined) throw new ApiError(404, 'not_found', 'the coverage page is not installed (src/api/public is missing from this build); the API is at /api/v1');
+    return { body, type: MEDIA_TYPES[name]! };
+  };
 
   app.get('/', async (_request, reply) => {
     const { body, type } = send('index.html');
