@@ -97,13 +97,14 @@ export async function submitObjectsJob(
   if (kernels.length === 0) {
     throw new ApiError(404, 'kernel_not_found', `no registered kernel matches (${describeFilter(filter)}); GET /api/v1/coverage lists what there is`);
   }
+  // The same object twice is one object (as for trims); the first name given is its name.
   const objects: UploadedObjectRef[] = [];
   const stored = new Set<string>();
   for (const file of files) {
     const sha256 = file.sha256;
-    objects.push({ sha256, name: file.filename });
     if (stored.has(sha256)) continue;
     stored.add(sha256);
+    objects.push({ sha256, name: file.filename });
     const key = objectKey(sha256);
     if ((await services.store.head(key)) === null) await services.store.put(key, file.bytes);
     await services.catalog.recordObject(sha256, file.bytes.length);

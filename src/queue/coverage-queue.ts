@@ -176,7 +176,8 @@ export function coverageJobKind(id: string): CoverageJobKind | null {
 export function objectsJobId(kind: 'compat' | 'bundle', objects: readonly UploadedObjectRef[], filter: KernelFilter, kernelsFingerprint: string): string {
   const hash = createHash('sha256');
   hash.update(`btfhub-${kind}-v1\n`);
-  for (const o of [...objects].sort((a, b) => (a.sha256 + a.name < b.sha256 + b.name ? -1 : 1))) hash.update(`${o.sha256} ${o.name}\n`);
+  const lines = objects.map((o) => `${o.sha256} ${o.name}\n`).sort();
+  for (const line of lines) hash.update(line);
   hash.update(JSON.stringify([filter.distro ?? null, filter.distroVersion ?? null, filter.arch ?? null, filter.kernelPrefix ?? null]));
   hash.update(`\n${kernelsFingerprint}`);
   return `${kind}-${hash.digest('hex')}`;

@@ -126,6 +126,12 @@ t.test('several objects: each relocation of each, objects named as uploaded', as
   t.equal(body.kernels[0]!.results.length, body.objects.reduce((n, o) => n + o.relocations, 0));
 });
 
+t.test('the same object twice is one object', async (t) => {
+  const twice = await post([tools, { name: 'again.bpf.o', bytes: toolsLike.bytes }]);
+  t.equal(twice.statusCode, 200);
+  t.equal(twice.headers['x-btfhub-job'], first.headers['x-btfhub-job'], 'the same job as one upload');
+});
+
 t.test('a long run is a job: 202, progress in GET /api/v1/jobs/{id}, the report at its URL', async (t) => {
   const slow = await setupCoverageApi(t, { requestWaitMs: 0 });
   const res = await slow.app.inject({ method: 'POST', url: '/api/v1/compat', ...form([tools]) });
