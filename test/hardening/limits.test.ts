@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ErrorBody } from '../../src/api/schemas.js';
 import { decompressGzip } from '../../src/archive/gzip.js';
 import { readKernelBtfFile } from '../../src/archive/kernel-btf.js';
@@ -18,12 +18,11 @@ import { btfForm, fixtureObject, keysUnder, multipart, oracle, RAW_FIELDS, setup
 
 const MiB = 1024 * 1024;
 
-function expectError(t: Tap, res: { statusCode: number; json(): unknown; body: string }, status: number, error: string, what: string) {
+function expectError(t: Test, res: { statusCode: number; json(): unknown; body: string }, status: number, error: string, what: string) {
   t.equal(res.statusCode, status, `${what}: ${res.statusCode} ${res.body.slice(0, 200)}`);
   t.ok(ErrorBody.safeParse(res.json()).success, `${what}: JSON error`);
   t.match(res.json(), { error }, `${what}: ${error}`);
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test('uploads: per file, per request, per field, file and field counts: 413', async (t) => {
   const { app, store, catalog } = await setupApi(t, {
