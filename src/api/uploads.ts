@@ -169,7 +169,9 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
         }
         if (part.file.truncated) throw fileTooLarge(filename, limits);
         const received = new ReceivedFile(name, filename, chunks, size, hash.digest('hex'));
-        files.push(rules.decompress && isGzip(received.bytes) ? await inflate(request, received, limits) : received);
+        // The magic is in the first chunk (3 bytes): no need to join the chunks to look.
+        const head = chunks[0]?.length !== undefined && chunks[0].length >= 3 ? chunks[0] : received.bytes;
+        files.push(rules.decompress && isGzip(head) ? await inflate(request, received, limits) : received);
         continue;
       }
       if (rules.fileFields.includes(name)) {

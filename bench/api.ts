@@ -1,0 +1,248 @@
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- autocannon has no types; ts-node (npm run bench) only sees declarations it is pointed to
+/// <reference path="./autocannon.d.ts" />
+/**
+ * API benchmark: `btfhub serve` (embedded default: filesystem store, SQLite, in-process
+ * trims) in a process of its own, loaded with autocannon from this one. Prints figures;
+ * asserts nothing.
+ *
+ *   cached POST          the same upload again and again: answered from the API's memory
+ *                        (the 785 KB object is mostly the cost of receiving and hashing 785 KB)
+ *   cached GET           the same result by its objects hash (no upload: what a client that
+ *                        hashes its objects itself sends)
+ *   trim, kernel decoded a new object every request (the libbpf-tools-sized one plus a random
+ *                        trailer, which the trimmer ignores), the kernel's decode already cached
+ *   trim, kernel fetched a new object every request against an instance without a kernel cache
+ *     and decoded       (BTFHUB_KERNEL_CACHE_BYTES=0): each trim reads the kernel's .btf.tar.xz
+ *                        from the store, un-xz's it and decodes it first
+ *
+ * autocannon's latencies have 1 ms resolution; the cached POST is also timed one request at
+ * a time over one keep-alive connection, to the microsecond.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
+import { makeBtfTarXz } from '../src/archive/kernel-btf.js';
+import { loadFixtures } from '../test/helpers/fixtures.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CLI = join(REPO_ROOT, 'src/cli/main.ts');
+const KERNEL = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' };
+
+export interface ApiBenchOptions {
+  /** Seconds per autocannon run. Default 5 (BENCH_API_SECONDS). */
+  seconds?: number;
+}
+
+interface Instance {
+  base: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** `btfhub serve` over `archive`, in its own process; resolves once it listens. */
+async function startInstance(archive: string, env: Record<string, string>): Promise<Instance> {
+  const data = await mkdtemp(join(tmpdir(), 'btfhub-bench-data-'));
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, ['--import', '@tapjs/typescript/import', CLI, 'serve', '--archive', archive, '--data', data, '--port', String(port)], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      TS_NODE_TRANSPILE_ONLY: '1',
+      BTFHUB_REGISTER_HOST_KERNEL: 'false',
+      BTFHUB_RATE_LIMIT_MAX: '0',
+      // Request logs would be half the work of a cached answer: warnings only.
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let output = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-4000)));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`btfhub serve exited ${child.exitCode}:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`btfhub serve did not start:\n${output}`);
+    const up = await fetch(`${base}/healthz`).then(
+      (res) => res.ok,
+      () => false,
+    );
+    if (up) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return {
+    base,
+    async stop() {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await exited;
+      await rm(data, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A multipart body for POST /api/v1/btf with one object. */
+function form(object: Uint8Array, boundary = `----btfhubbench${randomBytes(8).toString('hex')}`): { body: Buffer; contentType: string } {
+  const parts: Buffer[] = [];
+  for (const [name, value] of Object.entries(KERNEL)) {
+    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+  }
+  parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="object"; filename="prog.bpf.o"\r\nContent-Type: application/octet-stream\r\n\r\n`));
+  parts.push(Buffer.from(object), Buffer.from(`\r\n--${boundary}--\r\n`));
+  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+/** The object with a random trailer: a new objects hash, the same trim. */
+function unique(object: Uint8Array): Uint8Array {
+  const out = new Uint8Array(object.length + 16);
+  out.set(object);
+  out.set(randomBytes(16), object.length);
+  return out;
+}
+
+interface Figures {
+  name: string;
+  connections: number;
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: string;
+}
+
+async function load(name: string, base: string, connections: number, seconds: number, body: () => { body: Buffer; contentType: string }): Promise<Figures> {
+  const fixed = body();
+  return figures(
+    name,
+    connections,
+    await autocannon({
+      url: `${base}/api/v1/btf`,
+      connections,
+      duration: seconds,
+      requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': fixed.contentType },
+        body: fixed.body,
+        setupRequest: (req: AutocannonRequest) => {
+          const next = body();
+          return { ...req, body: next.body, headers: { ...req.headers, 'content-type': next.contentType } };
+        },
+      },
+      ],
+    }),
+  );
+}
+
+function figures(name: string, connections: number, result: AutocannonResult): Figures {
+  const bad = result.non2xx + result.errors + result.timeouts;
+  return {
+    name,
+    connections,
+    requests: result.requests.total,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: bad === 0 ? '0' : `${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`,
+  };
+}
+
+/** The cached POST one request at a time over one keep-alive connection, to the microsecond. */
+async function sequential(base: string, payload: { body: Buffer; contentType: string }, count: number): Promise<{ p50: number; p99: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const url = new URL(`${base}/api/v1/btf`);
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const req = request(url, { method: 'POST', agent, headers: { 'content-type': payload.contentType, 'content-length': payload.body.length } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+      });
+      req.on('error', reject);
+      req.end(payload.body);
+    });
+    times.push(performance.now() - started);
+  }
+  agent.destroy();
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(count / 2)]!, p99: times[Math.floor(count * 0.99)]! };
+}
+
+export async function runApiBench(options: ApiBenchOptions = {}): Promise<string[]> {
+  const seconds = options.seconds ?? Number(process.env.BENCH_API_SECONDS ?? 5);
+  const fixtures = await loadFixtures();
+  const tools = fixtures.objects.get('tools_like')?.bytes;
+  const small = fixtures.objects.get('enum64')?.bytes;
+  if (tools === undefined || small === undefined) throw new Error('fixtures tools_like and enum64 are needed');
+  const lines: string[] = [];
+  const say = (s: string) => {
+    lines.push(s);
+    console.log(s);
+  };
+
+  const archive = await mkdtemp(join(tmpdir(), 'btfhub-bench-archive-'));
+  const kernelDir = join(archive, KERNEL.distro, KERNEL.distro_version, KERNEL.arch);
+  await mkdir(kernelDir, { recursive: true });
+  await writeFile(join(kernelDir, `${KERNEL.kernel_version}.btf.tar.xz`), await makeBtfTarXz(KERNEL.kernel_version, fixtures.vmlinux));
+  const rows: Figures[] = [];
+  let precise: { p50: number; p99: number } | undefined;
+  try {
+    const warm = await startInstance(archive, {});
+    try {
+      const toolsForm = form(tools);
+      const smallForm = form(small);
+      let hash = '';
+      for (const payload of [toolsForm, smallForm]) {
+        const res = await fetch(`${warm.base}/api/v1/btf`, { method: 'POST', body: payload.body, headers: { 'content-type': payload.contentType } });
+        if (res.status !== 200) throw new Error(`warm-up POST: ${res.status} ${await res.text()}`);
+        hash ||= String(res.headers.get('x-btfhub-objects-hash'));
+      }
+      precise = await sequential(warm.base, toolsForm, 2000);
+      for (const connections of [1, 10]) {
+        rows.push(await load('cached POST, tools_like (785 KB)', warm.base, connections, seconds, () => toolsForm));
+        rows.push(await load('cached POST, enum64 (15 KB)', warm.base, connections, seconds, () => smallForm));
+      }
+      const getUrl = `${warm.base}/api/v1/btf/${hash}/${KERNEL.distro}/${KERNEL.distro_version}/${KERNEL.arch}/${KERNEL.kernel_version}`;
+      rows.push(figures('cached GET by objects hash (tools_like)', 10, await autocannon({ url: getUrl, connections: 10, duration: seconds })));
+      rows.push(await load('trim, kernel already decoded', warm.base, 4, seconds, () => form(unique(tools))));
+    } finally {
+      await warm.stop();
+    }
+    const cold = await startInstance(archive, { BTFHUB_KERNEL_CACHE_BYTES: '0' });
+    try {
+      rows.push(await load('trim, kernel fetched + decoded (.btf.tar.xz)', cold.base, 2, seconds, () => form(unique(tools))));
+    } finally {
+      await cold.stop();
+    }
+  } finally {
+    await rm(archive, { recursive: true, force: true });
+  }
+
+  say(`api: btfhub serve (embedded default) in its own process, autocannon ${seconds} s per row, kernel BTF ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB (${fixtures.source})`);
+  say(`  ${'scenario'.padEnd(46)} ${'conns'.padStart(5)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'requests'.padStart(9)}  errors`);
+  for (const f of rows) {
+    say(`  ${f.name.padEnd(46)} ${String(f.connections).padStart(5)} ${f.rps.toFixed(0).padStart(8)} ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)} ${String(f.requests).padStart(9)}  ${f.errors}`);
+  }
+  if (precise !== undefined) {
+    say(`  cached POST, tools_like, one at a time (2000 requests): p50 ${precise.p50.toFixed(2)} ms, p99 ${precise.p99.toFixed(2)} ms`);
+  }
+  return lines;
+}
+
+// `node --import @tapjs/typescript/import bench/api.ts` runs this benchmark alone.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) await runApiBench();
