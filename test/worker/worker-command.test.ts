@@ -63,7 +63,7 @@ t.test('runs jobs until SIGTERM, then exits 0; logs the redacted configuration o
   const redisWithPassword = REDIS_URL.replace('redis://', 'redis://:secret-password@');
   const running = run(
     ['worker', '--concurrency', '3'],
-    { BTFHUB_DATA_DIR: env.dir, REDIS_URL: redisWithPassword, BTFHUB_QUEUE_PREFIX: prefix, BTFHUB_ADMIN_TOKEN: 'admin-secret' },
+    { BTFHUB_DATA_DIR: env.dir, REDIS_URL: redisWithPassword, BTFHUB_QUEUE_PREFIX: prefix, BTFHUB_ADMIN_TOKEN: 'admin-secret-token-0123456789' },
     signals,
   );
   const status = await queue.waitFor(await queue.enqueue(data), 60_000);
@@ -78,7 +78,7 @@ t.test('runs jobs until SIGTERM, then exits 0; logs the redacted configuration o
   const configLines = lines.filter((l) => l.msg === 'btfhub worker configuration');
   t.equal(configLines.length, 1, 'configuration logged once');
   t.match(configLines[0], { config: { workerConcurrency: 3, queue: { kind: 'redis', prefix }, adminToken: '***' } });
-  t.notMatch(result.stdout, /secret-password|admin-secret/, 'no secrets in the logs');
+  t.notMatch(result.stdout, /secret-password|admin-secret-token/, 'no secrets in the logs');
   t.ok(lines.some((l) => l.msg === 'trim worker ready' && l.concurrency === 3));
   t.ok(lines.some((l) => l.msg === 'trim worker stopped'));
 });
