@@ -123,3 +123,22 @@ t.test('toErrorReply: each error type on its status', async (t) => {
   }
   t.equal(toErrorReply(new TypeError('secret detail')).body.message, 'internal error', 'a bug does not leak its message');
 });
+
+t.test('identity fields named like Object.prototype members: 400, never 503 (found by npm run fuzz)', async (t) => {
+  const { app, fixtures } = await setupApi(t);
+  const hash = 'a'.repeat(64);
+  for (const name of ['constructor', '__proto__']) {
+    const requests: [string, InjectOptions][] = [
+      ['POST /api/v1/btf', { method: 'POST', url: '/api/v1/btf', ...multipart([...Object.entries({ ...RAW_FIELDS, distro_version: name }).map(([n, data]) => ({ name: n, data })), { name: 'object', filename: 'o.o', data: fixtureObject(fixtures, 'enum64').bytes }]) }],
+      ['GET /api/v1/btf/...', { url: `/api/v1/btf/${hash}/ubuntu/${name}/x86_64/5.15.0-91-generic` }],
+      ['GET /api/v1/kernels/...', { url: `/api/v1/kernels/ubuntu/${name}/x86_64/5.15.0-91-generic` }],
+      ['GET /api/v1/kernels?...', { url: `/api/v1/kernels?distro=ubuntu&distro_version=${name}` }],
+      ['GET /api/v1/download', { url: `/api/v1/download?distribution=ubuntu&distribution_version=${name}&kernel_version=5.15.0-91-generic&arch=x86_64` }],
+    ];
+    for (const [what, request] of requests) {
+      const res = await app.inject(request);
+      t.equal(res.statusCode, 400, `${what} with distro_version ${name}: ${res.body.slice(0, 160)}`);
+      t.match(res.json(), { error: 'invalid_field', field: /distr(o|ibution)_version/ });
+    }
+  }
+});
