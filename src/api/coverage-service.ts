@@ -17,6 +17,7 @@ import { type Distro, normalizeArch, normalizeDistro, normalizeDistroVersion, va
 import {
   bundleKey, compatReportKey, type CoverageJobStatus, type CoverageQueue, objectsJobId, type UploadedObjectRef,
 } from '../queue/coverage-queue.js';
+import { putContentAddressed } from '../storage/content-addressed.js';
 import { objectKey } from '../worker/trim-job.js';
 import { filterBody } from '../worker/coverage-report.js';
 import type { CoverageFilterInput, CoverageJobStatusBody, SyncRunBody } from './coverage-schemas.js';
@@ -106,7 +107,7 @@ export async function submitObjectsJob(
     stored.add(sha256);
     objects.push({ sha256, name: file.filename });
     const key = objectKey(sha256);
-    if ((await services.store.head(key)) === null) await services.store.put(key, file.bytes);
+    await putContentAddressed(services.store, key, file.bytes);
     await services.catalog.recordObject(sha256, file.bytes.length);
   }
   const id = objectsJobId(kind, objects, filter, kernelsFingerprint(kernels));

@@ -18,6 +18,7 @@ import { parseBpfObject } from '../btf/object.js';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { objectsHashOf, type TrimJobStatus, type TrimQueue } from '../queue/trim-queue.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { putContentAddressed } from '../storage/content-addressed.js';
 import { objectKey } from '../worker/trim-job.js';
 import { ApiError } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -129,8 +130,8 @@ export async function trimObjects(
   objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));
   for (const [sha256, bytes] of distinct) {
     const key = objectKey(sha256);
-    // Content-addressed, so present means done, unless its size says a write was cut short: then write it again.
-    if ((await services.store.head(key))?.size !== bytes.length) await services.store.put(key, bytes);
+    // Content-addressed: present with its size means done; a write cut short is written again.
+    await putContentAddressed(services.store, key, bytes);
     await services.catalog.recordObject(sha256, bytes.length);
   }
 

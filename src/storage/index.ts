@@ -12,6 +12,7 @@ export { StorageError, type StorageErrorCode } from './errors.js';
 export { assertValidKey, compareKeys, kernelKey, trimmedKey, MAX_KEY_LENGTH, type KernelBtfFormat } from './keys.js';
 export { FsObjectStore } from './fs-store.js';
 export { S3ObjectStore, type S3ObjectStoreOptions } from './s3-store.js';
+export { putContentAddressed } from './content-addressed.js';
 
 /**
  * The service's own store: S3 when S3_BUCKET is set, else `<data>/objects` on disk. The data

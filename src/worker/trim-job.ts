@@ -20,7 +20,7 @@ import { Btf, type BpfObject, CodecError, parseBpfObject, trimBtf } from '../btf
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { IdentityError, normalizeKernelRef } from '../identity/index.js';
 import type { TrimJobData, TrimJobResult } from '../queue/trim-queue.js';
-import { type ObjectStore, trimmedKey } from '../storage/index.js';
+import { type ObjectStore, putContentAddressed, trimmedKey } from '../storage/index.js';
 import type { KernelCache } from './kernel-cache.js';
 import { describeMismatches, verifyTrim } from './verify-trim.js';
 
@@ -150,7 +150,7 @@ export function createTrimProcessor(deps: TrimProcessorDeps): TrimProcessor {
     const resultKey = trimmedKey(resultSha256);
     const existing = await store.head(resultKey);
     const written = existing === null || existing.size !== bytes.length;
-    if (written) await store.put(resultKey, bytes);
+    if (written) await putContentAddressed(store, resultKey, bytes);
 
     const durationMs = Math.round(performance.now() - started);
     await catalog.recordTrim({ objectsHash: data.objectsHash, kernel: ref, resultKey, resultSha256, size: bytes.length, durationMs });

@@ -1,0 +1,48 @@
+import t from 'tap';
+import { putContentAddressed, type ObjectInfo, type ObjectStore } from '../../src/storage/index.js';
+import { FsObjectStore } from '../../src/storage/fs-store.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A real filesystem store whose puts can be made to fail after writing, as a racing S3 copy does. */
+class FlakyStore implements ObjectStore {
+  puts = 0;
+  failAfterWrite = false;
+  constructor(private readonly inner: FsObjectStore) {}
+  get description() { return this.inner.description; }
+  get(key: string) { return this.inner.get(key); }
+  head(key: string): Promise<ObjectInfo | null> { return this.inner.head(key); }
+  async put(key: string, data: Uint8Array) {
+    this.puts++;
+    await this.inner.put(key, data);
+    if (this.failAfterWrite) throw new Error('copy refused: key is being replaced');
+  }
+  delete(key: string) { return this.inner.delete(key); }
+  list(prefix?: string) { return this.inner.list(prefix); }
+  check() { return this.inner.check(); }
+  close() { return this.inner.close(); }
+}
+
+t.test('content-addressed writes: one put for concurrent writers, none when present, a lost race is not an error', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'btfhub-ca-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new FlakyStore(new FsObjectStore(dir));
+  const bytes = new Uint8Array([1, 2, 3, 4]);
+  await Promise.all(Array.from({ length: 20 }, () => putContentAddressed(store, 'objects/a.o', bytes)));
+  t.equal(store.puts, 1, '20 concurrent writers, one put');
+  t.same(await store.get('objects/a.o'), bytes);
+  await putContentAddressed(store, 'objects/a.o', bytes);
+  t.equal(store.puts, 1, 'already present: no put');
+
+  store.failAfterWrite = true;
+  await putContentAddressed(store, 'objects/b.o', bytes);
+  t.equal(store.puts, 2, 'the put failed after another writer stored the same bytes: done');
+
+  await store.delete('objects/c.o');
+  const failing = new FlakyStore(new FsObjectStore(dir));
+  failing.put = async () => {
+    throw new Error('store down');
+  };
+  await t.rejects(putContentAddressed(failing, 'objects/c.o', bytes), /store down/, 'a put that stored nothing is an error');
+});
