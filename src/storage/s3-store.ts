@@ -2,13 +2,15 @@
  * ObjectStore over an S3 bucket (AWS or any S3-compatible server: MinIO, Ceph, s3rver).
  *
  * put is atomic on every server, not only on those that are: the data goes to a temporary
- * key (`.btfhub-tmp/<random>`, with Content-MD5 so a server that checks rejects a damaged
- * body), is copied server-side onto the key (CopyObject: whole or not at all), and the
- * temporary key is deleted. AWS S3 and MinIO never keep a PutObject whose body was cut
- * short, but some S3-compatible servers (s3rver, for one) write the body to the key as it
- * streams in, so a connection lost mid-upload would leave half an object where readers look.
- * Temporary keys are hidden from `list` and cannot be written as keys; one left behind by a
- * crash is garbage for a bucket lifecycle rule (on the `.btfhub-tmp/` prefix).
+ * key beside the target (`<dir>/.btfhub-tmp-<random>`, with Content-MD5 so a server that
+ * checks rejects a damaged body), is copied server-side onto the key (CopyObject: whole or
+ * not at all), and the temporary key is deleted. AWS S3 and MinIO never keep a PutObject
+ * whose body was cut short, but some S3-compatible servers (s3rver, for one) write the body
+ * to the key as it streams in, so a connection lost mid-upload would leave half an object
+ * where readers look. The temporary key sits in the target's "directory": servers that keep
+ * objects as files and prune empty directories (s3rver) would otherwise race one put's
+ * mkdir against another's cleanup in a shared temporary directory. Temporary keys are hidden
+ * from `list` and cannot be written as keys; one left behind by a crash is garbage.
  *
  * Checksums are only computed when an operation requires them: recent SDKs add CRC32
  * trailers by default, which several S3-compatible servers reject.
@@ -110,10 +112,11 @@ export class S3ObjectStore implements ObjectStore {
 
   async put(key: string, data: Uint8Array): Promise<void> {
     assertValidKey(key);
-    if (key.startsWith(TEMP_PREFIX)) {
-      throw new StorageError('INVALID_KEY', `invalid object key ${JSON.stringify(key)}: "${TEMP_PREFIX}" is reserved`);
+    if (isTemporaryKey(key)) {
+      throw new StorageError('INVALID_KEY', `invalid object key ${JSON.stringify(key)}: "${TEMP_MARK}" is reserved`);
     }
-    const temporary = this.keyPrefix + TEMP_PREFIX + randomBytes(12).toString('hex');
+    const slash = key.lastIndexOf('/');
+    const temporary = `${this.keyPrefix}${key.slice(0, slash + 1)}${TEMP_MARK}${randomBytes(12).toString('hex')}`;
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -188,7 +191,7 @@ export class S3ObjectStore implements ObjectStore {
         if (object.Key === undefined) continue;
         const key = object.Key.slice(this.keyPrefix.length);
         // Objects written by other tools (folder markers "a/", "a//b") are not addressable here.
-        if (!isValidKey(key) || key.startsWith(TEMP_PREFIX)) continue;
+        if (!isValidKey(key) || isTemporaryKey(key)) continue;
         page.push(withModified({ key, size: object.Size ?? 0 }, object.LastModified));
       }
       yield* page.sort((a, b) => compareKeys(a.key, b.key));
@@ -217,8 +220,12 @@ export class S3ObjectStore implements ObjectStore {
   }
 }
 
-/** Where puts write before the copy onto their key. */
-const TEMP_PREFIX = '.btfhub-tmp/';
+/** Names of the keys puts write before the copy onto their key. */
+const TEMP_MARK = '.btfhub-tmp-';
+
+function isTemporaryKey(key: string): boolean {
+  return key.slice(key.lastIndexOf('/') + 1).startsWith(TEMP_MARK);
+}
 
 /** Strips surrounding '/' and adds one trailing '/', so keys join without doubled separators. */
 function normalizePrefix(prefix: string): string {
