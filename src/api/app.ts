@@ -86,7 +86,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const metrics = options.metrics ?? new ServiceMetrics();
   metrics.setQueueDepth(() => options.queue.depth());
   const trimHits = new TrimHitRecorder(options.catalog, {
-    onError: (error) => app.log.warn({ err: error }, 'cache hits not recorded in the catalog'),
+    onError: (error, droppedHits) => app.log.warn({ err: error, droppedHits }, 'cache hits not recorded in the catalog'),
   });
   const services: AppServices = {
     config: options.config,

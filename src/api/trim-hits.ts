@@ -12,8 +12,8 @@ export interface TrimHitRecorderOptions {
   flushIntervalMs?: number;
   /** Distinct (objects, kernel) pairs waiting at most. Default 10000. */
   maxPending?: number;
-  /** Told about a write that failed (the counts are dropped). */
-  onError?: (error: unknown) => void;
+  /** Told once per flush that had failed writes: the first error and the hits dropped. */
+  onError?: (error: unknown, droppedHits: number) => void;
 }
 
 interface Pending {
@@ -62,12 +62,20 @@ export class TrimHitRecorder {
     const batch = this.pending;
     this.pending = new Map();
     this.flushing = (async () => {
+      let firstError: unknown;
+      let lost = 0;
       for (const { objectsHash, kernel, count } of batch.values()) {
+        let written = 0;
         try {
-          for (let i = 0; i < count; i++) await this.catalog.recordTrimHit(objectsHash, kernel);
+          for (; written < count; written++) await this.catalog.recordTrimHit(objectsHash, kernel);
         } catch (error) {
-          this.options.onError?.(error);
+          firstError ??= error;
+          lost += count - written;
         }
+      }
+      if (lost > 0) {
+        this.dropped += lost;
+        this.options.onError?.(firstError, lost);
       }
     })().finally(() => {
       this.flushing = undefined;

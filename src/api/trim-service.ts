@@ -2,11 +2,11 @@
  * What POST /api/v1/btf and POST /api/v1/customize share: from uploaded objects and a
  * kernel to a trimmed BTF, through the catalog (cache), the object store and the queue.
  *
- *   1. the kernel must be in the catalog (404 otherwise);
- *   2. the objects hash identifies the request; a trim already made is answered at once (a
- *      cache hit): from the API's memory (trim-cache.ts) when it is there, else from the
- *      catalog's row and the store; the hit is counted in the catalog in the background
- *      (trim-hits.ts);
+ *   1. the objects hash identifies the request; a trim in the API's memory (trim-cache.ts)
+ *      is answered at once, without the catalog or the store;
+ *   2. else the kernel must be in the catalog (404 otherwise), and a trim already made is
+ *      answered from the catalog's row and the store (a cache hit too); hits are counted in
+ *      the catalog in the background (trim-hits.ts);
  *   3. otherwise every object must parse as a BPF CO-RE object (ELF with .BTF and .BTF.ext;
  *      422 otherwise), and only then is anything written: the objects under
  *      `objects/<sha256>.o`, their catalog records, the job;
@@ -113,10 +113,19 @@ export async function trimObjects(
   objects: readonly UploadedObject[],
   waitMs: number,
 ): Promise<TrimAnswer> {
-  await requireKernel(services.catalog, kernel);
   const hashes = objects.map((o) => o.sha256 ?? sha256Hex(o.bytes));
   const hash = objectsHash(hashes);
 
+  // A result in memory was made for a kernel the catalog had: answered without asking it
+  // again, so the hot path touches no dependency and a catalog outage spares cached answers.
+  const remembered = services.trimCache?.get(hash, kernel);
+  if (remembered !== undefined) {
+    await countHit(services, hash, kernel);
+    services.metrics.recordTrim('hit');
+    return { kind: 'ready', btf: remembered.btf, sha256: remembered.sha256, kernel, objectsHash: hash, cached: true };
+  }
+
+  await requireKernel(services.catalog, kernel);
   const hit = await cachedTrim(services, hash, kernel);
   if (hit !== null) {
     services.metrics.recordTrim('hit');
