@@ -69,7 +69,9 @@ export class UploadBudget {
   /** Counts `bytes` for `request`; a 503 when that would pass the bound. */
   take(request: FastifyRequest, bytes: number): void {
     if (this.limit > 0 && this.used + bytes > this.limit) {
-      throw unavailable('the service is busy receiving other uploads; retry shortly');
+      const busy = unavailable('the service is busy receiving other uploads; retry shortly');
+      // The rest of this body is not read: end the connection with the answer.
+      throw new ApiError(busy.statusCode, busy.code, busy.message, undefined, { headers: { ...busy.headers, connection: 'close' } });
     }
     this.used += bytes;
     this.held.set(request, (this.held.get(request) ?? 0) + bytes);

@@ -204,7 +204,7 @@ t.test('a client that sends too slowly is cut off with 408 (BTFHUB_REQUEST_TIMEO
       // A byte now and then: slowloris keeps the connection busy without finishing.
       const drip = setInterval(() => socket.write('x'), 200);
       socket.on('close', () => clearInterval(drip));
-      setTimeout(() => socket.destroy(), 5000);
+      setTimeout(() => socket.destroy(), 5000).unref();
     });
     const elapsed = performance.now() - started;
     t.match(answer, /^HTTP\/1\.1 408 /, `${what}: 408`);

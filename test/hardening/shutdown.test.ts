@@ -96,6 +96,8 @@ function upload(): { head: string; body: Buffer } {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A bound for a wait: its timer does not keep the test process alive once the wait is over. */
+const upTo = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 t.test('SIGTERM: the request in flight finishes, new connections are refused, exit 0 within the grace period', async (t) => {
   const graceMs = 8000;
@@ -123,11 +125,11 @@ t.test('SIGTERM: the request in flight finishes, new connections are refused, ex
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
   t.equal(refused, 'ECONNREFUSED', 'a new connection is refused');
-  await Promise.race([idle.closed, sleep(2000)]);
+  await Promise.race([idle.closed, upTo(2000)]);
   t.ok(idle.socket.destroyed || idle.socket.readableEnded, 'the idle keep-alive connection was closed');
 
   inFlight.socket.write(body.subarray(body.length >> 1));
-  await Promise.race([inFlight.closed, sleep(graceMs)]);
+  await Promise.race([inFlight.closed, upTo(graceMs)]);
   const answer = parseAnswer(inFlight.received());
   t.equal(answer.status, 200, answer.status === 200 ? 'the request in flight got its answer' : answer.body.toString('utf8', 0, 300));
   t.same(answer.body, Buffer.from(oracle(fixtures, 'tools_like')), 'its trimmed BTF, equal to bpftool');
@@ -154,7 +156,7 @@ t.test('SIGTERM with a request that never finishes: cut at the end of the grace 
   const elapsed = performance.now() - signalledAt;
   t.equal(code, 1, 'exit status 1: something was cut short');
   t.ok(elapsed >= graceMs - 50 && elapsed < graceMs + 1500, `done ${Math.round(elapsed)} ms after SIGTERM (grace ${graceMs} ms)`);
-  await Promise.race([stalled.closed, sleep(1000)]);
+  await Promise.race([stalled.closed, upTo(1000)]);
   t.ok(stalled.socket.destroyed || stalled.socket.readableEnded, 'the stalled connection was closed');
   t.ok(served.logs().some((l) => String(l.msg).startsWith('grace period over')), 'the log says why');
 });
