@@ -13,8 +13,20 @@ import { compressXz, decompressXz, isXz, type XzOptions } from './xz.js';
 /** Kernel BTF is 2-15 MiB; far above that, an archive is not what it claims to be. */
 export const DEFAULT_MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024;
 
+let processMaxUncompressedBytes = DEFAULT_MAX_UNCOMPRESSED_BYTES;
+
+/**
+ * Sets the bound every `readKernelBtfFile` call of this process uses when it passes none:
+ * `btfhub serve` and `btfhub worker` set BTFHUB_MAX_DECOMPRESSED_BYTES here at start, so
+ * archives read anywhere (trims, kernel uploads, imports, bundles) share the configured bound.
+ */
+export function setMaxUncompressedBytes(bytes: number): void {
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new RangeError(`decompression bound must be a positive integer, got ${bytes}`);
+  processMaxUncompressedBytes = bytes;
+}
+
 export interface ReadKernelBtfOptions extends XzOptions {
-  /** Bound on the decompressed tar; ArchiveError('LIMIT') beyond it. */
+  /** Bound on the decompressed tar; ArchiveError('LIMIT') beyond it. Default: `setMaxUncompressedBytes`'s, 256 MiB unless set. */
   maxUncompressedBytes?: number;
 }
 
@@ -30,7 +42,7 @@ export async function readKernelBtfFile(
 ): Promise<Uint8Array> {
   if (isRawBtf(bytes) || isElf(bytes)) return bytes;
   if (isXz(bytes)) {
-    const maxOutputBytes = options.maxUncompressedBytes ?? DEFAULT_MAX_UNCOMPRESSED_BYTES;
+    const maxOutputBytes = options.maxUncompressedBytes ?? processMaxUncompressedBytes;
     const tar = await decompressXz(bytes, { maxOutputBytes, xzPath: options.xzPath }).catch((err: unknown) => {
       throw withContext(err, nameHint);
     });

@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { ErrorBody } from '../../src/api/schemas.js';
 import { decompressGzip } from '../../src/archive/gzip.js';
-import { readKernelBtfFile } from '../../src/archive/kernel-btf.js';
+import { DEFAULT_MAX_UNCOMPRESSED_BYTES, readKernelBtfFile, setMaxUncompressedBytes } from '../../src/archive/kernel-btf.js';
 import { readTarEntries, safeEntryPath } from '../../src/archive/tar.js';
 import { decompressXz } from '../../src/archive/xz.js';
 import { btfForm, fixtureObject, keysUnder, multipart, oracle, RAW_FIELDS, setupApi, why } from '../api/helpers.js';
@@ -121,6 +121,10 @@ t.test('kernel archives: an xz bomb stops at the decompression limit', async (t)
   await t.rejects(decompressXz(bomb, { maxOutputBytes: MiB }), { name: 'ArchiveError', code: 'LIMIT' }, 'xz is stopped at the limit');
   await t.rejects(readKernelBtfFile(bomb, 'bomb.btf.tar.xz', { maxUncompressedBytes: MiB }), { name: 'ArchiveError', code: 'LIMIT', message: /bomb\.btf\.tar\.xz: xz: decompressed data exceeds the limit of 1048576 bytes/ });
   t.ok(performance.now() - started < 5000, `in ${Math.round(performance.now() - started)} ms`);
+  // What btfhub serve and btfhub worker do with BTFHUB_MAX_DECOMPRESSED_BYTES: the bound of every reader in the process.
+  setMaxUncompressedBytes(MiB);
+  t.teardown(() => setMaxUncompressedBytes(DEFAULT_MAX_UNCOMPRESSED_BYTES));
+  await t.rejects(readKernelBtfFile(bomb, 'bomb.btf.tar.xz'), { name: 'ArchiveError', code: 'LIMIT' }, 'the process-wide bound applies without options');
 });
 
 /** One ustar header block (+ data, padded) with any name, type and link, checksum right. */

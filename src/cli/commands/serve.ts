@@ -16,6 +16,7 @@
  * trim jobs while uploads, trimmed results and the host kernel land in the service's store.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { setMaxUncompressedBytes } from '../../archive/kernel-btf.js';
 import { buildApp } from '../../api/app.js';
 import { ServiceMetrics } from '../../api/metrics.js';
 import { type CatalogBackend, openCatalog } from '../../catalog/index.js';
@@ -117,6 +118,8 @@ export async function runServeProcess(config: Config, options: ServeProcessOptio
   const signals = options.signals ?? process;
   const exit = options.exit ?? ((code: number) => process.exit(code));
   logger.info({ config: redactConfig(config) }, 'btfhub serve configuration');
+  // Every kernel archive this process unpacks (trims, uploads, imports, bundles) within the configured bound.
+  setMaxUncompressedBytes(config.maxDecompressedBytes);
   const unknown = unknownBtfhubVariables(options.env ?? process.env);
   if (unknown.length > 0) logger.warn({ variables: unknown }, 'unknown BTFHUB_* variables ignored (typos?)');
 

@@ -8,6 +8,7 @@
  * everything and exits 0; a second signal exits at once with status 1.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { setMaxUncompressedBytes } from '../../archive/kernel-btf.js';
 import { openCatalog } from '../../catalog/index.js';
 import { type Config, ConfigError, loadConfig, redactConfig } from '../../config/schema.js';
 import { createArchiveStore, createObjectStore } from '../../storage/index.js';
@@ -41,6 +42,8 @@ export async function runWorkerProcess(config: Config, options: WorkerProcessOpt
     throw new CliError('REDIS_URL is not set: `btfhub worker` takes jobs from Redis. Without Redis, `btfhub serve` runs trim jobs in-process.');
   }
   logger.info({ config: redactConfig(config) }, 'btfhub worker configuration');
+  // Every kernel archive this process unpacks (trims, uploads, imports, bundles) within the configured bound.
+  setMaxUncompressedBytes(config.maxDecompressedBytes);
 
   const store = createObjectStore(config);
   const catalog = await openCatalog(config.database);
