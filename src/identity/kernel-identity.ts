@@ -200,7 +200,9 @@ export function validateIdentityValue(field: IdentityField, value: unknown): str
 
 export function normalizeArch(value: unknown): Arch {
   const given = validateIdentityValue('arch', value);
-  const arch = ARCH_ALIASES[given.toLowerCase()];
+  // Own properties only: "constructor" or "__proto__" must not find Object.prototype members.
+  const key = given.toLowerCase();
+  const arch = Object.hasOwn(ARCH_ALIASES, key) ? ARCH_ALIASES[key] : undefined;
   if (arch === undefined) {
     throw new IdentityError(
       'arch',
@@ -234,7 +236,8 @@ export function normalizeDistro(value: unknown): Distro {
 export function normalizeDistroVersion(distro: Distro, value: unknown): string {
   const version = validateIdentityValue('distro_version', value);
   const lower = version.toLowerCase();
-  const alias = RELEASE_ALIASES[distro][lower];
+  const aliases = RELEASE_ALIASES[distro];
+  const alias = Object.hasOwn(aliases, lower) ? aliases[lower] : undefined;
   if (alias !== undefined) return alias;
   for (const rule of RELEASE_RULES) {
     if (rule.distros.includes(distro) && rule.pattern.test(lower)) return lower.replace(rule.pattern, rule.replacement);

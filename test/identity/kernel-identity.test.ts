@@ -202,3 +202,10 @@ t.test('docs/IDENTITY.md lists every alias in the tables', async (t) => {
     for (const alias of Object.keys(aliases)) t.ok(documented(alias), `${distro} release ${alias}`);
   }
 });
+
+t.test('names of Object.prototype members are plain values, not table hits', async (t) => {
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    t.equal(normalizeKernelRef({ distro: 'ubuntu', distroVersion: name, arch: 'x86_64', kernel: '5.4.0' }).distroVersion, name, `release ${name}`);
+    t.throws(() => normalizeKernelRef({ distro: 'ubuntu', distroVersion: '20.04', arch: name, kernel: '5.4.0' }), /arch/, `arch ${name} is refused`);
+  }
+});
