@@ -8,42 +8,24 @@ import { ApiError } from './errors.js';
 
 /** The archive identity of `{distro, distro_version, arch, kernel_version}` (400 naming a bad field). */
 export function kernelRefFromFields(fields: { distro: string; distro_version: string; arch: string; kernel_version: string }): KernelRef {
-  return onlyStrings(
-    normalizeKernelRef({
-      distro: fields.distro,
-      distroVersion: fields.distro_version,
-      arch: fields.arch,
-      kernel: fields.kernel_version,
-    }),
-    { distro: 'distro', distroVersion: 'distro_version', arch: 'arch', kernel: 'kernel_version' },
-  );
+  return normalizeKernelRef({
+    distro: fields.distro,
+    distroVersion: fields.distro_version,
+    arch: fields.arch,
+    kernel: fields.kernel_version,
+  });
 }
 
-/**
- * Refuses an identity whose normalized fields are not all strings. src/identity looks release
- * aliases up in plain objects, so a release named like an Object.prototype member
- * ("constructor", "__proto__") came back as that member (a function, an object), which the
- * catalog then failed on: a 503 any client could cause. Found by `npm run fuzz`.
- */
-export function onlyStrings(ref: KernelRef, names: Record<keyof KernelRef, string>): KernelRef {
-  for (const key of ['distro', 'distroVersion', 'arch', 'kernel'] as const) {
-    if (typeof ref[key] !== 'string') throw new ApiError(400, 'invalid_field', `${names[key]}: not a known name`, names[key]);
-  }
-  return ref;
-}
 
 /** The same from the BTFHub Online query (`distribution`, `distribution_version`, ...). */
 export function kernelRefFromCompat(query: { distribution: string; distribution_version: string; arch: string; kernel_version: string }): KernelRef {
   try {
-    return onlyStrings(
-      normalizeKernelRef({
-        distro: query.distribution,
-        distroVersion: query.distribution_version,
-        arch: query.arch,
-        kernel: query.kernel_version,
-      }),
-      { distro: 'distribution', distroVersion: 'distribution_version', arch: 'arch', kernel: 'kernel_version' },
-    );
+    return normalizeKernelRef({
+      distro: query.distribution,
+      distroVersion: query.distribution_version,
+      arch: query.arch,
+      kernel: query.kernel_version,
+    });
   } catch (err) {
     // Name the parameter as this route spells it.
     if (err instanceof IdentityError && err.field in COMPAT_FIELDS) {

@@ -14,7 +14,6 @@ import {
   normalizeDistroVersion,
   validateIdentityValue,
 } from '../../../../identity/kernel-identity.js';
-import { ApiError } from '../../../errors.js';
 import { kernelPath, kernelRefFromFields, negotiate, sendBinary } from '../../../http.js';
 import { kernelBtf, storedFormat } from '../../../kernel-files.js';
 import { KernelListQuery, type KernelInfoBody, type KernelListQueryInput, KernelParams, type KernelParamsInput } from '../../../schemas.js';
@@ -45,8 +44,6 @@ function kernelFilter(query: KernelListQueryInput): KernelFilter {
   if (query.distro_version !== undefined) {
     filter.distroVersion =
       distro === undefined ? validateIdentityValue('distro_version', query.distro_version) : normalizeDistroVersion(distro, query.distro_version);
-    // See onlyStrings in http.ts: "constructor" must not come back as a function.
-    if (typeof filter.distroVersion !== 'string') throw new ApiError(400, 'invalid_field', 'distro_version: not a known name', 'distro_version');
   }
   if (query.arch !== undefined) filter.arch = normalizeArch(query.arch);
   if (query.kernel_prefix !== undefined && query.kernel_prefix !== '') filter.kernelPrefix = query.kernel_prefix;
