@@ -3,13 +3,12 @@
  * `s3://bucket/prefix` in the catalog of the configured deployment (src/kernels/import.ts).
  */
 import { openCatalog } from '../../catalog/index.js';
-import { type Config, ConfigError, loadConfig } from '../../config/schema.js';
 import { progressView } from '../../coverage/progress.js';
 import { importKernels, ImportSourceError, openImportSource, type ImportSummary } from '../../kernels/import.js';
 import { createArchiveStore, createObjectStore, StorageError } from '../../storage/index.js';
 import type { Command } from '../command.js';
 import { CliError, ExitCode } from '../errors.js';
-import { configUsageError } from './serve.js';
+import { loadConfigWithDataFlag } from './serve.js';
 
 export interface ImportCommandOptions {
   /** Environment the configuration is read from; default `process.env`. */
@@ -43,14 +42,7 @@ again. Progress goes to stderr (a bar on a terminal), the summary to stdout.`,
     },
     positionals: { name: 'SOURCE', min: 1, max: 1 },
     async run(args, io) {
-      const data = args.string('data');
-      let config: Config;
-      try {
-        config = loadConfig(commandOptions.env ?? process.env, { BTFHUB_DATA_DIR: data });
-      } catch (error) {
-        if (error instanceof ConfigError) throw configUsageError(error, new Set(data === undefined ? [] : ['data']));
-        throw error;
-      }
+      const config = loadConfigWithDataFlag(commandOptions.env ?? process.env, args.string('data'));
       const concurrency = parseCount(args.string('concurrency'));
       const source = await openImportSource(args.positionals[0]!, config).catch((error: unknown) => {
         throw error instanceof ImportSourceError ? new CliError(error.message) : error;

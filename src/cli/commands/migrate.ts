@@ -4,10 +4,10 @@
  * run migrations as a separate step. Safe to run concurrently with them.
  */
 import { openCatalog } from '../../catalog/index.js';
-import { type Config, ConfigError, loadConfig, redactUrl } from '../../config/schema.js';
+import { redactUrl } from '../../config/schema.js';
 import type { Command } from '../command.js';
 import { CliError, ExitCode } from '../errors.js';
-import { configUsageError } from './serve.js';
+import { loadConfigWithDataFlag } from './serve.js';
 
 export interface MigrateCommandOptions {
   /** Environment the configuration is read from; default `process.env`. */
@@ -28,14 +28,7 @@ Running it twice, or beside a starting \`btfhub serve\`, is safe.`,
     },
     positionals: { name: 'argument', min: 0, max: 0 },
     async run(args, io) {
-      const data = args.string('data');
-      let config: Config;
-      try {
-        config = loadConfig(commandOptions.env ?? process.env, { BTFHUB_DATA_DIR: data });
-      } catch (error) {
-        if (error instanceof ConfigError) throw configUsageError(error, new Set(data === undefined ? [] : ['data']));
-        throw error;
-      }
+      const config = loadConfigWithDataFlag(commandOptions.env ?? process.env, args.string('data'));
       const where = config.database.kind === 'sqlite' ? config.database.path : redactUrl(config.database.url);
       const catalog = await openCatalog(config.database);
       try {

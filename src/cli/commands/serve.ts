@@ -323,6 +323,16 @@ export function configUsageError(error: ConfigError, flagsGiven: ReadonlySet<str
   return new UsageError(`invalid configuration:\n${lines.join('\n')}`);
 }
 
+/** The configuration for a command whose only config flag is --data: a bad value is a usage error naming it. */
+export function loadConfigWithDataFlag(env: NodeJS.ProcessEnv, data: string | undefined): Config {
+  try {
+    return loadConfig(env, { BTFHUB_DATA_DIR: data });
+  } catch (error) {
+    if (error instanceof ConfigError) throw configUsageError(error, new Set(data === undefined ? [] : ['data']));
+    throw error;
+  }
+}
+
 export function createServeCommand(commandOptions: ServeCommandOptions = {}): Command {
   return {
     name: 'serve',
