@@ -8,6 +8,7 @@ import { bundleCommand } from './commands/bundle.js';
 import { compatCommand } from './commands/compat.js';
 import { dumpCommand } from './commands/dump.js';
 import { fetchCommand } from './commands/fetch.js';
+import { generateCommand } from './commands/generate.js';
 import { importCommand } from './commands/import.js';
 import { migrateCommand } from './commands/migrate.js';
 import { relocsCommand } from './commands/relocs.js';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   dumpCommand,
   compatCommand,
   bundleCommand,
+  generateCommand,
   fetchCommand,
   workerCommand,
 ];
