@@ -74,7 +74,7 @@ export function checkedRelease(kernel: string): string {
   try {
     return normalizeKernelRelease(kernel);
   } catch (err) {
-    throw new GenerateError('BAD_RELEASE', `kernel release '${kernel}' ${(err as Error).message.replace(/^kernel_version /, '')}`, { cause: err });
+    throw new GenerateError('BAD_RELEASE', `kernel release '${kernel}' ${(err as Error).message.replace(/^kernel_version:?\s*/, '')}`, { cause: err });
   }
 }
 

@@ -4,7 +4,7 @@
  * flags, then trimmed for a CO-RE object and checked against bpftool; and every bad input
  * ends in a GenerateError naming its cause.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { chmod, mkdtemp, readdir, readFile, rm, truncate, copyFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ const referencePath = join(scratch, 'reference.btf');
 await runToolOrThrow('pahole', [...flags, `--btf_encode_detached=${referencePath}`, fixtures.vmlinux]);
 const reference = await readFile(referencePath);
 
-async function expectError(t: Tap.Test, promise: Promise<unknown>, code: string, message: RegExp): Promise<GenerateError> {
+async function expectError(t: Test, promise: Promise<unknown>, code: string, message: RegExp): Promise<GenerateError> {
   const err = await promise.then(
     () => undefined,
     (e: unknown) => e,
@@ -96,7 +96,7 @@ t.test('every package form gives the same BTF', async (t) => {
 t.test('the generated BTF trims as bpftool trims pahole\'s', async (t) => {
   const deb = fixtures.packages.find((p) => p.kind === 'deb' && p.compression === 'zstd')!;
   const result = await generateKernelBtf({ file: fixtures.path(deb) });
-  const ours = trimBtf(Btf.parse(result.btf), [parseBpfObject(new Uint8Array(await readFile(fixtures.coreObject)))]);
+  const ours = trimBtf(Btf.parse(result.btf), [parseBpfObject(new Uint8Array(await readFile(fixtures.coreObject)), 'core-task.bpf.o')]);
   const bpftool = await runBpftoolMinCore(referencePath, [fixtures.coreObject]);
   if (!bpftool.ok) throw new Error(`bpftool min_core_btf failed: ${bpftool.stderr}`);
   t.same(Buffer.from(ours), Buffer.from(bpftool.btf), 'trimBtf on the generated BTF == bpftool gen min_core_btf on pahole\'s');
