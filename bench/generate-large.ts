@@ -1,8 +1,8 @@
 /**
- * Generation on a large kernel-shaped input: CUS compilation units, each including one
- * header of TYPES structs and compiled with `gcc -g -fno-eliminate-unused-debug-types`, so
- * every unit repeats every type in its DWARF as a real vmlinux's thousands of units do
- * (pahole then deduplicates them). The vmlinux is packaged as a .deb (xz data, as Debian's)
+ * Generation on a large kernel-shaped input: CUS compilation units, each with one header of
+ * TYPES structs in its DWARF (`gcc -g -fno-eliminate-unused-debug-types`), so every unit
+ * repeats every type as a real vmlinux's thousands of units do (pahole then deduplicates
+ * them). The vmlinux is packaged as a .deb (xz data, as Debian's)
  * and generated through the library; the report gives sizes, times and peak memory of our
  * process and of pahole, with pahole alone on the bare vmlinux for comparison.
  *
@@ -40,26 +40,23 @@ try {
     header.push(`typedef struct bench_${i} bench_${i}_t;`);
   }
   await writeFile(join(dir, 'bench.h'), header.join('\n'));
-  const sources: string[] = [];
-  for (let cu = 0; cu < CUS; cu++) {
-    const file = join(dir, `cu${cu}.c`);
-    await writeFile(file, `#include "bench.h"\nint cu_fn_${cu}(struct bench_${cu % TYPES} *p) { return p ? (int)p->id : ${cu}; }\n`);
-    sources.push(file);
-  }
+  // One unit is compiled; the others are copies of its object with their symbols renamed
+  // (objcopy --prefix-symbols): a real build compiles thousands of units that share headers,
+  // and what pahole sees is the same, the types repeated in every unit's DWARF.
+  const unit = join(dir, 'unit.c');
+  await writeFile(unit, `#include "bench.h"\nint unit_fn(struct bench_0 *p) { return p ? (int)p->id : 0; }\n`);
   const kernel = join(dir, 'kernel.c');
   await writeFile(kernel, mini);
   const started = performance.now();
-  const objects: string[] = [];
   const flags = ['-g', '-O0', '-fno-eliminate-unused-debug-types', '-fno-stack-protector', '-c'];
-  // Two compilers at a time: the machine has two cores.
-  const queue = [...sources, kernel];
-  await Promise.all([0, 1].map(async () => {
-    for (let src = queue.shift(); src !== undefined; src = queue.shift()) {
-      const obj = src.replace(/\.c$/, '.o');
-      await run('gcc', [...flags, '-o', obj, src]);
-      objects.push(obj);
-    }
-  }));
+  await run('gcc', [...flags, '-o', join(dir, 'unit.o'), unit]);
+  await run('gcc', [...flags, '-o', join(dir, 'kernel.o'), kernel]);
+  const objects = [join(dir, 'kernel.o')];
+  for (let cu = 0; cu < CUS; cu++) {
+    const copy = join(dir, `cu${cu}.o`);
+    await run('objcopy', [`--prefix-symbols=cu${cu}_`, join(dir, 'unit.o'), copy]);
+    objects.push(copy);
+  }
   const release = '6.1.0-999-amd64';
   const root = join(dir, 'pkg');
   const vmlinux = join(root, 'usr/lib/debug/boot', `vmlinux-${release}`);
