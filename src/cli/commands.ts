@@ -40,5 +40,6 @@ export const COMMANDS: readonly CommandEntry[] = [
     async () => (await import('./commands/fetch.js')).fetchCommand,
   ),
 
+  lazy('smoke', 'check a running service end to end: readiness, kernels, a trim through both trim routes', async () => (await import('./commands/smoke.js')).smokeCommand),
   lazy('worker', 'run trim jobs from the Redis queue (REDIS_URL)', async () => (await import('./commands/worker.js')).workerCommand),
 ];

@@ -15,9 +15,11 @@
  *           unreadable kernel; a `::notice` summary
  *
  * The gate: `unresolved` (the default) fails on any relocation that does not resolve on some
- * readable kernel; `unloadable` only on those that make libbpf refuse the object (ambiguous,
- * error); `never` never fails. A kernel whose BTF could not be read is reported, never
- * counted against the objects.
+ * readable kernel, except the existence checks (field_exists, type_exists, enumval_exists,
+ * type_matches): libbpf answers those 0 where the thing is missing, which is what they ask,
+ * never a poisoned instruction. `unloadable` fails only on what makes libbpf refuse the
+ * object (ambiguous, error), existence checks included; `never` never fails. A kernel whose
+ * BTF could not be read is reported, never counted against the objects.
  */
 import { basename } from 'node:path';
 import type { CompatReportBody } from '../worker/coverage-report.js';
@@ -37,11 +39,14 @@ const PROBLEMS = CLASSES.filter((c) => c !== 'resolved');
 type Kernel = CompatReportBody['kernels'][number];
 type Relocation = CompatReportBody['relocations'][number];
 
-/** Whether one relocation outcome fails the gate. */
-export function failsGate(outcome: string, failOn: FailOn): boolean {
+/** Relocation kinds that ask whether something exists: 0 where it does not is an answer, not a failure. */
+export const EXISTENCE_CHECKS: ReadonlySet<string> = new Set(['field_exists', 'type_exists', 'enumval_exists', 'type_matches']);
+
+/** Whether the outcome of a relocation of this kind (libbpf's name: byte_off, field_exists...) fails the gate. */
+export function failsGate(outcome: string, kind: string, failOn: FailOn): boolean {
   switch (failOn) {
     case 'unresolved':
-      return outcome !== 'resolved';
+      return outcome === 'ambiguous' || outcome === 'error' || (outcome !== 'resolved' && !EXISTENCE_CHECKS.has(kind));
     case 'unloadable':
       return outcome === 'ambiguous' || outcome === 'error';
     case 'never':
@@ -70,7 +75,7 @@ export function evaluateGate(report: CompatReportBody, failOn: FailOn): GateResu
     }
     let any = false;
     k.results.forEach((r, i) => {
-      if (failsGate(r.class, failOn)) {
+      if (failsGate(r.class, report.relocations[i]?.kind ?? '', failOn)) {
         failing.add(i);
         any = true;
       }
@@ -223,7 +228,7 @@ export function renderJunit(report: CompatReportBody, failOn: FailOn, source: st
         const relocation = report.relocations[i];
         if (result === undefined || relocation === undefined || result.class === 'resolved') continue;
         const line = `${relocationName(result.class, relocation)} (${relocationWhere(relocation)})${result.reason ? `: ${result.reason}` : ''}`;
-        (failsGate(result.class, failOn) ? failing : passing).push(line);
+        (failsGate(result.class, relocation.kind, failOn) ? failing : passing).push(line);
       }
       const body: string[] = [];
       if (failing.length > 0) {
@@ -283,10 +288,10 @@ export function renderGithub(report: CompatReportBody, failOn: FailOn): string {
   report.relocations.forEach((relocation, i) => {
     const bad = readable.filter((k) => k.results[i] !== undefined && k.results[i]!.class !== 'resolved');
     if (bad.length === 0) return;
-    const failing = bad.some((k) => failsGate(k.results[i]!.class, failOn));
+    const failing = bad.some((k) => failsGate(k.results[i]!.class, relocation.kind, failOn));
     const outcomes = new Map<string, number>();
     for (const k of bad) outcomes.set(k.results[i]!.class, (outcomes.get(k.results[i]!.class) ?? 0) + 1);
-    const worst = [...outcomes.keys()].find((c) => failsGate(c, failOn)) ?? [...outcomes.keys()][0]!;
+    const worst = [...outcomes.keys()].find((c) => failsGate(c, relocation.kind, failOn)) ?? [...outcomes.keys()][0]!;
     const examples = bad.slice(0, ANNOTATION_KERNELS).map((k) => `${kernelName(k)}${k.results[i]!.reason ? ` (${k.results[i]!.reason})` : ''}`);
     const message =
       `${basename(relocation.object)}: ${relocation.path} (${relocationWhere(relocation)}) does not resolve on ${bad.length} of ${readable.length} kernels: ` +
