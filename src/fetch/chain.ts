@@ -8,12 +8,18 @@
  *   4. service     --server URL / BTFHUB_URL, unless --offline
  *
  * A layer's answer is decoded before it is accepted; one that does not decode is reported
- * with the codec's reason and the next layer is tried. The host's identity is resolved only
- * when layer 3 is reached (layers 1 and 2 need none), so a host the rules cannot identify
- * still gets its configured or kernel BTF. The result is written atomically (temporary file,
- * then rename) and only once it has decoded: an agent never loads a partial or corrupt file.
+ * with the codec's reason and the next layer is tried. The kernel's own BTF without --trim is
+ * the exception: nothing is made from it, so only its header is checked (layer 2 answers in
+ * the time of a 24-byte read; libbpf decodes the file when it loads it). The host's identity
+ * is resolved only when layer 3 is reached (layers 1 and 2 need none), so a host the rules
+ * cannot identify still gets its configured or kernel BTF. The result is written atomically
+ * (temporary file, then rename; a missing directory is created first) and only once it has
+ * decoded: an agent never loads a partial or corrupt file. A write that fails is in the
+ * report (`error`), never lost behind an exception.
  */
 import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { readKernelBtfFile } from '../archive/kernel-btf.js';
 import { Btf } from '../btf/btf.js';
 import { parseBpfObject, type BpfObject } from '../btf/object.js';
@@ -25,7 +31,7 @@ import { IdentityError } from '../identity/kernel-identity.js';
 import { bundleLayer, bundleSkipReason } from './bundle.js';
 import { configuredLayer } from './configured.js';
 import { kernelLayer } from './kernel.js';
-import { failed, kernelKey, LAYERS, skipped, type LayerName, type LayerResult } from './layer.js';
+import { failed, fsReason, kernelKey, LAYERS, skipped, type LayerName, type LayerResult } from './layer.js';
 import { serviceLayer, serviceSkipReason } from './service.js';
 
 export interface FetchOptions {
@@ -51,8 +57,12 @@ export interface FetchOptions {
   timeoutMs?: number;
   /** Client settings for layer 4. */
   client?: Omit<BtfhubClientOptions, 'baseUrl'>;
-  /** Write the result here (atomically). Without it, nothing is written: the caller has `btf`. */
+  /**
+   * Write the result here (atomically; with the default writer, a missing directory is
+   * created). Without it, nothing is written: the caller has `btf`.
+   */
   out?: string;
+  /** Writes `out`; `writeCreatingDirectory` by default. A failure is reported, not thrown. */
   write?: (path: string, data: Uint8Array) => Promise<void>;
   /** Progress, one line at a time (layer outcomes, retries). */
   log?: (line: string) => void;
@@ -78,6 +88,7 @@ export interface IdentityReport {
   kernel: string;
   source: ResolvedHostIdentity['source'];
   notes: string[];
+  /** The os-release file read, as this process sees it (under --root), or null. */
   osReleasePath: string | null;
 }
 
@@ -100,6 +111,8 @@ export interface FetchReport {
   /** The host's identity, when it was needed; `error` when it could not be determined. */
   identity: IdentityReport | { error: string } | null;
   layers: LayerReport[];
+  /** Why a layer's answer could not be written to `out` (then `ok` is false), else null. */
+  error: string | null;
 }
 
 export interface FetchResult {
@@ -121,13 +134,15 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
     if (resolved !== undefined) return resolved;
     try {
       resolved = await detectHostIdentity({ root: options.root, overrides: options.overrides, ...options.host });
+      // The identity names os-release as a path under the root; the report names the file read.
+      const osReleasePath = resolved.osReleasePath === null ? null : join(options.root ?? '/', resolved.osReleasePath);
       identity = {
         ...resolved.ref,
         source: resolved.source,
         notes: resolved.notes,
-        osReleasePath: resolved.osReleasePath,
+        osReleasePath,
       };
-      log(`host: ${kernelKey(resolved.ref)} (from ${describeSource(resolved)})${resolved.notes.length > 0 ? `; ${resolved.notes.join('; ')}` : ''}`);
+      log(`host: ${kernelKey(resolved.ref)} (from ${describeSource(resolved, osReleasePath)})${resolved.notes.length > 0 ? `; ${resolved.notes.join('; ')}` : ''}`);
     } catch (err) {
       if (!(err instanceof IdentityError)) throw err;
       resolved = err;
@@ -142,7 +157,7 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
       case 'configured':
         return configuredLayer({ path: options.btfPath });
       case 'kernel':
-        return kernelLayer({ root: options.root });
+        return kernelLayer({ root: options.root, headerOnly: options.trim !== true });
       case 'bundle': {
         const skip = bundleSkipReason(options.dir);
         if (skip !== undefined) return skipped(skip);
@@ -187,14 +202,16 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
 
     const btf = accepted.btf;
     let out: string | null = null;
+    let error: string | null = null;
     if (btf !== null && options.out !== undefined) {
-      await (options.write ?? writeFileAtomic)(options.out, btf);
-      out = options.out;
+      error = await writeResult(options.out, btf, options.write ?? ((path, data) => writeCreatingDirectory(path, data)));
+      if (error === null) out = options.out;
+      else log(`${layer}: answered, but ${error}`);
     }
     return {
       btf,
       report: {
-        ok: true,
+        ok: error === null,
         layer,
         path: result.path,
         out,
@@ -203,13 +220,50 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
         form: btf === null ? 'full' : accepted.form,
         identity,
         layers: reports,
+        error,
       },
     };
   }
   return {
     btf: null,
-    report: { ok: false, layer: null, path: null, out: null, size: null, sha256: null, form: null, identity, layers: reports },
+    report: { ok: false, layer: null, path: null, out: null, size: null, sha256: null, form: null, identity, layers: reports, error: null },
   };
+}
+
+/** A missing directory of `out` that could not be created. */
+class OutDirectoryError extends Error {
+  override readonly name = 'OutDirectoryError';
+}
+
+/**
+ * The default writer (and the CLI's, around its own atomic write): the directory of `path`
+ * is created when missing, then `write` writes the file.
+ */
+export async function writeCreatingDirectory(
+  path: string,
+  data: Uint8Array,
+  write: (path: string, data: Uint8Array) => Promise<void> = writeFileAtomic,
+): Promise<void> {
+  const dir = dirname(path);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw new OutDirectoryError(`cannot create the directory ${dir}: ${fsReason(err)}`, { cause: err });
+  }
+  await write(path, data);
+}
+
+/** Writes the result; why it could not be written, or null. */
+async function writeResult(out: string, btf: Uint8Array, write: (path: string, data: Uint8Array) => Promise<void>): Promise<string | null> {
+  try {
+    await write(out, btf);
+    return null;
+  } catch (err) {
+    if (err instanceof OutDirectoryError) return err.message;
+    const message = err instanceof Error ? err.message : String(err);
+    // The CLI's writer already words it "PATH: reason"; a bare errno error gets the path here.
+    return `cannot write ${message.startsWith(`${out}: `) ? message : `${out}: ${fsReason(err)}`}`;
+  }
 }
 
 type Accepted =
@@ -222,6 +276,10 @@ type Accepted =
  * kernel BTF. The kernel's own BTF without --trim results in nothing (it stays in place).
  */
 async function accept(result: Extract<LayerResult, { ok: true }>, layer: LayerName, objects: readonly BpfObject[], trim: boolean): Promise<Accepted> {
+  if (result.checked === 'header') {
+    // Only the kernel's own BTF without --trim comes as a checked header: nothing is made from it.
+    return { ok: true, btf: null, form: 'full', detail: 'the kernel has its own BTF: nothing to fetch (its header checked); --trim writes a trimmed copy' };
+  }
   let btf: Btf;
   try {
     btf = Btf.parse(await readKernelBtfFile(result.bytes, result.path));
@@ -245,10 +303,10 @@ function parseObjects(objects: FetchOptions['objects']): BpfObject[] {
   return objects.map((object) => parseBpfObject(object.bytes, object.name));
 }
 
-function describeSource(identity: ResolvedHostIdentity): string {
+function describeSource(identity: ResolvedHostIdentity, osReleasePath: string | null): string {
   switch (identity.source) {
     case 'os-release':
-      return identity.osReleasePath ?? 'os-release';
+      return osReleasePath ?? 'os-release';
     case 'kernel-release':
       return 'the kernel release';
     case 'override':
@@ -280,5 +338,6 @@ export function reportJson(report: FetchReport): Record<string, unknown> {
             os_release_path: identity.osReleasePath,
           },
     layers: report.layers,
+    error: report.error,
   };
 }

@@ -21,6 +21,11 @@ export type LayerResult =
       form: 'full' | 'trimmed';
       /** One line on how it was found (cache hit, job id...). */
       detail?: string;
+      /**
+       * `header`: the layer read and checked only the header (`bytes` is the header), which
+       * is enough for an answer nothing is made from (the kernel's own BTF without --trim).
+       */
+      checked?: 'header';
     }
   | {
       ok: false;
