@@ -32,6 +32,8 @@ interface Sample {
   ms: number;
   /** Peak resident set, KiB; undefined when it could not be measured. */
   rssKiB: number | undefined;
+  /** User + system CPU time, ms (with /usr/bin/time): steadier than wall time on a busy machine. */
+  cpuMs: number | undefined;
   status: number;
   stderr: string;
 }
@@ -41,7 +43,7 @@ async function measure(command: string, args: readonly string[]): Promise<Sample
   const useTime = existsSync(TIME);
   const scratch = useTime ? mkdtempSync(join(tmpdir(), 'btfhub-cli-bench-')) : undefined;
   const rssFile = scratch && join(scratch, 'rss');
-  const [file, argv] = useTime ? [TIME, ['-f', '%M', '-o', rssFile!, command, ...args]] : [command, [...args]];
+  const [file, argv] = useTime ? [TIME, ['-f', '%M %U %S', '-o', rssFile!, command, ...args]] : [command, [...args]];
   const started = performance.now();
   const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -61,12 +63,15 @@ async function measure(command: string, args: readonly string[]): Promise<Sample
   const ms = performance.now() - started;
   if (poll) clearInterval(poll);
   let rssKiB: number | undefined = polled || undefined;
+  let cpuMs: number | undefined;
   if (rssFile) {
     const text = readFileSync(rssFile, 'utf8').trim().split('\n').at(-1) ?? '';
-    rssKiB = /^\d+$/.test(text) ? Number(text) : undefined;
+    const m = /^(\d+) ([\d.]+) ([\d.]+)$/.exec(text);
+    rssKiB = m ? Number(m[1]) : undefined;
+    cpuMs = m ? (Number(m[2]) + Number(m[3])) * 1000 : undefined;
     rmSync(scratch!, { recursive: true, force: true });
   }
-  return { ms, rssKiB, status, stderr };
+  return { ms, rssKiB, cpuMs, status, stderr };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -82,10 +87,22 @@ interface Case {
   goal?: string;
 }
 
+interface Figures {
+  ms: number;
+  rssKiB: number | undefined;
+  cpuMs: number | undefined;
+}
+
 interface Result {
-  ours: { ms: number; rssKiB: number | undefined };
-  reference?: { ms: number; rssKiB: number | undefined };
+  ours: Figures;
+  reference?: Figures;
   identical?: boolean;
+}
+
+/** Medians of wall and CPU time, the largest peak RSS. */
+function figures(samples: readonly Sample[]): Figures {
+  const cpu = samples.map((s) => s.cpuMs).filter((x): x is number => x !== undefined);
+  return { ms: median(samples.map((s) => s.ms)), rssKiB: maxOf(samples.map((s) => s.rssKiB)), cpuMs: cpu.length > 0 ? median(cpu) : undefined };
 }
 
 async function runCase(c: Case): Promise<Result> {
@@ -102,8 +119,8 @@ async function runCase(c: Case): Promise<Result> {
     ours.push(await measure(process.execPath, [CLI, ...c.ours]));
     if (c.reference) reference.push(await measure(c.reference.command, c.reference.args));
   }
-  const result: Result = { ours: { ms: median(ours.map((s) => s.ms)), rssKiB: maxOf(ours.map((s) => s.rssKiB)) } };
-  if (c.reference) result.reference = { ms: median(reference.map((s) => s.ms)), rssKiB: maxOf(reference.map((s) => s.rssKiB)) };
+  const result: Result = { ours: figures(ours) };
+  if (c.reference) result.reference = figures(reference);
   if (c.outputs) result.identical = Buffer.compare(readFileSync(c.outputs[0]), readFileSync(c.outputs[1])) === 0;
   return result;
 }
@@ -185,25 +202,31 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
     }
 
     say(`cli: the compiled CLI (${process.execPath} ${process.version}) against bpftool, processes, median of ${runs} interleaved runs`);
-    const row = (cells: string[]) => say(`| ${cells[0]!.padEnd(44)} | ${cells[1]!.padStart(10)} | ${cells[2]!.padStart(10)} | ${cells[3]!.padStart(8)} | ${cells[4]!.padStart(9)} | ${cells[5]!.padStart(9)} | ${cells[6]!.padStart(9)} | ${cells[7]!.padEnd(9)} |`);
-    row(['measure', 'ours', 'bpftool', 'ratio', 'goal', 'our RSS', 'bpftool', 'identical']);
-    say(`|${'-'.repeat(46)}|${'-'.repeat(12)}|${'-'.repeat(12)}|${'-'.repeat(10)}|${'-'.repeat(11)}|${'-'.repeat(11)}|${'-'.repeat(11)}|${'-'.repeat(11)}|`);
+    const widths = [44, 10, 10, 8, 9, 10, 10, 8, 9, 9, 9];
+    const row = (cells: string[]) => say(`| ${cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`);
+    row(['measure', 'ours', 'bpftool', 'ratio', 'goal', 'our CPU', 'bpftool', 'CPU ratio', 'our RSS', 'bpftool', 'identical']);
+    say(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
     const mib = (kib: number | undefined) => (kib === undefined ? 'n/a' : `${(kib / 1024).toFixed(1)} MiB`);
     for (const c of cases) {
       const r = c.ours.length === 0 ? await runFloor(runs) : await runCase(c);
+      const ms = (x: number | undefined) => (x === undefined ? 'n/a' : `${x.toFixed(1)} ms`);
+      const cpuRatio = r.reference?.cpuMs !== undefined && r.ours.cpuMs !== undefined ? `${(r.ours.cpuMs / r.reference.cpuMs).toFixed(2)}x` : '';
       row([
         c.name,
-        `${r.ours.ms.toFixed(1)} ms`,
-        r.reference ? `${r.reference.ms.toFixed(1)} ms` : '',
+        ms(r.ours.ms),
+        r.reference ? ms(r.reference.ms) : '',
         r.reference ? `${(r.ours.ms / r.reference.ms).toFixed(2)}x` : '',
         c.goal ?? '',
+        ms(r.ours.cpuMs),
+        r.reference ? ms(r.reference.cpuMs) : '',
+        cpuRatio,
         mib(r.ours.rssKiB),
         r.reference ? mib(r.reference.rssKiB) : '',
         r.identical === undefined ? '' : r.identical ? 'yes' : 'NO',
       ]);
     }
     if (kernelNote) say(kernelNote);
-    say('cli: goals: ratio = ours / bpftool wall time; peak RSS of the many-object calls <= 100 MiB');
+    say('cli: goals: ratio = ours / bpftool wall time (CPU = user + system, steadier on a busy machine); peak RSS of the many-object calls <= 100 MiB');
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -214,5 +237,5 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
 async function runFloor(runs: number): Promise<Result> {
   const samples: Sample[] = [];
   for (let i = 0; i < runs; i++) samples.push(await measure(process.execPath, ['-e', '0']));
-  return { ours: { ms: median(samples.map((s) => s.ms)), rssKiB: maxOf(samples.map((s) => s.rssKiB)) } };
+  return { ours: figures(samples) };
 }

@@ -13,17 +13,40 @@ import module from 'node:module';
 
 const { runCli } = await import('./run.js');
 
-// `btfhub dump ... | head` closes the pipe early: that ends the output, it is not an error.
-// Any other write failure (a full disk) is one, reported in a line rather than a stack.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  process.stderr.write(`btfhub: cannot write to stdout: ${err.code ?? err.message}\n`);
-  process.exit(1);
+// process.stdout and process.stderr load Node's stream modules when first touched: a command
+// that writes nothing there (trim --out, fetch answered by the kernel's own BTF) skips that.
+const stdout = lazyStream(() => {
+  // `btfhub dump ... | head` closes the pipe early: that ends the output, it is not an error.
+  // Any other write failure (a full disk) is one, reported in a line rather than a stack.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    process.stderr.write(`btfhub: cannot write to stdout: ${err.code ?? err.message}\n`);
+    process.exit(1);
+  });
+  return process.stdout;
 });
+const stderr = lazyStream(() => process.stderr);
 
 // exitCode, not exit(): pending stdout writes (a trimmed BTF, a dump) are flushed first.
 process.exitCode = await runCli(process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  stdoutIsTTY: process.stdout.isTTY === true,
+  stdout,
+  stderr,
+  get stdoutIsTTY() {
+    return stdout.isTTY;
+  },
 });
+
+/** A process stream opened on first use, with the members the CLI reads (isTTY, columns). */
+function lazyStream(open: () => NodeJS.WriteStream) {
+  let stream: NodeJS.WriteStream | undefined;
+  const get = () => (stream ??= open());
+  return {
+    write: (chunk: string | Uint8Array) => get().write(chunk),
+    get isTTY(): boolean {
+      return get().isTTY === true;
+    },
+    get columns(): number | undefined {
+      return get().columns;
+    },
+  };
+}

@@ -19,7 +19,10 @@ export async function runCli(argv: readonly string[], io: CliIo, commands: reado
     readFile: io.readFile ?? readInputFile,
     readObject: io.readObject ?? io.readFile ?? readObjectFile,
     writeFileAtomic: io.writeFileAtomic ?? writeFileAtomic,
-    stdoutIsTTY: io.stdoutIsTTY ?? false,
+    // Read when a command asks: finding out opens stdout, which costs a command that never writes there.
+    get stdoutIsTTY() {
+      return io.stdoutIsTTY ?? false;
+    },
   };
   const [name, ...rest] = argv;
 

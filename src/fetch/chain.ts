@@ -17,22 +17,22 @@
  * decoded: an agent never loads a partial or corrupt file. A write that fails is in the
  * report (`error`), never lost behind an exception.
  */
-import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readKernelBtfFile } from '../archive/kernel-btf.js';
-import { Btf } from '../btf/btf.js';
+import { isRawBtf } from '../btf/btf.js';
+import { isElf } from '../btf/elf.js';
 import { parseBpfObject, type BpfObject } from '../btf/object.js';
-import { trimBtf } from '../btf/trim.js';
 import { writeFileAtomic } from '../cli/files.js';
 import type { BtfhubClientOptions } from '../client/client.js';
-import { detectHostIdentity, type HostOverrides, type HostProbeOptions, type ResolvedHostIdentity } from '../identity/host.js';
+import type { HostOverrides, HostProbeOptions, ResolvedHostIdentity } from '../identity/host.js';
 import { IdentityError } from '../identity/kernel-identity.js';
-import { bundleLayer, bundleSkipReason } from './bundle.js';
 import { configuredLayer } from './configured.js';
 import { kernelLayer } from './kernel.js';
-import { failed, fsReason, kernelKey, LAYERS, skipped, type LayerName, type LayerResult } from './layer.js';
-import { serviceLayer, serviceSkipReason } from './service.js';
+import { bundleSkipReason, failed, fsReason, kernelKey, LAYERS, serviceSkipReason, skipped, type LayerName, type LayerResult } from './layer.js';
+
+// The layers past the kernel's own BTF, the host's identity, the archive reader (tar, xz), the
+// trimmer and hashing are imported when first needed: an agent whose kernel has BTF (layer 2)
+// starts without loading them. (Static imports above are what every run uses.)
 
 export interface FetchOptions {
   /** The BPF objects the BTF is for (file name for messages, bytes). */
@@ -133,6 +133,7 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
   const hostIdentity = async (): Promise<ResolvedHostIdentity | IdentityError> => {
     if (resolved !== undefined) return resolved;
     try {
+      const { detectHostIdentity } = await import('../identity/host.js');
       resolved = await detectHostIdentity({ root: options.root, overrides: options.overrides, ...options.host });
       // The identity names os-release as a path under the root; the report names the file read.
       const osReleasePath = resolved.osReleasePath === null ? null : join(options.root ?? '/', resolved.osReleasePath);
@@ -163,6 +164,7 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
         if (skip !== undefined) return skipped(skip);
         const host = await hostIdentity();
         if (host instanceof IdentityError) return failed(`the host's identity is unknown: ${host.message}`);
+        const { bundleLayer } = await import('./bundle.js');
         return bundleLayer({ location: options.dir, kernel: host.ref });
       }
       case 'service': {
@@ -170,6 +172,7 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
         if (skip !== undefined) return skipped(skip);
         const host = await hostIdentity();
         if (host instanceof IdentityError) return failed(`the host's identity is unknown: ${host.message}`);
+        const { serviceLayer } = await import('./service.js');
         return serviceLayer({
           server: options.server,
           kernel: host.ref,
@@ -216,7 +219,7 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
         path: result.path,
         out,
         size: btf?.length ?? null,
-        sha256: btf === null ? null : createHash('sha256').update(btf).digest('hex'),
+        sha256: btf === null ? null : (await import('node:crypto')).createHash('sha256').update(btf).digest('hex'),
         form: btf === null ? 'full' : accepted.form,
         identity,
         layers: reports,
@@ -246,7 +249,7 @@ export async function writeCreatingDirectory(
 ): Promise<void> {
   const dir = dirname(path);
   try {
-    await mkdir(dir, { recursive: true });
+    await new Promise<void>((resolve, reject) => mkdir(dir, { recursive: true }, (err) => (err ? reject(err) : resolve())));
   } catch (err) {
     throw new OutDirectoryError(`cannot create the directory ${dir}: ${fsReason(err)}`, { cause: err });
   }
@@ -280,9 +283,12 @@ async function accept(result: Extract<LayerResult, { ok: true }>, layer: LayerNa
     // Only the kernel's own BTF without --trim comes as a checked header: nothing is made from it.
     return { ok: true, btf: null, form: 'full', detail: 'the kernel has its own BTF: nothing to fetch (its header checked); --trim writes a trimmed copy' };
   }
-  let btf: Btf;
+  const { Btf } = await import('../btf/btf.js');
+  let btf: ReturnType<typeof Btf.parse>;
   try {
-    btf = Btf.parse(await readKernelBtfFile(result.bytes, result.path));
+    // Raw BTF and ELF need no unpacking; only a .btf.tar.xz loads the archive reader (tar, xz).
+    const raw = isRawBtf(result.bytes) || isElf(result.bytes) ? result.bytes : await (await import('../archive/kernel-btf.js')).readKernelBtfFile(result.bytes, result.path);
+    btf = Btf.parse(raw);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const why = message.startsWith(`${result.path}: `) ? message.slice(result.path.length + 2) : message;
@@ -293,6 +299,7 @@ async function accept(result: Extract<LayerResult, { ok: true }>, layer: LayerNa
     return { ok: true, btf: btf.bytes, form: result.form };
   }
   // trimBtf throws a CodecError when a relocation is one libbpf rejects: that is the objects' fault, not the layer's.
+  const { trimBtf } = await import('../btf/trim.js');
   const trimmed = trimBtf(btf, objects);
   Btf.parse(trimmed);
   return { ok: true, btf: trimmed, form: 'trimmed', detail: `trimmed here from ${btf.typeCount - 1} types to ${trimmed.length} bytes` };

@@ -21,7 +21,7 @@
  * The type section must end at or before the string section, which must end in the file.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile as readFileCallback } from 'node:fs';
 import { join } from 'node:path';
 import { failed, fsReason, type LayerResult } from './layer.js';
 
@@ -94,4 +94,9 @@ export function btfHeaderProblem(header: Uint8Array, size: number): string | und
   const end = hdrLen + strOff + strLen;
   if (end > size) return `BTF string section ends at byte ${end}, past the end of the file (${size} bytes)`;
   return undefined;
+}
+
+/** node:fs's readFile as a promise (not node:fs/promises, which loads Node's streams at start). */
+function readFile(path: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => readFileCallback(path, (err, data) => (err ? reject(err) : resolve(data))));
 }

@@ -1,6 +1,6 @@
 import type { BtfhubClientOptions } from '../../client/client.js';
 import { fetchBtf, reportJson, writeCreatingDirectory, type FetchReport } from '../../fetch/chain.js';
-import { DEFAULT_SERVICE_TIMEOUT_MS } from '../../fetch/service.js';
+import { DEFAULT_SERVICE_TIMEOUT_MS } from '../../fetch/layer.js';
 import type { HostProbeOptions } from '../../identity/host.js';
 import type { Command } from '../command.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
@@ -67,7 +67,6 @@ Exit status 0 when a layer answered, 1 when none did.`,
       const out = args.string('out');
       const json = args.flag('json');
       if (out === undefined && json) throw new UsageError('--json prints the report on stdout: give --out PATH for the BTF');
-      if (out === undefined && io.stdoutIsTTY) throw new CliError('refusing to write binary BTF to a terminal; use --out PATH or redirect stdout');
       const timeoutMs = parseTimeout(args.string('timeout'));
       const quiet = args.flag('quiet');
 
@@ -97,7 +96,11 @@ Exit status 0 when a layer answered, 1 when none did.`,
 
       // The report always goes out with --json: a failed write is in it (`error`), like every layer's outcome.
       if (json) io.stdout.write(`${JSON.stringify(reportJson(report), null, 2)}\n`);
-      else if (btf !== null && out === undefined) io.stdout.write(btf);
+      else if (btf !== null && out === undefined) {
+        // Checked only now: when the kernel's own BTF answers, nothing goes to stdout at all.
+        if (io.stdoutIsTTY) throw new CliError('refusing to write binary BTF to a terminal; use --out PATH or redirect stdout');
+        io.stdout.write(btf);
+      }
       if (report.error !== null) {
         io.stderr.write(`btfhub fetch: ${report.layer} answered, but ${report.error}\n`);
         return ExitCode.Failure;
