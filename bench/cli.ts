@@ -202,7 +202,7 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
     }
 
     say(`cli: the compiled CLI (${process.execPath} ${process.version}) against bpftool, processes, median of ${runs} interleaved runs`);
-    const widths = [44, 10, 10, 8, 9, 10, 10, 8, 9, 9, 9];
+    const widths = [44, 10, 10, 8, 9, 10, 10, 9, 9, 9, 9];
     const row = (cells: string[]) => say(`| ${cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`);
     row(['measure', 'ours', 'bpftool', 'ratio', 'goal', 'our CPU', 'bpftool', 'CPU ratio', 'our RSS', 'bpftool', 'identical']);
     say(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
