@@ -11,6 +11,7 @@
  * be reached): a CI job can tell "the objects fail" from "the check did not run".
  */
 import type { BtfhubClientOptions } from '../../client/client.js';
+import { BtfhubError } from '../../client/errors.js';
 import type { CompatFilterInput } from '../../client/types.js';
 import { FILTER_OPTIONS, kernelFilterFromArgs, progressStream } from '../kernel-filter.js';
 import type { Command, CommandIo, ParsedArgs } from '../command.js';
@@ -103,7 +104,7 @@ export const compatCommand: Command = createCompatCommand();
 
 /** Errors that mean "the check could not run": worded for the user, exit 2. */
 function isCommandError(error: unknown): error is Error {
-  return isUserFacingError(error) || (error instanceof Error && error.name.startsWith('Btfhub'));
+  return isUserFacingError(error) || error instanceof BtfhubError;
 }
 
 function parseFormat(args: ParsedArgs): CompatFormat {

@@ -58,7 +58,7 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
     async run(args, io) {
       const server = args.required('server');
       const timeoutMs = parseTimeout(args.string('timeout'));
-      const [{ BtfhubClient }, { BtfhubNetworkError }, { Btf }, { parseBpfObject }, { resolveObjectRelocations }, smoke] =
+      const [{ BtfhubClient }, { BtfhubError, BtfhubNetworkError }, { Btf }, { parseBpfObject }, { resolveObjectRelocations }, smoke] =
         await Promise.all([
           import('../../client/client.js'),
           import('../../client/errors.js'),
@@ -103,11 +103,12 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
           io.stdout.write(`ok    ${name.padEnd(width)}  ${detail} (${Math.round(performance.now() - started)} ms)\n`);
           return value;
         } catch (error) {
-          failed++;
           const timedOut = signal.aborted;
+          // What the service or its answer did wrong fails the check; anything else is a bug of ours.
+          if (!(timedOut || error instanceof CheckFailed || error instanceof BtfhubError || isUserFacingError(error))) throw error;
+          failed++;
           if (error instanceof BtfhubNetworkError) unreachable = true;
           const why = timedOut ? `no answer within --timeout ${timeoutMs / 1000} s` : error instanceof Error ? error.message : String(error);
-          if (!(error instanceof Error) || !(timedOut || error instanceof CheckFailed || error.name.startsWith('Btfhub') || isUserFacingError(error))) throw error;
           io.stdout.write(`FAIL  ${name.padEnd(width)}  ${why}\n`);
           return undefined;
         }
