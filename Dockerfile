@@ -4,12 +4,15 @@
 #   docker run -p 8080:8080 -v btfhub-data:/data btfhub-online            # embedded: SQLite, fs store, in-process worker
 #   docker run ... btfhub-online worker                                   # a worker (needs REDIS_URL, S3_*, DATABASE_URL)
 #
-# docker-compose.yml wires the scale-out layout (api, 2 workers, redis, postgres, minio).
+# docker-compose.yml wires the scale-out layout (api, 2 workers, redis, postgres, minio, import).
+#
+# Node 24, the current LTS (Node 20's support ended in April 2026); both stages use the same
+# image, so native modules (better-sqlite3) are built for the Node that runs them.
 
 # ---- build: compile TypeScript, keep production dependencies only ----------------------
-FROM node:20-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
-# better-sqlite3 ships prebuilt binaries for Node 20; the toolchain is the fallback.
+# better-sqlite3 ships prebuilt binaries for Node 24; the toolchain is the fallback.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -22,7 +25,7 @@ RUN npm run build \
  && chmod +x dist/src/cli/main.js
 
 # ---- runtime -----------------------------------------------------------------------------
-FROM node:20-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 # xz-utils: BTFHub archives are .btf.tar.xz, read and written through the xz binary.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends xz-utils \

@@ -15,6 +15,12 @@ export interface CliIo {
   stdout: OutputStream;
   stderr: OutputStream;
   readFile?: (path: string) => Promise<Uint8Array>;
+  /**
+   * Reads a BPF object for the codec: only the ELF parts it parses need be real (see
+   * object-file.ts). Defaults to `readFile` when that is given, else the sparse reader.
+   * Never for bytes sent elsewhere (uploads): use `readFile` for those.
+   */
+  readObject?: (path: string) => Promise<Uint8Array>;
   writeFileAtomic?: (path: string, data: Uint8Array) => Promise<void>;
   /** True when stdout is a terminal; binary output is then refused. */
   stdoutIsTTY?: boolean;
@@ -45,6 +51,37 @@ export interface Command {
   /** Positional arguments: how many, and their name in messages. */
   positionals: { name: string; min: number; max?: number };
   run(args: ParsedArgs, io: CommandIo): Promise<number>;
+}
+
+/**
+ * A command in the table before its module is loaded: what `btfhub --help` lists, and how to
+ * load the rest. A codec command then never loads the service's modules (Fastify, BullMQ, the
+ * AWS SDK, the catalog), which would cost the process most of its start-up time.
+ */
+export interface LazyCommand {
+  name: string;
+  summary: string;
+  load(): Promise<Command>;
+}
+
+/** An entry of the command table: a command, or a lazy one loaded when it is run. */
+export type CommandEntry = Command | LazyCommand;
+
+function isLazy(entry: CommandEntry): entry is LazyCommand {
+  return 'load' in entry && typeof entry.load === 'function';
+}
+
+/**
+ * The command behind an entry; a lazy one is loaded and checked against its table line, so
+ * the list `btfhub --help` prints cannot drift from the commands themselves.
+ */
+export async function loadCommand(entry: CommandEntry): Promise<Command> {
+  if (!isLazy(entry)) return entry;
+  const command = await entry.load();
+  if (command.name !== entry.name || command.summary !== entry.summary) {
+    throw new Error(`command table entry '${entry.name}' does not match its module (name '${command.name}', summary '${command.summary}')`);
+  }
+  return command;
 }
 
 /** A command line that matched its command's declaration. */

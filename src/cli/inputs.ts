@@ -1,13 +1,15 @@
 /** Loading what the commands take: kernel BTF in any of its forms, and BPF objects. */
-import { readKernelBtfFile } from '../archive/kernel-btf.js';
-import { Btf } from '../btf/btf.js';
+import { Btf, isRawBtf } from '../btf/btf.js';
+import { isElf } from '../btf/elf.js';
 import { CodecError } from '../btf/errors.js';
 import { parseBpfObject, type BpfObject } from '../btf/object.js';
 import type { CommandIo } from './command.js';
 
 /** Raw BTF, an ELF with .BTF, or a BTFHub .btf.tar.xz, parsed. Errors name the file. */
 export async function loadBtfFile(path: string, io: CommandIo): Promise<Btf> {
-  const bytes = await readKernelBtfFile(await io.readFile(path), path);
+  const read = await io.readFile(path);
+  // Only an archive needs the archive layer (tar, and xz as a child process): load it then.
+  const bytes = isRawBtf(read) || isElf(read) ? read : await (await import('../archive/kernel-btf.js')).readKernelBtfFile(read, path);
   try {
     return Btf.parse(bytes);
   } catch (err) {
@@ -19,6 +21,6 @@ export async function loadBtfFile(path: string, io: CommandIo): Promise<Btf> {
 /** Compiled BPF objects (ELF with .BTF and .BTF.ext), in argument order. */
 export async function loadBpfObjects(paths: readonly string[], io: CommandIo): Promise<BpfObject[]> {
   const objects: BpfObject[] = [];
-  for (const path of paths) objects.push(parseBpfObject(await io.readFile(path), path));
+  for (const path of paths) objects.push(parseBpfObject(await io.readObject(path), path));
   return objects;
 }

@@ -3,22 +3,26 @@
  * outcome into an exit status. Everything goes through `io`, so tests run the CLI
  * in-process; `main.ts` only wires it to the real process.
  */
-import { parseCommandLine, renderHelp, type CliIo, type Command, type CommandIo } from './command.js';
+import { loadCommand, parseCommandLine, renderHelp, type CliIo, type CommandEntry, type CommandIo } from './command.js';
 import { COMMANDS } from './commands.js';
 import { ExitCode, isUserFacingError, UsageError } from './errors.js';
-import { readInputFile, writeFileAtomic } from './files.js';
+import { readInputFile, readObjectFile, writeFileAtomic } from './files.js';
 
 export type { CliIo } from './command.js';
 
 const PROGRAM = 'btfhub';
 
-export async function runCli(argv: readonly string[], io: CliIo, commands: readonly Command[] = COMMANDS): Promise<number> {
+export async function runCli(argv: readonly string[], io: CliIo, commands: readonly CommandEntry[] = COMMANDS): Promise<number> {
   const full: CommandIo = {
     stdout: io.stdout,
     stderr: io.stderr,
     readFile: io.readFile ?? readInputFile,
+    readObject: io.readObject ?? io.readFile ?? readObjectFile,
     writeFileAtomic: io.writeFileAtomic ?? writeFileAtomic,
-    stdoutIsTTY: io.stdoutIsTTY ?? false,
+    // Read when a command asks: finding out opens stdout, which costs a command that never writes there.
+    get stdoutIsTTY() {
+      return io.stdoutIsTTY ?? false;
+    },
   };
   const [name, ...rest] = argv;
 
@@ -28,16 +32,18 @@ export async function runCli(argv: readonly string[], io: CliIo, commands: reado
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
-    const command = topic === undefined ? undefined : commands.find((c) => c.name === topic);
-    if (topic !== undefined && !command) return usageError(full, PROGRAM, `unknown command '${topic}'`, `Try '${PROGRAM} --help'.`);
-    full.stdout.write(command ? renderHelp(command) : programHelp(commands));
+    const entry = topic === undefined ? undefined : commands.find((c) => c.name === topic);
+    if (topic !== undefined && !entry) return usageError(full, PROGRAM, `unknown command '${topic}'`, `Try '${PROGRAM} --help'.`);
+    full.stdout.write(entry ? renderHelp(await loadCommand(entry)) : programHelp(commands));
     return ExitCode.Ok;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     const what = name.startsWith('-') ? `unknown option '${name}'` : `unknown command '${name}'`;
     return usageError(full, PROGRAM, what, `Try '${PROGRAM} --help'.`);
   }
+  // Only the command that runs is loaded (see commands.ts).
+  const command = await loadCommand(entry);
 
   const prefix = `${PROGRAM} ${command.name}`;
   try {
@@ -65,7 +71,7 @@ function usageError(io: CommandIo, prefix: string, message: string, hint: string
   return ExitCode.Usage;
 }
 
-function programHelp(commands: readonly Command[]): string {
+function programHelp(commands: readonly CommandEntry[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   const list = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n');
   return `Usage: ${PROGRAM} COMMAND [OPTIONS] [ARGS]\n\nCommands:\n${list}\n\nRun '${PROGRAM} COMMAND --help' for a command's options.\n`;

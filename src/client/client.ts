@@ -17,8 +17,9 @@ import {
 } from './errors.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter, sleep } from './retry.js';
 import type {
-  CoverageBody, IdentityAnswerBody, IdentityInput, JobStatusBody, KernelFilterInput, KernelIdentityBody, KernelInfoBody,
-  KernelListBody, KernelSpec, NotModified, TrimmedBtf, TrimObject, TrimSubmission,
+  CompatFilterInput, CompatReportBody, CompatSubmission, CoverageBody, CoverageJobStatusBody, CustomizedBtf, IdentityAnswerBody,
+  IdentityInput, JobStatusBody, KernelFilterInput, KernelIdentityBody, KernelInfoBody, KernelListBody, KernelSpec, NotModified,
+  ReadinessBody, TrimmedBtf, TrimObject, TrimSubmission,
 } from './types.js';
 
 export interface BtfhubClientOptions {
@@ -76,6 +77,17 @@ export interface WaitOptions extends CallOptions {
   pollIntervalMs?: number;
 }
 
+export interface CompatOptions extends CallOptions {
+  /** Bound on the whole call: upload, the job, the report (default 600 000 ms). */
+  timeoutMs?: number;
+  /** First interval between job polls (default 250 ms); it grows to 2 s. */
+  pollIntervalMs?: number;
+  /** Called once when the service answers 202 (the report is still being made). */
+  onPending?: (pending: Extract<CompatSubmission, { state: 'pending' }>) => void;
+  /** Called with every job status polled: its `progress` says how many kernels are done. */
+  onProgress?: (job: CoverageJobStatusBody) => void;
+}
+
 export const CLIENT_DEFAULTS = {
   timeoutMs: 30_000,
   maxAttempts: 5,
@@ -83,6 +95,7 @@ export const CLIENT_DEFAULTS = {
   backoffMaxMs: 10_000,
   maxRetryAfterMs: 60_000,
   trimTimeoutMs: 120_000,
+  compatTimeoutMs: 600_000,
   pollIntervalMs: 250,
   maxPollIntervalMs: 2_000,
 } as const;
@@ -184,10 +197,7 @@ export class BtfhubClient {
       body: () => {
         const form = new FormData();
         for (const [name, value] of Object.entries(fields)) form.append(name, value);
-        objects.forEach((object, i) => {
-          const name = object instanceof Uint8Array ? undefined : object.name;
-          form.append('object', new Blob([objectBytes(object)], { type: 'application/octet-stream' }), name ?? `object-${i}.bpf.o`);
-        });
+        appendObjects(form, 'object', objects);
         return form;
       },
     });
@@ -213,6 +223,14 @@ export class BtfhubClient {
    * BtfhubJobFailedError when it fails. Polls start at `pollIntervalMs` and slow to 2 s.
    */
   async waitForJob(jobIdOrLocation: string, options: WaitOptions = {}): Promise<JobStatusBody> {
+    return this.pollJob<JobStatusBody>(jobIdOrLocation, options);
+  }
+
+  /** waitForJob for any kind of job; `onPoll` sees every status polled. */
+  private async pollJob<T extends JobStatusBody | CoverageJobStatusBody>(
+    jobIdOrLocation: string,
+    options: WaitOptions & { onPoll?: (job: T) => void },
+  ): Promise<T> {
     const path = jobIdOrLocation.includes('/') ? jobIdOrLocation : `api/v1/jobs/${encodeURIComponent(jobIdOrLocation)}`;
     const bound = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
     const signals = [bound, options.signal].filter((s): s is AbortSignal => s !== undefined);
@@ -220,7 +238,8 @@ export class BtfhubClient {
     let interval = options.pollIntervalMs ?? CLIENT_DEFAULTS.pollIntervalMs;
     try {
       for (;;) {
-        const job = this.json<JobStatusBody>(await this.request({ method: 'GET', path, signal }), 'GET');
+        const job = this.json<T>(await this.request({ method: 'GET', path, signal }), 'GET');
+        options.onPoll?.(job);
         if (job.state === 'completed') return job;
         if (job.state === 'failed') throw new BtfhubJobFailedError(job.job_id, job);
         await sleep(interval, signal);
@@ -285,6 +304,135 @@ export class BtfhubClient {
       offset += page.items.length;
       if (page.items.length === 0 || offset >= page.total) return;
     }
+  }
+
+  /**
+   * `POST /api/v1/compat`, followed to its end: which CO-RE relocations of `objects` resolve
+   * on which kernels of the service (all of them, or those `filter` picks). When the service
+   * answers 202, the job is polled (`onProgress` sees each status) and the report fetched
+   * from `GET /api/v1/compat/{id}`; all within `timeoutMs`. Throws BtfhubJobFailedError when
+   * the job fails, BtfhubTimeoutError (phase `total`) when time runs out.
+   */
+  async compat(objects: readonly TrimObject[], filter: CompatFilterInput = {}, options: CompatOptions = {}): Promise<CompatReportBody> {
+    const timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.compatTimeoutMs;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+    try {
+      const submission = await this.submitCompat(objects, filter, { signal });
+      if (submission.state === 'ready') return submission.report;
+      options.onPending?.(submission);
+      await this.pollJob<CoverageJobStatusBody>(submission.location, { signal, pollIntervalMs: options.pollIntervalMs, onPoll: options.onProgress });
+      const report = await this.getCompatReport(submission.jobId, { signal });
+      if (report === null) throw new BtfhubResponseError('GET', this.url(`api/v1/compat/${submission.jobId}`), 'the job completed but its report is still pending');
+      return report;
+    } catch (err) {
+      if (deadline.aborted && !options.signal?.aborted) throw new BtfhubTimeoutError('POST', this.url('api/v1/compat'), timeoutMs, 'total', 1);
+      throw err;
+    }
+  }
+
+  /** One `POST /api/v1/compat`: the report, or the job to follow (see `compat`). */
+  async submitCompat(objects: readonly TrimObject[], filter: CompatFilterInput = {}, options: CallOptions = {}): Promise<CompatSubmission> {
+    if (objects.length === 0) throw new TypeError('compat needs at least one BPF object');
+    const fields: Record<string, string | undefined> = {
+      distro: filter.distro,
+      distro_version: filter.distroVersion,
+      arch: filter.arch,
+      kernel_version: filter.kernelPrefix,
+    };
+    const answer = await this.request({
+      method: 'POST',
+      path: 'api/v1/compat',
+      signal: options.signal,
+      body: () => {
+        const form = new FormData();
+        for (const [name, value] of Object.entries(fields)) if (value !== undefined) form.append(name, value);
+        appendObjects(form, 'object', objects);
+        return form;
+      },
+    });
+    if (answer.status === 202) return this.pending(answer, 'POST');
+    return { state: 'ready', report: this.compatReport(answer, 'POST') };
+  }
+
+  /** `GET /api/v1/compat/{id}`: the report of a finished job; null while the job still runs. */
+  async getCompatReport(jobId: string, options: CallOptions = {}): Promise<CompatReportBody | null> {
+    const answer = await this.request({ method: 'GET', path: `api/v1/compat/${encodeURIComponent(jobId)}`, signal: options.signal });
+    if (answer.status === 202) return null;
+    return this.compatReport(answer, 'GET');
+  }
+
+  /**
+   * `POST /api/v1/customize` (the original BTFHub Online route, multipart field `bpf`): the
+   * trimmed BTF as a .tar.xz. When the service answers 202, the job is followed to its end
+   * and the request made again, which the finished trim then answers at once.
+   */
+  async customize(objects: readonly TrimObject[], kernel: KernelSpec, options: TrimOptions = {}): Promise<CustomizedBtf> {
+    if (objects.length === 0) throw new TypeError('customize needs at least one BPF object');
+    const fields = kernelFields(kernel);
+    const timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.trimTimeoutMs;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+    const post = () =>
+      this.request({
+        method: 'POST',
+        path: 'api/v1/customize',
+        signal,
+        query: {
+          distribution: fields.distro,
+          distribution_version: fields.distro_version,
+          kernel_version: fields.kernel_version,
+          arch: fields.arch,
+        },
+        body: () => {
+          const form = new FormData();
+          appendObjects(form, 'bpf', objects);
+          return form;
+        },
+      });
+    try {
+      let answer = await post();
+      let jobId: string | undefined;
+      if (answer.status === 202) {
+        const pending = this.pending(answer, 'POST');
+        jobId = pending.jobId;
+        await this.pollJob<JobStatusBody>(pending.location, { signal, pollIntervalMs: options.pollIntervalMs });
+        answer = await post();
+        if (answer.status === 202) throw new BtfhubResponseError('POST', answer.url, `job ${pending.jobId} completed, but the trim is still pending`);
+      }
+      return { archive: answer.body, kernel: answer.headers.get('x-btfhub-kernel') ?? undefined, ...(jobId !== undefined && { jobId }) };
+    } catch (err) {
+      if (deadline.aborted && !options.signal?.aborted) throw new BtfhubTimeoutError('POST', this.url('api/v1/customize'), timeoutMs, 'total', 1);
+      throw err;
+    }
+  }
+
+  /**
+   * `GET /readyz`: the service and its dependencies (catalog, queue, store) answer. A 503
+   * (not ready) is retried like any 503, then thrown as a BtfhubHttpError whose message
+   * names the failed checks.
+   */
+  async ready(options: CallOptions = {}): Promise<ReadinessBody> {
+    const body = this.json<ReadinessBody>(await this.request({ method: 'GET', path: 'readyz', signal: options.signal }), 'GET');
+    if (body.status !== 'ok') throw new BtfhubResponseError('GET', this.url('readyz'), `status ${JSON.stringify(body.status)}, not "ok"`);
+    return body;
+  }
+
+  /** A 202's job id and where to follow it. */
+  private pending(answer: Answer, method: string): { state: 'pending'; jobId: string; location: string } {
+    const accepted = this.json<{ job_id?: unknown }>(answer, method);
+    const jobId = typeof accepted.job_id === 'string' ? accepted.job_id : undefined;
+    const location = answer.headers.get('location') ?? (jobId === undefined ? null : `api/v1/jobs/${encodeURIComponent(jobId)}`);
+    if (jobId === undefined || location === null) throw new BtfhubResponseError(method, answer.url, '202 without a job id');
+    return { state: 'pending', jobId, location };
+  }
+
+  /** A compat report body, checked for the members every reader of it relies on. */
+  private compatReport(answer: Answer, method: string): CompatReportBody {
+    const report = this.json<CompatReportBody>(answer, method);
+    const shaped = report !== null && typeof report === 'object' && Array.isArray(report.objects) && Array.isArray(report.relocations) && Array.isArray(report.kernels);
+    if (!shaped) throw new BtfhubResponseError(method, answer.url, 'not a compat report (objects, relocations and kernels arrays expected)');
+    return report;
   }
 
   /**
@@ -449,6 +597,14 @@ function stripEtag(etag: string | null): string | undefined {
   if (etag === null) return undefined;
   const match = /^(?:W\/)?"([^"]*)"$/.exec(etag.trim());
   return match ? match[1] : etag.trim();
+}
+
+/** The objects as file parts named `field`, each with its file name (or `object-N.bpf.o`). */
+function appendObjects(form: FormData, field: string, objects: readonly TrimObject[]): void {
+  objects.forEach((object, i) => {
+    const name = object instanceof Uint8Array ? undefined : object.name;
+    form.append(field, new Blob([objectBytes(object)], { type: 'application/octet-stream' }), name ?? `object-${i}.bpf.o`);
+  });
 }
 
 function objectBytes(object: TrimObject): Uint8Array {

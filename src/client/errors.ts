@@ -5,7 +5,7 @@
  * (BtfhubTimeoutError), ran the trim and failed it (BtfhubJobFailedError), or answered
  * something that is not what the API promises (BtfhubResponseError).
  */
-import type { JobStatusBody } from './types.js';
+import type { CoverageJobStatusBody, JobStatusBody } from './types.js';
 
 export class BtfhubError extends Error {
   override name = 'BtfhubError';
@@ -68,15 +68,15 @@ export class BtfhubTimeoutError extends BtfhubError {
   }
 }
 
-/** The service ran the trim job and it failed. `clientError` is true when the objects are at fault. */
+/** The service ran the job (a trim, a compat report...) and it failed. `clientError` is true when the objects are at fault. */
 export class BtfhubJobFailedError extends BtfhubError {
   override name = 'BtfhubJobFailedError';
   readonly clientError: boolean;
   constructor(
     readonly jobId: string,
-    readonly job: JobStatusBody,
+    readonly job: JobStatusBody | CoverageJobStatusBody,
   ) {
-    super(`trim job ${jobId} failed: ${job.error?.message ?? 'no reason given'}`);
+    super(`${'kind' in job ? job.kind : 'trim'} job ${jobId} failed: ${job.error?.message ?? 'no reason given'}`);
     this.clientError = job.error?.client_error ?? false;
   }
 }

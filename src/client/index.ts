@@ -9,7 +9,7 @@
  * a timeout on every request, typed errors with the server's `{error, message, field}`.
  */
 export { BtfhubClient, CLIENT_DEFAULTS, kernelFields, objectsHash } from './client.js';
-export type { BtfhubClientOptions, CallOptions, RetryEvent, TrimOptions, WaitOptions } from './client.js';
+export type { BtfhubClientOptions, CallOptions, CompatOptions, RetryEvent, TrimOptions, WaitOptions } from './client.js';
 export {
   BtfhubError, BtfhubHttpError, BtfhubJobFailedError, BtfhubNetworkError, BtfhubResponseError, BtfhubTimeoutError,
 } from './errors.js';

@@ -4,6 +4,7 @@
  * server. Inputs take the library's camelCase `KernelRef` as well as the wire form.
  */
 import type { z } from 'zod';
+import type { CompatReport, CoverageJobStatus } from '../api/coverage-schemas.js';
 import type { IdentityAnswer } from '../api/identity-schema.js';
 import type { JobStatus, KernelIdentity, KernelInfo, KernelList } from '../api/schemas.js';
 import type { KernelRef } from '../catalog/catalog.js';
@@ -20,6 +21,11 @@ export type KernelListBody = z.output<typeof KernelList>;
 export type JobStatusBody = z.output<typeof JobStatus>;
 /** `POST /api/v1/identity`. */
 export type IdentityAnswerBody = z.output<typeof IdentityAnswer>;
+
+/** `GET /api/v1/compat/{id}` (and a 200 from `POST /api/v1/compat`): a compatibility report. */
+export type CompatReportBody = z.output<typeof CompatReport>;
+/** `GET /api/v1/jobs/{id}` of a compat, bundle or sync job: state and progress. */
+export type CoverageJobStatusBody = z.output<typeof CoverageJobStatus>;
 
 /** A kernel, in either spelling: `{distro, distroVersion, arch, kernel}` or the wire form. */
 export type KernelSpec = KernelRef | KernelIdentityBody;
@@ -102,4 +108,34 @@ export interface CoverageBody {
   items: CoverageEntry[];
   /** Other members the service may add are kept as sent. */
   [extra: string]: unknown;
+}
+
+/** Which kernels a compatibility report covers; every field optional (all kernels). */
+export interface CompatFilterInput {
+  distro?: string;
+  distroVersion?: string;
+  arch?: string;
+  /** Only kernels whose release starts with this (the API's `kernel_version` field). */
+  kernelPrefix?: string;
+}
+
+/** `POST /api/v1/compat` answered at once, or with a job still running. */
+export type CompatSubmission =
+  | { state: 'ready'; report: CompatReportBody }
+  | { state: 'pending'; jobId: string; location: string };
+
+/** `GET /readyz` when the service is ready (a 503 is a BtfhubHttpError naming the failed checks). */
+export interface ReadinessBody {
+  status: 'ok';
+  checks: Record<string, { ok: boolean; error?: string }>;
+}
+
+/** `POST /api/v1/customize` (the original BTFHub Online route): a .tar.xz holding `<kernel>.btf`. */
+export interface CustomizedBtf {
+  /** The .tar.xz as received. */
+  archive: Uint8Array;
+  /** `distro/distro_version/arch/kernel_version` (the X-Btfhub-Kernel header), when sent. */
+  kernel: string | undefined;
+  /** The job that built it, when the first answer was a 202. */
+  jobId?: string;
 }

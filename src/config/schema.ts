@@ -51,6 +51,13 @@ export const CONFIG_ENV_VARS = [
 
 export type ConfigEnvVar = (typeof CONFIG_ENV_VARS)[number];
 
+/**
+ * Variables read for a setting when its own variable is unset. PORT is what platforms
+ * (Heroku, Cloud Run, Knative) and the original BTFHub Online's deployment set for the port
+ * to listen on; BTFHUB_PORT, when set, wins.
+ */
+export const CONFIG_ENV_FALLBACKS: Readonly<Partial<Record<ConfigEnvVar, string>>> = { BTFHUB_PORT: 'PORT' };
+
 /** Variables whose values never appear in errors or logs. */
 const SECRET_VARS: ReadonlySet<ConfigEnvVar> = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'BTFHUB_ADMIN_TOKEN']);
 /** Variables holding URLs that may embed a password: shown with the password masked. */
@@ -330,8 +337,15 @@ export function loadConfig(
   }
 
   const raw: RawEnv = {};
+  /** Settings taken from their fallback variable (PORT), so messages name what was set. */
+  const from: Partial<Record<ConfigEnvVar, string>> = {};
   for (const name of CONFIG_ENV_VARS) {
-    const value = (overrides[name] ?? env[name])?.trim();
+    let value = (overrides[name] ?? env[name])?.trim();
+    const fallback = CONFIG_ENV_FALLBACKS[name];
+    if ((value === undefined || value === '') && fallback !== undefined && env[fallback]?.trim()) {
+      value = env[fallback]!.trim();
+      from[name] = fallback;
+    }
     if (value !== undefined && value !== '') raw[name] = value;
   }
 
@@ -342,7 +356,8 @@ export function loadConfig(
       const variable = String(issue.path[0]) as ConfigEnvVar;
       if (reported.has(variable)) continue; // the first reason is enough
       reported.add(variable);
-      issues.push({ variable, message: `${issue.message}, got ${display(variable, raw[variable])}` });
+      const named = from[variable] === undefined ? variable : `${from[variable]} (${variable} unset)`;
+      issues.push({ variable: named, message: `${issue.message}, got ${display(variable, raw[variable])}` });
     }
   }
   issues.push(...crossVariableIssues(raw));

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { readTarEntries, type TarEntry } from '../archive/tar.js';
 import type { KernelRef } from '../catalog/catalog.js';
-import { failed, fsReason, kernelKey, skipped, type LayerResult } from './layer.js';
+import { bundleSkipReason, failed, fsReason, kernelKey, skipped, type LayerResult } from './layer.js';
 
 /** A bundle of trimmed BTFs is small; this bounds a hostile or mistaken .tar.gz. */
 export const MAX_BUNDLE_BYTES = 1024 * 1024 * 1024;
@@ -42,9 +42,7 @@ function candidates(kernel: KernelRef): { name: string; form: 'full' | 'trimmed'
 }
 
 /** Why the layer is skipped (no bundle configured), or undefined when it runs. */
-export function bundleSkipReason(location: string | undefined): string | undefined {
-  return location === undefined || location === '' ? 'no bundle configured (--dir, BTFHUB_BTF_DIR)' : undefined;
-}
+export { bundleSkipReason };
 
 export async function bundleLayer(options: BundleLayerOptions): Promise<LayerResult> {
   const location = options.location;

@@ -8,25 +8,31 @@
  *   4. service     --server URL / BTFHUB_URL, unless --offline
  *
  * A layer's answer is decoded before it is accepted; one that does not decode is reported
- * with the codec's reason and the next layer is tried. The host's identity is resolved only
- * when layer 3 is reached (layers 1 and 2 need none), so a host the rules cannot identify
- * still gets its configured or kernel BTF. The result is written atomically (temporary file,
- * then rename) and only once it has decoded: an agent never loads a partial or corrupt file.
+ * with the codec's reason and the next layer is tried. The kernel's own BTF without --trim is
+ * the exception: nothing is made from it, so only its header is checked (layer 2 answers in
+ * the time of a 24-byte read; libbpf decodes the file when it loads it). The host's identity
+ * is resolved only when layer 3 is reached (layers 1 and 2 need none), so a host the rules
+ * cannot identify still gets its configured or kernel BTF. The result is written atomically
+ * (temporary file, then rename; a missing directory is created first) and only once it has
+ * decoded: an agent never loads a partial or corrupt file. A write that fails is in the
+ * report (`error`), never lost behind an exception.
  */
-import { createHash } from 'node:crypto';
-import { readKernelBtfFile } from '../archive/kernel-btf.js';
-import { Btf } from '../btf/btf.js';
+import { mkdir } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { isRawBtf } from '../btf/btf.js';
+import { isElf } from '../btf/elf.js';
 import { parseBpfObject, type BpfObject } from '../btf/object.js';
-import { trimBtf } from '../btf/trim.js';
 import { writeFileAtomic } from '../cli/files.js';
 import type { BtfhubClientOptions } from '../client/client.js';
-import { detectHostIdentity, type HostOverrides, type HostProbeOptions, type ResolvedHostIdentity } from '../identity/host.js';
+import type { HostOverrides, HostProbeOptions, ResolvedHostIdentity } from '../identity/host.js';
 import { IdentityError } from '../identity/kernel-identity.js';
-import { bundleLayer, bundleSkipReason } from './bundle.js';
 import { configuredLayer } from './configured.js';
 import { kernelLayer } from './kernel.js';
-import { failed, kernelKey, LAYERS, skipped, type LayerName, type LayerResult } from './layer.js';
-import { serviceLayer, serviceSkipReason } from './service.js';
+import { bundleSkipReason, failed, fsReason, kernelKey, LAYERS, serviceSkipReason, skipped, type LayerName, type LayerResult } from './layer.js';
+
+// The layers past the kernel's own BTF, the host's identity, the archive reader (tar, xz), the
+// trimmer and hashing are imported when first needed: an agent whose kernel has BTF (layer 2)
+// starts without loading them. (Static imports above are what every run uses.)
 
 export interface FetchOptions {
   /** The BPF objects the BTF is for (file name for messages, bytes). */
@@ -51,8 +57,12 @@ export interface FetchOptions {
   timeoutMs?: number;
   /** Client settings for layer 4. */
   client?: Omit<BtfhubClientOptions, 'baseUrl'>;
-  /** Write the result here (atomically). Without it, nothing is written: the caller has `btf`. */
+  /**
+   * Write the result here (atomically; with the default writer, a missing directory is
+   * created). Without it, nothing is written: the caller has `btf`.
+   */
   out?: string;
+  /** Writes `out`; `writeCreatingDirectory` by default. A failure is reported, not thrown. */
   write?: (path: string, data: Uint8Array) => Promise<void>;
   /** Progress, one line at a time (layer outcomes, retries). */
   log?: (line: string) => void;
@@ -78,6 +88,7 @@ export interface IdentityReport {
   kernel: string;
   source: ResolvedHostIdentity['source'];
   notes: string[];
+  /** The os-release file read, as this process sees it (under --root), or null. */
   osReleasePath: string | null;
 }
 
@@ -100,6 +111,8 @@ export interface FetchReport {
   /** The host's identity, when it was needed; `error` when it could not be determined. */
   identity: IdentityReport | { error: string } | null;
   layers: LayerReport[];
+  /** Why a layer's answer could not be written to `out` (then `ok` is false), else null. */
+  error: string | null;
 }
 
 export interface FetchResult {
@@ -120,14 +133,17 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
   const hostIdentity = async (): Promise<ResolvedHostIdentity | IdentityError> => {
     if (resolved !== undefined) return resolved;
     try {
+      const { detectHostIdentity } = await import('../identity/host.js');
       resolved = await detectHostIdentity({ root: options.root, overrides: options.overrides, ...options.host });
+      // The identity names os-release as a path under the root; the report names the file read.
+      const osReleasePath = resolved.osReleasePath === null ? null : join(options.root ?? '/', resolved.osReleasePath);
       identity = {
         ...resolved.ref,
         source: resolved.source,
         notes: resolved.notes,
-        osReleasePath: resolved.osReleasePath,
+        osReleasePath,
       };
-      log(`host: ${kernelKey(resolved.ref)} (from ${describeSource(resolved)})${resolved.notes.length > 0 ? `; ${resolved.notes.join('; ')}` : ''}`);
+      log(`host: ${kernelKey(resolved.ref)} (from ${describeSource(resolved, osReleasePath)})${resolved.notes.length > 0 ? `; ${resolved.notes.join('; ')}` : ''}`);
     } catch (err) {
       if (!(err instanceof IdentityError)) throw err;
       resolved = err;
@@ -142,12 +158,13 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
       case 'configured':
         return configuredLayer({ path: options.btfPath });
       case 'kernel':
-        return kernelLayer({ root: options.root });
+        return kernelLayer({ root: options.root, headerOnly: options.trim !== true });
       case 'bundle': {
         const skip = bundleSkipReason(options.dir);
         if (skip !== undefined) return skipped(skip);
         const host = await hostIdentity();
         if (host instanceof IdentityError) return failed(`the host's identity is unknown: ${host.message}`);
+        const { bundleLayer } = await import('./bundle.js');
         return bundleLayer({ location: options.dir, kernel: host.ref });
       }
       case 'service': {
@@ -155,6 +172,7 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
         if (skip !== undefined) return skipped(skip);
         const host = await hostIdentity();
         if (host instanceof IdentityError) return failed(`the host's identity is unknown: ${host.message}`);
+        const { serviceLayer } = await import('./service.js');
         return serviceLayer({
           server: options.server,
           kernel: host.ref,
@@ -187,29 +205,68 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
 
     const btf = accepted.btf;
     let out: string | null = null;
+    let error: string | null = null;
     if (btf !== null && options.out !== undefined) {
-      await (options.write ?? writeFileAtomic)(options.out, btf);
-      out = options.out;
+      error = await writeResult(options.out, btf, options.write ?? ((path, data) => writeCreatingDirectory(path, data)));
+      if (error === null) out = options.out;
+      else log(`${layer}: answered, but ${error}`);
     }
     return {
       btf,
       report: {
-        ok: true,
+        ok: error === null,
         layer,
         path: result.path,
         out,
         size: btf?.length ?? null,
-        sha256: btf === null ? null : createHash('sha256').update(btf).digest('hex'),
+        sha256: btf === null ? null : (await import('node:crypto')).createHash('sha256').update(btf).digest('hex'),
         form: btf === null ? 'full' : accepted.form,
         identity,
         layers: reports,
+        error,
       },
     };
   }
   return {
     btf: null,
-    report: { ok: false, layer: null, path: null, out: null, size: null, sha256: null, form: null, identity, layers: reports },
+    report: { ok: false, layer: null, path: null, out: null, size: null, sha256: null, form: null, identity, layers: reports, error: null },
   };
+}
+
+/** A missing directory of `out` that could not be created. */
+class OutDirectoryError extends Error {
+  override readonly name = 'OutDirectoryError';
+}
+
+/**
+ * The default writer (and the CLI's, around its own atomic write): the directory of `path`
+ * is created when missing, then `write` writes the file.
+ */
+export async function writeCreatingDirectory(
+  path: string,
+  data: Uint8Array,
+  write: (path: string, data: Uint8Array) => Promise<void> = writeFileAtomic,
+): Promise<void> {
+  const dir = dirname(path);
+  try {
+    await new Promise<void>((resolve, reject) => mkdir(dir, { recursive: true }, (err) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    throw new OutDirectoryError(`cannot create the directory ${dir}: ${fsReason(err)}`, { cause: err });
+  }
+  await write(path, data);
+}
+
+/** Writes the result; why it could not be written, or null. */
+async function writeResult(out: string, btf: Uint8Array, write: (path: string, data: Uint8Array) => Promise<void>): Promise<string | null> {
+  try {
+    await write(out, btf);
+    return null;
+  } catch (err) {
+    if (err instanceof OutDirectoryError) return err.message;
+    const message = err instanceof Error ? err.message : String(err);
+    // The CLI's writer already words it "PATH: reason"; a bare errno error gets the path here.
+    return `cannot write ${message.startsWith(`${out}: `) ? message : `${out}: ${fsReason(err)}`}`;
+  }
 }
 
 type Accepted =
@@ -222,9 +279,16 @@ type Accepted =
  * kernel BTF. The kernel's own BTF without --trim results in nothing (it stays in place).
  */
 async function accept(result: Extract<LayerResult, { ok: true }>, layer: LayerName, objects: readonly BpfObject[], trim: boolean): Promise<Accepted> {
-  let btf: Btf;
+  if (result.checked === 'header') {
+    // Only the kernel's own BTF without --trim comes as a checked header: nothing is made from it.
+    return { ok: true, btf: null, form: 'full', detail: 'the kernel has its own BTF: nothing to fetch (its header checked); --trim writes a trimmed copy' };
+  }
+  const { Btf } = await import('../btf/btf.js');
+  let btf: ReturnType<typeof Btf.parse>;
   try {
-    btf = Btf.parse(await readKernelBtfFile(result.bytes, result.path));
+    // Raw BTF and ELF need no unpacking; only a .btf.tar.xz loads the archive reader (tar, xz).
+    const raw = isRawBtf(result.bytes) || isElf(result.bytes) ? result.bytes : await (await import('../archive/kernel-btf.js')).readKernelBtfFile(result.bytes, result.path);
+    btf = Btf.parse(raw);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const why = message.startsWith(`${result.path}: `) ? message.slice(result.path.length + 2) : message;
@@ -235,6 +299,7 @@ async function accept(result: Extract<LayerResult, { ok: true }>, layer: LayerNa
     return { ok: true, btf: btf.bytes, form: result.form };
   }
   // trimBtf throws a CodecError when a relocation is one libbpf rejects: that is the objects' fault, not the layer's.
+  const { trimBtf } = await import('../btf/trim.js');
   const trimmed = trimBtf(btf, objects);
   Btf.parse(trimmed);
   return { ok: true, btf: trimmed, form: 'trimmed', detail: `trimmed here from ${btf.typeCount - 1} types to ${trimmed.length} bytes` };
@@ -245,10 +310,10 @@ function parseObjects(objects: FetchOptions['objects']): BpfObject[] {
   return objects.map((object) => parseBpfObject(object.bytes, object.name));
 }
 
-function describeSource(identity: ResolvedHostIdentity): string {
+function describeSource(identity: ResolvedHostIdentity, osReleasePath: string | null): string {
   switch (identity.source) {
     case 'os-release':
-      return identity.osReleasePath ?? 'os-release';
+      return osReleasePath ?? 'os-release';
     case 'kernel-release':
       return 'the kernel release';
     case 'override':
@@ -280,5 +345,6 @@ export function reportJson(report: FetchReport): Record<string, unknown> {
             os_release_path: identity.osReleasePath,
           },
     layers: report.layers,
+    error: report.error,
   };
 }

@@ -3,7 +3,7 @@
  * ELF with .BTF (a vmlinux) or a BTFHub .btf.tar.xz. It is taken as the kernel's full BTF:
  * used as it is, or trimmed for the objects with --trim.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile as readFileCallback } from 'node:fs';
 import { failed, fsReason, skipped, type LayerResult } from './layer.js';
 
 export interface ConfiguredLayerOptions {
@@ -20,4 +20,9 @@ export async function configuredLayer(options: ConfiguredLayerOptions): Promise<
   } catch (err) {
     return failed(`${options.path}: ${fsReason(err)}`);
   }
+}
+
+/** node:fs's readFile as a promise (not node:fs/promises, which loads Node's streams at start). */
+function readFile(path: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => readFileCallback(path, (err, data) => (err ? reject(err) : resolve(data))));
 }

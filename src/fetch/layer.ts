@@ -21,6 +21,11 @@ export type LayerResult =
       form: 'full' | 'trimmed';
       /** One line on how it was found (cache hit, job id...). */
       detail?: string;
+      /**
+       * `header`: the layer read and checked only the header (`bytes` is the header), which
+       * is enough for an answer nothing is made from (the kernel's own BTF without --trim).
+       */
+      checked?: 'header';
     }
   | {
       ok: false;
@@ -54,3 +59,20 @@ export function fsReason(err: unknown): string {
       return err instanceof Error ? err.message : String(err);
   }
 }
+
+/**
+ * Why layers 3 and 4 are skipped, or undefined when they run. Here, not in their modules, so
+ * the chain knows a layer is not configured without loading it.
+ */
+export function bundleSkipReason(location: string | undefined): string | undefined {
+  return location === undefined || location === '' ? 'no bundle configured (--dir, BTFHUB_BTF_DIR)' : undefined;
+}
+
+export function serviceSkipReason(options: { server: string | undefined; offline?: boolean }): string | undefined {
+  if (options.offline) return '--offline';
+  if (options.server === undefined || options.server === '') return 'no service configured (--server, BTFHUB_URL)';
+  return undefined;
+}
+
+/** Layer 4's default bound on the whole exchange with the service. */
+export const DEFAULT_SERVICE_TIMEOUT_MS = 120_000;

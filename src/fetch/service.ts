@@ -6,9 +6,9 @@
 import { BtfhubClient, type BtfhubClientOptions } from '../client/client.js';
 import { BtfhubError, BtfhubHttpError } from '../client/errors.js';
 import type { KernelRef } from '../catalog/catalog.js';
-import { failed, skipped, type LayerResult } from './layer.js';
+import { DEFAULT_SERVICE_TIMEOUT_MS, failed, serviceSkipReason, skipped, type LayerResult } from './layer.js';
 
-export const DEFAULT_SERVICE_TIMEOUT_MS = 120_000;
+export { DEFAULT_SERVICE_TIMEOUT_MS, serviceSkipReason };
 
 export interface ServiceLayerOptions {
   /** The service's base URL; undefined when none is configured. */
@@ -24,12 +24,6 @@ export interface ServiceLayerOptions {
   log?: (line: string) => void;
 }
 
-/** Why the layer is skipped (--offline, no service configured), or undefined when it runs. */
-export function serviceSkipReason(options: { server: string | undefined; offline?: boolean }): string | undefined {
-  if (options.offline) return '--offline';
-  if (options.server === undefined || options.server === '') return 'no service configured (--server, BTFHUB_URL)';
-  return undefined;
-}
 
 export async function serviceLayer(options: ServiceLayerOptions): Promise<LayerResult> {
   const skip = serviceSkipReason(options);

@@ -29,7 +29,10 @@ import { ArchiveError, readKernelBtfFile } from '../archive/index.js';
 import { Btf, CodecError } from '../btf/index.js';
 import type { Catalog, ImportedFileRecord, KernelMarker, KernelRef, UpsertOutcome } from '../catalog/catalog.js';
 import { hostIdentityFromOsRelease, IdentityError, normalizeKernelRef } from '../identity/index.js';
-import { kernelKey, type KernelBtfFormat, type ObjectInfo, type ObjectStore } from '../storage/index.js';
+// keys.js and object-store.js, not storage/index.js: that one loads the S3 backend (the AWS SDK),
+// which the CLI's archive commands (compat, bundle) reading this module never need.
+import { kernelKey, type KernelBtfFormat } from '../storage/keys.js';
+import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 
 /** Key prefixes the service itself writes; never kernels (derived/: see src/api/kernel-files.ts). */
 export const SERVICE_PREFIXES = ['trimmed/', 'objects/', 'derived/'] as const;

@@ -368,3 +368,99 @@ t.test('objectsHash is the server’s definition', async (t) => {
   t.equal(objectsHash([b, a, { bytes: a }]), objectsHash([a, b]), 'order and repeats do not matter');
   t.equal(objectsHash([a]), sha256(sha256(a)), 'one object: sha256 of its hex sha256');
 });
+
+/** A minimal compat report, as GET /api/v1/compat/{id} serves it. */
+const REPORT = { job_id: 'compat-1', objects: [{ name: 'a.o', relocations: 0 }], filter: {}, totals: {}, summary: [], relocations: [], kernels: [], duration_ms: 1 };
+
+t.test('compat: the filter as fields, a 202 followed with progress, the report fetched', async (t) => {
+  const server = await startScriptedServer(t);
+  server.script(
+    (_req, res) => json(res, 202, { job_id: 'compat-1', state: 'waiting' }, { location: '/api/v1/jobs/compat-1' }),
+    (_req, res) => json(res, 200, { job_id: 'compat-1', kind: 'compat', state: 'active', progress: { done: 1, total: 3, failed: 0 } }),
+    (_req, res) => json(res, 200, { job_id: 'compat-1', kind: 'compat', state: 'completed', progress: { done: 3, total: 3, failed: 0 } }),
+    (_req, res) => json(res, 200, REPORT),
+  );
+  const { client: c } = client(server.url);
+  const seen: string[] = [];
+  const pending: string[] = [];
+  const report = await c.compat([{ name: 'a.o', bytes: BTF }], { distro: 'ubuntu', arch: 'arm64', kernelPrefix: '5.' }, {
+    pollIntervalMs: 10,
+    onPending: (p) => pending.push(p.jobId),
+    onProgress: (job) => seen.push(`${job.state} ${job.progress?.done}/${job.progress?.total}`),
+  });
+  t.same(report, REPORT);
+  t.same(pending, ['compat-1']);
+  t.same(seen, ['active 1/3', 'completed 3/3']);
+  t.same(server.requests.map((r) => `${r.method} ${r.url}`), ['POST /api/v1/compat', 'GET /api/v1/jobs/compat-1', 'GET /api/v1/jobs/compat-1', 'GET /api/v1/compat/compat-1']);
+  const body = server.requests[0]!.body.toString('latin1');
+  const fields: [string, string][] = [['distro', 'ubuntu'], ['arch', 'arm64'], ['kernel_version', '5\\.']];
+  for (const [name, value] of fields) t.match(body, new RegExp(`name="${name}"\r\n\r\n${value}\r\n`));
+  t.notMatch(body, /name="distro_version"/, 'unset filter fields are not sent');
+  t.match(body, /name="object"; filename="a\.o"/);
+});
+
+t.test('compat: answered at once, a failed job, a report that is not one, the total bound', async (t) => {
+  const server = await startScriptedServer(t);
+  const { client: c } = client(server.url);
+  server.script((_req, res) => json(res, 200, REPORT));
+  t.same(await c.compat([BTF]), REPORT, 'a 200 is the report');
+
+  server.script(
+    (_req, res) => json(res, 202, { job_id: 'compat-2', state: 'waiting' }),
+    (_req, res) => json(res, 200, { job_id: 'compat-2', kind: 'compat', state: 'failed', error: { message: 'store unreachable', client_error: false } }),
+  );
+  const failed = await c.compat([BTF], {}, { pollIntervalMs: 10 }).catch((e: unknown) => e);
+  t.ok(failed instanceof BtfhubJobFailedError);
+  t.match(failed, { message: 'compat job compat-2 failed: store unreachable', clientError: false });
+
+  server.script((_req, res) => json(res, 200, { items: [] }));
+  await t.rejects(c.compat([BTF]), { name: 'BtfhubResponseError', message: /not a compat report/ });
+
+  server.script((_req, res) => json(res, 202, { job_id: 'compat-3', state: 'waiting' }));
+  server.fallback = (_req, res) => json(res, 200, { job_id: 'compat-3', kind: 'compat', state: 'active' });
+  const slow = await c.compat([BTF], {}, { pollIntervalMs: 10, timeoutMs: 200 }).catch((e: unknown) => e);
+  t.ok(slow instanceof BtfhubTimeoutError);
+  t.match(slow, { phase: 'total', timeoutMs: 200, method: 'POST' });
+  await t.rejects(c.compat([]), TypeError);
+  server.fallback = (_req, res) => json(res, 202, { job_id: 'compat-4', state: 'active' });
+  t.equal(await c.getCompatReport('compat-4'), null, 'a report still being made');
+});
+
+t.test('customize: the original route’s query and field; a 202 followed, then asked again', async (t) => {
+  const server = await startScriptedServer(t);
+  const archive = new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+  server.script(
+    (_req, res) => json(res, 202, { job_id: 'j9', state: 'waiting' }, { location: '/api/v1/jobs/j9' }),
+    (_req, res) => json(res, 200, { job_id: 'j9', state: 'completed' }),
+    (_req, res) => binary(res, archive, { 'x-btfhub-kernel': 'ubuntu/22.04/x86_64/5.15.0-91-generic' }),
+  );
+  const { client: c } = client(server.url);
+  const result = await c.customize([{ name: 'p.o', bytes: BTF }], KERNEL, { pollIntervalMs: 10 });
+  t.same(result, { archive, kernel: 'ubuntu/22.04/x86_64/5.15.0-91-generic', jobId: 'j9' });
+  const query = 'distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64';
+  t.same(server.requests.map((r) => `${r.method} ${r.url}`), [`POST /api/v1/customize?${query}`, 'GET /api/v1/jobs/j9', `POST /api/v1/customize?${query}`]);
+  t.match(server.requests[0]!.body.toString('latin1'), /name="bpf"; filename="p\.o"/);
+
+  server.script(
+    (_req, res) => json(res, 202, { job_id: 'j10', state: 'waiting' }),
+    (_req, res) => json(res, 200, { job_id: 'j10', state: 'completed' }),
+    (_req, res) => json(res, 202, { job_id: 'j10', state: 'waiting' }),
+  );
+  await t.rejects(c.customize([BTF], KERNEL, { pollIntervalMs: 10 }), { name: 'BtfhubResponseError', message: /job j10 completed, but the trim is still pending/ });
+  server.script(fail(404, 'kernel_not_found', 'no such kernel'));
+  await t.rejects(c.customize([BTF], KERNEL), { name: 'BtfhubHttpError', status: 404 });
+  await t.rejects(c.customize([], KERNEL), TypeError);
+});
+
+t.test('ready: 200 is the checks; 503 is retried, then an error naming them', async (t) => {
+  const server = await startScriptedServer(t);
+  const { client: c, retries } = client(server.url, { maxAttempts: 2 });
+  server.script((_req, res) => json(res, 200, { status: 'ok', checks: { catalog: { ok: true } } }));
+  t.same(await c.ready(), { status: 'ok', checks: { catalog: { ok: true } } });
+  const notReady = fail(503, 'unavailable', 'not ready: queue (no answer within 3000 ms)', { headers: { 'retry-after': '0' } });
+  server.script(notReady, notReady);
+  await t.rejects(c.ready(), { name: 'BtfhubHttpError', status: 503, message: /not ready: queue/ });
+  t.equal(retries.length, 1);
+  server.script((_req, res) => json(res, 200, { status: 'starting' }));
+  await t.rejects(c.ready(), { name: 'BtfhubResponseError', message: /status "starting", not "ok"/ });
+});

@@ -6,6 +6,7 @@
 import { basename } from 'node:path';
 import t from 'tap';
 import { Btf, parseBpfObject, type BpfObject } from '../../src/btf/index.js';
+import type { CompatReportBody } from '../../src/cli/compat-report.js';
 import { runCli } from '../../src/cli/run.js';
 import { compatReport, kernelCompat, listRelocations, type CompatReport, type RelocationClass } from '../../src/coverage/compat.js';
 import { archiveKernels, type KernelProgress } from '../../src/coverage/kernel-source.js';
@@ -102,16 +103,19 @@ t.test('btfhub compat prints the table, or the whole report as JSON', async (t) 
     return { status, stdout, stderr };
   };
   const table = await run(['compat', '--archive', archive.dir, '--distro', 'Ubuntu', '--distro-version', 'focal', toolsLike.path]);
-  t.equal(table.status, 0, table.stderr);
+  t.equal(table.status, 1, 'task_struct.__state does not resolve on focal: the default gate (--fail-on unresolved) fails');
+  t.match(table.stderr, /btfhub compat: failed \(--fail-on unresolved\): \d+ relocations fail on 3 of 3 kernels/);
   t.match(table.stdout, /^tools_like\.bpf\.o \(145 relocations\) on 3 kernels of fs:/);
   t.match(table.stdout, /ubuntu\s+20\.04\s+x86_64\s+2\s+2\s+0\s+2\s+0/);
   t.match(table.stdout, /byte_off\s+task_struct\.__state\s+field_missing 3/);
   t.notMatch(table.stdout, /24\.04/);
 
-  const json = await run(['compat', '--archive', archive.dir, '--arch', 'aarch64', '--json', toolsLike.path]);
+  const json = await run(['compat', '--archive', archive.dir, '--arch', 'aarch64', '--json', '--fail-on', 'never', toolsLike.path]);
   t.equal(json.status, 0, json.stderr);
-  const parsed = JSON.parse(json.stdout) as CompatReport;
-  t.same(parsed.kernels.map((k) => k.ref.arch), ['arm64', 'arm64', 'arm64']);
+  // The report has the API's shape (openapi.yaml CompatReport), as `--server` prints it.
+  const parsed = JSON.parse(json.stdout) as CompatReportBody;
+  t.same(parsed.kernels.map((k) => k.arch), ['arm64', 'arm64', 'arm64']);
+  t.same(parsed.filter, { arch: 'arm64' });
   t.equal(parsed.kernels[0]!.results.length, 145);
   t.equal(basename(parsed.objects[0]!.name), 'tools_like.bpf.o');
 
@@ -121,7 +125,7 @@ t.test('btfhub compat prints the table, or the whole report as JSON', async (t) 
 
   t.match(await run(['compat', '--archive', archive.dir, '--distro-version', '20.04', toolsLike.path]), { status: 2, stderr: /--distro-version needs --distro/ });
   t.match(await run(['compat', '--archive', archive.dir, '--distro', 'plan9', toolsLike.path]), { status: 2, stderr: /distro: "plan9" is not supported/ });
-  t.match(await run(['compat', '--archive', archive.dir, '--kernel', '9.9', toolsLike.path]), { status: 1, stderr: /no kernel in fs:.* matches/ });
+  t.match(await run(['compat', '--archive', archive.dir, '--kernel', '9.9', toolsLike.path]), { status: 2, stderr: /no kernel in fs:.* matches/ });
 });
 
 t.test('a store that cannot be read fails the report; a bad file does not', async (t) => {

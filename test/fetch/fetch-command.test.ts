@@ -104,7 +104,11 @@ t.test('a corrupt file falls through to the next layer, with the codec’s reaso
   t.equal(fixed.code, 0, why(fixed));
   t.same(fixed.json().layers.map((l) => l.outcome), ['failed', 'failed', 'answered', 'not-tried']);
   t.same(await readFile(out), oracle(fx, 'tools_like'));
-  t.match(fixed.json().identity, { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: HOST_KERNEL, source: 'os-release', os_release_path: '/etc/os-release' });
+  // Under --root, the report names the os-release file read: the one under the root.
+  t.match(fixed.json().identity, {
+    distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: HOST_KERNEL, source: 'os-release', os_release_path: join(h.root, 'etc/os-release'),
+  });
+  t.match(fixed.stderr, new RegExp(`host: ubuntu/22\\.04/x86_64/${HOST_KERNEL.replace(/\./g, '\\.')} \\(from ${join(h.root, 'etc/os-release').replace(/\./g, '\\.')}\\)`));
 });
 
 t.test('a corrupt answer from the service is not written', async (t) => {
@@ -201,7 +205,7 @@ t.test('output: stdout without --out, progress on stderr, --quiet', async (t) =>
   const toStdout = await runFetch(['--object', object(fx), '--root', h.root, '--dir', bundle]);
   t.equal(toStdout.code, 0);
   t.same(toStdout.stdoutBytes, oracle(fx, 'tools_like'));
-  t.match(toStdout.stderr, /^btfhub fetch: configured: skipped: no BTF file configured.*\nbtfhub fetch: kernel: failed: .*no such file.*\nbtfhub fetch: host: ubuntu\/22\.04\/x86_64\/5\.15\.0-91-generic \(from \/etc\/os-release\).*\nbtfhub fetch: bundle: answered: .*\nbtfhub fetch: wrote \d+ bytes of trimmed BTF to stdout\n$/);
+  t.match(toStdout.stderr, /^btfhub fetch: configured: skipped: no BTF file configured.*\nbtfhub fetch: kernel: failed: .*no such file.*\nbtfhub fetch: host: ubuntu\/22\.04\/x86_64\/5\.15\.0-91-generic \(from \/.*\/etc\/os-release\).*\nbtfhub fetch: bundle: answered: .*\nbtfhub fetch: wrote \d+ bytes of trimmed BTF to stdout\n$/);
 
   const quiet = await runFetch(['-q', '--object', object(fx), '--root', h.root, '--dir', bundle]);
   t.equal(quiet.stderr, '');
@@ -238,6 +242,54 @@ t.test('usage and input errors', async (t) => {
   for (const flag of ['--object', '--out', '--json', '--btf', '--dir', '--server', '--offline', '--trim', '--root', '--distro', '--distro-version', '--arch', '--kernel', '--timeout']) {
     t.match(help.stdout, flag, `help lists ${flag}`);
   }
+});
+
+t.test('--out into a missing directory creates it; a write that fails is in the --json report', async (t) => {
+  const fx = await loadFixtures();
+  const h = await fakeHost(t);
+  const bundle = join(h.dir, 'bundle');
+  await put(join(bundle, `${HOST_KEY}.btf`), oracle(fx, 'tools_like'));
+  const args = ['--object', object(fx), '--root', h.root, '--dir', bundle, '--json'];
+
+  const deep = join(h.dir, 'not', 'yet', 'there', 'x.btf');
+  const made = await runFetch([...args, '--out', deep]);
+  t.equal(made.code, 0, why(made));
+  t.same(await readFile(deep), oracle(fx, 'tools_like'), 'the directory made, the file written');
+  t.match(made.json(), { ok: true, layer: 'bundle', out: deep, error: null });
+
+  // A directory that cannot be made (a file is in the way): the layer answered, the report says why nothing was written.
+  await put(join(h.dir, 'plain-file'), 'x');
+  const blocked = join(h.dir, 'plain-file', 'sub', 'x.btf');
+  const refused = await runFetch([...args, '--out', blocked]);
+  t.equal(refused.code, 1);
+  const report = refused.json();
+  t.match(report, { ok: false, layer: 'bundle', out: null, size: oracle(fx, 'tools_like').length, form: 'trimmed' });
+  t.match(report.error, new RegExp(`^cannot create the directory ${join(h.dir, 'plain-file', 'sub').replace(/\./g, '\\.')}: a parent is not a directory$`));
+  t.same(report.layers.map((l) => l.outcome), ['skipped', 'failed', 'answered', 'not-tried'], 'every layer’s outcome is still there');
+  t.match(refused.stderr, /btfhub fetch: bundle answered, but cannot create the directory .*plain-file\/sub: a parent is not a directory\n$/);
+
+  // The write itself failing (here: the writer refuses) is reported the same way.
+  const failing = await runFetch([...args, '--out', join(h.dir, 'w.btf')], {}, {
+    writeFileAtomic: async (path) => {
+      throw new Error(`${path}: no space left on device`);
+    },
+  });
+  t.equal(failing.code, 1);
+  t.match(failing.json(), { ok: false, layer: 'bundle', error: `cannot write ${join(h.dir, 'w.btf')}: no space left on device` });
+});
+
+t.test('layer 2 without --trim checks the header only: a bad one still falls through', async (t) => {
+  const fx = await loadFixtures();
+  const badVersion = Buffer.from(fx.vmlinux);
+  badVersion[2] = 7;
+  const h = await fakeHost(t, { vmlinux: badVersion });
+  const r = await runFetch(['--object', object(fx), '--root', h.root, '--offline', '--json', '--out', join(h.dir, 'o.btf')]);
+  t.equal(r.code, 1);
+  t.match(r.json().layers[1], { layer: 'kernel', outcome: 'failed', reason: /vmlinux does not decode as BTF: unsupported BTF version 7 at offset 2$/ });
+  const good = await fakeHost(t, { vmlinux: fx.vmlinuxPath });
+  const ok = await runFetch(['--object', object(fx), '--root', good.root, '--offline', '--json', '--out', join(good.dir, 'o.btf')]);
+  t.equal(ok.code, 0);
+  t.match(ok.json().layers[1], { layer: 'kernel', outcome: 'answered', detail: /nothing to fetch \(its header checked\)/ });
 });
 
 t.test('fetchBtf as a library: the write happens after decoding, through the given writer', async (t) => {

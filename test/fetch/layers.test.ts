@@ -9,7 +9,7 @@ import { makeBtfTarXz } from '../../src/archive/kernel-btf.js';
 import { writeSingleFileTar } from '../../src/archive/tar-write.js';
 import { bundleLayer } from '../../src/fetch/bundle.js';
 import { configuredLayer } from '../../src/fetch/configured.js';
-import { kernelLayer } from '../../src/fetch/kernel.js';
+import { btfHeaderProblem, kernelLayer } from '../../src/fetch/kernel.js';
 import { serviceLayer } from '../../src/fetch/service.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import { startScriptedServer, fail } from '../client/scripted-server.js';
@@ -50,6 +50,38 @@ t.test('layer 2, kernel: <root>/sys/kernel/btf/vmlinux', async (t) => {
   const found = await kernelLayer({ root: withBtf.root });
   t.match(found, { ok: true, path: join(withBtf.root, 'sys/kernel/btf/vmlinux'), form: 'full' });
   t.equal(found.ok && found.bytes.length, fx.vmlinux.length);
+});
+
+t.test('layer 2 header only: the 24-byte header checked against the file size', async (t) => {
+  const fx = await loadFixtures();
+  const withBtf = await fakeHost(t, { vmlinux: fx.vmlinuxPath });
+  const found = await kernelLayer({ root: withBtf.root, headerOnly: true });
+  t.match(found, { ok: true, form: 'full', checked: 'header' });
+  t.equal(found.ok && found.bytes.length, 24, 'only the header was read');
+  t.equal(btfHeaderProblem(fx.vmlinux.subarray(0, 24), fx.vmlinux.length), undefined);
+
+  const header = () => Buffer.from(fx.vmlinux.subarray(0, 24));
+  const le = (b: Buffer, off: number, v: number) => (b.writeUInt32LE(v, off), b);
+  const size = fx.vmlinux.length;
+  t.equal(btfHeaderProblem(header().subarray(0, 10), size), 'BTF header truncated: 10 bytes, need 24');
+  t.equal(btfHeaderProblem(Buffer.alloc(24), size), 'bad BTF magic 0x0 at offset 0');
+  t.equal(btfHeaderProblem(le(header(), 4, 8), size), 'BTF hdr_len 8 at offset 4 is smaller than 24');
+  t.equal(btfHeaderProblem(le(header(), 8, 2), size), 'BTF type_off 2 is not 4-byte aligned');
+  t.match(btfHeaderProblem(le(header(), 12, 0x7fffffff), size), /^BTF type section \[0, \+2147483647\) overlaps the string section at \d+$/);
+  t.equal(btfHeaderProblem(le(header(), 20, 0), size), 'BTF string section is empty');
+  t.match(btfHeaderProblem(header(), size - 1), new RegExp(`^BTF string section ends at byte ${size}, past the end of the file \\(${size - 1} bytes\\)$`));
+  // The same header in big-endian byte order is a valid header too.
+  const be = Buffer.alloc(24);
+  const view = new DataView(fx.vmlinux.buffer, fx.vmlinux.byteOffset);
+  be.writeUInt16BE(0xeb9f, 0);
+  be[2] = 1;
+  for (const off of [4, 8, 12, 16, 20]) be.writeUInt32BE(view.getUint32(off, true), off);
+  t.equal(btfHeaderProblem(be, size), undefined);
+
+  const empty = await fakeHost(t, { vmlinux: new Uint8Array() });
+  t.match(await kernelLayer({ root: empty.root, headerOnly: true }), { ok: false, reason: /vmlinux: empty$/ });
+  const none = await fakeHost(t);
+  t.match(await kernelLayer({ root: none.root, headerOnly: true }), { ok: false, reason: /no such file \(a kernel without CONFIG_DEBUG_INFO_BTF\)$/ });
 });
 
 t.test('layer 3, bundle directory: the exact kernel only, with what else it has', async (t) => {

@@ -10,7 +10,8 @@ import type { Command } from '../command.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { fileError } from '../files.js';
 import { loadBpfObjects } from '../inputs.js';
-import { ARCHIVE_OPTIONS, archiveKernelsFromArgs, progressStream } from './compat.js';
+import { ARCHIVE_OPTIONS, archiveKernelsFromArgs } from '../archive-options.js';
+import { progressStream } from '../kernel-filter.js';
 
 /** From this many kernels on, worker threads (about 0.25 s to start) pay for themselves. */
 const MANY_KERNELS = 64;

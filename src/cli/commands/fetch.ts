@@ -1,6 +1,6 @@
 import type { BtfhubClientOptions } from '../../client/client.js';
-import { fetchBtf, reportJson, type FetchReport } from '../../fetch/chain.js';
-import { DEFAULT_SERVICE_TIMEOUT_MS } from '../../fetch/service.js';
+import { fetchBtf, reportJson, writeCreatingDirectory, type FetchReport } from '../../fetch/chain.js';
+import { DEFAULT_SERVICE_TIMEOUT_MS } from '../../fetch/layer.js';
 import type { HostProbeOptions } from '../../identity/host.js';
 import type { Command } from '../command.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
@@ -35,8 +35,10 @@ something that decodes as BTF:
   4. service     --server or ${ENV.server}: POST /api/v1/btf, following a 202 until the
                  trim is done (at most --timeout seconds); skipped with --offline
                  or ${ENV.offline}=1
-Each layer's outcome goes to stderr (or, with --json, a report to stdout). The BTF is
-written to --out atomically, only once it decodes; without --out it goes to stdout.
+Each layer's outcome goes to stderr (and, with --json, a report to stdout, always: a write
+that fails is in it). The BTF is written to --out atomically, only once it decodes; a
+missing directory of --out is created. Without --out it goes to stdout. Layer 2 without
+--trim reads only the header of the kernel's BTF (libbpf reads the rest itself).
 The host is identified from /etc/os-release (or /host/etc/os-release when the host's
 root is mounted there), uname -m and uname -r; every part can be given instead.
 Exit status 0 when a layer answered, 1 when none did.`,
@@ -65,7 +67,6 @@ Exit status 0 when a layer answered, 1 when none did.`,
       const out = args.string('out');
       const json = args.flag('json');
       if (out === undefined && json) throw new UsageError('--json prints the report on stdout: give --out PATH for the BTF');
-      if (out === undefined && io.stdoutIsTTY) throw new CliError('refusing to write binary BTF to a terminal; use --out PATH or redirect stdout');
       const timeoutMs = parseTimeout(args.string('timeout'));
       const quiet = args.flag('quiet');
 
@@ -89,12 +90,21 @@ Exit status 0 when a layer answered, 1 when none did.`,
         host: deps.host,
         client: deps.client,
         timeoutMs,
-        ...(out !== undefined && { out, write: io.writeFileAtomic }),
+        ...(out !== undefined && { out, write: (path: string, data: Uint8Array) => writeCreatingDirectory(path, data, io.writeFileAtomic) }),
         log: quiet ? undefined : (line) => io.stderr.write(`btfhub fetch: ${line}\n`),
       });
 
+      // The report always goes out with --json: a failed write is in it (`error`), like every layer's outcome.
       if (json) io.stdout.write(`${JSON.stringify(reportJson(report), null, 2)}\n`);
-      else if (btf !== null && out === undefined) io.stdout.write(btf);
+      else if (btf !== null && out === undefined) {
+        // Checked only now: when the kernel's own BTF answers, nothing goes to stdout at all.
+        if (io.stdoutIsTTY) throw new CliError('refusing to write binary BTF to a terminal; use --out PATH or redirect stdout');
+        io.stdout.write(btf);
+      }
+      if (report.error !== null) {
+        io.stderr.write(`btfhub fetch: ${report.layer} answered, but ${report.error}\n`);
+        return ExitCode.Failure;
+      }
       if (!report.ok) {
         io.stderr.write(`btfhub fetch: no layer answered${quiet ? `: ${failureSummary(report)}` : ''}\n`);
         return ExitCode.Failure;
