@@ -24,11 +24,15 @@
  * |   4 |    4 | info: vlen bits 0-15, kind bits 24-28, kind_flag bit 31            |
  * |   8 |    4 | size (INT, ENUM, STRUCT, UNION, DATASEC, FLOAT, ENUM64) or type id |
  */
-import { findSection, isElf, latin1, parseElf, sectionData } from './elf.js';
-import { CodecError } from './errors.js';
+import { findSection, isElf, parseElf, sectionData } from './elf.js';
+import { clip, CodecError } from './errors.js';
 import { BtfKind, KIND_NAMES, trailingSize } from './kinds.js';
-import { essentialHashAt, essentialName, essentialNameHash } from './names.js';
+import { checkLimit, resolveLimits, type CodecLimits } from './limits.js';
+import { essentialName, essentialNameHash } from './names.js';
+import { StringSection } from './string-section.js';
+import { buildEnumeratorLookup, buildMemberLookup, type EnumeratorLookup, type MemberLookup } from './type-lookup.js';
 import type { BtfType, Member, TypeId } from './types.js';
+import { workCounters } from './work-counters.js';
 
 export const BTF_MAGIC = 0xeb9f;
 const HEADER_LEN = 24;
@@ -55,6 +59,51 @@ export function isRawBtf(bytes: Uint8Array): boolean {
 export interface BtfParseOptions {
   /** Pointer size when known from the container (ELF class); raw BTF infers it like libbpf. */
   pointerSize?: number;
+  /** Bounds (maxTypes, maxStringBytes; maxSections for an ELF); defaults from DEFAULT_CODEC_LIMITS. */
+  limits?: Partial<CodecLimits>;
+}
+
+/**
+ * An essential-name hash index over a set of type ids: bucket heads and per-id chain links
+ * (-1 ends a chain), chains in increasing id order.
+ */
+class NameIndex {
+  private readonly buckets: Int32Array;
+  private readonly chain: Int32Array;
+
+  constructor(
+    /** hashes[id] for every id in the index. */
+    readonly hashes: Uint32Array,
+    /** indexed[id] is 1 for the ids in the index. */
+    indexed: Uint8Array,
+    count: number,
+  ) {
+    let bucketCount = 16;
+    while (bucketCount < count * 2) bucketCount <<= 1;
+    const buckets = new Int32Array(bucketCount).fill(-1);
+    const chain = new Int32Array(hashes.length).fill(-1);
+    const mask = bucketCount - 1;
+    // Insert in reverse so every chain lists ids in increasing order, as candidate search needs.
+    for (let t = hashes.length - 1; t >= 1; t--) {
+      if (indexed[t] !== 1) continue;
+      const b = hashes[t]! & mask;
+      chain[t] = buckets[b]!;
+      buckets[b] = t;
+    }
+    this.buckets = buckets;
+    this.chain = chain;
+  }
+
+  get byteLength(): number {
+    return this.buckets.byteLength + this.chain.byteLength + this.hashes.byteLength;
+  }
+
+  /** Ids whose hash is `hash`, in increasing order. */
+  *idsWithHash(hash: number): IterableIterator<number> {
+    for (let id = this.buckets[hash & (this.buckets.length - 1)]!; id !== -1; id = this.chain[id]!) {
+      if (this.hashes[id] === hash) yield id;
+    }
+  }
 }
 
 export class Btf {
@@ -66,28 +115,31 @@ export class Btf {
   private readonly view: DataView;
   private readonly strStart: number;
   private readonly strLen: number;
+  private readonly strings: StringSection;
   /** offsets[id] = byte offset of type `id`'s record inside `bytes`. */
   private readonly offsets: Uint32Array;
   private readonly typesEnd: number;
-  /** Essential-name hash index: bucket heads and per-id chain links (-1 ends a chain). */
-  private readonly buckets: Int32Array;
-  private readonly chain: Int32Array;
-  private readonly hashes: Uint32Array;
+  /** Essential-name index of the kinds CO-RE candidate search matches by name. */
+  private readonly index: NameIndex;
+  /** The same for every other named type (FUNC, VAR, ...), built on first use. */
+  private otherIndex: NameIndex | undefined;
   private ptrSize: number;
   private readonly cache = new Map<TypeId, BtfType>();
+  /** Member and enumerator lookups of big types, built on first use (type-lookup.ts). */
+  private readonly lookups = new Map<TypeId, MemberLookup | EnumeratorLookup>();
 
   /** Raw BTF or an ELF file with a `.BTF` section, told apart by their magic. */
-  static parse(bytes: Uint8Array): Btf {
-    if (isRawBtf(bytes)) return Btf.fromRaw(bytes);
-    if (isElf(bytes)) return Btf.fromElf(bytes);
+  static parse(bytes: Uint8Array, options: Pick<BtfParseOptions, 'limits'> = {}): Btf {
+    if (isRawBtf(bytes)) return Btf.fromRaw(bytes, options);
+    if (isElf(bytes)) return Btf.fromElf(bytes, options);
     throw new CodecError('BTF', 'neither raw BTF (magic 0xEB9F) nor an ELF file');
   }
 
-  static fromElf(bytes: Uint8Array): Btf {
-    const elf = parseElf(bytes);
+  static fromElf(bytes: Uint8Array, options: Pick<BtfParseOptions, 'limits'> = {}): Btf {
+    const elf = parseElf(bytes, options);
     const section = findSection(elf, '.BTF');
     if (!section) throw new CodecError('MISSING_SECTION', 'ELF file has no .BTF section');
-    return Btf.fromRaw(sectionData(bytes, section), { pointerSize: elf.bits === 32 ? 4 : 8 });
+    return Btf.fromRaw(sectionData(bytes, section), { pointerSize: elf.bits === 32 ? 4 : 8, ...options });
   }
 
   static fromRaw(bytes: Uint8Array, options: BtfParseOptions = {}): Btf {
@@ -95,6 +147,7 @@ export class Btf {
   }
 
   private constructor(bytes: Uint8Array, options: BtfParseOptions) {
+    const limits = resolveLimits(options.limits);
     if (bytes.length < HEADER_LEN) throw btfError(`BTF header truncated: ${bytes.length} bytes, need ${HEADER_LEN}`);
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -118,6 +171,8 @@ export class Btf {
     if (typeOff % 4 !== 0) throw btfError(`BTF type_off ${typeOff} is not 4-byte aligned`);
     this.strStart = hdrLen + strOff;
     this.strLen = strLen;
+    checkLimit(limits, 'maxStringBytes', strLen, 'BTF string section size');
+    this.strings = new StringSection(bytes, this.strStart, strLen);
     if (strLen === 0 || strLen - 1 > MAX_STR_OFFSET || bytes[this.strStart + strLen - 1] !== 0) {
       throw btfError(`BTF string section at offset ${this.strStart} is empty or not NUL-terminated`);
     }
@@ -128,16 +183,18 @@ export class Btf {
     // The one linear pass: record offsets, validate record sizes, hash indexable names.
     const typesStart = hdrLen + typeOff;
     const typesEnd = typesStart + typeLen;
-    const maxTypes = Math.floor(typeLen / 12) + 1;
-    const offsets = new Uint32Array(maxTypes);
-    const hashes = new Uint32Array(maxTypes);
-    const indexed = new Uint8Array(maxTypes);
+    // Room for every record the section could hold, but never more than the limit allows.
+    const capacity = Math.min(Math.floor(typeLen / 12), limits.maxTypes) + 1;
+    const offsets = new Uint32Array(capacity);
+    const hashes = new Uint32Array(capacity);
+    const indexed = new Uint8Array(capacity);
     let indexedCount = 0;
     const view = this.view;
-    const strStart = this.strStart;
+    const strings = this.strings;
     let off = typesStart;
     let id = 1;
     while (off + 12 <= typesEnd) {
+      if (id === capacity) checkLimit(limits, 'maxTypes', id, 'BTF type count (at least)');
       const nameOff = view.getUint32(off, le);
       const info = view.getUint32(off + 4, le);
       const kind = (info >>> 24) & 0x1f;
@@ -154,39 +211,25 @@ export class Btf {
       }
       offsets[id] = off;
       if (nameOff !== 0 && INDEXED_KINDS.has(kind)) {
-        hashes[id] = essentialHashAt(bytes, strStart + nameOff);
+        hashes[id] = strings.essentialHash(nameOff);
         indexed[id] = 1;
         indexedCount++;
       }
       id++;
       off = end;
     }
+    workCounters.recordsRead += id - 1;
     if (off !== typesEnd) throw btfError(`BTF type section has ${typesEnd - off} trailing bytes at offset ${off}`);
     this.typeCount = id;
     this.typesEnd = typesEnd;
     this.offsets = offsets.slice(0, id);
-
-    let bucketCount = 16;
-    while (bucketCount < indexedCount * 2) bucketCount <<= 1;
-    const buckets = new Int32Array(bucketCount).fill(-1);
-    const chain = new Int32Array(id).fill(-1);
-    const mask = bucketCount - 1;
-    // Insert in reverse so every chain lists ids in increasing order, as candidate search needs.
-    for (let t = id - 1; t >= 1; t--) {
-      if (!indexed[t]) continue;
-      const b = hashes[t]! & mask;
-      chain[t] = buckets[b]!;
-      buckets[b] = t;
-    }
-    this.buckets = buckets;
-    this.chain = chain;
-    this.hashes = hashes.slice(0, id);
+    this.index = new NameIndex(hashes.slice(0, id), indexed, indexedCount);
     this.ptrSize = options.pointerSize ?? 0;
   }
 
   /** Approximate bytes held by this decoded BTF (raw data plus indexes). */
   get memoryBytes(): number {
-    return this.bytes.byteLength + this.offsets.byteLength + this.buckets.byteLength + this.chain.byteLength + this.hashes.byteLength;
+    return this.bytes.byteLength + this.offsets.byteLength + this.index.byteLength + (this.otherIndex?.byteLength ?? 0);
   }
 
   /** Pointer size of the target: the ELF class, else the size of its `long` INT, else 8 (libbpf). */
@@ -215,11 +258,7 @@ export class Btf {
     if (offset >= this.strLen || offset < 0) {
       throw btfError(`string offset ${offset} is outside the string section (${this.strLen} bytes)`);
     }
-    const start = this.strStart + offset;
-    let end = start;
-    const bytes = this.bytes;
-    while (bytes[end] !== 0) end++;
-    return latin1(bytes, start, end);
+    return this.strings.string(offset);
   }
 
   /** Throws unless `id` names a type of this BTF (0, void, included). */
@@ -274,7 +313,7 @@ export class Btf {
     if (id === 0) return 'void (id 0)';
     const kind = KIND_NAMES[this.kind(id)]!.toLowerCase();
     const name = this.name(id);
-    return `${kind} ${name || '(anon)'} (id ${id})`;
+    return `${kind} ${clip(name) || '(anon)'} (id ${id})`;
   }
 
   /**
@@ -283,21 +322,39 @@ export class Btf {
    * ENUM64 are indexed; other kinds are found by a linear scan (`scanByEssentialName`).
    */
   idsByEssentialName(name: string): TypeId[] {
-    const want = essentialName(name);
-    const hash = essentialNameHash(name);
-    const ids: TypeId[] = [];
-    for (let id = this.buckets[hash & (this.buckets.length - 1)]!; id !== -1; id = this.chain[id]!) {
-      if (this.hashes[id] === hash && essentialName(this.name(id)) === want) ids.push(id);
-    }
-    return ids;
+    return this.lookUp(this.index, name, () => true);
   }
 
-  /** Linear scan for kinds the index leaves out (FUNC, VAR, ...). */
+  /**
+   * The same for the kinds the main index leaves out (FUNC, VAR, ...), of kind `kind`: a
+   * second index over every other named type, built on the first call (one pass).
+   */
   scanByEssentialName(name: string, kind: number): TypeId[] {
+    if (this.otherIndex === undefined) {
+      const hashes = new Uint32Array(this.typeCount);
+      const named = new Uint8Array(this.typeCount);
+      let count = 0;
+      for (let id = 1; id < this.typeCount; id++) {
+        const nameOff = this.nameOffset(id);
+        if (nameOff === 0 || INDEXED_KINDS.has(this.kind(id))) continue;
+        hashes[id] = this.strings.essentialHash(nameOff);
+        named[id] = 1;
+        count++;
+      }
+      workCounters.recordsRead += this.typeCount;
+      this.otherIndex = new NameIndex(hashes, named, count);
+    }
+    return this.lookUp(this.otherIndex, name, (id) => this.kind(id) === kind);
+  }
+
+  private lookUp(index: NameIndex, name: string, keep: (id: TypeId) => boolean): TypeId[] {
     const want = essentialName(name);
     const ids: TypeId[] = [];
-    for (let id = 1; id < this.typeCount; id++) {
-      if (this.kind(id) === kind && this.nameOffset(id) !== 0 && essentialName(this.name(id)) === want) ids.push(id);
+    for (const id of index.idsWithHash(essentialNameHash(name))) {
+      if (!keep(id)) continue;
+      // Equal hashes: compare the essential names themselves (lengths first, then bytes in place).
+      const nameOff = this.nameOffset(id);
+      if (this.strings.essentialLength(nameOff) === want.length && this.strings.equalsPrefix(nameOff, want)) ids.push(id);
     }
     return ids;
   }
@@ -329,10 +386,7 @@ export class Btf {
   /** True when the string at `offset` equals `s`, compared byte by byte without decoding. */
   stringEquals(offset: number, s: string): boolean {
     if (offset >= this.strLen || offset < 0) this.string(offset);
-    const bytes = this.bytes;
-    let p = this.strStart + offset;
-    for (let i = 0; i < s.length; i++, p++) if (bytes[p] !== s.charCodeAt(i)) return false;
-    return bytes[p] === 0;
+    return this.strings.equals(offset, s);
   }
 
   /** Raw fields of member `index` of struct/union `id`: name offset, type id, bit offset. */
@@ -349,6 +403,52 @@ export class Btf {
   memberBitOffset(id: TypeId, index: number): number {
     const raw = this.view.getUint32(this.offsetOf(id) + 20 + index * 12, this.littleEndian);
     return this.kindFlag(id) ? raw & 0xffffff : raw;
+  }
+
+  /** Name offset of enumerator `index` of ENUM or ENUM64 `id`. */
+  enumeratorNameOffset(id: TypeId, index: number): number {
+    const stride = this.kind(id) === BtfKind.Enum64 ? 12 : 8;
+    return this.view.getUint32(this.offsetOf(id) + 12 + index * stride, this.littleEndian);
+  }
+
+  /**
+   * Value of enumerator `index` of ENUM or ENUM64 `id`, as libbpf reads it into a u64: an
+   * ENUM's 32 bits sign-extended (whatever the enum's signedness), an ENUM64's 64 bits.
+   */
+  enumeratorValue(id: TypeId, index: number): bigint {
+    const at = this.offsetOf(id) + 12;
+    const le = this.littleEndian;
+    if (this.kind(id) === BtfKind.Enum64) {
+      const e = at + index * 12;
+      return (BigInt(this.view.getUint32(e + 8, le)) << 32n) | BigInt(this.view.getUint32(e + 4, le));
+    }
+    return BigInt.asUintN(64, BigInt(this.view.getInt32(at + index * 8 + 4, le)));
+  }
+
+  /** Name lookup over the members of struct/union `id` (built once; see type-lookup.ts). */
+  memberLookup(id: TypeId): MemberLookup {
+    let lookup = this.lookups.get(id) as MemberLookup | undefined;
+    if (lookup === undefined) {
+      lookup = buildMemberLookup(this.vlen(id), (i) => this.validName(this.memberNameOffset(id, i)));
+      workCounters.recordsRead += this.vlen(id);
+      this.lookups.set(id, lookup);
+    }
+    return lookup;
+  }
+
+  /** Name lookup over the enumerators of ENUM/ENUM64 `id`. */
+  enumeratorLookup(id: TypeId): EnumeratorLookup {
+    let lookup = this.lookups.get(id) as EnumeratorLookup | undefined;
+    if (lookup === undefined) {
+      lookup = buildEnumeratorLookup(this.vlen(id), (i) => this.validName(this.enumeratorNameOffset(id, i)));
+      workCounters.recordsRead += this.vlen(id);
+      this.lookups.set(id, lookup);
+    }
+    return lookup;
+  }
+
+  private validName(offset: number): string | undefined {
+    return offset < this.strLen ? this.string(offset) : undefined;
   }
 
   /** A fresh, uncached copy of type `id` that the caller may modify. */
@@ -396,9 +496,11 @@ export class Btf {
     const kflag = info >>> 31 === 1;
     const third = v.getUint32(off + 8, le);
     const name = this.string(v.getUint32(off, le));
+    workCounters.recordsRead += vlen;
+    workCounters.objectsBuilt += 1 + vlen;
     const data = off + 12;
     const ref = (t: number, what: string): TypeId => {
-      this.checkId(t, () => `type [${id}] ${KIND_NAMES[kind]} '${name}' ${what}`);
+      this.checkId(t, () => `type [${id}] ${KIND_NAMES[kind]} '${clip(name)}' ${what}`);
       return t;
     };
     switch (kind) {

@@ -5,7 +5,7 @@
  * member / enumerator / parameter names), which is the order libbpf's btf__add_* calls
  * produce, so trimmed output matches bpftool byte for byte.
  */
-import { CodecError } from './errors.js';
+import { clip, CodecError } from './errors.js';
 import { BtfKind, KIND_NAMES, trailingSize } from './kinds.js';
 import { StringTableBuilder } from './strings.js';
 import type { BtfType } from './types.js';
@@ -64,7 +64,7 @@ export function encodeBtf(types: readonly BtfType[], options: EncodeOptions = {}
   let typeLen = 0;
   for (const t of types) {
     const vlen = vlenOf(t);
-    if (vlen > MAX_VLEN) throw new CodecError('ENCODE', `${KIND_NAMES[t.kind]} '${t.name}' has ${vlen} elements, more than ${MAX_VLEN}`);
+    if (vlen > MAX_VLEN) throw new CodecError('ENCODE', `${KIND_NAMES[t.kind]} '${clip(t.name)}' has ${vlen} elements, more than ${MAX_VLEN}`);
     typeLen += 12 + trailingSize(t.kind, vlen);
   }
   // Strings are interned while writing; the buffer is sized after, so write types to a scratch view first.
@@ -109,12 +109,12 @@ export function encodeBtf(types: readonly BtfType[], options: EncodeOptions = {}
           u32(m.type);
           if (t.kindFlag) {
             if (m.bitOffset > 0xffffff || m.bitfieldSize > 0xff) {
-              throw new CodecError('ENCODE', `type [${id}] '${t.name}': member '${m.name}' offset ${m.bitOffset}/${m.bitfieldSize} does not fit kind_flag encoding`);
+              throw new CodecError('ENCODE', `type [${id}] '${clip(t.name)}': member '${clip(m.name)}' offset ${m.bitOffset}/${m.bitfieldSize} does not fit kind_flag encoding`);
             }
             u32(m.bitOffset | (m.bitfieldSize << 24));
           } else {
             if (m.bitfieldSize !== 0) {
-              throw new CodecError('ENCODE', `type [${id}] '${t.name}': member '${m.name}' is a bitfield but kind_flag is 0`);
+              throw new CodecError('ENCODE', `type [${id}] '${clip(t.name)}': member '${clip(m.name)}' is a bitfield but kind_flag is 0`);
             }
             u32(m.bitOffset);
           }

@@ -1,39 +1,45 @@
 /**
- * The trimmer: `bpftool gen min_core_btf` (bpftool 7.1.0 btfgen) in TypeScript (spec §6).
+ * The trimmer: `bpftool gen min_core_btf` (bpftool 7.1.0 btfgen) in TypeScript
+ * (docs/CODEC.md §8).
  *
  * 1. Every CO-RE relocation of every object is resolved against the full kernel BTF with
- *    libbpf's rules (core.ts); the first matching candidate's target spec says what the
- *    relocation touches.
- * 2. Types and struct/union members are marked from those specs (§6.3).
+ *    libbpf's rules (core.ts, relocate.ts); the first matching candidate's target spec says
+ *    what the relocation touches. Relocations stream through; none is kept.
+ * 2. Types and struct/union members are marked from those specs (§8.2).
  * 3. The output keeps marked types in their original id order, composites with only
  *    their marked members (original size and offsets), every other kind verbatim; type
  *    references are renumbered and references to unmarked types become 0 (void), which
- *    is how a pointer nobody needs becomes `void *` (§6.5). Strings are interned in the
+ *    is how a pointer nobody needs becomes `void *` (§8.4). Strings are interned in the
  *    order libbpf's btf__add_* calls intern them, so the bytes equal bpftool's.
  */
 import type { Btf } from './btf.js';
-import { CoreReloKind, describeRelocation, resolveObjectRelocations, type CoreSpec } from './core.js';
+import { CoreReloKind, type CoreSpec } from './core.js';
 import { encodeBtf } from './encode.js';
-import { CodecError } from './errors.js';
+import { clip, CodecError } from './errors.js';
 import { BtfKind, isComposite, isModifier, KIND_NAMES } from './kinds.js';
+import type { CodecLimits } from './limits.js';
 import type { BpfObject } from './object.js';
+import { describeRelocation, relocationSteps } from './relocate.js';
 import type { BtfType, CompositeType, Member, TypeId } from './types.js';
 
 export interface TrimOptions {
   /** Output byte order; little-endian (what bpftool writes on x86 and arm64) by default. */
   littleEndian?: boolean;
   /**
-   * Called for each relocation bpftool would abort on (spec §6.7); the trim then goes on
-   * without it. By default (no callback) the first such relocation fails the whole trim,
-   * exactly as bpftool does. Types a failing relocation marked before it failed stay kept.
+   * Called for each relocation bpftool would abort on (docs/CODEC.md §8.6); the trim then
+   * goes on without it. By default (no callback) the first such relocation fails the whole
+   * trim, exactly as bpftool does. Types a failing relocation marked before it failed stay
+   * kept. A LIMIT error is never skipped.
    */
   onSkippedRelocation?: (error: CodecError) => void;
+  /** Bounds on the CO-RE work (maxCoreStepsPerByte); defaults from DEFAULT_CODEC_LIMITS. */
+  limits?: Partial<CodecLimits>;
 }
 
 /** Why a trim aborted, with the relocation that led there. */
 class MarkFailure extends Error {}
 
-/** The marks of one trim: types, and members per composite (spec §6.1). */
+/** The marks of one trim: types, and members per composite (docs/CODEC.md §8.2). */
 class MarkSet {
   /** Sets, not arrays over every id: a trim marks hundreds of a kernel's 100k+ types. */
   readonly types = new Set<TypeId>();
@@ -41,6 +47,8 @@ class MarkSet {
   /** Memo of (id, flag) pairs already expanded by markType / markTypeMatch, as id * 2 + flag. */
   private readonly seen = new Set<number>();
   private readonly seenMatch = new Set<number>();
+  /** Target specs already marked without error: a repeated relocation shares its spec object. */
+  private readonly recorded = new Set<CoreSpec>();
 
   constructor(private readonly btf: Btf) {}
 
@@ -179,10 +187,15 @@ class MarkSet {
     }
   }
 
-  /** btfgen_record_reloc: marks from the target spec of one relocation (§6.3). */
+  /** btfgen_record_reloc: marks from the target spec of one relocation (§8.2). */
   record(spec: CoreSpec | null): void {
     // No candidate matched (or TYPE_ID_LOCAL): bpftool's zeroed spec marks nothing.
-    if (!spec) return;
+    if (!spec || this.recorded.has(spec)) return;
+    this.recordKind(spec);
+    this.recorded.add(spec);
+  }
+
+  private recordKind(spec: CoreSpec): void {
     switch (spec.kind) {
       case CoreReloKind.FieldByteOffset:
       case CoreReloKind.FieldByteSize:
@@ -213,33 +226,35 @@ class MarkSet {
 }
 
 
-/** Resolves and marks every relocation of every object, in order (spec §6.1, §6.2). */
-export function markObjects(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation'> = {}): MarkSet {
+/** Resolves and marks every relocation of every object, in order (docs/CODEC.md §8.1). */
+export function markObjects(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {}): MarkSet {
   const marks = new MarkSet(target);
   const skip = options.onSkippedRelocation;
   for (const object of objects) {
-    resolveObjectRelocations(target, object, {
-      onError: skip,
-      onResolved: (r) => {
-        try {
-          marks.record(r.targetSpec);
-        } catch (err) {
-          if (!(err instanceof MarkFailure)) throw err;
-          const error = new CodecError('TRIM', `${describeRelocation(r.object, r.section, r.index, r.relo, r.localSpec.btf)}: ${err.message}`, { cause: err });
-          if (!skip) throw error;
-          skip(error);
-        }
-      },
-    });
+    for (const step of relocationSteps(target, object, options)) {
+      if (step.error) {
+        if (!skip) throw step.error;
+        skip(step.error);
+        continue;
+      }
+      try {
+        marks.record(step.resolution!.targetSpec);
+      } catch (err) {
+        if (!(err instanceof MarkFailure)) throw err;
+        const error = new CodecError('TRIM', `${describeRelocation(object.name, step.section, step.index, step.relo, object.btf)}: ${err.message}`, { cause: err });
+        if (!skip) throw error;
+        skip(error);
+      }
+    }
   }
   return marks;
 }
 
-/** Builds the kept types in output order, ids remapped (spec §6.5). */
+/** Builds the kept types in output order, ids remapped (docs/CODEC.md §8.4). */
 function buildTypes(target: Btf, marks: MarkSet): BtfType[] {
   const ids = new Map<TypeId, TypeId>();
   const out: BtfType[] = [];
-  // Output order is input id order (spec §6.5).
+  // Output order is input id order.
   for (const id of [...marks.types].sort((a, b) => a - b)) {
     const src = target.typeCopy(id);
     out.push(src.kind === BtfKind.Struct || src.kind === BtfKind.Union ? keptComposite(target, id, src, marks.members.get(id)) : src);
@@ -250,14 +265,14 @@ function buildTypes(target: Btf, marks: MarkSet): BtfType[] {
   return out;
 }
 
-/** Why btf__add_field would refuse member `idx` of `id` (spec §6.5), or undefined. */
+/** Why btf__add_field would refuse member `idx` of `id` (docs/CODEC.md §8.4), or undefined. */
 function memberProblem(target: Btf, id: TypeId, idx: number, m: Member): string | undefined {
   const isBitfield = m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0;
   if (isBitfield && (m.bitfieldSize === 0 || m.bitfieldSize > 255 || m.bitOffset > 0xffffff)) {
-    return `${target.describe(id)}: member ${idx} '${m.name}' at bit offset ${m.bitOffset} is a bitfield without a size (kind_flag 0 legacy bitfield); bpftool cannot write it either`;
+    return `${target.describe(id)}: member ${idx} '${clip(m.name)}' at bit offset ${m.bitOffset} is a bitfield without a size (kind_flag 0 legacy bitfield); bpftool cannot write it either`;
   }
   if (target.kind(id) === BtfKind.Union && m.bitOffset !== 0) {
-    return `${target.describe(id)}: union member ${idx} '${m.name}' has non-zero bit offset ${m.bitOffset}`;
+    return `${target.describe(id)}: union member ${idx} '${clip(m.name)}' has non-zero bit offset ${m.bitOffset}`;
   }
   return undefined;
 }
@@ -311,7 +326,7 @@ export function remapTypeIds(t: BtfType, map: (id: TypeId) => TypeId): void {
 }
 
 /** The minimized types, in output order (types[i] is id i + 1). */
-export function trimBtfTypes(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation'> = {}): BtfType[] {
+export function trimBtfTypes(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {}): BtfType[] {
   return buildTypes(target, markObjects(target, objects, options));
 }
 
