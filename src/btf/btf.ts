@@ -350,11 +350,18 @@ export class Btf {
   private lookUp(index: NameIndex, name: string, keep: (id: TypeId) => boolean): TypeId[] {
     const want = essentialName(name);
     const ids: TypeId[] = [];
+    // Types that share a name offset share the answer: compare each offset's bytes once.
+    const checked = new Map<number, boolean>();
     for (const id of index.idsWithHash(essentialNameHash(name))) {
       if (!keep(id)) continue;
-      // Equal hashes: compare the essential names themselves (lengths first, then bytes in place).
       const nameOff = this.nameOffset(id);
-      if (this.strings.essentialLength(nameOff) === want.length && this.strings.equalsPrefix(nameOff, want)) ids.push(id);
+      let same = checked.get(nameOff);
+      if (same === undefined) {
+        // Equal hashes: compare the essential names themselves (lengths first, then bytes in place).
+        same = this.strings.essentialLength(nameOff) === want.length && this.strings.equalsPrefix(nameOff, want);
+        checked.set(nameOff, same);
+      }
+      if (same) ids.push(id);
     }
     return ids;
   }

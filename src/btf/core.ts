@@ -121,25 +121,21 @@ export class CoreFailure extends Error {
   }
 }
 
-/**
- * The step budget of one object's resolution: `maxCoreStepsPerByte` times its input bytes in
- * all (never less than one relocation's budget), plus one relocation's budget per relocation
- * (`startRelocation` resets it).
- */
+/** The step budget of one object's resolution: `maxCoreStepsPerByte` times its input bytes. */
 export class ObjectBudget {
   private used = 0;
   readonly total: number;
   constructor(
-    inputBytes: number,
+    private readonly inputBytes: number,
     private readonly limits: Pick<CodecLimits, 'maxCoreStepsPerByte'>,
   ) {
-    this.total = Math.max(WORK_BUDGET, Math.ceil(inputBytes * limits.maxCoreStepsPerByte));
+    this.total = Math.ceil(inputBytes * limits.maxCoreStepsPerByte);
   }
   /** Called by Budget for every step; throws CodecError('LIMIT') past the total. */
   spend(): void {
     if (++this.used > this.total) {
-      const bytes = Math.round(this.total / this.limits.maxCoreStepsPerByte);
-      throw limitError('maxCoreStepsPerByte', this.limits.maxCoreStepsPerByte, Math.ceil(this.used / Math.max(1, bytes)), `CO-RE work over ${bytes} input bytes (steps per byte)`);
+      const perByte = Math.round((this.used / Math.max(1, this.inputBytes)) * 1000) / 1000;
+      throw limitError('maxCoreStepsPerByte', this.limits.maxCoreStepsPerByte, perByte, `too much CO-RE work for ${this.inputBytes} input bytes (steps per byte)`);
     }
   }
   get steps(): number {
@@ -160,16 +156,44 @@ export class Budget {
 
 /** skip_mods_and_typedefs: follows VOLATILE, CONST, RESTRICT, TYPE_TAG and TYPEDEF. */
 export function skipModsAndTypedefs(btf: Btf, id: number, budget?: Budget): number {
+  // Each chain is walked once per BTF: every id on it remembers where it ends and how many
+  // hops that takes, so relocations rooted all along a long typedef chain stay linear.
+  let memo = skippedChains.get(btf);
+  if (!memo) skippedChains.set(btf, (memo = new Map()));
+  const path = chainPath;
+  path.length = 0;
   let hops = 0;
+  let end: number;
   for (;;) {
+    const known = memo.get(id);
+    if (known !== undefined) {
+      const rest = known % CHAIN_DEPTHS;
+      if (hops + rest > MAX_CHAIN) throw new CoreFailure(`type chain from ${btf.describe(path[0] ?? id)} is cyclic`, 'EINVAL');
+      hops += rest;
+      end = Math.floor(known / CHAIN_DEPTHS);
+      break;
+    }
     btf.checkId(id);
     const kind = btf.kind(id);
-    if (!(isModifier(kind) || kind === BtfKind.Typedef)) return id;
+    if (!(isModifier(kind) || kind === BtfKind.Typedef)) {
+      end = id;
+      break;
+    }
     if (++hops > MAX_CHAIN) throw new CoreFailure(`type chain from ${btf.describe(id)} is cyclic`, 'EINVAL');
     budget?.tick();
+    path.push(id);
     id = btf.sizeOrType(id);
   }
+  // path[k] is hops - k modifiers away from the end.
+  for (let k = 0; k < path.length; k++) memo.set(path[k]!, end * CHAIN_DEPTHS + (hops - k));
+  return end;
 }
+
+/** Per BTF: id -> end of its modifier/typedef chain * CHAIN_DEPTHS + hops to get there. */
+const skippedChains = new WeakMap<Btf, Map<number, number>>();
+const CHAIN_DEPTHS = 2048;
+/** Scratch for skipModsAndTypedefs (not re-entrant: it calls nothing that calls it back). */
+const chainPath: number[] = [];
 
 /** btf__resolve_size: byte size of a type, or a thrown EINVAL/E2BIG. */
 export function resolveSize(btf: Btf, id: number): number {

@@ -13,10 +13,10 @@
  *    order libbpf's btf__add_* calls intern them, so the bytes equal bpftool's.
  */
 import type { Btf } from './btf.js';
-import { CoreReloKind, type CoreSpec } from './core.js';
+import { CoreFailure, CoreReloKind, skipModsAndTypedefs, type CoreSpec } from './core.js';
 import { encodeBtf } from './encode.js';
 import { clip, CodecError } from './errors.js';
-import { BtfKind, isComposite, isModifier, KIND_NAMES } from './kinds.js';
+import { BtfKind, isComposite, KIND_NAMES } from './kinds.js';
 import type { CodecLimits } from './limits.js';
 import type { BpfObject } from './object.js';
 import { describeRelocation, relocationSteps } from './relocate.js';
@@ -118,9 +118,11 @@ class MarkSet {
     this.markType(id, false);
     for (let i = 1; i < spec.raw.length; i++) {
       // Modifiers and typedefs on the path were marked by the markType before; skip them unmarked.
-      for (let hops = 0; isModifier(btf.kind(id)) || btf.kind(id) === BtfKind.Typedef; hops++) {
-        if (hops > btf.typeCount) throw new MarkFailure(`type chain from ${btf.describe(id)} is cyclic`);
-        id = btf.sizeOrType(id);
+      try {
+        id = skipModsAndTypedefs(btf, id);
+      } catch (err) {
+        if (err instanceof CoreFailure) throw new MarkFailure(err.message);
+        throw err;
       }
       const kind = btf.kind(id);
       if (isComposite(kind)) {
