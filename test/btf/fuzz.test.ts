@@ -9,7 +9,7 @@ import { buildBpfObject } from '../helpers/btf-ext-builder.js';
 import { L, TARGET, object, r, lSkFlat, lBf, lArr, lOps, lE64, lPr, lSkT } from '../helpers/crafted.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import { everyKind } from '../helpers/sample-types.js';
-import { codecTargets, runFuzz } from '../fuzz/codec-fuzz.js';
+import { codecTargets, hostileTargets, runFuzz } from '../fuzz/codec-fuzz.js';
 
 const fixtures = await loadFixtures();
 const kernel = Btf.parse(fixtures.vmlinux);
@@ -32,6 +32,15 @@ t.test('mutated inputs end in a result or a CodecError, never a crash or a hang'
   t.ok(report.accepted > 100, `${report.accepted} mutated inputs were still valid`);
   t.ok(report.distinctErrors > 50, `${report.distinctErrors} distinct error messages`);
   t.comment(`slowest iteration: ${report.slowestMs.toFixed(1)} ms`);
+});
+
+t.test('mutated hostile families (shared long names, many sections, repeated relocations, long member lists, deep chains) end in a result or a CodecError, quickly', async (t) => {
+  const targets = hostileTargets(realObjects[1] ?? realObjects[0], kernel);
+  const report = runFuzz(targets, { seed: 20260501, iterations: 900, slowMs: 2000 });
+  for (const f of report.findings.slice(0, 5)) t.comment(`finding in ${f.target} at iteration ${f.iteration} (${f.mutation}): ${f.error}`);
+  t.equal(report.findings.length, 0, `${report.iterations} iterations over ${targets.length} targets: no exception other than CodecError, none slower than 2 s`);
+  t.ok(report.accepted > 50, `${report.accepted} mutated inputs were still valid`);
+  t.comment(`rejections by code: ${JSON.stringify(report.rejected)}; slowest iteration: ${report.slowestMs.toFixed(1)} ms`);
 });
 
 function expectCodecError(t: Test, what: string, f: () => unknown, message: RegExp) {
