@@ -407,6 +407,12 @@ export class Btf {
     return type;
   }
 
+  /** Bitfield size of member `index` (0 when not a bitfield, always 0 without kind_flag). */
+  memberBitfieldSize(id: TypeId, index: number): number {
+    if (!this.kindFlag(id)) return 0;
+    return this.view.getUint32(this.offsetOf(id) + 20 + index * 12, this.littleEndian) >>> 24;
+  }
+
   memberBitOffset(id: TypeId, index: number): number {
     const raw = this.view.getUint32(this.offsetOf(id) + 20 + index * 12, this.littleEndian);
     return this.kindFlag(id) ? raw & 0xffffff : raw;

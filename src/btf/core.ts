@@ -156,6 +156,11 @@ export class Budget {
 
 /** skip_mods_and_typedefs: follows VOLATILE, CONST, RESTRICT, TYPE_TAG and TYPEDEF. */
 export function skipModsAndTypedefs(btf: Btf, id: number, budget?: Budget): number {
+  // Most calls land on a type that is neither: answer those without the memo.
+  if (id > 0 && id < btf.typeCount) {
+    const kind = btf.kind(id);
+    if (!(isModifier(kind) || kind === BtfKind.Typedef)) return id;
+  }
   // Each chain is walked once per BTF: every id on it remembers where it ends and how many
   // hops that takes, so relocations rooted all along a long typedef chain stay linear.
   let memo = skippedChains.get(btf);
@@ -728,18 +733,17 @@ function fieldValue(kind: number, spec: CoreSpec | null): bigint | typeof POISON
     if (kind === CoreReloKind.FieldByteSize) return BigInt(resolveSize(btf, acc.typeId));
     throw new CoreFailure(`${reloKindName(kind)} cannot be applied to an array element access`, 'EINVAL');
   }
-  const m = btf.member(acc.typeId, acc.idx);
-  const fieldType = skipModsAndTypedefs(btf, m.type);
+  const fieldType = skipModsAndTypedefs(btf, btf.memberType(acc.typeId, acc.idx));
   const bitOff = spec.bitOffset;
-  let bitSize = m.bitfieldSize;
+  let bitSize = btf.memberBitfieldSize(acc.typeId, acc.idx);
   let byteSize: number;
   let byteOff: number;
   if (bitSize > 0) {
     byteSize = btf.kind(fieldType) === BtfKind.Unknown ? 0 : btf.sizeOrType(fieldType);
-    if (byteSize === 0) throw new CoreFailure(`bitfield ${clip(m.name)} has a type of size 0`, 'EINVAL');
+    if (byteSize === 0) throw new CoreFailure(`bitfield ${clip(acc.name ?? '')} has a type of size 0`, 'EINVAL');
     byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
     while (((bitOff + bitSize - byteOff * 8) >>> 0) > byteSize * 8) {
-      if (byteSize >= 8) throw new CoreFailure(`bitfield ${clip(m.name)} cannot be read with a 64-bit load`, 'E2BIG');
+      if (byteSize >= 8) throw new CoreFailure(`bitfield ${clip(acc.name ?? '')} cannot be read with a 64-bit load`, 'E2BIG');
       byteSize *= 2;
       byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
     }

@@ -165,9 +165,12 @@ export function* relocationSteps(target: Btf, object: BpfObject, options: Pick<R
   }
 }
 
-/** Memo key of (root type id, kind), or undefined for kinds too large to pack (always invalid). */
+/**
+ * Memo key of (root type id, kind), a small integer (fast Map key), or undefined when it does
+ * not pack: an invalid kind, or an id past any real BTF; those are simply not memoized.
+ */
 function memoKey(typeId: number, kind: number): number | undefined {
-  return kind < 1 << 20 ? kind * 2 ** 32 + typeId : undefined;
+  return kind < 16 && typeId < 1 << 26 ? typeId * 16 + kind : undefined;
 }
 
 function isLimit(err: unknown): boolean {
