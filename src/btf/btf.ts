@@ -1,32 +1,43 @@
 /**
  * The BTF decoder: raw BTF blobs (what /sys/kernel/btf/vmlinux and BTFHub `.btf` files hold)
- * and `.BTF` sections of ELF files, either byte order (spec §1.2, §2).
+ * and `.BTF` sections of ELF files, either byte order, classic or 2026 format
+ * (docs/CODEC.md §3, §4).
  *
  * Lazy, like cilium/ebpf: `Btf.parse` makes one linear pass over the type section that
  * records each record's byte offset and, for the kinds CO-RE can match by name, a hash
  * index of essential names. A type is inflated into a `BtfType` value only when asked.
  * A decoded kernel therefore costs its raw bytes plus ~12 bytes per type.
  *
- * Header (24 bytes; producers after libbpf 1.7 may write 32, which we also read):
- * | off | size | field     |
+ * Header (24 bytes; 32 with the 2026 layout fields; longer only with zero extra bytes):
+ * | off | size | field      |
  * |   0 |    2 | magic 0xEB9F (byte order of the blob) |
- * |   2 |    1 | version   |
- * |   3 |    1 | flags     |
- * |   4 |    4 | hdr_len   |
- * |   8 |    4 | type_off  | relative to the end of the header
- * |  12 |    4 | type_len  |
- * |  16 |    4 | str_off   | relative to the end of the header
- * |  20 |    4 | str_len   |
+ * |   2 |    1 | version    |
+ * |   3 |    1 | flags      |
+ * |   4 |    4 | hdr_len    |
+ * |   8 |    4 | type_off   | offsets are relative to the end of the header
+ * |  12 |    4 | type_len   |
+ * |  16 |    4 | str_off    |
+ * |  20 |    4 | str_len    |
+ * |  24 |    4 | layout_off | 2026: the layout section, between types and strings,
+ * |  28 |    4 | layout_len |       4-byte aligned, 4 bytes per kind
  *
- * Type record: 12-byte common header then kind-specific data (see kinds.ts `trailingSize`):
+ * Layout entry (one per kind the encoder knew, kind 0 first):
+ * | off | size | field                                              |
+ * |   0 |    1 | info_sz: bytes of the single element after the header |
+ * |   1 |    1 | elem_sz: bytes of each of the vlen elements           |
+ * |   2 |    2 | flags (unused)                                        |
+ *
+ * Type record: 12-byte common header then kind-specific data (see kinds.ts `trailingSize`;
+ * a kind this codec does not know: layout info_sz + vlen x elem_sz):
  * | off | size | field                                                              |
  * |   0 |    4 | name_off                                                           |
- * |   4 |    4 | info: vlen bits 0-15, kind bits 24-28, kind_flag bit 31            |
+ * |   4 |    4 | info: vlen bits 0-23, kind bits 24-30, kind_flag bit 31 (2026;     |
+ * |     |      |       classic BTF leaves bits 16-23 and 29-30 zero)                |
  * |   8 |    4 | size (INT, ENUM, STRUCT, UNION, DATASEC, FLOAT, ENUM64) or type id |
  */
 import { findSection, isElf, parseElf, sectionData } from './elf.js';
 import { clip, CodecError } from './errors.js';
-import { BtfKind, KIND_NAMES, trailingSize } from './kinds.js';
+import { BTF_MAX_KIND, BtfKind, describeKind, trailingSize, usesWideVlen, type BtfLayoutEntry } from './kinds.js';
 import { checkLimit, resolveLimits, type CodecLimits } from './limits.js';
 import { essentialName, essentialNameHash } from './names.js';
 import { StringSection } from './string-section.js';
@@ -36,9 +47,9 @@ import { workCounters } from './work-counters.js';
 
 export const BTF_MAGIC = 0xeb9f;
 const HEADER_LEN = 24;
+/** The 2026 header: the classic one plus layout_off and layout_len. */
+export const LAYOUT_HEADER_LEN = 32;
 const MAX_STR_OFFSET = 0x7fffffff;
-/** Bits of `info` that classic BTF leaves zero (16-23 and 29-30). */
-const INFO_UNUSED_BITS = 0x60ff0000;
 
 /** Kinds whose names CO-RE candidate search looks up; only these are hash-indexed. */
 const INDEXED_KINDS = new Set<number>([
@@ -112,6 +123,10 @@ export class Btf {
   readonly littleEndian: boolean;
   /** The bytes of the blob, header first. */
   readonly bytes: Uint8Array;
+  /** hdr_len: 24 (classic), 32 (2026), or more with zero extra bytes. */
+  readonly headerLength: number;
+  /** The 2026 layout section's entries, kind 0 first; undefined when there is none. */
+  readonly layout: readonly BtfLayoutEntry[] | undefined;
   private readonly view: DataView;
   private readonly strStart: number;
   private readonly strLen: number;
@@ -163,12 +178,19 @@ export class Btf {
     const strLen = this.view.getUint32(20, le);
     if (hdrLen < HEADER_LEN) throw btfError(`BTF hdr_len ${hdrLen} at offset 4 is smaller than ${HEADER_LEN}`);
     if (hdrLen > bytes.length) throw btfError(`BTF hdr_len ${hdrLen} is past the end of the data (${bytes.length} bytes)`);
+    this.headerLength = hdrLen;
+    // A header longer than any we know is fine only when the fields we do not know are zero.
+    for (let p = LAYOUT_HEADER_LEN; p < hdrLen; p++) {
+      if (bytes[p] !== 0) throw btfError(`BTF header byte ${p} is not zero: hdr_len ${hdrLen} has fields this codec does not know`);
+    }
     const metaLeft = bytes.length - hdrLen;
     if (strOff + strLen > metaLeft) {
       throw btfError(`BTF string section [${strOff}, +${strLen}) is outside the data (${metaLeft} bytes after the header)`);
     }
     if (typeOff + typeLen > strOff) throw btfError(`BTF type section [${typeOff}, +${typeLen}) overlaps the string section at ${strOff}`);
     if (typeOff % 4 !== 0) throw btfError(`BTF type_off ${typeOff} is not 4-byte aligned`);
+    this.layout = hdrLen >= LAYOUT_HEADER_LEN ? readLayout(this.view, le, hdrLen, { typeOff, typeLen, strOff, metaLeft }) : undefined;
+    const layout = this.layout;
     this.strStart = hdrLen + strOff;
     this.strLen = strLen;
     checkLimit(limits, 'maxStringBytes', strLen, 'BTF string section size');
@@ -197,17 +219,24 @@ export class Btf {
       if (id === capacity) checkLimit(limits, 'maxTypes', id, 'BTF type count (at least)');
       const nameOff = view.getUint32(off, le);
       const info = view.getUint32(off + 4, le);
-      const kind = (info >>> 24) & 0x1f;
-      const vlen = info & 0xffff;
-      if (info & INFO_UNUSED_BITS) {
-        throw btfError(`type [${id}] at offset ${off}: info 0x${(info >>> 0).toString(16)} sets reserved bits`);
+      const kind = (info >>> 24) & BTF_MAX_KIND;
+      const vlen = info & 0xffffff;
+      let trailing = trailingSize(kind, vlen);
+      if (trailing < 0) {
+        // A kind we do not know: skipped by its layout entry, kept as an opaque type.
+        const entry = layout?.[kind];
+        if (!entry) {
+          const described = layout ? ` (the layout section describes kinds 0..${layout.length - 1})` : ' (and no layout section describes it)';
+          throw btfError(`type [${id}] at offset ${off}: unknown kind ${kind}${described}`);
+        }
+        trailing = entry.infoSize + vlen * entry.elemSize;
+      } else if (vlen > 0xffff && !usesWideVlen(kind)) {
+        throw btfError(`type [${id}] at offset ${off}: info 0x${(info >>> 0).toString(16)} sets reserved bits (vlen ${vlen} on ${describeKind(kind)}, whose vlen is at most 16 bits)`);
       }
-      const trailing = trailingSize(kind, vlen);
-      if (trailing < 0) throw btfError(`type [${id}] at offset ${off}: unknown kind ${kind}`);
       const end = off + 12 + trailing;
-      if (end > typesEnd) throw btfError(`type [${id}] ${KIND_NAMES[kind]} at offset ${off} is truncated by the end of the type section`);
+      if (end > typesEnd) throw btfError(`type [${id}] ${describeKind(kind)} at offset ${off} is truncated by the end of the type section`);
       if (nameOff >= strLen) {
-        throw btfError(`type [${id}] ${KIND_NAMES[kind]} at offset ${off}: name offset ${nameOff} is outside the string section (${strLen} bytes)`);
+        throw btfError(`type [${id}] ${describeKind(kind)} at offset ${off}: name offset ${nameOff} is outside the string section (${strLen} bytes)`);
       }
       offsets[id] = off;
       if (nameOff !== 0 && INDEXED_KINDS.has(kind)) {
@@ -280,12 +309,12 @@ export class Btf {
   /** Kind of `id` without inflating it; void is 0 (UNKNOWN). */
   kind(id: TypeId): number {
     if (id === 0) return BtfKind.Unknown;
-    return (this.view.getUint32(this.offsetOf(id) + 4, this.littleEndian) >>> 24) & 0x1f;
+    return (this.view.getUint32(this.offsetOf(id) + 4, this.littleEndian) >>> 24) & BTF_MAX_KIND;
   }
 
   vlen(id: TypeId): number {
     if (id === 0) return 0;
-    return this.view.getUint32(this.offsetOf(id) + 4, this.littleEndian) & 0xffff;
+    return this.view.getUint32(this.offsetOf(id) + 4, this.littleEndian) & 0xffffff;
   }
 
   kindFlag(id: TypeId): boolean {
@@ -311,7 +340,7 @@ export class Btf {
   /** "struct task_struct (id 123)" style label for error messages. */
   describe(id: TypeId): string {
     if (id === 0) return 'void (id 0)';
-    const kind = KIND_NAMES[this.kind(id)]!.toLowerCase();
+    const kind = describeKind(this.kind(id)).toLowerCase();
     const name = this.name(id);
     return `${kind} ${clip(name) || '(anon)'} (id ${id})`;
   }
@@ -504,8 +533,8 @@ export class Btf {
     const le = this.littleEndian;
     const v = this.view;
     const info = v.getUint32(off + 4, le);
-    const kind = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
+    const kind = (info >>> 24) & BTF_MAX_KIND;
+    const vlen = info & 0xffffff;
     const kflag = info >>> 31 === 1;
     const third = v.getUint32(off + 8, le);
     const name = this.string(v.getUint32(off, le));
@@ -513,7 +542,7 @@ export class Btf {
     workCounters.objectsBuilt += 1 + vlen;
     const data = off + 12;
     const ref = (t: number, what: string): TypeId => {
-      this.checkId(t, () => `type [${id}] ${KIND_NAMES[kind]} '${clip(name)}' ${what}`);
+      this.checkId(t, () => `type [${id}] ${describeKind(kind)} '${clip(name)}' ${what}`);
       return t;
     };
     switch (kind) {
@@ -596,10 +625,43 @@ export class Btf {
         return { kind, name, size: third };
       case BtfKind.DeclTag:
         return { kind, name, type: ref(third, 'tagged type'), componentIdx: v.getInt32(data, le), kindFlag: kflag };
-      default:
-        throw btfError(`type [${id}] has unknown kind ${kind}`);
+      default: {
+        // Only kinds the layout section described got past the decode pass.
+        const end = id + 1 < this.typeCount ? this.offsets[id + 1]! : this.typesEnd;
+        return { kind: BtfKind.Opaque, rawKind: kind, name, kindFlag: kflag, vlen, sizeOrType: third, data: this.bytes.slice(data, end), littleEndian: le };
+      }
     }
   }
+}
+
+/**
+ * The 2026 layout section (docs/CODEC.md §4.1), checked: 4-byte aligned, a whole number of
+ * 4-byte entries, at most one per kind the info word can hold, inside the data, and between
+ * the type and string sections. Undefined when layout_len is 0.
+ */
+function readLayout(
+  view: DataView,
+  le: boolean,
+  hdrLen: number,
+  sections: { typeOff: number; typeLen: number; strOff: number; metaLeft: number },
+): BtfLayoutEntry[] | undefined {
+  const layoutOff = view.getUint32(24, le);
+  const layoutLen = view.getUint32(28, le);
+  if (layoutLen === 0) return undefined;
+  const where = `BTF layout section [${layoutOff}, +${layoutLen})`;
+  if (layoutOff % 4 !== 0) throw btfError(`${where}: layout_off is not 4-byte aligned`);
+  if (layoutLen % 4 !== 0) throw btfError(`${where}: layout_len is not a multiple of 4 (one 4-byte entry per kind)`);
+  if (layoutLen / 4 > BTF_MAX_KIND + 1) throw btfError(`${where}: describes ${layoutLen / 4} kinds, more than the ${BTF_MAX_KIND + 1} the info word can number`);
+  if (layoutOff + layoutLen > sections.metaLeft) throw btfError(`${where} is outside the data (${sections.metaLeft} bytes after the header)`);
+  if (layoutOff < sections.typeOff + sections.typeLen) {
+    throw btfError(`${where} overlaps the type section [${sections.typeOff}, +${sections.typeLen}): it must sit between types and strings`);
+  }
+  if (layoutOff + layoutLen > sections.strOff) throw btfError(`${where} overlaps the string section at ${sections.strOff}: it must sit between types and strings`);
+  const entries: BtfLayoutEntry[] = [];
+  for (let at = hdrLen + layoutOff; at < hdrLen + layoutOff + layoutLen; at += 4) {
+    entries.push({ infoSize: view.getUint8(at), elemSize: view.getUint8(at + 1), flags: view.getUint16(at + 2, le) });
+  }
+  return entries;
 }
 
 function btfError(message: string): CodecError {

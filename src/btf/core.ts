@@ -17,7 +17,7 @@
 import type { Btf } from './btf.js';
 import { clip } from './errors.js';
 import type { CoreRelo } from './ext.js';
-import { BtfKind, IntEncoding, isAnyEnum, isComposite, isModifier, KIND_NAMES, kindsCoreCompatible } from './kinds.js';
+import { BtfKind, describeKind, IntEncoding, isAnyEnum, isComposite, isModifier, kindsCoreCompatible } from './kinds.js';
 import { limitError, type CodecLimits } from './limits.js';
 import { essentialName, essentialNameLength } from './names.js';
 import { Btf as BtfClass } from './btf.js';
@@ -346,7 +346,7 @@ export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget(), 
       spec.accessors.push({ typeId: id, idx, name: null });
       spec.bitOffset = addBits(spec.bitOffset, idx, resolveSize(btf, id));
     } else {
-      throw new CoreFailure(`access string "${clip(relo.access)}" captures type of unexpected kind ${KIND_NAMES[kind]} (${btf.describe(id)})`, 'EINVAL');
+      throw new CoreFailure(`access string "${clip(relo.access)}" captures type of unexpected kind ${describeKind(kind)} (${btf.describe(id)})`, 'EINVAL');
     }
   }
   return spec;

@@ -5,7 +5,7 @@
 export { CodecError, type CodecErrorCode, type CodecLimitExceeded } from './errors.js';
 export { DEFAULT_CODEC_LIMITS, resolveLimits, type CodecLimits, type CodecLimitName } from './limits.js';
 export { workCounters, resetWorkCounters, readWorkCounters, type WorkCounts } from './work-counters.js';
-export { BtfKind, KIND_NAMES, IntEncoding } from './kinds.js';
+export { BtfKind, KIND_NAMES, IntEncoding, kindName, STANDARD_LAYOUT, BTF_MAX_VLEN, BTF_MAX_KIND, type BtfLayoutEntry } from './kinds.js';
 export type * from './types.js';
 export { parseElf, findSection, sectionData, isElf, type ElfFile, type ElfSection, type ElfParseOptions } from './elf.js';
 export { Btf, isRawBtf, BTF_MAGIC, type BtfParseOptions } from './btf.js';

@@ -16,7 +16,7 @@ import type { Btf } from './btf.js';
 import { CoreFailure, CoreReloKind, skipModsAndTypedefs, type CoreSpec } from './core.js';
 import { encodeBtf } from './encode.js';
 import { clip, CodecError } from './errors.js';
-import { BtfKind, isComposite, KIND_NAMES } from './kinds.js';
+import { BtfKind, describeKind, isComposite } from './kinds.js';
 import type { CodecLimits } from './limits.js';
 import type { BpfObject } from './object.js';
 import { describeRelocation, relocationSteps } from './relocate.js';
@@ -62,7 +62,7 @@ class MarkSet {
   }
 
   private unsupported(id: TypeId): never {
-    throw new MarkFailure(`unsupported kind: ${KIND_NAMES[this.btf.kind(id)]} (${this.btf.describe(id)})`);
+    throw new MarkFailure(`unsupported kind: ${describeKind(this.btf.kind(id))} (${this.btf.describe(id)})`);
   }
 
   /** btfgen_mark_type: the type and what it needs, following pointers only when asked. */

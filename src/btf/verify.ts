@@ -16,7 +16,7 @@
 import type { Btf } from './btf.js';
 import { CoreReloKind, reloKindName } from './core.js';
 import { CodecError } from './errors.js';
-import { KIND_NAMES } from './kinds.js';
+import { describeKind } from './kinds.js';
 import type { CodecLimits } from './limits.js';
 import type { BpfObject } from './object.js';
 import { relocationSteps, type RelocationStep } from './relocate.js';
@@ -128,7 +128,7 @@ function outcome(step: RelocationStep, target: Btf): string {
     const id = Number(value.newVal);
     if (id === 0) return 'target void';
     if (id >= target.typeCount) return `target id ${id} (out of range)`;
-    return `target ${KIND_NAMES[target.kind(id)] ?? 'UNKNOWN'} ${target.name(id) || '(anon)'}`;
+    return `target ${describeKind(target.kind(id))} ${target.name(id) || '(anon)'}`;
   }
   return `value ${value.newVal}`;
 }

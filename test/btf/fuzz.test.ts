@@ -9,7 +9,7 @@ import { buildBpfObject } from '../helpers/btf-ext-builder.js';
 import { L, TARGET, object, r, lSkFlat, lBf, lArr, lOps, lE64, lPr, lSkT } from '../helpers/crafted.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import { everyKind } from '../helpers/sample-types.js';
-import { codecTargets, hostileTargets, runFuzz } from '../fuzz/codec-fuzz.js';
+import { btf2026Seeds, codecTargets, hostileTargets, runFuzz } from '../fuzz/codec-fuzz.js';
 
 const fixtures = await loadFixtures();
 const kernel = Btf.parse(fixtures.vmlinux);
@@ -20,7 +20,7 @@ const craftedObjects = [
 ];
 
 t.test('mutated inputs end in a result or a CodecError, never a crash or a hang', async (t) => {
-  const crafted = codecTargets({ btfSeeds: [encodeBtf(everyKind()), encodeBtf(everyKind(), { littleEndian: false }), TARGET], objectSeeds: craftedObjects, target: Btf.parse(TARGET) });
+  const crafted = codecTargets({ btfSeeds: [encodeBtf(everyKind()), encodeBtf(everyKind(), { littleEndian: false }), TARGET, ...btf2026Seeds()], objectSeeds: craftedObjects, target: Btf.parse(TARGET) });
   const real = codecTargets({ btfSeeds: [trimBtf(kernel, realObjects.map((o, i) => parseBpfObject(o, `o${i}`)))], objectSeeds: realObjects, target: kernel })
     .filter((target) => target.name === 'object+trim' || target.name === 'btf.ext')
     .map((target) => ({ ...target, name: `${target.name} (kernel)` }));

@@ -6,6 +6,8 @@
  */
 import { Btf, CodecError, dumpRaw, encodeBtf, parseBpfObject, parseBtfExt, parseElf, resolveRelocations, trimBtf, verifyTrim } from '../../src/btf/index.js';
 import { TARGET } from '../helpers/crafted.js';
+import { toBtf2026 } from '../helpers/btf-2026.js';
+import { everyKind } from '../helpers/sample-types.js';
 import {
   btfWithSharedNames, deepTypedefChains, elfWithSharedSectionNames, longMemberLists, manyExtSections, manyTypes, objectOnManyTypes,
   sharedLongAccessString, withRepeatedRelocations,
@@ -214,6 +216,21 @@ export function hostileTargets(realObject?: Uint8Array, kernel?: Btf): FuzzTarge
   ];
   if (realObject && kernel) targets.push({ name: 'repeated relocations (kernel)', seeds: [withRepeatedRelocations(realObject, 20)], run: (b) => trimAndVerify(kernel, b) });
   return targets;
+}
+
+/**
+ * 2026-format seeds (docs/CODEC.md §4) in both byte orders: a 32-byte header and layout
+ * section, a type of a kind the codec does not know, a DATASEC whose vlen needs 24 bits.
+ * Mutations then reach the layout fields, the layout entries and the wider info word.
+ */
+export function btf2026Seeds(): Uint8Array[] {
+  return [true, false].flatMap((littleEndian) => {
+    const classic = encodeBtf(everyKind(), { littleEndian });
+    return [
+      toBtf2026(classic, { layout: true, unknownKind: { kind: 20, infoSize: 4, elemSize: 8, vlen: 2 } }).bytes,
+      toBtf2026(classic, { layout: true, datasecVars: 300, unknownKind: { kind: 42, infoSize: 0, elemSize: 12, vlen: 1 } }).bytes,
+    ];
+  });
 }
 
 function extractSection(elfBytes: Uint8Array, name: string): Uint8Array {
