@@ -330,13 +330,15 @@ export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget(), 
     const kind = btf.kind(id);
     if (isComposite(kind)) {
       if (idx >= btf.vlen(id)) throw new CoreFailure(`member index ${idx} is out of range for ${btf.describe(id)}`, 'EINVAL');
-      const m = btf.member(id, idx);
-      spec.bitOffset = (spec.bitOffset + m.bitOffset) >>> 0;
-      if (btf.nameOffsetOfMember(id, idx) !== 0) {
-        if (m.name === '') throw new CoreFailure(`member ${idx} of ${btf.describe(id)} has an empty name`, 'EINVAL');
-        spec.accessors.push({ typeId: id, idx, name: m.name });
+      const type = btf.memberType(id, idx);
+      spec.bitOffset = (spec.bitOffset + btf.memberBitOffset(id, idx)) >>> 0;
+      const nameOff = btf.nameOffsetOfMember(id, idx);
+      if (nameOff !== 0) {
+        const name = btf.string(nameOff);
+        if (name === '') throw new CoreFailure(`member ${idx} of ${btf.describe(id)} has an empty name`, 'EINVAL');
+        spec.accessors.push({ typeId: id, idx, name });
       }
-      id = m.type;
+      id = type;
     } else if (kind === BtfKind.Array) {
       const a = btf.type(id);
       if (a.kind !== BtfKind.Array) throw new CoreFailure('unreachable', 'EINVAL');
@@ -352,7 +354,7 @@ export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget(), 
   return spec;
 }
 
-/** bpf_core_fields_are_compat (§5.6.1). */
+/** bpf_core_fields_are_compat (docs/CODEC.md §7.6). */
 function fieldsAreCompat(local: Btf, localId: number, targ: Btf, targId: number, budget: Budget): boolean {
   for (;;) {
     budget.tick();
@@ -390,7 +392,7 @@ function fieldsAreCompat(local: Btf, localId: number, targ: Btf, targId: number,
   }
 }
 
-/** __bpf_core_types_are_compat (§5.6.2): 1 compatible, 0 not; throws on EINVAL. */
+/** __bpf_core_types_are_compat (docs/CODEC.md §7.6): 1 compatible, 0 not; throws on EINVAL. */
 export function typesAreCompat(local: Btf, localId: number, targ: Btf, targId: number, level = 32, budget = new Budget()): boolean {
   local.checkId(localId);
   targ.checkId(targId);
@@ -506,7 +508,7 @@ function compositesMatch(local: Btf, localId: number, targ: Btf, targId: number,
   return true;
 }
 
-/** __bpf_core_types_match (§5.6.3), for TYPE_MATCHES. */
+/** __bpf_core_types_match (docs/CODEC.md §7.6), for TYPE_MATCHES. */
 export function typesMatch(local: Btf, localId: number, targ: Btf, targId: number, behindPtr = false, level = 32, budget = new Budget()): boolean {
   if (level <= 0) throw new CoreFailure('type match nests too deep', 'EINVAL');
   let depth = 32;
@@ -588,10 +590,11 @@ export function typesMatch(local: Btf, localId: number, targ: Btf, targId: numbe
  * member lookup): a named member with another name changes nothing, so skipping it gives
  * the same result.
  */
-function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, spec: CoreSpec, next: { id: number }, budget: Budget): boolean {
+function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, spec: CoreSpec, budget: Budget): boolean {
   targId = skipModsAndTypedefs(targ, targId, budget);
   if (!isComposite(targ.kind(targId))) return false;
-  const localMember = local.member(localAcc.typeId, localAcc.idx);
+  // A named accessor carries its member's name; the type is read in place.
+  const localMember = { name: localAcc.name!, type: local.memberType(localAcc.typeId, localAcc.idx) };
   const n = targ.vlen(targId);
   if (n > LOOKUP_MIN_ELEMENTS) {
     const lookup = targ.memberLookup(targId);
@@ -601,17 +604,20 @@ function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, 
       if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
       for (const i of lookup.anonymous) {
         if (i > named) break;
-        if (visitMember(local, localAcc, localMember, targ, targId, i, spec, next, budget)) return true;
+        if (visitMember(local, localAcc, localMember, targ, targId, i, spec, budget)) return true;
       }
-      return named < n && visitMember(local, localAcc, localMember, targ, targId, named, spec, next, budget) === true;
+      return named < n && visitMember(local, localAcc, localMember, targ, targId, named, spec, budget) === true;
     }
   }
   for (let i = 0; i < n; i++) {
-    const decided = visitMember(local, localAcc, localMember, targ, targId, i, spec, next, budget);
+    const decided = visitMember(local, localAcc, localMember, targ, targId, i, spec, budget);
     if (decided !== undefined) return decided;
   }
   return false;
 }
+
+/** Type of the member matchMember matched last (read right after it returns true). */
+let matchedMemberType = 0;
 
 /**
  * One member of matchMember's walk: true/false when it decides the match, undefined to go
@@ -619,7 +625,7 @@ function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, 
  */
 function visitMember(
   local: Btf, localAcc: Accessor, localMember: { name: string; type: number }, targ: Btf, targId: number, i: number,
-  spec: CoreSpec, next: { id: number }, budget: Budget,
+  spec: CoreSpec, budget: Budget,
 ): boolean | undefined {
   budget.tick();
   if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
@@ -629,11 +635,11 @@ function visitMember(
   // Names are compared in place: a walk over task_struct touches hundreds of members.
   const nameOff = targ.memberNameOffset(targId, i);
   if (nameOff === 0 || targ.stringEquals(nameOff, '')) {
-    if (matchMember(local, localAcc, targ, targ.memberType(targId, i), spec, next, budget)) return true;
+    if (matchMember(local, localAcc, targ, targ.memberType(targId, i), spec, budget)) return true;
   } else if (targ.stringEquals(nameOff, localMember.name)) {
     const type = targ.memberType(targId, i);
     spec.accessors.push({ typeId: targId, idx: i, name: localMember.name });
-    next.id = type;
+    matchedMemberType = type;
     const compatible = fieldsAreCompat(local, localMember.type, targ, type, budget);
     if (!compatible) spec.accessors.pop();
     return compatible;
@@ -643,7 +649,7 @@ function visitMember(
   return undefined;
 }
 
-/** bpf_core_spec_match: the target spec for one candidate, or null when it does not match (§5.5). */
+/** bpf_core_spec_match: the target spec for one candidate, or null when it does not match (docs/CODEC.md §7.5). */
 function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budget): CoreSpec | null {
   const spec: CoreSpec = { btf: targ, rootTypeId: candId, kind: localSpec.kind, accessors: [], raw: [], bitOffset: 0 };
   const local = localSpec.btf;
@@ -678,9 +684,8 @@ function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budge
     const acc = localSpec.accessors[i]!;
     targId = skipModsAndTypedefs(targ, targId, budget);
     if (acc.name !== null) {
-      const next = { id: 0 };
-      if (!matchMember(local, acc, targ, targId, spec, next, budget)) return null;
-      targId = next.id;
+      if (!matchMember(local, acc, targ, targId, spec, budget)) return null;
+      targId = matchedMemberType;
     } else {
       if (i > 0) {
         if (targ.kind(targId) !== BtfKind.Array) return null;
@@ -719,7 +724,7 @@ function intEncodingWord(btf: Btf, id: number): number {
   return btf.rawWordAfterHeader(id) >>> 24 & 0x0f;
 }
 
-/** bpf_core_calc_field_relo (§5.7); POISON when the spec is null for a non-EXISTS kind. */
+/** bpf_core_calc_field_relo (docs/CODEC.md §7.7); POISON when the spec is null for a non-EXISTS kind. */
 function fieldValue(kind: number, spec: CoreSpec | null): bigint | typeof POISON {
   if (kind === CoreReloKind.FieldExists) return spec ? 1n : 0n;
   if (!spec) return POISON;

@@ -1,6 +1,6 @@
 /**
- * The BTF encoder: a list of `BtfType` values in, a raw BTF blob out (docs/CODEC.md §3.5,
- * §8.5): 24-byte header (version 1, flags 0, type_off 0, str_off = type_len), the type
+ * The BTF encoder: a list of `BtfType` values in, a raw BTF blob out (docs/CODEC.md §3.5 and
+ * docs/CODEC.md §8.5): 24-byte header (version 1, flags 0, type_off 0, str_off = type_len), the type
  * records, then the string section. Strings are interned in record order (type name first,
  * then member / enumerator / parameter names), which is the order libbpf's btf__add_* calls
  * produce, so trimmed output matches bpftool byte for byte.

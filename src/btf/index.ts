@@ -17,8 +17,8 @@ export {
 export { parseBpfObject, type BpfObject, type BpfObjectParseOptions } from './object.js';
 export { CoreReloKind, RELO_KIND_NAMES, reloKindName, type CoreSpec, type ResolvedRelocation } from './core.js';
 export {
-  resolveObjectRelocations, resolveRelocations, relocationSteps, describeOutcome, describeRelocation,
-  type RelocationOutcome, type RelocationStep, type ResolveOptions,
+  resolveObjectRelocations, resolveRelocations, relocationSteps, RelocationResolver, describeOutcome, describeRelocation,
+  type RelocationOutcome, type RelocationStep, type ResolveOptions, type RelocationResolverOptions,
 } from './relocate.js';
 export { trimBtf, trimBtfTypes, remapTypeIds, type TrimOptions } from './trim.js';
 export { verifyTrim, describeMismatches, type TrimVerification, type RelocationMismatch, type VerifyTrimOptions } from './verify.js';

@@ -16,7 +16,7 @@
 import type { Btf } from './btf.js';
 import {
   Budget, calcReloInsn, CoreFailure, CoreReloKind, findCandidates, isFieldBased, ObjectBudget, parseAccessString,
-  reloKindName, type Resolution, type ResolvedRelocation,
+  reloKindName, type RelocationValue, type Resolution, type ResolvedRelocation,
 } from './core.js';
 import { clip, CodecError } from './errors.js';
 import type { CoreRelo } from './ext.js';
@@ -57,12 +57,19 @@ export interface RelocationStep {
   /** Index of the record inside its section block (libbpf's relo_idx). */
   index: number;
   relo: CoreRelo;
-  /** The outcome, or null when the relocation failed (`error`). Shared by repeated relocations: do not modify. */
+  /**
+   * The specs and value; null when the relocation failed (`error`), and for a repeat when
+   * the resolver keeps outcomes only (`keep: 'outcome'`). Shared by repeats: do not modify.
+   */
   resolution: Resolution | null;
+  /** The value libbpf would patch in (poison flag, values); null when the relocation failed. */
+  value: RelocationValue | null;
   /** Why libbpf would reject the relocation, located ("obj.o: section ..., insn #...: ..."). */
   error: CodecError | null;
-  /** True when this is a repeat of an earlier relocation with the same outcome (same Resolution object). */
+  /** True when this repeats an earlier relocation (same root, access string and kind, same candidates). */
   repeated: boolean;
+  /** The same object for a relocation and all its repeats: a key for what a consumer derived from the first. */
+  origin: object | null;
 }
 
 interface CandidateList {
@@ -73,26 +80,38 @@ interface CandidateList {
 
 interface Memo {
   version: number;
+  value: RelocationValue | null;
+  /** Kept only with `keep: 'full'`. */
   resolution: Resolution | null;
   failure: Error | null;
 }
 
+export interface RelocationResolverOptions extends Pick<ResolveOptions, 'limits'> {
+  /**
+   * What a repeated relocation gets back: 'full' (the default) the first one's Resolution,
+   * specs included; 'outcome' only its value, so that specs die young instead of being kept
+   * for the whole object (the trimmer and the verifier, which need no specs for repeats).
+   */
+  keep?: 'full' | 'outcome';
+}
+
 /**
- * Every relocation of `object` against `target`, in file order. A relocation libbpf rejects
- * is a step with `error` set, and the walk goes on (a caller that stops at the first error,
- * as bpftool does, just stops iterating). Throws CodecError('LIMIT') when the object's
- * step budget runs out.
+ * Every relocation of `object` against `target`, in file order, one `next()` at a time. A
+ * relocation libbpf rejects is a step with `error` set, and the walk goes on (a caller that
+ * stops at the first error, as bpftool does, just stops asking). Throws CodecError('LIMIT')
+ * when the object's step budget runs out. `next()` returns the same step object each time,
+ * updated, and null at the end: nothing is allocated per relocation but what resolving it
+ * needs.
  */
-export function* relocationSteps(target: Btf, object: BpfObject, options: Pick<ResolveOptions, 'limits'> = {}): Generator<RelocationStep, void, undefined> {
-  const local = object.btf;
-  const limits = resolveLimits(options.limits);
-  const objectBudget = new ObjectBudget(local.bytes.byteLength + extBytes(object) + target.bytes.byteLength, limits);
-  const candidates = new Map<number, CandidateList>();
-  // memo.get(accessStrOff)?.get(key(typeId, kind)): outcome of that relocation at a candidate-list version.
-  const memo = new Map<number, Map<number, Memo>>();
-  const parsed = new Map<string, number[] | CoreFailure>();
-  const parse = (access: string): number[] => {
-    let raw = parsed.get(access);
+export class RelocationResolver {
+  private readonly local: Btf;
+  private readonly objectBudget: ObjectBudget;
+  private readonly candidates = new Map<number, CandidateList>();
+  /** memo.get(accessStrOff)?.get(memoKey(typeId, kind)): outcome of that relocation at a candidate-list version. */
+  private readonly memo = new Map<number, Map<number, Memo>>();
+  private readonly parsed = new Map<string, number[] | CoreFailure>();
+  private readonly parse = (access: string): number[] => {
+    let raw = this.parsed.get(access);
     if (raw === undefined) {
       try {
         raw = parseAccessString(access);
@@ -100,69 +119,107 @@ export function* relocationSteps(target: Btf, object: BpfObject, options: Pick<R
         if (!(err instanceof CoreFailure)) throw err;
         raw = err;
       }
-      parsed.set(access, raw);
+      this.parsed.set(access, raw);
     }
     if (raw instanceof CoreFailure) throw raw;
     return raw;
   };
-  const step: RelocationStep = { section: '', index: 0, relo: undefined as unknown as CoreRelo, resolution: null, error: null, repeated: false };
+  private readonly step: RelocationStep = {
+    section: '', index: 0, relo: undefined as unknown as CoreRelo, resolution: null, value: null, error: null, repeated: false, origin: null,
+  };
+  private block = 0;
+  private index = 0;
+  private readonly keepSpecs: boolean;
 
-  for (const block of object.ext.coreRelos) {
-    const records = block.records;
-    for (let index = 0; index < records.length; index++) {
-      const relo = records[index]!;
-      step.section = block.section;
-      step.index = index;
-      step.relo = relo;
-      step.resolution = null;
-      step.error = null;
-      step.repeated = false;
-      try {
-        let cands: CandidateList | null = null;
-        if (relo.kind !== CoreReloKind.TypeIdLocal) {
-          cands = candidates.get(relo.typeId) ?? null;
-          if (!cands) {
-            cands = { ids: findCandidates(local, relo.typeId, target), version: 0 };
-            candidates.set(relo.typeId, cands);
-          }
-        }
-        const version = cands ? cands.version : 0;
-        const key = memoKey(relo.typeId, relo.kind);
-        let byAccess = memo.get(relo.accessStrOff);
-        const seen = key === undefined ? undefined : byAccess?.get(key);
-        if (seen !== undefined && seen.version === version) {
-          step.repeated = true;
-          if (seen.failure) throw seen.failure;
-          step.resolution = seen.resolution;
-        } else {
-          const before = cands ? cands.ids.length : 0;
-          let entry: Memo;
-          try {
-            const resolution = calcReloInsn(target, local, relo, cands ? cands.ids : null, new Budget(objectBudget), parse);
-            // Pruned: the outcome stays valid for the pruned list (it holds exactly the matches).
-            if (cands && cands.ids.length !== before) cands.version++;
-            entry = { version: cands ? cands.version : 0, resolution, failure: null };
-          } catch (err) {
-            if (isLimit(err) || !(err instanceof CoreFailure || err instanceof CodecError)) throw err;
-            entry = { version, resolution: null, failure: err };
-          }
-          if (key !== undefined) {
-            if (!byAccess) memo.set(relo.accessStrOff, (byAccess = new Map()));
-            byAccess.set(key, entry);
-          }
-          if (entry.failure) throw entry.failure;
-          step.resolution = entry.resolution;
-        }
-      } catch (err) {
-        const where = describeRelocation(object.name, block.section, index, relo, local);
-        if (isLimit(err)) throw new CodecError('LIMIT', `${where}: ${(err as CodecError).message}`, { cause: err });
-        if (err instanceof CoreFailure) step.error = new CodecError('CORE', `${where}: ${err.message} (-${err.errno})`, { cause: err });
-        else if (err instanceof CodecError) step.error = new CodecError(err.code, `${where}: ${err.message}`, { cause: err });
-        else throw err;
-      }
-      yield step;
-    }
+  constructor(
+    private readonly target: Btf,
+    private readonly object: BpfObject,
+    options: RelocationResolverOptions = {},
+  ) {
+    this.keepSpecs = (options.keep ?? 'full') === 'full';
+    this.local = object.btf;
+    this.objectBudget = new ObjectBudget(this.local.bytes.byteLength + extBytes(object) + target.bytes.byteLength, resolveLimits(options.limits));
   }
+
+  next(): RelocationStep | null {
+    const blocks = this.object.ext.coreRelos;
+    while (this.block < blocks.length && this.index >= blocks[this.block]!.records.length) {
+      this.block++;
+      this.index = 0;
+    }
+    if (this.block >= blocks.length) return null;
+    const block = blocks[this.block]!;
+    const index = this.index++;
+    const relo = block.records[index]!;
+    const step = this.step;
+    step.section = block.section;
+    step.index = index;
+    step.relo = relo;
+    step.resolution = null;
+    step.value = null;
+    step.error = null;
+    step.repeated = false;
+    step.origin = null;
+    try {
+      this.resolve(relo, step);
+    } catch (err) {
+      const where = describeRelocation(this.object.name, block.section, index, relo, this.local);
+      if (isLimit(err)) throw new CodecError('LIMIT', `${where}: ${(err as CodecError).message}`, { cause: err });
+      if (err instanceof CoreFailure) step.error = new CodecError('CORE', `${where}: ${err.message} (-${err.errno})`, { cause: err });
+      else if (err instanceof CodecError) step.error = new CodecError(err.code, `${where}: ${err.message}`, { cause: err });
+      else throw err;
+    }
+    return step;
+  }
+
+  private resolve(relo: CoreRelo, step: RelocationStep): void {
+    let cands: CandidateList | null = null;
+    if (relo.kind !== CoreReloKind.TypeIdLocal) {
+      cands = this.candidates.get(relo.typeId) ?? null;
+      if (!cands) {
+        cands = { ids: findCandidates(this.local, relo.typeId, this.target), version: 0 };
+        this.candidates.set(relo.typeId, cands);
+      }
+    }
+    const version = cands ? cands.version : 0;
+    const key = memoKey(relo.typeId, relo.kind);
+    let byAccess = this.memo.get(relo.accessStrOff);
+    const seen = key === undefined ? undefined : byAccess?.get(key);
+    if (seen !== undefined && seen.version === version) {
+      step.repeated = true;
+      step.origin = seen;
+      if (seen.failure) throw seen.failure;
+      step.resolution = seen.resolution;
+      step.value = seen.value;
+      return;
+    }
+    const before = cands ? cands.ids.length : 0;
+    let entry: Memo;
+    let resolution: Resolution | null = null;
+    try {
+      resolution = calcReloInsn(this.target, this.local, relo, cands ? cands.ids : null, new Budget(this.objectBudget), this.parse);
+      // Pruned: the outcome stays valid for the pruned list (it holds exactly the matches).
+      if (cands && cands.ids.length !== before) cands.version++;
+      entry = { version: cands ? cands.version : 0, value: resolution.value, resolution: this.keepSpecs ? resolution : null, failure: null };
+    } catch (err) {
+      if (isLimit(err) || !(err instanceof CoreFailure || err instanceof CodecError)) throw err;
+      entry = { version, value: null, resolution: null, failure: err };
+    }
+    if (key !== undefined) {
+      if (!byAccess) this.memo.set(relo.accessStrOff, (byAccess = new Map()));
+      byAccess.set(key, entry);
+    }
+    step.origin = entry;
+    if (entry.failure) throw entry.failure;
+    step.resolution = resolution;
+    step.value = entry.value;
+  }
+}
+
+/** `RelocationResolver` as a generator (same step object each time). */
+export function* relocationSteps(target: Btf, object: BpfObject, options: RelocationResolverOptions = {}): Generator<RelocationStep, void, undefined> {
+  const resolver = new RelocationResolver(target, object, options);
+  for (let step = resolver.next(); step !== null; step = resolver.next()) yield step;
 }
 
 /**
@@ -193,7 +250,8 @@ function extBytes(object: BpfObject): number {
  */
 export function resolveObjectRelocations(target: Btf, object: BpfObject, options: ResolveOptions = {}): ResolvedRelocation[] {
   const results: ResolvedRelocation[] = [];
-  for (const step of relocationSteps(target, object, options)) {
+  const resolver = new RelocationResolver(target, object, options);
+  for (let step = resolver.next(); step !== null; step = resolver.next()) {
     if (step.error) {
       if (options.onError) {
         options.onError(step.error);

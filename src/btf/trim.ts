@@ -5,11 +5,11 @@
  * 1. Every CO-RE relocation of every object is resolved against the full kernel BTF with
  *    libbpf's rules (core.ts, relocate.ts); the first matching candidate's target spec says
  *    what the relocation touches. Relocations stream through; none is kept.
- * 2. Types and struct/union members are marked from those specs (§8.2).
+ * 2. Types and struct/union members are marked from those specs (docs/CODEC.md §8.2).
  * 3. The output keeps marked types in their original id order, composites with only
  *    their marked members (original size and offsets), every other kind verbatim; type
  *    references are renumbered and references to unmarked types become 0 (void), which
- *    is how a pointer nobody needs becomes `void *` (§8.4). Strings are interned in the
+ *    is how a pointer nobody needs becomes `void *` (docs/CODEC.md §8.4). Strings are interned in the
  *    order libbpf's btf__add_* calls intern them, so the bytes equal bpftool's.
  */
 import type { Btf } from './btf.js';
@@ -19,7 +19,7 @@ import { clip, CodecError } from './errors.js';
 import { BtfKind, describeKind, isComposite } from './kinds.js';
 import type { CodecLimits } from './limits.js';
 import type { BpfObject } from './object.js';
-import { describeRelocation, relocationSteps } from './relocate.js';
+import { describeRelocation, RelocationResolver } from './relocate.js';
 import type { BtfType, CompositeType, Member, TypeId } from './types.js';
 
 export interface TrimOptions {
@@ -47,16 +47,20 @@ class MarkSet {
   /** Memo of (id, flag) pairs already expanded by markType / markTypeMatch, as id * 2 + flag. */
   private readonly seen = new Set<number>();
   private readonly seenMatch = new Set<number>();
-  /** Target specs already marked without error: a repeated relocation shares its spec object. */
-  private readonly recorded = new Set<CoreSpec>();
 
   constructor(private readonly btf: Btf) {}
 
   private markMember(id: TypeId, idx: number): void {
-    // Refuse now what btf__add_field would refuse when writing, so the error names the relocation.
-    const problem = memberProblem(this.btf, id, idx, this.btf.member(id, idx));
-    if (problem) throw new MarkFailure(problem);
     let set = this.members.get(id);
+    if (set?.has(idx)) return;
+    // Refuse now what btf__add_field would refuse when writing, so the error names the relocation.
+    const btf = this.btf;
+    const bitOffset = btf.memberBitOffset(id, idx);
+    const bitfieldSize = btf.memberBitfieldSize(id, idx);
+    if (bitfieldSize !== 0 || bitOffset % 8 !== 0 || (bitOffset !== 0 && btf.kind(id) === BtfKind.Union)) {
+      const problem = memberProblem(btf, id, idx, btf.member(id, idx));
+      if (problem) throw new MarkFailure(problem);
+    }
     if (!set) this.members.set(id, (set = new Set()));
     set.add(idx);
   }
@@ -128,7 +132,7 @@ class MarkSet {
       if (isComposite(kind)) {
         const idx = spec.raw[i]!;
         this.markMember(id, idx);
-        id = btf.member(id, idx).type;
+        id = btf.memberType(id, idx);
         this.markType(id, false);
       } else if (kind === BtfKind.Array) {
         const t = btf.type(id);
@@ -189,15 +193,10 @@ class MarkSet {
     }
   }
 
-  /** btfgen_record_reloc: marks from the target spec of one relocation (§8.2). */
+  /** btfgen_record_reloc: marks from the target spec of one relocation (docs/CODEC.md §8.2). */
   record(spec: CoreSpec | null): void {
     // No candidate matched (or TYPE_ID_LOCAL): bpftool's zeroed spec marks nothing.
-    if (!spec || this.recorded.has(spec)) return;
-    this.recordKind(spec);
-    this.recorded.add(spec);
-  }
-
-  private recordKind(spec: CoreSpec): void {
+    if (!spec) return;
     switch (spec.kind) {
       case CoreReloKind.FieldByteOffset:
       case CoreReloKind.FieldByteSize:
@@ -233,17 +232,27 @@ export function markObjects(target: Btf, objects: readonly BpfObject[], options:
   const marks = new MarkSet(target);
   const skip = options.onSkippedRelocation;
   for (const object of objects) {
-    for (const step of relocationSteps(target, object, options)) {
+    // A repeat marks what its first occurrence marked: nothing new, unless that one failed.
+    const failedMarks = new Map<object, MarkFailure>();
+    const resolver = new RelocationResolver(target, object, { limits: options.limits, keep: 'outcome' });
+    for (let step = resolver.next(); step !== null; step = resolver.next()) {
       if (step.error) {
         if (!skip) throw step.error;
         skip(step.error);
         continue;
       }
-      try {
-        marks.record(step.resolution!.targetSpec);
-      } catch (err) {
-        if (!(err instanceof MarkFailure)) throw err;
-        const error = new CodecError('TRIM', `${describeRelocation(object.name, step.section, step.index, step.relo, object.btf)}: ${err.message}`, { cause: err });
+      let failure = step.repeated ? failedMarks.get(step.origin!) : undefined;
+      if (!step.repeated) {
+        try {
+          marks.record(step.resolution!.targetSpec);
+        } catch (err) {
+          if (!(err instanceof MarkFailure)) throw err;
+          failure = err;
+          failedMarks.set(step.origin!, err);
+        }
+      }
+      if (failure) {
+        const error = new CodecError('TRIM', `${describeRelocation(object.name, step.section, step.index, step.relo, object.btf)}: ${failure.message}`, { cause: failure });
         if (!skip) throw error;
         skip(error);
       }
@@ -258,8 +267,9 @@ function buildTypes(target: Btf, marks: MarkSet): BtfType[] {
   const out: BtfType[] = [];
   // Output order is input id order.
   for (const id of [...marks.types].sort((a, b) => a - b)) {
-    const src = target.typeCopy(id);
-    out.push(src.kind === BtfKind.Struct || src.kind === BtfKind.Union ? keptComposite(target, id, src, marks.members.get(id)) : src);
+    const kind = target.kind(id);
+    // A composite is built from its marked members only: task_struct keeps a few of hundreds.
+    out.push(kind === BtfKind.Struct || kind === BtfKind.Union ? keptComposite(target, id, marks.members.get(id)) : target.typeCopy(id));
     ids.set(id, out.length);
   }
   const map = (x: TypeId) => ids.get(x) ?? 0;
@@ -280,17 +290,19 @@ function memberProblem(target: Btf, id: TypeId, idx: number, m: Member): string 
 }
 
 /** btf__add_struct/union + btf__add_field for the marked members, with libbpf's checks. */
-function keptComposite(target: Btf, id: TypeId, src: CompositeType, marked: Set<number> | undefined): CompositeType {
+function keptComposite(target: Btf, id: TypeId, marked: Set<number> | undefined): CompositeType {
   const members: Member[] = [];
   let kindFlag = false;
-  src.members.forEach((m, idx) => {
-    if (!marked?.has(idx)) return;
+  // In original member order.
+  for (const idx of marked ? [...marked].sort((a, b) => a - b) : []) {
+    const m = target.member(id, idx);
     const problem = memberProblem(target, id, idx, m);
     if (problem) throw new CodecError('TRIM', problem);
     kindFlag ||= m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0;
-    members.push({ name: m.name, type: m.type, bitOffset: m.bitOffset, bitfieldSize: m.bitfieldSize });
-  });
-  return { kind: src.kind, name: src.name, size: src.size, kindFlag, members };
+    members.push(m);
+  }
+  const kind = target.kind(id) === BtfKind.Union ? BtfKind.Union : BtfKind.Struct;
+  return { kind, name: target.name(id), size: target.sizeOrType(id), kindFlag, members };
 }
 
 /** btf_type_visit_type_ids: rewrites every type-id field of `t` through `map`. */

@@ -19,7 +19,7 @@ import { CodecError } from './errors.js';
 import { describeKind } from './kinds.js';
 import type { CodecLimits } from './limits.js';
 import type { BpfObject } from './object.js';
-import { relocationSteps, type RelocationStep } from './relocate.js';
+import { RelocationResolver, type RelocationStep } from './relocate.js';
 
 export interface RelocationMismatch {
   object: string;
@@ -71,16 +71,16 @@ export function verifyTrim(full: Btf, trimmed: Btf, objects: readonly BpfObject[
   };
 
   for (const object of objects) {
-    const against = relocationSteps(trimmed, object, options);
+    const against = new RelocationResolver(trimmed, object, { limits: options.limits, keep: 'outcome' });
+    const expected = new RelocationResolver(full, object, { limits: options.limits, keep: 'outcome' });
     // libbpf stops at the first failing relocation; every later one counts as lost too.
     let failure: CodecError | null = null;
-    for (const want of relocationSteps(full, object, options)) {
+    for (let want = expected.next(); want !== null; want = expected.next()) {
       if (want.error) throw want.error;
       result.relocations++;
       if (failure === null) {
-        const next = against.next();
         // Both walk the same records, so the trimmed side cannot end first.
-        const got = next.done ? null : next.value;
+        const got = against.next();
         if (got === null || got.error) {
           failure = got?.error ?? new CodecError('CORE', 'no outcome');
         } else if (!sameOutcome(want, full, got, trimmed)) {
@@ -110,8 +110,8 @@ export function describeMismatches(verification: TrimVerification): string {
 
 /** Equal outcomes, compared without building strings (the common case: every relocation). */
 function sameOutcome(a: RelocationStep, aBtf: Btf, b: RelocationStep, bBtf: Btf): boolean {
-  const x = a.resolution!.value;
-  const y = b.resolution!.value;
+  const x = a.value!;
+  const y = b.value!;
   if (x.poison || y.poison) return x.poison === y.poison;
   if (a.relo.kind !== CoreReloKind.TypeIdTarget) return x.newVal === y.newVal;
   return outcome(a, aBtf) === outcome(b, bBtf);
@@ -122,7 +122,7 @@ function sameOutcome(a: RelocationStep, aBtf: Btf, b: RelocationStep, bBtf: Btf)
  * type id of `target`, so it is replaced by that type's kind and name.
  */
 function outcome(step: RelocationStep, target: Btf): string {
-  const value = step.resolution!.value;
+  const value = step.value!;
   if (value.poison) return 'poisoned';
   if (step.relo.kind === CoreReloKind.TypeIdTarget) {
     const id = Number(value.newVal);
