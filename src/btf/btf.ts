@@ -47,6 +47,8 @@ import { workCounters } from './work-counters.js';
 
 export const BTF_MAGIC = 0xeb9f;
 const HEADER_LEN = 24;
+/** Elements (members, enumerators) the lookups of one BTF may hold before they start over. */
+const LOOKUP_ELEMENTS = 1 << 16;
 /** The 2026 header: the classic one plus layout_off and layout_len. */
 export const LAYOUT_HEADER_LEN = 32;
 const MAX_STR_OFFSET = 0x7fffffff;
@@ -140,8 +142,12 @@ export class Btf {
   private otherIndex: NameIndex | undefined;
   private ptrSize: number;
   private readonly cache = new Map<TypeId, BtfType>();
-  /** Member and enumerator lookups of big types, built on first use (type-lookup.ts). */
+  /**
+   * Member and enumerator lookups of big types, built on first use (type-lookup.ts). Bounded:
+   * a decoded kernel is kept for many trims, so past LOOKUP_ELEMENTS elements they start over.
+   */
   private readonly lookups = new Map<TypeId, MemberLookup | EnumeratorLookup>();
+  private lookupElements = 0;
 
   /** Raw BTF or an ELF file with a `.BTF` section, told apart by their magic. */
   static parse(bytes: Uint8Array, options: Pick<BtfParseOptions, 'limits'> = {}): Btf {
@@ -472,8 +478,7 @@ export class Btf {
     let lookup = this.lookups.get(id) as MemberLookup | undefined;
     if (lookup === undefined) {
       lookup = buildMemberLookup(this.vlen(id), (i) => this.validName(this.memberNameOffset(id, i)));
-      workCounters.recordsRead += this.vlen(id);
-      this.lookups.set(id, lookup);
+      this.keepLookup(id, lookup);
     }
     return lookup;
   }
@@ -483,10 +488,20 @@ export class Btf {
     let lookup = this.lookups.get(id) as EnumeratorLookup | undefined;
     if (lookup === undefined) {
       lookup = buildEnumeratorLookup(this.vlen(id), (i) => this.validName(this.enumeratorNameOffset(id, i)));
-      workCounters.recordsRead += this.vlen(id);
-      this.lookups.set(id, lookup);
+      this.keepLookup(id, lookup);
     }
     return lookup;
+  }
+
+  private keepLookup(id: TypeId, lookup: MemberLookup | EnumeratorLookup): void {
+    const elements = this.vlen(id);
+    workCounters.recordsRead += elements;
+    if (this.lookupElements + elements > LOOKUP_ELEMENTS) {
+      this.lookups.clear();
+      this.lookupElements = 0;
+    }
+    this.lookups.set(id, lookup);
+    this.lookupElements += elements;
   }
 
   private validName(offset: number): string | undefined {

@@ -165,6 +165,8 @@ export function skipModsAndTypedefs(btf: Btf, id: number, budget?: Budget): numb
   // hops that takes, so relocations rooted all along a long typedef chain stay linear.
   let memo = skippedChains.get(btf);
   if (!memo) skippedChains.set(btf, (memo = new Map()));
+  // Bounded for decoded kernels kept across many trims; starting over only costs re-walks.
+  if (memo.size > CHAIN_MEMO_ENTRIES) memo.clear();
   const path = chainPath;
   path.length = 0;
   let hops = 0;
@@ -197,6 +199,7 @@ export function skipModsAndTypedefs(btf: Btf, id: number, budget?: Budget): numb
 /** Per BTF: id -> end of its modifier/typedef chain * CHAIN_DEPTHS + hops to get there. */
 const skippedChains = new WeakMap<Btf, Map<number, number>>();
 const CHAIN_DEPTHS = 2048;
+const CHAIN_MEMO_ENTRIES = 1 << 16;
 /** Scratch for skipModsAndTypedefs (not re-entrant: it calls nothing that calls it back). */
 const chainPath: number[] = [];
 

@@ -29,12 +29,6 @@ export function essentialName(name: string): string {
   return len === name.length ? name : name.slice(0, len);
 }
 
-/** libbpf's "names match": essential prefixes of equal length and bytes. */
-export function essentialNamesEqual(a: string, b: string): boolean {
-  const la = essentialNameLength(a);
-  return la === essentialNameLength(b) && a.slice(0, la) === b.slice(0, la);
-}
-
 /** True when a flavor separator starts at `i` of bytes [.., end): the test above, on bytes. */
 export function isFlavorSeparatorAt(bytes: Uint8Array, i: number): boolean {
   return bytes[i] !== 95 && bytes[i + 1] === 95 && bytes[i + 2] === 95 && bytes[i + 3] === 95 && bytes[i + 4] !== 95;

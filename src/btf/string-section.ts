@@ -22,8 +22,12 @@ import { workCounters } from './work-counters.js';
 
 /** Offsets whose NUL is this close are "short": read directly, never indexed. */
 const SHORT = 128;
-/** Entries of the per-offset string cache before it is emptied. */
-const CACHE_ENTRIES = 1 << 16;
+/**
+ * Entries of the per-offset string cache before it is emptied: a decoded kernel lives long in
+ * the service, so the cache is bounded; a miss costs at most 128 bytes (long strings stay
+ * shared through `longStrings`).
+ */
+const CACHE_ENTRIES = 1 << 14;
 /** String.fromCharCode takes its arguments on the stack: decode long strings in chunks. */
 const DECODE_CHUNK = 8192;
 
