@@ -33,7 +33,7 @@ export interface CodecLimits {
 export type CodecLimitName = keyof CodecLimits;
 
 export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
-  // Tracee has about a thousand sections; e_shnum without extended numbering stops at 65,535.
+  // e_shnum without extended numbering stops at 65,535; real BPF objects have hundreds.
   maxSections: 65_536,
   // 1,048,575 = BTF_MAX_TYPE; the biggest kernels have ~150k-200k types, tracee ~100k.
   maxTypes: 0xfffff,
@@ -43,7 +43,7 @@ export const DEFAULT_CODEC_LIMITS: Readonly<CodecLimits> = Object.freeze({
   maxRelocations: 262_144,
   // A block names one ELF section; more blocks than sections is not a real object.
   maxExtBlocks: 65_536,
-  // Real objects measure under 0.1 step per byte (bench/codec.ts prints it).
+  // Real objects measure about 0.01 step per byte (bench/codec.ts prints it).
   maxCoreStepsPerByte: 64,
 });
 
