@@ -6,6 +6,9 @@
  *   cold: full BTF bytes in memory, not decoded: decode index + parse object + trim + encode
  *   hot:  kernel already decoded: parse object + trim + encode
  *   memory: decoded kernel (raw bytes + offsets + name index) against the raw BTF size
+ *
+ * Then the big-object bench (bench/codec-big.ts): a tracee-sized object generated for this
+ * kernel, phase by phase, against bpftool's whole process.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Btf, parseBpfObject, trimBtf } from '../src/btf/index.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
+import { runBigObjectBench } from './codec-big.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
@@ -86,5 +90,6 @@ export async function runCodecBench(options: { bpftoolRuns?: number; coldRuns?: 
   row('hot trim, p99', `${p99(hotRuns).toFixed(3)} ms`, '', '');
   row('decoded kernel held in memory / raw BTF', `${(kernel.memoryBytes / 1e6).toFixed(2)} MB`, `${(raw.length / 1e6).toFixed(2)} MB raw`, `${(kernel.memoryBytes / raw.length).toFixed(2)}x raw (goal < 2x)`);
   if (heapDelta !== undefined) row('measured heap + buffers for one decoded kernel', `${(heapDelta / 1e6).toFixed(2)} MB`, '', `${(heapDelta / raw.length).toFixed(2)}x raw`);
+  lines.push(...(await runBigObjectBench()));
   return lines;
 }

@@ -23,7 +23,7 @@ import type { InjectOptions } from 'fastify';
 import { ErrorBody } from '../src/api/schemas.js';
 import { Btf, encodeBtf, parseBpfObject, trimBtf, CoreReloKind as K } from '../src/btf/index.js';
 import { setupApi, multipart, RAW_FIELDS, type Part } from '../test/api/helpers.js';
-import { codecTargets, mutate, Rng, runFuzz } from '../test/fuzz/codec-fuzz.js';
+import { btf2026Seeds, codecTargets, hostileTargets, mutate, Rng, runFuzz } from '../test/fuzz/codec-fuzz.js';
 import { TARGET, object, r, lSkFlat, lBf, lArr, lOps, lE64, lPr, lSkT } from '../test/helpers/crafted.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
 import { everyKind } from '../test/helpers/sample-types.js';
@@ -64,7 +64,7 @@ const craftedObjects = [
   object([r(lOps, '0', K.TypeMatches), r(lE64, '0', K.EnumvalValue, 1), r(lPr, '0:0', K.FieldExists, 2), r(lSkT, '0', K.TypeSize, 3)]),
 ];
 const crafted = codecTargets({
-  btfSeeds: [encodeBtf(everyKind()), encodeBtf(everyKind(), { littleEndian: false }), TARGET],
+  btfSeeds: [encodeBtf(everyKind()), encodeBtf(everyKind(), { littleEndian: false }), TARGET, ...btf2026Seeds()],
   objectSeeds: craftedObjects,
   target: Btf.parse(TARGET),
 });
@@ -72,7 +72,8 @@ const real = codecTargets({ btfSeeds: [trimBtf(kernel, realObjects.map((o, i) =>
   .filter((target) => target.name === 'object+trim' || target.name === 'btf.ext')
   .map((target) => ({ ...target, name: `${target.name} (kernel)` }));
 const codecStarted = performance.now();
-const codec = runFuzz([...crafted, ...real], {
+const hostile = hostileTargets(realObjects[1] ?? realObjects[0], kernel);
+const codec = runFuzz([...crafted, ...real, ...hostile], {
   seed,
   iterations: iterations ?? Number.MAX_SAFE_INTEGER,
   ...(iterations === undefined && { timeLimitMs: (seconds * 1000 * 2) / 3 }),

@@ -1,22 +1,28 @@
 /**
- * CO-RE relocation resolution with libbpf's semantics (libbpf 1.1 `relo_core.c` and the
- * candidate search of `libbpf.c`, as used by bpftool 7.1.0's btfgen; spec §4, §5).
+ * CO-RE relocation semantics of libbpf (libbpf 1.1 `relo_core.c` and the candidate search of
+ * `libbpf.c`, as used by bpftool 7.1.0's btfgen; docs/CODEC.md §6, §7): access strings, the
+ * local spec, candidate search, spec matching, the compatibility predicates and every
+ * relocation kind's value, for one relocation. Resolving all relocations of an object in
+ * order, with libbpf's candidate pruning, is relocate.ts.
  *
- * For one object and one target BTF, every `.BTF.ext` CO-RE record is resolved in file
- * order against a per-object candidate cache that is pruned exactly as libbpf prunes it,
- * because pruning by one relocation changes what later relocations see (§5.8 step 5).
+ * Deliberate differences from libbpf, all on malformed input only (docs/CODEC.md §10):
+ * negative access indices are rejected (libbpf 1.1 reads out of bounds), reference cycles
+ * and runaway recursion end in an error instead of a hang or a stack overflow, and
+ * out-of-range ids are errors.
  *
- * Deliberate differences from libbpf, all on malformed input only: negative access indices
- * are rejected (libbpf 1.1 reads out of bounds), reference cycles and runaway recursion end
- * in an error instead of a hang or a stack overflow, and out-of-range ids are errors.
+ * Work is bounded twice: per relocation (a step budget, as before) and per object (steps per
+ * input byte, `maxCoreStepsPerByte`), and member/enumerator searches in big types go through
+ * name lookups (type-lookup.ts) rather than scans.
  */
 import type { Btf } from './btf.js';
-import { CodecError } from './errors.js';
+import { clip } from './errors.js';
 import type { CoreRelo } from './ext.js';
-import { BtfKind, IntEncoding, isAnyEnum, isComposite, isModifier, KIND_NAMES, kindsCoreCompatible } from './kinds.js';
-import { essentialNameLength } from './names.js';
-import type { BpfObject } from './object.js';
+import { BtfKind, describeKind, IntEncoding, isAnyEnum, isComposite, isModifier, kindsCoreCompatible } from './kinds.js';
+import { limitError, type CodecLimits } from './limits.js';
+import { essentialName, essentialNameLength } from './names.js';
 import { Btf as BtfClass } from './btf.js';
+import { LOOKUP_MIN_ELEMENTS } from './type-lookup.js';
+import { workCounters } from './work-counters.js';
 
 /** `enum bpf_core_relo_kind` (UAPI). */
 export const CoreReloKind = {
@@ -106,7 +112,7 @@ export interface ResolvedRelocation {
 }
 
 /** Raised for anything libbpf would reject: the message carries the errno-style reason. */
-class CoreFailure extends Error {
+export class CoreFailure extends Error {
   constructor(
     message: string,
     readonly errno: 'EINVAL' | 'E2BIG' | 'EOPNOTSUPP',
@@ -115,25 +121,87 @@ class CoreFailure extends Error {
   }
 }
 
-class Budget {
+/** The step budget of one object's resolution: `maxCoreStepsPerByte` times its input bytes. */
+export class ObjectBudget {
+  private used = 0;
+  readonly total: number;
+  constructor(
+    private readonly inputBytes: number,
+    private readonly limits: Pick<CodecLimits, 'maxCoreStepsPerByte'>,
+  ) {
+    this.total = Math.ceil(inputBytes * limits.maxCoreStepsPerByte);
+  }
+  /** Called by Budget for every step; throws CodecError('LIMIT') past the total. */
+  spend(): void {
+    if (++this.used > this.total) {
+      const perByte = Math.round((this.used / Math.max(1, this.inputBytes)) * 1000) / 1000;
+      throw limitError('maxCoreStepsPerByte', this.limits.maxCoreStepsPerByte, perByte, `too much CO-RE work for ${this.inputBytes} input bytes (steps per byte)`);
+    }
+  }
+  get steps(): number {
+    return this.used;
+  }
+}
+
+/** The step budget of one relocation (and its share of the object's). */
+export class Budget {
   private steps = 0;
+  constructor(private readonly object?: ObjectBudget) {}
   tick(): void {
+    workCounters.coreSteps++;
+    this.object?.spend();
     if (++this.steps > WORK_BUDGET) throw new CoreFailure('relocation needs too much work (reference cycle or hostile nesting)', 'E2BIG');
   }
 }
 
 /** skip_mods_and_typedefs: follows VOLATILE, CONST, RESTRICT, TYPE_TAG and TYPEDEF. */
 export function skipModsAndTypedefs(btf: Btf, id: number, budget?: Budget): number {
-  let hops = 0;
-  for (;;) {
-    btf.checkId(id);
+  // Most calls land on a type that is neither: answer those without the memo.
+  if (id > 0 && id < btf.typeCount) {
     const kind = btf.kind(id);
     if (!(isModifier(kind) || kind === BtfKind.Typedef)) return id;
+  }
+  // Each chain is walked once per BTF: every id on it remembers where it ends and how many
+  // hops that takes, so relocations rooted all along a long typedef chain stay linear.
+  let memo = skippedChains.get(btf);
+  if (!memo) skippedChains.set(btf, (memo = new Map()));
+  // Bounded for decoded kernels kept across many trims; starting over only costs re-walks.
+  if (memo.size > CHAIN_MEMO_ENTRIES) memo.clear();
+  const path = chainPath;
+  path.length = 0;
+  let hops = 0;
+  let end: number;
+  for (;;) {
+    const known = memo.get(id);
+    if (known !== undefined) {
+      const rest = known % CHAIN_DEPTHS;
+      if (hops + rest > MAX_CHAIN) throw new CoreFailure(`type chain from ${btf.describe(path[0] ?? id)} is cyclic`, 'EINVAL');
+      hops += rest;
+      end = Math.floor(known / CHAIN_DEPTHS);
+      break;
+    }
+    btf.checkId(id);
+    const kind = btf.kind(id);
+    if (!(isModifier(kind) || kind === BtfKind.Typedef)) {
+      end = id;
+      break;
+    }
     if (++hops > MAX_CHAIN) throw new CoreFailure(`type chain from ${btf.describe(id)} is cyclic`, 'EINVAL');
     budget?.tick();
+    path.push(id);
     id = btf.sizeOrType(id);
   }
+  // path[k] is hops - k modifiers away from the end.
+  for (let k = 0; k < path.length; k++) memo.set(path[k]!, end * CHAIN_DEPTHS + (hops - k));
+  return end;
 }
+
+/** Per BTF: id -> end of its modifier/typedef chain * CHAIN_DEPTHS + hops to get there. */
+const skippedChains = new WeakMap<Btf, Map<number, number>>();
+const CHAIN_DEPTHS = 2048;
+const CHAIN_MEMO_ENTRIES = 1 << 16;
+/** Scratch for skipModsAndTypedefs (not re-entrant: it calls nothing that calls it back). */
+const chainPath: number[] = [];
 
 /** btf__resolve_size: byte size of a type, or a thrown EINVAL/E2BIG. */
 export function resolveSize(btf: Btf, id: number): number {
@@ -202,12 +270,13 @@ function essentialNamesMatch(a: string, b: string): boolean {
   return la === essentialNameLength(b) && a.slice(0, la) === b.slice(0, la);
 }
 
+
 const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
-/** Parses "0:1:2" the way libbpf's sscanf loop does (spec §4); negatives are rejected. */
+/** Parses "0:1:2" the way libbpf's sscanf loop does (docs/CODEC.md §6); negatives are rejected. */
 export function parseAccessString(access: string): number[] {
-  if (access === '' || access[0] === ':') throw new CoreFailure(`invalid access string "${access}"`, 'EINVAL');
+  if (access === '' || access[0] === ':') throw new CoreFailure(`invalid access string "${clip(access)}"`, 'EINVAL');
   const raw: number[] = [];
   let i = 0;
   while (i < access.length) {
@@ -218,37 +287,41 @@ export function parseAccessString(access: string): number[] {
     if (access[j] === '+' || access[j] === '-') negative = access[j++] === '-';
     const digits = j;
     while (j < access.length && isDigit(access.charCodeAt(j))) j++;
-    if (j === digits) throw new CoreFailure(`invalid access string "${access}"`, 'EINVAL');
+    workCounters.bytesScanned += j - i + 1;
+    if (j === digits) throw new CoreFailure(`invalid access string "${clip(access)}"`, 'EINVAL');
     const value = Number(access.slice(digits, j));
-    if (negative && value !== 0) throw new CoreFailure(`negative index in access string "${access}"`, 'EINVAL');
-    if (value > 0x7fffffff) throw new CoreFailure(`index out of range in access string "${access}"`, 'EINVAL');
-    if (raw.length === SPEC_MAX_LEN) throw new CoreFailure(`access string "${access}" is longer than ${SPEC_MAX_LEN}`, 'E2BIG');
+    if (negative && value !== 0) throw new CoreFailure(`negative index in access string "${clip(access)}"`, 'EINVAL');
+    if (value > 0x7fffffff) throw new CoreFailure(`index out of range in access string "${clip(access)}"`, 'EINVAL');
+    if (raw.length === SPEC_MAX_LEN) throw new CoreFailure(`access string "${clip(access)}" is longer than ${SPEC_MAX_LEN}`, 'E2BIG');
     raw.push(value);
     i = j;
   }
-  if (raw.length === 0) throw new CoreFailure(`invalid access string "${access}"`, 'EINVAL');
+  if (raw.length === 0) throw new CoreFailure(`invalid access string "${clip(access)}"`, 'EINVAL');
   return raw;
 }
 
-/** bpf_core_parse_spec: the local spec of a relocation (§5.4). */
-export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget()): CoreSpec {
+/**
+ * bpf_core_parse_spec: the local spec of a relocation (docs/CODEC.md §7.4). `parse` turns the
+ * access string into indices (relocate.ts passes a per-object memo of parseAccessString).
+ */
+export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget(), parse: (access: string) => number[] = parseAccessString): CoreSpec {
   const spec: CoreSpec = { btf, rootTypeId: relo.typeId, kind: relo.kind, accessors: [], raw: [], bitOffset: 0 };
-  if (relo.access === '' || relo.access[0] === ':') throw new CoreFailure(`invalid access string "${relo.access}"`, 'EINVAL');
+  workCounters.objectsBuilt++;
+  if (relo.access === '' || relo.access[0] === ':') throw new CoreFailure(`invalid access string "${clip(relo.access)}"`, 'EINVAL');
   if (isTypeBased(relo.kind)) {
-    if (relo.access !== '0') throw new CoreFailure(`type relocation needs access string "0", got "${relo.access}"`, 'EINVAL');
+    if (relo.access !== '0') throw new CoreFailure(`type relocation needs access string "0", got "${clip(relo.access)}"`, 'EINVAL');
     return spec;
   }
-  spec.raw = parseAccessString(relo.access);
+  spec.raw = parse(relo.access);
   let id = skipModsAndTypedefs(btf, relo.typeId, budget);
   const first = spec.raw[0]!;
   spec.accessors.push({ typeId: id, idx: first, name: null });
 
   if (isEnumvalBased(relo.kind)) {
-    const t = btf.type(id);
-    if ((t.kind !== BtfKind.Enum && t.kind !== BtfKind.Enum64) || spec.raw.length > 1 || first >= t.values.length) {
-      throw new CoreFailure(`enum value relocation "${relo.access}" does not name an enumerator of ${btf.describe(id)}`, 'EINVAL');
+    if (!isAnyEnum(btf.kind(id)) || spec.raw.length > 1 || first >= btf.vlen(id)) {
+      throw new CoreFailure(`enum value relocation "${clip(relo.access)}" does not name an enumerator of ${btf.describe(id)}`, 'EINVAL');
     }
-    spec.accessors[0]!.name = t.values[first]!.name;
+    spec.accessors[0]!.name = btf.string(btf.enumeratorNameOffset(id, first));
     return spec;
   }
   if (!isFieldBased(relo.kind)) throw new CoreFailure(`unknown relocation kind ${relo.kind}`, 'EINVAL');
@@ -260,13 +333,15 @@ export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget()):
     const kind = btf.kind(id);
     if (isComposite(kind)) {
       if (idx >= btf.vlen(id)) throw new CoreFailure(`member index ${idx} is out of range for ${btf.describe(id)}`, 'EINVAL');
-      const m = btf.member(id, idx);
-      spec.bitOffset = (spec.bitOffset + m.bitOffset) >>> 0;
-      if (btf.nameOffsetOfMember(id, idx) !== 0) {
-        if (m.name === '') throw new CoreFailure(`member ${idx} of ${btf.describe(id)} has an empty name`, 'EINVAL');
-        spec.accessors.push({ typeId: id, idx, name: m.name });
+      const type = btf.memberType(id, idx);
+      spec.bitOffset = (spec.bitOffset + btf.memberBitOffset(id, idx)) >>> 0;
+      const nameOff = btf.nameOffsetOfMember(id, idx);
+      if (nameOff !== 0) {
+        const name = btf.string(nameOff);
+        if (name === '') throw new CoreFailure(`member ${idx} of ${btf.describe(id)} has an empty name`, 'EINVAL');
+        spec.accessors.push({ typeId: id, idx, name });
       }
-      id = m.type;
+      id = type;
     } else if (kind === BtfKind.Array) {
       const a = btf.type(id);
       if (a.kind !== BtfKind.Array) throw new CoreFailure('unreachable', 'EINVAL');
@@ -276,13 +351,13 @@ export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget()):
       spec.accessors.push({ typeId: id, idx, name: null });
       spec.bitOffset = addBits(spec.bitOffset, idx, resolveSize(btf, id));
     } else {
-      throw new CoreFailure(`access string "${relo.access}" captures type of unexpected kind ${KIND_NAMES[kind]} (${btf.describe(id)})`, 'EINVAL');
+      throw new CoreFailure(`access string "${clip(relo.access)}" captures type of unexpected kind ${describeKind(kind)} (${btf.describe(id)})`, 'EINVAL');
     }
   }
   return spec;
 }
 
-/** bpf_core_fields_are_compat (§5.6.1). */
+/** bpf_core_fields_are_compat (docs/CODEC.md §7.6). */
 function fieldsAreCompat(local: Btf, localId: number, targ: Btf, targId: number, budget: Budget): boolean {
   for (;;) {
     budget.tick();
@@ -320,7 +395,7 @@ function fieldsAreCompat(local: Btf, localId: number, targ: Btf, targId: number,
   }
 }
 
-/** __bpf_core_types_are_compat (§5.6.2): 1 compatible, 0 not; throws on EINVAL. */
+/** __bpf_core_types_are_compat (docs/CODEC.md §7.6): 1 compatible, 0 not; throws on EINVAL. */
 export function typesAreCompat(local: Btf, localId: number, targ: Btf, targId: number, level = 32, budget = new Budget()): boolean {
   local.checkId(localId);
   targ.checkId(targId);
@@ -383,12 +458,32 @@ function namesMatch(localName: string, targName: string): boolean {
   return essentialNamesMatch(localName, targName);
 }
 
-function enumsMatch(local: Btf, localId: number, targ: Btf, targId: number): boolean {
-  const l = local.type(localId);
-  const t = targ.type(targId);
-  if ((l.kind !== BtfKind.Enum && l.kind !== BtfKind.Enum64) || (t.kind !== BtfKind.Enum && t.kind !== BtfKind.Enum64)) return false;
-  if (l.size !== t.size || l.values.length > t.values.length) return false;
-  return l.values.every((lv) => t.values.some((tv) => namesMatch(lv.name, tv.name)));
+function enumsMatch(local: Btf, localId: number, targ: Btf, targId: number, budget: Budget): boolean {
+  if (!isAnyEnum(local.kind(localId)) || !isAnyEnum(targ.kind(targId))) return false;
+  const localCount = local.vlen(localId);
+  const targCount = targ.vlen(targId);
+  if (local.sizeOrType(localId) !== targ.sizeOrType(targId) || localCount > targCount) return false;
+  const localName = (i: number) => local.string(local.enumeratorNameOffset(localId, i));
+  if (targCount <= LOOKUP_MIN_ELEMENTS) {
+    const targNames = Array.from({ length: targCount }, (_, i) => targ.string(targ.enumeratorNameOffset(targId, i)));
+    for (let i = 0; i < localCount; i++) {
+      const name = localName(i);
+      const matches = (tn: string) => {
+        budget.tick();
+        return namesMatch(name, tn);
+      };
+      if (!targNames.some(matches)) return false;
+    }
+    return true;
+  }
+  // Every local enumerator needs a target one of the same essential name (anonymous: anonymous).
+  const lookup = targ.enumeratorLookup(targId);
+  if (lookup.firstBadName < targCount) targ.string(targ.enumeratorNameOffset(targId, lookup.firstBadName));
+  for (let i = 0; i < localCount; i++) {
+    budget.tick();
+    if (!lookup.firstByEssentialName.has(essentialName(localName(i)))) return false;
+  }
+  return true;
 }
 
 function compositesMatch(local: Btf, localId: number, targ: Btf, targId: number, behindPtr: boolean, level: number, budget: Budget): boolean {
@@ -396,9 +491,14 @@ function compositesMatch(local: Btf, localId: number, targ: Btf, targId: number,
   const t = targ.type(targId);
   if (!('members' in l) || !('members' in t)) return false;
   if (l.members.length > t.members.length) return false;
+  // Big targets: only the target members whose names can match are tried, in member order.
+  const lookup = t.members.length > LOOKUP_MIN_ELEMENTS ? targ.memberLookup(targId) : undefined;
   for (const lm of l.members) {
     let matched = false;
-    for (const tm of t.members) {
+    const candidates = lookup ? (lm.name === '' ? lookup.anonymous : (lookup.byEssentialName.get(essentialName(lm.name)) ?? [])) : undefined;
+    const count = candidates ? candidates.length : t.members.length;
+    for (let k = 0; k < count; k++) {
+      const tm = t.members[candidates ? candidates[k]! : k]!;
       budget.tick();
       if (!namesMatch(lm.name, tm.name)) continue;
       if (typesMatch(local, lm.type, targ, tm.type, behindPtr, level - 1, budget)) {
@@ -411,7 +511,7 @@ function compositesMatch(local: Btf, localId: number, targ: Btf, targId: number,
   return true;
 }
 
-/** __bpf_core_types_match (§5.6.3), for TYPE_MATCHES. */
+/** __bpf_core_types_match (docs/CODEC.md §7.6), for TYPE_MATCHES. */
 export function typesMatch(local: Btf, localId: number, targ: Btf, targId: number, behindPtr = false, level = 32, budget = new Budget()): boolean {
   if (level <= 0) throw new CoreFailure('type match nests too deep', 'EINVAL');
   let depth = 32;
@@ -436,7 +536,7 @@ export function typesMatch(local: Btf, localId: number, targ: Btf, targId: numbe
       }
       case BtfKind.Enum:
       case BtfKind.Enum64:
-        return isAnyEnum(tk) && enumsMatch(local, localId, targ, targId);
+        return isAnyEnum(tk) && enumsMatch(local, localId, targ, targId, budget);
       case BtfKind.Struct:
       case BtfKind.Union:
         if (behindPtr) {
@@ -485,37 +585,74 @@ export function typesMatch(local: Btf, localId: number, targ: Btf, targId: numbe
   }
 }
 
-/** bpf_core_match_member: finds the local member by name in `targId`, descending anonymous members (§5.5). */
-function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, spec: CoreSpec, next: { id: number }, budget: Budget): boolean {
+/**
+ * bpf_core_match_member: finds the local member by name in `targId`, descending anonymous
+ * members (docs/CODEC.md §7.5). Members are visited in order; the first member with the
+ * local name decides, unless an anonymous member before it contains a match. In a big
+ * struct only the anonymous members and that first same-named member are visited (a
+ * member lookup): a named member with another name changes nothing, so skipping it gives
+ * the same result.
+ */
+function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, spec: CoreSpec, budget: Budget): boolean {
   targId = skipModsAndTypedefs(targ, targId, budget);
   if (!isComposite(targ.kind(targId))) return false;
-  const localMember = local.member(localAcc.typeId, localAcc.idx);
+  // A named accessor carries its member's name; the type is read in place.
+  const localMember = { name: localAcc.name!, type: local.memberType(localAcc.typeId, localAcc.idx) };
   const n = targ.vlen(targId);
-  for (let i = 0; i < n; i++) {
-    budget.tick();
-    if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
-    const bitOffset = targ.memberBitOffset(targId, i);
-    spec.bitOffset = (spec.bitOffset + bitOffset) >>> 0;
-    spec.raw.push(i);
-    // Names are compared in place: a walk over task_struct touches hundreds of members.
-    const nameOff = targ.memberNameOffset(targId, i);
-    if (nameOff === 0 || targ.stringEquals(nameOff, '')) {
-      if (matchMember(local, localAcc, targ, targ.memberType(targId, i), spec, next, budget)) return true;
-    } else if (targ.stringEquals(nameOff, localMember.name)) {
-      const type = targ.memberType(targId, i);
-      spec.accessors.push({ typeId: targId, idx: i, name: localMember.name });
-      next.id = type;
-      const compatible = fieldsAreCompat(local, localMember.type, targ, type, budget);
-      if (!compatible) spec.accessors.pop();
-      return compatible;
+  if (n > LOOKUP_MIN_ELEMENTS) {
+    const lookup = targ.memberLookup(targId);
+    const named = lookup.firstByName.get(localMember.name) ?? n;
+    // A member with a bad name offset before the decision point: let the scan raise its error.
+    if (lookup.firstBadName >= named) {
+      if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+      for (const i of lookup.anonymous) {
+        if (i > named) break;
+        if (visitMember(local, localAcc, localMember, targ, targId, i, spec, budget)) return true;
+      }
+      return named < n && visitMember(local, localAcc, localMember, targ, targId, named, spec, budget) === true;
     }
-    spec.bitOffset = (spec.bitOffset - bitOffset) >>> 0;
-    spec.raw.pop();
+  }
+  for (let i = 0; i < n; i++) {
+    const decided = visitMember(local, localAcc, localMember, targ, targId, i, spec, budget);
+    if (decided !== undefined) return decided;
   }
   return false;
 }
 
-/** bpf_core_spec_match: the target spec for one candidate, or null when it does not match (§5.5). */
+/** Type of the member matchMember matched last (read right after it returns true). */
+let matchedMemberType = 0;
+
+/**
+ * One member of matchMember's walk: true/false when it decides the match, undefined to go
+ * on with the next member (the spec is left as it was).
+ */
+function visitMember(
+  local: Btf, localAcc: Accessor, localMember: { name: string; type: number }, targ: Btf, targId: number, i: number,
+  spec: CoreSpec, budget: Budget,
+): boolean | undefined {
+  budget.tick();
+  if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+  const bitOffset = targ.memberBitOffset(targId, i);
+  spec.bitOffset = (spec.bitOffset + bitOffset) >>> 0;
+  spec.raw.push(i);
+  // Names are compared in place: a walk over task_struct touches hundreds of members.
+  const nameOff = targ.memberNameOffset(targId, i);
+  if (nameOff === 0 || targ.stringEquals(nameOff, '')) {
+    if (matchMember(local, localAcc, targ, targ.memberType(targId, i), spec, budget)) return true;
+  } else if (targ.stringEquals(nameOff, localMember.name)) {
+    const type = targ.memberType(targId, i);
+    spec.accessors.push({ typeId: targId, idx: i, name: localMember.name });
+    matchedMemberType = type;
+    const compatible = fieldsAreCompat(local, localMember.type, targ, type, budget);
+    if (!compatible) spec.accessors.pop();
+    return compatible;
+  }
+  spec.bitOffset = (spec.bitOffset - bitOffset) >>> 0;
+  spec.raw.pop();
+  return undefined;
+}
+
+/** bpf_core_spec_match: the target spec for one candidate, or null when it does not match (docs/CODEC.md §7.5). */
 function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budget): CoreSpec | null {
   const spec: CoreSpec = { btf: targ, rootTypeId: candId, kind: localSpec.kind, accessors: [], raw: [], bitOffset: 0 };
   const local = localSpec.btf;
@@ -527,18 +664,22 @@ function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budge
   }
   if (isEnumvalBased(localSpec.kind)) {
     const enumId = skipModsAndTypedefs(targ, candId, budget);
-    const t = targ.type(enumId);
-    if (t.kind !== BtfKind.Enum && t.kind !== BtfKind.Enum64) return null;
+    if (!isAnyEnum(targ.kind(enumId))) return null;
     const localName = localSpec.accessors[0]!.name!;
-    for (let i = 0; i < t.values.length; i++) {
-      const name = t.values[i]!.name;
-      if (essentialNamesMatch(localName, name)) {
-        spec.accessors.push({ typeId: enumId, idx: i, name });
-        spec.raw.push(i);
-        return spec;
-      }
+    const count = targ.vlen(enumId);
+    let found: number;
+    if (count > LOOKUP_MIN_ELEMENTS) {
+      const lookup = targ.enumeratorLookup(enumId);
+      found = lookup.firstByEssentialName.get(essentialName(localName)) ?? -1;
+      // A bad name offset before the match (or with none): let the scan raise its error.
+      if (lookup.firstBadName < (found < 0 ? count : found)) found = scanEnumerators(targ, enumId, localName, budget);
+    } else {
+      found = scanEnumerators(targ, enumId, localName, budget);
     }
-    return null;
+    if (found < 0) return null;
+    spec.accessors.push({ typeId: enumId, idx: found, name: targ.string(targ.enumeratorNameOffset(enumId, found)) });
+    spec.raw.push(found);
+    return spec;
   }
   if (!isFieldBased(localSpec.kind)) throw new CoreFailure(`unknown relocation kind ${localSpec.kind}`, 'EINVAL');
   let targId = candId;
@@ -546,9 +687,8 @@ function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budge
     const acc = localSpec.accessors[i]!;
     targId = skipModsAndTypedefs(targ, targId, budget);
     if (acc.name !== null) {
-      const next = { id: 0 };
-      if (!matchMember(local, acc, targ, targId, spec, next, budget)) return null;
-      targId = next.id;
+      if (!matchMember(local, acc, targ, targId, spec, budget)) return null;
+      targId = matchedMemberType;
     } else {
       if (i > 0) {
         if (targ.kind(targId) !== BtfKind.Array) return null;
@@ -567,6 +707,16 @@ function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budge
   return spec;
 }
 
+/** Index of the first enumerator of `enumId` whose essential name is that of `localName`, or -1. */
+function scanEnumerators(targ: Btf, enumId: number, localName: string, budget: Budget): number {
+  const count = targ.vlen(enumId);
+  for (let i = 0; i < count; i++) {
+    budget.tick();
+    if (essentialNamesMatch(localName, targ.string(targ.enumeratorNameOffset(enumId, i)))) return i;
+  }
+  return -1;
+}
+
 const POISON = Symbol('poison');
 
 /** The word after a type's 12-byte header: libbpf 1.1's FIELD_SIGNED reads it whatever the kind. */
@@ -577,7 +727,7 @@ function intEncodingWord(btf: Btf, id: number): number {
   return btf.rawWordAfterHeader(id) >>> 24 & 0x0f;
 }
 
-/** bpf_core_calc_field_relo (§5.7); POISON when the spec is null for a non-EXISTS kind. */
+/** bpf_core_calc_field_relo (docs/CODEC.md §7.7); POISON when the spec is null for a non-EXISTS kind. */
 function fieldValue(kind: number, spec: CoreSpec | null): bigint | typeof POISON {
   if (kind === CoreReloKind.FieldExists) return spec ? 1n : 0n;
   if (!spec) return POISON;
@@ -591,18 +741,17 @@ function fieldValue(kind: number, spec: CoreSpec | null): bigint | typeof POISON
     if (kind === CoreReloKind.FieldByteSize) return BigInt(resolveSize(btf, acc.typeId));
     throw new CoreFailure(`${reloKindName(kind)} cannot be applied to an array element access`, 'EINVAL');
   }
-  const m = btf.member(acc.typeId, acc.idx);
-  const fieldType = skipModsAndTypedefs(btf, m.type);
+  const fieldType = skipModsAndTypedefs(btf, btf.memberType(acc.typeId, acc.idx));
   const bitOff = spec.bitOffset;
-  let bitSize = m.bitfieldSize;
+  let bitSize = btf.memberBitfieldSize(acc.typeId, acc.idx);
   let byteSize: number;
   let byteOff: number;
   if (bitSize > 0) {
     byteSize = btf.kind(fieldType) === BtfKind.Unknown ? 0 : btf.sizeOrType(fieldType);
-    if (byteSize === 0) throw new CoreFailure(`bitfield ${m.name} has a type of size 0`, 'EINVAL');
+    if (byteSize === 0) throw new CoreFailure(`bitfield ${clip(acc.name ?? '')} has a type of size 0`, 'EINVAL');
     byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
     while (((bitOff + bitSize - byteOff * 8) >>> 0) > byteSize * 8) {
-      if (byteSize >= 8) throw new CoreFailure(`bitfield ${m.name} cannot be read with a 64-bit load`, 'E2BIG');
+      if (byteSize >= 8) throw new CoreFailure(`bitfield ${clip(acc.name ?? '')} cannot be read with a 64-bit load`, 'E2BIG');
       byteSize *= 2;
       byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
     }
@@ -651,13 +800,9 @@ function enumvalValue(kind: number, spec: CoreSpec | null): bigint | typeof POIS
   if (kind !== CoreReloKind.EnumvalValue) throw new CoreFailure(`unsupported relocation kind ${kind}`, 'EOPNOTSUPP');
   if (!spec) return POISON;
   const acc = spec.accessors[0]!;
-  const t = spec.btf.type(acc.typeId);
-  if (t.kind === BtfKind.Enum) {
-    // The s32 value is sign-extended into libbpf's u64, whatever the enum's signedness.
-    return BigInt.asUintN(64, BigInt(t.values[acc.idx]!.value | 0));
-  }
-  if (t.kind === BtfKind.Enum64) return t.values[acc.idx]!.value;
-  throw new CoreFailure('enum value relocation on a non-enum', 'EINVAL');
+  if (!isAnyEnum(spec.btf.kind(acc.typeId))) throw new CoreFailure('enum value relocation on a non-enum', 'EINVAL');
+  // An ENUM's s32 value is sign-extended into libbpf's u64, whatever the enum's signedness.
+  return spec.btf.enumeratorValue(acc.typeId, acc.idx);
 }
 
 /** bpf_core_calc_relo: the original (local) and new (target) values. */
@@ -674,7 +819,7 @@ function calcRelo(kind: number, localSpec: CoreSpec, targSpec: CoreSpec | null):
   return { poison: false, origVal: orig, newVal: next };
 }
 
-/** Candidate list for a local root type (§5.3): target ids with a compatible kind and the same essential name. */
+/** Candidate list for a local root type (docs/CODEC.md §7.3): target ids with a compatible kind and the same essential name. */
 export function findCandidates(local: Btf, localId: number, targ: Btf): number[] {
   local.checkId(localId);
   if (localId === 0) return [];
@@ -685,78 +830,31 @@ export function findCandidates(local: Btf, localId: number, targ: Btf): number[]
   return ids.filter((id) => kindsCoreCompatible(targ.kind(id), localKind));
 }
 
-export interface ResolveOptions {
-  /** Called for each relocation in file order (used by the trimmer to mark as it goes). */
-  onResolved?: (r: ResolvedRelocation) => void;
-  /**
-   * Called instead of throwing when a relocation fails, then resolution goes on with the
-   * next one. Without it the first failure throws, as libbpf and bpftool stop there.
-   */
-  onError?: (error: CodecError) => void;
-}
-
-/** "obj.o: section S, insn #N (offset O), relo #I KIND of TYPE access \"A\"": where a relocation is, for messages. */
-export function describeRelocation(object: string, section: string, index: number, relo: CoreRelo, local: Btf): string {
-  let root: string;
-  try {
-    root = local.describe(relo.typeId);
-  } catch {
-    root = `type id ${relo.typeId}`;
-  }
-  return `${object}: section ${section}, insn #${relo.insnOff / 8} (offset ${relo.insnOff}), relo #${index} ${reloKindName(relo.kind)} of ${root} access "${relo.access}"`;
+/** What one relocation resolves to. */
+export interface Resolution {
+  localSpec: CoreSpec;
+  /** The first matching candidate's spec; null when nothing matched (or TYPE_ID_LOCAL). */
+  targetSpec: CoreSpec | null;
+  value: RelocationValue;
 }
 
 /**
- * bpf_core_calc_relo_insn for every CO-RE record of `object`, in file order, with one
- * per-object candidate cache. Throws a CodecError('CORE') naming the object, section,
- * instruction and type on the first relocation libbpf would reject.
+ * bpf_core_calc_relo_insn (docs/CODEC.md §7.8) for one relocation. `cands` is the candidate
+ * list of `relo.typeId` shared by the object's relocations (null for TYPE_ID_LOCAL): every
+ * matching candidate is checked for ambiguity, and when some matched the list is pruned in
+ * place to them, which is what later relocations on the same root see. Throws CoreFailure
+ * (or CodecError for malformed BTF) where libbpf fails.
  */
-export function resolveObjectRelocations(target: Btf, object: BpfObject, options: ResolveOptions = {}): ResolvedRelocation[] {
-  const local = object.btf;
-  const cache = new Map<number, number[]>();
-  const results: ResolvedRelocation[] = [];
-  for (const block of object.ext.coreRelos) {
-    block.records.forEach((relo, index) => {
-      let resolved: ResolvedRelocation;
-      try {
-        resolved = { object: object.name, section: block.section, index, relo, ...resolveOne(target, local, relo, cache) };
-      } catch (err) {
-        let error = err;
-        if (err instanceof CoreFailure) {
-          error = new CodecError('CORE', `${describeRelocation(object.name, block.section, index, relo, local)}: ${err.message} (-${err.errno})`, { cause: err });
-        } else if (err instanceof CodecError) {
-          error = new CodecError(err.code, `${describeRelocation(object.name, block.section, index, relo, local)}: ${err.message}`, { cause: err });
-        }
-        if (options.onError && error instanceof CodecError) {
-          options.onError(error);
-          return;
-        }
-        throw error;
-      }
-      results.push(resolved);
-      options.onResolved?.(resolved);
-    });
-  }
-  return results;
-}
-
-function resolveOne(
+export function calcReloInsn(
   target: Btf,
   local: Btf,
   relo: CoreRelo,
-  cache: Map<number, number[]>,
-): Pick<ResolvedRelocation, 'localSpec' | 'targetSpec' | 'value'> {
-  let cands: number[] | undefined;
-  if (relo.kind !== CoreReloKind.TypeIdLocal) {
-    cands = cache.get(relo.typeId);
-    if (!cands) {
-      cands = findCandidates(local, relo.typeId, target);
-      cache.set(relo.typeId, cands);
-    }
-  }
+  cands: number[] | null,
+  budget: Budget,
+  parse: (access: string) => number[] = parseAccessString,
+): Resolution {
   local.checkId(relo.typeId, () => 'relocation root');
-  const budget = new Budget();
-  const localSpec = parseLocalSpec(local, relo, budget);
+  const localSpec = parseLocalSpec(local, relo, budget, parse);
   if (relo.kind === CoreReloKind.TypeIdLocal) {
     const id = BigInt(relo.typeId);
     return { localSpec, targetSpec: null, value: { poison: false, origVal: id, newVal: id } };
@@ -765,12 +863,15 @@ function resolveOne(
   const list = cands!;
   let targetSpec: CoreSpec | null = null;
   let value: RelocationValue | null = null;
-  let kept = 0;
+  // libbpf compacts the list in place as it goes; collecting first leaves the list intact
+  // when a later candidate turns out ambiguous (which matters when resolution goes on).
+  const kept: number[] = [];
   for (let i = 0; i < list.length; i++) {
     const candSpec = specMatch(localSpec, target, list[i]!, budget);
     if (!candSpec) continue;
+    workCounters.objectsBuilt++;
     const candValue = calcRelo(relo.kind, localSpec, candSpec);
-    if (kept === 0) {
+    if (kept.length === 0) {
       targetSpec = candSpec;
       value = candValue;
     } else if (candSpec.bitOffset !== targetSpec!.bitOffset) {
@@ -778,71 +879,21 @@ function resolveOne(
     } else if (candValue.poison !== value!.poison || candValue.newVal !== value!.newVal) {
       throw new CoreFailure(`relocation decision ambiguity: ${value!.newVal} != ${candValue.newVal} (candidates ${target.describe(targetSpec!.rootTypeId)} and ${target.describe(list[i]!)})`, 'EINVAL');
     }
-    list[kept++] = list[i]!;
+    kept.push(list[i]!);
   }
-  if (kept > 0) list.length = kept;
-  else value = calcRelo(relo.kind, localSpec, null);
+  if (kept.length > 0) {
+    if (kept.length < list.length) {
+      list.length = 0;
+      for (const id of kept) list.push(id);
+    }
+  } else {
+    value = calcRelo(relo.kind, localSpec, null);
+  }
   return { localSpec, targetSpec, value: value! };
 }
 
-/** A relocation's outcome in a form for people and JSON (the `relocs` command, compat reports). */
-export interface RelocationOutcome {
-  object: string;
-  section: string;
-  insnOff: number;
-  kind: number;
-  kindName: string;
-  localTypeId: number;
-  localTypeName: string;
-  access: string;
-  /** The value libbpf would patch in; null when the instruction would be poisoned. */
-  value: number | bigint | null;
-  /** Why the value is null (or why the relocation failed). */
-  reason?: string;
-  /** Id of the first matching target type, when one matched. */
-  targetTypeId?: number;
-}
-
-function toNumberIfSafe(v: bigint): number | bigint {
-  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-}
-
-export function describeOutcome(r: ResolvedRelocation): RelocationOutcome {
-  const local = r.localSpec.btf;
-  const out: RelocationOutcome = {
-    object: r.object,
-    section: r.section,
-    insnOff: r.relo.insnOff,
-    kind: r.relo.kind,
-    kindName: reloKindName(r.relo.kind),
-    localTypeId: r.relo.typeId,
-    localTypeName: local.name(r.relo.typeId),
-    access: r.relo.access,
-    value: r.value.poison ? null : toNumberIfSafe(r.value.newVal),
-  };
-  if (r.targetSpec) out.targetTypeId = r.targetSpec.rootTypeId;
-  if (r.value.poison) out.reason = isFieldBased(r.relo.kind) ? 'field not found in target' : 'enumerator not found in target';
-  else if (!r.targetSpec && r.relo.kind !== CoreReloKind.TypeIdLocal) out.reason = 'no matching target type';
-  return out;
-}
-
-/**
- * Every relocation of every object against `target`, as outcomes. A relocation libbpf
- * rejects ends that object's list with an outcome carrying the error as its reason
- * (libbpf stops at the first error too).
- */
-export function resolveRelocations(target: Btf, objects: readonly BpfObject[]): RelocationOutcome[] {
-  const outcomes: RelocationOutcome[] = [];
-  for (const object of objects) {
-    try {
-      resolveObjectRelocations(target, object, { onResolved: (r) => outcomes.push(describeOutcome(r)) });
-    } catch (err) {
-      if (!(err instanceof CodecError)) throw err;
-      outcomes.push({
-        object: object.name, section: '', insnOff: -1, kind: -1, kindName: 'error', localTypeId: 0, localTypeName: '',
-        access: '', value: null, reason: err.message,
-      });
-    }
-  }
-  return outcomes;
-}
+// Resolution of whole objects lives in relocate.ts; these names stay importable from here.
+export {
+  describeOutcome, describeRelocation, resolveObjectRelocations, resolveRelocations,
+  type RelocationOutcome, type ResolveOptions,
+} from './relocate.js';

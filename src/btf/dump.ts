@@ -3,6 +3,10 @@
  * character as bpftool 7.1.0 prints it (bpftool `btf.c` `dump_btf_type`), so our BTF can be
  * diffed against bpftool's and a dump is a readable fixture.
  *
+ * 2026 format (docs/CODEC.md §4): vlen is printed whole (24 bits), and a type of a kind this
+ * codec does not know prints as current bpftool prints kinds it does not know
+ * (`btf_kind_safe`): `[id] UNKNOWN 'name'`, with nothing after the name.
+ *
  * One header line per type, `[id] KIND 'name'` then kind-specific fields, and one
  * tab-indented line per member, enumerator, parameter or section variable. The quirks are
  * bpftool's and kept on purpose: `'(anon)'` for an empty name, a comma after a VAR's type id,
@@ -12,7 +16,7 @@
  * latin1 to reproduce bpftool's bytes for names that are not ASCII.
  */
 import type { Btf } from './btf.js';
-import { BtfKind, KIND_NAMES } from './kinds.js';
+import { BtfKind, kindName } from './kinds.js';
 import type { BtfType, TypeId } from './types.js';
 
 /** The whole listing, ids 1..typeCount-1, each line ending in '\n'. */
@@ -24,7 +28,7 @@ export function dumpRaw(btf: Btf): string {
 
 /** One type: its header line plus any indented lines, without the final newline. */
 export function dumpType(btf: Btf, id: TypeId, t: BtfType): string {
-  return `[${id}] ${KIND_NAMES[t.kind]} '${typeName(btf, id)}'${details(btf, t)}`;
+  return `[${id}] ${kindName(t.kind === BtfKind.Opaque ? t.rawKind : t.kind)} '${typeName(btf, id)}'${details(btf, t)}`;
 }
 
 function details(btf: Btf, t: BtfType): string {
@@ -83,13 +87,15 @@ function details(btf: Btf, t: BtfType): string {
       return (
         ` size=${t.size} vlen=${t.vars.length}` +
         t.vars
-          .map((v) => `\n\ttype_id=${v.type} offset=${v.offset} size=${v.size} (${KIND_NAMES[btf.kind(v.type)]} '${typeName(btf, v.type)}')`)
+          .map((v) => `\n\ttype_id=${v.type} offset=${v.offset} size=${v.size} (${kindName(btf.kind(v.type))} '${typeName(btf, v.type)}')`)
           .join('')
       );
     case BtfKind.Float:
       return ` size=${t.size}`;
     case BtfKind.DeclTag:
       return ` type_id=${t.type} component_idx=${t.componentIdx}`;
+    case BtfKind.Opaque:
+      return '';
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * A minimal ELF reader: the header, the section table and section names, enough to find
- * `.BTF` and `.BTF.ext` (spec §1.1). Both classes (ELF32/ELF64) and both byte orders.
- * Every offset and count is checked against the buffer before it is used.
+ * `.BTF` and `.BTF.ext` (docs/CODEC.md §2). Both classes (ELF32/ELF64) and both byte orders.
+ * Every offset and count is checked against the buffer before it is used, and the work is
+ * linear in the file: each section name is read once per distinct offset, and names that
+ * share bytes share one decoded string (StringSection).
  *
  * ELF64 header (64 bytes)                 ELF64 section header (64 bytes)
  * | off | size | field       |            | off | size | field        |
@@ -18,12 +20,18 @@
  * and 40-byte section headers (name @0, type @4, flags @8, offset @16, size @20, link @24).
  */
 import { CodecError } from './errors.js';
+import { checkLimit, resolveLimits, type CodecLimits } from './limits.js';
+import { StringSection } from './string-section.js';
+import { workCounters } from './work-counters.js';
 
 export const SHT_NOBITS = 8;
 export const SHF_COMPRESSED = 0x800;
 const SHN_XINDEX = 0xffff;
-/** Refuse absurd section counts before allocating anything for them. */
-const MAX_SECTIONS = 1 << 20;
+
+export interface ElfParseOptions {
+  /** Bounds (maxSections); defaults from DEFAULT_CODEC_LIMITS. */
+  limits?: Partial<CodecLimits>;
+}
 
 export interface ElfSection {
   index: number;
@@ -56,7 +64,8 @@ function fail(message: string): never {
   throw new CodecError('ELF', message);
 }
 
-export function parseElf(bytes: Uint8Array): ElfFile {
+export function parseElf(bytes: Uint8Array, options: ElfParseOptions = {}): ElfFile {
+  const limits = resolveLimits(options.limits);
   if (!isElf(bytes)) fail('not an ELF file (bad magic at offset 0)');
   if (bytes.length < 52) fail(`ELF header truncated: file is ${bytes.length} bytes`);
   const cls = bytes[4];
@@ -107,26 +116,26 @@ export function parseElf(bytes: Uint8Array): ElfFile {
     if (shnum === 0) shnum = s0.size;
     if (shstrndx === SHN_XINDEX) shstrndx = s0.link;
   }
-  if (shnum > MAX_SECTIONS) fail(`section count ${shnum} is implausible`);
+  // Before anything is allocated per section.
+  checkLimit(limits, 'maxSections', shnum, 'ELF section count');
   if (shoff + shnum * shentsize > bytes.length) {
     fail(`section table at offset ${shoff} (${shnum} x ${shentsize} bytes) is past the end of the file (${bytes.length} bytes)`);
   }
   const headers = Array.from({ length: shnum }, (_, i) => readHeader(i));
+  workCounters.recordsRead += shnum;
   if (shnum > 0 && shstrndx >= shnum) fail(`e_shstrndx ${shstrndx} is out of range (${shnum} sections)`);
 
   const shstr = headers[shstrndx];
-  let strtab: Uint8Array = new Uint8Array(0);
+  let names = new StringSection(bytes, 0, 0);
   if (shstr && shstr.type !== SHT_NOBITS) {
     checkRange(bytes, shstr.offset, shstr.size, `section name table (section ${shstrndx})`);
-    strtab = bytes.subarray(shstr.offset, shstr.offset + shstr.size);
+    names = new StringSection(bytes, shstr.offset, shstr.size);
   }
   const sectionName = (index: number, off: number): string => {
-    if (off === 0 && strtab.length === 0) return '';
-    if (off >= strtab.length) fail(`section ${index}: name offset ${off} is outside the section name table (${strtab.length} bytes)`);
-    let end = off;
-    while (end < strtab.length && strtab[end] !== 0) end++;
-    if (end === strtab.length) fail(`section ${index}: name at offset ${off} is not NUL-terminated`);
-    return latin1(strtab, off, end);
+    if (off === 0 && names.length === 0) return '';
+    if (off >= names.length) fail(`section ${index}: name offset ${off} is outside the section name table (${names.length} bytes)`);
+    if (names.end(off) < 0) fail(`section ${index}: name at offset ${off} is not NUL-terminated`);
+    return names.string(off);
   };
 
   const sections = headers.map((h, index) => ({
@@ -167,11 +176,4 @@ function checkRange(bytes: Uint8Array, offset: number, size: number, what: strin
   if (offset > bytes.length || size > bytes.length - offset) {
     fail(`${what}: bytes [${offset}, ${offset + size}) are outside the file (${bytes.length} bytes)`);
   }
-}
-
-/** Decodes bytes [start, end) as Latin-1: section names and BTF strings are ASCII in practice. */
-export function latin1(bytes: Uint8Array, start: number, end: number): string {
-  let s = '';
-  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
-  return s;
 }

@@ -1,7 +1,13 @@
 /**
  * `.BTF.ext` decoder: func_info, line_info and CO-RE relocation records, per ELF section
- * (spec §3). Validation follows libbpf 1.1 (`btf_ext_parse_hdr`, `btf_ext_setup_info`);
+ * (docs/CODEC.md §5). Validation follows libbpf 1.1 (`btf_ext_parse_hdr`, `btf_ext_setup_info`);
  * unlike libbpf 1.1 both byte orders are read (libbpf >= 1.5 does the same).
+ *
+ * Linear in the section: section names and access strings are offsets into the object's
+ * string table and are decoded once per offset (every record that names the same access
+ * string shares one JS string); CO-RE records are small fixed objects, bounded by
+ * `maxRelocations`; func_info and line_info records, which the trimmer never reads, are
+ * validated block by block and turned into objects only when first asked for.
  *
  * Header:
  * | off | size | field          |
@@ -28,6 +34,8 @@
 import type { Btf } from './btf.js';
 import { BTF_MAGIC } from './btf.js';
 import { CodecError } from './errors.js';
+import { checkLimit, resolveLimits, type CodecLimits } from './limits.js';
+import { workCounters } from './work-counters.js';
 
 export interface FuncInfo {
   insnOff: number;
@@ -57,7 +65,13 @@ export interface CoreRelo {
 export interface ExtSection<R> {
   /** ELF section name ("kprobe/do_unlinkat", ".text"). */
   section: string;
+  /** For func_info and line_info, made on first access (an enumerable getter, then a plain value). */
   records: R[];
+}
+
+export interface BtfExtParseOptions {
+  /** Bounds (maxRelocations, maxExtBlocks); defaults from DEFAULT_CODEC_LIMITS. */
+  limits?: Partial<CodecLimits>;
 }
 
 export interface BtfExt {
@@ -80,7 +94,8 @@ function extError(message: string): CodecError {
  * Parses `.BTF.ext` bytes. `btf` is the object's own `.BTF`: section names and access
  * strings are offsets into its string table, and are validated against it.
  */
-export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
+export function parseBtfExt(bytes: Uint8Array, btf: Btf, options: BtfExtParseOptions = {}): BtfExt {
+  const limits = resolveLimits(options.limits);
   if (bytes.length < 8) throw extError(`.BTF.ext header truncated: ${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let le: boolean;
@@ -105,11 +120,18 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
     }
   };
 
+  /**
+   * Validates one sub-section block by block and returns its blocks. With `lazy`, a block's
+   * records are read on first access; otherwise now. `onCount` sees each block's record count
+   * before any record is read (for the relocation limit).
+   */
   const subsection = <R>(
     what: string,
     offField: number,
     minRecSize: number,
     read: (at: number) => R,
+    lazy: boolean,
+    onCount?: (count: number) => void,
   ): ExtSection<R>[] => {
     const off = u32(offField);
     const len = u32(offField + 4);
@@ -137,33 +159,64 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
       if (total > left) {
         throw extError(`.BTF.ext ${what}: section at offset ${at} declares ${count} records of ${recSize} bytes, more than the ${left - 8} bytes left`);
       }
+      checkLimit(limits, 'maxExtBlocks', sections.length + 1, `.BTF.ext ${what} section blocks`);
+      onCount?.(count);
       const section = sectionName(nameOff, at);
-      const records: R[] = [];
-      for (let i = 0; i < count; i++) records.push(read(at + 8 + i * recSize));
-      sections.push({ section, records });
+      const first = at + 8;
+      const readAll = (): R[] => {
+        const records: R[] = new Array<R>(count);
+        for (let i = 0; i < count; i++) records[i] = read(first + i * recSize);
+        workCounters.recordsRead += count;
+        workCounters.objectsBuilt += count;
+        return records;
+      };
+      sections.push(lazy ? lazyBlock(section, readAll) : { section, records: readAll() });
       at += total;
       left -= total;
     }
     return sections;
   };
 
-  const funcInfo = subsection('func_info', 8, 8, (at) => ({ insnOff: u32(at), typeId: u32(at + 4) }));
+  const funcInfo = subsection('func_info', 8, 8, (at) => ({ insnOff: u32(at), typeId: u32(at + 4) }), true);
   const lineInfo = subsection('line_info', 16, 16, (at) => {
     const lineCol = u32(at + 12);
     return { insnOff: u32(at), fileNameOff: u32(at + 4), lineOff: u32(at + 8), line: lineCol >>> 10, column: lineCol & 0x3ff };
-  });
+  }, true);
   let coreRelos: ExtSection<CoreRelo>[] = [];
   if (hdrLen >= CORE_HEADER) {
+    let relocations = 0;
     coreRelos = subsection('core_relo', 24, 16, (at) => {
       const accessStrOff = u32(at + 8);
       let access: string;
       try {
+        // Cached per offset by the BTF: records naming the same access string share it.
         access = btf.string(accessStrOff);
       } catch (cause) {
         throw new CodecError('BTF_EXT', `.BTF.ext core_relo at offset ${at}: access string offset ${accessStrOff} is not a string of the object's BTF`, { cause });
       }
       return { insnOff: u32(at), typeId: u32(at + 4), accessStrOff, access, kind: u32(at + 12) };
+    }, false, (count) => {
+      relocations += count;
+      checkLimit(limits, 'maxRelocations', relocations, '.BTF.ext CO-RE relocation count (at least)');
     });
   }
   return { littleEndian: le, funcInfo, lineInfo, coreRelos, hasCoreRelos: coreRelos.length > 0 };
+}
+
+/** A block whose records are read on first access, then kept as a plain property. */
+function lazyBlock<R>(section: string, readAll: () => R[]): ExtSection<R> {
+  const block = { section } as ExtSection<R>;
+  Object.defineProperty(block, 'records', {
+    enumerable: true,
+    configurable: true,
+    get(): R[] {
+      const records = readAll();
+      Object.defineProperty(block, 'records', { value: records, enumerable: true, writable: true, configurable: true });
+      return records;
+    },
+    set(records: R[]) {
+      Object.defineProperty(block, 'records', { value: records, enumerable: true, writable: true, configurable: true });
+    },
+  });
+  return block;
 }

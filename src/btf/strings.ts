@@ -21,12 +21,10 @@ export class StringTableBuilder {
     table.parts.length = 0;
     table.length = section.length;
     let start = 0;
-    for (let i = 0; i < section.length; i++) {
-      if (section[i] !== 0) continue;
-      let s = '';
-      for (let j = start; j < i; j++) s += String.fromCharCode(section[j]!);
+    for (let end = section.indexOf(0); end >= 0; end = section.indexOf(0, start)) {
+      const s = latin1(section.subarray(start, end));
       if (!table.offsets.has(s)) table.offsets.set(s, start);
-      start = i + 1;
+      start = end + 1;
     }
     return table;
   }
@@ -47,7 +45,7 @@ export class StringTableBuilder {
     return this.length;
   }
 
-  /** The section bytes: each string as Latin-1 (byte-preserving, see elf.ts `latin1`) + NUL. */
+  /** The section bytes: each string as Latin-1 (one byte per char, as StringSection decodes) + NUL. */
   write(out: Uint8Array, at: number): void {
     let p = at;
     if (this.base) {
@@ -59,4 +57,12 @@ export class StringTableBuilder {
       out[p++] = 0;
     }
   }
+}
+
+/** Bytes as a latin1 string, in chunks (String.fromCharCode takes its arguments on the stack). */
+function latin1(bytes: Uint8Array): string {
+  if (bytes.length <= 8192) return String.fromCharCode(...bytes);
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return s;
 }

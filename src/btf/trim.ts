@@ -1,39 +1,45 @@
 /**
- * The trimmer: `bpftool gen min_core_btf` (bpftool 7.1.0 btfgen) in TypeScript (spec §6).
+ * The trimmer: `bpftool gen min_core_btf` (bpftool 7.1.0 btfgen) in TypeScript
+ * (docs/CODEC.md §8).
  *
  * 1. Every CO-RE relocation of every object is resolved against the full kernel BTF with
- *    libbpf's rules (core.ts); the first matching candidate's target spec says what the
- *    relocation touches.
- * 2. Types and struct/union members are marked from those specs (§6.3).
+ *    libbpf's rules (core.ts, relocate.ts); the first matching candidate's target spec says
+ *    what the relocation touches. Relocations stream through; none is kept.
+ * 2. Types and struct/union members are marked from those specs (docs/CODEC.md §8.2).
  * 3. The output keeps marked types in their original id order, composites with only
  *    their marked members (original size and offsets), every other kind verbatim; type
  *    references are renumbered and references to unmarked types become 0 (void), which
- *    is how a pointer nobody needs becomes `void *` (§6.5). Strings are interned in the
+ *    is how a pointer nobody needs becomes `void *` (docs/CODEC.md §8.4). Strings are interned in the
  *    order libbpf's btf__add_* calls intern them, so the bytes equal bpftool's.
  */
 import type { Btf } from './btf.js';
-import { CoreReloKind, describeRelocation, resolveObjectRelocations, type CoreSpec } from './core.js';
+import { CoreFailure, CoreReloKind, skipModsAndTypedefs, type CoreSpec } from './core.js';
 import { encodeBtf } from './encode.js';
-import { CodecError } from './errors.js';
-import { BtfKind, isComposite, isModifier, KIND_NAMES } from './kinds.js';
+import { clip, CodecError } from './errors.js';
+import { BtfKind, describeKind, isComposite } from './kinds.js';
+import type { CodecLimits } from './limits.js';
 import type { BpfObject } from './object.js';
+import { describeRelocation, RelocationResolver } from './relocate.js';
 import type { BtfType, CompositeType, Member, TypeId } from './types.js';
 
 export interface TrimOptions {
   /** Output byte order; little-endian (what bpftool writes on x86 and arm64) by default. */
   littleEndian?: boolean;
   /**
-   * Called for each relocation bpftool would abort on (spec §6.7); the trim then goes on
-   * without it. By default (no callback) the first such relocation fails the whole trim,
-   * exactly as bpftool does. Types a failing relocation marked before it failed stay kept.
+   * Called for each relocation bpftool would abort on (docs/CODEC.md §8.6); the trim then
+   * goes on without it. By default (no callback) the first such relocation fails the whole
+   * trim, exactly as bpftool does. Types a failing relocation marked before it failed stay
+   * kept. A LIMIT error is never skipped.
    */
   onSkippedRelocation?: (error: CodecError) => void;
+  /** Bounds on the CO-RE work (maxCoreStepsPerByte); defaults from DEFAULT_CODEC_LIMITS. */
+  limits?: Partial<CodecLimits>;
 }
 
 /** Why a trim aborted, with the relocation that led there. */
 class MarkFailure extends Error {}
 
-/** The marks of one trim: types, and members per composite (spec §6.1). */
+/** The marks of one trim: types, and members per composite (docs/CODEC.md §8.2). */
 class MarkSet {
   /** Sets, not arrays over every id: a trim marks hundreds of a kernel's 100k+ types. */
   readonly types = new Set<TypeId>();
@@ -45,16 +51,22 @@ class MarkSet {
   constructor(private readonly btf: Btf) {}
 
   private markMember(id: TypeId, idx: number): void {
-    // Refuse now what btf__add_field would refuse when writing, so the error names the relocation.
-    const problem = memberProblem(this.btf, id, idx, this.btf.member(id, idx));
-    if (problem) throw new MarkFailure(problem);
     let set = this.members.get(id);
+    if (set?.has(idx)) return;
+    // Refuse now what btf__add_field would refuse when writing, so the error names the relocation.
+    const btf = this.btf;
+    const bitOffset = btf.memberBitOffset(id, idx);
+    const bitfieldSize = btf.memberBitfieldSize(id, idx);
+    if (bitfieldSize !== 0 || bitOffset % 8 !== 0 || (bitOffset !== 0 && btf.kind(id) === BtfKind.Union)) {
+      const problem = memberProblem(btf, id, idx, btf.member(id, idx));
+      if (problem) throw new MarkFailure(problem);
+    }
     if (!set) this.members.set(id, (set = new Set()));
     set.add(idx);
   }
 
   private unsupported(id: TypeId): never {
-    throw new MarkFailure(`unsupported kind: ${KIND_NAMES[this.btf.kind(id)]} (${this.btf.describe(id)})`);
+    throw new MarkFailure(`unsupported kind: ${describeKind(this.btf.kind(id))} (${this.btf.describe(id)})`);
   }
 
   /** btfgen_mark_type: the type and what it needs, following pointers only when asked. */
@@ -110,15 +122,17 @@ class MarkSet {
     this.markType(id, false);
     for (let i = 1; i < spec.raw.length; i++) {
       // Modifiers and typedefs on the path were marked by the markType before; skip them unmarked.
-      for (let hops = 0; isModifier(btf.kind(id)) || btf.kind(id) === BtfKind.Typedef; hops++) {
-        if (hops > btf.typeCount) throw new MarkFailure(`type chain from ${btf.describe(id)} is cyclic`);
-        id = btf.sizeOrType(id);
+      try {
+        id = skipModsAndTypedefs(btf, id);
+      } catch (err) {
+        if (err instanceof CoreFailure) throw new MarkFailure(err.message);
+        throw err;
       }
       const kind = btf.kind(id);
       if (isComposite(kind)) {
         const idx = spec.raw[i]!;
         this.markMember(id, idx);
-        id = btf.member(id, idx).type;
+        id = btf.memberType(id, idx);
         this.markType(id, false);
       } else if (kind === BtfKind.Array) {
         const t = btf.type(id);
@@ -179,7 +193,7 @@ class MarkSet {
     }
   }
 
-  /** btfgen_record_reloc: marks from the target spec of one relocation (§6.3). */
+  /** btfgen_record_reloc: marks from the target spec of one relocation (docs/CODEC.md §8.2). */
   record(spec: CoreSpec | null): void {
     // No candidate matched (or TYPE_ID_LOCAL): bpftool's zeroed spec marks nothing.
     if (!spec) return;
@@ -213,36 +227,49 @@ class MarkSet {
 }
 
 
-/** Resolves and marks every relocation of every object, in order (spec §6.1, §6.2). */
-export function markObjects(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation'> = {}): MarkSet {
+/** Resolves and marks every relocation of every object, in order (docs/CODEC.md §8.1). */
+export function markObjects(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {}): MarkSet {
   const marks = new MarkSet(target);
   const skip = options.onSkippedRelocation;
   for (const object of objects) {
-    resolveObjectRelocations(target, object, {
-      onError: skip,
-      onResolved: (r) => {
+    // A repeat marks what its first occurrence marked: nothing new, unless that one failed.
+    const failedMarks = new Map<object, MarkFailure>();
+    const resolver = new RelocationResolver(target, object, { limits: options.limits, keep: 'outcome' });
+    for (let step = resolver.next(); step !== null; step = resolver.next()) {
+      if (step.error) {
+        if (!skip) throw step.error;
+        skip(step.error);
+        continue;
+      }
+      let failure = step.repeated ? failedMarks.get(step.origin!) : undefined;
+      if (!step.repeated) {
         try {
-          marks.record(r.targetSpec);
+          marks.record(step.resolution!.targetSpec);
         } catch (err) {
           if (!(err instanceof MarkFailure)) throw err;
-          const error = new CodecError('TRIM', `${describeRelocation(r.object, r.section, r.index, r.relo, r.localSpec.btf)}: ${err.message}`, { cause: err });
-          if (!skip) throw error;
-          skip(error);
+          failure = err;
+          failedMarks.set(step.origin!, err);
         }
-      },
-    });
+      }
+      if (failure) {
+        const error = new CodecError('TRIM', `${describeRelocation(object.name, step.section, step.index, step.relo, object.btf)}: ${failure.message}`, { cause: failure });
+        if (!skip) throw error;
+        skip(error);
+      }
+    }
   }
   return marks;
 }
 
-/** Builds the kept types in output order, ids remapped (spec §6.5). */
+/** Builds the kept types in output order, ids remapped (docs/CODEC.md §8.4). */
 function buildTypes(target: Btf, marks: MarkSet): BtfType[] {
   const ids = new Map<TypeId, TypeId>();
   const out: BtfType[] = [];
-  // Output order is input id order (spec §6.5).
+  // Output order is input id order.
   for (const id of [...marks.types].sort((a, b) => a - b)) {
-    const src = target.typeCopy(id);
-    out.push(src.kind === BtfKind.Struct || src.kind === BtfKind.Union ? keptComposite(target, id, src, marks.members.get(id)) : src);
+    const kind = target.kind(id);
+    // A composite is built from its marked members only: task_struct keeps a few of hundreds.
+    out.push(kind === BtfKind.Struct || kind === BtfKind.Union ? keptComposite(target, id, marks.members.get(id)) : target.typeCopy(id));
     ids.set(id, out.length);
   }
   const map = (x: TypeId) => ids.get(x) ?? 0;
@@ -250,30 +277,32 @@ function buildTypes(target: Btf, marks: MarkSet): BtfType[] {
   return out;
 }
 
-/** Why btf__add_field would refuse member `idx` of `id` (spec §6.5), or undefined. */
+/** Why btf__add_field would refuse member `idx` of `id` (docs/CODEC.md §8.4), or undefined. */
 function memberProblem(target: Btf, id: TypeId, idx: number, m: Member): string | undefined {
   const isBitfield = m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0;
   if (isBitfield && (m.bitfieldSize === 0 || m.bitfieldSize > 255 || m.bitOffset > 0xffffff)) {
-    return `${target.describe(id)}: member ${idx} '${m.name}' at bit offset ${m.bitOffset} is a bitfield without a size (kind_flag 0 legacy bitfield); bpftool cannot write it either`;
+    return `${target.describe(id)}: member ${idx} '${clip(m.name)}' at bit offset ${m.bitOffset} is a bitfield without a size (kind_flag 0 legacy bitfield); bpftool cannot write it either`;
   }
   if (target.kind(id) === BtfKind.Union && m.bitOffset !== 0) {
-    return `${target.describe(id)}: union member ${idx} '${m.name}' has non-zero bit offset ${m.bitOffset}`;
+    return `${target.describe(id)}: union member ${idx} '${clip(m.name)}' has non-zero bit offset ${m.bitOffset}`;
   }
   return undefined;
 }
 
 /** btf__add_struct/union + btf__add_field for the marked members, with libbpf's checks. */
-function keptComposite(target: Btf, id: TypeId, src: CompositeType, marked: Set<number> | undefined): CompositeType {
+function keptComposite(target: Btf, id: TypeId, marked: Set<number> | undefined): CompositeType {
   const members: Member[] = [];
   let kindFlag = false;
-  src.members.forEach((m, idx) => {
-    if (!marked?.has(idx)) return;
+  // In original member order.
+  for (const idx of marked ? [...marked].sort((a, b) => a - b) : []) {
+    const m = target.member(id, idx);
     const problem = memberProblem(target, id, idx, m);
     if (problem) throw new CodecError('TRIM', problem);
     kindFlag ||= m.bitfieldSize !== 0 || m.bitOffset % 8 !== 0;
-    members.push({ name: m.name, type: m.type, bitOffset: m.bitOffset, bitfieldSize: m.bitfieldSize });
-  });
-  return { kind: src.kind, name: src.name, size: src.size, kindFlag, members };
+    members.push(m);
+  }
+  const kind = target.kind(id) === BtfKind.Union ? BtfKind.Union : BtfKind.Struct;
+  return { kind, name: target.name(id), size: target.sizeOrType(id), kindFlag, members };
 }
 
 /** btf_type_visit_type_ids: rewrites every type-id field of `t` through `map`. */
@@ -311,7 +340,7 @@ export function remapTypeIds(t: BtfType, map: (id: TypeId) => TypeId): void {
 }
 
 /** The minimized types, in output order (types[i] is id i + 1). */
-export function trimBtfTypes(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation'> = {}): BtfType[] {
+export function trimBtfTypes(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {}): BtfType[] {
   return buildTypes(target, markObjects(target, objects, options));
 }
 

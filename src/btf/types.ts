@@ -162,6 +162,25 @@ export interface DeclTagType {
   kindFlag: boolean;
 }
 
+/**
+ * A type of a kind this codec does not know (2026 format: skipped using the layout section).
+ * Kept as read so it keeps its id and re-encodes byte for byte; what it means is unknown, so
+ * CO-RE and the trimmer refuse to look inside it.
+ */
+export interface OpaqueType {
+  kind: typeof BtfKind.Opaque;
+  /** The kind number in the record. */
+  rawKind: number;
+  name: string;
+  kindFlag: boolean;
+  vlen: number;
+  /** The third header word (a size or a type id: which, only its kind knows). */
+  sizeOrType: number;
+  /** The bytes after the 12-byte header (layout info_sz + vlen x elem_sz), in `littleEndian` order. */
+  data: Uint8Array;
+  littleEndian: boolean;
+}
+
 export type BtfType =
   | IntType
   | PointerType
@@ -177,4 +196,5 @@ export type BtfType =
   | VarType
   | DatasecType
   | FloatType
-  | DeclTagType;
+  | DeclTagType
+  | OpaqueType;

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { Btf, parseBpfObject, resolveRelocations, CoreReloKind as K } from '../../src/btf/index.js';
+import { Btf, CodecError, parseBpfObject, relocationSteps, resolveObjectRelocations, resolveRelocations, trimBtf, CoreReloKind as K } from '../../src/btf/index.js';
 import { parseAccessString } from '../../src/btf/core.js';
 import { essentialName, essentialNameHash, essentialHashAt } from '../../src/btf/names.js';
-import { TARGET, object, r, lSkFlat, lMissing, lSkMissingField, lE, lAnon, lE64 } from '../helpers/crafted.js';
+import { TARGET, object, r, lSkFlat, lMissing, lSkMissingField, lE, lAnon, lE64, lPr, lSkRcuP } from '../helpers/crafted.js';
 
 t.test('access strings are parsed like libbpf sscanf("%d") loops', async (t) => {
   t.same(parseAccessString('0'), [0]);
@@ -55,4 +55,26 @@ t.test('a relocation libbpf rejects ends the object with an error outcome', asyn
   const outcomes = resolveRelocations(Btf.parse(TARGET), [parseBpfObject(object([r(lSkFlat, '0:0', K.FieldByteOffset), r(lAnon, '0:0', K.FieldExists, 1), r(lSkFlat, '0:0', K.FieldByteOffset, 2)]), 'y.bpf.o')]);
   t.equal(outcomes.length, 2, 'the one before, then the error; nothing after');
   t.match(outcomes[1], { kindName: 'error', value: null, reason: /anonymous types/ });
+});
+
+t.test('a repeated relocation is resolved once while its candidates stay the same, and reports like the first', async (t) => {
+  const target = Btf.parse(TARGET);
+  // TYPE_EXISTS on pr matches pr and pr___2 (kept both); f then matches pr___2 only and prunes
+  // pr away, so the repeat of the first sees one candidate: resolved again, root pr___2.
+  const obj = parseBpfObject(object([r(lPr, '0', K.TypeExists), r(lPr, '0:0', K.FieldByteOffset, 1), r(lPr, '0', K.TypeExists, 2), r(lPr, '0', K.TypeExists, 3), r(lPr, '0:0', K.FieldByteOffset, 4)]), 'rep.bpf.o');
+  const resolved = resolveObjectRelocations(target, obj);
+  const root = (i: number) => target.name(resolved[i]!.targetSpec!.rootTypeId);
+  t.same([0, 1, 2, 3, 4].map(root), ['pr', 'pr___2', 'pr___2', 'pr___2', 'pr___2'], 'target roots as libbpf finds them, pruning included');
+  t.not(resolved[2]!.targetSpec, resolved[0]!.targetSpec, 'after the pruning, the repeat is resolved again');
+  t.equal(resolved[3]!.targetSpec, resolved[2]!.targetSpec, 'the next repeat shares the outcome');
+  t.equal(resolved[4]!.targetSpec, resolved[1]!.targetSpec, 'a repeat after a relocation that did not prune shares it too');
+  t.same([...relocationSteps(target, obj, { keep: 'outcome' })].length, 5);
+
+  // Failing repeats are reported one by one when the trim goes on past them.
+  const failing = parseBpfObject(object([r(lSkRcuP, '0', K.TypeExists), r(lSkRcuP, '0', K.TypeExists, 1), r(lAnon, '0:0', K.FieldExists, 2), r(lAnon, '0:0', K.FieldExists, 3)]), 'fail.bpf.o');
+  const skipped: CodecError[] = [];
+  trimBtf(target, [failing], { onSkippedRelocation: (e) => skipped.push(e) });
+  t.same(skipped.map((e) => e.code), ['TRIM', 'TRIM', 'CORE', 'CORE']);
+  t.match(skipped[1]!.message, /insn #1 .*unsupported kind: TYPE_TAG/);
+  t.match(skipped[3]!.message, /insn #3 .*anonymous types/);
 });

@@ -1,8 +1,8 @@
 /**
  * Differential tests on crafted inputs: a hand-made target "kernel" and hand-made BPF
- * objects that reach the CO-RE and btfgen edge cases of spec §7 no compiler emits on
- * demand. Each case runs our trimmer and `bpftool gen min_core_btf` on the same bytes:
- * the outputs must be identical, or both must refuse the input.
+ * objects that reach the CO-RE and btfgen edge cases no compiler emits on demand
+ * (docs/CODEC.md §7, §8). Each case runs our trimmer and `bpftool gen min_core_btf` on the
+ * same bytes: the outputs must be identical, or both must refuse the input.
  */
 import t from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -36,6 +36,10 @@ const cases: Case[] = [
   { name: 'two candidates with different offsets: field offset ambiguity', objects: [object([r(lAmb, '0:0', K.FieldByteOffset)])], error: /field offset ambiguity/ },
   { name: 'TYPE_ID_TARGET with two compatible candidates is ambiguous', objects: [object([r(lDup, '0', K.TypeIdTarget)])], error: /relocation decision ambiguity/ },
   { name: 'candidate pruning by an earlier relocation avoids a later ambiguity', objects: [object([r(lPr, '0:0', K.FieldByteOffset), r(lPr, '0:1', K.FieldByteOffset, 1)])] },
+  {
+    name: 'repeats of a type relocation: before the pruning both candidates are kept, after it one',
+    objects: [object([r(lPr, '0', K.TypeExists), r(lPr, '0', K.TypeExists, 1), r(lPr, '0:0', K.FieldByteOffset, 2), r(lPr, '0', K.TypeExists, 3), r(lPr, '0', K.TypeIdTarget, 4), r(lPr, '0', K.TypeIdTarget, 5)])],
+  },
   { name: 'without the pruning relocation first, the same access is ambiguous', objects: [object([r(lPr, '0:1', K.FieldByteOffset), r(lPr, '0:0', K.FieldByteOffset, 1)])], error: /field offset ambiguity/ },
   { name: 'a relocation on an anonymous root type fails', objects: [object([r(lAnon, '0:0', K.FieldExists)])], error: /anonymous types/ },
   { name: 'TYPE_ID_LOCAL only: empty output', objects: [object([r(lSkFlat, '0', K.TypeIdLocal)])] },

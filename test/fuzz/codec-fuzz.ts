@@ -4,7 +4,14 @@
  * result or in our typed CodecError: any other exception, or an iteration that takes too
  * long, is a finding, returned with the input that caused it.
  */
-import { Btf, CodecError, dumpRaw, parseBpfObject, parseBtfExt, parseElf, resolveRelocations, trimBtf } from '../../src/btf/index.js';
+import { Btf, CodecError, dumpRaw, encodeBtf, parseBpfObject, parseBtfExt, parseElf, resolveRelocations, trimBtf, verifyTrim } from '../../src/btf/index.js';
+import { TARGET } from '../helpers/crafted.js';
+import { toBtf2026 } from '../helpers/btf-2026.js';
+import { everyKind } from '../helpers/sample-types.js';
+import {
+  btfWithSharedNames, deepTypedefChains, elfWithSharedSectionNames, longMemberLists, manyExtSections, manyTypes, objectOnManyTypes,
+  sharedLongAccessString, withRepeatedRelocations,
+} from '../helpers/hostile-inputs.js';
 
 /** xorshift32: a small deterministic PRNG, so a finding can be replayed from its seed. */
 export class Rng {
@@ -133,7 +140,7 @@ export function runFuzz(targets: FuzzTarget[], options: FuzzOptions = {}): FuzzR
 }
 
 /** The standard targets: raw BTF decoding, ELF parsing, .BTF.ext decoding, objects through CO-RE and the trimmer. */
-export function codecTargets(input: { btfSeeds: Uint8Array[]; objectSeeds: Uint8Array[]; target: Btf }): FuzzTarget[] {
+export function codecTargets(input: { btfSeeds: Uint8Array[]; objectSeeds: Uint8Array[]; target: Btf; elfSeeds?: Uint8Array[] }): FuzzTarget[] {
   const fullDecode = (btf: Btf) => {
     for (const _ of btf.types()) void _;
     dumpRaw(btf);
@@ -144,7 +151,7 @@ export function codecTargets(input: { btfSeeds: Uint8Array[]; objectSeeds: Uint8
   });
   return [
     { name: 'btf', seeds: input.btfSeeds, run: (b) => fullDecode(Btf.parse(b)) },
-    { name: 'elf', seeds: input.objectSeeds, run: (b) => void parseElf(b) },
+    { name: 'elf', seeds: [...input.objectSeeds, ...(input.elfSeeds ?? [])], run: (b) => void parseElf(b) },
     {
       name: 'btf.ext',
       seeds: extSeeds.map((s) => s.ext),
@@ -168,6 +175,62 @@ export function codecTargets(input: { btfSeeds: Uint8Array[]; objectSeeds: Uint8
       },
     },
   ];
+}
+
+/**
+ * The hostile families of test/helpers/hostile-inputs.ts as fuzz targets, at sizes that keep
+ * an iteration well under a second: mutations of inputs built to make a parser work hard.
+ * Objects are trimmed and the trim verified (against their own target where they need one);
+ * the BTF with shared long names is decoded and its types inflated, not dumped (a dump
+ * prints each type's name, so its output grows with names x types by design).
+ * `realObject`, when given, is repeated into an object of a few thousand relocations.
+ */
+export function hostileTargets(realObject?: Uint8Array, kernel?: Btf): FuzzTarget[] {
+  const crafted = Btf.parse(TARGET);
+  const members = longMemberLists(300);
+  const chains = deepTypedefChains(200);
+  const trimAndVerify = (target: Btf, b: Uint8Array) => {
+    const objects = [parseBpfObject(b, 'hostile.bpf.o')];
+    const out = trimBtf(target, objects);
+    verifyTrim(target, Btf.parse(out), objects);
+  };
+  const targets: FuzzTarget[] = [
+    {
+      name: 'hostile btf',
+      seeds: [btfWithSharedNames(400, 20_000, false), btfWithSharedNames(400, 20_000, true), encodeBtf(manyTypes(300))],
+      run: (b) => {
+        const btf = Btf.parse(b);
+        for (const _ of btf.types()) void _;
+        if (btf.typeCount > 1) btf.idsByEssentialName(btf.name(btf.typeCount - 1));
+      },
+    },
+    { name: 'hostile elf', seeds: [elfWithSharedSectionNames(300, 10_000, false), elfWithSharedSectionNames(300, 10_000, true)], run: (b) => void parseElf(b) },
+    {
+      name: 'hostile object+trim',
+      seeds: [manyExtSections(200), manyExtSections(100, 4000), sharedLongAccessString(100, 2000), objectOnManyTypes(300)],
+      run: (b) => trimAndVerify(crafted, b),
+    },
+    { name: 'long member lists', seeds: [members.object], run: (b) => trimAndVerify(Btf.parse(members.target), b) },
+    { name: 'deep typedef chains', seeds: [chains.object], run: (b) => trimAndVerify(Btf.parse(chains.target), b) },
+    { name: 'hostile target', seeds: [members.target, chains.target], run: (b) => trimAndVerify(Btf.parse(b), members.object) },
+  ];
+  if (realObject && kernel) targets.push({ name: 'repeated relocations (kernel)', seeds: [withRepeatedRelocations(realObject, 20)], run: (b) => trimAndVerify(kernel, b) });
+  return targets;
+}
+
+/**
+ * 2026-format seeds (docs/CODEC.md §4) in both byte orders: a 32-byte header and layout
+ * section, a type of a kind the codec does not know, a DATASEC whose vlen needs 24 bits.
+ * Mutations then reach the layout fields, the layout entries and the wider info word.
+ */
+export function btf2026Seeds(): Uint8Array[] {
+  return [true, false].flatMap((littleEndian) => {
+    const classic = encodeBtf(everyKind(), { littleEndian });
+    return [
+      toBtf2026(classic, { layout: true, unknownKind: { kind: 20, infoSize: 4, elemSize: 8, vlen: 2 } }).bytes,
+      toBtf2026(classic, { layout: true, datasecVars: 300, unknownKind: { kind: 42, infoSize: 0, elemSize: 12, vlen: 1 } }).bytes,
+    ];
+  });
 }
 
 function extractSection(elfBytes: Uint8Array, name: string): Uint8Array {

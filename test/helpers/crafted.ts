@@ -1,7 +1,8 @@
 /**
  * A hand-made target "kernel" and a hand-made object type list that together reach the
- * CO-RE and btfgen edge cases of spec §7 (anonymous nesting, bitfields, legacy bitfields,
- * flavors and ambiguity, TYPE_TAG, FWD, enums of both widths, arrays, function pointers).
+ * CO-RE and btfgen edge cases of docs/CODEC.md §7-§8 (anonymous nesting, bitfields, legacy
+ * bitfields, flavors and ambiguity, TYPE_TAG, FWD, enums of both widths, arrays, function
+ * pointers).
  * Used by the differential cases and as fuzz seeds.
  */
 import { BtfKind, encodeBtf } from '../../src/btf/index.js';
