@@ -5,9 +5,9 @@
  *   plugins/external   multipart (upload limits), rate limit, swagger + Swagger UI at /docs
  *   plugins/app        zod validation, error handler, request metrics, admin auth
  *   routes/            one module per URL path (see openapi.yaml for the contract)
- *   coverage.ts        kernel coverage: upload, coverage, sync, compat, bundle, the page at /
  *
- * The caller owns the catalog, store and queue: closing the app does not close them.
+ * The caller owns the catalog, store and queue (src/service/backends.ts makes them): closing
+ * the app does not close them.
  *
  * Hardening (docs/SECURITY.md): every request must arrive within `requestTimeoutMs`;
  * uploads are bounded per field, file, request and process (uploads.ts); trim routes are
@@ -17,9 +17,9 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { Catalog } from '../catalog/catalog.js';
 import type { TrustProxy } from '../config/schema.js';
-import type { TrimQueue } from '../queue/trim-queue.js';
+import type { JobQueue } from '../queue/job.js';
+import type { JobKinds } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { type CoverageOptions, registerCoverage } from './coverage.js';
 import { ServiceMetrics } from './metrics.js';
 import { frameworkErrors, useErrorHandler } from './plugins/app/error-handler.js';
 import { useRequestMetrics } from './plugins/app/request-metrics.js';
@@ -27,6 +27,12 @@ import { useZodValidation } from './plugins/app/zod-validation.js';
 import { registerMultipart } from './plugins/external/multipart.js';
 import { registerSwagger } from './plugins/external/swagger.js';
 import { btfRoutes } from './routes/api/v1/btf.js';
+import { bundleRoutes } from './routes/api/v1/bundle.js';
+import { compatReportRoutes } from './routes/api/v1/compat-report.js';
+import { coverageRoutes } from './routes/api/v1/coverage.js';
+import { kernelUploadRoutes } from './routes/api/v1/kernel-upload.js';
+import { syncRoutes } from './routes/api/v1/sync.js';
+import { pageRoutes } from './routes/page.js';
 import { compatRoutes } from './routes/api/v1/compat.js';
 import { identityRoutes } from './routes/identity.js';
 import { jobRoutes } from './routes/api/v1/jobs.js';
@@ -34,7 +40,7 @@ import { kernelRoutes } from './routes/api/v1/kernels.js';
 import { healthRoutes } from './routes/health.js';
 import { monitoringRoutes } from './routes/monitoring.js';
 import { registerRateLimit } from './plugins/external/rate-limit.js';
-import { type ApiConfig, type AppServices, apiLimits, guardDependency } from './services.js';
+import { type ApiConfig, type AppServices, apiLimits, guardDependency, type SyncSettings } from './services.js';
 import { TrimResultCache } from './trim-cache.js';
 import { TrimHitRecorder } from './trim-hits.js';
 import { UploadBudget, useUploadBudget } from './uploads.js';
@@ -44,15 +50,16 @@ export interface BuildAppOptions {
   config: ApiConfig;
   store: ObjectStore;
   catalog: Catalog;
-  queue: TrimQueue;
+  /** Runs every kind of job: in-process, or a BullMQ producer for `btfhub worker` processes. */
+  queue: JobQueue<JobKinds>;
   /** A pino logger; none (silent) by default. */
   logger?: FastifyBaseLogger;
   /** Shared with an in-process worker to expose its decoded-kernel cache; one is created otherwise. */
   metrics?: ServiceMetrics;
   /** Swagger UI at /docs (default true). */
   docs?: boolean;
-  /** Compat, bundle and sync jobs, and the sync settings; an in-process queue by default. */
-  coverage?: CoverageOptions;
+  /** The archive sync: what POST /api/v1/sync scans (none by default) and the schedule's interval, shown by GET. */
+  sync?: Partial<SyncSettings>;
   /** Called for every route as it is added (the OpenAPI test lists the routes with it). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -84,7 +91,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
 
   const metrics = options.metrics ?? new ServiceMetrics();
-  metrics.setQueueDepth(() => options.queue.depth());
+  metrics.setQueueDepth(() => options.queue.depth(['trim']));
   const trimHits = new TrimHitRecorder(options.catalog, {
     onError: (error, droppedHits) => app.log.warn({ err: error, droppedHits }, 'cache hits not recorded in the catalog'),
   });
@@ -98,6 +105,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     uploads: new UploadBudget(limits.maxUploadBytesInFlight),
     trimCache: new TrimResultCache(limits.trimCacheBytes),
     trimHits,
+    sync: { source: options.sync?.source ?? null, intervalMs: options.sync?.intervalMs ?? 0 },
     raw: { catalog: options.catalog, store: options.store, queue: options.queue },
   };
   app.decorate('services', services);
@@ -140,7 +148,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(compatRoutes);
   await app.register(healthRoutes);
   await app.register(monitoringRoutes);
-  await registerCoverage(app, { store: options.store, catalog: options.catalog }, options.coverage);
+  await app.register(kernelUploadRoutes);
+  await app.register(coverageRoutes);
+  await app.register(syncRoutes);
+  await app.register(compatReportRoutes);
+  await app.register(bundleRoutes);
+  await app.register(pageRoutes);
 
   return app;
 }

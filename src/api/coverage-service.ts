@@ -1,7 +1,6 @@
 /**
- * What the coverage routes share: the coverage queue and sync settings (decorated onto the
- * app as `app.coverage`), kernel filters from request fields, the registered kernels a
- * filter matches, submitting a compat or bundle job for uploaded objects, and job statuses
+ * What the coverage routes share: kernel filters from request fields, the registered kernels
+ * a filter matches, submitting a compat or bundle job for uploaded objects, and job statuses
  * as the API shows them.
  *
  * Submitting follows POST /api/v1/btf: objects may come gzip-compressed, and every one must
@@ -14,12 +13,13 @@ import type { FastifyReply } from 'fastify';
 import { parseBpfObject } from '../btf/object.js';
 import type { Catalog, KernelFilter, KernelRecord } from '../catalog/catalog.js';
 import { type Distro, normalizeArch, normalizeDistro, normalizeDistroVersion, validateIdentityValue } from '../identity/kernel-identity.js';
+import type { JobStatus } from '../queue/job.js';
 import {
-  bundleKey, compatReportKey, type CoverageJobStatus, type CoverageQueue, objectsJobId, type UploadedObjectRef,
-} from '../queue/coverage-queue.js';
+  type BundleJobResult, type CompatJobResult, type ObjectsJobData, objectsJobId, type SyncJobData, type SyncJobResult, type UploadedObjectRef,
+} from '../queue/kinds.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
-import { objectKey } from '../worker/trim-job.js';
-import { filterBody } from '../worker/coverage-report.js';
+import { bundleKey, compatReportKey, objectKey } from '../storage/keys.js';
+import { filterBody } from '../coverage/compat-report.js';
 import type { CoverageFilterInput, CoverageJobStatusBody, SyncRunBody } from './coverage-schemas.js';
 import { ApiError } from './errors.js';
 import { MAX_PAGE_LIMIT } from './schemas.js';
@@ -27,19 +27,8 @@ import type { AppServices } from './services.js';
 import { kernelLabel, objectsHash } from './trim-service.js';
 import type { UploadedFile } from './uploads.js';
 
-export interface CoverageServices {
-  queue: CoverageQueue;
-  /** What a sync scans (BTFHUB_SYNC_SOURCE, else BTFHUB_ARCHIVE_DIR); null: nothing to sync. */
-  syncSource: string | null;
-  /** Between scheduled syncs; 0 when off. */
-  syncIntervalMs: number;
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    coverage: CoverageServices;
-  }
-}
+/** The status of a compat, bundle or sync job. */
+export type CoverageJobStatus = JobStatus<ObjectsJobData | SyncJobData, CompatJobResult | BundleJobResult | SyncJobResult>;
 
 /** The kernel filter of request fields, normalized like every identity (`focal` is 20.04, `aarch64` arm64). */
 export function filterFromFields(fields: CoverageFilterInput): KernelFilter {
@@ -86,7 +75,6 @@ export interface SubmittedJob {
 /** Checks the objects, stores them, enqueues the job and waits up to `waitMs` for it. */
 export async function submitObjectsJob(
   services: AppServices,
-  queue: CoverageQueue,
   kind: 'compat' | 'bundle',
   files: readonly UploadedFile[],
   filter: KernelFilter,
@@ -111,13 +99,13 @@ export async function submitObjectsJob(
     await services.catalog.recordObject(sha256, file.bytes.length);
   }
   const id = objectsJobId(kind, objects, filter, kernelsFingerprint(kernels));
-  await queue.enqueue(id, { kind, objects, objectsHash: objectsHash(objects.map((o) => o.sha256)), filter });
-  const status = await queue.waitFor(id, waitMs);
+  await services.queue.enqueue(kind, id, { kind, objects, objectsHash: objectsHash(objects.map((o) => o.sha256)), filter });
+  const status = await services.queue.waitFor(kind, id, waitMs);
   return { id, status, kernels: kernels.length };
 }
 
 /** 202: still running; Location says where to follow it. */
-export function sendJobPending(reply: FastifyReply, status: CoverageJobStatus): FastifyReply {
+export function sendJobPending(reply: FastifyReply, status: Pick<JobStatus, 'id' | 'state'>): FastifyReply {
   return reply
     .code(202)
     .header('location', `/api/v1/jobs/${encodeURIComponent(status.id)}`)
@@ -125,7 +113,7 @@ export function sendJobPending(reply: FastifyReply, status: CoverageJobStatus): 
 }
 
 /** A failed job as an answer: 422 when the request was at fault, 500 otherwise. */
-export function coverageJobFailure(status: CoverageJobStatus): ApiError {
+export function coverageJobFailure(status: Pick<JobStatus, 'id' | 'error'>): ApiError {
   const message = status.error?.message ?? 'unknown error';
   if (status.error?.clientError) return new ApiError(422, 'invalid_object', message, 'object');
   return new ApiError(500, 'internal_error', `job ${status.id} failed: ${message}`);

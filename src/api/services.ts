@@ -1,6 +1,6 @@
 /**
  * What the routes use, decorated onto the Fastify instance as `app.services`: the
- * configuration, the catalog, the object store and the trim queue, plus the metrics.
+ * configuration, the catalog, the object store and the job queue, plus the metrics.
  *
  * The catalog, store and queue reach the routes wrapped by `guardDependency`: any failure
  * of theirs becomes a DependencyError, which the error handler answers with 503 and
@@ -8,7 +8,8 @@
  */
 import type { Catalog } from '../catalog/catalog.js';
 import { type Config, LIMIT_DEFAULTS, type RateLimitConfig } from '../config/schema.js';
-import type { TrimQueue } from '../queue/trim-queue.js';
+import type { JobQueue } from '../queue/job.js';
+import type { JobKinds } from '../queue/kinds.js';
 import { StorageError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { DependencyError, type Dependency } from './errors.js';
@@ -68,11 +69,19 @@ export function apiLimits(config: ApiConfig): ApiLimits {
   };
 }
 
+export interface SyncSettings {
+  /** What a sync scans (BTFHUB_SYNC_SOURCE, else BTFHUB_ARCHIVE_DIR); null: nothing to sync. */
+  source: string | null;
+  /** Between scheduled syncs; 0 when off. */
+  intervalMs: number;
+}
+
 export interface AppServices {
   config: ApiConfig;
   catalog: Catalog;
   store: ObjectStore;
-  queue: TrimQueue;
+  /** Every kind of job (trims, compat reports, bundles, syncs). */
+  queue: JobQueue<JobKinds>;
   metrics: ServiceMetrics;
   /** The limits in force (`apiLimits(config)`). */
   limits: ApiLimits;
@@ -82,8 +91,10 @@ export interface AppServices {
   trimCache: TrimResultCache;
   /** Counts cache hits in the catalog in the background. */
   trimHits: TrimHitRecorder;
+  /** The archive sync: what POST /api/v1/sync scans (null: nothing configured) and the schedule's interval. */
+  sync: SyncSettings;
   /** The same dependencies, unwrapped (readiness checks). */
-  raw: { catalog: Catalog; store: ObjectStore; queue: TrimQueue };
+  raw: { catalog: Catalog; store: ObjectStore; queue: JobQueue<JobKinds> };
 }
 
 declare module 'fastify' {

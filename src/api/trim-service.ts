@@ -16,14 +16,18 @@
 import { createHash } from 'node:crypto';
 import { parseBpfObject } from '../btf/object.js';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
-import { objectsHashOf, type TrimJobStatus, type TrimQueue } from '../queue/trim-queue.js';
+import type { JobQueue, JobStatus } from '../queue/job.js';
+import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
-import { objectKey } from '../worker/trim-job.js';
+import { objectKey } from '../storage/keys.js';
 import { ApiError } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
+
+/** A trim job's status. */
+type TrimJobStatus = JobStatus<TrimJobData, TrimJobResult>;
 
 export function sha256Hex(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -46,7 +50,7 @@ export function kernelLabel(ref: KernelRef): string {
 export interface TrimServices {
   catalog: Catalog;
   store: ObjectStore;
-  queue: TrimQueue;
+  queue: JobQueue<JobKinds>;
   metrics: ServiceMetrics;
   /** Recent results in memory; without one every hit reads the catalog and the store. */
   trimCache?: TrimResultCache;
@@ -144,8 +148,8 @@ export async function trimObjects(
     await services.catalog.recordObject(sha256, bytes.length);
   }
 
-  const jobId = await services.queue.enqueue({ objectHashes: [...distinct.keys()], objectsHash: hash, kernel });
-  const status = await services.queue.waitFor(jobId, waitMs);
+  const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel), { objectHashes: [...distinct.keys()], objectsHash: hash, kernel });
+  const status = await services.queue.waitFor('trim', jobId, waitMs);
   return settle(services, status, jobId, hash, kernel);
 }
 

@@ -6,7 +6,8 @@ import t from 'tap';
 import { openapiDocument } from '../../src/api/plugins/external/swagger.js';
 import { ErrorBody, Health, NotReady, Ready } from '../../src/api/schemas.js';
 import type { CatalogBackend } from '../../src/catalog/index.js';
-import type { TrimQueue } from '../../src/queue/trim-queue.js';
+import type { JobQueue } from '../../src/queue/job.js';
+import type { JobKinds } from '../../src/queue/kinds.js';
 import { StorageError } from '../../src/storage/errors.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { btfForm, fixtureObject, keysUnder, setupApi, why } from './helpers.js';
@@ -49,7 +50,7 @@ t.test('/readyz names what failed', async (t) => {
 });
 
 t.test('a dependency failing mid-request: 503 with Retry-After, never a 500', async (t) => {
-  const cases: [string, (deps: { store: ObjectStore; catalog: CatalogBackend; queue: TrimQueue }) => object][] = [
+  const cases: [string, (deps: { store: ObjectStore; catalog: CatalogBackend; queue: JobQueue<JobKinds> }) => object][] = [
     ['catalog', (deps) => ({ catalog: failing(deps.catalog, ['getKernel', 'listKernels', 'getTrim'], () => new Error('connect ECONNREFUSED 127.0.0.1:5432')) })],
     ['queue', (deps) => ({ queue: failing(deps.queue, ['enqueue', 'status'], () => new Error('connect ECONNREFUSED 127.0.0.1:6379')) })],
     ['store', (deps) => ({ store: failing(deps.store, ['put', 'head', 'get'], () => new StorageError('UNAVAILABLE', 'bucket unreachable')) })],

@@ -13,10 +13,11 @@
  * `X-BTFHub-Distinct` (and the job's result) says how many distinct BTFs there were.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { CoverageJobStatus } from '../../../../queue/coverage-queue.js';
-import { bundleMetaKey, type BundleMeta } from '../../../../worker/coverage-job.js';
+import type { JobStatus } from '../../../../queue/job.js';
+import type { BundleMeta } from '../../../../queue/kinds.js';
+import { bundleKey, bundleMetaKey } from '../../../../storage/keys.js';
 import {
-  coverageJobFailure, filterFromFields, resultKey, sendJobPending, submitObjectsJob,
+  coverageJobFailure, filterFromFields, sendJobPending, submitObjectsJob,
 } from '../../../coverage-service.js';
 import { BundleResultParams, CoverageFilterFields } from '../../../coverage-schemas.js';
 import { ApiError, missingField } from '../../../errors.js';
@@ -29,10 +30,9 @@ export const BUNDLE_MEDIA_TYPE = 'application/gzip';
 
 export async function bundleRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
-  const coverage = app.coverage;
 
-  async function sendBundle(reply: FastifyReply, status: CoverageJobStatus): Promise<FastifyReply> {
-    const [archive, metaBytes] = await Promise.all([services.store.get(resultKey(status.id, 'bundle')), services.store.get(bundleMetaKey(status.id))]);
+  async function sendBundle(reply: FastifyReply, status: Pick<JobStatus, 'id'>): Promise<FastifyReply> {
+    const [archive, metaBytes] = await Promise.all([services.store.get(bundleKey(status.id)), services.store.get(bundleMetaKey(status.id))]);
     if (archive === null || metaBytes === null) {
       throw new ApiError(404, 'job_not_found', `the bundle of job ${status.id} is no longer stored; POST /api/v1/bundle makes it again`);
     }
@@ -50,7 +50,7 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
     const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true, decompress: true });
     const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
-    const { status } = await submitObjectsJob(services, coverage.queue, 'bundle', upload.files, filter, services.config.requestWaitMs);
+    const { status } = await submitObjectsJob(services, 'bundle', upload.files, filter, services.config.requestWaitMs);
     if (status.state === 'completed') return sendBundle(reply, status);
     if (status.state === 'failed') throw coverageJobFailure(status);
     return sendJobPending(reply, status);
@@ -58,9 +58,9 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>('/api/v1/bundle/:id', { schema: { params: BundleResultParams } }, async (request, reply) => {
     const { id } = request.params;
-    const status = await coverage.queue.status(id);
+    const status = await services.queue.status('bundle', id);
     if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
     if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendBundle(reply, { id, state: 'completed' });
+    return sendBundle(reply, { id });
   });
 }

@@ -13,9 +13,10 @@
  * relocation's outcome (resolved, field_missing, type_missing, enum_missing, ambiguous, error).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { CoverageJobStatus } from '../../../../queue/coverage-queue.js';
+import type { JobStatus } from '../../../../queue/job.js';
+import { compatReportKey } from '../../../../storage/keys.js';
 import {
-  coverageJobFailure, filterFromFields, resultKey, sendJobPending, submitObjectsJob,
+  coverageJobFailure, filterFromFields, sendJobPending, submitObjectsJob,
 } from '../../../coverage-service.js';
 import { CompatResultParams, CoverageFilterFields } from '../../../coverage-schemas.js';
 import { ApiError, missingField } from '../../../errors.js';
@@ -26,11 +27,10 @@ export const FILTER_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_versio
 
 export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
-  const coverage = app.coverage;
 
   /** The stored report of a finished job, sent as is. */
-  async function sendReport(reply: FastifyReply, status: CoverageJobStatus): Promise<FastifyReply> {
-    const report = await services.store.get(resultKey(status.id, 'compat'));
+  async function sendReport(reply: FastifyReply, status: Pick<JobStatus, 'id'>): Promise<FastifyReply> {
+    const report = await services.store.get(compatReportKey(status.id));
     if (report === null) throw new ApiError(404, 'job_not_found', `the report of job ${status.id} is no longer stored; POST /api/v1/compat makes it again`);
     return reply.type('application/json; charset=utf-8').header('x-btfhub-job', status.id).send(Buffer.from(report));
   }
@@ -39,7 +39,7 @@ export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
     const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true, decompress: true });
     const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
-    const { status } = await submitObjectsJob(services, coverage.queue, 'compat', upload.files, filter, services.config.requestWaitMs);
+    const { status } = await submitObjectsJob(services, 'compat', upload.files, filter, services.config.requestWaitMs);
     if (status.state === 'completed') return sendReport(reply, status);
     if (status.state === 'failed') throw coverageJobFailure(status);
     return sendJobPending(reply, status);
@@ -47,9 +47,9 @@ export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>('/api/v1/compat/:id', { schema: { params: CompatResultParams } }, async (request, reply) => {
     const { id } = request.params;
-    const status = await coverage.queue.status(id);
+    const status = await services.queue.status('compat', id);
     if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
     if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendReport(reply, { id, state: 'completed' });
+    return sendReport(reply, { id });
   });
 }

@@ -3,14 +3,14 @@
  * job, or a coverage job (`compat-...`, `bundle-...`, `sync-...`, with its progress).
  */
 import type { FastifyInstance } from 'fastify';
-import { coverageJobKind } from '../../../../queue/coverage-queue.js';
-import type { TrimJobStatus } from '../../../../queue/trim-queue.js';
-import { coverageJobBody } from '../../../coverage-service.js';
+import type { JobStatus } from '../../../../queue/job.js';
+import { jobKindOf, type TrimJobData, type TrimJobResult } from '../../../../queue/kinds.js';
+import { coverageJobBody, type CoverageJobStatus } from '../../../coverage-service.js';
 import { ApiError } from '../../../errors.js';
 import { kernelPath } from '../../../http.js';
 import { JobParams, type JobStatusBody } from '../../../schemas.js';
 
-export function jobStatusBody(status: TrimJobStatus): JobStatusBody {
+export function jobStatusBody(status: JobStatus<TrimJobData, TrimJobResult>): JobStatusBody {
   if (status.state === 'unknown') throw new Error('jobStatusBody: unknown job');
   const data = status.data;
   const body: JobStatusBody = { job_id: status.id, state: status.state };
@@ -45,13 +45,10 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
   app.get<{ Params: { id: string } }>('/api/v1/jobs/:id', { schema: { params: JobParams } }, async (request) => {
-    if (coverageJobKind(request.params.id) !== null && app.hasDecorator('coverage')) {
-      const status = await app.coverage.queue.status(request.params.id);
-      if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${request.params.id} (finished jobs are kept for a while only)`);
-      return coverageJobBody(status);
-    }
-    const status = await services.queue.status(request.params.id);
-    if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${request.params.id} (finished jobs are kept for a while only)`);
-    return jobStatusBody(status);
+    const { id } = request.params;
+    const kind = jobKindOf(id);
+    const status = await services.queue.status(kind, id);
+    if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${id} (finished jobs are kept for a while only)`);
+    return kind === 'trim' ? jobStatusBody(status as JobStatus<TrimJobData, TrimJobResult>) : coverageJobBody(status as CoverageJobStatus);
   });
 }

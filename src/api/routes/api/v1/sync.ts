@@ -10,7 +10,7 @@
  *                          ends within BTFHUB_REQUEST_WAIT_MS, else 202 with Location.
  */
 import type { FastifyInstance } from 'fastify';
-import { syncJobId } from '../../../../queue/coverage-queue.js';
+import { SYNC_SCHEDULER_ID, syncJobId } from '../../../../queue/kinds.js';
 import { sendJobPending, syncRunBody } from '../../../coverage-service.js';
 import { SyncListQuery, type SyncListQueryInput } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
@@ -18,26 +18,26 @@ import { requireAdmin } from '../../../plugins/app/admin-auth.js';
 
 export async function syncRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
-  const coverage = app.coverage;
+  const sync = services.sync;
 
   app.get<{ Querystring: SyncListQueryInput }>('/api/v1/sync', { schema: { querystring: SyncListQuery } }, async (request) => {
-    const [schedule, runs] = await Promise.all([coverage.queue.syncSchedule(), coverage.queue.recent('sync', request.query.limit)]);
+    const [schedule, runs] = await Promise.all([services.queue.scheduled('sync', SYNC_SCHEDULER_ID), services.queue.recent('sync', request.query.limit)]);
     return {
-      source: coverage.syncSource,
-      interval_ms: coverage.syncSource === null ? 0 : coverage.syncIntervalMs,
-      next_run_at: schedule.nextRunAt?.toISOString() ?? null,
+      source: sync.source,
+      interval_ms: sync.source === null ? 0 : sync.intervalMs,
+      next_run_at: schedule?.nextRunAt?.toISOString() ?? null,
       runs: runs.map(syncRunBody),
     };
   });
 
   app.post('/api/v1/sync', { preHandler: requireAdmin(services.config) }, async (_request, reply) => {
-    const source = coverage.syncSource;
+    const source = sync.source;
     if (source === null) {
       throw new ApiError(409, 'sync_not_configured', 'no archive source to sync: set BTFHUB_SYNC_SOURCE (or BTFHUB_ARCHIVE_DIR)');
     }
-    const running = (await coverage.queue.recent('sync', 10)).find((run) => run.state === 'waiting' || run.state === 'active');
-    const id = running?.id ?? (await coverage.queue.enqueue(syncJobId(), { kind: 'sync', source, trigger: 'admin' }));
-    const status = await coverage.queue.waitFor(id, services.config.requestWaitMs);
+    const running = (await services.queue.recent('sync', 10)).find((run) => run.state === 'waiting' || run.state === 'active');
+    const id = running?.id ?? (await services.queue.enqueue('sync', syncJobId(), { kind: 'sync', source, trigger: 'admin' }));
+    const status = await services.queue.waitFor('sync', id, services.config.requestWaitMs);
     if (status.state === 'completed' || status.state === 'failed') return syncRunBody(status);
     return sendJobPending(reply, status);
   });

@@ -3,8 +3,10 @@ import t, { type Test } from 'tap';
 import { makeBtfTarXz } from '../../src/archive/index.js';
 import { Btf, parseBpfObject, trimBtf } from '../../src/btf/index.js';
 import type { ObjectStore } from '../../src/storage/index.js';
-import { KernelCache } from '../../src/worker/kernel-cache.js';
-import { createTrimProcessor, TrimJobError, withJobTimeout } from '../../src/worker/trim-job.js';
+import { KernelCache } from '../../src/jobs/kernel-cache.js';
+import { createTrimProcessor } from '../../src/jobs/trim.js';
+import { JobError, withJobTimeout } from '../../src/queue/job.js';
+import type { TrimJobData } from '../../src/queue/kinds.js';
 import { verifyTrim } from '../../src/worker/verify-trim.js';
 import { loadFixtures, runBpftoolMinCore } from '../helpers/fixtures.js';
 import {
@@ -38,7 +40,8 @@ async function setup(t: Test, format: 'btf' | 'btf.tar.xz' = 'btf') {
   await registerTestKernel(env, kernelBytes, TEST_KERNEL, format);
   const store = countingStore(env.store);
   const kernelCache = new KernelCache({ maxBytes: 1 << 30 });
-  const process = createTrimProcessor({ store, catalog: env.catalog, kernelCache, logger: silentLogger });
+  const processor = createTrimProcessor({ store, catalog: env.catalog, kernelCache, logger: silentLogger });
+  const process = (data: TrimJobData) => processor(data, { id: 'test-job', progress: () => {} });
   return { env, store, kernelCache, process };
 }
 
@@ -51,8 +54,8 @@ async function expectTrimError(
     () => null,
     (e: unknown) => e,
   );
-  t.ok(error instanceof TrimJobError, 'a TrimJobError');
-  if (!(error instanceof TrimJobError)) {
+  t.ok(error instanceof JobError, 'a JobError');
+  if (!(error instanceof JobError)) {
     t.fail(`got ${String(error)}`);
     return;
   }

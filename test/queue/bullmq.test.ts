@@ -4,15 +4,15 @@
  */
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import t from 'tap';
-import { BullmqTrimQueue, decodeFailure, encodeFailure } from '../../src/queue/bullmq-queue.js';
-import { objectsHashOf, QueueUnavailableError, trimJobId, type TrimJobData } from '../../src/queue/trim-queue.js';
-import type { TrimProcessor } from '../../src/worker/trim-job.js';
-import { startTrimWorker } from '../../src/worker/worker.js';
+import type { BullmqJobQueue } from '../../src/queue/bullmq.js';
+import { createJobWorker } from '../../src/queue/bullmq-worker.js';
+import { decodeFailure, encodeFailure, type JobPolicies, type JobProcessor, QueueUnavailableError } from '../../src/queue/job.js';
+import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult } from '../../src/queue/kinds.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import {
-  createTestEnvironment, deleteRedisKeys, REDIS_URL, registerTestKernel, sha256, silentLogger, sleep, TEST_KERNEL,
+  bullmqTestQueue, createTestEnvironment, deleteRedisKeys, REDIS_URL, registerTestKernel, sha256, silentLogger, sleep, TEST_KERNEL,
   testQueuePrefix, uploadJob,
-} from '../worker/setup.js';
+} from '../jobs/setup.js';
 
 const fx = await loadFixtures();
 const prefix = testQueuePrefix();
@@ -22,25 +22,43 @@ await registerTestKernel(env, fx.vmlinux);
 /** Per-job test behaviour, keyed by objectsHash: runs counted, optional delay and failures. */
 const runs = new Map<string, number>();
 const hooks = new Map<string, (run: number) => Promise<void>>();
-const wrapProcessor = (processor: TrimProcessor): TrimProcessor => async (data) => {
+const wrap = (processor: JobProcessor<TrimJobData, TrimJobResult>): JobProcessor<TrimJobData, TrimJobResult> => async (data, context) => {
   const run = (runs.get(data.objectsHash) ?? 0) + 1;
   runs.set(data.objectsHash, run);
   await hooks.get(data.objectsHash)?.(run);
-  return processor(data);
+  return processor(data, context);
 };
 
-const config = {
-  queue: { kind: 'redis' as const, url: REDIS_URL, prefix },
-  workerConcurrency: 4,
-  kernelCacheBytes: 1 << 30,
-  jobTimeoutMs: 60_000,
+/** The default policies with trims four at a time and retried after 50 ms. */
+const adjust = (policies: JobPolicies<JobKinds>): JobPolicies<JobKinds> => ({ ...policies, trim: { ...policies.trim, concurrency: 4, backoffMs: 50 } });
+const processors = await env.backends.processors();
+const worker = createJobWorker({ url: REDIS_URL, prefix, policies: adjust(env.backends.policies), processors: { ...processors, trim: wrap(processors.trim) }, logger: silentLogger });
+await worker.ready;
+const trimQueue = bullmqTestQueue(prefix, { pollIntervalMs: 200, adjust });
+/** The producer, as the trim routes use it. */
+const queue = {
+  enqueue: (data: TrimJobData) => trimQueue.enqueue('trim', trimJobId(data.objectsHash, data.kernel), data),
+  waitFor: (id: string, ms: number) => trimQueue.waitFor('trim', id, ms),
+  status: (id: string) => trimQueue.status('trim', id),
+  depth: () => trimQueue.depth(['trim']),
+  check: () => trimQueue.check(),
 };
-const worker = await startTrimWorker({ config, store: env.store, catalog: env.catalog, logger: silentLogger, wrapProcessor });
-const queue = new BullmqTrimQueue({ url: REDIS_URL, prefix, backoffMs: 50, pollIntervalMs: 200, logger: silentLogger });
+
+/** The same calls on another producer. */
+function trimCalls(producer: BullmqJobQueue<JobKinds>) {
+  return {
+    enqueue: (data: TrimJobData) => producer.enqueue('trim', trimJobId(data.objectsHash, data.kernel), data),
+    waitFor: (id: string, ms: number) => producer.waitFor('trim', id, ms),
+    status: (id: string) => producer.status('trim', id),
+    depth: () => producer.depth(['trim']),
+    check: () => producer.check(),
+    close: () => producer.close(),
+  };
+}
 
 t.teardown(async () => {
-  await queue.queue.obliterate({ force: true }).catch(() => {});
-  await queue.close();
+  await trimQueue.bullQueue('trim').obliterate({ force: true }).catch(() => {});
+  await trimQueue.close();
   await worker.close();
   await env.cleanup();
   await deleteRedisKeys(REDIS_URL, prefix);
@@ -140,7 +158,7 @@ t.test('waitFor returns the current status when the time is up', async (t) => {
 
 t.test('Redis unreachable: QueueUnavailableError, quickly', async (t) => {
   // Port 1 refuses connections: the producer never becomes ready.
-  const down = new BullmqTrimQueue({ url: 'redis://127.0.0.1:1', prefix, operationTimeoutMs: 500, logger: silentLogger });
+  const down = trimCalls(bullmqTestQueue(prefix, { url: 'redis://127.0.0.1:1', operationTimeoutMs: 500 }));
   t.teardown(() => down.close());
   const hash = sha256('x');
   const data: TrimJobData = { objectHashes: [hash], objectsHash: objectsHashOf([hash]), kernel: TEST_KERNEL };
@@ -168,7 +186,7 @@ t.test('Redis lost after start: QueueUnavailableError, then recovery', async (t)
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const port = (proxy.address() as AddressInfo).port;
-  const flaky = new BullmqTrimQueue({ url: `redis://127.0.0.1:${port}`, prefix, operationTimeoutMs: 1000, logger: silentLogger });
+  const flaky = trimCalls(bullmqTestQueue(prefix, { url: `redis://127.0.0.1:${port}`, operationTimeoutMs: 1000 }));
   t.teardown(async () => {
     await flaky.close();
     for (const s of sockets) s.destroy();
@@ -202,4 +220,17 @@ t.test('Redis lost after start: QueueUnavailableError, then recovery', async (t)
   t.ok(recovered, 'the queue recovers when Redis is back');
   const status = await flaky.waitFor(await flaky.enqueue(data), 60_000);
   t.equal(status.state, 'completed');
+});
+
+t.test('kinds are kept apart: an id is known under its own kind, recent lists its kind', async (t) => {
+  const data = await uploadJob(env.store, [object('tools_like'), object('enum_relos')]);
+  const id = await queue.enqueue(data);
+  t.equal((await queue.waitFor(id, 60_000)).state, 'completed');
+  t.same(await trimQueue.status('compat', id), { id, state: 'unknown' }, 'not a compat job');
+  t.same(await trimQueue.status('bundle', id), { id, state: 'unknown' }, 'nor a bundle job, though compat and bundle share a lane');
+  const recent = await trimQueue.recent('trim', 50);
+  t.ok(recent.some((s) => s.id === id && s.state === 'completed'), 'listed among the recent trims');
+  t.ok(recent.every((s, i) => i === 0 || s.createdAt!.getTime() <= recent[i - 1]!.createdAt!.getTime()), 'newest first');
+  t.same(await trimQueue.recent('sync', 5), []);
+  t.equal(await trimQueue.scheduled('sync', 'no-such-scheduler'), null);
 });

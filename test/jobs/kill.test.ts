@@ -10,10 +10,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { BullmqTrimQueue } from '../../src/queue/bullmq-queue.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import {
-  createTestEnvironment, deleteRedisKeys, REDIS_URL, registerTestKernel, sha256, silentLogger, testQueuePrefix, uploadJob,
+  bullmqTestQueue, createTestEnvironment, deleteRedisKeys, enqueueTrim, REDIS_URL, registerTestKernel, sha256, testQueuePrefix, uploadJob,
 } from './setup.js';
 
 const ENTRY = fileURLToPath(new URL('./fixtures/worker-entry.ts', import.meta.url));
@@ -22,9 +21,9 @@ const JOB_DELAY_MS = 4000;
 
 const fx = await loadFixtures();
 const prefix = testQueuePrefix();
-const env = await createTestEnvironment({ catalogFile: true });
+const env = await createTestEnvironment();
 await registerTestKernel(env, fx.vmlinux);
-const queue = new BullmqTrimQueue({ url: REDIS_URL, prefix, pollIntervalMs: 200, logger: silentLogger });
+const queue = bullmqTestQueue(prefix, { pollIntervalMs: 200 });
 
 interface WorkerProcess {
   child: ChildProcess;
@@ -121,7 +120,7 @@ function startWorker(name: string): WorkerProcess {
 
 t.teardown(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await queue.queue.obliterate({ force: true }).catch(() => {});
+  await queue.bullQueue('trim').obliterate({ force: true }).catch(() => {});
   await queue.close();
   await env.cleanup();
   await deleteRedisKeys(REDIS_URL, prefix);
@@ -129,20 +128,20 @@ t.teardown(async () => {
 
 t.test('a job whose worker is SIGKILLed completes on another worker', async (t) => {
   const first = startWorker('worker 1');
-  await first.waitForLog('trim worker ready', 60_000);
+  await first.waitForLog('btfhub worker ready', 60_000);
 
   const data = await uploadJob(env.store, [fx.objects.get('tools_like')!.bytes]);
-  const id = await queue.enqueue(data);
+  const id = await enqueueTrim(queue, data);
   await first.waitForLog('test: job started', 30_000, { objectsHash: data.objectsHash });
-  t.equal((await queue.status(id)).state, 'active', 'worker 1 has the job');
+  t.equal((await queue.status('trim', id)).state, 'active', 'worker 1 has the job');
 
   first.child.kill('SIGKILL');
   t.match(await first.exited, { signal: 'SIGKILL' }, 'worker 1 died mid-job');
-  t.equal((await queue.status(id)).state, 'active', 'the job is still marked active: its lock has not expired yet');
+  t.equal((await queue.status('trim', id)).state, 'active', 'the job is still marked active: its lock has not expired yet');
 
   const second = startWorker('worker 2');
-  await second.waitForLog('trim worker ready', 60_000);
-  const status = await queue.waitFor(id, 60_000);
+  await second.waitForLog('btfhub worker ready', 60_000);
+  const status = await queue.waitFor('trim', id, 60_000);
   t.equal(status.state, 'completed', 'completed by worker 2');
   if (status.state !== 'completed') t.comment(second.output());
   t.equal(status.result?.resultSha256, sha256(fx.oracle.single.get('tools_like')!), 'the right result');
@@ -154,14 +153,14 @@ t.test('a job whose worker is SIGKILLed completes on another worker', async (t) 
 
   // SIGTERM with a job running: the job finishes, then the process exits 0.
   const next = await uploadJob(env.store, [fx.objects.get('field_offset')!.bytes]);
-  const nextId = await queue.enqueue(next);
+  const nextId = await enqueueTrim(queue, next);
   await second.waitForLog('test: job started', 30_000, { objectsHash: next.objectsHash });
   second.child.kill('SIGTERM');
   const exit = await second.exited;
   t.same(exit, { code: 0, signal: null }, 'worker 2 exited 0 after SIGTERM');
   if (exit.code !== 0) t.comment(second.output());
-  t.equal((await queue.status(nextId)).state, 'completed', 'the running job finished before the exit');
-  const stoppedAt = second.lines.findIndex((l) => l.msg === 'trim worker stopped');
+  t.equal((await queue.status('trim', nextId)).state, 'completed', 'the running job finished before the exit');
+  const stoppedAt = second.lines.findIndex((l) => l.msg === 'btfhub worker stopped');
   const completedAt = second.lines.findIndex((l) => l.msg === 'trim job completed' && l.jobId === nextId);
   t.ok(completedAt !== -1 && stoppedAt > completedAt, 'completed, then stopped');
 });

@@ -5,7 +5,7 @@
  * (`reports/compat/<id>.json`) and served as is; openapi.yaml `CompatReport` describes it.
  */
 import type { KernelFilter } from '../catalog/catalog.js';
-import type { ClassCounts, CompatReport } from '../coverage/compat.js';
+import type { ClassCounts, CompatReport } from './compat.js';
 
 export interface CompatReportBody {
   job_id: string;

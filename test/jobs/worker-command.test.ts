@@ -2,10 +2,9 @@ import { EventEmitter } from 'node:events';
 import t from 'tap';
 import { createWorkerCommand } from '../../src/cli/commands/worker.js';
 import { runCli } from '../../src/cli/run.js';
-import { BullmqTrimQueue } from '../../src/queue/bullmq-queue.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import {
-  createTestEnvironment, deleteRedisKeys, REDIS_URL, registerTestKernel, sha256, silentLogger, testQueuePrefix, uploadJob,
+  bullmqTestQueue, createTestEnvironment, deleteRedisKeys, enqueueTrim, REDIS_URL, registerTestKernel, sha256, testQueuePrefix, uploadJob,
 } from './setup.js';
 
 function capture() {
@@ -47,11 +46,11 @@ t.test('usage and configuration errors', async (t) => {
 
 t.test('runs jobs until SIGTERM, then exits 0; logs the redacted configuration once', async (t) => {
   const fx = await loadFixtures();
-  const env = await createTestEnvironment({ catalogFile: true });
+  const env = await createTestEnvironment();
   const prefix = testQueuePrefix();
-  const queue = new BullmqTrimQueue({ url: REDIS_URL, prefix, logger: silentLogger });
+  const queue = bullmqTestQueue(prefix);
   t.teardown(async () => {
-    await queue.queue.obliterate({ force: true }).catch(() => {});
+    await queue.bullQueue('trim').obliterate({ force: true }).catch(() => {});
     await queue.close();
     await env.cleanup();
     await deleteRedisKeys(REDIS_URL, prefix);
@@ -66,7 +65,7 @@ t.test('runs jobs until SIGTERM, then exits 0; logs the redacted configuration o
     { BTFHUB_DATA_DIR: env.dir, REDIS_URL: redisWithPassword, BTFHUB_QUEUE_PREFIX: prefix, BTFHUB_ADMIN_TOKEN: 'admin-secret-token-0123456789' },
     signals,
   );
-  const status = await queue.waitFor(await queue.enqueue(data), 60_000);
+  const status = await queue.waitFor('trim', await enqueueTrim(queue, data), 60_000);
   t.equal(status.state, 'completed');
   const stored = await env.store.get(status.result!.resultKey);
   t.equal(sha256(stored!), status.result!.resultSha256, 'the stored result matches its hash');
@@ -79,6 +78,6 @@ t.test('runs jobs until SIGTERM, then exits 0; logs the redacted configuration o
   t.equal(configLines.length, 1, 'configuration logged once');
   t.match(configLines[0], { config: { workerConcurrency: 3, queue: { kind: 'redis', prefix }, adminToken: '***' } });
   t.notMatch(result.stdout, /secret-password|admin-secret-token/, 'no secrets in the logs');
-  t.ok(lines.some((l) => l.msg === 'trim worker ready' && l.concurrency === 3));
-  t.ok(lines.some((l) => l.msg === 'trim worker stopped'));
+  t.ok(lines.some((l) => l.msg === 'btfhub worker ready' && l.concurrency === 3));
+  t.ok(lines.some((l) => l.msg === 'btfhub worker stopped'));
 });

@@ -1,17 +1,22 @@
 /**
- * What the worker, queue and kill tests share: a filesystem store in a temporary directory,
- * a migrated SQLite catalog, the fixture kernel registered in both, and helpers to upload
- * objects the way the API does (`objects/<sha256>.o`) and build the job for them.
+ * What the job, queue and worker tests share: the backends of a data directory of their own
+ * (`createBackends`, as `btfhub serve` and `btfhub worker` make them: a filesystem store under
+ * <dir>/objects, a migrated SQLite catalog), the fixture kernel registered in both, and
+ * helpers to upload objects the way the API does (`objects/<sha256>.o`) and build the job
+ * for them.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { type CatalogBackend, type KernelRef, openCatalog } from '../../src/catalog/index.js';
-import { objectsHashOf, type TrimJobData } from '../../src/queue/trim-queue.js';
-import { FsObjectStore, kernelKey, type ObjectStore } from '../../src/storage/index.js';
-import { objectKey } from '../../src/worker/trim-job.js';
+import type { CatalogBackend, KernelRef } from '../../src/catalog/index.js';
+import { type Config, loadConfig } from '../../src/config/schema.js';
+import { BullmqJobQueue } from '../../src/queue/bullmq.js';
+import type { JobPolicies, JobQueue } from '../../src/queue/job.js';
+import { type JobKinds, jobPolicies, objectsHashOf, trimJobId, type TrimJobData } from '../../src/queue/kinds.js';
+import { type BackendOptions, type Backends, createBackends } from '../../src/service/backends.js';
+import { kernelKey, objectKey, type ObjectStore } from '../../src/storage/index.js';
 
 export const TEST_KERNEL: KernelRef = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-1-btfhubtest' };
 
@@ -23,32 +28,33 @@ export function sha256(bytes: Uint8Array | string): string {
 
 export interface TestEnvironment {
   dir: string;
+  /** The configuration of `dir` (BTFHUB_DATA_DIR), with `env` on top. */
+  config: Config;
+  backends: Backends;
   /** Root of the filesystem store. */
   storeRoot: string;
   store: ObjectStore;
   catalog: CatalogBackend;
-  /** SQLite file of the catalog, or ':memory:'. */
-  catalogPath: string;
   cleanup(): Promise<void>;
 }
 
-/** A temporary store and a migrated catalog (':memory:' unless `catalogFile`). */
-export async function createTestEnvironment(options: { catalogFile?: boolean } = {}): Promise<TestEnvironment> {
-  const dir = await mkdtemp(join(tmpdir(), 'btfhub-worker-test-'));
-  const storeRoot = join(dir, 'objects');
-  const store = new FsObjectStore(storeRoot);
-  const catalogPath = options.catalogFile ? join(dir, 'catalog.sqlite') : ':memory:';
-  const catalog = await openCatalog({ kind: 'sqlite', path: catalogPath });
-  await catalog.migrate();
+/** The backends of a temporary data directory, the catalog migrated. */
+export async function createTestEnvironment(
+  options: { env?: Record<string, string>; backends?: Omit<BackendOptions, 'logger'> } = {},
+): Promise<TestEnvironment> {
+  const dir = await mkdtemp(join(tmpdir(), 'btfhub-jobs-test-'));
+  const config = loadConfig({ BTFHUB_DATA_DIR: dir, BTFHUB_REGISTER_HOST_KERNEL: 'false', ...options.env });
+  const backends = createBackends(config, { logger: silentLogger, ...options.backends });
+  const { store, catalog } = await backends.prepare();
   return {
     dir,
-    storeRoot,
+    config,
+    backends,
+    storeRoot: join(dir, 'objects'),
     store,
     catalog,
-    catalogPath,
     async cleanup() {
-      await catalog.close();
-      await store.close();
+      await backends.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -109,4 +115,25 @@ export async function deleteRedisKeys(url: string, prefix: string): Promise<numb
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A BullMQ producer of every kind under `prefix`, with the default policies (`adjust` changes them). */
+export function bullmqTestQueue(
+  prefix: string,
+  options: { url?: string; pollIntervalMs?: number; operationTimeoutMs?: number; adjust?: (policies: JobPolicies<JobKinds>) => JobPolicies<JobKinds> } = {},
+): BullmqJobQueue<JobKinds> {
+  const policies = jobPolicies({ workerConcurrency: 2, jobTimeoutMs: 60_000 });
+  return new BullmqJobQueue<JobKinds>({
+    url: options.url ?? REDIS_URL,
+    prefix,
+    policies: options.adjust ? options.adjust(policies) : policies,
+    logger: silentLogger,
+    ...(options.pollIntervalMs !== undefined && { pollIntervalMs: options.pollIntervalMs }),
+    ...(options.operationTimeoutMs !== undefined && { operationTimeoutMs: options.operationTimeoutMs }),
+  });
+}
+
+/** Enqueues a trim job under its id (`trimJobId`), as the API does. */
+export function enqueueTrim(queue: JobQueue<JobKinds>, data: TrimJobData): Promise<string> {
+  return queue.enqueue('trim', trimJobId(data.objectsHash, data.kernel), data);
 }
