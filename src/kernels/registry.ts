@@ -29,10 +29,7 @@ import { ArchiveError, readKernelBtfFile } from '../archive/index.js';
 import { Btf, CodecError } from '../btf/index.js';
 import type { Catalog, ImportedFileRecord, KernelMarker, KernelRef, UpsertOutcome } from '../catalog/catalog.js';
 import { hostIdentityFromOsRelease, IdentityError, normalizeKernelRef } from '../identity/index.js';
-import { kernelKey, type KernelBtfFormat, type ObjectInfo, type ObjectStore } from '../storage/index.js';
-
-/** Key prefixes the service itself writes; never kernels (derived/: see src/api/kernel-files.ts). */
-export const SERVICE_PREFIXES = ['trimmed/', 'objects/', 'derived/'] as const;
+import { kernelKey, type KernelBtfFormat, type ObjectInfo, type ObjectStore, SERVICE_PREFIXES } from '../storage/index.js';
 
 /** BTFHub marks kernels it could not get BTF for (`.failed`) or that ship their own (`.hasbtf`). */
 export const MARKER_SUFFIXES = ['.failed', '.hasbtf'] as const;

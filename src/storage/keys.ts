@@ -75,6 +75,11 @@ export function kernelKey(ref: KernelRef, format: KernelBtfFormat): string {
   return key;
 }
 
+/** How the kernel file at `key` is stored: `.btf.tar.xz` is an archive, anything else raw BTF. */
+export function kernelFileFormat(key: string): KernelBtfFormat {
+  return key.endsWith('.tar.xz') ? 'btf.tar.xz' : 'btf';
+}
+
 /** Key prefixes the service itself writes; never kernels. */
 export const SERVICE_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'reports/', 'bundles/'] as const;
 
@@ -109,8 +114,9 @@ export function trimmedKey(sha256hex: string): string {
  * re-registered kernel never gets a stale copy.
  */
 export function derivedKernelKey(fileSha256: string, kernel: string, format: KernelBtfFormat): string {
+  const reason = typeof kernel === 'string' && kernel.includes('/') ? 'must be one path segment' : invalidKeyReason(kernel);
+  if (reason !== null) throw new StorageError('INVALID_KEY', `invalid kernel ${JSON.stringify(kernel)}: ${reason}`);
   const key = `derived/${checkSha256(fileSha256)}/${kernel}.${format}`;
-  if (kernel.includes('/')) throw new StorageError('INVALID_KEY', `invalid kernel ${JSON.stringify(kernel)}: must be one path segment`);
   assertValidKey(key);
   return key;
 }
