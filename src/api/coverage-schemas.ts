@@ -37,6 +37,9 @@ export const CoverageFilterFields = z.object({
   kernel_version: KernelPrefix.optional(),
 });
 
+/** The text fields of those routes. */
+export const COVERAGE_FILTER_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const satisfies readonly (keyof typeof CoverageFilterFields.shape)[];
+
 /** `GET /api/v1/sync` query string. */
 export const SyncListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('Runs listed, newest first.'),

@@ -10,7 +10,24 @@ import type { KernelRecord } from '../catalog/catalog.js';
 import { derivedKernelKey, kernelFileFormat, type KernelBtfFormat } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { ApiError } from './errors.js';
+import { kernelPath } from './http.js';
+import type { KernelInfoBody } from './schemas.js';
 import { kernelLabel } from './trim-service.js';
+
+/** A registered kernel as the API describes it (KernelInfo). */
+export function kernelInfo(record: KernelRecord): KernelInfoBody {
+  return {
+    distro: record.distro,
+    distro_version: record.distroVersion,
+    arch: record.arch,
+    kernel_version: record.kernel,
+    format: storedFormat(record),
+    size: record.size,
+    sha256: record.sha256,
+    added_at: record.addedAt.toISOString(),
+    btf_url: `/api/v1/kernels/${kernelPath(record)}/btf`,
+  };
+}
 
 export function storedFormat(record: KernelRecord): KernelBtfFormat {
   return kernelFileFormat(record.storageKey);

@@ -25,6 +25,7 @@ import { ApiError } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
+import type { UploadedFile } from './uploads.js';
 
 /** A trim job's status. */
 type TrimJobStatus = JobStatus<TrimJobData, TrimJobResult>;
@@ -188,4 +189,15 @@ export function jobFailure(jobId: string, status: TrimJobStatus): ApiError {
   const message = status.error?.message ?? 'unknown error';
   if (status.error?.clientError) return new ApiError(422, 'trim_failed', message, 'object');
   return new ApiError(500, 'trim_failed', `trim job ${jobId} failed: ${message}`);
+}
+
+/** An uploaded file as the trim service takes it: hash known, bytes joined only if needed. */
+export function uploadedObject(file: UploadedFile): UploadedObject {
+  return {
+    name: file.filename,
+    sha256: file.sha256,
+    get bytes() {
+      return file.bytes;
+    },
+  };
 }

@@ -16,7 +16,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ArchiveError } from '../archive/errors.js';
 import { decompressGzip, isGzip } from '../archive/gzip.js';
 import { ApiError, unavailable } from './errors.js';
-import type { ApiLimits } from './services.js';
+import type { ApiLimits } from './limits.js';
 
 export interface UploadedFile {
   /** The form field it came in (`object`, `bpf`). */

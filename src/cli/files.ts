@@ -1,7 +1,6 @@
 /** The CLI's file I/O: reads with messages that name the file, and atomic writes. */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic as replaceFile } from '../storage/atomic-file.js';
 import { CliError } from './errors.js';
 
 const REASONS: Record<string, string> = {
@@ -33,18 +32,9 @@ export async function readInputFile(path: string): Promise<Uint8Array> {
  * `path`: readers see the old file or the whole new one, never a partial write.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    const handle = await open(temp, 'wx', 0o666);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
+    await replaceFile(path, data);
   } catch (err) {
-    await unlink(temp).catch(() => {});
     throw fileError(path, err);
   }
 }

@@ -18,7 +18,7 @@ import { readKernelBtfFile } from '../archive/kernel-btf.js';
 import { Btf } from '../btf/btf.js';
 import { parseBpfObject, type BpfObject } from '../btf/object.js';
 import { trimBtf } from '../btf/trim.js';
-import { writeFileAtomic } from '../cli/files.js';
+import { writeFileAtomic } from '../storage/atomic-file.js';
 import type { BtfhubClientOptions } from '../client/client.js';
 import { detectHostIdentity, type HostOverrides, type HostProbeOptions, type ResolvedHostIdentity } from '../identity/host.js';
 import { IdentityError } from '../identity/kernel-identity.js';

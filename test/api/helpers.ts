@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import type { Test } from 'tap';
 import { buildApp } from '../../src/api/app.js';
 import { ServiceMetrics } from '../../src/api/metrics.js';
-import type { ApiConfig } from '../../src/api/services.js';
+import type { ApiConfig } from '../../src/api/limits.js';
 import { makeBtfTarXz } from '../../src/archive/kernel-btf.js';
 import type { CatalogBackend, KernelRef } from '../../src/catalog/index.js';
 import { loadConfig } from '../../src/config/schema.js';

@@ -5,51 +5,20 @@
  *   GET  /api/v1/btf/{objectsHash}/{distro}/{distro_version}/{arch}/{kernel_version}
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { KernelRef } from '../../../../catalog/catalog.js';
 import { ApiError, missingField } from '../../../errors.js';
-import { etagOf, ifNoneMatchMatches, kernelRefFromFields, sendBinary } from '../../../http.js';
+import { etagOf, ifNoneMatchMatches, kernelRefFromFields, sendBinary, sendPending, setTrimHeaders } from '../../../http.js';
 import { BtfUploadFields, TrimParams, type TrimParamsInput } from '../../../schemas.js';
-import { countHit, kernelLabel, trimObjects, type TrimAnswer, type UploadedObject } from '../../../trim-service.js';
-import { readUpload, type UploadedFile } from '../../../uploads.js';
+import { countHit, kernelLabel, trimObjects, type TrimAnswer, uploadedObject } from '../../../trim-service.js';
+import { readUpload } from '../../../uploads.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 
 const UPLOAD_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
 
 type ReadyAnswer = Extract<TrimAnswer, { kind: 'ready' }>;
-type PendingAnswer = Extract<TrimAnswer, { kind: 'pending' }>;
-
-/** Headers of every trimmed BTF answer: ETag (the BTF's sha256), kernel, objects hash, cache. */
-export function setTrimHeaders(reply: FastifyReply, sha256: string, kernel: KernelRef, objectsHash: string, cache: 'hit' | 'miss'): void {
-  reply.header('etag', etagOf(sha256));
-  reply.header('x-btfhub-kernel', kernelLabel(kernel));
-  reply.header('x-btfhub-objects-hash', objectsHash);
-  reply.header('x-btfhub-cache', cache);
-}
-
-/** 202: the job is still running; Location says where to follow it. */
-export function sendPending(reply: FastifyReply, answer: PendingAnswer): FastifyReply {
-  return reply
-    .code(202)
-    .header('location', `/api/v1/jobs/${encodeURIComponent(answer.jobId)}`)
-    .header('x-btfhub-kernel', kernelLabel(answer.kernel))
-    .header('x-btfhub-objects-hash', answer.objectsHash)
-    .send({ job_id: answer.jobId, state: answer.state });
-}
 
 function sendReady(reply: FastifyReply, answer: ReadyAnswer): FastifyReply {
   setTrimHeaders(reply, answer.sha256, answer.kernel, answer.objectsHash, answer.cached ? 'hit' : 'miss');
   return sendBinary(reply, answer.btf, 'application/octet-stream');
-}
-
-/** An uploaded file as the trim service takes it: hash known, bytes joined only if needed. */
-export function uploadedObject(file: UploadedFile): UploadedObject {
-  return {
-    name: file.filename,
-    sha256: file.sha256,
-    get bytes() {
-      return file.bytes;
-    },
-  };
 }
 
 export async function btfRoutes(app: FastifyInstance): Promise<void> {

@@ -19,12 +19,11 @@ import { bundleKey, bundleMetaKey } from '../../../../storage/keys.js';
 import {
   coverageJobFailure, filterFromFields, sendJobPending, submitObjectsJob,
 } from '../../../coverage-service.js';
-import { BundleResultParams, CoverageFilterFields } from '../../../coverage-schemas.js';
+import { BundleResultParams, COVERAGE_FILTER_FIELDS, CoverageFilterFields } from '../../../coverage-schemas.js';
 import { ApiError, missingField } from '../../../errors.js';
 import { etagOf, sendBinary } from '../../../http.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 import { readUpload } from '../../../uploads.js';
-import { FILTER_FIELDS } from './compat-report.js';
 
 export const BUNDLE_MEDIA_TYPE = 'application/gzip';
 
@@ -47,7 +46,7 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
   }
 
   app.post('/api/v1/bundle', async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true, decompress: true });
+    const upload = await readUpload(request, { fileFields: ['object'], textFields: COVERAGE_FILTER_FIELDS, rejectUnknown: true, decompress: true });
     const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
     const { status } = await submitObjectsJob(services, 'bundle', upload.files, filter, services.config.requestWaitMs);

@@ -18,12 +18,10 @@ import { compatReportKey } from '../../../../storage/keys.js';
 import {
   coverageJobFailure, filterFromFields, sendJobPending, submitObjectsJob,
 } from '../../../coverage-service.js';
-import { CompatResultParams, CoverageFilterFields } from '../../../coverage-schemas.js';
+import { CompatResultParams, COVERAGE_FILTER_FIELDS, CoverageFilterFields } from '../../../coverage-schemas.js';
 import { ApiError, missingField } from '../../../errors.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 import { readUpload } from '../../../uploads.js';
-
-export const FILTER_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
 
 export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
@@ -36,7 +34,7 @@ export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
   }
 
   app.post('/api/v1/compat', async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true, decompress: true });
+    const upload = await readUpload(request, { fileFields: ['object'], textFields: COVERAGE_FILTER_FIELDS, rejectUnknown: true, decompress: true });
     const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
     const { status } = await submitObjectsJob(services, 'compat', upload.files, filter, services.config.requestWaitMs);

@@ -11,12 +11,11 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { makeBtfTarXz } from '../../../../archive/kernel-btf.js';
 import { missingField } from '../../../errors.js';
-import { kernelRefFromCompat, sendBinary } from '../../../http.js';
+import { kernelRefFromCompat, sendBinary, sendPending } from '../../../http.js';
 import { kernelBtf } from '../../../kernel-files.js';
 import { CompatQuery, type CompatQueryInput, MAX_PAGE_LIMIT } from '../../../schemas.js';
-import { kernelLabel, requireKernel, trimObjects } from '../../../trim-service.js';
+import { kernelLabel, requireKernel, trimObjects, uploadedObject } from '../../../trim-service.js';
 import { readUpload } from '../../../uploads.js';
-import { sendPending, uploadedObject } from './btf.js';
 
 /** The original's download headers (gin's DataFromReader with these extras). */
 function fileTransfer(reply: FastifyReply): FastifyReply {

@@ -14,8 +14,8 @@ import { CoverageParams, type CoverageBody, type CoverageEntryBody, type Coverag
 import { ApiError } from '../../../errors.js';
 import { negotiate } from '../../../http.js';
 import { normalizeArch, normalizeDistro, normalizeDistroVersion } from '../../../../identity/kernel-identity.js';
+import { kernelInfo } from '../../../kernel-files.js';
 import { MAX_PAGE_LIMIT } from '../../../schemas.js';
-import { kernelInfo } from './kernels.js';
 
 const JSON_TYPE = 'application/json';
 const CSV_TYPE = 'text/csv';

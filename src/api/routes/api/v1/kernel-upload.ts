@@ -20,10 +20,10 @@ import { KernelUploadFields } from '../../../coverage-schemas.js';
 import { ApiError, missingField } from '../../../errors.js';
 import { kernelRefFromFields } from '../../../http.js';
 import { requireAdmin } from '../../../plugins/app/admin-auth.js';
+import { kernelInfo } from '../../../kernel-files.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 import { kernelLabel, requireKernel, sha256Hex } from '../../../trim-service.js';
 import { readUpload } from '../../../uploads.js';
-import { kernelInfo } from './kernels.js';
 
 const FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
 

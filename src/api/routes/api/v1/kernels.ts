@@ -7,34 +7,20 @@
  *       the full BTF: `.btf.tar.xz` with `Accept: application/x-xz`, raw BTF otherwise
  */
 import type { FastifyInstance } from 'fastify';
-import type { KernelFilter, KernelRecord } from '../../../../catalog/catalog.js';
+import type { KernelFilter } from '../../../../catalog/catalog.js';
 import {
   normalizeArch,
   normalizeDistro,
   normalizeDistroVersion,
   validateIdentityValue,
 } from '../../../../identity/kernel-identity.js';
-import { kernelPath, kernelRefFromFields, negotiate, sendBinary } from '../../../http.js';
-import { kernelBtf, storedFormat } from '../../../kernel-files.js';
-import { KernelListQuery, type KernelInfoBody, type KernelListQueryInput, KernelParams, type KernelParamsInput } from '../../../schemas.js';
+import { kernelRefFromFields, negotiate, sendBinary } from '../../../http.js';
+import { kernelBtf, kernelInfo } from '../../../kernel-files.js';
+import { KernelListQuery, type KernelListQueryInput, KernelParams, type KernelParamsInput } from '../../../schemas.js';
 import { requireKernel } from '../../../trim-service.js';
 
 export const XZ_MEDIA_TYPE = 'application/x-xz';
 export const RAW_MEDIA_TYPE = 'application/octet-stream';
-
-export function kernelInfo(record: KernelRecord): KernelInfoBody {
-  return {
-    distro: record.distro,
-    distro_version: record.distroVersion,
-    arch: record.arch,
-    kernel_version: record.kernel,
-    format: storedFormat(record),
-    size: record.size,
-    sha256: record.sha256,
-    added_at: record.addedAt.toISOString(),
-    btf_url: `/api/v1/kernels/${kernelPath(record)}/btf`,
-  };
-}
 
 /** The list filters, normalized like every identity (so `amd64` finds x86_64 kernels). */
 function kernelFilter(query: KernelListQueryInput): KernelFilter {
