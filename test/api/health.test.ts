@@ -94,12 +94,18 @@ t.test('/metrics: requests, trims, cache hits, queue depth, decoded kernels', as
   t.match(text, 'btfhub_queue_depth 0');
   t.match(text, 'btfhub_kernels_decoded 1');
   t.match(text, /btfhub_kernels_decoded_bytes [1-9]\d+/);
-  t.match(text, /btfhub_http_request_duration_seconds_bucket\{route="\/api\/v1\/btf",le="0\.001"\} \d+/);
-  // Every sample line is `name{labels} value`.
+  // Label order carries no meaning in Prometheus; prom-client writes `le` first.
+  t.match(text, /btfhub_http_request_duration_seconds_bucket\{le="0\.001",route="\/api\/v1\/btf"\} \d+/);
+  // Every sample line is `name{labels} value` (Prometheus' metric name grammar; values are floats, NaN or +Inf).
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    t.match(line, /^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$|^[a-z_]+(\{[^}]*\})? \+Inf$/, line);
+    t.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? ([0-9.e+-]+|[+-]Inf|NaN)$/i, line);
   }
+  // prom-client's process and Node.js metrics, GC included.
+  t.match(text, /^process_cpu_seconds_total [0-9.e+-]+$/m);
+  t.match(text, /^process_resident_memory_bytes \d+$/m);
+  t.match(text, '# TYPE nodejs_gc_duration_seconds histogram');
+  t.notMatch(text, /^http_request_duration_seconds/m, "the original's names are on /monitoring/metrics only");
 });
 
 t.test('Swagger UI at /docs serves openapi.yaml; unknown routes are JSON 404s', async (t) => {
