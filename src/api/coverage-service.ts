@@ -130,7 +130,7 @@ export function resultKey(id: string, kind: 'compat' | 'bundle'): string {
 
 const iso = (date: Date | undefined) => date?.toISOString();
 
-/** A coverage job's status as `GET /api/v1/jobs/{id}` shows it (CoverageJobStatus in openapi.yaml). */
+/** A coverage job's status as `GET /api/v1/jobs/{id}` shows it (the CoverageJobStatus schema). */
 export function coverageJobBody(status: CoverageJobStatus): CoverageJobStatusBody {
   if (status.state === 'unknown' || status.data === undefined) throw new Error('coverageJobBody: unknown job');
   const data = status.data;

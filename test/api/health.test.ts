@@ -3,7 +3,7 @@
  * /docs, unknown routes, and a dependency outage during a request: 503 with Retry-After.
  */
 import t from 'tap';
-import { openapiDocument } from '../../src/api/plugins/external/swagger.js';
+import { openapiDocument } from '../../src/api/openapi/document.js';
 import { ErrorBody, Health, NotReady, Ready } from '../../src/api/schemas.js';
 import type { CatalogBackend } from '../../src/catalog/index.js';
 import type { JobQueue } from '../../src/queue/job.js';
@@ -108,7 +108,7 @@ t.test('/metrics: requests, trims, cache hits, queue depth, decoded kernels', as
   t.notMatch(text, /^http_request_duration_seconds/m, "the original's names are on /monitoring/metrics only");
 });
 
-t.test('Swagger UI at /docs serves openapi.yaml; unknown routes are JSON 404s', async (t) => {
+t.test('Swagger UI at /docs serves the OpenAPI document; unknown routes are JSON 404s', async (t) => {
   const { app } = await setupApi(t);
   const ui = await app.inject('/docs');
   t.equal(ui.statusCode, 200);
@@ -116,7 +116,8 @@ t.test('Swagger UI at /docs serves openapi.yaml; unknown routes are JSON 404s', 
   t.match(ui.body, /swagger/i);
   const json = await app.inject('/docs/json');
   t.equal(json.statusCode, 200);
-  t.same(json.json(), openapiDocument(), 'the document served is openapi.yaml');
+  t.same(json.json(), openapiDocument(), 'the document served is the generated one');
+  t.same(json.json().servers, [{ url: '/', description: 'This service: the origin this document was loaded from.' }], 'one server, relative: Try it out calls this instance');
 
   const missing = await app.inject('/api/v2/nothing');
   t.equal(missing.statusCode, 404);

@@ -6,10 +6,12 @@
  *   missing or wrong token    401 {error: 'unauthorized'} with WWW-Authenticate: Bearer
  *
  * The comparison is constant-time over sha256 digests, so neither the token's bytes nor
- * its length leak through timing.
+ * its length leak through timing. The plugin decorates `app.adminOnly`, the preHandler the
+ * admin routes take, with the token of `app.services.config`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
 import { ApiError } from '../../errors.js';
 
 export interface AdminAuthConfig {
@@ -45,3 +47,17 @@ export function requireAdmin(config: AdminAuthConfig): preHandlerAsyncHookHandle
     }
   };
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The preHandler of admin routes. */
+    adminOnly: preHandlerAsyncHookHandler;
+  }
+}
+
+export const adminAuth = fp(
+  async (app: FastifyInstance) => {
+    app.decorate('adminOnly', requireAdmin(app.services.config));
+  },
+  { name: 'btfhub-admin-auth', dependencies: ['btfhub-services'] },
+);

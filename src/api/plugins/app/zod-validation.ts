@@ -4,6 +4,7 @@
  * applied, numbers coerced), and turns the first problem into a 400 naming the field.
  */
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import fp from 'fastify-plugin';
 import type { z } from 'zod';
 import { ApiError } from '../../errors.js';
 
@@ -35,6 +36,9 @@ export function zodValidatorCompiler(): FastifySchemaCompiler<z.ZodType> {
     };
 }
 
-export function useZodValidation(app: FastifyInstance): void {
-  app.setValidatorCompiler(zodValidatorCompiler());
-}
+export const zodValidation = fp(
+  async (app: FastifyInstance) => {
+    app.setValidatorCompiler(zodValidatorCompiler());
+  },
+  { name: 'btfhub-zod-validation' },
+);

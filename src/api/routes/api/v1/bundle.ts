@@ -19,13 +19,72 @@ import { bundleKey, bundleMetaKey } from '../../../../storage/keys.js';
 import {
   coverageJobFailure, filterFromFields, sendJobPending, submitObjectsJob,
 } from '../../../coverage-service.js';
-import { BundleResultParams, COVERAGE_FILTER_FIELDS, CoverageFilterFields } from '../../../coverage-schemas.js';
+import { BundleResultParams, COVERAGE_FILTER_FIELDS, CoverageFilterFields, CoverageUpload } from '../../../coverage-schemas.js';
 import { ApiError, missingField } from '../../../errors.js';
+import { response } from '../../../openapi/components.js';
+import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { etagOf, sendBinary } from '../../../http.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 import { readUpload } from '../../../uploads.js';
 
 export const BUNDLE_MEDIA_TYPE = 'application/gzip';
+
+export const buildBundleOperation = defineOperation({
+  method: 'post',
+  path: '/api/v1/bundle',
+  operationId: 'buildBundle',
+  tags: ['coverage'],
+  summary: 'A .tar.gz of trimmed BTFs for every matching kernel',
+  description: `The BTF of every registered kernel matching the filter (all of them without one),
+trimmed for the objects, as \`<distro>/<distro_version>/<arch>/<kernel>.btf\` in a
+\`.tar.gz\`: the directory an agent image ships (\`btfhub fetch --dir\`, libbpf-tools'
+btf_helpers, BTFHub's btfgen layout). Each BTF is what \`POST /api/v1/btf\` (and
+\`bpftool gen min_core_btf\`) gives for that kernel. Trimmed results are stored
+content-addressed, identical ones once; \`X-BTFHub-Distinct\` says how many distinct
+BTFs there were. A kernel whose BTF does not load, or where libbpf would refuse the
+objects (an ambiguous relocation), is left out and counted in \`X-BTFHub-Failed\`;
+the job's result lists them.
+
+Runs as a job. The answer is the archive when the job ends within
+BTFHUB_REQUEST_WAIT_MS, otherwise 202 with the job's URL; \`GET /api/v1/jobs/{id}\`
+shows its progress and, once completed, \`result.url\`, where the archive is.
+`,
+  request: {
+    body: { required: true, content: { 'multipart/form-data': { schema: CoverageUpload, encoding: { object: { contentType: 'application/octet-stream' } } } } },
+  },
+  responses: {
+    '200': response('Bundle'),
+    '202': response('JobAccepted'),
+    '400': response('BadRequest'),
+    '404': response('NoMatchingKernel'),
+    '413': response('PayloadTooLarge'),
+    '415': response('UnsupportedMediaType'),
+    '422': response('InvalidObject'),
+    '429': response('RateLimited'),
+    '500': response('InternalError'),
+    '503': response('Unavailable'),
+  },
+});
+
+export const getBundleOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/bundle/{id}',
+  operationId: 'getBundle',
+  tags: ['coverage'],
+  summary: 'The .tar.gz of a bundle job',
+  request: { params: BundleResultParams },
+  responses: {
+    '200': response('Bundle'),
+    '202': response('JobAccepted'),
+    '400': response('BadRequest'),
+    '404': response('JobResultNotFound'),
+    '422': response('InvalidObject'),
+    '500': response('InternalError'),
+    '503': response('Unavailable'),
+  },
+});
+
+export const bundleOperations = [buildBundleOperation, getBundleOperation];
 
 export async function bundleRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
@@ -45,7 +104,7 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
     return sendBinary(reply, archive, BUNDLE_MEDIA_TYPE, 'btfhub-bundle.tar.gz');
   }
 
-  app.post('/api/v1/bundle', async (request, reply) => {
+  addRoute(app, buildBundleOperation, {}, async (request, reply) => {
     const upload = await readUpload(request, { fileFields: ['object'], textFields: COVERAGE_FILTER_FIELDS, rejectUnknown: true, decompress: true });
     const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
@@ -55,7 +114,7 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
     return sendJobPending(reply, status);
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/bundle/:id', { schema: { params: BundleResultParams } }, async (request, reply) => {
+  addRoute(app, getBundleOperation, {}, async (request, reply) => {
     const { id } = request.params;
     const status = await services.queue.status('bundle', id);
     if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
