@@ -107,7 +107,7 @@ export const Coverage = z.strictObject({
   totals: z.strictObject({ kernels: count(), groups: count(), failed: count(), hasbtf: count() }),
 }).openapi('Coverage');
 
-export const KernelMarkerInfo = z.strictObject({
+const KernelMarkerInfo = z.strictObject({
   kernel_version: z.string(),
   marker: z.enum(['failed', 'hasbtf']),
 }).openapi('KernelMarkerInfo');
@@ -125,13 +125,13 @@ export const KernelUploaded = z.strictObject({
   outcome: z.enum(['added', 'updated', 'unchanged']).describe('added: a new kernel; updated: its BTF replaced; unchanged: the same bytes were registered.'),
 }).openapi('KernelUploaded');
 
-export const JobProgressBody = z.strictObject({
+const JobProgressBody = z.strictObject({
   done: count(),
   total: count().optional(),
   failed: count(),
 }).openapi('JobProgress');
 
-export const SyncSummary = z.strictObject({
+const SyncSummary = z.strictObject({
   source: z.string(),
   added: count(),
   updated: count(),
@@ -168,7 +168,7 @@ export const SyncRuns = z.strictObject({
   runs: z.array(SyncRun),
 }).openapi('SyncRuns');
 
-export const CompatJobSummary = z.strictObject({
+const CompatJobSummary = z.strictObject({
   kernels: count(),
   unreadable: count(),
   loadable: count(),
@@ -178,7 +178,7 @@ export const CompatJobSummary = z.strictObject({
   url: z.string().describe('GET it for the full report.'),
 }).openapi('CompatJobSummary');
 
-export const BundleJobSummary = z.strictObject({
+const BundleJobSummary = z.strictObject({
   kernels: count().describe('Kernels in the bundle.'),
   distinct: count().describe('Distinct trimmed BTFs among them, each stored once.'),
   failed: count().describe('Kernels left out.'),
@@ -190,7 +190,7 @@ export const BundleJobSummary = z.strictObject({
   url: z.string().describe('GET it for the .tar.gz.'),
 }).openapi('BundleJobSummary');
 
-export const CoverageFilterBody = z.strictObject({
+const CoverageFilterBody = z.strictObject({
   distro: z.string().optional(),
   distro_version: z.string().optional(),
   arch: z.string().optional(),
@@ -284,11 +284,8 @@ export const COVERAGE_COMPONENT_SCHEMAS = {
   CompatReport,
 } as const satisfies Record<string, z.ZodType>;
 
-export type CoverageParamsInput = z.output<typeof CoverageParams>;
-export type SyncListQueryInput = z.output<typeof SyncListQuery>;
 export type CoverageFilterInput = z.output<typeof CoverageFilterFields>;
 export type CoverageEntryBody = z.output<typeof CoverageEntry>;
 export type CoverageBody = z.output<typeof Coverage>;
 export type CoverageJobStatusBody = z.output<typeof CoverageJobStatus>;
 export type SyncRunBody = z.output<typeof SyncRun>;
-export type SyncSummaryBody = z.output<typeof SyncSummary>;

@@ -175,7 +175,7 @@ export function coverageJobBody(status: CoverageJobStatus): CoverageJobStatusBod
   return body;
 }
 
-export function syncSummaryBody(result: Extract<CoverageJobStatus['result'], { kind: 'sync' }>) {
+function syncSummaryBody(result: Extract<CoverageJobStatus['result'], { kind: 'sync' }>) {
   return {
     source: result.source,
     added: result.added,

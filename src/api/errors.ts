@@ -75,7 +75,6 @@ export class DependencyError extends Error {
   }
 }
 
-export const badField = (field: string, message: string) => new ApiError(400, 'invalid_field', message, field);
 export const missingField = (field: string, message = `${field} is required`) => new ApiError(400, 'missing_field', message, field);
 
 export interface ErrorBody {

@@ -53,7 +53,7 @@ export function kernelPath(ref: KernelRef): string {
   return [ref.distro, ref.distroVersion, ref.arch, ref.kernel].map(encodeURIComponent).join('/');
 }
 
-export function asBuffer(bytes: Uint8Array): Buffer {
+function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 

@@ -21,7 +21,7 @@ export const IdentityRequest = z.object({
   distro_version: DistroVersion.optional().describe('Override: the release (with `distro`, detection is skipped).'),
 }).openapi('IdentityRequest');
 
-export const IDENTITY_SOURCES = ['os-release', 'kernel-release', 'override'] as const;
+const IDENTITY_SOURCES = ['os-release', 'kernel-release', 'override'] as const;
 
 export const IdentityAnswer = z.strictObject({
   distro: z.string(),
@@ -38,6 +38,5 @@ export const IdentityAnswer = z.strictObject({
   kernel_url: z.string().describe('GET it for the kernel’s metadata (404 when the service has no BTF for it).'),
 }).openapi('IdentityAnswer');
 
-export type IdentityRequestInput = z.input<typeof IdentityRequest>;
 export type IdentityRequestBody = z.output<typeof IdentityRequest>;
 export type IdentityAnswerBody = z.output<typeof IdentityAnswer>;

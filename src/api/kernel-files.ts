@@ -29,7 +29,7 @@ export function kernelInfo(record: KernelRecord): KernelInfoBody {
   };
 }
 
-export function storedFormat(record: KernelRecord): KernelBtfFormat {
+function storedFormat(record: KernelRecord): KernelBtfFormat {
   return kernelFileFormat(record.storageKey);
 }
 

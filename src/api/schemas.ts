@@ -20,7 +20,7 @@ import { ERROR_CODES } from './errors.js';
  * The characters an identity field may hold ([A-Za-z0-9._+~-]), with no '..' and no leading
  * '.' or '-': safe as a path segment. src/identity applies the same rules.
  */
-export const IDENTITY_PATTERN = /^(?![.-])(?!.*\.\.)[A-Za-z0-9._+~-]+$/;
+const IDENTITY_PATTERN = /^(?![.-])(?!.*\.\.)[A-Za-z0-9._+~-]+$/;
 
 const IDENTITY_RULES = "may only contain letters, digits and . _ + ~ -, must not contain '..' nor start with '.' or '-'";
 
@@ -38,12 +38,12 @@ export const DistroVersion = identityField(64, 'Distribution release (20.04, foc
 export const Arch = identityField(64, 'x86_64 or arm64 (amd64, aarch64 accepted).').openapi('Arch', { examples: ['x86_64'] });
 export const KernelVersion = identityField(128, 'Kernel release as `uname -r` prints it.').openapi('KernelVersion', { examples: ['5.15.0-91-generic'] });
 
-export const Sha256Hex = z
+const Sha256Hex = z
   .string()
   .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hexadecimal digits')
   .describe('A sha256 in lowercase hex.');
 
-export const JobId = z
+const JobId = z
   .string()
   .min(1, 'must not be empty')
   .max(256, 'must be at most 256 characters')
@@ -216,7 +216,7 @@ export const JobStatus = z
   .openapi('JobStatus');
 
 /** The BTFHub Online record (`GET /api/v1/list` items). */
-export const CompatRecord = z
+const CompatRecord = z
   .strictObject({
     distribution: z.string(),
     distribution_version: z.string(),
@@ -232,14 +232,14 @@ export const Health = z.strictObject({ status: z.literal('ok') }).openapi('Healt
 /** `/monitoring/health`: the original answered `{}`. */
 export const CompatHealth = z.strictObject({}).openapi('CompatHealth');
 
-export const DependencyCheck = z
+const DependencyCheck = z
   .strictObject({
     ok: z.boolean(),
     error: z.string().optional(),
   })
   .openapi('DependencyCheck');
 
-export const ReadinessChecks = z.strictObject({ catalog: DependencyCheck, queue: DependencyCheck, store: DependencyCheck }).openapi('ReadinessChecks');
+const ReadinessChecks = z.strictObject({ catalog: DependencyCheck, queue: DependencyCheck, store: DependencyCheck }).openapi('ReadinessChecks');
 
 export const Ready = z.strictObject({ status: z.literal('ok'), checks: ReadinessChecks }).openapi('Ready');
 
@@ -274,9 +274,6 @@ export const COMPONENT_SCHEMAS = {
   NotReady,
 } as const satisfies Record<string, z.ZodType>;
 
-export type KernelParamsInput = z.output<typeof KernelParams>;
-export type TrimParamsInput = z.output<typeof TrimParams>;
 export type KernelListQueryInput = z.output<typeof KernelListQuery>;
-export type CompatQueryInput = z.output<typeof CompatQuery>;
 export type JobStatusBody = z.output<typeof JobStatus>;
 export type KernelInfoBody = z.output<typeof KernelInfo>;

@@ -82,7 +82,7 @@ export async function requireKernel(catalog: Catalog, ref: KernelRef): Promise<K
 }
 
 /** A trim already built for these objects and kernel, or null. Counts the hit. */
-export async function cachedTrim(
+async function cachedTrim(
   services: TrimServices,
   hash: string,
   kernel: KernelRef,
@@ -93,7 +93,7 @@ export async function cachedTrim(
 }
 
 /** A trim already built, from memory or from the catalog and the store; null when there is none. */
-export async function findTrim(services: TrimServices, hash: string, kernel: KernelRef): Promise<{ btf: Uint8Array; sha256: string } | null> {
+async function findTrim(services: TrimServices, hash: string, kernel: KernelRef): Promise<{ btf: Uint8Array; sha256: string } | null> {
   const remembered = services.trimCache?.get(hash, kernel);
   if (remembered !== undefined) return remembered;
   const trim = await services.catalog.getTrim(hash, kernel);
@@ -185,7 +185,7 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
 }
 
 /** A failed job as an answer: 422 when the objects were at fault, 500 otherwise. */
-export function jobFailure(jobId: string, status: TrimJobStatus): ApiError {
+function jobFailure(jobId: string, status: TrimJobStatus): ApiError {
   const message = status.error?.message ?? 'unknown error';
   if (status.error?.clientError) return new ApiError(422, 'trim_failed', message, 'object');
   return new ApiError(500, 'trim_failed', `trim job ${jobId} failed: ${message}`);

@@ -121,7 +121,7 @@ export interface CompatOptions {
   total?: number;
 }
 
-export function emptyCounts(): ClassCounts {
+function emptyCounts(): ClassCounts {
   return { resolved: 0, field_missing: 0, type_missing: 0, enum_missing: 0, ambiguous: 0, error: 0 };
 }
 

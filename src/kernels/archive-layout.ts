@@ -72,7 +72,7 @@ export function kernelLabel(ref: KernelRef): string {
   return `${ref.distro}/${ref.distroVersion}/${ref.arch}/${ref.kernel}`;
 }
 
-export function matchesFilter(ref: KernelRef, filter: KernelFilter): boolean {
+function matchesFilter(ref: KernelRef, filter: KernelFilter): boolean {
   return (
     (filter.distro === undefined || ref.distro === filter.distro) &&
     (filter.distroVersion === undefined || ref.distroVersion === filter.distroVersion) &&

@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import type { KernelFilter, KernelRef } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
 import { normalizeKernelRef } from '../identity/kernel-identity.js';
-import { freshJobId, type JobPolicies, type JobPolicy, type JobStatus } from './job.js';
+import { freshJobId, type JobPolicies, type JobPolicy } from './job.js';
 
 // ---------------------------------------------------------------------------------------
 // trim
@@ -155,8 +155,6 @@ export type JobKinds = {
 
 export type JobKind = keyof JobKinds;
 
-/** Any status of any kind. */
-export type AnyJobStatus = { [K in JobKind]: JobStatus<JobKinds[K]['data'], JobKinds[K]['result']> }[JobKind];
 
 /** At most this many failures are kept in a job's summary. */
 export const MAX_LISTED = 50;

@@ -12,7 +12,7 @@ import { header, response } from '../openapi/components.js';
 import { addRoute, defineOperation } from '../openapi/operation.js';
 import { Health, NotReady, Ready } from '../schemas.js';
 
-export const healthzOperation = defineOperation({
+const healthzOperation = defineOperation({
   method: 'get',
   path: '/healthz',
   operationId: 'healthz',
@@ -21,7 +21,7 @@ export const healthzOperation = defineOperation({
   responses: { '200': { description: 'The process answers.', content: { 'application/json': { schema: Health } } } },
 });
 
-export const readyzOperation = defineOperation({
+const readyzOperation = defineOperation({
   method: 'get',
   path: '/readyz',
   operationId: 'readyz',
@@ -40,7 +40,7 @@ each within 3 s. 503 names the ones that failed.
   },
 });
 
-export const metricsOperation = defineOperation({
+const metricsOperation = defineOperation({
   method: 'get',
   path: '/metrics',
   operationId: 'metrics',
@@ -59,7 +59,7 @@ export const metricsOperation = defineOperation({
 export const healthOperations = [healthzOperation, readyzOperation, metricsOperation];
 
 /** A check not answered in this time counts as failed. */
-export const READINESS_TIMEOUT_MS = 3000;
+const READINESS_TIMEOUT_MS = 3000;
 
 type CheckResult = { ok: true } | { ok: false; error: string };
 

@@ -13,7 +13,7 @@ import { response } from '../openapi/components.js';
 import { addRoute, defineOperation } from '../openapi/operation.js';
 import { ErrorBody } from '../schemas.js';
 
-export const resolveIdentityOperation = defineOperation({
+const resolveIdentityOperation = defineOperation({
   method: 'post',
   path: '/api/v1/identity',
   operationId: 'resolveIdentity',
@@ -51,7 +51,7 @@ function requestField(err: IdentityError, body: IdentityRequestBody): string {
   }
 }
 
-export function identityAnswer(body: IdentityRequestBody): IdentityAnswerBody {
+function identityAnswer(body: IdentityRequestBody): IdentityAnswerBody {
   let resolved;
   try {
     resolved = resolveHostIdentity(

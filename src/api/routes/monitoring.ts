@@ -11,7 +11,7 @@ import { response } from '../openapi/components.js';
 import { addRoute, defineOperation } from '../openapi/operation.js';
 import { CompatHealth } from '../schemas.js';
 
-export const compatHealthOperation = defineOperation({
+const compatHealthOperation = defineOperation({
   method: 'get',
   path: '/monitoring/health',
   operationId: 'compatHealth',
@@ -22,7 +22,7 @@ export const compatHealthOperation = defineOperation({
   },
 });
 
-export const compatMetricsOperation = defineOperation({
+const compatMetricsOperation = defineOperation({
   method: 'get',
   path: '/monitoring/metrics',
   operationId: 'compatMetrics',

@@ -16,7 +16,7 @@ import { ApiError } from '../errors.js';
 import { response } from '../openapi/components.js';
 import { addRoute, defineOperation } from '../openapi/operation.js';
 
-export const coveragePageOperation = defineOperation({
+const coveragePageOperation = defineOperation({
   method: 'get',
   path: '/',
   operationId: 'coveragePage',
@@ -32,7 +32,7 @@ download their bundle).
   },
 });
 
-export const coveragePageAssetOperation = defineOperation({
+const coveragePageAssetOperation = defineOperation({
   method: 'get',
   path: '/assets/{file}',
   operationId: 'coveragePageAsset',

@@ -89,7 +89,7 @@ function parseCount(value: string | undefined): number | undefined {
 }
 
 /** The summary printed at the end of an import. */
-export function renderImportSummary(s: ImportSummary): string {
+function renderImportSummary(s: ImportSummary): string {
   const lines = [
     `imported ${s.source}${s.copiedInto ? ` into ${s.copiedInto}` : ' in place'} in ${(s.durationMs / 1000).toFixed(1)}s`,
     `  added ${s.added}, updated ${s.updated}, unchanged ${s.unchanged}, invalid ${s.invalid.length}`,

@@ -54,7 +54,7 @@ const CLOSE_BOUND_MS = 2000;
  * Runs the service for `config` until SIGTERM/SIGINT, then shuts down gracefully. Resolves
  * with the exit status.
  */
-export async function runServeProcess(config: Config, options: ServeProcessOptions): Promise<number> {
+async function runServeProcess(config: Config, options: ServeProcessOptions): Promise<number> {
   const { logger } = options;
   const exit = options.exit ?? ((code: number) => process.exit(code));
   logger.info({ config: redactConfig(config) }, 'btfhub serve configuration');

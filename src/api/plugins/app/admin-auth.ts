@@ -22,14 +22,14 @@ export interface AdminAuthConfig {
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
 /** The token of an `Authorization: Bearer <token>` header, or null. */
-export function bearerToken(header: string | undefined): string | null {
+function bearerToken(header: string | undefined): string | null {
   if (header === undefined) return null;
   const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
   return match?.[1] ?? null;
 }
 
 /** Whether `given` is the configured token (constant time). */
-export function adminTokenMatches(configured: string, given: string): boolean {
+function adminTokenMatches(configured: string, given: string): boolean {
   return timingSafeEqual(digest(configured), digest(given));
 }
 

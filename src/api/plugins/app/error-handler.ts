@@ -8,7 +8,7 @@ import fp from 'fastify-plugin';
 import { toErrorReply } from '../../errors.js';
 
 /** Answers `err` as the API's JSON error; logs server-side faults. */
-export function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const answer = toErrorReply(err);
   if (answer.serverFault) {
     request.log.error({ err }, `${request.method} ${request.url}: ${answer.body.message}`);

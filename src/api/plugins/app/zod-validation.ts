@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { ApiError } from '../../errors.js';
 
 /** A zod parse failure as the API's error: `invalid_field` or `missing_field`, with the field. */
-export function zodIssueToApiError(error: z.ZodError, input: unknown): ApiError {
+function zodIssueToApiError(error: z.ZodError, input: unknown): ApiError {
   const issue = error.issues[0];
   const field = issue?.path.map(String).join('.') ?? '';
   const topField = issue?.path[0];
@@ -28,7 +28,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
   return result.data;
 }
 
-export function zodValidatorCompiler(): FastifySchemaCompiler<z.ZodType> {
+function zodValidatorCompiler(): FastifySchemaCompiler<z.ZodType> {
   return ({ schema }) =>
     (data: unknown) => {
       const result = schema.safeParse(data ?? {});

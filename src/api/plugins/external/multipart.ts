@@ -9,9 +9,9 @@ import fp from 'fastify-plugin';
 import type { Config } from '../../../config/schema.js';
 
 /** Longest text field accepted by default (BTFHUB_MAX_FIELD_BYTES); identity fields are at most 128 characters. */
-export const MAX_FIELD_BYTES = 1024;
+const MAX_FIELD_BYTES = 1024;
 /** Text fields per request; the routes use at most four. */
-export const MAX_FIELDS = 16;
+const MAX_FIELDS = 16;
 
 export type UploadLimits = Pick<Config, 'maxFileBytes' | 'maxFiles'> & Partial<Pick<Config, 'maxFieldBytes'>>;
 

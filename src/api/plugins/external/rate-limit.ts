@@ -21,7 +21,7 @@ import type { RateLimitConfig } from '../../../config/schema.js';
 import { ApiError } from '../../errors.js';
 
 /** `METHOD /path` of the rate-limited routes (Fastify's URL syntax). */
-export const RATE_LIMITED_ROUTES: readonly string[] = [
+const RATE_LIMITED_ROUTES: readonly string[] = [
   'POST /api/v1/btf',
   'POST /api/v1/customize',
   'POST /api/v1/bundle',

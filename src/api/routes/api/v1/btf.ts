@@ -17,7 +17,7 @@ import { z } from '../../../zod.js';
 
 const UPLOAD_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
 
-export const trimBtfOperation = defineOperation({
+const trimBtfOperation = defineOperation({
   method: 'post',
   path: '/api/v1/btf',
   operationId: 'trimBtf',
@@ -66,7 +66,7 @@ For one object it is \`sha256(hex(sha256(object)))\`. In a shell:
   },
 });
 
-export const getTrimmedBtfOperation = defineOperation({
+const getTrimmedBtfOperation = defineOperation({
   method: 'get',
   path: '/api/v1/btf/{objectsHash}/{distro}/{distro_version}/{arch}/{kernel_version}',
   operationId: 'getTrimmedBtf',

@@ -27,9 +27,9 @@ import { etagOf, sendBinary } from '../../../http.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 import { readUpload } from '../../../uploads.js';
 
-export const BUNDLE_MEDIA_TYPE = 'application/gzip';
+const BUNDLE_MEDIA_TYPE = 'application/gzip';
 
-export const buildBundleOperation = defineOperation({
+const buildBundleOperation = defineOperation({
   method: 'post',
   path: '/api/v1/bundle',
   operationId: 'buildBundle',
@@ -66,7 +66,7 @@ shows its progress and, once completed, \`result.url\`, where the archive is.
   },
 });
 
-export const getBundleOperation = defineOperation({
+const getBundleOperation = defineOperation({
   method: 'get',
   path: '/api/v1/bundle/{id}',
   operationId: 'getBundle',

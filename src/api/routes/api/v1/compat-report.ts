@@ -31,7 +31,7 @@ const REPORT = {
   content: { 'application/json': { schema: CompatReport } },
 };
 
-export const compatReportOperation = defineOperation({
+const compatReportOperation = defineOperation({
   method: 'post',
   path: '/api/v1/compat',
   operationId: 'compatReport',
@@ -65,7 +65,7 @@ the report is. The same objects and filter over the same kernels are one job.
   },
 });
 
-export const getCompatReportOperation = defineOperation({
+const getCompatReportOperation = defineOperation({
   method: 'get',
   path: '/api/v1/compat/{id}',
   operationId: 'getCompatReport',

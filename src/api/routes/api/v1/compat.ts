@@ -19,7 +19,7 @@ import { CompatList, CompatQuery, CustomizeForm, MAX_PAGE_LIMIT } from '../../..
 import { kernelLabel, requireKernel, trimObjects, uploadedObject } from '../../../trim-service.js';
 import { readUpload } from '../../../uploads.js';
 
-export const compatListOperation = defineOperation({
+const compatListOperation = defineOperation({
   method: 'get',
   path: '/api/v1/list',
   operationId: 'compatList',
@@ -32,7 +32,7 @@ export const compatListOperation = defineOperation({
   },
 });
 
-export const compatDownloadOperation = defineOperation({
+const compatDownloadOperation = defineOperation({
   method: 'get',
   path: '/api/v1/download',
   operationId: 'compatDownload',
@@ -56,7 +56,7 @@ export const compatDownloadOperation = defineOperation({
   },
 });
 
-export const compatCustomizeOperation = defineOperation({
+const compatCustomizeOperation = defineOperation({
   method: 'post',
   path: '/api/v1/customize',
   operationId: 'compatCustomize',

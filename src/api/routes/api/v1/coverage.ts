@@ -28,7 +28,7 @@ const AcceptCsv = z.object({
   Accept: z.string().optional().default(JSON_TYPE).openapi({ description: '`text/csv` for CSV; JSON otherwise.', examples: [CSV_TYPE, JSON_TYPE] }),
 });
 
-export const getCoverageOperation = defineOperation({
+const getCoverageOperation = defineOperation({
   method: 'get',
   path: '/api/v1/coverage',
   operationId: 'getCoverage',
@@ -58,7 +58,7 @@ the kernel; \`hasbtf\`: it ships its own). JSON, or CSV with \`Accept: text/csv\
   },
 });
 
-export const getCoverageGroupOperation = defineOperation({
+const getCoverageGroupOperation = defineOperation({
   method: 'get',
   path: '/api/v1/coverage/{distro}/{distro_version}/{arch}',
   operationId: 'getCoverageGroup',
@@ -177,7 +177,7 @@ function csvField(value: string | number | undefined): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function toCsv(header: readonly string[], rows: readonly (readonly (string | number | undefined)[])[]): string {
+function toCsv(header: readonly string[], rows: readonly (readonly (string | number | undefined)[])[]): string {
   return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
 }
 

@@ -14,7 +14,7 @@ import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { ErrorBody, JobParams, JobStatus, type JobStatusBody } from '../../../schemas.js';
 import { z } from '../../../zod.js';
 
-export const getJobOperation = defineOperation({
+const getJobOperation = defineOperation({
   method: 'get',
   path: '/api/v1/jobs/{id}',
   operationId: 'getJob',
@@ -41,7 +41,7 @@ Finished jobs are kept for a while only; then 404.
 
 export const jobOperations = [getJobOperation];
 
-export function jobStatusBody(status: QueuedJobStatus<TrimJobData, TrimJobResult>): JobStatusBody {
+function jobStatusBody(status: QueuedJobStatus<TrimJobData, TrimJobResult>): JobStatusBody {
   if (status.state === 'unknown') throw new Error('jobStatusBody: unknown job');
   const data = status.data;
   const body: JobStatusBody = { job_id: status.id, state: status.state };

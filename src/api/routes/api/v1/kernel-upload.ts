@@ -29,7 +29,7 @@ import { readUpload } from '../../../uploads.js';
 
 const FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
 
-export const uploadKernelOperation = defineOperation({
+const uploadKernelOperation = defineOperation({
   method: 'post',
   path: '/api/v1/kernels',
   operationId: 'uploadKernel',

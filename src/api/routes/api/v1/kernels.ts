@@ -22,10 +22,10 @@ import { KernelInfo, KernelList, KernelListQuery, type KernelListQueryInput, Ker
 import { requireKernel } from '../../../trim-service.js';
 import { z } from '../../../zod.js';
 
-export const XZ_MEDIA_TYPE = 'application/x-xz';
-export const RAW_MEDIA_TYPE = 'application/octet-stream';
+const XZ_MEDIA_TYPE = 'application/x-xz';
+const RAW_MEDIA_TYPE = 'application/octet-stream';
 
-export const listKernelsOperation = defineOperation({
+const listKernelsOperation = defineOperation({
   method: 'get',
   path: '/api/v1/kernels',
   operationId: 'listKernels',
@@ -40,7 +40,7 @@ export const listKernelsOperation = defineOperation({
   },
 });
 
-export const getKernelOperation = defineOperation({
+const getKernelOperation = defineOperation({
   method: 'get',
   path: '/api/v1/kernels/{distro}/{distro_version}/{arch}/{kernel_version}',
   operationId: 'getKernel',
@@ -55,7 +55,7 @@ export const getKernelOperation = defineOperation({
   },
 });
 
-export const getKernelBtfOperation = defineOperation({
+const getKernelBtfOperation = defineOperation({
   method: 'get',
   path: '/api/v1/kernels/{distro}/{distro_version}/{arch}/{kernel_version}/btf',
   operationId: 'getKernelBtf',

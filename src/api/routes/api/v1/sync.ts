@@ -18,7 +18,7 @@ import { ADMIN_ONLY, response } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { ErrorBody } from '../../../schemas.js';
 
-export const listSyncRunsOperation = defineOperation({
+const listSyncRunsOperation = defineOperation({
   method: 'get',
   path: '/api/v1/sync',
   operationId: 'listSyncRuns',
@@ -37,7 +37,7 @@ decode (with why), markers, files not read again since unchanged.
   },
 });
 
-export const startSyncOperation = defineOperation({
+const startSyncOperation = defineOperation({
   method: 'post',
   path: '/api/v1/sync',
   operationId: 'startSync',
