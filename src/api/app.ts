@@ -19,6 +19,8 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { Catalog } from '../catalog/catalog.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
+import { InlineCodecExecutor } from '../executor/inline-executor.js';
 import type { TrustProxy } from '../config/schema.js';
 import type { JobQueue } from '../queue/job.js';
 import type { JobKinds } from '../queue/kinds.js';
@@ -46,6 +48,8 @@ export interface BuildAppOptions {
   catalog: Catalog;
   /** Runs every kind of job: in-process, or a BullMQ producer for `btfhub worker` processes. */
   queue: JobQueue<JobKinds>;
+  /** Checks uploads (the one in-process trims use, in the embedded mode); one of this thread by default. */
+  codec?: CodecExecutor;
   /** A pino logger; none (silent) by default. */
   logger?: FastifyBaseLogger;
   /** Shared with an in-process worker to expose its decoded-kernel cache; one is created otherwise. */
@@ -94,6 +98,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     catalog: guardDependency('catalog', options.catalog),
     store: guardDependency('store', options.store),
     queue: guardDependency('queue', options.queue),
+    codec: options.codec ?? new InlineCodecExecutor({ kernelCacheBytes: 0 }),
     metrics,
     limits,
     uploads: new UploadBudget(limits.maxUploadBytesInFlight),

@@ -10,7 +10,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
-import { parseBpfObject } from '../btf/object.js';
 import type { Catalog, KernelFilter, KernelRecord } from '../catalog/catalog.js';
 import { type Distro, normalizeArch, normalizeDistro, normalizeDistroVersion, validateIdentityValue } from '../identity/kernel-identity.js';
 import type { JobStatus } from '../queue/job.js';
@@ -80,8 +79,8 @@ export async function submitObjectsJob(
   filter: KernelFilter,
   waitMs: number,
 ): Promise<SubmittedJob> {
-  // Nothing is written before every object is known to be a CO-RE object: a CodecError here is a 422.
-  for (const file of files) parseBpfObject(file.bytes, file.filename);
+  // Nothing is written before every object is known to be a CO-RE object: a failure here is a 422.
+  await services.codec.checkObjects(files.map((file) => ({ name: file.filename, bytes: file.bytes })));
   const kernels = await matchingKernels(services.catalog, filter);
   if (kernels.length === 0) {
     throw new ApiError(404, 'kernel_not_found', `no registered kernel matches (${describeFilter(filter)}); GET /api/v1/coverage lists what there is`);

@@ -7,6 +7,7 @@
  * Retry-After, naming the dependency. /readyz uses the unwrapped ones to report the cause.
  */
 import type { Catalog } from '../catalog/catalog.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
 import type { JobQueue } from '../queue/job.js';
 import type { JobKinds } from '../queue/kinds.js';
 import { StorageError } from '../storage/errors.js';
@@ -31,6 +32,8 @@ export interface AppServices {
   store: ObjectStore;
   /** Every kind of job (trims, compat reports, bundles, syncs). */
   queue: JobQueue<JobKinds>;
+  /** Where uploads are checked to be BPF CO-RE objects (the codec's work never runs here directly). */
+  codec: CodecExecutor;
   metrics: ServiceMetrics;
   /** The limits in force (`apiLimits(config)`). */
   limits: ApiLimits;

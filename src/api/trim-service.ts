@@ -14,8 +14,8 @@
  *      with its id (202 by the routes).
  */
 import { createHash } from 'node:crypto';
-import { parseBpfObject } from '../btf/object.js';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
 import type { JobQueue, JobStatus } from '../queue/job.js';
 import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -52,6 +52,7 @@ export interface TrimServices {
   catalog: Catalog;
   store: ObjectStore;
   queue: JobQueue<JobKinds>;
+  codec: CodecExecutor;
   metrics: ServiceMetrics;
   /** Recent results in memory; without one every hit reads the catalog and the store. */
   trimCache?: TrimResultCache;
@@ -137,8 +138,8 @@ export async function trimObjects(
     return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: true };
   }
 
-  // Nothing is written before every object is known to be a CO-RE object: a CodecError here is a 422.
-  for (const object of objects) parseBpfObject(object.bytes, object.name);
+  // Nothing is written before every object is known to be a CO-RE object: a failure here is a 422.
+  await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
 
   const distinct = new Map<string, Uint8Array>();
   objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));

@@ -6,12 +6,12 @@
 import type { Logger } from 'pino';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
 import type { JobProcessors } from '../queue/job.js';
 import type { JobKinds } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { createBundleProcessor } from './bundle.js';
 import { createCompatProcessor } from './compat.js';
-import type { KernelCache } from './kernel-cache.js';
 import { createSyncProcessor } from './sync.js';
 import { createTrimProcessor } from './trim.js';
 
@@ -19,8 +19,8 @@ export interface JobProcessorDeps {
   /** The service's store (with the archive checkout underneath, when one is configured). */
   store: ObjectStore;
   catalog: Catalog;
-  /** Decoded kernels kept between trims. */
-  kernelCache: KernelCache;
+  /** Runs the codec's work of trims (and keeps decoded kernels between them). */
+  codec: CodecExecutor;
   logger: Logger;
   /** S3 settings for s3:// sync sources, the decompression bound. */
   config?: Partial<Pick<Config, 'storage' | 'maxDecompressedBytes'>>;
@@ -34,7 +34,7 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
   const { store, catalog, logger } = deps;
   const coverage = { store, catalog, logger, ...(deps.loadAhead !== undefined && { loadAhead: deps.loadAhead }) };
   return {
-    trim: createTrimProcessor({ store, catalog, kernelCache: deps.kernelCache, logger, maxDecompressedBytes: deps.config?.maxDecompressedBytes }),
+    trim: createTrimProcessor({ store, catalog, codec: deps.codec, logger, maxDecompressedBytes: deps.config?.maxDecompressedBytes }),
     compat: createCompatProcessor(coverage),
     bundle: createBundleProcessor(coverage),
     sync: createSyncProcessor({ store, catalog, logger, archive: deps.archive ?? null, ...(deps.config?.storage !== undefined && { config: { storage: deps.config.storage } }) }),

@@ -1,7 +1,7 @@
 /**
- * The trim job: kernel from the catalog, its full BTF from the store (decoded through the
- * kernel cache), the uploaded objects from the store, then `trimBtf`, a relocation-by-
- * relocation check of the result (verify-trim.ts), and the content-addressed write of
+ * The trim job: kernel from the catalog, its full BTF and the uploaded objects from the
+ * store, then the codec executor's trim (`trimBtf` and a relocation-by-relocation check of
+ * the result, on whatever thread the executor runs it), and the content-addressed write of
  * `trimmed/<sha256>.btf` plus its catalog row.
  *
  * Safe to run twice, as BullMQ may (a stalled job is retried elsewhere): the result is
@@ -16,29 +16,28 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ArchiveError, readKernelBtfFile, type ReadKernelBtfOptions } from '../archive/index.js';
-import { Btf, CodecError, trimBtf } from '../btf/index.js';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
+import { type CodecExecutor, CodecTaskError, type TrimmedBtf } from '../executor/codec-executor.js';
 import { IdentityError, normalizeKernelRef } from '../identity/index.js';
 import { JobError, type JobProcessor } from '../queue/job.js';
 import type { TrimJobData, TrimJobResult } from '../queue/kinds.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
 import { isSha256Hex, trimmedKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { describeMismatches, verifyTrim } from '../worker/verify-trim.js';
-import type { KernelCache } from './kernel-cache.js';
-import { checkObjectHash, loadUploadedObject, readStored } from './uploaded-objects.js';
+import { checkObjectHash, loadUploadedBytes, readStored } from './uploaded-objects.js';
 
 export interface TrimProcessorDeps {
   store: ObjectStore;
   catalog: Catalog;
-  kernelCache: KernelCache;
+  /** Runs the decode, trim and verification (and keeps decoded kernels). */
+  codec: CodecExecutor;
   logger: Logger;
   /** Bound on a kernel archive's decompressed size (BTFHUB_MAX_DECOMPRESSED_BYTES); the archive reader's default otherwise. */
   maxDecompressedBytes?: number;
 }
 
 export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJobData, TrimJobResult> {
-  const { store, catalog, kernelCache, logger } = deps;
+  const { store, catalog, codec, logger } = deps;
   const readOptions = deps.maxDecompressedBytes === undefined ? {} : { maxUncompressedBytes: deps.maxDecompressedBytes };
 
   return async (data) => {
@@ -50,49 +49,16 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     if (record === null) {
       throw new JobError('UNKNOWN_KERNEL', true, `no BTF for kernel ${ref.kernel} of ${ref.distro} ${ref.distroVersion} ${ref.arch} in the catalog`);
     }
-    const cachedBefore = kernelCache.has(record);
-    const [full, objects] = await Promise.all([
-      kernelCache.get(record, () => loadKernel(store, record, readOptions)),
-      Promise.all(hashes.map((hash) => loadUploadedObject(store, hash, `${hash}.o`))),
-    ]);
-    const loadedMs = performance.now() - started;
-
-    let bytes: Uint8Array;
+    const objects = await Promise.all(hashes.map(async (hash) => ({ name: `${hash}.o`, bytes: await loadUploadedBytes(store, hash, `${hash}.o`) })));
+    let trimmed: TrimmedBtf;
     try {
-      bytes = trimBtf(full, objects);
+      trimmed = await codec.trim({ cacheKey: record, loadRaw: () => loadKernelRaw(store, record, readOptions) }, objects);
     } catch (error) {
-      if (error instanceof CodecError && (error.code === 'CORE' || error.code === 'TRIM')) {
-        throw new JobError('REJECTED_OBJECT', true, error.message, { cause: error });
-      }
-      // Types are decoded lazily, so a malformed record deep in an object's BTF surfaces
-      // only now. The kernel BTF was produced by pahole and decoded at registration; the
-      // upload is the untrusted input, so a decoding error is taken to be the object's.
-      if (error instanceof CodecError && error.code !== 'ENCODE') {
-        throw new JobError('INVALID_OBJECT', true, error.message, { cause: error });
-      }
-      throw new JobError('INTERNAL', false, `trimming failed: ${messageOf(error)}`, { cause: error, retryable: false });
+      if (!(error instanceof CodecTaskError)) throw error;
+      if (error.stage === 'verify') log.error({ err: error.message }, 'trimmed BTF failed verification');
+      throw trimFailure(error, record);
     }
-    const trimmedMs = performance.now() - started - loadedMs;
-
-    let trimmed: Btf;
-    try {
-      trimmed = Btf.parse(bytes);
-    } catch (error) {
-      throw new JobError('VERIFICATION_FAILED', false, `the trimmed BTF does not decode: ${messageOf(error)}`, { cause: error, retryable: false });
-    }
-    const verification = verifyTrim(full, trimmed, objects);
-    if (verification.mismatchCount > 0) {
-      const detail = describeMismatches(verification);
-      log.error({ mismatches: verification.mismatches, mismatchCount: verification.mismatchCount }, 'trimmed BTF failed verification');
-      throw new JobError(
-        'VERIFICATION_FAILED',
-        false,
-        `the trimmed BTF resolves ${verification.mismatchCount} of ${verification.relocations} relocations differently from the kernel BTF: ${detail}`,
-        { retryable: false },
-      );
-    }
-
-    const resultSha256 = createHash('sha256').update(bytes).digest('hex');
+    const { bytes, sha256: resultSha256 } = trimmed;
     const resultKey = trimmedKey(resultSha256);
     const existing = await store.head(resultKey);
     const written = existing === null || existing.size !== bytes.length;
@@ -104,17 +70,33 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
       {
         resultKey,
         size: bytes.length,
-        relocations: verification.relocations,
-        kernelCacheHit: cachedBefore,
+        relocations: trimmed.relocationsVerified,
+        kernelCacheHit: trimmed.kernelCached,
         written,
-        loadMs: Math.round(loadedMs),
-        trimMs: Math.round(trimmedMs),
+        loadMs: Math.round(trimmed.timings.loadMs),
+        trimMs: Math.round(trimmed.timings.trimMs),
         durationMs,
       },
       'trim done',
     );
-    return { resultKey, resultSha256, size: bytes.length, durationMs, relocationsVerified: verification.relocations };
+    return { resultKey, resultSha256, size: bytes.length, durationMs, relocationsVerified: trimmed.relocationsVerified };
   };
+}
+
+/** A failed stage of the codec's work as the job's error: whose fault, and whether retrying can help. */
+function trimFailure(error: CodecTaskError, record: KernelRecord): JobError {
+  switch (error.stage) {
+    case 'object':
+      return new JobError('INVALID_OBJECT', true, error.message, { cause: error });
+    case 'rejected':
+      return new JobError('REJECTED_OBJECT', true, error.message, { cause: error });
+    case 'kernel':
+      return new JobError('KERNEL_CORRUPT', false, `kernel BTF ${record.storageKey} does not decode: ${error.message}`, { cause: error, retryable: false });
+    case 'encode':
+      return new JobError('INTERNAL', false, error.message, { cause: error, retryable: false });
+    case 'verify':
+      return new JobError('VERIFICATION_FAILED', false, error.message, { cause: error, retryable: false });
+  }
 }
 
 function checkJobData(data: TrimJobData): { ref: KernelRef; hashes: string[] } {
@@ -136,7 +118,8 @@ function checkJobData(data: TrimJobData): { ref: KernelRef; hashes: string[] } {
   return { ref, hashes: [...new Set(data.objectHashes)] };
 }
 
-async function loadKernel(store: ObjectStore, record: KernelRecord, readOptions: ReadKernelBtfOptions): Promise<Btf> {
+/** The kernel's raw BTF from the store: checked against its registered sha256, unpacked. */
+async function loadKernelRaw(store: ObjectStore, record: KernelRecord, readOptions: ReadKernelBtfOptions): Promise<Uint8Array> {
   const key = record.storageKey;
   const bytes = await readStored(store, key);
   if (bytes === null) {
@@ -152,18 +135,11 @@ async function loadKernel(store: ObjectStore, record: KernelRecord, readOptions:
     );
   }
   try {
-    return Btf.parse(await readKernelBtfFile(bytes, key, readOptions));
+    return await readKernelBtfFile(bytes, key, readOptions);
   } catch (error) {
-    if (error instanceof ArchiveError || error instanceof CodecError) {
-      throw new JobError('KERNEL_CORRUPT', false, `kernel BTF ${key} does not decode: ${error.message}`, {
-        cause: error,
-        retryable: error instanceof ArchiveError && error.code === 'XZ',
-      });
+    if (error instanceof ArchiveError) {
+      throw new JobError('KERNEL_CORRUPT', false, `kernel BTF ${key} does not decode: ${error.message}`, { cause: error, retryable: error.code === 'XZ' });
     }
     throw error;
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -16,8 +16,8 @@ export function checkObjectHash(hash: unknown): string {
   return hash;
 }
 
-/** The uploaded object `sha256`, parsed; `name` is what messages and reports call it. */
-export async function loadUploadedObject(store: ObjectStore, sha256: string, name: string): Promise<BpfObject> {
+/** The bytes of the uploaded object `sha256`, checked against it; `name` is what messages call it. */
+export async function loadUploadedBytes(store: ObjectStore, sha256: string, name: string): Promise<Uint8Array> {
   const key = objectKey(checkObjectHash(sha256));
   const bytes = await readStored(store, key);
   if (bytes === null) throw new JobError('OBJECT_MISSING', false, `uploaded object ${name} (${key}) is not in the store`);
@@ -25,6 +25,12 @@ export async function loadUploadedObject(store: ObjectStore, sha256: string, nam
   if (actual !== sha256) {
     throw new JobError('OBJECT_MISSING', false, `stored object ${key} has sha256 ${actual}`, { retryable: false });
   }
+  return bytes;
+}
+
+/** The uploaded object `sha256`, parsed (compat and bundle jobs decode on their own threads). */
+export async function loadUploadedObject(store: ObjectStore, sha256: string, name: string): Promise<BpfObject> {
+  const bytes = await loadUploadedBytes(store, sha256, name);
   try {
     return parseBpfObject(bytes, name);
   } catch (error) {

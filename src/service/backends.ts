@@ -11,14 +11,15 @@
  *   serviceStore   the same without the archive: where the service writes kernels of its own
  *   archive        the archive checkout alone, or null
  *   catalog()      SQLite (<data>/catalog.sqlite) or PostgreSQL (DATABASE_URL); migrate() opens it migrated
- *   kernelCache    decoded kernel BTFs, BTFHUB_KERNEL_CACHE_BYTES
+ *   codec          the codec executor: checks uploads, runs trims, keeps decoded kernels
+ *                  (BTFHUB_KERNEL_CACHE_BYTES)
  *   jobs()         the JobQueue of every kind (src/queue/kinds.ts), processors from src/jobs/
  *   jobWorker()    the BullMQ consumer of every lane (REDIS_URL only)
  */
 import type { Logger } from 'pino';
 import { type CatalogBackend, openCatalog } from '../catalog/index.js';
 import type { Config } from '../config/schema.js';
-import { KernelCache } from '../jobs/kernel-cache.js';
+import { InlineCodecExecutor } from '../executor/inline-executor.js';
 import type { JobWorker } from '../queue/bullmq-worker.js';
 import type { JobPolicies, JobProcessors, JobQueue } from '../queue/job.js';
 import { type JobKinds, jobPolicies } from '../queue/kinds.js';
@@ -47,7 +48,7 @@ export class Backends {
   private archiveValue: ObjectStore | null | undefined;
   private storeValue: ObjectStore | undefined;
   private catalogValue: Promise<CatalogBackend> | undefined;
-  private kernelCacheValue: KernelCache | undefined;
+  private codecValue: InlineCodecExecutor | undefined;
   private jobsValue: Promise<JobQueue<JobKinds>> | undefined;
   private workerValue: Promise<JobWorker> | undefined;
   private closing: Promise<void> | undefined;
@@ -85,9 +86,10 @@ export class Backends {
     return this.storeValue;
   }
 
-  get kernelCache(): KernelCache {
-    this.kernelCacheValue ??= new KernelCache({ maxBytes: this.config.kernelCacheBytes });
-    return this.kernelCacheValue;
+  /** Where the codec's work runs: this thread, decoded kernels kept up to BTFHUB_KERNEL_CACHE_BYTES. */
+  get codec(): InlineCodecExecutor {
+    this.codecValue ??= new InlineCodecExecutor({ kernelCacheBytes: this.config.kernelCacheBytes });
+    return this.codecValue;
   }
 
   /** The catalog, opened on first use (not migrated: see `migrate`). */
@@ -118,7 +120,7 @@ export class Backends {
     const processors = createJobProcessors({
       store: this.store,
       catalog: await this.catalog(),
-      kernelCache: this.kernelCache,
+      codec: this.codec,
       logger: this.logger,
       config: this.config,
       archive: this.archive,
@@ -175,6 +177,7 @@ export class Backends {
       if (options.jobsWithinMs === undefined) await jobs;
       else await settlesWithin(jobs, options.jobsWithinMs);
       const stores = this.storeValue !== undefined ? [this.storeValue] : [this.serviceStoreValue, this.archiveValue ?? undefined];
+      await this.codecValue?.close();
       await Promise.all([
         settle('catalog', this.catalogValue),
         ...stores.map((store) => settle('object store', store && Promise.resolve(store))),

@@ -87,14 +87,14 @@ export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<T
   const backends = createBackends(config, { logger: pino({ level: 'silent' }), policies: (p) => ({ ...p, trim: { ...p.trim, backoffMs: 10 } }) });
   const { store, catalog } = await backends.prepare();
   const queue = await backends.jobs();
-  const { kernelCache } = backends;
+  const { codec } = backends;
   await registerKernel(store, catalog, RAW_KERNEL, 'btf', fixtures.vmlinux);
   if (options.withArchiveKernel) {
     const archive = await makeBtfTarXz(XZ_KERNEL.kernel, archiveKernelBtf(fixtures));
     await registerKernel(store, catalog, XZ_KERNEL, 'btf.tar.xz', archive);
   }
   const deps = { store, catalog, queue, ...options.wrap?.({ store, catalog, queue }) };
-  const metrics = new ServiceMetrics({ decodedKernels: { count: () => kernelCache.stats().entries, bytes: () => kernelCache.stats().bytes } });
+  const metrics = new ServiceMetrics({ decodedKernels: { count: () => codec.decodedKernels().count, bytes: () => codec.decodedKernels().bytes } });
   const app = await buildApp({
     config: {
       requestWaitMs: options.requestWaitMs ?? 30_000,
@@ -105,6 +105,7 @@ export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<T
     store: deps.store,
     catalog: deps.catalog,
     queue: deps.queue,
+    codec,
     metrics,
   });
   t.teardown(async () => {

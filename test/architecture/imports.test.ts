@@ -27,6 +27,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['kernels'], // registering kernels
   ['coverage'], // compat reports, kernel inputs
   ['bundle'], // bundles of trimmed BTFs
+  ['executor'], // the codec executor: the one seam the codec's work on request data runs through
   ['queue'], // the job core: contract, kinds, in-process and BullMQ backends
   ['jobs'], // one processor per kind
   ['service', 'api'], // backends and lifecycle of a process; the HTTP API

@@ -20,7 +20,7 @@ import t from 'tap';
 import { buildApp } from '../../src/api/app.js';
 import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.js';
 import { createJobProcessors } from '../../src/jobs/index.js';
-import { KernelCache } from '../../src/jobs/kernel-cache.js';
+import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
 import { InlineJobQueue } from '../../src/queue/inline.js';
 import { jobPolicies, type JobKinds } from '../../src/queue/kinds.js';
 import { FsObjectStore } from '../../src/storage/fs-store.js';
@@ -54,7 +54,7 @@ t.test('S3 refusing or cutting uploads: 503 with Retry-After, nothing half-writt
   // The store behind the proxy, under the in-process queue; trims fail at once (one attempt).
   const policies = jobPolicies({ workerConcurrency: 2, jobTimeoutMs: 60_000 });
   const queue = new InlineJobQueue<JobKinds>({
-    processors: createJobProcessors({ store, catalog, kernelCache: new KernelCache({ maxBytes: 256 * 1024 * 1024 }), logger }),
+    processors: createJobProcessors({ store, catalog, codec: new InlineCodecExecutor({ kernelCacheBytes: 256 * 1024 * 1024 }), logger }),
     policies: { ...policies, trim: { ...policies.trim, attempts: 1 } },
   });
   t.teardown(() => queue.close());

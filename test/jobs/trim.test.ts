@@ -3,7 +3,8 @@ import t, { type Test } from 'tap';
 import { makeBtfTarXz } from '../../src/archive/index.js';
 import { Btf, parseBpfObject, trimBtf } from '../../src/btf/index.js';
 import type { ObjectStore } from '../../src/storage/index.js';
-import { KernelCache } from '../../src/jobs/kernel-cache.js';
+import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
+import { KernelCache } from '../../src/executor/kernel-cache.js';
 import { createTrimProcessor } from '../../src/jobs/trim.js';
 import { JobError, withJobTimeout } from '../../src/queue/job.js';
 import type { TrimJobData } from '../../src/queue/kinds.js';
@@ -40,7 +41,7 @@ async function setup(t: Test, format: 'btf' | 'btf.tar.xz' = 'btf') {
   await registerTestKernel(env, kernelBytes, TEST_KERNEL, format);
   const store = countingStore(env.store);
   const kernelCache = new KernelCache({ maxBytes: 1 << 30 });
-  const processor = createTrimProcessor({ store, catalog: env.catalog, kernelCache, logger: silentLogger });
+  const processor = createTrimProcessor({ store, catalog: env.catalog, codec: new InlineCodecExecutor({ kernelCache }), logger: silentLogger });
   const process = (data: TrimJobData) => processor(data, { id: 'test-job', progress: () => {} });
   return { env, store, kernelCache, process };
 }

@@ -4,7 +4,7 @@
  * recent jobs, schedules, depth).
  */
 import t from 'tap';
-import { KernelCache } from '../../src/jobs/kernel-cache.js';
+import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
 import { createTrimProcessor } from '../../src/jobs/trim.js';
 import { InlineJobQueue, type InlineJobQueueOptions } from '../../src/queue/inline.js';
 import { JobError, type JobPolicy, type JobProcessor, QueueUnavailableError } from '../../src/queue/job.js';
@@ -234,7 +234,7 @@ t.test('with the real processor', async (t) => {
   const processor = createTrimProcessor({
     store: env.store,
     catalog: env.catalog,
-    kernelCache: new KernelCache({ maxBytes: 1 << 30 }),
+    codec: new InlineCodecExecutor({ kernelCacheBytes: 1 << 30 }),
     logger: silentLogger,
   });
   const queue = trimQueue({ concurrency: 2, processor, logger: silentLogger });

@@ -85,12 +85,10 @@ async function runServeProcess(config: Config, options: ServeProcessOptions): Pr
       if (schedule !== null) logger.info({ source, intervalMs: config.syncIntervalMs }, 'archive sync scheduled');
 
       const metrics = new ServiceMetrics();
-      if (config.queue.kind === 'inline') {
-        const { kernelCache } = backends;
-        metrics.setDecodedKernels({ count: () => kernelCache.stats().entries, bytes: () => kernelCache.stats().bytes });
-      }
+      const { codec } = backends;
+      if (config.queue.kind === 'inline') metrics.setDecodedKernels({ count: () => codec.decodedKernels().count, bytes: () => codec.decodedKernels().bytes });
       const sync = { source, intervalMs: config.syncIntervalMs };
-      const app = await buildApp({ config, store, catalog, queue, logger, metrics, sync });
+      const app = await buildApp({ config, store, catalog, queue, codec, logger, metrics, sync });
       const address = await app.listen({ host: config.host, port: config.port }).catch(async (error: unknown) => {
         await app.close();
         throw new CliError(`cannot listen on ${config.host}:${config.port}: ${messageOf(error)}`);

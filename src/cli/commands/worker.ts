@@ -72,7 +72,7 @@ export async function runWorkerProcess(config: Config, options: WorkerProcessOpt
       options.onReady?.(worker);
       await stop.requested;
       await worker.close();
-      logger.info({ kernelCache: backends.kernelCache.stats() }, 'btfhub worker stopped');
+      logger.info({ decodedKernels: backends.codec.decodedKernels() }, 'btfhub worker stopped');
       return ExitCode.Ok;
     } finally {
       await backends.close(connected ? {} : { jobsWithinMs: 0 });

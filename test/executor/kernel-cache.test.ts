@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { Btf } from '../../src/btf/index.js';
-import { KernelCache, type KernelCacheKey } from '../../src/jobs/kernel-cache.js';
+import { KernelCache, type KernelCacheKey } from '../../src/executor/kernel-cache.js';
 
 /** A stand-in for a decoded kernel: the cache only looks at memoryBytes. */
 function fakeBtf(memoryBytes: number, label = ''): Btf {
