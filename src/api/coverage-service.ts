@@ -9,7 +9,7 @@
  * request waits up to BTFHUB_REQUEST_WAIT_MS for it.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog, KernelFilter, KernelRecord } from '../catalog/catalog.js';
 import { type Distro, normalizeArch, normalizeDistro, normalizeDistroVersion, validateIdentityValue } from '../identity/kernel-identity.js';
 import type { JobStatus } from '../queue/job.js';
@@ -19,18 +19,19 @@ import {
 import { putContentAddressed } from '../storage/content-addressed.js';
 import { bundleKey, compatReportKey, objectKey } from '../storage/keys.js';
 import { filterBody } from '../coverage/compat-report.js';
-import type { CoverageFilterInput, CoverageJobStatusBody, SyncRunBody } from './coverage-schemas.js';
-import { ApiError } from './errors.js';
+import { COVERAGE_FILTER_FIELDS, CoverageFilterFields, type CoverageFilterInput, type CoverageJobStatusBody, type SyncRunBody } from './coverage-schemas.js';
+import { ApiError, missingField } from './errors.js';
+import { parseInput } from './plugins/app/zod-validation.js';
 import { MAX_PAGE_LIMIT } from './schemas.js';
 import type { AppServices } from './services.js';
 import { kernelLabel, objectsHash } from './trim-service.js';
-import type { UploadedFile } from './uploads.js';
+import { readUpload, type UploadedFile } from './uploads.js';
 
 /** The status of a compat, bundle or sync job. */
 export type CoverageJobStatus = JobStatus<ObjectsJobData | SyncJobData, CompatJobResult | BundleJobResult | SyncJobResult>;
 
 /** The kernel filter of request fields, normalized like every identity (`focal` is 20.04, `aarch64` arm64). */
-export function filterFromFields(fields: CoverageFilterInput): KernelFilter {
+function filterFromFields(fields: CoverageFilterInput): KernelFilter {
   const filter: KernelFilter = {};
   let distro: Distro | undefined;
   if (fields.distro !== undefined) filter.distro = distro = normalizeDistro(fields.distro);
@@ -72,7 +73,7 @@ export interface SubmittedJob {
 }
 
 /** Checks the objects, stores them, enqueues the job and waits up to `waitMs` for it. */
-export async function submitObjectsJob(
+async function submitObjectsJob(
   services: AppServices,
   kind: 'compat' | 'bundle',
   files: readonly UploadedFile[],
@@ -103,6 +104,33 @@ export async function submitObjectsJob(
   return { id, status, kernels: kernels.length };
 }
 
+/** Sends the stored result of a finished job (the report, the bundle). */
+export type SendJobResult = (reply: FastifyReply, jobId: string) => Promise<FastifyReply>;
+
+/**
+ * `POST /api/v1/{compat,bundle}`: the request's objects (`object` parts, gzip accepted) and
+ * kernel filter, submitted as a job of `kind`; its result sent when it ends within
+ * BTFHUB_REQUEST_WAIT_MS, its failure answered, else 202 with where to follow it.
+ */
+export async function answerObjectsJob(request: FastifyRequest, reply: FastifyReply, kind: 'compat' | 'bundle', sendResult: SendJobResult): Promise<FastifyReply> {
+  const services = request.server.services;
+  const upload = await readUpload(request, { fileFields: ['object'], textFields: COVERAGE_FILTER_FIELDS, rejectUnknown: true, decompress: true });
+  const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
+  if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
+  const { status } = await submitObjectsJob(services, kind, upload.files, filter, services.config.requestWaitMs);
+  if (status.state === 'completed') return sendResult(reply, status.id);
+  if (status.state === 'failed') throw coverageJobFailure(status);
+  return sendJobPending(reply, status);
+}
+
+/** `GET /api/v1/{compat,bundle}/{id}`: 202 while the job runs, its failure, else its stored result. */
+export async function answerJobResult(request: FastifyRequest, reply: FastifyReply, kind: 'compat' | 'bundle', id: string, sendResult: SendJobResult): Promise<FastifyReply> {
+  const status = await request.server.services.queue.status(kind, id);
+  if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
+  if (status.state === 'failed') throw coverageJobFailure(status);
+  return sendResult(reply, id);
+}
+
 /** 202: still running; Location says where to follow it. */
 export function sendJobPending(reply: FastifyReply, status: Pick<JobStatus, 'id' | 'state'>): FastifyReply {
   return reply
@@ -112,7 +140,7 @@ export function sendJobPending(reply: FastifyReply, status: Pick<JobStatus, 'id'
 }
 
 /** A failed job as an answer: 422 when the request was at fault, 500 otherwise. */
-export function coverageJobFailure(status: Pick<JobStatus, 'id' | 'error'>): ApiError {
+function coverageJobFailure(status: Pick<JobStatus, 'id' | 'error'>): ApiError {
   const message = status.error?.message ?? 'unknown error';
   if (status.error?.clientError) return new ApiError(422, 'invalid_object', message, 'object');
   return new ApiError(500, 'internal_error', `job ${status.id} failed: ${message}`);

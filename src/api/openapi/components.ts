@@ -233,6 +233,27 @@ bytes as it may, or it is shutting down (\`unavailable\`); retry later.
   },
 } satisfies Record<string, ResponseObject>;
 
+/** The failures every route taking uploaded objects may answer (multipart, codec, rate limit, dependencies). */
+export const UPLOAD_FAILURES = {
+  '400': response('BadRequest'),
+  '413': response('PayloadTooLarge'),
+  '415': response('UnsupportedMediaType'),
+  '422': response('InvalidObject'),
+  '429': response('RateLimited'),
+  '500': response('InternalError'),
+  '503': response('Unavailable'),
+};
+
+/** What `GET /api/v1/{compat,bundle}/{id}` answers besides the result: still running, failed, gone. */
+export const JOB_RESULT_ANSWERS = {
+  '202': response('JobAccepted'),
+  '400': response('BadRequest'),
+  '404': response('JobResultNotFound'),
+  '422': response('InvalidObject'),
+  '500': response('InternalError'),
+  '503': response('Unavailable'),
+};
+
 /** A reference to one of RESPONSES. */
 export function response(name: keyof typeof RESPONSES): { $ref: string } {
   return { $ref: `#/components/responses/${name}` };

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ApiError, missingField } from '../../../errors.js';
 import { etagOf, ifNoneMatchMatches, kernelRefFromFields, sendBinary, sendPending, setTrimHeaders } from '../../../http.js';
-import { binary, header, response } from '../../../openapi/components.js';
+import { binary, header, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 import { BtfUploadFields, BtfUploadForm, ErrorBody, TrimParams } from '../../../schemas.js';
@@ -55,14 +55,8 @@ For one object it is \`sha256(hex(sha256(object)))\`. In a shell:
       content: { 'application/octet-stream': binary('application/octet-stream') },
     },
     '202': response('Accepted'),
-    '400': response('BadRequest'),
     '404': response('KernelNotFound'),
-    '413': response('PayloadTooLarge'),
-    '415': response('UnsupportedMediaType'),
-    '422': response('InvalidObject'),
-    '429': response('RateLimited'),
-    '500': response('InternalError'),
-    '503': response('Unavailable'),
+    ...UPLOAD_FAILURES,
   },
 });
 

@@ -13,19 +13,14 @@
  * `X-BTFHub-Distinct` (and the job's result) says how many distinct BTFs there were.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { JobStatus } from '../../../../queue/job.js';
 import type { BundleMeta } from '../../../../queue/kinds.js';
 import { bundleKey, bundleMetaKey } from '../../../../storage/keys.js';
-import {
-  coverageJobFailure, filterFromFields, sendJobPending, submitObjectsJob,
-} from '../../../coverage-service.js';
-import { BundleResultParams, COVERAGE_FILTER_FIELDS, CoverageFilterFields, CoverageUpload } from '../../../coverage-schemas.js';
-import { ApiError, missingField } from '../../../errors.js';
-import { response } from '../../../openapi/components.js';
-import { addRoute, defineOperation } from '../../../openapi/operation.js';
+import { answerJobResult, answerObjectsJob } from '../../../coverage-service.js';
+import { BundleResultParams, CoverageUpload } from '../../../coverage-schemas.js';
+import { ApiError } from '../../../errors.js';
 import { etagOf, sendBinary } from '../../../http.js';
-import { parseInput } from '../../../plugins/app/zod-validation.js';
-import { readUpload } from '../../../uploads.js';
+import { JOB_RESULT_ANSWERS, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
+import { addRoute, defineOperation } from '../../../openapi/operation.js';
 
 const BUNDLE_MEDIA_TYPE = 'application/gzip';
 
@@ -55,14 +50,8 @@ shows its progress and, once completed, \`result.url\`, where the archive is.
   responses: {
     '200': response('Bundle'),
     '202': response('JobAccepted'),
-    '400': response('BadRequest'),
     '404': response('NoMatchingKernel'),
-    '413': response('PayloadTooLarge'),
-    '415': response('UnsupportedMediaType'),
-    '422': response('InvalidObject'),
-    '429': response('RateLimited'),
-    '500': response('InternalError'),
-    '503': response('Unavailable'),
+    ...UPLOAD_FAILURES,
   },
 });
 
@@ -75,12 +64,7 @@ const getBundleOperation = defineOperation({
   request: { params: BundleResultParams },
   responses: {
     '200': response('Bundle'),
-    '202': response('JobAccepted'),
-    '400': response('BadRequest'),
-    '404': response('JobResultNotFound'),
-    '422': response('InvalidObject'),
-    '500': response('InternalError'),
-    '503': response('Unavailable'),
+    ...JOB_RESULT_ANSWERS,
   },
 });
 
@@ -89,36 +73,21 @@ export const bundleOperations = [buildBundleOperation, getBundleOperation];
 export async function bundleRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
-  async function sendBundle(reply: FastifyReply, status: Pick<JobStatus, 'id'>): Promise<FastifyReply> {
-    const [archive, metaBytes] = await Promise.all([services.store.get(bundleKey(status.id)), services.store.get(bundleMetaKey(status.id))]);
+  async function sendBundle(reply: FastifyReply, jobId: string): Promise<FastifyReply> {
+    const [archive, metaBytes] = await Promise.all([services.store.get(bundleKey(jobId)), services.store.get(bundleMetaKey(jobId))]);
     if (archive === null || metaBytes === null) {
-      throw new ApiError(404, 'job_not_found', `the bundle of job ${status.id} is no longer stored; POST /api/v1/bundle makes it again`);
+      throw new ApiError(404, 'job_not_found', `the bundle of job ${jobId} is no longer stored; POST /api/v1/bundle makes it again`);
     }
     const meta = JSON.parse(Buffer.from(metaBytes).toString('utf8')) as BundleMeta;
     reply
       .header('etag', etagOf(meta.sha256))
-      .header('x-btfhub-job', status.id)
+      .header('x-btfhub-job', jobId)
       .header('x-btfhub-kernels', String(meta.kernels))
       .header('x-btfhub-distinct', String(meta.distinct))
       .header('x-btfhub-failed', String(meta.failed));
     return sendBinary(reply, archive, BUNDLE_MEDIA_TYPE, 'btfhub-bundle.tar.gz');
   }
 
-  addRoute(app, buildBundleOperation, {}, async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: COVERAGE_FILTER_FIELDS, rejectUnknown: true, decompress: true });
-    const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
-    if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
-    const { status } = await submitObjectsJob(services, 'bundle', upload.files, filter, services.config.requestWaitMs);
-    if (status.state === 'completed') return sendBundle(reply, status);
-    if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendJobPending(reply, status);
-  });
-
-  addRoute(app, getBundleOperation, {}, async (request, reply) => {
-    const { id } = request.params;
-    const status = await services.queue.status('bundle', id);
-    if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
-    if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendBundle(reply, { id });
-  });
+  addRoute(app, buildBundleOperation, {}, (request, reply) => answerObjectsJob(request, reply, 'bundle', sendBundle));
+  addRoute(app, getBundleOperation, {}, (request, reply) => answerJobResult(request, reply, 'bundle', request.params.id, sendBundle));
 }

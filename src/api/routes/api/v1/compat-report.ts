@@ -13,17 +13,12 @@
  * relocation's outcome (resolved, field_missing, type_missing, enum_missing, ambiguous, error).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { JobStatus } from '../../../../queue/job.js';
 import { compatReportKey } from '../../../../storage/keys.js';
-import {
-  coverageJobFailure, filterFromFields, sendJobPending, submitObjectsJob,
-} from '../../../coverage-service.js';
-import { CompatReport, CompatResultParams, COVERAGE_FILTER_FIELDS, CoverageFilterFields, CoverageUpload } from '../../../coverage-schemas.js';
-import { ApiError, missingField } from '../../../errors.js';
-import { header, response } from '../../../openapi/components.js';
+import { answerJobResult, answerObjectsJob } from '../../../coverage-service.js';
+import { CompatReport, CompatResultParams, CoverageUpload } from '../../../coverage-schemas.js';
+import { ApiError } from '../../../errors.js';
+import { header, JOB_RESULT_ANSWERS, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
-import { parseInput } from '../../../plugins/app/zod-validation.js';
-import { readUpload } from '../../../uploads.js';
 
 const REPORT = {
   description: 'The report.',
@@ -54,14 +49,8 @@ the report is. The same objects and filter over the same kernels are one job.
   responses: {
     '200': REPORT,
     '202': response('JobAccepted'),
-    '400': response('BadRequest'),
     '404': response('NoMatchingKernel'),
-    '413': response('PayloadTooLarge'),
-    '415': response('UnsupportedMediaType'),
-    '422': response('InvalidObject'),
-    '429': response('RateLimited'),
-    '500': response('InternalError'),
-    '503': response('Unavailable'),
+    ...UPLOAD_FAILURES,
   },
 });
 
@@ -74,12 +63,7 @@ const getCompatReportOperation = defineOperation({
   request: { params: CompatResultParams },
   responses: {
     '200': REPORT,
-    '202': response('JobAccepted'),
-    '400': response('BadRequest'),
-    '404': response('JobResultNotFound'),
-    '422': response('InvalidObject'),
-    '500': response('InternalError'),
-    '503': response('Unavailable'),
+    ...JOB_RESULT_ANSWERS,
   },
 });
 
@@ -89,27 +73,12 @@ export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
   /** The stored report of a finished job, sent as is. */
-  async function sendReport(reply: FastifyReply, status: Pick<JobStatus, 'id'>): Promise<FastifyReply> {
-    const report = await services.store.get(compatReportKey(status.id));
-    if (report === null) throw new ApiError(404, 'job_not_found', `the report of job ${status.id} is no longer stored; POST /api/v1/compat makes it again`);
-    return reply.type('application/json; charset=utf-8').header('x-btfhub-job', status.id).send(Buffer.from(report));
+  async function sendReport(reply: FastifyReply, jobId: string): Promise<FastifyReply> {
+    const report = await services.store.get(compatReportKey(jobId));
+    if (report === null) throw new ApiError(404, 'job_not_found', `the report of job ${jobId} is no longer stored; POST /api/v1/compat makes it again`);
+    return reply.type('application/json; charset=utf-8').header('x-btfhub-job', jobId).send(Buffer.from(report));
   }
 
-  addRoute(app, compatReportOperation, {}, async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: COVERAGE_FILTER_FIELDS, rejectUnknown: true, decompress: true });
-    const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
-    if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
-    const { status } = await submitObjectsJob(services, 'compat', upload.files, filter, services.config.requestWaitMs);
-    if (status.state === 'completed') return sendReport(reply, status);
-    if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendJobPending(reply, status);
-  });
-
-  addRoute(app, getCompatReportOperation, {}, async (request, reply) => {
-    const { id } = request.params;
-    const status = await services.queue.status('compat', id);
-    if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
-    if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendReport(reply, { id });
-  });
+  addRoute(app, compatReportOperation, {}, (request, reply) => answerObjectsJob(request, reply, 'compat', sendReport));
+  addRoute(app, getCompatReportOperation, {}, (request, reply) => answerJobResult(request, reply, 'compat', request.params.id, sendReport));
 }

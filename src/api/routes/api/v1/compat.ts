@@ -13,7 +13,7 @@ import { makeBtfTarXz } from '../../../../archive/kernel-btf.js';
 import { missingField } from '../../../errors.js';
 import { kernelRefFromCompat, sendBinary, sendPending } from '../../../http.js';
 import { kernelBtf } from '../../../kernel-files.js';
-import { binary, describedHeader, header, response } from '../../../openapi/components.js';
+import { binary, describedHeader, header, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { CompatList, CompatQuery, CustomizeForm, MAX_PAGE_LIMIT } from '../../../schemas.js';
 import { kernelLabel, requireKernel, trimObjects, uploadedObject } from '../../../trim-service.js';
@@ -78,14 +78,8 @@ const compatCustomizeOperation = defineOperation({
       content: { 'application/octet-stream': binary('application/octet-stream') },
     },
     '202': response('Accepted'),
-    '400': response('BadRequest'),
     '404': response('KernelNotFound'),
-    '413': response('PayloadTooLarge'),
-    '415': response('UnsupportedMediaType'),
-    '422': response('InvalidObject'),
-    '429': response('RateLimited'),
-    '500': response('InternalError'),
-    '503': response('Unavailable'),
+    ...UPLOAD_FAILURES,
   },
 });
 
