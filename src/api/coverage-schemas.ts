@@ -5,7 +5,7 @@
  */
 import { z } from './zod.js';
 import { RELOCATION_CLASSES } from '../coverage/compat.js';
-import { Arch, Distro, DistroVersion, FilePart, JOB_STATES, KernelInfo, KernelVersion } from './schemas.js';
+import { Arch, Distro, DistroVersion, FilePart, JOB_STATES, KernelFields, KernelInfo } from './schemas.js';
 
 // ---------------------------------------------------------------------------------------
 // Requests
@@ -14,12 +14,7 @@ import { Arch, Distro, DistroVersion, FilePart, JOB_STATES, KernelInfo, KernelVe
 export const CoverageParams = z.object({ distro: Distro, distro_version: DistroVersion, arch: Arch });
 
 /** Multipart fields of `POST /api/v1/kernels`, besides the `btf` file part. */
-export const KernelUploadFields = z.object({
-  distro: Distro,
-  distro_version: DistroVersion,
-  arch: Arch,
-  kernel_version: KernelVersion,
-});
+export const KernelUploadFields = KernelFields;
 
 /** The multipart body of `POST /api/v1/kernels`. */
 export const KernelUploadForm = z.object({

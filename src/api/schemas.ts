@@ -61,6 +61,9 @@ export const KernelParams = z.object({
   kernel_version: KernelVersion,
 });
 
+/** The same four fields where a kernel is named in a form (trims, kernel uploads). */
+export const KernelFields = KernelParams;
+
 /** `GET /api/v1/btf/{objectsHash}/{distro}/{distro_version}/{arch}/{kernel_version}`. */
 export const TrimParams = z.object({
   objectsHash: Sha256Hex.describe('sha256 over the sorted, distinct sha256s (lowercase hex) of the objects, joined by "\\n".'),
@@ -89,12 +92,7 @@ export const KernelListQuery = z.object({
 });
 
 /** Multipart form fields of `POST /api/v1/btf`, besides the `object` file parts. */
-export const BtfUploadFields = z.object({
-  distro: Distro,
-  distro_version: DistroVersion,
-  arch: Arch,
-  kernel_version: KernelVersion,
-});
+export const BtfUploadFields = KernelFields;
 
 /**
  * A file part of a multipart body, for the document: the routes read parts as bytes

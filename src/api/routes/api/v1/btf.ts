@@ -17,6 +17,14 @@ import { z } from '../../../zod.js';
 
 const UPLOAD_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
 
+/** The answer holding a trimmed BTF, and the headers saying what it is. */
+const TRIMMED_BTF_HEADERS = {
+  ETag: header('ETag'),
+  'X-BTFHub-Kernel': header('X-BTFHub-Kernel'),
+  'X-BTFHub-Objects-Hash': header('X-BTFHub-Objects-Hash'),
+  'X-BTFHub-Cache': header('X-BTFHub-Cache'),
+};
+
 const trimBtfOperation = defineOperation({
   method: 'post',
   path: '/api/v1/btf',
@@ -46,12 +54,7 @@ For one object it is \`sha256(hex(sha256(object)))\`. In a shell:
   responses: {
     '200': {
       description: 'The trimmed BTF (raw BTF, magic 0xEB9F).',
-      headers: {
-        ETag: header('ETag'),
-        'X-BTFHub-Kernel': header('X-BTFHub-Kernel'),
-        'X-BTFHub-Objects-Hash': header('X-BTFHub-Objects-Hash'),
-        'X-BTFHub-Cache': header('X-BTFHub-Cache'),
-      },
+      headers: TRIMMED_BTF_HEADERS,
       content: { 'application/octet-stream': binary('application/octet-stream') },
     },
     '202': response('Accepted'),
@@ -79,12 +82,7 @@ without uploading the objects again. \`objectsHash\` is defined under
   responses: {
     '200': {
       description: 'The trimmed BTF.',
-      headers: {
-        ETag: header('ETag'),
-        'X-BTFHub-Kernel': header('X-BTFHub-Kernel'),
-        'X-BTFHub-Objects-Hash': header('X-BTFHub-Objects-Hash'),
-        'X-BTFHub-Cache': header('X-BTFHub-Cache'),
-      },
+      headers: TRIMMED_BTF_HEADERS,
       content: { 'application/octet-stream': binary('application/octet-stream') },
     },
     '304': {
