@@ -139,15 +139,16 @@ export interface ServeCommandOptions {
 export function createServeCommand(commandOptions: ServeCommandOptions = {}): Command {
   return {
     name: 'serve',
-    summary: 'run the HTTP API (and, without REDIS_URL, the trim worker in-process)',
+    summary: 'run the HTTP API (and, without REDIS_URL, its jobs in-process)',
     usage: 'btfhub serve [--archive DIR] [--data DIR] [--port N] [--host H]',
     description: `
 Serves the HTTP API (openapi.yaml; Swagger UI at /docs). With no settings: filesystem store
-and SQLite catalog under ./data, trims run in this process, and this host's kernel BTF
+and SQLite catalog under ./data, jobs (trims, compat reports, bundles, syncs) run in this
+process, and this host's kernel BTF
 (/sys/kernel/btf/vmlinux) is registered so requests for it work at once.
 
 --archive DIR reads a btfhub-archive checkout as is (never written) and registers its
-kernels at start. With REDIS_URL, trims go to \`btfhub worker\` processes; with S3_BUCKET the
+kernels at start. With REDIS_URL, jobs go to \`btfhub worker\` processes; with S3_BUCKET the
 store is S3; with DATABASE_URL=postgres://... the catalog is PostgreSQL. Each flag has an
 environment twin, and every setting is in docs/CONFIGURATION.md. SIGTERM or SIGINT finishes
 the requests and jobs in flight, then exits 0.`,
