@@ -91,3 +91,43 @@ export function startWatchdog(ms: number, expire: () => void): { cancel(): void 
   timer.unref();
   return { cancel: () => clearTimeout(timer) };
 }
+
+/** One thing to close when stopping, in order, within the grace period. */
+export interface StopStep {
+  /** Closes it: in-flight work finishes first. */
+  close(): Promise<unknown>;
+  /** Past the grace period: logged, then `cutShort` (force it) and a short last wait. */
+  overdue: string;
+  cutShort?: () => void;
+}
+
+/**
+ * Closes `steps` one after the other within `graceMs` altogether. A step still closing when
+ * the time is up is logged and cut short; the process then exits with status 1 rather than
+ * 0. A watchdog ends the process shortly after the grace period if something still holds it;
+ * the caller cancels it once everything is closed (`cancelWatchdog`), unless cut short.
+ */
+export async function stopWithinGrace(
+  steps: readonly StopStep[],
+  options: { graceMs: number; logger: Logger; exit: (code: number) => void; watchdogSlackMs?: number },
+): Promise<{ cutShort: boolean; cancelWatchdog(): void }> {
+  const { graceMs, logger } = options;
+  const deadline = performance.now() + graceMs;
+  const left = () => Math.max(0, deadline - performance.now());
+  const watchdog = startWatchdog(graceMs + (options.watchdogSlackMs ?? 2000), () => {
+    logger.error({ graceMs }, 'still running after the grace period: exiting');
+    options.exit(1);
+  });
+  let cutShort = false;
+  for (const step of steps) {
+    const closed = step.close();
+    if (await settlesWithin(closed, left())) continue;
+    cutShort = true;
+    logger.warn({ graceMs }, `grace period over: ${step.overdue}`);
+    if (step.cutShort) {
+      step.cutShort();
+      await settlesWithin(closed, 1000);
+    }
+  }
+  return { cutShort, cancelWatchdog: () => watchdog.cancel() };
+}

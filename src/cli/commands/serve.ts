@@ -23,9 +23,9 @@ import { setMaxUncompressedBytes } from '../../archive/kernel-btf.js';
 import { type Config, redactConfig, unknownBtfhubVariables } from '../../config/schema.js';
 import type { registerHostKernel } from '../../kernels/registry.js';
 import { registerStartupKernels } from '../../kernels/startup.js';
-import { SYNC_SCHEDULER_ID } from '../../queue/kinds.js';
 import { createBackends } from '../../service/backends.js';
-import { runUntilStopped, settlesWithin, startWatchdog } from '../../service/lifecycle.js';
+import { scheduleArchiveSync } from '../../service/archive-sync.js';
+import { runUntilStopped, settlesWithin, stopWithinGrace } from '../../service/lifecycle.js';
 import type { Command, OutputStream } from '../command.js';
 import { loadConfigWithFlags } from '../config-flags.js';
 import { CliError, ExitCode } from '../errors.js';
@@ -45,8 +45,6 @@ export interface ServeProcessOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** How long past the grace period the watchdog waits before it ends the process. */
-const WATCHDOG_SLACK_MS = 2000;
 /** Bound on closing the backends once stopped. */
 const CLOSE_BOUND_MS = 2000;
 
@@ -66,8 +64,7 @@ async function runServeProcess(config: Config, options: ServeProcessOptions): Pr
   const stopping = 'stopping: no new connections; waiting for requests and jobs in flight';
   return runUntilStopped({ logger, signals: options.signals, exit, stopping }, async (stop) => {
     const backends = createBackends(config, { logger });
-    let cutShort = false;
-    let watchdog: { cancel(): void } | undefined;
+    let stopped: { cutShort: boolean; cancelWatchdog(): void } | undefined;
     try {
       const { store, catalog } = await backends.prepare();
       const queue = await backends.jobs();
@@ -76,53 +73,36 @@ async function runServeProcess(config: Config, options: ServeProcessOptions): Pr
       }
       await registerStartupKernels(config, { archive: backends.archive, serviceStore: backends.serviceStore, catalog, logger, hostKernel: options.hostKernel });
       if (stop.isRequested) return ExitCode.Ok;
+      await scheduleArchiveSync(queue, config, logger);
 
-      // The periodic archive sync: a BullMQ job scheduler with REDIS_URL (one per deployment,
-      // whatever the replicas), a timer here otherwise; an interval of 0 removes it.
-      const source = config.syncSource ?? null;
-      const schedule = source === null || config.syncIntervalMs <= 0 ? null : { data: { kind: 'sync' as const, source, trigger: 'schedule' as const }, everyMs: config.syncIntervalMs };
-      await queue.schedule('sync', SYNC_SCHEDULER_ID, schedule).catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'the archive sync schedule could not be set'));
-      if (schedule !== null) logger.info({ source, intervalMs: config.syncIntervalMs }, 'archive sync scheduled');
-
-      const metrics = new ServiceMetrics();
       const { codec } = backends;
+      const metrics = new ServiceMetrics();
       if (config.queue.kind === 'inline') metrics.setDecodedKernels({ count: () => codec.decodedKernels().count, bytes: () => codec.decodedKernels().bytes });
-      const sync = { source, intervalMs: config.syncIntervalMs };
+      const sync = { source: config.syncSource ?? null, intervalMs: config.syncIntervalMs };
       const app = await buildApp({ config, store, catalog, queue, codec, logger, metrics, sync });
       const address = await app.listen({ host: config.host, port: config.port }).catch(async (error: unknown) => {
         await app.close();
-        throw new CliError(`cannot listen on ${config.host}:${config.port}: ${messageOf(error)}`);
+        throw new CliError(`cannot listen on ${config.host}:${config.port}: ${error instanceof Error ? error.message : String(error)}`);
       });
       logger.info({ address, store: store.description, catalog: config.database.kind, queue: config.queue.kind }, 'btfhub serve listening');
       options.onListening?.(address);
 
       await stop.requested;
-      const graceMs = config.shutdownGraceMs;
-      const deadline = performance.now() + graceMs;
-      const left = () => Math.max(0, deadline - performance.now());
-      // Whatever happens below, the process does not outlive the grace period by much.
-      watchdog = startWatchdog(graceMs + WATCHDOG_SLACK_MS, () => {
-        logger.error({ graceMs }, 'still running after the grace period: exiting');
-        exit(ExitCode.Failure);
-      });
-      const closed = app.close(); // stops accepting; in-flight requests finish first
-      if (!(await settlesWithin(closed, left()))) {
-        cutShort = true;
-        logger.warn({ graceMs }, 'grace period over: closing the connections of requests still in flight');
-        app.server.closeAllConnections();
-        await settlesWithin(closed, 1000);
-      }
-      // In-process jobs finish; a BullMQ producer disconnects.
-      if (!(await settlesWithin(queue.close(), left()))) {
-        cutShort = true;
-        logger.warn({ graceMs }, 'grace period over: jobs still running are abandoned (their requests are retried)');
-      }
-      return cutShort ? ExitCode.Failure : ExitCode.Ok;
+      stopped = await stopWithinGrace(
+        [
+          // Stops accepting; in-flight requests finish first.
+          { close: () => app.close(), overdue: 'closing the connections of requests still in flight', cutShort: () => app.server.closeAllConnections() },
+          // In-process jobs finish; a BullMQ producer disconnects.
+          { close: () => queue.close(), overdue: 'jobs still running are abandoned (their requests are retried)' },
+        ],
+        { graceMs: config.shutdownGraceMs, logger, exit },
+      );
+      return stopped.cutShort ? ExitCode.Failure : ExitCode.Ok;
     } finally {
       // Already closed on the normal path; bounded either way.
       await settlesWithin(backends.close({ jobsWithinMs: stop.isRequested ? 0 : CLOSE_BOUND_MS }), CLOSE_BOUND_MS * 2);
       // Cut short, an abandoned job or socket may still hold the process: the watchdog stays (unref'd).
-      if (!cutShort) watchdog?.cancel();
+      if (stopped !== undefined && !stopped.cutShort) stopped.cancelWatchdog();
       logger.info('btfhub serve stopped');
     }
   });
@@ -183,8 +163,4 @@ export const serveCommand: Command = createServeCommand();
 /** pino writes whole lines to anything with `write`. */
 function asDestination(stream: OutputStream): DestinationStream {
   return { write: (line: string) => void stream.write(line) };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
