@@ -2,12 +2,15 @@
  * Builds the HTTP API: a configured Fastify instance, not yet listening. `btfhub serve`
  * (src/cli/commands/serve.ts) starts it; tests call `app.inject()` on it.
  *
- *   plugins/external   multipart (upload limits), rate limit, swagger + Swagger UI at /docs
- *   plugins/app        zod validation, error handler, request metrics, admin auth
- *   routes/            one module per URL path (see openapi.yaml for the contract)
- *   coverage.ts        kernel coverage: upload, coverage, sync, compat, bundle, the page at /
+ *   plugins/app        our Fastify plugins: services (decorator), shutdown gate, zod validation,
+ *                      error handler, request metrics, admin auth (decorator)
+ *   plugins/external   third-party ones set up: multipart (upload limits), rate limit, the
+ *                      OpenAPI document and Swagger UI at /docs
+ *   route-table.ts     every route plugin (routes/, one module per URL path) and the operations
+ *                      they are made from, which the OpenAPI document is generated from
  *
- * The caller owns the catalog, store and queue: closing the app does not close them.
+ * The caller owns the catalog, store and queue (src/service/backends.ts makes them): closing
+ * the app does not close them.
  *
  * Hardening (docs/SECURITY.md): every request must arrive within `requestTimeoutMs`;
  * uploads are bounded per field, file, request and process (uploads.ts); trim routes are
@@ -16,43 +19,45 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { Catalog } from '../catalog/catalog.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
+import { InlineCodecExecutor } from '../executor/inline-executor.js';
 import type { TrustProxy } from '../config/schema.js';
-import type { TrimQueue } from '../queue/trim-queue.js';
+import type { JobQueue } from '../queue/job.js';
+import type { JobKinds } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { type CoverageOptions, registerCoverage } from './coverage.js';
 import { ServiceMetrics } from './metrics.js';
-import { frameworkErrors, useErrorHandler } from './plugins/app/error-handler.js';
-import { useRequestMetrics } from './plugins/app/request-metrics.js';
-import { useZodValidation } from './plugins/app/zod-validation.js';
-import { registerMultipart } from './plugins/external/multipart.js';
-import { registerSwagger } from './plugins/external/swagger.js';
-import { btfRoutes } from './routes/api/v1/btf.js';
-import { compatRoutes } from './routes/api/v1/compat.js';
-import { identityRoutes } from './routes/identity.js';
-import { jobRoutes } from './routes/api/v1/jobs.js';
-import { kernelRoutes } from './routes/api/v1/kernels.js';
-import { healthRoutes } from './routes/health.js';
-import { monitoringRoutes } from './routes/monitoring.js';
-import { registerRateLimit } from './plugins/external/rate-limit.js';
-import { type ApiConfig, type AppServices, apiLimits, guardDependency } from './services.js';
+import { type ApiConfig, apiLimits } from './limits.js';
+import { adminAuth } from './plugins/app/admin-auth.js';
+import { errorHandler, frameworkErrors } from './plugins/app/error-handler.js';
+import { requestMetrics } from './plugins/app/request-metrics.js';
+import { services as servicesPlugin } from './plugins/app/services.js';
+import { shutdownGate } from './plugins/app/shutdown-gate.js';
+import { zodValidation } from './plugins/app/zod-validation.js';
+import { multipartUploads } from './plugins/external/multipart.js';
+import { rateLimiting } from './plugins/external/rate-limit.js';
+import { apiDocs } from './plugins/external/swagger.js';
+import { ROUTES } from './route-table.js';
+import { type AppServices, guardDependency, type SyncSettings } from './services.js';
 import { TrimResultCache } from './trim-cache.js';
 import { TrimHitRecorder } from './trim-hits.js';
-import { UploadBudget, useUploadBudget } from './uploads.js';
-import { unavailable } from './errors.js';
+import { UploadBudget } from './uploads.js';
 
 export interface BuildAppOptions {
   config: ApiConfig;
   store: ObjectStore;
   catalog: Catalog;
-  queue: TrimQueue;
+  /** Runs every kind of job: in-process, or a BullMQ producer for `btfhub worker` processes. */
+  queue: JobQueue<JobKinds>;
+  /** Checks uploads (the one in-process trims use, in the embedded mode); one of this thread by default. */
+  codec?: CodecExecutor;
   /** A pino logger; none (silent) by default. */
   logger?: FastifyBaseLogger;
   /** Shared with an in-process worker to expose its decoded-kernel cache; one is created otherwise. */
   metrics?: ServiceMetrics;
   /** Swagger UI at /docs (default true). */
   docs?: boolean;
-  /** Compat, bundle and sync jobs, and the sync settings; an in-process queue by default. */
-  coverage?: CoverageOptions;
+  /** The archive sync: what POST /api/v1/sync scans (none by default) and the schedule's interval, shown by GET. */
+  sync?: Partial<SyncSettings>;
   /** Called for every route as it is added (the OpenAPI test lists the routes with it). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -73,9 +78,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(limits.requestTimeoutMs / 4))),
     },
     trustProxy: trustProxyOption(options.config.trustProxy ?? false),
-    // Closing answers our own 503 (JSON, Retry-After): see the onRequest hook below.
+    // Closing answers our own 503 (JSON, Retry-After): plugins/app/shutdown-gate.ts.
     return503OnClosing: false,
-    // openapi.yaml lists every route; automatic HEAD twins would be routes it does not describe.
+    // The OpenAPI document lists every route; automatic HEAD twins would be routes it does not describe.
     exposeHeadRoutes: false,
     // Only multipart bodies are uploads; JSON bodies stay small.
     bodyLimit: 1024 * 1024,
@@ -84,7 +89,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
 
   const metrics = options.metrics ?? new ServiceMetrics();
-  metrics.setQueueDepth(() => options.queue.depth());
+  metrics.setQueueDepth(() => options.queue.depth(['trim']));
   const trimHits = new TrimHitRecorder(options.catalog, {
     onError: (error, droppedHits) => app.log.warn({ err: error, droppedHits }, 'cache hits not recorded in the catalog'),
   });
@@ -93,54 +98,32 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     catalog: guardDependency('catalog', options.catalog),
     store: guardDependency('store', options.store),
     queue: guardDependency('queue', options.queue),
+    codec: options.codec ?? new InlineCodecExecutor({ kernelCacheBytes: 0 }),
     metrics,
     limits,
     uploads: new UploadBudget(limits.maxUploadBytesInFlight),
     trimCache: new TrimResultCache(limits.trimCacheBytes),
     trimHits,
+    sync: { source: options.sync?.source ?? null, intervalMs: options.sync?.intervalMs ?? 0 },
     raw: { catalog: options.catalog, store: options.store, queue: options.queue },
   };
-  app.decorate('services', services);
-
-  // From the first moment of close(): in-flight requests finish, new ones are turned away.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onRequest', async (_request, reply) => {
-    if (!closing) return;
-    reply.header('connection', 'close');
-    throw unavailable('the service is shutting down; retry on another instance or in a moment');
-  });
-  // Answers finished while closing end their connection, so close() is not held by keep-alive.
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (closing) reply.header('connection', 'close');
-    return payload;
-  });
-  app.addHook('onClose', async () => trimHits.close());
-  useUploadBudget(app, services.uploads);
-
+  await app.register(servicesPlugin, { services });
+  await app.register(shutdownGate);
   const onRoute = options.onRoute;
   if (onRoute !== undefined) app.addHook('onRoute', (route) => onRoute(route));
-  useZodValidation(app);
-  useErrorHandler(app);
-  useRequestMetrics(app, metrics);
+  await app.register(zodValidation);
+  await app.register(errorHandler);
+  await app.register(requestMetrics);
+  await app.register(adminAuth);
 
-  await registerMultipart(app, { ...options.config, maxFieldBytes: limits.maxFieldBytes });
-  await registerRateLimit(app, {
+  await app.register(multipartUploads, { ...options.config, maxFieldBytes: limits.maxFieldBytes });
+  await app.register(rateLimiting, {
     ...limits.rateLimit,
     ...(options.config.queue?.kind === 'redis' && { redis: { url: options.config.queue.url, prefix: options.config.queue.prefix } }),
   });
-  if (options.docs ?? true) await registerSwagger(app);
+  if (options.docs ?? true) await app.register(apiDocs);
 
-  await app.register(btfRoutes);
-  await app.register(jobRoutes);
-  await app.register(kernelRoutes);
-  await app.register(identityRoutes);
-  await app.register(compatRoutes);
-  await app.register(healthRoutes);
-  await app.register(monitoringRoutes);
-  await registerCoverage(app, { store: options.store, catalog: options.catalog }, options.coverage);
+  for (const routes of ROUTES) await app.register(routes);
 
   return app;
 }

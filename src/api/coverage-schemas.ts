@@ -1,13 +1,11 @@
 /**
- * Request and response shapes of the kernel coverage routes (issue 4): coverage, kernel
- * upload, sync, compat reports, bundles, and the coverage page's assets. Beside
- * src/api/schemas.ts (whose identity fields these reuse) and checked against openapi.yaml
- * the same way by test/api/openapi.test.ts, through COVERAGE_COMPONENT_SCHEMAS and
- * COVERAGE_OPERATION_SCHEMAS.
+ * Request and response shapes of the kernel coverage routes: coverage, kernel upload, sync,
+ * compat reports, bundles, and the coverage page's assets. Beside src/api/schemas.ts (whose
+ * identity fields these reuse), and like them both validation and the OpenAPI document.
  */
-import { z } from 'zod';
+import { z } from './zod.js';
 import { RELOCATION_CLASSES } from '../coverage/compat.js';
-import { Arch, Distro, DistroVersion, JOB_STATES, KernelInfo, KernelVersion, type OperationSchemas } from './schemas.js';
+import { Arch, Distro, DistroVersion, FilePart, JOB_STATES, KernelFields, KernelInfo } from './schemas.js';
 
 // ---------------------------------------------------------------------------------------
 // Requests
@@ -16,11 +14,14 @@ import { Arch, Distro, DistroVersion, JOB_STATES, KernelInfo, KernelVersion, typ
 export const CoverageParams = z.object({ distro: Distro, distro_version: DistroVersion, arch: Arch });
 
 /** Multipart fields of `POST /api/v1/kernels`, besides the `btf` file part. */
-export const KernelUploadFields = z.object({
-  distro: Distro,
-  distro_version: DistroVersion,
-  arch: Arch,
-  kernel_version: KernelVersion,
+export const KernelUploadFields = KernelFields;
+
+/** The multipart body of `POST /api/v1/kernels`. */
+export const KernelUploadForm = z.object({
+  btf: FilePart.openapi({
+    description: 'The kernel\'s full BTF; raw BTF (`/sys/kernel/btf/vmlinux`), an ELF with `.BTF` (a vmlinux), or a BTFHub `.btf.tar.xz`.',
+  }),
+  ...KernelUploadFields.shape,
 });
 
 const KernelPrefix = z
@@ -36,6 +37,25 @@ export const CoverageFilterFields = z.object({
   arch: Arch.optional(),
   kernel_version: KernelPrefix.optional(),
 });
+
+/** The multipart body of `POST /api/v1/compat` and `POST /api/v1/bundle`. */
+export const CoverageUpload = z
+  .object({
+    object: z
+      .array(FilePart)
+      .min(1)
+      .openapi({
+        description: `A compiled BPF CO-RE object (an ELF with .BTF and .BTF.ext sections), as is or
+gzip-compressed. Repeat the part for several objects (BTFHUB_MAX_FILES, 16 by
+default), each at most BTFHUB_MAX_FILE_BYTES after decompression.
+`,
+      }),
+    ...CoverageFilterFields.shape,
+  })
+  .openapi('CoverageUpload', { description: 'The multipart body of POST /api/v1/compat and POST /api/v1/bundle; the filter fields combine with AND.' });
+
+/** The text fields of those routes. */
+export const COVERAGE_FILTER_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const satisfies readonly (keyof typeof CoverageFilterFields.shape)[];
 
 /** `GET /api/v1/sync` query string. */
 export const SyncListQuery = z.object({
@@ -60,10 +80,11 @@ export const PageAssetParams = z.object({ file: z.enum(PAGE_ASSETS).describe('A 
 const count = () => z.number().int().min(0);
 
 export const ClassCounts = z
-  .object(Object.fromEntries(RELOCATION_CLASSES.map((c) => [c, count()])) as Record<(typeof RELOCATION_CLASSES)[number], ReturnType<typeof count>>)
-  .describe('A count per relocation outcome.');
+  .strictObject(Object.fromEntries(RELOCATION_CLASSES.map((c) => [c, count()])) as Record<(typeof RELOCATION_CLASSES)[number], ReturnType<typeof count>>)
+  .describe('A count per relocation outcome.')
+  .openapi('ClassCounts');
 
-export const CoverageEntry = z.object({
+export const CoverageEntry = z.strictObject({
   distro: z.string(),
   distro_version: z.string(),
   arch: z.string(),
@@ -72,57 +93,57 @@ export const CoverageEntry = z.object({
   newest_kernel: z.string().optional().describe('Highest kernel release (version order).'),
   last_added: z.string().optional().describe('RFC 3339 time the last kernel was registered.'),
   last_added_kernel: z.string().optional(),
-  markers: z.object({ failed: count(), hasbtf: count() }).describe('BTFHub marker files: kernels without BTF (failed), kernels shipping their own (hasbtf).'),
+  markers: z.strictObject({ failed: count(), hasbtf: count() }).describe('BTFHub marker files: kernels without BTF (failed), kernels shipping their own (hasbtf).'),
   url: z.string().describe('The kernels of this distro, release and arch.'),
-});
+}).openapi('CoverageEntry');
 
-export const Coverage = z.object({
+export const Coverage = z.strictObject({
   items: z.array(CoverageEntry),
-  totals: z.object({ kernels: count(), groups: count(), failed: count(), hasbtf: count() }),
-});
+  totals: z.strictObject({ kernels: count(), groups: count(), failed: count(), hasbtf: count() }),
+}).openapi('Coverage');
 
-export const KernelMarkerInfo = z.object({
+const KernelMarkerInfo = z.strictObject({
   kernel_version: z.string(),
   marker: z.enum(['failed', 'hasbtf']),
-});
+}).openapi('KernelMarkerInfo');
 
-export const CoverageKernels = z.object({
+export const CoverageKernels = z.strictObject({
   distro: z.string(),
   distro_version: z.string(),
   arch: z.string(),
   items: z.array(KernelInfo),
   markers: z.array(KernelMarkerInfo),
-});
+}).openapi('CoverageKernels');
 
-export const KernelUploaded = z.object({
+export const KernelUploaded = z.strictObject({
   ...KernelInfo.shape,
   outcome: z.enum(['added', 'updated', 'unchanged']).describe('added: a new kernel; updated: its BTF replaced; unchanged: the same bytes were registered.'),
-});
+}).openapi('KernelUploaded');
 
-export const JobProgressBody = z.object({
+const JobProgressBody = z.strictObject({
   done: count(),
   total: count().optional(),
   failed: count(),
-});
+}).openapi('JobProgress');
 
-export const SyncSummary = z.object({
+const SyncSummary = z.strictObject({
   source: z.string(),
   added: count(),
   updated: count(),
   unchanged: count(),
   invalid: count().describe('Kernel files not registered.'),
-  invalid_files: z.array(z.object({ key: z.string(), reason: z.string() })).describe('The first 50 of them, with why.'),
+  invalid_files: z.array(z.strictObject({ key: z.string(), reason: z.string() })).describe('The first 50 of them, with why.'),
   markers: count(),
   aliases: count(),
   ignored: count(),
   unread: count().describe('Files not read again: same size and mtime as on the last run.'),
   copied: count(),
   duration_ms: count(),
-});
+}).openapi('SyncSummary');
 
-const JobError = z.object({ message: z.string(), client_error: z.boolean() });
+const JobError = z.strictObject({ message: z.string(), client_error: z.boolean() });
 
-export const SyncRun = z.object({
+export const SyncRun = z.strictObject({
   job_id: z.string(),
   trigger: z.enum(['schedule', 'admin']),
   state: z.enum(JOB_STATES),
@@ -133,16 +154,16 @@ export const SyncRun = z.object({
   progress: JobProgressBody.optional(),
   error: JobError.optional(),
   summary: SyncSummary.optional(),
-});
+}).openapi('SyncRun');
 
-export const SyncRuns = z.object({
+export const SyncRuns = z.strictObject({
   source: z.string().nullable().describe('What a sync scans (BTFHUB_SYNC_SOURCE); null when nothing is configured.'),
   interval_ms: count().describe('Between scheduled runs; 0 when off.'),
   next_run_at: z.string().nullable(),
   runs: z.array(SyncRun),
-});
+}).openapi('SyncRuns');
 
-export const CompatJobSummary = z.object({
+const CompatJobSummary = z.strictObject({
   kernels: count(),
   unreadable: count(),
   loadable: count(),
@@ -150,28 +171,28 @@ export const CompatJobSummary = z.object({
   relocations: count(),
   duration_ms: count(),
   url: z.string().describe('GET it for the full report.'),
-});
+}).openapi('CompatJobSummary');
 
-export const BundleJobSummary = z.object({
+const BundleJobSummary = z.strictObject({
   kernels: count().describe('Kernels in the bundle.'),
   distinct: count().describe('Distinct trimmed BTFs among them, each stored once.'),
   failed: count().describe('Kernels left out.'),
-  failures: z.array(z.object({ kernel: z.string(), stage: z.string(), message: z.string() })),
+  failures: z.array(z.strictObject({ kernel: z.string(), stage: z.string(), message: z.string() })),
   size: count(),
   sha256: z.string(),
-  bytes: z.object({ trimmed: count(), distinct: count() }),
+  bytes: z.strictObject({ trimmed: count(), distinct: count() }),
   duration_ms: count(),
   url: z.string().describe('GET it for the .tar.gz.'),
-});
+}).openapi('BundleJobSummary');
 
-export const CoverageFilterBody = z.object({
+const CoverageFilterBody = z.strictObject({
   distro: z.string().optional(),
   distro_version: z.string().optional(),
   arch: z.string().optional(),
   kernel_version: z.string().optional(),
-});
+}).openapi('CoverageFilter');
 
-export const CoverageJobStatus = z.object({
+export const CoverageJobStatus = z.strictObject({
   job_id: z.string(),
   kind: z.enum(['compat', 'bundle', 'sync']),
   state: z.enum(JOB_STATES),
@@ -180,26 +201,26 @@ export const CoverageJobStatus = z.object({
   started_at: z.string().optional(),
   finished_at: z.string().optional(),
   progress: JobProgressBody.optional(),
-  objects: z.array(z.object({ name: z.string(), sha256: z.string() })).optional(),
+  objects: z.array(z.strictObject({ name: z.string(), sha256: z.string() })).optional(),
   filter: CoverageFilterBody.optional(),
   source: z.string().optional(),
   error: JobError.optional(),
   result: z.union([CompatJobSummary, BundleJobSummary, SyncSummary]).optional(),
-});
+}).openapi('CoverageJobStatus');
 
-export const RelocationOutcome = z.object({
+export const RelocationOutcome = z.strictObject({
   class: z.enum(RELOCATION_CLASSES),
   value: z.union([z.number(), z.string(), z.null()]).describe('What libbpf patches in (a decimal string beyond 2^53); null when poisoned or refused.'),
   reason: z.string().optional(),
-});
+}).openapi('RelocationOutcome');
 
-export const CompatReport = z.object({
+export const CompatReport = z.strictObject({
   job_id: z.string(),
-  objects: z.array(z.object({ name: z.string(), relocations: count() })),
+  objects: z.array(z.strictObject({ name: z.string(), relocations: count() })),
   filter: CoverageFilterBody,
-  totals: z.object({ kernels: count(), unreadable: count(), loadable: count(), all_resolved: count() }),
+  totals: z.strictObject({ kernels: count(), unreadable: count(), loadable: count(), all_resolved: count() }),
   summary: z.array(
-    z.object({
+    z.strictObject({
       distro: z.string(),
       distro_version: z.string(),
       arch: z.string(),
@@ -212,7 +233,7 @@ export const CompatReport = z.object({
     }),
   ),
   relocations: z.array(
-    z.object({
+    z.strictObject({
       object: z.string(),
       section: z.string(),
       index: count(),
@@ -225,7 +246,7 @@ export const CompatReport = z.object({
     }),
   ),
   kernels: z.array(
-    z.object({
+    z.strictObject({
       distro: z.string(),
       distro_version: z.string(),
       arch: z.string(),
@@ -237,7 +258,7 @@ export const CompatReport = z.object({
     }),
   ),
   duration_ms: count(),
-});
+}).openapi('CompatReport');
 
 export const COVERAGE_COMPONENT_SCHEMAS = {
   ClassCounts,
@@ -258,22 +279,8 @@ export const COVERAGE_COMPONENT_SCHEMAS = {
   CompatReport,
 } as const satisfies Record<string, z.ZodType>;
 
-export const COVERAGE_OPERATION_SCHEMAS: Readonly<Record<string, OperationSchemas>> = {
-  'POST /api/v1/kernels': { multipartFields: KernelUploadFields },
-  'GET /api/v1/coverage/{distro}/{distro_version}/{arch}': { params: CoverageParams },
-  'GET /api/v1/sync': { querystring: SyncListQuery },
-  'POST /api/v1/compat': { multipartFields: CoverageFilterFields },
-  'GET /api/v1/compat/{id}': { params: CompatResultParams },
-  'POST /api/v1/bundle': { multipartFields: CoverageFilterFields },
-  'GET /api/v1/bundle/{id}': { params: BundleResultParams },
-  'GET /assets/{file}': { params: PageAssetParams },
-};
-
-export type CoverageParamsInput = z.output<typeof CoverageParams>;
-export type SyncListQueryInput = z.output<typeof SyncListQuery>;
 export type CoverageFilterInput = z.output<typeof CoverageFilterFields>;
 export type CoverageEntryBody = z.output<typeof CoverageEntry>;
 export type CoverageBody = z.output<typeof Coverage>;
 export type CoverageJobStatusBody = z.output<typeof CoverageJobStatus>;
 export type SyncRunBody = z.output<typeof SyncRun>;
-export type SyncSummaryBody = z.output<typeof SyncSummary>;

@@ -1,7 +1,6 @@
 /**
- * What the coverage routes share: the coverage queue and sync settings (decorated onto the
- * app as `app.coverage`), kernel filters from request fields, the registered kernels a
- * filter matches, submitting a compat or bundle job for uploaded objects, and job statuses
+ * What the coverage routes share: kernel filters from request fields, the registered kernels
+ * a filter matches, submitting a compat or bundle job for uploaded objects, and job statuses
  * as the API shows them.
  *
  * Submitting follows POST /api/v1/btf: objects may come gzip-compressed, and every one must
@@ -10,39 +9,29 @@
  * request waits up to BTFHUB_REQUEST_WAIT_MS for it.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyReply } from 'fastify';
-import { parseBpfObject } from '../btf/object.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog, KernelFilter, KernelRecord } from '../catalog/catalog.js';
 import { type Distro, normalizeArch, normalizeDistro, normalizeDistroVersion, validateIdentityValue } from '../identity/kernel-identity.js';
+import type { JobStatus } from '../queue/job.js';
 import {
-  bundleKey, compatReportKey, type CoverageJobStatus, type CoverageQueue, objectsJobId, type UploadedObjectRef,
-} from '../queue/coverage-queue.js';
+  type BundleJobResult, type CompatJobResult, type ObjectsJobData, objectsJobId, type SyncJobData, type SyncJobResult, type UploadedObjectRef,
+} from '../queue/kinds.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
-import { objectKey } from '../worker/trim-job.js';
-import { filterBody } from '../worker/coverage-report.js';
-import type { CoverageFilterInput, CoverageJobStatusBody, SyncRunBody } from './coverage-schemas.js';
-import { ApiError } from './errors.js';
+import { bundleKey, compatReportKey, objectKey } from '../storage/keys.js';
+import { filterBody } from '../coverage/compat-report.js';
+import { COVERAGE_FILTER_FIELDS, CoverageFilterFields, type CoverageFilterInput, type CoverageJobStatusBody, type SyncRunBody } from './coverage-schemas.js';
+import { ApiError, missingField } from './errors.js';
+import { parseInput } from './plugins/app/zod-validation.js';
 import { MAX_PAGE_LIMIT } from './schemas.js';
 import type { AppServices } from './services.js';
 import { kernelLabel, objectsHash } from './trim-service.js';
-import type { UploadedFile } from './uploads.js';
+import { readUpload, type UploadedFile } from './uploads.js';
 
-export interface CoverageServices {
-  queue: CoverageQueue;
-  /** What a sync scans (BTFHUB_SYNC_SOURCE, else BTFHUB_ARCHIVE_DIR); null: nothing to sync. */
-  syncSource: string | null;
-  /** Between scheduled syncs; 0 when off. */
-  syncIntervalMs: number;
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    coverage: CoverageServices;
-  }
-}
+/** The status of a compat, bundle or sync job. */
+export type CoverageJobStatus = JobStatus<ObjectsJobData | SyncJobData, CompatJobResult | BundleJobResult | SyncJobResult>;
 
 /** The kernel filter of request fields, normalized like every identity (`focal` is 20.04, `aarch64` arm64). */
-export function filterFromFields(fields: CoverageFilterInput): KernelFilter {
+function filterFromFields(fields: CoverageFilterInput): KernelFilter {
   const filter: KernelFilter = {};
   let distro: Distro | undefined;
   if (fields.distro !== undefined) filter.distro = distro = normalizeDistro(fields.distro);
@@ -84,16 +73,15 @@ export interface SubmittedJob {
 }
 
 /** Checks the objects, stores them, enqueues the job and waits up to `waitMs` for it. */
-export async function submitObjectsJob(
+async function submitObjectsJob(
   services: AppServices,
-  queue: CoverageQueue,
   kind: 'compat' | 'bundle',
   files: readonly UploadedFile[],
   filter: KernelFilter,
   waitMs: number,
 ): Promise<SubmittedJob> {
-  // Nothing is written before every object is known to be a CO-RE object: a CodecError here is a 422.
-  for (const file of files) parseBpfObject(file.bytes, file.filename);
+  // Nothing is written before every object is known to be a CO-RE object: a failure here is a 422.
+  await services.codec.checkObjects(files.map((file) => ({ name: file.filename, bytes: file.bytes })));
   const kernels = await matchingKernels(services.catalog, filter);
   if (kernels.length === 0) {
     throw new ApiError(404, 'kernel_not_found', `no registered kernel matches (${describeFilter(filter)}); GET /api/v1/coverage lists what there is`);
@@ -111,13 +99,40 @@ export async function submitObjectsJob(
     await services.catalog.recordObject(sha256, file.bytes.length);
   }
   const id = objectsJobId(kind, objects, filter, kernelsFingerprint(kernels));
-  await queue.enqueue(id, { kind, objects, objectsHash: objectsHash(objects.map((o) => o.sha256)), filter });
-  const status = await queue.waitFor(id, waitMs);
+  await services.queue.enqueue(kind, id, { kind, objects, objectsHash: objectsHash(objects.map((o) => o.sha256)), filter });
+  const status = await services.queue.waitFor(kind, id, waitMs);
   return { id, status, kernels: kernels.length };
 }
 
+/** Sends the stored result of a finished job (the report, the bundle). */
+export type SendJobResult = (reply: FastifyReply, jobId: string) => Promise<FastifyReply>;
+
+/**
+ * `POST /api/v1/{compat,bundle}`: the request's objects (`object` parts, gzip accepted) and
+ * kernel filter, submitted as a job of `kind`; its result sent when it ends within
+ * BTFHUB_REQUEST_WAIT_MS, its failure answered, else 202 with where to follow it.
+ */
+export async function answerObjectsJob(request: FastifyRequest, reply: FastifyReply, kind: 'compat' | 'bundle', sendResult: SendJobResult): Promise<FastifyReply> {
+  const services = request.server.services;
+  const upload = await readUpload(request, { fileFields: ['object'], textFields: COVERAGE_FILTER_FIELDS, rejectUnknown: true, decompress: true });
+  const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
+  if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
+  const { status } = await submitObjectsJob(services, kind, upload.files, filter, services.config.requestWaitMs);
+  if (status.state === 'completed') return sendResult(reply, status.id);
+  if (status.state === 'failed') throw coverageJobFailure(status);
+  return sendJobPending(reply, status);
+}
+
+/** `GET /api/v1/{compat,bundle}/{id}`: 202 while the job runs, its failure, else its stored result. */
+export async function answerJobResult(request: FastifyRequest, reply: FastifyReply, kind: 'compat' | 'bundle', id: string, sendResult: SendJobResult): Promise<FastifyReply> {
+  const status = await request.server.services.queue.status(kind, id);
+  if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
+  if (status.state === 'failed') throw coverageJobFailure(status);
+  return sendResult(reply, id);
+}
+
 /** 202: still running; Location says where to follow it. */
-export function sendJobPending(reply: FastifyReply, status: CoverageJobStatus): FastifyReply {
+export function sendJobPending(reply: FastifyReply, status: Pick<JobStatus, 'id' | 'state'>): FastifyReply {
   return reply
     .code(202)
     .header('location', `/api/v1/jobs/${encodeURIComponent(status.id)}`)
@@ -125,7 +140,7 @@ export function sendJobPending(reply: FastifyReply, status: CoverageJobStatus): 
 }
 
 /** A failed job as an answer: 422 when the request was at fault, 500 otherwise. */
-export function coverageJobFailure(status: CoverageJobStatus): ApiError {
+function coverageJobFailure(status: Pick<JobStatus, 'id' | 'error'>): ApiError {
   const message = status.error?.message ?? 'unknown error';
   if (status.error?.clientError) return new ApiError(422, 'invalid_object', message, 'object');
   return new ApiError(500, 'internal_error', `job ${status.id} failed: ${message}`);
@@ -142,7 +157,7 @@ export function resultKey(id: string, kind: 'compat' | 'bundle'): string {
 
 const iso = (date: Date | undefined) => date?.toISOString();
 
-/** A coverage job's status as `GET /api/v1/jobs/{id}` shows it (CoverageJobStatus in openapi.yaml). */
+/** A coverage job's status as `GET /api/v1/jobs/{id}` shows it (the CoverageJobStatus schema). */
 export function coverageJobBody(status: CoverageJobStatus): CoverageJobStatusBody {
   if (status.state === 'unknown' || status.data === undefined) throw new Error('coverageJobBody: unknown job');
   const data = status.data;
@@ -187,7 +202,7 @@ export function coverageJobBody(status: CoverageJobStatus): CoverageJobStatusBod
   return body;
 }
 
-export function syncSummaryBody(result: Extract<CoverageJobStatus['result'], { kind: 'sync' }>) {
+function syncSummaryBody(result: Extract<CoverageJobStatus['result'], { kind: 'sync' }>) {
   return {
     source: result.source,
     added: result.added,

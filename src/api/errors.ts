@@ -10,6 +10,7 @@
  */
 import { ArchiveError } from '../archive/errors.js';
 import { CodecError } from '../btf/errors.js';
+import { CodecTaskError } from '../executor/codec-executor.js';
 import { IdentityError } from '../identity/kernel-identity.js';
 import { StorageError } from '../storage/errors.js';
 
@@ -75,7 +76,6 @@ export class DependencyError extends Error {
   }
 }
 
-export const badField = (field: string, message: string) => new ApiError(400, 'invalid_field', message, field);
 export const missingField = (field: string, message = `${field} is required`) => new ApiError(400, 'missing_field', message, field);
 
 export interface ErrorBody {
@@ -138,6 +138,7 @@ export function toErrorReply(err: unknown): ErrorReply {
   if (err instanceof ApiError) return reply(err.statusCode, err.code, err.message, err.field, { ...err.headers });
   if (err instanceof IdentityError) return reply(400, 'invalid_field', err.message, err.field);
   if (err instanceof CodecError) return reply(422, 'invalid_object', err.message, 'object');
+  if (err instanceof CodecTaskError && err.stage === 'object') return reply(422, 'invalid_object', err.message, 'object');
   if (err instanceof DependencyError) {
     return reply(503, 'unavailable', `the ${err.dependency} is unavailable, retry later`, undefined, {
       'retry-after': String(RETRY_AFTER_SECONDS),

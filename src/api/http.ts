@@ -1,10 +1,15 @@
 /**
- * Small helpers the routes share: identity from request fields, binary replies, ETags.
+ * What the routes share about HTTP: identity from request fields, binary replies, ETags,
+ * content negotiation, the headers of a trimmed BTF and the 202 of a job still running.
+ * Routes import these from here, never from each other.
  */
 import type { FastifyReply } from 'fastify';
 import type { KernelRef } from '../catalog/catalog.js';
 import { IdentityError, normalizeKernelRef } from '../identity/kernel-identity.js';
 import { ApiError } from './errors.js';
+import { kernelLabel, type TrimAnswer } from './trim-service.js';
+
+type PendingAnswer = Extract<TrimAnswer, { kind: 'pending' }>;
 
 /** The archive identity of `{distro, distro_version, arch, kernel_version}` (400 naming a bad field). */
 export function kernelRefFromFields(fields: { distro: string; distro_version: string; arch: string; kernel_version: string }): KernelRef {
@@ -48,7 +53,7 @@ export function kernelPath(ref: KernelRef): string {
   return [ref.distro, ref.distroVersion, ref.arch, ref.kernel].map(encodeURIComponent).join('/');
 }
 
-export function asBuffer(bytes: Uint8Array): Buffer {
+function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
@@ -91,4 +96,22 @@ export function negotiate<T extends string>(accept: string | undefined, offered:
     }
   }
   return best?.type ?? fallback;
+}
+
+/** Headers of every trimmed BTF answer: ETag (the BTF's sha256), kernel, objects hash, cache. */
+export function setTrimHeaders(reply: FastifyReply, sha256: string, kernel: KernelRef, objectsHash: string, cache: 'hit' | 'miss'): void {
+  reply.header('etag', etagOf(sha256));
+  reply.header('x-btfhub-kernel', kernelLabel(kernel));
+  reply.header('x-btfhub-objects-hash', objectsHash);
+  reply.header('x-btfhub-cache', cache);
+}
+
+/** 202: the job is still running; Location says where to follow it. */
+export function sendPending(reply: FastifyReply, answer: PendingAnswer): FastifyReply {
+  return reply
+    .code(202)
+    .header('location', `/api/v1/jobs/${encodeURIComponent(answer.jobId)}`)
+    .header('x-btfhub-kernel', kernelLabel(answer.kernel))
+    .header('x-btfhub-objects-hash', answer.objectsHash)
+    .send({ job_id: answer.jobId, state: answer.state });
 }

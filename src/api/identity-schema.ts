@@ -1,9 +1,8 @@
 /**
  * `POST /api/v1/identity`: a host's raw facts in, its archive identity out. The zod schemas
- * of its JSON body and answer; openapi.yaml describes the same (test/api/identity.test.ts
- * checks it with `z.toJSONSchema`, as test/api/openapi.test.ts does for the other routes).
+ * of its JSON body (validated by the route) and answer, named in the OpenAPI document.
  */
-import { z } from 'zod';
+import { z } from './zod.js';
 import { Arch, Distro, DistroVersion, KernelVersion } from './schemas.js';
 
 /** os-release files are a few hundred bytes. */
@@ -20,11 +19,11 @@ export const IdentityRequest = z.object({
   uname_machine: Arch.describe('The machine, as `uname -m` prints it (x86_64, aarch64...).'),
   distro: Distro.optional().describe('Override: the distribution, when the host’s own facts should not decide it.'),
   distro_version: DistroVersion.optional().describe('Override: the release (with `distro`, detection is skipped).'),
-});
+}).openapi('IdentityRequest');
 
-export const IDENTITY_SOURCES = ['os-release', 'kernel-release', 'override'] as const;
+const IDENTITY_SOURCES = ['os-release', 'kernel-release', 'override'] as const;
 
-export const IdentityAnswer = z.object({
+export const IdentityAnswer = z.strictObject({
   distro: z.string(),
   distro_version: z.string(),
   arch: z.string(),
@@ -37,8 +36,7 @@ export const IdentityAnswer = z.object({
   source: z.enum(IDENTITY_SOURCES).describe('What named the distro and release: os-release, the kernel release, or the overrides.'),
   notes: z.array(z.string()).describe('Every fallback, guess and override, in the order made; empty when os-release simply applied.'),
   kernel_url: z.string().describe('GET it for the kernel’s metadata (404 when the service has no BTF for it).'),
-});
+}).openapi('IdentityAnswer');
 
-export type IdentityRequestInput = z.input<typeof IdentityRequest>;
 export type IdentityRequestBody = z.output<typeof IdentityRequest>;
 export type IdentityAnswerBody = z.output<typeof IdentityAnswer>;

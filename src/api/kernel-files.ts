@@ -2,24 +2,35 @@
  * A registered kernel's full BTF, as raw BTF or as a BTFHub `.btf.tar.xz`, whichever way it
  * is stored: an archive is unpacked for a raw download, a raw blob packed for an archive
  * one. A conversion costs seconds of xz for a 5 MiB BTF, so its output is kept in the store
- * under `derived/<sha256 of the stored file>/<kernel>.<format>` (content-addressed, so a
+ * under its derived key (`derivedKernelKey`: by the stored file's sha256, so a
  * re-registered kernel never gets a stale copy) and reused.
  */
 import { makeBtfTarXz, readKernelBtfFile } from '../archive/kernel-btf.js';
 import type { KernelRecord } from '../catalog/catalog.js';
+import { derivedKernelKey, kernelFileFormat, type KernelBtfFormat } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { ApiError } from './errors.js';
+import { kernelPath } from './http.js';
+import type { KernelInfoBody } from './schemas.js';
 import { kernelLabel } from './trim-service.js';
 
-export type KernelBtfFormat = 'btf' | 'btf.tar.xz';
-
-export function storedFormat(record: KernelRecord): KernelBtfFormat {
-  return record.storageKey.endsWith('.tar.xz') ? 'btf.tar.xz' : 'btf';
+/** A registered kernel as the API describes it (KernelInfo). */
+export function kernelInfo(record: KernelRecord): KernelInfoBody {
+  return {
+    distro: record.distro,
+    distro_version: record.distroVersion,
+    arch: record.arch,
+    kernel_version: record.kernel,
+    format: storedFormat(record),
+    size: record.size,
+    sha256: record.sha256,
+    added_at: record.addedAt.toISOString(),
+    btf_url: `/api/v1/kernels/${kernelPath(record)}/btf`,
+  };
 }
 
-/** Where the other format of a kernel file is kept once made. */
-export function derivedKey(record: KernelRecord, format: KernelBtfFormat): string {
-  return `derived/${record.sha256}/${record.kernel}.${format}`;
+function storedFormat(record: KernelRecord): KernelBtfFormat {
+  return kernelFileFormat(record.storageKey);
 }
 
 async function storedBytes(store: ObjectStore, record: KernelRecord): Promise<Uint8Array> {
@@ -36,7 +47,7 @@ const converting = new Map<string, Promise<Uint8Array>>();
 /** The kernel's BTF in `format`; unpacking an archive is bounded by `maxDecompressedBytes`. */
 export async function kernelBtf(store: ObjectStore, record: KernelRecord, format: KernelBtfFormat, options: { maxDecompressedBytes?: number } = {}): Promise<Uint8Array> {
   if (storedFormat(record) === format) return storedBytes(store, record);
-  const key = derivedKey(record, format);
+  const key = derivedKernelKey(record.sha256, record.kernel, format);
   const kept = await store.get(key);
   if (kept !== null) return kept;
   let pending = converting.get(key);

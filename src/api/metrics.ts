@@ -1,179 +1,27 @@
 /**
- * A small Prometheus registry (text exposition format 0.0.4): counters, gauges and
- * histograms with labels, plus gauges read at scrape time. Enough for the service's own
- * metrics without a client library.
+ * The service's metrics, through prom-client (the client Prometheus users expect), in the
+ * text exposition format 0.0.4.
  *
- * `ServiceMetrics` holds the metrics the API exposes on /metrics (and /monitoring/metrics):
+ * `/metrics` serves ours, plus prom-client's process and Node.js metrics (CPU, memory, open
+ * files, event loop lag, heap spaces, GC pauses as `nodejs_gc_duration_seconds`):
  *   btfhub_http_requests_total{method,route,status}   requests answered
  *   btfhub_http_request_duration_seconds{route}       request latency
  *   btfhub_trim_job_duration_seconds                  trim time of finished jobs
  *   btfhub_trim_requests_total{outcome}               trim requests: hit, completed, pending, failed
  *   btfhub_cache_hits_total                           trims answered from the catalog/store
- *   btfhub_queue_depth                                jobs waiting or active (read at scrape time)
+ *   btfhub_queue_depth                                trim jobs waiting or active (read at scrape time)
  *   btfhub_kernels_decoded                            kernel BTFs decoded in this process's memory
  *   btfhub_kernels_decoded_bytes                      their memory
+ *
+ * `/monitoring/metrics` serves all of those and the HTTP metrics of the original BTFHub
+ * Online (slok/go-http-metrics on gin), so its dashboards carry over:
+ *   http_request_duration_seconds{handler,method,code}   request latency, the route template as handler
+ *   http_requests_inflight{handler}                      requests being answered now
+ *
+ * A gauge read at scrape time whose source cannot answer (the queue while Redis is down)
+ * leaves its sample out rather than reporting a made-up value.
  */
-
-type Labels = Readonly<Record<string, string>>;
-
-/** Label values escaped as the exposition format requires. */
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
-
-function labelKey(names: readonly string[], labels: Labels): string {
-  return names.map((name) => labels[name] ?? '').join('\u0000');
-}
-
-function renderLabels(names: readonly string[], values: readonly string[], extra = ''): string {
-  const parts = names.map((name, i) => `${name}="${escapeLabel(values[i] ?? '')}"`);
-  if (extra !== '') parts.push(extra);
-  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
-}
-
-function formatNumber(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Number.POSITIVE_INFINITY) return '+Inf';
-  if (value === Number.NEGATIVE_INFINITY) return '-Inf';
-  return String(value);
-}
-
-interface Metric {
-  readonly name: string;
-  /** The metric's lines (HELP, TYPE, samples); async for gauges read at scrape time. */
-  render(): Promise<string>;
-}
-
-abstract class LabelledMetric<T> implements Metric {
-  protected readonly series = new Map<string, { values: string[]; state: T }>();
-
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly labelNames: readonly string[],
-    private readonly type: string,
-  ) {}
-
-  protected stateFor(labels: Labels, init: () => T): T {
-    const key = labelKey(this.labelNames, labels);
-    let entry = this.series.get(key);
-    if (!entry) {
-      entry = { values: this.labelNames.map((name) => labels[name] ?? ''), state: init() };
-      this.series.set(key, entry);
-    }
-    return entry.state;
-  }
-
-  protected header(): string {
-    return `# HELP ${this.name} ${this.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${this.name} ${this.type}\n`;
-  }
-
-  abstract render(): Promise<string>;
-}
-
-export class Counter extends LabelledMetric<{ value: number }> {
-  constructor(name: string, help: string, labelNames: readonly string[] = []) {
-    super(name, help, labelNames, 'counter');
-  }
-
-  inc(labels: Labels = {}, by = 1): void {
-    this.stateFor(labels, () => ({ value: 0 })).value += by;
-  }
-
-  /** The current value of one series (0 when never incremented). */
-  get(labels: Labels = {}): number {
-    return this.series.get(labelKey(this.labelNames, labels))?.state.value ?? 0;
-  }
-
-  async render(): Promise<string> {
-    let out = this.header();
-    if (this.series.size === 0 && this.labelNames.length === 0) out += `${this.name} 0\n`;
-    for (const { values, state } of this.series.values()) {
-      out += `${this.name}${renderLabels(this.labelNames, values)} ${formatNumber(state.value)}\n`;
-    }
-    return out;
-  }
-}
-
-/** A gauge whose value is read when scraped (queue depth, cache sizes). */
-export class CallbackGauge implements Metric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    private readonly read: () => number | undefined | Promise<number | undefined>,
-  ) {}
-
-  async render(): Promise<string> {
-    let value: number | undefined;
-    try {
-      value = await this.read();
-    } catch {
-      value = undefined; // a dependency that cannot answer: the sample is left out
-    }
-    const header = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n`;
-    return value === undefined ? header : `${header}${this.name} ${formatNumber(value)}\n`;
-  }
-}
-
-interface HistogramState {
-  counts: number[];
-  sum: number;
-  count: number;
-}
-
-export class Histogram extends LabelledMetric<HistogramState> {
-  constructor(
-    name: string,
-    help: string,
-    readonly buckets: readonly number[],
-    labelNames: readonly string[] = [],
-  ) {
-    super(name, help, labelNames, 'histogram');
-  }
-
-  observe(value: number, labels: Labels = {}): void {
-    const state = this.stateFor(labels, () => ({ counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
-    for (let i = 0; i < this.buckets.length; i++) {
-      if (value <= this.buckets[i]!) state.counts[i]! += 1;
-    }
-    state.sum += value;
-    state.count += 1;
-  }
-
-  /** Observations so far in one series. */
-  count(labels: Labels = {}): number {
-    return this.series.get(labelKey(this.labelNames, labels))?.state.count ?? 0;
-  }
-
-  async render(): Promise<string> {
-    let out = this.header();
-    for (const { values, state } of this.series.values()) {
-      this.buckets.forEach((bound, i) => {
-        out += `${this.name}_bucket${renderLabels(this.labelNames, values, `le="${formatNumber(bound)}"`)} ${state.counts[i]}\n`;
-      });
-      out += `${this.name}_bucket${renderLabels(this.labelNames, values, 'le="+Inf"')} ${state.count}\n`;
-      out += `${this.name}_sum${renderLabels(this.labelNames, values)} ${formatNumber(state.sum)}\n`;
-      out += `${this.name}_count${renderLabels(this.labelNames, values)} ${state.count}\n`;
-    }
-    return out;
-  }
-}
-
-export class MetricsRegistry {
-  private readonly metrics: Metric[] = [];
-
-  register<M extends Metric>(metric: M): M {
-    if (this.metrics.some((m) => m.name === metric.name)) throw new Error(`metric ${metric.name} registered twice`);
-    this.metrics.push(metric);
-    return metric;
-  }
-
-  /** The exposition text, metrics in registration order. */
-  async render(): Promise<string> {
-    const parts = await Promise.all(this.metrics.map((m) => m.render()));
-    return parts.join('');
-  }
-}
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -195,33 +43,98 @@ export type TrimOutcome = 'hit' | 'completed' | 'pending' | 'failed';
 /** How many trim jobs' durations are remembered to count each job once. */
 const OBSERVED_JOBS_MEMORY = 4096;
 
-/** The service's metrics, as served on /metrics. */
+/** prom-client's default buckets, which go-http-metrics (Prometheus' DefBuckets) shares. */
+const ORIGINAL_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+let processRegistry: Registry | undefined;
+
+/**
+ * The process and Node.js metrics, collected once per process however many apps it builds
+ * (tests build many): each collection watches GC with an observer of its own.
+ */
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/** A gauge whose value is read when scraped; no sample when the read fails or says undefined. */
+class ScrapeGauge extends Gauge {
+  constructor(
+    name: string,
+    help: string,
+    private readonly read: () => number | undefined | Promise<number | undefined>,
+  ) {
+    super({ name, help, registers: [] });
+  }
+
+  override async get(): Promise<Awaited<ReturnType<Gauge['get']>>> {
+    const metric = await super.get();
+    let value: number | undefined;
+    try {
+      value = await this.read();
+    } catch {
+      value = undefined; // a dependency that cannot answer: the sample is left out
+    }
+    return { ...metric, values: value === undefined ? [] : [{ value, labels: {} }] };
+  }
+}
+
+/** The service's metrics, as served on /metrics and /monitoring/metrics. */
 export class ServiceMetrics {
-  readonly registry = new MetricsRegistry();
-  readonly httpRequests = this.registry.register(
-    new Counter('btfhub_http_requests_total', 'HTTP requests answered, by method, route template and status.', ['method', 'route', 'status']),
-  );
-  readonly httpDuration = this.registry.register(
-    new Histogram(
-      'btfhub_http_request_duration_seconds',
-      'HTTP request latency, by route template.',
-      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      ['route'],
-    ),
-  );
-  readonly trimDuration = this.registry.register(
-    new Histogram(
-      'btfhub_trim_job_duration_seconds',
-      'Time the trimmer spent on finished jobs (as reported by the job).',
-      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    ),
-  );
-  readonly trimRequests = this.registry.register(
-    new Counter('btfhub_trim_requests_total', 'Trim requests by outcome: hit (cache), completed, pending (202), failed.', ['outcome']),
-  );
-  readonly cacheHits = this.registry.register(
-    new Counter('btfhub_cache_hits_total', 'Trimmed BTFs served from the catalog and store without running a job.'),
-  );
+  private readonly own = new Registry();
+  private readonly original = new Registry();
+  /** What /metrics serves: ours with the process metrics. */
+  readonly registry: Registry;
+  /** What /monitoring/metrics serves: the same plus the original BTFHub Online's HTTP metrics. */
+  readonly monitoringRegistry: Registry;
+
+  readonly httpRequests = new Counter({
+    name: 'btfhub_http_requests_total',
+    help: 'HTTP requests answered, by method, route template and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.own],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'btfhub_http_request_duration_seconds',
+    help: 'HTTP request latency, by route template.',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.own],
+  });
+  readonly trimDuration = new Histogram({
+    name: 'btfhub_trim_job_duration_seconds',
+    help: 'Time the trimmer spent on finished jobs (as reported by the job).',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.own],
+  });
+  readonly trimRequests = new Counter({
+    name: 'btfhub_trim_requests_total',
+    help: 'Trim requests by outcome: hit (cache), completed, pending (202), failed.',
+    labelNames: ['outcome'] as const,
+    registers: [this.own],
+  });
+  readonly cacheHits = new Counter({
+    name: 'btfhub_cache_hits_total',
+    help: 'Trimmed BTFs served from the catalog and store without running a job.',
+    registers: [this.own],
+  });
+  /** The original's request latency: go-http-metrics labels (handler = route template, code = status). */
+  readonly originalHttpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'The latency of the HTTP requests.',
+    labelNames: ['handler', 'method', 'code'] as const,
+    buckets: ORIGINAL_BUCKETS,
+    registers: [this.original],
+  });
+  readonly originalInflight = new Gauge({
+    name: 'http_requests_inflight',
+    help: 'The number of inflight requests being handled at the same time.',
+    labelNames: ['handler'] as const,
+    registers: [this.original],
+  });
   private readonly observedJobs = new Set<string>();
   private queueDepth: (() => Promise<number>) | undefined;
   private decodedKernels: DecodedKernelsProbe | undefined;
@@ -229,17 +142,15 @@ export class ServiceMetrics {
   constructor(options: ServiceMetricsOptions = {}) {
     this.queueDepth = options.queueDepth;
     this.decodedKernels = options.decodedKernels;
-    this.registry.register(new CallbackGauge('btfhub_queue_depth', 'Trim jobs waiting or active.', () => this.queueDepth?.()));
-    this.registry.register(
-      new CallbackGauge('btfhub_kernels_decoded', 'Kernel BTFs decoded in this process (in-process worker only).', () =>
-        this.decodedKernels?.count(),
-      ),
-    );
-    this.registry.register(
-      new CallbackGauge('btfhub_kernels_decoded_bytes', 'Memory of the kernel BTFs decoded in this process.', () =>
-        this.decodedKernels?.bytes(),
-      ),
-    );
+    for (const gauge of [
+      new ScrapeGauge('btfhub_queue_depth', 'Trim jobs waiting or active.', () => this.queueDepth?.()),
+      new ScrapeGauge('btfhub_kernels_decoded', 'Kernel BTFs decoded in this process (in-process worker only).', () => this.decodedKernels?.count()),
+      new ScrapeGauge('btfhub_kernels_decoded_bytes', 'Memory of the kernel BTFs decoded in this process.', () => this.decodedKernels?.bytes()),
+    ]) {
+      this.own.registerMetric(gauge);
+    }
+    this.registry = Registry.merge([this.own, processMetrics()]);
+    this.monitoringRegistry = Registry.merge([this.own, processMetrics(), this.original]);
   }
 
   /** Where btfhub_queue_depth is read from, unless set at construction. */
@@ -249,6 +160,26 @@ export class ServiceMetrics {
 
   setDecodedKernels(probe: DecodedKernelsProbe): void {
     this.decodedKernels = probe;
+  }
+
+  /** A request starts being answered (the original's in-flight gauge). */
+  requestStarted(route: string): void {
+    this.originalInflight.inc({ handler: route });
+  }
+
+  /** A request was answered (or abandoned) after `seconds`. */
+  requestFinished(request: { method: string; route: string; status: number; seconds: number }): void {
+    const { method, route, seconds } = request;
+    const status = String(request.status);
+    this.httpRequests.inc({ method, route, status });
+    this.httpDuration.observe({ route }, seconds);
+    this.originalHttpDuration.observe({ handler: route, method, code: status }, seconds);
+    this.originalInflight.dec({ handler: route });
+  }
+
+  /** A request whose client went away before its answer. */
+  requestAbandoned(route: string): void {
+    this.originalInflight.dec({ handler: route });
   }
 
   recordTrim(outcome: TrimOutcome): void {
@@ -267,7 +198,13 @@ export class ServiceMetrics {
     this.trimDuration.observe(durationMs / 1000);
   }
 
+  /** /metrics. */
   render(): Promise<string> {
-    return this.registry.render();
+    return this.registry.metrics();
+  }
+
+  /** /monitoring/metrics. */
+  renderMonitoring(): Promise<string> {
+    return this.monitoringRegistry.metrics();
   }
 }

@@ -1,23 +1,26 @@
 /**
- * Every request and response shape of the HTTP API, as zod schemas, in one place.
+ * The request and response shapes of the HTTP API's core routes (trims, jobs, kernels, the
+ * BTFHub Online routes, operations), as zod schemas; coverage-schemas.ts and
+ * identity-schema.ts hold the rest.
  *
- * Routes validate their path parameters and query strings with these (through the zod
- * validator compiler in plugins/app/zod-validation.ts), the multipart routes validate their
- * form fields with them, and test/api/openapi.test.ts checks that openapi.yaml describes the
- * same fields with the same constraints (`z.toJSONSchema`). Change a schema here and the
- * test says where openapi.yaml must follow.
+ * They are the contract twice over: routes validate their path parameters, query strings and
+ * form fields with them (the zod validator compiler in plugins/app/zod-validation.ts), and
+ * the OpenAPI document is generated from them (src/api/openapi/: `npm run openapi` writes
+ * openapi.yaml). A schema named with `.openapi('Name')` is `components.schemas.Name`.
+ * Answers are strict objects: a field the document does not name is not sent.
  *
  * Field syntax only: the identity fields are then normalized by src/identity (aliases such
  * as amd64 -> x86_64, focal -> 20.04), which also rejects unknown distros and arches.
  */
-import { z } from 'zod';
+import type { ZodOpenAPIMetadata } from '@asteasolutions/zod-to-openapi';
+import { z } from './zod.js';
 import { ERROR_CODES } from './errors.js';
 
 /**
  * The characters an identity field may hold ([A-Za-z0-9._+~-]), with no '..' and no leading
  * '.' or '-': safe as a path segment. src/identity applies the same rules.
  */
-export const IDENTITY_PATTERN = /^(?![.-])(?!.*\.\.)[A-Za-z0-9._+~-]+$/;
+const IDENTITY_PATTERN = /^(?![.-])(?!.*\.\.)[A-Za-z0-9._+~-]+$/;
 
 const IDENTITY_RULES = "may only contain letters, digits and . _ + ~ -, must not contain '..' nor start with '.' or '-'";
 
@@ -30,17 +33,17 @@ function identityField(maxLength: number, description: string) {
     .describe(description);
 }
 
-export const Distro = identityField(64, 'Distribution id as the BTFHub archive names it (ubuntu, debian, centos, fedora, amzn, ol, rhel, sles); aliases accepted.');
-export const DistroVersion = identityField(64, 'Distribution release (20.04, focal, 11, bullseye, 2, 2018.03...); aliases accepted.');
-export const Arch = identityField(64, 'x86_64 or arm64 (amd64, aarch64 accepted).');
-export const KernelVersion = identityField(128, 'Kernel release as `uname -r` prints it.');
+export const Distro = identityField(64, 'Distribution id as the BTFHub archive names it (ubuntu, debian, centos, fedora, amzn, ol, rhel, sles); aliases accepted.').openapi('Distro', { examples: ['ubuntu'] });
+export const DistroVersion = identityField(64, 'Distribution release (20.04, focal, 11, bullseye, 2, 2018.03...); aliases accepted.').openapi('DistroVersion', { examples: ['20.04'] });
+export const Arch = identityField(64, 'x86_64 or arm64 (amd64, aarch64 accepted).').openapi('Arch', { examples: ['x86_64'] });
+export const KernelVersion = identityField(128, 'Kernel release as `uname -r` prints it.').openapi('KernelVersion', { examples: ['5.15.0-91-generic'] });
 
-export const Sha256Hex = z
+const Sha256Hex = z
   .string()
   .regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hexadecimal digits')
   .describe('A sha256 in lowercase hex.');
 
-export const JobId = z
+const JobId = z
   .string()
   .min(1, 'must not be empty')
   .max(256, 'must be at most 256 characters')
@@ -57,6 +60,9 @@ export const KernelParams = z.object({
   arch: Arch,
   kernel_version: KernelVersion,
 });
+
+/** The same four fields where a kernel is named in a form (trims, kernel uploads). */
+export const KernelFields = KernelParams;
 
 /** `GET /api/v1/btf/{objectsHash}/{distro}/{distro_version}/{arch}/{kernel_version}`. */
 export const TrimParams = z.object({
@@ -80,15 +86,47 @@ export const KernelListQuery = z.object({
     .optional()
     .describe('Only kernels whose release starts with this.'),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE_LIMIT).default(100).describe('Page size.'),
-  offset: z.coerce.number().int().min(0).default(0).describe('Items to skip.'),
+  // zod-to-openapi reads coerce's acceptance of null (Number(null) is 0) as nullable, and a query
+  // string never holds null: the schema is spelt out (test/api/openapi.test.ts checks it against zod's).
+  offset: z.coerce.number().int().min(0).default(0).describe('Items to skip.').openapi({ type: 'integer', minimum: 0, default: 0 }),
 });
 
 /** Multipart form fields of `POST /api/v1/btf`, besides the `object` file parts. */
-export const BtfUploadFields = z.object({
-  distro: Distro,
-  distro_version: DistroVersion,
-  arch: Arch,
-  kernel_version: KernelVersion,
+export const BtfUploadFields = KernelFields;
+
+/**
+ * A file part of a multipart body, for the document: the routes read parts as bytes
+ * (uploads.ts, which bounds them), not through this schema.
+ */
+export const FilePart = z.string().openapi(contentMediaType('application/octet-stream'));
+
+/**
+ * `contentMediaType` metadata (JSON Schema 2020-12, so OpenAPI 3.1): zod-to-openapi copies it
+ * into the document, but its types (openapi3-ts) do not list it.
+ */
+function contentMediaType(mediaType: string): Partial<ZodOpenAPIMetadata> {
+  return { contentMediaType: mediaType } as Partial<ZodOpenAPIMetadata>;
+}
+
+/** The multipart body of `POST /api/v1/btf`: the objects and the kernel. */
+export const BtfUploadForm = z.object({
+  object: z
+    .array(FilePart)
+    .min(1)
+    .openapi({
+      description: `A compiled BPF CO-RE object (an ELF with .BTF and .BTF.ext sections),
+as is or gzip-compressed. Repeat the part for several objects
+(BTFHUB_MAX_FILES, 16 by default), each at most BTFHUB_MAX_FILE_BYTES
+(64 MiB by default, after decompression), all parts together at most
+BTFHUB_MAX_REQUEST_BYTES (128 MiB by default).
+`,
+    }),
+  ...BtfUploadFields.shape,
+});
+
+/** The multipart body of `POST /api/v1/customize` (BTFHub Online): one object. */
+export const CustomizeForm = z.object({
+  bpf: FilePart.openapi({ description: 'The compiled BPF CO-RE object, as is or gzip-compressed. Other parts are ignored.' }),
 });
 
 /** Query of the BTFHub Online compatibility routes (`/api/v1/download`, `/api/v1/customize`). */
@@ -102,99 +140,117 @@ export const CompatQuery = z.object({
 // ---------------------------------------------------------------------------------------
 // Responses
 
-export const ErrorBody = z.object({
-  error: z.enum(ERROR_CODES),
-  message: z.string(),
-  field: z.string().optional(),
-});
+/** An RFC 3339 time, as `Date.toISOString()` writes it. */
+const Timestamp = z.iso.datetime();
 
-export const KernelIdentity = z.object({
-  distro: z.string(),
-  distro_version: z.string(),
-  arch: z.string(),
-  kernel_version: z.string(),
-});
+export const ErrorBody = z
+  .strictObject({
+    error: z.enum(ERROR_CODES),
+    message: z.string(),
+    field: z.string().optional().describe('The request field at fault, when there is one.'),
+  })
+  .openapi('Error', { examples: [{ error: 'invalid_field', message: "distro_version: must not contain '..'", field: 'distro_version' }] });
 
-export const KernelInfo = z.object({
-  ...KernelIdentity.shape,
-  format: z.enum(['btf.tar.xz', 'btf']).describe('How the full BTF is stored.'),
-  size: z.number().int().min(0).describe('Bytes of the stored object.'),
-  sha256: z.string().describe('sha256 of the stored object.'),
-  added_at: z.string().describe('RFC 3339 time.'),
-  btf_url: z.string().describe('Where to download the full BTF.'),
-});
+export const KernelIdentity = z
+  .strictObject({
+    distro: z.string(),
+    distro_version: z.string(),
+    arch: z.string(),
+    kernel_version: z.string(),
+  })
+  .openapi('KernelIdentity');
 
-export const KernelList = z.object({
-  items: z.array(KernelInfo),
-  total: z.number().int().min(0),
-  limit: z.number().int(),
-  offset: z.number().int(),
-});
+export const KernelInfo = z
+  .strictObject({
+    ...KernelIdentity.shape,
+    format: z.enum(['btf.tar.xz', 'btf']).describe('How the full BTF is stored.'),
+    size: z.number().int().min(0).describe('Bytes of the stored object.'),
+    sha256: z.string().describe('sha256 of the stored object.'),
+    added_at: Timestamp.describe('RFC 3339 time.'),
+    btf_url: z.string().describe('Where to download the full BTF.'),
+  })
+  .openapi('KernelInfo');
+
+export const KernelList = z
+  .strictObject({
+    items: z.array(KernelInfo),
+    total: z.number().int().min(0),
+    limit: z.number().int(),
+    offset: z.number().int(),
+  })
+  .openapi('KernelList');
 
 export const JOB_STATES = ['waiting', 'active', 'completed', 'failed'] as const;
 
-export const JobAccepted = z.object({
-  job_id: z.string(),
-  state: z.enum(JOB_STATES),
-});
+export const JobAccepted = z
+  .strictObject({
+    job_id: z.string(),
+    state: z.enum(JOB_STATES),
+  })
+  .openapi('JobAccepted');
 
-export const JobStatus = z.object({
-  job_id: z.string(),
-  state: z.enum(JOB_STATES),
-  objects_hash: z.string().optional(),
-  object_hashes: z.array(z.string()).optional(),
-  kernel: KernelIdentity.optional(),
-  attempts: z.number().int().optional(),
-  created_at: z.string().optional(),
-  started_at: z.string().optional(),
-  finished_at: z.string().optional(),
-  error: z.object({ message: z.string(), client_error: z.boolean() }).optional(),
-  result: z
-    .object({
-      sha256: z.string(),
-      size: z.number().int(),
-      duration_ms: z.number(),
-      relocations_verified: z.number().int(),
-      url: z.string().optional().describe('GET it for the trimmed BTF.'),
-    })
-    .optional(),
-});
+export const JobStatus = z
+  .strictObject({
+    job_id: z.string(),
+    state: z.enum(JOB_STATES),
+    objects_hash: z.string().optional(),
+    object_hashes: z.array(z.string()).optional(),
+    kernel: KernelIdentity.optional(),
+    attempts: z.number().int().optional(),
+    created_at: Timestamp.optional(),
+    started_at: Timestamp.optional(),
+    finished_at: Timestamp.optional(),
+    error: z.strictObject({ message: z.string(), client_error: z.boolean().describe('True when the objects were at fault (the request answered 422).') }).optional(),
+    result: z
+      .strictObject({
+        sha256: z.string(),
+        size: z.number().int(),
+        duration_ms: z.number(),
+        relocations_verified: z.number().int(),
+        url: z.string().optional().describe('GET it for the trimmed BTF.'),
+      })
+      .optional(),
+  })
+  .openapi('JobStatus');
 
 /** The BTFHub Online record (`GET /api/v1/list` items). */
-export const CompatRecord = z.object({
-  distribution: z.string(),
-  distribution_version: z.string(),
-  kernel_version: z.string(),
-  arch: z.string(),
-});
+const CompatRecord = z
+  .strictObject({
+    distribution: z.string(),
+    distribution_version: z.string(),
+    kernel_version: z.string(),
+    arch: z.string(),
+  })
+  .openapi('CompatRecord');
 
-export const CompatList = z.array(CompatRecord);
+export const CompatList = z.array(CompatRecord).openapi('CompatList');
 
-export const Health = z.object({ status: z.literal('ok') });
+export const Health = z.strictObject({ status: z.literal('ok') }).openapi('Health');
 
 /** `/monitoring/health`: the original answered `{}`. */
-export const CompatHealth = z.object({});
+export const CompatHealth = z.strictObject({}).openapi('CompatHealth');
 
-export const DependencyCheck = z.object({
-  ok: z.boolean(),
-  error: z.string().optional(),
-});
+const DependencyCheck = z
+  .strictObject({
+    ok: z.boolean(),
+    error: z.string().optional(),
+  })
+  .openapi('DependencyCheck');
 
-export const ReadinessChecks = z.object({ catalog: DependencyCheck, queue: DependencyCheck, store: DependencyCheck });
+const ReadinessChecks = z.strictObject({ catalog: DependencyCheck, queue: DependencyCheck, store: DependencyCheck }).openapi('ReadinessChecks');
 
-export const Ready = z.object({ status: z.literal('ok'), checks: ReadinessChecks });
+export const Ready = z.strictObject({ status: z.literal('ok'), checks: ReadinessChecks }).openapi('Ready');
 
-export const NotReady = z.object({
-  error: z.literal('unavailable'),
-  message: z.string(),
-  failed: z.array(z.enum(['catalog', 'queue', 'store'])),
-  checks: ReadinessChecks,
-});
+export const NotReady = z
+  .strictObject({
+    error: z.literal('unavailable'),
+    message: z.string(),
+    failed: z.array(z.enum(['catalog', 'queue', 'store'])),
+    checks: ReadinessChecks,
+  })
+  .openapi('NotReady');
 
-/**
- * Named schemas that openapi.yaml must define under `components.schemas` with the same
- * properties, types and constraints.
- */
+/** The named schemas (components.schemas) of this module. */
 export const COMPONENT_SCHEMAS = {
   Distro,
   DistroVersion,
@@ -216,28 +272,6 @@ export const COMPONENT_SCHEMAS = {
   NotReady,
 } as const satisfies Record<string, z.ZodType>;
 
-/** Request parts of each operation, keyed `METHOD path` as openapi.yaml writes the path. */
-export interface OperationSchemas {
-  params?: z.ZodObject;
-  querystring?: z.ZodObject;
-  /** Text fields of a multipart body (file parts are described in openapi.yaml alone). */
-  multipartFields?: z.ZodObject;
-}
-
-export const OPERATION_SCHEMAS: Readonly<Record<string, OperationSchemas>> = {
-  'POST /api/v1/btf': { multipartFields: BtfUploadFields },
-  'GET /api/v1/btf/{objectsHash}/{distro}/{distro_version}/{arch}/{kernel_version}': { params: TrimParams },
-  'GET /api/v1/jobs/{id}': { params: JobParams },
-  'GET /api/v1/kernels': { querystring: KernelListQuery },
-  'GET /api/v1/kernels/{distro}/{distro_version}/{arch}/{kernel_version}': { params: KernelParams },
-  'GET /api/v1/kernels/{distro}/{distro_version}/{arch}/{kernel_version}/btf': { params: KernelParams },
-  'GET /api/v1/download': { querystring: CompatQuery },
-  'POST /api/v1/customize': { querystring: CompatQuery },
-};
-
-export type KernelParamsInput = z.output<typeof KernelParams>;
-export type TrimParamsInput = z.output<typeof TrimParams>;
 export type KernelListQueryInput = z.output<typeof KernelListQuery>;
-export type CompatQueryInput = z.output<typeof CompatQuery>;
 export type JobStatusBody = z.output<typeof JobStatus>;
 export type KernelInfoBody = z.output<typeof KernelInfo>;

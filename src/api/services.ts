@@ -1,78 +1,39 @@
 /**
  * What the routes use, decorated onto the Fastify instance as `app.services`: the
- * configuration, the catalog, the object store and the trim queue, plus the metrics.
+ * configuration, the catalog, the object store and the job queue, plus the metrics.
  *
  * The catalog, store and queue reach the routes wrapped by `guardDependency`: any failure
  * of theirs becomes a DependencyError, which the error handler answers with 503 and
  * Retry-After, naming the dependency. /readyz uses the unwrapped ones to report the cause.
  */
 import type { Catalog } from '../catalog/catalog.js';
-import { type Config, LIMIT_DEFAULTS, type RateLimitConfig } from '../config/schema.js';
-import type { TrimQueue } from '../queue/trim-queue.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
+import type { JobQueue } from '../queue/job.js';
+import type { JobKinds } from '../queue/kinds.js';
 import { StorageError } from '../storage/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { DependencyError, type Dependency } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
+import type { ApiConfig, ApiLimits } from './limits.js';
 import type { UploadBudget } from './uploads.js';
 
-/**
- * The settings the API reads. A full `Config` fits; callers that build the API by hand
- * (tests, embedding) may leave out the hardening settings: `apiLimits` fills them in.
- */
-export type ApiConfig = Pick<Config, 'requestWaitMs' | 'maxFileBytes' | 'maxFiles' | 'adminToken'> &
-  Partial<
-    Pick<
-      Config,
-      | 'maxRequestBytes'
-      | 'maxFieldBytes'
-      | 'maxDecompressedBytes'
-      | 'maxUploadBytesInFlight'
-      | 'requestTimeoutMs'
-      | 'rateLimit'
-      | 'trustProxy'
-      | 'trimCacheBytes'
-      | 'queue'
-    >
-  >;
-
-/** Every limit the API enforces, resolved. */
-export interface ApiLimits {
-  maxFileBytes: number;
-  maxFiles: number;
-  maxRequestBytes: number;
-  maxFieldBytes: number;
-  maxDecompressedBytes: number;
-  maxUploadBytesInFlight: number;
-  requestTimeoutMs: number;
-  rateLimit: RateLimitConfig;
-  trimCacheBytes: number;
-}
-
-/**
- * The limits of `config`, with the configuration's defaults for those left out, except the
- * rate limit: left out, it is off (a full `Config` always says, and tests should not trip it).
- */
-export function apiLimits(config: ApiConfig): ApiLimits {
-  return {
-    maxFileBytes: config.maxFileBytes,
-    maxFiles: config.maxFiles,
-    maxRequestBytes: config.maxRequestBytes ?? Math.max(LIMIT_DEFAULTS.maxRequestBytes, config.maxFileBytes),
-    maxFieldBytes: config.maxFieldBytes ?? LIMIT_DEFAULTS.maxFieldBytes,
-    maxDecompressedBytes: config.maxDecompressedBytes ?? LIMIT_DEFAULTS.maxDecompressedBytes,
-    maxUploadBytesInFlight: config.maxUploadBytesInFlight ?? LIMIT_DEFAULTS.maxUploadBytesInFlight,
-    requestTimeoutMs: config.requestTimeoutMs ?? LIMIT_DEFAULTS.requestTimeoutMs,
-    rateLimit: config.rateLimit ?? { max: 0, windowMs: LIMIT_DEFAULTS.rateLimit.windowMs },
-    trimCacheBytes: config.trimCacheBytes ?? LIMIT_DEFAULTS.trimCacheBytes,
-  };
+export interface SyncSettings {
+  /** What a sync scans (BTFHUB_SYNC_SOURCE, else BTFHUB_ARCHIVE_DIR); null: nothing to sync. */
+  source: string | null;
+  /** Between scheduled syncs; 0 when off. */
+  intervalMs: number;
 }
 
 export interface AppServices {
   config: ApiConfig;
   catalog: Catalog;
   store: ObjectStore;
-  queue: TrimQueue;
+  /** Every kind of job (trims, compat reports, bundles, syncs). */
+  queue: JobQueue<JobKinds>;
+  /** Where uploads are checked to be BPF CO-RE objects (the codec's work never runs here directly). */
+  codec: CodecExecutor;
   metrics: ServiceMetrics;
   /** The limits in force (`apiLimits(config)`). */
   limits: ApiLimits;
@@ -82,8 +43,10 @@ export interface AppServices {
   trimCache: TrimResultCache;
   /** Counts cache hits in the catalog in the background. */
   trimHits: TrimHitRecorder;
+  /** The archive sync: what POST /api/v1/sync scans (null: nothing configured) and the schedule's interval. */
+  sync: SyncSettings;
   /** The same dependencies, unwrapped (readiness checks). */
-  raw: { catalog: Catalog; store: ObjectStore; queue: TrimQueue };
+  raw: { catalog: Catalog; store: ObjectStore; queue: JobQueue<JobKinds> };
 }
 
 declare module 'fastify' {

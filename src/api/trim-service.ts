@@ -14,16 +14,21 @@
  *      with its id (202 by the routes).
  */
 import { createHash } from 'node:crypto';
-import { parseBpfObject } from '../btf/object.js';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
-import { objectsHashOf, type TrimJobStatus, type TrimQueue } from '../queue/trim-queue.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
+import type { JobQueue, JobStatus } from '../queue/job.js';
+import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
-import { objectKey } from '../worker/trim-job.js';
+import { objectKey } from '../storage/keys.js';
 import { ApiError } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
+import type { UploadedFile } from './uploads.js';
+
+/** A trim job's status. */
+type TrimJobStatus = JobStatus<TrimJobData, TrimJobResult>;
 
 export function sha256Hex(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -46,7 +51,8 @@ export function kernelLabel(ref: KernelRef): string {
 export interface TrimServices {
   catalog: Catalog;
   store: ObjectStore;
-  queue: TrimQueue;
+  queue: JobQueue<JobKinds>;
+  codec: CodecExecutor;
   metrics: ServiceMetrics;
   /** Recent results in memory; without one every hit reads the catalog and the store. */
   trimCache?: TrimResultCache;
@@ -77,7 +83,7 @@ export async function requireKernel(catalog: Catalog, ref: KernelRef): Promise<K
 }
 
 /** A trim already built for these objects and kernel, or null. Counts the hit. */
-export async function cachedTrim(
+async function cachedTrim(
   services: TrimServices,
   hash: string,
   kernel: KernelRef,
@@ -88,7 +94,7 @@ export async function cachedTrim(
 }
 
 /** A trim already built, from memory or from the catalog and the store; null when there is none. */
-export async function findTrim(services: TrimServices, hash: string, kernel: KernelRef): Promise<{ btf: Uint8Array; sha256: string } | null> {
+async function findTrim(services: TrimServices, hash: string, kernel: KernelRef): Promise<{ btf: Uint8Array; sha256: string } | null> {
   const remembered = services.trimCache?.get(hash, kernel);
   if (remembered !== undefined) return remembered;
   const trim = await services.catalog.getTrim(hash, kernel);
@@ -132,8 +138,8 @@ export async function trimObjects(
     return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: true };
   }
 
-  // Nothing is written before every object is known to be a CO-RE object: a CodecError here is a 422.
-  for (const object of objects) parseBpfObject(object.bytes, object.name);
+  // Nothing is written before every object is known to be a CO-RE object: a failure here is a 422.
+  await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
 
   const distinct = new Map<string, Uint8Array>();
   objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));
@@ -144,8 +150,8 @@ export async function trimObjects(
     await services.catalog.recordObject(sha256, bytes.length);
   }
 
-  const jobId = await services.queue.enqueue({ objectHashes: [...distinct.keys()], objectsHash: hash, kernel });
-  const status = await services.queue.waitFor(jobId, waitMs);
+  const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel), { objectHashes: [...distinct.keys()], objectsHash: hash, kernel });
+  const status = await services.queue.waitFor('trim', jobId, waitMs);
   return settle(services, status, jobId, hash, kernel);
 }
 
@@ -180,8 +186,19 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
 }
 
 /** A failed job as an answer: 422 when the objects were at fault, 500 otherwise. */
-export function jobFailure(jobId: string, status: TrimJobStatus): ApiError {
+function jobFailure(jobId: string, status: TrimJobStatus): ApiError {
   const message = status.error?.message ?? 'unknown error';
   if (status.error?.clientError) return new ApiError(422, 'trim_failed', message, 'object');
   return new ApiError(500, 'trim_failed', `trim job ${jobId} failed: ${message}`);
+}
+
+/** An uploaded file as the trim service takes it: hash known, bytes joined only if needed. */
+export function uploadedObject(file: UploadedFile): UploadedObject {
+  return {
+    name: file.filename,
+    sha256: file.sha256,
+    get bytes() {
+      return file.bytes;
+    },
+  };
 }

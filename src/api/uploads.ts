@@ -12,11 +12,11 @@
  * decompression bomb is a 413, and a damaged stream a 422.
  */
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { ArchiveError } from '../archive/errors.js';
 import { decompressGzip, isGzip } from '../archive/gzip.js';
 import { ApiError, unavailable } from './errors.js';
-import type { ApiLimits } from './services.js';
+import type { ApiLimits } from './limits.js';
 
 export interface UploadedFile {
   /** The form field it came in (`object`, `bpf`). */
@@ -89,12 +89,6 @@ export class UploadBudget {
   inUse(): number {
     return this.used;
   }
-}
-
-/** Gives a request's upload bytes back once it is answered or abandoned. */
-export function useUploadBudget(app: FastifyInstance, budget: UploadBudget): void {
-  app.addHook('onResponse', async (request) => budget.release(request));
-  app.addHook('onRequestAbort', async (request) => budget.release(request));
 }
 
 /** A file part as received: its chunks, joined only when someone needs the bytes. */

@@ -36,9 +36,9 @@
  * |   8 |    4 | size (INT, ENUM, STRUCT, UNION, DATASEC, FLOAT, ENUM64) or type id |
  */
 import { findSection, isElf, parseElf, sectionData } from './elf.js';
-import { clip, CodecError } from './errors.js';
+import { checkLimit, clip, CodecError } from './errors.js';
 import { BTF_MAX_KIND, BtfKind, describeKind, trailingSize, usesWideVlen, type BtfLayoutEntry } from './kinds.js';
-import { checkLimit, resolveLimits, type CodecLimits } from './limits.js';
+import { resolveLimits, type CodecLimits } from './limits.js';
 import { essentialName, essentialNameHash } from './names.js';
 import { StringSection } from './string-section.js';
 import { buildEnumeratorLookup, buildMemberLookup, type EnumeratorLookup, type MemberLookup } from './type-lookup.js';

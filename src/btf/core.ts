@@ -15,10 +15,10 @@
  * name lookups (type-lookup.ts) rather than scans.
  */
 import type { Btf } from './btf.js';
-import { clip } from './errors.js';
+import { clip, limitError } from './errors.js';
 import type { CoreRelo } from './ext.js';
 import { BtfKind, describeKind, IntEncoding, isAnyEnum, isComposite, isModifier, kindsCoreCompatible } from './kinds.js';
-import { limitError, type CodecLimits } from './limits.js';
+import type { CodecLimits } from './limits.js';
 import { essentialName, essentialNameLength } from './names.js';
 import { Btf as BtfClass } from './btf.js';
 import { LOOKUP_MIN_ELEMENTS } from './type-lookup.js';
@@ -891,9 +891,3 @@ export function calcReloInsn(
   }
   return { localSpec, targetSpec, value: value! };
 }
-
-// Resolution of whole objects lives in relocate.ts; these names stay importable from here.
-export {
-  describeOutcome, describeRelocation, resolveObjectRelocations, resolveRelocations,
-  type RelocationOutcome, type ResolveOptions,
-} from './relocate.js';

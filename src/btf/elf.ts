@@ -19,8 +19,8 @@
  * ELF32 uses a 52-byte header (e_shoff @32, e_shentsize @46, e_shnum @48, e_shstrndx @50)
  * and 40-byte section headers (name @0, type @4, flags @8, offset @16, size @20, link @24).
  */
-import { CodecError } from './errors.js';
-import { checkLimit, resolveLimits, type CodecLimits } from './limits.js';
+import { checkLimit, CodecError } from './errors.js';
+import { resolveLimits, type CodecLimits } from './limits.js';
 import { StringSection } from './string-section.js';
 import { workCounters } from './work-counters.js';
 

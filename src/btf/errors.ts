@@ -3,7 +3,7 @@
  * RangeError or a TypeError: the message says what is wrong and where (a byte offset in
  * the input, a type id, or an object/section/instruction for CO-RE).
  */
-import type { CodecLimitName } from './limits.js';
+import type { CodecLimitName, CodecLimits } from './limits.js';
 
 /** Which layer rejected the input. Lets callers map errors to HTTP statuses or exit codes. */
 export type CodecErrorCode =
@@ -50,4 +50,15 @@ export function check(condition: boolean, code: CodecErrorCode, message: () => s
 /** A string cut for an error message (names and access strings may be megabytes long). */
 export function clip(s: string, max = 160): string {
   return s.length <= max ? s : `${s.slice(0, max)}... (${s.length} chars)`;
+}
+
+/** The LIMIT error for `name`: "<what> <actual> is over the limit maxX = <value>". */
+export function limitError(name: CodecLimitName, value: number, actual: number, what: string): CodecError {
+  return new CodecError('LIMIT', `${what}: ${actual} is over the limit ${name} = ${value}`, { limit: { name, value, actual } });
+}
+
+/** Throws `limitError` when `actual` exceeds the bound `name` of `limits`. */
+export function checkLimit(limits: CodecLimits, name: CodecLimitName, actual: number, what: string): void {
+  const value = limits[name];
+  if (actual > value) throw limitError(name, value, actual, what);
 }

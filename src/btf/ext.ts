@@ -33,8 +33,8 @@
  */
 import type { Btf } from './btf.js';
 import { BTF_MAGIC } from './btf.js';
-import { CodecError } from './errors.js';
-import { checkLimit, resolveLimits, type CodecLimits } from './limits.js';
+import { checkLimit, CodecError } from './errors.js';
+import { resolveLimits, type CodecLimits } from './limits.js';
 import { workCounters } from './work-counters.js';
 
 export interface FuncInfo {

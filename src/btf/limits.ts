@@ -7,10 +7,9 @@
  * The defaults are sized from real inputs with about 4x headroom or more: the largest CO-RE
  * object we know (tracee, 11.4 MB: 34,753 relocations, ~100k types in its .BTF) and the
  * largest kernels (~150k types, ~4 MB of strings). Every entry point that parses or trims
- * takes `{ limits?: Partial<CodecLimits> }`; fields left out take these defaults.
+ * takes `{ limits?: Partial<CodecLimits> }`; fields left out take these defaults. The error a
+ * bound raises is built in errors.ts (`checkLimit`), which imports this module's types.
  */
-import { CodecError } from './errors.js';
-
 export interface CodecLimits {
   /** Section headers of one ELF file (e_shnum, or section 0's size with extended numbering). */
   maxSections: number;
@@ -58,15 +57,4 @@ export function resolveLimits(overrides?: Partial<CodecLimits>): CodecLimits {
     limits[name] = value;
   }
   return limits;
-}
-
-/** The LIMIT error for `name`: "<what> <actual> is over the limit maxX = <value>". */
-export function limitError(name: CodecLimitName, value: number, actual: number, what: string): CodecError {
-  return new CodecError('LIMIT', `${what}: ${actual} is over the limit ${name} = ${value}`, { limit: { name, value, actual } });
-}
-
-/** Throws `limitError` when `actual` exceeds the bound `name` of `limits`. */
-export function checkLimit(limits: CodecLimits, name: CodecLimitName, actual: number, what: string): void {
-  const value = limits[name];
-  if (actual > value) throw limitError(name, value, actual, what);
 }

@@ -98,7 +98,7 @@ export interface BundleResult {
 }
 
 /** The archive path of a kernel's trimmed BTF. */
-export function bundlePath(ref: KernelRef): string {
+function bundlePath(ref: KernelRef): string {
   return `${ref.distro}/${ref.distroVersion}/${ref.arch}/${ref.kernel}.btf`;
 }
 

@@ -8,7 +8,7 @@ import { CodecError } from '../btf/errors.js';
 import type { BtfExt } from '../btf/ext.js';
 import type { BpfObject } from '../btf/object.js';
 import { trimBtf } from '../btf/trim.js';
-import { describeMismatches, verifyTrim } from '../worker/verify-trim.js';
+import { describeMismatches, verifyTrim } from '../btf/verify.js';
 
 export type BundleStage = 'load' | 'trim' | 'verify';
 

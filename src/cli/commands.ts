@@ -14,7 +14,7 @@ function lazy(name: string, summary: string, load: () => Promise<Command>): Lazy
 }
 
 export const COMMANDS: readonly CommandEntry[] = [
-  lazy('serve', 'run the HTTP API (and, without REDIS_URL, the trim worker in-process)', async () => (await import('./commands/serve.js')).serveCommand),
+  lazy('serve', 'run the HTTP API (and, without REDIS_URL, its jobs in-process)', async () => (await import('./commands/serve.js')).serveCommand),
   lazy('migrate', 'apply the catalog database migrations, then exit', async () => (await import('./commands/migrate.js')).migrateCommand),
   lazy(
     'import',
@@ -46,5 +46,5 @@ export const COMMANDS: readonly CommandEntry[] = [
   ),
 
   lazy('smoke', 'check a running service end to end: readiness, kernels, a trim through both trim routes', async () => (await import('./commands/smoke.js')).smokeCommand),
-  lazy('worker', 'run trim jobs from the Redis queue (REDIS_URL)', async () => (await import('./commands/worker.js')).workerCommand),
+  lazy('worker', 'run jobs (trims, compat reports, bundles, syncs) from the Redis queue (REDIS_URL)', async () => (await import('./commands/worker.js')).workerCommand),
 ];

@@ -22,7 +22,7 @@
  * BTF could not be read is reported, never counted against the objects.
  */
 import { basename } from 'node:path';
-import type { CompatReportBody } from '../worker/coverage-report.js';
+import type { CompatReportBody } from '../coverage/compat-report.js';
 
 export type { CompatReportBody };
 

@@ -6,6 +6,7 @@
  */
 import { ArchiveError } from '../archive/errors.js';
 import { CodecError } from '../btf/errors.js';
+import { BackendUnavailableError } from '../service/errors.js';
 
 /** The command line itself is wrong: unknown option, missing argument. */
 export class UsageError extends Error {
@@ -24,5 +25,5 @@ export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Internal: 70 } as const;
  * typed errors here (storage, catalog, configuration) so they print as one line, not a stack.
  */
 export function isUserFacingError(err: unknown): err is Error {
-  return err instanceof CodecError || err instanceof ArchiveError || err instanceof CliError;
+  return err instanceof CodecError || err instanceof ArchiveError || err instanceof CliError || err instanceof BackendUnavailableError;
 }

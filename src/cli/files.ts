@@ -1,7 +1,6 @@
 /** The CLI's file I/O: reads with messages that name the file, and atomic writes. */
-import { close, fsync, open, readFileSync, rename, unlink, write } from 'node:fs';
-import { promisify } from 'node:util';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic as replaceFile } from '../storage/atomic-file.js';
 import { CliError } from './errors.js';
 import { readBpfObjectSync } from './object-file.js';
 
@@ -49,35 +48,10 @@ export async function readObjectFile(path: string): Promise<Uint8Array> {
  * `path`: readers see the old file or the whole new one, never a partial write.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  // Unique enough with the pid and a random suffix; 'wx' refuses to reuse a name anyway. (Not
-  // node:crypto: loading it cost a CLI command more than writing its output.)
-  const suffix = Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${suffix}.tmp`);
   try {
-    const fd = await fs.open(temp, 'wx', 0o666);
-    try {
-      for (let done = 0; done < data.length; ) done += await fs.write(fd, data, done, data.length - done, null);
-      await fs.fsync(fd);
-    } finally {
-      await fs.close(fd);
-    }
-    await fs.rename(temp, path);
+    await replaceFile(path, data);
   } catch (err) {
-    await fs.unlink(temp).catch(() => {});
     throw fileError(path, err);
   }
 }
 
-/**
- * node:fs's callback API as promises. Not node:fs/promises: that module loads Node's streams,
- * a cost every CLI command would pay at start for a write of a few kilobytes.
- */
-const fs = {
-  open: promisify(open),
-  write: (fd: number, data: Uint8Array, offset: number, length: number, position: number | null) =>
-    new Promise<number>((resolve, reject) => write(fd, data, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)))),
-  fsync: promisify(fsync),
-  close: promisify(close),
-  rename: promisify(rename),
-  unlink: promisify(unlink),
-};

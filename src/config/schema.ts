@@ -63,7 +63,7 @@ const SECRET_VARS: ReadonlySet<ConfigEnvVar> = new Set(['AWS_ACCESS_KEY_ID', 'AW
 /** Variables holding URLs that may embed a password: shown with the password masked. */
 const URL_VARS: ReadonlySet<ConfigEnvVar> = new Set(['DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT']);
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Where objects (kernel BTFs, trimmed results) live. */
@@ -122,7 +122,7 @@ export const LIMIT_DEFAULTS = {
 } as const;
 
 /** The shortest admin token accepted: a guessable token is worse than none. */
-export const MIN_ADMIN_TOKEN_LENGTH = 16;
+const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 export interface Config {
   host: string;

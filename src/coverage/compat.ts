@@ -21,9 +21,10 @@
  */
 import { CodecError } from '../btf/errors.js';
 import {
-  CoreReloKind, findCandidates, isEnumvalBased, isFieldBased, reloKindName, resolveObjectRelocations, skipModsAndTypedefs,
+  CoreReloKind, findCandidates, isEnumvalBased, isFieldBased, reloKindName, skipModsAndTypedefs,
   type ResolvedRelocation,
 } from '../btf/core.js';
+import { resolveObjectRelocations } from '../btf/relocate.js';
 import type { Btf } from '../btf/btf.js';
 import { BtfKind } from '../btf/kinds.js';
 import { essentialName } from '../btf/names.js';
@@ -121,7 +122,7 @@ export interface CompatOptions {
   total?: number;
 }
 
-export function emptyCounts(): ClassCounts {
+function emptyCounts(): ClassCounts {
   return { resolved: 0, field_missing: 0, type_missing: 0, enum_missing: 0, ambiguous: 0, error: 0 };
 }
 

@@ -16,6 +16,7 @@ import { Btf } from '../btf/btf.js';
 import { CodecError } from '../btf/errors.js';
 import type { Catalog, KernelFilter, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { scanArchive, type ArchiveSkipped } from '../kernels/archive-layout.js';
+import { derivedKernelKey, kernelFileFormat } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 export interface KernelInput {
@@ -86,8 +87,8 @@ export interface ArchiveKernels {
 
 export interface ArchiveKernelsOptions {
   /**
-   * Keeps the unpacked BTF of each `.btf.tar.xz` here, as `derived/<sha256 of the archive
-   * file>/<kernel>.btf` (the service's own key for converted kernel files), and reads it
+   * Keeps the unpacked BTF of each `.btf.tar.xz` here, under its derived key
+   * (`derivedKernelKey`: the service's own key for converted kernel files), and reads it
    * from there next time: xz is most of the cost of loading a kernel. Content-addressed, so
    * a changed archive file is never served stale.
    */
@@ -108,7 +109,7 @@ export async function archiveKernels(store: ObjectStore, filter: KernelFilter = 
         const bytes = await store.get(key);
         if (bytes === null) throw new KernelLoadError(`${key}: no longer in ${store.description}`);
         if (rawCache === undefined || format !== 'btf.tar.xz') return unpackKernelFile(bytes, key);
-        const cacheKey = `derived/${createHash('sha256').update(bytes).digest('hex')}/${ref.kernel}.btf`;
+        const cacheKey = derivedKernelKey(createHash('sha256').update(bytes).digest('hex'), ref.kernel, 'btf');
         const cached = await rawCache.get(cacheKey);
         if (cached !== null) return cached;
         const raw = await unpackKernelFile(bytes, key);
@@ -128,9 +129,9 @@ export async function archiveKernels(store: ObjectStore, filter: KernelFilter = 
 
 export interface CatalogKernelsOptions {
   /**
-   * Where unpacked copies of `.btf.tar.xz` kernels are looked up and kept, as
-   * `derived/<catalog sha256>/<kernel>.btf`: the key src/api/kernel-files.ts uses for raw
-   * downloads, so the two share entries. Usually the service's store itself.
+   * Where unpacked copies of `.btf.tar.xz` kernels are looked up and kept, under their derived
+   * key (`derivedKernelKey` of the catalog's sha256): the key raw downloads use too
+   * (src/api/kernel-files.ts), so the two share entries. Usually the service's store itself.
    */
   rawCache?: ObjectStore;
   /** Catalog page size while listing (default 500). */
@@ -159,9 +160,9 @@ export async function catalogKernels(
   }
   return records.map((record) => {
     const key = record.storageKey;
-    const derived = `derived/${record.sha256}/${record.kernel}.btf`;
+    const derived = derivedKernelKey(record.sha256, record.kernel, 'btf');
     const loadRaw = async (): Promise<Uint8Array> => {
-      const packed = key.endsWith('.tar.xz');
+      const packed = kernelFileFormat(key) === 'btf.tar.xz';
       if (rawCache && packed) {
         const cached = await rawCache.get(derived);
         if (cached !== null) return cached;

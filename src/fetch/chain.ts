@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
 import { isRawBtf } from '../btf/btf.js';
 import { isElf } from '../btf/elf.js';
 import { parseBpfObject, type BpfObject } from '../btf/object.js';
-import { writeFileAtomic } from '../cli/files.js';
+import { writeFileAtomic } from '../storage/atomic-file.js';
 import type { BtfhubClientOptions } from '../client/client.js';
 import type { HostOverrides, HostProbeOptions, ResolvedHostIdentity } from '../identity/host.js';
 import { IdentityError } from '../identity/kernel-identity.js';

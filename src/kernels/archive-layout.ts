@@ -15,7 +15,8 @@
 import type { KernelFilter, KernelMarker, KernelRef } from '../catalog/catalog.js';
 import type { KernelBtfFormat } from '../storage/keys.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
-import { MARKER_SUFFIXES, parseKernelKey, SERVICE_PREFIXES } from './registry.js';
+import { SERVICE_PREFIXES } from '../storage/keys.js';
+import { MARKER_SUFFIXES, parseKernelKey } from './registry.js';
 
 export type { KernelMarker } from '../catalog/catalog.js';
 
@@ -71,7 +72,7 @@ export function kernelLabel(ref: KernelRef): string {
   return `${ref.distro}/${ref.distroVersion}/${ref.arch}/${ref.kernel}`;
 }
 
-export function matchesFilter(ref: KernelRef, filter: KernelFilter): boolean {
+function matchesFilter(ref: KernelRef, filter: KernelFilter): boolean {
   return (
     (filter.distro === undefined || ref.distro === filter.distro) &&
     (filter.distroVersion === undefined || ref.distroVersion === filter.distroVersion) &&

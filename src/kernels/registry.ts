@@ -31,11 +31,8 @@ import type { Catalog, ImportedFileRecord, KernelMarker, KernelRef, UpsertOutcom
 import { hostIdentityFromOsRelease, IdentityError, normalizeKernelRef } from '../identity/index.js';
 // keys.js and object-store.js, not storage/index.js: that one loads the S3 backend (the AWS SDK),
 // which the CLI's archive commands (compat, bundle) reading this module never need.
-import { kernelKey, type KernelBtfFormat } from '../storage/keys.js';
+import { kernelKey, SERVICE_PREFIXES, type KernelBtfFormat } from '../storage/keys.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
-
-/** Key prefixes the service itself writes; never kernels (derived/: see src/api/kernel-files.ts). */
-export const SERVICE_PREFIXES = ['trimmed/', 'objects/', 'derived/'] as const;
 
 /** BTFHub marks kernels it could not get BTF for (`.failed`) or that ship their own (`.hasbtf`). */
 export const MARKER_SUFFIXES = ['.failed', '.hasbtf'] as const;

@@ -17,8 +17,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, realpath, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+import { replaceFileVia } from './atomic-file.js';
 import { StorageError } from './errors.js';
 import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
@@ -80,16 +81,8 @@ export class FsObjectStore implements ObjectStore {
     const target = join(directory, basename(key));
     const temporary = join(directory, `${TEMP_FILE_MARK}${randomBytes(8).toString('hex')}`);
     try {
-      const handle = await open(temporary, 'wx');
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temporary, target);
+      await replaceFileVia(temporary, target, data);
     } catch (error) {
-      await unlink(temporary).catch(() => undefined);
       if (errorCode(error) === 'EISDIR' || errorCode(error) === 'ENOTEMPTY') {
         throw new StorageError('INVALID_KEY', `cannot write ${key}: a directory exists at that key`, { cause: error });
       }

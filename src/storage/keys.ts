@@ -1,8 +1,20 @@
 /**
- * Object keys: validation shared by every backend, and the builders for the two key families
- * the service stores (see the layout in object-store.ts). Validating in one place means a key
- * that is safe for S3 is also safe as a relative filesystem path, so both backends accept
- * exactly the same keys.
+ * Object keys: validation shared by every backend, and every key the service reads or writes,
+ * built here and nowhere else. Validating in one place means a key that is safe for S3 is
+ * also safe as a relative filesystem path, so both backends accept exactly the same keys.
+ *
+ * The layout of a store:
+ *
+ *   <distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz   a kernel's full BTF, BTFHub archive layout  kernelKey
+ *   <distro>/<distro_version>/<arch>/<kernel>.btf          the same, uncompressed                      kernelKey
+ *   objects/<sha256>.o                                     an uploaded BPF object                      objectKey
+ *   trimmed/<sha256>.btf                                   a trimmed BTF, content-addressed            trimmedKey
+ *   derived/<sha256 of kernel file>/<kernel>.<format>      a kernel file in its other format           derivedKernelKey
+ *   reports/compat/<job id>.json                           a compat job's report                       compatReportKey
+ *   bundles/<job id>.tar.gz                                a bundle job's archive                      bundleKey
+ *   bundles/<job id>.json                                  its metadata (download headers)             bundleMetaKey
+ *
+ * Everything but the kernels lives under SERVICE_PREFIXES, which a scan for kernels skips.
  */
 import type { KernelRef } from '../catalog/catalog.js';
 import { StorageError } from './errors.js';
@@ -63,12 +75,73 @@ export function kernelKey(ref: KernelRef, format: KernelBtfFormat): string {
   return key;
 }
 
+/** How the kernel file at `key` is stored: `.btf.tar.xz` is an archive, anything else raw BTF. */
+export function kernelFileFormat(key: string): KernelBtfFormat {
+  return key.endsWith('.tar.xz') ? 'btf.tar.xz' : 'btf';
+}
+
+/** Key prefixes the service itself writes; never kernels. */
+export const SERVICE_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'reports/', 'bundles/'] as const;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Throws StorageError('INVALID_KEY') unless `value` is a sha256 in lowercase hex. */
+function checkSha256(value: string): string {
+  if (typeof value !== 'string' || !SHA256_HEX.test(value)) {
+    throw new StorageError('INVALID_KEY', `invalid sha256 ${JSON.stringify(value)}: expected 64 lowercase hex digits`);
+  }
+  return value;
+}
+
+/** Whether `value` is a sha256 in lowercase hex (what content-addressed keys are built from). */
+export function isSha256Hex(value: unknown): value is string {
+  return typeof value === 'string' && SHA256_HEX.test(value);
+}
+
+/** `objects/<sha256>.o`: an uploaded BPF object, content-addressed (jobs carry only the hash). */
+export function objectKey(sha256hex: string): string {
+  return `objects/${checkSha256(sha256hex)}.o`;
+}
+
 /** `trimmed/<sha256>.btf`: trimmed results are content-addressed, so equal results share one object. */
 export function trimmedKey(sha256hex: string): string {
-  if (!/^[0-9a-f]{64}$/.test(sha256hex)) {
-    throw new StorageError('INVALID_KEY', `invalid sha256 ${JSON.stringify(sha256hex)}: expected 64 lowercase hex digits`);
+  return `trimmed/${checkSha256(sha256hex)}.btf`;
+}
+
+/**
+ * `derived/<sha256 of the kernel file>/<kernel>.<format>`: a kernel file converted to its other
+ * format (an archive unpacked, a raw blob packed). Keyed by the stored file's sha256, so a
+ * re-registered kernel never gets a stale copy.
+ */
+export function derivedKernelKey(fileSha256: string, kernel: string, format: KernelBtfFormat): string {
+  const reason = typeof kernel === 'string' && kernel.includes('/') ? 'must be one path segment' : invalidKeyReason(kernel);
+  if (reason !== null) throw new StorageError('INVALID_KEY', `invalid kernel ${JSON.stringify(kernel)}: ${reason}`);
+  const key = `derived/${checkSha256(fileSha256)}/${kernel}.${format}`;
+  assertValidKey(key);
+  return key;
+}
+
+/** A job id as one key segment (ids are hashes or `<kind>-<ms>-<random>`). */
+function jobSegment(id: string): string {
+  if (typeof id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._+~-]*$/.test(id) || id.length > 256) {
+    throw new StorageError('INVALID_KEY', `invalid job id ${JSON.stringify(id)}`);
   }
-  return `trimmed/${sha256hex}.btf`;
+  return id;
+}
+
+/** `reports/compat/<job id>.json`: a compat job's report, served as is. */
+export function compatReportKey(jobId: string): string {
+  return `reports/compat/${jobSegment(jobId)}.json`;
+}
+
+/** `bundles/<job id>.tar.gz`: a bundle job's archive. */
+export function bundleKey(jobId: string): string {
+  return `bundles/${jobSegment(jobId)}.tar.gz`;
+}
+
+/** `bundles/<job id>.json`: what a bundle's download headers say (sha256, counts). */
+export function bundleMetaKey(jobId: string): string {
+  return `bundles/${jobSegment(jobId)}.json`;
 }
 
 /**

@@ -2,10 +2,7 @@
  * One object-store interface, two backends (filesystem, S3). Keys are '/'-separated relative
  * paths, validated by `assertValidKey` (no leading '/', no '.' or '..' segments, no NUL).
  *
- * Layout used by the service:
- *   <distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz   full kernel BTFs (BTFHub archive layout)
- *   <distro>/<distro_version>/<arch>/<kernel>.btf          the same, uncompressed (also accepted)
- *   trimmed/<sha256 of content>.btf                        trimmed results, content-addressed
+ * The layout of what the service stores, and every key builder, are in keys.ts.
  */
 export interface ObjectInfo {
   key: string;

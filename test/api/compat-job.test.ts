@@ -9,7 +9,7 @@ import t from 'tap';
 import { Btf, parseBpfObject } from '../../src/btf/index.js';
 import { kernelCompat, listRelocations } from '../../src/coverage/compat.js';
 import { expectedClasses } from '../../src/coverage/variants.js';
-import type { CompatReportBody } from '../../src/worker/coverage-report.js';
+import type { CompatReportBody } from '../../src/coverage/compat-report.js';
 import { fixtureObject, keysUnder, multipart, withoutBtfExt } from './helpers.js';
 import { followJob, labelOf, setupCoverageApi } from './coverage-setup.js';
 

@@ -117,4 +117,14 @@ t.test('/monitoring/health and /monitoring/metrics', async (t) => {
   t.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/);
   t.match(metrics.body, /# TYPE btfhub_http_requests_total counter/);
   t.match(metrics.body, /btfhub_http_requests_total\{method="GET",route="\/monitoring\/health",status="200"\} 1/);
+  // The original's HTTP metrics (go-http-metrics' names and labels), so its dashboards carry over.
+  t.match(metrics.body, '# TYPE http_request_duration_seconds histogram');
+  t.match(metrics.body, /^http_request_duration_seconds_bucket\{le="0\.005",handler="\/monitoring\/health",method="GET",code="200"\} \d+$/m);
+  t.match(metrics.body, /^http_request_duration_seconds_count\{handler="\/monitoring\/health",method="GET",code="200"\} 1$/m);
+  t.match(metrics.body, '# TYPE http_requests_inflight gauge');
+  t.match(metrics.body, /^http_requests_inflight\{handler="\/monitoring\/metrics"\} 1$/m, 'the scrape itself is in flight');
+  t.match(metrics.body, /^http_requests_inflight\{handler="\/monitoring\/health"\} 0$/m, 'the answered request no longer is');
+  t.match(metrics.body, '# TYPE nodejs_gc_duration_seconds histogram');
+  const ours = await app.inject('/metrics');
+  t.notMatch(ours.body, /^http_requests_inflight/m, '/metrics keeps ours');
 });

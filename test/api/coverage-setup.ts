@@ -1,8 +1,8 @@
 /**
- * An API over the test archive (test/helpers/test-archive.ts) for the coverage tests:
- * the archive read in place under the service's own store (as `btfhub serve --archive`
- * does), its kernels registered in a SQLite catalog, trims and coverage jobs in-process.
- * Torn down with the test.
+ * An API over the test archive (test/helpers/test-archive.ts) for the coverage tests: the
+ * backends `btfhub serve --archive` makes (`createBackends`: the archive read in place under
+ * the service's own store, a SQLite catalog, every job in-process, or on BullMQ with
+ * `redis`), the archive's kernels registered. Torn down with the test.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,20 +11,17 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { Test } from 'tap';
 import { buildApp } from '../../src/api/app.js';
-import type { CoverageOptions } from '../../src/api/coverage.js';
-import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.js';
-import { ArchiveOverlayStore } from '../../src/cli/commands/serve.js';
+import type { CatalogBackend } from '../../src/catalog/index.js';
+import { loadConfig } from '../../src/config/schema.js';
 import { registerKernelsFromStore, type RegistrationSummary } from '../../src/kernels/registry.js';
-import type { CoverageQueue } from '../../src/queue/coverage-queue.js';
-import { InlineCoverageQueue } from '../../src/queue/inline-coverage-queue.js';
-import { InlineTrimQueue } from '../../src/queue/inline-queue.js';
-import { FsObjectStore } from '../../src/storage/fs-store.js';
+import type { JobWorker } from '../../src/queue/bullmq-worker.js';
+import type { JobQueue } from '../../src/queue/job.js';
+import type { JobKinds } from '../../src/queue/kinds.js';
+import { type Backends, createBackends } from '../../src/service/backends.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
-import { createCoverageProcessor } from '../../src/worker/coverage-job.js';
-import { KernelCache } from '../../src/worker/kernel-cache.js';
-import { createTrimProcessor } from '../../src/worker/trim-job.js';
 import { type FixtureSet, loadFixtures } from '../helpers/fixtures.js';
 import { type TestArchive, testArchive } from '../helpers/test-archive.js';
+import { deleteRedisKeys } from '../jobs/setup.js';
 
 export const ADMIN_TOKEN = 'coverage-test-admin-token-0123456789';
 
@@ -34,9 +31,12 @@ export interface CoverageApi {
   archive: TestArchive;
   /** The service's store (writes land here) over the archive (read only). */
   store: ObjectStore;
-  serviceStore: FsObjectStore;
-  catalog: SqliteCatalog;
-  coverageQueue: CoverageQueue;
+  serviceStore: ObjectStore;
+  catalog: CatalogBackend;
+  queue: JobQueue<JobKinds>;
+  backends: Backends;
+  /** The BullMQ consumer, with `redis`. */
+  worker: JobWorker | null;
   /** What registering the archive found. */
   registration: RegistrationSummary | null;
   dir: string;
@@ -47,8 +47,8 @@ export interface CoverageApiOptions {
   adminToken?: string;
   /** Register the archive's kernels (default true). */
   registerArchive?: boolean;
-  /** Replaces the in-process coverage queue. */
-  coverageQueue?: (deps: { store: ObjectStore; catalog: SqliteCatalog }) => CoverageQueue;
+  /** Jobs on BullMQ under this Redis and prefix, run by a consumer of the test's own. */
+  redis?: { url: string; prefix: string };
   syncSource?: string | null;
   syncIntervalMs?: number;
 }
@@ -58,22 +58,25 @@ export const silent = pino({ level: 'silent' });
 export async function setupCoverageApi(t: Test, options: CoverageApiOptions = {}): Promise<CoverageApi> {
   const [fixtures, archive] = await Promise.all([loadFixtures(), testArchive()]);
   const dir = await mkdtemp(join(tmpdir(), 'btfhub-coverage-api-'));
-  const serviceStore = new FsObjectStore(join(dir, 'store'));
-  const archiveStore = new FsObjectStore(archive.dir);
-  const store = new ArchiveOverlayStore(serviceStore, archiveStore);
-  const catalog = new SqliteCatalog({ path: join(dir, 'catalog.sqlite') });
-  await catalog.migrate();
-  const registration = options.registerArchive === false ? null : await registerKernelsFromStore(archiveStore, catalog);
-  const kernelCache = new KernelCache({ maxBytes: 256 * 1024 * 1024 });
-  const queue = new InlineTrimQueue({ processor: createTrimProcessor({ store, catalog, kernelCache, logger: silent }), concurrency: 2, backoffMs: 10 });
-  const coverageQueue =
-    options.coverageQueue?.({ store, catalog }) ??
-    new InlineCoverageQueue({ processor: createCoverageProcessor({ store, catalog, archive: archiveStore, loadAhead: 2 }), logger: silent });
-  const coverage: CoverageOptions = {
-    queue: coverageQueue,
-    syncSource: options.syncSource ?? null,
-    syncIntervalMs: options.syncIntervalMs ?? 0,
-  };
+  const config = loadConfig({
+    BTFHUB_DATA_DIR: dir,
+    BTFHUB_ARCHIVE_DIR: archive.dir,
+    BTFHUB_WORKER_CONCURRENCY: '2',
+    BTFHUB_KERNEL_CACHE_BYTES: String(256 * 1024 * 1024),
+    BTFHUB_REGISTER_HOST_KERNEL: 'false',
+    ...(options.redis !== undefined && { REDIS_URL: options.redis.url, BTFHUB_QUEUE_PREFIX: options.redis.prefix }),
+  });
+  const backends = createBackends(config, {
+    logger: silent,
+    policies: (p) => ({ ...p, trim: { ...p.trim, backoffMs: 10 } }),
+    loadAhead: 2,
+    ...(options.redis !== undefined && { pollIntervalMs: 50 }),
+  });
+  const { store, catalog } = await backends.prepare();
+  const registration = options.registerArchive === false ? null : await registerKernelsFromStore(backends.archive!, catalog);
+  const queue = await backends.jobs();
+  const worker = options.redis === undefined ? null : await backends.jobWorker();
+  await worker?.ready;
   const app = await buildApp({
     config: {
       requestWaitMs: options.requestWaitMs ?? 30_000,
@@ -84,18 +87,16 @@ export async function setupCoverageApi(t: Test, options: CoverageApiOptions = {}
     store,
     catalog,
     queue,
-    coverage,
+    sync: { source: options.syncSource ?? null, intervalMs: options.syncIntervalMs ?? 0 },
     docs: false,
   });
   t.teardown(async () => {
     await app.close();
-    await coverageQueue.close();
-    await queue.close();
-    await catalog.close();
-    await store.close();
+    await backends.close();
+    if (options.redis !== undefined) await deleteRedisKeys(options.redis.url, options.redis.prefix);
     await rm(dir, { recursive: true, force: true });
   });
-  return { app, fixtures, archive, store, serviceStore, catalog, coverageQueue, registration, dir };
+  return { app, fixtures, archive, store, serviceStore: backends.serviceStore, catalog, queue, backends, worker, registration, dir };
 }
 
 /** `distro/distro_version/arch/kernel` of a report or API kernel. */

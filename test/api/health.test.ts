@@ -3,10 +3,11 @@
  * /docs, unknown routes, and a dependency outage during a request: 503 with Retry-After.
  */
 import t from 'tap';
-import { openapiDocument } from '../../src/api/plugins/external/swagger.js';
+import { openapiDocument } from '../../src/api/openapi/document.js';
 import { ErrorBody, Health, NotReady, Ready } from '../../src/api/schemas.js';
 import type { CatalogBackend } from '../../src/catalog/index.js';
-import type { TrimQueue } from '../../src/queue/trim-queue.js';
+import type { JobQueue } from '../../src/queue/job.js';
+import type { JobKinds } from '../../src/queue/kinds.js';
 import { StorageError } from '../../src/storage/errors.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { btfForm, fixtureObject, keysUnder, setupApi, why } from './helpers.js';
@@ -49,7 +50,7 @@ t.test('/readyz names what failed', async (t) => {
 });
 
 t.test('a dependency failing mid-request: 503 with Retry-After, never a 500', async (t) => {
-  const cases: [string, (deps: { store: ObjectStore; catalog: CatalogBackend; queue: TrimQueue }) => object][] = [
+  const cases: [string, (deps: { store: ObjectStore; catalog: CatalogBackend; queue: JobQueue<JobKinds> }) => object][] = [
     ['catalog', (deps) => ({ catalog: failing(deps.catalog, ['getKernel', 'listKernels', 'getTrim'], () => new Error('connect ECONNREFUSED 127.0.0.1:5432')) })],
     ['queue', (deps) => ({ queue: failing(deps.queue, ['enqueue', 'status'], () => new Error('connect ECONNREFUSED 127.0.0.1:6379')) })],
     ['store', (deps) => ({ store: failing(deps.store, ['put', 'head', 'get'], () => new StorageError('UNAVAILABLE', 'bucket unreachable')) })],
@@ -93,15 +94,21 @@ t.test('/metrics: requests, trims, cache hits, queue depth, decoded kernels', as
   t.match(text, 'btfhub_queue_depth 0');
   t.match(text, 'btfhub_kernels_decoded 1');
   t.match(text, /btfhub_kernels_decoded_bytes [1-9]\d+/);
-  t.match(text, /btfhub_http_request_duration_seconds_bucket\{route="\/api\/v1\/btf",le="0\.001"\} \d+/);
-  // Every sample line is `name{labels} value`.
+  // Label order carries no meaning in Prometheus; prom-client writes `le` first.
+  t.match(text, /btfhub_http_request_duration_seconds_bucket\{le="0\.001",route="\/api\/v1\/btf"\} \d+/);
+  // Every sample line is `name{labels} value` (Prometheus' metric name grammar; values are floats, NaN or +Inf).
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
-    t.match(line, /^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$|^[a-z_]+(\{[^}]*\})? \+Inf$/, line);
+    t.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? ([0-9.e+-]+|[+-]Inf|NaN)$/i, line);
   }
+  // prom-client's process and Node.js metrics, GC included.
+  t.match(text, /^process_cpu_seconds_total [0-9.e+-]+$/m);
+  t.match(text, /^process_resident_memory_bytes \d+$/m);
+  t.match(text, '# TYPE nodejs_gc_duration_seconds histogram');
+  t.notMatch(text, /^http_request_duration_seconds/m, "the original's names are on /monitoring/metrics only");
 });
 
-t.test('Swagger UI at /docs serves openapi.yaml; unknown routes are JSON 404s', async (t) => {
+t.test('Swagger UI at /docs serves the OpenAPI document; unknown routes are JSON 404s', async (t) => {
   const { app } = await setupApi(t);
   const ui = await app.inject('/docs');
   t.equal(ui.statusCode, 200);
@@ -109,7 +116,8 @@ t.test('Swagger UI at /docs serves openapi.yaml; unknown routes are JSON 404s', 
   t.match(ui.body, /swagger/i);
   const json = await app.inject('/docs/json');
   t.equal(json.statusCode, 200);
-  t.same(json.json(), openapiDocument(), 'the document served is openapi.yaml');
+  t.same(json.json(), openapiDocument(), 'the document served is the generated one');
+  t.same(json.json().servers, [{ url: '/', description: 'This service: the origin this document was loaded from.' }], 'one server, relative: Try it out calls this instance');
 
   const missing = await app.inject('/api/v2/nothing');
   t.equal(missing.statusCode, 404);

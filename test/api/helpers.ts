@@ -1,7 +1,8 @@
 /**
- * An API under test: `buildApp` over the embedded backends (fs store in a temp directory,
- * SQLite catalog, in-process queue running the real trim processor), with the fixture
- * kernel registered, ready for `app.inject()`. Torn down with the test.
+ * An API under test: `buildApp` over the embedded backends of a temporary data directory
+ * (`createBackends`, as `btfhub serve` makes them: fs store, SQLite catalog, in-process queue
+ * running the real processors), with the fixture kernel registered, ready for `app.inject()`.
+ * Torn down with the test.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,17 +13,15 @@ import { pino } from 'pino';
 import type { Test } from 'tap';
 import { buildApp } from '../../src/api/app.js';
 import { ServiceMetrics } from '../../src/api/metrics.js';
-import type { ApiConfig } from '../../src/api/services.js';
+import type { ApiConfig } from '../../src/api/limits.js';
 import { makeBtfTarXz } from '../../src/archive/kernel-btf.js';
 import type { CatalogBackend, KernelRef } from '../../src/catalog/index.js';
-import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.js';
-import { InlineTrimQueue } from '../../src/queue/inline-queue.js';
-import type { TrimQueue } from '../../src/queue/trim-queue.js';
-import { FsObjectStore } from '../../src/storage/fs-store.js';
+import { loadConfig } from '../../src/config/schema.js';
+import type { JobQueue } from '../../src/queue/job.js';
+import type { JobKinds } from '../../src/queue/kinds.js';
+import { createBackends } from '../../src/service/backends.js';
 import { kernelKey } from '../../src/storage/keys.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
-import { KernelCache } from '../../src/worker/kernel-cache.js';
-import { createTrimProcessor } from '../../src/worker/trim-job.js';
 import { type FixtureSet, loadFixtures, PREBUILT_OBJECTS } from '../helpers/fixtures.js';
 
 /** The fixture objects every fixture set has. */
@@ -43,7 +42,7 @@ export interface TestApi {
   fixtures: FixtureSet;
   store: ObjectStore;
   catalog: CatalogBackend;
-  queue: TrimQueue;
+  queue: JobQueue<JobKinds>;
   metrics: ServiceMetrics;
   dir: string;
 }
@@ -57,10 +56,10 @@ export interface TestApiOptions {
   /** More settings for buildApp (limits, rate limit, admin token...). */
   config?: Partial<ApiConfig>;
   /** Replace dependencies (failure injection). */
-  wrap?: (deps: { store: ObjectStore; catalog: CatalogBackend; queue: TrimQueue }) => Partial<{
+  wrap?: (deps: { store: ObjectStore; catalog: CatalogBackend; queue: JobQueue<JobKinds> }) => Partial<{
     store: ObjectStore;
     catalog: CatalogBackend;
-    queue: TrimQueue;
+    queue: JobQueue<JobKinds>;
   }>;
 }
 
@@ -78,24 +77,24 @@ export async function registerKernel(store: ObjectStore, catalog: CatalogBackend
 export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<TestApi> {
   const fixtures = await loadFixtures();
   const dir = await mkdtemp(join(tmpdir(), 'btfhub-api-'));
-  const store = new FsObjectStore(join(dir, 'store'));
-  const catalog = new SqliteCatalog({ path: join(dir, 'catalog.sqlite') });
-  await catalog.migrate();
-  const logger = pino({ level: 'silent' });
-  const kernelCache = new KernelCache({ maxBytes: 512 * 1024 * 1024 });
-  const queue = new InlineTrimQueue({
-    processor: createTrimProcessor({ store, catalog, kernelCache, logger }),
-    concurrency: 2,
-    backoffMs: 10,
-    logger,
+  const config = loadConfig({
+    BTFHUB_DATA_DIR: dir,
+    BTFHUB_WORKER_CONCURRENCY: '2',
+    BTFHUB_KERNEL_CACHE_BYTES: String(512 * 1024 * 1024),
+    BTFHUB_REGISTER_HOST_KERNEL: 'false',
   });
+  // Server errors retried after 10 ms, not seconds.
+  const backends = createBackends(config, { logger: pino({ level: 'silent' }), policies: (p) => ({ ...p, trim: { ...p.trim, backoffMs: 10 } }) });
+  const { store, catalog } = await backends.prepare();
+  const queue = await backends.jobs();
+  const { codec } = backends;
   await registerKernel(store, catalog, RAW_KERNEL, 'btf', fixtures.vmlinux);
   if (options.withArchiveKernel) {
     const archive = await makeBtfTarXz(XZ_KERNEL.kernel, archiveKernelBtf(fixtures));
     await registerKernel(store, catalog, XZ_KERNEL, 'btf.tar.xz', archive);
   }
   const deps = { store, catalog, queue, ...options.wrap?.({ store, catalog, queue }) };
-  const metrics = new ServiceMetrics({ decodedKernels: { count: () => kernelCache.stats().entries, bytes: () => kernelCache.stats().bytes } });
+  const metrics = new ServiceMetrics({ decodedKernels: { count: () => codec.decodedKernels().count, bytes: () => codec.decodedKernels().bytes } });
   const app = await buildApp({
     config: {
       requestWaitMs: options.requestWaitMs ?? 30_000,
@@ -106,13 +105,12 @@ export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<T
     store: deps.store,
     catalog: deps.catalog,
     queue: deps.queue,
+    codec,
     metrics,
   });
   t.teardown(async () => {
     await app.close();
-    await queue.close();
-    await catalog.close();
-    await store.close();
+    await backends.close();
     await rm(dir, { recursive: true, force: true });
   });
   return { app, fixtures, store, catalog, queue, metrics, dir };

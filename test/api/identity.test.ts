@@ -1,14 +1,15 @@
 /**
  * POST /api/v1/identity: os-release text and uname in, the archive identity out, by the
  * rules `btfhub fetch` applies (src/identity/host.ts); errors name the request field. The
- * client's `identity()` against the real route; openapi.yaml describes the same schemas.
+ * client's `identity()` against the real route; the OpenAPI document describes the same schemas.
  */
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { z } from 'zod';
 import { buildApp } from '../../src/api/app.js';
 import { IdentityAnswer, IdentityRequest, MAX_OS_RELEASE_LENGTH } from '../../src/api/identity-schema.js';
-import { openapiDocument } from '../../src/api/plugins/external/swagger.js';
+import { openapiDocument } from '../../src/api/openapi/document.js';
+import { constraints, resolveRefs } from './openapi-shape.js';
 import { BtfhubClient, BtfhubHttpError } from '../../src/client/index.js';
 import {
   AMZN_2, AMZN_2018_03, CENTOS_7, DEBIAN_12, FEDORA_34, OL_8, RHEL_8, SLES_15_SP4, UBUNTU_22_04, type HostSample,
@@ -132,32 +133,16 @@ t.test('BtfhubClient.identity() against the route', async (t) => {
   t.match(error, { status: 400, code: 'invalid_field', field: 'os_release', attempts: 1 });
 });
 
-t.test('openapi.yaml describes the route with the zod schemas’ fields and constraints', async (t) => {
-  const doc = openapiDocument() as { paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
+t.test('the OpenAPI document describes the route with the zod schemas’ fields and constraints', async (t) => {
+  const doc = openapiDocument() as unknown as { paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
   const operation = doc.paths['/api/v1/identity']?.post as
     | { requestBody: { content: Record<string, { schema: unknown }> }; responses: Record<string, { content?: Record<string, { schema: unknown }> }> }
     | undefined;
   if (operation === undefined) {
-    t.fail('openapi.yaml has no POST /api/v1/identity');
+    t.fail('the document has no POST /api/v1/identity');
     return;
   }
-  const resolve = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(resolve);
-    if (typeof value !== 'object' || value === null) return value;
-    const ref = (value as { $ref?: unknown }).$ref;
-    if (typeof ref === 'string') return resolve(ref.replace(/^#\//, '').split('/').reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], doc));
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
-  };
-  const DOC_ONLY = new Set(['description', 'examples', 'example', '$schema', 'title']);
-  const constraints = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(constraints);
-    if (typeof value !== 'object' || value === null) return value;
-    return Object.fromEntries(
-      Object.entries(value)
-        .filter(([k]) => !DOC_ONLY.has(k))
-        .map(([k, v]) => [k, k === 'required' && Array.isArray(v) ? [...v].sort() : constraints(v)]),
-    );
-  };
+  const resolve = (value: unknown): unknown => resolveRefs(doc, value);
   const request = resolve(operation.requestBody.content['application/json']?.schema);
   t.same(constraints(request), constraints(z.toJSONSchema(IdentityRequest, { io: 'input' })), 'request body');
   const answer = resolve(operation.responses['200']?.content?.['application/json']?.schema);

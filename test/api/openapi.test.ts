@@ -1,67 +1,42 @@
 /**
- * openapi.yaml describes exactly what is served: every Fastify route is in it and every
- * path in it is a route; each operation's parameters and multipart fields have the names,
- * required flags and constraints of the zod schemas the route validates with; the
- * components match the zod response schemas; every error response is the Error shape.
+ * The OpenAPI document is generated from the route table (src/api/route-table.ts) and the zod
+ * schemas the routes validate with, and openapi.yaml is that document as committed:
+ *   - the committed openapi.yaml is exactly what `npm run openapi` writes now;
+ *   - every Fastify route is in the document and every documented operation is served;
+ *   - each route validates with the schemas its operation declares;
+ *   - the document's parameters, multipart fields and components say what zod's own JSON
+ *     schemas say (zod-to-openapi's writing checked against zod's);
+ *   - every error answer is the Error shape, 503s carry Retry-After;
+ *   - the trim route documents its statuses and headers.
  */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { RouteOptions } from 'fastify';
 import t from 'tap';
+import { parse } from 'yaml';
 import { z } from 'zod';
 import { buildApp } from '../../src/api/app.js';
-import { DOCS_PREFIX, openapiDocument } from '../../src/api/plugins/external/swagger.js';
-import { COVERAGE_COMPONENT_SCHEMAS, COVERAGE_OPERATION_SCHEMAS } from '../../src/api/coverage-schemas.js';
-import { COMPONENT_SCHEMAS as CORE_COMPONENT_SCHEMAS, OPERATION_SCHEMAS as CORE_OPERATION_SCHEMAS, type OperationSchemas } from '../../src/api/schemas.js';
+import { COVERAGE_COMPONENT_SCHEMAS } from '../../src/api/coverage-schemas.js';
+import { IdentityAnswer, IdentityRequest } from '../../src/api/identity-schema.js';
+import { generateOpenapiDocument, openapiYaml } from '../../src/api/openapi/document.js';
+import { fastifyPath, type Operation } from '../../src/api/openapi/operation.js';
+import { DOCS_PREFIX } from '../../src/api/plugins/external/swagger.js';
+import { OPERATIONS as ROUTE_OPERATIONS } from '../../src/api/route-table.js';
+import { COMPONENT_SCHEMAS as CORE_COMPONENT_SCHEMAS } from '../../src/api/schemas.js';
+import { constraints, resolveRefs } from './openapi-shape.js';
 
-/** The schemas of src/api/schemas.ts and of the coverage routes (src/api/coverage-schemas.ts). */
-const COMPONENT_SCHEMAS = { ...CORE_COMPONENT_SCHEMAS, ...COVERAGE_COMPONENT_SCHEMAS };
-const OPERATION_SCHEMAS: Readonly<Record<string, OperationSchemas>> = { ...CORE_OPERATION_SCHEMAS, ...COVERAGE_OPERATION_SCHEMAS };
+const OPERATIONS: readonly Operation[] = ROUTE_OPERATIONS;
+const COMPONENT_SCHEMAS: Readonly<Record<string, z.ZodType>> = { ...CORE_COMPONENT_SCHEMAS, ...COVERAGE_COMPONENT_SCHEMAS, IdentityRequest, IdentityAnswer };
 
 type Json = Record<string, unknown>;
 
-const doc = openapiDocument() as Json;
+const doc = generateOpenapiDocument() as unknown as Json;
 const components = doc.components as Json;
-
-/** Follows local `$ref`s (`#/components/...`) everywhere in `value`. */
-function resolve(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(resolve);
-  if (typeof value !== 'object' || value === null) return value;
-  const object = value as Json;
-  if (typeof object.$ref === 'string') {
-    const target = object.$ref
-      .replace(/^#\//, '')
-      .split('/')
-      .reduce<unknown>((node, key) => (node as Json | undefined)?.[key], doc);
-    if (target === undefined) throw new Error(`dangling $ref ${object.$ref}`);
-    return resolve(target);
-  }
-  return Object.fromEntries(Object.entries(object).map(([k, v]) => [k, resolve(v)]));
-}
-
-const DOC_ONLY_KEYS = new Set(['description', 'examples', 'example', 'format', '$schema', 'title', 'contentMediaType']);
-
-/** The constraints of a JSON schema, without documentation-only keys and zod's implicit safe-integer bounds. */
-function constraints(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(constraints);
-  if (typeof value !== 'object' || value === null) return value;
-  const out: Json = {};
-  for (const [key, v] of Object.entries(value as Json)) {
-    if (DOC_ONLY_KEYS.has(key)) continue;
-    if (key === 'minimum' && v === Number.MIN_SAFE_INTEGER) continue;
-    if (key === 'maximum' && v === Number.MAX_SAFE_INTEGER) continue;
-    if (key === 'required' && Array.isArray(v)) {
-      out[key] = [...v].sort();
-      continue;
-    }
-    if (key === 'properties') {
-      out[key] = Object.fromEntries(Object.entries(v as Json).map(([name, schema]) => [name, constraints(schema)]));
-      continue;
-    }
-    out[key] = constraints(v);
-  }
-  return out;
-}
+const resolve = (value: unknown) => resolveRefs(doc, value);
 
 const toOpenApiPath = (url: string) => url.replace(/:([A-Za-z_]+)/g, '{$1}');
+const keyOf = (operation: Operation) => `${operation.method.toUpperCase()} ${operation.path}`;
+const operationsByKey = new Map(OPERATIONS.map((operation) => [keyOf(operation), operation]));
 
 async function servedRoutes(): Promise<Map<string, RouteOptions>> {
   const routes = new Map<string, RouteOptions>();
@@ -82,12 +57,19 @@ async function servedRoutes(): Promise<Map<string, RouteOptions>> {
 function documentedOperations(): Map<string, Json> {
   const operations = new Map<string, Json>();
   for (const [path, item] of Object.entries(doc.paths as Json)) {
-    for (const [method, operation] of Object.entries(item as Json)) {
-      operations.set(`${method.toUpperCase()} ${path}`, resolve(operation) as Json);
-    }
+    for (const [method, operation] of Object.entries(item as Json)) operations.set(`${method.toUpperCase()} ${path}`, resolve(operation) as Json);
   }
   return operations;
 }
+
+t.test('openapi.yaml is what `npm run openapi` generates now', async (t) => {
+  const committed = readFileSync(fileURLToPath(new URL('../../openapi.yaml', import.meta.url)), 'utf8');
+  const generated = openapiYaml(generateOpenapiDocument());
+  t.ok(committed === generated, 'openapi.yaml differs from the document the routes generate: run `npm run openapi` and commit the result');
+  t.same(parse(committed), parse(generated), 'where they differ');
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { scripts: Record<string, string> };
+  t.match(pkg.scripts.openapi, /scripts\/openapi\.ts/, 'npm run openapi writes it');
+});
 
 t.test('every route is documented and every documented path is served', async (t) => {
   const served = await servedRoutes();
@@ -95,47 +77,48 @@ t.test('every route is documented and every documented path is served', async (t
   t.same([...served.keys()].sort(), [...documented.keys()].sort());
   t.equal(served.size, 26, 'the API has 26 operations');
   t.equal(doc.openapi, '3.1.0');
+  t.same(doc.servers, [{ url: '/', description: 'This service: the origin this document was loaded from.' }], 'one relative server');
+  for (const operation of OPERATIONS) t.equal(fastifyPath(operation.path), served.get(keyOf(operation))?.url, `${keyOf(operation)}: served at its path`);
 });
 
-t.test('routes validate with the schemas of OPERATION_SCHEMAS', async (t) => {
+t.test('routes validate with the schemas of their operations', async (t) => {
   const served = await servedRoutes();
-  for (const [key, schemas] of Object.entries(OPERATION_SCHEMAS)) {
-    const route = served.get(key);
-    t.ok(route, `${key} is served`);
-    const schema = (route?.schema ?? {}) as Record<string, unknown>;
-    if (schemas.params) t.equal(schema.params, schemas.params, `${key}: params schema`);
-    if (schemas.querystring) t.equal(schema.querystring, schemas.querystring, `${key}: querystring schema`);
-  }
   for (const [key, route] of served) {
+    const operation = operationsByKey.get(key);
+    t.ok(operation, `${key} is made from an operation`);
     const schema = (route.schema ?? {}) as Record<string, unknown>;
-    if (schema.params || schema.querystring) t.ok(OPERATION_SCHEMAS[key], `${key}: its schemas are listed in OPERATION_SCHEMAS`);
+    t.equal(schema.params, operation?.request?.params, `${key}: params schema`);
+    t.equal(schema.querystring, operation?.request?.query, `${key}: querystring schema`);
+    const json = operation?.request?.body?.content['application/json'];
+    t.equal(schema.body, json !== undefined && 'schema' in json ? json.schema : undefined, `${key}: JSON body schema`);
+    t.equal(schema.headers, undefined, `${key}: headers are documented, never validated (the parsed object would replace them)`);
   }
 });
 
 /** A zod object's properties and required names as JSON schema (input side: what clients send). */
-function zodFields(schema: z.ZodObject): { properties: Json; required: string[] } {
+function zodFields(schema: z.ZodType): { properties: Json; required: string[] } {
   const json = z.toJSONSchema(schema, { io: 'input' }) as { properties?: Json; required?: string[] };
   return { properties: json.properties ?? {}, required: json.required ?? [] };
 }
 
-t.test('parameters and multipart fields match the zod schemas', async (t) => {
+t.test('parameters and multipart fields say what the zod schemas say', async (t) => {
   const documented = documentedOperations();
-  for (const [key, operation] of documented) {
-    const schemas: OperationSchemas = OPERATION_SCHEMAS[key] ?? {};
-    const parameters = ((operation.parameters ?? []) as Json[]).filter((p) => p.in === 'path' || p.in === 'query');
-    const pathTemplate = key.split(' ')[1] ?? '';
-    const pathNames = [...pathTemplate.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
-
+  for (const operation of OPERATIONS) {
+    const key = keyOf(operation);
+    const documentedOperation = documented.get(key)!;
+    const parameters = (documentedOperation.parameters ?? []) as Json[];
+    const pathNames = [...operation.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
     for (const [location, zodSchema] of [
-      ['path', schemas.params],
-      ['query', schemas.querystring],
+      ['path', operation.request?.params],
+      ['query', operation.request?.query],
+      ['header', operation.request?.headers],
     ] as const) {
       const documentedParams = parameters.filter((p) => p.in === location);
-      if (zodSchema === undefined) {
+      if (zodSchema === undefined || Array.isArray(zodSchema)) {
         t.same(documentedParams.map((p) => p.name), [], `${key}: no ${location} parameters without a schema`);
         continue;
       }
-      const { properties, required } = zodFields(zodSchema);
+      const { properties, required } = zodFields(zodSchema as z.ZodType);
       t.same(documentedParams.map((p) => p.name).sort(), Object.keys(properties).sort(), `${key}: ${location} parameter names`);
       if (location === 'path') t.same([...pathNames].sort(), Object.keys(properties).sort(), `${key}: path template names`);
       for (const param of documentedParams) {
@@ -145,33 +128,25 @@ t.test('parameters and multipart fields match the zod schemas', async (t) => {
       }
     }
 
-    const multipart = ((operation.requestBody as Json | undefined)?.content as Json | undefined)?.['multipart/form-data'] as Json | undefined;
-    if (schemas.multipartFields) {
-      t.ok(multipart, `${key}: documents a multipart body`);
-      const body = (multipart?.schema ?? {}) as { properties?: Json; required?: string[] };
-      const { properties, required } = zodFields(schemas.multipartFields);
-      const textFields = Object.entries(body.properties ?? {}).filter(([name]) => name in properties);
-      t.same(textFields.map(([name]) => name).sort(), Object.keys(properties).sort(), `${key}: multipart text fields`);
-      for (const [name, schema] of textFields) t.same(constraints(schema), constraints(properties[name]), `${key}: field ${name}`);
-      t.same(
-        (body.required ?? []).filter((name) => name in properties).sort(),
-        [...required].sort(),
-        `${key}: required multipart fields`,
-      );
+    const multipart = operation.request?.body?.content['multipart/form-data'];
+    if (multipart !== undefined && 'schema' in multipart) {
+      const body = ((documentedOperation.requestBody as Json).content as Json)['multipart/form-data'] as Json;
+      t.same(constraints(resolve(body.schema)), constraints(z.toJSONSchema(multipart.schema as z.ZodType, { io: 'input' })), `${key}: multipart fields`);
     }
   }
 });
 
-t.test('components match the zod response schemas', async (t) => {
+t.test('components say what the zod response schemas say', async (t) => {
   const schemas = components.schemas as Json;
+  t.same(Object.keys(schemas).sort(), [...Object.keys(COMPONENT_SCHEMAS), 'CoverageUpload'].sort(), 'every named schema, and no other');
   for (const [name, schema] of Object.entries(COMPONENT_SCHEMAS)) {
-    t.ok(schemas[name], `components.schemas.${name} exists`);
-    t.same(constraints(resolve(schemas[name])), constraints(z.toJSONSchema(schema, { io: 'output' })), `components.schemas.${name}`);
+    const io = name === 'IdentityRequest' ? 'input' : 'output';
+    t.same(constraints(resolve(schemas[name])), constraints(z.toJSONSchema(schema, { io })), `components.schemas.${name}`);
   }
 });
 
 t.test('every error response is JSON {error, message, field?}; 503s carry Retry-After', async (t) => {
-  const errorSchema = resolve(components.schemas && (components.schemas as Json).Error);
+  const errorSchema = resolve((components.schemas as Json).Error);
   const notReady = resolve((components.schemas as Json).NotReady);
   for (const [key, operation] of documentedOperations()) {
     const responses = operation.responses as Json;

@@ -10,14 +10,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import t, { type Test } from 'tap';
 import { ConfigError, DEFAULT_SYNC_INTERVAL_MS, loadConfig } from '../../src/config/schema.js';
-import { BullmqCoverageQueue } from '../../src/queue/bullmq-coverage-queue.js';
-import type { CoverageQueue } from '../../src/queue/coverage-queue.js';
-import { createCoverageProcessor } from '../../src/worker/coverage-job.js';
-import { createCoverageWorker } from '../../src/worker/coverage-worker.js';
+import type { JobQueue } from '../../src/queue/job.js';
+import { type JobKinds, SYNC_SCHEDULER_ID } from '../../src/queue/kinds.js';
 import { testArchive } from '../helpers/test-archive.js';
-import { deleteRedisKeys, REDIS_URL, testQueuePrefix } from '../worker/setup.js';
+import { REDIS_URL, testQueuePrefix } from '../jobs/setup.js';
 import { fixtureObject, multipart } from './helpers.js';
-import { ADMIN_TOKEN, followJob, setupCoverageApi, silent } from './coverage-setup.js';
+import { ADMIN_TOKEN, followJob, setupCoverageApi } from './coverage-setup.js';
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const archiveDir = (await testArchive()).dir;
@@ -99,20 +97,32 @@ t.test('without a source a sync is not configured (409); a missing source fails 
 t.test('the in-process schedule runs a sync every interval', async (t) => {
   const source = await sourceWith(t, FIRST);
   const api = await setupCoverageApi(t, { registerArchive: false, syncSource: source, syncIntervalMs: 200 });
-  await api.coverageQueue.scheduleSync(source, 200);
-  t.match(await api.coverageQueue.syncSchedule(), { source, intervalMs: 200, nextRunAt: Date });
-  const runs = await waitForRuns(api.coverageQueue, (r) => r.some((run) => run.state === 'completed'), 10_000);
+  await scheduleSync(api.queue, source, 200);
+  t.match(await syncSchedule(api.queue), { source, intervalMs: 200, nextRunAt: Date });
+  const runs = await waitForRuns(api.queue, (r) => r.some((run) => run.state === 'completed'), 10_000);
   // Runs are listed newest first, and at a 200 ms interval a second run (adding nothing) may have finished too.
   const first = runs.filter((r) => r.state === 'completed').at(-1);
   t.match(first, { data: { kind: 'sync', trigger: 'schedule', source }, result: { added: 2 } }, 'the first scheduled run registered both kernels');
   const listed = (await api.app.inject({ method: 'GET', url: '/api/v1/sync' })).json() as { interval_ms: number; next_run_at: string; runs: Run[] };
   t.equal(listed.interval_ms, 200);
   t.ok(listed.runs.some((r) => r.trigger === 'schedule'));
-  await api.coverageQueue.scheduleSync(null, 0);
-  t.match(await api.coverageQueue.syncSchedule(), { source: null, intervalMs: 0, nextRunAt: null });
+  await scheduleSync(api.queue, null, 0);
+  t.match(await syncSchedule(api.queue), { source: null, intervalMs: 0, nextRunAt: null });
 });
 
-async function waitForRuns(queue: CoverageQueue, done: (runs: Awaited<ReturnType<CoverageQueue['recent']>>) => boolean, timeoutMs: number) {
+/** Runs a sync of `source` every `intervalMs` as `btfhub serve` schedules it (null or 0: no schedule). */
+async function scheduleSync(queue: JobQueue<JobKinds>, source: string | null, intervalMs: number): Promise<void> {
+  const schedule = source === null || intervalMs <= 0 ? null : { data: { kind: 'sync' as const, source, trigger: 'schedule' as const }, everyMs: intervalMs };
+  await queue.schedule('sync', SYNC_SCHEDULER_ID, schedule);
+}
+
+/** The sync schedule in force: its source, interval and next run. */
+async function syncSchedule(queue: JobQueue<JobKinds>): Promise<{ source: string | null; intervalMs: number; nextRunAt: Date | null }> {
+  const schedule = await queue.scheduled('sync', SYNC_SCHEDULER_ID);
+  return schedule === null ? { source: null, intervalMs: 0, nextRunAt: null } : { source: schedule.data.source, intervalMs: schedule.everyMs, nextRunAt: schedule.nextRunAt };
+}
+
+async function waitForRuns(queue: JobQueue<JobKinds>, done: (runs: Awaited<ReturnType<JobQueue<JobKinds>['recent']>>) => boolean, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const runs = await queue.recent('sync', 10);
@@ -124,42 +134,25 @@ async function waitForRuns(queue: CoverageQueue, done: (runs: Awaited<ReturnType
 
 t.test('BullMQ: the repeatable sync and compat jobs run by a worker, progress in /api/v1/jobs', async (t) => {
   const prefix = testQueuePrefix();
-  let queue: BullmqCoverageQueue | undefined;
-  let worker: ReturnType<typeof createCoverageWorker> | undefined;
-  t.teardown(async () => {
-    await worker?.close();
-    await queue?.close();
-    await deleteRedisKeys(REDIS_URL, prefix);
-  });
   const source = await sourceWith(t, FIRST);
   const api = await setupCoverageApi(t, {
     registerArchive: false,
     requestWaitMs: 0,
     syncSource: source,
     syncIntervalMs: 1000,
-    coverageQueue: ({ store, catalog }) => {
-      queue = new BullmqCoverageQueue({ url: REDIS_URL, prefix, pollIntervalMs: 50, logger: silent });
-      worker = createCoverageWorker({
-        config: { queue: { kind: 'redis', url: REDIS_URL, prefix }, storage: { kind: 'fs', root: '' } },
-        store,
-        catalog,
-        logger: silent,
-        processor: createCoverageProcessor({ store, catalog, loadAhead: 2 }),
-      });
-      return queue;
-    },
+    redis: { url: REDIS_URL, prefix },
   });
-  await worker!.ready;
-  await queue!.scheduleSync(source, 1000);
-  t.match(await queue!.syncSchedule(), { source, intervalMs: 1000 });
-  const runs = await waitForRuns(queue!, (r) => r.some((run) => run.state === 'completed'), 15_000);
+  const queue = api.queue;
+  await scheduleSync(queue, source, 1000);
+  t.match(await syncSchedule(queue), { source, intervalMs: 1000 });
+  const runs = await waitForRuns(queue, (r) => r.some((run) => run.state === 'completed'), 15_000);
   t.match(runs.filter((r) => r.state === 'completed').at(-1), { id: /^repeat:archive-sync:/, data: { trigger: 'schedule', source }, result: { kind: 'sync', added: 2 } });
   const listed = (await api.app.inject({ method: 'GET', url: '/api/v1/sync' })).json() as { source: string; interval_ms: number; next_run_at: string | null; runs: Run[] };
   t.match(listed, { source, interval_ms: 1000 });
   t.ok(listed.runs.some((r) => r.trigger === 'schedule' && r.state === 'completed'), 'GET /api/v1/sync lists the scheduled run');
   t.ok(listed.next_run_at === null || !Number.isNaN(Date.parse(listed.next_run_at)));
-  await queue!.scheduleSync(null, 0);
-  t.same(await queue!.syncSchedule(), { source: null, intervalMs: 0, nextRunAt: null }, 'the scheduler is removed');
+  await scheduleSync(queue, null, 0);
+  t.same(await syncSchedule(queue), { source: null, intervalMs: 0, nextRunAt: null }, 'the scheduler is removed');
 
   // The kernels the scheduled sync registered, compat-checked on the worker.
   const tools = fixtureObject(api.fixtures, 'tools_like');
@@ -175,7 +168,7 @@ t.test('BullMQ: the repeatable sync and compat jobs run by a worker, progress in
   const report = await api.app.inject({ method: 'GET', url: `/api/v1/compat/${id}` });
   t.equal(report.statusCode, 200);
   t.equal((report.json() as { kernels: unknown[] }).kernels.length, 2);
-  t.same(await queue!.recent('compat', 5).then((r) => r.map((s) => s.id)), [id]);
+  t.same(await queue.recent('compat', 5).then((r) => r.map((s) => s.id)), [id]);
 });
 
 t.test('BTFHUB_SYNC_SOURCE and BTFHUB_SYNC_INTERVAL_MS', async (t) => {

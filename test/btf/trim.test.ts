@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { Btf, CodecError, parseBpfObject, trimBtf, type BpfObject } from '../../src/btf/index.js';
 import { dumpRaw } from '../../src/btf/dump.js';
-import { verifyTrim, describeMismatches } from '../../src/worker/verify-trim.js';
+import { verifyTrim, describeMismatches } from '../../src/btf/verify.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 
 const fixtures = await loadFixtures();

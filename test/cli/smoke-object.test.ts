@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { Btf, parseBpfObject, trimBtf } from '../../src/btf/index.js';
-import { describeOutcome, resolveObjectRelocations } from '../../src/btf/core.js';
+import { describeOutcome, resolveObjectRelocations } from '../../src/btf/relocate.js';
 import { SMOKE_OBJECT_CLANG, SMOKE_OBJECT_NAME, SMOKE_OBJECT_SHA256, smokeObject } from '../../src/cli/smoke-object.js';
 import { loadFixtures, runBpftoolMinCore } from '../helpers/fixtures.js';
 

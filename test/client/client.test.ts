@@ -10,7 +10,7 @@ import {
   backoffDelay, BtfhubClient, BtfhubHttpError, BtfhubJobFailedError, BtfhubNetworkError, BtfhubResponseError, BtfhubTimeoutError,
   isRetryableStatus, kernelFields, objectsHash, parseRetryAfter, type BtfhubClientOptions, type RetryEvent,
 } from '../../src/client/index.js';
-import { objectsHashOf } from '../../src/queue/trim-queue.js';
+import { objectsHashOf } from '../../src/queue/kinds.js';
 import { binary, fail, hangUp, json, silence, startScriptedServer, type Handler } from './scripted-server.js';
 
 const KERNEL = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };

@@ -10,7 +10,7 @@
  *   - a worker SIGKILLed mid-job: the other worker finishes it and the waiting client still
  *     gets its BTF.
  *
- * The API is `src/cli/main.ts serve` and the workers `test/worker/fixtures/worker-entry.ts`
+ * The API is `src/cli/main.ts serve` and the workers `test/jobs/fixtures/worker-entry.ts`
  * (the real `btfhub worker` wiring plus the test-only job delay and short BullMQ locks),
  * both run through tap's TypeScript loader: nothing to compile first. Teardown stops the
  * processes and removes the schema, the Redis keys and the temp directories.
@@ -33,11 +33,11 @@ import { createObjectStore, kernelKey } from '../../src/storage/index.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import { createTestSchema } from '../helpers/postgres.js';
 import { startS3Server } from '../helpers/s3.js';
-import { deleteRedisKeys, REDIS_URL } from '../worker/setup.js';
+import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(REPO_ROOT, 'src/cli/main.ts');
-const WORKER_ENTRY = join(REPO_ROOT, 'test/worker/fixtures/worker-entry.ts');
+const WORKER_ENTRY = join(REPO_ROOT, 'test/jobs/fixtures/worker-entry.ts');
 /** Each job sleeps this long first, so a worker can be killed in the middle of one. */
 const JOB_DELAY_MS = 1500;
 const KERNEL = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
@@ -210,7 +210,7 @@ t.before(async () => {
 
   await Promise.all([
     api.waitForLog((l) => l.msg === 'btfhub serve listening', 120_000),
-    ...workers.map((w) => w.waitForLog((l) => l.msg === 'trim worker ready', 120_000)),
+    ...workers.map((w) => w.waitForLog((l) => l.msg === 'btfhub worker ready', 120_000)),
   ]);
   t.comment(`processes up after ${Math.round(performance.now() - started)} ms`);
 });

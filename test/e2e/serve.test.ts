@@ -12,10 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { createMigrateCommand } from '../../src/cli/commands/migrate.js';
-import { ArchiveOverlayStore, createServeCommand } from '../../src/cli/commands/serve.js';
+import { createServeCommand } from '../../src/cli/commands/serve.js';
 import { COMMANDS } from '../../src/cli/commands.js';
 import { runCli } from '../../src/cli/run.js';
-import { FsObjectStore } from '../../src/storage/fs-store.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 
 const fixtures = await loadFixtures();
@@ -203,27 +202,4 @@ t.test('a port already taken: exit 1 with a message saying so', async (t) => {
   t.equal(code, 1);
   t.match(output.err(), `cannot listen on 127.0.0.1:${port}: `);
   t.match(output.err(), /EADDRINUSE/);
-});
-
-t.test('ArchiveOverlayStore: reads fall back to the archive, writes never reach it, listings merge', async (t) => {
-  const upperDir = await tempDir(t);
-  const lowerDir = await tempDir(t);
-  const upper = new FsObjectStore(upperDir);
-  const lower = new FsObjectStore(lowerDir);
-  await lower.put('a/1.btf', Buffer.from('archive a1'));
-  await lower.put('b/2.btf', Buffer.from('archive b2'));
-  await upper.put('b/2.btf', Buffer.from('store b2'));
-  await upper.put('trimmed/x.btf', Buffer.from('x'));
-  const overlay = new ArchiveOverlayStore(upper, lower);
-  t.same(Buffer.from((await overlay.get('a/1.btf'))!).toString(), 'archive a1');
-  t.same(Buffer.from((await overlay.get('b/2.btf'))!).toString(), 'store b2', 'the store wins');
-  t.equal(await overlay.get('c/3.btf'), null);
-  t.equal((await overlay.head('a/1.btf'))?.size, 10);
-  await overlay.put('a/1.btf', Buffer.from('new'));
-  t.same(Buffer.from((await lower.get('a/1.btf'))!).toString(), 'archive a1', 'the archive is untouched');
-  const keys: string[] = [];
-  for await (const info of overlay.list()) keys.push(info.key);
-  t.same(keys, ['a/1.btf', 'b/2.btf', 'trimmed/x.btf'], 'one listing, in key order, each key once');
-  await overlay.check();
-  t.match(overlay.description, /over archive/);
 });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { ErrorBody } from '../../src/api/schemas.js';
 import { isRateLimitedRoute } from '../../src/api/plugins/external/rate-limit.js';
-import { deleteRedisKeys, REDIS_URL } from '../worker/setup.js';
+import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
 import { setupApi, why } from '../api/helpers.js';
 
 /** A POST the limiter counts before anything else happens (the body is then refused with 415): cheap. */

@@ -14,10 +14,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import t from 'tap';
 import { buildApp } from '../../src/api/app.js';
-import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.js';
-import { BullmqTrimQueue } from '../../src/queue/bullmq-queue.js';
-import { FsObjectStore } from '../../src/storage/fs-store.js';
-import { createTrimWorker } from '../../src/worker/worker.js';
+import { loadConfig } from '../../src/config/schema.js';
+import { createBackends } from '../../src/service/backends.js';
 import { btfForm, fixtureObject, oracle, RAW_KERNEL, registerKernel, why } from '../api/helpers.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import { startOwnRedis } from './own-redis.js';
@@ -34,21 +32,14 @@ t.test('Redis down: trims 503 with Retry-After, cached answers still 200; Redis 
 
   const dir = await mkdtemp(join(tmpdir(), 'btfhub-redis-fault-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const store = new FsObjectStore(join(dir, 'store'));
-  const catalog = new SqliteCatalog({ path: join(dir, 'catalog.sqlite') });
-  await catalog.migrate();
-  t.teardown(() => catalog.close());
+  // The scale-out backends: a BullMQ producer (polling every 100 ms, 2 s per Redis call) and consumer.
+  const config = loadConfig({ BTFHUB_DATA_DIR: dir, REDIS_URL: redis.url, BTFHUB_QUEUE_PREFIX: prefix, BTFHUB_KERNEL_CACHE_BYTES: String(256 * 1024 * 1024) });
+  const backends = createBackends(config, { logger, pollIntervalMs: 100, operationTimeoutMs: 2000 });
+  t.teardown(() => backends.close());
+  const { store, catalog } = await backends.prepare();
   await registerKernel(store, catalog, RAW_KERNEL, 'btf', fixtures.vmlinux);
-
-  const queue = new BullmqTrimQueue({ url: redis.url, prefix, pollIntervalMs: 100, operationTimeoutMs: 2000, logger });
-  t.teardown(() => queue.close());
-  const worker = createTrimWorker({
-    config: { queue: queueConfig, workerConcurrency: 2, kernelCacheBytes: 256 * 1024 * 1024, jobTimeoutMs: 60_000 },
-    store,
-    catalog,
-    logger,
-  });
-  t.teardown(() => worker.close());
+  const queue = await backends.jobs();
+  const worker = await backends.jobWorker();
   await worker.ready;
   const app = await buildApp({
     config: { requestWaitMs: 20_000, maxFileBytes: 64 * 1024 * 1024, maxFiles: 16, queue: queueConfig, rateLimit: { max: 1000, windowMs: 60_000 } },

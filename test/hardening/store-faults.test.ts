@@ -19,15 +19,17 @@ import { pino } from 'pino';
 import t from 'tap';
 import { buildApp } from '../../src/api/app.js';
 import { SqliteCatalog } from '../../src/catalog/sqlite-catalog.js';
-import { InlineTrimQueue } from '../../src/queue/inline-queue.js';
+import { createJobProcessors } from '../../src/jobs/index.js';
+import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
+import { InlineJobQueue } from '../../src/queue/inline.js';
+import { jobPolicies, type JobKinds } from '../../src/queue/kinds.js';
 import { FsObjectStore } from '../../src/storage/fs-store.js';
+import { objectKey } from '../../src/storage/keys.js';
 import { S3ObjectStore } from '../../src/storage/s3-store.js';
-import { KernelCache } from '../../src/worker/kernel-cache.js';
-import { createTrimProcessor, objectKey } from '../../src/worker/trim-job.js';
 import { btfForm, fixtureObject, keysUnder, oracle, RAW_KERNEL, registerKernel, why } from '../api/helpers.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import { startS3Server } from '../helpers/s3.js';
-import { sha256 } from '../worker/setup.js';
+import { sha256 } from '../jobs/setup.js';
 import { startFaultProxy } from './fault-proxy.js';
 
 const fixtures = await loadFixtures();
@@ -49,10 +51,11 @@ t.test('S3 refusing or cutting uploads: 503 with Retry-After, nothing half-writt
   await catalog.migrate();
   t.teardown(() => catalog.close());
   await registerKernel(direct, catalog, RAW_KERNEL, 'btf', fixtures.vmlinux);
-  const queue = new InlineTrimQueue({
-    processor: createTrimProcessor({ store, catalog, kernelCache: new KernelCache({ maxBytes: 256 * 1024 * 1024 }), logger }),
-    concurrency: 2,
-    attempts: 1,
+  // The store behind the proxy, under the in-process queue; trims fail at once (one attempt).
+  const policies = jobPolicies({ workerConcurrency: 2, jobTimeoutMs: 60_000 });
+  const queue = new InlineJobQueue<JobKinds>({
+    processors: createJobProcessors({ store, catalog, codec: new InlineCodecExecutor({ kernelCacheBytes: 256 * 1024 * 1024 }), logger }),
+    policies: { ...policies, trim: { ...policies.trim, attempts: 1 } },
   });
   t.teardown(() => queue.close());
   const app = await buildApp({ config: { requestWaitMs: 30_000, maxFileBytes: 64 * 1024 * 1024, maxFiles: 16 }, store, catalog, queue, docs: false });

@@ -8,9 +8,58 @@
 import type { FastifyInstance } from 'fastify';
 import { RETRY_AFTER_SECONDS, type Dependency } from '../errors.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics.js';
+import { header, response } from '../openapi/components.js';
+import { addRoute, defineOperation } from '../openapi/operation.js';
+import { Health, NotReady, Ready } from '../schemas.js';
+
+const healthzOperation = defineOperation({
+  method: 'get',
+  path: '/healthz',
+  operationId: 'healthz',
+  tags: ['operations'],
+  summary: 'Liveness',
+  responses: { '200': { description: 'The process answers.', content: { 'application/json': { schema: Health } } } },
+});
+
+const readyzOperation = defineOperation({
+  method: 'get',
+  path: '/readyz',
+  operationId: 'readyz',
+  tags: ['operations'],
+  summary: 'Readiness',
+  description: `Checks the catalog database, the queue (Redis, when used) and the object store,
+each within 3 s. 503 names the ones that failed.
+`,
+  responses: {
+    '200': { description: 'Ready.', content: { 'application/json': { schema: Ready } } },
+    '503': {
+      description: 'Not ready; `failed` names the dependencies that did not answer.',
+      headers: { 'Retry-After': header('Retry-After') },
+      content: { 'application/json': { schema: NotReady } },
+    },
+  },
+});
+
+const metricsOperation = defineOperation({
+  method: 'get',
+  path: '/metrics',
+  operationId: 'metrics',
+  tags: ['operations'],
+  summary: 'Prometheus metrics',
+  description: `\`btfhub_http_requests_total{method,route,status}\`,
+\`btfhub_http_request_duration_seconds{route}\`,
+\`btfhub_trim_job_duration_seconds\`, \`btfhub_trim_requests_total{outcome}\`,
+\`btfhub_cache_hits_total\`, \`btfhub_queue_depth\`, \`btfhub_kernels_decoded\`,
+\`btfhub_kernels_decoded_bytes\`, and the process and Node.js metrics of prom-client
+(\`process_*\`, \`nodejs_*\`, GC pauses in \`nodejs_gc_duration_seconds\`).
+`,
+  responses: { '200': response('Metrics') },
+});
+
+export const healthOperations = [healthzOperation, readyzOperation, metricsOperation];
 
 /** A check not answered in this time counts as failed. */
-export const READINESS_TIMEOUT_MS = 3000;
+const READINESS_TIMEOUT_MS = 3000;
 
 type CheckResult = { ok: true } | { ok: false; error: string };
 
@@ -32,9 +81,9 @@ async function runCheck(check: () => Promise<void>, timeoutMs: number): Promise<
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
-  app.get('/healthz', async () => ({ status: 'ok' as const }));
+  addRoute(app, healthzOperation, {}, async () => ({ status: 'ok' as const }));
 
-  app.get('/readyz', async (request, reply) => {
+  addRoute(app, readyzOperation, {}, async (request, reply) => {
     const { catalog, queue, store } = services.raw;
     const [catalogCheck, queueCheck, storeCheck] = await Promise.all([
       runCheck(() => catalog.check(), READINESS_TIMEOUT_MS),
@@ -55,5 +104,5 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       .send({ error: 'unavailable', message: `not ready: ${reasons.join(', ')}`, failed, checks });
   });
 
-  app.get('/metrics', async (_request, reply) => reply.type(PROMETHEUS_CONTENT_TYPE).send(await services.metrics.render()));
+  addRoute(app, metricsOperation, {}, async (_request, reply) => reply.type(PROMETHEUS_CONTENT_TYPE).send(await services.metrics.render()));
 }

@@ -8,7 +8,33 @@ import { IdentityError } from '../../identity/kernel-identity.js';
 import { resolveHostIdentity } from '../../identity/host.js';
 import { ApiError } from '../errors.js';
 import { kernelPath } from '../http.js';
-import { IdentityRequest, type IdentityAnswerBody, type IdentityRequestBody } from '../identity-schema.js';
+import { IdentityAnswer, IdentityRequest, type IdentityAnswerBody, type IdentityRequestBody } from '../identity-schema.js';
+import { response } from '../openapi/components.js';
+import { addRoute, defineOperation } from '../openapi/operation.js';
+import { ErrorBody } from '../schemas.js';
+
+const resolveIdentityOperation = defineOperation({
+  method: 'post',
+  path: '/api/v1/identity',
+  operationId: 'resolveIdentity',
+  tags: ['kernels'],
+  summary: "A host's archive identity from its os-release and uname",
+  description: `The rules \`btfhub fetch\` applies (src/identity/host.ts), for agents written in other
+languages: os-release first, the kernel release as the fallback (a Debian container
+on an Amazon Linux host runs Amazon's kernel), overrides when given. \`notes\` explains
+every fallback and guess. Pure: no catalog lookup; \`kernel_url\` answers 404 when the
+service has no BTF for the kernel.
+`,
+  request: { body: { required: true, content: { 'application/json': { schema: IdentityRequest } } } },
+  responses: {
+    '200': { description: 'The identity.', content: { 'application/json': { schema: IdentityAnswer } } },
+    '400': response('BadRequest'),
+    '413': response('PayloadTooLarge'),
+    '415': { description: 'The body is not `application/json` (`unsupported_media_type`).', content: { 'application/json': { schema: ErrorBody } } },
+  },
+});
+
+export const identityOperations = [resolveIdentityOperation];
 
 /** The request field behind each identity field, when the value came from the request as is. */
 function requestField(err: IdentityError, body: IdentityRequestBody): string {
@@ -25,7 +51,7 @@ function requestField(err: IdentityError, body: IdentityRequestBody): string {
   }
 }
 
-export function identityAnswer(body: IdentityRequestBody): IdentityAnswerBody {
+function identityAnswer(body: IdentityRequestBody): IdentityAnswerBody {
   let resolved;
   try {
     resolved = resolveHostIdentity(
@@ -51,10 +77,10 @@ export function identityAnswer(body: IdentityRequestBody): IdentityAnswerBody {
 }
 
 export async function identityRoutes(app: FastifyInstance): Promise<void> {
-  app.post<{ Body: IdentityRequestBody }>(
-    '/api/v1/identity',
+  addRoute(
+    app,
+    resolveIdentityOperation,
     {
-      schema: { body: IdentityRequest },
       // Fastify also parses text/plain; this route takes JSON only (before validation: a 415, not a 400).
       preValidation: async (request) => {
         if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
@@ -62,6 +88,6 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
         }
       },
     },
-    async (request) => identityAnswer(request.body),
+    async (request) => identityAnswer(request.body as IdentityRequestBody),
   );
 }

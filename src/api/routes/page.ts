@@ -13,6 +13,40 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { PAGE_ASSETS, PageAssetParams } from '../coverage-schemas.js';
 import { ApiError } from '../errors.js';
+import { response } from '../openapi/components.js';
+import { addRoute, defineOperation } from '../openapi/operation.js';
+
+const coveragePageOperation = defineOperation({
+  method: 'get',
+  path: '/',
+  operationId: 'coveragePage',
+  tags: ['coverage'],
+  summary: 'The coverage page',
+  description: `A small HTML page over this API: the coverage table by distro, release and arch, a
+kernel search, and a form to upload objects and see their compatibility matrix (or
+download their bundle).
+`,
+  responses: {
+    '200': { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } },
+    '404': response('PageNotInstalled'),
+  },
+});
+
+const coveragePageAssetOperation = defineOperation({
+  method: 'get',
+  path: '/assets/{file}',
+  operationId: 'coveragePageAsset',
+  tags: ['coverage'],
+  summary: "The coverage page's script and stylesheet",
+  request: { params: PageAssetParams },
+  responses: {
+    '200': { description: 'The file.', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+    '400': response('BadRequest'),
+    '404': response('PageNotInstalled'),
+  },
+});
+
+export const pageOperations = [coveragePageOperation, coveragePageAssetOperation];
 
 /** The page loads only its own script and style and talks only to this origin. */
 const PAGE_HEADERS = {
@@ -57,12 +91,12 @@ export async function pageRoutes(app: FastifyInstance): Promise<void> {
     return { body, type: MEDIA_TYPES[name]! };
   };
 
-  app.get('/', async (_request, reply) => {
+  addRoute(app, coveragePageOperation, {}, async (_request, reply) => {
     const { body, type } = send('index.html');
     return reply.type(type).headers(PAGE_HEADERS).send(body);
   });
 
-  app.get<{ Params: { file: (typeof PAGE_ASSETS)[number] } }>('/assets/:file', { schema: { params: PageAssetParams } }, async (request, reply) => {
+  addRoute(app, coveragePageAssetOperation, {}, async (request, reply) => {
     const { body, type } = send(request.params.file);
     return reply.type(type).headers(PAGE_HEADERS).send(body);
   });

@@ -191,7 +191,7 @@ async function localReport(args: ParsedArgs, io: CommandIo): Promise<{ report: C
     import('../../coverage/compat.js'),
     import('../../coverage/progress.js'),
     import('../../kernels/archive-layout.js'),
-    import('../../worker/coverage-report.js'),
+    import('../../coverage/compat-report.js'),
   ]);
   const filter = kernelFilterFromArgs(args);
   const objects = await loadBpfObjects(args.positionals, io);

@@ -2,13 +2,14 @@
  * `btfhub import SOURCE`: registers every kernel of a BTFHub-layout directory or
  * `s3://bucket/prefix` in the catalog of the configured deployment (src/kernels/import.ts).
  */
-import { openCatalog } from '../../catalog/index.js';
+import { pino } from 'pino';
 import { progressView } from '../../coverage/progress.js';
 import { importKernels, ImportSourceError, openImportSource, type ImportSummary } from '../../kernels/import.js';
-import { createArchiveStore, createObjectStore, StorageError } from '../../storage/index.js';
+import { createBackends } from '../../service/backends.js';
+import { StorageError } from '../../storage/index.js';
 import type { Command } from '../command.js';
+import { loadConfigWithDataFlag } from '../config-flags.js';
 import { CliError, ExitCode } from '../errors.js';
-import { loadConfigWithDataFlag } from './serve.js';
 
 export interface ImportCommandOptions {
   /** Environment the configuration is read from; default `process.env`. */
@@ -47,18 +48,18 @@ again. Progress goes to stderr (a bar on a terminal), the summary to stdout.`,
       const source = await openImportSource(args.positionals[0]!, config).catch((error: unknown) => {
         throw error instanceof ImportSourceError ? new CliError(error.message) : error;
       });
-      const store = createObjectStore(config);
-      const archive = createArchiveStore(config);
-      const catalog = await openCatalog(config.database);
+      // Only the store, the archive and the catalog are opened; the summary and progress are the output, not logs.
+      const backends = createBackends(config, { logger: pino({ level: 'silent' }) });
       const progress = progressView(io.stderr, 'import', { ...(commandOptions.now && { now: commandOptions.now }) });
       try {
         await source.check().catch((error: unknown) => {
           throw new CliError(`${source.description}: ${messageOf(error)}`);
         });
+        const catalog = await backends.catalog();
         await catalog.migrate().catch((error: unknown) => {
           throw new CliError(`catalog (${config.database.kind}) migration failed: ${messageOf(error)}`);
         });
-        const summary = await importKernels(source, { store, archive }, catalog, {
+        const summary = await importKernels(source, { store: backends.serviceStore, archive: backends.archive }, catalog, {
           ...(concurrency !== undefined && { concurrency }),
           onProgress: (p) => progress.update(p.done, p.total, p.key),
         }).catch((error: unknown) => {
@@ -70,7 +71,7 @@ again. Progress goes to stderr (a bar on a terminal), the summary to stdout.`,
         return args.flag('strict') && summary.invalid.length > 0 ? ExitCode.Failure : ExitCode.Ok;
       } finally {
         progress.finish();
-        await Promise.allSettled([catalog.close(), source.close(), store.close(), archive?.close()]);
+        await Promise.allSettled([backends.close(), source.close()]);
       }
     },
   };
@@ -88,7 +89,7 @@ function parseCount(value: string | undefined): number | undefined {
 }
 
 /** The summary printed at the end of an import. */
-export function renderImportSummary(s: ImportSummary): string {
+function renderImportSummary(s: ImportSummary): string {
   const lines = [
     `imported ${s.source}${s.copiedInto ? ` into ${s.copiedInto}` : ' in place'} in ${(s.durationMs / 1000).toFixed(1)}s`,
     `  added ${s.added}, updated ${s.updated}, unchanged ${s.unchanged}, invalid ${s.invalid.length}`,

@@ -3,11 +3,12 @@
  * `btfhub serve` and `btfhub worker` migrate at start too; this is for deployments that
  * run migrations as a separate step. Safe to run concurrently with them.
  */
-import { openCatalog } from '../../catalog/index.js';
+import { pino } from 'pino';
 import { redactUrl } from '../../config/schema.js';
+import { createBackends } from '../../service/backends.js';
 import type { Command } from '../command.js';
 import { CliError, ExitCode } from '../errors.js';
-import { loadConfigWithDataFlag } from './serve.js';
+import { loadConfigWithDataFlag } from '../config-flags.js';
 
 export interface MigrateCommandOptions {
   /** Environment the configuration is read from; default `process.env`. */
@@ -30,8 +31,9 @@ Running it twice, or beside a starting \`btfhub serve\`, is safe.`,
     async run(args, io) {
       const config = loadConfigWithDataFlag(commandOptions.env ?? process.env, args.string('data'));
       const where = config.database.kind === 'sqlite' ? config.database.path : redactUrl(config.database.url);
-      const catalog = await openCatalog(config.database);
+      const backends = createBackends(config, { logger: pino({ level: 'silent' }) });
       try {
+        const catalog = await backends.catalog();
         const before = (await catalog.appliedMigrations()).length;
         await catalog.migrate();
         const applied = await catalog.appliedMigrations();
@@ -44,7 +46,7 @@ Running it twice, or beside a starting \`btfhub serve\`, is safe.`,
       } catch (error) {
         throw new CliError(`migrating the catalog (${config.database.kind} ${where}) failed: ${error instanceof Error ? error.message : String(error)}`);
       } finally {
-        await catalog.close();
+        await backends.close();
       }
     },
   };

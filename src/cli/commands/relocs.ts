@@ -1,4 +1,5 @@
-import { describeOutcome, resolveObjectRelocations, type RelocationOutcome, type ResolvedRelocation } from '../../btf/core.js';
+import type { ResolvedRelocation } from '../../btf/core.js';
+import { describeOutcome, resolveObjectRelocations, type RelocationOutcome } from '../../btf/relocate.js';
 import { CodecError } from '../../btf/errors.js';
 import type { Command } from '../command.js';
 import { ExitCode } from '../errors.js';

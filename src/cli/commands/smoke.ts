@@ -64,7 +64,7 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
           import('../../client/errors.js'),
           import('../../btf/btf.js'),
           import('../../btf/object.js'),
-          import('../../btf/core.js'),
+          import('../../btf/relocate.js'),
           import('../smoke-object.js'),
         ]);
 

@@ -6,10 +6,12 @@
  *   missing or wrong token    401 {error: 'unauthorized'} with WWW-Authenticate: Bearer
  *
  * The comparison is constant-time over sha256 digests, so neither the token's bytes nor
- * its length leak through timing.
+ * its length leak through timing. The plugin decorates `app.adminOnly`, the preHandler the
+ * admin routes take, with the token of `app.services.config`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
 import { ApiError } from '../../errors.js';
 
 export interface AdminAuthConfig {
@@ -20,14 +22,14 @@ export interface AdminAuthConfig {
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
 /** The token of an `Authorization: Bearer <token>` header, or null. */
-export function bearerToken(header: string | undefined): string | null {
+function bearerToken(header: string | undefined): string | null {
   if (header === undefined) return null;
   const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
   return match?.[1] ?? null;
 }
 
 /** Whether `given` is the configured token (constant time). */
-export function adminTokenMatches(configured: string, given: string): boolean {
+function adminTokenMatches(configured: string, given: string): boolean {
   return timingSafeEqual(digest(configured), digest(given));
 }
 
@@ -45,3 +47,17 @@ export function requireAdmin(config: AdminAuthConfig): preHandlerAsyncHookHandle
     }
   };
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The preHandler of admin routes. */
+    adminOnly: preHandlerAsyncHookHandler;
+  }
+}
+
+export const adminAuth = fp(
+  async (app: FastifyInstance) => {
+    app.decorate('adminOnly', requireAdmin(app.services.config));
+  },
+  { name: 'btfhub-admin-auth', dependencies: ['btfhub-services'] },
+);

@@ -4,10 +4,11 @@
  * shape. Server-side failures are logged with their cause; client mistakes at debug level.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { toErrorReply } from '../../errors.js';
 
 /** Answers `err` as the API's JSON error; logs server-side faults. */
-export function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const answer = toErrorReply(err);
   if (answer.serverFault) {
     request.log.error({ err }, `${request.method} ${request.url}: ${answer.body.message}`);
@@ -28,13 +29,15 @@ export function frameworkErrors(err: Error, request: FastifyRequest, reply: Fast
   void sendError(err, request, reply);
 }
 
-export function useErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
-
-  app.setNotFoundHandler((request, reply) => {
-    return reply
-      .code(404)
-      .type('application/json; charset=utf-8')
-      .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
-  });
-}
+export const errorHandler = fp(
+  async (app: FastifyInstance) => {
+    app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+    app.setNotFoundHandler((request, reply) => {
+      return reply
+        .code(404)
+        .type('application/json; charset=utf-8')
+        .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+    });
+  },
+  { name: 'btfhub-error-handler' },
+);

@@ -1,15 +1,30 @@
 /**
  * Counts every answered request in btfhub_http_requests_total and its latency in
- * btfhub_http_request_duration_seconds, labelled by route template (not the raw URL, which
- * would make one series per kernel).
+ * btfhub_http_request_duration_seconds (and the original BTFHub Online's
+ * http_request_duration_seconds), labelled by route template (not the raw URL, which would
+ * make one series per kernel); http_requests_inflight counts those being answered. The
+ * metrics are `app.services.metrics`.
  */
-import type { FastifyInstance } from 'fastify';
-import type { ServiceMetrics } from '../../metrics.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 
-export function useRequestMetrics(app: FastifyInstance, metrics: ServiceMetrics): void {
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    metrics.httpDuration.observe(reply.elapsedTime / 1000, { route });
-  });
-}
+export const requestMetrics = fp(
+  async (app: FastifyInstance) => {
+    const { metrics } = app.services;
+    const inflight = new WeakSet<FastifyRequest>();
+    const routeOf = (request: FastifyRequest) => request.routeOptions.url ?? 'unmatched';
+    app.addHook('onRequest', async (request) => {
+      inflight.add(request);
+      metrics.requestStarted(routeOf(request));
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      if (!inflight.delete(request)) return;
+      metrics.requestFinished({ method: request.method, route: routeOf(request), status: reply.statusCode, seconds: reply.elapsedTime / 1000 });
+    });
+    // A client gone before its answer is no longer in flight (and has no status to count).
+    app.addHook('onRequestAbort', async (request) => {
+      if (inflight.delete(request)) metrics.requestAbandoned(routeOf(request));
+    });
+  },
+  { name: 'btfhub-request-metrics', dependencies: ['btfhub-services'] },
+);

@@ -4,11 +4,12 @@
  * applied, numbers coerced), and turns the first problem into a 400 naming the field.
  */
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import fp from 'fastify-plugin';
 import type { z } from 'zod';
 import { ApiError } from '../../errors.js';
 
 /** A zod parse failure as the API's error: `invalid_field` or `missing_field`, with the field. */
-export function zodIssueToApiError(error: z.ZodError, input: unknown): ApiError {
+function zodIssueToApiError(error: z.ZodError, input: unknown): ApiError {
   const issue = error.issues[0];
   const field = issue?.path.map(String).join('.') ?? '';
   const topField = issue?.path[0];
@@ -27,7 +28,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
   return result.data;
 }
 
-export function zodValidatorCompiler(): FastifySchemaCompiler<z.ZodType> {
+function zodValidatorCompiler(): FastifySchemaCompiler<z.ZodType> {
   return ({ schema }) =>
     (data: unknown) => {
       const result = schema.safeParse(data ?? {});
@@ -35,6 +36,9 @@ export function zodValidatorCompiler(): FastifySchemaCompiler<z.ZodType> {
     };
 }
 
-export function useZodValidation(app: FastifyInstance): void {
-  app.setValidatorCompiler(zodValidatorCompiler());
-}
+export const zodValidation = fp(
+  async (app: FastifyInstance) => {
+    app.setValidatorCompiler(zodValidatorCompiler());
+  },
+  { name: 'btfhub-zod-validation' },
+);

@@ -15,12 +15,13 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
 import type { RateLimitConfig } from '../../../config/schema.js';
 import { ApiError } from '../../errors.js';
 
 /** `METHOD /path` of the rate-limited routes (Fastify's URL syntax). */
-export const RATE_LIMITED_ROUTES: readonly string[] = [
+const RATE_LIMITED_ROUTES: readonly string[] = [
   'POST /api/v1/btf',
   'POST /api/v1/customize',
   'POST /api/v1/bundle',
@@ -45,43 +46,46 @@ export interface RateLimitOptions extends RateLimitConfig {
   redis?: { url: string; prefix: string };
 }
 
-/** Registers the limiter; does nothing when `max` is 0. Call before the routes are added. */
-export async function registerRateLimit(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
-  if (options.max === 0) return;
+/** The limiter; nothing when `max` is 0. Register it before the routes are added. */
+export const rateLimiting = fp(
+  async (app: FastifyInstance, options: RateLimitOptions) => {
+    if (options.max === 0) return;
 
-  // Before @fastify/rate-limit's own onRoute hook: it reads config.rateLimit.
-  app.addHook('onRoute', (route: RouteOptions) => {
-    const methods = [route.method].flat();
-    if (route.config?.rateLimited === true || methods.some((method) => isRateLimitedRoute(method, route.url))) {
-      route.config = { ...route.config, rateLimit: {} };
+    // Before @fastify/rate-limit's own onRoute hook: it reads config.rateLimit.
+    app.addHook('onRoute', (route: RouteOptions) => {
+      const methods = [route.method].flat();
+      if (route.config?.rateLimited === true || methods.some((method) => isRateLimitedRoute(method, route.url))) {
+        route.config = { ...route.config, rateLimit: {} };
+      }
+    });
+
+    let redis: Redis | undefined;
+    if (options.redis !== undefined) {
+      redis = new Redis(options.redis.url, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        connectTimeout: 1000,
+        commandTimeout: 500,
+        retryStrategy: (times) => Math.min(200 * times, 2000),
+      });
+      // Reported once per outage by the queue's own connection; a limiter that cannot count lets requests through.
+      redis.on('error', () => {});
+      const client = redis;
+      app.addHook('onClose', async () => {
+        client.disconnect();
+      });
     }
-  });
 
-  let redis: Redis | undefined;
-  if (options.redis !== undefined) {
-    redis = new Redis(options.redis.url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 1000,
-      commandTimeout: 500,
-      retryStrategy: (times) => Math.min(200 * times, 2000),
+    await app.register(rateLimit, {
+      global: false,
+      max: options.max,
+      timeWindow: options.windowMs,
+      hook: 'onRequest',
+      skipOnError: true,
+      ...(redis !== undefined && { redis, nameSpace: `${options.redis!.prefix}:ratelimit:` }),
+      errorResponseBuilder: (_request, context) =>
+        new ApiError(429, 'rate_limited', `more than ${context.max} requests in ${Math.round(options.windowMs / 1000)} s from this client; retry in ${context.after}`),
     });
-    // Reported once per outage by the queue's own connection; a limiter that cannot count lets requests through.
-    redis.on('error', () => {});
-    const client = redis;
-    app.addHook('onClose', async () => {
-      client.disconnect();
-    });
-  }
-
-  await app.register(rateLimit, {
-    global: false,
-    max: options.max,
-    timeWindow: options.windowMs,
-    hook: 'onRequest',
-    skipOnError: true,
-    ...(redis !== undefined && { redis, nameSpace: `${options.redis!.prefix}:ratelimit:` }),
-    errorResponseBuilder: (_request, context) =>
-      new ApiError(429, 'rate_limited', `more than ${context.max} requests in ${Math.round(options.windowMs / 1000)} s from this client; retry in ${context.after}`),
-  });
-}
+  },
+  { name: 'btfhub-rate-limit' },
+);

@@ -5,57 +5,109 @@
  *   GET  /api/v1/btf/{objectsHash}/{distro}/{distro_version}/{arch}/{kernel_version}
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { KernelRef } from '../../../../catalog/catalog.js';
 import { ApiError, missingField } from '../../../errors.js';
-import { etagOf, ifNoneMatchMatches, kernelRefFromFields, sendBinary } from '../../../http.js';
-import { BtfUploadFields, TrimParams, type TrimParamsInput } from '../../../schemas.js';
-import { countHit, kernelLabel, trimObjects, type TrimAnswer, type UploadedObject } from '../../../trim-service.js';
-import { readUpload, type UploadedFile } from '../../../uploads.js';
+import { etagOf, ifNoneMatchMatches, kernelRefFromFields, sendBinary, sendPending, setTrimHeaders } from '../../../http.js';
+import { binary, header, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
+import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
+import { BtfUploadFields, BtfUploadForm, ErrorBody, TrimParams } from '../../../schemas.js';
+import { countHit, kernelLabel, trimObjects, type TrimAnswer, uploadedObject } from '../../../trim-service.js';
+import { readUpload } from '../../../uploads.js';
+import { z } from '../../../zod.js';
 
 const UPLOAD_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
 
+/** The answer holding a trimmed BTF, and the headers saying what it is. */
+const TRIMMED_BTF_HEADERS = {
+  ETag: header('ETag'),
+  'X-BTFHub-Kernel': header('X-BTFHub-Kernel'),
+  'X-BTFHub-Objects-Hash': header('X-BTFHub-Objects-Hash'),
+  'X-BTFHub-Cache': header('X-BTFHub-Cache'),
+};
+
+const trimBtfOperation = defineOperation({
+  method: 'post',
+  path: '/api/v1/btf',
+  operationId: 'trimBtf',
+  tags: ['trim'],
+  summary: 'Trim a kernel BTF for BPF objects',
+  description: `Stores the objects, queues a trim job and waits for it up to the configured time
+(BTFHUB_REQUEST_WAIT_MS, 10 s by default). A trim already built for the same
+objects and kernel is answered at once from the cache (\`X-BTFHub-Cache: hit\`).
+
+Concurrent identical requests share one job. When the job is not done in time the
+answer is 202 with the job's URL in \`Location\`; follow it with
+\`GET /api/v1/jobs/{id}\`, then fetch the result from its \`result.url\`.
+
+The objects hash (\`X-BTFHub-Objects-Hash\`, and the key of
+\`GET /api/v1/btf/{objectsHash}/...\`) is the sha256 of the objects' distinct
+sha256s in lowercase hex, sorted, joined by a line feed (\`\\n\`, none at the end).
+For one object it is \`sha256(hex(sha256(object)))\`. In a shell:
+\`printf '%s' "$(sha256sum a.o b.o | cut -d' ' -f1 | LC_ALL=C sort -u)" | sha256sum\`.
+`,
+  request: {
+    body: {
+      required: true,
+      content: { 'multipart/form-data': { schema: BtfUploadForm, encoding: { object: { contentType: 'application/octet-stream' } } } },
+    },
+  },
+  responses: {
+    '200': {
+      description: 'The trimmed BTF (raw BTF, magic 0xEB9F).',
+      headers: TRIMMED_BTF_HEADERS,
+      content: { 'application/octet-stream': binary('application/octet-stream') },
+    },
+    '202': response('Accepted'),
+    '404': response('KernelNotFound'),
+    ...UPLOAD_FAILURES,
+  },
+});
+
+const getTrimmedBtfOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/btf/{objectsHash}/{distro}/{distro_version}/{arch}/{kernel_version}',
+  operationId: 'getTrimmedBtf',
+  tags: ['trim'],
+  summary: 'A trimmed BTF already built',
+  description: `The result of an earlier \`POST /api/v1/btf\` for the same objects and kernel,
+without uploading the objects again. \`objectsHash\` is defined under
+\`POST /api/v1/btf\`. With \`If-None-Match\` holding the ETag, the answer is 304.
+`,
+  request: {
+    params: TrimParams,
+    headers: z.object({
+      'If-None-Match': z.string().optional().describe('An ETag from an earlier answer (`"<sha256>"`, `W/"<sha256>"` or `*`).'),
+    }),
+  },
+  responses: {
+    '200': {
+      description: 'The trimmed BTF.',
+      headers: TRIMMED_BTF_HEADERS,
+      content: { 'application/octet-stream': binary('application/octet-stream') },
+    },
+    '304': {
+      description: "Not modified; the client's copy is current.",
+      headers: { ETag: header('ETag') },
+    },
+    '400': response('BadRequest'),
+    '404': { description: 'No such trim (`trim_not_found`).', content: { 'application/json': { schema: ErrorBody } } },
+    '503': response('Unavailable'),
+  },
+});
+
+export const btfOperations = [trimBtfOperation, getTrimmedBtfOperation];
+
 type ReadyAnswer = Extract<TrimAnswer, { kind: 'ready' }>;
-type PendingAnswer = Extract<TrimAnswer, { kind: 'pending' }>;
-
-/** Headers of every trimmed BTF answer: ETag (the BTF's sha256), kernel, objects hash, cache. */
-export function setTrimHeaders(reply: FastifyReply, sha256: string, kernel: KernelRef, objectsHash: string, cache: 'hit' | 'miss'): void {
-  reply.header('etag', etagOf(sha256));
-  reply.header('x-btfhub-kernel', kernelLabel(kernel));
-  reply.header('x-btfhub-objects-hash', objectsHash);
-  reply.header('x-btfhub-cache', cache);
-}
-
-/** 202: the job is still running; Location says where to follow it. */
-export function sendPending(reply: FastifyReply, answer: PendingAnswer): FastifyReply {
-  return reply
-    .code(202)
-    .header('location', `/api/v1/jobs/${encodeURIComponent(answer.jobId)}`)
-    .header('x-btfhub-kernel', kernelLabel(answer.kernel))
-    .header('x-btfhub-objects-hash', answer.objectsHash)
-    .send({ job_id: answer.jobId, state: answer.state });
-}
 
 function sendReady(reply: FastifyReply, answer: ReadyAnswer): FastifyReply {
   setTrimHeaders(reply, answer.sha256, answer.kernel, answer.objectsHash, answer.cached ? 'hit' : 'miss');
   return sendBinary(reply, answer.btf, 'application/octet-stream');
 }
 
-/** An uploaded file as the trim service takes it: hash known, bytes joined only if needed. */
-export function uploadedObject(file: UploadedFile): UploadedObject {
-  return {
-    name: file.filename,
-    sha256: file.sha256,
-    get bytes() {
-      return file.bytes;
-    },
-  };
-}
-
 export async function btfRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
-  app.post('/api/v1/btf', async (request, reply) => {
+  addRoute(app, trimBtfOperation, {}, async (request, reply) => {
     const upload = await readUpload(request, { fileFields: ['object'], textFields: UPLOAD_FIELDS, rejectUnknown: true, decompress: true });
     const fields = parseInput(BtfUploadFields, upload.fields);
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
@@ -65,33 +117,29 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
     return answer.kind === 'pending' ? sendPending(reply, answer) : sendReady(reply, answer);
   });
 
-  app.get<{ Params: TrimParamsInput }>(
-    '/api/v1/btf/:objectsHash/:distro/:distro_version/:arch/:kernel_version',
-    { schema: { params: TrimParams } },
-    async (request, reply) => {
-      const { objectsHash } = request.params;
-      const kernel = kernelRefFromFields(request.params);
-      // From memory when the API has it; else the catalog's row now and the store only if the bytes are wanted.
-      const remembered = services.trimCache.get(objectsHash, kernel);
-      const trim = remembered === undefined ? await services.catalog.getTrim(objectsHash, kernel) : null;
-      const sha256 = remembered?.sha256 ?? trim?.resultSha256;
-      if (sha256 === undefined) {
-        throw new ApiError(404, 'trim_not_found', `no trimmed BTF for objects ${objectsHash} and kernel ${kernelLabel(kernel)}; POST /api/v1/btf builds it`);
-      }
-      const etag = etagOf(sha256);
-      if (ifNoneMatchMatches(request.headers['if-none-match'], etag)) {
-        services.metrics.recordTrim('hit');
-        return reply.code(304).header('etag', etag).send();
-      }
-      const btf = remembered?.btf ?? (trim === null ? null : await services.store.get(trim.resultKey));
-      if (btf === null) {
-        throw new ApiError(404, 'trim_not_found', `the trimmed BTF for objects ${objectsHash} is no longer stored; POST /api/v1/btf builds it again`);
-      }
-      if (remembered === undefined) services.trimCache.set(objectsHash, kernel, btf, sha256);
-      await countHit(services, objectsHash, kernel);
+  addRoute(app, getTrimmedBtfOperation, {}, async (request, reply) => {
+    const { objectsHash } = request.params;
+    const kernel = kernelRefFromFields(request.params);
+    // From memory when the API has it; else the catalog's row now and the store only if the bytes are wanted.
+    const remembered = services.trimCache.get(objectsHash, kernel);
+    const trim = remembered === undefined ? await services.catalog.getTrim(objectsHash, kernel) : null;
+    const sha256 = remembered?.sha256 ?? trim?.resultSha256;
+    if (sha256 === undefined) {
+      throw new ApiError(404, 'trim_not_found', `no trimmed BTF for objects ${objectsHash} and kernel ${kernelLabel(kernel)}; POST /api/v1/btf builds it`);
+    }
+    const etag = etagOf(sha256);
+    if (ifNoneMatchMatches(request.headers['if-none-match'], etag)) {
       services.metrics.recordTrim('hit');
-      setTrimHeaders(reply, sha256, kernel, objectsHash, 'hit');
-      return sendBinary(reply, btf, 'application/octet-stream');
-    },
-  );
+      return reply.code(304).header('etag', etag).send();
+    }
+    const btf = remembered?.btf ?? (trim === null ? null : await services.store.get(trim.resultKey));
+    if (btf === null) {
+      throw new ApiError(404, 'trim_not_found', `the trimmed BTF for objects ${objectsHash} is no longer stored; POST /api/v1/btf builds it again`);
+    }
+    if (remembered === undefined) services.trimCache.set(objectsHash, kernel, btf, sha256);
+    await countHit(services, objectsHash, kernel);
+    services.metrics.recordTrim('hit');
+    setTrimHeaders(reply, sha256, kernel, objectsHash, 'hit');
+    return sendBinary(reply, btf, 'application/octet-stream');
+  });
 }

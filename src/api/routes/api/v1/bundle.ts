@@ -13,54 +13,81 @@
  * `X-BTFHub-Distinct` (and the job's result) says how many distinct BTFs there were.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { CoverageJobStatus } from '../../../../queue/coverage-queue.js';
-import { bundleMetaKey, type BundleMeta } from '../../../../worker/coverage-job.js';
-import {
-  coverageJobFailure, filterFromFields, resultKey, sendJobPending, submitObjectsJob,
-} from '../../../coverage-service.js';
-import { BundleResultParams, CoverageFilterFields } from '../../../coverage-schemas.js';
-import { ApiError, missingField } from '../../../errors.js';
+import type { BundleMeta } from '../../../../queue/kinds.js';
+import { bundleKey, bundleMetaKey } from '../../../../storage/keys.js';
+import { answerJobResult, answerObjectsJob } from '../../../coverage-service.js';
+import { BundleResultParams, CoverageUpload } from '../../../coverage-schemas.js';
+import { ApiError } from '../../../errors.js';
 import { etagOf, sendBinary } from '../../../http.js';
-import { parseInput } from '../../../plugins/app/zod-validation.js';
-import { readUpload } from '../../../uploads.js';
-import { FILTER_FIELDS } from './compat-report.js';
+import { JOB_RESULT_ANSWERS, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
+import { addRoute, defineOperation } from '../../../openapi/operation.js';
 
-export const BUNDLE_MEDIA_TYPE = 'application/gzip';
+const BUNDLE_MEDIA_TYPE = 'application/gzip';
+
+const buildBundleOperation = defineOperation({
+  method: 'post',
+  path: '/api/v1/bundle',
+  operationId: 'buildBundle',
+  tags: ['coverage'],
+  summary: 'A .tar.gz of trimmed BTFs for every matching kernel',
+  description: `The BTF of every registered kernel matching the filter (all of them without one),
+trimmed for the objects, as \`<distro>/<distro_version>/<arch>/<kernel>.btf\` in a
+\`.tar.gz\`: the directory an agent image ships (\`btfhub fetch --dir\`, libbpf-tools'
+btf_helpers, BTFHub's btfgen layout). Each BTF is what \`POST /api/v1/btf\` (and
+\`bpftool gen min_core_btf\`) gives for that kernel. Trimmed results are stored
+content-addressed, identical ones once; \`X-BTFHub-Distinct\` says how many distinct
+BTFs there were. A kernel whose BTF does not load, or where libbpf would refuse the
+objects (an ambiguous relocation), is left out and counted in \`X-BTFHub-Failed\`;
+the job's result lists them.
+
+Runs as a job. The answer is the archive when the job ends within
+BTFHUB_REQUEST_WAIT_MS, otherwise 202 with the job's URL; \`GET /api/v1/jobs/{id}\`
+shows its progress and, once completed, \`result.url\`, where the archive is.
+`,
+  request: {
+    body: { required: true, content: { 'multipart/form-data': { schema: CoverageUpload, encoding: { object: { contentType: 'application/octet-stream' } } } } },
+  },
+  responses: {
+    '200': response('Bundle'),
+    '202': response('JobAccepted'),
+    '404': response('NoMatchingKernel'),
+    ...UPLOAD_FAILURES,
+  },
+});
+
+const getBundleOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/bundle/{id}',
+  operationId: 'getBundle',
+  tags: ['coverage'],
+  summary: 'The .tar.gz of a bundle job',
+  request: { params: BundleResultParams },
+  responses: {
+    '200': response('Bundle'),
+    ...JOB_RESULT_ANSWERS,
+  },
+});
+
+export const bundleOperations = [buildBundleOperation, getBundleOperation];
 
 export async function bundleRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
-  const coverage = app.coverage;
 
-  async function sendBundle(reply: FastifyReply, status: CoverageJobStatus): Promise<FastifyReply> {
-    const [archive, metaBytes] = await Promise.all([services.store.get(resultKey(status.id, 'bundle')), services.store.get(bundleMetaKey(status.id))]);
+  async function sendBundle(reply: FastifyReply, jobId: string): Promise<FastifyReply> {
+    const [archive, metaBytes] = await Promise.all([services.store.get(bundleKey(jobId)), services.store.get(bundleMetaKey(jobId))]);
     if (archive === null || metaBytes === null) {
-      throw new ApiError(404, 'job_not_found', `the bundle of job ${status.id} is no longer stored; POST /api/v1/bundle makes it again`);
+      throw new ApiError(404, 'job_not_found', `the bundle of job ${jobId} is no longer stored; POST /api/v1/bundle makes it again`);
     }
     const meta = JSON.parse(Buffer.from(metaBytes).toString('utf8')) as BundleMeta;
     reply
       .header('etag', etagOf(meta.sha256))
-      .header('x-btfhub-job', status.id)
+      .header('x-btfhub-job', jobId)
       .header('x-btfhub-kernels', String(meta.kernels))
       .header('x-btfhub-distinct', String(meta.distinct))
       .header('x-btfhub-failed', String(meta.failed));
     return sendBinary(reply, archive, BUNDLE_MEDIA_TYPE, 'btfhub-bundle.tar.gz');
   }
 
-  app.post('/api/v1/bundle', async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true, decompress: true });
-    const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
-    if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
-    const { status } = await submitObjectsJob(services, coverage.queue, 'bundle', upload.files, filter, services.config.requestWaitMs);
-    if (status.state === 'completed') return sendBundle(reply, status);
-    if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendJobPending(reply, status);
-  });
-
-  app.get<{ Params: { id: string } }>('/api/v1/bundle/:id', { schema: { params: BundleResultParams } }, async (request, reply) => {
-    const { id } = request.params;
-    const status = await coverage.queue.status(id);
-    if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
-    if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendBundle(reply, { id, state: 'completed' });
-  });
+  addRoute(app, buildBundleOperation, {}, (request, reply) => answerObjectsJob(request, reply, 'bundle', sendBundle));
+  addRoute(app, getBundleOperation, {}, (request, reply) => answerJobResult(request, reply, 'bundle', request.params.id, sendBundle));
 }

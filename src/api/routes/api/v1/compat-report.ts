@@ -13,43 +13,72 @@
  * relocation's outcome (resolved, field_missing, type_missing, enum_missing, ambiguous, error).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { CoverageJobStatus } from '../../../../queue/coverage-queue.js';
-import {
-  coverageJobFailure, filterFromFields, resultKey, sendJobPending, submitObjectsJob,
-} from '../../../coverage-service.js';
-import { CompatResultParams, CoverageFilterFields } from '../../../coverage-schemas.js';
-import { ApiError, missingField } from '../../../errors.js';
-import { parseInput } from '../../../plugins/app/zod-validation.js';
-import { readUpload } from '../../../uploads.js';
+import { compatReportKey } from '../../../../storage/keys.js';
+import { answerJobResult, answerObjectsJob } from '../../../coverage-service.js';
+import { CompatReport, CompatResultParams, CoverageUpload } from '../../../coverage-schemas.js';
+import { ApiError } from '../../../errors.js';
+import { header, JOB_RESULT_ANSWERS, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
+import { addRoute, defineOperation } from '../../../openapi/operation.js';
 
-export const FILTER_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const;
+const REPORT = {
+  description: 'The report.',
+  headers: { 'X-BTFHub-Job': header('X-BTFHub-Job') },
+  content: { 'application/json': { schema: CompatReport } },
+};
+
+const compatReportOperation = defineOperation({
+  method: 'post',
+  path: '/api/v1/compat',
+  operationId: 'compatReport',
+  tags: ['coverage'],
+  summary: 'Which CO-RE relocations of BPF objects resolve on which kernels',
+  description: `Resolves every CO-RE relocation of the objects on every registered kernel matching
+the filter (all of them without one), with libbpf's rules, and classifies each
+outcome: \`resolved\`, \`field_missing\`, \`type_missing\`, \`enum_missing\`, \`ambiguous\`
+(libbpf refuses the object), \`error\`. A refused relocation is recorded and the rest
+of the object is still resolved, so every problem shows at once.
+
+Runs as a job. The answer is the report when the job ends within
+BTFHUB_REQUEST_WAIT_MS, otherwise 202 with the job's URL; \`GET /api/v1/jobs/{id}\`
+shows its progress (kernels done of total) and, once completed, \`result.url\`, where
+the report is. The same objects and filter over the same kernels are one job.
+`,
+  request: {
+    body: { required: true, content: { 'multipart/form-data': { schema: CoverageUpload, encoding: { object: { contentType: 'application/octet-stream' } } } } },
+  },
+  responses: {
+    '200': REPORT,
+    '202': response('JobAccepted'),
+    '404': response('NoMatchingKernel'),
+    ...UPLOAD_FAILURES,
+  },
+});
+
+const getCompatReportOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/compat/{id}',
+  operationId: 'getCompatReport',
+  tags: ['coverage'],
+  summary: 'The report of a compatibility job',
+  request: { params: CompatResultParams },
+  responses: {
+    '200': REPORT,
+    ...JOB_RESULT_ANSWERS,
+  },
+});
+
+export const compatReportOperations = [compatReportOperation, getCompatReportOperation];
 
 export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
-  const coverage = app.coverage;
 
   /** The stored report of a finished job, sent as is. */
-  async function sendReport(reply: FastifyReply, status: CoverageJobStatus): Promise<FastifyReply> {
-    const report = await services.store.get(resultKey(status.id, 'compat'));
-    if (report === null) throw new ApiError(404, 'job_not_found', `the report of job ${status.id} is no longer stored; POST /api/v1/compat makes it again`);
-    return reply.type('application/json; charset=utf-8').header('x-btfhub-job', status.id).send(Buffer.from(report));
+  async function sendReport(reply: FastifyReply, jobId: string): Promise<FastifyReply> {
+    const report = await services.store.get(compatReportKey(jobId));
+    if (report === null) throw new ApiError(404, 'job_not_found', `the report of job ${jobId} is no longer stored; POST /api/v1/compat makes it again`);
+    return reply.type('application/json; charset=utf-8').header('x-btfhub-job', jobId).send(Buffer.from(report));
   }
 
-  app.post('/api/v1/compat', async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: FILTER_FIELDS, rejectUnknown: true, decompress: true });
-    const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
-    if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
-    const { status } = await submitObjectsJob(services, coverage.queue, 'compat', upload.files, filter, services.config.requestWaitMs);
-    if (status.state === 'completed') return sendReport(reply, status);
-    if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendJobPending(reply, status);
-  });
-
-  app.get<{ Params: { id: string } }>('/api/v1/compat/:id', { schema: { params: CompatResultParams } }, async (request, reply) => {
-    const { id } = request.params;
-    const status = await coverage.queue.status(id);
-    if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
-    if (status.state === 'failed') throw coverageJobFailure(status);
-    return sendReport(reply, { id, state: 'completed' });
-  });
+  addRoute(app, compatReportOperation, {}, (request, reply) => answerObjectsJob(request, reply, 'compat', sendReport));
+  addRoute(app, getCompatReportOperation, {}, (request, reply) => answerJobResult(request, reply, 'compat', request.params.id, sendReport));
 }

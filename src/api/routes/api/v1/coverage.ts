@@ -10,15 +10,88 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Catalog, KernelFilter, KernelMarkerRecord, KernelRecord } from '../../../../catalog/catalog.js';
 import { matchingKernels } from '../../../coverage-service.js';
-import { CoverageParams, type CoverageBody, type CoverageEntryBody, type CoverageParamsInput } from '../../../coverage-schemas.js';
+import { Coverage, type CoverageBody, type CoverageEntryBody, CoverageKernels, CoverageParams } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
 import { negotiate } from '../../../http.js';
 import { normalizeArch, normalizeDistro, normalizeDistroVersion } from '../../../../identity/kernel-identity.js';
-import { MAX_PAGE_LIMIT } from '../../../schemas.js';
-import { kernelInfo } from './kernels.js';
+import { kernelInfo } from '../../../kernel-files.js';
+import { header, response } from '../../../openapi/components.js';
+import { addRoute, defineOperation } from '../../../openapi/operation.js';
+import { ErrorBody, MAX_PAGE_LIMIT } from '../../../schemas.js';
+import { z } from '../../../zod.js';
 
 const JSON_TYPE = 'application/json';
 const CSV_TYPE = 'text/csv';
+
+/** The Accept header of routes that answer JSON or CSV. */
+const AcceptCsv = z.object({
+  Accept: z.string().optional().default(JSON_TYPE).openapi({ description: '`text/csv` for CSV; JSON otherwise.', examples: [CSV_TYPE, JSON_TYPE] }),
+});
+
+const getCoverageOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/coverage',
+  operationId: 'getCoverage',
+  tags: ['coverage'],
+  summary: 'What the service covers, per distro / release / arch',
+  description: `Per distro, release and arch: how many kernels the service has BTF for, the oldest
+and newest kernel release (version order: \`5.4.0-42\` before \`5.4.0-100\`), when the
+last one was registered, and BTFHub's marker files (\`failed\`: BTFHub has no BTF for
+the kernel; \`hasbtf\`: it ships its own). JSON, or CSV with \`Accept: text/csv\`.
+`,
+  request: { headers: AcceptCsv },
+  responses: {
+    '200': {
+      description: 'The coverage.',
+      headers: { Vary: header('VaryAccept') },
+      content: {
+        [JSON_TYPE]: { schema: Coverage },
+        [CSV_TYPE]: {
+          schema: {
+            type: 'string',
+            description: 'Header `distro,distro_version,arch,kernels,oldest_kernel,newest_kernel,last_added,last_added_kernel,failed,hasbtf`, a row per entry.',
+          },
+        },
+      },
+    },
+    '503': response('Unavailable'),
+  },
+});
+
+const getCoverageGroupOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/coverage/{distro}/{distro_version}/{arch}',
+  operationId: 'getCoverageGroup',
+  tags: ['coverage'],
+  summary: 'The kernels of one distro / release / arch',
+  description: `Its kernels in version order, and its marker files. JSON, or CSV with
+\`Accept: text/csv\`.
+`,
+  request: { params: CoverageParams, headers: AcceptCsv },
+  responses: {
+    '200': {
+      description: 'The kernels.',
+      headers: { Vary: header('VaryAccept') },
+      content: {
+        [JSON_TYPE]: { schema: CoverageKernels },
+        [CSV_TYPE]: {
+          schema: {
+            type: 'string',
+            description: 'Header `kernel_version,status,format,size,sha256,added_at`; `status` is `btf`, or the marker (`failed`, `hasbtf`).',
+          },
+        },
+      },
+    },
+    '400': response('BadRequest'),
+    '404': {
+      description: 'No kernel and no marker for this distro / release / arch (`kernel_not_found`).',
+      content: { 'application/json': { schema: ErrorBody } },
+    },
+    '503': response('Unavailable'),
+  },
+});
+
+export const coverageOperations = [getCoverageOperation, getCoverageGroupOperation];
 
 /**
  * Kernel releases in version order: digit runs compare as numbers, the rest as text
@@ -104,7 +177,7 @@ function csvField(value: string | number | undefined): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function toCsv(header: readonly string[], rows: readonly (readonly (string | number | undefined)[])[]): string {
+function toCsv(header: readonly string[], rows: readonly (readonly (string | number | undefined)[])[]): string {
   return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
 }
 
@@ -115,7 +188,7 @@ function sendCsv(reply: FastifyReply, csv: string, filename: string): FastifyRep
 export async function coverageRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
-  app.get('/api/v1/coverage', async (request, reply) => {
+  addRoute(app, getCoverageOperation, {}, async (request, reply) => {
     const [kernels, markers] = await Promise.all([matchingKernels(services.catalog, {}), allMarkers(services.catalog, {})]);
     const body = coverageOf(kernels, markers);
     reply.header('vary', 'Accept');
@@ -129,9 +202,7 @@ export async function coverageRoutes(app: FastifyInstance): Promise<void> {
     return body;
   });
 
-  app.get<{ Params: CoverageParamsInput }>(
-    '/api/v1/coverage/:distro/:distro_version/:arch',
-    { schema: { params: CoverageParams } },
+  addRoute(app, getCoverageGroupOperation, {},
     async (request, reply) => {
       const distro = normalizeDistro(request.params.distro);
       const filter: KernelFilter = {

@@ -3,14 +3,45 @@
  * job, or a coverage job (`compat-...`, `bundle-...`, `sync-...`, with its progress).
  */
 import type { FastifyInstance } from 'fastify';
-import { coverageJobKind } from '../../../../queue/coverage-queue.js';
-import type { TrimJobStatus } from '../../../../queue/trim-queue.js';
-import { coverageJobBody } from '../../../coverage-service.js';
+import type { JobStatus as QueuedJobStatus } from '../../../../queue/job.js';
+import { jobKindOf, type TrimJobData, type TrimJobResult } from '../../../../queue/kinds.js';
+import { coverageJobBody, type CoverageJobStatus } from '../../../coverage-service.js';
+import { CoverageJobStatus as CoverageJobStatusSchema } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
 import { kernelPath } from '../../../http.js';
-import { JobParams, type JobStatusBody } from '../../../schemas.js';
+import { response } from '../../../openapi/components.js';
+import { addRoute, defineOperation } from '../../../openapi/operation.js';
+import { ErrorBody, JobParams, JobStatus, type JobStatusBody } from '../../../schemas.js';
+import { z } from '../../../zod.js';
 
-export function jobStatusBody(status: TrimJobStatus): JobStatusBody {
+const getJobOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/jobs/{id}',
+  operationId: 'getJob',
+  tags: ['trim'],
+  summary: "A job's state",
+  description: `State (\`waiting\`, \`active\`, \`completed\`, \`failed\`), timings, error, and when
+completed the result: for a trim job (\`JobStatus\`) its sha256, size and \`url\` (GET it
+for the trimmed BTF); for a compat, bundle or sync job (\`CoverageJobStatus\`, ids
+\`compat-...\`, \`bundle-...\`, \`sync-...\`) its \`kind\`, \`progress\` (kernels done of
+total) and a summary, with the \`url\` of the report or bundle.
+Finished jobs are kept for a while only; then 404.
+`,
+  request: { params: JobParams },
+  responses: {
+    '200': {
+      description: 'The job.',
+      content: { 'application/json': { schema: z.union([JobStatus, CoverageJobStatusSchema]).openapi({}, { unionPreferredType: 'oneOf' }) } },
+    },
+    '400': response('BadRequest'),
+    '404': { description: 'No such job (`job_not_found`).', content: { 'application/json': { schema: ErrorBody } } },
+    '503': response('Unavailable'),
+  },
+});
+
+export const jobOperations = [getJobOperation];
+
+function jobStatusBody(status: QueuedJobStatus<TrimJobData, TrimJobResult>): JobStatusBody {
   if (status.state === 'unknown') throw new Error('jobStatusBody: unknown job');
   const data = status.data;
   const body: JobStatusBody = { job_id: status.id, state: status.state };
@@ -44,14 +75,11 @@ export function jobStatusBody(status: TrimJobStatus): JobStatusBody {
 export async function jobRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
-  app.get<{ Params: { id: string } }>('/api/v1/jobs/:id', { schema: { params: JobParams } }, async (request) => {
-    if (coverageJobKind(request.params.id) !== null && app.hasDecorator('coverage')) {
-      const status = await app.coverage.queue.status(request.params.id);
-      if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${request.params.id} (finished jobs are kept for a while only)`);
-      return coverageJobBody(status);
-    }
-    const status = await services.queue.status(request.params.id);
-    if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${request.params.id} (finished jobs are kept for a while only)`);
-    return jobStatusBody(status);
+  addRoute(app, getJobOperation, {}, async (request) => {
+    const { id } = request.params;
+    const kind = jobKindOf(id);
+    const status = await services.queue.status(kind, id);
+    if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${id} (finished jobs are kept for a while only)`);
+    return kind === 'trim' ? jobStatusBody(status as QueuedJobStatus<TrimJobData, TrimJobResult>) : coverageJobBody(status as CoverageJobStatus);
   });
 }

@@ -7,34 +7,85 @@
  *       the full BTF: `.btf.tar.xz` with `Accept: application/x-xz`, raw BTF otherwise
  */
 import type { FastifyInstance } from 'fastify';
-import type { KernelFilter, KernelRecord } from '../../../../catalog/catalog.js';
+import type { KernelFilter } from '../../../../catalog/catalog.js';
 import {
   normalizeArch,
   normalizeDistro,
   normalizeDistroVersion,
   validateIdentityValue,
 } from '../../../../identity/kernel-identity.js';
-import { kernelPath, kernelRefFromFields, negotiate, sendBinary } from '../../../http.js';
-import { kernelBtf, storedFormat } from '../../../kernel-files.js';
-import { KernelListQuery, type KernelInfoBody, type KernelListQueryInput, KernelParams, type KernelParamsInput } from '../../../schemas.js';
+import { kernelRefFromFields, negotiate, sendBinary } from '../../../http.js';
+import { kernelBtf, kernelInfo } from '../../../kernel-files.js';
+import { binary, describedHeader, response } from '../../../openapi/components.js';
+import { addRoute, defineOperation } from '../../../openapi/operation.js';
+import { KernelInfo, KernelList, KernelListQuery, type KernelListQueryInput, KernelParams } from '../../../schemas.js';
 import { requireKernel } from '../../../trim-service.js';
+import { z } from '../../../zod.js';
 
-export const XZ_MEDIA_TYPE = 'application/x-xz';
-export const RAW_MEDIA_TYPE = 'application/octet-stream';
+const XZ_MEDIA_TYPE = 'application/x-xz';
+const RAW_MEDIA_TYPE = 'application/octet-stream';
 
-export function kernelInfo(record: KernelRecord): KernelInfoBody {
-  return {
-    distro: record.distro,
-    distro_version: record.distroVersion,
-    arch: record.arch,
-    kernel_version: record.kernel,
-    format: storedFormat(record),
-    size: record.size,
-    sha256: record.sha256,
-    added_at: record.addedAt.toISOString(),
-    btf_url: `/api/v1/kernels/${kernelPath(record)}/btf`,
-  };
-}
+const listKernelsOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/kernels',
+  operationId: 'listKernels',
+  tags: ['kernels'],
+  summary: 'Kernels with BTF',
+  description: 'Ordered by distro, distro version, arch and kernel; filters combine with AND.',
+  request: { query: KernelListQuery },
+  responses: {
+    '200': { description: 'One page, and the total number of matching kernels.', content: { 'application/json': { schema: KernelList } } },
+    '400': response('BadRequest'),
+    '503': response('Unavailable'),
+  },
+});
+
+const getKernelOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/kernels/{distro}/{distro_version}/{arch}/{kernel_version}',
+  operationId: 'getKernel',
+  tags: ['kernels'],
+  summary: "A kernel's metadata",
+  request: { params: KernelParams },
+  responses: {
+    '200': { description: 'The kernel.', content: { 'application/json': { schema: KernelInfo } } },
+    '400': response('BadRequest'),
+    '404': response('KernelNotFound'),
+    '503': response('Unavailable'),
+  },
+});
+
+const getKernelBtfOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/kernels/{distro}/{distro_version}/{arch}/{kernel_version}/btf',
+  operationId: 'getKernelBtf',
+  tags: ['kernels'],
+  summary: "A kernel's full BTF",
+  description: `With \`Accept: application/x-xz\`, the BTFHub archive file \`<kernel>.btf.tar.xz\`
+(an xz-compressed tar holding \`<kernel>.btf\`); otherwise the raw BTF. Either is
+made from the other when the store holds only one.
+`,
+  request: {
+    params: KernelParams,
+    headers: z.object({ Accept: z.string().optional().default(RAW_MEDIA_TYPE).openapi({ examples: [XZ_MEDIA_TYPE, RAW_MEDIA_TYPE] }) }),
+  },
+  responses: {
+    '200': {
+      description: "The kernel's BTF.",
+      headers: {
+        'Content-Disposition': describedHeader('`attachment; filename="<kernel>.btf"` or `"<kernel>.btf.tar.xz"`.'),
+        Vary: describedHeader('`Accept`.'),
+      },
+      content: { [RAW_MEDIA_TYPE]: binary(RAW_MEDIA_TYPE), [XZ_MEDIA_TYPE]: binary(XZ_MEDIA_TYPE) },
+    },
+    '400': response('BadRequest'),
+    '404': response('KernelNotFound'),
+    '500': response('InternalError'),
+    '503': response('Unavailable'),
+  },
+});
+
+export const kernelOperations = [listKernelsOperation, getKernelOperation, getKernelBtfOperation];
 
 /** The list filters, normalized like every identity (so `amd64` finds x86_64 kernels). */
 function kernelFilter(query: KernelListQueryInput): KernelFilter {
@@ -53,29 +104,21 @@ function kernelFilter(query: KernelListQueryInput): KernelFilter {
 export async function kernelRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
-  app.get<{ Querystring: KernelListQueryInput }>('/api/v1/kernels', { schema: { querystring: KernelListQuery } }, async (request) => {
+  addRoute(app, listKernelsOperation, {}, async (request) => {
     const { limit, offset } = request.query;
     const page = await services.catalog.listKernels(kernelFilter(request.query), { limit, offset });
     return { items: page.items.map(kernelInfo), total: page.total, limit, offset };
   });
 
-  app.get<{ Params: KernelParamsInput }>(
-    '/api/v1/kernels/:distro/:distro_version/:arch/:kernel_version',
-    { schema: { params: KernelParams } },
-    async (request) => kernelInfo(await requireKernel(services.catalog, kernelRefFromFields(request.params))),
-  );
+  addRoute(app, getKernelOperation, {}, async (request) => kernelInfo(await requireKernel(services.catalog, kernelRefFromFields(request.params))));
 
-  app.get<{ Params: KernelParamsInput }>(
-    '/api/v1/kernels/:distro/:distro_version/:arch/:kernel_version/btf',
-    { schema: { params: KernelParams } },
-    async (request, reply) => {
-      const record = await requireKernel(services.catalog, kernelRefFromFields(request.params));
-      const type = negotiate(request.headers.accept, [RAW_MEDIA_TYPE, XZ_MEDIA_TYPE], RAW_MEDIA_TYPE);
-      reply.header('vary', 'Accept');
-      if (type === XZ_MEDIA_TYPE) {
-        return sendBinary(reply, await kernelBtf(services.store, record, 'btf.tar.xz'), XZ_MEDIA_TYPE, `${record.kernel}.btf.tar.xz`);
-      }
-      return sendBinary(reply, await kernelBtf(services.store, record, 'btf', services.limits), RAW_MEDIA_TYPE, `${record.kernel}.btf`);
-    },
-  );
+  addRoute(app, getKernelBtfOperation, {}, async (request, reply) => {
+    const record = await requireKernel(services.catalog, kernelRefFromFields(request.params));
+    const type = negotiate(request.headers.accept, [RAW_MEDIA_TYPE, XZ_MEDIA_TYPE], RAW_MEDIA_TYPE);
+    reply.header('vary', 'Accept');
+    if (type === XZ_MEDIA_TYPE) {
+      return sendBinary(reply, await kernelBtf(services.store, record, 'btf.tar.xz'), XZ_MEDIA_TYPE, `${record.kernel}.btf.tar.xz`);
+    }
+    return sendBinary(reply, await kernelBtf(services.store, record, 'btf', services.limits), RAW_MEDIA_TYPE, `${record.kernel}.btf`);
+  });
 }

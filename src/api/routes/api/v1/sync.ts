@@ -10,34 +10,81 @@
  *                          ends within BTFHUB_REQUEST_WAIT_MS, else 202 with Location.
  */
 import type { FastifyInstance } from 'fastify';
-import { syncJobId } from '../../../../queue/coverage-queue.js';
+import { SYNC_SCHEDULER_ID, syncJobId } from '../../../../queue/kinds.js';
 import { sendJobPending, syncRunBody } from '../../../coverage-service.js';
-import { SyncListQuery, type SyncListQueryInput } from '../../../coverage-schemas.js';
+import { SyncListQuery, SyncRun, SyncRuns } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
-import { requireAdmin } from '../../../plugins/app/admin-auth.js';
+import { ADMIN_ONLY, response } from '../../../openapi/components.js';
+import { addRoute, defineOperation } from '../../../openapi/operation.js';
+import { ErrorBody } from '../../../schemas.js';
+
+const listSyncRunsOperation = defineOperation({
+  method: 'get',
+  path: '/api/v1/sync',
+  operationId: 'listSyncRuns',
+  tags: ['coverage'],
+  summary: 'The archive sync schedule and its last runs',
+  description: `What a sync scans (BTFHUB_SYNC_SOURCE, by default BTFHUB_ARCHIVE_DIR), how often it
+runs (BTFHUB_SYNC_INTERVAL_MS; 0 when off) and when next, and the last runs, newest
+first, each with its summary: kernels added, updated, unchanged, files that did not
+decode (with why), markers, files not read again since unchanged.
+`,
+  request: { query: SyncListQuery },
+  responses: {
+    '200': { description: 'The schedule and the runs.', content: { 'application/json': { schema: SyncRuns } } },
+    '400': response('BadRequest'),
+    '503': response('Unavailable'),
+  },
+});
+
+const startSyncOperation = defineOperation({
+  method: 'post',
+  path: '/api/v1/sync',
+  operationId: 'startSync',
+  tags: ['coverage'],
+  summary: 'Sync the archive source now (admin)',
+  description: `Scans the configured source as \`btfhub import\` does and registers what is new or
+changed; unchanged files are not read again. A run already waiting or running is
+answered instead of starting a second one. The answer is the run when it ends
+within BTFHUB_REQUEST_WAIT_MS (its \`state\` says whether it completed or failed),
+otherwise 202 with the job's URL.
+`,
+  security: ADMIN_ONLY,
+  responses: {
+    '200': { description: 'The finished run.', content: { 'application/json': { schema: SyncRun } } },
+    '202': response('JobAccepted'),
+    '401': response('Unauthorized'),
+    '403': response('AdminDisabled'),
+    '409': { description: 'No source to sync is configured (`sync_not_configured`).', content: { 'application/json': { schema: ErrorBody } } },
+    '429': response('RateLimited'),
+    '503': response('Unavailable'),
+  },
+});
+
+export const syncOperations = [listSyncRunsOperation, startSyncOperation];
 
 export async function syncRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
-  const coverage = app.coverage;
+  const sync = services.sync;
 
-  app.get<{ Querystring: SyncListQueryInput }>('/api/v1/sync', { schema: { querystring: SyncListQuery } }, async (request) => {
-    const [schedule, runs] = await Promise.all([coverage.queue.syncSchedule(), coverage.queue.recent('sync', request.query.limit)]);
+  addRoute(app, listSyncRunsOperation, {}, async (request) => {
+    const [schedule, runs] = await Promise.all([services.queue.scheduled('sync', SYNC_SCHEDULER_ID), services.queue.recent('sync', request.query.limit)]);
     return {
-      source: coverage.syncSource,
-      interval_ms: coverage.syncSource === null ? 0 : coverage.syncIntervalMs,
-      next_run_at: schedule.nextRunAt?.toISOString() ?? null,
+      source: sync.source,
+      interval_ms: sync.source === null ? 0 : sync.intervalMs,
+      next_run_at: schedule?.nextRunAt?.toISOString() ?? null,
       runs: runs.map(syncRunBody),
     };
   });
 
-  app.post('/api/v1/sync', { preHandler: requireAdmin(services.config) }, async (_request, reply) => {
-    const source = coverage.syncSource;
+  addRoute(app, startSyncOperation, { preHandler: app.adminOnly }, async (_request, reply) => {
+    const source = sync.source;
     if (source === null) {
       throw new ApiError(409, 'sync_not_configured', 'no archive source to sync: set BTFHUB_SYNC_SOURCE (or BTFHUB_ARCHIVE_DIR)');
     }
-    const running = (await coverage.queue.recent('sync', 10)).find((run) => run.state === 'waiting' || run.state === 'active');
-    const id = running?.id ?? (await coverage.queue.enqueue(syncJobId(), { kind: 'sync', source, trigger: 'admin' }));
-    const status = await coverage.queue.waitFor(id, services.config.requestWaitMs);
+    const running = (await services.queue.recent('sync', 10)).find((run) => run.state === 'waiting' || run.state === 'active');
+    const id = running?.id ?? (await services.queue.enqueue('sync', syncJobId(), { kind: 'sync', source, trigger: 'admin' }));
+    const status = await services.queue.waitFor('sync', id, services.config.requestWaitMs);
     if (status.state === 'completed' || status.state === 'failed') return syncRunBody(status);
     return sendJobPending(reply, status);
   });

@@ -1,0 +1,68 @@
+/**
+ * The one seam through which the service runs the codec's CPU work on request data: checking
+ * that uploads are BPF CO-RE objects, and trimming a kernel's BTF for objects with the
+ * relocation-by-relocation verification. Everything crossing it is bytes and plain values
+ * (no decoded `Btf`), so an implementation may run the work elsewhere: `InlineCodecExecutor`
+ * runs it on the caller's thread with a cache of decoded kernels; a worker-thread pool (a heap
+ * cap and a time budget per task, a thread that dies replaced) can implement the same
+ * interface without its callers changing (src/bundle/trim-pool.ts is the start of one).
+ *
+ * Failures of the work are `CodecTaskError`s that say which stage failed, so callers map
+ * them to their own errors (a job's client or server error, an API status) without knowing
+ * where the work ran.
+ */
+import type { KernelCacheKey } from './kernel-cache.js';
+
+/** An uploaded object: its bytes and the name messages call it by. */
+export interface ObjectBytes {
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** The kernel of a trim: where its raw BTF comes from, and the key its decode may be kept under. */
+export interface TrimKernel {
+  cacheKey: KernelCacheKey;
+  /** The unpacked raw BTF (or ELF with .BTF); its own failures pass through unchanged. */
+  loadRaw(): Promise<Uint8Array>;
+}
+
+export interface TrimmedBtf {
+  bytes: Uint8Array;
+  /** sha256 (hex) of `bytes`. */
+  sha256: string;
+  /** Relocations checked against the trimmed BTF. */
+  relocationsVerified: number;
+  /** Whether the kernel's decode was already at hand. */
+  kernelCached: boolean;
+  /** Milliseconds getting the kernel decoded and the objects parsed, then trimming and verifying. */
+  timings: { loadMs: number; trimMs: number };
+}
+
+/** Which part of the work failed. */
+export type CodecStage =
+  | 'kernel' // the kernel's BTF does not decode
+  | 'object' // an object is not a BPF CO-RE object (or its BTF does not decode)
+  | 'rejected' // libbpf (and so bpftool) refuses a relocation, or bpftool's trimmer aborts
+  | 'encode' // the trimmer failed to write its result (a bug)
+  | 'verify'; // the result does not decode, or resolves some relocation differently
+
+export class CodecTaskError extends Error {
+  override readonly name = 'CodecTaskError';
+  constructor(
+    readonly stage: CodecStage,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface CodecExecutor {
+  /** Resolves when every object parses as a BPF CO-RE object; else a CodecTaskError('object') naming the first that does not. */
+  checkObjects(objects: readonly ObjectBytes[]): Promise<void>;
+  /** The kernel's BTF trimmed for the objects, verified relocation by relocation. */
+  trim(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<TrimmedBtf>;
+  /** What the executor holds in memory (decoded kernels), for metrics. */
+  decodedKernels(): { count: number; bytes: number };
+  close(): Promise<void>;
+}

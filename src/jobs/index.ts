@@ -1,0 +1,42 @@
+/**
+ * The processor of every job kind (src/queue/kinds.ts), made from the service's backends: one
+ * line per kind. The in-process queue runs them in `btfhub serve`; `btfhub worker` runs them
+ * from BullMQ. Processors import neither the API nor the CLI: they get what they need here.
+ */
+import type { Logger } from 'pino';
+import type { Catalog } from '../catalog/catalog.js';
+import type { Config } from '../config/schema.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
+import type { JobProcessors } from '../queue/job.js';
+import type { JobKinds } from '../queue/kinds.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { createBundleProcessor } from './bundle.js';
+import { createCompatProcessor } from './compat.js';
+import { createSyncProcessor } from './sync.js';
+import { createTrimProcessor } from './trim.js';
+
+export interface JobProcessorDeps {
+  /** The service's store (with the archive checkout underneath, when one is configured). */
+  store: ObjectStore;
+  catalog: Catalog;
+  /** Runs the codec's work of trims (and keeps decoded kernels between them). */
+  codec: CodecExecutor;
+  logger: Logger;
+  /** S3 settings for s3:// sync sources, the decompression bound. */
+  config?: Partial<Pick<Config, 'storage' | 'maxDecompressedBytes'>>;
+  /** The configured archive checkout, registered in place by a sync. */
+  archive?: ObjectStore | null;
+  /** Kernel loads in flight for compat and bundle jobs (default: one per core). */
+  loadAhead?: number;
+}
+
+export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKinds> {
+  const { store, catalog, logger } = deps;
+  const coverage = { store, catalog, logger, ...(deps.loadAhead !== undefined && { loadAhead: deps.loadAhead }) };
+  return {
+    trim: createTrimProcessor({ store, catalog, codec: deps.codec, logger, maxDecompressedBytes: deps.config?.maxDecompressedBytes }),
+    compat: createCompatProcessor(coverage),
+    bundle: createBundleProcessor(coverage),
+    sync: createSyncProcessor({ store, catalog, logger, archive: deps.archive ?? null, ...(deps.config?.storage !== undefined && { config: { storage: deps.config.storage } }) }),
+  };
+}

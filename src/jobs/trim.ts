@@ -1,0 +1,145 @@
+/**
+ * The trim job: kernel from the catalog, its full BTF and the uploaded objects from the
+ * store, then the codec executor's trim (`trimBtf` and a relocation-by-relocation check of
+ * the result, on whatever thread the executor runs it), and the content-addressed write of
+ * `trimmed/<sha256>.btf` plus its catalog row.
+ *
+ * Safe to run twice, as BullMQ may (a stalled job is retried elsewhere): the result is
+ * deterministic, an existing `trimmed/` object is not written again and `recordTrim`
+ * keeps an existing row.
+ *
+ * Failures are JobErrors that say whose fault they are: a client error (unknown kernel,
+ * an object that is not a BPF CO-RE object or that libbpf would reject) becomes a 4xx and
+ * is never retried; a server error (storage down, corrupt kernel file, a trim that fails
+ * its verification) becomes a 5xx, retried when retrying can help.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ArchiveError, readKernelBtfFile, type ReadKernelBtfOptions } from '../archive/index.js';
+import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
+import { type CodecExecutor, CodecTaskError, type TrimmedBtf } from '../executor/codec-executor.js';
+import { IdentityError, normalizeKernelRef } from '../identity/index.js';
+import { JobError, type JobProcessor } from '../queue/job.js';
+import type { TrimJobData, TrimJobResult } from '../queue/kinds.js';
+import { putContentAddressed } from '../storage/content-addressed.js';
+import { isSha256Hex, trimmedKey } from '../storage/keys.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { checkObjectHash, loadUploadedBytes, readStored } from './uploaded-objects.js';
+
+export interface TrimProcessorDeps {
+  store: ObjectStore;
+  catalog: Catalog;
+  /** Runs the decode, trim and verification (and keeps decoded kernels). */
+  codec: CodecExecutor;
+  logger: Logger;
+  /** Bound on a kernel archive's decompressed size (BTFHUB_MAX_DECOMPRESSED_BYTES); the archive reader's default otherwise. */
+  maxDecompressedBytes?: number;
+}
+
+export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJobData, TrimJobResult> {
+  const { store, catalog, codec, logger } = deps;
+  const readOptions = deps.maxDecompressedBytes === undefined ? {} : { maxUncompressedBytes: deps.maxDecompressedBytes };
+
+  return async (data) => {
+    const started = performance.now();
+    const { ref, hashes } = checkJobData(data);
+    const log = logger.child({ objectsHash: data.objectsHash, kernel: ref });
+
+    const record = await catalog.getKernel(ref);
+    if (record === null) {
+      throw new JobError('UNKNOWN_KERNEL', true, `no BTF for kernel ${ref.kernel} of ${ref.distro} ${ref.distroVersion} ${ref.arch} in the catalog`);
+    }
+    const objects = await Promise.all(hashes.map(async (hash) => ({ name: `${hash}.o`, bytes: await loadUploadedBytes(store, hash, `${hash}.o`) })));
+    let trimmed: TrimmedBtf;
+    try {
+      trimmed = await codec.trim({ cacheKey: record, loadRaw: () => loadKernelRaw(store, record, readOptions) }, objects);
+    } catch (error) {
+      if (!(error instanceof CodecTaskError)) throw error;
+      if (error.stage === 'verify') log.error({ err: error.message }, 'trimmed BTF failed verification');
+      throw trimFailure(error, record);
+    }
+    const { bytes, sha256: resultSha256 } = trimmed;
+    const resultKey = trimmedKey(resultSha256);
+    const existing = await store.head(resultKey);
+    const written = existing === null || existing.size !== bytes.length;
+    if (written) await putContentAddressed(store, resultKey, bytes);
+
+    const durationMs = Math.round(performance.now() - started);
+    await catalog.recordTrim({ objectsHash: data.objectsHash, kernel: ref, resultKey, resultSha256, size: bytes.length, durationMs });
+    log.info(
+      {
+        resultKey,
+        size: bytes.length,
+        relocations: trimmed.relocationsVerified,
+        kernelCacheHit: trimmed.kernelCached,
+        written,
+        loadMs: Math.round(trimmed.timings.loadMs),
+        trimMs: Math.round(trimmed.timings.trimMs),
+        durationMs,
+      },
+      'trim done',
+    );
+    return { resultKey, resultSha256, size: bytes.length, durationMs, relocationsVerified: trimmed.relocationsVerified };
+  };
+}
+
+/** A failed stage of the codec's work as the job's error: whose fault, and whether retrying can help. */
+function trimFailure(error: CodecTaskError, record: KernelRecord): JobError {
+  switch (error.stage) {
+    case 'object':
+      return new JobError('INVALID_OBJECT', true, error.message, { cause: error });
+    case 'rejected':
+      return new JobError('REJECTED_OBJECT', true, error.message, { cause: error });
+    case 'kernel':
+      return new JobError('KERNEL_CORRUPT', false, `kernel BTF ${record.storageKey} does not decode: ${error.message}`, { cause: error, retryable: false });
+    case 'encode':
+      return new JobError('INTERNAL', false, error.message, { cause: error, retryable: false });
+    case 'verify':
+      return new JobError('VERIFICATION_FAILED', false, error.message, { cause: error, retryable: false });
+  }
+}
+
+function checkJobData(data: TrimJobData): { ref: KernelRef; hashes: string[] } {
+  if (typeof data !== 'object' || data === null) throw new JobError('INVALID_JOB', true, 'job data is not an object');
+  if (!Array.isArray(data.objectHashes) || data.objectHashes.length === 0) {
+    throw new JobError('INVALID_JOB', true, 'job has no objects');
+  }
+  for (const hash of data.objectHashes) checkObjectHash(hash);
+  if (!isSha256Hex(data.objectsHash)) throw new JobError('INVALID_JOB', true, `invalid objects hash ${JSON.stringify(data.objectsHash)}`);
+  let ref: KernelRef;
+  try {
+    const kernel: Partial<KernelRef> = data.kernel ?? {};
+    ref = normalizeKernelRef({ distro: kernel.distro, distroVersion: kernel.distroVersion, arch: kernel.arch, kernel: kernel.kernel });
+  } catch (error) {
+    if (error instanceof IdentityError) throw new JobError('INVALID_JOB', true, error.message, { cause: error });
+    throw error;
+  }
+  // The same object twice adds nothing to a trim.
+  return { ref, hashes: [...new Set(data.objectHashes)] };
+}
+
+/** The kernel's raw BTF from the store: checked against its registered sha256, unpacked. */
+async function loadKernelRaw(store: ObjectStore, record: KernelRecord, readOptions: ReadKernelBtfOptions): Promise<Uint8Array> {
+  const key = record.storageKey;
+  const bytes = await readStored(store, key);
+  if (bytes === null) {
+    throw new JobError('KERNEL_MISSING', false, `kernel BTF ${key} is in the catalog but not in the store ${store.description}`);
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== record.sha256) {
+    throw new JobError(
+      'KERNEL_CHANGED',
+      false,
+      `kernel BTF ${key} changed since it was registered (sha256 ${sha256}, catalog has ${record.sha256}): register the kernels again`,
+      { retryable: false },
+    );
+  }
+  try {
+    return await readKernelBtfFile(bytes, key, readOptions);
+  } catch (error) {
+    if (error instanceof ArchiveError) {
+      throw new JobError('KERNEL_CORRUPT', false, `kernel BTF ${key} does not decode: ${error.message}`, { cause: error, retryable: error.code === 'XZ' });
+    }
+    throw error;
+  }
+}

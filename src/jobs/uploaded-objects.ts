@@ -1,0 +1,49 @@
+/**
+ * Reading the objects a job names: uploaded by the API to `objects/<sha256>.o` before the job
+ * was enqueued, checked against their hash, parsed as BPF CO-RE objects. Failures are
+ * JobErrors: a missing object is the service's (retried: a store may lag behind a write),
+ * one whose bytes changed is the service's for good, one that does not parse the client's.
+ */
+import { createHash } from 'node:crypto';
+import { type BpfObject, CodecError, parseBpfObject } from '../btf/index.js';
+import { JobError } from '../queue/job.js';
+import { isSha256Hex, objectKey } from '../storage/keys.js';
+import type { ObjectStore } from '../storage/object-store.js';
+
+/** Throws INVALID_JOB unless `hash` is a sha256 in lowercase hex (job data comes over Redis). */
+export function checkObjectHash(hash: unknown): string {
+  if (!isSha256Hex(hash)) throw new JobError('INVALID_JOB', true, `invalid object hash ${JSON.stringify(hash)}`);
+  return hash;
+}
+
+/** The bytes of the uploaded object `sha256`, checked against it; `name` is what messages call it. */
+export async function loadUploadedBytes(store: ObjectStore, sha256: string, name: string): Promise<Uint8Array> {
+  const key = objectKey(checkObjectHash(sha256));
+  const bytes = await readStored(store, key);
+  if (bytes === null) throw new JobError('OBJECT_MISSING', false, `uploaded object ${name} (${key}) is not in the store`);
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== sha256) {
+    throw new JobError('OBJECT_MISSING', false, `stored object ${key} has sha256 ${actual}`, { retryable: false });
+  }
+  return bytes;
+}
+
+/** The uploaded object `sha256`, parsed (compat and bundle jobs decode on their own threads). */
+export async function loadUploadedObject(store: ObjectStore, sha256: string, name: string): Promise<BpfObject> {
+  const bytes = await loadUploadedBytes(store, sha256, name);
+  try {
+    return parseBpfObject(bytes, name);
+  } catch (error) {
+    if (error instanceof CodecError) throw new JobError('INVALID_OBJECT', true, error.message, { cause: error });
+    throw error;
+  }
+}
+
+/** store.get with its failures as retryable server errors. */
+export async function readStored(store: ObjectStore, key: string): Promise<Uint8Array | null> {
+  try {
+    return await store.get(key);
+  } catch (error) {
+    throw new JobError('INTERNAL', false, `reading ${key} from ${store.description}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}

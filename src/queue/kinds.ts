@@ -1,0 +1,262 @@
+/**
+ * The service's job kinds: what each job carries and returns (the contract between the API,
+ * which produces jobs, and src/jobs/, which processes them), how its id is made, and its
+ * policy. The queue backends are generic; this table is what makes them ours.
+ *
+ *   kind     id                               lane       runs
+ *   trim     sha256(objects hash, kernel)     trim       src/jobs/trim.ts: the kernel BTF trimmed for some objects
+ *   compat   compat-sha256(objects, filter,   coverage   src/jobs/compat.ts: a report of every relocation on
+ *            kernels matched)                           every matching kernel
+ *   bundle   bundle-sha256(same)              coverage   src/jobs/bundle.ts: the trimmed BTFs of every matching
+ *                                                       kernel as one .tar.gz
+ *   sync     sync-<ms>-<random>, or the       sync       src/jobs/sync.ts: the archive source scanned again,
+ *            scheduler's repeat:archive-sync:...         new kernels registered
+ *
+ * Uploaded objects are in the object store before a job is enqueued (`objects/<sha256>.o`),
+ * so a job carries hashes, names, a kernel identity or filter, and any worker can run it.
+ * Equal requests make equal ids, so a queue turns concurrent identical requests into one job;
+ * compat and bundle ids also hash the kernels matched, so a new kernel makes a new job.
+ *
+ * A new kind: its data, result and policy here, a processor file in src/jobs/, and its line in
+ * the processor table (src/jobs/index.ts).
+ */
+import { createHash } from 'node:crypto';
+import type { KernelFilter, KernelRef } from '../catalog/catalog.js';
+import type { Config } from '../config/schema.js';
+import { normalizeKernelRef } from '../identity/kernel-identity.js';
+import { freshJobId, type JobPolicies, type JobPolicy } from './job.js';
+
+// ---------------------------------------------------------------------------------------
+// trim
+
+export interface TrimJobData {
+  /** sha256 (hex) of each uploaded object, in upload order. */
+  objectHashes: string[];
+  /** sha256 over the sorted object hashes (hex). */
+  objectsHash: string;
+  kernel: KernelRef;
+}
+
+export interface TrimJobResult {
+  /** Object-store key of the trimmed BTF. */
+  resultKey: string;
+  /** sha256 (hex) of the trimmed BTF; also the ETag. */
+  resultSha256: string;
+  size: number;
+  durationMs: number;
+  /** Relocations checked against the trimmed BTF. */
+  relocationsVerified: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// compat, bundle
+
+export interface UploadedObjectRef {
+  /** sha256 (hex) of the object; stored as `objects/<sha256>.o`. */
+  sha256: string;
+  /** The client's file name: reports name objects by it. */
+  name: string;
+}
+
+/** A compat report or a bundle of some objects over the kernels matching `filter`. */
+export interface ObjectsJobData {
+  kind: 'compat' | 'bundle';
+  objects: UploadedObjectRef[];
+  /** sha256 over the sorted object hashes (as for trims). */
+  objectsHash: string;
+  /** Normalized. */
+  filter: KernelFilter;
+}
+
+/** Per distro / release / arch, as the report's summary has it. */
+export interface CompatJobResult {
+  kind: 'compat';
+  /** Store key of the full report (JSON, as `GET /api/v1/compat/{id}` serves it). */
+  reportKey: string;
+  kernels: number;
+  unreadable: number;
+  /** Kernels where every object loads. */
+  loadable: number;
+  /** Kernels where every relocation resolves. */
+  allResolved: number;
+  relocations: number;
+  durationMs: number;
+}
+
+export interface BundleJobResult {
+  kind: 'bundle';
+  /** Store key of the .tar.gz. */
+  bundleKey: string;
+  sha256: string;
+  size: number;
+  /** Kernels in the bundle. */
+  kernels: number;
+  /** Distinct trimmed BTFs among them (each stored once as trimmed/<sha256>.btf). */
+  distinct: number;
+  /** Kernels left out, with why (at most MAX_LISTED). */
+  failures: { kernel: string; stage: string; message: string }[];
+  failed: number;
+  bytes: { trimmed: number; distinct: number };
+  durationMs: number;
+}
+
+/** The metadata a bundle job writes beside the archive (`bundleMetaKey`): what its download headers say. */
+export interface BundleMeta {
+  sha256: string;
+  size: number;
+  kernels: number;
+  distinct: number;
+  failed: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// sync
+
+export type SyncTrigger = 'schedule' | 'admin';
+
+/** Scan `source` (a directory or s3://bucket/prefix in BTFHub layout) and register what is new. */
+export interface SyncJobData {
+  kind: 'sync';
+  source: string;
+  trigger: SyncTrigger;
+}
+
+export interface SyncJobResult {
+  kind: 'sync';
+  /** The source as its store describes it. */
+  source: string;
+  added: number;
+  updated: number;
+  unchanged: number;
+  /** Kernel files not registered (count), and the first MAX_LISTED with their reason. */
+  invalid: number;
+  invalidFiles: { key: string; reason: string }[];
+  markers: number;
+  aliases: number;
+  ignored: number;
+  unread: number;
+  copied: number;
+  durationMs: number;
+}
+
+/** The job scheduler of the periodic archive sync. */
+export const SYNC_SCHEDULER_ID = 'archive-sync';
+
+// ---------------------------------------------------------------------------------------
+// The table
+
+/** Every kind: the data its jobs carry and the result they return. */
+export type JobKinds = {
+  trim: { data: TrimJobData; result: TrimJobResult };
+  compat: { data: ObjectsJobData; result: CompatJobResult };
+  bundle: { data: ObjectsJobData; result: BundleJobResult };
+  sync: { data: SyncJobData; result: SyncJobResult };
+};
+
+export type JobKind = keyof JobKinds;
+
+
+/** At most this many failures are kept in a job's summary. */
+export const MAX_LISTED = 50;
+
+/** The settings policies follow: trim concurrency and time budget. */
+export type JobPolicySettings = Pick<Config, 'workerConcurrency' | 'jobTimeoutMs'>;
+
+const DAY_SECONDS = 86_400;
+
+/**
+ * How each kind runs. Trims: many at once (each is milliseconds of CPU once its kernel is
+ * decoded), three attempts, the configured time budget, a lock well above the longest
+ * synchronous trim. Compat and bundle share one lane, one at a time (each loads kernels
+ * ahead on every core), two attempts, no time budget (hundreds of kernels take minutes),
+ * results remembered a day. Syncs: one at a time, never retried (the schedule runs again),
+ * the last hundred remembered for GET /api/v1/sync.
+ */
+export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> {
+  const trim: JobPolicy = {
+    lane: 'trim',
+    concurrency: settings.workerConcurrency,
+    attempts: 3,
+    backoffMs: 2000,
+    timeoutMs: settings.jobTimeoutMs,
+    keepCompleted: { ageSeconds: 3600, count: 10_000 },
+    keepFailed: { ageSeconds: DAY_SECONDS, count: 10_000 },
+    lockDurationMs: 30_000,
+    stalledIntervalMs: 30_000,
+    maxStalledCount: 1,
+  };
+  const coverage: JobPolicy = {
+    lane: 'coverage',
+    concurrency: 1,
+    attempts: 2,
+    backoffMs: 2000,
+    keepCompleted: { ageSeconds: DAY_SECONDS, count: 1000 },
+    keepFailed: { ageSeconds: DAY_SECONDS, count: 1000 },
+    lockDurationMs: 60_000,
+    stalledIntervalMs: 30_000,
+    maxStalledCount: 1,
+  };
+  const sync: JobPolicy = {
+    lane: 'sync',
+    concurrency: 1,
+    attempts: 1,
+    backoffMs: 2000,
+    keepCompleted: { ageSeconds: 30 * DAY_SECONDS, count: 100 },
+    keepFailed: { ageSeconds: 30 * DAY_SECONDS, count: 100 },
+    lockDurationMs: 60_000,
+    stalledIntervalMs: 30_000,
+    maxStalledCount: 1,
+  };
+  return { trim, compat: coverage, bundle: coverage, sync };
+}
+
+// ---------------------------------------------------------------------------------------
+// Ids
+
+const KIND_OF_ID = /^(compat|bundle|sync)-/;
+
+/** The kind a job id names: `compat-`, `bundle-` and `sync-` say theirs; any other id is a trim's. */
+export function jobKindOf(id: string): JobKind {
+  const match = KIND_OF_ID.exec(id);
+  return match === null ? 'trim' : (match[1] as JobKind);
+}
+
+/**
+ * `objectsHash` of a set of uploaded objects: sha256 over their sha256s (lowercase hex),
+ * sorted and joined by '\n'. Sorting makes the upload order irrelevant.
+ */
+export function objectsHashOf(objectHashes: readonly string[]): string {
+  return createHash('sha256').update([...objectHashes].sort().join('\n')).digest('hex');
+}
+
+/**
+ * The job id of a trim: sha256 (hex) over the objects hash and the kernel's normalized
+ * identity. Equal requests get equal ids, which is how a queue deduplicates them; hex
+ * also keeps ids free of ':', which BullMQ does not allow in custom ids. Throws an
+ * IdentityError when `kernel` does not normalize.
+ */
+export function trimJobId(objectsHash: string, kernel: KernelRef): string {
+  const ref = normalizeKernelRef(kernel);
+  return createHash('sha256')
+    .update(['btfhub-trim-v1', objectsHash, ref.distro, ref.distroVersion, ref.arch, ref.kernel].join('\n'))
+    .digest('hex');
+}
+
+/**
+ * The id of a compat or bundle job: the kind, then sha256 over the objects (hash and
+ * names: reports show the names), the filter and a fingerprint of the kernels it matched.
+ */
+export function objectsJobId(kind: 'compat' | 'bundle', objects: readonly UploadedObjectRef[], filter: KernelFilter, kernelsFingerprint: string): string {
+  const hash = createHash('sha256');
+  hash.update(`btfhub-${kind}-v1\n`);
+  const lines = objects.map((o) => `${o.sha256} ${o.name}\n`).sort();
+  for (const line of lines) hash.update(line);
+  hash.update(JSON.stringify([filter.distro ?? null, filter.distroVersion ?? null, filter.arch ?? null, filter.kernelPrefix ?? null]));
+  hash.update(`\n${kernelsFingerprint}`);
+  return `${kind}-${hash.digest('hex')}`;
+}
+
+/** A fresh id for a sync run asked for by an admin. */
+export function syncJobId(now = Date.now()): string {
+  return freshJobId('sync', now);
+}

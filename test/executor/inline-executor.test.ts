@@ -1,0 +1,51 @@
+/** The in-thread codec executor: uploads checked, trims equal to bpftool's and verified, failures by stage. */
+import { createHash } from 'node:crypto';
+import t from 'tap';
+import { CodecTaskError } from '../../src/executor/codec-executor.js';
+import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
+import { loadFixtures } from '../helpers/fixtures.js';
+
+const fx = await loadFixtures();
+const object = (name: string) => ({ name: `${name}.bpf.o`, bytes: fx.objects.get(name)!.bytes });
+const kernel = (raw: Uint8Array, sha256 = createHash('sha256').update(raw).digest('hex')) => ({
+  cacheKey: { storageKey: 'ubuntu/22.04/x86_64/test.btf', sha256 },
+  loadRaw: async () => raw,
+});
+
+t.test('checkObjects: CO-RE objects pass, anything else is a CodecTaskError of the object stage naming it', async (t) => {
+  const codec = new InlineCodecExecutor({ kernelCacheBytes: 0 });
+  await codec.checkObjects([object('tools_like'), object('enum_relos')]);
+  const error = await codec.checkObjects([object('tools_like'), { name: 'notes.txt', bytes: new TextEncoder().encode('hello') }]).catch((e: unknown) => e);
+  t.ok(error instanceof CodecTaskError);
+  t.match(error, { stage: 'object', message: /not an ELF file/ });
+});
+
+t.test('trim: the bytes bpftool writes, verified; the kernel decoded once', async (t) => {
+  const codec = new InlineCodecExecutor({ kernelCacheBytes: 1 << 30 });
+  t.teardown(() => codec.close());
+  let loads = 0;
+  const input = { ...kernel(fx.vmlinux), loadRaw: async () => (loads++, fx.vmlinux) };
+  const first = await codec.trim(input, [object('tools_like')]);
+  t.same(Buffer.from(first.bytes), Buffer.from(fx.oracle.single.get('tools_like')!), 'byte-identical to bpftool gen min_core_btf');
+  t.equal(first.sha256, createHash('sha256').update(first.bytes).digest('hex'));
+  t.ok(first.relocationsVerified > 0);
+  t.equal(first.kernelCached, false);
+  const second = await codec.trim(input, [object('tools_like')]);
+  t.equal(second.kernelCached, true);
+  t.equal(loads, 1, 'loaded and decoded once');
+  t.equal(codec.decodedKernels().count, 1);
+  t.ok(codec.decodedKernels().bytes > 0);
+  await codec.close();
+  t.equal(codec.decodedKernels().count, 0, 'close drops the decoded kernels');
+});
+
+t.test('failures say their stage', async (t) => {
+  const codec = new InlineCodecExecutor({ kernelCacheBytes: 0 });
+  const notBtf = await codec.trim(kernel(new Uint8Array(64)), [object('tools_like')]).catch((e: unknown) => e);
+  t.match(notBtf, { name: 'CodecTaskError', stage: 'kernel' });
+  const notObject = await codec.trim(kernel(fx.vmlinux), [{ name: 'x.o', bytes: new Uint8Array(16) }]).catch((e: unknown) => e);
+  t.match(notObject, { name: 'CodecTaskError', stage: 'object' });
+  const loadFailure = new Error('store down');
+  const failed = await codec.trim({ ...kernel(fx.vmlinux), loadRaw: async () => Promise.reject(loadFailure) }, [object('tools_like')]).catch((e: unknown) => e);
+  t.equal(failed, loadFailure, "the kernel source's own failure passes through unchanged");
+});

@@ -1,0 +1,211 @@
+import { Buffer } from 'node:buffer';
+import t, { type Test } from 'tap';
+import { makeBtfTarXz } from '../../src/archive/index.js';
+import { Btf, parseBpfObject, trimBtf } from '../../src/btf/index.js';
+import type { ObjectStore } from '../../src/storage/index.js';
+import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
+import { KernelCache } from '../../src/executor/kernel-cache.js';
+import { createTrimProcessor } from '../../src/jobs/trim.js';
+import { JobError, withJobTimeout } from '../../src/queue/job.js';
+import type { TrimJobData } from '../../src/queue/kinds.js';
+import { verifyTrim } from '../../src/btf/verify.js';
+import { loadFixtures, runBpftoolMinCore } from '../helpers/fixtures.js';
+import {
+  createTestEnvironment, registerTestKernel, sha256, silentLogger, TEST_KERNEL, uploadJob,
+} from './setup.js';
+
+const fx = await loadFixtures();
+
+function object(name: string): Uint8Array {
+  const o = fx.objects.get(name);
+  if (!o) throw new Error(`fixture ${name} missing`);
+  return o.bytes;
+}
+
+/** A store that counts writes. */
+function countingStore(store: ObjectStore): ObjectStore & { puts: string[] } {
+  const puts: string[] = [];
+  return Object.assign(Object.create(store) as ObjectStore, {
+    puts,
+    put: (key: string, data: Uint8Array) => {
+      puts.push(key);
+      return store.put(key, data);
+    },
+  });
+}
+
+async function setup(t: Test, format: 'btf' | 'btf.tar.xz' = 'btf') {
+  const env = await createTestEnvironment();
+  t.teardown(() => env.cleanup());
+  const kernelBytes = format === 'btf' ? fx.vmlinux : await makeBtfTarXz(TEST_KERNEL.kernel, fx.vmlinux);
+  await registerTestKernel(env, kernelBytes, TEST_KERNEL, format);
+  const store = countingStore(env.store);
+  const kernelCache = new KernelCache({ maxBytes: 1 << 30 });
+  const processor = createTrimProcessor({ store, catalog: env.catalog, codec: new InlineCodecExecutor({ kernelCache }), logger: silentLogger });
+  const process = (data: TrimJobData) => processor(data, { id: 'test-job', progress: () => {} });
+  return { env, store, kernelCache, process };
+}
+
+async function expectTrimError(
+  t: Test,
+  run: Promise<unknown>,
+  expected: { code: string; clientError: boolean; message?: RegExp },
+) {
+  const error = await run.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(error instanceof JobError, 'a JobError');
+  if (!(error instanceof JobError)) {
+    t.fail(`got ${String(error)}`);
+    return;
+  }
+  t.equal(error.code, expected.code);
+  t.equal(error.clientError, expected.clientError, expected.clientError ? 'client error' : 'server error');
+  if (expected.message) t.match(error.message, expected.message);
+}
+
+t.test('the stored result is byte for byte what bpftool gen min_core_btf makes', async (t) => {
+  const { env, store, process } = await setup(t);
+  const job = await uploadJob(env.store, [object('tools_like')]);
+  const result = await process(job);
+
+  const stored = await env.store.get(result.resultKey);
+  t.ok(stored, 'result stored');
+  const want = fx.oracle.single.get('tools_like')!;
+  t.ok(Buffer.from(stored!).equals(Buffer.from(want)), 'equals the bpftool oracle');
+  t.equal(result.resultKey, `trimmed/${sha256(want)}.btf`);
+  t.equal(result.resultSha256, sha256(want));
+  t.equal(result.size, want.length);
+  t.ok(result.relocationsVerified > 0, `verified ${result.relocationsVerified} relocations`);
+  t.ok(result.durationMs >= 0);
+  t.same(store.puts, [result.resultKey], 'one write: the result');
+
+  const trim = await env.catalog.getTrim(job.objectsHash, TEST_KERNEL);
+  t.match(trim, { objectsHash: job.objectsHash, kernel: TEST_KERNEL, resultKey: result.resultKey, resultSha256: result.resultSha256, size: want.length });
+});
+
+t.test('several objects: equal to bpftool over the same objects', async (t) => {
+  const { env, process } = await setup(t);
+  const result = await process(await uploadJob(env.store, [object('shared_a'), object('shared_b')]));
+  const stored = await env.store.get(result.resultKey);
+  t.ok(Buffer.from(stored!).equals(Buffer.from(fx.oracle.sharedPair)), 'equals bpftool over shared_a + shared_b');
+
+  if (!fx.hasBpftool) return;
+  const names = ['tools_like', 'field_offset', 'enum_relos', 'bitfields', 'type_relos'];
+  const live = await runBpftoolMinCore(fx.vmlinuxPath, names.map((n) => fx.objects.get(n)!.path));
+  t.ok(live.ok, 'bpftool accepts the objects');
+  if (!live.ok) return;
+  const many = await process(await uploadJob(env.store, names.map(object)));
+  t.ok(Buffer.from((await env.store.get(many.resultKey))!).equals(Buffer.from(live.btf)), `equals bpftool over ${names.join(', ')}`);
+});
+
+t.test('a kernel stored as .btf.tar.xz gives the same result', async (t) => {
+  const { env, process } = await setup(t, 'btf.tar.xz');
+  const result = await process(await uploadJob(env.store, [object('tools_like')]));
+  t.equal(result.resultSha256, sha256(fx.oracle.single.get('tools_like')!));
+});
+
+t.test('running the same job twice is a no-op the second time', async (t) => {
+  const { env, store, process, kernelCache } = await setup(t);
+  const job = await uploadJob(env.store, [object('field_offset')]);
+  const first = await process(job);
+  const putsAfterFirst = store.puts.length;
+  const trimsAfterFirst = await env.catalog.countTrims();
+  const recordAfterFirst = await env.catalog.getTrim(job.objectsHash, TEST_KERNEL);
+
+  const second = await process(job);
+  t.equal(second.resultKey, first.resultKey);
+  t.equal(second.resultSha256, first.resultSha256);
+  t.equal(store.puts.length, putsAfterFirst, 'nothing written');
+  t.equal(await env.catalog.countTrims(), trimsAfterFirst, 'no new trim row');
+  t.same(await env.catalog.getTrim(job.objectsHash, TEST_KERNEL), recordAfterFirst, 'the row is kept as it was');
+  t.match(kernelCache.stats(), { misses: 1, hits: 1, entries: 1 }, 'the kernel was decoded once');
+});
+
+t.test('concurrent jobs on one kernel share its load', async (t) => {
+  const { env, process, kernelCache } = await setup(t);
+  const jobs = await Promise.all(['tools_like', 'field_offset', 'enum_relos'].map((n) => uploadJob(env.store, [object(n)])));
+  const results = await Promise.all(jobs.map((job) => process(job)));
+  t.equal(new Set(results.map((r) => r.resultKey)).size, 3);
+  t.match(kernelCache.stats(), { misses: 1, sharedLoads: 2, entries: 1, loadFailures: 0 });
+});
+
+t.test('client errors', async (t) => {
+  const { env, process } = await setup(t);
+
+  await t.test('an unknown kernel', async (t) => {
+    const job = await uploadJob(env.store, [object('tools_like')], { ...TEST_KERNEL, kernel: '9.9.9-unknown' });
+    await expectTrimError(t, process(job), { code: 'UNKNOWN_KERNEL', clientError: true, message: /9\.9\.9-unknown/ });
+  });
+
+  await t.test('an object that is not ELF', async (t) => {
+    const job = await uploadJob(env.store, [new TextEncoder().encode('#!/bin/sh\necho this is not an ELF object\n')]);
+    await expectTrimError(t, process(job), { code: 'INVALID_OBJECT', clientError: true, message: /not an ELF file/ });
+  });
+
+  await t.test('an object whose relocations libbpf rejects', async (t) => {
+    const job = await uploadJob(env.store, [object('fail_ambiguous')]);
+    await expectTrimError(t, process(job), { code: 'REJECTED_OBJECT', clientError: true });
+  });
+
+  await t.test('malformed job data', async (t) => {
+    const job = await uploadJob(env.store, [object('tools_like')]);
+    await expectTrimError(t, process({ ...job, objectHashes: ['../../etc/passwd'] }), { code: 'INVALID_JOB', clientError: true });
+    await expectTrimError(t, process({ ...job, kernel: { ...TEST_KERNEL, distro: 'plan9' } }), {
+      code: 'INVALID_JOB',
+      clientError: true,
+      message: /distro/,
+    });
+  });
+
+  t.equal(await env.catalog.countTrims(), 0, 'nothing recorded');
+});
+
+t.test('server errors', async (t) => {
+  const { env, process } = await setup(t);
+
+  await t.test('an object the API did not store', async (t) => {
+    const job = await uploadJob(env.store, [object('tools_like')]);
+    await env.store.delete(`objects/${job.objectHashes[0]}.o`);
+    await expectTrimError(t, process(job), { code: 'OBJECT_MISSING', clientError: false });
+  });
+
+  await t.test('a kernel file that changed since it was registered', async (t) => {
+    const other = { ...TEST_KERNEL, kernel: '5.15.0-2-btfhubtest' };
+    const key = await registerTestKernel(env, fx.vmlinux, other);
+    await env.store.put(key, fx.vmlinux.subarray(0, fx.vmlinux.length - 1));
+    const job = await uploadJob(env.store, [object('tools_like')], other);
+    await expectTrimError(t, process(job), { code: 'KERNEL_CHANGED', clientError: false });
+  });
+
+  await t.test('a kernel file that does not decode', async (t) => {
+    const other = { ...TEST_KERNEL, kernel: '5.15.0-3-btfhubtest' };
+    await registerTestKernel(env, new TextEncoder().encode('not BTF at all'), other);
+    const job = await uploadJob(env.store, [object('tools_like')], other);
+    const error = await process(job).catch((e: unknown) => e);
+    t.match(error, { code: 'KERNEL_CORRUPT', clientError: false, retryable: false });
+  });
+});
+
+t.test('verifyTrim', async (t) => {
+  const full = Btf.parse(fx.vmlinux);
+  const tools = parseBpfObject(object('tools_like'), 'tools_like.bpf.o');
+  const shared = parseBpfObject(object('shared_a'), 'shared_a.bpf.o');
+
+  const faithful = verifyTrim(full, Btf.parse(trimBtf(full, [tools])), [tools]);
+  t.ok(faithful.relocations > 0);
+  t.equal(faithful.mismatchCount, 0, 'a trim for the object passes');
+
+  const wrong = verifyTrim(full, Btf.parse(trimBtf(full, [shared])), [tools]);
+  t.ok(wrong.mismatchCount > 0, `a trim made for another object fails (${wrong.mismatchCount} mismatches)`);
+  t.ok(wrong.mismatches.length <= 20);
+  t.match(wrong.mismatches[0], { object: 'tools_like.bpf.o', full: String, trimmed: String });
+});
+
+t.test('withJobTimeout', async (t) => {
+  const slow = new Promise((resolve) => setTimeout(resolve, 200, 'late'));
+  const error = await withJobTimeout(slow, 20).catch((e: unknown) => e);
+  t.match(error, { code: 'TIMEOUT', clientError: false });
+  t.equal(await withJobTimeout(Promise.resolve(7), 1000), 7);
+});
