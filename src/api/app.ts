@@ -28,6 +28,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { ServiceMetrics } from './metrics.js';
 import { type ApiConfig, apiLimits } from './limits.js';
 import { adminAuth } from './plugins/app/admin-auth.js';
+import { compatRedirects } from './plugins/app/compat-redirects.js';
 import { errorHandler, frameworkErrors } from './plugins/app/error-handler.js';
 import { requestMetrics } from './plugins/app/request-metrics.js';
 import { services as servicesPlugin } from './plugins/app/services.js';
@@ -115,6 +116,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(errorHandler);
   await app.register(requestMetrics);
   await app.register(adminAuth);
+  await app.register(compatRedirects);
 
   await app.register(multipartUploads, { ...options.config, maxFieldBytes: limits.maxFieldBytes });
   await app.register(rateLimiting, {

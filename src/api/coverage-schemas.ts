@@ -89,6 +89,7 @@ export const CoverageEntry = z.strictObject({
   distro_version: z.string(),
   arch: z.string(),
   kernels: count().describe('Kernels with BTF.'),
+  generated: count().describe('Of those, kernels whose BTF the service generated from a debug package (the rest come from an archive).'),
   oldest_kernel: z.string().optional().describe('Lowest kernel release (version order).'),
   newest_kernel: z.string().optional().describe('Highest kernel release (version order).'),
   last_added: z.string().optional().describe('RFC 3339 time the last kernel was registered.'),
@@ -99,7 +100,7 @@ export const CoverageEntry = z.strictObject({
 
 export const Coverage = z.strictObject({
   items: z.array(CoverageEntry),
-  totals: z.strictObject({ kernels: count(), groups: count(), failed: count(), hasbtf: count() }),
+  totals: z.strictObject({ kernels: count(), generated: count(), groups: count(), failed: count(), hasbtf: count() }),
 }).openapi('Coverage');
 
 const KernelMarkerInfo = z.strictObject({

@@ -6,7 +6,7 @@
  * re-registered kernel never gets a stale copy) and reused.
  */
 import { makeBtfTarXz, readKernelBtfFile } from '../archive/kernel-btf.js';
-import type { KernelRecord } from '../catalog/catalog.js';
+import type { Catalog, KernelFilter, KernelProvenance, KernelRecord } from '../catalog/catalog.js';
 import { derivedKernelKey, kernelFileFormat, type KernelBtfFormat } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { ApiError } from './errors.js';
@@ -14,8 +14,12 @@ import { kernelPath } from './http.js';
 import type { KernelInfoBody } from './schemas.js';
 import { kernelLabel } from './trim-service.js';
 
-/** A registered kernel as the API describes it (KernelInfo). */
-export function kernelInfo(record: KernelRecord): KernelInfoBody {
+/**
+ * A registered kernel as the API describes it (KernelInfo). `provenance` is the catalog's
+ * row for it, if any: it applies only while it describes the stored file (same sha256).
+ */
+export function kernelInfo(record: KernelRecord, provenance?: KernelProvenance | null): KernelInfoBody {
+  const generated = provenance !== undefined && provenance !== null && provenance.kernelSha256 === record.sha256;
   return {
     distro: record.distro,
     distro_version: record.distroVersion,
@@ -26,7 +30,16 @@ export function kernelInfo(record: KernelRecord): KernelInfoBody {
     sha256: record.sha256,
     added_at: record.addedAt.toISOString(),
     btf_url: `/api/v1/kernels/${kernelPath(record)}/btf`,
+    source: generated ? 'generated' : 'archive',
+    ...(generated && {
+      provenance: { package: provenance.package, pahole: provenance.pahole, generated_at: provenance.generatedAt.toISOString() },
+    }),
   };
+}
+
+/** The provenance rows of `filter`'s generated kernels, by `kernelLabel`. */
+export async function provenanceByKernel(catalog: Pick<Catalog, 'listKernelProvenance'>, filter: KernelFilter): Promise<Map<string, KernelProvenance>> {
+  return new Map((await catalog.listKernelProvenance(filter)).map((p) => [kernelLabel(p), p]));
 }
 
 function storedFormat(record: KernelRecord): KernelBtfFormat {

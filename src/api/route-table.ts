@@ -9,6 +9,7 @@ import { compatReportOperations, compatReportRoutes } from './routes/api/v1/comp
 import { compatOperations, compatRoutes } from './routes/api/v1/compat.js';
 import { coverageOperations, coverageRoutes } from './routes/api/v1/coverage.js';
 import { jobOperations, jobRoutes } from './routes/api/v1/jobs.js';
+import { kernelGenerateOperations, kernelGenerateRoutes } from './routes/api/v1/kernel-generate.js';
 import { kernelUploadOperations, kernelUploadRoutes } from './routes/api/v1/kernel-upload.js';
 import { kernelOperations, kernelRoutes } from './routes/api/v1/kernels.js';
 import { syncOperations, syncRoutes } from './routes/api/v1/sync.js';
@@ -22,6 +23,7 @@ export const ROUTES: readonly ((app: FastifyInstance) => Promise<void>)[] = [
   jobRoutes,
   kernelRoutes,
   kernelUploadRoutes,
+  kernelGenerateRoutes,
   coverageRoutes,
   syncRoutes,
   compatReportRoutes,
@@ -38,6 +40,7 @@ export const OPERATIONS = [
   ...jobOperations,
   ...kernelOperations,
   ...kernelUploadOperations,
+  ...kernelGenerateOperations,
   ...coverageOperations,
   ...syncOperations,
   ...compatReportOperations,

@@ -160,6 +160,21 @@ export const KernelIdentity = z
   })
   .openapi('KernelIdentity');
 
+/** Where a generated kernel's BTF came from (POST /api/v1/kernels/generate, on-miss generation). */
+export const Provenance = z
+  .strictObject({
+    package: z.strictObject({
+      file: z.string().describe('The uploaded or downloaded file name.'),
+      name: z.string().nullable().describe("The package's own name (null for a bare vmlinux)."),
+      version: z.string().nullable(),
+      sha256: z.string().describe('sha256 of the package file.'),
+      url: z.string().nullable().describe('The repository URL it was downloaded from; null for an upload.'),
+    }),
+    pahole: z.strictObject({ version: z.string(), flags: z.array(z.string()).describe('The encoding flags pahole ran with.') }),
+    generated_at: Timestamp,
+  })
+  .openapi('Provenance');
+
 export const KernelInfo = z
   .strictObject({
     ...KernelIdentity.shape,
@@ -168,6 +183,8 @@ export const KernelInfo = z
     sha256: z.string().describe('sha256 of the stored object.'),
     added_at: Timestamp.describe('RFC 3339 time.'),
     btf_url: z.string().describe('Where to download the full BTF.'),
+    source: z.enum(['archive', 'generated']).describe('`generated`: the service made this BTF from a debug package (see `provenance`); `archive`: imported or uploaded.'),
+    provenance: Provenance.optional().describe('For a generated kernel: the package, pahole and when.'),
   })
   .openapi('KernelInfo');
 

@@ -138,9 +138,19 @@ export async function trimObjects(
     return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: true };
   }
 
-  // Nothing is written before every object is known to be a CO-RE object: a failure here is a 422.
-  await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
+  const stored = await storeCheckedObjects(services, objects, hashes);
+  const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel), { objectHashes: stored, objectsHash: hash, kernel });
+  const status = await services.queue.waitFor('trim', jobId, waitMs);
+  return settle(services, status, jobId, hash, kernel);
+}
 
+/**
+ * Checks every object is a CO-RE object (a 422 otherwise; nothing is written before), then
+ * stores each distinct one under `objects/<sha256>.o` with its catalog record. Returns the
+ * distinct hashes, in upload order.
+ */
+export async function storeCheckedObjects(services: TrimServices, objects: readonly UploadedObject[], hashes: readonly string[]): Promise<string[]> {
+  await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
   const distinct = new Map<string, Uint8Array>();
   objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));
   for (const [sha256, bytes] of distinct) {
@@ -149,10 +159,7 @@ export async function trimObjects(
     await putContentAddressed(services.store, key, bytes);
     await services.catalog.recordObject(sha256, bytes.length);
   }
-
-  const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel), { objectHashes: [...distinct.keys()], objectsHash: hash, kernel });
-  const status = await services.queue.waitFor('trim', jobId, waitMs);
-  return settle(services, status, jobId, hash, kernel);
+  return [...distinct.keys()];
 }
 
 async function settle(services: TrimServices, status: TrimJobStatus, jobId: string, hash: string, kernel: KernelRef): Promise<TrimAnswer> {

@@ -79,6 +79,24 @@ export interface ImportedFileRecord {
   checkedAt: Date;
 }
 
+/** Where a generated kernel's BTF came from (migration 003): what GET /api/v1/kernels/... shows. */
+export interface KernelProvenance extends KernelRef {
+  /** sha256 of the stored kernel file it describes (the kernel record's `sha256`). */
+  kernelSha256: string;
+  package: {
+    /** The uploaded or downloaded file's name. */
+    file: string;
+    /** The package's own name and version (none for a bare vmlinux). */
+    name: string | null;
+    version: string | null;
+    sha256: string;
+    /** The repository URL it was downloaded from; null for an upload. */
+    url: string | null;
+  };
+  pahole: { version: string; flags: string[] };
+  generatedAt: Date;
+}
+
 export interface Catalog {
   /** Applies pending migrations; safe to run concurrently from several processes. */
   migrate(): Promise<void>;
@@ -97,6 +115,14 @@ export interface Catalog {
   countTrims(): Promise<number>;
   /** Records a BTFHub marker file for a kernel (a new storage key for the same marker is 'updated'). */
   recordKernelMarker(marker: Omit<KernelMarkerRecord, 'recordedAt'>): Promise<UpsertOutcome>;
+  /** Removes a marker (a kernel generated after all is no longer `.failed`); no error when absent. */
+  deleteKernelMarker(ref: KernelRef, marker: KernelMarker): Promise<void>;
+  /** Inserts or replaces the provenance of a generated kernel. */
+  recordKernelProvenance(provenance: KernelProvenance): Promise<void>;
+  /** The kernel's provenance when the service generated it, else null. */
+  getKernelProvenance(ref: KernelRef): Promise<KernelProvenance | null>;
+  /** Provenance of every generated kernel matching `filter`, ordered as kernels are. */
+  listKernelProvenance(filter: KernelFilter): Promise<KernelProvenance[]>;
   /** Ordered by distro, distro version, arch, kernel, marker. */
   listKernelMarkers(filter: KernelFilter, page: Page): Promise<{ items: KernelMarkerRecord[]; total: number }>;
   /** Everything import recorded for `source`, in key order. */

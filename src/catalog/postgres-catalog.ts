@@ -14,6 +14,8 @@ import type {
   ImportedFileRecord,
   KernelFilter,
   KernelMarkerRecord,
+  KernelMarker,
+  KernelProvenance,
   KernelRecord,
   KernelRef,
   ObjectRecord,
@@ -30,6 +32,10 @@ import {
   type ImportedFileRow,
   kernelFromRow,
   kernelMarkerFromRow,
+  KERNEL_PROVENANCE_COLUMNS,
+  kernelProvenanceFromRow,
+  kernelProvenanceParams,
+  type KernelProvenanceRow,
   type KernelMarkerRow,
   type KernelRow,
   kernelRefParams,
@@ -230,6 +236,32 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
       [...key, marker.storageKey],
     );
     return updated.rowCount === 1 ? 'updated' : 'unchanged';
+  }
+
+  async deleteKernelMarker(ref: KernelRef, marker: KernelMarker): Promise<void> {
+    await this.pool.query(`DELETE FROM kernel_markers WHERE ${KERNEL_KEY} AND marker = $5`, [...kernelRefParams(ref), marker]);
+  }
+
+  async recordKernelProvenance(provenance: KernelProvenance): Promise<void> {
+    const columns = KERNEL_PROVENANCE_COLUMNS.join(', ');
+    const values = KERNEL_PROVENANCE_COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
+    const updates = KERNEL_PROVENANCE_COLUMNS.slice(4).map((c) => `${c} = excluded.${c}`).join(', ');
+    await this.pool.query(
+      `INSERT INTO kernel_provenance (${columns}) VALUES (${values}) ON CONFLICT (distro, distro_version, arch, kernel) DO UPDATE SET ${updates}`,
+      kernelProvenanceParams(provenance),
+    );
+  }
+
+  async getKernelProvenance(ref: KernelRef): Promise<KernelProvenance | null> {
+    const result = await this.pool.query<KernelProvenanceRow>(`SELECT * FROM kernel_provenance WHERE ${KERNEL_KEY}`, kernelRefParams(ref));
+    const row = result.rows[0];
+    return row === undefined ? null : kernelProvenanceFromRow(row);
+  }
+
+  async listKernelProvenance(filter: KernelFilter): Promise<KernelProvenance[]> {
+    const { where, params } = kernelFilterCondition(filter, (index) => `$${index}`);
+    const result = await this.pool.query<KernelProvenanceRow>(`SELECT * FROM kernel_provenance ${where} ORDER BY distro, distro_version, arch, kernel`, params);
+    return result.rows.map(kernelProvenanceFromRow);
   }
 
   async listKernelMarkers(filter: KernelFilter, page: Page): Promise<{ items: KernelMarkerRecord[]; total: number }> {

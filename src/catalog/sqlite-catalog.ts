@@ -16,6 +16,8 @@ import type {
   ImportedFileRecord,
   KernelFilter,
   KernelMarkerRecord,
+  KernelMarker,
+  KernelProvenance,
   KernelRecord,
   KernelRef,
   ObjectRecord,
@@ -32,6 +34,10 @@ import {
   type ImportedFileRow,
   kernelFromRow,
   kernelMarkerFromRow,
+  KERNEL_PROVENANCE_COLUMNS,
+  kernelProvenanceFromRow,
+  kernelProvenanceParams,
+  type KernelProvenanceRow,
   type KernelMarkerRow,
   type KernelRow,
   kernelRefParams,
@@ -207,6 +213,27 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
       `UPDATE kernel_markers SET storage_key = ? WHERE ${KERNEL_KEY} AND marker = ? AND storage_key <> ?`,
     ).run(marker.storageKey, ...key, marker.storageKey);
     return updated.changes > 0 ? 'updated' : 'unchanged';
+  }
+
+  async deleteKernelMarker(ref: KernelRef, marker: KernelMarker): Promise<void> {
+    this.statement(`DELETE FROM kernel_markers WHERE ${KERNEL_KEY} AND marker = ?`).run(...kernelRefParams(ref), marker);
+  }
+
+  async recordKernelProvenance(provenance: KernelProvenance): Promise<void> {
+    const columns = KERNEL_PROVENANCE_COLUMNS.join(', ');
+    this.statement(`INSERT OR REPLACE INTO kernel_provenance (${columns}) VALUES (${KERNEL_PROVENANCE_COLUMNS.map(() => '?').join(', ')})`)
+      .run(...kernelProvenanceParams(provenance));
+  }
+
+  async getKernelProvenance(ref: KernelRef): Promise<KernelProvenance | null> {
+    const row = this.statement(`SELECT * FROM kernel_provenance WHERE ${KERNEL_KEY}`).get(...kernelRefParams(ref)) as KernelProvenanceRow | undefined;
+    return row === undefined ? null : kernelProvenanceFromRow(row);
+  }
+
+  async listKernelProvenance(filter: KernelFilter): Promise<KernelProvenance[]> {
+    const { where, params } = kernelFilterCondition(filter, () => '?');
+    const rows = this.statement(`SELECT * FROM kernel_provenance ${where} ORDER BY distro, distro_version, arch, kernel`).all(...params) as KernelProvenanceRow[];
+    return rows.map(kernelProvenanceFromRow);
   }
 
   async listKernelMarkers(filter: KernelFilter, page: Page): Promise<{ items: KernelMarkerRecord[]; total: number }> {

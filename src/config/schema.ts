@@ -47,6 +47,14 @@ export const CONFIG_ENV_VARS = [
   'BTFHUB_TRIM_CACHE_BYTES',
   'BTFHUB_SYNC_SOURCE',
   'BTFHUB_SYNC_INTERVAL_MS',
+  'BTFHUB_GENERATE',
+  'BTFHUB_GENERATE_REPOSITORIES',
+  'BTFHUB_GENERATE_RETRY_MS',
+  'BTFHUB_GENERATE_TIMEOUT_MS',
+  'BTFHUB_GENERATE_CONCURRENCY',
+  'BTFHUB_GENERATE_MEMORY_BYTES',
+  'BTFHUB_MAX_PACKAGE_BYTES',
+  'BTFHUB_COMPAT_WAIT_MS',
 ] as const;
 
 export type ConfigEnvVar = (typeof CONFIG_ENV_VARS)[number];
@@ -166,6 +174,33 @@ export interface Config {
   syncSource?: string;
   /** Between scheduled syncs; 0: no schedule (the default without REDIS_URL). */
   syncIntervalMs: number;
+  generate: GenerateSettings;
+  /**
+   * How long the BTFHub Online routes (/api/v1/customize, /api/v1/download) wait for a trim
+   * or a generation before answering 503 with Retry-After: their clients never follow a 202.
+   */
+  compatWaitMs: number;
+}
+
+/** Kernel BTF generation by the service (docs/GENERATE.md). */
+export interface GenerateSettings {
+  /** `off`: only POST /api/v1/kernels/generate; `on-miss`: an unknown kernel is generated from the repositories. */
+  mode: 'off' | 'on-miss';
+  /**
+   * Debug package repositories per distro (none by default), as src/generate's repository
+   * schema reads them; each entry is validated there when the service starts.
+   */
+  repositories: Readonly<Record<string, readonly Readonly<Record<string, unknown>>[]>>;
+  /** How long a kernel whose generation failed is refused before it is tried again. */
+  retryMs: number;
+  /** A generate job's whole time bound (download, extraction, pahole). */
+  timeoutMs: number;
+  /** Generate jobs at once per worker process. */
+  concurrency: number;
+  /** pahole's address-space bound. */
+  memoryBytes: number;
+  /** An uploaded package's size bound. */
+  maxPackageBytes: number;
 }
 
 export interface ConfigIssue {
@@ -251,6 +286,47 @@ const trustProxy = z.string().transform((value, ctx): TrustProxy => {
   return z.NEVER;
 });
 
+const GiB = 1024 * 1024 * 1024;
+
+/**
+ * Generation defaults, sized for a distribution's debug vmlinux of 300-900 MB: pahole took
+ * 45 s and peaked at 1.03 GiB resident for a 459 MiB vmlinux, so 30 minutes (download and
+ * extraction of a ~1.2 GB package included) and 8 GiB of address space (resident memory is
+ * about half of what pahole maps) leave room for the largest. See docs/GENERATE.md.
+ */
+export const GENERATE_DEFAULTS = {
+  retryMs: 6 * 3_600_000,
+  timeoutMs: 30 * 60_000,
+  concurrency: 1,
+  memoryBytes: 8 * GiB,
+  maxPackageBytes: 4 * GiB,
+} as const;
+
+/**
+ * BTFHUB_GENERATE_REPOSITORIES: JSON, an object from distro name to a list of repositories,
+ * e.g. `{"ubuntu":[{"name":"ddebs","kind":"deb","baseUrl":"http://ddebs.ubuntu.com","suites":["jammy"]}]}`.
+ * Only the shape is checked here (the repository schema lives with the generator, a layer up).
+ */
+const generateRepositories = z.string().transform((value, ctx): Record<string, Record<string, unknown>[]> => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `expected JSON (${(error as Error).message})` });
+    return z.NEVER;
+  }
+  const shape = z.record(
+    z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a distro name'),
+    z.array(z.record(z.string(), z.unknown())),
+  );
+  const checked = shape.safeParse(parsed);
+  if (!checked.success) {
+    ctx.addIssue({ code: 'custom', message: 'expected a JSON object from distro name to a list of repository objects' });
+    return z.NEVER;
+  }
+  return checked.data;
+});
+
 /** One entry per variable; defaults are the documented ones. Absent and empty values both mean "unset". */
 const envSchema = z.object({
   BTFHUB_HOST: nonBlank('expected a host name or IP address').default('127.0.0.1'),
@@ -310,6 +386,14 @@ const envSchema = z.object({
   BTFHUB_SYNC_INTERVAL_MS: integer(0, 2_592_000_000)
     .refine((value) => value === 0 || value >= 1000, 'expected 0 (off) or at least 1000')
     .optional(),
+  BTFHUB_GENERATE: z.enum(['off', 'on-miss'], { error: 'expected off or on-miss' }).default('off'),
+  BTFHUB_GENERATE_REPOSITORIES: generateRepositories.default({}),
+  BTFHUB_GENERATE_RETRY_MS: integer(0, 2_592_000_000).default(GENERATE_DEFAULTS.retryMs),
+  BTFHUB_GENERATE_TIMEOUT_MS: integer(1000, 86_400_000).default(GENERATE_DEFAULTS.timeoutMs),
+  BTFHUB_GENERATE_CONCURRENCY: integer(1, 64).default(GENERATE_DEFAULTS.concurrency),
+  BTFHUB_GENERATE_MEMORY_BYTES: integer(64 * 1024 * 1024, MAX_SAFE).default(GENERATE_DEFAULTS.memoryBytes),
+  BTFHUB_MAX_PACKAGE_BYTES: integer(1, MAX_SAFE).default(GENERATE_DEFAULTS.maxPackageBytes),
+  BTFHUB_COMPAT_WAIT_MS: integer(0, 3_600_000).default(60_000),
 });
 
 // Compile-time proof that the schema reads exactly the variables of CONFIG_ENV_VARS.
@@ -452,6 +536,16 @@ function deriveConfig(env: ParsedEnv): Config {
     ...(syncSource !== undefined && { syncSource }),
     // Off by default in the embedded mode; every 6 hours with Redis (when there is a source).
     syncIntervalMs: syncSource === undefined ? 0 : (env.BTFHUB_SYNC_INTERVAL_MS ?? (env.REDIS_URL === undefined ? 0 : DEFAULT_SYNC_INTERVAL_MS)),
+    generate: {
+      mode: env.BTFHUB_GENERATE,
+      repositories: env.BTFHUB_GENERATE_REPOSITORIES,
+      retryMs: env.BTFHUB_GENERATE_RETRY_MS,
+      timeoutMs: env.BTFHUB_GENERATE_TIMEOUT_MS,
+      concurrency: env.BTFHUB_GENERATE_CONCURRENCY,
+      memoryBytes: env.BTFHUB_GENERATE_MEMORY_BYTES,
+      maxPackageBytes: env.BTFHUB_MAX_PACKAGE_BYTES,
+    },
+    compatWaitMs: env.BTFHUB_COMPAT_WAIT_MS,
   };
 }
 

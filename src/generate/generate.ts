@@ -24,6 +24,8 @@ import { checkKernelBtf } from './verify.js';
 export interface GenerationLimits extends ExtractionLimits {
   /** Wall-clock time pahole may run before it is killed. */
   paholeTimeoutMs: number;
+  /** Address space pahole may map; unbounded when unset (the service sets BTFHUB_GENERATE_MEMORY_BYTES). */
+  paholeMemoryBytes?: number;
 }
 
 const GiB = 1024 * 1024 * 1024;
@@ -163,6 +165,7 @@ export async function generateKernelBtf(input: GenerateKernelBtfInput, options: 
     const run = await runPahole(extracted.path, join(workDir, `${extracted.release}.btf`), {
       flags,
       timeoutMs: limits.paholeTimeoutMs,
+      ...(limits.paholeMemoryBytes !== undefined ? { maxMemoryBytes: limits.paholeMemoryBytes } : {}),
       ...(options.paholePath ? { paholePath: options.paholePath } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });

@@ -16,7 +16,7 @@ export { formForPath, kernelBtfFileBytes, type KernelBtfForm } from './output.js
 export { GenerationGate, MemoryFailureCache, type FailureCache, type GenerationGateOptions } from './generation-gate.js';
 export { generateFromRepositories, type GeneratedFromRepository, type OnDemandOptions } from './on-demand.js';
 export {
-  debugRepositorySchema, generateConfigSchema, parseGenerateConfig,
+  debugRepositorySchema, generateConfigSchema, parseGenerateConfig, parseRepositoriesByDistro,
   type DebugRepository, type GenerateConfig, type GenerateConfigInput,
 } from './repository/config.js';
 export { findDebugPackage, type DebugPackage, type FindOptions } from './repository/find-package.js';

@@ -15,7 +15,9 @@
  * single-threaded pahole run of the same version gives (and the kernel's own build uses
  * -j1 for the same reason). pahole older than 1.22 cannot write detached BTF and is refused.
  *
- * pahole runs with a time bound and is killed past it; its stderr is kept for the error.
+ * pahole runs with a time bound and is killed past it, and optionally with an address-space
+ * bound (`ulimit -v` in a shell that then execs pahole): past it pahole's allocations fail and
+ * it exits with an error, which is reported with the bound. Its stderr is kept for the error.
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -79,6 +81,8 @@ export interface RunPaholeOptions {
   paholePath?: string;
   flags: readonly string[];
   timeoutMs: number;
+  /** Address space pahole may map (RLIMIT_AS); unbounded when unset. */
+  maxMemoryBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -87,13 +91,19 @@ export async function runPahole(vmlinux: string, outFile: string, options: RunPa
   const paholePath = options.paholePath ?? 'pahole';
   const args = [...options.flags, `--btf_encode_detached=${outFile}`, vmlinux];
   const started = performance.now();
-  const result = await runBounded(paholePath, args, options.timeoutMs, options.signal, true);
+  const bounded = options.maxMemoryBytes === undefined
+    ? { command: paholePath, args }
+    : { command: '/bin/sh', args: ['-c', 'ulimit -v "$1" && shift && exec "$@"', 'sh', String(Math.ceil(options.maxMemoryBytes / 1024)), paholePath, ...args] };
+  const result = await runBounded(bounded.command, bounded.args, options.timeoutMs, options.signal, true);
   const durationMs = Math.round(performance.now() - started);
   if (options.signal?.aborted) throw options.signal.reason;
   if (result.timedOut) {
     throw new GenerateError('PAHOLE_TIMEOUT', `pahole ran longer than its bound of ${options.timeoutMs} ms and was killed${result.detail ? ` (stderr: ${result.detail})` : ''}`);
   }
-  if (result.code !== 0) throw new GenerateError('PAHOLE', `pahole failed on ${vmlinux}: ${result.detail}`);
+  if (result.code !== 0) {
+    const bound = options.maxMemoryBytes === undefined ? '' : ` (its memory bound is ${options.maxMemoryBytes} bytes of address space)`;
+    throw new GenerateError('PAHOLE', `pahole failed on ${vmlinux}: ${result.detail}${bound}`);
+  }
   let btf: Uint8Array;
   try {
     btf = await readFile(outFile);

@@ -5,13 +5,14 @@
  */
 import type { Logger } from 'pino';
 import type { Catalog } from '../catalog/catalog.js';
-import type { Config } from '../config/schema.js';
+import { type Config, loadConfig } from '../config/schema.js';
 import type { CodecExecutor } from '../executor/codec-executor.js';
 import type { JobProcessors } from '../queue/job.js';
 import type { JobKinds } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { createBundleProcessor } from './bundle.js';
 import { createCompatProcessor } from './compat.js';
+import { createGenerateProcessor } from './generate.js';
 import { createSyncProcessor } from './sync.js';
 import { createTrimProcessor } from './trim.js';
 
@@ -23,20 +24,31 @@ export interface JobProcessorDeps {
   codec: CodecExecutor;
   logger: Logger;
   /** S3 settings for s3:// sync sources, the decompression bound. */
-  config?: Partial<Pick<Config, 'storage' | 'maxDecompressedBytes'>>;
+  config?: Partial<Pick<Config, 'storage' | 'maxDecompressedBytes' | 'generate'>>;
   /** The configured archive checkout, registered in place by a sync. */
   archive?: ObjectStore | null;
   /** Kernel loads in flight for compat and bundle jobs (default: one per core). */
   loadAhead?: number;
+  /** pahole for generate jobs (tests pass stand-ins); `pahole` on the PATH by default. */
+  paholePath?: string;
 }
 
 export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKinds> {
   const { store, catalog, logger } = deps;
   const coverage = { store, catalog, logger, ...(deps.loadAhead !== undefined && { loadAhead: deps.loadAhead }) };
+  const trim = createTrimProcessor({ store, catalog, codec: deps.codec, logger, maxDecompressedBytes: deps.config?.maxDecompressedBytes });
   return {
-    trim: createTrimProcessor({ store, catalog, codec: deps.codec, logger, maxDecompressedBytes: deps.config?.maxDecompressedBytes }),
+    trim,
     compat: createCompatProcessor(coverage),
     bundle: createBundleProcessor(coverage),
+    generate: createGenerateProcessor({
+      store,
+      catalog,
+      logger,
+      trim,
+      settings: deps.config?.generate ?? loadConfig({}).generate,
+      ...(deps.paholePath !== undefined && { paholePath: deps.paholePath }),
+    }),
     sync: createSyncProcessor({ store, catalog, logger, archive: deps.archive ?? null, ...(deps.config?.storage !== undefined && { config: { storage: deps.config.storage } }) }),
   };
 }

@@ -63,6 +63,7 @@ export type JobErrorCode =
   | 'KERNEL_CHANGED' // the stored kernel file differs from what was registered
   | 'KERNEL_CORRUPT' // the stored kernel file does not decode
   | 'VERIFICATION_FAILED' // the trimmed BTF resolves some relocation differently
+  | 'GENERATE_FAILED' // no kernel BTF could be made (the message starts with the GenerateError's code)
   | 'TIMEOUT' // the job ran longer than its budget
   | 'INTERNAL'; // storage, catalog or anything unexpected
 

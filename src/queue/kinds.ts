@@ -11,6 +11,9 @@
  *                                                       kernel as one .tar.gz
  *   sync     sync-<ms>-<random>, or the       sync       src/jobs/sync.ts: the archive source scanned again,
  *            scheduler's repeat:archive-sync:...         new kernels registered
+ *   generate generate-sha256(kernel, package  generate   src/jobs/generate.ts: a kernel's BTF made with pahole from
+ *            sha256 or "repository")                     an uploaded debug package or one found in the configured
+ *                                                        repositories, stored and registered (then a trim, on a miss)
  *
  * Uploaded objects are in the object store before a job is enqueued (`objects/<sha256>.o`),
  * so a job carries hashes, names, a kernel identity or filter, and any worker can run it.
@@ -139,6 +142,47 @@ export interface SyncJobResult {
   durationMs: number;
 }
 
+// ---------------------------------------------------------------------------------------
+// generate
+
+/** A debug package uploaded for the job, kept in the store until the job has run. */
+export interface UploadedPackageRef {
+  /** Object-store key (`packageKey(sha256)`). */
+  key: string;
+  sha256: string;
+  /** The client's file name (what provenance records). */
+  fileName: string;
+  size: number;
+}
+
+/** Make `kernel`'s BTF from `package`, or from the configured repositories when there is none. */
+export interface GenerateJobData {
+  kind: 'generate';
+  kernel: KernelRef;
+  package?: UploadedPackageRef;
+  /** Objects to trim for once the kernel is registered (an unknown kernel on POST /api/v1/btf). */
+  trimAfter?: { objectHashes: string[]; objectsHash: string };
+}
+
+export interface GenerateJobResult {
+  kind: 'generate';
+  kernel: KernelRef;
+  /** Store key and sha256 of the registered `.btf.tar.xz`. */
+  storageKey: string;
+  sha256: string;
+  size: number;
+  /** False when the kernel was registered by another job meanwhile (a miss): nothing was generated. */
+  generated: boolean;
+  /** Types in the BTF (0 when not generated). */
+  typeCount: number;
+  /** What the BTF was made from; null when not generated and no provenance is recorded. */
+  package: { file: string; name: string | null; version: string | null; sha256: string; url: string | null } | null;
+  pahole: { version: string; flags: string[]; durationMs: number; peakRssBytes: number | null } | null;
+  durationMs: number;
+  /** The trim asked for by `trimAfter`. */
+  trim?: TrimJobResult;
+}
+
 /** The job scheduler of the periodic archive sync. */
 export const SYNC_SCHEDULER_ID = 'archive-sync';
 
@@ -151,6 +195,7 @@ export type JobKinds = {
   compat: { data: ObjectsJobData; result: CompatJobResult };
   bundle: { data: ObjectsJobData; result: BundleJobResult };
   sync: { data: SyncJobData; result: SyncJobResult };
+  generate: { data: GenerateJobData; result: GenerateJobResult };
 };
 
 export type JobKind = keyof JobKinds;
@@ -160,7 +205,7 @@ export type JobKind = keyof JobKinds;
 export const MAX_LISTED = 50;
 
 /** The settings policies follow: trim concurrency and time budget. */
-export type JobPolicySettings = Pick<Config, 'workerConcurrency' | 'jobTimeoutMs'>;
+export type JobPolicySettings = Pick<Config, 'workerConcurrency' | 'jobTimeoutMs'> & { generate?: Pick<Config['generate'], 'concurrency' | 'timeoutMs'> };
 
 const DAY_SECONDS = 86_400;
 
@@ -170,7 +215,11 @@ const DAY_SECONDS = 86_400;
  * synchronous trim. Compat and bundle share one lane, one at a time (each loads kernels
  * ahead on every core), two attempts, no time budget (hundreds of kernels take minutes),
  * results remembered a day. Syncs: one at a time, never retried (the schedule runs again),
- * the last hundred remembered for GET /api/v1/sync.
+ * the last hundred remembered for GET /api/v1/sync. Generations: a lane of their own, one at
+ * a time per worker by default (pahole takes a core and ~1-2 GiB for a real vmlinux), never
+ * retried by the queue (a failure is the package's or is remembered by the `.failed` marker;
+ * asking again runs it again), bounded by BTFHUB_GENERATE_TIMEOUT_MS (the processor kills its
+ * own work at that bound; the queue's bound, a little later, only backs it up).
  */
 export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> {
   const trim: JobPolicy = {
@@ -207,15 +256,31 @@ export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> 
     stalledIntervalMs: 30_000,
     maxStalledCount: 1,
   };
-  return { trim, compat: coverage, bundle: coverage, sync };
+  const generateSettings = settings.generate ?? { concurrency: 1, timeoutMs: 30 * 60_000 };
+  const generate: JobPolicy = {
+    lane: 'generate',
+    concurrency: generateSettings.concurrency,
+    attempts: 1,
+    backoffMs: 2000,
+    timeoutMs: generateSettings.timeoutMs + GENERATE_TIMEOUT_GRACE_MS,
+    keepCompleted: { ageSeconds: DAY_SECONDS, count: 1000 },
+    keepFailed: { ageSeconds: DAY_SECONDS, count: 1000 },
+    lockDurationMs: 60_000,
+    stalledIntervalMs: 30_000,
+    maxStalledCount: 1,
+  };
+  return { trim, compat: coverage, bundle: coverage, sync, generate };
 }
 
 // ---------------------------------------------------------------------------------------
 // Ids
 
-const KIND_OF_ID = /^(compat|bundle|sync)-/;
+/** The queue's bound on a generate job comes this long after the processor's own. */
+export const GENERATE_TIMEOUT_GRACE_MS = 30_000;
 
-/** The kind a job id names: `compat-`, `bundle-` and `sync-` say theirs; any other id is a trim's. */
+const KIND_OF_ID = /^(compat|bundle|sync|generate)-/;
+
+/** The kind a job id names: `compat-`, `bundle-`, `sync-` and `generate-` say theirs; any other id is a trim's. */
 export function jobKindOf(id: string): JobKind {
   const match = KIND_OF_ID.exec(id);
   return match === null ? 'trim' : (match[1] as JobKind);
@@ -254,6 +319,19 @@ export function objectsJobId(kind: 'compat' | 'bundle', objects: readonly Upload
   hash.update(JSON.stringify([filter.distro ?? null, filter.distroVersion ?? null, filter.arch ?? null, filter.kernelPrefix ?? null]));
   hash.update(`\n${kernelsFingerprint}`);
   return `${kind}-${hash.digest('hex')}`;
+}
+
+/**
+ * The id of a generate job: sha256 over the kernel's identity and the package's sha256 (or
+ * `repository`), so an upload of the same package for the same kernel, or concurrent misses
+ * of one kernel, are one job.
+ */
+export function generateJobId(kernel: KernelRef, packageSha256: string | null, objectsHash?: string): string {
+  const ref = normalizeKernelRef(kernel);
+  const hash = createHash('sha256')
+    .update(['btfhub-generate-v1', ref.distro, ref.distroVersion, ref.arch, ref.kernel, packageSha256 ?? 'repository', objectsHash ?? ''].join('\n'))
+    .digest('hex');
+  return `generate-${hash}`;
 }
 
 /** A fresh id for a sync run asked for by an admin. */

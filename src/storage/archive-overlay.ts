@@ -4,6 +4,7 @@
  * the same in both (the BTFHub layout), so a kernel registered from the archive is read
  * through this one store while uploads, results and the host kernel land in the service's.
  */
+import { getFileStreaming, putFileStreaming } from './file-transfer.js';
 import { compareKeys } from './keys.js';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
 
@@ -27,6 +28,14 @@ export class ArchiveOverlayStore implements ObjectStore {
 
   put(key: string, data: Uint8Array): Promise<void> {
     return this.store.put(key, data);
+  }
+
+  putFile(key: string, path: string): Promise<void> {
+    return putFileStreaming(this.store, key, path);
+  }
+
+  async getFile(key: string, path: string): Promise<boolean> {
+    return (await getFileStreaming(this.store, key, path)) || getFileStreaming(this.archive, key, path);
   }
 
   delete(key: string): Promise<void> {

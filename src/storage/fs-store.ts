@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { mkdir, open, readdir, readFile, realpath, stat, unlink } from 'node:fs/promises';
+import { copyFile, constants as fsConstants, mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { replaceFileVia } from './atomic-file.js';
 import { StorageError } from './errors.js';
@@ -89,6 +89,37 @@ export class FsObjectStore implements ObjectStore {
       throw unavailable(`write ${key}`, error);
     }
     await syncDirectory(directory);
+  }
+
+  /** A copy to a temporary file beside the target (the kernel does the streaming), renamed over it. */
+  async putFile(key: string, path: string): Promise<void> {
+    assertValidKey(key);
+    if (key.split('/').some((segment) => segment.startsWith(TEMP_FILE_MARK))) {
+      throw new StorageError('INVALID_KEY', `invalid object key ${JSON.stringify(key)}: "${TEMP_FILE_MARK}" is reserved`);
+    }
+    const directory = await this.prepareDirectory(dirname(join(this.root, key)), key);
+    const temporary = join(directory, `${TEMP_FILE_MARK}${randomBytes(8).toString('hex')}`);
+    try {
+      await copyFile(path, temporary, fsConstants.COPYFILE_EXCL);
+      await rename(temporary, join(directory, basename(key)));
+    } catch (error) {
+      await unlink(temporary).catch(() => undefined);
+      throw unavailable(`write ${key} from ${path}`, error);
+    }
+    await syncDirectory(directory);
+  }
+
+  async getFile(key: string, path: string): Promise<boolean> {
+    assertValidKey(key);
+    const source = await this.resolveExisting(key);
+    if (source === null) return false;
+    try {
+      await copyFile(source, path, fsConstants.COPYFILE_EXCL);
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw unavailable(`read ${key} into ${path}`, error);
+    }
   }
 
   async delete(key: string): Promise<void> {

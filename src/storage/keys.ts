@@ -13,6 +13,8 @@
  *   reports/compat/<job id>.json                           a compat job's report                       compatReportKey
  *   bundles/<job id>.tar.gz                                a bundle job's archive                      bundleKey
  *   bundles/<job id>.json                                  its metadata (download headers)             bundleMetaKey
+ *   packages/<sha256>.pkg                                  a debug package uploaded for a generate job packageKey
+ *   <distro>/<distro_version>/<arch>/<kernel>.failed       a generation failed: its reason (JSON)      kernelMarkerKey
  *
  * Everything but the kernels lives under SERVICE_PREFIXES, which a scan for kernels skips.
  */
@@ -75,13 +77,21 @@ export function kernelKey(ref: KernelRef, format: KernelBtfFormat): string {
   return key;
 }
 
+/**
+ * `<distro>/<distro_version>/<arch>/<kernel>.failed`: BTFHub's marker of a kernel whose BTF
+ * could not be made, beside where its BTF would be (the service's holds the reason, as JSON).
+ */
+export function kernelMarkerKey(ref: KernelRef, marker: 'failed'): string {
+  return kernelKey(ref, 'btf').replace(/\.btf$/, `.${marker}`);
+}
+
 /** How the kernel file at `key` is stored: `.btf.tar.xz` is an archive, anything else raw BTF. */
 export function kernelFileFormat(key: string): KernelBtfFormat {
   return key.endsWith('.tar.xz') ? 'btf.tar.xz' : 'btf';
 }
 
 /** Key prefixes the service itself writes; never kernels. */
-export const SERVICE_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'reports/', 'bundles/'] as const;
+export const SERVICE_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'reports/', 'bundles/', 'packages/'] as const;
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -119,6 +129,14 @@ export function derivedKernelKey(fileSha256: string, kernel: string, format: Ker
   const key = `derived/${checkSha256(fileSha256)}/${kernel}.${format}`;
   assertValidKey(key);
   return key;
+}
+
+/**
+ * `packages/<sha256>.pkg`: a debug package uploaded to POST /api/v1/kernels/generate, kept
+ * until its generate job has run (any worker reads it from here), then deleted.
+ */
+export function packageKey(sha256hex: string): string {
+  return `packages/${checkSha256(sha256hex)}.pkg`;
 }
 
 /** A job id as one key segment (ids are hashes or `<kind>-<ms>-<random>`). */

@@ -20,6 +20,14 @@ export interface ObjectStore {
   head(key: string): Promise<ObjectInfo | null>;
   /** Atomic write: readers see the old object or the whole new one, never a partial one. */
   put(key: string, data: Uint8Array): Promise<void>;
+  /**
+   * Streams the local file at `path` into `key`, atomically like `put`, without holding it in
+   * memory (a debug package is hundreds of MB). Optional: `putFileStreaming` falls back to
+   * `put` for a store without it.
+   */
+  putFile?(key: string, path: string): Promise<void>;
+  /** Streams `key` into a new local file at `path`; false when the object does not exist. Optional, as putFile. */
+  getFile?(key: string, path: string): Promise<boolean>;
   /** Removes the object; no error when it is absent. */
   delete(key: string): Promise<void>;
   /** Every object under `prefix` (recursive), in key order. */

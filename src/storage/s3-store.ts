@@ -19,6 +19,10 @@
  * SDK error as its cause, so callers handle one error type whatever the backend.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
@@ -111,6 +115,32 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
+    await this.putVia(key, { Body: data, ContentLength: data.byteLength, ContentMD5: createHash('md5').update(data).digest('base64') });
+  }
+
+  /** The file streamed as the body, with its MD5 (one more read of it) so a damaged upload is refused. */
+  async putFile(key: string, path: string): Promise<void> {
+    const size = (await stat(path)).size;
+    const md5 = createHash('md5');
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) md5.update(chunk as Buffer);
+    await this.putVia(key, { Body: createReadStream(path, { highWaterMark: 1 << 20 }), ContentLength: size, ContentMD5: md5.digest('base64') });
+  }
+
+  async getFile(key: string, path: string): Promise<boolean> {
+    assertValidKey(key);
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      const body = response.Body as Readable | undefined;
+      await pipeline(body ?? Readable.from([]), createWriteStream(path, { flags: 'wx' }));
+      return true;
+    } catch (error) {
+      if (isMissingObject(error)) return false;
+      await rm(path, { force: true });
+      throw this.unavailable(`get ${key}`, error);
+    }
+  }
+
+  private async putVia(key: string, body: { Body: Uint8Array | Readable; ContentLength: number; ContentMD5: string }): Promise<void> {
     assertValidKey(key);
     if (isTemporaryKey(key)) {
       throw new StorageError('INVALID_KEY', `invalid object key ${JSON.stringify(key)}: "${TEMP_MARK}" is reserved`);
@@ -122,9 +152,7 @@ export class S3ObjectStore implements ObjectStore {
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: temporary,
-          Body: data,
-          ContentLength: data.byteLength,
-          ContentMD5: createHash('md5').update(data).digest('base64'),
+          ...body,
           ContentType: 'application/octet-stream',
         }),
       );

@@ -53,6 +53,8 @@ t.test('defaults', async (t) => {
     trustProxy: false,
     trimCacheBytes: 67_108_864,
     syncIntervalMs: 0,
+    generate: { mode: 'off', repositories: {}, retryMs: 21_600_000, timeoutMs: 1_800_000, concurrency: 1, memoryBytes: 8 * 1024 ** 3, maxPackageBytes: 4 * 1024 ** 3 },
+    compatWaitMs: 60_000,
   } satisfies Config);
   t.equal(config.archiveDir, undefined);
   t.equal(config.adminToken, undefined);
@@ -199,6 +201,9 @@ t.test('every bad variable is named, with the reason and the value', async (t) =
     BTFHUB_JOB_TIMEOUT_MS: { value: '0x10', message: /between 1 and 86400000/ },
     BTFHUB_REGISTER_HOST_KERNEL: { value: 'on', message: /expected one of true, false/ },
     LOG_LEVEL: { value: 'verbose', message: /expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"/ },
+    BTFHUB_GENERATE: { value: 'always', message: /expected off or on-miss/ },
+    BTFHUB_GENERATE_REPOSITORIES: { value: '[1]', message: /expected a JSON object from distro name to a list of repository objects/ },
+    BTFHUB_MAX_PACKAGE_BYTES: { value: '0', message: /expected an integer of at least 1/ },
   };
   // One bad variable at a time: each message stands on its own.
   for (const [variable, { value, message }] of Object.entries(bad)) {

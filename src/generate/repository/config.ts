@@ -16,6 +16,7 @@
  *       baseUrl: http://debuginfo.centos.org/8/x86_64
  */
 import { z } from 'zod';
+import { normalizeDistro } from '../../identity/kernel-identity.js';
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
@@ -70,4 +71,34 @@ export type GenerateConfigInput = z.input<typeof generateConfigSchema>;
 /** Validates `input`; a bad value throws a ZodError naming each offending field. */
 export function parseGenerateConfig(input: unknown): GenerateConfig {
   return generateConfigSchema.parse(input);
+}
+
+/**
+ * The service's repositories are configured per distro (BTFHUB_GENERATE_REPOSITORIES: distro
+ * name -> repositories). Each distro's list becomes one GenerateConfig; distro names are
+ * normalized as kernel identities are (`Ubuntu` is `ubuntu`). A bad entry throws an Error
+ * naming the variable, the distro, the entry and the field.
+ */
+export function parseRepositoriesByDistro(
+  byDistro: Readonly<Record<string, readonly unknown[]>>,
+  settings: Omit<GenerateConfigInput, 'repositories'> = {},
+  variable = 'BTFHUB_GENERATE_REPOSITORIES',
+): Map<string, GenerateConfig> {
+  const configs = new Map<string, GenerateConfig>();
+  for (const [name, repositories] of Object.entries(byDistro)) {
+    let distro: string;
+    try {
+      distro = normalizeDistro(name);
+    } catch (err) {
+      throw new Error(`${variable}: ${(err as Error).message}`, { cause: err });
+    }
+    const parsed = generateConfigSchema.safeParse({ ...settings, repositories });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+      throw new Error(`${variable}: ${name}${path.replace(/^\.repositories/, '')}: ${issue.message}`, { cause: parsed.error });
+    }
+    configs.set(distro, parsed.data);
+  }
+  return configs;
 }

@@ -11,7 +11,8 @@ import { binary, header, response, UPLOAD_FAILURES } from '../../../openapi/comp
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 import { BtfUploadFields, BtfUploadForm, ErrorBody, TrimParams } from '../../../schemas.js';
-import { countHit, kernelLabel, trimObjects, type TrimAnswer, uploadedObject } from '../../../trim-service.js';
+import { trimOrGenerate } from '../../../generate-service.js';
+import { countHit, kernelLabel, type TrimAnswer, uploadedObject } from '../../../trim-service.js';
 import { readUpload } from '../../../uploads.js';
 import { z } from '../../../zod.js';
 
@@ -38,6 +39,11 @@ objects and kernel is answered at once from the cache (\`X-BTFHub-Cache: hit\`).
 Concurrent identical requests share one job. When the job is not done in time the
 answer is 202 with the job's URL in \`Location\`; follow it with
 \`GET /api/v1/jobs/{id}\`, then fetch the result from its \`result.url\`.
+
+With \`BTFHUB_GENERATE=on-miss\` and debug repositories configured for the distro, an
+unknown kernel is not a 404: a \`generate\` job makes its BTF from the distribution's debug
+package, registers it and then trims (202 with that job's URL while it runs; its
+\`result.url\` is the trimmed BTF). A kernel that cannot be generated is a 404 naming why.
 
 The objects hash (\`X-BTFHub-Objects-Hash\`, and the key of
 \`GET /api/v1/btf/{objectsHash}/...\`) is the sha256 of the objects' distinct
@@ -113,7 +119,7 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
     const kernel = kernelRefFromFields(fields);
     const objects = upload.files.map(uploadedObject);
-    const answer = await trimObjects(services, kernel, objects, services.config.requestWaitMs);
+    const answer = await trimOrGenerate(services, kernel, objects, services.config.requestWaitMs);
     return answer.kind === 'pending' ? sendPending(reply, answer) : sendReady(reply, answer);
   });
 

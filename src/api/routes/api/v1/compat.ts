@@ -7,16 +7,26 @@
  *   GET  /api/v1/download?distribution=&distribution_version=&kernel_version=&arch=
  *                                         the kernel's .btf.tar.xz
  *   POST /api/v1/customize?<same four>    multipart field `bpf`: a .tar.xz holding the trimmed <kernel>.btf
+ *
+ * Its clients treat any 2xx as the file, so these never answer 202: customize and download
+ * wait for the trim (or, with on-miss generation, the kernel's generation) up to
+ * BTFHUB_COMPAT_WAIT_MS, then answer 503 with Retry-After. Errors name the original's
+ * fields (`bpf`, `distribution`...), and trailing slashes redirect as its router did
+ * (plugins/app/compat-redirects.ts).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { makeBtfTarXz } from '../../../../archive/kernel-btf.js';
-import { missingField } from '../../../errors.js';
-import { kernelRefFromCompat, sendBinary, sendPending } from '../../../http.js';
+import type { KernelRecord, KernelRef } from '../../../../catalog/catalog.js';
+import { generateJobId } from '../../../../queue/kinds.js';
+import { ApiError, missingField, toErrorReply } from '../../../errors.js';
+import { generatesOnMiss, trimOrGenerate } from '../../../generate-service.js';
+import { kernelRefFromCompat, sendBinary } from '../../../http.js';
+import type { AppServices } from '../../../services.js';
 import { kernelBtf } from '../../../kernel-files.js';
 import { binary, describedHeader, header, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { CompatList, CompatQuery, CustomizeForm, MAX_PAGE_LIMIT } from '../../../schemas.js';
-import { kernelLabel, requireKernel, trimObjects, uploadedObject } from '../../../trim-service.js';
+import { kernelLabel, requireKernel, uploadedObject } from '../../../trim-service.js';
 import { readUpload } from '../../../uploads.js';
 
 const compatListOperation = defineOperation({
@@ -56,6 +66,9 @@ const compatDownloadOperation = defineOperation({
   },
 });
 
+/** When the service has worked on an answer for BTFHUB_COMPAT_WAIT_MS: come back later. */
+const STILL_WORKING_SECONDS = 10;
+
 const compatCustomizeOperation = defineOperation({
   method: 'post',
   path: '/api/v1/customize',
@@ -64,7 +77,10 @@ const compatCustomizeOperation = defineOperation({
   summary: 'Trim a kernel BTF for one BPF object (BTFHub Online)',
   description: `The object in the multipart field \`bpf\`; the kernel in the query. Answers a
 \`.tar.xz\` holding the trimmed \`<kernel>.btf\`. Runs like \`POST /api/v1/btf\`
-(same cache, same job, same wait; 202 when the job outlasts the wait).
+(same cache, same job), but never answers 202, which the original's clients would take for the
+file: it waits up to BTFHUB_COMPAT_WAIT_MS (60 s by default), then answers 503 with
+\`Retry-After\`; asking again later is answered from the cache. Errors about the object name
+the field \`bpf\`.
 `,
   request: { query: CompatQuery, body: { required: true, content: { 'multipart/form-data': { schema: CustomizeForm } } } },
   responses: {
@@ -77,7 +93,6 @@ const compatCustomizeOperation = defineOperation({
       },
       content: { 'application/octet-stream': binary('application/octet-stream') },
     },
-    '202': response('Accepted'),
     '404': response('KernelNotFound'),
     ...UPLOAD_FAILURES,
   },
@@ -106,7 +121,7 @@ export async function compatRoutes(app: FastifyInstance): Promise<void> {
   });
 
   addRoute(app, compatDownloadOperation, {}, async (request, reply) => {
-    const record = await requireKernel(services.catalog, kernelRefFromCompat(request.query));
+    const record = await kernelOrGenerated(services, kernelRefFromCompat(request.query));
     const archive = await kernelBtf(services.store, record, 'btf.tar.xz');
     return sendBinary(fileTransfer(reply), archive, 'application/octet-stream', `${record.kernel}.btf.tar.xz`);
   });
@@ -116,10 +131,47 @@ export async function compatRoutes(app: FastifyInstance): Promise<void> {
     const upload = await readUpload(request, { fileFields: ['bpf'], textFields: [], rejectUnknown: false, decompress: true });
     if (upload.files.length === 0) throw missingField('bpf', 'the BPF object is required, as a file part named "bpf"');
     const objects = upload.files.map(uploadedObject);
-    const answer = await trimObjects(services, kernel, objects, services.config.requestWaitMs);
-    if (answer.kind === 'pending') return sendPending(reply, answer);
+    const answer = await trimOrGenerate(services, kernel, objects, compatWaitMs(services)).catch((error: unknown) => {
+      throw asBpfField(error);
+    });
+    if (answer.kind === 'pending') throw stillWorking(`the trim for ${kernelLabel(kernel)} (job ${answer.jobId})`);
     const archive = await makeBtfTarXz(answer.kernel.kernel, answer.btf);
     reply.header('x-btfhub-kernel', kernelLabel(answer.kernel)).header('x-btfhub-objects-hash', answer.objectsHash);
     return sendBinary(fileTransfer(reply), archive, 'application/octet-stream', `${answer.kernel.kernel}.btf.tar.xz`);
   });
+}
+
+function compatWaitMs(services: AppServices): number {
+  return services.config.compatWaitMs ?? 60_000;
+}
+
+/** 503 with Retry-After: the work goes on, and asking again later is answered from the cache. */
+function stillWorking(what: string): ApiError {
+  return new ApiError(503, 'unavailable', `${what} is still running; retry later`, undefined, {
+    headers: { 'retry-after': String(STILL_WORKING_SECONDS) },
+  });
+}
+
+/** An error about the uploaded object, named as the original named its part: `bpf`. */
+function asBpfField(error: unknown): unknown {
+  const reply = toErrorReply(error);
+  if (reply.body.field !== 'object') return error;
+  return new ApiError(reply.status, reply.body.error, reply.body.message, 'bpf', { headers: reply.headers, cause: error });
+}
+
+/**
+ * The kernel's record; an unknown kernel is generated first when on-miss generation applies
+ * (waiting up to BTFHUB_COMPAT_WAIT_MS, a 503 past it, a 404 naming why when it failed).
+ */
+async function kernelOrGenerated(services: AppServices, ref: KernelRef): Promise<KernelRecord> {
+  const record = await services.catalog.getKernel(ref);
+  if (record !== null || !generatesOnMiss(services, ref.distro)) return requireKernel(services.catalog, ref);
+  const id = generateJobId(ref, null);
+  await services.queue.enqueue('generate', id, { kind: 'generate', kernel: ref });
+  const status = await services.queue.waitFor('generate', id, compatWaitMs(services));
+  if (status.state === 'failed') {
+    throw new ApiError(404, 'kernel_not_found', `no BTF for kernel ${kernelLabel(ref)}, and it could not be generated: ${status.error?.message ?? 'unknown error'}`);
+  }
+  if (status.state !== 'completed') throw stillWorking(`the generation of ${kernelLabel(ref)} (job ${id})`);
+  return requireKernel(services.catalog, ref);
 }

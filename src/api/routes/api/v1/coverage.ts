@@ -8,13 +8,14 @@
  * JSON by default, CSV with `Accept: text/csv`.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Catalog, KernelFilter, KernelMarkerRecord, KernelRecord } from '../../../../catalog/catalog.js';
+import type { Catalog, KernelFilter, KernelMarkerRecord, KernelProvenance, KernelRecord } from '../../../../catalog/catalog.js';
 import { matchingKernels } from '../../../coverage-service.js';
 import { Coverage, type CoverageBody, type CoverageEntryBody, CoverageKernels, CoverageParams } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
 import { negotiate } from '../../../http.js';
 import { normalizeArch, normalizeDistro, normalizeDistroVersion } from '../../../../identity/kernel-identity.js';
-import { kernelInfo } from '../../../kernel-files.js';
+import { kernelInfo, provenanceByKernel } from '../../../kernel-files.js';
+import { kernelLabel } from '../../../trim-service.js';
 import { header, response } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { ErrorBody, MAX_PAGE_LIMIT } from '../../../schemas.js';
@@ -37,7 +38,9 @@ const getCoverageOperation = defineOperation({
   description: `Per distro, release and arch: how many kernels the service has BTF for, the oldest
 and newest kernel release (version order: \`5.4.0-42\` before \`5.4.0-100\`), when the
 last one was registered, and BTFHub's marker files (\`failed\`: BTFHub has no BTF for
-the kernel; \`hasbtf\`: it ships its own). JSON, or CSV with \`Accept: text/csv\`.
+the kernel; \`hasbtf\`: it ships its own). \`generated\` counts the kernels whose BTF the
+service made itself from a debug package (the rest come from an archive). JSON, or CSV with
+\`Accept: text/csv\`.
 `,
   request: { headers: AcceptCsv },
   responses: {
@@ -130,14 +133,23 @@ const groupKey = (r: { distro: string; distroVersion: string; arch: string }) =>
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The coverage groups of these kernels and markers, sorted by distro, release, arch. */
-export function coverageOf(kernels: readonly KernelRecord[], markers: readonly KernelMarkerRecord[]): CoverageBody {
-  const groups = new Map<string, { ref: { distro: string; distroVersion: string; arch: string }; kernels: KernelRecord[]; failed: number; hasbtf: number }>();
+export function coverageOf(
+  kernels: readonly KernelRecord[],
+  markers: readonly KernelMarkerRecord[],
+  provenance: ReadonlyMap<string, KernelProvenance> = new Map(),
+): CoverageBody {
+  const groups = new Map<string, { ref: { distro: string; distroVersion: string; arch: string }; kernels: KernelRecord[]; generated: number; failed: number; hasbtf: number }>();
   const group = (r: { distro: string; distroVersion: string; arch: string }) => {
     let g = groups.get(groupKey(r));
-    if (g === undefined) groups.set(groupKey(r), (g = { ref: { distro: r.distro, distroVersion: r.distroVersion, arch: r.arch }, kernels: [], failed: 0, hasbtf: 0 }));
+    if (g === undefined) groups.set(groupKey(r), (g = { ref: { distro: r.distro, distroVersion: r.distroVersion, arch: r.arch }, kernels: [], generated: 0, failed: 0, hasbtf: 0 }));
     return g;
   };
-  for (const k of kernels) group(k).kernels.push(k);
+  const isGenerated = (k: KernelRecord) => provenance.get(kernelLabel(k))?.kernelSha256 === k.sha256;
+  for (const k of kernels) {
+    const g = group(k);
+    g.kernels.push(k);
+    if (isGenerated(k)) g.generated++;
+  }
   for (const m of markers) group(m)[m.marker]++;
   const items: CoverageEntryBody[] = [...groups.values()]
     .sort((a, b) => cmp(a.ref.distro, b.ref.distro) || cmp(a.ref.distroVersion, b.ref.distroVersion) || cmp(a.ref.arch, b.ref.arch))
@@ -147,6 +159,7 @@ export function coverageOf(kernels: readonly KernelRecord[], markers: readonly K
         distro_version: g.ref.distroVersion,
         arch: g.ref.arch,
         kernels: g.kernels.length,
+        generated: g.generated,
         markers: { failed: g.failed, hasbtf: g.hasbtf },
         url: `/api/v1/coverage/${[g.ref.distro, g.ref.distroVersion, g.ref.arch].map(encodeURIComponent).join('/')}`,
       };
@@ -164,6 +177,7 @@ export function coverageOf(kernels: readonly KernelRecord[], markers: readonly K
     items,
     totals: {
       kernels: kernels.length,
+      generated: items.reduce((sum, g) => sum + g.generated, 0),
       groups: items.length,
       failed: markers.filter((m) => m.marker === 'failed').length,
       hasbtf: markers.filter((m) => m.marker === 'hasbtf').length,
@@ -189,8 +203,10 @@ export async function coverageRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
   addRoute(app, getCoverageOperation, {}, async (request, reply) => {
-    const [kernels, markers] = await Promise.all([matchingKernels(services.catalog, {}), allMarkers(services.catalog, {})]);
-    const body = coverageOf(kernels, markers);
+    const [kernels, markers, provenance] = await Promise.all([
+      matchingKernels(services.catalog, {}), allMarkers(services.catalog, {}), provenanceByKernel(services.catalog, {}),
+    ]);
+    const body = coverageOf(kernels, markers, provenance);
     reply.header('vary', 'Accept');
     if (negotiate(request.headers.accept, [JSON_TYPE, CSV_TYPE], JSON_TYPE) === CSV_TYPE) {
       const header = ['distro', 'distro_version', 'arch', 'kernels', 'oldest_kernel', 'newest_kernel', 'last_added', 'last_added_kernel', 'failed', 'hasbtf'];
@@ -210,7 +226,9 @@ export async function coverageRoutes(app: FastifyInstance): Promise<void> {
         distroVersion: normalizeDistroVersion(distro, request.params.distro_version),
         arch: normalizeArch(request.params.arch),
       };
-      const [kernels, markers] = await Promise.all([matchingKernels(services.catalog, filter), allMarkers(services.catalog, filter)]);
+      const [kernels, markers, provenance] = await Promise.all([
+        matchingKernels(services.catalog, filter), allMarkers(services.catalog, filter), provenanceByKernel(services.catalog, filter),
+      ]);
       const label = `${filter.distro}/${filter.distroVersion}/${filter.arch}`;
       if (kernels.length === 0 && markers.length === 0) {
         throw new ApiError(404, 'kernel_not_found', `no kernels for ${label} (GET /api/v1/coverage lists what there is)`);
@@ -220,7 +238,7 @@ export async function coverageRoutes(app: FastifyInstance): Promise<void> {
       reply.header('vary', 'Accept');
       if (negotiate(request.headers.accept, [JSON_TYPE, CSV_TYPE], JSON_TYPE) === CSV_TYPE) {
         const rows = [
-          ...kernels.map((k) => { const i = kernelInfo(k); return [i.kernel_version, 'btf', i.format, i.size, i.sha256, i.added_at]; }),
+          ...kernels.map((k) => { const i = kernelInfo(k, provenance.get(kernelLabel(k))); return [i.kernel_version, 'btf', i.format, i.size, i.sha256, i.added_at]; }),
           ...markers.map((m) => [m.kernel, m.marker, '', '', '', m.recordedAt.toISOString()]),
         ];
         return sendCsv(reply, toCsv(['kernel_version', 'status', 'format', 'size', 'sha256', 'added_at'], rows), `${label.replace(/\//g, '_')}.csv`);
@@ -229,7 +247,7 @@ export async function coverageRoutes(app: FastifyInstance): Promise<void> {
         distro: filter.distro,
         distro_version: filter.distroVersion,
         arch: filter.arch,
-        items: kernels.map(kernelInfo),
+        items: kernels.map((k) => kernelInfo(k, provenance.get(kernelLabel(k)))),
         markers: markers.map((m) => ({ kernel_version: m.kernel, marker: m.marker })),
       };
     },

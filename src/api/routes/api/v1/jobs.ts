@@ -4,10 +4,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { JobStatus as QueuedJobStatus } from '../../../../queue/job.js';
-import { jobKindOf, type TrimJobData, type TrimJobResult } from '../../../../queue/kinds.js';
+import { type GenerateJobData, type GenerateJobResult, jobKindOf, type TrimJobData, type TrimJobResult } from '../../../../queue/kinds.js';
 import { coverageJobBody, type CoverageJobStatus } from '../../../coverage-service.js';
 import { CoverageJobStatus as CoverageJobStatusSchema } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
+import { GenerateJobStatus } from '../../../generate-schemas.js';
+import { generateJobBody } from '../../../generate-service.js';
 import { kernelPath } from '../../../http.js';
 import { response } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
@@ -24,14 +26,16 @@ const getJobOperation = defineOperation({
 completed the result: for a trim job (\`JobStatus\`) its sha256, size and \`url\` (GET it
 for the trimmed BTF); for a compat, bundle or sync job (\`CoverageJobStatus\`, ids
 \`compat-...\`, \`bundle-...\`, \`sync-...\`) its \`kind\`, \`progress\` (kernels done of
-total) and a summary, with the \`url\` of the report or bundle.
+total) and a summary, with the \`url\` of the report or bundle; for a generate job
+(\`GenerateJobStatus\`, ids \`generate-...\`) the registered kernel and its provenance, or the
+error (its message starts with the cause's code), and when it also trimmed, the trimmed BTF's \`url\`.
 Finished jobs are kept for a while only; then 404.
 `,
   request: { params: JobParams },
   responses: {
     '200': {
       description: 'The job.',
-      content: { 'application/json': { schema: z.union([JobStatus, CoverageJobStatusSchema]).openapi({}, { unionPreferredType: 'oneOf' }) } },
+      content: { 'application/json': { schema: z.union([JobStatus, CoverageJobStatusSchema, GenerateJobStatus]).openapi({}, { unionPreferredType: 'oneOf' }) } },
     },
     '400': response('BadRequest'),
     '404': { description: 'No such job (`job_not_found`).', content: { 'application/json': { schema: ErrorBody } } },
@@ -80,6 +84,8 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     const kind = jobKindOf(id);
     const status = await services.queue.status(kind, id);
     if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${id} (finished jobs are kept for a while only)`);
-    return kind === 'trim' ? jobStatusBody(status as QueuedJobStatus<TrimJobData, TrimJobResult>) : coverageJobBody(status as CoverageJobStatus);
+    if (kind === 'trim') return jobStatusBody(status as QueuedJobStatus<TrimJobData, TrimJobResult>);
+    if (kind === 'generate') return generateJobBody(status as QueuedJobStatus<GenerateJobData, GenerateJobResult>);
+    return coverageJobBody(status as CoverageJobStatus);
   });
 }

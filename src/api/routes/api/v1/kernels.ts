@@ -15,11 +15,11 @@ import {
   validateIdentityValue,
 } from '../../../../identity/kernel-identity.js';
 import { kernelRefFromFields, negotiate, sendBinary } from '../../../http.js';
-import { kernelBtf, kernelInfo } from '../../../kernel-files.js';
+import { kernelBtf, kernelInfo, provenanceByKernel } from '../../../kernel-files.js';
 import { binary, describedHeader, response } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { KernelInfo, KernelList, KernelListQuery, type KernelListQueryInput, KernelParams } from '../../../schemas.js';
-import { requireKernel } from '../../../trim-service.js';
+import { kernelLabel, requireKernel } from '../../../trim-service.js';
 import { z } from '../../../zod.js';
 
 const XZ_MEDIA_TYPE = 'application/x-xz';
@@ -46,6 +46,7 @@ const getKernelOperation = defineOperation({
   operationId: 'getKernel',
   tags: ['kernels'],
   summary: "A kernel's metadata",
+  description: 'Where its BTF is and, for a kernel the service generated (`source: generated`), its provenance: the package (name, version, sha256, URL), pahole\'s version and flags, and when.',
   request: { params: KernelParams },
   responses: {
     '200': { description: 'The kernel.', content: { 'application/json': { schema: KernelInfo } } },
@@ -106,11 +107,16 @@ export async function kernelRoutes(app: FastifyInstance): Promise<void> {
 
   addRoute(app, listKernelsOperation, {}, async (request) => {
     const { limit, offset } = request.query;
-    const page = await services.catalog.listKernels(kernelFilter(request.query), { limit, offset });
-    return { items: page.items.map(kernelInfo), total: page.total, limit, offset };
+    const filter = kernelFilter(request.query);
+    const [page, provenance] = await Promise.all([services.catalog.listKernels(filter, { limit, offset }), provenanceByKernel(services.catalog, filter)]);
+    return { items: page.items.map((k) => kernelInfo(k, provenance.get(kernelLabel(k)))), total: page.total, limit, offset };
   });
 
-  addRoute(app, getKernelOperation, {}, async (request) => kernelInfo(await requireKernel(services.catalog, kernelRefFromFields(request.params))));
+  addRoute(app, getKernelOperation, {}, async (request) => {
+    const ref = kernelRefFromFields(request.params);
+    const [record, provenance] = await Promise.all([requireKernel(services.catalog, ref), services.catalog.getKernelProvenance(ref)]);
+    return kernelInfo(record, provenance);
+  });
 
   addRoute(app, getKernelBtfOperation, {}, async (request, reply) => {
     const record = await requireKernel(services.catalog, kernelRefFromFields(request.params));
