@@ -61,3 +61,6 @@ export const GenerateJobStatus = z
   .openapi('GenerateJobStatus');
 
 export type GenerateJobStatusBody = z.output<typeof GenerateJobStatus>;
+
+/** The named schemas of this module, for the OpenAPI document's components. */
+export const GENERATE_COMPONENT_SCHEMAS = { GenerateAccepted, GenerateJobStatus };

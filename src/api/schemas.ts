@@ -276,6 +276,7 @@ export const COMPONENT_SCHEMAS = {
   Error: ErrorBody,
   KernelIdentity,
   KernelInfo,
+  Provenance,
   KernelList,
   JobAccepted,
   JobStatus,

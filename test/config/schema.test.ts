@@ -335,6 +335,14 @@ t.test('CONFIG_ENV_VARS lists every variable the schema reads', async (t) => {
     'BTFHUB_TRIM_CACHE_BYTES',
     'BTFHUB_SYNC_SOURCE',
     'BTFHUB_SYNC_INTERVAL_MS',
+    'BTFHUB_GENERATE',
+    'BTFHUB_GENERATE_REPOSITORIES',
+    'BTFHUB_GENERATE_RETRY_MS',
+    'BTFHUB_GENERATE_TIMEOUT_MS',
+    'BTFHUB_GENERATE_CONCURRENCY',
+    'BTFHUB_GENERATE_MEMORY_BYTES',
+    'BTFHUB_MAX_PACKAGE_BYTES',
+    'BTFHUB_COMPAT_WAIT_MS',
   ];
   t.same([...CONFIG_ENV_VARS].sort(), [...documented].sort());
   t.equal(new Set(CONFIG_ENV_VARS).size, CONFIG_ENV_VARS.length, 'no duplicates');

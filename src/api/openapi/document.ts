@@ -17,6 +17,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-ope
 import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { COVERAGE_COMPONENT_SCHEMAS } from '../coverage-schemas.js';
+import { GENERATE_COMPONENT_SCHEMAS } from '../generate-schemas.js';
 import { IdentityAnswer, IdentityRequest } from '../identity-schema.js';
 import { OPERATIONS } from '../route-table.js';
 import { COMPONENT_SCHEMAS } from '../schemas.js';
@@ -25,7 +26,7 @@ import { HEADERS, INFO, RESPONSES, SECURITY_SCHEMES, SERVERS, TAGS } from './com
 export type OpenapiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
 /** Every named schema, so each is in components.schemas even where no operation uses it directly. */
-const NAMED_SCHEMAS: Readonly<Record<string, z.ZodType>> = { ...COMPONENT_SCHEMAS, ...COVERAGE_COMPONENT_SCHEMAS, IdentityRequest, IdentityAnswer };
+const NAMED_SCHEMAS: Readonly<Record<string, z.ZodType>> = { ...COMPONENT_SCHEMAS, ...COVERAGE_COMPONENT_SCHEMAS, ...GENERATE_COMPONENT_SCHEMAS, IdentityRequest, IdentityAnswer };
 
 let generated: OpenapiDocument | undefined;
 
