@@ -7,7 +7,7 @@ import type { InjectOptions } from 'fastify';
 import t from 'tap';
 import { readTarEntries } from '../../src/archive/tar.js';
 import { decompressXz } from '../../src/archive/xz.js';
-import { CompatList, ErrorBody, JobAccepted } from '../../src/api/schemas.js';
+import { CompatList, ErrorBody } from '../../src/api/schemas.js';
 import { archiveKernelBtf, fixtureObject, keysUnder, multipart, oracle, setupApi, why } from './helpers.js';
 
 const RAW_QUERY = 'distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64';
@@ -84,7 +84,8 @@ t.test('/api/v1/customize: a .tar.xz holding the trimmed <kernel>.btf', async (t
   const errors: [string, InjectOptions, number, string, string?][] = [
     ['no bpf part', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...multipart([{ name: 'other', filename: 'x.o', data: object.bytes }]) }, 400, 'missing_field', 'bpf'],
     ['JSON body', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, payload: { bpf: 'x' } }, 415, 'unsupported_media_type'],
-    ['not an ELF', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...multipart([{ name: 'bpf', filename: 'x.o', data: 'MZ not elf' }]) }, 422, 'invalid_object', 'object'],
+    // The original's part name, not POST /api/v1/btf's `object`.
+    ['not an ELF', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...multipart([{ name: 'bpf', filename: 'x.o', data: 'MZ not elf' }]) }, 422, 'invalid_object', 'bpf'],
     ['unknown kernel', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY.replace('5.15.0-91-generic', '4.0.0')}`, ...form }, 404, 'kernel_not_found'],
     ['missing arch', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY.replace('&arch=x86_64', '')}`, ...form }, 400, 'missing_field', 'arch'],
   ];
@@ -98,13 +99,48 @@ t.test('/api/v1/customize: a .tar.xz holding the trimmed <kernel>.btf', async (t
   t.equal((await keysUnder(store, 'objects/')).length, 1, 'only the good object was stored');
 });
 
-t.test('/api/v1/customize answers 202 like POST /api/v1/btf when the job outlasts the wait', async (t) => {
+t.test('/api/v1/customize never answers 202: with BTFHUB_REQUEST_WAIT_MS=0 it still gets its tar.xz', async (t) => {
   const { app, fixtures } = await setupApi(t, { requestWaitMs: 0 });
   const form = multipart([{ name: 'bpf', filename: 'prog.bpf.o', data: fixtureObject(fixtures, 'enum64').bytes }]);
+  // POST /api/v1/btf with the same settings would answer 202 (a new trim, no wait).
   const res = await app.inject({ method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...form });
-  t.equal(res.statusCode, 202);
-  const accepted = JobAccepted.parse(res.json());
-  t.equal(res.headers.location, `/api/v1/jobs/${accepted.job_id}`);
+  t.equal(res.statusCode, 200, why(res));
+  const entries = await untar(res.rawPayload);
+  t.same(entries.map((e) => e.name), ['5.15.0-91-generic.btf']);
+  t.same(Buffer.from(entries[0]!.data), Buffer.from(oracle(fixtures, 'enum64')), 'the trimmed BTF equals bpftool');
+});
+
+t.test('/api/v1/customize past BTFHUB_COMPAT_WAIT_MS: 503 with Retry-After, and the trim goes on', async (t) => {
+  const { app, fixtures } = await setupApi(t, { requestWaitMs: 0, config: { compatWaitMs: 0 } });
+  const form = multipart([{ name: 'bpf', filename: 'prog.bpf.o', data: fixtureObject(fixtures, 'tools_like').bytes }]);
+  const res = await app.inject({ method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...form });
+  t.equal(res.statusCode, 503, why(res));
+  t.equal(res.json().error, 'unavailable');
+  t.match(res.json().message, /still running; retry later/);
+  t.ok(Number(res.headers['retry-after']) > 0, 'Retry-After');
+  // Retried, it is answered once the trim is done.
+  let again = res;
+  for (let i = 0; i < 200 && again.statusCode === 503; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    again = await app.inject({ method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...form });
+  }
+  t.equal(again.statusCode, 200, why(again));
+  t.same(Buffer.from((await untar(again.rawPayload))[0]!.data), Buffer.from(oracle(fixtures, 'tools_like')));
+});
+
+t.test('trailing slashes redirect as the original (gin) did', async (t) => {
+  const { app } = await setupApi(t);
+  const list = await app.inject('/api/v1/list/');
+  t.equal(list.statusCode, 301, 'GET: 301');
+  t.equal(list.headers.location, '/api/v1/list');
+  const download = await app.inject(`/api/v1/download/?${XZ_QUERY}`);
+  t.equal(download.statusCode, 301);
+  t.equal(download.headers.location, `/api/v1/download?${XZ_QUERY}`, 'the query is kept');
+  const customize = await app.inject({ method: 'POST', url: `/api/v1/customize/?${RAW_QUERY}`, ...multipart([{ name: 'bpf', filename: 'x.o', data: 'x' }]) });
+  t.equal(customize.statusCode, 307, 'POST: 307, so the method and body are kept');
+  t.equal(customize.headers.location, `/api/v1/customize?${RAW_QUERY}`);
+  t.equal((await app.inject('/monitoring/health/')).statusCode, 301);
+  t.equal((await app.inject('/api/v1/kernels/')).statusCode, 404, 'our own routes are not the original\'s: no redirect');
 });
 
 t.test('/monitoring/health and /monitoring/metrics', async (t) => {
