@@ -27,8 +27,9 @@ RUN npm run build \
 # ---- runtime -----------------------------------------------------------------------------
 FROM node:24-bookworm-slim AS runtime
 # xz-utils: BTFHub archives are .btf.tar.xz, read and written through the xz binary.
+# dwarves (pahole 1.24), zstd: generate jobs make kernel BTF from debug packages (docs/GENERATE.md).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends xz-utils \
+ && apt-get install -y --no-install-recommends xz-utils zstd dwarves \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
