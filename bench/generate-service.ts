@@ -111,7 +111,7 @@ try {
     `upload (POST until 202): ${(uploadMs / 1000).toFixed(1)} s; POST to job completed: ${(totalMs / 1000).toFixed(1)} s`,
     `pahole ${(pahole.duration_ms / 1000).toFixed(1)} s, pahole peak RSS ${pahole.peak_rss_bytes === null ? '?' : mib(pahole.peak_rss_bytes)}`,
     `API peak RSS ${mib(await peakRss(api.pid!))}; worker peak RSS ${mib(await peakRss(worker.pid!))}`,
-    `registered ${mib(job.result!.kernel_size)} .btf.tar.xz, ${job.result!.type_count} types`,
+    `registered ${(job.result!.kernel_size / 1024).toFixed(0)} KiB .btf.tar.xz, ${job.result!.type_count} types`,
   ].join('\n'));
 } finally {
   for (const child of children) child.kill('SIGTERM');
