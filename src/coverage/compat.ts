@@ -24,7 +24,7 @@ import {
   CoreReloKind, findCandidates, isEnumvalBased, isFieldBased, reloKindName, skipModsAndTypedefs,
   type ResolvedRelocation,
 } from '../btf/core.js';
-import { resolveObjectRelocations } from '../btf/relocate.js';
+import { resolveObjectRelocations, type ResolveOptions } from '../btf/relocate.js';
 import type { Btf } from '../btf/btf.js';
 import { BtfKind } from '../btf/kinds.js';
 import { essentialName } from '../btf/names.js';
@@ -202,6 +202,7 @@ export function kernelCompat(
   kernel: Btf,
   objects: readonly BpfObject[],
   relocations?: readonly RelocationInfo[],
+  options: Pick<ResolveOptions, 'limits'> = {},
 ): Pick<KernelCompat, 'results' | 'counts' | 'failedObjects'> {
   const results: RelocationResult[] = [];
   const failedObjects: string[] = [];
@@ -210,7 +211,7 @@ export function kernelCompat(
     const count = object.ext.coreRelos.reduce((n, b) => n + b.records.length, 0);
     const infos = relocations?.slice(at, at + count) ?? listRelocations([object]);
     at += count;
-    const { results: own, failed } = resolveAll(kernel, object, infos);
+    const { results: own, failed } = resolveAll(kernel, object, infos, options);
     results.push(...own);
     if (failed) failedObjects.push(object.name);
   }
@@ -222,7 +223,12 @@ export function kernelCompat(
 /** At most this many refused relocations are skipped over per object and kernel; the rest are reported unresolved. */
 const MAX_REFUSED = 64;
 
-function resolveAll(kernel: Btf, object: BpfObject, infos: readonly RelocationInfo[]): { results: RelocationResult[]; failed: boolean } {
+function resolveAll(
+  kernel: Btf,
+  object: BpfObject,
+  infos: readonly RelocationInfo[],
+  options: Pick<ResolveOptions, 'limits'>,
+): { results: RelocationResult[]; failed: boolean } {
   const flat: { block: number; record: CoreRelo }[] = [];
   object.ext.coreRelos.forEach((block, b) => block.records.forEach((record) => flat.push({ block: b, record })));
   const results: (RelocationResult | undefined)[] = new Array(flat.length).fill(undefined);
@@ -235,6 +241,7 @@ function resolveAll(kernel: Btf, object: BpfObject, infos: readonly RelocationIn
     const order = remaining;
     try {
       resolveObjectRelocations(kernel, subject, {
+        ...(options.limits !== undefined && { limits: options.limits }),
         onResolved: (r) => {
           results[order[count]!] = classify(kernel, r, infos[order[count]!], candidates);
           count++;
@@ -242,7 +249,8 @@ function resolveAll(kernel: Btf, object: BpfObject, infos: readonly RelocationIn
       });
       break;
     } catch (error) {
-      if (!(error instanceof CodecError)) throw error;
+      // A bound reached is not this relocation's refusal: the whole report stops.
+      if (!(error instanceof CodecError) || error.code === 'LIMIT') throw error;
       const failedAt = order[count];
       if (failedAt === undefined) throw error;
       results[failedAt] = { class: /ambiguity/.test(error.message) ? 'ambiguous' : 'error', value: null, reason: error.message };

@@ -64,6 +64,7 @@ export type JobErrorCode =
   | 'KERNEL_CORRUPT' // the stored kernel file does not decode
   | 'VERIFICATION_FAILED' // the trimmed BTF resolves some relocation differently
   | 'TIMEOUT' // the job ran longer than its budget
+  | 'LIMIT_EXCEEDED' // an object is over a codec bound, or blew its thread's heap
   | 'INTERNAL'; // storage, catalog or anything unexpected
 
 export interface JobErrorOptions {
