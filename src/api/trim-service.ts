@@ -21,7 +21,7 @@ import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJob
 import type { ObjectStore } from '../storage/object-store.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
 import { objectKey } from '../storage/keys.js';
-import { ApiError } from './errors.js';
+import { ApiError, boundExceeded, boundInMessage } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
@@ -188,6 +188,8 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
 /** A failed job as an answer: 422 when the objects were at fault, 500 otherwise. */
 function jobFailure(jobId: string, status: TrimJobStatus): ApiError {
   const message = status.error?.message ?? 'unknown error';
+  const bound = boundInMessage(message);
+  if (bound !== undefined) return boundExceeded(message, bound);
   if (status.error?.clientError) return new ApiError(422, 'trim_failed', message, 'object');
   return new ApiError(500, 'trim_failed', `trim job ${jobId} failed: ${message}`);
 }

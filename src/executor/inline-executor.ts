@@ -98,7 +98,11 @@ export class InlineCodecExecutor implements CodecExecutor {
   }
 
   async compatKernel(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<KernelCompatResults> {
-    const full = await this.kernelCache.get(kernel.cacheKey, async () => this.decodeKernel(await kernel.loadRaw()));
+    // A report walks hundreds of kernels once each: decoded for the row, not cached (it would
+    // push out the kernels trims keep asking for), unless a trim cached it already.
+    const full = this.kernelCache.has(kernel.cacheKey)
+      ? await this.kernelCache.get(kernel.cacheKey, () => Promise.reject(new Error('unreachable')))
+      : this.decodeKernel(await kernel.loadRaw());
     const parsed = this.parseSet(objects);
     try {
       return kernelCompat(full, parsed, undefined, { limits: this.limits });

@@ -298,11 +298,11 @@ function settle(task: Task, error: unknown): void {
 function threadFailure(reason: 'memory' | 'timeout' | 'crash', detail: string, options: WorkerCodecExecutorOptions): Error {
   switch (reason) {
     case 'memory':
-      return new CodecTaskError('memory', `the input needs more memory than a codec thread may use (${options.heapMb} MiB): codecThreadHeapMb = ${options.heapMb}`, {
+      return new CodecTaskError('memory', `the input needs more memory than a codec thread may use: over the limit codecThreadHeapMb = ${options.heapMb}`, {
         limit: { name: 'codecThreadHeapMb', value: options.heapMb },
       });
     case 'timeout':
-      return new CodecTaskError('timeout', `the codec's work ${detail} and was stopped; retry later`, {
+      return new CodecTaskError('timeout', `the codec's work ran past its time budget and was stopped (over the limit codecTaskTimeoutMs = ${options.taskTimeoutMs}); retry later`, {
         limit: { name: 'codecTaskTimeoutMs', value: options.taskTimeoutMs },
       });
     case 'crash':

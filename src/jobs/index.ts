@@ -35,7 +35,7 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
   const coverage = { store, catalog, logger, ...(deps.loadAhead !== undefined && { loadAhead: deps.loadAhead }) };
   return {
     trim: createTrimProcessor({ store, catalog, codec: deps.codec, logger, maxDecompressedBytes: deps.config?.maxDecompressedBytes }),
-    compat: createCompatProcessor(coverage),
+    compat: createCompatProcessor({ ...coverage, codec: deps.codec }),
     bundle: createBundleProcessor(coverage),
     sync: createSyncProcessor({ store, catalog, logger, archive: deps.archive ?? null, ...(deps.config?.storage !== undefined && { config: { storage: deps.config.storage } }) }),
   };
