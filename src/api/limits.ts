@@ -21,6 +21,8 @@ export type ApiConfig = Pick<Config, 'requestWaitMs' | 'maxFileBytes' | 'maxFile
       | 'trustProxy'
       | 'trimCacheBytes'
       | 'queue'
+      | 'allowedOrigins'
+      | 'refusedObjectsTtlMs'
     >
   >;
 

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
-import type { CodecExecutor } from '../executor/codec-executor.js';
+import { type CodecExecutor, CodecTaskError } from '../executor/codec-executor.js';
 import type { JobQueue, JobStatus } from '../queue/job.js';
 import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -23,6 +23,7 @@ import { putContentAddressed } from '../storage/content-addressed.js';
 import { objectKey } from '../storage/keys.js';
 import { ApiError, boundExceeded, boundInMessage } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
+import type { RefusedObjects } from './refused-objects.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
 import type { UploadedFile } from './uploads.js';
@@ -58,6 +59,8 @@ export interface TrimServices {
   trimCache?: TrimResultCache;
   /** Counts hits in the background; without one each hit is written before the answer. */
   trimHits?: TrimHitRecorder;
+  /** Objects refused for a while (their jobs killed workers); without it none are. */
+  refused?: RefusedObjects;
 }
 
 export interface UploadedObject {
@@ -138,8 +141,17 @@ export async function trimObjects(
     return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: true };
   }
 
+  // Objects whose work killed workers (or a thread's heap) are answered without any work.
+  const refused = await services.refused?.reason(hash);
+  if (refused !== undefined) throw new ApiError(422, 'invalid_object', `these objects are refused for a while: ${refused}`, 'object');
+
   // Nothing is written before every object is known to be a CO-RE object: a failure here is a 422.
-  await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
+  try {
+    await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
+  } catch (error) {
+    if (error instanceof CodecTaskError && error.stage === 'memory') await services.refused?.refuse(hash, error.message);
+    throw error;
+  }
 
   const distinct = new Map<string, Uint8Array>();
   objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));
@@ -170,6 +182,9 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
     }
     case 'failed':
       services.metrics.recordTrim('failed');
+      if (status.error?.poisoned === true || boundInMessage(status.error?.message ?? '')?.name === 'codecThreadHeapMb') {
+        await services.refused?.refuse(hash, status.error!.message);
+      }
       throw jobFailure(jobId, status);
     case 'waiting':
     case 'active':
