@@ -121,6 +121,8 @@ export async function trimObjects(
   kernel: KernelRef,
   objects: readonly UploadedObject[],
   waitMs: number,
+  /** Called once the request turns out to need work (a cache miss): the rate limit's charge. */
+  onWork: () => Promise<void> = async () => {},
 ): Promise<TrimAnswer> {
   const hashes = objects.map((o) => o.sha256 ?? sha256Hex(o.bytes));
   const hash = objectsHash(hashes);
@@ -144,6 +146,8 @@ export async function trimObjects(
   // Objects whose work killed workers (or a thread's heap) are answered without any work.
   const refused = await services.refused?.reason(hash);
   if (refused !== undefined) throw new ApiError(422, 'invalid_object', `these objects are refused for a while: ${refused}`, 'object');
+
+  await onWork();
 
   // Nothing is written before every object is known to be a CO-RE object: a failure here is a 422.
   try {

@@ -116,7 +116,7 @@ export async function compatRoutes(app: FastifyInstance): Promise<void> {
     const upload = await readUpload(request, { fileFields: ['bpf'], textFields: [], rejectUnknown: false, decompress: true });
     if (upload.files.length === 0) throw missingField('bpf', 'the BPF object is required, as a file part named "bpf"');
     const objects = upload.files.map(uploadedObject);
-    const answer = await trimObjects(services, kernel, objects, services.config.requestWaitMs);
+    const answer = await trimObjects(services, kernel, objects, services.config.requestWaitMs, () => request.chargeWork());
     if (answer.kind === 'pending') return sendPending(reply, answer);
     const archive = await makeBtfTarXz(answer.kernel.kernel, answer.btf);
     reply.header('x-btfhub-kernel', kernelLabel(answer.kernel)).header('x-btfhub-objects-hash', answer.objectsHash);
