@@ -1,7 +1,9 @@
 /**
- * `npm run fuzz`: the codec fuzzers of the test suite for longer, then a mutation fuzzer
- * against `POST /api/v1/btf` and `POST /api/v1/customize` through `app.inject()` (the real
- * app: embedded backends, the fixture kernel, real trim jobs). Not part of `npm test`.
+ * `npm run fuzz`: the codec fuzzers of the test suite for longer (hostile families among
+ * them), then a mutation fuzzer against `POST /api/v1/btf` and `POST /api/v1/customize`
+ * through `app.inject()` (the real app: embedded backends, the codec on worker threads, the
+ * fixture kernel, real trim jobs) seeded with fixture objects and issue 9's hostile families.
+ * Not part of `npm test`.
  *
  *   npm run fuzz -- [--seconds 60] [--iterations N] [--api-iterations M] [--seed S] [--out DIR]
  *
@@ -27,6 +29,9 @@ import { btf2026Seeds, codecTargets, hostileTargets, mutate, Rng, runFuzz } from
 import { TARGET, object, r, lSkFlat, lBf, lArr, lOps, lE64, lPr, lSkT } from '../test/helpers/crafted.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
 import { everyKind } from '../test/helpers/sample-types.js';
+import {
+  deepTypedefChains, elfWithSharedSectionNames, longMemberLists, manyExtSections, objectOnManyTypes, withRepeatedRelocations,
+} from '../test/helpers/hostile-inputs.js';
 
 
 const { values } = parseArgs({
@@ -95,9 +100,23 @@ const api = await setupApi({ teardown: (fn: () => unknown) => void teardowns.pus
 });
 const rng = new Rng(seed ^ 0x5eed);
 const pick = <T>(items: readonly T[]): T => items[rng.below(items.length)]!;
-const seedObjects = ['enum64', 'fail_anon_root', 'type_matches', 'tools_like', 'shared_a', 'shared_b']
+const fixtureSeeds = ['enum64', 'fail_anon_root', 'type_matches', 'tools_like', 'shared_a', 'shared_b']
   .map((name) => fixtures.objects.get(name)?.bytes)
   .filter((b): b is Uint8Array => b !== undefined);
+// Issue 9's hostile families, small enough to mutate quickly, as the API sees them (uploads):
+// shared section names, many sections, shared type names, many types, repeated relocations,
+// long member lists, deep chains, many .BTF.ext sections (named apart and sharing a long name).
+const seedObjects = [
+  ...fixtureSeeds,
+  elfWithSharedSectionNames(200, 20_000, false),
+  elfWithSharedSectionNames(2000, 64, true),
+  objectOnManyTypes(2000),
+  ...(fixtures.objects.get('tools_like') ? [withRepeatedRelocations(fixtures.objects.get('tools_like')!.bytes, 20)] : []),
+  longMemberLists(2000).object,
+  deepTypedefChains(500).object,
+  manyExtSections(2000),
+  manyExtSections(500, 10_000),
+];
 const CUSTOMIZE = '/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64';
 const NASTY = ['', '..', '../etc', 'a/b', '%00', 'x'.repeat(130), 'ü', '__proto__', 'constructor', '-x', '.x', 'ubuntu', '22.04', 'amd64', 'focal', '5.15.0-91-generic'];
 const randomText = () => (rng.below(3) === 0 ? Buffer.from(Array.from({ length: rng.below(40) }, () => rng.below(256))).toString('latin1') : pick(NASTY));

@@ -14,14 +14,15 @@
  *
  * Hardening (docs/SECURITY.md): every request must arrive within `requestTimeoutMs`;
  * uploads are bounded per field, file, request and process (uploads.ts); trim routes are
- * rate limited; once `close()` starts, requests still arriving are answered 503 with
+ * rate limited; they refuse browsers from other origins (plugins/app/browser-guards.ts); every
+ * answer carries X-Content-Type-Options: nosniff, /docs a CSP; once `close()` starts, requests still arriving are answered 503 with
  * Retry-After and `Connection: close` while those in flight finish.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { Catalog } from '../catalog/catalog.js';
 import type { CodecExecutor } from '../executor/codec-executor.js';
 import { InlineCodecExecutor } from '../executor/inline-executor.js';
-import type { TrustProxy } from '../config/schema.js';
+import { LIMIT_DEFAULTS, type TrustProxy } from '../config/schema.js';
 import type { JobQueue } from '../queue/job.js';
 import type { JobKinds } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -29,6 +30,7 @@ import { ServiceMetrics } from './metrics.js';
 import { type ApiConfig, apiLimits } from './limits.js';
 import { adminAuth } from './plugins/app/admin-auth.js';
 import { compatRedirects } from './plugins/app/compat-redirects.js';
+import { browserGuards } from './plugins/app/browser-guards.js';
 import { errorHandler, frameworkErrors } from './plugins/app/error-handler.js';
 import { requestMetrics } from './plugins/app/request-metrics.js';
 import { services as servicesPlugin } from './plugins/app/services.js';
@@ -38,6 +40,7 @@ import { multipartUploads } from './plugins/external/multipart.js';
 import { rateLimiting } from './plugins/external/rate-limit.js';
 import { apiDocs } from './plugins/external/swagger.js';
 import { ROUTES } from './route-table.js';
+import { MemoryRefusedObjects, RedisRefusedObjects, type RefusedObjects } from './refused-objects.js';
 import { type AppServices, guardDependency, type SyncSettings } from './services.js';
 import { TrimResultCache } from './trim-cache.js';
 import { TrimHitRecorder } from './trim-hits.js';
@@ -106,8 +109,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     trimCache: new TrimResultCache(limits.trimCacheBytes),
     trimHits,
     sync: { source: options.sync?.source ?? null, intervalMs: options.sync?.intervalMs ?? 0 },
+    refused: refusedObjects(options.config),
     raw: { catalog: options.catalog, store: options.store, queue: options.queue },
   };
+  app.addHook('onClose', () => services.refused.close());
   await app.register(servicesPlugin, { services });
   await app.register(shutdownGate);
   const onRoute = options.onRoute;
@@ -117,6 +122,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(requestMetrics);
   await app.register(adminAuth);
   await app.register(compatRedirects);
+  await app.register(browserGuards, { allowedOrigins: options.config.allowedOrigins ?? [] });
 
   await app.register(multipartUploads, { ...options.config, maxFieldBytes: limits.maxFieldBytes });
   await app.register(rateLimiting, {
@@ -128,6 +134,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   for (const routes of ROUTES) await app.register(routes);
 
   return app;
+}
+
+/** Where refused objects hashes are kept: Redis with a Redis queue (shared by the replicas), else memory. */
+function refusedObjects(config: ApiConfig): RefusedObjects {
+  const ttlMs = config.refusedObjectsTtlMs ?? LIMIT_DEFAULTS.refusedObjectsTtlMs;
+  return config.queue?.kind === 'redis' && ttlMs > 0 ? new RedisRefusedObjects(config.queue.url, config.queue.prefix, ttlMs) : new MemoryRefusedObjects(ttlMs);
 }
 
 /** BTFHUB_TRUST_PROXY as Fastify takes it: a hop count becomes "trust the nearest N hops". */

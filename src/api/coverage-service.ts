@@ -20,7 +20,7 @@ import { putContentAddressed } from '../storage/content-addressed.js';
 import { bundleKey, compatReportKey, objectKey } from '../storage/keys.js';
 import { filterBody } from '../coverage/compat-report.js';
 import { COVERAGE_FILTER_FIELDS, CoverageFilterFields, type CoverageFilterInput, type CoverageJobStatusBody, type SyncRunBody } from './coverage-schemas.js';
-import { ApiError, missingField } from './errors.js';
+import { ApiError, boundExceeded, boundInMessage, missingField } from './errors.js';
 import { parseInput } from './plugins/app/zod-validation.js';
 import { MAX_PAGE_LIMIT } from './schemas.js';
 import type { AppServices } from './services.js';
@@ -142,6 +142,8 @@ export function sendJobPending(reply: FastifyReply, status: Pick<JobStatus, 'id'
 /** A failed job as an answer: 422 when the request was at fault, 500 otherwise. */
 function coverageJobFailure(status: Pick<JobStatus, 'id' | 'error'>): ApiError {
   const message = status.error?.message ?? 'unknown error';
+  const bound = boundInMessage(message);
+  if (bound !== undefined) return boundExceeded(message, bound);
   if (status.error?.clientError) return new ApiError(422, 'invalid_object', message, 'object');
   return new ApiError(500, 'internal_error', `job ${status.id} failed: ${message}`);
 }

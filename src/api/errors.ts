@@ -26,8 +26,10 @@ export const ERROR_CODES = [
   'payload_too_large',
   'unsupported_media_type',
   'invalid_object',
+  'limit_exceeded',
   'trim_failed',
   'unauthorized',
+  'forbidden_origin',
   'admin_disabled',
   'invalid_kernel',
   'sync_not_configured',
@@ -43,21 +45,58 @@ export type Dependency = 'catalog' | 'queue' | 'store';
 /** Seconds a client should wait before retrying after a 503. */
 export const RETRY_AFTER_SECONDS = 5;
 
+/** A bound an input went over, as error bodies name it. */
+export interface ExceededBound {
+  name: string;
+  value: number;
+  actual?: number;
+}
+
 /** An error the API answers as is: status, code, message and, for input errors, the field. */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   /** Headers the answer carries (Retry-After of a 503 or 429). */
   readonly headers: Readonly<Record<string, string>>;
+  /** The bound named in the body (`limit`, `value`, `actual`). */
+  readonly bound?: ExceededBound;
   constructor(
     readonly statusCode: number,
     readonly code: ErrorCode,
     message: string,
     readonly field?: string,
-    options?: { cause?: unknown; headers?: Record<string, string> },
+    options?: { cause?: unknown; headers?: Record<string, string>; bound?: ExceededBound },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.headers = options?.headers ?? {};
+    if (options?.bound !== undefined) this.bound = options.bound;
   }
+}
+
+/**
+ * The bound a codec or executor message names ("... 1000000 is over the limit maxRelocations
+ * = 262144"): how a job's failure, which reaches the API as a message (through Redis, in
+ * scale-out), still names its bound.
+ */
+export function boundInMessage(message: string): ExceededBound | undefined {
+  const match = /(?:: (\d+) is )?over the limit (\w+) = (\d+)/.exec(message);
+  if (match === null) return undefined;
+  const bound: ExceededBound = { name: match[2]!, value: Number(match[3]) };
+  if (match[1] !== undefined) bound.actual = Number(match[1]);
+  return bound;
+}
+
+/** The executor's time bound: a task past it is the service's to retry later, not the input's fault for sure. */
+export const TIME_BOUND = 'codecTaskTimeoutMs';
+
+/**
+ * The answer to work that went over a bound: 503 with Retry-After for the time budget,
+ * otherwise 422 `limit_exceeded` on the object field.
+ */
+export function boundExceeded(message: string, bound: ExceededBound): ApiError {
+  if (bound.name === TIME_BOUND) {
+    return new ApiError(503, 'unavailable', message, undefined, { headers: { 'retry-after': String(RETRY_AFTER_SECONDS) }, bound });
+  }
+  return new ApiError(422, 'limit_exceeded', message, 'object', { bound });
 }
 
 /** A 503 the client should retry after RETRY_AFTER_SECONDS (load shedding, shutting down). */
@@ -82,6 +121,9 @@ export interface ErrorBody {
   error: ErrorCode;
   message: string;
   field?: string;
+  limit?: string;
+  value?: number;
+  actual?: number;
 }
 
 export interface ErrorReply {
@@ -126,6 +168,10 @@ const FRAMEWORK_MESSAGES: Readonly<Record<string, string>> = {
   FST_ERR_BAD_URL: 'the URL does not decode (bad percent-encoding)',
 };
 
+function boundBody(bound: ExceededBound): Pick<ErrorBody, 'limit' | 'value' | 'actual'> {
+  return { limit: bound.name, value: bound.value, ...(bound.actual !== undefined && { actual: bound.actual }) };
+}
+
 /** Decides status, body and headers for any error a request can end in. */
 export function toErrorReply(err: unknown): ErrorReply {
   const reply = (status: number, code: ErrorCode, message: string, field?: string, headers: Record<string, string> = {}): ErrorReply => ({
@@ -135,8 +181,15 @@ export function toErrorReply(err: unknown): ErrorReply {
     serverFault: status >= 500,
   });
 
-  if (err instanceof ApiError) return reply(err.statusCode, err.code, err.message, err.field, { ...err.headers });
+  if (err instanceof ApiError) {
+    const answer = reply(err.statusCode, err.code, err.message, err.field, { ...err.headers });
+    if (err.bound !== undefined) Object.assign(answer.body, boundBody(err.bound));
+    return answer;
+  }
   if (err instanceof IdentityError) return reply(400, 'invalid_field', err.message, err.field);
+  if ((err instanceof CodecError || err instanceof CodecTaskError) && err.limit !== undefined) {
+    return toErrorReply(boundExceeded(err.message, err.limit));
+  }
   if (err instanceof CodecError) return reply(422, 'invalid_object', err.message, 'object');
   if (err instanceof CodecTaskError && err.stage === 'object') return reply(422, 'invalid_object', err.message, 'object');
   if (err instanceof DependencyError) {

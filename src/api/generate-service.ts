@@ -44,14 +44,28 @@ export function generatesOnMiss(services: AppServices, distro: string): boolean 
  * on-miss generation applies. A generation still running after `waitMs` is `pending` (its job
  * id); one that failed is a 404 with the reason.
  */
-export async function trimOrGenerate(services: AppServices, kernel: KernelRef, objects: readonly UploadedObject[], waitMs: number): Promise<TrimAnswer> {
+export async function trimOrGenerate(
+  services: AppServices,
+  kernel: KernelRef,
+  objects: readonly UploadedObject[],
+  waitMs: number,
+  /** The rate limit's charge, once the request turns out to need work (trimObjects'). */
+  onWork: () => Promise<void> = async () => {},
+): Promise<TrimAnswer> {
+  let charged = false;
+  const charge = async () => {
+    charged = true;
+    await onWork();
+  };
   try {
-    return await trimObjects(services, kernel, objects, waitMs);
+    return await trimObjects(services, kernel, objects, waitMs, charge);
   } catch (error) {
     if (!(error instanceof ApiError && error.code === 'kernel_not_found' && generatesOnMiss(services, kernel.distro))) throw error;
   }
   const hashes = objects.map((o) => o.sha256 ?? sha256Hex(o.bytes));
   const hash = objectsHash(hashes);
+  // A generation is work: charged here when the trim's miss did not already.
+  if (!charged) await charge();
   const stored = await storeCheckedObjects(services, objects, hashes);
   const id = generateJobId(kernel, null, hash);
   await services.queue.enqueue('generate', id, { kind: 'generate', kernel, trimAfter: { objectHashes: stored, objectsHash: hash } });

@@ -23,6 +23,8 @@ export type ApiConfig = Pick<Config, 'requestWaitMs' | 'maxFileBytes' | 'maxFile
       | 'queue'
       | 'generate'
       | 'compatWaitMs'
+      | 'allowedOrigins'
+      | 'refusedObjectsTtlMs'
     >
   >;
 

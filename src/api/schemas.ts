@@ -148,8 +148,26 @@ export const ErrorBody = z
     error: z.enum(ERROR_CODES),
     message: z.string(),
     field: z.string().optional().describe('The request field at fault, when there is one.'),
+    limit: z
+      .string()
+      .optional()
+      .describe('For `limit_exceeded` (and a 503 of a task past its time budget): the bound, e.g. `maxRelocations` (docs/CONFIGURATION.md).'),
+    value: z.number().int().optional().describe('The bound in force.'),
+    actual: z.number().int().optional().describe('What the input asked for, when known.'),
   })
-  .openapi('Error', { examples: [{ error: 'invalid_field', message: "distro_version: must not contain '..'", field: 'distro_version' }] });
+  .openapi('Error', {
+    examples: [
+      { error: 'invalid_field', message: "distro_version: must not contain '..'", field: 'distro_version' },
+      {
+        error: 'limit_exceeded',
+        message: 'prog.bpf.o: .BTF.ext CO-RE relocations: 1000000 is over the limit maxRelocations = 262144',
+        field: 'object',
+        limit: 'maxRelocations',
+        value: 262144,
+        actual: 1000000,
+      },
+    ],
+  });
 
 export const KernelIdentity = z
   .strictObject({

@@ -17,6 +17,7 @@ import type { ServiceMetrics } from './metrics.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
 import type { ApiConfig, ApiLimits } from './limits.js';
+import type { RefusedObjects } from './refused-objects.js';
 import type { UploadBudget } from './uploads.js';
 
 export interface SyncSettings {
@@ -45,6 +46,8 @@ export interface AppServices {
   trimHits: TrimHitRecorder;
   /** The archive sync: what POST /api/v1/sync scans (null: nothing configured) and the schedule's interval. */
   sync: SyncSettings;
+  /** Objects hashes answered 422 at once: their jobs killed workers, or their work blew a thread's heap. */
+  refused: RefusedObjects;
   /** The same dependencies, unwrapped (readiness checks). */
   raw: { catalog: Catalog; store: ObjectStore; queue: JobQueue<JobKinds> };
 }

@@ -15,14 +15,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
-import type { CodecExecutor } from '../executor/codec-executor.js';
+import { type CodecExecutor, CodecTaskError } from '../executor/codec-executor.js';
 import type { JobQueue, JobStatus } from '../queue/job.js';
 import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
 import { objectKey } from '../storage/keys.js';
-import { ApiError } from './errors.js';
+import { ApiError, boundExceeded, boundInMessage } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
+import type { RefusedObjects } from './refused-objects.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
 import type { UploadedFile } from './uploads.js';
@@ -58,6 +59,8 @@ export interface TrimServices {
   trimCache?: TrimResultCache;
   /** Counts hits in the background; without one each hit is written before the answer. */
   trimHits?: TrimHitRecorder;
+  /** Objects refused for a while (their jobs killed workers); without it none are. */
+  refused?: RefusedObjects;
 }
 
 export interface UploadedObject {
@@ -118,6 +121,8 @@ export async function trimObjects(
   kernel: KernelRef,
   objects: readonly UploadedObject[],
   waitMs: number,
+  /** Called once the request turns out to need work (a cache miss): the rate limit's charge. */
+  onWork: () => Promise<void> = async () => {},
 ): Promise<TrimAnswer> {
   const hashes = objects.map((o) => o.sha256 ?? sha256Hex(o.bytes));
   const hash = objectsHash(hashes);
@@ -138,6 +143,12 @@ export async function trimObjects(
     return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: true };
   }
 
+  // Objects whose work killed workers (or a thread's heap) are answered without any work.
+  const refused = await services.refused?.reason(hash);
+  if (refused !== undefined) throw new ApiError(422, 'invalid_object', `these objects are refused for a while: ${refused}`, 'object');
+
+  await onWork();
+
   const stored = await storeCheckedObjects(services, objects, hashes);
   const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel), { objectHashes: stored, objectsHash: hash, kernel });
   const status = await services.queue.waitFor('trim', jobId, waitMs);
@@ -150,7 +161,13 @@ export async function trimObjects(
  * distinct hashes, in upload order.
  */
 export async function storeCheckedObjects(services: TrimServices, objects: readonly UploadedObject[], hashes: readonly string[]): Promise<string[]> {
-  await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
+  try {
+    await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
+  } catch (error) {
+    // An object whose parse blew a thread's heap is refused for a while, answered without work.
+    if (error instanceof CodecTaskError && error.stage === 'memory') await services.refused?.refuse(objectsHash(hashes), error.message);
+    throw error;
+  }
   const distinct = new Map<string, Uint8Array>();
   objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));
   for (const [sha256, bytes] of distinct) {
@@ -177,6 +194,9 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
     }
     case 'failed':
       services.metrics.recordTrim('failed');
+      if (status.error?.poisoned === true || boundInMessage(status.error?.message ?? '')?.name === 'codecThreadHeapMb') {
+        await services.refused?.refuse(hash, status.error!.message);
+      }
       throw jobFailure(jobId, status);
     case 'waiting':
     case 'active':
@@ -195,6 +215,8 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
 /** A failed job as an answer: 422 when the objects were at fault, 500 otherwise. */
 function jobFailure(jobId: string, status: TrimJobStatus): ApiError {
   const message = status.error?.message ?? 'unknown error';
+  const bound = boundInMessage(message);
+  if (bound !== undefined) return boundExceeded(message, bound);
   if (status.error?.clientError) return new ApiError(422, 'trim_failed', message, 'object');
   return new ApiError(500, 'trim_failed', `trim job ${jobId} failed: ${message}`);
 }

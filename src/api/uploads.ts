@@ -197,16 +197,19 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
 async function inflate(request: FastifyRequest, file: ReceivedFile, limits: ApiLimits): Promise<UploadedFile> {
   const maxOutputBytes = Math.min(limits.maxFileBytes, limits.maxDecompressedBytes);
   let bytes: Uint8Array;
+  // The output counts against the in-flight budget as it inflates: eight gzip bombs at once
+  // are refused (503) once the budget is reached, not after each is whole in memory.
+  const budget = request.server.services.uploads;
   try {
-    bytes = await decompressGzip(file.bytes, { maxOutputBytes });
+    bytes = await decompressGzip(file.bytes, { maxOutputBytes, onOutput: (n) => budget.take(request, n) });
   } catch (err) {
+    if (err instanceof ApiError) throw err;
     if (err instanceof ArchiveError && err.code === 'LIMIT') {
       throw new ApiError(413, 'payload_too_large', `${shown(file.filename)} decompresses to more than ${maxOutputBytes} bytes`, file.field);
     }
     const why = err instanceof Error ? err.message : String(err);
     throw new ApiError(422, 'invalid_object', `${shown(file.filename)} looks gzip-compressed but does not decompress: ${why}`, file.field);
   }
-  request.server.services.uploads.take(request, bytes.byteLength);
   return new InflatedFile(file.field, file.filename, bytes, file.receivedBytes);
 }
 

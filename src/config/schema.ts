@@ -7,8 +7,10 @@
  * CLI flags are twins of variables: the CLI passes them as `overrides`, env-style strings
  * merged over the environment, so flags and variables share one set of rules.
  */
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { type CodecLimits, DEFAULT_CODEC_LIMITS } from '../btf/limits.js';
 
 /** Every variable the schema reads. docker-compose.yml and the docs may only use these. */
 export const CONFIG_ENV_VARS = [
@@ -55,6 +57,17 @@ export const CONFIG_ENV_VARS = [
   'BTFHUB_GENERATE_MEMORY_BYTES',
   'BTFHUB_MAX_PACKAGE_BYTES',
   'BTFHUB_COMPAT_WAIT_MS',
+  'BTFHUB_CODEC_THREADS',
+  'BTFHUB_CODEC_THREAD_HEAP_MB',
+  'BTFHUB_CODEC_TASK_TIMEOUT_MS',
+  'BTFHUB_MAX_SECTIONS',
+  'BTFHUB_MAX_TYPES',
+  'BTFHUB_MAX_STRING_BYTES',
+  'BTFHUB_MAX_RELOCATIONS',
+  'BTFHUB_MAX_EXT_BLOCKS',
+  'BTFHUB_MAX_CORE_STEPS_PER_BYTE',
+  'BTFHUB_REFUSED_OBJECTS_TTL_MS',
+  'BTFHUB_ALLOWED_ORIGINS',
 ] as const;
 
 export type ConfigEnvVar = (typeof CONFIG_ENV_VARS)[number];
@@ -127,7 +140,15 @@ export const LIMIT_DEFAULTS = {
   shutdownGraceMs: 25_000,
   rateLimit: { max: 600, windowMs: 60_000 },
   trimCacheBytes: 67_108_864,
+  codecThreadHeapMb: 1024,
+  codecTaskTimeoutMs: 30_000,
+  refusedObjectsTtlMs: 3_600_000,
 } as const;
+
+/** Codec threads by default: two, one on a one-core machine (the event loop keeps a core). */
+export function defaultCodecThreads(): number {
+  return Math.max(1, Math.min(2, availableParallelism()));
+}
 
 /** The shortest admin token accepted: a guessable token is worse than none. */
 const MIN_ADMIN_TOKEN_LENGTH = 16;
@@ -180,6 +201,18 @@ export interface Config {
    * or a generation before answering 503 with Retry-After: their clients never follow a 202.
    */
   compatWaitMs: number;
+  /** Worker threads running the codec's work (parsing uploads, trims, compat); 0: on the event loop (tests, debugging). */
+  codecThreads: number;
+  /** Heap cap of each codec thread (MiB): an input needing more fails alone (422). */
+  codecThreadHeapMb: number;
+  /** Time budget of one codec task (ms): past it the thread is stopped and the request answered 503. */
+  codecTaskTimeoutMs: number;
+  /** Bounds on what the codec accepts in an object or kernel (docs/CODEC.md §11). */
+  codecLimits: CodecLimits;
+  /** How long an objects hash whose job killed or stalled its workers is refused (422 at once); 0: never remembered. */
+  refusedObjectsTtlMs: number;
+  /** Origins (scheme://host[:port]) whose browser requests may do work; the service's own is always allowed. */
+  allowedOrigins: string[];
 }
 
 /** Kernel BTF generation by the service (docs/GENERATE.md). */
@@ -394,6 +427,34 @@ const envSchema = z.object({
   BTFHUB_GENERATE_MEMORY_BYTES: integer(64 * 1024 * 1024, MAX_SAFE).default(GENERATE_DEFAULTS.memoryBytes),
   BTFHUB_MAX_PACKAGE_BYTES: integer(1, MAX_SAFE).default(GENERATE_DEFAULTS.maxPackageBytes),
   BTFHUB_COMPAT_WAIT_MS: integer(0, 3_600_000).default(60_000),
+  BTFHUB_CODEC_THREADS: integer(0, 64).optional(),
+  BTFHUB_CODEC_THREAD_HEAP_MB: integer(64, 65_536).default(LIMIT_DEFAULTS.codecThreadHeapMb),
+  BTFHUB_CODEC_TASK_TIMEOUT_MS: integer(100, 3_600_000).default(LIMIT_DEFAULTS.codecTaskTimeoutMs),
+  BTFHUB_MAX_SECTIONS: integer(16, 0xffffffff).default(DEFAULT_CODEC_LIMITS.maxSections),
+  BTFHUB_MAX_TYPES: integer(16, 0xffffffff).default(DEFAULT_CODEC_LIMITS.maxTypes),
+  BTFHUB_MAX_STRING_BYTES: integer(1024, 0xffffffff).default(DEFAULT_CODEC_LIMITS.maxStringBytes),
+  BTFHUB_MAX_RELOCATIONS: integer(1, 0xffffffff).default(DEFAULT_CODEC_LIMITS.maxRelocations),
+  BTFHUB_MAX_EXT_BLOCKS: integer(1, 0xffffffff).default(DEFAULT_CODEC_LIMITS.maxExtBlocks),
+  BTFHUB_MAX_CORE_STEPS_PER_BYTE: integer(1, 1_000_000).default(DEFAULT_CODEC_LIMITS.maxCoreStepsPerByte),
+  BTFHUB_REFUSED_OBJECTS_TTL_MS: integer(0, 2_592_000_000).default(LIMIT_DEFAULTS.refusedObjectsTtlMs),
+  BTFHUB_ALLOWED_ORIGINS: z.string().transform((value, ctx): string[] => {
+    const origins: string[] = [];
+    for (const entry of value.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+      let origin: string | undefined;
+      try {
+        const url = new URL(entry);
+        if ((url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search && !url.hash && !url.username) origin = url.origin;
+      } catch {
+        // reported below
+      }
+      if (origin === undefined || entry.replace(/\/$/, '') !== origin) {
+        ctx.addIssue({ code: 'custom', message: `expected comma-separated origins such as https://ci.example.com (scheme, host, port only), not ${JSON.stringify(entry)}` });
+        return z.NEVER;
+      }
+      origins.push(origin);
+    }
+    return origins;
+  }).optional(),
 });
 
 // Compile-time proof that the schema reads exactly the variables of CONFIG_ENV_VARS.
@@ -546,6 +607,19 @@ function deriveConfig(env: ParsedEnv): Config {
       maxPackageBytes: env.BTFHUB_MAX_PACKAGE_BYTES,
     },
     compatWaitMs: env.BTFHUB_COMPAT_WAIT_MS,
+    codecThreads: env.BTFHUB_CODEC_THREADS ?? defaultCodecThreads(),
+    codecThreadHeapMb: env.BTFHUB_CODEC_THREAD_HEAP_MB,
+    codecTaskTimeoutMs: env.BTFHUB_CODEC_TASK_TIMEOUT_MS,
+    codecLimits: {
+      maxSections: env.BTFHUB_MAX_SECTIONS,
+      maxTypes: env.BTFHUB_MAX_TYPES,
+      maxStringBytes: env.BTFHUB_MAX_STRING_BYTES,
+      maxRelocations: env.BTFHUB_MAX_RELOCATIONS,
+      maxExtBlocks: env.BTFHUB_MAX_EXT_BLOCKS,
+      maxCoreStepsPerByte: env.BTFHUB_MAX_CORE_STEPS_PER_BYTE,
+    },
+    refusedObjectsTtlMs: env.BTFHUB_REFUSED_OBJECTS_TTL_MS,
+    allowedOrigins: env.BTFHUB_ALLOWED_ORIGINS ?? [],
   };
 }
 

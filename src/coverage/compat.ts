@@ -24,14 +24,14 @@ import {
   CoreReloKind, findCandidates, isEnumvalBased, isFieldBased, reloKindName, skipModsAndTypedefs,
   type ResolvedRelocation,
 } from '../btf/core.js';
-import { resolveObjectRelocations } from '../btf/relocate.js';
+import { resolveObjectRelocations, type ResolveOptions } from '../btf/relocate.js';
 import type { Btf } from '../btf/btf.js';
 import { BtfKind } from '../btf/kinds.js';
 import { essentialName } from '../btf/names.js';
 import type { BpfObject } from '../btf/object.js';
 import type { CoreRelo } from '../btf/ext.js';
 import type { KernelRef } from '../catalog/catalog.js';
-import { isKernelFileError, knownCount, loadAhead, type KernelInputs, type ProgressCallback } from './kernel-source.js';
+import { isKernelFileError, KernelLoadError, knownCount, loadAhead, type KernelInput, type KernelInputs, type ProgressCallback } from './kernel-source.js';
 
 export const RELOCATION_CLASSES = ['resolved', 'field_missing', 'type_missing', 'enum_missing', 'ambiguous', 'error'] as const;
 export type RelocationClass = (typeof RELOCATION_CLASSES)[number];
@@ -202,6 +202,7 @@ export function kernelCompat(
   kernel: Btf,
   objects: readonly BpfObject[],
   relocations?: readonly RelocationInfo[],
+  options: Pick<ResolveOptions, 'limits'> = {},
 ): Pick<KernelCompat, 'results' | 'counts' | 'failedObjects'> {
   const results: RelocationResult[] = [];
   const failedObjects: string[] = [];
@@ -210,7 +211,7 @@ export function kernelCompat(
     const count = object.ext.coreRelos.reduce((n, b) => n + b.records.length, 0);
     const infos = relocations?.slice(at, at + count) ?? listRelocations([object]);
     at += count;
-    const { results: own, failed } = resolveAll(kernel, object, infos);
+    const { results: own, failed } = resolveAll(kernel, object, infos, options);
     results.push(...own);
     if (failed) failedObjects.push(object.name);
   }
@@ -222,7 +223,12 @@ export function kernelCompat(
 /** At most this many refused relocations are skipped over per object and kernel; the rest are reported unresolved. */
 const MAX_REFUSED = 64;
 
-function resolveAll(kernel: Btf, object: BpfObject, infos: readonly RelocationInfo[]): { results: RelocationResult[]; failed: boolean } {
+function resolveAll(
+  kernel: Btf,
+  object: BpfObject,
+  infos: readonly RelocationInfo[],
+  options: Pick<ResolveOptions, 'limits'>,
+): { results: RelocationResult[]; failed: boolean } {
   const flat: { block: number; record: CoreRelo }[] = [];
   object.ext.coreRelos.forEach((block, b) => block.records.forEach((record) => flat.push({ block: b, record })));
   const results: (RelocationResult | undefined)[] = new Array(flat.length).fill(undefined);
@@ -235,6 +241,7 @@ function resolveAll(kernel: Btf, object: BpfObject, infos: readonly RelocationIn
     const order = remaining;
     try {
       resolveObjectRelocations(kernel, subject, {
+        ...(options.limits !== undefined && { limits: options.limits }),
         onResolved: (r) => {
           results[order[count]!] = classify(kernel, r, infos[order[count]!], candidates);
           count++;
@@ -242,7 +249,8 @@ function resolveAll(kernel: Btf, object: BpfObject, infos: readonly RelocationIn
       });
       break;
     } catch (error) {
-      if (!(error instanceof CodecError)) throw error;
+      // A bound reached is not this relocation's refusal: the whole report stops.
+      if (!(error instanceof CodecError) || error.code === 'LIMIT') throw error;
       const failedAt = order[count];
       if (failedAt === undefined) throw error;
       results[failedAt] = { class: /ambiguity/.test(error.message) ? 'ambiguous' : 'error', value: null, reason: error.message };
@@ -286,30 +294,70 @@ function classify(kernel: Btf, r: ResolvedRelocation, info: RelocationInfo | und
 }
 
 /**
+ * How a report gets its rows: the relocations described once, then each kernel loaded (ahead
+ * of use, `loadAhead`) and resolved. `compatReport` does both on this thread with decoded
+ * kernels; the service does them through its codec executor, on worker threads, with raw
+ * kernel bytes loaded ahead.
+ */
+export interface CompatEngine<T> {
+  describe(): Promise<Pick<CompatReport, 'objects' | 'relocations'>>;
+  /** Starts a kernel's load; rejects with a kernel file error (isKernelFileError) for an unreadable one. */
+  load(input: KernelInput): Promise<T>;
+  /** The kernel's row; rejects with a KernelLoadError when the kernel turns out not to decode. */
+  resolve(loaded: T, input: KernelInput, relocations: readonly RelocationInfo[]): Promise<Pick<KernelCompat, 'results' | 'counts' | 'failedObjects'>>;
+}
+
+/**
  * The compatibility of `objects` with every kernel of `kernels`: each loaded once, resolved,
  * summarized. Kernels that do not load are listed with their error, not thrown.
  */
 export async function compatReport(kernels: KernelInputs, objects: readonly BpfObject[], options: CompatOptions = {}): Promise<CompatReport> {
+  const engine: CompatEngine<Btf> = {
+    describe: async () => ({
+      objects: objects.map((o) => ({ name: o.name, relocations: o.ext.coreRelos.reduce((n, b) => n + b.records.length, 0) })),
+      relocations: listRelocations(objects),
+    }),
+    load: (input) => input.load(),
+    resolve: async (kernel, _input, relocations) => kernelCompat(kernel, objects, relocations),
+  };
+  return compatReportWith(kernels, engine, options);
+}
+
+/** A kernel that could not be used: its row says why. */
+class LoadFailure {
+  constructor(readonly message: string) {}
+}
+
+/** `compatReport` with the rows made by `engine`. */
+export async function compatReportWith<T>(kernels: KernelInputs, engine: CompatEngine<T>, options: CompatOptions = {}): Promise<CompatReport> {
   const started = performance.now();
-  const relocations = listRelocations(objects);
+  const { objects, relocations } = await engine.describe();
   const total = options.total ?? knownCount(kernels);
   const report: KernelCompat[] = [];
   let failed = 0;
-  for await (const { input, loaded } of loadAhead(kernels, options.loadAhead)) {
+  for await (const { input, loaded } of loadAhead(kernels, options.loadAhead, (input) => engine.load(input))) {
     const kernel = await loaded.catch((error: unknown) => {
-      if (isKernelFileError(error)) return error;
+      if (isKernelFileError(error)) return new LoadFailure(error.message);
       throw error; // the store is unreachable, or a bug: not this kernel's fault
     });
+    const row =
+      kernel instanceof LoadFailure
+        ? kernel
+        : await engine.resolve(kernel, input, relocations).catch((error: unknown) => {
+            // Only a kernel found not to decode is this kernel's; the objects refused fail the report.
+            if (error instanceof KernelLoadError) return new LoadFailure(error.message);
+            throw error;
+          });
     const entry: KernelCompat =
-      kernel instanceof Error
-        ? { ref: input.ref, source: input.source, loadError: kernel.message, results: [], counts: emptyCounts(), failedObjects: [] }
-        : { ref: input.ref, source: input.source, ...kernelCompat(kernel, objects, relocations) };
+      row instanceof LoadFailure
+        ? { ref: input.ref, source: input.source, loadError: row.message, results: [], counts: emptyCounts(), failedObjects: [] }
+        : { ref: input.ref, source: input.source, ...row };
     if (entry.loadError !== undefined || entry.failedObjects.length > 0) failed++;
     report.push(entry);
     options.onProgress?.({ done: report.length, total, failed, kernel: input.ref });
   }
   return {
-    objects: objects.map((o) => ({ name: o.name, relocations: o.ext.coreRelos.reduce((n, b) => n + b.records.length, 0) })),
+    objects,
     relocations,
     kernels: report,
     groups: summarize(report),

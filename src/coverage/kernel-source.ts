@@ -23,6 +23,8 @@ export interface KernelInput {
   ref: KernelRef;
   /** Where the BTF comes from, for messages: a store key or a path. */
   source: string;
+  /** sha256 (hex) of the stored kernel file, when registered (what a decode is cached under). */
+  sha256?: string;
   /** The decoded BTF; rejects with a message naming `source` when the file does not decode. */
   load(): Promise<Btf>;
   /**
@@ -176,7 +178,7 @@ export async function catalogKernels(
       return raw;
     };
     const ref: KernelRef = { distro: record.distro, distroVersion: record.distroVersion, arch: record.arch, kernel: record.kernel };
-    return { ref, source: key, loadRaw, load: async () => decodeKernelFile(await loadRaw(), key) };
+    return { ref, source: key, sha256: record.sha256, loadRaw, load: async () => decodeKernelFile(await loadRaw(), key) };
   });
 }
 

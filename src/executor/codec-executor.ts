@@ -9,14 +9,20 @@
  *
  * Failures of the work are `CodecTaskError`s that say which stage failed, so callers map
  * them to their own errors (a job's client or server error, an API status) without knowing
- * where the work ran.
+ * where the work ran. Three stages exist because the work may run on a thread with bounds of
+ * its own: `limit` (the input is over a codec bound, `limit` names it), `memory` (the thread
+ * ran out of its heap on this input) and `timeout` (the task ran past its time budget).
  */
+import type { CodecLimitExceeded } from '../btf/errors.js';
+import type { KernelCompat, RelocationInfo } from '../coverage/compat.js';
 import type { KernelCacheKey } from './kernel-cache.js';
 
 /** An uploaded object: its bytes and the name messages call it by. */
 export interface ObjectBytes {
   name: string;
   bytes: Uint8Array;
+  /** sha256 (hex) of `bytes` when known: lets an executor keep the parsed object between calls (compat, kernel after kernel). */
+  sha256?: string;
 }
 
 /** The kernel of a trim: where its raw BTF comes from, and the key its decode may be kept under. */
@@ -44,24 +50,53 @@ export type CodecStage =
   | 'object' // an object is not a BPF CO-RE object (or its BTF does not decode)
   | 'rejected' // libbpf (and so bpftool) refuses a relocation, or bpftool's trimmer aborts
   | 'encode' // the trimmer failed to write its result (a bug)
-  | 'verify'; // the result does not decode, or resolves some relocation differently
+  | 'verify' // the result does not decode, or resolves some relocation differently
+  | 'limit' // an object is over a codec bound (CodecError 'LIMIT'); `limit` says which
+  | 'memory' // the work ran out of the heap its thread is allowed (an input no bound caught)
+  | 'timeout'; // the work ran past its time budget and was stopped
 
 export class CodecTaskError extends Error {
   override readonly name = 'CodecTaskError';
+  /** For stage 'limit' (and 'memory', named as the thread's heap bound): the bound and its value. */
+  readonly limit?: CodecLimitExceeded | ThreadBoundExceeded;
   constructor(
     readonly stage: CodecStage,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; limit?: CodecLimitExceeded | ThreadBoundExceeded },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    if (options?.limit !== undefined) this.limit = options.limit;
   }
 }
+
+/** A bound of the executor's threads (not of the codec) that a task went over. */
+export interface ThreadBoundExceeded {
+  name: 'codecThreadHeapMb' | 'codecTaskTimeoutMs';
+  value: number;
+  actual?: number;
+}
+
+/** The relocations of some objects, independent of any kernel (what a compat report lists). */
+export interface ObjectRelocations {
+  objects: { name: string; relocations: number }[];
+  relocations: RelocationInfo[];
+}
+
+/** What one kernel's compat entry holds besides its identity. */
+export type KernelCompatResults = Pick<KernelCompat, 'results' | 'counts' | 'failedObjects'>;
 
 export interface CodecExecutor {
   /** Resolves when every object parses as a BPF CO-RE object; else a CodecTaskError('object') naming the first that does not. */
   checkObjects(objects: readonly ObjectBytes[]): Promise<void>;
   /** The kernel's BTF trimmed for the objects, verified relocation by relocation. */
   trim(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<TrimmedBtf>;
+  /** The CO-RE relocations of `objects`, described (CodecTaskError('object'|'limit') when one does not parse). */
+  describeRelocations(objects: readonly ObjectBytes[]): Promise<ObjectRelocations>;
+  /**
+   * Every relocation of `objects` resolved on one kernel (a compat report's row). A kernel that
+   * does not decode is a CodecTaskError('kernel'); its decode is cached like a trim's.
+   */
+  compatKernel(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<KernelCompatResults>;
   /** What the executor holds in memory (decoded kernels), for metrics. */
   decodedKernels(): { count: number; bytes: number };
   close(): Promise<void>;

@@ -2,36 +2,57 @@
  * The CodecExecutor that runs the work on the caller's thread: objects parsed with
  * `parseBpfObject`, kernels decoded once and kept in a KernelCache (an LRU bounded by bytes:
  * decoding a kernel is one pass over ~100k types, a trim then touches a few hundred), the
- * trim checked by `verifyTrim` against the full kernel before it is answered.
+ * trim checked by `verifyTrim` against the full kernel before it is answered. Every parse,
+ * trim and check is bounded by the configured codec limits; going over one is a
+ * CodecTaskError('limit') naming the bound.
+ *
+ * The CLI and tests use it directly; the service runs it inside worker threads
+ * (worker-executor.ts, codec-thread.ts), one per thread.
  */
 import { createHash } from 'node:crypto';
-import { Btf, type BpfObject, CodecError, parseBpfObject, trimBtf } from '../btf/index.js';
+import { Btf, type BpfObject, CodecError, type CodecLimits, parseBpfObject, trimBtf } from '../btf/index.js';
 import { describeMismatches, verifyTrim } from '../btf/verify.js';
-import { type CodecExecutor, CodecTaskError, type ObjectBytes, type TrimKernel, type TrimmedBtf } from './codec-executor.js';
+import { kernelCompat, listRelocations } from '../coverage/compat.js';
+import {
+  type CodecExecutor, CodecTaskError, type KernelCompatResults, type ObjectBytes, type ObjectRelocations, type TrimKernel, type TrimmedBtf,
+} from './codec-executor.js';
 import { KernelCache } from './kernel-cache.js';
+
+export interface InlineCodecExecutorOptions {
+  /** Bounds on every parse, trim and check; the codec's defaults for those left out. */
+  limits?: Partial<CodecLimits>;
+}
+
+/** Parsed objects kept for compat runs (one set per report, kernel after kernel). */
+const PARSED_SETS = 2;
 
 export class InlineCodecExecutor implements CodecExecutor {
   readonly kernelCache: KernelCache;
+  readonly limits: Partial<CodecLimits>;
+  private readonly parsedSets = new Map<string, BpfObject[]>();
 
-  constructor(options: { kernelCacheBytes: number } | { kernelCache: KernelCache }) {
+  constructor(options: ({ kernelCacheBytes: number } | { kernelCache: KernelCache }) & InlineCodecExecutorOptions) {
     this.kernelCache = 'kernelCache' in options ? options.kernelCache : new KernelCache({ maxBytes: options.kernelCacheBytes });
+    this.limits = options.limits ?? {};
   }
 
   async checkObjects(objects: readonly ObjectBytes[]): Promise<void> {
-    for (const object of objects) parseObject(object);
+    for (const object of objects) this.parseObject(object);
   }
 
   async trim(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<TrimmedBtf> {
     const started = performance.now();
     const kernelCached = this.kernelCache.has(kernel.cacheKey);
-    const full = await this.kernelCache.get(kernel.cacheKey, async () => decodeKernel(await kernel.loadRaw()));
-    const parsed = objects.map(parseObject);
+    const full = await this.kernelCache.get(kernel.cacheKey, async () => this.decodeKernel(await kernel.loadRaw()));
+    const parsed = objects.map((object) => this.parseObject(object));
     const loadMs = performance.now() - started;
+    const { limits } = this;
 
     let bytes: Uint8Array;
     try {
-      bytes = trimBtf(full, parsed);
+      bytes = trimBtf(full, parsed, { limits });
     } catch (error) {
+      if (error instanceof CodecError && error.code === 'LIMIT') throw limitFailure(error);
       if (error instanceof CodecError && (error.code === 'CORE' || error.code === 'TRIM')) throw new CodecTaskError('rejected', error.message, { cause: error });
       // Types are decoded lazily, so a malformed record deep in an object's BTF surfaces only
       // now. The kernel BTF was decoded whole when registered; the upload is the untrusted input.
@@ -45,7 +66,13 @@ export class InlineCodecExecutor implements CodecExecutor {
     } catch (error) {
       throw new CodecTaskError('verify', `the trimmed BTF does not decode: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    const verification = verifyTrim(full, trimmed, parsed);
+    let verification: ReturnType<typeof verifyTrim>;
+    try {
+      verification = verifyTrim(full, trimmed, parsed, { limits });
+    } catch (error) {
+      if (error instanceof CodecError && error.code === 'LIMIT') throw limitFailure(error);
+      throw error;
+    }
     if (verification.mismatchCount > 0) {
       throw new CodecTaskError(
         'verify',
@@ -62,6 +89,30 @@ export class InlineCodecExecutor implements CodecExecutor {
     };
   }
 
+  async describeRelocations(objects: readonly ObjectBytes[]): Promise<ObjectRelocations> {
+    const parsed = this.parseSet(objects);
+    return {
+      objects: parsed.map((o) => ({ name: o.name, relocations: o.ext.coreRelos.reduce((n, b) => n + b.records.length, 0) })),
+      relocations: listRelocations(parsed),
+    };
+  }
+
+  async compatKernel(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<KernelCompatResults> {
+    // A report walks hundreds of kernels once each: decoded for the row, not cached (it would
+    // push out the kernels trims keep asking for), unless a trim cached it already.
+    const full = this.kernelCache.has(kernel.cacheKey)
+      ? await this.kernelCache.get(kernel.cacheKey, () => Promise.reject(new Error('unreachable')))
+      : this.decodeKernel(await kernel.loadRaw());
+    const parsed = this.parseSet(objects);
+    try {
+      return kernelCompat(full, parsed, undefined, { limits: this.limits });
+    } catch (error) {
+      if (error instanceof CodecError && error.code === 'LIMIT') throw limitFailure(error);
+      if (error instanceof CodecError) throw new CodecTaskError('object', error.message, { cause: error });
+      throw error;
+    }
+  }
+
   decodedKernels(): { count: number; bytes: number } {
     const stats = this.kernelCache.stats();
     return { count: stats.entries, bytes: stats.bytes };
@@ -69,23 +120,46 @@ export class InlineCodecExecutor implements CodecExecutor {
 
   async close(): Promise<void> {
     this.kernelCache.clear();
+    this.parsedSets.clear();
+  }
+
+  /** `objects` parsed, kept by their hashes when every one is known (compat asks kernel after kernel). */
+  private parseSet(objects: readonly ObjectBytes[]): BpfObject[] {
+    const key = objects.every((o) => o.sha256 !== undefined) ? objects.map((o) => `${o.sha256} ${o.name}`).join('\n') : undefined;
+    const kept = key === undefined ? undefined : this.parsedSets.get(key);
+    if (kept !== undefined) return kept;
+    const parsed = objects.map((object) => this.parseObject(object));
+    if (key !== undefined) {
+      this.parsedSets.set(key, parsed);
+      for (const old of this.parsedSets.keys()) {
+        if (this.parsedSets.size <= PARSED_SETS) break;
+        this.parsedSets.delete(old);
+      }
+    }
+    return parsed;
+  }
+
+  private parseObject(object: ObjectBytes): BpfObject {
+    try {
+      return parseBpfObject(object.bytes, object.name, { limits: this.limits });
+    } catch (error) {
+      if (error instanceof CodecError && error.code === 'LIMIT') throw limitFailure(error);
+      if (error instanceof CodecError) throw new CodecTaskError('object', error.message, { cause: error });
+      throw error;
+    }
+  }
+
+  private decodeKernel(raw: Uint8Array): Btf {
+    try {
+      return Btf.parse(raw, { limits: this.limits });
+    } catch (error) {
+      if (error instanceof CodecError) throw new CodecTaskError('kernel', error.message, { cause: error });
+      throw error;
+    }
   }
 }
 
-function parseObject(object: ObjectBytes): BpfObject {
-  try {
-    return parseBpfObject(object.bytes, object.name);
-  } catch (error) {
-    if (error instanceof CodecError) throw new CodecTaskError('object', error.message, { cause: error });
-    throw error;
-  }
-}
-
-function decodeKernel(raw: Uint8Array): Btf {
-  try {
-    return Btf.parse(raw);
-  } catch (error) {
-    if (error instanceof CodecError) throw new CodecTaskError('kernel', error.message, { cause: error });
-    throw error;
-  }
+/** A codec bound an object went over, as the executor's error naming it. */
+function limitFailure(error: CodecError): CodecTaskError {
+  return new CodecTaskError('limit', error.message, { cause: error, ...(error.limit !== undefined && { limit: error.limit }) });
 }

@@ -39,7 +39,7 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
   const trim = createTrimProcessor({ store, catalog, codec: deps.codec, logger, maxDecompressedBytes: deps.config?.maxDecompressedBytes });
   return {
     trim,
-    compat: createCompatProcessor(coverage),
+    compat: createCompatProcessor({ ...coverage, codec: deps.codec }),
     bundle: createBundleProcessor(coverage),
     generate: createGenerateProcessor({
       store,

@@ -96,6 +96,12 @@ function trimFailure(error: CodecTaskError, record: KernelRecord): JobError {
       return new JobError('INTERNAL', false, error.message, { cause: error, retryable: false });
     case 'verify':
       return new JobError('VERIFICATION_FAILED', false, error.message, { cause: error, retryable: false });
+    case 'limit':
+    case 'memory':
+      return new JobError('LIMIT_EXCEEDED', true, error.message, { cause: error });
+    case 'timeout':
+      // Running it again would take as long: the client may retry later (the API answers 503).
+      return new JobError('TIMEOUT', false, error.message, { cause: error, retryable: false });
   }
 }
 

@@ -20,6 +20,12 @@ export type JobState = 'waiting' | 'active' | 'completed' | 'failed' | 'unknown'
 export interface JobFailure {
   message: string;
   clientError: boolean;
+  /**
+   * The job killed or stalled the workers that took it until the queue gave up on it (BullMQ's
+   * stalled-job limit): never retried, counted as the client's, and its objects are refused
+   * for a while (BTFHUB_REFUSED_OBJECTS_TTL_MS).
+   */
+  poisoned?: boolean;
 }
 
 /** Progress of a long job (compat, bundle, sync): units done, how many in all, how many failed. */
@@ -65,6 +71,7 @@ export type JobErrorCode =
   | 'VERIFICATION_FAILED' // the trimmed BTF resolves some relocation differently
   | 'GENERATE_FAILED' // no kernel BTF could be made (the message starts with the GenerateError's code)
   | 'TIMEOUT' // the job ran longer than its budget
+  | 'LIMIT_EXCEEDED' // an object is over a codec bound, or blew its thread's heap
   | 'INTERNAL'; // storage, catalog or anything unexpected
 
 export interface JobErrorOptions {
@@ -120,8 +127,18 @@ export function encodeFailure(message: string, clientError: boolean): string {
   return clientError ? `${CLIENT_ERROR_PREFIX}${message}` : message;
 }
 
+/** BullMQ's failed reason of a job that stalled more than `maxStalledCount` times. */
+export const STALLED_REASON = 'job stalled more than allowable limit';
+
 /** The reverse of `encodeFailure`. */
 export function decodeFailure(reason: string): JobFailure {
+  if (reason === STALLED_REASON) {
+    return {
+      message: 'the job stopped every worker that ran it (killed or stalled) and was given up: its input is refused',
+      clientError: true,
+      poisoned: true,
+    };
+  }
   return reason.startsWith(CLIENT_ERROR_PREFIX)
     ? { message: reason.slice(CLIENT_ERROR_PREFIX.length), clientError: true }
     : { message: reason, clientError: false };

@@ -11,15 +11,18 @@
  *   serviceStore   the same without the archive: where the service writes kernels of its own
  *   archive        the archive checkout alone, or null
  *   catalog()      SQLite (<data>/catalog.sqlite) or PostgreSQL (DATABASE_URL); migrate() opens it migrated
- *   codec          the codec executor: checks uploads, runs trims, keeps decoded kernels
- *                  (BTFHUB_KERNEL_CACHE_BYTES)
+ *   codec          the codec executor: checks uploads, runs trims and compat rows, keeps decoded
+ *                  kernels (BTFHUB_KERNEL_CACHE_BYTES); on BTFHUB_CODEC_THREADS worker threads
+ *                  (heap cap, time budget), or on the event loop when that is 0
  *   jobs()         the JobQueue of every kind (src/queue/kinds.ts), processors from src/jobs/
  *   jobWorker()    the BullMQ consumer of every lane (REDIS_URL only)
  */
 import type { Logger } from 'pino';
 import { type CatalogBackend, openCatalog } from '../catalog/index.js';
 import type { Config } from '../config/schema.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
 import { InlineCodecExecutor } from '../executor/inline-executor.js';
+import { WorkerCodecExecutor } from '../executor/worker-executor.js';
 import type { JobWorker } from '../queue/bullmq-worker.js';
 import type { JobPolicies, JobProcessors, JobQueue } from '../queue/job.js';
 import { type JobKinds, jobPolicies } from '../queue/kinds.js';
@@ -48,7 +51,7 @@ export class Backends {
   private archiveValue: ObjectStore | null | undefined;
   private storeValue: ObjectStore | undefined;
   private catalogValue: Promise<CatalogBackend> | undefined;
-  private codecValue: InlineCodecExecutor | undefined;
+  private codecValue: CodecExecutor | undefined;
   private jobsValue: Promise<JobQueue<JobKinds>> | undefined;
   private workerValue: Promise<JobWorker> | undefined;
   private closing: Promise<void> | undefined;
@@ -86,9 +89,26 @@ export class Backends {
     return this.storeValue;
   }
 
-  /** Where the codec's work runs: this thread, decoded kernels kept up to BTFHUB_KERNEL_CACHE_BYTES. */
-  get codec(): InlineCodecExecutor {
-    this.codecValue ??= new InlineCodecExecutor({ kernelCacheBytes: this.config.kernelCacheBytes });
+  /**
+   * Where the codec's work runs: BTFHUB_CODEC_THREADS worker threads (each with its heap cap
+   * and time budget per task), or this thread when that is 0; decoded kernels kept up to
+   * BTFHUB_KERNEL_CACHE_BYTES, every parse within the configured codec bounds.
+   */
+  get codec(): CodecExecutor {
+    if (this.codecValue === undefined) {
+      const { config } = this;
+      this.codecValue =
+        config.codecThreads === 0
+          ? new InlineCodecExecutor({ kernelCacheBytes: config.kernelCacheBytes, limits: config.codecLimits })
+          : new WorkerCodecExecutor({
+              threads: config.codecThreads,
+              heapMb: config.codecThreadHeapMb,
+              taskTimeoutMs: config.codecTaskTimeoutMs,
+              kernelCacheBytes: config.kernelCacheBytes,
+              limits: config.codecLimits,
+              onThreadLost: ({ thread, reason, message }) => this.logger.warn({ thread, reason, detail: message }, 'codec thread stopped and replaced'),
+            });
+    }
     return this.codecValue;
   }
 

@@ -35,17 +35,23 @@ t.test('/healthz and /readyz when all is well', async (t) => {
 
 t.test('/readyz names what failed', async (t) => {
   for (const which of ['catalog', 'queue', 'store'] as const) {
+    const token = 'a-readiness-admin-token';
     const { app } = await setupApi(t, {
+      config: { adminToken: token },
       wrap: (deps) => ({ [which]: failing(deps[which] as object, ['check' as never], () => new Error(`${which} is down`)) }),
     });
-    const res = await app.inject('/readyz');
+    const res = await app.inject({ url: '/readyz', headers: { authorization: `Bearer ${token}` } });
     t.equal(res.statusCode, 503, which);
     t.equal(res.headers['retry-after'], '5');
     const body = NotReady.parse(res.json());
     t.same(body.failed, [which]);
     t.equal(body.checks[which].ok, false);
-    t.match(body.checks[which].error, `${which} is down`);
+    t.match(body.checks[which].error, `${which} is down`, 'the admin sees why');
     t.match(body.message, which);
+    const anonymous = NotReady.parse((await app.inject('/readyz')).json());
+    t.same(anonymous.failed, [which], 'anonymous callers see what failed');
+    t.equal(anonymous.checks[which].error, undefined, 'but not why');
+    t.notMatch(anonymous.message, 'is down');
   }
 });
 

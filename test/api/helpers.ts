@@ -55,6 +55,8 @@ export interface TestApiOptions {
   withArchiveKernel?: boolean;
   /** More settings for buildApp (limits, rate limit, admin token...). */
   config?: Partial<ApiConfig>;
+  /** Environment of the backends' configuration on top of the helper's (codec bounds, threads). */
+  env?: Record<string, string>;
   /** Replace dependencies (failure injection). */
   wrap?: (deps: { store: ObjectStore; catalog: CatalogBackend; queue: JobQueue<JobKinds> }) => Partial<{
     store: ObjectStore;
@@ -82,6 +84,7 @@ export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<T
     BTFHUB_WORKER_CONCURRENCY: '2',
     BTFHUB_KERNEL_CACHE_BYTES: String(512 * 1024 * 1024),
     BTFHUB_REGISTER_HOST_KERNEL: 'false',
+    ...options.env,
   });
   // Server errors retried after 10 ms, not seconds.
   const backends = createBackends(config, { logger: pino({ level: 'silent' }), policies: (p) => ({ ...p, trim: { ...p.trim, backoffMs: 10 } }) });

@@ -51,8 +51,10 @@ t.test('an admin sync registers what is new; the second run reads only the new f
   const source = await sourceWith(t, FIRST);
   const { app, catalog } = await setupCoverageApi(t, { registerArchive: false, adminToken: ADMIN_TOKEN, syncSource: source });
 
-  const empty = (await app.inject({ method: 'GET', url: '/api/v1/sync' })).json() as { source: string; interval_ms: number; runs: Run[] };
+  const empty = (await app.inject({ method: 'GET', url: '/api/v1/sync', headers: auth })).json() as { source: string; interval_ms: number; runs: Run[] };
   t.same(empty, { source, interval_ms: 0, next_run_at: null, runs: [] });
+  const anonymous = (await app.inject({ method: 'GET', url: '/api/v1/sync' })).json() as { source: string };
+  t.same(anonymous, { source: '(shown with the admin token)', interval_ms: 0, next_run_at: null, runs: [] }, 'the path only for the admin');
 
   const unauthorized = await app.inject({ method: 'POST', url: '/api/v1/sync' });
   t.equal(unauthorized.statusCode, 401);
@@ -75,6 +77,9 @@ t.test('an admin sync registers what is new; the second run reads only the new f
 
   const listed = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=5' })).json() as { runs: Run[] };
   t.same(listed.runs.map((r) => r.job_id), [(second.json() as Run).job_id, (first.json() as Run).job_id], 'newest first');
+  t.ok(listed.runs.every((r) => r.source === '(shown with the admin token)' && ((r.summary?.invalid_files ?? []) as unknown[]).length === 0), 'anonymous: no source, no file names');
+  const detailed = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=5', headers: auth })).json() as { runs: Run[] };
+  t.ok(detailed.runs.every((r) => r.source === source), 'the admin sees the source');
   const job = await app.inject({ method: 'GET', url: `/api/v1/jobs/${(first.json() as Run).job_id}` });
   t.match(job.json(), { kind: 'sync', state: 'completed', source, result: { added: 2 } });
   const one = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=1' })).json() as { runs: Run[] };
@@ -148,7 +153,7 @@ t.test('BullMQ: the repeatable sync and compat jobs run by a worker, progress in
   const runs = await waitForRuns(queue, (r) => r.some((run) => run.state === 'completed'), 15_000);
   t.match(runs.filter((r) => r.state === 'completed').at(-1), { id: /^repeat:archive-sync:/, data: { trigger: 'schedule', source }, result: { kind: 'sync', added: 2 } });
   const listed = (await api.app.inject({ method: 'GET', url: '/api/v1/sync' })).json() as { source: string; interval_ms: number; next_run_at: string | null; runs: Run[] };
-  t.match(listed, { source, interval_ms: 1000 });
+  t.match(listed, { source: '(shown with the admin token)', interval_ms: 1000 }, 'no admin token configured: the source is shown to nobody');
   t.ok(listed.runs.some((r) => r.trigger === 'schedule' && r.state === 'completed'), 'GET /api/v1/sync lists the scheduled run');
   t.ok(listed.next_run_at === null || !Number.isNaN(Date.parse(listed.next_run_at)));
   await scheduleSync(queue, null, 0);

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
+import { DEFAULT_CODEC_LIMITS } from '../../src/btf/limits.js';
 import {
   CONFIG_ENV_VARS,
   ConfigError,
@@ -24,6 +26,22 @@ function configError(t: TapTest, ...args: Parameters<typeof loadConfig>): Config
   t.fail('expected a ConfigError');
   throw new Error('unreachable');
 }
+
+t.test('codec threads, codec limits, allowed origins', async (t) => {
+  const config = loadConfig({
+    BTFHUB_CODEC_THREADS: '0',
+    BTFHUB_MAX_RELOCATIONS: '1000',
+    BTFHUB_MAX_TYPES: '5000',
+    BTFHUB_ALLOWED_ORIGINS: 'https://ci.example.com, http://localhost:3000/',
+  });
+  t.equal(config.codecThreads, 0);
+  t.match(config.codecLimits, { maxRelocations: 1000, maxTypes: 5000, maxSections: DEFAULT_CODEC_LIMITS.maxSections });
+  t.same(config.allowedOrigins, ['https://ci.example.com', 'http://localhost:3000']);
+  for (const bad of ['ci.example.com', 'https://ci.example.com/path', 'ftp://x.example', '*']) {
+    t.match(configError(t, { BTFHUB_ALLOWED_ORIGINS: bad }).issues, [{ variable: 'BTFHUB_ALLOWED_ORIGINS' }], bad);
+  }
+  t.match(configError(t, { BTFHUB_CODEC_THREAD_HEAP_MB: '8' }).issues, [{ variable: 'BTFHUB_CODEC_THREAD_HEAP_MB' }]);
+});
 
 t.test('defaults', async (t) => {
   const config = loadConfig({});
@@ -55,6 +73,12 @@ t.test('defaults', async (t) => {
     syncIntervalMs: 0,
     generate: { mode: 'off', repositories: {}, retryMs: 21_600_000, timeoutMs: 1_800_000, concurrency: 1, memoryBytes: 8 * 1024 ** 3, maxPackageBytes: 4 * 1024 ** 3 },
     compatWaitMs: 60_000,
+    codecThreads: Math.min(2, availableParallelism()),
+    codecThreadHeapMb: 1024,
+    codecTaskTimeoutMs: 30_000,
+    codecLimits: { ...DEFAULT_CODEC_LIMITS },
+    refusedObjectsTtlMs: 3_600_000,
+    allowedOrigins: [],
   } satisfies Config);
   t.equal(config.archiveDir, undefined);
   t.equal(config.adminToken, undefined);
@@ -343,6 +367,17 @@ t.test('CONFIG_ENV_VARS lists every variable the schema reads', async (t) => {
     'BTFHUB_GENERATE_MEMORY_BYTES',
     'BTFHUB_MAX_PACKAGE_BYTES',
     'BTFHUB_COMPAT_WAIT_MS',
+    'BTFHUB_CODEC_THREADS',
+    'BTFHUB_CODEC_THREAD_HEAP_MB',
+    'BTFHUB_CODEC_TASK_TIMEOUT_MS',
+    'BTFHUB_MAX_SECTIONS',
+    'BTFHUB_MAX_TYPES',
+    'BTFHUB_MAX_STRING_BYTES',
+    'BTFHUB_MAX_RELOCATIONS',
+    'BTFHUB_MAX_EXT_BLOCKS',
+    'BTFHUB_MAX_CORE_STEPS_PER_BYTE',
+    'BTFHUB_REFUSED_OBJECTS_TTL_MS',
+    'BTFHUB_ALLOWED_ORIGINS',
   ];
   t.same([...CONFIG_ENV_VARS].sort(), [...documented].sort());
   t.equal(new Set(CONFIG_ENV_VARS).size, CONFIG_ENV_VARS.length, 'no duplicates');

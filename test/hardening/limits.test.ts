@@ -88,6 +88,34 @@ t.test('the process-wide upload budget: past it 503 with Retry-After, and given 
   t.equal(app.services.uploads.inUse(), 0, 'every byte given back');
 });
 
+t.test('gzip uploads count against the in-flight budget as they inflate', async (t) => {
+  // Each bomb is within the per-file limit (3 MiB) but eight of them are not within the 8 MiB budget.
+  const { app } = await setupApi(t, { maxFileBytes: 4 * MiB, config: { maxUploadBytesInFlight: 8 * MiB } });
+  const bomb = gzipSync(Buffer.alloc(3 * MiB));
+  let peak = 0;
+  const watch = setInterval(() => (peak = Math.max(peak, app.services.uploads.inUse())), 1);
+  const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: `bomb${i}.gz`, bytes: bomb }]) })));
+  clearInterval(watch);
+  const statuses = answers.map((a) => a.statusCode);
+  t.ok(statuses.includes(503), `some are refused while the others inflate: ${statuses.join(' ')}`);
+  for (const refused of answers.filter((a) => a.statusCode === 503)) t.match(refused.json(), { error: 'unavailable' });
+  t.ok(peak <= 8 * MiB, `the budget held while inflating (peak ${peak} bytes)`);
+  t.equal(app.services.uploads.inUse(), 0, 'every byte given back');
+  // Counted piece by piece: the callback's refusal stops the inflation.
+  const pieces: number[] = [];
+  await t.rejects(
+    decompressGzip(gzipSync(Buffer.alloc(4 * MiB)), {
+      maxOutputBytes: 8 * MiB,
+      onOutput: (n) => {
+        pieces.push(n);
+        if (pieces.reduce((a, b) => a + b, 0) > MiB) throw new Error('over budget');
+      },
+    }),
+    { message: 'over budget' },
+  );
+  t.ok(pieces.reduce((a, b) => a + b, 0) < 2 * MiB, 'inflation stopped soon after the refusal');
+});
+
 t.test('gzip uploads: inflated within the file limit; a bomb is a 413, a damaged stream a 422', async (t) => {
   const { app, fixtures, store } = await setupApi(t, { maxFileBytes: 4 * MiB });
   const object = fixtureObject(fixtures, 'enum64');

@@ -10,10 +10,13 @@ import t from 'tap';
 import { ErrorBody } from '../../src/api/schemas.js';
 import { isRateLimitedRoute } from '../../src/api/plugins/external/rate-limit.js';
 import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
-import { setupApi, why } from '../api/helpers.js';
+import { btfForm, RAW_FIELDS, setupApi, why } from '../api/helpers.js';
 
-/** A POST the limiter counts before anything else happens (the body is then refused with 415): cheap. */
-const cheapPost = (url = '/api/v1/btf', headers: Record<string, string> = {}, remoteAddress = '10.1.1.1') =>
+/**
+ * A POST the limiter counts before anything else happens (the body is then refused with 415):
+ * cheap. The compat route counts every request; the trim routes count only cache misses.
+ */
+const cheapPost = (url = '/api/v1/compat', headers: Record<string, string> = {}, remoteAddress = '10.1.1.1') =>
   ({ method: 'POST' as const, url, payload: '{}', headers: { 'content-type': 'application/json', ...headers }, remoteAddress });
 
 t.test('past the budget: 429 rate_limited with Retry-After; per client, per route', async (t) => {
@@ -30,18 +33,37 @@ t.test('past the budget: 429 rate_limited with Retry-After; per client, per rout
   t.ok(Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60, `Retry-After: ${limited.headers['retry-after']}`);
   t.equal(limited.headers['x-ratelimit-remaining'], '0');
 
-  t.equal((await app.inject(cheapPost('/api/v1/btf', {}, '10.2.2.2'))).statusCode, 415, 'another client has its own budget');
+  t.equal((await app.inject(cheapPost('/api/v1/compat', {}, '10.2.2.2'))).statusCode, 415, 'another client has its own budget');
+  t.equal((await app.inject(cheapPost('/api/v1/bundle'))).statusCode, 415, 'another route has its own budget');
   const customize = await app.inject(cheapPost('/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64'));
   t.not(customize.statusCode, 429, 'another route has its own budget');
   for (let i = 0; i < 5; i++) t.equal((await app.inject({ url: '/api/v1/kernels', remoteAddress: '10.1.1.1' })).statusCode, 200, 'reads are not limited');
 
-  const forwarded = await app.inject(cheapPost('/api/v1/btf', { 'x-forwarded-for': '192.0.2.7' }));
+  const forwarded = await app.inject(cheapPost('/api/v1/compat', { 'x-forwarded-for': '192.0.2.7' }));
   t.equal(forwarded.statusCode, 429, 'X-Forwarded-For is ignored without a trusted proxy');
+});
+
+t.test('trims: only cache misses count; a spent budget still gets cached answers', async (t) => {
+  const { app, fixtures } = await setupApi(t, { config: { rateLimit: { max: 2, windowMs: 60_000 } } });
+  const trim = (name: string, remoteAddress = '10.3.3.3') =>
+    app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: `${name}.bpf.o`, bytes: fixtures.objects.get(name)!.bytes }], RAW_FIELDS), remoteAddress });
+  for (let i = 0; i < 6; i++) t.equal((await trim('tools_like')).statusCode, 200, `the same trim, again (${i}): one miss, then hits`);
+  t.equal((await trim('enum_relos')).statusCode, 200, 'a second miss: the budget of 2 is spent');
+  const third = await trim('enum64');
+  t.equal(third.statusCode, 429, why(third));
+  t.match(third.json(), { error: 'rate_limited', message: /more than 2 trims in 60 s .*cached answers are not counted/ });
+  t.ok(Number(third.headers['retry-after']) > 0);
+  t.equal(third.headers['x-ratelimit-remaining'], '0');
+  for (let i = 0; i < 3; i++) t.equal((await trim(i % 2 === 0 ? 'tools_like' : 'enum_relos')).statusCode, 200, `cached answers keep coming (${i})`);
+  t.equal((await trim('enum64', '10.4.4.4')).statusCode, 200, 'another client has its own budget');
+  // Refused before any work: a malformed request is not charged either.
+  const cheap = await app.inject({ method: 'POST', url: '/api/v1/btf', payload: '{}', headers: { 'content-type': 'application/json' }, remoteAddress: '10.5.5.5' });
+  t.equal(cheap.statusCode, 415);
 });
 
 t.test('behind a trusted proxy the client is the forwarded address', async (t) => {
   const { app } = await setupApi(t, { config: { rateLimit: { max: 1, windowMs: 60_000 }, trustProxy: ['10.0.0.0/8'] } });
-  const via = (client: string) => app.inject(cheapPost('/api/v1/btf', { 'x-forwarded-for': client }, '10.9.9.9'));
+  const via = (client: string) => app.inject(cheapPost('/api/v1/compat', { 'x-forwarded-for': client }, '10.9.9.9'));
   t.equal((await via('192.0.2.1')).statusCode, 415);
   t.equal((await via('192.0.2.1')).statusCode, 429, 'the same client through the proxy is limited');
   t.equal((await via('192.0.2.2')).statusCode, 415, 'another client through the same proxy is not');

@@ -56,7 +56,8 @@ export function buildBtfExt(spec: ExtSpec, strings: StringTableBuilder): Uint8Ar
   const func = sub(spec.funcInfo, spec.funcRecSize ?? 8, (r) => [r.insnOff, r.typeId]);
   const line = sub(spec.lineInfo, 16, (r) => [r.insnOff, r.fileNameOff, r.lineOff, (r.line << 10) | r.column]);
   const core = sub(spec.coreRelos, spec.coreRecSize ?? 16, (r) => [r.insnOff, r.typeId, strings.add(r.access), r.kind]);
-  words.push(...func, ...line, ...core);
+  // A loop, not a spread: hostile inputs have more words than a call takes arguments.
+  for (const part of [func, line, core]) for (const word of part) words.push(word);
   const out = new Uint8Array(hdrLen + words.length * 4);
   const v = new DataView(out.buffer);
   v.setUint16(0, 0xeb9f, le);

@@ -3,6 +3,7 @@
  *
  *   GET /healthz   liveness: the process answers
  *   GET /readyz    readiness: catalog, queue and store each answer their check(); 503 names the failed ones
+ *                  (why they failed, which can hold paths and hosts, only with the admin token)
  *   GET /metrics   Prometheus text (src/api/metrics.ts)
  */
 import type { FastifyInstance } from 'fastify';
@@ -28,7 +29,8 @@ const readyzOperation = defineOperation({
   tags: ['operations'],
   summary: 'Readiness',
   description: `Checks the catalog database, the queue (Redis, when used) and the object store,
-each within 3 s. 503 names the ones that failed.
+each within 3 s. 503 names the ones that failed. Why each failed (an error message, which
+may name paths and hosts) is shown only to requests carrying the admin token.
 `,
   responses: {
     '200': { description: 'Ready.', content: { 'application/json': { schema: Ready } } },
@@ -90,13 +92,16 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       runCheck(() => queue.check(), READINESS_TIMEOUT_MS),
       runCheck(() => store.check(), READINESS_TIMEOUT_MS),
     ]);
-    const checks = { catalog: catalogCheck, queue: queueCheck, store: storeCheck };
-    const failed = (Object.keys(checks) as Dependency[]).filter((name) => !checks[name].ok);
+    const detailed = { catalog: catalogCheck, queue: queueCheck, store: storeCheck };
+    const failed = (Object.keys(detailed) as Dependency[]).filter((name) => !detailed[name].ok);
+    // Anonymous callers learn ok/failed per dependency; the reasons (paths, hosts) are the admin's.
+    const admin = app.isAdmin(request);
+    const checks = admin ? detailed : { catalog: { ok: catalogCheck.ok }, queue: { ok: queueCheck.ok }, store: { ok: storeCheck.ok } };
     if (failed.length === 0) return { status: 'ok' as const, checks };
-    request.log.warn({ checks }, 'not ready');
+    request.log.warn({ checks: detailed }, 'not ready');
     const reasons = failed.map((name) => {
-      const check = checks[name];
-      return `${name} (${check.ok ? '' : check.error})`;
+      const check = detailed[name];
+      return admin && !check.ok ? `${name} (${check.error})` : name;
     });
     return reply
       .code(503)

@@ -33,6 +33,14 @@ function adminTokenMatches(configured: string, given: string): boolean {
   return timingSafeEqual(digest(configured), digest(given));
 }
 
+/** Whether `request` carries the configured admin token (never throws: for answers that show more to the admin). */
+export function carriesAdminToken(config: AdminAuthConfig, request: FastifyRequest): boolean {
+  const configured = config.adminToken;
+  if (configured === undefined || configured === '') return false;
+  const given = bearerToken(request.headers.authorization);
+  return given !== null && adminTokenMatches(configured, given);
+}
+
 /** A preHandler that lets only requests carrying the admin token through. */
 export function requireAdmin(config: AdminAuthConfig): preHandlerAsyncHookHandler {
   const configured = config.adminToken;
@@ -52,12 +60,15 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The preHandler of admin routes. */
     adminOnly: preHandlerAsyncHookHandler;
+    /** Whether a request carries the admin token (answers with details only for the admin). */
+    isAdmin(request: FastifyRequest): boolean;
   }
 }
 
 export const adminAuth = fp(
   async (app: FastifyInstance) => {
     app.decorate('adminOnly', requireAdmin(app.services.config));
+    app.decorate('isAdmin', (request: FastifyRequest) => carriesAdminToken(app.services.config, request));
   },
   { name: 'btfhub-admin-auth', dependencies: ['btfhub-services'] },
 );

@@ -119,7 +119,7 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
     const kernel = kernelRefFromFields(fields);
     const objects = upload.files.map(uploadedObject);
-    const answer = await trimOrGenerate(services, kernel, objects, services.config.requestWaitMs);
+    const answer = await trimOrGenerate(services, kernel, objects, services.config.requestWaitMs, () => request.chargeWork());
     return answer.kind === 'pending' ? sendPending(reply, answer) : sendReady(reply, answer);
   });
 

@@ -131,7 +131,7 @@ export async function compatRoutes(app: FastifyInstance): Promise<void> {
     const upload = await readUpload(request, { fileFields: ['bpf'], textFields: [], rejectUnknown: false, decompress: true });
     if (upload.files.length === 0) throw missingField('bpf', 'the BPF object is required, as a file part named "bpf"');
     const objects = upload.files.map(uploadedObject);
-    const answer = await trimOrGenerate(services, kernel, objects, compatWaitMs(services)).catch((error: unknown) => {
+    const answer = await trimOrGenerate(services, kernel, objects, compatWaitMs(services), () => request.chargeWork()).catch((error: unknown) => {
       throw asBpfField(error);
     });
     if (answer.kind === 'pending') throw stillWorking(`the trim for ${kernelLabel(kernel)} (job ${answer.jobId})`);

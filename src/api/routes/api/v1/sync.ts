@@ -12,7 +12,7 @@
 import type { FastifyInstance } from 'fastify';
 import { SYNC_SCHEDULER_ID, syncJobId } from '../../../../queue/kinds.js';
 import { sendJobPending, syncRunBody } from '../../../coverage-service.js';
-import { SyncListQuery, SyncRun, SyncRuns } from '../../../coverage-schemas.js';
+import { SyncListQuery, SyncRun, type SyncRunBody, SyncRuns } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
 import { ADMIN_ONLY, response } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
@@ -27,7 +27,9 @@ const listSyncRunsOperation = defineOperation({
   description: `What a sync scans (BTFHUB_SYNC_SOURCE, by default BTFHUB_ARCHIVE_DIR), how often it
 runs (BTFHUB_SYNC_INTERVAL_MS; 0 when off) and when next, and the last runs, newest
 first, each with its summary: kernels added, updated, unchanged, files that did not
-decode (with why), markers, files not read again since unchanged.
+decode (with why), markers, files not read again since unchanged. The source, the names
+of files that did not decode and error messages are shown only to requests carrying the
+admin token; others see \`(shown with the admin token)\` in their place.
 `,
   request: { query: SyncListQuery },
   responses: {
@@ -63,17 +65,29 @@ otherwise 202 with the job's URL.
 
 export const syncOperations = [listSyncRunsOperation, startSyncOperation];
 
+/** What anonymous callers see in place of a path, a bucket or an error message. */
+const HIDDEN = '(shown with the admin token)';
+
+/** A run as anonymous callers see it: counts and states, no source, file names or error messages. */
+function withoutDetails(run: SyncRunBody): SyncRunBody {
+  const body: SyncRunBody = { ...run, source: HIDDEN };
+  if (run.error !== undefined) body.error = { ...run.error, message: HIDDEN };
+  if (run.summary !== undefined) body.summary = { ...run.summary, source: HIDDEN, invalid_files: [] };
+  return body;
+}
+
 export async function syncRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
   const sync = services.sync;
 
   addRoute(app, listSyncRunsOperation, {}, async (request) => {
     const [schedule, runs] = await Promise.all([services.queue.scheduled('sync', SYNC_SCHEDULER_ID), services.queue.recent('sync', request.query.limit)]);
+    const admin = app.isAdmin(request);
     return {
-      source: sync.source,
+      source: sync.source === null ? null : admin ? sync.source : HIDDEN,
       interval_ms: sync.source === null ? 0 : sync.intervalMs,
       next_run_at: schedule?.nextRunAt?.toISOString() ?? null,
-      runs: runs.map(syncRunBody),
+      runs: runs.map((run) => (admin ? syncRunBody(run) : withoutDetails(syncRunBody(run)))),
     };
   });
 

@@ -1,0 +1,110 @@
+/**
+ * A WorkerCodecExecutor thread (worker-executor.ts): runs one task at a time on an
+ * InlineCodecExecutor of its own, whose decoded-kernel cache lives here for the thread's life
+ * (the pool sends every task for a kernel to the same thread). A task that needs a kernel's
+ * BTF the cache does not hold asks the main thread for it (`need-kernel`), which reads it
+ * from the store: the thread does no I/O.
+ *
+ * Messages (structured clone; result bytes are transferred back):
+ *
+ *   main -> thread   { type: 'task', id, op, objects, cacheKey? }   op: check | trim | describe | compat
+ *                    { type: 'kernel', id, raw }                    the raw BTF asked for
+ *                    { type: 'kernel-failed', id }                  the main thread failed the task itself
+ *   thread -> main   { type: 'ready' }
+ *                    { type: 'need-kernel', id }
+ *                    { type: 'done', id, value, cache }             cache: decoded kernels held
+ *                    { type: 'failed', id, stage, message, limit?, cache }
+ *                    { type: 'crashed', id, message, cache }        a bug: not the input's fault
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { CodecLimits } from '../btf/index.js';
+import { CodecTaskError, type ObjectBytes } from './codec-executor.js';
+import { InlineCodecExecutor } from './inline-executor.js';
+import type { KernelCacheKey } from './kernel-cache.js';
+
+export type CodecOp = 'check' | 'trim' | 'describe' | 'compat';
+
+export type ToThread =
+  | { type: 'task'; id: number; op: CodecOp; objects: ObjectBytes[]; cacheKey?: KernelCacheKey }
+  | { type: 'kernel'; id: number; raw: Uint8Array }
+  | { type: 'kernel-failed'; id: number };
+
+export interface CacheReport {
+  count: number;
+  bytes: number;
+}
+
+export type FromThread =
+  | { type: 'ready' }
+  | { type: 'need-kernel'; id: number }
+  | { type: 'done'; id: number; value: unknown; cache: CacheReport }
+  | { type: 'failed'; id: number; stage: CodecTaskError['stage']; message: string; limit?: CodecTaskError['limit']; cache: CacheReport }
+  | { type: 'crashed'; id: number; message: string; cache: CacheReport };
+
+export interface CodecThreadData {
+  kernelCacheBytes: number;
+  limits: Partial<CodecLimits>;
+}
+
+/** The main thread gave up on the task while its kernel was being loaded. */
+class Abandoned extends Error {}
+
+const port = parentPort!;
+const data = workerData as CodecThreadData;
+const executor = new InlineCodecExecutor({ kernelCacheBytes: data.kernelCacheBytes, limits: data.limits });
+const kernelWaits = new Map<number, { resolve(raw: Uint8Array): void; reject(error: Error): void }>();
+
+function post(message: FromThread, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+function loadKernel(id: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    kernelWaits.set(id, { resolve, reject });
+    post({ type: 'need-kernel', id });
+  });
+}
+
+async function run(id: number, op: CodecOp, objects: ObjectBytes[], cacheKey: KernelCacheKey | undefined): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
+  const kernel = () => ({ cacheKey: cacheKey!, loadRaw: () => loadKernel(id) });
+  switch (op) {
+    case 'check':
+      await executor.checkObjects(objects);
+      return { value: null, transfer: [] };
+    case 'describe':
+      return { value: await executor.describeRelocations(objects), transfer: [] };
+    case 'compat':
+      return { value: await executor.compatKernel(kernel(), objects), transfer: [] };
+    case 'trim': {
+      const trimmed = await executor.trim(kernel(), objects);
+      return { value: trimmed, transfer: [trimmed.bytes.buffer as ArrayBuffer] };
+    }
+  }
+}
+
+port.on('message', (message: ToThread) => {
+  if (message.type === 'kernel') {
+    kernelWaits.get(message.id)?.resolve(message.raw);
+    kernelWaits.delete(message.id);
+    return;
+  }
+  if (message.type === 'kernel-failed') {
+    kernelWaits.get(message.id)?.reject(new Abandoned());
+    kernelWaits.delete(message.id);
+    return;
+  }
+  const { id } = message;
+  run(id, message.op, message.objects, message.cacheKey).then(
+    ({ value, transfer }) => post({ type: 'done', id, value, cache: executor.decodedKernels() }, transfer),
+    (error: unknown) => {
+      const cache = executor.decodedKernels();
+      // Abandoned: the main thread answered the task already; this only says the thread is free.
+      if (error instanceof CodecTaskError && !(error instanceof Abandoned)) {
+        post({ type: 'failed', id, stage: error.stage, message: error.message, ...(error.limit !== undefined && { limit: error.limit }), cache });
+      } else {
+        post({ type: 'crashed', id, message: error instanceof Error ? (error.stack ?? error.message) : String(error), cache });
+      }
+    },
+  );
+});
+post({ type: 'ready' });

@@ -1,0 +1,311 @@
+/**
+ * The CodecExecutor of the service: the codec's work on request data (parsing uploads, trims,
+ * compat rows) runs in a pool of worker threads, never on the event loop that answers
+ * `/healthz` and cached trims. Each thread (codec-thread.ts) runs one task at a time with
+ *
+ *   - a heap cap (`resourceLimits.maxOldGenerationSizeMb`): an input that would take more
+ *     memory kills its thread, not the process; the task fails with CodecTaskError('memory');
+ *   - a time budget per task: past it the thread is terminated (synchronous work cannot be
+ *     interrupted otherwise) and the task fails with CodecTaskError('timeout').
+ *
+ * A dead thread is replaced at once and the tasks queued behind it run on the new one; only
+ * the task that killed it fails. Work for a kernel (trim, compat) always goes to the thread
+ * its identity hashes to, so the decoded-kernel cache inside each thread is hit (the budget
+ * BTFHUB_KERNEL_CACHE_BYTES is split between the threads); checks of uploads go to the least
+ * busy thread. The kernel's raw BTF is read by the caller's `loadRaw` on this thread (I/O)
+ * only when the thread's cache does not hold its decode; `loadRaw` failures pass through
+ * unchanged, as with the inline executor.
+ *
+ * Threads start on first use (or `start()`), each in tens of milliseconds from compiled JS.
+ */
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { CodecLimits } from '../btf/index.js';
+import {
+  type CodecExecutor, CodecTaskError, type KernelCompatResults, type ObjectBytes, type ObjectRelocations, type TrimKernel, type TrimmedBtf,
+} from './codec-executor.js';
+import type { CacheReport, CodecOp, CodecThreadData, FromThread, ToThread } from './codec-thread.js';
+import { codecThreadEntry, type ThreadEntry } from './thread-entry.js';
+
+export interface WorkerCodecExecutorOptions {
+  /** Threads in the pool; default min(2, cores). */
+  threads?: number;
+  /** Heap cap of each thread (old generation), MiB. */
+  heapMb: number;
+  /** Time budget of one task, ms. */
+  taskTimeoutMs: number;
+  /** Decoded-kernel cache budget of the whole pool, bytes (split evenly between the threads). */
+  kernelCacheBytes: number;
+  /** Codec bounds; the codec's defaults for those left out. */
+  limits?: Partial<CodecLimits>;
+  /** Told when a thread dies and is replaced (for a log line). */
+  onThreadLost?: (event: { thread: number; reason: 'memory' | 'timeout' | 'crash'; message: string }) => void;
+}
+
+/** The default pool size: two threads, fewer on a one-core machine. */
+export function defaultCodecThreads(): number {
+  return Math.max(1, Math.min(2, availableParallelism()));
+}
+
+interface Task {
+  id: number;
+  op: CodecOp;
+  objects: ObjectBytes[];
+  kernel?: TrimKernel;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  settled: boolean;
+}
+
+interface Lane {
+  index: number;
+  worker: Worker | undefined;
+  ready: boolean;
+  queue: Task[];
+  current: Task | undefined;
+  timer: NodeJS.Timeout | undefined;
+  cache: CacheReport;
+  /** Set once the current thread is being replaced: its late messages are ignored. */
+  generation: number;
+}
+
+export class WorkerCodecExecutor implements CodecExecutor {
+  readonly threads: number;
+  private readonly lanes: Lane[];
+  private nextId = 0;
+  private closed = false;
+  private entry: ThreadEntry | undefined;
+  private entryLoading: Promise<void> | undefined;
+  /** Threads replaced after running out of memory or time, or crashing (for metrics and tests). */
+  readonly lost = { memory: 0, timeout: 0, crash: 0 };
+
+  constructor(private readonly options: WorkerCodecExecutorOptions) {
+    this.threads = Math.max(1, options.threads ?? defaultCodecThreads());
+    this.lanes = Array.from({ length: this.threads }, (_, index) => ({
+      index, worker: undefined, ready: false, queue: [], current: undefined, timer: undefined, cache: { count: 0, bytes: 0 }, generation: 0,
+    }));
+  }
+
+  /** Starts every thread now instead of on first use (a service warms up before it listens). */
+  start(): void {
+    for (const lane of this.lanes) this.spawn(lane);
+  }
+
+  checkObjects(objects: readonly ObjectBytes[]): Promise<void> {
+    return this.submit<void>(this.leastBusy(), 'check', objects);
+  }
+
+  trim(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<TrimmedBtf> {
+    return this.submit<TrimmedBtf>(this.laneOf(kernel), 'trim', objects, kernel);
+  }
+
+  describeRelocations(objects: readonly ObjectBytes[]): Promise<ObjectRelocations> {
+    return this.submit<ObjectRelocations>(this.leastBusy(), 'describe', objects);
+  }
+
+  compatKernel(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<KernelCompatResults> {
+    return this.submit<KernelCompatResults>(this.laneOf(kernel), 'compat', objects, kernel);
+  }
+
+  decodedKernels(): { count: number; bytes: number } {
+    return this.lanes.reduce((sum, lane) => ({ count: sum.count + lane.cache.count, bytes: sum.bytes + lane.cache.bytes }), { count: 0, bytes: 0 });
+  }
+
+  /** Tasks waiting or running, per thread. */
+  backlog(): number[] {
+    return this.lanes.map((lane) => lane.queue.length + (lane.current === undefined ? 0 : 1));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const closing = new Error('the codec executor is closed');
+    for (const lane of this.lanes) {
+      clearTimeout(lane.timer);
+      for (const task of [...(lane.current ? [lane.current] : []), ...lane.queue]) settle(task, closing);
+      lane.queue = [];
+      lane.current = undefined;
+      lane.generation++;
+      const worker = lane.worker;
+      lane.worker = undefined;
+      await worker?.terminate();
+    }
+  }
+
+  private submit<T>(lane: Lane, op: CodecOp, objects: readonly ObjectBytes[], kernel?: TrimKernel): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the codec executor is closed'));
+    return new Promise<T>((resolve, reject) => {
+      const task: Task = { id: this.nextId++, op, objects: [...objects], resolve: resolve as (v: unknown) => void, reject, settled: false };
+      if (kernel !== undefined) task.kernel = kernel;
+      lane.queue.push(task);
+      this.pump(lane);
+    });
+  }
+
+  /** The thread a kernel's work goes to: its identity hashed, so its decode is cached in one place. */
+  private laneOf(kernel: TrimKernel): Lane {
+    const digest = createHash('sha256').update(`${kernel.cacheKey.storageKey}\0${kernel.cacheKey.sha256}`).digest();
+    return this.lanes[digest.readUInt32BE(0) % this.lanes.length]!;
+  }
+
+  private leastBusy(): Lane {
+    return this.lanes.reduce((best, lane) => (load(lane) < load(best) ? lane : best));
+  }
+
+  private spawn(lane: Lane): void {
+    if (lane.worker !== undefined || this.closed) return;
+    if (this.entry === undefined) {
+      this.entryLoading ??= codecThreadEntry().then(
+        (entry) => {
+          this.entry = entry;
+          for (const waiting of this.lanes) if (waiting.queue.length > 0 || waiting.worker === undefined) this.spawn(waiting);
+        },
+        (error: unknown) => {
+          this.entryLoading = undefined;
+          const failure = new Error(`codec threads cannot start: ${error instanceof Error ? error.message : String(error)}`);
+          for (const waiting of this.lanes) for (const task of waiting.queue.splice(0)) settle(task, failure);
+        },
+      );
+      return;
+    }
+    const workerData: CodecThreadData = {
+      kernelCacheBytes: Math.floor(this.options.kernelCacheBytes / this.threads),
+      limits: { ...this.options.limits },
+    };
+    const worker = new Worker(this.entry.url, {
+      workerData,
+      ...(this.entry.execArgv !== undefined && { execArgv: this.entry.execArgv }),
+      resourceLimits: { maxOldGenerationSizeMb: this.options.heapMb },
+    });
+    const generation = ++lane.generation;
+    lane.worker = worker;
+    lane.ready = false;
+    lane.cache = { count: 0, bytes: 0 };
+    worker.on('message', (message: FromThread) => {
+      if (lane.generation === generation) this.onMessage(lane, message);
+    });
+    worker.on('error', (error: Error & { code?: string }) => {
+      if (lane.generation !== generation) return;
+      const memory = error.code === 'ERR_WORKER_OUT_OF_MEMORY';
+      this.replace(lane, memory ? 'memory' : 'crash', error.message);
+    });
+    worker.on('exit', (code) => {
+      if (lane.generation !== generation) return;
+      this.replace(lane, 'crash', `codec thread exited with code ${code}`);
+    });
+  }
+
+  private pump(lane: Lane): void {
+    if (this.closed || lane.current !== undefined) return;
+    if (lane.worker === undefined) this.spawn(lane);
+    if (!lane.ready) return; // 'ready' pumps again
+    const task = lane.queue.shift();
+    if (task === undefined) return;
+    lane.current = task;
+    const message: ToThread = { type: 'task', id: task.id, op: task.op, objects: task.objects };
+    if (task.kernel !== undefined) message.cacheKey = { storageKey: task.kernel.cacheKey.storageKey, sha256: task.kernel.cacheKey.sha256 };
+    lane.worker!.postMessage(message);
+    this.startClock(lane);
+  }
+
+  private startClock(lane: Lane): void {
+    clearTimeout(lane.timer);
+    lane.timer = setTimeout(() => this.replace(lane, 'timeout', `ran past its time budget of ${this.options.taskTimeoutMs} ms`), this.options.taskTimeoutMs);
+  }
+
+  private onMessage(lane: Lane, message: FromThread): void {
+    if (message.type === 'ready') {
+      lane.ready = true;
+      this.pump(lane);
+      return;
+    }
+    const task = lane.current;
+    if (task === undefined || task.id !== message.id) return;
+    if (message.type === 'need-kernel') {
+      // Reading the store is not the thread's time: the clock stops until the bytes are sent.
+      clearTimeout(lane.timer);
+      void this.sendKernel(lane, task);
+      return;
+    }
+    clearTimeout(lane.timer);
+    lane.cache = message.cache;
+    lane.current = undefined;
+    if (message.type === 'done') {
+      if (!task.settled) {
+        task.settled = true;
+        task.resolve(message.value);
+      }
+    } else if (message.type === 'failed') {
+      settle(task, new CodecTaskError(message.stage, message.message, message.limit === undefined ? undefined : { limit: message.limit }));
+    } else {
+      settle(task, new Error(`codec thread: ${message.message}`));
+    }
+    this.pump(lane);
+  }
+
+  private async sendKernel(lane: Lane, task: Task): Promise<void> {
+    const generation = lane.generation;
+    let raw: Uint8Array;
+    try {
+      raw = await task.kernel!.loadRaw();
+    } catch (error) {
+      // The kernel source's own failure is the task's answer; the thread is told to drop it.
+      settle(task, error);
+      if (lane.generation === generation && lane.current === task) lane.worker!.postMessage({ type: 'kernel-failed', id: task.id } satisfies ToThread);
+      return;
+    }
+    if (lane.generation !== generation || lane.current !== task) return;
+    lane.worker!.postMessage({ type: 'kernel', id: task.id, raw } satisfies ToThread);
+    this.startClock(lane);
+  }
+
+  /** The lane's thread is dead (or must be): its task fails, a new thread takes the queue. */
+  private replace(lane: Lane, reason: 'memory' | 'timeout' | 'crash', detail: string): void {
+    clearTimeout(lane.timer);
+    const task = lane.current;
+    lane.current = undefined;
+    const worker = lane.worker;
+    const started = lane.ready;
+    lane.worker = undefined;
+    lane.ready = false;
+    lane.generation++;
+    void worker?.terminate();
+    this.lost[reason]++;
+    this.options.onThreadLost?.({ thread: lane.index, reason, message: detail });
+    if (task !== undefined) settle(task, threadFailure(reason, detail, this.options));
+    if (this.closed) return;
+    if (!started) {
+      // A thread that cannot even start (its entry does not load) would be restarted forever.
+      const error = new Error(`codec thread failed to start: ${detail}`);
+      for (const queued of lane.queue.splice(0)) settle(queued, error);
+      return;
+    }
+    if (lane.queue.length > 0) this.pump(lane);
+  }
+}
+
+function load(lane: Lane): number {
+  return lane.queue.length + (lane.current === undefined ? 0 : 1);
+}
+
+function settle(task: Task, error: unknown): void {
+  if (task.settled) return;
+  task.settled = true;
+  task.reject(error);
+}
+
+function threadFailure(reason: 'memory' | 'timeout' | 'crash', detail: string, options: WorkerCodecExecutorOptions): Error {
+  switch (reason) {
+    case 'memory':
+      return new CodecTaskError('memory', `the input needs more memory than a codec thread may use: over the limit codecThreadHeapMb = ${options.heapMb}`, {
+        limit: { name: 'codecThreadHeapMb', value: options.heapMb },
+      });
+    case 'timeout':
+      return new CodecTaskError('timeout', `the codec's work ran past its time budget and was stopped (over the limit codecTaskTimeoutMs = ${options.taskTimeoutMs}); retry later`, {
+        limit: { name: 'codecTaskTimeoutMs', value: options.taskTimeoutMs },
+      });
+    case 'crash':
+      return new Error(`codec thread died: ${detail}`);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The worker-thread codec executor: the same answers as the inline one (bytes bpftool writes,
+ * failures by stage, limits named), with the work on threads that may die: a task past its
+ * heap cap or its time budget fails alone, its thread is replaced, and the next task runs.
+ */
+import { createHash } from 'node:crypto';
+import t from 'tap';
+import { CodecTaskError } from '../../src/executor/codec-executor.js';
+import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
+import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
+import { loadFixtures } from '../helpers/fixtures.js';
+import { withRepeatedRelocations } from '../helpers/hostile-inputs.js';
+
+const fx = await loadFixtures();
+const object = (name: string) => ({ name: `${name}.bpf.o`, bytes: fx.objects.get(name)!.bytes });
+const vmlinuxSha = createHash('sha256').update(fx.vmlinux).digest('hex');
+const kernel = (loads: { n: number } = { n: 0 }, storageKey = 'ubuntu/22.04/x86_64/test.btf') => ({
+  cacheKey: { storageKey, sha256: vmlinuxSha },
+  loadRaw: async () => {
+    loads.n++;
+    return fx.vmlinux;
+  },
+});
+
+const executor = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
+t.teardown(() => executor.close());
+
+t.test('trim on a thread: the bytes bpftool writes, the kernel decoded once in the thread', async (t) => {
+  const loads = { n: 0 };
+  const first = await executor.trim(kernel(loads), [object('tools_like')]);
+  t.same(Buffer.from(first.bytes), Buffer.from(fx.oracle.single.get('tools_like')!), 'byte-identical to bpftool gen min_core_btf');
+  t.equal(first.sha256, createHash('sha256').update(first.bytes).digest('hex'));
+  t.equal(first.kernelCached, false);
+  const second = await executor.trim(kernel(loads), [object('tools_like')]);
+  t.equal(second.kernelCached, true, 'the second trim finds the decode in the thread');
+  t.equal(loads.n, 1, 'the raw BTF was read once');
+  t.equal(executor.decodedKernels().count, 1);
+});
+
+t.test('checks, descriptions and compat rows equal the inline executor', async (t) => {
+  const inline = new InlineCodecExecutor({ kernelCacheBytes: 0 });
+  await executor.checkObjects([object('tools_like'), object('enum_relos')]);
+  const bad = await executor.checkObjects([object('tools_like'), { name: 'notes.txt', bytes: new TextEncoder().encode('hello') }]).catch((e: unknown) => e);
+  t.ok(bad instanceof CodecTaskError);
+  t.match(bad, { stage: 'object', message: /notes\.txt.*not an ELF file/ });
+  const objects = [object('tools_like'), object('enum_relos')];
+  t.same(await executor.describeRelocations(objects), await inline.describeRelocations(objects));
+  t.same(await executor.compatKernel(kernel(), objects), await inline.compatKernel(kernel(), objects));
+});
+
+t.test('an object over a codec bound is a limit failure naming it', async (t) => {
+  const limited = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 0, limits: { maxRelocations: 1000 } });
+  t.teardown(() => limited.close());
+  const many = withRepeatedRelocations(fx.objects.get('tools_like')!.bytes, 500);
+  const error = await limited.checkObjects([{ name: 'many.o', bytes: many }]).catch((e: unknown) => e);
+  t.match(error, { name: 'CodecTaskError', stage: 'limit', limit: { name: 'maxRelocations', value: 1000 } });
+  t.ok((error as CodecTaskError).limit!.actual! > 1000);
+});
+
+t.test('past its time budget a task fails alone; the thread is replaced and the next task runs', async (t) => {
+  const slow = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 1, kernelCacheBytes: 0 });
+  t.teardown(() => slow.close());
+  // 1 ms is less than any parse of a real object takes, so every task times out...
+  const error = await slow.checkObjects([object('tools_like')]).catch((e: unknown) => e);
+  t.match(error, { name: 'CodecTaskError', stage: 'timeout', limit: { name: 'codecTaskTimeoutMs', value: 1 } });
+  t.equal(slow.lost.timeout, 1);
+  // ...and each fails on its own (queued ones behind it run on the new thread).
+  const both = await Promise.allSettled([slow.checkObjects([object('tools_like')]), slow.checkObjects([object('enum_relos')])]);
+  t.same(both.map((r) => r.status), ['rejected', 'rejected']);
+  t.equal(slow.lost.timeout, 3, 'one thread replaced per task');
+});
+
+t.test('an input that blows the heap cap kills its thread only; the next task is answered', async (t) => {
+  // With the relocation bounds lifted, 580,000 relocations (~90 bytes each once parsed) do not
+  // fit in 16 MiB of heap: linear, just too large for the cap.
+  const small = new WorkerCodecExecutor({ threads: 1, heapMb: 16, taskTimeoutMs: 120_000, kernelCacheBytes: 0, limits: { maxRelocations: 1e9, maxExtBlocks: 1e9 } });
+  t.teardown(() => small.close());
+  const hog = withRepeatedRelocations(fx.objects.get('tools_like')!.bytes, 4000);
+  const error = await small.checkObjects([{ name: 'hog.o', bytes: hog }]).catch((e: unknown) => e);
+  t.match(error, { name: 'CodecTaskError', stage: 'memory', limit: { name: 'codecThreadHeapMb', value: 16 } });
+  t.equal(small.lost.memory, 1);
+  const after = await small.checkObjects([{ name: 'x.o', bytes: new Uint8Array(8) }]).catch((e: unknown) => e);
+  t.match(after, { stage: 'object' }, 'a new thread answers the next task');
+});
+
+t.test("the kernel source's own failure passes through unchanged; the thread stays usable", async (t) => {
+  const failure = new Error('store down');
+  const failed = await executor.trim({ cacheKey: { storageKey: 'x/1/x86_64/other.btf', sha256: 'f'.repeat(64) }, loadRaw: () => Promise.reject(failure) }, [object('tools_like')]).catch((e: unknown) => e);
+  t.equal(failed, failure);
+  const ok = await executor.trim(kernel(), [object('tools_like')]);
+  t.ok(ok.bytes.length > 0);
+});
+
+t.test('work for one kernel always goes to the same thread', async (t) => {
+  const pool = new WorkerCodecExecutor({ threads: 2, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
+  t.teardown(() => pool.close());
+  const loads = { n: 0 };
+  for (let i = 0; i < 4; i++) await pool.trim(kernel(loads, 'ubuntu/22.04/x86_64/affine.btf'), [object('tools_like')]);
+  t.equal(loads.n, 1, 'decoded once for four trims over two threads');
+  t.equal(pool.decodedKernels().count, 1);
+});
+
+t.test('closed: tasks are refused', async (t) => {
+  const pool = new WorkerCodecExecutor({ threads: 1, heapMb: 64, taskTimeoutMs: 1000, kernelCacheBytes: 0 });
+  await pool.close();
+  await t.rejects(pool.checkObjects([object('tools_like')]), /closed/);
+});
