@@ -25,6 +25,7 @@ import type { TrustProxy } from '../config/schema.js';
 import type { JobQueue } from '../queue/job.js';
 import type { JobKinds } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { onDamage } from '../storage/integrity.js';
 import { ServiceMetrics } from './metrics.js';
 import { type ApiConfig, apiLimits } from './limits.js';
 import { adminAuth } from './plugins/app/admin-auth.js';
@@ -90,6 +91,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   const metrics = options.metrics ?? new ServiceMetrics();
   metrics.setQueueDepth(() => options.queue.depth(['trim']));
+  // Damaged stored copies found in this process (by the API or an in-process job): counted and logged.
+  const stopCountingDamage = onDamage((report) => {
+    metrics.recordDamage(report);
+    app.log.error({ integrity: report }, `stored ${report.kind} ${report.key} does not match its sha256 (${report.action})`);
+  });
+  app.addHook('onClose', async () => stopCountingDamage());
   const trimHits = new TrimHitRecorder(options.catalog, {
     onError: (error, droppedHits) => app.log.warn({ err: error, droppedHits }, 'cache hits not recorded in the catalog'),
   });

@@ -4,7 +4,8 @@
  * policy. The queue backends are generic; this table is what makes them ours.
  *
  *   kind     id                               lane       runs
- *   trim     sha256(objects hash, kernel)     trim       src/jobs/trim.ts: the kernel BTF trimmed for some objects
+ *   trim     sha256(objects hash, kernel,     trim       src/jobs/trim.ts: the kernel BTF trimmed for some objects
+ *            kernel file sha256)
  *   compat   compat-sha256(objects, filter,   coverage   src/jobs/compat.ts: a report of every relocation on
  *            kernels matched)                           every matching kernel
  *   bundle   bundle-sha256(same)              coverage   src/jobs/bundle.ts: the trimmed BTFs of every matching
@@ -35,6 +36,12 @@ export interface TrimJobData {
   /** sha256 over the sorted object hashes (hex). */
   objectsHash: string;
   kernel: KernelRef;
+  /**
+   * sha256 (hex) of the kernel file to trim: the catalog's when the job was enqueued. A job
+   * whose kernel was replaced meanwhile still trims this content and records the trim under
+   * it, never under the new one. Absent in jobs enqueued before it existed: the catalog's now.
+   */
+  kernelSha256?: string;
 }
 
 export interface TrimJobResult {
@@ -46,6 +53,8 @@ export interface TrimJobResult {
   durationMs: number;
   /** Relocations checked against the trimmed BTF. */
   relocationsVerified: number;
+  /** sha256 (hex) of the kernel file trimmed (absent from results of older workers). */
+  kernelSha256?: string;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -230,16 +239,27 @@ export function objectsHashOf(objectHashes: readonly string[]): string {
 }
 
 /**
- * The job id of a trim: sha256 (hex) over the objects hash and the kernel's normalized
- * identity. Equal requests get equal ids, which is how a queue deduplicates them; hex
- * also keeps ids free of ':', which BullMQ does not allow in custom ids. Throws an
- * IdentityError when `kernel` does not normalize.
+ * The job id of a trim: sha256 (hex) over the objects hash, the kernel's normalized identity
+ * and the sha256 of its kernel file. Equal requests get equal ids, which is how a queue
+ * deduplicates them, and a request made after a kernel was replaced never joins a job of the
+ * old content. Hex also keeps ids free of ':', which BullMQ does not allow in custom ids.
+ * Without `kernelSha256`, the id of jobs made before kernels were versioned by content.
+ * Throws an IdentityError when `kernel` does not normalize.
  */
-export function trimJobId(objectsHash: string, kernel: KernelRef): string {
+export function trimJobId(objectsHash: string, kernel: KernelRef, kernelSha256?: string): string {
   const ref = normalizeKernelRef(kernel);
-  return createHash('sha256')
-    .update(['btfhub-trim-v1', objectsHash, ref.distro, ref.distroVersion, ref.arch, ref.kernel].join('\n'))
-    .digest('hex');
+  const identity = [objectsHash, ref.distro, ref.distroVersion, ref.arch, ref.kernel];
+  const parts = kernelSha256 === undefined ? ['btfhub-trim-v1', ...identity] : ['btfhub-trim-v2', ...identity, kernelSha256];
+  return createHash('sha256').update(parts.join('\n')).digest('hex');
+}
+
+/**
+ * A fresh id for running a trim again whose completed job's stored result turned out damaged
+ * or gone: the queue keeps the completed job under its own id, so the same id would only
+ * return it again. Hex, like every trim id.
+ */
+export function trimRebuildJobId(jobId: string): string {
+  return createHash('sha256').update(`btfhub-trim-rebuild\n${jobId}\n${Date.now()}\n${Math.random()}`).digest('hex');
 }
 
 /**
