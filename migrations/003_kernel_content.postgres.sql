@@ -37,3 +37,13 @@ CREATE TABLE derived_files (
   created_at    BIGINT NOT NULL,
   PRIMARY KEY (source_sha256, format)
 );
+
+-- Job ids the API handed out (and when), so that an id the queue no longer knows can be told
+-- apart: handed out within the kind's retention, the queue lost it (a Redis without
+-- persistence restarted): `404 job_lost`, and clients send the request again; otherwise it
+-- expired (`404 job_not_found`). Rows older than the longest retention are pruned.
+CREATE TABLE issued_jobs (
+  id        TEXT COLLATE "C"   NOT NULL PRIMARY KEY,
+  kind      TEXT COLLATE "C"   NOT NULL,
+  issued_at BIGINT NOT NULL
+);

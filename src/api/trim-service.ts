@@ -176,6 +176,7 @@ export async function trimObjects(
 
   const data: TrimJobData = { objectHashes: [...distinct.keys()], objectsHash: hash, kernel, kernelSha256 };
   const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel, kernelSha256), data);
+  await recordIssuedJob(services.catalog, jobId, 'trim');
   const status = await services.queue.waitFor('trim', jobId, waitMs);
   return settle(services, status, jobId, data, { rebuilds: 1, deadline: Date.now() + waitMs });
 }
@@ -204,6 +205,7 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
         const what = read.state === 'missing' ? 'is missing from the store' : 'is damaged in the store';
         if (budget.rebuilds <= 0) throw new ApiError(500, 'trim_failed', `job ${jobId} completed but its stored result ${what}, and running it again did not repair it`);
         const rebuildId = await services.queue.enqueue('trim', trimRebuildJobId(jobId), data);
+        await recordIssuedJob(services.catalog, rebuildId, 'trim');
         const again = await services.queue.waitFor('trim', rebuildId, Math.max(0, budget.deadline - Date.now()));
         return settle(services, again, rebuildId, data, { ...budget, rebuilds: budget.rebuilds - 1 });
       }
@@ -226,6 +228,19 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
       return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: false };
     }
   }
+}
+
+/** Rows of `issued_jobs` older than every retention are pruned, now and then. */
+const ISSUED_JOBS_KEPT_MS = 31 * 86_400_000;
+
+/**
+ * Remembers a job id handed out, so that `GET /api/v1/jobs/{id}` can tell a job the queue
+ * lost (`job_lost`: send the request again) from one that expired. Best effort: a failure
+ * here only makes a lost job look expired.
+ */
+export async function recordIssuedJob(catalog: Catalog, id: string, kind: string): Promise<void> {
+  const prune = Math.random() < 0.01 ? new Date(Date.now() - ISSUED_JOBS_KEPT_MS) : undefined;
+  await catalog.recordIssuedJob(id, kind, prune).catch(() => undefined);
 }
 
 /** A failed job as an answer: 422 when the objects were at fault, 500 otherwise. */

@@ -126,6 +126,10 @@ export interface Catalog {
   /** Every derived copy, ordered by source sha256 and format. */
   listDerivedFiles(page: Page): Promise<{ items: DerivedFileRecord[]; total: number }>;
   deleteDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<void>;
+  /** Remembers that the API handed out job `id` now (again: the time moves); prunes rows issued before `pruneBefore`. */
+  recordIssuedJob(id: string, kind: string, pruneBefore?: Date): Promise<void>;
+  /** When job `id` was last handed out, or null. */
+  getIssuedJob(id: string): Promise<{ kind: string; issuedAt: Date } | null>;
   /** Records a BTFHub marker file for a kernel (a new storage key for the same marker is 'updated'). */
   recordKernelMarker(marker: Omit<KernelMarkerRecord, 'recordedAt'>): Promise<UpsertOutcome>;
   /** Ordered by distro, distro version, arch, kernel, marker. */

@@ -323,6 +323,21 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
     );
   }
 
+  async recordIssuedJob(id: string, kind: string, pruneBefore?: Date): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO issued_jobs (id, kind, issued_at) VALUES ($1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET issued_at = excluded.issued_at`,
+      [id, kind, this.now()],
+    );
+    if (pruneBefore !== undefined) await this.pool.query('DELETE FROM issued_jobs WHERE issued_at < $1', [pruneBefore.getTime()]);
+  }
+
+  async getIssuedJob(id: string): Promise<{ kind: string; issuedAt: Date } | null> {
+    const result = await this.pool.query<{ kind: string; issued_at: string }>('SELECT kind, issued_at FROM issued_jobs WHERE id = $1', [id]);
+    const row = result.rows[0];
+    return row ? { kind: row.kind, issuedAt: new Date(toNumber(row.issued_at)) } : null;
+  }
+
   async check(): Promise<void> {
     if (this.closed) throw new Error('catalog: the PostgreSQL pool is closed');
     await this.pool.query('SELECT 1');

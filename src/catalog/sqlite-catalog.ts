@@ -281,6 +281,19 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
     ).run(file.source, file.key, file.size, file.modified?.getTime() ?? null, file.sha256, file.status, file.reason, this.now());
   }
 
+  async recordIssuedJob(id: string, kind: string, pruneBefore?: Date): Promise<void> {
+    this.statement(
+      `INSERT INTO issued_jobs (id, kind, issued_at) VALUES (?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET issued_at = excluded.issued_at`,
+    ).run(id, kind, this.now());
+    if (pruneBefore !== undefined) this.statement('DELETE FROM issued_jobs WHERE issued_at < ?').run(pruneBefore.getTime());
+  }
+
+  async getIssuedJob(id: string): Promise<{ kind: string; issuedAt: Date } | null> {
+    const row = this.statement('SELECT kind, issued_at FROM issued_jobs WHERE id = ?').get(id) as { kind: string; issued_at: number } | undefined;
+    return row ? { kind: row.kind, issuedAt: new Date(Number(row.issued_at)) } : null;
+  }
+
   async check(): Promise<void> {
     // Throws "The database connection is not open" once closed.
     this.db.prepare('SELECT 1').get();

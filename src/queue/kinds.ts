@@ -181,6 +181,18 @@ const DAY_SECONDS = 86_400;
  * results remembered a day. Syncs: one at a time, never retried (the schedule runs again),
  * the last hundred remembered for GET /api/v1/sync.
  */
+/**
+ * How long a completed job of each kind is kept (at most: a count bound may drop it sooner).
+ * An id the API handed out within this time that the queue does not know was lost, not
+ * expired (GET /api/v1/jobs/{id} answers `job_lost`).
+ */
+export const KEEP_COMPLETED_SECONDS: Readonly<Record<JobKind, number>> = {
+  trim: 3600,
+  compat: DAY_SECONDS,
+  bundle: DAY_SECONDS,
+  sync: 30 * DAY_SECONDS,
+};
+
 export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> {
   const trim: JobPolicy = {
     lane: 'trim',
@@ -188,7 +200,7 @@ export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> 
     attempts: 3,
     backoffMs: 2000,
     timeoutMs: settings.jobTimeoutMs,
-    keepCompleted: { ageSeconds: 3600, count: 10_000 },
+    keepCompleted: { ageSeconds: KEEP_COMPLETED_SECONDS.trim, count: 10_000 },
     keepFailed: { ageSeconds: DAY_SECONDS, count: 10_000 },
     lockDurationMs: 30_000,
     stalledIntervalMs: 30_000,
@@ -199,7 +211,7 @@ export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> 
     concurrency: 1,
     attempts: 2,
     backoffMs: 2000,
-    keepCompleted: { ageSeconds: DAY_SECONDS, count: 1000 },
+    keepCompleted: { ageSeconds: KEEP_COMPLETED_SECONDS.compat, count: 1000 },
     keepFailed: { ageSeconds: DAY_SECONDS, count: 1000 },
     lockDurationMs: 60_000,
     stalledIntervalMs: 30_000,
@@ -210,7 +222,7 @@ export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> 
     concurrency: 1,
     attempts: 1,
     backoffMs: 2000,
-    keepCompleted: { ageSeconds: 30 * DAY_SECONDS, count: 100 },
+    keepCompleted: { ageSeconds: KEEP_COMPLETED_SECONDS.sync, count: 100 },
     keepFailed: { ageSeconds: 30 * DAY_SECONDS, count: 100 },
     lockDurationMs: 60_000,
     stalledIntervalMs: 30_000,

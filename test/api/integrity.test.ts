@@ -228,3 +228,33 @@ t.test('crash windows: a failed catalog step after the store step leaves the old
   const retried = await uploadKernel(app, ref, { name: 'vmlinux', bytes: fixtures.oracle.all });
   t.match(retried.json(), { outcome: 'updated' }, 'uploading again completes the replacement (not "unchanged")');
 });
+
+t.test('a job the queue lost answers 404 job_lost; one never handed out (or expired) job_not_found', async (t) => {
+  const lost = new Set<string>();
+  const { app, fixtures } = await setupApi(t, {
+    requestWaitMs: 0,
+    wrap: ({ queue }) => ({
+      queue: new Proxy(queue, {
+        get(target, property, receiver) {
+          const value: unknown = Reflect.get(target, property, receiver);
+          if (typeof value !== 'function') return value;
+          if (property === 'status') {
+            // A Redis without persistence restarted: the job is gone from the queue.
+            return async (kind: string, id: string) => (lost.has(id) ? { id, state: 'unknown' } : (value as (k: string, i: string) => unknown).call(target, kind, id));
+          }
+          return (value as (...a: unknown[]) => unknown).bind(target);
+        },
+      }),
+    }),
+  });
+  const pending = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, 'shared_a')]) });
+  t.equal(pending.statusCode, 202, why(pending));
+  const jobId = String(pending.json().job_id);
+  lost.add(jobId);
+  const res = await app.inject(`/api/v1/jobs/${jobId}`);
+  t.equal(res.statusCode, 404);
+  t.match(res.json(), { error: 'job_lost', message: /lost by the queue.*send the request again/ });
+  const never = await app.inject(`/api/v1/jobs/${'c'.repeat(64)}`);
+  t.equal(never.statusCode, 404);
+  t.match(never.json(), { error: 'job_not_found' });
+});

@@ -40,7 +40,7 @@ t.test('migrate creates a missing schema, and the tables land in it', async (t) 
   );
   t.same(
     tables.rows.map((row) => row.table_name),
-    ['derived_files', 'imported_files', 'kernel_markers', 'kernels', 'objects', 'schema_migrations', 'trims'],
+    ['derived_files', 'imported_files', 'issued_jobs', 'kernel_markers', 'kernels', 'objects', 'schema_migrations', 'trims'],
   );
 });
 
