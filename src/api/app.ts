@@ -27,6 +27,7 @@ import type { JobKinds } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { onDamage } from '../storage/integrity.js';
 import { ServiceMetrics } from './metrics.js';
+import { DeepReadiness } from './readiness.js';
 import { type ApiConfig, apiLimits } from './limits.js';
 import { adminAuth } from './plugins/app/admin-auth.js';
 import { errorHandler, frameworkErrors } from './plugins/app/error-handler.js';
@@ -112,6 +113,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     trimCache: new TrimResultCache(limits.trimCacheBytes),
     trimHits,
     sync: { source: options.sync?.source ?? null, intervalMs: options.sync?.intervalMs ?? 0 },
+    readiness: new DeepReadiness(options.catalog, options.store),
     raw: { catalog: options.catalog, store: options.store, queue: options.queue },
   };
   await app.register(servicesPlugin, { services });

@@ -95,6 +95,14 @@ export function kernelContentKey(sha256hex: string, format: KernelBtfFormat): st
   return `kernel-files/${checkSha256(sha256hex)}.${format}`;
 }
 
+/**
+ * `.btfhub-readyz/<pid>`: what /readyz writes and removes to prove the store takes writes.
+ * Hidden (a scan for kernels skips dot segments), one per process.
+ */
+export function readinessProbeKey(pid: number): string {
+  return `.btfhub-readyz/${Math.trunc(pid)}`;
+}
+
 /** Whether `key` is a `kernelContentKey`: a kernel the service was given, which an archive copy never replaces. */
 export function isKernelContentKey(key: string): boolean {
   return /^kernel-files\/[0-9a-f]{64}\.btf(\.tar\.xz)?$/.test(key);

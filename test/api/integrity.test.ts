@@ -258,3 +258,31 @@ t.test('a job the queue lost answers 404 job_lost; one never handed out (or expi
   t.equal(never.statusCode, 404);
   t.match(never.json(), { error: 'job_not_found' });
 });
+
+t.test('/readyz fails when the store cannot be written, or disagrees with the catalog on a sample', async (t) => {
+  let readOnly = false;
+  const { app } = await setupApi(t, {
+    wrap: ({ store }) => ({
+      store: new Proxy(store, {
+        get(target, property, receiver) {
+          const value: unknown = Reflect.get(target, property, receiver);
+          if (property === 'put' && typeof value === 'function') {
+            return (...args: unknown[]) => (readOnly ? Promise.reject(new Error('EROFS: read-only file system')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+          }
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      }),
+    }),
+  });
+  readOnly = true;
+  const unwritable = await app.inject('/readyz');
+  t.equal(unwritable.statusCode, 503);
+  t.match(unwritable.json(), { failed: ['store'], message: /the store cannot be written: EROFS/ });
+
+  const { app: other, store: otherStore, catalog: otherCatalog } = await setupApi(t);
+  const kernel = (await otherCatalog.getKernel(RAW_KERNEL))!;
+  await otherStore.delete(kernel.storageKey);
+  const disagree = await other.inject('/readyz');
+  t.equal(disagree.statusCode, 503);
+  t.match(disagree.json(), { failed: ['store'], message: /the catalog and the store disagree: kernel .* is missing/ });
+});
