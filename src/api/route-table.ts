@@ -12,6 +12,7 @@ import { jobOperations, jobRoutes } from './routes/api/v1/jobs.js';
 import { kernelUploadOperations, kernelUploadRoutes } from './routes/api/v1/kernel-upload.js';
 import { kernelOperations, kernelRoutes } from './routes/api/v1/kernels.js';
 import { syncOperations, syncRoutes } from './routes/api/v1/sync.js';
+import { verifyOperations, verifyRoutes } from './routes/api/v1/verify.js';
 import { healthOperations, healthRoutes } from './routes/health.js';
 import { identityOperations, identityRoutes } from './routes/identity.js';
 import { monitoringOperations, monitoringRoutes } from './routes/monitoring.js';
@@ -22,6 +23,7 @@ export const ROUTES: readonly ((app: FastifyInstance) => Promise<void>)[] = [
   jobRoutes,
   kernelRoutes,
   kernelUploadRoutes,
+  verifyRoutes,
   coverageRoutes,
   syncRoutes,
   compatReportRoutes,
@@ -38,6 +40,7 @@ export const OPERATIONS = [
   ...jobOperations,
   ...kernelOperations,
   ...kernelUploadOperations,
+  ...verifyOperations,
   ...coverageOperations,
   ...syncOperations,
   ...compatReportOperations,

@@ -7,7 +7,11 @@
  * The trim cache is off (budget 0) where a test needs every answer to come from the store.
  */
 import { createHash } from 'node:crypto';
+import { utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
+import { createVerifyCommand } from '../../src/cli/commands/verify.js';
+import { runCli } from '../../src/cli/run.js';
 import type { KernelRef } from '../../src/catalog/catalog.js';
 import { makeBtfTarXz } from '../../src/archive/kernel-btf.js';
 import { Btf } from '../../src/btf/index.js';
@@ -285,4 +289,50 @@ t.test('/readyz fails when the store cannot be written, or disagrees with the ca
   const disagree = await other.inject('/readyz');
   t.equal(disagree.statusCode, 503);
   t.match(disagree.json(), { failed: ['store'], message: /the catalog and the store disagree: kernel .* is missing/ });
+});
+
+t.test('verify: POST /api/v1/verify and `btfhub verify` report missing, damaged and orphaned entries; repair fixes what can be', async (t) => {
+  const { app, fixtures, store, catalog, dir } = await setupApi(t, { config: { adminToken: ADMIN, trimCacheBytes: 0 } });
+  const object = fixtureObject(fixtures, 'tools_like');
+  const first = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
+  t.equal(first.statusCode, 200);
+  const kernelSha = (await catalog.getKernel(RAW_KERNEL))!.sha256;
+  const trim = (await catalog.getTrim(String(first.headers['x-btfhub-objects-hash']), RAW_KERNEL, kernelSha))!;
+  t.match((await app.inject({ method: 'POST', url: '/api/v1/verify', headers: auth })).json(), { unresolved: 0, findings: [] }, 'clean at first');
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/verify' })).statusCode, 401, 'admin only');
+
+  await flipBit(store, trim.resultKey);
+  await flipBit(store, objectKey(sha256(object.bytes)));
+  const orphan = `trimmed/${'d'.repeat(64)}.btf`;
+  await store.put(orphan, new Uint8Array([1]));
+  const old = new Date(Date.now() - 3_600_000);
+  await utimes(join(dir, 'objects', orphan), old, old);
+  await store.put(`trimmed/${'e'.repeat(64)}.btf`, new Uint8Array([2])); // young: maybe a write in flight, left alone
+
+  const found = (await app.inject({ method: 'POST', url: '/api/v1/verify', headers: auth })).json();
+  t.match(found, { checked: { kernel: 1, trim_result: 1, object: 1 }, unresolved: 3 });
+  t.same(
+    found.findings.map((f: { kind: string; problem: string; key: string }) => `${f.problem} ${f.kind} ${f.key}`).sort(),
+    [`damaged object ${objectKey(sha256(object.bytes))}`, `damaged trim_result ${trim.resultKey}`, `orphaned orphan ${orphan}`].sort(),
+  );
+
+  // The same from the command line, with --repair.
+  let stdout = '';
+  let stderr = '';
+  const io = { stdout: { write: (c: string | Uint8Array) => void (stdout += String(c)) }, stderr: { write: (c: string | Uint8Array) => void (stderr += String(c)) } };
+  const command = createVerifyCommand({ env: { BTFHUB_DATA_DIR: dir }, progressIntervalMs: 0 });
+  t.equal(await runCli(['verify', '--repair'], io, [command]), 0, `all repaired: ${stdout}`);
+  t.match(stdout, /repaired trim_result .*\nrepaired object .*\nrepaired orphan/);
+  t.match(stdout, /checked 1 kernels, 1 trims, 1 objects, 0 derived copies, \d+ stored files: 3 findings, 0 left/);
+  t.match(stderr, /verify: trims 1\/1/, 'progress on stderr');
+  t.equal(await store.get(orphan), null, 'orphan removed');
+  t.equal(await catalog.getTrim(trim.objectsHash, RAW_KERNEL, kernelSha), null, 'the damaged trim forgotten');
+  const rebuilt = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
+  t.equal(rebuilt.statusCode, 200);
+  t.ok(same(rebuilt.rawPayload, oracle(fixtures, 'tools_like')), 'made again, right bytes');
+
+  await flipBit(store, (await catalog.getKernel(RAW_KERNEL))!.storageKey, 4000);
+  stdout = '';
+  t.equal(await runCli(['verify', '--repair'], io, [command]), 1, 'a damaged kernel is left for the operator');
+  t.match(stdout, /damaged kernel .*: kernel ubuntu\/22.04\/x86_64\/5.15.0-91-generic: upload or import it again/);
 });
