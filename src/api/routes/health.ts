@@ -52,7 +52,8 @@ const metricsOperation = defineOperation({
 \`btfhub_http_request_duration_seconds{route}\`,
 \`btfhub_trim_job_duration_seconds\`, \`btfhub_trim_requests_total{outcome}\`,
 \`btfhub_cache_hits_total\`, \`btfhub_queue_depth\`, \`btfhub_kernels_decoded\`,
-\`btfhub_kernels_decoded_bytes\`, and the process and Node.js metrics of prom-client
+\`btfhub_kernels_decoded_bytes\`, \`btfhub_integrity_failures_total{kind,action}\`
+(stored copies that did not match their sha256: never sent), and the process and Node.js metrics of prom-client
 (\`process_*\`, \`nodejs_*\`, GC pauses in \`nodejs_gc_duration_seconds\`).
 `,
   responses: { '200': response('Metrics') },
