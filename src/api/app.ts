@@ -26,7 +26,9 @@ import { LIMIT_DEFAULTS, type TrustProxy } from '../config/schema.js';
 import type { JobQueue } from '../queue/job.js';
 import type { JobKinds } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { onDamage } from '../storage/integrity.js';
 import { ServiceMetrics } from './metrics.js';
+import { DeepReadiness } from './readiness.js';
 import { type ApiConfig, apiLimits } from './limits.js';
 import { adminAuth } from './plugins/app/admin-auth.js';
 import { compatRedirects } from './plugins/app/compat-redirects.js';
@@ -94,6 +96,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   const metrics = options.metrics ?? new ServiceMetrics();
   metrics.setQueueDepth(() => options.queue.depth(['trim']));
+  // Damaged stored copies found in this process (by the API or an in-process job): counted and logged.
+  const stopCountingDamage = onDamage((report) => {
+    metrics.recordDamage(report);
+    app.log.error({ integrity: report }, `stored ${report.kind} ${report.key} does not match its sha256 (${report.action})`);
+  });
+  app.addHook('onClose', async () => stopCountingDamage());
   const trimHits = new TrimHitRecorder(options.catalog, {
     onError: (error, droppedHits) => app.log.warn({ err: error, droppedHits }, 'cache hits not recorded in the catalog'),
   });
@@ -110,6 +118,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     trimHits,
     sync: { source: options.sync?.source ?? null, intervalMs: options.sync?.intervalMs ?? 0 },
     refused: refusedObjects(options.config),
+    readiness: new DeepReadiness(options.catalog, options.store),
     raw: { catalog: options.catalog, store: options.store, queue: options.queue },
   };
   app.addHook('onClose', () => services.refused.close());

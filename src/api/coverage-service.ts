@@ -24,7 +24,7 @@ import { ApiError, boundExceeded, boundInMessage, missingField } from './errors.
 import { parseInput } from './plugins/app/zod-validation.js';
 import { MAX_PAGE_LIMIT } from './schemas.js';
 import type { AppServices } from './services.js';
-import { kernelLabel, objectsHash } from './trim-service.js';
+import { kernelLabel, objectsHash, recordIssuedJob } from './trim-service.js';
 import { readUpload, type UploadedFile } from './uploads.js';
 
 /** The status of a compat, bundle or sync job. */
@@ -95,11 +95,12 @@ async function submitObjectsJob(
     stored.add(sha256);
     objects.push({ sha256, name: file.filename });
     const key = objectKey(sha256);
-    await putContentAddressed(services.store, key, file.bytes);
+    await putContentAddressed(services.store, key, file.bytes, 'object');
     await services.catalog.recordObject(sha256, file.bytes.length);
   }
   const id = objectsJobId(kind, objects, filter, kernelsFingerprint(kernels));
   await services.queue.enqueue(kind, id, { kind, objects, objectsHash: objectsHash(objects.map((o) => o.sha256)), filter });
+  await recordIssuedJob(services.catalog, id, kind);
   const status = await services.queue.waitFor(kind, id, waitMs);
   return { id, status, kernels: kernels.length };
 }

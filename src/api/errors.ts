@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   'not_found',
   'kernel_not_found',
   'job_not_found',
+  'job_lost',
   'trim_not_found',
   'payload_too_large',
   'unsupported_media_type',
@@ -36,6 +37,8 @@ export const ERROR_CODES = [
   'rate_limited',
   'unavailable',
   'internal_error',
+  'kernel_missing',
+  'kernel_damaged',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -12,6 +12,9 @@
  *   btfhub_queue_depth                                trim jobs waiting or active (read at scrape time)
  *   btfhub_kernels_decoded                            kernel BTFs decoded in this process's memory
  *   btfhub_kernels_decoded_bytes                      their memory
+ *   btfhub_integrity_failures_total{kind,action}      stored copies whose bytes did not match their
+ *                                                     sha256: trim_result, object, kernel, derived;
+ *                                                     rebuilt, replaced, refused (an error answered), removed
  *
  * `/monitoring/metrics` serves all of those and the HTTP metrics of the original BTFHub
  * Online (slok/go-http-metrics on gin), so its dashboards carry over:
@@ -121,6 +124,12 @@ export class ServiceMetrics {
     help: 'Trimmed BTFs served from the catalog and store without running a job.',
     registers: [this.own],
   });
+  readonly integrityFailures = new Counter({
+    name: 'btfhub_integrity_failures_total',
+    help: 'Stored copies whose bytes did not hash to the recorded sha256, by kind and what was done (never sent).',
+    labelNames: ['kind', 'action'] as const,
+    registers: [this.own],
+  });
   /** The original's request latency: go-http-metrics labels (handler = route template, code = status). */
   readonly originalHttpDuration = new Histogram({
     name: 'http_request_duration_seconds',
@@ -185,6 +194,11 @@ export class ServiceMetrics {
   recordTrim(outcome: TrimOutcome): void {
     this.trimRequests.inc({ outcome });
     if (outcome === 'hit') this.cacheHits.inc();
+  }
+
+  /** A damaged stored copy found (and never sent): see src/storage/integrity.ts. */
+  recordDamage(report: { kind: string; action: string }): void {
+    this.integrityFailures.inc({ kind: report.kind, action: report.action });
   }
 
   /** Records a finished job's duration once, however many requests waited on it. */

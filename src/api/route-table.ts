@@ -13,6 +13,7 @@ import { kernelGenerateOperations, kernelGenerateRoutes } from './routes/api/v1/
 import { kernelUploadOperations, kernelUploadRoutes } from './routes/api/v1/kernel-upload.js';
 import { kernelOperations, kernelRoutes } from './routes/api/v1/kernels.js';
 import { syncOperations, syncRoutes } from './routes/api/v1/sync.js';
+import { verifyOperations, verifyRoutes } from './routes/api/v1/verify.js';
 import { healthOperations, healthRoutes } from './routes/health.js';
 import { identityOperations, identityRoutes } from './routes/identity.js';
 import { monitoringOperations, monitoringRoutes } from './routes/monitoring.js';
@@ -24,6 +25,7 @@ export const ROUTES: readonly ((app: FastifyInstance) => Promise<void>)[] = [
   kernelRoutes,
   kernelUploadRoutes,
   kernelGenerateRoutes,
+  verifyRoutes,
   coverageRoutes,
   syncRoutes,
   compatReportRoutes,
@@ -41,6 +43,7 @@ export const OPERATIONS = [
   ...kernelOperations,
   ...kernelUploadOperations,
   ...kernelGenerateOperations,
+  ...verifyOperations,
   ...coverageOperations,
   ...syncOperations,
   ...compatReportOperations,

@@ -6,6 +6,7 @@
  * of theirs becomes a DependencyError, which the error handler answers with 503 and
  * Retry-After, naming the dependency. /readyz uses the unwrapped ones to report the cause.
  */
+import type { DeepReadiness } from './readiness.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { CodecExecutor } from '../executor/codec-executor.js';
 import type { JobQueue } from '../queue/job.js';
@@ -48,6 +49,8 @@ export interface AppServices {
   sync: SyncSettings;
   /** Objects hashes answered 422 at once: their jobs killed workers, or their work blew a thread's heap. */
   refused: RefusedObjects;
+  /** /readyz's store write probe and catalog/store sample (cached). */
+  readiness: DeepReadiness;
   /** The same dependencies, unwrapped (readiness checks). */
   raw: { catalog: Catalog; store: ObjectStore; queue: JobQueue<JobKinds> };
 }

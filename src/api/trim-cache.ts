@@ -1,12 +1,19 @@
 /**
  * The API's memory of recent trimmed results: an LRU bounded by bytes, keyed by the
- * objects hash and the kernel identity, the key of the catalog's trim rows. A repeated
- * `POST /api/v1/btf` (what an agent fleet sends all day) is then answered from memory:
- * no read of the trim row, no store read, no allocation for the answer.
+ * objects hash, the kernel identity and the sha256 of the kernel file, the key of the
+ * catalog's trim rows. A repeated `POST /api/v1/btf` (what an agent fleet sends all day) is
+ * then answered from memory: no read of the trim row, no store read, no allocation for the
+ * answer; only the kernel's current sha256 is read from the catalog, so a replaced kernel
+ * never gets an answer made from its old content.
  *
  * Entries never go stale: a trim is a pure function of the objects and the kernel file, and
  * the catalog keeps the first result recorded for a key (`recordTrim` leaves an existing
- * row), which is what this cache holds. Memory is bounded by `maxBytes` (BTFHUB_TRIM_CACHE_BYTES).
+ * row), which is what this cache holds. Only bytes checked against their sha256 are put here
+ * (callers read stored results through `readVerified`). Memory is bounded by `maxBytes`
+ * (BTFHUB_TRIM_CACHE_BYTES).
+ *
+ * It also remembers the last sha256 the catalog gave for each kernel (`noteKernel`): while
+ * the catalog cannot answer, results in memory for that content are still served.
  */
 import type { KernelRef } from '../catalog/catalog.js';
 
@@ -15,6 +22,13 @@ export interface CachedTrim {
   btf: Buffer;
   /** Its sha256 (hex): the ETag. */
   sha256: string;
+}
+
+/** Kernels whose current sha256 is remembered at most. */
+const MAX_KERNELS_NOTED = 10_000;
+
+function kernelIdentity(kernel: KernelRef): string {
+  return `${kernel.distro}\n${kernel.distroVersion}\n${kernel.arch}\n${kernel.kernel}`;
 }
 
 /** What an entry costs beyond its bytes: the key, the object, the map slot. */
@@ -33,13 +47,30 @@ export class TrimResultCache {
     this.maxBytes = maxBytes;
   }
 
-  static key(objectsHash: string, kernel: KernelRef): string {
+  /** The last kernel sha256s the catalog gave, by identity; bounded, oldest dropped first. */
+  private readonly kernels = new Map<string, string>();
+
+  static key(objectsHash: string, kernel: KernelRef, kernelSha256: string): string {
     // '\n' cannot occur in a hash or an identity field, so the key is unambiguous.
-    return `${objectsHash}\n${kernel.distro}\n${kernel.distroVersion}\n${kernel.arch}\n${kernel.kernel}`;
+    return `${objectsHash}\n${kernelIdentity(kernel)}\n${kernelSha256}`;
   }
 
-  get(objectsHash: string, kernel: KernelRef): CachedTrim | undefined {
-    const key = TrimResultCache.key(objectsHash, kernel);
+  /** Remembers the kernel file the catalog has now for `kernel`. */
+  noteKernel(kernel: KernelRef, sha256: string): void {
+    const id = kernelIdentity(kernel);
+    if (this.kernels.get(id) === sha256) return;
+    this.kernels.delete(id);
+    this.kernels.set(id, sha256);
+    if (this.kernels.size > MAX_KERNELS_NOTED) this.kernels.delete(this.kernels.keys().next().value as string);
+  }
+
+  /** The kernel file the catalog last gave for `kernel`, if noted. */
+  lastKernelSha256(kernel: KernelRef): string | undefined {
+    return this.kernels.get(kernelIdentity(kernel));
+  }
+
+  get(objectsHash: string, kernel: KernelRef, kernelSha256: string): CachedTrim | undefined {
+    const key = TrimResultCache.key(objectsHash, kernel, kernelSha256);
     const entry = this.entries.get(key);
     if (entry === undefined) {
       this.misses++;
@@ -51,10 +82,11 @@ export class TrimResultCache {
     return entry;
   }
 
-  set(objectsHash: string, kernel: KernelRef, btf: Uint8Array, sha256: string): void {
+  /** Keeps verified bytes: `sha256` must be the hash of `btf` (callers read through `readVerified`). */
+  set(objectsHash: string, kernel: KernelRef, kernelSha256: string, btf: Uint8Array, sha256: string): void {
     const cost = btf.byteLength + ENTRY_OVERHEAD_BYTES;
     if (cost > this.maxBytes) return;
-    const key = TrimResultCache.key(objectsHash, kernel);
+    const key = TrimResultCache.key(objectsHash, kernel, kernelSha256);
     const previous = this.entries.get(key);
     if (previous !== undefined) {
       this.entries.delete(key);

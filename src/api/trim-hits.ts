@@ -19,6 +19,7 @@ export interface TrimHitRecorderOptions {
 interface Pending {
   objectsHash: string;
   kernel: KernelRef;
+  kernelSha256: string;
   count: number;
 }
 
@@ -40,12 +41,12 @@ export class TrimHitRecorder {
     this.maxPending = options.maxPending ?? 10_000;
   }
 
-  record(objectsHash: string, kernel: KernelRef): void {
-    const key = `${objectsHash}\n${kernel.distro}\n${kernel.distroVersion}\n${kernel.arch}\n${kernel.kernel}`;
+  record(objectsHash: string, kernel: KernelRef, kernelSha256: string): void {
+    const key = `${objectsHash}\n${kernel.distro}\n${kernel.distroVersion}\n${kernel.arch}\n${kernel.kernel}\n${kernelSha256}`;
     const entry = this.pending.get(key);
     if (entry !== undefined) entry.count++;
     else if (this.pending.size >= this.maxPending) this.dropped++;
-    else this.pending.set(key, { objectsHash, kernel, count: 1 });
+    else this.pending.set(key, { objectsHash, kernel, kernelSha256, count: 1 });
     if (this.timer === undefined && !this.closed) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
@@ -64,10 +65,10 @@ export class TrimHitRecorder {
     this.flushing = (async () => {
       let firstError: unknown;
       let lost = 0;
-      for (const { objectsHash, kernel, count } of batch.values()) {
+      for (const { objectsHash, kernel, kernelSha256, count } of batch.values()) {
         let written = 0;
         try {
-          for (; written < count; written++) await this.catalog.recordTrimHit(objectsHash, kernel);
+          for (; written < count; written++) await this.catalog.recordTrimHit(objectsHash, kernel, kernelSha256);
         } catch (error) {
           firstError ??= error;
           lost += count - written;

@@ -2,11 +2,12 @@
  * What POST /api/v1/btf and POST /api/v1/customize share: from uploaded objects and a
  * kernel to a trimmed BTF, through the catalog (cache), the object store and the queue.
  *
- *   1. the objects hash identifies the request; a trim in the API's memory (trim-cache.ts)
- *      is answered at once, without the catalog or the store;
- *   2. else the kernel must be in the catalog (404 otherwise), and a trim already made is
- *      answered from the catalog's row and the store (a cache hit too); hits are counted in
- *      the catalog in the background (trim-hits.ts);
+ *   1. the objects hash and the sha256 of the kernel file the catalog has now (404 when it has
+ *      none) identify the request; a trim in the API's memory (trim-cache.ts) is answered at
+ *      once, without the store;
+ *   2. else a trim already made for that content is answered from the catalog's row and the
+ *      store, its bytes checked against the row's sha256 (a cache hit too; a damaged copy is
+ *      built again); hits are counted in the catalog in the background (trim-hits.ts);
  *   3. otherwise every object must parse as a BPF CO-RE object (ELF with .BTF and .BTF.ext;
  *      422 otherwise), and only then is anything written: the objects under
  *      `objects/<sha256>.o`, their catalog records, the job;
@@ -17,9 +18,10 @@ import { createHash } from 'node:crypto';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { type CodecExecutor, CodecTaskError } from '../executor/codec-executor.js';
 import type { JobQueue, JobStatus } from '../queue/job.js';
-import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult } from '../queue/kinds.js';
+import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult, trimRebuildJobId } from '../queue/kinds.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
+import { readVerified, reportDamage } from '../storage/integrity.js';
 import { objectKey } from '../storage/keys.js';
 import { ApiError, boundExceeded, boundInMessage } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -85,35 +87,56 @@ export async function requireKernel(catalog: Catalog, ref: KernelRef): Promise<K
   return kernel;
 }
 
-/** A trim already built for these objects and kernel, or null. Counts the hit. */
-async function cachedTrim(
-  services: TrimServices,
-  hash: string,
-  kernel: KernelRef,
-): Promise<{ btf: Uint8Array; sha256: string } | null> {
-  const found = await findTrim(services, hash, kernel);
-  if (found !== null) await countHit(services, hash, kernel);
+/**
+ * The sha256 of the kernel file the catalog has now for `kernel` (404 when it has none): what
+ * every trim answer is keyed by. While the catalog cannot answer, the sha256 it last gave
+ * this process, when results for it are in memory: the error otherwise.
+ */
+export async function currentKernelSha256(services: TrimServices, kernel: KernelRef, hash: string): Promise<{ sha256: string; remembered?: CachedTrimAnswer }> {
+  let record: KernelRecord;
+  try {
+    record = await requireKernel(services.catalog, kernel);
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    const last = services.trimCache?.lastKernelSha256(kernel);
+    const remembered = last === undefined ? undefined : services.trimCache?.get(hash, kernel, last);
+    if (last === undefined || remembered === undefined) throw error;
+    return { sha256: last, remembered };
+  }
+  services.trimCache?.noteKernel(kernel, record.sha256);
+  return { sha256: record.sha256 };
+}
+
+export type CachedTrimAnswer = { btf: Uint8Array; sha256: string };
+
+/** A trim already built for these objects and kernel file, or null. Counts the hit. */
+async function cachedTrim(services: TrimServices, hash: string, kernel: KernelRef, kernelSha256: string): Promise<CachedTrimAnswer | null> {
+  const found = await findTrim(services, hash, kernel, kernelSha256);
+  if (found !== null) await countHit(services, hash, kernel, kernelSha256);
   return found;
 }
 
-/** A trim already built, from memory or from the catalog and the store; null when there is none. */
-async function findTrim(services: TrimServices, hash: string, kernel: KernelRef): Promise<{ btf: Uint8Array; sha256: string } | null> {
-  const remembered = services.trimCache?.get(hash, kernel);
+/**
+ * A trim already built, from memory or from the catalog and the store; null when there is
+ * none, or when its stored copy is gone or damaged: it is then built again (the job replaces
+ * a damaged copy), and the answer's ETag never lies.
+ */
+async function findTrim(services: TrimServices, hash: string, kernel: KernelRef, kernelSha256: string): Promise<CachedTrimAnswer | null> {
+  const remembered = services.trimCache?.get(hash, kernel, kernelSha256);
   if (remembered !== undefined) return remembered;
-  const trim = await services.catalog.getTrim(hash, kernel);
+  const trim = await services.catalog.getTrim(hash, kernel, kernelSha256);
   if (trim === null) return null;
-  const btf = await services.store.get(trim.resultKey);
-  // Gone from the store, or not the bytes recorded (a damaged copy): build it again. Results are
-  // a few KiB, so checking costs next to nothing, and the answer's ETag then never lies.
-  if (btf === null || sha256Hex(btf) !== trim.resultSha256) return null;
-  services.trimCache?.set(hash, kernel, btf, trim.resultSha256);
-  return { btf, sha256: trim.resultSha256 };
+  const read = await readVerified(services.store, trim.resultKey, trim.resultSha256);
+  if (read.state === 'damaged') reportDamage({ kind: 'trim_result', key: trim.resultKey, expected: trim.resultSha256, actual: read.actual, action: 'rebuilt' });
+  if (read.state !== 'ok') return null;
+  services.trimCache?.set(hash, kernel, kernelSha256, read.bytes, trim.resultSha256);
+  return { btf: read.bytes, sha256: trim.resultSha256 };
 }
 
 /** Counts a hit in the catalog: in the background when there is a recorder. */
-export async function countHit(services: TrimServices, hash: string, kernel: KernelRef): Promise<void> {
-  if (services.trimHits !== undefined) services.trimHits.record(hash, kernel);
-  else await services.catalog.recordTrimHit(hash, kernel);
+export async function countHit(services: TrimServices, hash: string, kernel: KernelRef, kernelSha256: string): Promise<void> {
+  if (services.trimHits !== undefined) services.trimHits.record(hash, kernel, kernelSha256);
+  else await services.catalog.recordTrimHit(hash, kernel, kernelSha256);
 }
 
 export async function trimObjects(
@@ -127,17 +150,18 @@ export async function trimObjects(
   const hashes = objects.map((o) => o.sha256 ?? sha256Hex(o.bytes));
   const hash = objectsHash(hashes);
 
-  // A result in memory was made for a kernel the catalog had: answered without asking it
-  // again, so the hot path touches no dependency and a catalog outage spares cached answers.
-  const remembered = services.trimCache?.get(hash, kernel);
+  // The kernel's current content first (one indexed read): every answer is for that content,
+  // so a replaced kernel never gets a trim of the old one, from memory or from the catalog.
+  const current = await currentKernelSha256(services, kernel, hash);
+  const kernelSha256 = current.sha256;
+  const remembered = current.remembered ?? services.trimCache?.get(hash, kernel, kernelSha256);
   if (remembered !== undefined) {
-    await countHit(services, hash, kernel);
+    await countHit(services, hash, kernel, kernelSha256);
     services.metrics.recordTrim('hit');
     return { kind: 'ready', btf: remembered.btf, sha256: remembered.sha256, kernel, objectsHash: hash, cached: true };
   }
 
-  await requireKernel(services.catalog, kernel);
-  const hit = await cachedTrim(services, hash, kernel);
+  const hit = await cachedTrim(services, hash, kernel, kernelSha256);
   if (hit !== null) {
     services.metrics.recordTrim('hit');
     return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: true };
@@ -150,9 +174,11 @@ export async function trimObjects(
   await onWork();
 
   const stored = await storeCheckedObjects(services, objects, hashes);
-  const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel), { objectHashes: stored, objectsHash: hash, kernel });
+  const data: TrimJobData = { objectHashes: stored, objectsHash: hash, kernel, kernelSha256 };
+  const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel, kernelSha256), data);
+  await recordIssuedJob(services.catalog, jobId, 'trim');
   const status = await services.queue.waitFor('trim', jobId, waitMs);
-  return settle(services, status, jobId, hash, kernel);
+  return settle(services, status, jobId, data, { rebuilds: 1, deadline: Date.now() + waitMs });
 }
 
 /**
@@ -172,25 +198,44 @@ export async function storeCheckedObjects(services: TrimServices, objects: reado
   objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));
   for (const [sha256, bytes] of distinct) {
     const key = objectKey(sha256);
-    // Content-addressed: present with its size means done; a write cut short is written again.
-    await putContentAddressed(services.store, key, bytes);
+    // Content-addressed: the same bytes there (by hash) means done; a damaged copy is replaced.
+    await putContentAddressed(services.store, key, bytes, 'object');
     await services.catalog.recordObject(sha256, bytes.length);
   }
   return [...distinct.keys()];
 }
 
-async function settle(services: TrimServices, status: TrimJobStatus, jobId: string, hash: string, kernel: KernelRef): Promise<TrimAnswer> {
+/** What `settle` may still do: run a job again whose stored result is damaged, within the request's wait. */
+interface SettleBudget {
+  rebuilds: number;
+  deadline: number;
+}
+
+async function settle(services: TrimServices, status: TrimJobStatus, jobId: string, data: TrimJobData, budget: SettleBudget): Promise<TrimAnswer> {
+  const { objectsHash: hash, kernel } = data;
+  const kernelSha256 = data.kernelSha256 as string;
   switch (status.state) {
     case 'completed': {
       const result = status.result;
       if (result === undefined) throw new ApiError(500, 'trim_failed', `job ${jobId} completed without a result`);
       services.metrics.observeJob(jobId, result.durationMs);
-      const btf = await services.store.get(result.resultKey);
-      if (btf === null) throw new ApiError(500, 'trim_failed', `job ${jobId} completed but its result is missing from the store`);
-      if (sha256Hex(btf) !== result.resultSha256) throw new ApiError(500, 'trim_failed', `job ${jobId} completed but its stored result is damaged`);
-      services.trimCache?.set(hash, kernel, btf, result.resultSha256);
+      const read = await readVerified(services.store, result.resultKey, result.resultSha256);
+      if (read.state !== 'ok') {
+        // The queue remembers the job as done, so the same id would only return it again: a
+        // job of a fresh id runs the trim again and replaces the damaged copy.
+        if (read.state === 'damaged') {
+          reportDamage({ kind: 'trim_result', key: result.resultKey, expected: result.resultSha256, actual: read.actual, action: budget.rebuilds > 0 ? 'rebuilt' : 'refused' });
+        }
+        const what = read.state === 'missing' ? 'is missing from the store' : 'is damaged in the store';
+        if (budget.rebuilds <= 0) throw new ApiError(500, 'trim_failed', `job ${jobId} completed but its stored result ${what}, and running it again did not repair it`);
+        const rebuildId = await services.queue.enqueue('trim', trimRebuildJobId(jobId), data);
+        await recordIssuedJob(services.catalog, rebuildId, 'trim');
+        const again = await services.queue.waitFor('trim', rebuildId, Math.max(0, budget.deadline - Date.now()));
+        return settle(services, again, rebuildId, data, { ...budget, rebuilds: budget.rebuilds - 1 });
+      }
+      services.trimCache?.set(hash, kernel, kernelSha256, read.bytes, result.resultSha256);
       services.metrics.recordTrim('completed');
-      return { kind: 'ready', btf, sha256: result.resultSha256, kernel, objectsHash: hash, cached: false };
+      return { kind: 'ready', btf: read.bytes, sha256: result.resultSha256, kernel, objectsHash: hash, cached: false };
     }
     case 'failed':
       services.metrics.recordTrim('failed');
@@ -204,12 +249,25 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
       return { kind: 'pending', jobId, state: status.state, kernel, objectsHash: hash };
     case 'unknown': {
       // Gone from the queue (removed once complete): the catalog has the outcome if it succeeded.
-      const hit = await cachedTrim(services, hash, kernel);
+      const hit = await cachedTrim(services, hash, kernel, kernelSha256);
       if (hit === null) throw new ApiError(500, 'trim_failed', `job ${jobId} vanished from the queue without a result`);
       services.metrics.recordTrim('completed');
       return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: false };
     }
   }
+}
+
+/** Rows of `issued_jobs` older than every retention are pruned, now and then. */
+const ISSUED_JOBS_KEPT_MS = 31 * 86_400_000;
+
+/**
+ * Remembers a job id handed out, so that `GET /api/v1/jobs/{id}` can tell a job the queue
+ * lost (`job_lost`: send the request again) from one that expired. Best effort: a failure
+ * here only makes a lost job look expired.
+ */
+export async function recordIssuedJob(catalog: Catalog, id: string, kind: string): Promise<void> {
+  const prune = Math.random() < 0.01 ? new Date(Date.now() - ISSUED_JOBS_KEPT_MS) : undefined;
+  await catalog.recordIssuedJob(id, kind, prune).catch(() => undefined);
 }
 
 /** A failed job as an answer: 422 when the objects were at fault, 500 otherwise. */

@@ -26,6 +26,11 @@ export interface TrimRecord {
   /** sha256 over the sorted sha256s of the objects (hex). */
   objectsHash: string;
   kernel: KernelRef;
+  /**
+   * sha256 (hex) of the kernel file the trim was made from (migration 003): trims are keyed by
+   * the kernel's content, so a replaced kernel never answers with a trim of its old content.
+   */
+  kernelSha256: string;
   /** Object-store key of the trimmed BTF (`trimmed/<sha256>.btf`). */
   resultKey: string;
   /** sha256 (hex) of the trimmed BTF: the ETag. */
@@ -33,6 +38,18 @@ export interface TrimRecord {
   size: number;
   durationMs: number;
   hits: number;
+  createdAt: Date;
+}
+
+/** A kernel file converted to its other format, stored under a `derived/` key (migration 003). */
+export interface DerivedFileRecord {
+  /** sha256 (hex) of the kernel file it was made from. */
+  sourceSha256: string;
+  format: 'btf' | 'btf.tar.xz';
+  storageKey: string;
+  /** sha256 (hex) of the derived copy: every read of it is checked against this. */
+  sha256: string;
+  size: number;
   createdAt: Date;
 }
 
@@ -106,13 +123,31 @@ export interface Catalog {
   listKernels(filter: KernelFilter, page: Page): Promise<{ items: KernelRecord[]; total: number }>;
   /** Records an uploaded object (first seen / last seen). */
   recordObject(sha256: string, size: number): Promise<void>;
-  getTrim(objectsHash: string, kernel: KernelRef): Promise<TrimRecord | null>;
+  /** Every recorded object, by sha256 (for `btfhub verify`). */
+  listObjects(page: Page): Promise<{ items: ObjectRecord[]; total: number }>;
+  /** The trim of these objects for the kernel file `kernelSha256`, or null. */
+  getTrim(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<TrimRecord | null>;
   /** Inserts the trim, or leaves an existing one as is (a job may run twice). */
   recordTrim(trim: Omit<TrimRecord, 'hits' | 'createdAt'>): Promise<void>;
   /** Counts one cache hit. */
-  recordTrimHit(objectsHash: string, kernel: KernelRef): Promise<void>;
+  recordTrimHit(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<void>;
   /** Number of trims recorded (for tests and metrics). */
   countTrims(): Promise<number>;
+  /** Every trim, ordered by objects hash, kernel identity and kernel sha256 (for `btfhub verify`). */
+  listTrims(page: Page): Promise<{ items: TrimRecord[]; total: number }>;
+  /** Forgets a trim (its result is gone or damaged for good); absent is no error. */
+  deleteTrim(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<void>;
+  /** The derived copy of the kernel file `sourceSha256` in `format`, or null. */
+  getDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<DerivedFileRecord | null>;
+  /** Records (or re-records, after a repair) a derived copy. */
+  recordDerivedFile(file: Omit<DerivedFileRecord, 'createdAt'>): Promise<void>;
+  /** Every derived copy, ordered by source sha256 and format. */
+  listDerivedFiles(page: Page): Promise<{ items: DerivedFileRecord[]; total: number }>;
+  deleteDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<void>;
+  /** Remembers that the API handed out job `id` now (again: the time moves); prunes rows issued before `pruneBefore`. */
+  recordIssuedJob(id: string, kind: string, pruneBefore?: Date): Promise<void>;
+  /** When job `id` was last handed out, or null. */
+  getIssuedJob(id: string): Promise<{ kind: string; issuedAt: Date } | null>;
   /** Records a BTFHub marker file for a kernel (a new storage key for the same marker is 'updated'). */
   recordKernelMarker(marker: Omit<KernelMarkerRecord, 'recordedAt'>): Promise<UpsertOutcome>;
   /** Removes a marker (a kernel generated after all is no longer `.failed`); no error when absent. */

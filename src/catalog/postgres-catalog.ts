@@ -11,6 +11,7 @@ import type {
   AppliedMigration,
   Catalog,
   CatalogInspection,
+  DerivedFileRecord,
   ImportedFileRecord,
   KernelFilter,
   KernelMarkerRecord,
@@ -28,6 +29,8 @@ import { loadMigrations, pendingMigrations } from './migrations.js';
 import {
   assertValidPage,
   type Clock,
+  derivedFileFromRow,
+  type DerivedFileRow,
   importedFileFromRow,
   type ImportedFileRow,
   kernelFromRow,
@@ -185,10 +188,20 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
     return row ? objectFromRow(row) : null;
   }
 
-  async getTrim(objectsHash: string, kernel: KernelRef): Promise<TrimRecord | null> {
-    const result = await this.pool.query<TrimRow>(`SELECT * FROM trims WHERE ${KERNEL_KEY} AND objects_hash = $5`, [
+  async listObjects(page: Page): Promise<{ items: ObjectRecord[]; total: number }> {
+    assertValidPage(page);
+    const [items, count] = await Promise.all([
+      this.pool.query<ObjectRow>('SELECT * FROM objects ORDER BY sha256 LIMIT $1 OFFSET $2', [page.limit, page.offset]),
+      this.pool.query<{ total: string }>('SELECT COUNT(*) AS total FROM objects'),
+    ]);
+    return { items: items.rows.map(objectFromRow), total: toNumber(count.rows[0]?.total ?? 0) };
+  }
+
+  async getTrim(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<TrimRecord | null> {
+    const result = await this.pool.query<TrimRow>(`SELECT * FROM trims WHERE ${KERNEL_KEY} AND objects_hash = $5 AND kernel_sha256 = $6`, [
       ...kernelRefParams(kernel),
       objectsHash,
+      kernelSha256,
     ]);
     const row = result.rows[0];
     return row ? trimFromRow(row) : null;
@@ -196,12 +209,13 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
 
   async recordTrim(trim: Omit<TrimRecord, 'hits' | 'createdAt'>): Promise<void> {
     await this.pool.query(
-      `INSERT INTO trims (distro, distro_version, arch, kernel, objects_hash,
+      `INSERT INTO trims (distro, distro_version, arch, kernel, objects_hash, kernel_sha256,
                           result_key, result_sha256, size, duration_ms, hits, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10) ON CONFLICT DO NOTHING`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11) ON CONFLICT DO NOTHING`,
       [
         ...kernelRefParams(trim.kernel),
         trim.objectsHash,
+        trim.kernelSha256,
         trim.resultKey,
         trim.resultSha256,
         trim.size,
@@ -211,11 +225,59 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
     );
   }
 
-  async recordTrimHit(objectsHash: string, kernel: KernelRef): Promise<void> {
+  async recordTrimHit(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<void> {
     await this.pool.query(
-      `UPDATE trims SET hits = hits + 1, last_hit_at = $6 WHERE ${KERNEL_KEY} AND objects_hash = $5`,
-      [...kernelRefParams(kernel), objectsHash, this.now()],
+      `UPDATE trims SET hits = hits + 1, last_hit_at = $7 WHERE ${KERNEL_KEY} AND objects_hash = $5 AND kernel_sha256 = $6`,
+      [...kernelRefParams(kernel), objectsHash, kernelSha256, this.now()],
     );
+  }
+
+  async listTrims(page: Page): Promise<{ items: TrimRecord[]; total: number }> {
+    assertValidPage(page);
+    const [items, total] = await Promise.all([
+      this.pool.query<TrimRow>(
+        'SELECT * FROM trims ORDER BY objects_hash, distro, distro_version, arch, kernel, kernel_sha256 LIMIT $1 OFFSET $2',
+        [page.limit, page.offset],
+      ),
+      this.countTrims(),
+    ]);
+    return { items: items.rows.map(trimFromRow), total };
+  }
+
+  async deleteTrim(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<void> {
+    await this.pool.query(`DELETE FROM trims WHERE ${KERNEL_KEY} AND objects_hash = $5 AND kernel_sha256 = $6`, [
+      ...kernelRefParams(kernel),
+      objectsHash,
+      kernelSha256,
+    ]);
+  }
+
+  async getDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<DerivedFileRecord | null> {
+    const result = await this.pool.query<DerivedFileRow>('SELECT * FROM derived_files WHERE source_sha256 = $1 AND format = $2', [sourceSha256, format]);
+    const row = result.rows[0];
+    return row ? derivedFileFromRow(row) : null;
+  }
+
+  async recordDerivedFile(file: Omit<DerivedFileRecord, 'createdAt'>): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO derived_files (source_sha256, format, storage_key, sha256, size, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (source_sha256, format) DO UPDATE SET storage_key = excluded.storage_key, sha256 = excluded.sha256,
+         size = excluded.size, created_at = excluded.created_at`,
+      [file.sourceSha256, file.format, file.storageKey, file.sha256, file.size, this.now()],
+    );
+  }
+
+  async listDerivedFiles(page: Page): Promise<{ items: DerivedFileRecord[]; total: number }> {
+    assertValidPage(page);
+    const [items, count] = await Promise.all([
+      this.pool.query<DerivedFileRow>('SELECT * FROM derived_files ORDER BY source_sha256, format LIMIT $1 OFFSET $2', [page.limit, page.offset]),
+      this.pool.query<{ total: string }>('SELECT COUNT(*) AS total FROM derived_files'),
+    ]);
+    return { items: items.rows.map(derivedFileFromRow), total: toNumber(count.rows[0]?.total ?? 0) };
+  }
+
+  async deleteDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<void> {
+    await this.pool.query('DELETE FROM derived_files WHERE source_sha256 = $1 AND format = $2', [sourceSha256, format]);
   }
 
   async countTrims(): Promise<number> {
@@ -291,6 +353,21 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
          sha256 = excluded.sha256, status = excluded.status, reason = excluded.reason, checked_at = excluded.checked_at`,
       [file.source, file.key, file.size, file.modified?.getTime() ?? null, file.sha256, file.status, file.reason, this.now()],
     );
+  }
+
+  async recordIssuedJob(id: string, kind: string, pruneBefore?: Date): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO issued_jobs (id, kind, issued_at) VALUES ($1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET issued_at = excluded.issued_at`,
+      [id, kind, this.now()],
+    );
+    if (pruneBefore !== undefined) await this.pool.query('DELETE FROM issued_jobs WHERE issued_at < $1', [pruneBefore.getTime()]);
+  }
+
+  async getIssuedJob(id: string): Promise<{ kind: string; issuedAt: Date } | null> {
+    const result = await this.pool.query<{ kind: string; issued_at: string }>('SELECT kind, issued_at FROM issued_jobs WHERE id = $1', [id]);
+    const row = result.rows[0];
+    return row ? { kind: row.kind, issuedAt: new Date(toNumber(row.issued_at)) } : null;
   }
 
   async check(): Promise<void> {

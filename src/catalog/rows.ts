@@ -4,7 +4,8 @@
  * numeric column goes through `toNumber`. Timestamps are integer epoch milliseconds.
  */
 import type {
-  AppliedMigration, ImportedFileRecord, ImportedFileStatus, KernelMarker, KernelMarkerRecord, KernelProvenance, KernelRecord, KernelRef, ObjectRecord,
+  AppliedMigration, DerivedFileRecord, ImportedFileRecord, ImportedFileStatus, KernelMarker, KernelMarkerRecord, KernelProvenance, KernelRecord, KernelRef,
+  ObjectRecord,
   TrimRecord,
 } from './catalog.js';
 
@@ -27,11 +28,21 @@ export interface TrimRow {
   distro_version: string;
   arch: string;
   kernel: string;
+  kernel_sha256: string;
   result_key: string;
   result_sha256: string;
   size: Numeric;
   duration_ms: Numeric;
   hits: Numeric;
+  created_at: Numeric;
+}
+
+export interface DerivedFileRow {
+  source_sha256: string;
+  format: string;
+  storage_key: string;
+  sha256: string;
+  size: Numeric;
   created_at: Numeric;
 }
 
@@ -139,6 +150,7 @@ export function trimFromRow(row: TrimRow): TrimRecord {
   return {
     objectsHash: row.objects_hash,
     kernel: { distro: row.distro, distroVersion: row.distro_version, arch: row.arch, kernel: row.kernel },
+    kernelSha256: row.kernel_sha256,
     resultKey: row.result_key,
     resultSha256: row.result_sha256,
     size: toNumber(row.size),
@@ -195,5 +207,16 @@ export function importedFileFromRow(row: ImportedFileRow): ImportedFileRecord {
     status: row.status as ImportedFileStatus,
     reason: row.reason,
     checkedAt: new Date(toNumber(row.checked_at)),
+  };
+}
+
+export function derivedFileFromRow(row: DerivedFileRow): DerivedFileRecord {
+  return {
+    sourceSha256: row.source_sha256,
+    format: row.format as DerivedFileRecord['format'],
+    storageKey: row.storage_key,
+    sha256: row.sha256,
+    size: toNumber(row.size),
+    createdAt: new Date(toNumber(row.created_at)),
   };
 }

@@ -13,6 +13,7 @@ import type {
   AppliedMigration,
   Catalog,
   CatalogInspection,
+  DerivedFileRecord,
   ImportedFileRecord,
   KernelFilter,
   KernelMarkerRecord,
@@ -30,6 +31,8 @@ import { loadMigrations, pendingMigrations } from './migrations.js';
 import {
   assertValidPage,
   type Clock,
+  derivedFileFromRow,
+  type DerivedFileRow,
   importedFileFromRow,
   type ImportedFileRow,
   kernelFromRow,
@@ -60,7 +63,7 @@ export interface SqliteCatalogOptions {
 }
 
 const KERNEL_KEY = 'distro = ? AND distro_version = ? AND arch = ? AND kernel = ?';
-const TRIM_KEY = `objects_hash = ? AND ${KERNEL_KEY}`;
+const TRIM_KEY = `objects_hash = ? AND ${KERNEL_KEY} AND kernel_sha256 = ?`;
 
 export class SqliteCatalog implements Catalog, CatalogInspection {
   private readonly db: Database.Database;
@@ -169,19 +172,27 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
     return row ? objectFromRow(row as ObjectRow) : null;
   }
 
-  async getTrim(objectsHash: string, kernel: KernelRef): Promise<TrimRecord | null> {
-    const row = this.statement(`SELECT * FROM trims WHERE ${TRIM_KEY}`).get(objectsHash, ...kernelRefParams(kernel));
+  async listObjects(page: Page): Promise<{ items: ObjectRecord[]; total: number }> {
+    assertValidPage(page);
+    const rows = this.statement('SELECT * FROM objects ORDER BY sha256 LIMIT ? OFFSET ?').all(page.limit, page.offset) as ObjectRow[];
+    const count = this.statement('SELECT COUNT(*) AS total FROM objects').get() as { total: number };
+    return { items: rows.map(objectFromRow), total: count.total };
+  }
+
+  async getTrim(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<TrimRecord | null> {
+    const row = this.statement(`SELECT * FROM trims WHERE ${TRIM_KEY}`).get(objectsHash, ...kernelRefParams(kernel), kernelSha256);
     return row ? trimFromRow(row as TrimRow) : null;
   }
 
   async recordTrim(trim: Omit<TrimRecord, 'hits' | 'createdAt'>): Promise<void> {
     this.statement(
-      `INSERT INTO trims (objects_hash, distro, distro_version, arch, kernel,
+      `INSERT INTO trims (objects_hash, distro, distro_version, arch, kernel, kernel_sha256,
                           result_key, result_sha256, size, duration_ms, hits, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING`,
     ).run(
       trim.objectsHash,
       ...kernelRefParams(trim.kernel),
+      trim.kernelSha256,
       trim.resultKey,
       trim.resultSha256,
       trim.size,
@@ -190,12 +201,49 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
     );
   }
 
-  async recordTrimHit(objectsHash: string, kernel: KernelRef): Promise<void> {
+  async recordTrimHit(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<void> {
     this.statement(`UPDATE trims SET hits = hits + 1, last_hit_at = ? WHERE ${TRIM_KEY}`).run(
       this.now(),
       objectsHash,
       ...kernelRefParams(kernel),
+      kernelSha256,
     );
+  }
+
+  async listTrims(page: Page): Promise<{ items: TrimRecord[]; total: number }> {
+    assertValidPage(page);
+    const rows = this.statement(
+      'SELECT * FROM trims ORDER BY objects_hash, distro, distro_version, arch, kernel, kernel_sha256 LIMIT ? OFFSET ?',
+    ).all(page.limit, page.offset) as TrimRow[];
+    return { items: rows.map(trimFromRow), total: await this.countTrims() };
+  }
+
+  async deleteTrim(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<void> {
+    this.statement(`DELETE FROM trims WHERE ${TRIM_KEY}`).run(objectsHash, ...kernelRefParams(kernel), kernelSha256);
+  }
+
+  async getDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<DerivedFileRecord | null> {
+    const row = this.statement('SELECT * FROM derived_files WHERE source_sha256 = ? AND format = ?').get(sourceSha256, format);
+    return row ? derivedFileFromRow(row as DerivedFileRow) : null;
+  }
+
+  async recordDerivedFile(file: Omit<DerivedFileRecord, 'createdAt'>): Promise<void> {
+    this.statement(
+      `INSERT INTO derived_files (source_sha256, format, storage_key, sha256, size, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (source_sha256, format) DO UPDATE SET storage_key = excluded.storage_key, sha256 = excluded.sha256,
+         size = excluded.size, created_at = excluded.created_at`,
+    ).run(file.sourceSha256, file.format, file.storageKey, file.sha256, file.size, this.now());
+  }
+
+  async listDerivedFiles(page: Page): Promise<{ items: DerivedFileRecord[]; total: number }> {
+    assertValidPage(page);
+    const rows = this.statement('SELECT * FROM derived_files ORDER BY source_sha256, format LIMIT ? OFFSET ?').all(page.limit, page.offset) as DerivedFileRow[];
+    const count = this.statement('SELECT COUNT(*) AS total FROM derived_files').get() as { total: number };
+    return { items: rows.map(derivedFileFromRow), total: count.total };
+  }
+
+  async deleteDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<void> {
+    this.statement('DELETE FROM derived_files WHERE source_sha256 = ? AND format = ?').run(sourceSha256, format);
   }
 
   async countTrims(): Promise<number> {
@@ -258,6 +306,19 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
        ON CONFLICT (source, key) DO UPDATE SET size = excluded.size, modified_at = excluded.modified_at,
          sha256 = excluded.sha256, status = excluded.status, reason = excluded.reason, checked_at = excluded.checked_at`,
     ).run(file.source, file.key, file.size, file.modified?.getTime() ?? null, file.sha256, file.status, file.reason, this.now());
+  }
+
+  async recordIssuedJob(id: string, kind: string, pruneBefore?: Date): Promise<void> {
+    this.statement(
+      `INSERT INTO issued_jobs (id, kind, issued_at) VALUES (?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET issued_at = excluded.issued_at`,
+    ).run(id, kind, this.now());
+    if (pruneBefore !== undefined) this.statement('DELETE FROM issued_jobs WHERE issued_at < ?').run(pruneBefore.getTime());
+  }
+
+  async getIssuedJob(id: string): Promise<{ kind: string; issuedAt: Date } | null> {
+    const row = this.statement('SELECT kind, issued_at FROM issued_jobs WHERE id = ?').get(id) as { kind: string; issued_at: number } | undefined;
+    return row ? { kind: row.kind, issuedAt: new Date(Number(row.issued_at)) } : null;
   }
 
   async check(): Promise<void> {

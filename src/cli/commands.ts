@@ -21,6 +21,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     'register every kernel of a BTFHub-layout directory or s3://bucket/prefix in the catalog',
     async () => (await import('./commands/import.js')).importCommand,
   ),
+  lazy(
+    'verify',
+    'check every stored file against the catalog: missing, damaged, orphaned (--repair fixes)',
+    async () => (await import('./commands/verify.js')).verifyCommand,
+  ),
   lazy('trim', 'trim kernel BTF to the types CO-RE objects need (bpftool gen min_core_btf)', async () => (await import('./commands/trim.js')).trimCommand),
   lazy('relocs', 'resolve the CO-RE relocations of objects against kernel BTF, as JSON lines', async () => (await import('./commands/relocs.js')).relocsCommand),
   lazy('dump', 'list BTF types as `bpftool btf dump file FILE format raw` does', async () => (await import('./commands/dump.js')).dumpCommand),

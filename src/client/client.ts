@@ -175,11 +175,19 @@ export class BtfhubClient {
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
     try {
-      const submission = await this.submitTrim(objects, kernel, { signal });
-      if (submission.state === 'ready') return submission.result;
-      options.onPending?.(submission);
-      const job = await this.waitForJob(submission.location, { signal, pollIntervalMs: options.pollIntervalMs });
-      return await this.jobResult(job, submission, { signal });
+      // A job the service's queue lost (404 job_lost: a Redis without persistence restarted)
+      // is asked for again once: the objects are sent again and a new job made.
+      for (let resubmitted = false; ; resubmitted = true) {
+        const submission = await this.submitTrim(objects, kernel, { signal });
+        if (submission.state === 'ready') return submission.result;
+        options.onPending?.(submission);
+        try {
+          const job = await this.waitForJob(submission.location, { signal, pollIntervalMs: options.pollIntervalMs });
+          return await this.jobResult(job, submission, { signal });
+        } catch (err) {
+          if (resubmitted || !(err instanceof BtfhubHttpError && err.status === 404 && err.code === 'job_lost')) throw err;
+        }
+      }
     } catch (err) {
       if (deadline.aborted && !options.signal?.aborted) throw new BtfhubTimeoutError('POST', this.url('api/v1/btf'), timeoutMs, 'total', 1);
       throw err;

@@ -16,6 +16,7 @@ import { Btf } from '../btf/btf.js';
 import { CodecError } from '../btf/errors.js';
 import type { Catalog, KernelFilter, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { scanArchive, type ArchiveSkipped } from '../kernels/archive-layout.js';
+import { readVerified, reportDamage, sha256Hex } from '../storage/integrity.js';
 import { derivedKernelKey, kernelFileFormat } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -147,7 +148,7 @@ export interface CatalogKernelsOptions {
  * one fails to load (as trim jobs refuse it).
  */
 export async function catalogKernels(
-  catalog: Pick<Catalog, 'listKernels'>,
+  catalog: Pick<Catalog, 'listKernels' | 'getDerivedFile' | 'recordDerivedFile'>,
   store: ObjectStore,
   filter: KernelFilter = {},
   options: CatalogKernelsOptions = {},
@@ -166,15 +167,23 @@ export async function catalogKernels(
     const loadRaw = async (): Promise<Uint8Array> => {
       const packed = kernelFileFormat(key) === 'btf.tar.xz';
       if (rawCache && packed) {
-        const cached = await rawCache.get(derived);
-        if (cached !== null) return cached;
+        // Only a copy whose sha256 was recorded when it was made, and still matches, is used.
+        const known = await catalog.getDerivedFile(record.sha256, 'btf');
+        if (known !== null && known.storageKey === derived) {
+          const read = await readVerified(rawCache, derived, known.sha256);
+          if (read.state === 'ok') return read.bytes;
+          if (read.state === 'damaged') reportDamage({ kind: 'derived', key: derived, expected: known.sha256, actual: read.actual, action: 'rebuilt' });
+        }
       }
       const bytes = await store.get(key);
       if (bytes === null) throw new KernelLoadError(`${key}: registered, but not in ${store.description}`);
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       if (sha256 !== record.sha256) throw new KernelLoadError(`${key}: sha256 ${sha256} is not the registered ${record.sha256}`);
       const raw = await unpackKernelFile(bytes, key);
-      if (rawCache && packed) await rawCache.put(derived, raw);
+      if (rawCache && packed) {
+        await rawCache.put(derived, raw);
+        await catalog.recordDerivedFile({ sourceSha256: record.sha256, format: 'btf', storageKey: derived, sha256: sha256Hex(raw), size: raw.length });
+      }
       return raw;
     };
     const ref: KernelRef = { distro: record.distro, distroVersion: record.distroVersion, arch: record.arch, kernel: record.kernel };

@@ -36,7 +36,8 @@ import { IdentityError, normalizeKernelRef } from '../identity/kernel-identity.j
 import { JobError, type JobProcessor } from '../queue/job.js';
 import type { GenerateJobData, GenerateJobResult, TrimJobData, TrimJobResult } from '../queue/kinds.js';
 import { getFileStreaming } from '../storage/file-transfer.js';
-import { isSha256Hex, kernelKey, kernelMarkerKey, packageKey } from '../storage/keys.js';
+import { putContentAddressed } from '../storage/content-addressed.js';
+import { isSha256Hex, kernelContentKey, kernelMarkerKey, packageKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 export interface GenerateProcessorDeps {
@@ -155,9 +156,11 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): JobProcess
 /** Stores the `.btf.tar.xz`, registers it and its provenance. */
 async function register(deps: GenerateProcessorDeps, ref: KernelRef, generated: GeneratedKernelBtf, uploadName: string | undefined): Promise<GenerateJobResult> {
   const bytes = await kernelBtfFileBytes({ release: ref.kernel, btf: generated.btf }, 'btf.tar.xz');
-  const storageKey = kernelKey(ref, 'btf.tar.xz');
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  await deps.store.put(storageKey, bytes);
+  // As an admin upload: content first, under its own sha256 (never over an older kernel's
+  // content, and never replaced by an --archive copy of the same identity), then the catalog.
+  const storageKey = kernelContentKey(sha256, 'btf.tar.xz');
+  await putContentAddressed(deps.store, storageKey, bytes, 'kernel');
   await deps.catalog.upsertKernel({ ...ref, storageKey, size: bytes.length, sha256 });
   const source = generated.source;
   const pkg = {

@@ -5,8 +5,12 @@
  * `trimmed/<sha256>.btf` plus its catalog row.
  *
  * Safe to run twice, as BullMQ may (a stalled job is retried elsewhere): the result is
- * deterministic, an existing `trimmed/` object is not written again and `recordTrim`
- * keeps an existing row.
+ * deterministic, an existing `trimmed/` object holding the same bytes (by hash) is not
+ * written again, a damaged one is replaced, and `recordTrim` keeps an existing row.
+ *
+ * A job trims the kernel content it was enqueued for (`kernelSha256`), and records the trim
+ * under that content: when the kernel was replaced meanwhile, the old content is still in the
+ * store under its content key, and the new content's requests have jobs of their own.
  *
  * Failures are JobErrors that say whose fault they are: a client error (unknown kernel,
  * an object that is not a BPF CO-RE object or that libbpf would reject) becomes a 4xx and
@@ -22,7 +26,8 @@ import { IdentityError, normalizeKernelRef } from '../identity/index.js';
 import { JobError, type JobProcessor } from '../queue/job.js';
 import type { TrimJobData, TrimJobResult } from '../queue/kinds.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
-import { isSha256Hex, trimmedKey } from '../storage/keys.js';
+import { reportDamage } from '../storage/integrity.js';
+import { isSha256Hex, kernelContentKey, trimmedKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { checkObjectHash, loadUploadedBytes, readStored } from './uploaded-objects.js';
 
@@ -45,10 +50,11 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     const { ref, hashes } = checkJobData(data);
     const log = logger.child({ objectsHash: data.objectsHash, kernel: ref });
 
-    const record = await catalog.getKernel(ref);
-    if (record === null) {
+    const current = await catalog.getKernel(ref);
+    if (current === null) {
       throw new JobError('UNKNOWN_KERNEL', true, `no BTF for kernel ${ref.kernel} of ${ref.distro} ${ref.distroVersion} ${ref.arch} in the catalog`);
     }
+    const record = await kernelContent(store, current, data.kernelSha256);
     const objects = await Promise.all(hashes.map(async (hash) => ({ name: `${hash}.o`, bytes: await loadUploadedBytes(store, hash, `${hash}.o`) })));
     let trimmed: TrimmedBtf;
     try {
@@ -60,12 +66,11 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     }
     const { bytes, sha256: resultSha256 } = trimmed;
     const resultKey = trimmedKey(resultSha256);
-    const existing = await store.head(resultKey);
-    const written = existing === null || existing.size !== bytes.length;
-    if (written) await putContentAddressed(store, resultKey, bytes);
+    const written = (await putContentAddressed(store, resultKey, bytes, 'trim_result')) !== 'present';
 
     const durationMs = Math.round(performance.now() - started);
-    await catalog.recordTrim({ objectsHash: data.objectsHash, kernel: ref, resultKey, resultSha256, size: bytes.length, durationMs });
+    const kernelSha256 = record.sha256;
+    await catalog.recordTrim({ objectsHash: data.objectsHash, kernel: ref, kernelSha256, resultKey, resultSha256, size: bytes.length, durationMs });
     log.info(
       {
         resultKey,
@@ -79,8 +84,28 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
       },
       'trim done',
     );
-    return { resultKey, resultSha256, size: bytes.length, durationMs, relocationsVerified: trimmed.relocationsVerified };
+    return { resultKey, resultSha256, size: bytes.length, durationMs, relocationsVerified: trimmed.relocationsVerified, kernelSha256 };
   };
+}
+
+/**
+ * The kernel file the job is for: the catalog's record when its content is still the one the
+ * job was enqueued with (or the job names none), else the old content under its content key.
+ */
+async function kernelContent(store: ObjectStore, current: KernelRecord, wanted: string | undefined): Promise<KernelRecord> {
+  if (wanted === undefined || wanted === current.sha256) return current;
+  if (!isSha256Hex(wanted)) throw new JobError('INVALID_JOB', true, `invalid kernel sha256 ${JSON.stringify(wanted)}`);
+  for (const format of ['btf.tar.xz', 'btf'] as const) {
+    const storageKey = kernelContentKey(wanted, format);
+    const info = await store.head(storageKey).catch(() => null);
+    if (info !== null) return { ...current, storageKey, size: info.size, sha256: wanted };
+  }
+  throw new JobError(
+    'KERNEL_REPLACED',
+    false,
+    `kernel ${current.kernel} of ${current.distro} ${current.distroVersion} ${current.arch} was replaced since the job was queued (sha256 ${wanted} is no longer stored): send the request again`,
+    { retryable: false },
+  );
 }
 
 /** A failed stage of the codec's work as the job's error: whose fault, and whether retrying can help. */
@@ -133,10 +158,11 @@ async function loadKernelRaw(store: ObjectStore, record: KernelRecord, readOptio
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== record.sha256) {
+    reportDamage({ kind: 'kernel', key, expected: record.sha256, actual: sha256, action: 'refused' });
     throw new JobError(
       'KERNEL_CHANGED',
       false,
-      `kernel BTF ${key} changed since it was registered (sha256 ${sha256}, catalog has ${record.sha256}): register the kernels again`,
+      `kernel BTF ${key} is damaged or changed since it was registered (sha256 ${sha256}, catalog has ${record.sha256}): upload or import the kernel again (btfhub verify --data DIR lists every damaged file)`,
       { retryable: false },
     );
   }

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { type BpfObject, CodecError, parseBpfObject } from '../btf/index.js';
 import { JobError } from '../queue/job.js';
+import { reportDamage } from '../storage/integrity.js';
 import { isSha256Hex, objectKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -23,7 +24,8 @@ export async function loadUploadedBytes(store: ObjectStore, sha256: string, name
   if (bytes === null) throw new JobError('OBJECT_MISSING', false, `uploaded object ${name} (${key}) is not in the store`);
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== sha256) {
-    throw new JobError('OBJECT_MISSING', false, `stored object ${key} has sha256 ${actual}`, { retryable: false });
+    reportDamage({ kind: 'object', key, expected: sha256, actual, action: 'refused' });
+    throw new JobError('OBJECT_DAMAGED', false, `stored object ${key} is damaged (sha256 ${actual}): sending the object again repairs it`, { retryable: false });
   }
   return bytes;
 }

@@ -31,7 +31,7 @@ import type { Catalog, ImportedFileRecord, KernelMarker, KernelRef, UpsertOutcom
 import { hostIdentityFromOsRelease, IdentityError, normalizeKernelRef } from '../identity/index.js';
 // keys.js and object-store.js, not storage/index.js: that one loads the S3 backend (the AWS SDK),
 // which the CLI's archive commands (compat, bundle) reading this module never need.
-import { kernelKey, SERVICE_PREFIXES, type KernelBtfFormat } from '../storage/keys.js';
+import { isKernelContentKey, kernelKey, SERVICE_PREFIXES, type KernelBtfFormat } from '../storage/keys.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 
 /** BTFHub marks kernels it could not get BTF for (`.failed`) or that ship their own (`.hasbtf`). */
@@ -73,6 +73,12 @@ export interface RegistrationSummary {
   unread: number;
   /** With `copyTo`: files written to that store (those already there, same bytes, are not). */
   copied: number;
+  /**
+   * Kernels the service was given itself (an admin upload, a generated kernel: stored under a
+   * `kernel-files/` content key) that this store also has: the service's own copy is kept and
+   * the store's is not registered over it, on every run.
+   */
+  kept: number;
 }
 
 export interface RegisterKernelsOptions {
@@ -127,7 +133,7 @@ export async function registerKernelsFromStore(
 ): Promise<RegistrationSummary> {
   const { logger, onProgress } = options;
   const summary: RegistrationSummary = {
-    added: 0, unchanged: 0, updated: 0, invalid: [], markers: 0, aliases: 0, ignored: 0, unread: 0, copied: 0,
+    added: 0, unchanged: 0, updated: 0, invalid: [], markers: 0, aliases: 0, ignored: 0, unread: 0, copied: 0, kept: 0,
   };
   const work: Array<{ key: string; ref: KernelRef; info: ObjectInfo }> = [];
   const markers: Array<{ key: string; ref: KernelRef; marker: KernelMarker; info: ObjectInfo }> = [];
@@ -201,9 +207,13 @@ export async function registerKernelsFromStore(
     while (next < work.length) {
       const { key, ref, info } = work[next++]!;
       const outcome = await registerOne(store, catalog, key, ref, { info, ledger, copyTo: options.copyTo });
-      if (outcome.kind !== 'gone' && outcome.unread) summary.unread++;
+      if (outcome.kind !== 'gone' && outcome.kind !== 'kept' && outcome.unread) summary.unread++;
       if (outcome.kind === 'registered' && outcome.copied) summary.copied++;
-      if (outcome.kind === 'invalid') {
+      if (outcome.kind === 'kept') {
+        summary.kept++;
+        logger?.info({ key, kernel: ref, kept: outcome.storageKey }, 'kernel uploaded or generated for the service kept over this copy');
+        report({ key, outcome: 'unchanged', ref, reason: `the service's own ${outcome.storageKey} is kept` });
+      } else if (outcome.kind === 'invalid') {
         summary.invalid.push({ key, reason: outcome.reason });
         logger?.warn({ key, reason: outcome.reason }, 'kernel file not registered');
         report({ key, outcome: 'invalid', ref, reason: outcome.reason });
@@ -228,6 +238,7 @@ export async function registerKernelsFromStore(
       ignored: summary.ignored,
       unread: summary.unread,
       copied: summary.copied,
+      kept: summary.kept,
     },
     'kernel registration done',
   );
@@ -236,6 +247,7 @@ export async function registerKernelsFromStore(
 
 type OneOutcome =
   | { kind: 'registered'; outcome: UpsertOutcome; unread?: boolean; copied?: boolean }
+  | { kind: 'kept'; storageKey: string; unread?: boolean }
   | { kind: 'invalid'; reason: string; unread?: boolean }
   | { kind: 'gone' };
 
@@ -248,6 +260,9 @@ interface OneOptions {
 async function registerOne(store: ObjectStore, catalog: Catalog, key: string, ref: KernelRef, options: OneOptions): Promise<OneOutcome> {
   const { info, ledger, copyTo } = options;
   const existing = await catalog.getKernel(ref);
+  // What an admin uploaded or the service generated wins over an archive's copy (explicit
+  // precedence, docs/ARCHITECTURE.md "Kernel precedence"): never registered over it.
+  if (existing !== null && isKernelContentKey(existing.storageKey)) return { kind: 'kept', storageKey: existing.storageKey, unread: true };
   const known = ledger?.unchanged(info);
   if (known?.status === 'invalid') return { kind: 'invalid', reason: known.reason ?? 'invalid', unread: true };
   if (

@@ -64,9 +64,11 @@ export type JobErrorCode =
   | 'UNKNOWN_KERNEL' // the catalog has no such kernel
   | 'INVALID_OBJECT' // an upload is not a BPF object with .BTF and .BTF.ext
   | 'REJECTED_OBJECT' // a relocation libbpf (and so bpftool) rejects, or a case bpftool's trimmer aborts on
-  | 'OBJECT_MISSING' // an uploaded object is not (or not correctly) in the store
+  | 'OBJECT_MISSING' // an uploaded object is not in the store
+  | 'OBJECT_DAMAGED' // an uploaded object's stored bytes do not hash to its name
   | 'KERNEL_MISSING' // the catalog names a kernel file the store does not have
-  | 'KERNEL_CHANGED' // the stored kernel file differs from what was registered
+  | 'KERNEL_CHANGED' // the stored kernel file differs from what was registered (damaged)
+  | 'KERNEL_REPLACED' // the kernel content the job was queued for is no longer stored
   | 'KERNEL_CORRUPT' // the stored kernel file does not decode
   | 'VERIFICATION_FAILED' // the trimmed BTF resolves some relocation differently
   | 'GENERATE_FAILED' // no kernel BTF could be made (the message starts with the GenerateError's code)

@@ -4,7 +4,8 @@
  * policy. The queue backends are generic; this table is what makes them ours.
  *
  *   kind     id                               lane       runs
- *   trim     sha256(objects hash, kernel)     trim       src/jobs/trim.ts: the kernel BTF trimmed for some objects
+ *   trim     sha256(objects hash, kernel,     trim       src/jobs/trim.ts: the kernel BTF trimmed for some objects
+ *            kernel file sha256)
  *   compat   compat-sha256(objects, filter,   coverage   src/jobs/compat.ts: a report of every relocation on
  *            kernels matched)                           every matching kernel
  *   bundle   bundle-sha256(same)              coverage   src/jobs/bundle.ts: the trimmed BTFs of every matching
@@ -38,6 +39,12 @@ export interface TrimJobData {
   /** sha256 over the sorted object hashes (hex). */
   objectsHash: string;
   kernel: KernelRef;
+  /**
+   * sha256 (hex) of the kernel file to trim: the catalog's when the job was enqueued. A job
+   * whose kernel was replaced meanwhile still trims this content and records the trim under
+   * it, never under the new one. Absent in jobs enqueued before it existed: the catalog's now.
+   */
+  kernelSha256?: string;
 }
 
 export interface TrimJobResult {
@@ -49,6 +56,8 @@ export interface TrimJobResult {
   durationMs: number;
   /** Relocations checked against the trimmed BTF. */
   relocationsVerified: number;
+  /** sha256 (hex) of the kernel file trimmed (absent from results of older workers). */
+  kernelSha256?: string;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -210,6 +219,19 @@ export type JobPolicySettings = Pick<Config, 'workerConcurrency' | 'jobTimeoutMs
 const DAY_SECONDS = 86_400;
 
 /**
+ * How long a completed job of each kind is kept (at most: a count bound may drop it sooner).
+ * An id the API handed out within this time that the queue does not know was lost, not
+ * expired (GET /api/v1/jobs/{id} answers `job_lost`).
+ */
+export const KEEP_COMPLETED_SECONDS: Readonly<Record<JobKind, number>> = {
+  trim: 3600,
+  compat: DAY_SECONDS,
+  bundle: DAY_SECONDS,
+  sync: 30 * DAY_SECONDS,
+  generate: DAY_SECONDS,
+};
+
+/**
  * How each kind runs. Trims: many at once (each is milliseconds of CPU once its kernel is
  * decoded), three attempts, the configured time budget, a lock well above the longest
  * synchronous trim. Compat and bundle share one lane, one at a time (each loads kernels
@@ -221,6 +243,7 @@ const DAY_SECONDS = 86_400;
  * asking again runs it again), bounded by BTFHUB_GENERATE_TIMEOUT_MS (the processor kills its
  * own work at that bound; the queue's bound, a little later, only backs it up).
  */
+
 export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> {
   const trim: JobPolicy = {
     lane: 'trim',
@@ -228,7 +251,7 @@ export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> 
     attempts: 3,
     backoffMs: 2000,
     timeoutMs: settings.jobTimeoutMs,
-    keepCompleted: { ageSeconds: 3600, count: 10_000 },
+    keepCompleted: { ageSeconds: KEEP_COMPLETED_SECONDS.trim, count: 10_000 },
     keepFailed: { ageSeconds: DAY_SECONDS, count: 10_000 },
     lockDurationMs: 30_000,
     stalledIntervalMs: 30_000,
@@ -239,7 +262,7 @@ export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> 
     concurrency: 1,
     attempts: 2,
     backoffMs: 2000,
-    keepCompleted: { ageSeconds: DAY_SECONDS, count: 1000 },
+    keepCompleted: { ageSeconds: KEEP_COMPLETED_SECONDS.compat, count: 1000 },
     keepFailed: { ageSeconds: DAY_SECONDS, count: 1000 },
     lockDurationMs: 60_000,
     stalledIntervalMs: 30_000,
@@ -250,7 +273,7 @@ export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> 
     concurrency: 1,
     attempts: 1,
     backoffMs: 2000,
-    keepCompleted: { ageSeconds: 30 * DAY_SECONDS, count: 100 },
+    keepCompleted: { ageSeconds: KEEP_COMPLETED_SECONDS.sync, count: 100 },
     keepFailed: { ageSeconds: 30 * DAY_SECONDS, count: 100 },
     lockDurationMs: 60_000,
     stalledIntervalMs: 30_000,
@@ -263,7 +286,7 @@ export function jobPolicies(settings: JobPolicySettings): JobPolicies<JobKinds> 
     attempts: 1,
     backoffMs: 2000,
     timeoutMs: generateSettings.timeoutMs + GENERATE_TIMEOUT_GRACE_MS,
-    keepCompleted: { ageSeconds: DAY_SECONDS, count: 1000 },
+    keepCompleted: { ageSeconds: KEEP_COMPLETED_SECONDS.generate, count: 1000 },
     keepFailed: { ageSeconds: DAY_SECONDS, count: 1000 },
     lockDurationMs: 60_000,
     stalledIntervalMs: 30_000,
@@ -295,16 +318,27 @@ export function objectsHashOf(objectHashes: readonly string[]): string {
 }
 
 /**
- * The job id of a trim: sha256 (hex) over the objects hash and the kernel's normalized
- * identity. Equal requests get equal ids, which is how a queue deduplicates them; hex
- * also keeps ids free of ':', which BullMQ does not allow in custom ids. Throws an
- * IdentityError when `kernel` does not normalize.
+ * The job id of a trim: sha256 (hex) over the objects hash, the kernel's normalized identity
+ * and the sha256 of its kernel file. Equal requests get equal ids, which is how a queue
+ * deduplicates them, and a request made after a kernel was replaced never joins a job of the
+ * old content. Hex also keeps ids free of ':', which BullMQ does not allow in custom ids.
+ * Without `kernelSha256`, the id of jobs made before kernels were versioned by content.
+ * Throws an IdentityError when `kernel` does not normalize.
  */
-export function trimJobId(objectsHash: string, kernel: KernelRef): string {
+export function trimJobId(objectsHash: string, kernel: KernelRef, kernelSha256?: string): string {
   const ref = normalizeKernelRef(kernel);
-  return createHash('sha256')
-    .update(['btfhub-trim-v1', objectsHash, ref.distro, ref.distroVersion, ref.arch, ref.kernel].join('\n'))
-    .digest('hex');
+  const identity = [objectsHash, ref.distro, ref.distroVersion, ref.arch, ref.kernel];
+  const parts = kernelSha256 === undefined ? ['btfhub-trim-v1', ...identity] : ['btfhub-trim-v2', ...identity, kernelSha256];
+  return createHash('sha256').update(parts.join('\n')).digest('hex');
+}
+
+/**
+ * A fresh id for running a trim again whose completed job's stored result turned out damaged
+ * or gone: the queue keeps the completed job under its own id, so the same id would only
+ * return it again. Hex, like every trim id.
+ */
+export function trimRebuildJobId(jobId: string): string {
+  return createHash('sha256').update(`btfhub-trim-rebuild\n${jobId}\n${Date.now()}\n${Math.random()}`).digest('hex');
 }
 
 /**

@@ -28,6 +28,7 @@ import type { JobPolicies, JobProcessors, JobQueue } from '../queue/job.js';
 import { type JobKinds, jobPolicies } from '../queue/kinds.js';
 import { ArchiveOverlayStore } from '../storage/archive-overlay.js';
 import { createArchiveStore, createObjectStore, type ObjectStore } from '../storage/index.js';
+import { catalogFailure, checkCatalogPresent, checkDataDirectory, sweepStore } from './data-dir.js';
 import { BackendUnavailableError } from './errors.js';
 import { settlesWithin } from './lifecycle.js';
 
@@ -120,16 +121,34 @@ export class Backends {
 
   /**
    * Checks the store answers and brings the catalog's schema up to date: what a service
-   * process does before it takes work. BackendUnavailableError names what failed.
+   * process does before it takes work. BackendUnavailableError names what failed, in one line
+   * (src/service/data-dir.ts). `serving` (serve, worker) also stops on a catalog missing while
+   * the store holds data, and sweeps the temporary files of killed writes.
    */
-  async prepare(): Promise<{ store: ObjectStore; catalog: CatalogBackend }> {
-    const store = this.store;
+  async prepare(options: { serving?: boolean } = {}): Promise<{ store: ObjectStore; catalog: CatalogBackend }> {
+    await checkDataDirectory(this.config);
+    let store: ObjectStore;
+    try {
+      store = this.store;
+    } catch (error) {
+      throw new BackendUnavailableError(`object store cannot be opened: ${messageOf(error)}`, { cause: error });
+    }
     await store.check().catch((error: unknown) => {
       throw new BackendUnavailableError(`object store ${store.description} is not usable: ${messageOf(error)}`, { cause: error });
     });
-    const catalog = await this.catalog();
+    if (options.serving) {
+      const { storage } = this.config;
+      const swept = await sweepStore(this.config);
+      if (swept !== null && swept.files > 0) this.logger.info({ files: swept.files, bytes: swept.bytes }, 'temporary files of killed writes removed');
+      await checkCatalogPresent(this.config, this.serviceStore, storage.kind === 'fs' ? storage.root : null);
+    }
+    const catalog = await this.catalog().catch((error: unknown) => {
+      this.catalogValue = undefined;
+      throw catalogFailure(this.config, error);
+    });
     await catalog.migrate().catch((error: unknown) => {
-      throw new BackendUnavailableError(`catalog (${this.config.database.kind}) migration failed: ${messageOf(error)}`, { cause: error });
+      const failure = catalogFailure(this.config, error);
+      throw new BackendUnavailableError(`catalog (${this.config.database.kind}) migration failed: ${failure.message}`, { cause: error });
     });
     return { store, catalog };
   }

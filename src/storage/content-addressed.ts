@@ -1,31 +1,50 @@
 /**
- * Writes of content-addressed objects (`objects/<sha256>.o`, `trimmed/<sha256>.btf`): every
- * writer of a key writes the same bytes, so a key already holding an object of the right
- * size is done, concurrent writes of one key in this process share one put, and a put that
- * fails because another process wrote the same key at the same moment (S3-compatible servers
- * can refuse a copy onto a key being replaced) counts as done when the key now holds it.
+ * Writes of content-addressed objects (`objects/<sha256>.o`, `trimmed/<sha256>.btf`,
+ * `kernel-files/<sha256>.<format>`): every writer of a key writes the same bytes, so a key
+ * already holding those bytes is done. "Those bytes" is checked by hashing the stored copy,
+ * never by its size: a copy with a flipped bit has the right size, and is replaced. Concurrent
+ * writes of one key in this process share one put, and a put that fails because another
+ * process wrote the same key at the same moment (S3-compatible servers can refuse a copy onto
+ * a key being replaced) counts as done when the key now holds the right bytes.
  */
+import { reportDamage, sha256Hex, type StoredKind } from './integrity.js';
 import type { ObjectStore } from './object-store.js';
 
-const inFlight = new WeakMap<ObjectStore, Map<string, Promise<void>>>();
+/** What a content-addressed write did: found the bytes there, wrote them, or replaced a damaged copy. */
+export type ContentWrite = 'present' | 'written' | 'repaired';
 
-export async function putContentAddressed(store: ObjectStore, key: string, bytes: Uint8Array): Promise<void> {
+const inFlight = new WeakMap<ObjectStore, Map<string, Promise<ContentWrite>>>();
+
+/**
+ * Stores `bytes` at `key` unless the key already holds exactly them. `kind` names what the
+ * key holds in a damage report.
+ */
+export async function putContentAddressed(store: ObjectStore, key: string, bytes: Uint8Array, kind: StoredKind = 'object'): Promise<ContentWrite> {
   let pending = inFlight.get(store);
   if (!pending) inFlight.set(store, (pending = new Map()));
   const running = pending.get(key);
   if (running) return running;
-  const write = (async () => {
-    if ((await store.head(key))?.size === bytes.length) return;
+  const write = (async (): Promise<ContentWrite> => {
+    const sha256 = sha256Hex(bytes);
+    const holds = async () => {
+      const current = await store.get(key);
+      return current === null ? null : sha256Hex(current);
+    };
+    const present = await holds();
+    if (present === sha256) return 'present';
     try {
       await store.put(key, bytes);
     } catch (error) {
-      if ((await store.head(key).catch(() => null))?.size === bytes.length) return;
+      if ((await holds().catch(() => null)) === sha256) return 'written';
       throw error;
     }
+    if (present === null) return 'written';
+    reportDamage({ kind, key, expected: sha256, actual: present, action: 'replaced' });
+    return 'repaired';
   })();
   pending.set(key, write);
   try {
-    await write;
+    return await write;
   } finally {
     pending.delete(key);
   }

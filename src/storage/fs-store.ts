@@ -79,7 +79,8 @@ export class FsObjectStore implements ObjectStore {
     }
     const directory = await this.prepareDirectory(dirname(join(this.root, key)), key);
     const target = join(directory, basename(key));
-    const temporary = join(directory, `${TEMP_FILE_MARK}${randomBytes(8).toString('hex')}`);
+    // The writer's pid in the name: a start-up sweep removes only what dead writers left.
+    const temporary = join(directory, `${TEMP_FILE_MARK}${process.pid}-${randomBytes(8).toString('hex')}`);
     try {
       await replaceFileVia(temporary, target, data);
     } catch (error) {
@@ -353,4 +354,52 @@ function isMissing(error: unknown): boolean {
 function unavailable(operation: string, cause: unknown, where?: string): StorageError {
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new StorageError('UNAVAILABLE', `${where ? `${where}: ` : ''}${operation}: ${reason}`, { cause });
+}
+
+/** What `sweepTemporaryFiles` removed. */
+export interface SweepSummary {
+  files: number;
+  bytes: number;
+}
+
+/** A temporary file of a writer still alive is left alone unless it is this old. */
+const LIVE_WRITER_TEMP_MAX_AGE_MS = 3_600_000;
+
+/**
+ * Removes the temporary files of puts that never finished (a killed process leaves its
+ * `.btfhub-tmp-<pid>-<random>` behind) under `root`: those of writers no longer running, and
+ * any older than an hour. Symlinks are not followed. Never throws for one file it cannot remove.
+ */
+export async function sweepTemporaryFiles(root: string, now = Date.now()): Promise<SweepSummary> {
+  const summary: SweepSummary = { files: 0, bytes: 0 };
+  const pending = [resolve(root)];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => [] as Dirent[]);
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) pending.push(path);
+      else if (entry.isFile() && entry.name.startsWith(TEMP_FILE_MARK)) {
+        const stats = await stat(path).catch(() => null);
+        if (stats === null) continue;
+        const pid = Number(/^(\d+)-/.exec(entry.name.slice(TEMP_FILE_MARK.length))?.[1] ?? NaN);
+        const writerAlive = Number.isSafeInteger(pid) && (pid === process.pid || isAlive(pid));
+        if (writerAlive && now - stats.mtimeMs < LIVE_WRITER_TEMP_MAX_AGE_MS) continue;
+        if (!Number.isSafeInteger(pid) && now - stats.mtimeMs < 60_000) continue; // an older writer's name, maybe in flight
+        if (await unlink(path).then(() => true, () => false)) {
+          summary.files++;
+          summary.bytes += stats.size;
+        }
+      }
+    }
+  }
+  return summary;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
 }

@@ -7,6 +7,8 @@
  *
  *   <distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz   a kernel's full BTF, BTFHub archive layout  kernelKey
  *   <distro>/<distro_version>/<arch>/<kernel>.btf          the same, uncompressed                      kernelKey
+ *   kernel-files/<sha256>.btf[.tar.xz]                     a kernel file the service was given          kernelContentKey
+ *                                                          (upload, generation), content-addressed
  *   objects/<sha256>.o                                     an uploaded BPF object                      objectKey
  *   trimmed/<sha256>.btf                                   a trimmed BTF, content-addressed            trimmedKey
  *   derived/<sha256 of kernel file>/<kernel>.<format>      a kernel file in its other format           derivedKernelKey
@@ -91,7 +93,30 @@ export function kernelFileFormat(key: string): KernelBtfFormat {
 }
 
 /** Key prefixes the service itself writes; never kernels. */
-export const SERVICE_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'reports/', 'bundles/', 'packages/'] as const;
+export const SERVICE_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'reports/', 'bundles/', 'kernel-files/', 'packages/'] as const;
+
+/**
+ * `kernel-files/<sha256>.<format>`: a kernel file the service itself was given (an admin upload,
+ * a generated kernel), stored under its own sha256. A replacement is written beside the old
+ * content, never over it, and the catalog then switches to it in one statement: a crash
+ * between the two leaves the old kernel whole, and a job still reading the old content finds it.
+ */
+export function kernelContentKey(sha256hex: string, format: KernelBtfFormat): string {
+  return `kernel-files/${checkSha256(sha256hex)}.${format}`;
+}
+
+/**
+ * `.btfhub-readyz/<pid>`: what /readyz writes and removes to prove the store takes writes.
+ * Hidden (a scan for kernels skips dot segments), one per process.
+ */
+export function readinessProbeKey(pid: number): string {
+  return `.btfhub-readyz/${Math.trunc(pid)}`;
+}
+
+/** Whether `key` is a `kernelContentKey`: a kernel the service was given, which an archive copy never replaces. */
+export function isKernelContentKey(key: string): boolean {
+  return /^kernel-files\/[0-9a-f]{64}\.btf(\.tar\.xz)?$/.test(key);
+}
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 

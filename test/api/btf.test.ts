@@ -34,9 +34,10 @@ t.test('a trim equals bpftool, then comes from the cache', async (t) => {
   t.same(second.rawPayload, first.rawPayload);
   t.equal(await catalog.countTrims(), 1);
   const ref = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
-  t.equal((await catalog.getTrim(hash, ref))?.hits, 0, 'the hit is not written on the request path');
+  const kernelSha256 = (await catalog.getKernel(ref))!.sha256;
+  t.equal((await catalog.getTrim(hash, ref, kernelSha256))?.hits, 0, 'the hit is not written on the request path');
   await app.services.trimHits.flush();
-  t.equal((await catalog.getTrim(hash, ref))?.hits, 1, 'but counted in the catalog in the background');
+  t.equal((await catalog.getTrim(hash, ref, kernelSha256))?.hits, 1, 'but counted in the catalog in the background');
   t.equal((await metrics.cacheHits.get()).values[0]?.value, 1, 'and in the metrics');
   const durations = (await metrics.trimDuration.get()).values.find((v) => v.metricName === 'btfhub_trim_job_duration_seconds_count');
   t.equal(durations?.value, 1, 'one job duration observed');

@@ -2,13 +2,14 @@
  * POST /api/v1/kernels (admin): the bearer token (disabled without one, 401 without the
  * right one), validation as import does it (a corrupt file is a 422 naming why, and
  * nothing is stored or registered), raw BTF and .btf.tar.xz uploads registered under the
- * archive layout's key, and the uploaded kernel then serves trims.
+ * content key (its sha256), and the uploaded kernel then serves trims.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { sha256Hex } from '../../src/api/trim-service.js';
 import { ADMIN_TOKEN, setupCoverageApi } from './coverage-setup.js';
+import { kernelContentKey } from '../../src/storage/keys.js';
 import { btfForm, fixtureObject, keysUnder, multipart } from './helpers.js';
 
 const api = await setupCoverageApi(t, { adminToken: ADMIN_TOKEN, registerArchive: false });
@@ -87,7 +88,8 @@ t.test('raw BTF: registered (201), then unchanged (200), then replaced (200, upd
     format: 'btf', size: variant.length, sha256: sha256Hex(variant), outcome: 'added',
     btf_url: '/api/v1/kernels/ubuntu/22.04/x86_64/5.15.0-200-generic/btf',
   });
-  t.ok(same(await api.serviceStore.get('ubuntu/22.04/x86_64/5.15.0-200-generic.btf'), variant), 'stored under the archive layout key');
+  t.ok(same(await api.serviceStore.get(kernelContentKey(sha256Hex(variant), 'btf')), variant), 'stored under its content key');
+  t.equal(await api.serviceStore.get('ubuntu/22.04/x86_64/5.15.0-200-generic.btf'), null, 'not under the archive layout key');
   const again = await upload({ name: 'vmlinux', bytes: variant });
   t.equal(again.statusCode, 200);
   t.match(again.json(), { outcome: 'unchanged' });
@@ -96,6 +98,7 @@ t.test('raw BTF: registered (201), then unchanged (200), then replaced (200, upd
   t.match(replaced.json(), { outcome: 'updated', sha256: sha256Hex(other) });
   const download = await app.inject({ method: 'GET', url: '/api/v1/kernels/ubuntu/22.04/x86_64/5.15.0-200-generic/btf' });
   t.ok(same(download.rawPayload, other), 'the replaced BTF is served');
+  t.ok(same(await api.serviceStore.get(kernelContentKey(sha256Hex(variant), 'btf')), variant), 'the old content stays for jobs still reading it');
 });
 
 t.test('a .btf.tar.xz is stored as is; the kernel then serves trims and the coverage', async (t) => {
@@ -103,7 +106,7 @@ t.test('a .btf.tar.xz is stored as is; the kernel then serves trims and the cove
   const res = await upload({ name: '6.2.0-1-generic.btf.tar.xz', bytes: packed }, fields);
   t.equal(res.statusCode, 201, res.body);
   t.match(res.json(), { format: 'btf.tar.xz', size: packed.length, sha256: sha256Hex(packed) });
-  t.ok(same(await api.serviceStore.get('ubuntu/23.04/arm64/6.2.0-1-generic.btf.tar.xz'), packed), 'stored as uploaded');
+  t.ok(same(await api.serviceStore.get(kernelContentKey(sha256Hex(packed), 'btf.tar.xz')), packed), 'stored as uploaded, under its content key');
   const tools = fixtureObject(fixtures, 'tools_like');
   const trim = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([tools], fields) });
   t.equal(trim.statusCode, 200, trim.body.slice(0, 300));

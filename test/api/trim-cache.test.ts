@@ -10,26 +10,40 @@ import { TrimHitRecorder } from '../../src/api/trim-hits.js';
 const K: KernelRef = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
 const other: KernelRef = { ...K, kernel: '5.15.0-92-generic' };
 const hash = (n: number) => n.toString(16).padStart(64, '0');
+/** The kernel file's sha256: part of every key. */
+const KS = 'f'.repeat(64);
 
 t.test('TrimResultCache: keyed by objects hash and kernel, least recently used out first, bounded by bytes', async (t) => {
   const cache = new TrimResultCache(3 * (1000 + 256));
-  cache.set(hash(1), K, new Uint8Array(1000).fill(1), 'a');
-  cache.set(hash(2), K, new Uint8Array(1000).fill(2), 'b');
-  cache.set(hash(3), K, new Uint8Array(1000).fill(3), 'c');
-  t.equal(cache.get(hash(1), other), undefined, 'another kernel is another key');
-  t.equal(cache.get(hash(1), K)?.sha256, 'a', 'hash 1 used: now the most recent');
-  cache.set(hash(4), K, new Uint8Array(1000).fill(4), 'd');
-  t.equal(cache.get(hash(2), K), undefined, 'the least recently used went out');
-  t.same([1, 3, 4].map((n) => cache.get(hash(n), K)?.btf[0]), [1, 3, 4]);
+  cache.set(hash(1), K, KS, new Uint8Array(1000).fill(1), 'a');
+  cache.set(hash(2), K, KS, new Uint8Array(1000).fill(2), 'b');
+  cache.set(hash(3), K, KS, new Uint8Array(1000).fill(3), 'c');
+  t.equal(cache.get(hash(1), other, KS), undefined, 'another kernel is another key');
+  t.equal(cache.get(hash(1), K, KS)?.sha256, 'a', 'hash 1 used: now the most recent');
+  cache.set(hash(4), K, KS, new Uint8Array(1000).fill(4), 'd');
+  t.equal(cache.get(hash(2), K, KS), undefined, 'the least recently used went out');
+  t.same([1, 3, 4].map((n) => cache.get(hash(n), K, KS)?.btf[0]), [1, 3, 4]);
   t.ok(cache.stats().bytes <= cache.maxBytes);
-  cache.set(hash(9), K, new Uint8Array(5000), 'big');
-  t.equal(cache.get(hash(9), K), undefined, 'an entry over the whole budget is not kept');
+  cache.set(hash(9), K, KS, new Uint8Array(5000), 'big');
+  t.equal(cache.get(hash(9), K, KS), undefined, 'an entry over the whole budget is not kept');
   const source = new Uint8Array(10).fill(7);
-  cache.set(hash(5), K, source, 'e');
+  cache.set(hash(5), K, KS, source, 'e');
   source.fill(0);
-  t.equal(cache.get(hash(5), K)?.btf[0], 7, 'the cache keeps its own copy');
-  t.equal(new TrimResultCache(0).get(hash(1), K), undefined);
+  t.equal(cache.get(hash(5), K, KS)?.btf[0], 7, 'the cache keeps its own copy');
+  t.equal(new TrimResultCache(0).get(hash(1), K, KS), undefined);
   t.throws(() => new TrimResultCache(-1));
+});
+
+t.test('TrimResultCache: keyed by the kernel content too; remembers the last kernel sha256 the catalog gave', async (t) => {
+  const cache = new TrimResultCache(10_000);
+  cache.set(hash(1), K, KS, new Uint8Array([1]), 'old');
+  t.equal(cache.get(hash(1), K, 'e'.repeat(64)), undefined, 'a replaced kernel (new sha256) misses the old content\'s trim');
+  t.equal(cache.get(hash(1), K, KS)?.sha256, 'old');
+  t.equal(cache.lastKernelSha256(K), undefined);
+  cache.noteKernel(K, KS);
+  cache.noteKernel(K, 'e'.repeat(64));
+  t.equal(cache.lastKernelSha256(K), 'e'.repeat(64), 'the latest noted wins');
+  t.equal(cache.lastKernelSha256(other), undefined);
 });
 
 t.test('TrimHitRecorder: hits coalesced and written in the background; bounded; failures dropped, reported once', async (t) => {
@@ -43,23 +57,23 @@ t.test('TrimHitRecorder: hits coalesced and written in the background; bounded; 
   };
   const reports: [string, number][] = [];
   const recorder = new TrimHitRecorder(catalog, { flushIntervalMs: 20, maxPending: 2, onError: (err, dropped) => reports.push([String(err), dropped]) });
-  recorder.record(hash(1), K);
-  recorder.record(hash(1), K);
-  recorder.record(hash(2), K);
-  recorder.record(hash(3), K); // a third distinct pair: over maxPending, dropped
+  recorder.record(hash(1), K, KS);
+  recorder.record(hash(1), K, KS);
+  recorder.record(hash(2), K, KS);
+  recorder.record(hash(3), K, KS); // a third distinct pair: over maxPending, dropped
   t.same(written, [], 'nothing written on the request path');
   await new Promise((resolve) => setTimeout(resolve, 60));
   t.same(written, ['1 5.15.0-91-generic', '1 5.15.0-91-generic', '2 5.15.0-91-generic'], 'written by the timer, every hit counted');
   t.equal(recorder.dropped, 1, 'the hit past the bound is counted as dropped');
 
   failing = true;
-  recorder.record(hash(1), K);
-  recorder.record(hash(2), K);
+  recorder.record(hash(1), K, KS);
+  recorder.record(hash(2), K, KS);
   await recorder.flush();
   t.equal(reports.length, 1, 'one report per flush');
   t.match(reports[0], ['Error: catalog down', 2]);
   failing = false;
-  recorder.record(hash(4), K);
+  recorder.record(hash(4), K, KS);
   await recorder.close();
   t.same(written.at(-1), '4 5.15.0-91-generic', 'close writes what is pending');
 });

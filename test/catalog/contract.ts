@@ -277,12 +277,13 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     const trim = {
       objectsHash: SHA_A,
       kernel: JAMMY,
+      kernelSha256: SHA_C,
       resultKey: `trimmed/${SHA_B}.btf`,
       resultSha256: SHA_B,
       size: 4321,
       durationMs: 87,
     };
-    t.equal(await catalog.getTrim(SHA_A, JAMMY), null);
+    t.equal(await catalog.getTrim(SHA_A, JAMMY, SHA_C), null);
     t.equal(await catalog.countTrims(), 0);
 
     await catalog.recordTrim(trim);
@@ -290,24 +291,33 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     clock.advance(5000);
     await catalog.recordTrim({ ...trim, resultKey: `trimmed/${SHA_C}.btf`, resultSha256: SHA_C, durationMs: 99 });
     t.equal(await catalog.countTrims(), 1, 'a second record of the same trim is ignored');
-    t.same(await catalog.getTrim(SHA_A, JAMMY), { ...trim, hits: 0, createdAt }, 'the first record is kept');
+    t.same(await catalog.getTrim(SHA_A, JAMMY, SHA_C), { ...trim, hits: 0, createdAt }, 'the first record is kept');
+    t.equal(await catalog.getTrim(SHA_A, JAMMY, SHA_A), null, 'a trim of other kernel content is not this one');
 
     await catalog.recordTrim({ ...trim, kernel: { ...JAMMY, arch: 'arm64' } });
     await catalog.recordTrim({ ...trim, objectsHash: SHA_C });
-    t.equal(await catalog.countTrims(), 3, 'other kernels and other objects are other trims');
-    t.equal(await catalog.getTrim(SHA_B, JAMMY), null);
+    await catalog.recordTrim({ ...trim, kernelSha256: SHA_A, resultKey: `trimmed/${SHA_A}.btf`, resultSha256: SHA_A });
+    t.equal(await catalog.countTrims(), 4, 'other kernels, other kernel content and other objects are other trims');
+    t.equal((await catalog.getTrim(SHA_A, JAMMY, SHA_A))?.resultSha256, SHA_A, 'each content has its own trim');
+    t.equal(await catalog.getTrim(SHA_B, JAMMY, SHA_C), null);
+    const listed = await catalog.listTrims({ limit: 10, offset: 0 });
+    t.equal(listed.total, 4);
+    t.equal(listed.items.length, 4);
+    await catalog.deleteTrim(SHA_A, JAMMY, SHA_A);
+    t.equal(await catalog.getTrim(SHA_A, JAMMY, SHA_A), null, 'deleted');
+    t.ok(await catalog.getTrim(SHA_A, JAMMY, SHA_C), 'the other content kept');
   });
 
   t.test('recordTrimHit counts hits', async (t) => {
     const { catalog } = await fresh(t);
-    const trim = { objectsHash: SHA_A, kernel: JAMMY, resultKey: 'trimmed/x.btf', resultSha256: SHA_B, size: 1, durationMs: 0 };
+    const trim = { objectsHash: SHA_A, kernel: JAMMY, kernelSha256: SHA_B, resultKey: 'trimmed/x.btf', resultSha256: SHA_B, size: 1, durationMs: 0 };
     await catalog.recordTrim(trim);
     await catalog.recordTrim({ ...trim, objectsHash: SHA_C });
-    for (let i = 0; i < 3; i++) await catalog.recordTrimHit(SHA_A, JAMMY);
-    await Promise.all([catalog.recordTrimHit(SHA_A, JAMMY), catalog.recordTrimHit(SHA_A, JAMMY)]);
-    t.equal((await catalog.getTrim(SHA_A, JAMMY))?.hits, 5);
-    t.equal((await catalog.getTrim(SHA_C, JAMMY))?.hits, 0, 'only the hit trim counts');
-    await catalog.recordTrimHit(SHA_B, JAMMY);
+    for (let i = 0; i < 3; i++) await catalog.recordTrimHit(SHA_A, JAMMY, SHA_B);
+    await Promise.all([catalog.recordTrimHit(SHA_A, JAMMY, SHA_B), catalog.recordTrimHit(SHA_A, JAMMY, SHA_B)]);
+    t.equal((await catalog.getTrim(SHA_A, JAMMY, SHA_B))?.hits, 5);
+    t.equal((await catalog.getTrim(SHA_C, JAMMY, SHA_B))?.hits, 0, 'only the hit trim counts');
+    await catalog.recordTrimHit(SHA_B, JAMMY, SHA_B);
     t.equal(await catalog.countTrims(), 2, 'a hit on an unknown trim creates nothing');
   });
 

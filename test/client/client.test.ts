@@ -263,6 +263,25 @@ t.test('trim: a 202 is followed through the job to its result', async (t) => {
   );
 });
 
+t.test('trim: a job the service lost (404 job_lost) is submitted again, once; an expired one is not', async (t) => {
+  const server = await startScriptedServer(t);
+  const jobId = 'b'.repeat(64);
+  const accepted: Handler = (_req, res) => json(res, 202, { job_id: jobId, state: 'waiting' }, { location: `/api/v1/jobs/${jobId}` });
+  const lost = fail(404, 'job_lost', `job ${jobId} was lost by the queue; send the request again`);
+  server.script(accepted, lost, trimmed());
+  const { client: c } = client(server.url);
+  const result = await c.trim([BTF], KERNEL, { pollIntervalMs: 10 });
+  t.same(result.btf, BTF, 'the second POST answered');
+  t.same(server.requests.map((r) => `${r.method} ${r.url}`), ['POST /api/v1/btf', `GET /api/v1/jobs/${jobId}`, 'POST /api/v1/btf']);
+
+  server.script(accepted, lost, accepted, lost);
+  await t.rejects(c.trim([BTF], KERNEL, { pollIntervalMs: 10 }), { name: 'BtfhubHttpError', status: 404, code: 'job_lost' }, 'once only');
+  server.script(accepted, fail(404, 'job_not_found', 'expired'));
+  const before = server.requests.length;
+  await t.rejects(c.trim([BTF], KERNEL, { pollIntervalMs: 10 }), { status: 404, code: 'job_not_found' });
+  t.equal(server.requests.length - before, 2, 'an expired job is not submitted again');
+});
+
 t.test('trim: a failed job is a BtfhubJobFailedError; a job that never ends is a total timeout', async (t) => {
   const server = await startScriptedServer(t);
   const accepted: Handler = (_req, res) => json(res, 202, { job_id: 'j1', state: 'waiting' }, { location: '/api/v1/jobs/j1' });

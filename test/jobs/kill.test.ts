@@ -147,7 +147,7 @@ t.test('a job whose worker is SIGKILLed completes on another worker', async (t) 
   t.equal(status.result?.resultSha256, sha256(fx.oracle.single.get('tools_like')!), 'the right result');
   t.equal(status.attempts, 2, 'started twice: once on each worker');
   t.ok(await env.store.head(status.result!.resultKey), 'result stored');
-  t.ok(await env.catalog.getTrim(data.objectsHash, data.kernel), 'trim recorded');
+  t.ok(await env.catalog.getTrim(data.objectsHash, data.kernel, (await env.catalog.getKernel(data.kernel))!.sha256), 'trim recorded');
   await second.waitForLog('trim job completed', 5000, { jobId: id });
   t.ok(second.lines.some((l) => l.msg === 'test: job started' && l.objectsHash === data.objectsHash), 'worker 2 ran it');
 

@@ -88,7 +88,7 @@ t.test('enqueue and a worker in the same process: completed, with timings', asyn
   t.ok(status.createdAt!.getTime() <= status.startedAt!.getTime());
   t.ok(status.startedAt!.getTime() <= status.finishedAt!.getTime());
   t.ok(await env.store.head(status.result!.resultKey), 'result stored');
-  t.ok(await env.catalog.getTrim(data.objectsHash, TEST_KERNEL), 'trim recorded');
+  t.ok(await env.catalog.getTrim(data.objectsHash, TEST_KERNEL, (await env.catalog.getKernel(TEST_KERNEL))!.sha256), 'trim recorded');
   t.same(await queue.status(id), status, 'status agrees with waitFor');
 });
 

@@ -46,3 +46,20 @@ t.test('content-addressed writes: one put for concurrent writers, none when pres
   };
   await t.rejects(putContentAddressed(failing, 'objects/c.o', bytes), /store down/, 'a put that stored nothing is an error');
 });
+
+t.test('content-addressed writes compare hashes: a same-size damaged copy is replaced and reported', async (t) => {
+  const { onDamage } = await import('../../src/storage/integrity.js');
+  const dir = await mkdtemp(join(tmpdir(), 'btfhub-ca-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new FlakyStore(new FsObjectStore(dir));
+  const reports: unknown[] = [];
+  t.teardown(onDamage((report) => reports.push(report)));
+  const bytes = new Uint8Array([1, 2, 3, 4]);
+  t.equal(await putContentAddressed(store, 'objects/d.o', bytes), 'written');
+  t.equal(await putContentAddressed(store, 'objects/d.o', bytes), 'present');
+  const flipped = new Uint8Array([1, 2, 3, 5]);
+  await new FsObjectStore(dir).put('objects/d.o', flipped);
+  t.equal(await putContentAddressed(store, 'objects/d.o', bytes, 'object'), 'repaired', 'same size, other bytes: written again');
+  t.same(await store.get('objects/d.o'), bytes);
+  t.match(reports, [{ kind: 'object', key: 'objects/d.o', action: 'replaced' }]);
+});

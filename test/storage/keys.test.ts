@@ -14,6 +14,7 @@ import {
   derivedKernelKey,
   isSha256Hex,
   kernelFileFormat,
+  kernelContentKey,
   kernelKey,
   MAX_KEY_LENGTH,
   objectKey,
@@ -89,7 +90,7 @@ t.test('objectKey, derivedKernelKey, job result keys', async (t) => {
 
 t.test('every key the service writes is under SERVICE_PREFIXES; kernel keys never are', async (t) => {
   const sha = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-  const written = [objectKey(sha), trimmedKey(sha), derivedKernelKey(sha, 'k', 'btf'), compatReportKey(`compat-${sha}`), bundleKey(`bundle-${sha}`), bundleMetaKey(`bundle-${sha}`), packageKey(sha)];
+  const written = [objectKey(sha), trimmedKey(sha), derivedKernelKey(sha, 'k', 'btf'), kernelContentKey(sha, 'btf.tar.xz'), compatReportKey(`compat-${sha}`), bundleKey(`bundle-${sha}`), bundleMetaKey(`bundle-${sha}`), packageKey(sha)];
   for (const key of written) t.ok(SERVICE_PREFIXES.some((prefix) => key.startsWith(prefix)), `${key} is under a service prefix`);
   const used = new Set(written.map((key) => SERVICE_PREFIXES.find((prefix) => key.startsWith(prefix))));
   t.same([...used].sort(), [...SERVICE_PREFIXES].sort(), 'and each prefix holds something');

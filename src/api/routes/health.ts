@@ -29,8 +29,11 @@ const readyzOperation = defineOperation({
   tags: ['operations'],
   summary: 'Readiness',
   description: `Checks the catalog database, the queue (Redis, when used) and the object store,
-each within 3 s. 503 names the ones that failed. Why each failed (an error message, which
-may name paths and hosts) is shown only to requests carrying the admin token.
+each within 3 s. 503 names the ones that failed. The store check also writes and removes a
+probe object, and compares a random sample of kernels and trims with the catalog (sizes):
+a store that cannot be written or disagrees with the catalog fails it (outcome reused for 30 s).
+Why each failed (an error message, which may name paths and hosts) is shown only to requests
+carrying the admin token.
 `,
   responses: {
     '200': { description: 'Ready.', content: { 'application/json': { schema: Ready } } },
@@ -52,7 +55,8 @@ const metricsOperation = defineOperation({
 \`btfhub_http_request_duration_seconds{route}\`,
 \`btfhub_trim_job_duration_seconds\`, \`btfhub_trim_requests_total{outcome}\`,
 \`btfhub_cache_hits_total\`, \`btfhub_queue_depth\`, \`btfhub_kernels_decoded\`,
-\`btfhub_kernels_decoded_bytes\`, and the process and Node.js metrics of prom-client
+\`btfhub_kernels_decoded_bytes\`, \`btfhub_integrity_failures_total{kind,action}\`
+(stored copies that did not match their sha256: never sent), and the process and Node.js metrics of prom-client
 (\`process_*\`, \`nodejs_*\`, GC pauses in \`nodejs_gc_duration_seconds\`).
 `,
   responses: { '200': response('Metrics') },
@@ -90,7 +94,10 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     const [catalogCheck, queueCheck, storeCheck] = await Promise.all([
       runCheck(() => catalog.check(), READINESS_TIMEOUT_MS),
       runCheck(() => queue.check(), READINESS_TIMEOUT_MS),
-      runCheck(() => store.check(), READINESS_TIMEOUT_MS),
+      runCheck(async () => {
+        await store.check();
+        await services.readiness.check();
+      }, READINESS_TIMEOUT_MS),
     ]);
     const detailed = { catalog: catalogCheck, queue: queueCheck, store: storeCheck };
     const failed = (Object.keys(detailed) as Dependency[]).filter((name) => !detailed[name].ok);

@@ -66,7 +66,7 @@ async function runServeProcess(config: Config, options: ServeProcessOptions): Pr
     const backends = createBackends(config, { logger });
     let stopped: { cutShort: boolean; cancelWatchdog(): void } | undefined;
     try {
-      const { store, catalog } = await backends.prepare();
+      const { store, catalog } = await backends.prepare({ serving: true });
       const queue = await backends.jobs();
       if (config.queue.kind === 'redis' && backends.archive !== null) {
         logger.warn('with REDIS_URL the jobs run in `btfhub worker` processes: they read kernels from the object store, not from --archive');

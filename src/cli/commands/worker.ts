@@ -53,7 +53,7 @@ export async function runWorkerProcess(config: Config, options: WorkerProcessOpt
     const backends = createBackends(config, { logger, ...options.backends });
     let connected = true;
     try {
-      const { store } = await backends.prepare();
+      const { store } = await backends.prepare({ serving: true });
       logger.info({ store: store.description, queue: redactConfig(config).queue }, 'connecting to the job queue');
       const worker = await backends.jobWorker();
       const ready = await Promise.race([worker.ready.then(() => true), stop.requested.then(() => false)]);

@@ -12,7 +12,8 @@ import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { parseInput } from '../../../plugins/app/zod-validation.js';
 import { BtfUploadFields, BtfUploadForm, ErrorBody, TrimParams } from '../../../schemas.js';
 import { trimOrGenerate } from '../../../generate-service.js';
-import { countHit, kernelLabel, type TrimAnswer, uploadedObject } from '../../../trim-service.js';
+import { readVerified, reportDamage } from '../../../../storage/integrity.js';
+import { countHit, currentKernelSha256, kernelLabel, type TrimAnswer, uploadedObject } from '../../../trim-service.js';
 import { readUpload } from '../../../uploads.js';
 import { z } from '../../../zod.js';
 
@@ -126,9 +127,12 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
   addRoute(app, getTrimmedBtfOperation, {}, async (request, reply) => {
     const { objectsHash } = request.params;
     const kernel = kernelRefFromFields(request.params);
-    // From memory when the API has it; else the catalog's row now and the store only if the bytes are wanted.
-    const remembered = services.trimCache.get(objectsHash, kernel);
-    const trim = remembered === undefined ? await services.catalog.getTrim(objectsHash, kernel) : null;
+    // The kernel's current content, then from memory when the API has it; else the catalog's
+    // row now and the store only if the bytes are wanted.
+    const current = await currentKernelSha256(services, kernel, objectsHash);
+    const kernelSha256 = current.sha256;
+    const remembered = current.remembered ?? services.trimCache.get(objectsHash, kernel, kernelSha256);
+    const trim = remembered === undefined ? await services.catalog.getTrim(objectsHash, kernel, kernelSha256) : null;
     const sha256 = remembered?.sha256 ?? trim?.resultSha256;
     if (sha256 === undefined) {
       throw new ApiError(404, 'trim_not_found', `no trimmed BTF for objects ${objectsHash} and kernel ${kernelLabel(kernel)}; POST /api/v1/btf builds it`);
@@ -138,12 +142,23 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
       services.metrics.recordTrim('hit');
       return reply.code(304).header('etag', etag).send();
     }
-    const btf = remembered?.btf ?? (trim === null ? null : await services.store.get(trim.resultKey));
-    if (btf === null) {
+    let btf = remembered?.btf;
+    if (btf === undefined && trim !== null) {
+      const read = await readVerified(services.store, trim.resultKey, trim.resultSha256);
+      if (read.state === 'damaged') {
+        // Never sent: the objects are not at hand here, so a POST of them builds it again (and its job replaces the copy).
+        reportDamage({ kind: 'trim_result', key: trim.resultKey, expected: trim.resultSha256, actual: read.actual, action: 'refused' });
+        throw new ApiError(404, 'trim_not_found', `the stored trimmed BTF for objects ${objectsHash} is damaged; POST /api/v1/btf builds it again`);
+      }
+      if (read.state === 'ok') {
+        btf = read.bytes;
+        services.trimCache.set(objectsHash, kernel, kernelSha256, btf, sha256);
+      }
+    }
+    if (btf === undefined) {
       throw new ApiError(404, 'trim_not_found', `the trimmed BTF for objects ${objectsHash} is no longer stored; POST /api/v1/btf builds it again`);
     }
-    if (remembered === undefined) services.trimCache.set(objectsHash, kernel, btf, sha256);
-    await countHit(services, objectsHash, kernel);
+    await countHit(services, objectsHash, kernel, kernelSha256);
     services.metrics.recordTrim('hit');
     setTrimHeaders(reply, sha256, kernel, objectsHash, 'hit');
     return sendBinary(reply, btf, 'application/octet-stream');

@@ -122,7 +122,7 @@ export async function compatRoutes(app: FastifyInstance): Promise<void> {
 
   addRoute(app, compatDownloadOperation, {}, async (request, reply) => {
     const record = await kernelOrGenerated(services, kernelRefFromCompat(request.query));
-    const archive = await kernelBtf(services.store, record, 'btf.tar.xz');
+    const archive = await kernelBtf(services, record, 'btf.tar.xz');
     return sendBinary(fileTransfer(reply), archive, 'application/octet-stream', `${record.kernel}.btf.tar.xz`);
   });
 

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { JobStatus as QueuedJobStatus } from '../../../../queue/job.js';
-import { type GenerateJobData, type GenerateJobResult, jobKindOf, type TrimJobData, type TrimJobResult } from '../../../../queue/kinds.js';
+import { type GenerateJobData, type GenerateJobResult, jobKindOf, KEEP_COMPLETED_SECONDS, type TrimJobData, type TrimJobResult } from '../../../../queue/kinds.js';
 import { coverageJobBody, type CoverageJobStatus } from '../../../coverage-service.js';
 import { CoverageJobStatus as CoverageJobStatusSchema } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
@@ -29,7 +29,9 @@ for the trimmed BTF); for a compat, bundle or sync job (\`CoverageJobStatus\`, i
 total) and a summary, with the \`url\` of the report or bundle; for a generate job
 (\`GenerateJobStatus\`, ids \`generate-...\`) the registered kernel and its provenance, or the
 error (its message starts with the cause's code), and when it also trimmed, the trimmed BTF's \`url\`.
-Finished jobs are kept for a while only; then 404.
+Finished jobs are kept for a while only; then 404 \`job_not_found\`. A job the queue
+lost before then (a Redis without persistence restarted) is 404 \`job_lost\`: send the
+request again (the client and \`btfhub fetch\` do so once).
 `,
   request: { params: JobParams },
   responses: {
@@ -38,7 +40,10 @@ Finished jobs are kept for a while only; then 404.
       content: { 'application/json': { schema: z.union([JobStatus, CoverageJobStatusSchema, GenerateJobStatus]).openapi({}, { unionPreferredType: 'oneOf' }) } },
     },
     '400': response('BadRequest'),
-    '404': { description: 'No such job (`job_not_found`).', content: { 'application/json': { schema: ErrorBody } } },
+    '404': {
+      description: 'No such job: expired or never made (`job_not_found`), or lost by the queue (`job_lost`: send the request again).',
+      content: { 'application/json': { schema: ErrorBody } },
+    },
     '503': response('Unavailable'),
   },
 });
@@ -83,7 +88,15 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     const { id } = request.params;
     const kind = jobKindOf(id);
     const status = await services.queue.status(kind, id);
-    if (status.state === 'unknown') throw new ApiError(404, 'job_not_found', `no job ${id} (finished jobs are kept for a while only)`);
+    if (status.state === 'unknown') {
+      // Handed out within the kind's retention, yet unknown to the queue: lost (a Redis
+      // without persistence restarted), not expired. Sending the request again rebuilds it.
+      const issued = await services.catalog.getIssuedJob(id).catch(() => null);
+      if (issued !== null && Date.now() - issued.issuedAt.getTime() < KEEP_COMPLETED_SECONDS[kind] * 1000) {
+        throw new ApiError(404, 'job_lost', `job ${id} was lost by the queue (it was handed out ${issued.issuedAt.toISOString()}); send the request again`);
+      }
+      throw new ApiError(404, 'job_not_found', `no job ${id} (finished jobs are kept for a while only)`);
+    }
     if (kind === 'trim') return jobStatusBody(status as QueuedJobStatus<TrimJobData, TrimJobResult>);
     if (kind === 'generate') return generateJobBody(status as QueuedJobStatus<GenerateJobData, GenerateJobResult>);
     return coverageJobBody(status as CoverageJobStatus);

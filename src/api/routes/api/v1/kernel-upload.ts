@@ -6,7 +6,9 @@
  * as `btfhub import` validates archive files (unpacked, decoded, at least one type) before
  * anything is written: a file that does not decode is a 422 naming why, and nothing is
  * stored or registered. A `.btf.tar.xz` is stored as is, anything else as raw BTF (`.btf`,
- * the .BTF section of an ELF), under the archive layout's key.
+ * the .BTF section of an ELF), under its sha256 (`kernelContentKey`): a
+ * replacement is written beside the old content, then the catalog switches to it, and an
+ * uploaded kernel wins over a `--archive` copy of the same identity on every restart.
  *
  * 201 for a new kernel, 200 when it replaced (`updated`) or equalled (`unchanged`) the
  * registered one.
@@ -15,7 +17,8 @@ import type { FastifyInstance } from 'fastify';
 import { isXz } from '../../../../archive/xz.js';
 import type { Btf } from '../../../../btf/btf.js';
 import { decodeKernelFile, isKernelFileError } from '../../../../coverage/kernel-source.js';
-import { kernelKey } from '../../../../storage/keys.js';
+import { putContentAddressed } from '../../../../storage/content-addressed.js';
+import { kernelContentKey } from '../../../../storage/keys.js';
 import { KernelUploaded, KernelUploadFields, KernelUploadForm } from '../../../coverage-schemas.js';
 import { ApiError, missingField } from '../../../errors.js';
 import { kernelRefFromFields } from '../../../http.js';
@@ -38,8 +41,11 @@ const uploadKernelOperation = defineOperation({
   description: `The file is validated as \`btfhub import\` validates archive files (unpacked, decoded,
 at least one type) before anything is written: one that does not decode is a 422
 naming why, and nothing is stored or registered. A \`.btf.tar.xz\` is stored as is,
-raw BTF or an ELF's \`.BTF\` section as raw BTF, under
-\`<distro>/<distro_version>/<arch>/<kernel_version>.btf[.tar.xz]\`. 201 for a new
+raw BTF or an ELF's \`.BTF\` section as raw BTF, under a key made of its sha256
+(docs/ARCHITECTURE.md, object-store layout); replacing a kernel writes the new content
+beside the old, then switches the catalog to it, and trims are keyed by the kernel's
+content, so nothing made from the old content is answered after. An uploaded kernel
+wins over a \`--archive\` copy of the same identity, on every restart. 201 for a new
 kernel; 200 when it replaced (\`updated\`) or equalled (\`unchanged\`) the registered one.
 `,
   security: ADMIN_ONLY,
@@ -93,11 +99,12 @@ export async function kernelUploadRoutes(app: FastifyInstance): Promise<void> {
 
     const packed = isXz(file.bytes);
     const bytes = packed ? file.bytes : btf.bytes;
-    const key = kernelKey(ref, packed ? 'btf.tar.xz' : 'btf');
     const sha256 = sha256Hex(bytes);
-    const present = await services.store.head(key);
-    const same = present !== null && present.size === bytes.length && sha256Hex((await services.store.get(key)) ?? new Uint8Array()) === sha256;
-    if (!same) await services.store.put(key, bytes);
+    // Content first, under its own sha256 (beside any older content, never over it), then the
+    // catalog switches to it in one statement: a crash in between leaves the old kernel whole,
+    // and jobs still trimming the old content find it.
+    const key = kernelContentKey(sha256, packed ? 'btf.tar.xz' : 'btf');
+    await putContentAddressed(services.store, key, bytes, 'kernel');
     const outcome = await services.catalog.upsertKernel({ ...ref, storageKey: key, size: bytes.length, sha256 });
     request.log.info({ kernel: kernelLabel(ref), key, outcome }, 'kernel uploaded');
     const record = await requireKernel(services.catalog, ref);

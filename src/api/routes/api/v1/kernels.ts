@@ -123,8 +123,8 @@ export async function kernelRoutes(app: FastifyInstance): Promise<void> {
     const type = negotiate(request.headers.accept, [RAW_MEDIA_TYPE, XZ_MEDIA_TYPE], RAW_MEDIA_TYPE);
     reply.header('vary', 'Accept');
     if (type === XZ_MEDIA_TYPE) {
-      return sendBinary(reply, await kernelBtf(services.store, record, 'btf.tar.xz'), XZ_MEDIA_TYPE, `${record.kernel}.btf.tar.xz`);
+      return sendBinary(reply, await kernelBtf(services, record, 'btf.tar.xz'), XZ_MEDIA_TYPE, `${record.kernel}.btf.tar.xz`);
     }
-    return sendBinary(reply, await kernelBtf(services.store, record, 'btf', services.limits), RAW_MEDIA_TYPE, `${record.kernel}.btf`);
+    return sendBinary(reply, await kernelBtf(services, record, 'btf', services.limits), RAW_MEDIA_TYPE, `${record.kernel}.btf`);
   });
 }

@@ -1,5 +1,5 @@
 -- Where a kernel's BTF came from when the service generated it (POST /api/v1/kernels/generate,
--- on-demand generation), PostgreSQL dialect (the SQLite twin is 003_kernel_provenance.sqlite.sql;
+-- on-demand generation), PostgreSQL dialect (the SQLite twin is 004_kernel_provenance.sqlite.sql;
 -- keep the two in step). Conventions as in 001. Kernels registered from an archive have no row.
 CREATE TABLE kernel_provenance (
   distro          TEXT   COLLATE "C" NOT NULL,

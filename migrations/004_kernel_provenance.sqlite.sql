@@ -1,5 +1,5 @@
 -- Where a kernel's BTF came from when the service generated it (POST /api/v1/kernels/generate,
--- on-demand generation), SQLite dialect (the PostgreSQL twin is 003_kernel_provenance.postgres.sql;
+-- on-demand generation), SQLite dialect (the PostgreSQL twin is 004_kernel_provenance.postgres.sql;
 -- keep the two in step). Conventions as in 001. Kernels registered from an archive have no row.
 CREATE TABLE kernel_provenance (
   distro          TEXT    NOT NULL,
