@@ -63,7 +63,10 @@ export interface TypeSectionIndex {
 }
 
 export function indexTypeSection(input: TypeSectionInput): TypeSectionIndex {
-  const { view, bytes, littleEndian: le, typesStart, typesEnd, strStart, strings, layout, limits } = input;
+  const { view, littleEndian: le, typesStart, typesEnd, strStart, strings, layout, limits } = input;
+  // One map for the loop below whatever the caller passed (a Buffer, a Uint8Array): a second
+  // one met after it was optimized would throw that code away.
+  const bytes = new Uint8Array(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
   const typeLen = typesEnd - typesStart;
   // Room for every record the section could hold, but never more than the limit allows.
   const capacity = Math.min(Math.floor(typeLen / 12), limits.maxTypes) + 1;
