@@ -37,8 +37,9 @@
  */
 import { findSection, isElf, parseElf, sectionData } from './elf.js';
 import { checkLimit, clip, CodecError } from './errors.js';
-import { BTF_MAX_KIND, BtfKind, describeKind, trailingSize, usesWideVlen, type BtfLayoutEntry } from './kinds.js';
+import { BTF_MAX_KIND, BtfKind, describeKind, type BtfLayoutEntry } from './kinds.js';
 import { resolveLimits, type CodecLimits } from './limits.js';
+import { indexTypeSection, isIndexedKind } from './type-section.js';
 import { essentialName, essentialNameHash } from './names.js';
 import { StringSection } from './string-section.js';
 import { buildEnumeratorLookup, buildMemberLookup, type EnumeratorLookup, type MemberLookup } from './type-lookup.js';
@@ -52,12 +53,6 @@ const LOOKUP_ELEMENTS = 1 << 16;
 /** The 2026 header: the classic one plus layout_off and layout_len. */
 export const LAYOUT_HEADER_LEN = 32;
 const MAX_STR_OFFSET = 0x7fffffff;
-
-/** Kinds whose names CO-RE candidate search looks up; only these are hash-indexed. */
-const INDEXED_KINDS = new Set<number>([
-  BtfKind.Int, BtfKind.Struct, BtfKind.Union, BtfKind.Enum, BtfKind.Fwd, BtfKind.Typedef,
-  BtfKind.Float, BtfKind.Enum64,
-]);
 
 /** libbpf `determine_ptr_size`: INT names that reveal the target's `long` (and so pointer) size. */
 const LONG_ALIASES = new Set([
@@ -208,57 +203,14 @@ export class Btf {
       throw btfError('BTF string section does not start with an empty string (split BTF needs a base BTF, which is not supported)');
     }
 
-    // The one linear pass: record offsets, validate record sizes, hash indexable names.
+    // The one linear pass: record offsets, validate record sizes, hash indexable names (type-section.ts).
     const typesStart = hdrLen + typeOff;
     const typesEnd = typesStart + typeLen;
-    // Room for every record the section could hold, but never more than the limit allows.
-    const capacity = Math.min(Math.floor(typeLen / 12), limits.maxTypes) + 1;
-    const offsets = new Uint32Array(capacity);
-    const hashes = new Uint32Array(capacity);
-    const indexed = new Uint8Array(capacity);
-    let indexedCount = 0;
-    const view = this.view;
-    const strings = this.strings;
-    let off = typesStart;
-    let id = 1;
-    while (off + 12 <= typesEnd) {
-      if (id === capacity) checkLimit(limits, 'maxTypes', id, 'BTF type count (at least)');
-      const nameOff = view.getUint32(off, le);
-      const info = view.getUint32(off + 4, le);
-      const kind = (info >>> 24) & BTF_MAX_KIND;
-      const vlen = info & 0xffffff;
-      let trailing = trailingSize(kind, vlen);
-      if (trailing < 0) {
-        // A kind we do not know: skipped by its layout entry, kept as an opaque type.
-        const entry = layout?.[kind];
-        if (!entry) {
-          const described = layout ? ` (the layout section describes kinds 0..${layout.length - 1})` : ' (and no layout section describes it)';
-          throw btfError(`type [${id}] at offset ${off}: unknown kind ${kind}${described}`);
-        }
-        trailing = entry.infoSize + vlen * entry.elemSize;
-      } else if (vlen > 0xffff && !usesWideVlen(kind)) {
-        throw btfError(`type [${id}] at offset ${off}: info 0x${(info >>> 0).toString(16)} sets reserved bits (vlen ${vlen} on ${describeKind(kind)}, whose vlen is at most 16 bits)`);
-      }
-      const end = off + 12 + trailing;
-      if (end > typesEnd) throw btfError(`type [${id}] ${describeKind(kind)} at offset ${off} is truncated by the end of the type section`);
-      if (nameOff >= strLen) {
-        throw btfError(`type [${id}] ${describeKind(kind)} at offset ${off}: name offset ${nameOff} is outside the string section (${strLen} bytes)`);
-      }
-      offsets[id] = off;
-      if (nameOff !== 0 && INDEXED_KINDS.has(kind)) {
-        hashes[id] = strings.essentialHash(nameOff);
-        indexed[id] = 1;
-        indexedCount++;
-      }
-      id++;
-      off = end;
-    }
-    workCounters.recordsRead += id - 1;
-    if (off !== typesEnd) throw btfError(`BTF type section has ${typesEnd - off} trailing bytes at offset ${off}`);
-    this.typeCount = id;
+    const pass = indexTypeSection({ view: this.view, bytes, littleEndian: le, typesStart, typesEnd, strStart: this.strStart, strings: this.strings, layout, limits });
+    this.typeCount = pass.count;
     this.typesEnd = typesEnd;
-    this.offsets = offsets.slice(0, id);
-    this.index = new NameIndex(hashes.slice(0, id), indexed, indexedCount);
+    this.offsets = pass.offsets;
+    this.index = new NameIndex(pass.hashes, pass.indexed, pass.indexedCount);
     this.ptrSize = options.pointerSize ?? 0;
   }
 
@@ -371,7 +323,7 @@ export class Btf {
       let count = 0;
       for (let id = 1; id < this.typeCount; id++) {
         const nameOff = this.nameOffset(id);
-        if (nameOff === 0 || INDEXED_KINDS.has(this.kind(id))) continue;
+        if (nameOff === 0 || isIndexedKind(this.kind(id))) continue;
         hashes[id] = this.strings.essentialHash(nameOff);
         named[id] = 1;
         count++;
@@ -403,7 +355,7 @@ export class Btf {
 
   /** True when the essential-name index covers `kind`. */
   static isIndexedKind(kind: number): boolean {
-    return INDEXED_KINDS.has(kind);
+    return isIndexedKind(kind);
   }
 
   /**

@@ -59,10 +59,13 @@ export class StringTableBuilder {
   }
 }
 
-/** Bytes as a latin1 string, in chunks (String.fromCharCode takes its arguments on the stack). */
+/**
+ * Bytes as a latin1 string, in chunks (String.fromCharCode takes its arguments on the stack);
+ * by apply(), which takes a typed array as it is, where a spread would iterate it.
+ */
 function latin1(bytes: Uint8Array): string {
-  if (bytes.length <= 8192) return String.fromCharCode(...bytes);
+  if (bytes.length <= 8192) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   let s = '';
-  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);
   return s;
 }

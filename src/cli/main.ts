@@ -3,15 +3,19 @@
  * The `btfhub` executable: runs the CLI against the real process. All logic is in
  * run.ts, which tests call in-process.
  */
+import { existsSync } from 'node:fs';
 import module from 'node:module';
+import { BUNDLED_COMMANDS, CLI_BUNDLE_FILE } from './bundled.js';
 
 // Node >= 22.1 can keep compiled bytecode of our modules between runs (in the OS temporary
 // directory, or NODE_COMPILE_CACHE; NODE_DISABLE_COMPILE_CACHE=1 turns it off): every
-// command starts faster from its second run on. Enabled before anything else is imported,
-// hence the dynamic import below. Node 20 has no such cache and skips this.
+// command starts faster from its second run on. Enabled before anything else is loaded (but
+// node:fs and the two constants of bundled.js), hence the dynamic import and the require
+// below. Node 20 has no such cache and skips this.
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
-const { runCli } = await import('./run.js');
+// A bundled command runs from the one-file bundle when the build made it (bundled.ts says why).
+const { runCli } = await loadRunner(process.argv[2]);
 
 // process.stdout and process.stderr load Node's stream modules when first touched: a command
 // that writes nothing there (trim --out, fetch answered by the kernel's own BTF) skips that.
@@ -49,4 +53,13 @@ function lazyStream(open: () => NodeJS.WriteStream) {
       return get().columns;
     },
   };
+}
+
+/** run.ts, from the bundle for a bundled command when it is there, else as compiled modules. */
+async function loadRunner(command: string | undefined): Promise<typeof import('./run.js')> {
+  const bundle = new URL(`./${CLI_BUNDLE_FILE}`, import.meta.url);
+  if (command !== undefined && BUNDLED_COMMANDS.includes(command) && existsSync(bundle)) {
+    return module.createRequire(import.meta.url)(`./${CLI_BUNDLE_FILE}`) as typeof import('./run.js');
+  }
+  return import('./run.js');
 }

@@ -1,0 +1,49 @@
+/**
+ * Writes the CLI's single-file bundle (src/cli/bundled.ts says which commands run from it
+ * and why): src/cli/run.ts and what the bundled commands import, as one CommonJS file.
+ * Packages stay outside it (required where used, so never by these commands: the start-up
+ * import test checks that), and so do the other commands' modules: their `import()` is left
+ * as it is and finds the compiled module beside the bundle, which main.ts never asks for.
+ *
+ *   node scripts/bundle-cli.mjs [OUTFILE]   (default dist/src/cli/cli-bundle.cjs; run by npm run build)
+ */
+import { build } from 'esbuild';
+import { readdirSync } from 'node:fs';
+import process from 'node:process';
+import { fileURLToPath, URL } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { BUNDLED_COMMANDS, CLI_BUNDLE_FILE } = await import(new URL('../dist/src/cli/bundled.js', import.meta.url).href).catch(() =>
+  import(new URL('../src/cli/bundled.ts', import.meta.url).href),
+);
+const outfile = process.argv[2] ?? `${ROOT}dist/src/cli/${CLI_BUNDLE_FILE}`;
+
+const commandModules = readdirSync(`${ROOT}src/cli/commands`).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
+const unknown = BUNDLED_COMMANDS.filter((name) => !commandModules.includes(name));
+if (unknown.length > 0) throw new Error(`bundle-cli: no module src/cli/commands/${unknown[0]}.ts`);
+
+/** `./commands/NAME.js` of a command that is not bundled: left as an import of the compiled module. */
+const otherCommands = {
+  name: 'other-commands',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/commands\/[^/]+\.js$/ }, (args) => {
+      const name = args.path.slice('./commands/'.length, -'.js'.length);
+      return BUNDLED_COMMANDS.includes(name) ? undefined : { path: args.path, external: true };
+    });
+  },
+};
+
+await build({
+  entryPoints: [`${ROOT}src/cli/run.ts`],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  packages: 'external',
+  plugins: [otherCommands],
+  logLevel: 'warning',
+  // Messages and stacks name our functions as the compiled modules do.
+  keepNames: false,
+  legalComments: 'none',
+});
