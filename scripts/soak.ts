@@ -6,11 +6,15 @@
  * `npm run soak`: a scale-out btfhub-online on this machine under a mixed load for a while,
  * then a verdict. Not part of `npm test`.
  *
- *   npm run soak -- [--seconds 60] [--connections 8] [--workers 2] [--sample 5]
+ *   npm run soak -- [--seconds 60] [--connections 8] [--workers 2] [--sample 5] [--dist] [--embedded]
  *
  * The deployment: a redis-server of its own (free port, no persistence), a PostgreSQL schema
  * of its own on the machine's server (TEST_DATABASE_URL, dropped at the end), s3rver, one
  * `btfhub serve` (API only) and --workers `btfhub worker` processes, all real processes.
+ * With --embedded: the embedded default instead, one `btfhub serve` doing everything
+ * (filesystem store, SQLite, trims in process: the API holds the decoded kernel). With --dist
+ * the processes run the compiled JavaScript (`npm run build` first), as deployed, instead of
+ * the sources under the TypeScript loader (which alone holds 150+ MB).
  *
  * The load (autocannon, --connections): 60 % cached answers (the same two objects again),
  * 25 % new trims on the decoded kernel (an object with a random trailer: a new objects hash,
@@ -19,11 +23,13 @@
  * Printed: throughput, p50/p99, answers by status, and the RSS of the API and each worker
  * every --sample seconds. Fails (exit 1) if any 5xx was answered, if a request errored or
  * timed out, or if RSS keeps growing: a process whose last samples stand more than 50 %
- * above its samples after warm-up, and still rising over the second half.
+ * above its samples after warm-up, and still rising over the second half; or, once warm-up
+ * is well behind (a run of 120 s or more), whose RSS grew more than --max-late-growth (5 %)
+ * over the second half of the run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,15 +52,22 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '8' },
     workers: { type: 'string', default: '2' },
     sample: { type: 'string', default: '5' },
+    dist: { type: 'boolean', default: false },
+    embedded: { type: 'boolean', default: false },
+    'max-late-growth': { type: 'string', default: '5' },
   },
 });
+const useDist = values.dist;
+const embedded = values.embedded;
+const maxLateGrowth = Number(values['max-late-growth']) / 100;
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
-const workerCount = Number(values.workers);
+const workerCount = values.embedded ? 0 : Number(values.workers);
 const sampleSeconds = Number(values.sample);
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(REPO_ROOT, 'src/cli/main.ts');
+const DIST_CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 const KERNEL = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
 const FIELDS = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' };
 
@@ -81,7 +94,8 @@ async function cleanup(): Promise<void> {
 }
 
 function launch(name: string, args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', CLI, ...args], {
+  const command = useDist ? [DIST_CLI] : ['--import', '@tapjs/typescript/import', CLI];
+  const child = spawn(process.execPath, [...command, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -134,34 +148,43 @@ async function main(): Promise<number> {
   const small = fixtures.objects.get('enum64')?.bytes;
   if (tools === undefined || small === undefined) throw new Error('fixtures tools_like and enum64 are needed');
 
-  const redis = await startOwnRedis();
-  cleanups.push(() => redis.stop());
-  const schema = await createTestSchema();
-  cleanups.push(() => schema.drop());
-  const s3 = await startS3Server();
-  cleanups.push(() => s3.stop());
+  if (useDist && !existsSync(DIST_CLI)) throw new Error(`--dist: ${DIST_CLI} is missing; run npm run build first`);
   const dataDir = await mkdtemp(join(tmpdir(), 'btfhub-soak-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   const env: Record<string, string> = {
-    DATABASE_URL: `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
-    REDIS_URL: redis.url,
-    BTFHUB_QUEUE_PREFIX: 'btfhub-soak',
-    S3_BUCKET: s3.bucket,
-    S3_ENDPOINT: s3.endpoint,
-    S3_REGION: s3.region,
-    S3_FORCE_PATH_STYLE: 'true',
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
     BTFHUB_DATA_DIR: dataDir,
     BTFHUB_REGISTER_HOST_KERNEL: 'false',
     BTFHUB_RATE_LIMIT_MAX: '0',
     BTFHUB_REQUEST_WAIT_MS: '30000',
     LOG_LEVEL: 'warn',
   };
+  let schema: Awaited<ReturnType<typeof createTestSchema>> | undefined;
+  if (!embedded) {
+    const redis = await startOwnRedis();
+    cleanups.push(() => redis.stop());
+    schema = await createTestSchema();
+    const created = schema;
+    cleanups.push(() => created.drop());
+    const s3 = await startS3Server();
+    cleanups.push(() => s3.stop());
+    Object.assign(env, {
+      DATABASE_URL: `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
+      REDIS_URL: redis.url,
+      BTFHUB_QUEUE_PREFIX: 'btfhub-soak',
+      S3_BUCKET: s3.bucket,
+      S3_ENDPOINT: s3.endpoint,
+      S3_REGION: s3.region,
+      S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    });
+  }
 
-  const store = createObjectStore(loadConfig(env));
+  const config = loadConfig(env);
+  const store = createObjectStore(config);
   cleanups.push(() => store.close());
-  const catalog = await openCatalog({ kind: 'postgres', url: schema.url, schema: schema.schema });
+  // The embedded default's SQLite file (the API opens it too), or the run's PostgreSQL schema.
+  const catalog = await openCatalog(schema === undefined ? config.database : { kind: 'postgres', url: schema.url, schema: schema.schema });
   cleanups.push(() => catalog.close());
   await catalog.migrate();
   await store.put(kernelKey(KERNEL, 'btf.tar.xz'), await makeBtfTarXz(KERNEL.kernel, fixtures.vmlinux));
@@ -186,7 +209,8 @@ async function main(): Promise<number> {
     const res = await fetch(`${base}/api/v1/btf`, { method: 'POST', body: payload.body, headers: { 'content-type': payload.contentType } });
     if (res.status !== 200) throw new Error(`warm-up: ${res.status} ${await res.text()}`);
   }
-  console.log(`soak: API + ${workerCount} workers (Redis, PostgreSQL, S3) up in ${((performance.now() - started) / 1000).toFixed(1)} s; ${seconds} s of load, ${connections} connections`);
+  const deployment = embedded ? 'embedded default (one process: filesystem store, SQLite, trims in process)' : `API + ${workerCount} workers (Redis, PostgreSQL, S3)`;
+  console.log(`soak: ${deployment}${useDist ? ', compiled dist/' : ', TypeScript sources'} up in ${((performance.now() - started) / 1000).toFixed(1)} s; ${seconds} s of load, ${connections} connections`);
 
   const pids = { api: api.child.pid, ...Object.fromEntries(workers.map((w, i) => [`worker-${i + 1}`, w.child.pid])) };
   const samples: Record<string, number>[] = [];
@@ -270,6 +294,11 @@ async function main(): Promise<number> {
     const growth = mean(tail) / mean(warm) - 1;
     console.log(`soak: ${name} RSS start ${start.toFixed(0)} MB, end ${end.toFixed(0)} MB, after warm-up ${mean(warm).toFixed(0)} MB -> ${mean(tail).toFixed(0)} MB (${(growth * 100).toFixed(0)} %)`);
     if (growth > 0.5 && rising) failures.push(`${name} RSS keeps growing (${(growth * 100).toFixed(0)} % over the run, still rising)`);
+    // The second half of the run: warm-up (JIT, caches, the kernel decode) is long over by then.
+    const lateGrowth = mean(tail) / mean(half.slice(0, 3)) - 1;
+    const peak = Math.max(...series);
+    console.log(`soak: ${name} RSS over the second half ${mean(half.slice(0, 3)).toFixed(0)} MB -> ${mean(tail).toFixed(0)} MB (${(lateGrowth * 100).toFixed(1)} %), peak ${peak.toFixed(0)} MB`);
+    if (seconds >= 120 && lateGrowth > maxLateGrowth) failures.push(`${name} RSS grew ${(lateGrowth * 100).toFixed(1)} % over the second half (more than ${(maxLateGrowth * 100).toFixed(0)} %)`);
   }
   stopping = true;
   console.log(failures.length === 0 ? 'soak: PASS' : `soak: FAIL: ${failures.join('; ')}`);
