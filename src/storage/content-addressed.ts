@@ -11,7 +11,7 @@ const inFlight = new WeakMap<ObjectStore, Map<string, Promise<void>>>();
 
 export async function putContentAddressed(store: ObjectStore, key: string, bytes: Uint8Array): Promise<void> {
   let pending = inFlight.get(store);
-  if (!pending) inFlight.set(store, (pending = new Map()));
+  if (!pending) inFlight.set(store, (pending = new Map<string, Promise<void>>()));
   const running = pending.get(key);
   if (running) return running;
   const write = (async () => {
