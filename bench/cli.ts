@@ -69,7 +69,7 @@ async function measure(command: string, args: readonly string[]): Promise<Sample
     const m = /^(\d+) ([\d.]+) ([\d.]+)$/.exec(text);
     rssKiB = m ? Number(m[1]) : undefined;
     cpuMs = m ? (Number(m[2]) + Number(m[3])) * 1000 : undefined;
-    rmSync(scratch!, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
   }
   return { ms, rssKiB, cpuMs, status, stderr };
 }

@@ -186,7 +186,7 @@ for (let i = 0; (apiIterations === undefined || i < apiIterations) && performanc
   statuses[status] = (statuses[status] ?? 0) + 1;
   if (why !== null) {
     apiCrashes++;
-    const payload = Buffer.isBuffer(request.payload) ? request.payload : Buffer.from(String(request.payload ?? ''));
+    const payload = Buffer.isBuffer(request.payload) ? request.payload : Buffer.from(typeof request.payload === 'string' ? request.payload : '');
     await save(`api-${i}.json`, JSON.stringify({ why, method: request.method, url: request.url, headers: request.headers, payload: payload.toString('base64'), status, body: body.slice(0, 2000) }, null, 1));
     console.log(`api: crash at iteration ${i}: ${why}`);
   }

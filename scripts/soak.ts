@@ -103,8 +103,8 @@ function launch(name: string, args: string[], env: Record<string, string>): { ch
   children.push(child);
   let output = '';
   const keep = (chunk: string) => (output = (output + chunk).slice(-8000));
-  child.stdout!.setEncoding('utf8').on('data', keep);
-  child.stderr!.setEncoding('utf8').on('data', keep);
+  child.stdout.setEncoding('utf8').on('data', keep);
+  child.stderr.setEncoding('utf8').on('data', keep);
   child.once('exit', (code, signal) => {
     if (!stopping) console.error(`${name} exited (${code ?? signal}) during the soak:\n${output.slice(-3000)}`);
   });

@@ -164,7 +164,7 @@ export function skipModsAndTypedefs(btf: Btf, id: number, budget?: Budget): numb
   // Each chain is walked once per BTF: every id on it remembers where it ends and how many
   // hops that takes, so relocations rooted all along a long typedef chain stay linear.
   let memo = skippedChains.get(btf);
-  if (!memo) skippedChains.set(btf, (memo = new Map()));
+  if (!memo) skippedChains.set(btf, (memo = new Map<number, number>()));
   // Bounded for decoded kernels kept across many trims; starting over only costs re-walks.
   if (memo.size > CHAIN_MEMO_ENTRIES) memo.clear();
   const path = chainPath;

@@ -206,7 +206,7 @@ export class RelocationResolver {
       entry = { version, value: null, resolution: null, failure: err };
     }
     if (key !== undefined) {
-      if (!byAccess) this.memo.set(relo.accessStrOff, (byAccess = new Map()));
+      if (!byAccess) this.memo.set(relo.accessStrOff, (byAccess = new Map<number, Memo>()));
       byAccess.set(key, entry);
     }
     step.origin = entry;

@@ -27,7 +27,7 @@ export interface TarGzOptions {
 export class TarGzWriter {
   private readonly gzip: Gzip;
   private readonly done: Promise<void>;
-  private failure: unknown;
+  private failure: Error | undefined;
   private compressed = 0;
   private finished = false;
 
@@ -36,7 +36,7 @@ export class TarGzWriter {
     this.gzip = createGzip({ level: options.level ?? constants.Z_DEFAULT_COMPRESSION });
     this.gzip.on('data', (chunk: Buffer) => (this.compressed += chunk.length));
     this.done = pipeline(this.gzip, sink);
-    this.done.catch((error: unknown) => (this.failure = error));
+    this.done.catch((error: unknown) => (this.failure = error instanceof Error ? error : new Error(String(error))));
   }
 
   /** Compressed bytes produced so far (all of them once `finish` resolved). */
@@ -75,11 +75,15 @@ export class TarGzWriter {
     this.gzip.destroy(reason);
   }
 
-  private async write(chunk: Uint8Array): Promise<void> {
+  private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async write(chunk: Uint8Array): Promise<void> {
+    this.throwIfFailed();
     if (!this.gzip.write(chunk)) {
       await Promise.race([once(this.gzip, 'drain'), this.done]);
-      if (this.failure !== undefined) throw this.failure;
+      this.throwIfFailed();
     }
   }
 }

@@ -86,7 +86,7 @@ export class TrimPool {
     const request: TrimRequest = { id, source, raw };
     return new Promise<TrimOutcome>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, lane });
-      lane.worker.postMessage(request, whole ? [raw.buffer as ArrayBuffer] : []);
+      lane.worker.postMessage(request, whole ? [raw.buffer] : []);
     });
   }
 

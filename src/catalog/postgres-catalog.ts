@@ -126,7 +126,7 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
 
   async appliedMigrations(): Promise<AppliedMigration[]> {
     // to_regclass resolves through search_path and is NULL when the table does not exist.
-    const exists = await this.pool.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS exists");
+    const exists = await this.pool.query<{ exists: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS exists");
     if (!exists.rows[0]?.exists) return [];
     const result = await this.pool.query<MigrationRow>(
       'SELECT version, name, applied_at FROM schema_migrations ORDER BY version',

@@ -146,7 +146,7 @@ export function renderText(report: CompatReportBody, source: string): string {
       ...table([
         ['object', 'section', 'relo', 'kind', 'path', 'outcomes', 'for example'],
         ...problems.map(({ info, index }) => {
-          const example = report.kernels.find((k) => k.results[index] && k.results[index]!.class !== 'resolved');
+          const example = report.kernels.find((k) => k.results[index] && k.results[index].class !== 'resolved');
           return [basename(info.object), info.section, `#${info.index}`, info.kind, info.path, describeCounts(info.outcomes), example ? kernelName(example) : ''];
         }),
       ]),
@@ -286,7 +286,7 @@ export function renderGithub(report: CompatReportBody, failOn: FailOn): string {
   const lines: string[] = [];
   const readable = report.kernels.filter((k) => k.load_error === undefined);
   report.relocations.forEach((relocation, i) => {
-    const bad = readable.filter((k) => k.results[i] !== undefined && k.results[i]!.class !== 'resolved');
+    const bad = readable.filter((k) => k.results[i] !== undefined && k.results[i].class !== 'resolved');
     if (bad.length === 0) return;
     const failing = bad.some((k) => failsGate(k.results[i]!.class, relocation.kind, failOn));
     const outcomes = new Map<string, number>();

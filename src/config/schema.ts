@@ -488,7 +488,7 @@ export function loadConfig(
     let value = (overrides[name] ?? env[name])?.trim();
     const fallback = CONFIG_ENV_FALLBACKS[name];
     if ((value === undefined || value === '') && fallback !== undefined && env[fallback]?.trim()) {
-      value = env[fallback]!.trim();
+      value = env[fallback].trim();
       from[name] = fallback;
     }
     if (value !== undefined && value !== '') raw[name] = value;

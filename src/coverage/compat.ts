@@ -231,7 +231,7 @@ function resolveAll(
 ): { results: RelocationResult[]; failed: boolean } {
   const flat: { block: number; record: CoreRelo }[] = [];
   object.ext.coreRelos.forEach((block, b) => block.records.forEach((record) => flat.push({ block: b, record })));
-  const results: (RelocationResult | undefined)[] = new Array(flat.length).fill(undefined);
+  const results = new Array<RelocationResult | undefined>(flat.length).fill(undefined);
   let remaining = flat.map((_, i) => i);
   let refused = 0;
   const candidates = new Map<number, number>();

@@ -77,9 +77,9 @@ async function* counted(source: AsyncIterable<Uint8Array>, options: DecompressOp
 async function* gunzipChunks(source: AsyncIterable<Uint8Array>, options: DecompressOptions): AsyncGenerator<Uint8Array> {
   const input = Readable.from(source, { objectMode: false });
   const gunzip = createGunzip();
-  let feedError: unknown;
+  let feedError: Error | undefined;
   const feeding = pipeline(input, gunzip).catch((err: unknown) => {
-    feedError = err;
+    feedError = err instanceof Error ? err : new Error(String(err));
   });
   let total = 0;
   try {
@@ -123,13 +123,13 @@ async function* spawnedChunks(
   options.signal?.addEventListener('abort', kill, { once: true });
 
   const input = Readable.from(source, { objectMode: false });
-  let feedError: unknown;
+  let feedError: Error | undefined;
   // The decompressor stops reading when it meets corrupt data or is killed: the EPIPE on
   // its stdin is not the error to report, its exit status is. An error of the source
   // itself (a truncated package) is, and wins over what the decompressor says about it.
   child.stdin.on('error', () => {});
   const feeding = pipeline(input, child.stdin).catch((err: unknown) => {
-    if (feedError === undefined && (err as NodeJS.ErrnoException).code !== 'EPIPE') feedError = err;
+    if (feedError === undefined && (err as NodeJS.ErrnoException).code !== 'EPIPE') feedError = err instanceof Error ? err : new Error(String(err));
   });
 
   let total = 0;

@@ -16,7 +16,7 @@
  */
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { encodeFailure, type JobKindMap, type JobPolicies, type JobPolicy, type JobProcessors, toJobError, withJobTimeout } from './job.js';
+import { type DataOf, encodeFailure, type JobKindMap, type JobPolicies, type JobPolicy, type JobProcessors, toJobError, withJobTimeout } from './job.js';
 
 export interface JobWorkerOptions<M extends JobKindMap> {
   /** redis:// or rediss:// URL. */
@@ -50,7 +50,7 @@ export function createJobWorker<M extends JobKindMap>(options: JobWorkerOptions<
     const processor = processors[job.name];
     if (policy === undefined || processor === undefined) throw new UnrecoverableError(`no processor for job kind ${JSON.stringify(job.name)}`);
     try {
-      const work = processor(job.data, { id: job.id ?? '', progress: (p) => void job.updateProgress({ ...p }).catch(() => {}) });
+      const work = processor(job.data as DataOf<M, keyof M>, { id: job.id ?? '', progress: (p) => void job.updateProgress({ ...p }).catch(() => {}) });
       return await (policy.timeoutMs === undefined ? work : withJobTimeout(work, policy.timeoutMs));
     } catch (caught) {
       const error = toJobError(caught);

@@ -80,7 +80,7 @@ export class BullmqJobQueue<M extends JobKindMap> implements JobQueue<M> {
     });
     // Each request waiting for a reconnection listens for 'ready'.
     this.connection.setMaxListeners(0);
-    for (const policy of Object.values(this.policies) as JobPolicy[]) {
+    for (const policy of Object.values<JobPolicy>(this.policies)) {
       if (this.queues.has(policy.lane)) continue;
       const queue = new Queue<unknown, unknown>(policy.lane, { connection: this.connection, prefix: options.prefix });
       queue.on('error', (error: Error) => this.logError(`${policy.lane} queue error`, error));
@@ -154,7 +154,7 @@ export class BullmqJobQueue<M extends JobKindMap> implements JobQueue<M> {
         const job = await queue.getJob(id);
         if (job === undefined || job.name !== kind) return { id, state: 'unknown' };
         const after = await queue.getJobState(id);
-        if (before === after || attempt === 3) return statusOf(job, after) as StatusOf<M, K>;
+        if (before === after || attempt === 3) return statusOf(job, after);
       }
     });
   }
@@ -239,7 +239,7 @@ export class BullmqJobQueue<M extends JobKindMap> implements JobQueue<M> {
   }
 
   private kindsOfLane(lane: string): number {
-    return (Object.values(this.policies) as JobPolicy[]).filter((p) => p.lane === lane).length;
+    return (Object.values<JobPolicy>(this.policies)).filter((p) => p.lane === lane).length;
   }
 
   /**

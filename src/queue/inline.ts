@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import {
   type DataOf, freshJobId, type JobFailure, type JobKindMap, type JobPolicies, type JobPolicy, type JobProcessors,
-  type JobProgress, type JobQueue, type JobSchedule, type JobState, QueueUnavailableError, type ResultOf, type StatusOf,
+  type JobProgress, type JobQueue, type JobSchedule, type JobState, QueueUnavailableError, type StatusOf,
   toJobError, withJobTimeout,
 } from './job.js';
 
@@ -75,7 +75,7 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
     this.processors = options.processors;
     this.policies = options.policies;
     this.logger = options.logger;
-    for (const policy of Object.values(this.policies) as JobPolicy[]) {
+    for (const policy of Object.values<JobPolicy>(this.policies)) {
       if (!Number.isInteger(policy.concurrency) || policy.concurrency < 1) {
         throw new RangeError(`concurrency of lane ${policy.lane} must be a positive integer, got ${policy.concurrency}`);
       }
@@ -116,7 +116,7 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
   async status<K extends keyof M & string>(kind: K, id: string): Promise<StatusOf<M, K>> {
     const job = this.live.get(id) ?? this.finished.get(id);
     if (job === undefined || job.kind !== kind) return { id, state: 'unknown' };
-    return statusOf(job) as StatusOf<M, K>;
+    return statusOf(job);
   }
 
   async recent<K extends keyof M & string>(kind: K, limit: number): Promise<StatusOf<M, K>[]> {
@@ -199,7 +199,7 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
 
   private async run(lane: Lane, job: InlineJob): Promise<void> {
     const policy = this.policy(job.kind);
-    const processor = this.processors[job.kind as keyof M] as (data: unknown, context: Parameters<JobProcessors<M>[keyof M]>[1]) => Promise<unknown>;
+    const processor = this.processors[job.kind as keyof M];
     lane.active++;
     job.state = 'active';
     job.attempts++;
@@ -254,7 +254,7 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
     const keep = job.state === 'completed' ? policy.keepCompleted : policy.keepFailed;
     const group = `${job.kind}\0${job.state}`;
     let jobs = this.finishedGroups.get(group);
-    if (jobs === undefined) this.finishedGroups.set(group, (jobs = new Map()));
+    if (jobs === undefined) this.finishedGroups.set(group, (jobs = new Map<string, InlineJob>()));
     jobs.set(job.id, job);
     const oldestKept = Date.now() - keep.ageSeconds * 1000;
     for (const old of jobs.values()) {
@@ -271,7 +271,7 @@ function statusOf(job: InlineJob): StatusOf<JobKindMap, string> {
     state: job.state,
     data: job.data,
     ...(job.progress !== undefined && { progress: { ...job.progress } }),
-    ...(job.result !== undefined && { result: job.result as ResultOf<JobKindMap, string> }),
+    ...(job.result !== undefined && { result: job.result }),
     ...(job.error !== undefined && { error: { ...job.error } }),
     createdAt: job.createdAt,
     ...(job.startedAt !== undefined && { startedAt: job.startedAt }),

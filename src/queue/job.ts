@@ -54,7 +54,7 @@ export interface JobStatus<Data = unknown, Result = unknown> {
 export interface JobContext {
   id: string;
   /** Reports progress; backends may drop updates that come too fast. */
-  progress(progress: JobProgress): void;
+  progress: (progress: JobProgress) => void;
 }
 
 export type JobProcessor<Data, Result> = (data: Data, context: JobContext) => Promise<Result>;

@@ -292,7 +292,7 @@ function isMissingObject(error: unknown): boolean {
 /** Network errors from Node can have an empty message (an AggregateError of refused addresses). */
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
-  const code = 'code' in error && error.code !== undefined ? String(error.code) : undefined;
+  const code = 'code' in error && (typeof error.code === 'string' || typeof error.code === 'number') ? String(error.code) : undefined;
   const parts = [error.name, code, error.message].filter((part) => part !== undefined && part !== '');
   if (error instanceof AggregateError && error.errors.length > 0) parts.push(describe(error.errors[0]));
   return parts.join(': ');

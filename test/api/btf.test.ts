@@ -90,7 +90,7 @@ t.test('GET /api/v1/btf/{objectsHash}/...: 200, 304 with If-None-Match, 404', as
 
   const unknown = await app.inject({ method: 'GET', url: `/api/v1/btf/${'a'.repeat(64)}/${RAW_PATH}` });
   t.equal(unknown.statusCode, 404);
-  t.equal(unknown.json().error, 'trim_not_found');
+  t.equal(unknown.json<{ error: string; field?: string; message: string }>().error, 'trim_not_found');
   t.ok(ErrorBody.safeParse(unknown.json()).success);
 
   const badHash = await app.inject({ method: 'GET', url: `/api/v1/btf/ABC/${RAW_PATH}` });
@@ -144,9 +144,9 @@ t.test('bad input: 4xx JSON naming the problem, nothing written', async (t) => {
     t.match(res.headers['content-type'], /^application\/json/, `${name}: JSON`);
     const parsed = ErrorBody.safeParse(res.json());
     t.ok(parsed.success, `${name}: {error, message, field?}`);
-    t.equal(res.json().error, error, `${name}: error code`);
-    if (field !== undefined) t.equal(res.json().field, field, `${name}: names the field`);
-    t.ok(String(res.json().message).length > 0, `${name}: a message`);
+    t.equal(res.json<{ error: string; field?: string; message: string }>().error, error, `${name}: error code`);
+    if (field !== undefined) t.equal(res.json<{ error: string; field?: string; message: string }>().field, field, `${name}: names the field`);
+    t.ok(String(res.json<{ error: string; field?: string; message: string }>().message).length > 0, `${name}: a message`);
   };
   const post = (fields: Record<string, string>, objects: { name: string; bytes: Uint8Array }[] = [object]): InjectOptions => ({
     method: 'POST',

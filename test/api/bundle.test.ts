@@ -93,7 +93,7 @@ t.test('a long build is a job: 202, progress, the .tar.gz at its URL', async (t)
   const slow = await setupCoverageApi(t, { requestWaitMs: 0 });
   const res = await slow.app.inject({ method: 'POST', url: '/api/v1/bundle', ...form({ arch: 'arm64' }) });
   t.equal(res.statusCode, 202, res.body);
-  const { job_id: id } = res.json() as { job_id: string };
+  const { job_id: id } = res.json<{ job_id: string }>();
   t.match(id, /^bundle-[0-9a-f]{64}$/);
   const last = (await followJob(slow.app, id)).at(-1)!;
   const arm = archive.kernels.filter((k) => k.ref.arch === 'arm64');

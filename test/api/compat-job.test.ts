@@ -33,7 +33,7 @@ async function post(files: { name: string; bytes: Uint8Array }[], fields: Record
 
 const tools = { name: 'tools_like.bpf.o', bytes: toolsLike.bytes };
 const first = await post([tools]);
-const report = first.json() as CompatReportBody;
+const report = first.json<CompatReportBody>();
 
 t.test('the report: every registered kernel, with the relocations of the object', async (t) => {
   t.equal(first.statusCode, 200, first.body.slice(0, 300));
@@ -105,11 +105,11 @@ t.test('a gzip-compressed object is the same object', async (t) => {
 t.test('a kernel filter: aliases accepted, a kernel release prefix', async (t) => {
   const arm = await post([tools], { distro: 'Ubuntu', distro_version: 'focal', arch: 'aarch64' });
   t.equal(arm.statusCode, 200, arm.body.slice(0, 300));
-  const body = arm.json() as CompatReportBody;
+  const body = arm.json<CompatReportBody>();
   t.same(body.kernels.map(labelOf), ['ubuntu/20.04/arm64/5.4.0-42-generic']);
   t.same(body.filter, { distro: 'ubuntu', distro_version: '20.04', arch: 'arm64' });
   t.not(arm.headers['x-btfhub-job'], first.headers['x-btfhub-job'], 'another filter, another job');
-  const prefix = (await post([tools], { kernel_version: '6.11.' })).json() as CompatReportBody;
+  const prefix = (await post([tools], { kernel_version: '6.11.' })).json<CompatReportBody>();
   t.same(prefix.kernels.map(labelOf).sort(), ['ubuntu/24.04/arm64/6.11.0-8-generic', 'ubuntu/24.04/x86_64/6.11.0-8-generic', 'ubuntu/24.04/x86_64/6.11.0-9-generic']);
   const none = await post([tools], { distro: 'debian', distro_version: '9' });
   t.equal(none.statusCode, 404);
@@ -121,7 +121,7 @@ t.test('several objects: each relocation of each, objects named as uploaded', as
   const b = fixtureObject(fixtures, 'shared_b');
   const res = await post([{ name: 'a.bpf.o', bytes: a.bytes }, { name: 'b.bpf.o', bytes: b.bytes }], { distro: 'centos' });
   t.equal(res.statusCode, 200, res.body.slice(0, 300));
-  const body = res.json() as CompatReportBody;
+  const body = res.json<CompatReportBody>();
   t.same(body.objects.map((o) => o.name), ['a.bpf.o', 'b.bpf.o']);
   t.equal(body.kernels[0]!.results.length, body.objects.reduce((n, o) => n + o.relocations, 0));
 });
@@ -136,7 +136,7 @@ t.test('a long run is a job: 202, progress in GET /api/v1/jobs/{id}, the report 
   const slow = await setupCoverageApi(t, { requestWaitMs: 0 });
   const res = await slow.app.inject({ method: 'POST', url: '/api/v1/compat', ...form([tools]) });
   t.equal(res.statusCode, 202, res.body);
-  const { job_id: id, state } = res.json() as { job_id: string; state: string };
+  const { job_id: id, state } = res.json<{ job_id: string; state: string }>();
   t.match(id, /^compat-[0-9a-f]{64}$/);
   t.match(state, /^(waiting|active)$/);
   t.equal(res.headers.location, `/api/v1/jobs/${id}`);
@@ -156,7 +156,7 @@ t.test('a long run is a job: 202, progress in GET /api/v1/jobs/{id}, the report 
   t.ok(seen.every((s) => s.kind === 'compat'));
   const full = await slow.app.inject({ method: 'GET', url: `/api/v1/compat/${id}` });
   t.equal(full.statusCode, 200);
-  t.same((full.json() as CompatReportBody).kernels.map((k) => k.results.map((r) => r.class)), report.kernels.map((k) => k.results.map((r) => r.class)));
+  t.same(full.json<CompatReportBody>().kernels.map((k) => k.results.map((r) => r.class)), report.kernels.map((k) => k.results.map((r) => r.class)));
   const unknown = await slow.app.inject({ method: 'GET', url: `/api/v1/compat/compat-${'0'.repeat(64)}` });
   t.equal(unknown.statusCode, 404);
   t.match(unknown.json(), { error: 'job_not_found' });

@@ -48,7 +48,7 @@ t.test('/api/v1/download: the stored .btf.tar.xz', async (t) => {
 
   const unknown = await app.inject('/api/v1/download?distribution=ubuntu&distribution_version=22.04&kernel_version=1.0.0&arch=x86_64');
   t.equal(unknown.statusCode, 404, 'unknown kernel: 404, not the original 500');
-  t.equal(unknown.json().error, 'kernel_not_found');
+  t.equal(unknown.json<{ error: string; field?: string; message: string }>().error, 'kernel_not_found');
 
   for (const name of ['distribution', 'distribution_version', 'kernel_version', 'arch']) {
     const query = XZ_QUERY.split('&').filter((p) => !p.startsWith(`${name}=`)).join('&');
@@ -93,8 +93,8 @@ t.test('/api/v1/customize: a .tar.xz holding the trimmed <kernel>.btf', async (t
     const res = await app.inject(request);
     t.equal(res.statusCode, status, name);
     t.ok(ErrorBody.safeParse(res.json()).success, `${name}: error body`);
-    t.equal(res.json().error, error, name);
-    if (field !== undefined) t.equal(res.json().field, field, `${name}: field`);
+    t.equal(res.json<{ error: string; field?: string; message: string }>().error, error, name);
+    if (field !== undefined) t.equal(res.json<{ error: string; field?: string; message: string }>().field, field, `${name}: field`);
   }
   t.equal((await keysUnder(store, 'objects/')).length, 1, 'only the good object was stored');
 });

@@ -111,7 +111,7 @@ export async function followJob(app: FastifyInstance, id: string, timeoutMs = 30
   for (;;) {
     const res = await app.inject({ method: 'GET', url: `/api/v1/jobs/${id}` });
     if (res.statusCode !== 200) throw new Error(`GET /api/v1/jobs/${id}: ${res.statusCode} ${res.body}`);
-    const body = res.json() as Record<string, unknown>;
+    const body = res.json<Record<string, unknown>>();
     seen.push(body);
     if (body.state === 'completed' || body.state === 'failed') return seen;
     if (Date.now() > deadline) throw new Error(`job ${id} still ${String(body.state)} after ${timeoutMs} ms`);

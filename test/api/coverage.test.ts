@@ -53,7 +53,7 @@ t.test('coverage counts equal the files of the test archive', async (t) => {
   t.equal(res.statusCode, 200, res.body);
   t.match(res.headers['content-type'], /application\/json/);
   t.equal(res.headers.vary, 'Accept');
-  const body = res.json() as { items: Entry[]; totals: Record<string, number> };
+  const body = res.json<{ items: Entry[]; totals: Record<string, number> }>();
   const want = expectedGroups();
   t.same(body.items.map((g) => `${g.distro}/${g.distro_version}/${g.arch}`), [...want.keys()].sort(), 'one entry per distro/release/arch, sorted');
   for (const g of body.items) {
@@ -96,13 +96,13 @@ t.test('coverage as CSV', async (t) => {
 t.test('the kernels of one distro / release / arch, aliases accepted', async (t) => {
   const res = await app.inject({ method: 'GET', url: '/api/v1/coverage/Ubuntu/focal/amd64' });
   t.equal(res.statusCode, 200, res.body);
-  const body = res.json() as { distro: string; distro_version: string; arch: string; items: { kernel_version: string; format: string; btf_url: string }[]; markers: unknown[] };
+  const body = res.json<{ distro: string; distro_version: string; arch: string; items: { kernel_version: string; format: string; btf_url: string }[]; markers: unknown[] }>();
   t.match(body, { distro: 'ubuntu', distro_version: '20.04', arch: 'x86_64', markers: [] });
   t.same(body.items.map((k) => k.kernel_version), ['5.4.0-42-generic', '5.4.0-100-generic']);
   t.same(body.items.map((k) => k.format), ['btf.tar.xz', 'btf']);
   t.equal(body.items[0]!.btf_url, '/api/v1/kernels/ubuntu/20.04/x86_64/5.4.0-42-generic/btf');
 
-  const withMarker = (await app.inject({ method: 'GET', url: '/api/v1/coverage/ubuntu/24.04/arm64' })).json() as { items: unknown[]; markers: unknown[] };
+  const withMarker = (await app.inject({ method: 'GET', url: '/api/v1/coverage/ubuntu/24.04/arm64' })).json<{ items: unknown[]; markers: unknown[] }>();
   t.equal(withMarker.items.length, 1);
   t.same(withMarker.markers, [{ kernel_version: '6.11.0-9-generic', marker: 'failed' }]);
 

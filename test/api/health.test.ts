@@ -18,7 +18,7 @@ function failing<T extends object>(target: T, methods: readonly (keyof T)[], err
     get(obj, property, receiver) {
       if (methods.includes(property as keyof T)) return async () => Promise.reject(error());
       const value: unknown = Reflect.get(obj, property, receiver);
-      return typeof value === 'function' ? value.bind(obj) : value;
+      return typeof value === 'function' ? (value.bind(obj) as unknown) : value;
     },
   });
 }
@@ -62,7 +62,7 @@ t.test('a dependency failing mid-request: 503 with Retry-After, never a 500', as
     ['store', (deps) => ({ store: failing(deps.store, ['put', 'head', 'get'], () => new StorageError('UNAVAILABLE', 'bucket unreachable')) })],
   ];
   for (const [which, wrap] of cases) {
-    const { app, fixtures, store } = await setupApi(t, { wrap: wrap as never });
+    const { app, fixtures, store } = await setupApi(t, { wrap: wrap });
     const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, 'enum64')]) });
     t.equal(res.statusCode, 503, `${which}: ${why(res)}`);
     t.equal(res.headers['retry-after'], '5', `${which}: Retry-After`);
@@ -71,7 +71,7 @@ t.test('a dependency failing mid-request: 503 with Retry-After, never a 500', as
     t.notMatch(res.body, /ECONNREFUSED|unreachable/, 'internals stay in the log');
     if (which !== 'store') t.ok((await keysUnder(store, 'trimmed/')).length === 0);
   }
-  const { app } = await setupApi(t, { wrap: cases[0]![1] as never });
+  const { app } = await setupApi(t, { wrap: cases[0]![1] });
   const list = await app.inject('/api/v1/kernels');
   t.equal(list.statusCode, 503);
   const job = await app.inject(`/api/v1/jobs/${'0'.repeat(64)}`);
@@ -123,7 +123,7 @@ t.test('Swagger UI at /docs serves the OpenAPI document; unknown routes are JSON
   const json = await app.inject('/docs/json');
   t.equal(json.statusCode, 200);
   t.same(json.json(), openapiDocument(), 'the document served is the generated one');
-  t.same(json.json().servers, [{ url: '/', description: 'This service: the origin this document was loaded from.' }], 'one server, relative: Try it out calls this instance');
+  t.same(json.json<{ servers: unknown }>().servers, [{ url: '/', description: 'This service: the origin this document was loaded from.' }], 'one server, relative: Try it out calls this instance');
 
   const missing = await app.inject('/api/v2/nothing');
   t.equal(missing.statusCode, 404);

@@ -111,6 +111,6 @@ t.test('a .btf.tar.xz is stored as is; the kernel then serves trims and the cove
   const trim = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([tools], fields) });
   t.equal(trim.statusCode, 200, trim.body.slice(0, 300));
   t.equal(trim.headers['x-btfhub-kernel'], 'ubuntu/23.04/arm64/6.2.0-1-generic');
-  const coverage = (await app.inject({ method: 'GET', url: '/api/v1/coverage' })).json() as { items: { distro_version: string; kernels: number }[] };
+  const coverage = (await app.inject({ method: 'GET', url: '/api/v1/coverage' })).json<{ items: { distro_version: string; kernels: number }[] }>();
   t.match(coverage.items.find((g) => g.distro_version === '23.04'), { kernels: 1 });
 });

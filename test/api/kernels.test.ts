@@ -115,7 +115,7 @@ t.test('one kernel: metadata and its BTF, raw or .btf.tar.xz', async (t) => {
   ]) {
     const res = await app.inject(url);
     t.equal(res.statusCode, 404, url);
-    t.equal(res.json().error, 'kernel_not_found');
+    t.equal(res.json<{ error: string; field?: string; message: string }>().error, 'kernel_not_found');
     t.ok(ErrorBody.safeParse(res.json()).success);
   }
   for (const [url, field] of [

@@ -50,7 +50,7 @@ export function constraints(value: unknown): unknown {
     const extra = parts.flatMap((part) => Object.keys(part).filter((k) => k !== 'type'));
     if (new Set(extra).size === extra.length) {
       const { anyOf: _anyOf, ...rest } = object;
-      object = { ...rest, ...Object.assign({}, ...parts), type: parts.map((part) => part.type) };
+      object = { ...rest, ...(Object.assign({}, ...parts) as Json), type: parts.map((part) => part.type) };
     }
   }
   // zod spells out date-time as a pattern beside the format; the format alone says it.
@@ -69,11 +69,11 @@ export function constraints(value: unknown): unknown {
     }
     if (key === 'type' && Array.isArray(v)) {
       // anyOf [string (with its constraints), null] became type [string, null] above or in the writer.
-      out[key] = [...v].sort();
+      out[key] = [...(v as unknown[])].sort();
       continue;
     }
     if (key === 'required' && Array.isArray(v)) {
-      out[key] = [...v].sort();
+      out[key] = [...(v as unknown[])].sort();
       continue;
     }
     out[key] = constraints(v);

@@ -192,7 +192,8 @@ t.test('the machine kernel BTF: index, byte-exact round trip, big-endian round t
   t.equal(fromBe.littleEndian, false);
   t.equal(fromBe.typeCount, btf.typeCount);
   let mismatches = 0;
-  for (const [id, type] of fromBe.types()) if (JSON.stringify(type, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) !== JSON.stringify(types[id - 1], (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) mismatches++;
+  const bigintAsText = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
+  for (const [id, type] of fromBe.types()) if (JSON.stringify(type, bigintAsText) !== JSON.stringify(types[id - 1], bigintAsText)) mismatches++;
   t.equal(mismatches, 0, 'the big-endian copy decodes to the same types');
   t.ok(Buffer.from(encodeBtf([...fromBe.types()].map(([, x]) => x))).equals(Buffer.from(encodeBtf(types))), 'BE target re-encodes to the same LE output');
 });

@@ -76,7 +76,7 @@ t.test('malformed ELF is a typed error naming the offset', async (t) => {
     } catch (err) {
       thrown = err;
     }
-    t.ok(thrown instanceof CodecError && (thrown as CodecError).code === 'ELF', `${what}: CodecError ELF`);
+    t.ok(thrown instanceof CodecError && (thrown).code === 'ELF', `${what}: CodecError ELF`);
     t.match((thrown as Error | undefined)?.message, message, what);
   }
 });

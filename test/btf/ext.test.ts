@@ -90,7 +90,7 @@ t.test('malformed .BTF.ext is a typed error naming the offset', async (t) => {
     } catch (err) {
       thrown = err;
     }
-    t.ok(thrown instanceof CodecError && (thrown as CodecError).code === 'BTF_EXT', `${what}: CodecError BTF_EXT`);
+    t.ok(thrown instanceof CodecError && (thrown).code === 'BTF_EXT', `${what}: CodecError BTF_EXT`);
     t.match((thrown as Error | undefined)?.message, message, what);
   }
 });
@@ -122,7 +122,7 @@ t.test('objects: missing sections and non-objects are refused with the file name
     } catch (err) {
       thrown = err;
     }
-    t.ok(thrown instanceof CodecError && (thrown as CodecError).code === code, `${what}: ${code}`);
+    t.ok(thrown instanceof CodecError && (thrown).code === code, `${what}: ${code}`);
     t.match((thrown as Error | undefined)?.message, message, what);
   }
 });

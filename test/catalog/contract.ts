@@ -20,7 +20,7 @@ import {
 export interface CatalogFactory {
   dialect: Dialect;
   /** A fresh empty database, and how to throw it away. */
-  newDatabase(): Promise<{ database: DatabaseConfig; cleanup(): Promise<void> }>;
+  newDatabase(): Promise<{ database: DatabaseConfig; cleanup: () => Promise<void> }>;
   /** A database that cannot be reached or opened. */
   unreachable: DatabaseConfig;
 }
@@ -54,7 +54,7 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
   async function fresh(
     t: Test,
     options: OpenCatalogOptions & { migrate?: boolean } = {},
-  ): Promise<{ catalog: CatalogBackend; database: DatabaseConfig; open(): Promise<CatalogBackend> }> {
+  ): Promise<{ catalog: CatalogBackend; database: DatabaseConfig; open: () => Promise<CatalogBackend> }> {
     const { database, cleanup } = await factory.newDatabase();
     const opened: CatalogBackend[] = [];
     const open = async () => {

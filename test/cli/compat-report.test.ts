@@ -73,7 +73,7 @@ t.test('junit: well-formed whatever the names, relocations attributed to their o
     'every failing relocation on its line; the control character XML cannot hold is dropped',
   );
   t.same(findAll(b!, 'skipped').map((s) => s.attributes.message), ['kernel BTF could not be read: ubuntu/22.04/x86_64/4.19.0-1.btf.tar.xz: xz: truncated']);
-  const props = Object.fromEntries(findAll(a!, 'property').map((p) => [p.attributes.name, p.attributes.value]));
+  const props = Object.fromEntries(findAll(a!, 'property').map((p): [string, unknown] => [String(p.attributes.name), p.attributes.value]));
   t.same(props, { relocations: '2', 'fail-on': 'unresolved', source: 'fs:/archive "x"' });
 
   const never = parseXml(renderJunit(report, 'never', 's'));

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createSmokeCommand } from '../../src/cli/commands/smoke.js';
 import { runCli } from '../../src/cli/run.js';
-import type { ObjectStore } from '../../src/storage/object-store.js';
 import { setupApi } from '../api/helpers.js';
 import { setupCoverageApi } from '../api/coverage-setup.js';
 import { startScriptedServer } from '../client/scripted-server.js';
@@ -71,7 +70,7 @@ t.test('a service whose store fails: readyz fails (503 naming the store), exit 1
           const value = Reflect.get(target, name, receiver) as unknown;
           return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
         },
-      }) as ObjectStore,
+      }),
     }),
   });
   const address = await api.app.listen({ host: '127.0.0.1', port: 0 });

@@ -259,7 +259,7 @@ t.test('trim: a 202 is followed through the job to its result', async (t) => {
   t.same(pending, [jobId]);
   t.same(
     server.requests.map((r) => `${r.method} ${r.url}`),
-    ['POST /api/v1/btf', ...Array(4).fill(`GET /api/v1/jobs/${jobId}`), `GET ${resultUrl}`],
+    ['POST /api/v1/btf', ...Array<string>(4).fill(`GET /api/v1/jobs/${jobId}`), `GET ${resultUrl}`],
   );
 });
 

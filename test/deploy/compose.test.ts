@@ -39,7 +39,7 @@ const known = new Set<string>(CONFIG_ENV_VARS);
 /** A service's environment, interpolated from `vars` (none: as on a first `docker compose up`). */
 function environment(service: string, vars: Record<string, string> = {}): Record<string, string> {
   const env = compose.services[service]?.environment ?? {};
-  const pairs = Array.isArray(env) ? env.map((line) => [line.split('=')[0]!, line.slice(line.indexOf('=') + 1)]) : Object.entries(env);
+  const pairs: [string, unknown][] = Array.isArray(env) ? env.map((line) => [line.split('=')[0]!, line.slice(line.indexOf('=') + 1)]) : Object.entries(env);
   return Object.fromEntries(pairs.map(([k, v]) => [k, interpolate(String(v), vars)]));
 }
 

@@ -119,7 +119,7 @@ function launch(name: string, args: string[], env: Record<string, string>): Proc
   let raw = '';
   let partial = '';
   const waiters = new Set<() => void>();
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     raw += chunk;
     partial += chunk;
     const complete = partial.split('\n');
@@ -134,7 +134,7 @@ function launch(name: string, args: string[], env: Record<string, string>): Proc
     }
     for (const wake of waiters) wake();
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
   child.once('exit', () => {
     for (const wake of waiters) wake();
   });

@@ -39,7 +39,7 @@ t.test('uploads: per file, per request, per field, file and field counts: 413', 
   expectError(t, await post(btfForm([file(1), file(1), file(1), file(1)].map((f) => ({ ...f, bytes: f.bytes.subarray(0, 10) })))), 413, 'payload_too_large', 'four files, three allowed');
   const longField = await post(btfForm([file(1)], { ...RAW_FIELDS, kernel_version: 'x'.repeat(201) }));
   expectError(t, longField, 413, 'payload_too_large', 'a field over BTFHUB_MAX_FIELD_BYTES');
-  t.equal(longField.json().field, 'kernel_version');
+  t.equal(longField.json<{ error: string; field?: string; message: string }>().field, 'kernel_version');
   // The compatibility route skips unknown fields (the strict one refuses the first): the count limit still holds.
   const manyFields = multipart(Array.from({ length: 40 }, (_, i) => ({ name: `field${i}`, data: 'x' })));
   const customize = '/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64';

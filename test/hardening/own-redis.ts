@@ -45,14 +45,14 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     let output = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`redis-server on ${port} did not start:\n${output}`)), 10_000);
-      proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
         output += chunk;
         if (output.includes('Ready to accept connections')) {
           clearTimeout(timer);
           resolve();
         }
       });
-      proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
       proc.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`redis-server on ${port} exited with ${code}:\n${output}`));

@@ -82,7 +82,7 @@ t.test('Redis down: trims 503 with Retry-After, cached answers still 200; Redis 
   t.same(get.rawPayload, first.rawPayload);
   const ready = await app.inject('/readyz');
   t.equal(ready.statusCode, 503);
-  t.same(ready.json().failed, ['queue'], '/readyz names the queue');
+  t.same(ready.json<{ failed: string[] }>().failed, ['queue'], '/readyz names the queue');
 
   // Long enough for the clients to go through a few reconnection attempts.
   await new Promise((resolve) => setTimeout(resolve, 1500));

@@ -79,7 +79,7 @@ t.test('S3 refusing or cutting uploads: 503 with Retry-After, nothing half-writt
   t.equal(kernel.statusCode, 503, `reading a kernel needs the store: ${why(kernel)}`);
   const ready = await app.inject('/readyz');
   t.equal(ready.statusCode, 503);
-  t.same(ready.json().failed, ['store']);
+  t.same(ready.json<{ failed: string[] }>().failed, ['store']);
 
   // Connections cut after 64 KiB: the 650 KB object's PUT dies halfway, every attempt.
   const object = fixtureObject(fixtures, 'shared_a').bytes;

@@ -17,7 +17,7 @@ export interface TestSchema {
   /** The created schema's name. */
   schema: string;
   /** Drops the schema and everything in it. Safe to call twice. */
-  drop(): Promise<void>;
+  drop: () => Promise<void>;
 }
 
 export async function createTestSchema(): Promise<TestSchema> {

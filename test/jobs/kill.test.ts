@@ -61,7 +61,7 @@ function startWorker(name: string): WorkerProcess {
   let stderr = '';
   const listeners = new Set<() => void>();
   let partial = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     raw += chunk;
     partial += chunk;
     const complete = partial.split('\n');
@@ -76,7 +76,7 @@ function startWorker(name: string): WorkerProcess {
     }
     for (const listener of listeners) listener();
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => {
       for (const listener of listeners) listener();

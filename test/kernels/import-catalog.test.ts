@@ -8,7 +8,7 @@ import { createTestSchema } from '../helpers/postgres.js';
 
 const REF = { distro: 'ubuntu', distroVersion: '20.04', arch: 'x86_64', kernel: '5.4.0-42-generic' };
 
-async function postgresAvailable(): Promise<(DatabaseConfig & { cleanup(): Promise<void> }) | null> {
+async function postgresAvailable(): Promise<(DatabaseConfig & { cleanup: () => Promise<void> }) | null> {
   try {
     const { url, schema, drop } = await createTestSchema();
     return { kind: 'postgres', url, schema, cleanup: drop };

@@ -62,7 +62,7 @@ t.test('the coverage page in headless Chromium', { skip }, async (t) => {
     t.equal(await page.title(), 'btfhub-online: kernel coverage');
     const groups = new Set(archive.kernels.map((k) => k.path.split('/').slice(0, 3).join('/')));
     await page.locator('#coverage-table tbody tr.group').nth(groups.size - 1).waitFor();
-    const rows = await page.locator('#coverage-table tbody tr.group').evaluateAll((trs) =>
+    const rows = await page.locator('#coverage-table tbody tr.group').evaluateAll((trs: { querySelectorAll(selector: string): Iterable<{ textContent: string | null }> }[]) =>
       trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim() ?? '')),
     );
     t.same(rows.map((r) => r.slice(0, 3).join('/')).sort(), [...groups].sort(), 'one row per distro / release / arch');

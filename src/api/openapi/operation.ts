@@ -53,7 +53,7 @@ export function addRoute<const O extends Operation>(
   const json = request?.body?.content['application/json'];
   const jsonSchema = json !== undefined && 'schema' in json ? json.schema : undefined;
   app.route<RouteTypes<O>>({
-    method: operation.method.toUpperCase() as Uppercase<O['method']>,
+    method: operation.method.toUpperCase(),
     url: fastifyPath(operation.path),
     schema: {
       ...(request?.params !== undefined && { params: request.params }),
@@ -61,7 +61,7 @@ export function addRoute<const O extends Operation>(
       ...(isZodSchema(jsonSchema) && { body: jsonSchema }),
     },
     ...hooks,
-    handler: handler as (request: FastifyRequest<RouteTypes<O>>, reply: FastifyReply) => Promise<unknown>,
+    handler: handler,
   });
 }
 

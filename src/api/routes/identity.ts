@@ -88,6 +88,6 @@ export async function identityRoutes(app: FastifyInstance): Promise<void> {
         }
       },
     },
-    async (request) => identityAnswer(request.body as IdentityRequestBody),
+    async (request) => identityAnswer(request.body),
   );
 }
