@@ -76,7 +76,9 @@ t.test('a service whose store fails: readyz fails (503 naming the store), exit 1
   const address = await api.app.listen({ host: '127.0.0.1', port: 0 });
   const run = await smoke(['--server', address]);
   t.equal(run.status, 1);
-  t.match(run.stdout, /^FAIL {2}readyz {5}GET http:\/\/127\.0\.0\.1:\d+\/readyz: 503 unavailable: not ready: store \(disk on fire\)/m);
+  // The reason (here "disk on fire") is shown to the admin only; smoke runs anonymously.
+  t.match(run.stdout, /^FAIL {2}readyz {5}GET http:\/\/127\.0\.0\.1:\d+\/readyz: 503 unavailable: not ready: store$/m);
+  t.notMatch(run.stdout, /disk on fire/);
   t.match(run.stdout, /^ok {4}kernels /m, 'the other checks still run and say what works');
   t.match(run.stdout, /^smoke: 3 of 4 checks passed/m);
 });
