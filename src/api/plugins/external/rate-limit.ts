@@ -34,6 +34,7 @@ const RATE_LIMITED_ROUTES: readonly string[] = [
   'POST /api/v1/bundle',
   'POST /api/v1/compat',
   'POST /api/v1/kernels',
+  'POST /api/v1/kernels/generate',
   'POST /api/v1/sync',
 ];
 
