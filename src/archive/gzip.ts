@@ -50,7 +50,7 @@ export function decompressGzip(input: Uint8Array, options: GzipOptions): Promise
       if (failed) return;
       failed = true;
       inflater.destroy();
-      reject(error);
+      reject(error instanceof Error ? error : new Error(String(error)));
     };
     inflater.on('data', (chunk: Buffer) => {
       if (failed) return;

@@ -136,7 +136,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
   private submit<T>(lane: Lane, op: CodecOp, objects: readonly ObjectBytes[], kernel?: TrimKernel): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the codec executor is closed'));
     return new Promise<T>((resolve, reject) => {
-      const task: Task = { id: this.nextId++, op, objects: [...objects], resolve: resolve as (v: unknown) => void, reject, settled: false };
+      const task: Task = { id: this.nextId++, op, objects: [...objects], resolve: resolve, reject, settled: false };
       if (kernel !== undefined) task.kernel = kernel;
       lane.queue.push(task);
       this.pump(lane);

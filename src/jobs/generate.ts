@@ -29,7 +29,7 @@ import type { Catalog, KernelRef } from '../catalog/catalog.js';
 import type { GenerateSettings } from '../config/schema.js';
 import {
   DEFAULT_GENERATION_LIMITS, type FailureCache, GenerateError, type GenerateErrorCode, type GenerateFailure, type GeneratedKernelBtf,
-  type GenerateConfig, generateFromRepositories, generateKernelBtf, GenerationGate, type GenerationLimits, kernelBtfFileBytes,
+  generateFromRepositories, generateKernelBtf, GenerationGate, type GenerationLimits, kernelBtfFileBytes,
   parseRepositoriesByDistro,
 } from '../generate/index.js';
 import { IdentityError, normalizeKernelRef } from '../identity/kernel-identity.js';
@@ -127,7 +127,7 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): JobProcess
             if (config === undefined) {
               throw new GenerateError('NOT_FOUND', `no debug package repositories are configured for ${ref.distro} (BTFHUB_GENERATE_REPOSITORIES), so kernel ${ref.kernel} cannot be looked up`);
             }
-            generated = await gate.run(label, () => generateFromRepositories(ref.kernel, { ...options, config: config as GenerateConfig, gate: passThroughGate() }));
+            generated = await gate.run(label, () => generateFromRepositories(ref.kernel, { ...options, config: config, gate: passThroughGate() }));
           }
         } catch (error) {
           throw generateFailure(error, pkg !== undefined);

@@ -21,7 +21,7 @@ const inFlight = new WeakMap<ObjectStore, Map<string, Promise<ContentWrite>>>();
  */
 export async function putContentAddressed(store: ObjectStore, key: string, bytes: Uint8Array, kind: StoredKind = 'object'): Promise<ContentWrite> {
   let pending = inFlight.get(store);
-  if (!pending) inFlight.set(store, (pending = new Map<string, Promise<void>>()));
+  if (!pending) inFlight.set(store, (pending = new Map<string, Promise<ContentWrite>>()));
   const running = pending.get(key);
   if (running) return running;
   const write = (async (): Promise<ContentWrite> => {

@@ -52,14 +52,14 @@ t.test('/readyz and GET /api/v1/sync: details only with the admin token', async 
     wrap: ({ store }) => ({
       store: new Proxy(store, {
         get: (target, property, receiver) =>
-          property === 'check' ? () => Promise.reject(new Error('/srv/secret/objects: permission denied')) : Reflect.get(target, property, receiver),
+          property === 'check' ? () => Promise.reject(new Error('/srv/secret/objects: permission denied')) : (Reflect.get(target, property, receiver) as unknown),
       }),
     }),
   });
   const anonymous = await app.inject('/readyz');
   t.equal(anonymous.statusCode, 503);
-  t.same(anonymous.json().checks, { catalog: { ok: true }, queue: { ok: true }, store: { ok: false } });
-  t.same(anonymous.json().failed, ['store']);
+  t.same(anonymous.json<{ checks: unknown }>().checks, { catalog: { ok: true }, queue: { ok: true }, store: { ok: false } });
+  t.same(anonymous.json<{ failed: string[] }>().failed, ['store']);
   t.notMatch(anonymous.body, /secret/, 'no path for anonymous callers');
   const admin = await app.inject({ url: '/readyz', headers: { authorization: `Bearer ${TOKEN}` } });
   t.match(admin.json(), { checks: { store: { ok: false, error: /\/srv\/secret\/objects/ } }, message: /secret/ });

@@ -115,8 +115,8 @@ t.test('/api/v1/customize past BTFHUB_COMPAT_WAIT_MS: 503 with Retry-After, and 
   const form = multipart([{ name: 'bpf', filename: 'prog.bpf.o', data: fixtureObject(fixtures, 'tools_like').bytes }]);
   const res = await app.inject({ method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...form });
   t.equal(res.statusCode, 503, why(res));
-  t.equal(res.json().error, 'unavailable');
-  t.match(res.json().message, /still running; retry later/);
+  t.equal(res.json<{ error: string; field?: string; message: string }>().error, 'unavailable');
+  t.match(res.json<{ error: string; field?: string; message: string }>().message, /still running; retry later/);
   t.ok(Number(res.headers['retry-after']) > 0, 'Retry-After');
   // Retried, it is answered once the trim is done.
   let again = res;

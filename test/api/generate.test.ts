@@ -95,7 +95,7 @@ interface Identity {
 
 function generateForm(identity: Identity, pkg?: { name: string; bytes: Uint8Array }) {
   return multipart([
-    ...Object.entries(identity).map(([name, data]) => ({ name, data })),
+    ...Object.entries(identity).map(([name, data]: [string, string]) => ({ name, data })),
     ...(pkg === undefined ? [] : [{ name: 'package', filename: pkg.name, data: pkg.bytes }]),
   ]);
 }
@@ -138,7 +138,7 @@ async function generateFrom(t: Test, identity: Identity, pkg?: { name: string; b
 const kernelUrl = (i: Identity) => `/api/v1/kernels/${i.distro}/${i.distro_version}/${i.arch}/${i.kernel_version}`;
 
 async function trimFor(identity: Identity): Promise<LightMyRequestResponse> {
-  const form = multipart([...Object.entries(identity).map(([name, data]) => ({ name, data })), { name: 'object', filename: 'core-task.bpf.o', data: coreObject }]);
+  const form = multipart([...Object.entries(identity).map(([name, data]: [string, string]) => ({ name, data })), { name: 'object', filename: 'core-task.bpf.o', data: coreObject }]);
   return app.inject({ method: 'POST', url: '/api/v1/btf', payload: form.payload, headers: form.headers });
 }
 

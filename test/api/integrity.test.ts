@@ -253,7 +253,7 @@ t.test('a job the queue lost answers 404 job_lost; one never handed out (or expi
   });
   const pending = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, 'shared_a')]) });
   t.equal(pending.statusCode, 202, why(pending));
-  const jobId = String(pending.json().job_id);
+  const jobId = String(pending.json<{ job_id: string }>().job_id);
   lost.add(jobId);
   const res = await app.inject(`/api/v1/jobs/${jobId}`);
   t.equal(res.statusCode, 404);
@@ -309,7 +309,7 @@ t.test('verify: POST /api/v1/verify and `btfhub verify` report missing, damaged 
   await utimes(join(dir, 'objects', orphan), old, old);
   await store.put(`trimmed/${'e'.repeat(64)}.btf`, new Uint8Array([2])); // young: maybe a write in flight, left alone
 
-  const found = (await app.inject({ method: 'POST', url: '/api/v1/verify', headers: auth })).json();
+  const found = (await app.inject({ method: 'POST', url: '/api/v1/verify', headers: auth })).json<{ findings: { kind: string; problem: string; key: string }[] }>();
   t.match(found, { checked: { kernel: 1, trim_result: 1, object: 1 }, unresolved: 3 });
   t.same(
     found.findings.map((f: { kind: string; problem: string; key: string }) => `${f.problem} ${f.kind} ${f.key}`).sort(),

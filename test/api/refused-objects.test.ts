@@ -34,7 +34,7 @@ t.test('a poisoned trim: 422 with the reason, then refused at once without a new
             // What a BullMQ producer reads back after two workers died on the job.
             return async (_kind: string, id: string) => ({ id, state: 'failed', error: decodeFailure(STALLED_REASON) });
           }
-          return Reflect.get(target, property, receiver);
+          return Reflect.get(target, property, receiver) as unknown;
         },
       }),
     }),

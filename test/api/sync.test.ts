@@ -51,9 +51,9 @@ t.test('an admin sync registers what is new; the second run reads only the new f
   const source = await sourceWith(t, FIRST);
   const { app, catalog } = await setupCoverageApi(t, { registerArchive: false, adminToken: ADMIN_TOKEN, syncSource: source });
 
-  const empty = (await app.inject({ method: 'GET', url: '/api/v1/sync', headers: auth })).json() as { source: string; interval_ms: number; runs: Run[] };
+  const empty = (await app.inject({ method: 'GET', url: '/api/v1/sync', headers: auth })).json<{ source: string; interval_ms: number; runs: Run[] }>();
   t.same(empty, { source, interval_ms: 0, next_run_at: null, runs: [] });
-  const anonymous = (await app.inject({ method: 'GET', url: '/api/v1/sync' })).json() as { source: string };
+  const anonymous = (await app.inject({ method: 'GET', url: '/api/v1/sync' })).json<{ source: string }>();
   t.same(anonymous, { source: '(shown with the admin token)', interval_ms: 0, next_run_at: null, runs: [] }, 'the path only for the admin');
 
   const unauthorized = await app.inject({ method: 'POST', url: '/api/v1/sync' });
@@ -72,17 +72,17 @@ t.test('an admin sync registers what is new; the second run reads only the new f
   await addFiles(source, LATER);
   const second = await app.inject({ method: 'POST', url: '/api/v1/sync', headers: auth });
   t.match(second.json(), { state: 'completed', summary: { added: 1, unchanged: 2, unread: 2 } });
-  const coverage = (await app.inject({ method: 'GET', url: '/api/v1/coverage' })).json() as { totals: { kernels: number; failed: number } };
+  const coverage = (await app.inject({ method: 'GET', url: '/api/v1/coverage' })).json<{ totals: { kernels: number; failed: number } }>();
   t.match(coverage.totals, { kernels: 3, failed: 1 });
 
-  const listed = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=5' })).json() as { runs: Run[] };
-  t.same(listed.runs.map((r) => r.job_id), [(second.json() as Run).job_id, (first.json() as Run).job_id], 'newest first');
+  const listed = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=5' })).json<{ runs: Run[] }>();
+  t.same(listed.runs.map((r) => r.job_id), [second.json<Run>().job_id, first.json<Run>().job_id], 'newest first');
   t.ok(listed.runs.every((r) => r.source === '(shown with the admin token)' && ((r.summary?.invalid_files ?? []) as unknown[]).length === 0), 'anonymous: no source, no file names');
-  const detailed = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=5', headers: auth })).json() as { runs: Run[] };
+  const detailed = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=5', headers: auth })).json<{ runs: Run[] }>();
   t.ok(detailed.runs.every((r) => r.source === source), 'the admin sees the source');
-  const job = await app.inject({ method: 'GET', url: `/api/v1/jobs/${(first.json() as Run).job_id}` });
+  const job = await app.inject({ method: 'GET', url: `/api/v1/jobs/${first.json<Run>().job_id}` });
   t.match(job.json(), { kind: 'sync', state: 'completed', source, result: { added: 2 } });
-  const one = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=1' })).json() as { runs: Run[] };
+  const one = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=1' })).json<{ runs: Run[] }>();
   t.equal(one.runs.length, 1);
   const badLimit = await app.inject({ method: 'GET', url: '/api/v1/sync?limit=0' });
   t.equal(badLimit.statusCode, 400);
@@ -108,7 +108,7 @@ t.test('the in-process schedule runs a sync every interval', async (t) => {
   // Runs are listed newest first, and at a 200 ms interval a second run (adding nothing) may have finished too.
   const first = runs.filter((r) => r.state === 'completed').at(-1);
   t.match(first, { data: { kind: 'sync', trigger: 'schedule', source }, result: { added: 2 } }, 'the first scheduled run registered both kernels');
-  const listed = (await api.app.inject({ method: 'GET', url: '/api/v1/sync' })).json() as { interval_ms: number; next_run_at: string; runs: Run[] };
+  const listed = (await api.app.inject({ method: 'GET', url: '/api/v1/sync' })).json<{ interval_ms: number; next_run_at: string; runs: Run[] }>();
   t.equal(listed.interval_ms, 200);
   t.ok(listed.runs.some((r) => r.trigger === 'schedule'));
   await scheduleSync(api.queue, null, 0);
@@ -152,7 +152,7 @@ t.test('BullMQ: the repeatable sync and compat jobs run by a worker, progress in
   t.match(await syncSchedule(queue), { source, intervalMs: 1000 });
   const runs = await waitForRuns(queue, (r) => r.some((run) => run.state === 'completed'), 15_000);
   t.match(runs.filter((r) => r.state === 'completed').at(-1), { id: /^repeat:archive-sync:/, data: { trigger: 'schedule', source }, result: { kind: 'sync', added: 2 } });
-  const listed = (await api.app.inject({ method: 'GET', url: '/api/v1/sync' })).json() as { source: string; interval_ms: number; next_run_at: string | null; runs: Run[] };
+  const listed = (await api.app.inject({ method: 'GET', url: '/api/v1/sync' })).json<{ source: string; interval_ms: number; next_run_at: string | null; runs: Run[] }>();
   t.match(listed, { source: '(shown with the admin token)', interval_ms: 1000 }, 'no admin token configured: the source is shown to nobody');
   t.ok(listed.runs.some((r) => r.trigger === 'schedule' && r.state === 'completed'), 'GET /api/v1/sync lists the scheduled run');
   t.ok(listed.next_run_at === null || !Number.isNaN(Date.parse(listed.next_run_at)));
@@ -167,12 +167,12 @@ t.test('BullMQ: the repeatable sync and compat jobs run by a worker, progress in
     ...multipart([{ name: 'object', filename: 'tools_like.bpf.o', data: tools.bytes }]),
   });
   t.equal(res.statusCode, 202, res.body);
-  const id = (res.json() as { job_id: string }).job_id;
+  const id = res.json<{ job_id: string }>().job_id;
   const seen = await followJob(api.app, id);
   t.match(seen.at(-1), { kind: 'compat', state: 'completed', progress: { done: 2, total: 2 }, result: { kernels: 2, url: `/api/v1/compat/${id}` } });
   const report = await api.app.inject({ method: 'GET', url: `/api/v1/compat/${id}` });
   t.equal(report.statusCode, 200);
-  t.equal((report.json() as { kernels: unknown[] }).kernels.length, 2);
+  t.equal(report.json<{ kernels: unknown[] }>().kernels.length, 2);
   t.same(await queue.recent('compat', 5).then((r) => r.map((s) => s.id)), [id]);
 });
 

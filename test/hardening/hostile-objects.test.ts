@@ -70,7 +70,7 @@ t.test('every family is answered within its bounds; the service stays up', async
     const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'hostile', bytes }], RAW_FIELDS) });
     const ms = Math.round(performance.now() - started);
     const what = `${c.family}, ${bytes.length} bytes${c.gzip ? ` (${raw.length} inflated)` : ''}`;
-    rows.push(`${c.family.padEnd(24)} ${String(bytes.length).padStart(10)} B  ${res.statusCode}  ${String(ms).padStart(6)} ms  ${res.statusCode === 200 ? '' : res.json().error}`);
+    rows.push(`${c.family.padEnd(24)} ${String(bytes.length).padStart(10)} B  ${res.statusCode}  ${String(ms).padStart(6)} ms  ${res.statusCode === 200 ? '' : res.json<{ error: string }>().error}`);
     if (c.status !== undefined) t.equal(res.statusCode, c.status, `${what}: ${why(res)}`);
     else t.ok([200, 413, 422].includes(res.statusCode), `${what}: ${res.statusCode} ${why(res)}`);
     if (res.statusCode !== 200) t.ok(ErrorBody.safeParse(res.json()).success, `${what}: the error shape`);
