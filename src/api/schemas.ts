@@ -286,6 +286,32 @@ export const NotReady = z
   .openapi('NotReady');
 
 /** The named schemas (components.schemas) of this module. */
+/** What `btfhub verify` and POST /api/v1/verify found at one key. */
+export const VerifyFinding = z
+  .strictObject({
+    kind: z.enum(['kernel', 'trim_result', 'object', 'derived', 'orphan']),
+    key: z.string().describe('The object-store key.'),
+    problem: z.enum(['missing', 'damaged', 'orphaned']),
+    note: z.string().describe('What to do, or what the repair did.'),
+    repaired: z.boolean(),
+  })
+  .openapi('VerifyFinding');
+
+/** What POST /api/v1/verify answers. */
+export const VerifyReport = z
+  .strictObject({
+    checked: z.strictObject({
+      kernel: z.number().int(),
+      trim_result: z.number().int(),
+      object: z.number().int(),
+      derived: z.number().int(),
+      stored: z.number().int().describe('Files of the store looked at for orphans.'),
+    }),
+    findings: z.array(VerifyFinding),
+    unresolved: z.number().int().describe('Findings not repaired: 0 is a clean (or repaired) store.'),
+  })
+  .openapi('VerifyReport');
+
 export const COMPONENT_SCHEMAS = {
   Distro,
   DistroVersion,
@@ -306,6 +332,8 @@ export const COMPONENT_SCHEMAS = {
   ReadinessChecks,
   Ready,
   NotReady,
+  VerifyFinding,
+  VerifyReport,
 } as const satisfies Record<string, z.ZodType>;
 
 export type KernelListQueryInput = z.output<typeof KernelListQuery>;

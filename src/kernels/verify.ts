@@ -15,7 +15,7 @@
  */
 import type { Catalog, Page } from '../catalog/catalog.js';
 import { readVerified } from '../storage/integrity.js';
-import { objectKey, SERVICE_PREFIXES } from '../storage/keys.js';
+import { CATALOGED_PREFIXES, objectKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 export type VerifiedKind = 'kernel' | 'trim_result' | 'object' | 'derived' | 'orphan';
@@ -125,7 +125,7 @@ export async function verifyStore(store: ObjectStore, catalog: VerifyCatalog, op
   const own = options.serviceStore ?? store;
   const now = options.now ?? Date.now();
   const orphans: string[] = [];
-  for (const prefix of SERVICE_PREFIXES.filter((p) => p === 'trimmed/' || p === 'derived/' || p === 'kernel-files/' || p === 'objects/')) {
+  for (const prefix of CATALOGED_PREFIXES) {
     for await (const info of own.list(prefix)) {
       report.checked.stored++;
       if (referenced.has(info.key)) continue;

@@ -95,6 +95,9 @@ export function kernelFileFormat(key: string): KernelBtfFormat {
 /** Key prefixes the service itself writes; never kernels. */
 export const SERVICE_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'reports/', 'bundles/', 'kernel-files/', 'packages/'] as const;
 
+/** Prefixes whose every key a catalog row names (objects, trims, derived copies, kernel files): `btfhub verify` looks for orphans there. */
+export const CATALOGED_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'kernel-files/'] as const;
+
 /**
  * `kernel-files/<sha256>.<format>`: a kernel file the service itself was given (an admin upload,
  * a generated kernel), stored under its own sha256. A replacement is written beside the old

@@ -8,35 +8,12 @@ import type { FastifyInstance } from 'fastify';
 import { verifyStore } from '../../../../kernels/verify.js';
 import { ADMIN_ONLY, response } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
+import { VerifyReport } from '../../../schemas.js';
 import { z } from '../../../zod.js';
 
 const VerifyQuery = z.strictObject({
   repair: z.enum(['true', 'false']).optional().default('false').describe('Remove what can be made again, damaged objects and orphans.'),
 });
-
-const VerifyFinding = z
-  .strictObject({
-    kind: z.enum(['kernel', 'trim_result', 'object', 'derived', 'orphan']),
-    key: z.string().describe('The object-store key.'),
-    problem: z.enum(['missing', 'damaged', 'orphaned']),
-    note: z.string().describe('What to do, or what the repair did.'),
-    repaired: z.boolean(),
-  })
-  .openapi('VerifyFinding');
-
-const VerifyReport = z
-  .strictObject({
-    checked: z.strictObject({
-      kernel: z.number().int(),
-      trim_result: z.number().int(),
-      object: z.number().int(),
-      derived: z.number().int(),
-      stored: z.number().int().describe('Files of the store looked at for orphans.'),
-    }),
-    findings: z.array(VerifyFinding),
-    unresolved: z.number().int().describe('Findings not repaired: 0 is a clean (or repaired) store.'),
-  })
-  .openapi('VerifyReport');
 
 const verifyOperation = defineOperation({
   method: 'post',
