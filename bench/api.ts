@@ -64,19 +64,23 @@ async function freePort(): Promise<number> {
 async function startInstance(archive: string, env: Record<string, string>): Promise<Instance> {
   const data = await mkdtemp(join(tmpdir(), 'btfhub-bench-data-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', '@tapjs/typescript/import', CLI, 'serve', '--archive', archive, '--data', data, '--port', String(port)], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      TS_NODE_TRANSPILE_ONLY: '1',
-      BTFHUB_REGISTER_HOST_KERNEL: 'false',
-      BTFHUB_RATE_LIMIT_MAX: '0',
-      // Request logs would be half the work of a cached answer: warnings only.
-      LOG_LEVEL: 'warn',
-      ...env,
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', '@tapjs/typescript/import', CLI, 'serve', '--archive', archive, '--data', data, '--port', String(port)],
+    {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        TS_NODE_TRANSPILE_ONLY: '1',
+        BTFHUB_REGISTER_HOST_KERNEL: 'false',
+        BTFHUB_RATE_LIMIT_MAX: '0',
+        // Request logs would be half the work of a cached answer: warnings only.
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  );
   let output = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-4000)));
   const base = `http://127.0.0.1:${port}`;
@@ -108,7 +112,11 @@ function form(object: Uint8Array, boundary = `----btfhubbench${randomBytes(8).to
   for (const [name, value] of Object.entries(KERNEL)) {
     parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
   }
-  parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="object"; filename="prog.bpf.o"\r\nContent-Type: application/octet-stream\r\n\r\n`));
+  parts.push(
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="object"; filename="prog.bpf.o"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    ),
+  );
   parts.push(Buffer.from(object), Buffer.from(`\r\n--${boundary}--\r\n`));
   return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
 }
@@ -131,7 +139,13 @@ interface Figures {
   errors: string;
 }
 
-async function load(name: string, base: string, connections: number, seconds: number, body: () => { body: Buffer; contentType: string }): Promise<Figures> {
+async function load(
+  name: string,
+  base: string,
+  connections: number,
+  seconds: number,
+  body: () => { body: Buffer; contentType: string },
+): Promise<Figures> {
   const fixed = body();
   return figures(
     name,
@@ -141,15 +155,15 @@ async function load(name: string, base: string, connections: number, seconds: nu
       connections,
       duration: seconds,
       requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': fixed.contentType },
-        body: fixed.body,
-        setupRequest: (req: AutocannonRequest) => {
-          const next = body();
-          return { ...req, body: next.body, headers: { ...req.headers, 'content-type': next.contentType } };
+        {
+          method: 'POST',
+          headers: { 'content-type': fixed.contentType },
+          body: fixed.body,
+          setupRequest: (req: AutocannonRequest) => {
+            const next = body();
+            return { ...req, body: next.body, headers: { ...req.headers, 'content-type': next.contentType } };
+          },
         },
-      },
       ],
     }),
   );
@@ -169,17 +183,25 @@ function figures(name: string, connections: number, result: AutocannonResult): F
 }
 
 /** The cached POST one request at a time over one keep-alive connection, to the microsecond. */
-async function sequential(base: string, payload: { body: Buffer; contentType: string }, count: number): Promise<{ p50: number; p99: number }> {
+async function sequential(
+  base: string,
+  payload: { body: Buffer; contentType: string },
+  count: number,
+): Promise<{ p50: number; p99: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const url = new URL(`${base}/api/v1/btf`);
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
-      const req = request(url, { method: 'POST', agent, headers: { 'content-type': payload.contentType, 'content-length': payload.body.length } }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
-      });
+      const req = request(
+        url,
+        { method: 'POST', agent, headers: { 'content-type': payload.contentType, 'content-length': payload.body.length } },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+        },
+      );
       req.on('error', reject);
       req.end(payload.body);
     });
@@ -227,14 +249,22 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
       const smallForm = form(small);
       let hash = '';
       for (const payload of [toolsForm, smallForm]) {
-        const res = await fetch(`${warm.base}/api/v1/btf`, { method: 'POST', body: payload.body, headers: { 'content-type': payload.contentType } });
+        const res = await fetch(`${warm.base}/api/v1/btf`, {
+          method: 'POST',
+          body: payload.body,
+          headers: { 'content-type': payload.contentType },
+        });
         if (res.status !== 200) throw new Error(`warm-up POST: ${res.status} ${await res.text()}`);
         hash ||= String(res.headers.get('x-btfhub-objects-hash'));
       }
       precise = await sequential(warm.base, toolsForm, 2000);
       if (big !== undefined) {
         const bigForm = form(big);
-        const res = await fetch(`${warm.base}/api/v1/btf`, { method: 'POST', body: bigForm.body, headers: { 'content-type': bigForm.contentType } });
+        const res = await fetch(`${warm.base}/api/v1/btf`, {
+          method: 'POST',
+          body: bigForm.body,
+          headers: { 'content-type': bigForm.contentType },
+        });
         if (res.status !== 200) throw new Error(`warm-up POST (big): ${res.status} ${await res.text()}`);
         preciseBig = await sequential(warm.base, bigForm, 1000);
       }
@@ -244,10 +274,17 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         rows.push(await load('cached POST, enum64 (15 KB)', warm.base, connections, seconds, () => smallForm));
       }
       const getUrl = `${warm.base}/api/v1/btf/${hash}/${KERNEL.distro}/${KERNEL.distro_version}/${KERNEL.arch}/${KERNEL.kernel_version}`;
-      rows.push(figures('cached GET by objects hash (tools_like)', 10, await autocannon({ url: getUrl, connections: 10, duration: seconds })));
+      rows.push(
+        figures('cached GET by objects hash (tools_like)', 10, await autocannon({ url: getUrl, connections: 10, duration: seconds })),
+      );
       rows.push(await load('trim, kernel already decoded', warm.base, 4, seconds, () => form(unique(tools))));
       rows.push(await load('new trim, enum64 (15 KB)', warm.base, 4, seconds, () => form(unique(small))));
-      if (big !== undefined) rows.push(await load(`new trim, big (${(big.length / 1e6).toFixed(2)} MB, ${bigRelocations} relos)`, warm.base, 4, seconds, () => form(unique(big))));
+      if (big !== undefined)
+        rows.push(
+          await load(`new trim, big (${(big.length / 1e6).toFixed(2)} MB, ${bigRelocations} relos)`, warm.base, 4, seconds, () =>
+            form(unique(big)),
+          ),
+        );
     } finally {
       await warm.stop();
     }
@@ -261,19 +298,29 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
     await rm(archive, { recursive: true, force: true });
   }
 
-  say(`api: btfhub serve (embedded default) in its own process, autocannon ${seconds} s per row, kernel BTF ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB (${fixtures.source})`);
-  say(`  ${'scenario'.padEnd(46)} ${'conns'.padStart(5)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'requests'.padStart(9)}  errors`);
+  say(
+    `api: btfhub serve (embedded default) in its own process, autocannon ${seconds} s per row, kernel BTF ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB (${fixtures.source})`,
+  );
+  say(
+    `  ${'scenario'.padEnd(46)} ${'conns'.padStart(5)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'requests'.padStart(9)}  errors`,
+  );
   for (const f of rows) {
-    say(`  ${f.name.padEnd(46)} ${String(f.connections).padStart(5)} ${f.rps.toFixed(0).padStart(8)} ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)} ${String(f.requests).padStart(9)}  ${f.errors}`);
+    say(
+      `  ${f.name.padEnd(46)} ${String(f.connections).padStart(5)} ${f.rps.toFixed(0).padStart(8)} ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)} ${String(f.requests).padStart(9)}  ${f.errors}`,
+    );
   }
   if (precise !== undefined) {
     say(`  cached POST, tools_like, one at a time (2000 requests): p50 ${precise.p50.toFixed(2)} ms, p99 ${precise.p99.toFixed(2)} ms`);
   }
   if (preciseSmall !== undefined) {
-    say(`  cached POST, enum64 (15 KB), one at a time (2000 requests): p50 ${preciseSmall.p50.toFixed(2)} ms, p99 ${preciseSmall.p99.toFixed(2)} ms (goal < 3 ms)`);
+    say(
+      `  cached POST, enum64 (15 KB), one at a time (2000 requests): p50 ${preciseSmall.p50.toFixed(2)} ms, p99 ${preciseSmall.p99.toFixed(2)} ms (goal < 3 ms)`,
+    );
   }
   if (preciseBig !== undefined && big !== undefined) {
-    say(`  cached POST, big (${(big.length / 1e6).toFixed(2)} MB), one at a time (1000 requests): p50 ${preciseBig.p50.toFixed(2)} ms, p99 ${preciseBig.p99.toFixed(2)} ms (goal < 12 ms)`);
+    say(
+      `  cached POST, big (${(big.length / 1e6).toFixed(2)} MB), one at a time (1000 requests): p50 ${preciseBig.p50.toFixed(2)} ms, p99 ${preciseBig.p99.toFixed(2)} ms (goal < 12 ms)`,
+    );
   }
   return lines;
 }

@@ -36,7 +36,16 @@ const run = promisify(execFile);
 
 const KERNELS = 200;
 const RELEASES = [
-  'ubuntu/18.04', 'ubuntu/20.04', 'ubuntu/22.04', 'debian/10', 'debian/11', 'debian/12', 'centos/7', 'centos/8', 'amzn/2', 'fedora/38',
+  'ubuntu/18.04',
+  'ubuntu/20.04',
+  'ubuntu/22.04',
+  'debian/10',
+  'debian/11',
+  'debian/12',
+  'centos/7',
+  'centos/8',
+  'amzn/2',
+  'fedora/38',
 ];
 const HISTORY: readonly (readonly KernelEdit[])[] = [
   HISTORY_VARIANTS.base.edits,
@@ -91,7 +100,9 @@ export async function runBundleBench(): Promise<string[]> {
   const dir = await benchArchive(fixtures.vmlinux);
   const store = new FsObjectStore(dir);
   const { kernels } = await archiveKernels(store);
-  say(`bundle: tools_like.bpf.o (145 CO-RE relocations) over ${kernels.length} kernels (.btf.tar.xz, ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB of BTF each), ${availableParallelism()} cores`);
+  say(
+    `bundle: tools_like.bpf.o (145 CO-RE relocations) over ${kernels.length} kernels (.btf.tar.xz, ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB of BTF each), ${availableParallelism()} cores`,
+  );
 
   const scratch = await mkdtemp(join(tmpdir(), 'btfhub-bundle-bench-'));
   try {
@@ -139,7 +150,9 @@ export async function runBundleBench(): Promise<string[]> {
     }
 
     const row = (what: string, ms: number, ratio: string) =>
-      say(`| ${what.padEnd(50)} | ${seconds(ms).padStart(9)} | ${`${(ms / kernels.length).toFixed(1)} ms`.padStart(9)} | ${ratio.padStart(13)} |`);
+      say(
+        `| ${what.padEnd(50)} | ${seconds(ms).padStart(9)} | ${`${(ms / kernels.length).toFixed(1)} ms`.padStart(9)} | ${ratio.padStart(13)} |`,
+      );
     const vs = (ms: number) => (reference === undefined ? 'n/a' : `${(reference / ms).toFixed(1)}x faster`);
     say(`| ${'measure'.padEnd(50)} | ${'total'.padStart(9)} | ${'/kernel'.padStart(9)} | ${'vs btfgen'.padStart(13)} |`);
     say(`|${'-'.repeat(52)}|${'-'.repeat(11)}|${'-'.repeat(11)}|${'-'.repeat(15)}|`);
@@ -148,11 +161,15 @@ export async function runBundleBench(): Promise<string[]> {
     row(`bundle, cold, filling --cache, ${pool.threads} threads`, fill.durationMs, vs(fill.durationMs));
     row(`bundle, --cache warm, ${pool.threads} threads`, cached.durationMs, vs(cached.durationMs));
     row('bundle, --cache warm, in process', cachedInProcess.durationMs, vs(cachedInProcess.durationMs));
-    say(`bundle: ${pool.threads} trim threads started in ${seconds(poolStartMs)} before the runs (about 0.25 s from compiled ` +
-      'JavaScript; longer under the TypeScript loader); xz takes about 70 ms of CPU per kernel on both sides, which bounds the cold runs');
-    say(`bundle: ${cached.entries.length} kernels, ${cached.failures.length} left out, ${cached.distinct} distinct BTFs, ` +
-      `${cached.bytes.archive} bytes .tar.gz (${cached.bytes.trimmed} uncompressed)` +
-      (reference === undefined ? '' : `; ${same}/${kernels.length} byte-identical to bpftool's`));
+    say(
+      `bundle: ${pool.threads} trim threads started in ${seconds(poolStartMs)} before the runs (about 0.25 s from compiled ` +
+        'JavaScript; longer under the TypeScript loader); xz takes about 70 ms of CPU per kernel on both sides, which bounds the cold runs',
+    );
+    say(
+      `bundle: ${cached.entries.length} kernels, ${cached.failures.length} left out, ${cached.distinct} distinct BTFs, ` +
+        `${cached.bytes.archive} bytes .tar.gz (${cached.bytes.trimmed} uncompressed)` +
+        (reference === undefined ? '' : `; ${same}/${kernels.length} byte-identical to bpftool's`),
+    );
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

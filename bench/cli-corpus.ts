@@ -26,11 +26,46 @@ export const CORPUS_OBJECTS = 120;
 
 /** Structs libbpf-tools programs read; those the kernel lacks are left out. */
 const STRUCTS = [
-  'task_struct', 'mm_struct', 'signal_struct', 'cred', 'files_struct', 'fs_struct', 'nsproxy', 'pid_namespace',
-  'file', 'inode', 'dentry', 'super_block', 'path', 'vfsmount', 'qstr', 'address_space',
-  'sock', 'sock_common', 'inet_sock', 'tcp_sock', 'sk_buff', 'net_device', 'socket', 'msghdr',
-  'request', 'request_queue', 'gendisk', 'block_device', 'bio', 'cgroup', 'css_set', 'kernfs_node',
-  'oom_control', 'linux_binprm', 'rq', 'cfs_rq', 'sched_entity', 'vm_area_struct', 'page', 'kiocb',
+  'task_struct',
+  'mm_struct',
+  'signal_struct',
+  'cred',
+  'files_struct',
+  'fs_struct',
+  'nsproxy',
+  'pid_namespace',
+  'file',
+  'inode',
+  'dentry',
+  'super_block',
+  'path',
+  'vfsmount',
+  'qstr',
+  'address_space',
+  'sock',
+  'sock_common',
+  'inet_sock',
+  'tcp_sock',
+  'sk_buff',
+  'net_device',
+  'socket',
+  'msghdr',
+  'request',
+  'request_queue',
+  'gendisk',
+  'block_device',
+  'bio',
+  'cgroup',
+  'css_set',
+  'kernfs_node',
+  'oom_control',
+  'linux_binprm',
+  'rq',
+  'cfs_rq',
+  'sched_entity',
+  'vm_area_struct',
+  'page',
+  'kiocb',
 ] as const;
 
 const CORE_PROGS = fileURLToPath(new URL('../test/fixtures/core-progs/', import.meta.url));
@@ -48,9 +83,7 @@ export function pickableMembers(kernel: Btf): StructMembers[] {
     if (id === undefined) continue;
     const type = kernel.type(id);
     if (type.kind !== BtfKind.Struct) continue;
-    const members = type.members
-      .filter((m) => m.name !== '' && m.bitfieldSize === 0 && isPlain(kernel, m.type))
-      .map((m) => m.name);
+    const members = type.members.filter((m) => m.name !== '' && m.bitfieldSize === 0 && isPlain(kernel, m.type)).map((m) => m.name);
     if (members.length >= 4) found.push({ name, members });
   }
   return found;
@@ -96,7 +129,8 @@ export function corpusSource(index: number, structs: readonly StructMembers[]): 
     lines.push(`SEC("kprobe/corpus_${index}_${p}")`, `int BPF_KPROBE(corpus_${index}_${p}, struct ${struct.name} *x)`, '{');
     let slot = 0;
     for (const member of members) {
-      if (next() < 0.2) lines.push(`\tif (bpf_core_field_exists(x->${member}))\n\t\tout(${slot++ % 64}, (u64)BPF_CORE_READ(x, ${member}));`);
+      if (next() < 0.2)
+        lines.push(`\tif (bpf_core_field_exists(x->${member}))\n\t\tout(${slot++ % 64}, (u64)BPF_CORE_READ(x, ${member}));`);
       else lines.push(`\tout(${slot++ % 64}, (u64)BPF_CORE_READ(x, ${member}));`);
     }
     if (next() < 0.5) lines.push(`\tout(${slot % 64}, bpf_core_type_size(struct ${struct.name}));`);
@@ -125,9 +159,21 @@ export async function ensureCorpus(vmlinux: Uint8Array, vmlinuxH: string, log: (
       const base = `corpus_${String(i).padStart(3, '0')}`;
       await writeFile(join(dir, `${base}.bpf.c`), corpusSource(i, structs));
       const job = run('clang', [
-        '-g', '-O2', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-Wall', '-Wno-unused-variable',
-        `-I${dir}`, `-I${CORE_PROGS}`, '-idirafter', '/usr/include/x86_64-linux-gnu',
-        '-c', join(dir, `${base}.bpf.c`), '-o', join(dir, `${base}.bpf.o`),
+        '-g',
+        '-O2',
+        '-target',
+        'bpf',
+        '-D__TARGET_ARCH_x86',
+        '-Wall',
+        '-Wno-unused-variable',
+        `-I${dir}`,
+        `-I${CORE_PROGS}`,
+        '-idirafter',
+        '/usr/include/x86_64-linux-gnu',
+        '-c',
+        join(dir, `${base}.bpf.c`),
+        '-o',
+        join(dir, `${base}.bpf.o`),
       ]).finally(() => pending.delete(job));
       pending.add(job);
       if (pending.size >= lanes) await Promise.race(pending);
@@ -138,5 +184,8 @@ export async function ensureCorpus(vmlinux: Uint8Array, vmlinuxH: string, log: (
 
 /** The corpus's object files, sorted. */
 export async function corpusObjects(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((f) => f.endsWith('.bpf.o')).sort().map((f) => join(dir, f));
+  return (await readdir(dir))
+    .filter((f) => f.endsWith('.bpf.o'))
+    .sort()
+    .map((f) => join(dir, f));
 }

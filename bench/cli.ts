@@ -75,7 +75,8 @@ async function measure(command: string, args: readonly string[]): Promise<Sample
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const maxOf = (xs: (number | undefined)[]) => xs.reduce<number | undefined>((m, x) => (x === undefined ? m : Math.max(m ?? 0, x)), undefined);
+const maxOf = (xs: (number | undefined)[]) =>
+  xs.reduce<number | undefined>((m, x) => (x === undefined ? m : Math.max(m ?? 0, x)), undefined);
 
 interface Case {
   name: string;
@@ -102,7 +103,11 @@ interface Result {
 /** Medians of wall and CPU time, the largest peak RSS. */
 function figures(samples: readonly Sample[]): Figures {
   const cpu = samples.map((s) => s.cpuMs).filter((x): x is number => x !== undefined);
-  return { ms: median(samples.map((s) => s.ms)), rssKiB: maxOf(samples.map((s) => s.rssKiB)), cpuMs: cpu.length > 0 ? median(cpu) : undefined };
+  return {
+    ms: median(samples.map((s) => s.ms)),
+    rssKiB: maxOf(samples.map((s) => s.rssKiB)),
+    cpuMs: cpu.length > 0 ? median(cpu) : undefined,
+  };
 }
 
 async function runCase(c: Case): Promise<Result> {
@@ -168,13 +173,19 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
     const trimCase = (name: string, objects: string[], caseRuns: number, goal: string): Case => ({
       name,
       ours: ['trim', '--btf', fx.vmlinuxPath, '--out', ourOut, ...objects],
-      ...(fx.hasBpftool && { reference: { command: 'bpftool', args: ['gen', 'min_core_btf', fx.vmlinuxPath, refOut, ...objects] }, outputs: [ourOut, refOut] as [string, string] }),
+      ...(fx.hasBpftool && {
+        reference: { command: 'bpftool', args: ['gen', 'min_core_btf', fx.vmlinuxPath, refOut, ...objects] },
+        outputs: [ourOut, refOut] as [string, string],
+      }),
       runs: caseRuns,
       goal,
     });
     const toolsLike = fx.objects.get('tools_like');
     if (!toolsLike) throw new Error('fixture tools_like is missing');
-    const accepted = [...fx.oracle.single.keys()].filter((n) => !n.startsWith('type_matches')).sort().map((n) => fx.objects.get(n)!.path);
+    const accepted = [...fx.oracle.single.keys()]
+      .filter((n) => !n.startsWith('type_matches'))
+      .sort()
+      .map((n) => fx.objects.get(n)!.path);
 
     const cases: Case[] = [
       { name: 'node -e 0 (the floor: Node itself)', ours: [], runs, goal: '' },
@@ -203,14 +214,16 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
 
     say(`cli: the compiled CLI (${process.execPath} ${process.version}) against bpftool, processes, median of ${runs} interleaved runs`);
     const widths = [44, 10, 10, 8, 9, 10, 10, 9, 9, 9, 9];
-    const row = (cells: string[]) => say(`| ${cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`);
+    const row = (cells: string[]) =>
+      say(`| ${cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`);
     row(['measure', 'ours', 'bpftool', 'ratio', 'goal', 'our CPU', 'bpftool', 'CPU ratio', 'our RSS', 'bpftool', 'identical']);
     say(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
     const mib = (kib: number | undefined) => (kib === undefined ? 'n/a' : `${(kib / 1024).toFixed(1)} MiB`);
     for (const c of cases) {
       const r = c.ours.length === 0 ? await runFloor(runs) : await runCase(c);
       const ms = (x: number | undefined) => (x === undefined ? 'n/a' : `${x.toFixed(1)} ms`);
-      const cpuRatio = r.reference?.cpuMs !== undefined && r.ours.cpuMs !== undefined ? `${(r.ours.cpuMs / r.reference.cpuMs).toFixed(2)}x` : '';
+      const cpuRatio =
+        r.reference?.cpuMs !== undefined && r.ours.cpuMs !== undefined ? `${(r.ours.cpuMs / r.reference.cpuMs).toFixed(2)}x` : '';
       row([
         c.name,
         ms(r.ours.ms),
@@ -226,7 +239,9 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
       ]);
     }
     if (kernelNote) say(kernelNote);
-    say('cli: goals: ratio = ours / bpftool wall time (CPU = user + system, steadier on a busy machine); peak RSS of the many-object calls <= 100 MiB');
+    say(
+      'cli: goals: ratio = ours / bpftool wall time (CPU = user + system, steadier on a busy machine); peak RSS of the many-object calls <= 100 MiB',
+    );
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -18,7 +18,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Btf, encodeBtf, parseBpfObject, readWorkCounters, RelocationResolver, resetWorkCounters, trimBtf, trimBtfTypes, verifyTrim,
+  Btf,
+  encodeBtf,
+  parseBpfObject,
+  readWorkCounters,
+  RelocationResolver,
+  resetWorkCounters,
+  trimBtf,
+  trimBtfTypes,
+  verifyTrim,
 } from '../src/btf/index.js';
 import { ensureBigObject, TRACEE_SIZE } from '../test/fixtures/big-object.js';
 import { KERNEL_BTF } from '../test/fixtures/build-fixtures.js';
@@ -53,7 +61,9 @@ export async function runBigObjectBench(options: { runs?: number; bpftoolRuns?: 
   const bytes = new Uint8Array(readFileSync(big.objectPath));
   const raw = new Uint8Array(readFileSync(big.vmlinuxPath));
   const kernel = Btf.parse(raw);
-  say(`codec, big object: ${(bytes.length / 1e6).toFixed(2)} MB, ${big.relocations} CO-RE relocations over ${big.types} types (generated for this kernel${buildSeconds > 1 ? `, built in ${buildSeconds.toFixed(0)} s` : ', cached'})`);
+  say(
+    `codec, big object: ${(bytes.length / 1e6).toFixed(2)} MB, ${big.relocations} CO-RE relocations over ${big.types} types (generated for this kernel${buildSeconds > 1 ? `, built in ${buildSeconds.toFixed(0)} s` : ', cached'})`,
+  );
 
   const runs = options.runs ?? 15;
   // Warm up every path once.

@@ -39,7 +39,9 @@ export async function runCodecBench(options: { bpftoolRuns?: number; coldRuns?: 
     console.log(s);
   };
   const relocs = parseBpfObject(object.bytes, objectName).ext.coreRelos.reduce((n, s) => n + s.records.length, 0);
-  say(`codec: kernel BTF ${(raw.length / 1e6).toFixed(2)} MB (${fixtures.source}), object ${objectName}.bpf.o with ${relocs} CO-RE relocations`);
+  say(
+    `codec: kernel BTF ${(raw.length / 1e6).toFixed(2)} MB (${fixtures.source}), object ${objectName}.bpf.o with ${relocs} CO-RE relocations`,
+  );
 
   let bpftoolMs: number | undefined;
   if (fixtures.hasBpftool) {
@@ -60,7 +62,8 @@ export async function runCodecBench(options: { bpftoolRuns?: number; coldRuns?: 
 
   const coldRuns: number[] = [];
   const firstCold = time(() => trimBtf(Btf.parse(raw), [parseBpfObject(object.bytes, objectName)]));
-  for (let i = 0; i < (options.coldRuns ?? 30); i++) coldRuns.push(time(() => trimBtf(Btf.parse(raw), [parseBpfObject(object.bytes, objectName)])));
+  for (let i = 0; i < (options.coldRuns ?? 30); i++)
+    coldRuns.push(time(() => trimBtf(Btf.parse(raw), [parseBpfObject(object.bytes, objectName)])));
 
   const kernel = Btf.parse(raw);
   for (let i = 0; i < 200; i++) trimBtf(kernel, [parseBpfObject(object.bytes, objectName)]);
@@ -80,16 +83,43 @@ export async function runCodecBench(options: { bpftoolRuns?: number; coldRuns?: 
     void held.typeCount;
   }
 
-  const row = (what: string, ours: string, ref: string, ratio: string) => say(`| ${what.padEnd(44)} | ${ours.padStart(12)} | ${ref.padStart(14)} | ${ratio.padStart(22)} |`);
+  const row = (what: string, ours: string, ref: string, ratio: string) =>
+    say(`| ${what.padEnd(44)} | ${ours.padStart(12)} | ${ref.padStart(14)} | ${ratio.padStart(22)} |`);
   say(`| ${'measure'.padEnd(44)} | ${'ours'.padStart(12)} | ${'bpftool'.padStart(14)} | ${'ratio'.padStart(22)} |`);
   say(`|${'-'.repeat(46)}|${'-'.repeat(14)}|${'-'.repeat(16)}|${'-'.repeat(24)}|`);
   const vs = (ms: number) => (bpftoolMs === undefined ? 'n/a' : `${(bpftoolMs / ms).toFixed(1)}x faster`);
-  row('cold trim, median of runs (decode+trim+encode)', `${median(coldRuns).toFixed(2)} ms`, bpftoolMs === undefined ? 'n/a' : `${bpftoolMs.toFixed(2)} ms`, vs(median(coldRuns)));
-  row('cold trim, first run in the process', `${firstCold.toFixed(2)} ms`, bpftoolMs === undefined ? 'n/a' : `${bpftoolMs.toFixed(2)} ms`, vs(firstCold));
-  row('hot trim, median (kernel decoded)', `${median(hotRuns).toFixed(3)} ms`, bpftoolMs === undefined ? 'n/a' : `${bpftoolMs.toFixed(2)} ms`, vs(median(hotRuns)));
+  row(
+    'cold trim, median of runs (decode+trim+encode)',
+    `${median(coldRuns).toFixed(2)} ms`,
+    bpftoolMs === undefined ? 'n/a' : `${bpftoolMs.toFixed(2)} ms`,
+    vs(median(coldRuns)),
+  );
+  row(
+    'cold trim, first run in the process',
+    `${firstCold.toFixed(2)} ms`,
+    bpftoolMs === undefined ? 'n/a' : `${bpftoolMs.toFixed(2)} ms`,
+    vs(firstCold),
+  );
+  row(
+    'hot trim, median (kernel decoded)',
+    `${median(hotRuns).toFixed(3)} ms`,
+    bpftoolMs === undefined ? 'n/a' : `${bpftoolMs.toFixed(2)} ms`,
+    vs(median(hotRuns)),
+  );
   row('hot trim, p99', `${p99(hotRuns).toFixed(3)} ms`, '', '');
-  row('decoded kernel held in memory / raw BTF', `${(kernel.memoryBytes / 1e6).toFixed(2)} MB`, `${(raw.length / 1e6).toFixed(2)} MB raw`, `${(kernel.memoryBytes / raw.length).toFixed(2)}x raw (goal < 2x)`);
-  if (heapDelta !== undefined) row('measured heap + buffers for one decoded kernel', `${(heapDelta / 1e6).toFixed(2)} MB`, '', `${(heapDelta / raw.length).toFixed(2)}x raw`);
+  row(
+    'decoded kernel held in memory / raw BTF',
+    `${(kernel.memoryBytes / 1e6).toFixed(2)} MB`,
+    `${(raw.length / 1e6).toFixed(2)} MB raw`,
+    `${(kernel.memoryBytes / raw.length).toFixed(2)}x raw (goal < 2x)`,
+  );
+  if (heapDelta !== undefined)
+    row(
+      'measured heap + buffers for one decoded kernel',
+      `${(heapDelta / 1e6).toFixed(2)} MB`,
+      '',
+      `${(heapDelta / raw.length).toFixed(2)}x raw`,
+    );
   lines.push(...(await runBigObjectBench()));
   return lines;
 }

@@ -17,7 +17,9 @@ import { parseArgs } from 'node:util';
 import { generateKernelBtf } from '../src/generate/index.js';
 
 const run = promisify(execFile);
-const { values } = parseArgs({ options: { cus: { type: 'string', default: '400' }, types: { type: 'string', default: '2000' }, keep: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { cus: { type: 'string', default: '400' }, types: { type: 'string', default: '2000' }, keep: { type: 'boolean' } },
+});
 const CUS = Number(values.cus);
 const TYPES = Number(values.types);
 const mini = await readFile(new URL('../test/fixtures/generate/mini-kernel.c', import.meta.url), 'utf8');
@@ -64,7 +66,10 @@ try {
   await mkdir(join(root, 'DEBIAN'));
   await run('gcc', ['-nostdlib', '-static', '-no-pie', '-Wl,-e,start_kernel', '-o', vmlinux, ...objects], { maxBuffer: 1 << 26 });
   const buildMs = performance.now() - started;
-  await writeFile(join(root, 'DEBIAN/control'), `Package: linux-image-${release}-dbg\nVersion: 1\nArchitecture: amd64\nMaintainer: bench <b@example.invalid>\nDescription: bench\n`);
+  await writeFile(
+    join(root, 'DEBIAN/control'),
+    `Package: linux-image-${release}-dbg\nVersion: 1\nArchitecture: amd64\nMaintainer: bench <b@example.invalid>\nDescription: bench\n`,
+  );
   const deb = join(dir, `linux-image-${release}-dbg_1_amd64.deb`);
   const packStart = performance.now();
   await run('dpkg-deb', ['--root-owner-group', '-Zxz', '-z1', '--build', root, deb]);
@@ -74,7 +79,16 @@ try {
 
   // pahole alone, through GNU time for its peak memory.
   const detached = join(dir, 'direct.btf');
-  const direct = await run('/usr/bin/time', ['-v', 'pahole', '--btf_gen_floats', '--skip_encoding_btf_type_tag', '--skip_encoding_btf_decl_tag', '--skip_encoding_btf_enum64', `--btf_encode_detached=${detached}`, vmlinux]).catch((e: { stderr: string }) => ({ stderr: e.stderr }));
+  const direct = await run('/usr/bin/time', [
+    '-v',
+    'pahole',
+    '--btf_gen_floats',
+    '--skip_encoding_btf_type_tag',
+    '--skip_encoding_btf_decl_tag',
+    '--skip_encoding_btf_enum64',
+    `--btf_encode_detached=${detached}`,
+    vmlinux,
+  ]).catch((e: { stderr: string }) => ({ stderr: e.stderr }));
   const wall = /Elapsed \(wall clock\) time.*: (.*)/.exec(direct.stderr)?.[1];
   const maxKb = /Maximum resident set size \(kbytes\): (\d+)/.exec(direct.stderr)?.[1];
 
@@ -84,13 +98,15 @@ try {
   const genMs = performance.now() - genStart;
   const same = Buffer.compare(Buffer.from(result.btf), await readFile(detached)) === 0;
   const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
-  console.log([
-    `inputs: ${CUS} units x ${TYPES} structs; vmlinux ${mib(vmlinuxBytes)} (built in ${(buildMs / 1000).toFixed(1)} s), .deb (xz -1) ${mib(debBytes)} (packed in ${(packMs / 1000).toFixed(1)} s)`,
-    `pahole alone: ${wall} wall, peak RSS ${maxKb ? mib(Number(maxKb) * 1024) : '?'}`,
-    `generateKernelBtf(.deb): ${(genMs / 1000).toFixed(1)} s total; extract ${(result.extractMs / 1000).toFixed(1)} s; pahole ${(result.pahole.durationMs / 1000).toFixed(1)} s, pahole peak RSS ${result.pahole.peakRssBytes ? mib(result.pahole.peakRssBytes) : '?'}`,
-    `our process: peak RSS ${mib(process.resourceUsage().maxRSS * 1024)} (RSS before the call ${mib(rssBefore)})`,
-    `BTF ${mib(result.btf.length)}, ${result.typeCount} types; same bytes as pahole alone: ${same}`,
-  ].join('\n'));
+  console.log(
+    [
+      `inputs: ${CUS} units x ${TYPES} structs; vmlinux ${mib(vmlinuxBytes)} (built in ${(buildMs / 1000).toFixed(1)} s), .deb (xz -1) ${mib(debBytes)} (packed in ${(packMs / 1000).toFixed(1)} s)`,
+      `pahole alone: ${wall} wall, peak RSS ${maxKb ? mib(Number(maxKb) * 1024) : '?'}`,
+      `generateKernelBtf(.deb): ${(genMs / 1000).toFixed(1)} s total; extract ${(result.extractMs / 1000).toFixed(1)} s; pahole ${(result.pahole.durationMs / 1000).toFixed(1)} s, pahole peak RSS ${result.pahole.peakRssBytes ? mib(result.pahole.peakRssBytes) : '?'}`,
+      `our process: peak RSS ${mib(process.resourceUsage().maxRSS * 1024)} (RSS before the call ${mib(rssBefore)})`,
+      `BTF ${mib(result.btf.length)}, ${result.typeCount} types; same bytes as pahole alone: ${same}`,
+    ].join('\n'),
+  );
 } finally {
   if (!values.keep) await rm(dir, { recursive: true, force: true });
   else console.log(`kept ${dir}`);

@@ -68,7 +68,11 @@ const env = {
 };
 const children: ChildProcess[] = [];
 const launch = (args: string[]) => {
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   children.push(child);
   return child;
 };
@@ -77,7 +81,10 @@ try {
   const api = launch(['serve']);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     if (i > 600) throw new Error('the API did not become ready');
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -97,7 +104,16 @@ try {
   const uploadMs = performance.now() - started;
   if (res.status !== 202) throw new Error(`POST /api/v1/kernels/generate: ${res.status} ${await res.text()}`);
   const location = res.headers.get('location')!;
-  let job: { state: string; error?: { message: string }; result?: { pahole: { duration_ms: number; peak_rss_bytes: number | null } | null; provenance?: { pahole: { duration_ms: number; peak_rss_bytes: number | null } } | null; kernel_size: number; type_count: number } };
+  let job: {
+    state: string;
+    error?: { message: string };
+    result?: {
+      pahole: { duration_ms: number; peak_rss_bytes: number | null } | null;
+      provenance?: { pahole: { duration_ms: number; peak_rss_bytes: number | null } } | null;
+      kernel_size: number;
+      type_count: number;
+    };
+  };
   for (;;) {
     job = (await (await fetch(`${base}${location}`)).json()) as typeof job;
     if (job.state === 'completed' || job.state === 'failed') break;
@@ -106,13 +122,15 @@ try {
   const totalMs = performance.now() - started;
   if (job.state !== 'completed') throw new Error(`the job failed: ${job.error?.message}`);
   const pahole = job.result!.provenance!.pahole;
-  console.log([
-    `package ${basename(packagePath)}: ${mib(size)}`,
-    `upload (POST until 202): ${(uploadMs / 1000).toFixed(1)} s; POST to job completed: ${(totalMs / 1000).toFixed(1)} s`,
-    `pahole ${(pahole.duration_ms / 1000).toFixed(1)} s, pahole peak RSS ${pahole.peak_rss_bytes === null ? '?' : mib(pahole.peak_rss_bytes)}`,
-    `API peak RSS ${mib(await peakRss(api.pid!))}; worker peak RSS ${mib(await peakRss(worker.pid!))}`,
-    `registered ${(job.result!.kernel_size / 1024).toFixed(0)} KiB .btf.tar.xz, ${job.result!.type_count} types`,
-  ].join('\n'));
+  console.log(
+    [
+      `package ${basename(packagePath)}: ${mib(size)}`,
+      `upload (POST until 202): ${(uploadMs / 1000).toFixed(1)} s; POST to job completed: ${(totalMs / 1000).toFixed(1)} s`,
+      `pahole ${(pahole.duration_ms / 1000).toFixed(1)} s, pahole peak RSS ${pahole.peak_rss_bytes === null ? '?' : mib(pahole.peak_rss_bytes)}`,
+      `API peak RSS ${mib(await peakRss(api.pid!))}; worker peak RSS ${mib(await peakRss(worker.pid!))}`,
+      `registered ${(job.result!.kernel_size / 1024).toFixed(0)} KiB .btf.tar.xz, ${job.result!.type_count} types`,
+    ].join('\n'),
+  );
 } finally {
   for (const child of children) child.kill('SIGTERM');
   await new Promise((resolve) => setTimeout(resolve, 2000));

@@ -13,12 +13,14 @@ import process from 'node:process';
 import { fileURLToPath, URL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const { BUNDLED_COMMANDS, CLI_BUNDLE_FILE } = await import(new URL('../dist/src/cli/bundled.js', import.meta.url).href).catch(() =>
-  import(new URL('../src/cli/bundled.ts', import.meta.url).href),
+const { BUNDLED_COMMANDS, CLI_BUNDLE_FILE } = await import(new URL('../dist/src/cli/bundled.js', import.meta.url).href).catch(
+  () => import(new URL('../src/cli/bundled.ts', import.meta.url).href),
 );
 const outfile = process.argv[2] ?? `${ROOT}dist/src/cli/${CLI_BUNDLE_FILE}`;
 
-const commandModules = readdirSync(`${ROOT}src/cli/commands`).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
+const commandModules = readdirSync(`${ROOT}src/cli/commands`)
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.slice(0, -3));
 const unknown = BUNDLED_COMMANDS.filter((name) => !commandModules.includes(name));
 if (unknown.length > 0) throw new Error(`bundle-cli: no module src/cli/commands/${unknown[0]}.ts`);
 

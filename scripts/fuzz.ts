@@ -30,9 +30,13 @@ import { TARGET, object, r, lSkFlat, lBf, lArr, lOps, lE64, lPr, lSkT } from '..
 import { loadFixtures } from '../test/helpers/fixtures.js';
 import { everyKind } from '../test/helpers/sample-types.js';
 import {
-  deepTypedefChains, elfWithSharedSectionNames, longMemberLists, manyExtSections, objectOnManyTypes, withRepeatedRelocations,
+  deepTypedefChains,
+  elfWithSharedSectionNames,
+  longMemberLists,
+  manyExtSections,
+  objectOnManyTypes,
+  withRepeatedRelocations,
 } from '../test/helpers/hostile-inputs.js';
-
 
 const { values } = parseArgs({
   options: {
@@ -47,7 +51,12 @@ const seed = Number(values.seed);
 const outDir = resolve(values.out);
 const iterations = values.iterations === undefined ? undefined : Number(values.iterations);
 const seconds = Number(values.seconds ?? 60);
-const apiIterations = values['api-iterations'] !== undefined ? Number(values['api-iterations']) : iterations === undefined ? undefined : Math.max(200, Math.floor(iterations / 20));
+const apiIterations =
+  values['api-iterations'] !== undefined
+    ? Number(values['api-iterations'])
+    : iterations === undefined
+      ? undefined
+      : Math.max(200, Math.floor(iterations / 20));
 const saved: string[] = [];
 
 async function save(name: string, data: Uint8Array | string): Promise<void> {
@@ -59,11 +68,15 @@ async function save(name: string, data: Uint8Array | string): Promise<void> {
 
 const started = performance.now();
 const fixtures = await loadFixtures();
-console.log(`fuzz: seed ${seed}, fixtures ${fixtures.source}, ${iterations === undefined ? `${seconds} s` : `${iterations} codec + ${apiIterations} API iterations`}`);
+console.log(
+  `fuzz: seed ${seed}, fixtures ${fixtures.source}, ${iterations === undefined ? `${seconds} s` : `${iterations} codec + ${apiIterations} API iterations`}`,
+);
 
 // ---- the codec ---------------------------------------------------------------------------
 const kernel = Btf.parse(fixtures.vmlinux);
-const realObjects = ['shared_a', 'tools_like', 'type_matches'].map((n) => fixtures.objects.get(n)?.bytes).filter((b): b is Uint8Array => b !== undefined);
+const realObjects = ['shared_a', 'tools_like', 'type_matches']
+  .map((n) => fixtures.objects.get(n)?.bytes)
+  .filter((b): b is Uint8Array => b !== undefined);
 const craftedObjects = [
   object([r(lSkFlat, '0:0', K.FieldByteOffset), r(lBf, '0:1', K.FieldLshiftU64, 1), r(lArr, '0:0:1:2', K.FieldByteOffset, 2)]),
   object([r(lOps, '0', K.TypeMatches), r(lE64, '0', K.EnumvalValue, 1), r(lPr, '0:0', K.FieldExists, 2), r(lSkT, '0', K.TypeSize, 3)]),
@@ -73,7 +86,16 @@ const crafted = codecTargets({
   objectSeeds: craftedObjects,
   target: Btf.parse(TARGET),
 });
-const real = codecTargets({ btfSeeds: [trimBtf(kernel, realObjects.map((o, i) => parseBpfObject(o, `o${i}`)))], objectSeeds: realObjects, target: kernel })
+const real = codecTargets({
+  btfSeeds: [
+    trimBtf(
+      kernel,
+      realObjects.map((o, i) => parseBpfObject(o, `o${i}`)),
+    ),
+  ],
+  objectSeeds: realObjects,
+  target: kernel,
+})
   .filter((target) => target.name === 'object+trim' || target.name === 'btf.ext')
   .map((target) => ({ ...target, name: `${target.name} (kernel)` }));
 const codecStarted = performance.now();
@@ -118,8 +140,26 @@ const seedObjects = [
   manyExtSections(500, 10_000),
 ];
 const CUSTOMIZE = '/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64';
-const NASTY = ['', '..', '../etc', 'a/b', '%00', 'x'.repeat(130), 'ü', '__proto__', 'constructor', '-x', '.x', 'ubuntu', '22.04', 'amd64', 'focal', '5.15.0-91-generic'];
-const randomText = () => (rng.below(3) === 0 ? Buffer.from(Array.from({ length: rng.below(40) }, () => rng.below(256))).toString('latin1') : pick(NASTY));
+const NASTY = [
+  '',
+  '..',
+  '../etc',
+  'a/b',
+  '%00',
+  'x'.repeat(130),
+  'ü',
+  '__proto__',
+  'constructor',
+  '-x',
+  '.x',
+  'ubuntu',
+  '22.04',
+  'amd64',
+  'focal',
+  '5.15.0-91-generic',
+];
+const randomText = () =>
+  rng.below(3) === 0 ? Buffer.from(Array.from({ length: rng.below(40) }, () => rng.below(256))).toString('latin1') : pick(NASTY);
 
 /** A mutated object: codec mutations, sometimes stacked, sometimes gzip-wrapped (valid or damaged). */
 function fuzzObject(): Uint8Array {
@@ -143,14 +183,29 @@ function fuzzRequest(): InjectOptions {
     if (rng.below(4) === 0) fields.push({ name: pick(['distro', 'object', 'bpf', 'x', '']), data: randomText() });
     if (rng.below(4) === 0) fields.splice(rng.below(fields.length), 1);
   }
-  const objects = Array.from({ length: 1 + (rng.below(4) === 0 ? rng.below(3) : 0) }, () => (strategy === 1 ? pick(seedObjects) : fuzzObject()));
-  const parts: Part[] = [...(customize ? [] : fields), ...objects.map((data) => ({ name: customize ? 'bpf' : 'object', filename: pick(['p.bpf.o', 'p.o.gz', '', '../../x', 'ü.o']), data }))];
+  const objects = Array.from({ length: 1 + (rng.below(4) === 0 ? rng.below(3) : 0) }, () =>
+    strategy === 1 ? pick(seedObjects) : fuzzObject(),
+  );
+  const parts: Part[] = [
+    ...(customize ? [] : fields),
+    ...objects.map((data) => ({ name: customize ? 'bpf' : 'object', filename: pick(['p.bpf.o', 'p.o.gz', '', '../../x', 'ü.o']), data })),
+  ];
   if (rng.below(2) === 0) parts.reverse();
   const body = multipart(parts);
   let payload: Buffer = body.payload;
   let headers: Record<string, string> = body.headers;
   if (strategy === 2) payload = Buffer.from(mutate(payload, rng).bytes); // the multipart framing itself
-  if (strategy === 3) headers = { 'content-type': pick(['multipart/form-data', 'multipart/form-data; boundary=', 'multipart/form-data; boundary=x', 'text/plain', 'application/json', body.headers['content-type'] + '; charset=utf-7']) };
+  if (strategy === 3)
+    headers = {
+      'content-type': pick([
+        'multipart/form-data',
+        'multipart/form-data; boundary=',
+        'multipart/form-data; boundary=x',
+        'text/plain',
+        'application/json',
+        body.headers['content-type'] + '; charset=utf-7',
+      ]),
+    };
   return { method: 'POST', url: customize ? CUSTOMIZE : '/api/v1/btf', payload, headers };
 }
 
@@ -175,7 +230,13 @@ for (let i = 0; (apiIterations === undefined || i < apiIterations) && performanc
     else if (status >= 400 && !ErrorBody.safeParse(safeJson(body)).success) why = `status ${status} without the JSON error shape`;
     if (status >= 400) {
       const parsed = safeJson(body) as { error?: string; message?: string } | undefined;
-      errorKinds.add(`${status} ${parsed?.error ?? '?'}: ${String(parsed?.message ?? '').replace(/[0-9a-f]{16,}/g, 'H').replace(/\d+/g, 'N').replace(/"[^"]*"/g, 'S').slice(0, 80)}`);
+      errorKinds.add(
+        `${status} ${parsed?.error ?? '?'}: ${String(parsed?.message ?? '')
+          .replace(/[0-9a-f]{16,}/g, 'H')
+          .replace(/\d+/g, 'N')
+          .replace(/"[^"]*"/g, 'S')
+          .slice(0, 80)}`,
+      );
     }
   } catch (err) {
     why = `inject threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
@@ -186,8 +247,25 @@ for (let i = 0; (apiIterations === undefined || i < apiIterations) && performanc
   statuses[status] = (statuses[status] ?? 0) + 1;
   if (why !== null) {
     apiCrashes++;
-    const payload = Buffer.isBuffer(request.payload) ? request.payload : Buffer.from(typeof request.payload === 'string' ? request.payload : '');
-    await save(`api-${i}.json`, JSON.stringify({ why, method: request.method, url: request.url, headers: request.headers, payload: payload.toString('base64'), status, body: body.slice(0, 2000) }, null, 1));
+    const payload = Buffer.isBuffer(request.payload)
+      ? request.payload
+      : Buffer.from(typeof request.payload === 'string' ? request.payload : '');
+    await save(
+      `api-${i}.json`,
+      JSON.stringify(
+        {
+          why,
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          payload: payload.toString('base64'),
+          status,
+          body: body.slice(0, 2000),
+        },
+        null,
+        1,
+      ),
+    );
     console.log(`api: crash at iteration ${i}: ${why}`);
   }
   apiDone++;
@@ -200,7 +278,9 @@ for (const kind of [...errorKinds].sort().slice(0, 40)) console.log(`  ${kind}`)
 for (const teardown of teardowns.reverse()) await teardown();
 
 const crashes = codec.findings.length + apiCrashes;
-console.log(`fuzz: ${codec.iterations + apiDone} iterations, ${crashes} crashes${saved.length > 0 ? `; inputs saved: ${saved.join(', ')}` : ''} (${((performance.now() - started) / 1000).toFixed(0)} s, RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB)`);
+console.log(
+  `fuzz: ${codec.iterations + apiDone} iterations, ${crashes} crashes${saved.length > 0 ? `; inputs saved: ${saved.join(', ')}` : ''} (${((performance.now() - started) / 1000).toFixed(0)} s, RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB)`,
+);
 process.exitCode = crashes === 0 ? 0 : 1;
 
 function safeJson(text: string): unknown {

@@ -17,7 +17,13 @@ import { gzipSync } from 'node:zlib';
 import { buildElf } from '../test/helpers/elf-builder.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
 import {
-  btfWithSharedNames, deepTypedefChains, elfWithSharedSectionNames, longMemberLists, manyExtSections, objectOnManyTypes, withRepeatedRelocations,
+  btfWithSharedNames,
+  deepTypedefChains,
+  elfWithSharedSectionNames,
+  longMemberLists,
+  manyExtSections,
+  objectOnManyTypes,
+  withRepeatedRelocations,
 } from '../test/helpers/hostile-inputs.js';
 import { parseElf } from '../src/btf/index.js';
 
@@ -27,7 +33,12 @@ const real = fixtures.objects.get('tools_like')!.bytes;
 
 function withBtf(btf: Uint8Array): Uint8Array {
   const ext = parseElf(real).sections.find((s) => s.name === '.BTF.ext')!;
-  return buildElf({ sections: [{ name: '.BTF', data: btf }, { name: '.BTF.ext', data: real.slice(ext.offset, ext.offset + ext.size) }] });
+  return buildElf({
+    sections: [
+      { name: '.BTF', data: btf },
+      { name: '.BTF.ext', data: real.slice(ext.offset, ext.offset + ext.size) },
+    ],
+  });
 }
 
 const families: { family: string; make: () => Uint8Array; gzip?: boolean }[] = [
@@ -49,10 +60,20 @@ await mkdir(archive, { recursive: true });
 await writeFile(join(archive, '5.15.0-91-generic.btf'), fixtures.vmlinux);
 const port = 20_000 + (process.pid % 20_000);
 const args = dist ? ['dist/src/cli/main.js'] : ['--import', '@tapjs/typescript/import', 'src/cli/main.ts'];
-const child = spawn(process.execPath, [...args, 'serve', '--data', join(dir, 'data'), '--archive', join(dir, 'archive'), '--port', String(port)], {
-  env: { ...process.env, BTFHUB_REGISTER_HOST_KERNEL: 'false', LOG_LEVEL: 'warn', BTFHUB_REQUEST_WAIT_MS: '120000', BTFHUB_RATE_LIMIT_MAX: '0' },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+const child = spawn(
+  process.execPath,
+  [...args, 'serve', '--data', join(dir, 'data'), '--archive', join(dir, 'archive'), '--port', String(port)],
+  {
+    env: {
+      ...process.env,
+      BTFHUB_REGISTER_HOST_KERNEL: 'false',
+      LOG_LEVEL: 'warn',
+      BTFHUB_REQUEST_WAIT_MS: '120000',
+      BTFHUB_RATE_LIMIT_MAX: '0',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  },
+);
 const base = `http://127.0.0.1:${port}`;
 try {
   for (let i = 0; ; i++) {
@@ -68,16 +89,24 @@ try {
     const bytes = f.gzip ? gzipSync(raw) : raw;
     await writeFile(`/proc/${child.pid}/clear_refs`, '5');
     const form = new FormData();
-    for (const [k, v] of Object.entries({ distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' })) form.append(k, v);
+    for (const [k, v] of Object.entries({ distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' }))
+      form.append(k, v);
     form.append('object', new Blob([bytes]), 'hostile.bpf.o');
     const started = performance.now();
-    const answer = fetch(`${base}/api/v1/btf`, { method: 'POST', body: form }).then(async (res) => ({ status: res.status, body: await res.text(), ms: performance.now() - started }));
+    const answer = fetch(`${base}/api/v1/btf`, { method: 'POST', body: form }).then(async (res) => ({
+      status: res.status,
+      body: await res.text(),
+      ms: performance.now() - started,
+    }));
     await new Promise((resolve) => setTimeout(resolve, 50));
     const h0 = performance.now();
     const health = await fetch(`${base}/healthz`);
     const healthMs = performance.now() - h0;
     const res = await answer;
-    const error = res.status === 200 ? '' : ` ${(JSON.parse(res.body) as { error: string; limit?: string }).error}${(JSON.parse(res.body) as { limit?: string }).limit ? ` (${(JSON.parse(res.body) as { limit?: string }).limit})` : ''}`;
+    const error =
+      res.status === 200
+        ? ''
+        : ` ${(JSON.parse(res.body) as { error: string; limit?: string }).error}${(JSON.parse(res.body) as { limit?: string }).limit ? ` (${(JSON.parse(res.body) as { limit?: string }).limit})` : ''}`;
     console.log(
       `| ${f.family} | ${(bytes.length / 1e6).toFixed(2)} MB${f.gzip ? ` (${(raw.length / 1e6).toFixed(0)} MB inflated)` : ''} | ${res.status}${error} | ${res.ms.toFixed(0)} ms | ${health.status} in ${healthMs.toFixed(0)} ms | ${(await peak()).toFixed(0)} MiB |`,
     );

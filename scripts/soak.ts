@@ -126,9 +126,16 @@ function rssMb(pid: number | undefined): number {
 function form(parts: Record<string, string>, object?: Uint8Array): { body: Buffer; contentType: string } {
   const boundary = `----btfhubsoak${randomBytes(6).toString('hex')}`;
   const chunks: Buffer[] = [];
-  for (const [name, value] of Object.entries(parts)) chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+  for (const [name, value] of Object.entries(parts))
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
   if (object !== undefined) {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="object"; filename="prog.bpf.o"\r\nContent-Type: application/octet-stream\r\n\r\n`), Buffer.from(object), Buffer.from('\r\n'));
+    chunks.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="object"; filename="prog.bpf.o"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+      Buffer.from(object),
+      Buffer.from('\r\n'),
+    );
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
@@ -209,8 +216,12 @@ async function main(): Promise<number> {
     const res = await fetch(`${base}/api/v1/btf`, { method: 'POST', body: payload.body, headers: { 'content-type': payload.contentType } });
     if (res.status !== 200) throw new Error(`warm-up: ${res.status} ${await res.text()}`);
   }
-  const deployment = embedded ? 'embedded default (one process: filesystem store, SQLite, trims in process)' : `API + ${workerCount} workers (Redis, PostgreSQL, S3)`;
-  console.log(`soak: ${deployment}${useDist ? ', compiled dist/' : ', TypeScript sources'} up in ${((performance.now() - started) / 1000).toFixed(1)} s; ${seconds} s of load, ${connections} connections`);
+  const deployment = embedded
+    ? 'embedded default (one process: filesystem store, SQLite, trims in process)'
+    : `API + ${workerCount} workers (Redis, PostgreSQL, S3)`;
+  console.log(
+    `soak: ${deployment}${useDist ? ', compiled dist/' : ', TypeScript sources'} up in ${((performance.now() - started) / 1000).toFixed(1)} s; ${seconds} s of load, ${connections} connections`,
+  );
 
   const pids = { api: api.child.pid, ...Object.fromEntries(workers.map((w, i) => [`worker-${i + 1}`, w.child.pid])) };
   const samples: Record<string, number>[] = [];
@@ -218,7 +229,12 @@ async function main(): Promise<number> {
     const row: Record<string, number> = { t: Math.round((performance.now() - loadStarted) / 1000) };
     for (const [name, pid] of Object.entries(pids)) row[name] = rssMb(pid);
     samples.push(row);
-    console.log(`  t=${String(row.t).padStart(4)} s  ${Object.entries(row).filter(([k]) => k !== 't').map(([k, v]) => `${k} ${v.toFixed(0)} MB`).join('  ')}`);
+    console.log(
+      `  t=${String(row.t).padStart(4)} s  ${Object.entries(row)
+        .filter(([k]) => k !== 't')
+        .map(([k, v]) => `${k} ${v.toFixed(0)} MB`)
+        .join('  ')}`,
+    );
   };
 
   const kinds = { cached: 0, trim: 0, bad: 0 };
@@ -271,7 +287,9 @@ async function main(): Promise<number> {
   sample();
 
   const statuses = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, count]));
-  const fiveXx = Object.entries(statuses).filter(([code]) => code.startsWith('5')).reduce((n, [, count]) => n + count, 0);
+  const fiveXx = Object.entries(statuses)
+    .filter(([code]) => code.startsWith('5'))
+    .reduce((n, [, count]) => n + count, 0);
   console.log(
     `soak: ${result.duration} s, ${result.requests.total} requests (${result.requests.average.toFixed(0)}/s; mix sent: ${kinds.cached} cached, ${kinds.trim} new trims, ${kinds.bad} bad), ` +
       `latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`,
@@ -292,13 +310,20 @@ async function main(): Promise<number> {
     const half = series.slice(Math.floor(series.length / 2));
     const rising = half.length >= 3 && half.every((v, i) => i === 0 || v >= half[i - 1]! - 1);
     const growth = mean(tail) / mean(warm) - 1;
-    console.log(`soak: ${name} RSS start ${start.toFixed(0)} MB, end ${end.toFixed(0)} MB, after warm-up ${mean(warm).toFixed(0)} MB -> ${mean(tail).toFixed(0)} MB (${(growth * 100).toFixed(0)} %)`);
+    console.log(
+      `soak: ${name} RSS start ${start.toFixed(0)} MB, end ${end.toFixed(0)} MB, after warm-up ${mean(warm).toFixed(0)} MB -> ${mean(tail).toFixed(0)} MB (${(growth * 100).toFixed(0)} %)`,
+    );
     if (growth > 0.5 && rising) failures.push(`${name} RSS keeps growing (${(growth * 100).toFixed(0)} % over the run, still rising)`);
     // The second half of the run: warm-up (JIT, caches, the kernel decode) is long over by then.
     const lateGrowth = mean(tail) / mean(half.slice(0, 3)) - 1;
     const peak = Math.max(...series);
-    console.log(`soak: ${name} RSS over the second half ${mean(half.slice(0, 3)).toFixed(0)} MB -> ${mean(tail).toFixed(0)} MB (${(lateGrowth * 100).toFixed(1)} %), peak ${peak.toFixed(0)} MB`);
-    if (seconds >= 120 && lateGrowth > maxLateGrowth) failures.push(`${name} RSS grew ${(lateGrowth * 100).toFixed(1)} % over the second half (more than ${(maxLateGrowth * 100).toFixed(0)} %)`);
+    console.log(
+      `soak: ${name} RSS over the second half ${mean(half.slice(0, 3)).toFixed(0)} MB -> ${mean(tail).toFixed(0)} MB (${(lateGrowth * 100).toFixed(1)} %), peak ${peak.toFixed(0)} MB`,
+    );
+    if (seconds >= 120 && lateGrowth > maxLateGrowth)
+      failures.push(
+        `${name} RSS grew ${(lateGrowth * 100).toFixed(1)} % over the second half (more than ${(maxLateGrowth * 100).toFixed(0)} %)`,
+      );
   }
   stopping = true;
   console.log(failures.length === 0 ? 'soak: PASS' : `soak: FAIL: ${failures.join('; ')}`);

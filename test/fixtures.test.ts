@@ -13,8 +13,17 @@ import { findSection, parseElf } from '../src/btf/elf.js';
 import { BTF_MAGIC } from './fixtures/core-relos.js';
 import { checkPrebuiltFiles, readManifest, writePrebuiltSet } from './fixtures/prebuilt.js';
 import {
-  builtObjectNames, countByKind, type FixtureSet, loadFixtures, PREBUILT_OBJECTS, patchTypeMatches, readCoreRelos,
-  runBpftoolMinCore, TYPE_EXISTS, TYPE_MATCHES, TYPE_MATCHES_FIXTURES,
+  builtObjectNames,
+  countByKind,
+  type FixtureSet,
+  loadFixtures,
+  PREBUILT_OBJECTS,
+  patchTypeMatches,
+  readCoreRelos,
+  runBpftoolMinCore,
+  TYPE_EXISTS,
+  TYPE_MATCHES,
+  TYPE_MATCHES_FIXTURES,
 } from './helpers/fixtures.js';
 
 const EM_BPF = 247;
@@ -72,7 +81,8 @@ async function checkSet(t: Test, set: FixtureSet): Promise<void> {
 
   t.test('relocation counts', async (t) => {
     const counts = new Map([...set.objects].map(([name, o]) => [name, readCoreRelos(o.bytes, name).records.length]));
-    for (const [name, count] of counts) t.comment(`${name}: ${count} CO-RE relocations ${JSON.stringify(countByKind(readCoreRelos(set.objects.get(name)!.bytes).records))}`);
+    for (const [name, count] of counts)
+      t.comment(`${name}: ${count} CO-RE relocations ${JSON.stringify(countByKind(readCoreRelos(set.objects.get(name)!.bytes).records))}`);
     const toolsLike = counts.get('tools_like') ?? 0;
     t.ok(toolsLike >= 60 && toolsLike <= 150, `tools_like has 60-150 relocations (${toolsLike})`);
     if (counts.has('no_relos')) t.equal(counts.get('no_relos'), 0, 'no_relos has none');

@@ -148,7 +148,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 /** Where refused objects hashes are kept: Redis with a Redis queue (shared by the replicas), else memory. */
 function refusedObjects(config: ApiConfig): RefusedObjects {
   const ttlMs = config.refusedObjectsTtlMs ?? LIMIT_DEFAULTS.refusedObjectsTtlMs;
-  return config.queue?.kind === 'redis' && ttlMs > 0 ? new RedisRefusedObjects(config.queue.url, config.queue.prefix, ttlMs) : new MemoryRefusedObjects(ttlMs);
+  return config.queue?.kind === 'redis' && ttlMs > 0
+    ? new RedisRefusedObjects(config.queue.url, config.queue.prefix, ttlMs)
+    : new MemoryRefusedObjects(ttlMs);
 }
 
 /** BTFHUB_TRUST_PROXY as Fastify takes it: a hop count becomes "trust the nearest N hops". */

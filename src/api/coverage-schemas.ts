@@ -19,7 +19,7 @@ export const KernelUploadFields = KernelFields;
 /** The multipart body of `POST /api/v1/kernels`. */
 export const KernelUploadForm = z.object({
   btf: FilePart.openapi({
-    description: 'The kernel\'s full BTF; raw BTF (`/sys/kernel/btf/vmlinux`), an ELF with `.BTF` (a vmlinux), or a BTFHub `.btf.tar.xz`.',
+    description: "The kernel's full BTF; raw BTF (`/sys/kernel/btf/vmlinux`), an ELF with `.BTF` (a vmlinux), or a BTFHub `.btf.tar.xz`.",
   }),
   ...KernelUploadFields.shape,
 });
@@ -52,10 +52,17 @@ default), each at most BTFHUB_MAX_FILE_BYTES after decompression.
       }),
     ...CoverageFilterFields.shape,
   })
-  .openapi('CoverageUpload', { description: 'The multipart body of POST /api/v1/compat and POST /api/v1/bundle; the filter fields combine with AND.' });
+  .openapi('CoverageUpload', {
+    description: 'The multipart body of POST /api/v1/compat and POST /api/v1/bundle; the filter fields combine with AND.',
+  });
 
 /** The text fields of those routes. */
-export const COVERAGE_FILTER_FIELDS = ['distro', 'distro_version', 'arch', 'kernel_version'] as const satisfies readonly (keyof typeof CoverageFilterFields.shape)[];
+export const COVERAGE_FILTER_FIELDS = [
+  'distro',
+  'distro_version',
+  'arch',
+  'kernel_version',
+] as const satisfies readonly (keyof typeof CoverageFilterFields.shape)[];
 
 /** `GET /api/v1/sync` query string. */
 export const SyncListQuery = z.object({
@@ -80,186 +87,227 @@ export const PageAssetParams = z.object({ file: z.enum(PAGE_ASSETS).describe('A 
 const count = () => z.number().int().min(0);
 
 export const ClassCounts = z
-  .strictObject(Object.fromEntries(RELOCATION_CLASSES.map((c) => [c, count()])) as Record<(typeof RELOCATION_CLASSES)[number], ReturnType<typeof count>>)
+  .strictObject(
+    Object.fromEntries(RELOCATION_CLASSES.map((c) => [c, count()])) as Record<
+      (typeof RELOCATION_CLASSES)[number],
+      ReturnType<typeof count>
+    >,
+  )
   .describe('A count per relocation outcome.')
   .openapi('ClassCounts');
 
-export const CoverageEntry = z.strictObject({
-  distro: z.string(),
-  distro_version: z.string(),
-  arch: z.string(),
-  kernels: count().describe('Kernels with BTF.'),
-  generated: count().describe('Of those, kernels whose BTF the service generated from a debug package (the rest come from an archive).'),
-  oldest_kernel: z.string().optional().describe('Lowest kernel release (version order).'),
-  newest_kernel: z.string().optional().describe('Highest kernel release (version order).'),
-  last_added: z.string().optional().describe('RFC 3339 time the last kernel was registered.'),
-  last_added_kernel: z.string().optional(),
-  markers: z.strictObject({ failed: count(), hasbtf: count() }).describe('BTFHub marker files: kernels without BTF (failed), kernels shipping their own (hasbtf).'),
-  url: z.string().describe('The kernels of this distro, release and arch.'),
-}).openapi('CoverageEntry');
+export const CoverageEntry = z
+  .strictObject({
+    distro: z.string(),
+    distro_version: z.string(),
+    arch: z.string(),
+    kernels: count().describe('Kernels with BTF.'),
+    generated: count().describe('Of those, kernels whose BTF the service generated from a debug package (the rest come from an archive).'),
+    oldest_kernel: z.string().optional().describe('Lowest kernel release (version order).'),
+    newest_kernel: z.string().optional().describe('Highest kernel release (version order).'),
+    last_added: z.string().optional().describe('RFC 3339 time the last kernel was registered.'),
+    last_added_kernel: z.string().optional(),
+    markers: z
+      .strictObject({ failed: count(), hasbtf: count() })
+      .describe('BTFHub marker files: kernels without BTF (failed), kernels shipping their own (hasbtf).'),
+    url: z.string().describe('The kernels of this distro, release and arch.'),
+  })
+  .openapi('CoverageEntry');
 
-export const Coverage = z.strictObject({
-  items: z.array(CoverageEntry),
-  totals: z.strictObject({ kernels: count(), generated: count(), groups: count(), failed: count(), hasbtf: count() }),
-}).openapi('Coverage');
+export const Coverage = z
+  .strictObject({
+    items: z.array(CoverageEntry),
+    totals: z.strictObject({ kernels: count(), generated: count(), groups: count(), failed: count(), hasbtf: count() }),
+  })
+  .openapi('Coverage');
 
-const KernelMarkerInfo = z.strictObject({
-  kernel_version: z.string(),
-  marker: z.enum(['failed', 'hasbtf']),
-}).openapi('KernelMarkerInfo');
+const KernelMarkerInfo = z
+  .strictObject({
+    kernel_version: z.string(),
+    marker: z.enum(['failed', 'hasbtf']),
+  })
+  .openapi('KernelMarkerInfo');
 
-export const CoverageKernels = z.strictObject({
-  distro: z.string(),
-  distro_version: z.string(),
-  arch: z.string(),
-  items: z.array(KernelInfo),
-  markers: z.array(KernelMarkerInfo),
-}).openapi('CoverageKernels');
+export const CoverageKernels = z
+  .strictObject({
+    distro: z.string(),
+    distro_version: z.string(),
+    arch: z.string(),
+    items: z.array(KernelInfo),
+    markers: z.array(KernelMarkerInfo),
+  })
+  .openapi('CoverageKernels');
 
-export const KernelUploaded = z.strictObject({
-  ...KernelInfo.shape,
-  outcome: z.enum(['added', 'updated', 'unchanged']).describe('added: a new kernel; updated: its BTF replaced; unchanged: the same bytes were registered.'),
-}).openapi('KernelUploaded');
+export const KernelUploaded = z
+  .strictObject({
+    ...KernelInfo.shape,
+    outcome: z
+      .enum(['added', 'updated', 'unchanged'])
+      .describe('added: a new kernel; updated: its BTF replaced; unchanged: the same bytes were registered.'),
+  })
+  .openapi('KernelUploaded');
 
-const JobProgressBody = z.strictObject({
-  done: count(),
-  total: count().optional(),
-  failed: count(),
-}).openapi('JobProgress');
+const JobProgressBody = z
+  .strictObject({
+    done: count(),
+    total: count().optional(),
+    failed: count(),
+  })
+  .openapi('JobProgress');
 
-const SyncSummary = z.strictObject({
-  source: z.string(),
-  added: count(),
-  updated: count(),
-  unchanged: count(),
-  invalid: count().describe('Kernel files not registered.'),
-  invalid_files: z.array(z.strictObject({ key: z.string(), reason: z.string() })).describe('The first 50 of them, with why.'),
-  markers: count(),
-  aliases: count(),
-  ignored: count(),
-  unread: count().describe('Files not read again: same size and mtime as on the last run.'),
-  copied: count(),
-  duration_ms: count(),
-}).openapi('SyncSummary');
+const SyncSummary = z
+  .strictObject({
+    source: z.string(),
+    added: count(),
+    updated: count(),
+    unchanged: count(),
+    invalid: count().describe('Kernel files not registered.'),
+    invalid_files: z.array(z.strictObject({ key: z.string(), reason: z.string() })).describe('The first 50 of them, with why.'),
+    markers: count(),
+    aliases: count(),
+    ignored: count(),
+    unread: count().describe('Files not read again: same size and mtime as on the last run.'),
+    copied: count(),
+    duration_ms: count(),
+  })
+  .openapi('SyncSummary');
 
 const JobError = z.strictObject({ message: z.string(), client_error: z.boolean() });
 
-export const SyncRun = z.strictObject({
-  job_id: z.string(),
-  trigger: z.enum(['schedule', 'admin']),
-  state: z.enum(JOB_STATES),
-  source: z.string(),
-  created_at: z.string().optional(),
-  started_at: z.string().optional(),
-  finished_at: z.string().optional(),
-  progress: JobProgressBody.optional(),
-  error: JobError.optional(),
-  summary: SyncSummary.optional(),
-}).openapi('SyncRun');
+export const SyncRun = z
+  .strictObject({
+    job_id: z.string(),
+    trigger: z.enum(['schedule', 'admin']),
+    state: z.enum(JOB_STATES),
+    source: z.string(),
+    created_at: z.string().optional(),
+    started_at: z.string().optional(),
+    finished_at: z.string().optional(),
+    progress: JobProgressBody.optional(),
+    error: JobError.optional(),
+    summary: SyncSummary.optional(),
+  })
+  .openapi('SyncRun');
 
-export const SyncRuns = z.strictObject({
-  source: z.string().nullable().describe('What a sync scans (BTFHUB_SYNC_SOURCE); null when nothing is configured.'),
-  interval_ms: count().describe('Between scheduled runs; 0 when off.'),
-  next_run_at: z.string().nullable(),
-  runs: z.array(SyncRun),
-}).openapi('SyncRuns');
+export const SyncRuns = z
+  .strictObject({
+    source: z.string().nullable().describe('What a sync scans (BTFHUB_SYNC_SOURCE); null when nothing is configured.'),
+    interval_ms: count().describe('Between scheduled runs; 0 when off.'),
+    next_run_at: z.string().nullable(),
+    runs: z.array(SyncRun),
+  })
+  .openapi('SyncRuns');
 
-const CompatJobSummary = z.strictObject({
-  kernels: count(),
-  unreadable: count(),
-  loadable: count(),
-  all_resolved: count(),
-  relocations: count(),
-  duration_ms: count(),
-  url: z.string().describe('GET it for the full report.'),
-}).openapi('CompatJobSummary');
+const CompatJobSummary = z
+  .strictObject({
+    kernels: count(),
+    unreadable: count(),
+    loadable: count(),
+    all_resolved: count(),
+    relocations: count(),
+    duration_ms: count(),
+    url: z.string().describe('GET it for the full report.'),
+  })
+  .openapi('CompatJobSummary');
 
-const BundleJobSummary = z.strictObject({
-  kernels: count().describe('Kernels in the bundle.'),
-  distinct: count().describe('Distinct trimmed BTFs among them, each stored once.'),
-  failed: count().describe('Kernels left out.'),
-  failures: z.array(z.strictObject({ kernel: z.string(), stage: z.string(), message: z.string() })),
-  size: count(),
-  sha256: z.string(),
-  bytes: z.strictObject({ trimmed: count(), distinct: count() }),
-  duration_ms: count(),
-  url: z.string().describe('GET it for the .tar.gz.'),
-}).openapi('BundleJobSummary');
+const BundleJobSummary = z
+  .strictObject({
+    kernels: count().describe('Kernels in the bundle.'),
+    distinct: count().describe('Distinct trimmed BTFs among them, each stored once.'),
+    failed: count().describe('Kernels left out.'),
+    failures: z.array(z.strictObject({ kernel: z.string(), stage: z.string(), message: z.string() })),
+    size: count(),
+    sha256: z.string(),
+    bytes: z.strictObject({ trimmed: count(), distinct: count() }),
+    duration_ms: count(),
+    url: z.string().describe('GET it for the .tar.gz.'),
+  })
+  .openapi('BundleJobSummary');
 
-const CoverageFilterBody = z.strictObject({
-  distro: z.string().optional(),
-  distro_version: z.string().optional(),
-  arch: z.string().optional(),
-  kernel_version: z.string().optional(),
-}).openapi('CoverageFilter');
+const CoverageFilterBody = z
+  .strictObject({
+    distro: z.string().optional(),
+    distro_version: z.string().optional(),
+    arch: z.string().optional(),
+    kernel_version: z.string().optional(),
+  })
+  .openapi('CoverageFilter');
 
-export const CoverageJobStatus = z.strictObject({
-  job_id: z.string(),
-  kind: z.enum(['compat', 'bundle', 'sync']),
-  state: z.enum(JOB_STATES),
-  attempts: z.number().int().optional(),
-  created_at: z.string().optional(),
-  started_at: z.string().optional(),
-  finished_at: z.string().optional(),
-  progress: JobProgressBody.optional(),
-  objects: z.array(z.strictObject({ name: z.string(), sha256: z.string() })).optional(),
-  filter: CoverageFilterBody.optional(),
-  source: z.string().optional(),
-  error: JobError.optional(),
-  result: z.union([CompatJobSummary, BundleJobSummary, SyncSummary]).optional(),
-}).openapi('CoverageJobStatus');
+export const CoverageJobStatus = z
+  .strictObject({
+    job_id: z.string(),
+    kind: z.enum(['compat', 'bundle', 'sync']),
+    state: z.enum(JOB_STATES),
+    attempts: z.number().int().optional(),
+    created_at: z.string().optional(),
+    started_at: z.string().optional(),
+    finished_at: z.string().optional(),
+    progress: JobProgressBody.optional(),
+    objects: z.array(z.strictObject({ name: z.string(), sha256: z.string() })).optional(),
+    filter: CoverageFilterBody.optional(),
+    source: z.string().optional(),
+    error: JobError.optional(),
+    result: z.union([CompatJobSummary, BundleJobSummary, SyncSummary]).optional(),
+  })
+  .openapi('CoverageJobStatus');
 
-export const RelocationOutcome = z.strictObject({
-  class: z.enum(RELOCATION_CLASSES),
-  value: z.union([z.number(), z.string(), z.null()]).describe('What libbpf patches in (a decimal string beyond 2^53); null when poisoned or refused.'),
-  reason: z.string().optional(),
-}).openapi('RelocationOutcome');
+export const RelocationOutcome = z
+  .strictObject({
+    class: z.enum(RELOCATION_CLASSES),
+    value: z
+      .union([z.number(), z.string(), z.null()])
+      .describe('What libbpf patches in (a decimal string beyond 2^53); null when poisoned or refused.'),
+    reason: z.string().optional(),
+  })
+  .openapi('RelocationOutcome');
 
-export const CompatReport = z.strictObject({
-  job_id: z.string(),
-  objects: z.array(z.strictObject({ name: z.string(), relocations: count() })),
-  filter: CoverageFilterBody,
-  totals: z.strictObject({ kernels: count(), unreadable: count(), loadable: count(), all_resolved: count() }),
-  summary: z.array(
-    z.strictObject({
-      distro: z.string(),
-      distro_version: z.string(),
-      arch: z.string(),
-      kernels: count(),
-      unreadable: count(),
-      loadable: count().describe('Kernels where every object loads.'),
-      all_resolved: count().describe('Kernels where every relocation resolves.'),
-      kernels_with: ClassCounts.describe('Per outcome: kernels with at least one relocation of it.'),
-      relocations: ClassCounts.describe('Per outcome: relocations over all the kernels.'),
-    }),
-  ),
-  relocations: z.array(
-    z.strictObject({
-      object: z.string(),
-      section: z.string(),
-      index: count(),
-      insn_off: count(),
-      kind: z.string(),
-      root: z.string(),
-      access: z.string(),
-      path: z.string(),
-      outcomes: ClassCounts.describe('Per outcome: on how many readable kernels.'),
-    }),
-  ),
-  kernels: z.array(
-    z.strictObject({
-      distro: z.string(),
-      distro_version: z.string(),
-      arch: z.string(),
-      kernel_version: z.string(),
-      load_error: z.string().optional(),
-      counts: ClassCounts,
-      failed_objects: z.array(z.string()).describe('Objects libbpf would refuse on this kernel.'),
-      results: z.array(RelocationOutcome).describe('Aligned with relocations.'),
-    }),
-  ),
-  duration_ms: count(),
-}).openapi('CompatReport');
+export const CompatReport = z
+  .strictObject({
+    job_id: z.string(),
+    objects: z.array(z.strictObject({ name: z.string(), relocations: count() })),
+    filter: CoverageFilterBody,
+    totals: z.strictObject({ kernels: count(), unreadable: count(), loadable: count(), all_resolved: count() }),
+    summary: z.array(
+      z.strictObject({
+        distro: z.string(),
+        distro_version: z.string(),
+        arch: z.string(),
+        kernels: count(),
+        unreadable: count(),
+        loadable: count().describe('Kernels where every object loads.'),
+        all_resolved: count().describe('Kernels where every relocation resolves.'),
+        kernels_with: ClassCounts.describe('Per outcome: kernels with at least one relocation of it.'),
+        relocations: ClassCounts.describe('Per outcome: relocations over all the kernels.'),
+      }),
+    ),
+    relocations: z.array(
+      z.strictObject({
+        object: z.string(),
+        section: z.string(),
+        index: count(),
+        insn_off: count(),
+        kind: z.string(),
+        root: z.string(),
+        access: z.string(),
+        path: z.string(),
+        outcomes: ClassCounts.describe('Per outcome: on how many readable kernels.'),
+      }),
+    ),
+    kernels: z.array(
+      z.strictObject({
+        distro: z.string(),
+        distro_version: z.string(),
+        arch: z.string(),
+        kernel_version: z.string(),
+        load_error: z.string().optional(),
+        counts: ClassCounts,
+        failed_objects: z.array(z.string()).describe('Objects libbpf would refuse on this kernel.'),
+        results: z.array(RelocationOutcome).describe('Aligned with relocations.'),
+      }),
+    ),
+    duration_ms: count(),
+  })
+  .openapi('CompatReport');
 
 export const COVERAGE_COMPONENT_SCHEMAS = {
   ClassCounts,

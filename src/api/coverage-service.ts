@@ -14,12 +14,24 @@ import type { Catalog, KernelFilter, KernelRecord } from '../catalog/catalog.js'
 import { type Distro, normalizeArch, normalizeDistro, normalizeDistroVersion, validateIdentityValue } from '../identity/kernel-identity.js';
 import type { JobStatus } from '../queue/job.js';
 import {
-  type BundleJobResult, type CompatJobResult, type ObjectsJobData, objectsJobId, type SyncJobData, type SyncJobResult, type UploadedObjectRef,
+  type BundleJobResult,
+  type CompatJobResult,
+  type ObjectsJobData,
+  objectsJobId,
+  type SyncJobData,
+  type SyncJobResult,
+  type UploadedObjectRef,
 } from '../queue/kinds.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
 import { bundleKey, compatReportKey, objectKey } from '../storage/keys.js';
 import { filterBody } from '../coverage/compat-report.js';
-import { COVERAGE_FILTER_FIELDS, CoverageFilterFields, type CoverageFilterInput, type CoverageJobStatusBody, type SyncRunBody } from './coverage-schemas.js';
+import {
+  COVERAGE_FILTER_FIELDS,
+  CoverageFilterFields,
+  type CoverageFilterInput,
+  type CoverageJobStatusBody,
+  type SyncRunBody,
+} from './coverage-schemas.js';
 import { ApiError, boundExceeded, boundInMessage, missingField } from './errors.js';
 import { parseInput } from './plugins/app/zod-validation.js';
 import { MAX_PAGE_LIMIT } from './schemas.js';
@@ -37,7 +49,9 @@ function filterFromFields(fields: CoverageFilterInput): KernelFilter {
   if (fields.distro !== undefined) filter.distro = distro = normalizeDistro(fields.distro);
   if (fields.distro_version !== undefined) {
     filter.distroVersion =
-      distro === undefined ? validateIdentityValue('distro_version', fields.distro_version) : normalizeDistroVersion(distro, fields.distro_version);
+      distro === undefined
+        ? validateIdentityValue('distro_version', fields.distro_version)
+        : normalizeDistroVersion(distro, fields.distro_version);
   }
   if (fields.arch !== undefined) filter.arch = normalizeArch(fields.arch);
   if (fields.kernel_version !== undefined && fields.kernel_version !== '') filter.kernelPrefix = fields.kernel_version;
@@ -84,7 +98,11 @@ async function submitObjectsJob(
   await services.codec.checkObjects(files.map((file) => ({ name: file.filename, bytes: file.bytes })));
   const kernels = await matchingKernels(services.catalog, filter);
   if (kernels.length === 0) {
-    throw new ApiError(404, 'kernel_not_found', `no registered kernel matches (${describeFilter(filter)}); GET /api/v1/coverage lists what there is`);
+    throw new ApiError(
+      404,
+      'kernel_not_found',
+      `no registered kernel matches (${describeFilter(filter)}); GET /api/v1/coverage lists what there is`,
+    );
   }
   // The same object twice is one object (as for trims); the first name given is its name.
   const objects: UploadedObjectRef[] = [];
@@ -113,9 +131,19 @@ export type SendJobResult = (reply: FastifyReply, jobId: string) => Promise<Fast
  * kernel filter, submitted as a job of `kind`; its result sent when it ends within
  * BTFHUB_REQUEST_WAIT_MS, its failure answered, else 202 with where to follow it.
  */
-export async function answerObjectsJob(request: FastifyRequest, reply: FastifyReply, kind: 'compat' | 'bundle', sendResult: SendJobResult): Promise<FastifyReply> {
+export async function answerObjectsJob(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  kind: 'compat' | 'bundle',
+  sendResult: SendJobResult,
+): Promise<FastifyReply> {
   const services = request.server.services;
-  const upload = await readUpload(request, { fileFields: ['object'], textFields: COVERAGE_FILTER_FIELDS, rejectUnknown: true, decompress: true });
+  const upload = await readUpload(request, {
+    fileFields: ['object'],
+    textFields: COVERAGE_FILTER_FIELDS,
+    rejectUnknown: true,
+    decompress: true,
+  });
   const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
   if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
   const { status } = await submitObjectsJob(services, kind, upload.files, filter, services.config.requestWaitMs);
@@ -125,7 +153,13 @@ export async function answerObjectsJob(request: FastifyRequest, reply: FastifyRe
 }
 
 /** `GET /api/v1/{compat,bundle}/{id}`: 202 while the job runs, its failure, else its stored result. */
-export async function answerJobResult(request: FastifyRequest, reply: FastifyReply, kind: 'compat' | 'bundle', id: string, sendResult: SendJobResult): Promise<FastifyReply> {
+export async function answerJobResult(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  kind: 'compat' | 'bundle',
+  id: string,
+  sendResult: SendJobResult,
+): Promise<FastifyReply> {
   const status = await request.server.services.queue.status(kind, id);
   if (status.state === 'waiting' || status.state === 'active') return sendJobPending(reply, status);
   if (status.state === 'failed') throw coverageJobFailure(status);

@@ -20,9 +20,7 @@ debug repositories are configured for the distro (\`BTFHUB_GENERATE_REPOSITORIES
   ...GenerateFields.shape,
 });
 
-export const GenerateAccepted = z
-  .strictObject({ job_id: z.string(), state: z.enum(JOB_STATES) })
-  .openapi('GenerateAccepted');
+export const GenerateAccepted = z.strictObject({ job_id: z.string(), state: z.enum(JOB_STATES) }).openapi('GenerateAccepted');
 
 export const GenerateJobStatus = z
   .strictObject({
@@ -37,7 +35,11 @@ export const GenerateJobStatus = z
     finished_at: Timestamp.optional(),
     error: z
       .strictObject({
-        message: z.string().describe('Starts with the cause\'s code (NOT_A_PACKAGE, NO_VMLINUX, NO_DWARF, TRUNCATED, CHECKSUM, PAHOLE, PAHOLE_TIMEOUT, NOT_FOUND, RECENTLY_FAILED...).'),
+        message: z
+          .string()
+          .describe(
+            "Starts with the cause's code (NOT_A_PACKAGE, NO_VMLINUX, NO_DWARF, TRUNCATED, CHECKSUM, PAHOLE, PAHOLE_TIMEOUT, NOT_FOUND, RECENTLY_FAILED...).",
+          ),
         client_error: z.boolean().describe('True when the uploaded package was at fault.'),
       })
       .optional(),
@@ -48,11 +50,18 @@ export const GenerateJobStatus = z
         kernel_size: z.number().int(),
         generated: z.boolean().describe('False when another job registered the kernel meanwhile.'),
         type_count: z.number().int(),
-        provenance: Provenance.omit({ generated_at: true }).extend({
-          pahole: z.strictObject({ version: z.string(), flags: z.array(z.string()), duration_ms: z.number(), peak_rss_bytes: z.number().nullable() }),
-        }).nullable(),
+        provenance: Provenance.omit({ generated_at: true })
+          .extend({
+            pahole: z.strictObject({
+              version: z.string(),
+              flags: z.array(z.string()),
+              duration_ms: z.number(),
+              peak_rss_bytes: z.number().nullable(),
+            }),
+          })
+          .nullable(),
         duration_ms: z.number(),
-        sha256: z.string().optional().describe('When the job also trimmed (a miss on POST /api/v1/btf): the trimmed BTF\'s sha256.'),
+        sha256: z.string().optional().describe("When the job also trimmed (a miss on POST /api/v1/btf): the trimmed BTF's sha256."),
         size: z.number().int().optional(),
         url: z.string().optional().describe('When the job also trimmed: GET it for the trimmed BTF.'),
       })

@@ -17,7 +17,15 @@ import { ApiError } from './errors.js';
 import type { GenerateJobStatusBody } from './generate-schemas.js';
 import { kernelPath } from './http.js';
 import type { AppServices } from './services.js';
-import { kernelLabel, objectsHash, sha256Hex, storeCheckedObjects, trimObjects, type TrimAnswer, type UploadedObject } from './trim-service.js';
+import {
+  kernelLabel,
+  objectsHash,
+  sha256Hex,
+  storeCheckedObjects,
+  trimObjects,
+  type TrimAnswer,
+  type UploadedObject,
+} from './trim-service.js';
 
 type GenerateStatus = JobStatus<GenerateJobData, GenerateJobResult>;
 
@@ -76,7 +84,11 @@ export async function trimOrGenerate(
       return trimObjects(services, kernel, objects, waitMs);
     }
     case 'failed':
-      throw new ApiError(404, 'kernel_not_found', `no BTF for kernel ${kernelLabel(kernel)}, and it could not be generated: ${status.error?.message ?? 'unknown error'}`);
+      throw new ApiError(
+        404,
+        'kernel_not_found',
+        `no BTF for kernel ${kernelLabel(kernel)}, and it could not be generated: ${status.error?.message ?? 'unknown error'}`,
+      );
     case 'waiting':
     case 'active':
       return { kind: 'pending', jobId: id, state: status.state, kernel, objectsHash: hash };
@@ -91,7 +103,12 @@ export function generateJobBody(status: GenerateStatus): GenerateJobStatusBody {
   const body: GenerateJobStatusBody = { job_id: status.id, kind: 'generate', state: status.state };
   const data = status.data;
   if (data !== undefined) {
-    body.kernel = { distro: data.kernel.distro, distro_version: data.kernel.distroVersion, arch: data.kernel.arch, kernel_version: data.kernel.kernel };
+    body.kernel = {
+      distro: data.kernel.distro,
+      distro_version: data.kernel.distroVersion,
+      arch: data.kernel.arch,
+      kernel_version: data.kernel.kernel,
+    };
     body.source = data.package === undefined ? 'repository' : 'upload';
   }
   if (status.attempts !== undefined) body.attempts = status.attempts;
@@ -112,7 +129,12 @@ export function generateJobBody(status: GenerateStatus): GenerateJobStatusBody {
           ? null
           : {
               package: result.package,
-              pahole: { version: result.pahole.version, flags: result.pahole.flags, duration_ms: result.pahole.durationMs, peak_rss_bytes: result.pahole.peakRssBytes },
+              pahole: {
+                version: result.pahole.version,
+                flags: result.pahole.flags,
+                duration_ms: result.pahole.durationMs,
+                peak_rss_bytes: result.pahole.peakRssBytes,
+              },
             },
       duration_ms: result.durationMs,
     };

@@ -21,9 +21,13 @@ export function kernelRefFromFields(fields: { distro: string; distro_version: st
   });
 }
 
-
 /** The same from the BTFHub Online query (`distribution`, `distribution_version`, ...). */
-export function kernelRefFromCompat(query: { distribution: string; distribution_version: string; arch: string; kernel_version: string }): KernelRef {
+export function kernelRefFromCompat(query: {
+  distribution: string;
+  distribution_version: string;
+  arch: string;
+  kernel_version: string;
+}): KernelRef {
   try {
     return normalizeKernelRef({
       distro: query.distribution,

@@ -40,7 +40,10 @@ export function kernelInfo(record: KernelRecord, provenance?: KernelProvenance |
 }
 
 /** The provenance rows of `filter`'s generated kernels, by `kernelLabel`. */
-export async function provenanceByKernel(catalog: Pick<Catalog, 'listKernelProvenance'>, filter: KernelFilter): Promise<Map<string, KernelProvenance>> {
+export async function provenanceByKernel(
+  catalog: Pick<Catalog, 'listKernelProvenance'>,
+  filter: KernelFilter,
+): Promise<Map<string, KernelProvenance>> {
   return new Map((await catalog.listKernelProvenance(filter)).map((p) => [kernelLabel(p), p]));
 }
 
@@ -61,7 +64,11 @@ export interface KernelFileServices {
 async function storedBytes(store: ObjectStore, record: KernelRecord): Promise<Uint8Array> {
   const read = await readVerified(store, record.storageKey, record.sha256);
   if (read.state === 'missing') {
-    throw new ApiError(500, 'kernel_missing', `kernel ${kernelLabel(record)} is in the catalog but ${record.storageKey} is missing from the store; upload or import it again`);
+    throw new ApiError(
+      500,
+      'kernel_missing',
+      `kernel ${kernelLabel(record)} is in the catalog but ${record.storageKey} is missing from the store; upload or import it again`,
+    );
   }
   if (read.state === 'damaged') {
     reportDamage({ kind: 'kernel', key: record.storageKey, expected: record.sha256, actual: read.actual, action: 'refused' });
@@ -111,9 +118,19 @@ export async function kernelBtf(
  * trusted through that record, so one written but not recorded (a crash between the two) is
  * made again, never served unchecked.
  */
-async function convert(services: KernelFileServices, record: KernelRecord, format: KernelBtfFormat, key: string, maxDecompressedBytes?: number): Promise<Uint8Array> {
+async function convert(
+  services: KernelFileServices,
+  record: KernelRecord,
+  format: KernelBtfFormat,
+  key: string,
+  maxDecompressedBytes?: number,
+): Promise<Uint8Array> {
   const { store, catalog } = services;
-  const raw = await readKernelBtfFile(await storedBytes(store, record), record.storageKey, maxDecompressedBytes === undefined ? {} : { maxUncompressedBytes: maxDecompressedBytes });
+  const raw = await readKernelBtfFile(
+    await storedBytes(store, record),
+    record.storageKey,
+    maxDecompressedBytes === undefined ? {} : { maxUncompressedBytes: maxDecompressedBytes },
+  );
   const bytes = format === 'btf' ? raw : await makeBtfTarXz(record.kernel, raw);
   await store.put(key, bytes);
   await catalog.recordDerivedFile({ sourceSha256: record.sha256, format, storageKey: key, sha256: sha256Hex(bytes), size: bytes.length });

@@ -153,8 +153,12 @@ export class ServiceMetrics {
     this.decodedKernels = options.decodedKernels;
     for (const gauge of [
       new ScrapeGauge('btfhub_queue_depth', 'Trim jobs waiting or active.', () => this.queueDepth?.()),
-      new ScrapeGauge('btfhub_kernels_decoded', 'Kernel BTFs decoded in this process (in-process worker only).', () => this.decodedKernels?.count()),
-      new ScrapeGauge('btfhub_kernels_decoded_bytes', 'Memory of the kernel BTFs decoded in this process.', () => this.decodedKernels?.bytes()),
+      new ScrapeGauge('btfhub_kernels_decoded', 'Kernel BTFs decoded in this process (in-process worker only).', () =>
+        this.decodedKernels?.count(),
+      ),
+      new ScrapeGauge('btfhub_kernels_decoded_bytes', 'Memory of the kernel BTFs decoded in this process.', () =>
+        this.decodedKernels?.bytes(),
+      ),
     ]) {
       this.own.registerMetric(gauge);
     }

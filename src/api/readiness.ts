@@ -58,8 +58,10 @@ export class DeepReadiness {
   private async sampleKernels(): Promise<string | null> {
     for (const record of await this.sampleOf((page) => this.catalog.listKernels({}, page))) {
       const info = await this.store.head(record.storageKey);
-      if (info === null) return `the catalog and the store disagree: kernel ${record.storageKey} is missing (btfhub verify lists every difference)`;
-      if (info.size !== record.size) return `the catalog and the store disagree: kernel ${record.storageKey} is ${info.size} bytes, the catalog says ${record.size} (btfhub verify lists every difference)`;
+      if (info === null)
+        return `the catalog and the store disagree: kernel ${record.storageKey} is missing (btfhub verify lists every difference)`;
+      if (info.size !== record.size)
+        return `the catalog and the store disagree: kernel ${record.storageKey} is ${info.size} bytes, the catalog says ${record.size} (btfhub verify lists every difference)`;
     }
     return null;
   }
@@ -68,7 +70,8 @@ export class DeepReadiness {
     // A missing trim result is rebuilt on demand: only a wrong size is a disagreement.
     for (const trim of await this.sampleOf((page) => this.catalog.listTrims(page))) {
       const info = await this.store.head(trim.resultKey);
-      if (info !== null && info.size !== trim.size) return `the catalog and the store disagree: ${trim.resultKey} is ${info.size} bytes, the catalog says ${trim.size} (btfhub verify lists every difference)`;
+      if (info !== null && info.size !== trim.size)
+        return `the catalog and the store disagree: ${trim.resultKey} is ${info.size} bytes, the catalog says ${trim.size} (btfhub verify lists every difference)`;
     }
     return null;
   }

@@ -56,7 +56,13 @@ export class RedisRefusedObjects implements RefusedObjects {
     private readonly prefix: string,
     private readonly ttlMs: number,
   ) {
-    this.redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1000, commandTimeout: 500, lazyConnect: false });
+    this.redis = new Redis(url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 1000,
+      commandTimeout: 500,
+      lazyConnect: false,
+    });
     // The queue's own connection reports outages; an unreadable set refuses nothing.
     this.redis.on('error', () => {});
   }

@@ -33,10 +33,18 @@ function identityField(maxLength: number, description: string) {
     .describe(description);
 }
 
-export const Distro = identityField(64, 'Distribution id as the BTFHub archive names it (ubuntu, debian, centos, fedora, amzn, ol, rhel, sles); aliases accepted.').openapi('Distro', { examples: ['ubuntu'] });
-export const DistroVersion = identityField(64, 'Distribution release (20.04, focal, 11, bullseye, 2, 2018.03...); aliases accepted.').openapi('DistroVersion', { examples: ['20.04'] });
+export const Distro = identityField(
+  64,
+  'Distribution id as the BTFHub archive names it (ubuntu, debian, centos, fedora, amzn, ol, rhel, sles); aliases accepted.',
+).openapi('Distro', { examples: ['ubuntu'] });
+export const DistroVersion = identityField(
+  64,
+  'Distribution release (20.04, focal, 11, bullseye, 2, 2018.03...); aliases accepted.',
+).openapi('DistroVersion', { examples: ['20.04'] });
 export const Arch = identityField(64, 'x86_64 or arm64 (amd64, aarch64 accepted).').openapi('Arch', { examples: ['x86_64'] });
-export const KernelVersion = identityField(128, 'Kernel release as `uname -r` prints it.').openapi('KernelVersion', { examples: ['5.15.0-91-generic'] });
+export const KernelVersion = identityField(128, 'Kernel release as `uname -r` prints it.').openapi('KernelVersion', {
+  examples: ['5.15.0-91-generic'],
+});
 
 const Sha256Hex = z
   .string()
@@ -151,7 +159,9 @@ export const ErrorBody = z
     limit: z
       .string()
       .optional()
-      .describe('For `limit_exceeded` (and a 503 of a task past its time budget): the bound, e.g. `maxRelocations` (docs/CONFIGURATION.md).'),
+      .describe(
+        'For `limit_exceeded` (and a 503 of a task past its time budget): the bound, e.g. `maxRelocations` (docs/CONFIGURATION.md).',
+      ),
     value: z.number().int().optional().describe('The bound in force.'),
     actual: z.number().int().optional().describe('What the input asked for, when known.'),
   })
@@ -201,7 +211,9 @@ export const KernelInfo = z
     sha256: z.string().describe('sha256 of the stored object.'),
     added_at: Timestamp.describe('RFC 3339 time.'),
     btf_url: z.string().describe('Where to download the full BTF.'),
-    source: z.enum(['archive', 'generated']).describe('`generated`: the service made this BTF from a debug package (see `provenance`); `archive`: imported or uploaded.'),
+    source: z
+      .enum(['archive', 'generated'])
+      .describe('`generated`: the service made this BTF from a debug package (see `provenance`); `archive`: imported or uploaded.'),
     provenance: Provenance.optional().describe('For a generated kernel: the package, pahole and when.'),
   })
   .openapi('KernelInfo');
@@ -235,7 +247,12 @@ export const JobStatus = z
     created_at: Timestamp.optional(),
     started_at: Timestamp.optional(),
     finished_at: Timestamp.optional(),
-    error: z.strictObject({ message: z.string(), client_error: z.boolean().describe('True when the objects were at fault (the request answered 422).') }).optional(),
+    error: z
+      .strictObject({
+        message: z.string(),
+        client_error: z.boolean().describe('True when the objects were at fault (the request answered 422).'),
+      })
+      .optional(),
     result: z
       .strictObject({
         sha256: z.string(),
@@ -272,7 +289,9 @@ const DependencyCheck = z
   })
   .openapi('DependencyCheck');
 
-const ReadinessChecks = z.strictObject({ catalog: DependencyCheck, queue: DependencyCheck, store: DependencyCheck }).openapi('ReadinessChecks');
+const ReadinessChecks = z
+  .strictObject({ catalog: DependencyCheck, queue: DependencyCheck, store: DependencyCheck })
+  .openapi('ReadinessChecks');
 
 export const Ready = z.strictObject({ status: z.literal('ok'), checks: ReadinessChecks }).openapi('Ready');
 

@@ -43,7 +43,8 @@ export class TrimResultCache {
   private misses = 0;
 
   constructor(maxBytes: number) {
-    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`trim cache budget must be a non-negative integer, got ${maxBytes}`);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0)
+      throw new RangeError(`trim cache budget must be a non-negative integer, got ${maxBytes}`);
     this.maxBytes = maxBytes;
   }
 

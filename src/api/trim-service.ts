@@ -92,7 +92,11 @@ export async function requireKernel(catalog: Catalog, ref: KernelRef): Promise<K
  * every trim answer is keyed by. While the catalog cannot answer, the sha256 it last gave
  * this process, when results for it are in memory: the error otherwise.
  */
-export async function currentKernelSha256(services: TrimServices, kernel: KernelRef, hash: string): Promise<{ sha256: string; remembered?: CachedTrimAnswer }> {
+export async function currentKernelSha256(
+  services: TrimServices,
+  kernel: KernelRef,
+  hash: string,
+): Promise<{ sha256: string; remembered?: CachedTrimAnswer }> {
   let record: KernelRecord;
   try {
     record = await requireKernel(services.catalog, kernel);
@@ -127,7 +131,8 @@ async function findTrim(services: TrimServices, hash: string, kernel: KernelRef,
   const trim = await services.catalog.getTrim(hash, kernel, kernelSha256);
   if (trim === null) return null;
   const read = await readVerified(services.store, trim.resultKey, trim.resultSha256);
-  if (read.state === 'damaged') reportDamage({ kind: 'trim_result', key: trim.resultKey, expected: trim.resultSha256, actual: read.actual, action: 'rebuilt' });
+  if (read.state === 'damaged')
+    reportDamage({ kind: 'trim_result', key: trim.resultKey, expected: trim.resultSha256, actual: read.actual, action: 'rebuilt' });
   if (read.state !== 'ok') return null;
   services.trimCache?.set(hash, kernel, kernelSha256, read.bytes, trim.resultSha256);
   return { btf: read.bytes, sha256: trim.resultSha256 };
@@ -186,7 +191,11 @@ export async function trimObjects(
  * stores each distinct one under `objects/<sha256>.o` with its catalog record. Returns the
  * distinct hashes, in upload order.
  */
-export async function storeCheckedObjects(services: TrimServices, objects: readonly UploadedObject[], hashes: readonly string[]): Promise<string[]> {
+export async function storeCheckedObjects(
+  services: TrimServices,
+  objects: readonly UploadedObject[],
+  hashes: readonly string[],
+): Promise<string[]> {
   try {
     await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
   } catch (error) {
@@ -211,7 +220,13 @@ interface SettleBudget {
   deadline: number;
 }
 
-async function settle(services: TrimServices, status: TrimJobStatus, jobId: string, data: TrimJobData, budget: SettleBudget): Promise<TrimAnswer> {
+async function settle(
+  services: TrimServices,
+  status: TrimJobStatus,
+  jobId: string,
+  data: TrimJobData,
+  budget: SettleBudget,
+): Promise<TrimAnswer> {
   const { objectsHash: hash, kernel } = data;
   const kernelSha256 = data.kernelSha256 as string;
   switch (status.state) {
@@ -224,10 +239,21 @@ async function settle(services: TrimServices, status: TrimJobStatus, jobId: stri
         // The queue remembers the job as done, so the same id would only return it again: a
         // job of a fresh id runs the trim again and replaces the damaged copy.
         if (read.state === 'damaged') {
-          reportDamage({ kind: 'trim_result', key: result.resultKey, expected: result.resultSha256, actual: read.actual, action: budget.rebuilds > 0 ? 'rebuilt' : 'refused' });
+          reportDamage({
+            kind: 'trim_result',
+            key: result.resultKey,
+            expected: result.resultSha256,
+            actual: read.actual,
+            action: budget.rebuilds > 0 ? 'rebuilt' : 'refused',
+          });
         }
         const what = read.state === 'missing' ? 'is missing from the store' : 'is damaged in the store';
-        if (budget.rebuilds <= 0) throw new ApiError(500, 'trim_failed', `job ${jobId} completed but its stored result ${what}, and running it again did not repair it`);
+        if (budget.rebuilds <= 0)
+          throw new ApiError(
+            500,
+            'trim_failed',
+            `job ${jobId} completed but its stored result ${what}, and running it again did not repair it`,
+          );
         const rebuildId = await services.queue.enqueue('trim', trimRebuildJobId(jobId), data);
         await recordIssuedJob(services.catalog, rebuildId, 'trim');
         const again = await services.queue.waitFor('trim', rebuildId, Math.max(0, budget.deadline - Date.now()));

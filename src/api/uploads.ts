@@ -128,7 +128,11 @@ class InflatedFile implements UploadedFile {
 
 export async function readUpload(request: FastifyRequest, rules: UploadRules): Promise<Upload> {
   if (!request.isMultipart()) {
-    throw new ApiError(415, 'unsupported_media_type', `expected multipart/form-data, got ${request.headers['content-type'] ?? 'no Content-Type'}`);
+    throw new ApiError(
+      415,
+      'unsupported_media_type',
+      `expected multipart/form-data, got ${request.headers['content-type'] ?? 'no Content-Type'}`,
+    );
   }
   const { limits, uploads } = request.server.services;
   const declared = Number(request.headers['content-length']);
@@ -177,7 +181,8 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
         if (rules.rejectUnknown) throw unexpectedPart(name, rules);
         continue;
       }
-      if (part.valueTruncated) throw new ApiError(413, 'payload_too_large', `field ${name} is longer than ${limits.maxFieldBytes} bytes`, name);
+      if (part.valueTruncated)
+        throw new ApiError(413, 'payload_too_large', `field ${name} is longer than ${limits.maxFieldBytes} bytes`, name);
       if (name in fields) throw new ApiError(400, 'invalid_field', `field ${name} given more than once`, name);
       const value = String(part.value);
       count(Buffer.byteLength(value));
@@ -221,7 +226,13 @@ function requestTooLarge(limits: ApiLimits): ApiError {
 }
 
 function fileTooLarge(filename: string, limits: ApiLimits): ApiError {
-  return new ApiError(413, 'payload_too_large', `${shown(filename)} is larger than the per-file limit of ${limits.maxFileBytes} bytes`, undefined, CLOSE);
+  return new ApiError(
+    413,
+    'payload_too_large',
+    `${shown(filename)} is larger than the per-file limit of ${limits.maxFileBytes} bytes`,
+    undefined,
+    CLOSE,
+  );
 }
 
 function unexpectedPart(name: string, rules: UploadRules): ApiError {

@@ -5,5 +5,9 @@ export { writeSingleFileTar, type TarFileOptions } from './tar-write.js';
 export { compressXz, decompressXz, isXz, XZ_MAGIC, type DecompressOptions, type XzOptions } from './xz.js';
 export { decompressGzip, isGzip, GZIP_MAGIC } from './gzip.js';
 export {
-  DEFAULT_MAX_UNCOMPRESSED_BYTES, makeBtfTarXz, readKernelBtfFile, setMaxUncompressedBytes, type ReadKernelBtfOptions,
+  DEFAULT_MAX_UNCOMPRESSED_BYTES,
+  makeBtfTarXz,
+  readKernelBtfFile,
+  setMaxUncompressedBytes,
+  type ReadKernelBtfOptions,
 } from './kernel-btf.js';

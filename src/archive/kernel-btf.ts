@@ -35,11 +35,7 @@ export interface ReadKernelBtfOptions extends XzOptions {
  * name) only serves error messages and, when an archive holds several `.btf` files,
  * picks the one named like the archive.
  */
-export async function readKernelBtfFile(
-  bytes: Uint8Array,
-  nameHint = 'input',
-  options: ReadKernelBtfOptions = {},
-): Promise<Uint8Array> {
+export async function readKernelBtfFile(bytes: Uint8Array, nameHint = 'input', options: ReadKernelBtfOptions = {}): Promise<Uint8Array> {
   if (isRawBtf(bytes) || isElf(bytes)) return bytes;
   if (isXz(bytes)) {
     const maxOutputBytes = options.maxUncompressedBytes ?? processMaxUncompressedBytes;

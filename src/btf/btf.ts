@@ -56,8 +56,17 @@ const MAX_STR_OFFSET = 0x7fffffff;
 
 /** libbpf `determine_ptr_size`: INT names that reveal the target's `long` (and so pointer) size. */
 const LONG_ALIASES = new Set([
-  'long', 'long int', 'int long', 'unsigned long', 'long unsigned', 'unsigned long int',
-  'unsigned int long', 'long unsigned int', 'long int unsigned', 'int unsigned long', 'int long unsigned',
+  'long',
+  'long int',
+  'int long',
+  'unsigned long',
+  'long unsigned',
+  'unsigned long int',
+  'unsigned int long',
+  'long unsigned int',
+  'long int unsigned',
+  'int unsigned long',
+  'int long unsigned',
 ]);
 
 export function isRawBtf(bytes: Uint8Array): boolean {
@@ -206,7 +215,17 @@ export class Btf {
     // The one linear pass: record offsets, validate record sizes, hash indexable names (type-section.ts).
     const typesStart = hdrLen + typeOff;
     const typesEnd = typesStart + typeLen;
-    const pass = indexTypeSection({ view: this.view, bytes, littleEndian: le, typesStart, typesEnd, strStart: this.strStart, strings: this.strings, layout, limits });
+    const pass = indexTypeSection({
+      view: this.view,
+      bytes,
+      littleEndian: le,
+      typesStart,
+      typesEnd,
+      strStart: this.strStart,
+      strings: this.strings,
+      layout,
+      limits,
+    });
     this.typeCount = pass.count;
     this.typesEnd = typesEnd;
     this.offsets = pass.offsets;
@@ -521,7 +540,8 @@ export class Btf {
         return { kind, name, type: ref(third, 'pointee') };
       case BtfKind.Array:
         return {
-          kind, name,
+          kind,
+          name,
           elemType: ref(v.getUint32(data, le), 'element type'),
           indexType: ref(v.getUint32(data + 4, le), 'index type'),
           nelems: v.getUint32(data + 8, le),
@@ -595,7 +615,16 @@ export class Btf {
       default: {
         // Only kinds the layout section described got past the decode pass.
         const end = id + 1 < this.typeCount ? this.offsets[id + 1]! : this.typesEnd;
-        return { kind: BtfKind.Opaque, rawKind: kind, name, kindFlag: kflag, vlen, sizeOrType: third, data: this.bytes.slice(data, end), littleEndian: le };
+        return {
+          kind: BtfKind.Opaque,
+          rawKind: kind,
+          name,
+          kindFlag: kflag,
+          vlen,
+          sizeOrType: third,
+          data: this.bytes.slice(data, end),
+          littleEndian: le,
+        };
       }
     }
   }
@@ -618,12 +647,15 @@ function readLayout(
   const where = `BTF layout section [${layoutOff}, +${layoutLen})`;
   if (layoutOff % 4 !== 0) throw btfError(`${where}: layout_off is not 4-byte aligned`);
   if (layoutLen % 4 !== 0) throw btfError(`${where}: layout_len is not a multiple of 4 (one 4-byte entry per kind)`);
-  if (layoutLen / 4 > BTF_MAX_KIND + 1) throw btfError(`${where}: describes ${layoutLen / 4} kinds, more than the ${BTF_MAX_KIND + 1} the info word can number`);
-  if (layoutOff + layoutLen > sections.metaLeft) throw btfError(`${where} is outside the data (${sections.metaLeft} bytes after the header)`);
+  if (layoutLen / 4 > BTF_MAX_KIND + 1)
+    throw btfError(`${where}: describes ${layoutLen / 4} kinds, more than the ${BTF_MAX_KIND + 1} the info word can number`);
+  if (layoutOff + layoutLen > sections.metaLeft)
+    throw btfError(`${where} is outside the data (${sections.metaLeft} bytes after the header)`);
   if (layoutOff < sections.typeOff + sections.typeLen) {
     throw btfError(`${where} overlaps the type section [${sections.typeOff}, +${sections.typeLen}): it must sit between types and strings`);
   }
-  if (layoutOff + layoutLen > sections.strOff) throw btfError(`${where} overlaps the string section at ${sections.strOff}: it must sit between types and strings`);
+  if (layoutOff + layoutLen > sections.strOff)
+    throw btfError(`${where} overlaps the string section at ${sections.strOff}: it must sit between types and strings`);
   const entries: BtfLayoutEntry[] = [];
   for (let at = hdrLen + layoutOff; at < hdrLen + layoutOff + layoutLen; at += 4) {
     entries.push({ infoSize: view.getUint8(at), elemSize: view.getUint8(at + 1), flags: view.getUint16(at + 2, le) });

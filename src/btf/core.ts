@@ -43,8 +43,19 @@ export const CoreReloKind = {
 
 /** libbpf's short names (`core_relo_kind_str`). */
 export const RELO_KIND_NAMES: readonly string[] = [
-  'byte_off', 'byte_sz', 'field_exists', 'signed', 'lshift_u64', 'rshift_u64', 'local_type_id',
-  'target_type_id', 'type_exists', 'type_size', 'enumval_exists', 'enumval_value', 'type_matches',
+  'byte_off',
+  'byte_sz',
+  'field_exists',
+  'signed',
+  'lshift_u64',
+  'rshift_u64',
+  'local_type_id',
+  'target_type_id',
+  'type_exists',
+  'type_size',
+  'enumval_exists',
+  'enumval_value',
+  'type_matches',
 ];
 
 export function reloKindName(kind: number): string {
@@ -135,7 +146,12 @@ export class ObjectBudget {
   spend(): void {
     if (++this.used > this.total) {
       const perByte = Math.round((this.used / Math.max(1, this.inputBytes)) * 1000) / 1000;
-      throw limitError('maxCoreStepsPerByte', this.limits.maxCoreStepsPerByte, perByte, `too much CO-RE work for ${this.inputBytes} input bytes (steps per byte)`);
+      throw limitError(
+        'maxCoreStepsPerByte',
+        this.limits.maxCoreStepsPerByte,
+        perByte,
+        `too much CO-RE work for ${this.inputBytes} input bytes (steps per byte)`,
+      );
     }
   }
   get steps(): number {
@@ -235,7 +251,8 @@ export function resolveSize(btf: Btf, id: number): number {
       case BtfKind.Array: {
         const t = btf.type(id);
         if (t.kind !== BtfKind.Array) break;
-        if (nelems && t.nelems > Math.floor(0xffffffff / nelems)) throw new CoreFailure(`size of ${btf.describe(id)} overflows 32 bits`, 'E2BIG');
+        if (nelems && t.nelems > Math.floor(0xffffffff / nelems))
+          throw new CoreFailure(`size of ${btf.describe(id)} overflows 32 bits`, 'E2BIG');
         nelems *= t.nelems;
         id = t.elemType;
         continue;
@@ -270,7 +287,6 @@ function essentialNamesMatch(a: string, b: string): boolean {
   return la === essentialNameLength(b) && a.slice(0, la) === b.slice(0, la);
 }
 
-
 const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
 const isDigit = (c: number) => c >= 48 && c <= 57;
 
@@ -304,7 +320,12 @@ export function parseAccessString(access: string): number[] {
  * bpf_core_parse_spec: the local spec of a relocation (docs/CODEC.md §7.4). `parse` turns the
  * access string into indices (relocate.ts passes a per-object memo of parseAccessString).
  */
-export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget(), parse: (access: string) => number[] = parseAccessString): CoreSpec {
+export function parseLocalSpec(
+  btf: Btf,
+  relo: CoreRelo,
+  budget = new Budget(),
+  parse: (access: string) => number[] = parseAccessString,
+): CoreSpec {
   const spec: CoreSpec = { btf, rootTypeId: relo.typeId, kind: relo.kind, accessors: [], raw: [], bitOffset: 0 };
   workCounters.objectsBuilt++;
   if (relo.access === '' || relo.access[0] === ':') throw new CoreFailure(`invalid access string "${clip(relo.access)}"`, 'EINVAL');
@@ -351,7 +372,10 @@ export function parseLocalSpec(btf: Btf, relo: CoreRelo, budget = new Budget(), 
       spec.accessors.push({ typeId: id, idx, name: null });
       spec.bitOffset = addBits(spec.bitOffset, idx, resolveSize(btf, id));
     } else {
-      throw new CoreFailure(`access string "${clip(relo.access)}" captures type of unexpected kind ${describeKind(kind)} (${btf.describe(id)})`, 'EINVAL');
+      throw new CoreFailure(
+        `access string "${clip(relo.access)}" captures type of unexpected kind ${describeKind(kind)} (${btf.describe(id)})`,
+        'EINVAL',
+      );
     }
   }
   return spec;
@@ -486,7 +510,15 @@ function enumsMatch(local: Btf, localId: number, targ: Btf, targId: number, budg
   return true;
 }
 
-function compositesMatch(local: Btf, localId: number, targ: Btf, targId: number, behindPtr: boolean, level: number, budget: Budget): boolean {
+function compositesMatch(
+  local: Btf,
+  localId: number,
+  targ: Btf,
+  targId: number,
+  behindPtr: boolean,
+  level: number,
+  budget: Budget,
+): boolean {
   const l = local.type(localId);
   const t = targ.type(targId);
   if (!('members' in l) || !('members' in t)) return false;
@@ -495,7 +527,11 @@ function compositesMatch(local: Btf, localId: number, targ: Btf, targId: number,
   const lookup = t.members.length > LOOKUP_MIN_ELEMENTS ? targ.memberLookup(targId) : undefined;
   for (const lm of l.members) {
     let matched = false;
-    const candidates = lookup ? (lm.name === '' ? lookup.anonymous : (lookup.byEssentialName.get(essentialName(lm.name)) ?? [])) : undefined;
+    const candidates = lookup
+      ? lm.name === ''
+        ? lookup.anonymous
+        : (lookup.byEssentialName.get(essentialName(lm.name)) ?? [])
+      : undefined;
     const count = candidates ? candidates.length : t.members.length;
     for (let k = 0; k < count; k++) {
       const tm = t.members[candidates ? candidates[k]! : k]!;
@@ -512,7 +548,15 @@ function compositesMatch(local: Btf, localId: number, targ: Btf, targId: number,
 }
 
 /** __bpf_core_types_match (docs/CODEC.md §7.6), for TYPE_MATCHES. */
-export function typesMatch(local: Btf, localId: number, targ: Btf, targId: number, behindPtr = false, level = 32, budget = new Budget()): boolean {
+export function typesMatch(
+  local: Btf,
+  localId: number,
+  targ: Btf,
+  targId: number,
+  behindPtr = false,
+  level = 32,
+  budget = new Budget(),
+): boolean {
   if (level <= 0) throw new CoreFailure('type match nests too deep', 'EINVAL');
   let depth = 32;
   for (;;) {
@@ -627,8 +671,14 @@ let matchedMemberType = 0;
  * on with the next member (the spec is left as it was).
  */
 function visitMember(
-  local: Btf, localAcc: Accessor, localMember: { name: string; type: number }, targ: Btf, targId: number, i: number,
-  spec: CoreSpec, budget: Budget,
+  local: Btf,
+  localAcc: Accessor,
+  localMember: { name: string; type: number },
+  targ: Btf,
+  targId: number,
+  i: number,
+  spec: CoreSpec,
+  budget: Budget,
 ): boolean | undefined {
   budget.tick();
   if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
@@ -657,9 +707,10 @@ function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budge
   const spec: CoreSpec = { btf: targ, rootTypeId: candId, kind: localSpec.kind, accessors: [], raw: [], bitOffset: 0 };
   const local = localSpec.btf;
   if (isTypeBased(localSpec.kind)) {
-    const ok = localSpec.kind === CoreReloKind.TypeMatches
-      ? typesMatch(local, localSpec.rootTypeId, targ, candId, false, 32, budget)
-      : typesAreCompat(local, localSpec.rootTypeId, targ, candId, 32, budget);
+    const ok =
+      localSpec.kind === CoreReloKind.TypeMatches
+        ? typesMatch(local, localSpec.rootTypeId, targ, candId, false, 32, budget)
+        : typesAreCompat(local, localSpec.rootTypeId, targ, candId, 32, budget);
     return ok ? spec : null;
   }
   if (isEnumvalBased(localSpec.kind)) {
@@ -724,7 +775,7 @@ function intEncodingWord(btf: Btf, id: number): number {
   if (id === 0) return 0;
   const t = btf.type(id);
   if (t.kind === BtfKind.Int) return t.encoding;
-  return btf.rawWordAfterHeader(id) >>> 24 & 0x0f;
+  return (btf.rawWordAfterHeader(id) >>> 24) & 0x0f;
 }
 
 /** bpf_core_calc_field_relo (docs/CODEC.md §7.7); POISON when the spec is null for a non-EXISTS kind. */
@@ -750,7 +801,7 @@ function fieldValue(kind: number, spec: CoreSpec | null): bigint | typeof POISON
     byteSize = btf.kind(fieldType) === BtfKind.Unknown ? 0 : btf.sizeOrType(fieldType);
     if (byteSize === 0) throw new CoreFailure(`bitfield ${clip(acc.name ?? '')} has a type of size 0`, 'EINVAL');
     byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
-    while (((bitOff + bitSize - byteOff * 8) >>> 0) > byteSize * 8) {
+    while ((bitOff + bitSize - byteOff * 8) >>> 0 > byteSize * 8) {
       if (byteSize >= 8) throw new CoreFailure(`bitfield ${clip(acc.name ?? '')} cannot be read with a 64-bit load`, 'E2BIG');
       byteSize *= 2;
       byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
@@ -875,9 +926,15 @@ export function calcReloInsn(
       targetSpec = candSpec;
       value = candValue;
     } else if (candSpec.bitOffset !== targetSpec!.bitOffset) {
-      throw new CoreFailure(`field offset ambiguity: ${candSpec.bitOffset} != ${targetSpec!.bitOffset} (candidates ${target.describe(list[i]!)} and ${target.describe(targetSpec!.rootTypeId)})`, 'EINVAL');
+      throw new CoreFailure(
+        `field offset ambiguity: ${candSpec.bitOffset} != ${targetSpec!.bitOffset} (candidates ${target.describe(list[i]!)} and ${target.describe(targetSpec!.rootTypeId)})`,
+        'EINVAL',
+      );
     } else if (candValue.poison !== value!.poison || candValue.newVal !== value!.newVal) {
-      throw new CoreFailure(`relocation decision ambiguity: ${value!.newVal} != ${candValue.newVal} (candidates ${target.describe(targetSpec!.rootTypeId)} and ${target.describe(list[i]!)})`, 'EINVAL');
+      throw new CoreFailure(
+        `relocation decision ambiguity: ${value!.newVal} != ${candValue.newVal} (candidates ${target.describe(targetSpec!.rootTypeId)} and ${target.describe(list[i]!)})`,
+        'EINVAL',
+      );
     }
     kept.push(list[i]!);
   }

@@ -78,8 +78,7 @@ function details(btf: Btf, t: BtfType): string {
       return ` type_id=${t.type} linkage=${linkage(t.linkage)}`;
     case BtfKind.FuncProto:
       return (
-        ` ret_type_id=${t.returnType} vlen=${t.params.length}` +
-        t.params.map((p) => `\n\t'${anon(p.name)}' type_id=${p.type}`).join('')
+        ` ret_type_id=${t.returnType} vlen=${t.params.length}` + t.params.map((p) => `\n\t'${anon(p.name)}' type_id=${p.type}`).join('')
       );
     case BtfKind.Var:
       return ` type_id=${t.type}, linkage=${linkage(t.linkage)}`;

@@ -101,12 +101,24 @@ export function parseElf(bytes: Uint8Array, options: ElfParseOptions = {}): ElfF
     }
     return bits === 64
       ? {
-          nameOff: u32(at), type: u32(at + 4), flags: u64(at + 8, 'sh_flags'), offset: u64(at + 24, 'sh_offset'),
-          size: u64(at + 32, 'sh_size'), link: u32(at + 40), info: u32(at + 44), entsize: u64(at + 56, 'sh_entsize'),
+          nameOff: u32(at),
+          type: u32(at + 4),
+          flags: u64(at + 8, 'sh_flags'),
+          offset: u64(at + 24, 'sh_offset'),
+          size: u64(at + 32, 'sh_size'),
+          link: u32(at + 40),
+          info: u32(at + 44),
+          entsize: u64(at + 56, 'sh_entsize'),
         }
       : {
-          nameOff: u32(at), type: u32(at + 4), flags: u32(at + 8), offset: u32(at + 16),
-          size: u32(at + 20), link: u32(at + 24), info: u32(at + 28), entsize: u32(at + 36),
+          nameOff: u32(at),
+          type: u32(at + 4),
+          flags: u32(at + 8),
+          offset: u32(at + 16),
+          size: u32(at + 20),
+          link: u32(at + 24),
+          info: u32(at + 28),
+          entsize: u32(at + 36),
         };
   };
 

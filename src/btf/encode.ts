@@ -83,7 +83,8 @@ export function encodeBtf(types: readonly BtfType[], options: EncodeOptions = {}
   const le = options.littleEndian ?? true;
   const strings = options.strings ?? new StringTableBuilder();
   const layout = options.layout;
-  if (layout && options.headerLength === HEADER_LEN) throw new CodecError('ENCODE', 'a layout section needs the 32-byte header (headerLength 32)');
+  if (layout && options.headerLength === HEADER_LEN)
+    throw new CodecError('ENCODE', 'a layout section needs the 32-byte header (headerLength 32)');
   const headerLength = layout ? LAYOUT_HEADER_LEN : (options.headerLength ?? HEADER_LEN);
   let typeLen = 0;
   types.forEach((t, index) => {
@@ -141,7 +142,10 @@ export function encodeBtf(types: readonly BtfType[], options: EncodeOptions = {}
           u32(m.type);
           if (t.kindFlag) {
             if (m.bitOffset > 0xffffff || m.bitfieldSize > 0xff) {
-              throw new CodecError('ENCODE', `type [${id}] '${clip(t.name)}': member '${clip(m.name)}' offset ${m.bitOffset}/${m.bitfieldSize} does not fit kind_flag encoding`);
+              throw new CodecError(
+                'ENCODE',
+                `type [${id}] '${clip(t.name)}': member '${clip(m.name)}' offset ${m.bitOffset}/${m.bitfieldSize} does not fit kind_flag encoding`,
+              );
             }
             u32(m.bitOffset | (m.bitfieldSize << 24));
           } else {

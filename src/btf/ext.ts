@@ -116,7 +116,9 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf, options: BtfExtParseOpt
     try {
       return btf.string(nameOff);
     } catch (cause) {
-      throw new CodecError('BTF_EXT', `.BTF.ext: section name offset ${nameOff} at offset ${at} is not a string of the object's BTF`, { cause });
+      throw new CodecError('BTF_EXT', `.BTF.ext: section name offset ${nameOff} at offset ${at} is not a string of the object's BTF`, {
+        cause,
+      });
     }
   };
 
@@ -157,7 +159,9 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf, options: BtfExtParseOpt
       if (count === 0) throw extError(`.BTF.ext ${what}: section at offset ${at} has zero records`);
       const total = 8 + count * recSize;
       if (total > left) {
-        throw extError(`.BTF.ext ${what}: section at offset ${at} declares ${count} records of ${recSize} bytes, more than the ${left - 8} bytes left`);
+        throw extError(
+          `.BTF.ext ${what}: section at offset ${at} declares ${count} records of ${recSize} bytes, more than the ${left - 8} bytes left`,
+        );
       }
       checkLimit(limits, 'maxExtBlocks', sections.length + 1, `.BTF.ext ${what} section blocks`);
       onCount?.(count);
@@ -178,27 +182,44 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf, options: BtfExtParseOpt
   };
 
   const funcInfo = subsection('func_info', 8, 8, (at) => ({ insnOff: u32(at), typeId: u32(at + 4) }), true);
-  const lineInfo = subsection('line_info', 16, 16, (at) => {
-    const lineCol = u32(at + 12);
-    return { insnOff: u32(at), fileNameOff: u32(at + 4), lineOff: u32(at + 8), line: lineCol >>> 10, column: lineCol & 0x3ff };
-  }, true);
+  const lineInfo = subsection(
+    'line_info',
+    16,
+    16,
+    (at) => {
+      const lineCol = u32(at + 12);
+      return { insnOff: u32(at), fileNameOff: u32(at + 4), lineOff: u32(at + 8), line: lineCol >>> 10, column: lineCol & 0x3ff };
+    },
+    true,
+  );
   let coreRelos: ExtSection<CoreRelo>[] = [];
   if (hdrLen >= CORE_HEADER) {
     let relocations = 0;
-    coreRelos = subsection('core_relo', 24, 16, (at) => {
-      const accessStrOff = u32(at + 8);
-      let access: string;
-      try {
-        // Cached per offset by the BTF: records naming the same access string share it.
-        access = btf.string(accessStrOff);
-      } catch (cause) {
-        throw new CodecError('BTF_EXT', `.BTF.ext core_relo at offset ${at}: access string offset ${accessStrOff} is not a string of the object's BTF`, { cause });
-      }
-      return { insnOff: u32(at), typeId: u32(at + 4), accessStrOff, access, kind: u32(at + 12) };
-    }, false, (count) => {
-      relocations += count;
-      checkLimit(limits, 'maxRelocations', relocations, '.BTF.ext CO-RE relocation count (at least)');
-    });
+    coreRelos = subsection(
+      'core_relo',
+      24,
+      16,
+      (at) => {
+        const accessStrOff = u32(at + 8);
+        let access: string;
+        try {
+          // Cached per offset by the BTF: records naming the same access string share it.
+          access = btf.string(accessStrOff);
+        } catch (cause) {
+          throw new CodecError(
+            'BTF_EXT',
+            `.BTF.ext core_relo at offset ${at}: access string offset ${accessStrOff} is not a string of the object's BTF`,
+            { cause },
+          );
+        }
+        return { insnOff: u32(at), typeId: u32(at + 4), accessStrOff, access, kind: u32(at + 12) };
+      },
+      false,
+      (count) => {
+        relocations += count;
+        checkLimit(limits, 'maxRelocations', relocations, '.BTF.ext CO-RE relocation count (at least)');
+      },
+    );
   }
   return { littleEndian: le, funcInfo, lineInfo, coreRelos, hasCoreRelos: coreRelos.length > 0 };
 }

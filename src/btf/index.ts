@@ -11,14 +11,20 @@ export { parseElf, findSection, sectionData, isElf, type ElfFile, type ElfSectio
 export { Btf, isRawBtf, BTF_MAGIC, type BtfParseOptions } from './btf.js';
 export { encodeBtf, type EncodeOptions } from './encode.js';
 export { StringTableBuilder } from './strings.js';
-export {
-  parseBtfExt, type BtfExt, type BtfExtParseOptions, type CoreRelo, type FuncInfo, type LineInfo, type ExtSection,
-} from './ext.js';
+export { parseBtfExt, type BtfExt, type BtfExtParseOptions, type CoreRelo, type FuncInfo, type LineInfo, type ExtSection } from './ext.js';
 export { parseBpfObject, type BpfObject, type BpfObjectParseOptions } from './object.js';
 export { CoreReloKind, RELO_KIND_NAMES, reloKindName, type CoreSpec, type ResolvedRelocation } from './core.js';
 export {
-  resolveObjectRelocations, resolveRelocations, relocationSteps, RelocationResolver, describeOutcome, describeRelocation,
-  type RelocationOutcome, type RelocationStep, type ResolveOptions, type RelocationResolverOptions,
+  resolveObjectRelocations,
+  resolveRelocations,
+  relocationSteps,
+  RelocationResolver,
+  describeOutcome,
+  describeRelocation,
+  type RelocationOutcome,
+  type RelocationStep,
+  type ResolveOptions,
+  type RelocationResolverOptions,
 } from './relocate.js';
 export { trimBtf, trimBtfTypes, remapTypeIds, type TrimOptions } from './trim.js';
 export { verifyTrim, describeMismatches, type TrimVerification, type RelocationMismatch, type VerifyTrimOptions } from './verify.js';

@@ -38,8 +38,26 @@ export const BTF_MAX_VLEN = 0xffffff;
 
 /** Names as bpftool prints them in `btf dump ... format raw`. */
 export const KIND_NAMES: readonly string[] = [
-  'UNKNOWN', 'INT', 'PTR', 'ARRAY', 'STRUCT', 'UNION', 'ENUM', 'FWD', 'TYPEDEF', 'VOLATILE',
-  'CONST', 'RESTRICT', 'FUNC', 'FUNC_PROTO', 'VAR', 'DATASEC', 'FLOAT', 'DECL_TAG', 'TYPE_TAG', 'ENUM64',
+  'UNKNOWN',
+  'INT',
+  'PTR',
+  'ARRAY',
+  'STRUCT',
+  'UNION',
+  'ENUM',
+  'FWD',
+  'TYPEDEF',
+  'VOLATILE',
+  'CONST',
+  'RESTRICT',
+  'FUNC',
+  'FUNC_PROTO',
+  'VAR',
+  'DATASEC',
+  'FLOAT',
+  'DECL_TAG',
+  'TYPE_TAG',
+  'ENUM64',
 ];
 
 /** The kind's name as bpftool's raw dump prints it: kinds it does not know print as UNKNOWN. */
@@ -58,7 +76,14 @@ export function describeKind(kind: number): string {
  * reserved: no producer sets them (docs/CODEC.md §4.2).
  */
 export function usesWideVlen(kind: number): boolean {
-  return kind === BtfKind.Struct || kind === BtfKind.Union || kind === BtfKind.Enum || kind === BtfKind.FuncProto || kind === BtfKind.Datasec || kind === BtfKind.Enum64;
+  return (
+    kind === BtfKind.Struct ||
+    kind === BtfKind.Union ||
+    kind === BtfKind.Enum ||
+    kind === BtfKind.FuncProto ||
+    kind === BtfKind.Datasec ||
+    kind === BtfKind.Enum64
+  );
 }
 
 /** One entry of the 2026 layout section: how to skip a record of that kind. */

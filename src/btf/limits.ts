@@ -53,7 +53,8 @@ export function resolveLimits(overrides?: Partial<CodecLimits>): CodecLimits {
   for (const [name, value] of Object.entries(overrides) as [CodecLimitName, number | undefined][]) {
     if (value === undefined) continue;
     if (!(name in DEFAULT_CODEC_LIMITS)) throw new TypeError(`unknown codec limit "${name}"`);
-    if (typeof value !== 'number' || !(value > 0)) throw new TypeError(`codec limit ${name} must be a positive number, got ${String(value)}`);
+    if (typeof value !== 'number' || !(value > 0))
+      throw new TypeError(`codec limit ${name} must be a positive number, got ${String(value)}`);
     limits[name] = value;
   }
   return limits;

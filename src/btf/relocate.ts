@@ -15,8 +15,18 @@
  */
 import type { Btf } from './btf.js';
 import {
-  Budget, calcReloInsn, CoreFailure, CoreReloKind, findCandidates, isFieldBased, ObjectBudget, parseAccessString,
-  reloKindName, type RelocationValue, type Resolution, type ResolvedRelocation,
+  Budget,
+  calcReloInsn,
+  CoreFailure,
+  CoreReloKind,
+  findCandidates,
+  isFieldBased,
+  ObjectBudget,
+  parseAccessString,
+  reloKindName,
+  type RelocationValue,
+  type Resolution,
+  type ResolvedRelocation,
 } from './core.js';
 import { clip, CodecError } from './errors.js';
 import type { CoreRelo } from './ext.js';
@@ -125,7 +135,14 @@ export class RelocationResolver {
     return raw;
   };
   private readonly step: RelocationStep = {
-    section: '', index: 0, relo: undefined as unknown as CoreRelo, resolution: null, value: null, error: null, repeated: false, origin: null,
+    section: '',
+    index: 0,
+    relo: undefined as unknown as CoreRelo,
+    resolution: null,
+    value: null,
+    error: null,
+    repeated: false,
+    origin: null,
   };
   private block = 0;
   private index = 0;
@@ -138,7 +155,10 @@ export class RelocationResolver {
   ) {
     this.keepSpecs = (options.keep ?? 'full') === 'full';
     this.local = object.btf;
-    this.objectBudget = new ObjectBudget(this.local.bytes.byteLength + extBytes(object) + target.bytes.byteLength, resolveLimits(options.limits));
+    this.objectBudget = new ObjectBudget(
+      this.local.bytes.byteLength + extBytes(object) + target.bytes.byteLength,
+      resolveLimits(options.limits),
+    );
   }
 
   next(): RelocationStep | null {
@@ -200,7 +220,12 @@ export class RelocationResolver {
       resolution = calcReloInsn(this.target, this.local, relo, cands ? cands.ids : null, new Budget(this.objectBudget), this.parse);
       // Pruned: the outcome stays valid for the pruned list (it holds exactly the matches).
       if (cands && cands.ids.length !== before) cands.version++;
-      entry = { version: cands ? cands.version : 0, value: resolution.value, resolution: this.keepSpecs ? resolution : null, failure: null };
+      entry = {
+        version: cands ? cands.version : 0,
+        value: resolution.value,
+        resolution: this.keepSpecs ? resolution : null,
+        failure: null,
+      };
     } catch (err) {
       if (isLimit(err) || !(err instanceof CoreFailure || err instanceof CodecError)) throw err;
       entry = { version, value: null, resolution: null, failure: err };
@@ -217,7 +242,11 @@ export class RelocationResolver {
 }
 
 /** `RelocationResolver` as a generator (same step object each time). */
-export function* relocationSteps(target: Btf, object: BpfObject, options: RelocationResolverOptions = {}): Generator<RelocationStep, void, undefined> {
+export function* relocationSteps(
+  target: Btf,
+  object: BpfObject,
+  options: RelocationResolverOptions = {},
+): Generator<RelocationStep, void, undefined> {
   const resolver = new RelocationResolver(target, object, options);
   for (let step = resolver.next(); step !== null; step = resolver.next()) yield step;
 }
@@ -261,8 +290,13 @@ export function resolveObjectRelocations(target: Btf, object: BpfObject, options
     }
     const r = step.resolution!;
     const resolved: ResolvedRelocation = {
-      object: object.name, section: step.section, index: step.index, relo: step.relo,
-      localSpec: r.localSpec, targetSpec: r.targetSpec, value: r.value,
+      object: object.name,
+      section: step.section,
+      index: step.index,
+      relo: step.relo,
+      localSpec: r.localSpec,
+      targetSpec: r.targetSpec,
+      value: r.value,
     };
     workCounters.objectsBuilt++;
     results.push(resolved);
@@ -317,7 +351,11 @@ export function describeOutcome(r: ResolvedRelocation): RelocationOutcome {
  * rejects ends that object's list with an outcome carrying the error as its reason
  * (libbpf stops at the first error too).
  */
-export function resolveRelocations(target: Btf, objects: readonly BpfObject[], options: Pick<ResolveOptions, 'limits'> = {}): RelocationOutcome[] {
+export function resolveRelocations(
+  target: Btf,
+  objects: readonly BpfObject[],
+  options: Pick<ResolveOptions, 'limits'> = {},
+): RelocationOutcome[] {
   const outcomes: RelocationOutcome[] = [];
   for (const object of objects) {
     try {
@@ -325,8 +363,16 @@ export function resolveRelocations(target: Btf, objects: readonly BpfObject[], o
     } catch (err) {
       if (!(err instanceof CodecError)) throw err;
       outcomes.push({
-        object: object.name, section: '', insnOff: -1, kind: -1, kindName: 'error', localTypeId: 0, localTypeName: '',
-        access: '', value: null, reason: err.message,
+        object: object.name,
+        section: '',
+        insnOff: -1,
+        kind: -1,
+        kindName: 'error',
+        localTypeId: 0,
+        localTypeName: '',
+        access: '',
+        value: null,
+        reason: err.message,
       });
     }
   }

@@ -202,7 +202,8 @@ export class StringSection {
     // which made decoding names twice as slow in a fresh process (the CLI's case).
     if (bytes.length <= DECODE_CHUNK) return String.fromCharCode.apply(null, bytes as unknown as number[]);
     let s = '';
-    for (let i = 0; i < bytes.length; i += DECODE_CHUNK) s += String.fromCharCode.apply(null, bytes.subarray(i, i + DECODE_CHUNK) as unknown as number[]);
+    for (let i = 0; i < bytes.length; i += DECODE_CHUNK)
+      s += String.fromCharCode.apply(null, bytes.subarray(i, i + DECODE_CHUNK) as unknown as number[]);
     return s;
   }
 

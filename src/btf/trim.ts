@@ -226,9 +226,12 @@ class MarkSet {
   }
 }
 
-
 /** Resolves and marks every relocation of every object, in order (docs/CODEC.md §8.1). */
-export function markObjects(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {}): MarkSet {
+export function markObjects(
+  target: Btf,
+  objects: readonly BpfObject[],
+  options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {},
+): MarkSet {
   const marks = new MarkSet(target);
   const skip = options.onSkippedRelocation;
   for (const object of objects) {
@@ -252,7 +255,11 @@ export function markObjects(target: Btf, objects: readonly BpfObject[], options:
         }
       }
       if (failure) {
-        const error = new CodecError('TRIM', `${describeRelocation(object.name, step.section, step.index, step.relo, object.btf)}: ${failure.message}`, { cause: failure });
+        const error = new CodecError(
+          'TRIM',
+          `${describeRelocation(object.name, step.section, step.index, step.relo, object.btf)}: ${failure.message}`,
+          { cause: failure },
+        );
         if (!skip) throw error;
         skip(error);
       }
@@ -340,7 +347,11 @@ export function remapTypeIds(t: BtfType, map: (id: TypeId) => TypeId): void {
 }
 
 /** The minimized types, in output order (types[i] is id i + 1). */
-export function trimBtfTypes(target: Btf, objects: readonly BpfObject[], options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {}): BtfType[] {
+export function trimBtfTypes(
+  target: Btf,
+  objects: readonly BpfObject[],
+  options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {},
+): BtfType[] {
   return buildTypes(target, markObjects(target, objects, options));
 }
 

@@ -29,8 +29,14 @@ import { workCounters } from './work-counters.js';
 
 /** Bit `kind` is set for the kinds whose names CO-RE candidate search looks up (all below 32). */
 export const INDEXED_KIND_BITS =
-  (1 << BtfKind.Int) | (1 << BtfKind.Struct) | (1 << BtfKind.Union) | (1 << BtfKind.Enum) | (1 << BtfKind.Fwd) |
-  (1 << BtfKind.Typedef) | (1 << BtfKind.Float) | (1 << BtfKind.Enum64);
+  (1 << BtfKind.Int) |
+  (1 << BtfKind.Struct) |
+  (1 << BtfKind.Union) |
+  (1 << BtfKind.Enum) |
+  (1 << BtfKind.Fwd) |
+  (1 << BtfKind.Typedef) |
+  (1 << BtfKind.Float) |
+  (1 << BtfKind.Enum64);
 
 export function isIndexedKind(kind: number): boolean {
   return Number.isInteger(kind) && kind >= 0 && kind < 32 && ((INDEXED_KIND_BITS >>> kind) & 1) === 1;
@@ -75,7 +81,12 @@ export function indexTypeSection(input: TypeSectionInput): TypeSectionIndex {
   workCounters.recordsRead += count - 1;
   if (end !== typesEnd) throw new CodecError('BTF', `BTF type section has ${typesEnd - end} trailing bytes at offset ${end}`);
 
-  const names: NameHashes = { hashes: new Uint32Array(count), indexed: new Uint8Array(count), careful: new Uint32Array(count), indexedCount: 0 };
+  const names: NameHashes = {
+    hashes: new Uint32Array(count),
+    indexed: new Uint8Array(count),
+    careful: new Uint32Array(count),
+    indexedCount: 0,
+  };
   hashShortNames(view, le, bytes, strStart, strings.length, count, offsets, names);
   // The names the inline hash left (a `___` in them, or long): 10 of a kernel's 14,000.
   for (let k = 0; names.careful[k] !== 0; k++) {
@@ -131,7 +142,16 @@ interface NameHashes {
  * them: FNV-1a of the whole name, which is `hashEssentialBytes` of it (their essential name is
  * all of them). Any other is listed in `careful`, branch-free, for StringSection to hash.
  */
-function hashShortNames(view: DataView, le: boolean, bytes: Uint8Array, strStart: number, strLen: number, count: number, offsets: Uint32Array, names: NameHashes): void {
+function hashShortNames(
+  view: DataView,
+  le: boolean,
+  bytes: Uint8Array,
+  strStart: number,
+  strLen: number,
+  count: number,
+  offsets: Uint32Array,
+  names: NameHashes,
+): void {
   const { hashes, indexed, careful } = names;
   const strEnd = strStart + strLen;
   // Locals, not the imported bindings: a module binding is re-checked on every read.
@@ -187,5 +207,8 @@ function recordError(id: number, off: number, kind: number, problem: string): Co
 
 function reservedVlenError(id: number, off: number, kind: number, info: number): CodecError {
   const vlen = info & 0xffffff;
-  return new CodecError('BTF', `type [${id}] at offset ${off}: info 0x${(info >>> 0).toString(16)} sets reserved bits (vlen ${vlen} on ${describeKind(kind)}, whose vlen is at most 16 bits)`);
+  return new CodecError(
+    'BTF',
+    `type [${id}] at offset ${off}: info 0x${(info >>> 0).toString(16)} sets reserved bits (vlen ${vlen} on ${describeKind(kind)}, whose vlen is at most 16 bits)`,
+  );
 }

@@ -64,8 +64,14 @@ export function verifyTrim(full: Btf, trimmed: Btf, objects: readonly BpfObject[
     result.mismatchCount++;
     if (result.mismatches.length < maxMismatches) {
       result.mismatches.push({
-        object, section: step.section, index: step.index, insnOff: step.relo.insnOff,
-        kindName: reloKindName(step.relo.kind), access: step.relo.access, full: fullOutcome, trimmed: trimmedOutcome,
+        object,
+        section: step.section,
+        index: step.index,
+        insnOff: step.relo.insnOff,
+        kindName: reloKindName(step.relo.kind),
+        access: step.relo.access,
+        full: fullOutcome,
+        trimmed: trimmedOutcome,
       });
     }
   };

@@ -25,7 +25,14 @@ import { PassThrough, type Writable } from 'node:stream';
 import type { BpfObject } from '../btf/object.js';
 import type { KernelRef } from '../catalog/catalog.js';
 import {
-  defaultLoadConcurrency, isKernelFileError, knownCount, loadAhead, loadRawKernel, type KernelInput, type KernelInputs, type ProgressCallback,
+  defaultLoadConcurrency,
+  isKernelFileError,
+  knownCount,
+  loadAhead,
+  loadRawKernel,
+  type KernelInput,
+  type KernelInputs,
+  type ProgressCallback,
 } from '../coverage/kernel-source.js';
 import { trimmedKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -105,7 +112,11 @@ function bundlePath(ref: KernelRef): string {
 const DEFAULT_MAX_ARCHIVE_BYTES = 512 * 1024 * 1024;
 
 /** Trims `objects` for every kernel of `kernels` and writes the bundle (see the module comment). */
-export async function buildBundle(kernels: KernelInputs, objects: readonly BpfObject[], options: BundleOptions = {}): Promise<BundleResult> {
+export async function buildBundle(
+  kernels: KernelInputs,
+  objects: readonly BpfObject[],
+  options: BundleOptions = {},
+): Promise<BundleResult> {
   const started = performance.now();
   const verify = options.verify ?? true;
   const total = options.total ?? knownCount(kernels);

@@ -45,7 +45,10 @@ export class TrimPool {
   static async start(objects: readonly BpfObject[], options: TrimPoolOptions = {}): Promise<TrimPool> {
     const threads = Math.max(1, options.threads ?? availableParallelism());
     const workerData = { objects: objects.map(toPortable), verify: options.verify ?? true };
-    const lanes = Array.from({ length: threads }, () => ({ worker: new Worker(new URL('./trim-worker.js', import.meta.url), { workerData }), busy: 0 }));
+    const lanes = Array.from({ length: threads }, () => ({
+      worker: new Worker(new URL('./trim-worker.js', import.meta.url), { workerData }),
+      busy: 0,
+    }));
     try {
       await Promise.all(
         lanes.map(

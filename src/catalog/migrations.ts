@@ -94,9 +94,7 @@ export function pendingMigrations(all: Migration[], applied: ReadonlyMap<number,
   for (const migration of all) {
     const appliedName = applied.get(migration.version);
     if (appliedName !== undefined && appliedName !== migration.name) {
-      throw new Error(
-        `migrations: version ${migration.version} was applied as '${appliedName}' but the file is '${migration.file}'`,
-      );
+      throw new Error(`migrations: version ${migration.version} was applied as '${appliedName}' but the file is '${migration.file}'`);
     }
   }
   return all.filter((migration) => !applied.has(migration.version));

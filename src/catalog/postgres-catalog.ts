@@ -102,9 +102,7 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
     await this.transaction(async (client) => {
       // One lock per schema, held until COMMIT: a second process blocks here, then finds the
       // versions the first one recorded. The lock also covers creating the schema itself.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-        `btfhub-online migrate ${this.schema ?? '(search_path)'}`,
-      ]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`btfhub-online migrate ${this.schema ?? '(search_path)'}`]);
       if (this.schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version    INTEGER NOT NULL PRIMARY KEY,
@@ -128,9 +126,7 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
     // to_regclass resolves through search_path and is NULL when the table does not exist.
     const exists = await this.pool.query<{ exists: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS exists");
     if (!exists.rows[0]?.exists) return [];
-    const result = await this.pool.query<MigrationRow>(
-      'SELECT version, name, applied_at FROM schema_migrations ORDER BY version',
-    );
+    const result = await this.pool.query<MigrationRow>('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
     return result.rows.map(migrationFromRow);
   }
 
@@ -253,7 +249,10 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
   }
 
   async getDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<DerivedFileRecord | null> {
-    const result = await this.pool.query<DerivedFileRow>('SELECT * FROM derived_files WHERE source_sha256 = $1 AND format = $2', [sourceSha256, format]);
+    const result = await this.pool.query<DerivedFileRow>('SELECT * FROM derived_files WHERE source_sha256 = $1 AND format = $2', [
+      sourceSha256,
+      format,
+    ]);
     const row = result.rows[0];
     return row ? derivedFileFromRow(row) : null;
   }
@@ -270,7 +269,10 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
   async listDerivedFiles(page: Page): Promise<{ items: DerivedFileRecord[]; total: number }> {
     assertValidPage(page);
     const [items, count] = await Promise.all([
-      this.pool.query<DerivedFileRow>('SELECT * FROM derived_files ORDER BY source_sha256, format LIMIT $1 OFFSET $2', [page.limit, page.offset]),
+      this.pool.query<DerivedFileRow>('SELECT * FROM derived_files ORDER BY source_sha256, format LIMIT $1 OFFSET $2', [
+        page.limit,
+        page.offset,
+      ]),
       this.pool.query<{ total: string }>('SELECT COUNT(*) AS total FROM derived_files'),
     ]);
     return { items: items.rows.map(derivedFileFromRow), total: toNumber(count.rows[0]?.total ?? 0) };
@@ -307,7 +309,9 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
   async recordKernelProvenance(provenance: KernelProvenance): Promise<void> {
     const columns = KERNEL_PROVENANCE_COLUMNS.join(', ');
     const values = KERNEL_PROVENANCE_COLUMNS.map((_, i) => `$${i + 1}`).join(', ');
-    const updates = KERNEL_PROVENANCE_COLUMNS.slice(4).map((c) => `${c} = excluded.${c}`).join(', ');
+    const updates = KERNEL_PROVENANCE_COLUMNS.slice(4)
+      .map((c) => `${c} = excluded.${c}`)
+      .join(', ');
     await this.pool.query(
       `INSERT INTO kernel_provenance (${columns}) VALUES (${values}) ON CONFLICT (distro, distro_version, arch, kernel) DO UPDATE SET ${updates}`,
       kernelProvenanceParams(provenance),
@@ -322,7 +326,10 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
 
   async listKernelProvenance(filter: KernelFilter): Promise<KernelProvenance[]> {
     const { where, params } = kernelFilterCondition(filter, (index) => `$${index}`);
-    const result = await this.pool.query<KernelProvenanceRow>(`SELECT * FROM kernel_provenance ${where} ORDER BY distro, distro_version, arch, kernel`, params);
+    const result = await this.pool.query<KernelProvenanceRow>(
+      `SELECT * FROM kernel_provenance ${where} ORDER BY distro, distro_version, arch, kernel`,
+      params,
+    );
     return result.rows.map(kernelProvenanceFromRow);
   }
 
@@ -365,7 +372,9 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
   }
 
   async getIssuedJob(id: string): Promise<{ kind: string; issuedAt: Date } | null> {
-    const result = await this.pool.query<{ kind: string; issued_at: string }>('SELECT kind, issued_at FROM issued_jobs WHERE id = $1', [id]);
+    const result = await this.pool.query<{ kind: string; issued_at: string }>('SELECT kind, issued_at FROM issued_jobs WHERE id = $1', [
+      id,
+    ]);
     const row = result.rows[0];
     return row ? { kind: row.kind, issuedAt: new Date(toNumber(row.issued_at)) } : null;
   }

@@ -4,7 +4,15 @@
  * numeric column goes through `toNumber`. Timestamps are integer epoch milliseconds.
  */
 import type {
-  AppliedMigration, DerivedFileRecord, ImportedFileRecord, ImportedFileStatus, KernelMarker, KernelMarkerRecord, KernelProvenance, KernelRecord, KernelRef,
+  AppliedMigration,
+  DerivedFileRecord,
+  ImportedFileRecord,
+  ImportedFileStatus,
+  KernelMarker,
+  KernelMarkerRecord,
+  KernelProvenance,
+  KernelRecord,
+  KernelRef,
   ObjectRecord,
   TrimRecord,
 } from './catalog.js';
@@ -81,14 +89,33 @@ export interface KernelProvenanceRow {
 
 /** The columns of kernel_provenance in insert order, and their values for `p`. */
 export const KERNEL_PROVENANCE_COLUMNS = [
-  'distro', 'distro_version', 'arch', 'kernel', 'kernel_sha256', 'package_file', 'package_name', 'package_version',
-  'package_sha256', 'package_url', 'pahole_version', 'pahole_flags', 'generated_at',
+  'distro',
+  'distro_version',
+  'arch',
+  'kernel',
+  'kernel_sha256',
+  'package_file',
+  'package_name',
+  'package_version',
+  'package_sha256',
+  'package_url',
+  'pahole_version',
+  'pahole_flags',
+  'generated_at',
 ] as const;
 
 export function kernelProvenanceParams(p: KernelProvenance): (string | number | null)[] {
   return [
-    ...kernelRefParams(p), p.kernelSha256, p.package.file, p.package.name, p.package.version, p.package.sha256, p.package.url,
-    p.pahole.version, p.pahole.flags.join(' '), p.generatedAt.getTime(),
+    ...kernelRefParams(p),
+    p.kernelSha256,
+    p.package.file,
+    p.package.name,
+    p.package.version,
+    p.package.sha256,
+    p.package.url,
+    p.pahole.version,
+    p.pahole.flags.join(' '),
+    p.generatedAt.getTime(),
   ];
 }
 
@@ -99,7 +126,13 @@ export function kernelProvenanceFromRow(row: KernelProvenanceRow): KernelProvena
     arch: row.arch,
     kernel: row.kernel,
     kernelSha256: row.kernel_sha256,
-    package: { file: row.package_file, name: row.package_name, version: row.package_version, sha256: row.package_sha256, url: row.package_url },
+    package: {
+      file: row.package_file,
+      name: row.package_name,
+      version: row.package_version,
+      sha256: row.package_sha256,
+      url: row.package_url,
+    },
     pahole: { version: row.pahole_version, flags: row.pahole_flags === '' ? [] : row.pahole_flags.split(' ') },
     generatedAt: new Date(toNumber(row.generated_at)),
   };

@@ -118,9 +118,7 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
   }
 
   async appliedMigrations(): Promise<AppliedMigration[]> {
-    const exists = this.db
-      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
-      .get();
+    const exists = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
     if (!exists) return [];
     const rows = this.statement('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all();
     return (rows as MigrationRow[]).map(migrationFromRow);
@@ -150,9 +148,11 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
   async listKernels(filter: KernelFilter, page: Page): Promise<{ items: KernelRecord[]; total: number }> {
     assertValidPage(page);
     const { where, params } = kernelFilterCondition(filter, () => '?');
-    const rows = this.statement(
-      `SELECT * FROM kernels ${where} ORDER BY distro, distro_version, arch, kernel LIMIT ? OFFSET ?`,
-    ).all(...params, page.limit, page.offset) as KernelRow[];
+    const rows = this.statement(`SELECT * FROM kernels ${where} ORDER BY distro, distro_version, arch, kernel LIMIT ? OFFSET ?`).all(
+      ...params,
+      page.limit,
+      page.offset,
+    ) as KernelRow[];
     const count = this.statement(`SELECT COUNT(*) AS total FROM kernels ${where}`).get(...params) as {
       total: number;
     };
@@ -237,7 +237,10 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
 
   async listDerivedFiles(page: Page): Promise<{ items: DerivedFileRecord[]; total: number }> {
     assertValidPage(page);
-    const rows = this.statement('SELECT * FROM derived_files ORDER BY source_sha256, format LIMIT ? OFFSET ?').all(page.limit, page.offset) as DerivedFileRow[];
+    const rows = this.statement('SELECT * FROM derived_files ORDER BY source_sha256, format LIMIT ? OFFSET ?').all(
+      page.limit,
+      page.offset,
+    ) as DerivedFileRow[];
     const count = this.statement('SELECT COUNT(*) AS total FROM derived_files').get() as { total: number };
     return { items: rows.map(derivedFileFromRow), total: count.total };
   }
@@ -257,9 +260,11 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ).run(...key, marker.storageKey, this.now());
     if (inserted.changes > 0) return 'added';
-    const updated = this.statement(
-      `UPDATE kernel_markers SET storage_key = ? WHERE ${KERNEL_KEY} AND marker = ? AND storage_key <> ?`,
-    ).run(marker.storageKey, ...key, marker.storageKey);
+    const updated = this.statement(`UPDATE kernel_markers SET storage_key = ? WHERE ${KERNEL_KEY} AND marker = ? AND storage_key <> ?`).run(
+      marker.storageKey,
+      ...key,
+      marker.storageKey,
+    );
     return updated.changes > 0 ? 'updated' : 'unchanged';
   }
 
@@ -269,18 +274,22 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
 
   async recordKernelProvenance(provenance: KernelProvenance): Promise<void> {
     const columns = KERNEL_PROVENANCE_COLUMNS.join(', ');
-    this.statement(`INSERT OR REPLACE INTO kernel_provenance (${columns}) VALUES (${KERNEL_PROVENANCE_COLUMNS.map(() => '?').join(', ')})`)
-      .run(...kernelProvenanceParams(provenance));
+    this.statement(
+      `INSERT OR REPLACE INTO kernel_provenance (${columns}) VALUES (${KERNEL_PROVENANCE_COLUMNS.map(() => '?').join(', ')})`,
+    ).run(...kernelProvenanceParams(provenance));
   }
 
   async getKernelProvenance(ref: KernelRef): Promise<KernelProvenance | null> {
-    const row = this.statement(`SELECT * FROM kernel_provenance WHERE ${KERNEL_KEY}`).get(...kernelRefParams(ref)) as KernelProvenanceRow | undefined;
+    const row = this.statement(`SELECT * FROM kernel_provenance WHERE ${KERNEL_KEY}`).get(...kernelRefParams(ref)) as
+      KernelProvenanceRow | undefined;
     return row === undefined ? null : kernelProvenanceFromRow(row);
   }
 
   async listKernelProvenance(filter: KernelFilter): Promise<KernelProvenance[]> {
     const { where, params } = kernelFilterCondition(filter, () => '?');
-    const rows = this.statement(`SELECT * FROM kernel_provenance ${where} ORDER BY distro, distro_version, arch, kernel`).all(...params) as KernelProvenanceRow[];
+    const rows = this.statement(`SELECT * FROM kernel_provenance ${where} ORDER BY distro, distro_version, arch, kernel`).all(
+      ...params,
+    ) as KernelProvenanceRow[];
     return rows.map(kernelProvenanceFromRow);
   }
 
@@ -317,7 +326,8 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
   }
 
   async getIssuedJob(id: string): Promise<{ kind: string; issuedAt: Date } | null> {
-    const row = this.statement('SELECT kind, issued_at FROM issued_jobs WHERE id = ?').get(id) as { kind: string; issued_at: number } | undefined;
+    const row = this.statement('SELECT kind, issued_at FROM issued_jobs WHERE id = ?').get(id) as
+      { kind: string; issued_at: number } | undefined;
     return row ? { kind: row.kind, issuedAt: new Date(Number(row.issued_at)) } : null;
   }
 

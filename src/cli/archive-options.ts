@@ -10,10 +10,16 @@ import { FILTER_OPTIONS, kernelFilterFromArgs } from './kernel-filter.js';
 
 /** The archive and kernel-filter options compat and bundle share. */
 export const ARCHIVE_OPTIONS: Record<string, OptionSpec> = {
-  archive: { type: 'string', valueName: 'DIR', required: true, description: 'a directory in BTFHub archive layout (a btfhub-archive checkout)' },
+  archive: {
+    type: 'string',
+    valueName: 'DIR',
+    required: true,
+    description: 'a directory in BTFHub archive layout (a btfhub-archive checkout)',
+  },
   ...FILTER_OPTIONS,
   cache: {
-    type: 'string', valueName: 'DIR',
+    type: 'string',
+    valueName: 'DIR',
     description: 'keep each unpacked .btf.tar.xz here (derived/<sha256>/<kernel>.btf) and reuse it next time: no xz on later runs',
   },
 };

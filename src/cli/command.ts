@@ -143,7 +143,9 @@ export function parseCommandLine(command: Command, argv: string[]): { help: bool
   const count = args.positionals.length;
   if (count < min) throw new UsageError(min === 1 ? `missing ${name}` : `expected at least ${min} ${name} arguments`);
   if (max !== undefined && count > max) {
-    throw new UsageError(max === 0 ? `unexpected argument '${args.positionals[0]}'` : `too many arguments: expected at most ${max} ${name}`);
+    throw new UsageError(
+      max === 0 ? `unexpected argument '${args.positionals[0]}'` : `too many arguments: expected at most ${max} ${name}`,
+    );
   }
   return { help: false, args };
 }

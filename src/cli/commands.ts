@@ -14,7 +14,11 @@ function lazy(name: string, summary: string, load: () => Promise<Command>): Lazy
 }
 
 export const COMMANDS: readonly CommandEntry[] = [
-  lazy('serve', 'run the HTTP API (and, without REDIS_URL, its jobs in-process)', async () => (await import('./commands/serve.js')).serveCommand),
+  lazy(
+    'serve',
+    'run the HTTP API (and, without REDIS_URL, its jobs in-process)',
+    async () => (await import('./commands/serve.js')).serveCommand,
+  ),
   lazy('migrate', 'apply the catalog database migrations, then exit', async () => (await import('./commands/migrate.js')).migrateCommand),
   lazy(
     'import',
@@ -26,9 +30,21 @@ export const COMMANDS: readonly CommandEntry[] = [
     'check every stored file against the catalog: missing, damaged, orphaned (--repair fixes)',
     async () => (await import('./commands/verify.js')).verifyCommand,
   ),
-  lazy('trim', 'trim kernel BTF to the types CO-RE objects need (bpftool gen min_core_btf)', async () => (await import('./commands/trim.js')).trimCommand),
-  lazy('relocs', 'resolve the CO-RE relocations of objects against kernel BTF, as JSON lines', async () => (await import('./commands/relocs.js')).relocsCommand),
-  lazy('dump', 'list BTF types as `bpftool btf dump file FILE format raw` does', async () => (await import('./commands/dump.js')).dumpCommand),
+  lazy(
+    'trim',
+    'trim kernel BTF to the types CO-RE objects need (bpftool gen min_core_btf)',
+    async () => (await import('./commands/trim.js')).trimCommand,
+  ),
+  lazy(
+    'relocs',
+    'resolve the CO-RE relocations of objects against kernel BTF, as JSON lines',
+    async () => (await import('./commands/relocs.js')).relocsCommand,
+  ),
+  lazy(
+    'dump',
+    'list BTF types as `bpftool btf dump file FILE format raw` does',
+    async () => (await import('./commands/dump.js')).dumpCommand,
+  ),
   lazy(
     'compat',
     'which CO-RE relocations of objects resolve on which kernels: a BTFHub-layout directory or the service',
@@ -50,6 +66,14 @@ export const COMMANDS: readonly CommandEntry[] = [
     async () => (await import('./commands/fetch.js')).fetchCommand,
   ),
 
-  lazy('smoke', 'check a running service end to end: readiness, kernels, a trim through both trim routes', async () => (await import('./commands/smoke.js')).smokeCommand),
-  lazy('worker', 'run jobs (trims, compat reports, bundles, syncs) from the Redis queue (REDIS_URL)', async () => (await import('./commands/worker.js')).workerCommand),
+  lazy(
+    'smoke',
+    'check a running service end to end: readiness, kernels, a trim through both trim routes',
+    async () => (await import('./commands/smoke.js')).smokeCommand,
+  ),
+  lazy(
+    'worker',
+    'run jobs (trims, compat reports, bundles, syncs) from the Redis queue (REDIS_URL)',
+    async () => (await import('./commands/worker.js')).workerCommand,
+  ),
 ];

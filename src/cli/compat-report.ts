@@ -131,8 +131,14 @@ export function renderText(report: CompatReportBody, source: string): string {
 
   const header = ['distro', 'release', 'arch', 'kernels', 'loads', 'all_resolved', ...PROBLEMS, 'unreadable'];
   const rows = report.summary.map((g) => [
-    g.distro, g.distro_version, g.arch, String(g.kernels), String(g.loadable), String(g.all_resolved),
-    ...PROBLEMS.map((c) => String(g.kernels_with[c])), String(g.unreadable),
+    g.distro,
+    g.distro_version,
+    g.arch,
+    String(g.kernels),
+    String(g.loadable),
+    String(g.all_resolved),
+    ...PROBLEMS.map((c) => String(g.kernels_with[c])),
+    String(g.unreadable),
   ]);
   out.push(...table([header, ...rows]), '');
 
@@ -147,7 +153,15 @@ export function renderText(report: CompatReportBody, source: string): string {
         ['object', 'section', 'relo', 'kind', 'path', 'outcomes', 'for example'],
         ...problems.map(({ info, index }) => {
           const example = report.kernels.find((k) => k.results[index] && k.results[index].class !== 'resolved');
-          return [basename(info.object), info.section, `#${info.index}`, info.kind, info.path, describeCounts(info.outcomes), example ? kernelName(example) : ''];
+          return [
+            basename(info.object),
+            info.section,
+            `#${info.index}`,
+            info.kind,
+            info.path,
+            describeCounts(info.outcomes),
+            example ? kernelName(example) : '',
+          ];
         }),
       ]),
     );
@@ -169,14 +183,21 @@ export function renderText(report: CompatReportBody, source: string): string {
 }
 
 function describeCounts(counts: Record<string, number>): string {
-  return CLASSES.filter((c) => (counts[c] ?? 0) > 0).map((c) => `${c} ${counts[c]}`).join(', ');
+  return CLASSES.filter((c) => (counts[c] ?? 0) > 0)
+    .map((c) => `${c} ${counts[c]}`)
+    .join(', ');
 }
 
 /** Rows as left-aligned columns separated by two spaces. */
 function table(rows: string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -184,19 +205,23 @@ function table(rows: string[][]): string[] {
 
 /** Text and attribute values of XML 1.0: the five escapes, and the characters XML cannot hold dropped. */
 export function xmlEscape(s: string): string {
-  return s
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '')
-    .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
+  return (
+    s
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '')
+      .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;')
+      .replace(/'/g, '&apos;')
+  );
 }
 
 const attrs = (values: Record<string, string | number>) =>
-  Object.entries(values).map(([name, value]) => ` ${name}="${xmlEscape(String(value))}"`).join('');
+  Object.entries(values)
+    .map(([name, value]) => ` ${name}="${xmlEscape(String(value))}"`)
+    .join('');
 
 /** At most this many relocations are named in a failure's message attribute; the text lists them all. */
 const MESSAGE_NAMES = 5;
@@ -234,7 +259,8 @@ export function renderJunit(report: CompatReportBody, failOn: FailOn, source: st
       if (failing.length > 0) {
         suiteFailures++;
         const names = failing.map((l) => l.replace(/ \(.*$/s, ''));
-        const message = `not resolved on ${name} (${failing.length} of ${object.relocations} relocations): ` +
+        const message =
+          `not resolved on ${name} (${failing.length} of ${object.relocations} relocations): ` +
           `${names.slice(0, MESSAGE_NAMES).join(', ')}${names.length > MESSAGE_NAMES ? `, and ${names.length - MESSAGE_NAMES} more` : ''}`;
         body.push(`      <failure${attrs({ message, type: failOn })}>${xmlEscape(failing.join('\n'))}</failure>`);
       }
@@ -292,7 +318,9 @@ export function renderGithub(report: CompatReportBody, failOn: FailOn): string {
     const outcomes = new Map<string, number>();
     for (const k of bad) outcomes.set(k.results[i]!.class, (outcomes.get(k.results[i]!.class) ?? 0) + 1);
     const worst = [...outcomes.keys()].find((c) => failsGate(c, relocation.kind, failOn)) ?? [...outcomes.keys()][0]!;
-    const examples = bad.slice(0, ANNOTATION_KERNELS).map((k) => `${kernelName(k)}${k.results[i]!.reason ? ` (${k.results[i]!.reason})` : ''}`);
+    const examples = bad
+      .slice(0, ANNOTATION_KERNELS)
+      .map((k) => `${kernelName(k)}${k.results[i]!.reason ? ` (${k.results[i]!.reason})` : ''}`);
     const message =
       `${basename(relocation.object)}: ${relocation.path} (${relocationWhere(relocation)}) does not resolve on ${bad.length} of ${readable.length} kernels: ` +
       `${[...outcomes].map(([c, n]) => `${c} ${n}`).join(', ')}; ${examples.join('; ')}${bad.length > ANNOTATION_KERNELS ? `; and ${bad.length - ANNOTATION_KERNELS} more` : ''}`;
@@ -305,6 +333,8 @@ export function renderGithub(report: CompatReportBody, failOn: FailOn): string {
   }
   const gate = evaluateGate(report, failOn);
   const objects = report.objects.map((o) => basename(o.name)).join(', ');
-  lines.push(`::notice title=btfhub compat::${commandData(`${objects} on ${report.kernels.length} kernels: ${gateSummary(report, gate, failOn)}`)}`);
+  lines.push(
+    `::notice title=btfhub compat::${commandData(`${objects} on ${report.kernels.length} kernels: ${gateSummary(report, gate, failOn)}`)}`,
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -54,4 +54,3 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
     throw fileError(path, err);
   }
 }
-

@@ -12,14 +12,28 @@
  * `{error, message, field}`. Node 20's global fetch, FormData and Blob; no dependencies.
  */
 import { createHash } from 'node:crypto';
-import {
-  BtfhubHttpError, BtfhubJobFailedError, BtfhubNetworkError, BtfhubResponseError, BtfhubTimeoutError,
-} from './errors.js';
+import { BtfhubHttpError, BtfhubJobFailedError, BtfhubNetworkError, BtfhubResponseError, BtfhubTimeoutError } from './errors.js';
 import { backoffDelay, isRetryableStatus, parseRetryAfter, sleep } from './retry.js';
 import type {
-  CompatFilterInput, CompatReportBody, CompatSubmission, CoverageBody, CoverageJobStatusBody, CustomizedBtf, IdentityAnswerBody,
-  IdentityInput, JobStatusBody, KernelFilterInput, KernelIdentityBody, KernelInfoBody, KernelListBody, KernelSpec, NotModified,
-  ReadinessBody, TrimmedBtf, TrimObject, TrimSubmission,
+  CompatFilterInput,
+  CompatReportBody,
+  CompatSubmission,
+  CoverageBody,
+  CoverageJobStatusBody,
+  CustomizedBtf,
+  IdentityAnswerBody,
+  IdentityInput,
+  JobStatusBody,
+  KernelFilterInput,
+  KernelIdentityBody,
+  KernelInfoBody,
+  KernelListBody,
+  KernelSpec,
+  NotModified,
+  ReadinessBody,
+  TrimmedBtf,
+  TrimObject,
+  TrimSubmission,
 } from './types.js';
 
 export interface BtfhubClientOptions {
@@ -254,7 +268,8 @@ export class BtfhubClient {
         interval = Math.min(CLIENT_DEFAULTS.maxPollIntervalMs, Math.round(interval * 1.5));
       }
     } catch (err) {
-      if (bound?.aborted && !options.signal?.aborted) throw new BtfhubTimeoutError('GET', this.url(path), options.timeoutMs ?? 0, 'total', 1);
+      if (bound?.aborted && !options.signal?.aborted)
+        throw new BtfhubTimeoutError('GET', this.url(path), options.timeoutMs ?? 0, 'total', 1);
       throw err;
     }
   }
@@ -329,12 +344,22 @@ export class BtfhubClient {
       const submission = await this.submitCompat(objects, filter, { signal });
       if (submission.state === 'ready') return submission.report;
       options.onPending?.(submission);
-      await this.pollJob<CoverageJobStatusBody>(submission.location, { signal, pollIntervalMs: options.pollIntervalMs, onPoll: options.onProgress });
+      await this.pollJob<CoverageJobStatusBody>(submission.location, {
+        signal,
+        pollIntervalMs: options.pollIntervalMs,
+        onPoll: options.onProgress,
+      });
       const report = await this.getCompatReport(submission.jobId, { signal });
-      if (report === null) throw new BtfhubResponseError('GET', this.url(`api/v1/compat/${submission.jobId}`), 'the job completed but its report is still pending');
+      if (report === null)
+        throw new BtfhubResponseError(
+          'GET',
+          this.url(`api/v1/compat/${submission.jobId}`),
+          'the job completed but its report is still pending',
+        );
       return report;
     } catch (err) {
-      if (deadline.aborted && !options.signal?.aborted) throw new BtfhubTimeoutError('POST', this.url('api/v1/compat'), timeoutMs, 'total', 1);
+      if (deadline.aborted && !options.signal?.aborted)
+        throw new BtfhubTimeoutError('POST', this.url('api/v1/compat'), timeoutMs, 'total', 1);
       throw err;
     }
   }
@@ -406,11 +431,13 @@ export class BtfhubClient {
         jobId = pending.jobId;
         await this.pollJob<JobStatusBody>(pending.location, { signal, pollIntervalMs: options.pollIntervalMs });
         answer = await post();
-        if (answer.status === 202) throw new BtfhubResponseError('POST', answer.url, `job ${pending.jobId} completed, but the trim is still pending`);
+        if (answer.status === 202)
+          throw new BtfhubResponseError('POST', answer.url, `job ${pending.jobId} completed, but the trim is still pending`);
       }
       return { archive: answer.body, kernel: answer.headers.get('x-btfhub-kernel') ?? undefined, ...(jobId !== undefined && { jobId }) };
     } catch (err) {
-      if (deadline.aborted && !options.signal?.aborted) throw new BtfhubTimeoutError('POST', this.url('api/v1/customize'), timeoutMs, 'total', 1);
+      if (deadline.aborted && !options.signal?.aborted)
+        throw new BtfhubTimeoutError('POST', this.url('api/v1/customize'), timeoutMs, 'total', 1);
       throw err;
     }
   }
@@ -438,8 +465,14 @@ export class BtfhubClient {
   /** A compat report body, checked for the members every reader of it relies on. */
   private compatReport(answer: Answer, method: string): CompatReportBody {
     const report = this.json<CompatReportBody>(answer, method);
-    const shaped = report !== null && typeof report === 'object' && Array.isArray(report.objects) && Array.isArray(report.relocations) && Array.isArray(report.kernels);
-    if (!shaped) throw new BtfhubResponseError(method, answer.url, 'not a compat report (objects, relocations and kernels arrays expected)');
+    const shaped =
+      report !== null &&
+      typeof report === 'object' &&
+      Array.isArray(report.objects) &&
+      Array.isArray(report.relocations) &&
+      Array.isArray(report.kernels);
+    if (!shaped)
+      throw new BtfhubResponseError(method, answer.url, 'not a compat report (objects, relocations and kernels arrays expected)');
     return report;
   }
 
@@ -484,7 +517,8 @@ export class BtfhubClient {
     options: CallOptions,
   ): Promise<TrimmedBtf> {
     const url = job.result?.url;
-    if (url === undefined) throw new BtfhubResponseError('GET', this.url(submission.location), `job ${job.job_id} completed without a result url`);
+    if (url === undefined)
+      throw new BtfhubResponseError('GET', this.url(submission.location), `job ${job.job_id} completed without a result url`);
     const answer = await this.request({ method: 'GET', path: url, signal: options.signal });
     const result = this.trimmed(answer, 'GET', submission.objectsHash, undefined);
     if (job.result?.sha256 !== undefined && result.sha256 !== job.result.sha256) {
@@ -498,7 +532,11 @@ export class BtfhubClient {
     const sha256 = sha256Hex(answer.body);
     const etag = stripEtag(answer.headers.get('etag'));
     if (etag !== undefined && etag !== sha256) {
-      throw new BtfhubResponseError(method, answer.url, `body sha256 ${sha256} does not match the ETag ${etag} (truncated or altered answer)`);
+      throw new BtfhubResponseError(
+        method,
+        answer.url,
+        `body sha256 ${sha256} does not match the ETag ${etag} (truncated or altered answer)`,
+      );
     }
     const cache = answer.headers.get('x-btfhub-cache');
     return {
@@ -514,7 +552,11 @@ export class BtfhubClient {
     try {
       return JSON.parse(Buffer.from(answer.body).toString('utf8')) as T;
     } catch {
-      throw new BtfhubResponseError(method, answer.url, `expected JSON, got ${JSON.stringify(Buffer.from(answer.body.subarray(0, 80)).toString('utf8'))}`);
+      throw new BtfhubResponseError(
+        method,
+        answer.url,
+        `expected JSON, got ${JSON.stringify(Buffer.from(answer.body.subarray(0, 80)).toString('utf8'))}`,
+      );
     }
   }
 
@@ -529,7 +571,12 @@ export class BtfhubClient {
   private async request(spec: RequestSpec): Promise<Answer> {
     const url = this.url(spec.path, spec.query);
     const { maxAttempts, timeoutMs } = this.options;
-    const headers = { 'user-agent': USER_AGENT, accept: 'application/json, application/octet-stream', ...this.options.headers, ...spec.headers };
+    const headers = {
+      'user-agent': USER_AGENT,
+      accept: 'application/json, application/octet-stream',
+      ...this.options.headers,
+      ...spec.headers,
+    };
     for (let attempt = 1; ; attempt++) {
       const timeout = AbortSignal.timeout(timeoutMs);
       const signal = spec.signal ? AbortSignal.any([timeout, spec.signal]) : timeout;
@@ -571,7 +618,14 @@ export class BtfhubClient {
   }
 }
 
-function httpError(method: string, url: string, status: number, body: Uint8Array, retryAfterMs: number | undefined, attempts: number): BtfhubHttpError {
+function httpError(
+  method: string,
+  url: string,
+  status: number,
+  body: Uint8Array,
+  retryAfterMs: number | undefined,
+  attempts: number,
+): BtfhubHttpError {
   const text = Buffer.from(body).toString('utf8');
   let parsed: { error?: unknown; message?: unknown; field?: unknown } | undefined;
   try {

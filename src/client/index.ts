@@ -11,7 +11,12 @@
 export { BtfhubClient, CLIENT_DEFAULTS, kernelFields, objectsHash } from './client.js';
 export type { BtfhubClientOptions, CallOptions, CompatOptions, RetryEvent, TrimOptions, WaitOptions } from './client.js';
 export {
-  BtfhubError, BtfhubHttpError, BtfhubJobFailedError, BtfhubNetworkError, BtfhubResponseError, BtfhubTimeoutError,
+  BtfhubError,
+  BtfhubHttpError,
+  BtfhubJobFailedError,
+  BtfhubNetworkError,
+  BtfhubResponseError,
+  BtfhubTimeoutError,
 } from './errors.js';
 export { backoffDelay, isRetryableStatus, parseRetryAfter } from './retry.js';
 export type * from './types.js';

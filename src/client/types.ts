@@ -57,8 +57,7 @@ export interface NotModified {
 
 /** `POST /api/v1/btf` answered at once, or with a job still running. */
 export type TrimSubmission =
-  | { state: 'ready'; result: TrimmedBtf }
-  | { state: 'pending'; jobId: string; location: string; objectsHash: string; kernel: string };
+  { state: 'ready'; result: TrimmedBtf } | { state: 'pending'; jobId: string; location: string; objectsHash: string; kernel: string };
 
 export interface KernelFilterInput {
   distro?: string;
@@ -120,9 +119,7 @@ export interface CompatFilterInput {
 }
 
 /** `POST /api/v1/compat` answered at once, or with a job still running. */
-export type CompatSubmission =
-  | { state: 'ready'; report: CompatReportBody }
-  | { state: 'pending'; jobId: string; location: string };
+export type CompatSubmission = { state: 'ready'; report: CompatReportBody } | { state: 'pending'; jobId: string; location: string };
 
 /** `GET /readyz` when the service is ready (a 503 is a BtfhubHttpError naming the failed checks). */
 export interface ReadinessBody {

@@ -348,10 +348,7 @@ const generateRepositories = z.string().transform((value, ctx): Record<string, R
     ctx.addIssue({ code: 'custom', message: `expected JSON (${(error as Error).message})` });
     return z.NEVER;
   }
-  const shape = z.record(
-    z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a distro name'),
-    z.array(z.record(z.string(), z.unknown())),
-  );
+  const shape = z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'a distro name'), z.array(z.record(z.string(), z.unknown())));
   const checked = shape.safeParse(parsed);
   if (!checked.success) {
     ctx.addIssue({ code: 'custom', message: 'expected a JSON object from distro name to a list of repository objects' });
@@ -437,24 +434,34 @@ const envSchema = z.object({
   BTFHUB_MAX_EXT_BLOCKS: integer(1, 0xffffffff).default(DEFAULT_CODEC_LIMITS.maxExtBlocks),
   BTFHUB_MAX_CORE_STEPS_PER_BYTE: integer(1, 1_000_000).default(DEFAULT_CODEC_LIMITS.maxCoreStepsPerByte),
   BTFHUB_REFUSED_OBJECTS_TTL_MS: integer(0, 2_592_000_000).default(LIMIT_DEFAULTS.refusedObjectsTtlMs),
-  BTFHUB_ALLOWED_ORIGINS: z.string().transform((value, ctx): string[] => {
-    const origins: string[] = [];
-    for (const entry of value.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
-      let origin: string | undefined;
-      try {
-        const url = new URL(entry);
-        if ((url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search && !url.hash && !url.username) origin = url.origin;
-      } catch {
-        // reported below
+  BTFHUB_ALLOWED_ORIGINS: z
+    .string()
+    .transform((value, ctx): string[] => {
+      const origins: string[] = [];
+      for (const entry of value
+        .split(',')
+        .map((e) => e.trim())
+        .filter((e) => e !== '')) {
+        let origin: string | undefined;
+        try {
+          const url = new URL(entry);
+          if ((url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search && !url.hash && !url.username)
+            origin = url.origin;
+        } catch {
+          // reported below
+        }
+        if (origin === undefined || entry.replace(/\/$/, '') !== origin) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `expected comma-separated origins such as https://ci.example.com (scheme, host, port only), not ${JSON.stringify(entry)}`,
+          });
+          return z.NEVER;
+        }
+        origins.push(origin);
       }
-      if (origin === undefined || entry.replace(/\/$/, '') !== origin) {
-        ctx.addIssue({ code: 'custom', message: `expected comma-separated origins such as https://ci.example.com (scheme, host, port only), not ${JSON.stringify(entry)}` });
-        return z.NEVER;
-      }
-      origins.push(origin);
-    }
-    return origins;
-  }).optional(),
+      return origins;
+    })
+    .optional(),
 });
 
 // Compile-time proof that the schema reads exactly the variables of CONFIG_ENV_VARS.
@@ -596,7 +603,8 @@ function deriveConfig(env: ParsedEnv): Config {
     trimCacheBytes: env.BTFHUB_TRIM_CACHE_BYTES,
     ...(syncSource !== undefined && { syncSource }),
     // Off by default in the embedded mode; every 6 hours with Redis (when there is a source).
-    syncIntervalMs: syncSource === undefined ? 0 : (env.BTFHUB_SYNC_INTERVAL_MS ?? (env.REDIS_URL === undefined ? 0 : DEFAULT_SYNC_INTERVAL_MS)),
+    syncIntervalMs:
+      syncSource === undefined ? 0 : (env.BTFHUB_SYNC_INTERVAL_MS ?? (env.REDIS_URL === undefined ? 0 : DEFAULT_SYNC_INTERVAL_MS)),
     generate: {
       mode: env.BTFHUB_GENERATE,
       repositories: env.BTFHUB_GENERATE_REPOSITORIES,

@@ -65,7 +65,12 @@ function loadKernel(id: number): Promise<Uint8Array> {
   });
 }
 
-async function run(id: number, op: CodecOp, objects: ObjectBytes[], cacheKey: KernelCacheKey | undefined): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
+async function run(
+  id: number,
+  op: CodecOp,
+  objects: ObjectBytes[],
+  cacheKey: KernelCacheKey | undefined,
+): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
   const kernel = () => ({ cacheKey: cacheKey!, loadRaw: () => loadKernel(id) });
   switch (op) {
     case 'check':
@@ -100,7 +105,14 @@ port.on('message', (message: ToThread) => {
       const cache = executor.decodedKernels();
       // Abandoned: the main thread answered the task already; this only says the thread is free.
       if (error instanceof CodecTaskError && !(error instanceof Abandoned)) {
-        post({ type: 'failed', id, stage: error.stage, message: error.message, ...(error.limit !== undefined && { limit: error.limit }), cache });
+        post({
+          type: 'failed',
+          id,
+          stage: error.stage,
+          message: error.message,
+          ...(error.limit !== undefined && { limit: error.limit }),
+          cache,
+        });
       } else {
         post({ type: 'crashed', id, message: error instanceof Error ? (error.stack ?? error.message) : String(error), cache });
       }

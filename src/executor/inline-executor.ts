@@ -14,7 +14,13 @@ import { Btf, type BpfObject, CodecError, type CodecLimits, parseBpfObject, trim
 import { describeMismatches, verifyTrim } from '../btf/verify.js';
 import { kernelCompat, listRelocations } from '../coverage/compat.js';
 import {
-  type CodecExecutor, CodecTaskError, type KernelCompatResults, type ObjectBytes, type ObjectRelocations, type TrimKernel, type TrimmedBtf,
+  type CodecExecutor,
+  CodecTaskError,
+  type KernelCompatResults,
+  type ObjectBytes,
+  type ObjectRelocations,
+  type TrimKernel,
+  type TrimmedBtf,
 } from './codec-executor.js';
 import { KernelCache } from './kernel-cache.js';
 
@@ -53,7 +59,8 @@ export class InlineCodecExecutor implements CodecExecutor {
       bytes = trimBtf(full, parsed, { limits });
     } catch (error) {
       if (error instanceof CodecError && error.code === 'LIMIT') throw limitFailure(error);
-      if (error instanceof CodecError && (error.code === 'CORE' || error.code === 'TRIM')) throw new CodecTaskError('rejected', error.message, { cause: error });
+      if (error instanceof CodecError && (error.code === 'CORE' || error.code === 'TRIM'))
+        throw new CodecTaskError('rejected', error.message, { cause: error });
       // Types are decoded lazily, so a malformed record deep in an object's BTF surfaces only
       // now. The kernel BTF was decoded whole when registered; the upload is the untrusted input.
       if (error instanceof CodecError && error.code !== 'ENCODE') throw new CodecTaskError('object', error.message, { cause: error });
@@ -64,7 +71,9 @@ export class InlineCodecExecutor implements CodecExecutor {
     try {
       trimmed = Btf.parse(bytes);
     } catch (error) {
-      throw new CodecTaskError('verify', `the trimmed BTF does not decode: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new CodecTaskError('verify', `the trimmed BTF does not decode: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     }
     let verification: ReturnType<typeof verifyTrim>;
     try {

@@ -57,7 +57,12 @@ async function transpiledGraph(entry: string): Promise<string> {
     const staging = `${out}.${process.pid}.tmp`;
     for (const [file, source] of files) {
       const js = ts.transpileModule(source, {
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false, isolatedModules: true },
+        compilerOptions: {
+          module: ts.ModuleKind.ESNext,
+          target: ts.ScriptTarget.ES2022,
+          verbatimModuleSyntax: false,
+          isolatedModules: true,
+        },
         fileName: file,
       }).outputText;
       const path = join(staging, relative(root, file)).replace(/\.ts$/, '.js');

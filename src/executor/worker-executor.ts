@@ -23,7 +23,13 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CodecLimits } from '../btf/index.js';
 import {
-  type CodecExecutor, CodecTaskError, type KernelCompatResults, type ObjectBytes, type ObjectRelocations, type TrimKernel, type TrimmedBtf,
+  type CodecExecutor,
+  CodecTaskError,
+  type KernelCompatResults,
+  type ObjectBytes,
+  type ObjectRelocations,
+  type TrimKernel,
+  type TrimmedBtf,
 } from './codec-executor.js';
 import type { CacheReport, CodecOp, CodecThreadData, FromThread, ToThread } from './codec-thread.js';
 import { codecThreadEntry, type ThreadEntry } from './thread-entry.js';
@@ -83,7 +89,14 @@ export class WorkerCodecExecutor implements CodecExecutor {
   constructor(private readonly options: WorkerCodecExecutorOptions) {
     this.threads = Math.max(1, options.threads ?? defaultCodecThreads());
     this.lanes = Array.from({ length: this.threads }, (_, index) => ({
-      index, worker: undefined, ready: false, queue: [], current: undefined, timer: undefined, cache: { count: 0, bytes: 0 }, generation: 0,
+      index,
+      worker: undefined,
+      ready: false,
+      queue: [],
+      current: undefined,
+      timer: undefined,
+      cache: { count: 0, bytes: 0 },
+      generation: 0,
     }));
   }
 
@@ -109,7 +122,10 @@ export class WorkerCodecExecutor implements CodecExecutor {
   }
 
   decodedKernels(): { count: number; bytes: number } {
-    return this.lanes.reduce((sum, lane) => ({ count: sum.count + lane.cache.count, bytes: sum.bytes + lane.cache.bytes }), { count: 0, bytes: 0 });
+    return this.lanes.reduce((sum, lane) => ({ count: sum.count + lane.cache.count, bytes: sum.bytes + lane.cache.bytes }), {
+      count: 0,
+      bytes: 0,
+    });
   }
 
   /** Tasks waiting or running, per thread. */
@@ -211,7 +227,10 @@ export class WorkerCodecExecutor implements CodecExecutor {
 
   private startClock(lane: Lane): void {
     clearTimeout(lane.timer);
-    lane.timer = setTimeout(() => this.replace(lane, 'timeout', `ran past its time budget of ${this.options.taskTimeoutMs} ms`), this.options.taskTimeoutMs);
+    lane.timer = setTimeout(
+      () => this.replace(lane, 'timeout', `ran past its time budget of ${this.options.taskTimeoutMs} ms`),
+      this.options.taskTimeoutMs,
+    );
   }
 
   private onMessage(lane: Lane, message: FromThread): void {
@@ -252,7 +271,8 @@ export class WorkerCodecExecutor implements CodecExecutor {
     } catch (error) {
       // The kernel source's own failure is the task's answer; the thread is told to drop it.
       settle(task, error);
-      if (lane.generation === generation && lane.current === task) lane.worker!.postMessage({ type: 'kernel-failed', id: task.id } satisfies ToThread);
+      if (lane.generation === generation && lane.current === task)
+        lane.worker!.postMessage({ type: 'kernel-failed', id: task.id } satisfies ToThread);
       return;
     }
     if (lane.generation !== generation || lane.current !== task) return;
@@ -298,13 +318,21 @@ function settle(task: Task, error: unknown): void {
 function threadFailure(reason: 'memory' | 'timeout' | 'crash', detail: string, options: WorkerCodecExecutorOptions): Error {
   switch (reason) {
     case 'memory':
-      return new CodecTaskError('memory', `the input needs more memory than a codec thread may use: over the limit codecThreadHeapMb = ${options.heapMb}`, {
-        limit: { name: 'codecThreadHeapMb', value: options.heapMb },
-      });
+      return new CodecTaskError(
+        'memory',
+        `the input needs more memory than a codec thread may use: over the limit codecThreadHeapMb = ${options.heapMb}`,
+        {
+          limit: { name: 'codecThreadHeapMb', value: options.heapMb },
+        },
+      );
     case 'timeout':
-      return new CodecTaskError('timeout', `the codec's work ran past its time budget and was stopped (over the limit codecTaskTimeoutMs = ${options.taskTimeoutMs}); retry later`, {
-        limit: { name: 'codecTaskTimeoutMs', value: options.taskTimeoutMs },
-      });
+      return new CodecTaskError(
+        'timeout',
+        `the codec's work ran past its time budget and was stopped (over the limit codecTaskTimeoutMs = ${options.taskTimeoutMs}); retry later`,
+        {
+          limit: { name: 'codecTaskTimeoutMs', value: options.taskTimeoutMs },
+        },
+      );
     case 'crash':
       return new Error(`codec thread died: ${detail}`);
   }

@@ -28,7 +28,17 @@ import type { HostOverrides, HostProbeOptions, ResolvedHostIdentity } from '../i
 import { IdentityError } from '../identity/kernel-identity.js';
 import { configuredLayer } from './configured.js';
 import { kernelLayer } from './kernel.js';
-import { bundleSkipReason, failed, fsReason, kernelKey, LAYERS, serviceSkipReason, skipped, type LayerName, type LayerResult } from './layer.js';
+import {
+  bundleSkipReason,
+  failed,
+  fsReason,
+  kernelKey,
+  LAYERS,
+  serviceSkipReason,
+  skipped,
+  type LayerName,
+  type LayerResult,
+} from './layer.js';
 
 // The layers past the kernel's own BTF, the host's identity, the archive reader (tar, xz), the
 // trimmer and hashing are imported when first needed: an agent whose kernel has BTF (layer 2)
@@ -143,7 +153,9 @@ export async function fetchBtf(options: FetchOptions): Promise<FetchResult> {
         notes: resolved.notes,
         osReleasePath,
       };
-      log(`host: ${kernelKey(resolved.ref)} (from ${describeSource(resolved, osReleasePath)})${resolved.notes.length > 0 ? `; ${resolved.notes.join('; ')}` : ''}`);
+      log(
+        `host: ${kernelKey(resolved.ref)} (from ${describeSource(resolved, osReleasePath)})${resolved.notes.length > 0 ? `; ${resolved.notes.join('; ')}` : ''}`,
+      );
     } catch (err) {
       if (!(err instanceof IdentityError)) throw err;
       resolved = err;
@@ -269,25 +281,36 @@ async function writeResult(out: string, btf: Uint8Array, write: (path: string, d
   }
 }
 
-type Accepted =
-  | { ok: true; btf: Uint8Array | null; form: 'full' | 'trimmed'; detail?: string }
-  | { ok: false; reason: string };
+type Accepted = { ok: true; btf: Uint8Array | null; form: 'full' | 'trimmed'; detail?: string } | { ok: false; reason: string };
 
 /**
  * Decodes a layer's answer as BTF and makes the result: the raw BTF (a .BTF section taken
  * out of an ELF, a .btf.tar.xz unpacked), trimmed when asked and the answer is a full
  * kernel BTF. The kernel's own BTF without --trim results in nothing (it stays in place).
  */
-async function accept(result: Extract<LayerResult, { ok: true }>, layer: LayerName, objects: readonly BpfObject[], trim: boolean): Promise<Accepted> {
+async function accept(
+  result: Extract<LayerResult, { ok: true }>,
+  layer: LayerName,
+  objects: readonly BpfObject[],
+  trim: boolean,
+): Promise<Accepted> {
   if (result.checked === 'header') {
     // Only the kernel's own BTF without --trim comes as a checked header: nothing is made from it.
-    return { ok: true, btf: null, form: 'full', detail: 'the kernel has its own BTF: nothing to fetch (its header checked); --trim writes a trimmed copy' };
+    return {
+      ok: true,
+      btf: null,
+      form: 'full',
+      detail: 'the kernel has its own BTF: nothing to fetch (its header checked); --trim writes a trimmed copy',
+    };
   }
   const { Btf } = await import('../btf/btf.js');
   let btf: ReturnType<typeof Btf.parse>;
   try {
     // Raw BTF and ELF need no unpacking; only a .btf.tar.xz loads the archive reader (tar, xz).
-    const raw = isRawBtf(result.bytes) || isElf(result.bytes) ? result.bytes : await (await import('../archive/kernel-btf.js')).readKernelBtfFile(result.bytes, result.path);
+    const raw =
+      isRawBtf(result.bytes) || isElf(result.bytes)
+        ? result.bytes
+        : await (await import('../archive/kernel-btf.js')).readKernelBtfFile(result.bytes, result.path);
     btf = Btf.parse(raw);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
@@ -295,7 +318,8 @@ async function accept(result: Extract<LayerResult, { ok: true }>, layer: LayerNa
     return { ok: false, reason: `${result.path} does not decode as BTF: ${why}` };
   }
   if (result.form === 'trimmed' || !trim) {
-    if (layer === 'kernel') return { ok: true, btf: null, form: 'full', detail: 'the kernel has its own BTF: nothing to fetch; --trim writes a trimmed copy' };
+    if (layer === 'kernel')
+      return { ok: true, btf: null, form: 'full', detail: 'the kernel has its own BTF: nothing to fetch; --trim writes a trimmed copy' };
     return { ok: true, btf: btf.bytes, form: result.form };
   }
   // trimBtf throws a CodecError when a relocation is one libbpf rejects: that is the objects' fault, not the layer's.

@@ -24,7 +24,6 @@ export interface ServiceLayerOptions {
   log?: (line: string) => void;
 }
 
-
 export async function serviceLayer(options: ServiceLayerOptions): Promise<LayerResult> {
   const skip = serviceSkipReason(options);
   if (skip !== undefined || options.server === undefined) return skipped(skip ?? '');
@@ -34,7 +33,9 @@ export async function serviceLayer(options: ServiceLayerOptions): Promise<LayerR
       ...options.client,
       baseUrl: options.server,
       onRetry: (event) => {
-        options.log?.(`${event.method} ${event.url}: ${event.reason}, retry in ${event.delayMs} ms${event.retryAfter ? ' (Retry-After)' : ''}`);
+        options.log?.(
+          `${event.method} ${event.url}: ${event.reason}, retry in ${event.delayMs} ms${event.retryAfter ? ' (Retry-After)' : ''}`,
+        );
         options.client?.onRetry?.(event);
       },
     });

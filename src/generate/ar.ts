@@ -61,7 +61,8 @@ export async function* readArMembers(reader: ByteReader): AsyncGenerator<ArMembe
     if (bsdLong) {
       // BSD ar keeps a long name at the start of the data, counted in the size.
       const length = Number(bsdLong[1]);
-      if (length > size) throw new GenerateError('CORRUPT', `${reader.what}: ar member at offset ${headerOffset}: name longer than the member`);
+      if (length > size)
+        throw new GenerateError('CORRUPT', `${reader.what}: ar member at offset ${headerOffset}: name longer than the member`);
       name = ascii.decode(await reader.readExact(length, `the name of the ar member at offset ${headerOffset}`)).replace(/\0+$/, '');
       size -= length;
     } else if (name.endsWith('/') && name !== '/' && name !== '//') {

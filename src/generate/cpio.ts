@@ -53,16 +53,25 @@ export async function* readCpioStream(reader: ByteReader): AsyncGenerator<CpioEn
   for (;;) {
     const headerOffset = reader.offset;
     if (await reader.atEnd()) {
-      throw new GenerateError('TRUNCATED', `${reader.what}: truncated: the cpio data ends at byte ${headerOffset} without a ${TRAILER} entry`);
+      throw new GenerateError(
+        'TRUNCATED',
+        `${reader.what}: truncated: the cpio data ends at byte ${headerOffset} without a ${TRAILER} entry`,
+      );
     }
     const header = await reader.readExact(HEADER_SIZE, `the cpio header at offset ${headerOffset}`);
     const magic = ascii.decode(header.subarray(0, 6));
     if (magic === '07070X') {
-      throw new GenerateError('UNSUPPORTED', `${reader.what}: the payload uses RPM's large-file cpio format (07070X), which this reader does not support`);
+      throw new GenerateError(
+        'UNSUPPORTED',
+        `${reader.what}: the payload uses RPM's large-file cpio format (07070X), which this reader does not support`,
+      );
     }
     if (magic !== '070701' && magic !== '070702') {
       const shown = magic.replace(/[^\x20-\x7e]/g, '?');
-      throw new GenerateError('CORRUPT', `${reader.what}: no cpio header at offset ${headerOffset} (magic '${shown}', expected 070701 or 070702)`);
+      throw new GenerateError(
+        'CORRUPT',
+        `${reader.what}: no cpio header at offset ${headerOffset} (magic '${shown}', expected 070701 or 070702)`,
+      );
     }
     const field = (index: number, label: string) => hexField(header, 6 + index * 8, label, headerOffset, reader.what);
     const mode = field(1, 'mode');
@@ -103,7 +112,10 @@ function entryType(mode: number): CpioEntryType {
 function hexField(header: Uint8Array, offset: number, label: string, headerOffset: number, what: string): number {
   const text = ascii.decode(header.subarray(offset, offset + 8));
   if (!/^[0-9a-fA-F]{8}$/.test(text)) {
-    throw new GenerateError('CORRUPT', `${what}: cpio header at offset ${headerOffset}: bad ${label} field '${text.replace(/[^\x20-\x7e]/g, '?')}'`);
+    throw new GenerateError(
+      'CORRUPT',
+      `${what}: cpio header at offset ${headerOffset}: bad ${label} field '${text.replace(/[^\x20-\x7e]/g, '?')}'`,
+    );
   }
   return Number.parseInt(text, 16);
 }

@@ -58,9 +58,19 @@ export function decompressChunks(
     case 'gzip':
       return gunzipChunks(source, options);
     case 'xz':
-      return spawnedChunks(options.xzPath ?? 'xz', ['--decompress', '--stdout', `--memlimit-decompress=${DECOMPRESS_MEMORY}`], source, options);
+      return spawnedChunks(
+        options.xzPath ?? 'xz',
+        ['--decompress', '--stdout', `--memlimit-decompress=${DECOMPRESS_MEMORY}`],
+        source,
+        options,
+      );
     case 'zstd':
-      return spawnedChunks(options.zstdPath ?? 'zstd', ['--decompress', '--stdout', '--quiet', `--memory=${DECOMPRESS_MEMORY.replace('iB', 'B')}`], source, options);
+      return spawnedChunks(
+        options.zstdPath ?? 'zstd',
+        ['--decompress', '--stdout', '--quiet', `--memory=${DECOMPRESS_MEMORY.replace('iB', 'B')}`],
+        source,
+        options,
+      );
   }
 }
 
@@ -129,7 +139,8 @@ async function* spawnedChunks(
   // itself (a truncated package) is, and wins over what the decompressor says about it.
   child.stdin.on('error', () => {});
   const feeding = pipeline(input, child.stdin).catch((err: unknown) => {
-    if (feedError === undefined && (err as NodeJS.ErrnoException).code !== 'EPIPE') feedError = err instanceof Error ? err : new Error(String(err));
+    if (feedError === undefined && (err as NodeJS.ErrnoException).code !== 'EPIPE')
+      feedError = err instanceof Error ? err : new Error(String(err));
   });
 
   let total = 0;

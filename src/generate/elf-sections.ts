@@ -69,7 +69,8 @@ export async function readElfSections(path: string, what = path): Promise<ElfSec
     if (shnum === 0) shnum = is64 ? Number(firstView.getBigUint64(0x20, le)) : firstView.getUint32(0x14, le);
     if (shstrndx === SHN_XINDEX) shstrndx = firstView.getUint32(is64 ? 0x28 : 0x18, le);
     if (shnum > MAX_SECTIONS) throw new GenerateError('CORRUPT', `${what}: ${shnum} ELF sections is not plausible`);
-    if (shstrndx >= shnum) throw new GenerateError('CORRUPT', `${what}: section name table index ${shstrndx} is past the ${shnum} sections`);
+    if (shstrndx >= shnum)
+      throw new GenerateError('CORRUPT', `${what}: section name table index ${shstrndx} is past the ${shnum} sections`);
 
     const table = await readAt(handle, shoff, shnum * shentsize, fileSize, 'the section header table', what);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
@@ -83,7 +84,8 @@ export async function readElfSections(path: string, what = path): Promise<ElfSec
       };
     });
     const strtab = sections[shstrndx]!;
-    if (strtab.size > MAX_SHSTRTAB_BYTES) throw new GenerateError('CORRUPT', `${what}: section name table of ${strtab.size} bytes is not plausible`);
+    if (strtab.size > MAX_SHSTRTAB_BYTES)
+      throw new GenerateError('CORRUPT', `${what}: section name table of ${strtab.size} bytes is not plausible`);
     const names = await readAt(handle, strtab.offset, strtab.size, fileSize, 'the section name table', what);
     const decoder = new TextDecoder('latin1');
     return sections.map((s) => {
@@ -101,9 +103,19 @@ export function hasDwarf(sections: readonly ElfSectionSummary[]): boolean {
   return sections.some((s) => (s.name === '.debug_info' || s.name === '.zdebug_info') && s.fileSize > 0);
 }
 
-async function readAt(handle: FileHandle, offset: number, length: number, fileSize: number, field: string, what: string): Promise<Uint8Array> {
+async function readAt(
+  handle: FileHandle,
+  offset: number,
+  length: number,
+  fileSize: number,
+  field: string,
+  what: string,
+): Promise<Uint8Array> {
   if (!Number.isSafeInteger(offset) || offset + length > fileSize) {
-    throw new GenerateError('TRUNCATED', `${what}: truncated ELF: ${field} (${length} bytes at offset ${offset}) is past the end of the ${fileSize}-byte file`);
+    throw new GenerateError(
+      'TRUNCATED',
+      `${what}: truncated ELF: ${field} (${length} bytes at offset ${offset}) is past the end of the ${fileSize}-byte file`,
+    );
   }
   const out = new Uint8Array(length);
   const { bytesRead } = await handle.read(out, 0, length, offset);

@@ -74,7 +74,9 @@ export function checkedRelease(kernel: string): string {
   try {
     return normalizeKernelRelease(kernel);
   } catch (err) {
-    throw new GenerateError('BAD_RELEASE', `kernel release '${kernel}' ${(err as Error).message.replace(/^kernel_version:?\s*/, '')}`, { cause: err });
+    throw new GenerateError('BAD_RELEASE', `kernel release '${kernel}' ${(err as Error).message.replace(/^kernel_version:?\s*/, '')}`, {
+      cause: err,
+    });
   }
 }
 
@@ -119,17 +121,28 @@ function bareVmlinux(file: string, size: number, kernel: string | undefined): Ex
   }
   const release = kernel ?? named;
   if (release === undefined) {
-    throw new GenerateError('BAD_RELEASE', `cannot tell the kernel release of '${basename(file)}' from its name (vmlinux-RELEASE): give it with --kernel RELEASE`);
+    throw new GenerateError(
+      'BAD_RELEASE',
+      `cannot tell the kernel release of '${basename(file)}' from its name (vmlinux-RELEASE): give it with --kernel RELEASE`,
+    );
   }
   return { path: file, release, format: 'vmlinux', vmlinuxBytes: size };
 }
 
-async function extractFromDeb(reader: ByteReader, search: VmlinuxSearch, options: ExtractOptions, signal: AbortSignal): Promise<ExtractedVmlinux> {
+async function extractFromDeb(
+  reader: ByteReader,
+  search: VmlinuxSearch,
+  options: ExtractOptions,
+  signal: AbortSignal,
+): Promise<ExtractedVmlinux> {
   let index = 0;
   let identity: PackageIdentity | undefined;
   for await (const member of readArMembers(reader)) {
     if (index++ === 0 && member.name !== 'debian-binary') {
-      throw new GenerateError('NOT_A_PACKAGE', `${reader.what}: an ar archive but not a Debian package (first member '${member.name}', expected 'debian-binary')`);
+      throw new GenerateError(
+        'NOT_A_PACKAGE',
+        `${reader.what}: an ar archive but not a Debian package (first member '${member.name}', expected 'debian-binary')`,
+      );
     }
     const control = /^control\.tar(\.(?:gz|xz|zst))?$/.exec(member.name);
     if (control && member.size <= MAX_CONTROL_BYTES) {
@@ -160,7 +173,12 @@ async function extractFromDeb(reader: ByteReader, search: VmlinuxSearch, options
   throw new GenerateError('NOT_A_PACKAGE', `${reader.what}: a Debian package without a data.tar member`);
 }
 
-async function extractFromRpm(reader: ByteReader, search: VmlinuxSearch, options: ExtractOptions, signal: AbortSignal): Promise<ExtractedVmlinux> {
+async function extractFromRpm(
+  reader: ByteReader,
+  search: VmlinuxSearch,
+  options: ExtractOptions,
+  signal: AbortSignal,
+): Promise<ExtractedVmlinux> {
   const header = await readRpmHeaders(reader);
   if (header.payloadFormat !== 'cpio') {
     throw new GenerateError('UNSUPPORTED', `${reader.what}: RPM payload format '${header.payloadFormat}' is not supported (cpio expected)`);
@@ -193,12 +211,18 @@ async function rpmCompression(reader: ByteReader, compressor: string): Promise<C
   const compression = named[compressor];
   if (compression === undefined) {
     if (uncompressed) return 'none';
-    throw new GenerateError('UNSUPPORTED', `${reader.what}: RPM payload compressor '${compressor}' is not supported (gzip, xz, zstd or none)`);
+    throw new GenerateError(
+      'UNSUPPORTED',
+      `${reader.what}: RPM payload compressor '${compressor}' is not supported (gzip, xz, zstd or none)`,
+    );
   }
   // rpmbuild's w0.ufdio writes no compression but leaves the tag (or its gzip default).
   if (uncompressed) return 'none';
   if (sniffed !== compression) {
-    throw new GenerateError('CORRUPT', `${reader.what}: the RPM header says the payload is ${compressor}, but it does not start like ${compressor} data (${describeHead(head)})`);
+    throw new GenerateError(
+      'CORRUPT',
+      `${reader.what}: the RPM header says the payload is ${compressor}, but it does not start like ${compressor} data (${describeHead(head)})`,
+    );
   }
   return compression;
 }
@@ -214,7 +238,10 @@ function compressionOfSuffix(suffix: string, member: string, what: string): Comp
     case '.zst':
       return 'zstd';
     default:
-      throw new GenerateError('UNSUPPORTED', `${what}: member '${member}' is compressed in a way this reader does not support (gzip, xz, zstd or none)`);
+      throw new GenerateError(
+        'UNSUPPORTED',
+        `${what}: member '${member}' is compressed in a way this reader does not support (gzip, xz, zstd or none)`,
+      );
   }
 }
 
@@ -285,7 +312,10 @@ class VmlinuxSearch {
       return false;
     }
     if (size > this.limits.maxVmlinuxBytes) {
-      throw new GenerateError('LIMIT', `${this.what}: ${entryPath} is ${size} bytes, more than the vmlinux bound of ${this.limits.maxVmlinuxBytes} bytes`);
+      throw new GenerateError(
+        'LIMIT',
+        `${this.what}: ${entryPath} is ${size} bytes, more than the vmlinux bound of ${this.limits.maxVmlinuxBytes} bytes`,
+      );
     }
     const path = join(this.workDir, `vmlinux-${release}`);
     const out = createWriteStream(path, { flags: 'wx' });
@@ -306,7 +336,10 @@ class VmlinuxSearch {
 
   notFound(): GenerateError {
     if (this.otherReleases.length > 0) {
-      return new GenerateError('RELEASE_MISMATCH', `${this.what}: the package holds a vmlinux for ${this.otherReleases.join(', ')}, not for --kernel ${this.kernel}`);
+      return new GenerateError(
+        'RELEASE_MISMATCH',
+        `${this.what}: the package holds a vmlinux for ${this.otherReleases.join(', ')}, not for --kernel ${this.kernel}`,
+      );
     }
     const seen = this.debugPaths.length > 0 ? `; debug files seen: ${this.debugPaths.join(', ')}` : '';
     return new GenerateError(

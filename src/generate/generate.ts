@@ -113,7 +113,10 @@ export interface GeneratedKernelBtf {
 }
 
 /** Makes raw kernel BTF from `input.file`; see the module comment. */
-export async function generateKernelBtf(input: GenerateKernelBtfInput, options: GenerateKernelBtfOptions = {}): Promise<GeneratedKernelBtf> {
+export async function generateKernelBtf(
+  input: GenerateKernelBtfInput,
+  options: GenerateKernelBtfOptions = {},
+): Promise<GeneratedKernelBtf> {
   const now = options.now ?? (() => new Date());
   const limits: GenerationLimits = { ...DEFAULT_GENERATION_LIMITS, ...options.limits };
   const progress = options.onProgress ?? (() => {});
@@ -158,10 +161,16 @@ export async function generateKernelBtf(input: GenerateKernelBtfInput, options: 
         : err;
     });
     if (!hasDwarf(sections)) {
-      throw new GenerateError('NO_DWARF', `${shown} has no DWARF (no .debug_info section): it is a stripped kernel image, not the debug vmlinux`);
+      throw new GenerateError(
+        'NO_DWARF',
+        `${shown} has no DWARF (no .debug_info section): it is a stripped kernel image, not the debug vmlinux`,
+      );
     }
 
-    progress({ phase: 'pahole', message: `running pahole ${version.text} ${flags.join(' ')} on ${shown} (${extracted.vmlinuxBytes} bytes)` });
+    progress({
+      phase: 'pahole',
+      message: `running pahole ${version.text} ${flags.join(' ')} on ${shown} (${extracted.vmlinuxBytes} bytes)`,
+    });
     const run = await runPahole(extracted.path, join(workDir, `${extracted.release}.btf`), {
       flags,
       timeoutMs: limits.paholeTimeoutMs,

@@ -5,9 +5,16 @@
  */
 export { GenerateError, type GenerateErrorCode, type GenerateFailure } from './errors.js';
 export {
-  DEFAULT_GENERATION_LIMITS, generateKernelBtf, sha256File,
-  type GenerateKernelBtfInput, type GenerateKernelBtfOptions, type GeneratedKernelBtf, type GeneratedSource,
-  type GenerateProgress, type GeneratePhase, type GenerationLimits,
+  DEFAULT_GENERATION_LIMITS,
+  generateKernelBtf,
+  sha256File,
+  type GenerateKernelBtfInput,
+  type GenerateKernelBtfOptions,
+  type GeneratedKernelBtf,
+  type GeneratedSource,
+  type GenerateProgress,
+  type GeneratePhase,
+  type GenerationLimits,
 } from './generate.js';
 export type { ExtractionLimits, PackageFormat, PackageIdentity } from './extract.js';
 export { CORE_KERNEL_STRUCTS, checkKernelBtf } from './verify.js';
@@ -16,8 +23,13 @@ export { formForPath, kernelBtfFileBytes, type KernelBtfForm } from './output.js
 export { GenerationGate, MemoryFailureCache, type FailureCache, type GenerationGateOptions } from './generation-gate.js';
 export { generateFromRepositories, type GeneratedFromRepository, type OnDemandOptions } from './on-demand.js';
 export {
-  debugRepositorySchema, generateConfigSchema, parseGenerateConfig, parseRepositoriesByDistro,
-  type DebugRepository, type GenerateConfig, type GenerateConfigInput,
+  debugRepositorySchema,
+  generateConfigSchema,
+  parseGenerateConfig,
+  parseRepositoriesByDistro,
+  type DebugRepository,
+  type GenerateConfig,
+  type GenerateConfigInput,
 } from './repository/config.js';
 export { findDebugPackage, type DebugPackage, type FindOptions } from './repository/find-package.js';
 export { downloadVerified, fetchIndex, type DownloadOptions, type VerifiedDownload } from './repository/http.js';

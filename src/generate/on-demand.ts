@@ -52,7 +52,10 @@ async function findDownloadGenerate(release: string, options: OnDemandOptions): 
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
-    const generated = await generateKernelBtf({ file: download.path, kernel: release, sha256: download.sha256, url: debugPackage.url }, options);
+    const generated = await generateKernelBtf(
+      { file: download.path, kernel: release, sha256: download.sha256, url: debugPackage.url },
+      options,
+    );
     return { ...generated, debugPackage };
   } finally {
     await rm(dir, { recursive: true, force: true });

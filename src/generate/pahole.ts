@@ -52,7 +52,10 @@ function atLeast(version: PaholeVersion, major: number, minor: number): boolean 
 /** The encoding flags for pahole `version` (without the output file), per the table above. */
 export function paholeFlags(version: PaholeVersion, options: BtfEncodingOptions = {}): string[] {
   if (!atLeast(version, MIN_PAHOLE.major, MIN_PAHOLE.minor)) {
-    throw new GenerateError('PAHOLE', `pahole ${version.text} is too old: BTF generation needs pahole ${MIN_PAHOLE.text} or later (--btf_encode_detached)`);
+    throw new GenerateError(
+      'PAHOLE',
+      `pahole ${version.text} is too old: BTF generation needs pahole ${MIN_PAHOLE.text} or later (--btf_encode_detached)`,
+    );
   }
   const flags: string[] = [];
   if (atLeast(version, 1, 21)) flags.push('--btf_gen_floats');
@@ -91,14 +94,21 @@ export async function runPahole(vmlinux: string, outFile: string, options: RunPa
   const paholePath = options.paholePath ?? 'pahole';
   const args = [...options.flags, `--btf_encode_detached=${outFile}`, vmlinux];
   const started = performance.now();
-  const bounded = options.maxMemoryBytes === undefined
-    ? { command: paholePath, args }
-    : { command: '/bin/sh', args: ['-c', 'ulimit -v "$1" && shift && exec "$@"', 'sh', String(Math.ceil(options.maxMemoryBytes / 1024)), paholePath, ...args] };
+  const bounded =
+    options.maxMemoryBytes === undefined
+      ? { command: paholePath, args }
+      : {
+          command: '/bin/sh',
+          args: ['-c', 'ulimit -v "$1" && shift && exec "$@"', 'sh', String(Math.ceil(options.maxMemoryBytes / 1024)), paholePath, ...args],
+        };
   const result = await runBounded(bounded.command, bounded.args, options.timeoutMs, options.signal, true);
   const durationMs = Math.round(performance.now() - started);
   if (options.signal?.aborted) throw options.signal.reason;
   if (result.timedOut) {
-    throw new GenerateError('PAHOLE_TIMEOUT', `pahole ran longer than its bound of ${options.timeoutMs} ms and was killed${result.detail ? ` (stderr: ${result.detail})` : ''}`);
+    throw new GenerateError(
+      'PAHOLE_TIMEOUT',
+      `pahole ran longer than its bound of ${options.timeoutMs} ms and was killed${result.detail ? ` (stderr: ${result.detail})` : ''}`,
+    );
   }
   if (result.code !== 0) {
     const bound = options.maxMemoryBytes === undefined ? '' : ` (its memory bound is ${options.maxMemoryBytes} bytes of address space)`;
@@ -108,9 +118,14 @@ export async function runPahole(vmlinux: string, outFile: string, options: RunPa
   try {
     btf = await readFile(outFile);
   } catch (err) {
-    throw new GenerateError('PAHOLE', `pahole exited 0 but wrote no BTF to ${outFile}${result.detail ? ` (stderr: ${result.detail})` : ''}`, { cause: err });
+    throw new GenerateError(
+      'PAHOLE',
+      `pahole exited 0 but wrote no BTF to ${outFile}${result.detail ? ` (stderr: ${result.detail})` : ''}`,
+      { cause: err },
+    );
   }
-  if (btf.length === 0) throw new GenerateError('PAHOLE', `pahole exited 0 but wrote an empty BTF file${result.detail ? ` (stderr: ${result.detail})` : ''}`);
+  if (btf.length === 0)
+    throw new GenerateError('PAHOLE', `pahole exited 0 but wrote an empty BTF file${result.detail ? ` (stderr: ${result.detail})` : ''}`);
   return { btf, durationMs, ...(result.peakRssBytes !== undefined ? { peakRssBytes: result.peakRssBytes } : {}) };
 }
 
@@ -147,11 +162,14 @@ function runBounded(command: string, args: string[], timeoutMs: number, signal?:
       kill();
     }, timeoutMs);
     signal?.addEventListener('abort', kill, { once: true });
-    const sampler = sampleRss && child.pid !== undefined ? setInterval(() => {
-      void readPeakRss(child.pid!).then((bytes) => {
-        if (bytes !== undefined) peak = Math.max(peak ?? 0, bytes);
-      });
-    }, RSS_SAMPLE_MS) : undefined;
+    const sampler =
+      sampleRss && child.pid !== undefined
+        ? setInterval(() => {
+            void readPeakRss(child.pid!).then((bytes) => {
+              if (bytes !== undefined) peak = Math.max(peak ?? 0, bytes);
+            });
+          }, RSS_SAMPLE_MS)
+        : undefined;
     const finish = () => {
       clearTimeout(timer);
       if (sampler) clearInterval(sampler);
@@ -164,7 +182,13 @@ function runBounded(command: string, args: string[], timeoutMs: number, signal?:
     child.once('close', (code, sig) => {
       finish();
       const text = stderr.trim().replace(/\s*\n\s*/g, '; ');
-      resolve({ code, timedOut, stdout, detail: text || (code === null ? `killed by ${sig}` : code === 0 ? '' : `exit status ${code}`), ...(peak !== undefined ? { peakRssBytes: peak } : {}) });
+      resolve({
+        code,
+        timedOut,
+        stdout,
+        detail: text || (code === null ? `killed by ${sig}` : code === 0 ? '' : `exit status ${code}`),
+        ...(peak !== undefined ? { peakRssBytes: peak } : {}),
+      });
     });
   });
 }

@@ -105,7 +105,10 @@ async function readHeader(reader: ByteReader, label: string, strings?: Map<numbe
   const count = view.getUint32(8);
   const storeSize = view.getUint32(12);
   if (count > MAX_INDEX_ENTRIES || storeSize > MAX_STORE_BYTES) {
-    throw new GenerateError('LIMIT', `${reader.what}: RPM ${label} at offset ${start} declares ${count} entries and ${storeSize} bytes of data, beyond the bounds`);
+    throw new GenerateError(
+      'LIMIT',
+      `${reader.what}: RPM ${label} at offset ${start} declares ${count} entries and ${storeSize} bytes of data, beyond the bounds`,
+    );
   }
   const index = await reader.readExact(count * 16, `the index of the RPM ${label} at offset ${start}`);
   const store = await reader.readExact(storeSize, `the data of the RPM ${label} at offset ${start}`);
@@ -119,7 +122,10 @@ async function readHeader(reader: ByteReader, label: string, strings?: Map<numbe
       if (!wanted.has(tag) || !STRING_TYPES.has(type)) continue;
       const end = store.indexOf(0, offset);
       if (offset >= store.length || end === -1) {
-        throw new GenerateError('CORRUPT', `${reader.what}: RPM ${label} at offset ${start}: tag ${tag} points outside its data (offset ${offset})`);
+        throw new GenerateError(
+          'CORRUPT',
+          `${reader.what}: RPM ${label} at offset ${start}: tag ${tag} points outside its data (offset ${offset})`,
+        );
       }
       strings.set(tag, new TextDecoder('utf-8').decode(store.subarray(offset, end)));
     }

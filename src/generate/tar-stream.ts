@@ -52,7 +52,10 @@ export async function* readTarStream(reader: ByteReader): AsyncGenerator<TarStre
   for (;;) {
     const headerOffset = reader.offset;
     if (await reader.atEnd()) {
-      throw new GenerateError('TRUNCATED', `${reader.what}: truncated: the tar data ends at byte ${headerOffset} without an end-of-archive block`);
+      throw new GenerateError(
+        'TRUNCATED',
+        `${reader.what}: truncated: the tar data ends at byte ${headerOffset} without an end-of-archive block`,
+      );
     }
     const header = await reader.readExact(BLOCK, `the tar header at offset ${headerOffset}`);
     if (header.every((b) => b === 0)) return;
@@ -63,7 +66,10 @@ export async function* readTarStream(reader: ByteReader): AsyncGenerator<TarStre
 
     if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
       if (size > MAX_META_BYTES) {
-        throw new GenerateError('CORRUPT', `${reader.what}: tar header at offset ${headerOffset}: a ${size}-byte extended header is not plausible`);
+        throw new GenerateError(
+          'CORRUPT',
+          `${reader.what}: tar header at offset ${headerOffset}: a ${size}-byte extended header is not plausible`,
+        );
       }
       const data = await reader.readExact(size, `the extended header at offset ${headerOffset}`);
       await reader.skip(padded - size, `the padding of the extended header at offset ${headerOffset}`);
@@ -128,15 +134,24 @@ function headerSize(header: Uint8Array, offset: number, what: string): number {
     if (!Number.isSafeInteger(value)) throw new GenerateError('CORRUPT', `${what}: tar header at offset ${offset}: size too large`);
     return value;
   }
-  const text = utf8.decode(field).replace(/[\0 ]+$/, '').trim();
+  const text = utf8
+    .decode(field)
+    .replace(/[\0 ]+$/, '')
+    .trim();
   if (!/^[0-7]*$/.test(text)) throw new GenerateError('CORRUPT', `${what}: tar header at offset ${offset}: bad size field '${text}'`);
   return text === '' ? 0 : Number.parseInt(text, 8);
 }
 
 function verifyChecksum(header: Uint8Array, offset: number, what: string): void {
-  const text = utf8.decode(header.subarray(148, 156)).replace(/[\0 ]+$/, '').trim();
+  const text = utf8
+    .decode(header.subarray(148, 156))
+    .replace(/[\0 ]+$/, '')
+    .trim();
   if (!/^[0-7]+$/.test(text)) {
-    throw new GenerateError('CORRUPT', `${what}: not a tar header at offset ${offset} (checksum field '${text.replace(/[^\x20-\x7e]/g, '?')}')`);
+    throw new GenerateError(
+      'CORRUPT',
+      `${what}: not a tar header at offset ${offset} (checksum field '${text.replace(/[^\x20-\x7e]/g, '?')}')`,
+    );
   }
   const stored = Number.parseInt(text, 8);
   let unsigned = 0;
@@ -147,7 +162,10 @@ function verifyChecksum(header: Uint8Array, offset: number, what: string): void 
     signed += b > 127 ? b - 256 : b;
   }
   if (stored !== unsigned && stored !== signed) {
-    throw new GenerateError('CORRUPT', `${what}: tar header at offset ${offset}: checksum ${stored} does not match the header (${unsigned})`);
+    throw new GenerateError(
+      'CORRUPT',
+      `${what}: tar header at offset ${offset}: checksum ${stored} does not match the header (${unsigned})`,
+    );
   }
 }
 

@@ -22,11 +22,14 @@ export function checkKernelBtf(bytes: Uint8Array, what: string): KernelBtfSummar
   try {
     btf = Btf.parse(bytes);
   } catch (err) {
-    if (err instanceof CodecError) throw new GenerateError('BAD_BTF', `${what}: pahole's BTF does not decode: ${err.message}`, { cause: err });
+    if (err instanceof CodecError)
+      throw new GenerateError('BAD_BTF', `${what}: pahole's BTF does not decode: ${err.message}`, { cause: err });
     throw err;
   }
-  const missing = CORE_KERNEL_STRUCTS.filter((name) =>
-    !btf.idsByEssentialName(name).some((id) => btf.kind(id) === BtfKind.Struct && btf.name(id) === name && btf.sizeOrType(id) > 0));
+  const missing = CORE_KERNEL_STRUCTS.filter(
+    (name) =>
+      !btf.idsByEssentialName(name).some((id) => btf.kind(id) === BtfKind.Struct && btf.name(id) === name && btf.sizeOrType(id) > 0),
+  );
   if (missing.length > 0) {
     throw new GenerateError(
       'BAD_BTF',

@@ -113,7 +113,10 @@ export async function readHostFacts(options: HostProbeOptions = {}): Promise<Hos
  * takes its release from os-release or the kernel release when either names it). Throws an
  * IdentityError naming the field that could not be determined, with every note so far.
  */
-export function resolveHostIdentity(facts: HostFacts & { osReleasePath?: string | null }, overrides: HostOverrides = {}): ResolvedHostIdentity {
+export function resolveHostIdentity(
+  facts: HostFacts & { osReleasePath?: string | null },
+  overrides: HostOverrides = {},
+): ResolvedHostIdentity {
   const notes: string[] = [];
   const given = (value: string | undefined): value is string => value !== undefined && value !== '';
   if (given(overrides.arch)) notes.push(`arch ${overrides.arch} given (the host says ${facts.unameMachine})`);
@@ -144,7 +147,10 @@ export function resolveHostIdentity(facts: HostFacts & { osReleasePath?: string 
     if (version === undefined) {
       throw new IdentityError(
         'distro_version',
-        [...notes, `distro ${distro} given, but neither os-release nor the kernel release ${kernel} names its release: give the release too`].join('; '),
+        [
+          ...notes,
+          `distro ${distro} given, but neither os-release nor the kernel release ${kernel} names its release: give the release too`,
+        ].join('; '),
       );
     }
     notes.push(`distro ${distro} given`);
@@ -158,12 +164,15 @@ export function resolveHostIdentity(facts: HostFacts & { osReleasePath?: string 
     }
     const version = normalizeDistroVersion(distro, overrides.distroVersion);
     if (detected !== undefined) notes.push(...detected.notes);
-    notes.push(`release ${version} given (distro ${distro} ${detected === undefined ? 'from os-release or the kernel release' : `from the ${detected.source}`})`);
+    notes.push(
+      `release ${version} given (distro ${distro} ${detected === undefined ? 'from os-release or the kernel release' : `from the ${detected.source}`})`,
+    );
     return { ref: { distro, distroVersion: version, arch, kernel }, source: 'override', notes, osReleasePath };
   }
 
   if (detected === undefined) {
-    if (notes.length > 0 && failure !== undefined) throw new IdentityError(failure.field, `${notes.join('; ')}; ${failure.message.replace(/^[a-z_]+: /, '')}`);
+    if (notes.length > 0 && failure !== undefined)
+      throw new IdentityError(failure.field, `${notes.join('; ')}; ${failure.message.replace(/^[a-z_]+: /, '')}`);
     throw failure as IdentityError;
   }
   return { ref: detected.ref, source: detected.source, notes: [...notes, ...detected.notes], osReleasePath };

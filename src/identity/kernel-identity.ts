@@ -222,8 +222,7 @@ export function normalizeDistro(value: unknown): Distro {
     const aliases = (Object.values(DISTROS) as DistroInfo[]).flatMap((info) => info.aliases);
     throw new IdentityError(
       'distro',
-      `${JSON.stringify(given)} is not supported; accepted: ${Object.keys(DISTROS).join(', ')} ` +
-        `(also ${aliases.join(', ')})`,
+      `${JSON.stringify(given)} is not supported; accepted: ${Object.keys(DISTROS).join(', ')} ` + `(also ${aliases.join(', ')})`,
     );
   }
   return distro;

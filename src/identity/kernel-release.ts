@@ -79,7 +79,12 @@ export function kernelReleaseHint(release: string): KernelReleaseHint | null {
     };
   }
   if ((match = AMAZON.exec(release))) {
-    return { distros: ['amzn'], version: match[1], versionCertain: true, description: `an Amazon Linux ${match[1]} kernel (.amzn${match[1]})` };
+    return {
+      distros: ['amzn'],
+      version: match[1],
+      versionCertain: true,
+      description: `an Amazon Linux ${match[1]} kernel (.amzn${match[1]})`,
+    };
   }
   if ((match = FEDORA.exec(release))) {
     return { distros: ['fedora'], version: match[1], versionCertain: true, description: `a Fedora ${match[1]} kernel (.fc${match[1]})` };

@@ -147,8 +147,7 @@ export function hostIdentityFromOsRelease(facts: HostFacts): HostIdentity {
     );
   }
   notes.push(
-    `${distro} ${version} from the kernel release ${kernel}` +
-      (hint.versionCertain ? '' : ' (release inferred from the kernel version)'),
+    `${distro} ${version} from the kernel release ${kernel}` + (hint.versionCertain ? '' : ' (release inferred from the kernel version)'),
   );
   return { ref: { distro, distroVersion: version, arch, kernel }, source: 'kernel-release', notes };
 }
@@ -163,10 +162,7 @@ function agrees(distro: Distro, version: string, hint: KernelReleaseHint): boole
  * The archive distro and release os-release names; null (with a note) when ID is missing or
  * not a distro the archive has; version undefined (with a note) when os-release has no release.
  */
-function distroFromOsRelease(
-  fields: Record<string, string>,
-  notes: string[],
-): { distro: Distro; version: string | undefined } | null {
+function distroFromOsRelease(fields: Record<string, string>, notes: string[]): { distro: Distro; version: string | undefined } | null {
   const id = fields.ID;
   let distro: Distro;
   try {

@@ -31,7 +31,13 @@ export function createBundleProcessor(deps: CoverageJobDeps & { logger?: Logger 
     const sha256 = createHash('sha256').update(archive).digest('hex');
     const key = bundleKey(context.id);
     await deps.store.put(key, archive);
-    const meta: BundleMeta = { sha256, size: archive.length, kernels: result.entries.length, distinct: result.distinct, failed: result.failures.length };
+    const meta: BundleMeta = {
+      sha256,
+      size: archive.length,
+      kernels: result.entries.length,
+      distinct: result.distinct,
+      failed: result.failures.length,
+    };
     await deps.store.put(bundleMetaKey(context.id), new TextEncoder().encode(JSON.stringify(meta)));
     deps.logger?.info({ jobId: context.id, kernels: meta.kernels, distinct: meta.distinct, failed: meta.failed }, 'bundle done');
     return {

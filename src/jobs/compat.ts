@@ -19,12 +19,18 @@ import { compatReportKey } from '../storage/keys.js';
 import type { CoverageJobDeps } from './coverage-inputs.js';
 import { loadUploadedBytes } from './uploaded-objects.js';
 
-export function createCompatProcessor(deps: CoverageJobDeps & { codec: CodecExecutor; logger?: Logger }): JobProcessor<ObjectsJobData, CompatJobResult> {
+export function createCompatProcessor(
+  deps: CoverageJobDeps & { codec: CodecExecutor; logger?: Logger },
+): JobProcessor<ObjectsJobData, CompatJobResult> {
   const { codec } = deps;
   return async (data, context) => {
     if (!Array.isArray(data.objects) || data.objects.length === 0) throw new JobError('INVALID_JOB', true, 'job has no objects');
     const objects: ObjectBytes[] = await Promise.all(
-      data.objects.map(async (ref) => ({ name: ref.name, sha256: ref.sha256, bytes: await loadUploadedBytes(deps.store, ref.sha256, ref.name) })),
+      data.objects.map(async (ref) => ({
+        name: ref.name,
+        sha256: ref.sha256,
+        bytes: await loadUploadedBytes(deps.store, ref.sha256, ref.name),
+      })),
     );
     const kernels = await catalogKernels(deps.catalog, deps.store, data.filter, { rawCache: deps.store });
     const engine: CompatEngine<Uint8Array> = {
@@ -34,7 +40,8 @@ export function createCompatProcessor(deps: CoverageJobDeps & { codec: CodecExec
         codec
           .compatKernel({ cacheKey: { storageKey: input.source, sha256: input.sha256 ?? '' }, loadRaw: async () => raw }, objects)
           .catch((error: unknown) => {
-            if (error instanceof CodecTaskError && error.stage === 'kernel') throw new KernelLoadError(`${input.source}: ${error.message}`, { cause: error });
+            if (error instanceof CodecTaskError && error.stage === 'kernel')
+              throw new KernelLoadError(`${input.source}: ${error.message}`, { cause: error });
             throw error;
           }),
     };

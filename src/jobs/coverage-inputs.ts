@@ -19,7 +19,10 @@ export interface CoverageJobDeps {
   loadAhead?: number;
 }
 
-export async function coverageInputs(deps: CoverageJobDeps, data: ObjectsJobData): Promise<{ objects: BpfObject[]; kernels: KernelInput[] }> {
+export async function coverageInputs(
+  deps: CoverageJobDeps,
+  data: ObjectsJobData,
+): Promise<{ objects: BpfObject[]; kernels: KernelInput[] }> {
   if (!Array.isArray(data.objects) || data.objects.length === 0) throw new JobError('INVALID_JOB', true, 'job has no objects');
   const objects = await Promise.all(data.objects.map((ref) => loadUploadedObject(deps.store, ref.sha256, ref.name)));
   const kernels = await catalogKernels(deps.catalog, deps.store, data.filter, { rawCache: deps.store });

@@ -28,8 +28,17 @@ import type { Logger } from 'pino';
 import type { Catalog, KernelRef } from '../catalog/catalog.js';
 import type { GenerateSettings } from '../config/schema.js';
 import {
-  DEFAULT_GENERATION_LIMITS, type FailureCache, GenerateError, type GenerateErrorCode, type GenerateFailure, type GeneratedKernelBtf,
-  generateFromRepositories, generateKernelBtf, GenerationGate, type GenerationLimits, kernelBtfFileBytes,
+  DEFAULT_GENERATION_LIMITS,
+  type FailureCache,
+  GenerateError,
+  type GenerateErrorCode,
+  type GenerateFailure,
+  type GeneratedKernelBtf,
+  generateFromRepositories,
+  generateKernelBtf,
+  GenerationGate,
+  type GenerationLimits,
+  kernelBtfFileBytes,
   parseRepositoriesByDistro,
 } from '../generate/index.js';
 import { IdentityError, normalizeKernelRef } from '../identity/kernel-identity.js';
@@ -58,7 +67,16 @@ export interface GenerateProcessorDeps {
  * not the service or the repository.
  */
 const PACKAGE_FAULTS: ReadonlySet<GenerateErrorCode> = new Set([
-  'NOT_A_PACKAGE', 'UNSUPPORTED', 'TRUNCATED', 'CORRUPT', 'LIMIT', 'NO_VMLINUX', 'RELEASE_MISMATCH', 'BAD_RELEASE', 'NO_DWARF', 'BAD_BTF',
+  'NOT_A_PACKAGE',
+  'UNSUPPORTED',
+  'TRUNCATED',
+  'CORRUPT',
+  'LIMIT',
+  'NO_VMLINUX',
+  'RELEASE_MISMATCH',
+  'BAD_RELEASE',
+  'NO_DWARF',
+  'BAD_BTF',
 ]);
 
 export function createGenerateProcessor(deps: GenerateProcessorDeps): JobProcessor<GenerateJobData, GenerateJobResult> {
@@ -74,7 +92,13 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): JobProcess
 
     const abort = new AbortController();
     const timer = setTimeout(
-      () => abort.abort(new GenerateError('TIMEOUT', `the generation ran longer than its bound of ${settings.timeoutMs} ms (BTFHUB_GENERATE_TIMEOUT_MS) and was stopped`)),
+      () =>
+        abort.abort(
+          new GenerateError(
+            'TIMEOUT',
+            `the generation ran longer than its bound of ${settings.timeoutMs} ms (BTFHUB_GENERATE_TIMEOUT_MS) and was stopped`,
+          ),
+        ),
       settings.timeoutMs,
     );
     const workDir = await mkdtemp(join(deps.tmpDir ?? tmpdir(), 'btfhub-generate-job-'));
@@ -93,7 +117,10 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): JobProcess
         onProgress: (event: { phase: string; message: string }) => log.info({ phase: event.phase }, event.message),
         ...(deps.paholePath !== undefined && { paholePath: deps.paholePath }),
       };
-      const gate = new GenerationGate({ failures: new MarkerFailures(store, catalog, ref), retryAfterMs: pkg === undefined ? settings.retryMs : 0 });
+      const gate = new GenerationGate({
+        failures: new MarkerFailures(store, catalog, ref),
+        retryAfterMs: pkg === undefined ? settings.retryMs : 0,
+      });
 
       // A job started by a miss finds the kernel there when another job made it meanwhile.
       const existing = pkg === undefined ? await catalog.getKernel(ref) : null;
@@ -119,15 +146,22 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): JobProcess
           if (pkg !== undefined) {
             const file = join(workDir, pkg.fileName.replace(/[^A-Za-z0-9._+~-]/g, '_') || 'package');
             if (!(await getFileStreaming(store, pkg.key, file))) {
-              throw new JobError('OBJECT_MISSING', false, `the uploaded package ${pkg.key} is not in the store ${store.description}`, { retryable: false });
+              throw new JobError('OBJECT_MISSING', false, `the uploaded package ${pkg.key} is not in the store ${store.description}`, {
+                retryable: false,
+              });
             }
             generated = await gate.run(label, () => generateKernelBtf({ file, kernel: ref.kernel, sha256: pkg.sha256 }, options));
           } else {
             const config = repositories.get(ref.distro);
             if (config === undefined) {
-              throw new GenerateError('NOT_FOUND', `no debug package repositories are configured for ${ref.distro} (BTFHUB_GENERATE_REPOSITORIES), so kernel ${ref.kernel} cannot be looked up`);
+              throw new GenerateError(
+                'NOT_FOUND',
+                `no debug package repositories are configured for ${ref.distro} (BTFHUB_GENERATE_REPOSITORIES), so kernel ${ref.kernel} cannot be looked up`,
+              );
             }
-            generated = await gate.run(label, () => generateFromRepositories(ref.kernel, { ...options, config: config, gate: passThroughGate() }));
+            generated = await gate.run(label, () =>
+              generateFromRepositories(ref.kernel, { ...options, config: config, gate: passThroughGate() }),
+            );
           }
         } catch (error) {
           throw generateFailure(error, pkg !== undefined);
@@ -135,12 +169,21 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): JobProcess
         result = await register(deps, ref, generated, pkg?.fileName);
         result.durationMs = Math.round(performance.now() - started);
         log.info(
-          { key: result.storageKey, size: result.size, types: result.typeCount, paholeMs: result.pahole?.durationMs, paholePeakRss: result.pahole?.peakRssBytes },
+          {
+            key: result.storageKey,
+            size: result.size,
+            types: result.typeCount,
+            paholeMs: result.pahole?.durationMs,
+            paholePeakRss: result.pahole?.peakRssBytes,
+          },
           'kernel generated and registered',
         );
       }
       if (data.trimAfter !== undefined) {
-        result.trim = await deps.trim({ objectHashes: data.trimAfter.objectHashes, objectsHash: data.trimAfter.objectsHash, kernel: ref }, context);
+        result.trim = await deps.trim(
+          { objectHashes: data.trimAfter.objectHashes, objectsHash: data.trimAfter.objectsHash, kernel: ref },
+          context,
+        );
       }
       result.durationMs = Math.round(performance.now() - started);
       return result;
@@ -148,13 +191,19 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): JobProcess
       clearTimeout(timer);
       await rm(workDir, { recursive: true, force: true });
       // The upload served its one job: whatever happened, it is not kept.
-      if (pkg !== undefined) await store.delete(pkg.key).catch((error: unknown) => log.warn({ err: error }, 'uploaded package not deleted'));
+      if (pkg !== undefined)
+        await store.delete(pkg.key).catch((error: unknown) => log.warn({ err: error }, 'uploaded package not deleted'));
     }
   };
 }
 
 /** Stores the `.btf.tar.xz`, registers it and its provenance. */
-async function register(deps: GenerateProcessorDeps, ref: KernelRef, generated: GeneratedKernelBtf, uploadName: string | undefined): Promise<GenerateJobResult> {
+async function register(
+  deps: GenerateProcessorDeps,
+  ref: KernelRef,
+  generated: GeneratedKernelBtf,
+  uploadName: string | undefined,
+): Promise<GenerateJobResult> {
   const bytes = await kernelBtfFileBytes({ release: ref.kernel, btf: generated.btf }, 'btf.tar.xz');
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   // As an admin upload: content first, under its own sha256 (never over an older kernel's
@@ -229,7 +278,12 @@ class MarkerFailures implements FailureCache {
     if (bytes === null) return undefined;
     try {
       const failure = JSON.parse(new TextDecoder().decode(bytes)) as Partial<GenerateFailure>;
-      if (typeof failure.code === 'string' && typeof failure.reason === 'string' && typeof failure.at === 'string' && !Number.isNaN(Date.parse(failure.at))) {
+      if (
+        typeof failure.code === 'string' &&
+        typeof failure.reason === 'string' &&
+        typeof failure.at === 'string' &&
+        !Number.isNaN(Date.parse(failure.at))
+      ) {
         return { code: failure.code, reason: failure.reason, at: failure.at };
       }
     } catch {
@@ -264,7 +318,10 @@ function checkJobData(data: GenerateJobData): { ref: KernelRef; pkg: GenerateJob
     throw new JobError('INVALID_JOB', true, `invalid package reference ${JSON.stringify(pkg)}`);
   }
   const trim = data.trimAfter;
-  if (trim !== undefined && (!Array.isArray(trim.objectHashes) || !trim.objectHashes.every(isSha256Hex) || !isSha256Hex(trim.objectsHash))) {
+  if (
+    trim !== undefined &&
+    (!Array.isArray(trim.objectHashes) || !trim.objectHashes.every(isSha256Hex) || !isSha256Hex(trim.objectsHash))
+  ) {
     throw new JobError('INVALID_JOB', true, 'invalid objects to trim after the generation');
   }
   return { ref, pkg };

@@ -49,6 +49,12 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
       settings: deps.config?.generate ?? loadConfig({}).generate,
       ...(deps.paholePath !== undefined && { paholePath: deps.paholePath }),
     }),
-    sync: createSyncProcessor({ store, catalog, logger, archive: deps.archive ?? null, ...(deps.config?.storage !== undefined && { config: { storage: deps.config.storage } }) }),
+    sync: createSyncProcessor({
+      store,
+      catalog,
+      logger,
+      archive: deps.archive ?? null,
+      ...(deps.config?.storage !== undefined && { config: { storage: deps.config.storage } }),
+    }),
   };
 }

@@ -41,7 +41,10 @@ export function createSyncProcessor(deps: SyncProcessorDeps): JobProcessor<SyncJ
         },
         ...(deps.logger !== undefined && { logger: deps.logger }),
       });
-      deps.logger?.info({ jobId: context.id, source: summary.source, added: summary.added, updated: summary.updated, invalid: summary.invalid.length }, 'sync done');
+      deps.logger?.info(
+        { jobId: context.id, source: summary.source, added: summary.added, updated: summary.updated, invalid: summary.invalid.length },
+        'sync done',
+      );
       return {
         kind: 'sync',
         source: summary.source,

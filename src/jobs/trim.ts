@@ -52,10 +52,16 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
 
     const current = await catalog.getKernel(ref);
     if (current === null) {
-      throw new JobError('UNKNOWN_KERNEL', true, `no BTF for kernel ${ref.kernel} of ${ref.distro} ${ref.distroVersion} ${ref.arch} in the catalog`);
+      throw new JobError(
+        'UNKNOWN_KERNEL',
+        true,
+        `no BTF for kernel ${ref.kernel} of ${ref.distro} ${ref.distroVersion} ${ref.arch} in the catalog`,
+      );
     }
     const record = await kernelContent(store, current, data.kernelSha256);
-    const objects = await Promise.all(hashes.map(async (hash) => ({ name: `${hash}.o`, bytes: await loadUploadedBytes(store, hash, `${hash}.o`) })));
+    const objects = await Promise.all(
+      hashes.map(async (hash) => ({ name: `${hash}.o`, bytes: await loadUploadedBytes(store, hash, `${hash}.o`) })),
+    );
     let trimmed: TrimmedBtf;
     try {
       trimmed = await codec.trim({ cacheKey: record, loadRaw: () => loadKernelRaw(store, record, readOptions) }, objects);
@@ -70,7 +76,15 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
 
     const durationMs = Math.round(performance.now() - started);
     const kernelSha256 = record.sha256;
-    await catalog.recordTrim({ objectsHash: data.objectsHash, kernel: ref, kernelSha256, resultKey, resultSha256, size: bytes.length, durationMs });
+    await catalog.recordTrim({
+      objectsHash: data.objectsHash,
+      kernel: ref,
+      kernelSha256,
+      resultKey,
+      resultSha256,
+      size: bytes.length,
+      durationMs,
+    });
     log.info(
       {
         resultKey,
@@ -116,7 +130,10 @@ function trimFailure(error: CodecTaskError, record: KernelRecord): JobError {
     case 'rejected':
       return new JobError('REJECTED_OBJECT', true, error.message, { cause: error });
     case 'kernel':
-      return new JobError('KERNEL_CORRUPT', false, `kernel BTF ${record.storageKey} does not decode: ${error.message}`, { cause: error, retryable: false });
+      return new JobError('KERNEL_CORRUPT', false, `kernel BTF ${record.storageKey} does not decode: ${error.message}`, {
+        cause: error,
+        retryable: false,
+      });
     case 'encode':
       return new JobError('INTERNAL', false, error.message, { cause: error, retryable: false });
     case 'verify':
@@ -170,7 +187,10 @@ async function loadKernelRaw(store: ObjectStore, record: KernelRecord, readOptio
     return await readKernelBtfFile(bytes, key, readOptions);
   } catch (error) {
     if (error instanceof ArchiveError) {
-      throw new JobError('KERNEL_CORRUPT', false, `kernel BTF ${key} does not decode: ${error.message}`, { cause: error, retryable: error.code === 'XZ' });
+      throw new JobError('KERNEL_CORRUPT', false, `kernel BTF ${key} does not decode: ${error.message}`, {
+        cause: error,
+        retryable: error.code === 'XZ',
+      });
     }
     throw error;
   }

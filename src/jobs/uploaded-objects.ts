@@ -25,7 +25,9 @@ export async function loadUploadedBytes(store: ObjectStore, sha256: string, name
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== sha256) {
     reportDamage({ kind: 'object', key, expected: sha256, actual, action: 'refused' });
-    throw new JobError('OBJECT_DAMAGED', false, `stored object ${key} is damaged (sha256 ${actual}): sending the object again repairs it`, { retryable: false });
+    throw new JobError('OBJECT_DAMAGED', false, `stored object ${key} is damaged (sha256 ${actual}): sending the object again repairs it`, {
+      retryable: false,
+    });
   }
   return bytes;
 }
@@ -46,6 +48,11 @@ export async function readStored(store: ObjectStore, key: string): Promise<Uint8
   try {
     return await store.get(key);
   } catch (error) {
-    throw new JobError('INTERNAL', false, `reading ${key} from ${store.description}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new JobError(
+      'INTERNAL',
+      false,
+      `reading ${key} from ${store.description}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
 }

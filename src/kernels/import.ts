@@ -46,7 +46,8 @@ export async function openImportSource(source: string, config: Pick<Config, 'sto
       ...(base?.secretAccessKey !== undefined && { secretAccessKey: base.secretAccessKey }),
     });
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) throw new ImportSourceError(`${source}: only directories and s3://bucket/prefix sources are supported`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source))
+    throw new ImportSourceError(`${source}: only directories and s3://bucket/prefix sources are supported`);
   const dir = resolve(source);
   const info = await stat(dir).catch(() => null);
   if (info === null) throw new ImportSourceError(`${source}: no such directory`);
@@ -77,7 +78,12 @@ export interface ImportSummary extends RegistrationSummary {
 }
 
 /** Registers every kernel of `source` (see the module comment). */
-export async function importKernels(source: ObjectStore, targets: ImportTargets, catalog: Catalog, options: ImportOptions = {}): Promise<ImportSummary> {
+export async function importKernels(
+  source: ObjectStore,
+  targets: ImportTargets,
+  catalog: Catalog,
+  options: ImportOptions = {},
+): Promise<ImportSummary> {
   const started = performance.now();
   const inPlace = source.description === targets.store.description || source.description === targets.archive?.description;
   const copyTo = inPlace ? undefined : targets.store;

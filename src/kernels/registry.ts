@@ -95,9 +95,7 @@ export interface RegisterKernelsOptions {
 }
 
 /** The identity and format a BTFHub-layout key names, or why it does not name one. */
-export type ParsedKernelKey =
-  | { ok: true; ref: KernelRef; format: KernelBtfFormat }
-  | { ok: false; reason: string };
+export type ParsedKernelKey = { ok: true; ref: KernelRef; format: KernelBtfFormat } | { ok: false; reason: string };
 
 /**
  * Reads `<distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz` (or `.btf`) and normalizes
@@ -133,7 +131,16 @@ export async function registerKernelsFromStore(
 ): Promise<RegistrationSummary> {
   const { logger, onProgress } = options;
   const summary: RegistrationSummary = {
-    added: 0, unchanged: 0, updated: 0, invalid: [], markers: 0, aliases: 0, ignored: 0, unread: 0, copied: 0, kept: 0,
+    added: 0,
+    unchanged: 0,
+    updated: 0,
+    invalid: [],
+    markers: 0,
+    aliases: 0,
+    ignored: 0,
+    unread: 0,
+    copied: 0,
+    kept: 0,
   };
   const work: Array<{ key: string; ref: KernelRef; info: ObjectInfo }> = [];
   const markers: Array<{ key: string; ref: KernelRef; marker: KernelMarker; info: ObjectInfo }> = [];
@@ -266,8 +273,12 @@ async function registerOne(store: ObjectStore, catalog: Catalog, key: string, re
   const known = ledger?.unchanged(info);
   if (known?.status === 'invalid') return { kind: 'invalid', reason: known.reason ?? 'invalid', unread: true };
   if (
-    known?.status === 'kernel' && existing !== null && existing.storageKey === key && existing.sha256 === known.sha256 &&
-    existing.size === info.size && (copyTo === undefined || (await copyTo.head(key))?.size === info.size)
+    known?.status === 'kernel' &&
+    existing !== null &&
+    existing.storageKey === key &&
+    existing.sha256 === known.sha256 &&
+    existing.size === info.size &&
+    (copyTo === undefined || (await copyTo.head(key))?.size === info.size)
   ) {
     return { kind: 'registered', outcome: 'unchanged', unread: true };
   }
@@ -326,7 +337,13 @@ class ImportLedger {
   }
 
   async record(info: ObjectInfo, outcome: Pick<ImportedFileRecord, 'status' | 'sha256' | 'reason'>): Promise<void> {
-    await this.catalog.recordImportedFile({ source: this.source, key: info.key, size: info.size, modified: info.modified ?? null, ...outcome });
+    await this.catalog.recordImportedFile({
+      source: this.source,
+      key: info.key,
+      size: info.size,
+      modified: info.modified ?? null,
+      ...outcome,
+    });
   }
 }
 

@@ -43,7 +43,10 @@ export async function registerStartupKernels(config: Pick<Config, 'registerHostK
       await registerHostKernel(serviceStore, catalog, { logger, ...deps.hostKernel });
     } catch (error) {
       // A host without BTF (or an unknown distribution) still serves the archive's kernels.
-      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'host kernel not registered (BTFHUB_REGISTER_HOST_KERNEL=false silences this)');
+      logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'host kernel not registered (BTFHUB_REGISTER_HOST_KERNEL=false silences this)',
+      );
     }
   }
 }

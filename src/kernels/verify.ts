@@ -67,60 +67,109 @@ export async function verifyStore(store: ObjectStore, catalog: VerifyCatalog, op
     if (!repaired) report.unresolved++;
   };
 
-  await eachRow((page) => catalog.listKernels({}, page), 'kernels', options, async (kernel) => {
-    report.checked.kernel++;
-    referenced.add(kernel.storageKey);
-    const read = await readVerified(store, kernel.storageKey, kernel.sha256);
-    if (read.state !== 'ok') {
-      const what = `${kernel.distro}/${kernel.distroVersion}/${kernel.arch}/${kernel.kernel}`;
-      find({ kind: 'kernel', key: kernel.storageKey, problem: read.state, note: `kernel ${what}: upload or import it again (answers for it are refused meanwhile)` });
-    }
-  });
+  await eachRow(
+    (page) => catalog.listKernels({}, page),
+    'kernels',
+    options,
+    async (kernel) => {
+      report.checked.kernel++;
+      referenced.add(kernel.storageKey);
+      const read = await readVerified(store, kernel.storageKey, kernel.sha256);
+      if (read.state !== 'ok') {
+        const what = `${kernel.distro}/${kernel.distroVersion}/${kernel.arch}/${kernel.kernel}`;
+        find({
+          kind: 'kernel',
+          key: kernel.storageKey,
+          problem: read.state,
+          note: `kernel ${what}: upload or import it again (answers for it are refused meanwhile)`,
+        });
+      }
+    },
+  );
 
-  await eachRow((page) => catalog.listTrims(page), 'trims', options, async (trim) => {
-    report.checked.trim_result++;
-    const read = await readVerified(store, trim.resultKey, trim.resultSha256);
-    if (read.state === 'ok') {
-      referenced.add(trim.resultKey);
-      return;
-    }
-    if (repair) {
-      await catalog.deleteTrim(trim.objectsHash, trim.kernel, trim.kernelSha256);
-      // Another trim row may name the same content-addressed result: only a damaged copy goes.
-      if (read.state === 'damaged') await store.delete(trim.resultKey);
-    } else {
-      referenced.add(trim.resultKey);
-    }
-    find({ kind: 'trim_result', key: trim.resultKey, problem: read.state, note: repair ? 'removed; made again on the next request' : 'made again on the next request; --repair removes it' }, repair);
-  });
+  await eachRow(
+    (page) => catalog.listTrims(page),
+    'trims',
+    options,
+    async (trim) => {
+      report.checked.trim_result++;
+      const read = await readVerified(store, trim.resultKey, trim.resultSha256);
+      if (read.state === 'ok') {
+        referenced.add(trim.resultKey);
+        return;
+      }
+      if (repair) {
+        await catalog.deleteTrim(trim.objectsHash, trim.kernel, trim.kernelSha256);
+        // Another trim row may name the same content-addressed result: only a damaged copy goes.
+        if (read.state === 'damaged') await store.delete(trim.resultKey);
+      } else {
+        referenced.add(trim.resultKey);
+      }
+      find(
+        {
+          kind: 'trim_result',
+          key: trim.resultKey,
+          problem: read.state,
+          note: repair ? 'removed; made again on the next request' : 'made again on the next request; --repair removes it',
+        },
+        repair,
+      );
+    },
+  );
 
-  await eachRow((page) => catalog.listObjects(page), 'objects', options, async (object) => {
-    report.checked.object++;
-    const key = objectKey(object.sha256);
-    referenced.add(key);
-    const read = await readVerified(store, key, object.sha256);
-    if (read.state === 'missing') find({ kind: 'object', key, problem: 'missing', note: 'stored again when a client sends it' });
-    if (read.state === 'damaged') {
-      if (repair) await store.delete(key);
-      find({ kind: 'object', key, problem: 'damaged', note: repair ? 'removed; stored again when a client sends it' : 'replaced when a client sends it; --repair removes it' }, repair);
-    }
-  });
+  await eachRow(
+    (page) => catalog.listObjects(page),
+    'objects',
+    options,
+    async (object) => {
+      report.checked.object++;
+      const key = objectKey(object.sha256);
+      referenced.add(key);
+      const read = await readVerified(store, key, object.sha256);
+      if (read.state === 'missing') find({ kind: 'object', key, problem: 'missing', note: 'stored again when a client sends it' });
+      if (read.state === 'damaged') {
+        if (repair) await store.delete(key);
+        find(
+          {
+            kind: 'object',
+            key,
+            problem: 'damaged',
+            note: repair ? 'removed; stored again when a client sends it' : 'replaced when a client sends it; --repair removes it',
+          },
+          repair,
+        );
+      }
+    },
+  );
 
-  await eachRow((page) => catalog.listDerivedFiles(page), 'derived', options, async (derived) => {
-    report.checked.derived++;
-    const read = await readVerified(store, derived.storageKey, derived.sha256);
-    if (read.state === 'ok') {
-      referenced.add(derived.storageKey);
-      return;
-    }
-    if (repair) {
-      await catalog.deleteDerivedFile(derived.sourceSha256, derived.format);
-      if (read.state === 'damaged') await store.delete(derived.storageKey);
-    } else {
-      referenced.add(derived.storageKey);
-    }
-    find({ kind: 'derived', key: derived.storageKey, problem: read.state, note: repair ? 'removed; made again on the next request' : 'made again on the next request; --repair removes it' }, repair);
-  });
+  await eachRow(
+    (page) => catalog.listDerivedFiles(page),
+    'derived',
+    options,
+    async (derived) => {
+      report.checked.derived++;
+      const read = await readVerified(store, derived.storageKey, derived.sha256);
+      if (read.state === 'ok') {
+        referenced.add(derived.storageKey);
+        return;
+      }
+      if (repair) {
+        await catalog.deleteDerivedFile(derived.sourceSha256, derived.format);
+        if (read.state === 'damaged') await store.delete(derived.storageKey);
+      } else {
+        referenced.add(derived.storageKey);
+      }
+      find(
+        {
+          kind: 'derived',
+          key: derived.storageKey,
+          problem: read.state,
+          note: repair ? 'removed; made again on the next request' : 'made again on the next request; --repair removes it',
+        },
+        repair,
+      );
+    },
+  );
 
   const own = options.serviceStore ?? store;
   const now = options.now ?? Date.now();

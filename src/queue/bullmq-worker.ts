@@ -16,7 +16,16 @@
  */
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { type DataOf, encodeFailure, type JobKindMap, type JobPolicies, type JobPolicy, type JobProcessors, toJobError, withJobTimeout } from './job.js';
+import {
+  type DataOf,
+  encodeFailure,
+  type JobKindMap,
+  type JobPolicies,
+  type JobPolicy,
+  type JobProcessors,
+  toJobError,
+  withJobTimeout,
+} from './job.js';
 
 export interface JobWorkerOptions<M extends JobKindMap> {
   /** redis:// or rediss:// URL. */
@@ -48,9 +57,13 @@ export function createJobWorker<M extends JobKindMap>(options: JobWorkerOptions<
   const run = async (job: Job) => {
     const policy = policies[job.name];
     const processor = processors[job.name];
-    if (policy === undefined || processor === undefined) throw new UnrecoverableError(`no processor for job kind ${JSON.stringify(job.name)}`);
+    if (policy === undefined || processor === undefined)
+      throw new UnrecoverableError(`no processor for job kind ${JSON.stringify(job.name)}`);
     try {
-      const work = processor(job.data as DataOf<M, keyof M>, { id: job.id ?? '', progress: (p) => void job.updateProgress({ ...p }).catch(() => {}) });
+      const work = processor(job.data as DataOf<M, keyof M>, {
+        id: job.id ?? '',
+        progress: (p) => void job.updateProgress({ ...p }).catch(() => {}),
+      });
       return await (policy.timeoutMs === undefined ? work : withJobTimeout(work, policy.timeoutMs));
     } catch (caught) {
       const error = toJobError(caught);
@@ -74,10 +87,15 @@ export function createJobWorker<M extends JobKindMap>(options: JobWorkerOptions<
       autorun: true,
     });
     worker.on('active', (job) => logger.debug({ jobId: job.id, kind: job.name, attempt: job.attemptsStarted }, `${job.name} job started`));
-    worker.on('completed', (job) => logger.info({ jobId: job.id, kind: job.name, durationMs: durationOf(job) }, `${job.name} job completed`));
+    worker.on('completed', (job) =>
+      logger.info({ jobId: job.id, kind: job.name, durationMs: durationOf(job) }, `${job.name} job completed`),
+    );
     worker.on('failed', (job, error) => {
       const willRetry = job !== undefined && !(error instanceof UnrecoverableError) && job.attemptsMade < (job.opts.attempts ?? 1);
-      logger[willRetry ? 'warn' : 'error']({ jobId: job?.id, kind: job?.name, attemptsMade: job?.attemptsMade, willRetry, err: error }, `${job?.name ?? lane} job failed`);
+      logger[willRetry ? 'warn' : 'error'](
+        { jobId: job?.id, kind: job?.name, attemptsMade: job?.attemptsMade, willRetry, err: error },
+        `${job?.name ?? lane} job failed`,
+      );
     });
     worker.on('stalled', (jobId) => logger.warn({ jobId, lane }, `${lane} job stalled (its worker died?); moved back to waiting`));
     worker.on('error', (error) => logger.error({ err: error, lane }, `${lane} worker error`));

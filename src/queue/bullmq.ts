@@ -22,8 +22,17 @@ import { type Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
-  type DataOf, decodeFailure, type JobKindMap, type JobPolicies, type JobPolicy, type JobProgress, type JobQueue, type JobSchedule,
-  type JobState, QueueUnavailableError, type StatusOf,
+  type DataOf,
+  decodeFailure,
+  type JobKindMap,
+  type JobPolicies,
+  type JobPolicy,
+  type JobProgress,
+  type JobQueue,
+  type JobSchedule,
+  type JobState,
+  QueueUnavailableError,
+  type StatusOf,
 } from './job.js';
 
 export interface BullmqJobQueueOptions<M extends JobKindMap> {
@@ -175,7 +184,11 @@ export class BullmqJobQueue<M extends JobKindMap> implements JobQueue<M> {
     });
   }
 
-  async schedule<K extends keyof M & string>(kind: K, schedulerId: string, schedule: { data: DataOf<M, K>; everyMs: number } | null): Promise<void> {
+  async schedule<K extends keyof M & string>(
+    kind: K,
+    schedulerId: string,
+    schedule: { data: DataOf<M, K>; everyMs: number } | null,
+  ): Promise<void> {
     const queue = this.queueOf(kind);
     const policy = this.policy(kind);
     await this.guard('schedule', async () => {
@@ -183,7 +196,11 @@ export class BullmqJobQueue<M extends JobKindMap> implements JobQueue<M> {
         await queue.removeJobScheduler(schedulerId);
         return;
       }
-      await queue.upsertJobScheduler(schedulerId, { every: schedule.everyMs }, { name: kind, data: schedule.data, opts: jobOptions(policy) });
+      await queue.upsertJobScheduler(
+        schedulerId,
+        { every: schedule.everyMs },
+        { name: kind, data: schedule.data, opts: jobOptions(policy) },
+      );
     });
   }
 
@@ -221,7 +238,10 @@ export class BullmqJobQueue<M extends JobKindMap> implements JobQueue<M> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const closing = Promise.allSettled([...[...this.queues.values()].map((q) => q.close()), ...[...this.events.values()].map((e) => e.close())]);
+    const closing = Promise.allSettled([
+      ...[...this.queues.values()].map((q) => q.close()),
+      ...[...this.events.values()].map((e) => e.close()),
+    ]);
     // BullMQ's close can wait for a connection that never comes up; do not hang shutdown on it.
     const closed = await Promise.race([closing.then(() => true), delay(this.operationTimeoutMs).then(() => false)]);
     if (!closed) this.logger?.warn('job queue did not close in time; disconnecting');
@@ -239,7 +259,7 @@ export class BullmqJobQueue<M extends JobKindMap> implements JobQueue<M> {
   }
 
   private kindsOfLane(lane: string): number {
-    return (Object.values<JobPolicy>(this.policies)).filter((p) => p.lane === lane).length;
+    return Object.values<JobPolicy>(this.policies).filter((p) => p.lane === lane).length;
   }
 
   /**

@@ -14,9 +14,21 @@
  */
 import type { Logger } from 'pino';
 import {
-  type DataOf, freshJobId, type JobFailure, type JobKindMap, type JobPolicies, type JobPolicy, type JobProcessors,
-  type JobProgress, type JobQueue, type JobSchedule, type JobState, QueueUnavailableError, type StatusOf,
-  toJobError, withJobTimeout,
+  type DataOf,
+  freshJobId,
+  type JobFailure,
+  type JobKindMap,
+  type JobPolicies,
+  type JobPolicy,
+  type JobProcessors,
+  type JobProgress,
+  type JobQueue,
+  type JobSchedule,
+  type JobState,
+  QueueUnavailableError,
+  type StatusOf,
+  toJobError,
+  withJobTimeout,
 } from './job.js';
 
 export interface InlineJobQueueOptions<M extends JobKindMap> {
@@ -125,7 +137,11 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
     return jobs.slice(0, Math.max(0, limit)).map((job) => statusOf(job) as StatusOf<M, K>);
   }
 
-  async schedule<K extends keyof M & string>(kind: K, schedulerId: string, schedule: { data: DataOf<M, K>; everyMs: number } | null): Promise<void> {
+  async schedule<K extends keyof M & string>(
+    kind: K,
+    schedulerId: string,
+    schedule: { data: DataOf<M, K>; everyMs: number } | null,
+  ): Promise<void> {
     this.policy(kind);
     clearInterval(this.schedules.get(schedulerId)?.timer);
     this.schedules.delete(schedulerId);
@@ -135,7 +151,9 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
       entry.nextRunAt = new Date(Date.now() + everyMs);
       const running = [...this.live.values()].some((j) => j.kind === kind);
       if (running) return; // a long run is not stacked up behind itself
-      this.enqueue(kind, freshJobId(kind), data).catch((error: unknown) => this.logger?.warn({ err: error, kind }, 'scheduled job not enqueued'));
+      this.enqueue(kind, freshJobId(kind), data).catch((error: unknown) =>
+        this.logger?.warn({ err: error, kind }, 'scheduled job not enqueued'),
+      );
     };
     const timer = setInterval(tick, everyMs);
     timer.unref();
@@ -212,7 +230,10 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
       const error = toJobError(caught);
       if (error.retryable && job.attempts < policy.attempts && !this.closed) {
         const delay = policy.backoffMs * 2 ** (job.attempts - 1);
-        this.logger?.warn({ jobId: job.id, kind: job.kind, attempt: job.attempts, delay, err: error }, `${job.kind} job failed, will retry`);
+        this.logger?.warn(
+          { jobId: job.id, kind: job.kind, attempt: job.attempts, delay, err: error },
+          `${job.kind} job failed, will retry`,
+        );
         job.state = 'waiting';
         job.retryTimer = setTimeout(() => {
           job.retryTimer = undefined;
@@ -221,7 +242,8 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
           this.pump(policy.lane);
         }, delay);
       } else {
-        if (!error.clientError) this.logger?.error({ jobId: job.id, kind: job.kind, attempts: job.attempts, err: error }, `${job.kind} job failed`);
+        if (!error.clientError)
+          this.logger?.error({ jobId: job.id, kind: job.kind, attempts: job.attempts, err: error }, `${job.kind} job failed`);
         this.finish(job, { error: { message: error.message, clientError: error.clientError } });
       }
     } finally {

@@ -232,7 +232,11 @@ export interface JobQueue<M extends JobKindMap> {
    * `schedulerId`, replacing an earlier schedule of that id; `null` removes it. A run is not
    * stacked behind one of the same kind still waiting or running.
    */
-  schedule<K extends keyof M & string>(kind: K, schedulerId: string, schedule: { data: DataOf<M, K>; everyMs: number } | null): Promise<void>;
+  schedule<K extends keyof M & string>(
+    kind: K,
+    schedulerId: string,
+    schedule: { data: DataOf<M, K>; everyMs: number } | null,
+  ): Promise<void>;
   /** The schedule of that id, or null. */
   scheduled<K extends keyof M & string>(kind: K, schedulerId: string): Promise<JobSchedule<DataOf<M, K>> | null>;
   /** Jobs waiting or active in the lanes of `kinds` (for metrics). */

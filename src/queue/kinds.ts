@@ -209,12 +209,13 @@ export type JobKinds = {
 
 export type JobKind = keyof JobKinds;
 
-
 /** At most this many failures are kept in a job's summary. */
 export const MAX_LISTED = 50;
 
 /** The settings policies follow: trim concurrency and time budget. */
-export type JobPolicySettings = Pick<Config, 'workerConcurrency' | 'jobTimeoutMs'> & { generate?: Pick<Config['generate'], 'concurrency' | 'timeoutMs'> };
+export type JobPolicySettings = Pick<Config, 'workerConcurrency' | 'jobTimeoutMs'> & {
+  generate?: Pick<Config['generate'], 'concurrency' | 'timeoutMs'>;
+};
 
 const DAY_SECONDS = 86_400;
 
@@ -314,7 +315,9 @@ export function jobKindOf(id: string): JobKind {
  * sorted and joined by '\n'. Sorting makes the upload order irrelevant.
  */
 export function objectsHashOf(objectHashes: readonly string[]): string {
-  return createHash('sha256').update([...objectHashes].sort().join('\n')).digest('hex');
+  return createHash('sha256')
+    .update([...objectHashes].sort().join('\n'))
+    .digest('hex');
 }
 
 /**
@@ -345,7 +348,12 @@ export function trimRebuildJobId(jobId: string): string {
  * The id of a compat or bundle job: the kind, then sha256 over the objects (hash and
  * names: reports show the names), the filter and a fingerprint of the kernels it matched.
  */
-export function objectsJobId(kind: 'compat' | 'bundle', objects: readonly UploadedObjectRef[], filter: KernelFilter, kernelsFingerprint: string): string {
+export function objectsJobId(
+  kind: 'compat' | 'bundle',
+  objects: readonly UploadedObjectRef[],
+  filter: KernelFilter,
+  kernelsFingerprint: string,
+): string {
   const hash = createHash('sha256');
   hash.update(`btfhub-${kind}-v1\n`);
   const lines = objects.map((o) => `${o.sha256} ${o.name}\n`).sort();
@@ -363,7 +371,11 @@ export function objectsJobId(kind: 'compat' | 'bundle', objects: readonly Upload
 export function generateJobId(kernel: KernelRef, packageSha256: string | null, objectsHash?: string): string {
   const ref = normalizeKernelRef(kernel);
   const hash = createHash('sha256')
-    .update(['btfhub-generate-v1', ref.distro, ref.distroVersion, ref.arch, ref.kernel, packageSha256 ?? 'repository', objectsHash ?? ''].join('\n'))
+    .update(
+      ['btfhub-generate-v1', ref.distro, ref.distroVersion, ref.arch, ref.kernel, packageSha256 ?? 'repository', objectsHash ?? ''].join(
+        '\n',
+      ),
+    )
     .digest('hex');
   return `generate-${hash}`;
 }

@@ -10,9 +10,16 @@ import type { JobQueue } from '../queue/job.js';
 import { type JobKinds, SYNC_SCHEDULER_ID } from '../queue/kinds.js';
 
 /** Sets the schedule of `config`; a queue that cannot is logged, not fatal (GET /api/v1/sync shows none). */
-export async function scheduleArchiveSync(queue: JobQueue<JobKinds>, config: Pick<Config, 'syncSource' | 'syncIntervalMs'>, logger: Logger): Promise<void> {
+export async function scheduleArchiveSync(
+  queue: JobQueue<JobKinds>,
+  config: Pick<Config, 'syncSource' | 'syncIntervalMs'>,
+  logger: Logger,
+): Promise<void> {
   const source = config.syncSource ?? null;
-  const schedule = source === null || config.syncIntervalMs <= 0 ? null : { data: { kind: 'sync' as const, source, trigger: 'schedule' as const }, everyMs: config.syncIntervalMs };
+  const schedule =
+    source === null || config.syncIntervalMs <= 0
+      ? null
+      : { data: { kind: 'sync' as const, source, trigger: 'schedule' as const }, everyMs: config.syncIntervalMs };
   try {
     await queue.schedule('sync', SYNC_SCHEDULER_ID, schedule);
     if (schedule !== null) logger.info({ source, intervalMs: config.syncIntervalMs }, 'archive sync scheduled');

@@ -107,7 +107,8 @@ export class Backends {
               taskTimeoutMs: config.codecTaskTimeoutMs,
               kernelCacheBytes: config.kernelCacheBytes,
               limits: config.codecLimits,
-              onThreadLost: ({ thread, reason, message }) => this.logger.warn({ thread, reason, detail: message }, 'codec thread stopped and replaced'),
+              onThreadLost: ({ thread, reason, message }) =>
+                this.logger.warn({ thread, reason, detail: message }, 'codec thread stopped and replaced'),
             });
     }
     return this.codecValue;
@@ -139,7 +140,8 @@ export class Backends {
     if (options.serving) {
       const { storage } = this.config;
       const swept = await sweepStore(this.config);
-      if (swept !== null && swept.files > 0) this.logger.info({ files: swept.files, bytes: swept.bytes }, 'temporary files of killed writes removed');
+      if (swept !== null && swept.files > 0)
+        this.logger.info({ files: swept.files, bytes: swept.bytes }, 'temporary files of killed writes removed');
       await checkCatalogPresent(this.config, this.serviceStore, storage.kind === 'fs' ? storage.root : null);
     }
     const catalog = await this.catalog().catch((error: unknown) => {
@@ -195,7 +197,13 @@ export class Backends {
       const { queue } = this.config;
       if (queue.kind !== 'redis') throw new BackendUnavailableError('REDIS_URL is not set: there is no queue to take jobs from');
       const { createJobWorker } = await import('../queue/bullmq-worker.js');
-      return createJobWorker({ url: queue.url, prefix: queue.prefix, policies: this.policies, processors: await this.processors(), logger: this.logger });
+      return createJobWorker({
+        url: queue.url,
+        prefix: queue.prefix,
+        policies: this.policies,
+        processors: await this.processors(),
+        logger: this.logger,
+      });
     })();
     return this.workerValue;
   }

@@ -31,7 +31,9 @@ export async function checkDataDirectory(config: Pick<Config, 'dataDir' | 'stora
   if (stats === null) return; // made on first use
   const unwritable = await probeWritable(dir);
   if (unwritable !== null) {
-    throw new BackendUnavailableError(`data directory ${dir} cannot be written (${unwritable}): fix its permissions, or point --data (BTFHUB_DATA_DIR) elsewhere`);
+    throw new BackendUnavailableError(
+      `data directory ${dir} cannot be written (${unwritable}): fix its permissions, or point --data (BTFHUB_DATA_DIR) elsewhere`,
+    );
   }
 }
 
@@ -57,7 +59,11 @@ export async function probeWritable(dir: string): Promise<string | null> {
  * Stops the start when the SQLite catalog is missing (or an empty file) while the store holds
  * data: an empty catalog would serve an empty service over it, with `/readyz` ok.
  */
-export async function checkCatalogPresent(config: Pick<Config, 'dataDir' | 'database'>, store: ObjectStore, storeRoot: string | null): Promise<void> {
+export async function checkCatalogPresent(
+  config: Pick<Config, 'dataDir' | 'database'>,
+  store: ObjectStore,
+  storeRoot: string | null,
+): Promise<void> {
   if (config.database.kind !== 'sqlite' || config.database.path === ':memory:') return;
   const path = config.database.path;
   const size = (await stat(path).catch(() => null))?.size;
@@ -95,14 +101,27 @@ async function holdsData(store: ObjectStore, storeRoot: string | null): Promise<
 export function catalogFailure(config: Pick<Config, 'dataDir' | 'database'>, error: unknown): BackendUnavailableError {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
-  if (config.database.kind !== 'sqlite') return new BackendUnavailableError(`catalog (postgres) is not usable: ${message}`, { cause: error });
+  if (config.database.kind !== 'sqlite')
+    return new BackendUnavailableError(`catalog (postgres) is not usable: ${message}`, { cause: error });
   const path = config.database.path;
   const rebuild = `move it away and rebuild it with \`btfhub import --data ${config.dataDir} SOURCE\``;
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || /not a database|malformed/i.test(message)) {
-    return new BackendUnavailableError(`catalog ${path} is damaged (${message}): restore it from a backup, or ${rebuild}`, { cause: error });
+    return new BackendUnavailableError(`catalog ${path} is damaged (${message}): restore it from a backup, or ${rebuild}`, {
+      cause: error,
+    });
   }
-  if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' || code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST') {
-    return new BackendUnavailableError(`catalog ${path} cannot be opened for writing (${String(code)}: ${message}): fix the permissions of ${config.dataDir}`, { cause: error });
+  if (
+    code === 'SQLITE_READONLY' ||
+    code === 'SQLITE_CANTOPEN' ||
+    code === 'EACCES' ||
+    code === 'EROFS' ||
+    code === 'ENOTDIR' ||
+    code === 'EEXIST'
+  ) {
+    return new BackendUnavailableError(
+      `catalog ${path} cannot be opened for writing (${String(code)}: ${message}): fix the permissions of ${config.dataDir}`,
+      { cause: error },
+    );
   }
   return new BackendUnavailableError(`catalog ${path} is not usable: ${message}`, { cause: error });
 }
@@ -110,6 +129,12 @@ export function catalogFailure(config: Pick<Config, 'dataDir' | 'database'>, err
 /** Removes what killed writes left in the filesystem store; null for other stores. */
 export async function sweepStore(config: Pick<Config, 'storage'>): Promise<SweepSummary | null> {
   if (config.storage.kind !== 'fs') return null;
-  if ((await access(config.storage.root, constants.W_OK).then(() => true, () => false)) === false) return null;
+  if (
+    (await access(config.storage.root, constants.W_OK).then(
+      () => true,
+      () => false,
+    )) === false
+  )
+    return null;
   return sweepTemporaryFiles(config.storage.root);
 }

@@ -27,7 +27,7 @@ export async function replaceFileVia(temporary: string, target: string, data: Ui
   try {
     const fd = await fs.open(temporary, 'wx', 0o666);
     try {
-      for (let done = 0; done < data.length; ) done += await fs.write(fd, data, done, data.length - done);
+      for (let done = 0; done < data.length;) done += await fs.write(fd, data, done, data.length - done);
       await fs.fsync(fd);
     } finally {
       await fs.close(fd);
@@ -41,6 +41,8 @@ export async function replaceFileVia(temporary: string, target: string, data: Ui
 
 /** `replaceFileVia` with a hidden temporary name beside `path` (`.<name>.<pid>.<random>.tmp`). */
 export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const suffix = Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
+  const suffix = Math.floor(Math.random() * 0x100000000)
+    .toString(16)
+    .padStart(8, '0');
   await replaceFileVia(join(dirname(path), `.${basename(path)}.${process.pid}.${suffix}.tmp`), path, data);
 }

@@ -19,7 +19,12 @@ const inFlight = new WeakMap<ObjectStore, Map<string, Promise<ContentWrite>>>();
  * Stores `bytes` at `key` unless the key already holds exactly them. `kind` names what the
  * key holds in a damage report.
  */
-export async function putContentAddressed(store: ObjectStore, key: string, bytes: Uint8Array, kind: StoredKind = 'object'): Promise<ContentWrite> {
+export async function putContentAddressed(
+  store: ObjectStore,
+  key: string,
+  bytes: Uint8Array,
+  kind: StoredKind = 'object',
+): Promise<ContentWrite> {
   let pending = inFlight.get(store);
   if (!pending) inFlight.set(store, (pending = new Map<string, Promise<ContentWrite>>()));
   const running = pending.get(key);

@@ -385,7 +385,12 @@ export async function sweepTemporaryFiles(root: string, now = Date.now()): Promi
         const writerAlive = Number.isSafeInteger(pid) && (pid === process.pid || isAlive(pid));
         if (writerAlive && now - stats.mtimeMs < LIVE_WRITER_TEMP_MAX_AGE_MS) continue;
         if (!Number.isSafeInteger(pid) && now - stats.mtimeMs < 60_000) continue; // an older writer's name, maybe in flight
-        if (await unlink(path).then(() => true, () => false)) {
+        if (
+          await unlink(path).then(
+            () => true,
+            () => false,
+          )
+        ) {
           summary.files++;
           summary.bytes += stats.size;
         }

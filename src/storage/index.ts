@@ -10,8 +10,19 @@ import { S3ObjectStore } from './s3-store.js';
 export type { ObjectInfo, ObjectStore } from './object-store.js';
 export { StorageError, type StorageErrorCode } from './errors.js';
 export {
-  assertValidKey, bundleKey, bundleMetaKey, compareKeys, compatReportKey, derivedKernelKey, isSha256Hex, kernelKey, objectKey, SERVICE_PREFIXES,
-  trimmedKey, MAX_KEY_LENGTH, type KernelBtfFormat,
+  assertValidKey,
+  bundleKey,
+  bundleMetaKey,
+  compareKeys,
+  compatReportKey,
+  derivedKernelKey,
+  isSha256Hex,
+  kernelKey,
+  objectKey,
+  SERVICE_PREFIXES,
+  trimmedKey,
+  MAX_KEY_LENGTH,
+  type KernelBtfFormat,
 } from './keys.js';
 export { FsObjectStore } from './fs-store.js';
 export { S3ObjectStore, type S3ObjectStoreOptions } from './s3-store.js';

@@ -50,10 +50,7 @@ export function reportDamage(report: DamageReport): void {
   }
 }
 
-export type VerifiedRead =
-  | { state: 'ok'; bytes: Uint8Array }
-  | { state: 'missing' }
-  | { state: 'damaged'; actual: string };
+export type VerifiedRead = { state: 'ok'; bytes: Uint8Array } | { state: 'missing' } | { state: 'damaged'; actual: string };
 
 /** The bytes at `key` if they hash to `sha256`; otherwise whether they are missing or damaged. Store errors pass through. */
 export async function readVerified(store: ObjectStore, key: string, sha256: string): Promise<VerifiedRead> {

@@ -123,7 +123,11 @@ export class S3ObjectStore implements ObjectStore {
     const size = (await stat(path)).size;
     const md5 = createHash('md5');
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) md5.update(chunk as Buffer);
-    await this.putVia(key, { Body: createReadStream(path, { highWaterMark: 1 << 20 }), ContentLength: size, ContentMD5: md5.digest('base64') });
+    await this.putVia(key, {
+      Body: createReadStream(path, { highWaterMark: 1 << 20 }),
+      ContentLength: size,
+      ContentMD5: md5.digest('base64'),
+    });
   }
 
   async getFile(key: string, path: string): Promise<boolean> {

@@ -40,7 +40,11 @@ t.test('Origin: refused on work routes unless own or allowed; absent for agents'
 
   t.equal((await post({})).statusCode, 200, 'no Origin: an agent or curl');
   t.equal((await post({ origin: 'https://ci.example.com' })).statusCode, 200, 'an allowed origin');
-  t.equal((await post({ origin: 'http://btfhub.internal:8080', host: 'btfhub.internal:8080' })).statusCode, 200, "the service's own origin (/docs, the page)");
+  t.equal(
+    (await post({ origin: 'http://btfhub.internal:8080', host: 'btfhub.internal:8080' })).statusCode,
+    200,
+    "the service's own origin (/docs, the page)",
+  );
 
   // Reading is not work: a foreign page may read kernels (the browser's CORS rules still apply to it).
   t.equal((await app.inject({ url: '/api/v1/kernels', headers: { origin: 'https://evil.example' } })).statusCode, 200);
@@ -52,7 +56,9 @@ t.test('/readyz and GET /api/v1/sync: details only with the admin token', async 
     wrap: ({ store }) => ({
       store: new Proxy(store, {
         get: (target, property, receiver) =>
-          property === 'check' ? () => Promise.reject(new Error('/srv/secret/objects: permission denied')) : (Reflect.get(target, property, receiver) as unknown),
+          property === 'check'
+            ? () => Promise.reject(new Error('/srv/secret/objects: permission denied'))
+            : (Reflect.get(target, property, receiver) as unknown),
       }),
     }),
   });

@@ -132,20 +132,15 @@ t.test('bad input: 4xx JSON naming the problem, nothing written', async (t) => {
   const object = fixtureObject(fixtures, 'enum64');
   const big = fixtureObject(fixtures, 'tools_like'); // 785 KB, over the 700 KB limit set here
 
-  const expectError = async (
-    name: string,
-    request: InjectOptions,
-    status: number,
-    error: string,
-    field?: string,
-  ) => {
+  const expectError = async (name: string, request: InjectOptions, status: number, error: string, field?: string) => {
     const res = await app.inject(request);
     t.equal(res.statusCode, status, `${name}: ${why(res)}`);
     t.match(res.headers['content-type'], /^application\/json/, `${name}: JSON`);
     const parsed = ErrorBody.safeParse(res.json());
     t.ok(parsed.success, `${name}: {error, message, field?}`);
     t.equal(res.json<{ error: string; field?: string; message: string }>().error, error, `${name}: error code`);
-    if (field !== undefined) t.equal(res.json<{ error: string; field?: string; message: string }>().field, field, `${name}: names the field`);
+    if (field !== undefined)
+      t.equal(res.json<{ error: string; field?: string; message: string }>().field, field, `${name}: names the field`);
     t.ok(String(res.json<{ error: string; field?: string; message: string }>().message).length > 0, `${name}: a message`);
   };
   const post = (fields: Record<string, string>, objects: { name: string; bytes: Uint8Array }[] = [object]): InjectOptions => ({
@@ -168,14 +163,25 @@ t.test('bad input: 4xx JSON naming the problem, nothing written', async (t) => {
   await expectError('no object', post(RAW_FIELDS, []), 400, 'missing_field', 'object');
   await expectError(
     'object as a text field',
-    { method: 'POST', url: '/api/v1/btf', ...multipart([...Object.entries(RAW_FIELDS).map(([name, data]) => ({ name, data })), { name: 'object', data: 'x' }]) },
+    {
+      method: 'POST',
+      url: '/api/v1/btf',
+      ...multipart([...Object.entries(RAW_FIELDS).map(([name, data]) => ({ name, data })), { name: 'object', data: 'x' }]),
+    },
     400,
     'invalid_field',
     'object',
   );
   await expectError(
     'misspelt part',
-    { method: 'POST', url: '/api/v1/btf', ...multipart([...Object.entries(RAW_FIELDS).map(([name, data]) => ({ name, data })), { name: 'objects', filename: 'a.o', data: object.bytes }]) },
+    {
+      method: 'POST',
+      url: '/api/v1/btf',
+      ...multipart([
+        ...Object.entries(RAW_FIELDS).map(([name, data]) => ({ name, data })),
+        { name: 'objects', filename: 'a.o', data: object.bytes },
+      ]),
+    },
     400,
     'invalid_field',
     'objects',
@@ -203,11 +209,35 @@ t.test('bad input: 4xx JSON naming the problem, nothing written', async (t) => {
   );
   await expectError('file over the size limit', post(RAW_FIELDS, [big]), 413, 'payload_too_large');
   await expectError('too many files', post(RAW_FIELDS, [object, object, object]), 413, 'payload_too_large');
-  await expectError('not an ELF', post(RAW_FIELDS, [{ name: 'text', bytes: Buffer.from('hello, not an ELF') }]), 422, 'invalid_object', 'object');
+  await expectError(
+    'not an ELF',
+    post(RAW_FIELDS, [{ name: 'text', bytes: Buffer.from('hello, not an ELF') }]),
+    422,
+    'invalid_object',
+    'object',
+  );
   await expectError('empty file', post(RAW_FIELDS, [{ name: 'empty', bytes: new Uint8Array() }]), 422, 'invalid_object', 'object');
-  await expectError('raw BTF, not an object', post(RAW_FIELDS, [{ name: 'btf', bytes: oracle(fixtures, 'enum64') }]), 422, 'invalid_object', 'object');
-  await expectError('no .BTF.ext', post(RAW_FIELDS, [{ name: 'noext', bytes: withoutBtfExt(object.bytes) }]), 422, 'invalid_object', 'object');
-  await expectError('a bad object among good ones', post(RAW_FIELDS, [object, { name: 'junk', bytes: Buffer.from('\x7fELF junk') }]), 422, 'invalid_object', 'object');
+  await expectError(
+    'raw BTF, not an object',
+    post(RAW_FIELDS, [{ name: 'btf', bytes: oracle(fixtures, 'enum64') }]),
+    422,
+    'invalid_object',
+    'object',
+  );
+  await expectError(
+    'no .BTF.ext',
+    post(RAW_FIELDS, [{ name: 'noext', bytes: withoutBtfExt(object.bytes) }]),
+    422,
+    'invalid_object',
+    'object',
+  );
+  await expectError(
+    'a bad object among good ones',
+    post(RAW_FIELDS, [object, { name: 'junk', bytes: Buffer.from('\x7fELF junk') }]),
+    422,
+    'invalid_object',
+    'object',
+  );
   await expectError('unknown kernel', post({ ...RAW_FIELDS, kernel_version: '6.6.6-nope' }), 404, 'kernel_not_found');
 
   t.same(await keysUnder(store, 'objects/'), [], 'no object stored');
@@ -228,9 +258,17 @@ t.test('the default per-file limit admits a 12 MB object and stops past 64 MiB',
   const { maxFileBytes } = loadConfig({});
   t.equal(maxFileBytes, 64 * 1024 * 1024);
   const { app, store } = await setupApi(t, { maxFileBytes });
-  const twelve = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'big', bytes: new Uint8Array(12 * 1024 * 1024) }]) });
+  const twelve = await app.inject({
+    method: 'POST',
+    url: '/api/v1/btf',
+    ...btfForm([{ name: 'big', bytes: new Uint8Array(12 * 1024 * 1024) }]),
+  });
   t.equal(twelve.statusCode, 422, '12 MB gets through to the object check (it is zeros, not an ELF)');
-  const over = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'huge', bytes: new Uint8Array(maxFileBytes + 1) }]) });
+  const over = await app.inject({
+    method: 'POST',
+    url: '/api/v1/btf',
+    ...btfForm([{ name: 'huge', bytes: new Uint8Array(maxFileBytes + 1) }]),
+  });
   t.equal(over.statusCode, 413, why(over));
   t.match(over.json(), { error: 'payload_too_large' });
   t.same(await keysUnder(store, 'objects/'), []);
@@ -239,9 +277,17 @@ t.test('the default per-file limit admits a 12 MB object and stops past 64 MiB',
 t.test('50 concurrent identical requests: one trim, 50 identical answers', async (t) => {
   const { app, fixtures, catalog } = await setupApi(t);
   const object = fixtureObject(fixtures, 'type_matches');
-  const answers = await Promise.all(Array.from({ length: 50 }, () => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) })));
-  t.ok(answers.every((a) => a.statusCode === 200), 'all 200');
-  t.ok(answers.every((a) => a.rawPayload.equals(Buffer.from(oracle(fixtures, 'type_matches')))), 'all equal bpftool');
+  const answers = await Promise.all(
+    Array.from({ length: 50 }, () => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) })),
+  );
+  t.ok(
+    answers.every((a) => a.statusCode === 200),
+    'all 200',
+  );
+  t.ok(
+    answers.every((a) => a.rawPayload.equals(Buffer.from(oracle(fixtures, 'type_matches')))),
+    'all equal bpftool',
+  );
   t.equal(await catalog.countTrims(), 1, 'one trim');
   t.ok(answers.filter((a) => a.headers['x-btfhub-cache'] === 'miss').length >= 1, 'waited on the one job');
 });

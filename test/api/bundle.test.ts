@@ -46,7 +46,11 @@ t.test('a bundle for a distro: each BTF equals what trimBtf gives for that kerne
   t.equal(res.headers.etag, `"${sha256Hex(res.rawPayload)}"`);
   const files = entriesOf(res.rawPayload);
   const ubuntu = archive.kernels.filter((k) => k.ref.distro === 'ubuntu');
-  t.same([...files.keys()].sort(), ubuntu.map((k) => `${k.path}.btf`).sort(), '<distro>/<distro_version>/<arch>/<kernel>.btf for every ubuntu kernel');
+  t.same(
+    [...files.keys()].sort(),
+    ubuntu.map((k) => `${k.path}.btf`).sort(),
+    '<distro>/<distro_version>/<arch>/<kernel>.btf for every ubuntu kernel',
+  );
   for (const k of ubuntu) {
     const want = await expectedTrim(k.key);
     const got = files.get(`${k.path}.btf`);

@@ -45,7 +45,11 @@ t.test('the report: every registered kernel, with the relocations of the object'
     relocations.map((r) => `${r.section}#${r.index} ${r.kind} ${r.path}`),
     'relocations in the codec order',
   );
-  t.same(report.kernels.map(labelOf).sort(), archive.kernels.map((k) => k.path).sort(), 'the registered kernels (the corrupt file is not one)');
+  t.same(
+    report.kernels.map(labelOf).sort(),
+    archive.kernels.map((k) => k.path).sort(),
+    'the registered kernels (the corrupt file is not one)',
+  );
 });
 
 t.test('compat outcomes over HTTP are the ones the variants were built to produce', async (t) => {
@@ -56,14 +60,22 @@ t.test('compat outcomes over HTTP are the ones the variants were built to produc
       continue;
     }
     const want = expectedClasses(relocations, base, k.rules);
-    t.same(got.results.map((r) => r.class), want, `${k.path} (${k.variants.join(' + ')})`);
+    t.same(
+      got.results.map((r) => r.class),
+      want,
+      `${k.path} (${k.variants.join(' + ')})`,
+    );
     const changed = want.filter((c, i) => c !== base[i]).length;
     if (k.variants.every((v) => v === 'base' || v.startsWith('unrelated-'))) t.equal(changed, 0, `${k.path}: as the base kernel`);
     else t.ok(changed > 0, `${k.path}: ${changed} outcomes differ from the base kernel`);
   }
   const byPath = (path: string) => report.kernels.find((k) => labelOf(k) === path)!;
   const index = (path: string) => report.relocations.findIndex((r) => r.path === path && r.kind === 'byte_off');
-  t.match(byPath('ubuntu/20.04/x86_64/5.4.0-42-generic').results[index('task_struct.__state')], { class: 'field_missing', value: null, reason: /task_struct\.__state/ });
+  t.match(byPath('ubuntu/20.04/x86_64/5.4.0-42-generic').results[index('task_struct.__state')], {
+    class: 'field_missing',
+    value: null,
+    reason: /task_struct\.__state/,
+  });
   t.match(byPath('ubuntu/20.04/x86_64/5.4.0-42-generic').results[index('task_struct.state')], { class: 'resolved', value: 24 });
   t.notOk('reason' in byPath('ubuntu/20.04/x86_64/5.4.0-42-generic').results[index('task_struct.state')]!, 'no reason when resolved');
   const fedora = byPath('fedora/40/x86_64/6.8.5-301.fc40.x86_64');
@@ -75,12 +87,28 @@ t.test('the summary per distro / release / arch equals the archive', async (t) =
   t.same(report.totals, { kernels: archive.kernels.length, unreadable: 0, loadable: archive.kernels.length - 1, all_resolved: 0 });
   t.same(
     report.summary.map((g) => `${g.distro}/${g.distro_version}/${g.arch}:${g.kernels}`),
-    ['centos/8/x86_64:1', 'debian/12/arm64:1', 'debian/12/x86_64:1', 'fedora/40/x86_64:1', 'ubuntu/20.04/arm64:1', 'ubuntu/20.04/x86_64:2',
-      'ubuntu/24.04/arm64:1', 'ubuntu/24.04/x86_64:2'],
+    [
+      'centos/8/x86_64:1',
+      'debian/12/arm64:1',
+      'debian/12/x86_64:1',
+      'fedora/40/x86_64:1',
+      'ubuntu/20.04/arm64:1',
+      'ubuntu/20.04/x86_64:2',
+      'ubuntu/24.04/arm64:1',
+      'ubuntu/24.04/x86_64:2',
+    ],
   );
-  t.match(report.summary.find((g) => g.distro === 'fedora'), { loadable: 0, kernels_with: { ambiguous: 1 } });
+  t.match(
+    report.summary.find((g) => g.distro === 'fedora'),
+    { loadable: 0, kernels_with: { ambiguous: 1 } },
+  );
   t.same(report.summary.find((g) => g.distro_version === '20.04' && g.arch === 'x86_64')!.relocations, {
-    resolved: 276, field_missing: 14, type_missing: 0, enum_missing: 0, ambiguous: 0, error: 0,
+    resolved: 276,
+    field_missing: 14,
+    type_missing: 0,
+    enum_missing: 0,
+    ambiguous: 0,
+    error: 0,
   });
   const state = report.relocations.find((r) => r.path === 'task_struct.__state' && r.kind === 'byte_off')!;
   t.same(state.outcomes, { resolved: 7, field_missing: 3, type_missing: 0, enum_missing: 0, ambiguous: 0, error: 0 });
@@ -110,7 +138,11 @@ t.test('a kernel filter: aliases accepted, a kernel release prefix', async (t) =
   t.same(body.filter, { distro: 'ubuntu', distro_version: '20.04', arch: 'arm64' });
   t.not(arm.headers['x-btfhub-job'], first.headers['x-btfhub-job'], 'another filter, another job');
   const prefix = (await post([tools], { kernel_version: '6.11.' })).json<CompatReportBody>();
-  t.same(prefix.kernels.map(labelOf).sort(), ['ubuntu/24.04/arm64/6.11.0-8-generic', 'ubuntu/24.04/x86_64/6.11.0-8-generic', 'ubuntu/24.04/x86_64/6.11.0-9-generic']);
+  t.same(prefix.kernels.map(labelOf).sort(), [
+    'ubuntu/24.04/arm64/6.11.0-8-generic',
+    'ubuntu/24.04/x86_64/6.11.0-8-generic',
+    'ubuntu/24.04/x86_64/6.11.0-9-generic',
+  ]);
   const none = await post([tools], { distro: 'debian', distro_version: '9' });
   t.equal(none.statusCode, 404);
   t.match(none.json(), { error: 'kernel_not_found', message: /distro=debian, distro_version=9/ });
@@ -119,11 +151,23 @@ t.test('a kernel filter: aliases accepted, a kernel release prefix', async (t) =
 t.test('several objects: each relocation of each, objects named as uploaded', async (t) => {
   const a = fixtureObject(fixtures, 'shared_a');
   const b = fixtureObject(fixtures, 'shared_b');
-  const res = await post([{ name: 'a.bpf.o', bytes: a.bytes }, { name: 'b.bpf.o', bytes: b.bytes }], { distro: 'centos' });
+  const res = await post(
+    [
+      { name: 'a.bpf.o', bytes: a.bytes },
+      { name: 'b.bpf.o', bytes: b.bytes },
+    ],
+    { distro: 'centos' },
+  );
   t.equal(res.statusCode, 200, res.body.slice(0, 300));
   const body = res.json<CompatReportBody>();
-  t.same(body.objects.map((o) => o.name), ['a.bpf.o', 'b.bpf.o']);
-  t.equal(body.kernels[0]!.results.length, body.objects.reduce((n, o) => n + o.relocations, 0));
+  t.same(
+    body.objects.map((o) => o.name),
+    ['a.bpf.o', 'b.bpf.o'],
+  );
+  t.equal(
+    body.kernels[0]!.results.length,
+    body.objects.reduce((n, o) => n + o.relocations, 0),
+  );
 });
 
 t.test('the same object twice is one object', async (t) => {
@@ -156,7 +200,10 @@ t.test('a long run is a job: 202, progress in GET /api/v1/jobs/{id}, the report 
   t.ok(seen.every((s) => s.kind === 'compat'));
   const full = await slow.app.inject({ method: 'GET', url: `/api/v1/compat/${id}` });
   t.equal(full.statusCode, 200);
-  t.same(full.json<CompatReportBody>().kernels.map((k) => k.results.map((r) => r.class)), report.kernels.map((k) => k.results.map((r) => r.class)));
+  t.same(
+    full.json<CompatReportBody>().kernels.map((k) => k.results.map((r) => r.class)),
+    report.kernels.map((k) => k.results.map((r) => r.class)),
+  );
   const unknown = await slow.app.inject({ method: 'GET', url: `/api/v1/compat/compat-${'0'.repeat(64)}` });
   t.equal(unknown.statusCode, 404);
   t.match(unknown.json(), { error: 'job_not_found' });
@@ -166,10 +213,18 @@ t.test('a long run is a job: 202, progress in GET /api/v1/jobs/{id}, the report 
 
 t.test('bad input is refused before anything is stored', async (t) => {
   const fresh = await setupCoverageApi(t, { registerArchive: true });
-  const notBpf = await fresh.app.inject({ method: 'POST', url: '/api/v1/compat', ...form([{ name: 'x.o', bytes: new TextEncoder().encode('not an ELF') }]) });
+  const notBpf = await fresh.app.inject({
+    method: 'POST',
+    url: '/api/v1/compat',
+    ...form([{ name: 'x.o', bytes: new TextEncoder().encode('not an ELF') }]),
+  });
   t.equal(notBpf.statusCode, 422);
   t.match(notBpf.json(), { error: 'invalid_object', field: 'object', message: /x\.o/ });
-  const noExt = await fresh.app.inject({ method: 'POST', url: '/api/v1/compat', ...form([tools, { name: 'noext.o', bytes: withoutBtfExt(toolsLike.bytes) }]) });
+  const noExt = await fresh.app.inject({
+    method: 'POST',
+    url: '/api/v1/compat',
+    ...form([tools, { name: 'noext.o', bytes: withoutBtfExt(toolsLike.bytes) }]),
+  });
   t.equal(noExt.statusCode, 422);
   t.same(await keysUnder(fresh.serviceStore, 'objects/'), [], 'no object stored');
   const none = await fresh.app.inject({ method: 'POST', url: '/api/v1/compat', ...form([], { distro: 'ubuntu' }) });
@@ -181,7 +236,12 @@ t.test('bad input is refused before anything is stored', async (t) => {
   const badDistro = await fresh.app.inject({ method: 'POST', url: '/api/v1/compat', ...form([tools], { distro: 'gentoo' }) });
   t.equal(badDistro.statusCode, 400);
   t.match(badDistro.json(), { error: 'invalid_field', field: 'distro' });
-  const notMultipart = await fresh.app.inject({ method: 'POST', url: '/api/v1/compat', payload: '{}', headers: { 'content-type': 'application/json' } });
+  const notMultipart = await fresh.app.inject({
+    method: 'POST',
+    url: '/api/v1/compat',
+    payload: '{}',
+    headers: { 'content-type': 'application/json' },
+  });
   t.equal(notMultipart.statusCode, 415);
   const badId = await fresh.app.inject({ method: 'GET', url: '/api/v1/compat/bundle-123' });
   t.equal(badId.statusCode, 400);

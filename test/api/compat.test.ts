@@ -40,10 +40,15 @@ t.test('/api/v1/download: the stored .btf.tar.xz', async (t) => {
   t.equal(res.headers['content-transfer-encoding'], 'binary');
   t.equal(res.headers['content-disposition'], 'attachment; filename="5.10.0-26-arm64.btf.tar.xz"');
   const entries = await untar(res.rawPayload);
-  t.same(entries.map((e) => e.name), ['5.10.0-26-arm64.btf']);
+  t.same(
+    entries.map((e) => e.name),
+    ['5.10.0-26-arm64.btf'],
+  );
   t.same(Buffer.from(entries[0]!.data), Buffer.from(archiveKernelBtf(fixtures)));
 
-  const aliased = await app.inject('/api/v1/download?distribution=debian&distribution_version=bullseye&kernel_version=5.10.0-26-arm64&arch=aarch64');
+  const aliased = await app.inject(
+    '/api/v1/download?distribution=debian&distribution_version=bullseye&kernel_version=5.10.0-26-arm64&arch=aarch64',
+  );
   t.equal(aliased.statusCode, 200, 'aliases accepted');
 
   const unknown = await app.inject('/api/v1/download?distribution=ubuntu&distribution_version=22.04&kernel_version=1.0.0&arch=x86_64');
@@ -51,7 +56,9 @@ t.test('/api/v1/download: the stored .btf.tar.xz', async (t) => {
   t.equal(unknown.json<{ error: string; field?: string; message: string }>().error, 'kernel_not_found');
 
   for (const name of ['distribution', 'distribution_version', 'kernel_version', 'arch']) {
-    const query = XZ_QUERY.split('&').filter((p) => !p.startsWith(`${name}=`)).join('&');
+    const query = XZ_QUERY.split('&')
+      .filter((p) => !p.startsWith(`${name}=`))
+      .join('&');
     const missing = await app.inject(`/api/v1/download?${query}`);
     t.equal(missing.statusCode, 400, `missing ${name}`);
     t.match(missing.json(), { error: 'missing_field', field: name });
@@ -66,14 +73,20 @@ t.test('/api/v1/download: the stored .btf.tar.xz', async (t) => {
 t.test('/api/v1/customize: a .tar.xz holding the trimmed <kernel>.btf', async (t) => {
   const { app, fixtures, store } = await setupApi(t);
   const object = fixtureObject(fixtures, 'tools_like');
-  const form = multipart([{ name: 'bpf', filename: 'prog.bpf.o', data: object.bytes }, { name: 'extra', data: 'ignored' }]);
+  const form = multipart([
+    { name: 'bpf', filename: 'prog.bpf.o', data: object.bytes },
+    { name: 'extra', data: 'ignored' },
+  ]);
   const res = await app.inject({ method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...form });
   t.equal(res.statusCode, 200, why(res));
   t.equal(res.headers['content-type'], 'application/octet-stream');
   t.equal(res.headers['content-description'], 'File Transfer');
   t.equal(res.headers['x-btfhub-kernel'], 'ubuntu/22.04/x86_64/5.15.0-91-generic');
   const entries = await untar(res.rawPayload);
-  t.same(entries.map((e) => e.name), ['5.15.0-91-generic.btf']);
+  t.same(
+    entries.map((e) => e.name),
+    ['5.15.0-91-generic.btf'],
+  );
   t.same(Buffer.from(entries[0]!.data), Buffer.from(oracle(fixtures, 'tools_like')), 'the trimmed BTF equals bpftool');
 
   // Shares the cache with POST /api/v1/btf.
@@ -82,12 +95,35 @@ t.test('/api/v1/customize: a .tar.xz holding the trimmed <kernel>.btf', async (t
   t.same(await untar(again.rawPayload), entries);
 
   const errors: [string, InjectOptions, number, string, string?][] = [
-    ['no bpf part', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...multipart([{ name: 'other', filename: 'x.o', data: object.bytes }]) }, 400, 'missing_field', 'bpf'],
+    [
+      'no bpf part',
+      { method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...multipart([{ name: 'other', filename: 'x.o', data: object.bytes }]) },
+      400,
+      'missing_field',
+      'bpf',
+    ],
     ['JSON body', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, payload: { bpf: 'x' } }, 415, 'unsupported_media_type'],
     // The original's part name, not POST /api/v1/btf's `object`.
-    ['not an ELF', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...multipart([{ name: 'bpf', filename: 'x.o', data: 'MZ not elf' }]) }, 422, 'invalid_object', 'bpf'],
-    ['unknown kernel', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY.replace('5.15.0-91-generic', '4.0.0')}`, ...form }, 404, 'kernel_not_found'],
-    ['missing arch', { method: 'POST', url: `/api/v1/customize?${RAW_QUERY.replace('&arch=x86_64', '')}`, ...form }, 400, 'missing_field', 'arch'],
+    [
+      'not an ELF',
+      { method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...multipart([{ name: 'bpf', filename: 'x.o', data: 'MZ not elf' }]) },
+      422,
+      'invalid_object',
+      'bpf',
+    ],
+    [
+      'unknown kernel',
+      { method: 'POST', url: `/api/v1/customize?${RAW_QUERY.replace('5.15.0-91-generic', '4.0.0')}`, ...form },
+      404,
+      'kernel_not_found',
+    ],
+    [
+      'missing arch',
+      { method: 'POST', url: `/api/v1/customize?${RAW_QUERY.replace('&arch=x86_64', '')}`, ...form },
+      400,
+      'missing_field',
+      'arch',
+    ],
   ];
   for (const [name, request, status, error, field] of errors) {
     const res = await app.inject(request);
@@ -106,7 +142,10 @@ t.test('/api/v1/customize never answers 202: with BTFHUB_REQUEST_WAIT_MS=0 it st
   const res = await app.inject({ method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...form });
   t.equal(res.statusCode, 200, why(res));
   const entries = await untar(res.rawPayload);
-  t.same(entries.map((e) => e.name), ['5.15.0-91-generic.btf']);
+  t.same(
+    entries.map((e) => e.name),
+    ['5.15.0-91-generic.btf'],
+  );
   t.same(Buffer.from(entries[0]!.data), Buffer.from(oracle(fixtures, 'enum64')), 'the trimmed BTF equals bpftool');
 });
 
@@ -136,11 +175,15 @@ t.test('trailing slashes redirect as the original (gin) did', async (t) => {
   const download = await app.inject(`/api/v1/download/?${XZ_QUERY}`);
   t.equal(download.statusCode, 301);
   t.equal(download.headers.location, `/api/v1/download?${XZ_QUERY}`, 'the query is kept');
-  const customize = await app.inject({ method: 'POST', url: `/api/v1/customize/?${RAW_QUERY}`, ...multipart([{ name: 'bpf', filename: 'x.o', data: 'x' }]) });
+  const customize = await app.inject({
+    method: 'POST',
+    url: `/api/v1/customize/?${RAW_QUERY}`,
+    ...multipart([{ name: 'bpf', filename: 'x.o', data: 'x' }]),
+  });
   t.equal(customize.statusCode, 307, 'POST: 307, so the method and body are kept');
   t.equal(customize.headers.location, `/api/v1/customize?${RAW_QUERY}`);
   t.equal((await app.inject('/monitoring/health/')).statusCode, 301);
-  t.equal((await app.inject('/api/v1/kernels/')).statusCode, 404, 'our own routes are not the original\'s: no redirect');
+  t.equal((await app.inject('/api/v1/kernels/')).statusCode, 404, "our own routes are not the original's: no redirect");
 });
 
 t.test('/monitoring/health and /monitoring/metrics', async (t) => {
@@ -155,7 +198,10 @@ t.test('/monitoring/health and /monitoring/metrics', async (t) => {
   t.match(metrics.body, /btfhub_http_requests_total\{method="GET",route="\/monitoring\/health",status="200"\} 1/);
   // The original's HTTP metrics (go-http-metrics' names and labels), so its dashboards carry over.
   t.match(metrics.body, '# TYPE http_request_duration_seconds histogram');
-  t.match(metrics.body, /^http_request_duration_seconds_bucket\{le="0\.005",handler="\/monitoring\/health",method="GET",code="200"\} \d+$/m);
+  t.match(
+    metrics.body,
+    /^http_request_duration_seconds_bucket\{le="0\.005",handler="\/monitoring\/health",method="GET",code="200"\} \d+$/m,
+  );
   t.match(metrics.body, /^http_request_duration_seconds_count\{handler="\/monitoring\/health",method="GET",code="200"\} 1$/m);
   t.match(metrics.body, '# TYPE http_requests_inflight gauge');
   t.match(metrics.body, /^http_requests_inflight\{handler="\/monitoring\/metrics"\} 1$/m, 'the scrape itself is in flight');

@@ -44,7 +44,10 @@ function expectedGroups(): Map<string, { kernels: string[]; failed: number; hasb
 
 t.test('the registration saw the archive: its kernel files, markers, the corrupt file', async (t) => {
   t.equal(api.registration?.added, archive.kernels.length);
-  t.same(api.registration?.invalid.map((i) => i.key), [archive.corruptKey]);
+  t.same(
+    api.registration?.invalid.map((i) => i.key),
+    [archive.corruptKey],
+  );
   t.equal(api.registration?.markers, archive.markers.length);
 });
 
@@ -55,7 +58,11 @@ t.test('coverage counts equal the files of the test archive', async (t) => {
   t.equal(res.headers.vary, 'Accept');
   const body = res.json<{ items: Entry[]; totals: Record<string, number> }>();
   const want = expectedGroups();
-  t.same(body.items.map((g) => `${g.distro}/${g.distro_version}/${g.arch}`), [...want.keys()].sort(), 'one entry per distro/release/arch, sorted');
+  t.same(
+    body.items.map((g) => `${g.distro}/${g.distro_version}/${g.arch}`),
+    [...want.keys()].sort(),
+    'one entry per distro/release/arch, sorted',
+  );
   for (const g of body.items) {
     const expected = want.get(`${g.distro}/${g.distro_version}/${g.arch}`)!;
     t.equal(g.kernels, expected.kernels.length, `${g.url}: kernels`);
@@ -75,7 +82,10 @@ t.test('coverage counts equal the files of the test archive', async (t) => {
   });
   const old = body.items.find((g) => g.distro === 'ubuntu' && g.distro_version === '20.04' && g.arch === 'x86_64')!;
   t.match(old, { kernels: 2, oldest_kernel: '5.4.0-42-generic', newest_kernel: '5.4.0-100-generic' }, 'version order, not text order');
-  t.notOk(body.items.some((g) => g.distro === 'amzn'), 'the corrupt kernel is not covered');
+  t.notOk(
+    body.items.some((g) => g.distro === 'amzn'),
+    'the corrupt kernel is not covered',
+  );
 });
 
 t.test('coverage as CSV', async (t) => {
@@ -85,24 +95,50 @@ t.test('coverage as CSV', async (t) => {
   const lines = res.body.trimEnd().split('\r\n');
   t.equal(lines[0], 'distro,distro_version,arch,kernels,oldest_kernel,newest_kernel,last_added,last_added_kernel,failed,hasbtf');
   t.equal(lines.length - 1, expectedGroups().size);
-  t.match(lines.find((l) => l.startsWith('ubuntu,20.04,x86_64,')), /^ubuntu,20\.04,x86_64,2,5\.4\.0-42-generic,5\.4\.0-100-generic,\d{4}-/);
-  t.match(lines.find((l) => l.startsWith('ubuntu,24.04,arm64,')), /,1,0$/, 'the .failed marker');
+  t.match(
+    lines.find((l) => l.startsWith('ubuntu,20.04,x86_64,')),
+    /^ubuntu,20\.04,x86_64,2,5\.4\.0-42-generic,5\.4\.0-100-generic,\d{4}-/,
+  );
+  t.match(
+    lines.find((l) => l.startsWith('ubuntu,24.04,arm64,')),
+    /,1,0$/,
+    'the .failed marker',
+  );
   const sum = lines.slice(1).reduce((n, l) => n + Number(l.split(',')[3]), 0);
   t.equal(sum, archive.kernels.length);
-  const json = await app.inject({ method: 'GET', url: '/api/v1/coverage', headers: { accept: 'text/html, application/json;q=0.9, text/csv;q=0.5' } });
+  const json = await app.inject({
+    method: 'GET',
+    url: '/api/v1/coverage',
+    headers: { accept: 'text/html, application/json;q=0.9, text/csv;q=0.5' },
+  });
   t.match(json.headers['content-type'], /application\/json/, 'the preferred type wins');
 });
 
 t.test('the kernels of one distro / release / arch, aliases accepted', async (t) => {
   const res = await app.inject({ method: 'GET', url: '/api/v1/coverage/Ubuntu/focal/amd64' });
   t.equal(res.statusCode, 200, res.body);
-  const body = res.json<{ distro: string; distro_version: string; arch: string; items: { kernel_version: string; format: string; btf_url: string }[]; markers: unknown[] }>();
+  const body = res.json<{
+    distro: string;
+    distro_version: string;
+    arch: string;
+    items: { kernel_version: string; format: string; btf_url: string }[];
+    markers: unknown[];
+  }>();
   t.match(body, { distro: 'ubuntu', distro_version: '20.04', arch: 'x86_64', markers: [] });
-  t.same(body.items.map((k) => k.kernel_version), ['5.4.0-42-generic', '5.4.0-100-generic']);
-  t.same(body.items.map((k) => k.format), ['btf.tar.xz', 'btf']);
+  t.same(
+    body.items.map((k) => k.kernel_version),
+    ['5.4.0-42-generic', '5.4.0-100-generic'],
+  );
+  t.same(
+    body.items.map((k) => k.format),
+    ['btf.tar.xz', 'btf'],
+  );
   t.equal(body.items[0]!.btf_url, '/api/v1/kernels/ubuntu/20.04/x86_64/5.4.0-42-generic/btf');
 
-  const withMarker = (await app.inject({ method: 'GET', url: '/api/v1/coverage/ubuntu/24.04/arm64' })).json<{ items: unknown[]; markers: unknown[] }>();
+  const withMarker = (await app.inject({ method: 'GET', url: '/api/v1/coverage/ubuntu/24.04/arm64' })).json<{
+    items: unknown[];
+    markers: unknown[];
+  }>();
   t.equal(withMarker.items.length, 1);
   t.same(withMarker.markers, [{ kernel_version: '6.11.0-9-generic', marker: 'failed' }]);
 
@@ -124,9 +160,23 @@ t.test('the kernels of one distro / release / arch, aliases accepted', async (t)
 });
 
 t.test('kernel version order', async (t) => {
-  const versions = ['5.15.0-1-generic', '5.4.0-100-generic', '4.18.0-348.el8.x86_64', '5.4.0-42-generic', '5.4.0-42-generic', '6.1.0-9-amd64', '5.4.0'];
+  const versions = [
+    '5.15.0-1-generic',
+    '5.4.0-100-generic',
+    '4.18.0-348.el8.x86_64',
+    '5.4.0-42-generic',
+    '5.4.0-42-generic',
+    '6.1.0-9-amd64',
+    '5.4.0',
+  ];
   t.same([...versions].sort(compareKernelVersions), [
-    '4.18.0-348.el8.x86_64', '5.4.0', '5.4.0-42-generic', '5.4.0-42-generic', '5.4.0-100-generic', '5.15.0-1-generic', '6.1.0-9-amd64',
+    '4.18.0-348.el8.x86_64',
+    '5.4.0',
+    '5.4.0-42-generic',
+    '5.4.0-42-generic',
+    '5.4.0-100-generic',
+    '5.15.0-1-generic',
+    '6.1.0-9-amd64',
   ]);
   t.same(coverageOf([], []), { items: [], totals: { kernels: 0, generated: 0, groups: 0, failed: 0, hasbtf: 0 } });
 });
@@ -137,7 +187,10 @@ t.test('the coverage page and its files', async (t) => {
   t.match(page.headers['content-type'], /^text\/html/);
   t.match(page.headers['content-security-policy'], /default-src 'self'/);
   t.match(page.body, /<script type="module" src="\/assets\/app\.js"><\/script>/);
-  for (const [file, type] of [['app.js', /^text\/javascript/], ['app.css', /^text\/css/]] as const) {
+  for (const [file, type] of [
+    ['app.js', /^text\/javascript/],
+    ['app.css', /^text\/css/],
+  ] as const) {
     const res = await app.inject({ method: 'GET', url: `/assets/${file}` });
     t.equal(res.statusCode, 200, file);
     t.match(res.headers['content-type'], type, file);

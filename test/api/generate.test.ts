@@ -49,10 +49,14 @@ const mirror = await serveDirectory(mirrorRoot);
 t.teardown(() => mirror.close());
 
 const repositories = {
-  debian: [{ name: 'bookworm', kind: 'deb', baseUrl: `${mirror.baseUrl}/${MIRROR_LAYOUT.debian.base}`, suites: [MIRROR_LAYOUT.debian.suite] }],
+  debian: [
+    { name: 'bookworm', kind: 'deb', baseUrl: `${mirror.baseUrl}/${MIRROR_LAYOUT.debian.base}`, suites: [MIRROR_LAYOUT.debian.suite] },
+  ],
   centos: [{ name: 'el8', kind: 'rpm', baseUrl: `${mirror.baseUrl}/${MIRROR_LAYOUT.rpm.el8}` }],
   // A suite whose index gives the wrong SHA256.
-  fedora: [{ name: 'tampered', kind: 'deb', baseUrl: `${mirror.baseUrl}/${MIRROR_LAYOUT.tampered.base}`, suites: [MIRROR_LAYOUT.tampered.suite] }],
+  fedora: [
+    { name: 'tampered', kind: 'deb', baseUrl: `${mirror.baseUrl}/${MIRROR_LAYOUT.tampered.base}`, suites: [MIRROR_LAYOUT.tampered.suite] },
+  ],
 };
 
 const dataDir = await mkdtemp(join(scratch, 'data-'));
@@ -76,7 +80,13 @@ const backends = createBackends(config, {
 const { store, catalog } = await backends.prepare();
 const queue = await backends.jobs();
 const trimProcessor = (await backends.processors()).trim;
-const app = await buildApp({ config: { ...config, rateLimit: { max: 0, windowMs: 60_000 } }, store, catalog, queue, codec: backends.codec });
+const app = await buildApp({
+  config: { ...config, rateLimit: { max: 0, windowMs: 60_000 } },
+  store,
+  catalog,
+  queue,
+  codec: backends.codec,
+});
 t.teardown(async () => {
   await app.close();
   await backends.close();
@@ -100,7 +110,11 @@ function generateForm(identity: Identity, pkg?: { name: string; bytes: Uint8Arra
   ]);
 }
 
-async function postGenerate(identity: Identity, pkg?: { name: string; bytes: Uint8Array }, headers: Record<string, string> = AUTH): Promise<LightMyRequestResponse> {
+async function postGenerate(
+  identity: Identity,
+  pkg?: { name: string; bytes: Uint8Array },
+  headers: Record<string, string> = AUTH,
+): Promise<LightMyRequestResponse> {
   const form = generateForm(identity, pkg);
   return app.inject({ method: 'POST', url: '/api/v1/kernels/generate', payload: form.payload, headers: { ...form.headers, ...headers } });
 }
@@ -138,7 +152,10 @@ async function generateFrom(t: Test, identity: Identity, pkg?: { name: string; b
 const kernelUrl = (i: Identity) => `/api/v1/kernels/${i.distro}/${i.distro_version}/${i.arch}/${i.kernel_version}`;
 
 async function trimFor(identity: Identity): Promise<LightMyRequestResponse> {
-  const form = multipart([...Object.entries(identity).map(([name, data]: [string, string]) => ({ name, data })), { name: 'object', filename: 'core-task.bpf.o', data: coreObject }]);
+  const form = multipart([
+    ...Object.entries(identity).map(([name, data]: [string, string]) => ({ name, data })),
+    { name: 'object', filename: 'core-task.bpf.o', data: coreObject },
+  ]);
   return app.inject({ method: 'POST', url: '/api/v1/btf', payload: form.payload, headers: form.headers });
 }
 
@@ -157,7 +174,11 @@ async function trimmed(t: Test, identity: Identity): Promise<Buffer> {
 async function expectNothingRegistered(t: Test, identity: Identity): Promise<void> {
   const res = await app.inject({ method: 'GET', url: kernelUrl(identity) });
   t.equal(res.statusCode, 404, 'no kernel registered');
-  t.same(await keysUnder(store, `${identity.distro}/${identity.distro_version}/${identity.arch}/${identity.kernel_version}.btf`), [], 'no BTF stored');
+  t.same(
+    await keysUnder(store, `${identity.distro}/${identity.distro_version}/${identity.arch}/${identity.kernel_version}.btf`),
+    [],
+    'no BTF stored',
+  );
 }
 
 async function failedMarker(identity: Identity): Promise<{ code: string; reason: string; at: string } | null> {
@@ -166,16 +187,26 @@ async function failedMarker(identity: Identity): Promise<{ code: string; reason:
 }
 
 async function markerInCatalog(identity: Identity): Promise<boolean> {
-  const page = await catalog.listKernelMarkers({ distro: identity.distro, distroVersion: identity.distro_version, arch: identity.arch, kernelPrefix: identity.kernel_version }, { limit: 10, offset: 0 });
+  const page = await catalog.listKernelMarkers(
+    { distro: identity.distro, distroVersion: identity.distro_version, arch: identity.arch, kernelPrefix: identity.kernel_version },
+    { limit: 10, offset: 0 },
+  );
   return page.items.some((m) => m.kernel === identity.kernel_version && m.marker === 'failed');
 }
 
 /** A failed generation: the job's error names the cause, a marker holds it, nothing is registered. */
-async function expectFailure(t: Test, job: JobBody, identity: Identity, code: string, message: RegExp, clientError: boolean): Promise<void> {
+async function expectFailure(
+  t: Test,
+  job: JobBody,
+  identity: Identity,
+  code: string,
+  message: RegExp,
+  clientError: boolean,
+): Promise<void> {
   t.equal(job.state, 'failed');
   t.match(job.error?.message, new RegExp(`^${code}: `), `the error starts with ${code}`);
   t.match(job.error?.message, message);
-  t.equal(job.error?.client_error, clientError, clientError ? 'the package is at fault' : 'not the client\'s fault');
+  t.equal(job.error?.client_error, clientError, clientError ? 'the package is at fault' : "not the client's fault");
   const marker = await failedMarker(identity);
   t.equal(marker?.code, job.error?.message.split(':')[0], 'the .failed marker holds the code');
   t.match(marker?.code, new RegExp(`^${code}$`));
@@ -194,7 +225,12 @@ t.test('the admin token is required', async (t) => {
   const disabled = await buildApp({ config: { requestWaitMs: 0, maxFileBytes: 1024, maxFiles: 1 }, store, catalog, queue, docs: false });
   t.teardown(() => disabled.close());
   const form = generateForm(identity);
-  const res = await disabled.inject({ method: 'POST', url: '/api/v1/kernels/generate', payload: form.payload, headers: { ...form.headers, ...AUTH } });
+  const res = await disabled.inject({
+    method: 'POST',
+    url: '/api/v1/kernels/generate',
+    payload: form.payload,
+    headers: { ...form.headers, ...AUTH },
+  });
   t.equal(res.statusCode, 403, 'no token configured: admin routes are off');
   t.equal(res.json<{ error: string }>().error, 'admin_disabled');
 });
@@ -211,19 +247,29 @@ t.test('a .deb (zstd) upload: generated, registered with provenance, served by /
 
   const kernel = await app.inject({ method: 'GET', url: kernelUrl(identity) });
   t.equal(kernel.statusCode, 200, why(kernel));
-  const info = kernel.json<{ source: string; format: string; provenance: { package: Record<string, unknown>; pahole: { version: string; flags: string[] }; generated_at: string } }>();
+  const info = kernel.json<{
+    source: string;
+    format: string;
+    provenance: { package: Record<string, unknown>; pahole: { version: string; flags: string[] }; generated_at: string };
+  }>();
   t.equal(info.source, 'generated');
   t.equal(info.format, 'btf.tar.xz');
-  t.same(info.provenance.package, { file: debZstd.file, name: debZstd.name, version: debZstd.version, sha256: (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex'), url: null });
+  t.same(info.provenance.package, {
+    file: debZstd.file,
+    name: debZstd.name,
+    version: debZstd.version,
+    sha256: (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex'),
+    url: null,
+  });
   t.equal(info.provenance.pahole.version, '1.24');
   t.same(info.provenance.pahole.flags, flags);
   t.ok(Date.parse(info.provenance.generated_at) > Date.now() - 600_000, 'when');
 
   // The stored archive holds pahole's BTF.
   const full = await app.inject({ method: 'GET', url: `${kernelUrl(identity)}/btf` });
-  t.same(full.rawPayload, await readFile(referencePath), 'the registered BTF is pahole\'s, byte for byte');
+  t.same(full.rawPayload, await readFile(referencePath), "the registered BTF is pahole's, byte for byte");
 
-  t.same(await trimmed(t, identity), Buffer.from(expected.btf), 'POST /api/v1/btf == bpftool gen min_core_btf on pahole\'s BTF');
+  t.same(await trimmed(t, identity), Buffer.from(expected.btf), "POST /api/v1/btf == bpftool gen min_core_btf on pahole's BTF");
 
   const coverage = await app.inject({ method: 'GET', url: '/api/v1/coverage/debian/12/x86_64' });
   t.equal(coverage.json<{ items: { source: string }[] }>().items[0]?.source, 'generated', 'coverage marks it generated');
@@ -248,25 +294,56 @@ t.test('an .rpm (xz) upload, then a BTFHub Online request with BTFHUB_REQUEST_WA
   const res = await app.inject({ method: 'POST', url: `/api/v1/customize?${query}`, payload: form.payload, headers: form.headers });
   t.equal(res.statusCode, 200, `never a 202: ${why(res)}`);
   const entries = [...readTarEntries(await decompressXz(res.rawPayload, { maxOutputBytes: 16 * 1024 * 1024 }))];
-  t.same(entries.map((e) => e.name), [`${rpmXz.release}.btf`]);
-  t.same(Buffer.from(entries[0]!.data), Buffer.from(expected.btf), 'the trimmed BTF inside == bpftool\'s');
+  t.same(
+    entries.map((e) => e.name),
+    [`${rpmXz.release}.btf`],
+  );
+  t.same(Buffer.from(entries[0]!.data), Buffer.from(expected.btf), "the trimmed BTF inside == bpftool's");
 });
 
 t.test('bad packages: the job fails naming the cause, a .failed marker, nothing registered', async (t) => {
   const base = { distro: 'debian', distro_version: '12', arch: 'x86_64' };
   const text = { ...base, kernel_version: '6.1.0-50-amd64' };
-  await expectFailure(t, await generateFrom(t, text, { name: 'notes.txt', bytes: Buffer.from('not a package\n') }), text, 'NOT_A_PACKAGE', /not a vmlinux ELF, a \.deb\/\.ddeb or an RPM/, true);
+  await expectFailure(
+    t,
+    await generateFrom(t, text, { name: 'notes.txt', bytes: Buffer.from('not a package\n') }),
+    text,
+    'NOT_A_PACKAGE',
+    /not a vmlinux ELF, a \.deb\/\.ddeb or an RPM/,
+    true,
+  );
 
   const noVmlinux = { ...base, kernel_version: '6.1.0-51-amd64' };
-  await expectFailure(t, await generateFrom(t, noVmlinux, { name: 'no-vmlinux.deb', bytes: await readFile(fixtures.noVmlinuxDeb) }), noVmlinux, 'NO_VMLINUX', /no vmlinux in the package/, true);
+  await expectFailure(
+    t,
+    await generateFrom(t, noVmlinux, { name: 'no-vmlinux.deb', bytes: await readFile(fixtures.noVmlinuxDeb) }),
+    noVmlinux,
+    'NO_VMLINUX',
+    /no vmlinux in the package/,
+    true,
+  );
 
   const xzDeb = pkgOf((p) => p.kind === 'deb' && p.compression === 'xz');
   const whole = await readFile(fixtures.path(xzDeb));
   const truncated = { ...base, kernel_version: xzDeb.release };
-  await expectFailure(t, await generateFrom(t, truncated, { name: xzDeb.file, bytes: whole.subarray(0, Math.floor(whole.length * 0.6)) }), truncated, 'TRUNCATED', /truncated|unexpected end|premature end/i, true);
+  await expectFailure(
+    t,
+    await generateFrom(t, truncated, { name: xzDeb.file, bytes: whole.subarray(0, Math.floor(whole.length * 0.6)) }),
+    truncated,
+    'TRUNCATED',
+    /truncated|unexpected end|premature end/i,
+    true,
+  );
 
   const mismatch = { ...base, kernel_version: '6.1.0-52-amd64' };
-  await expectFailure(t, await generateFrom(t, mismatch, { name: debZstd.file, bytes: await readFile(fixtures.path(debZstd)) }), mismatch, 'RELEASE_MISMATCH', /6\.1\.0-52-amd64/, true);
+  await expectFailure(
+    t,
+    await generateFrom(t, mismatch, { name: debZstd.file, bytes: await readFile(fixtures.path(debZstd)) }),
+    mismatch,
+    'RELEASE_MISMATCH',
+    /6\.1\.0-52-amd64/,
+    true,
+  );
   t.same(await keysUnder(store, 'packages/'), [], 'every upload is deleted after its job');
 });
 
@@ -282,15 +359,41 @@ t.test('pahole failing or too slow', async (t) => {
   });
   const settings = config.generate;
   const logger = pino({ level: 'silent' });
-  generate = createGenerateProcessor({ store, catalog, logger, trim: trimProcessor, settings, paholePath: await fake('pahole-fails', 'echo "pahole: vmlinux: Invalid argument" >&2\nexit 1') });
-  const failing = { distro: 'debian', distro_version: '12', arch: 'x86_64', kernel_version: fixtures.packages[0]!.release.replace('-99-', '-60-') };
+  generate = createGenerateProcessor({
+    store,
+    catalog,
+    logger,
+    trim: trimProcessor,
+    settings,
+    paholePath: await fake('pahole-fails', 'echo "pahole: vmlinux: Invalid argument" >&2\nexit 1'),
+  });
+  const failing = {
+    distro: 'debian',
+    distro_version: '12',
+    arch: 'x86_64',
+    kernel_version: fixtures.packages[0]!.release.replace('-99-', '-60-'),
+  };
   const bare = { name: `vmlinux-${failing.kernel_version}`, bytes: await readFile(fixtures.vmlinux) };
   await expectFailure(t, await generateFrom(t, failing, bare), failing, 'PAHOLE', /pahole: vmlinux: Invalid argument/, false);
 
-  generate = createGenerateProcessor({ store, catalog, logger, trim: trimProcessor, settings: { ...settings, timeoutMs: 1000 }, paholePath: await fake('pahole-slow', 'exec sleep 30') });
+  generate = createGenerateProcessor({
+    store,
+    catalog,
+    logger,
+    trim: trimProcessor,
+    settings: { ...settings, timeoutMs: 1000 },
+    paholePath: await fake('pahole-slow', 'exec sleep 30'),
+  });
   const slow = { ...failing, kernel_version: failing.kernel_version.replace('-60-', '-61-') };
   const started = Date.now();
-  await expectFailure(t, await generateFrom(t, slow, { ...bare, name: `vmlinux-${slow.kernel_version}` }), slow, '(PAHOLE_)?TIMEOUT', /bound of 1000 ms/, false);
+  await expectFailure(
+    t,
+    await generateFrom(t, slow, { ...bare, name: `vmlinux-${slow.kernel_version}` }),
+    slow,
+    '(PAHOLE_)?TIMEOUT',
+    /bound of 1000 ms/,
+    false,
+  );
   t.ok(Date.now() - started < 20_000, 'stopped at its bound, not when pahole would have finished');
 });
 
@@ -299,7 +402,9 @@ t.test('identity only: from the configured repositories', async (t) => {
   const identity = { distro: 'debian', distro_version: '12', arch: 'x86_64', kernel_version: gz.release };
   const job = await generateFrom(t, identity);
   t.equal(job.state, 'completed', JSON.stringify(job.error));
-  const info = (await app.inject({ method: 'GET', url: kernelUrl(identity) })).json<{ provenance: { package: { url: string; name: string } } }>();
+  const info = (await app.inject({ method: 'GET', url: kernelUrl(identity) })).json<{
+    provenance: { package: { url: string; name: string } };
+  }>();
   t.equal(info.provenance.package.name, gz.name);
   t.equal(info.provenance.package.url, `${mirror.baseUrl}/debian/pool/main/l/linux/${gz.file}`, 'the URL it was downloaded from');
 
@@ -320,7 +425,7 @@ t.test('on-miss: an unknown kernel on POST /api/v1/btf is generated, then trimme
   const job = await followJob(t, res.headers.location as string);
   t.equal(job.state, 'completed', JSON.stringify(job.error));
   const got = await app.inject({ method: 'GET', url: job.result!.url! });
-  t.same(got.rawPayload, Buffer.from(expected.btf), 'result.url is the trimmed BTF, == bpftool\'s');
+  t.same(got.rawPayload, Buffer.from(expected.btf), "result.url is the trimmed BTF, == bpftool's");
   t.equal(got.headers.etag, `"${job.result!.sha256}"`, 'result.sha256 is its sha256');
 
   // Not in any repository: the job fails; asked again, the negative cache answers.
@@ -330,22 +435,45 @@ t.test('on-miss: an unknown kernel on POST /api/v1/btf is generated, then trimme
   const repeat = await trimFor(missing);
   const second = repeat.statusCode === 202 ? await followJob(t, repeat.headers.location as string) : undefined;
   const message = second?.error?.message ?? repeat.json<{ message: string }>().message;
-  t.match(message, /RECENTLY_FAILED: kernel debian\/12\/x86_64\/6\.1\.0-1-amd64 failed at .*\(NOT_FOUND: .*\); not retried before/, 'refused until the retry time');
+  t.match(
+    message,
+    /RECENTLY_FAILED: kernel debian\/12\/x86_64\/6\.1\.0-1-amd64 failed at .*\(NOT_FOUND: .*\); not retried before/,
+    'refused until the retry time',
+  );
   t.equal((await failedMarker(missing))?.code, 'NOT_FOUND', 'the marker keeps the first cause');
 });
 
 t.test('upload bounds', async (t) => {
   const small = await buildApp({
     config: { ...config, generate: { ...config.generate, maxPackageBytes: 1000 }, rateLimit: { max: 0, windowMs: 60_000 } },
-    store, catalog, queue, docs: false,
+    store,
+    catalog,
+    queue,
+    docs: false,
   });
   t.teardown(() => small.close());
-  const form = generateForm({ distro: 'debian', distro_version: '12', arch: 'x86_64', kernel_version: '6.1.0-70-amd64' }, { name: 'big.deb', bytes: Buffer.alloc(4096, 1) });
-  const res = await small.inject({ method: 'POST', url: '/api/v1/kernels/generate', payload: form.payload, headers: { ...form.headers, ...AUTH } });
+  const form = generateForm(
+    { distro: 'debian', distro_version: '12', arch: 'x86_64', kernel_version: '6.1.0-70-amd64' },
+    { name: 'big.deb', bytes: Buffer.alloc(4096, 1) },
+  );
+  const res = await small.inject({
+    method: 'POST',
+    url: '/api/v1/kernels/generate',
+    payload: form.payload,
+    headers: { ...form.headers, ...AUTH },
+  });
   t.equal(res.statusCode, 413, why(res));
   t.match(res.json<{ message: string }>().message, /larger than 1000 bytes \(BTFHUB_MAX_PACKAGE_BYTES\)/);
-  const odd = multipart([{ name: 'distro', data: 'debian' }, { name: 'btf', filename: 'x', data: 'x' }]);
-  const unexpected = await app.inject({ method: 'POST', url: '/api/v1/kernels/generate', payload: odd.payload, headers: { ...odd.headers, ...AUTH } });
+  const odd = multipart([
+    { name: 'distro', data: 'debian' },
+    { name: 'btf', filename: 'x', data: 'x' },
+  ]);
+  const unexpected = await app.inject({
+    method: 'POST',
+    url: '/api/v1/kernels/generate',
+    payload: odd.payload,
+    headers: { ...odd.headers, ...AUTH },
+  });
   t.equal(unexpected.statusCode, 400, why(unexpected));
   t.equal(unexpected.json<{ field: string }>().field, 'btf', 'the unexpected part is named');
 });

@@ -57,9 +57,17 @@ t.test('/readyz names what failed', async (t) => {
 
 t.test('a dependency failing mid-request: 503 with Retry-After, never a 500', async (t) => {
   const cases: [string, (deps: { store: ObjectStore; catalog: CatalogBackend; queue: JobQueue<JobKinds> }) => object][] = [
-    ['catalog', (deps) => ({ catalog: failing(deps.catalog, ['getKernel', 'listKernels', 'getTrim'], () => new Error('connect ECONNREFUSED 127.0.0.1:5432')) })],
+    [
+      'catalog',
+      (deps) => ({
+        catalog: failing(deps.catalog, ['getKernel', 'listKernels', 'getTrim'], () => new Error('connect ECONNREFUSED 127.0.0.1:5432')),
+      }),
+    ],
     ['queue', (deps) => ({ queue: failing(deps.queue, ['enqueue', 'status'], () => new Error('connect ECONNREFUSED 127.0.0.1:6379')) })],
-    ['store', (deps) => ({ store: failing(deps.store, ['put', 'head', 'get'], () => new StorageError('UNAVAILABLE', 'bucket unreachable')) })],
+    [
+      'store',
+      (deps) => ({ store: failing(deps.store, ['put', 'head', 'get'], () => new StorageError('UNAVAILABLE', 'bucket unreachable')) }),
+    ],
   ];
   for (const [which, wrap] of cases) {
     const { app, fixtures, store } = await setupApi(t, { wrap: wrap });
@@ -91,7 +99,10 @@ t.test('/metrics: requests, trims, cache hits, queue depth, decoded kernels', as
   t.equal(res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
   const text = res.body;
   t.match(text, 'btfhub_http_requests_total{method="POST",route="/api/v1/btf",status="200"} 2');
-  t.match(text, 'btfhub_http_requests_total{method="GET",route="/api/v1/kernels/:distro/:distro_version/:arch/:kernel_version",status="404"} 1');
+  t.match(
+    text,
+    'btfhub_http_requests_total{method="GET",route="/api/v1/kernels/:distro/:distro_version/:arch/:kernel_version",status="404"} 1',
+  );
   t.match(text, 'btfhub_trim_requests_total{outcome="completed"} 1');
   t.match(text, 'btfhub_trim_requests_total{outcome="hit"} 1');
   t.match(text, 'btfhub_cache_hits_total 1');
@@ -123,7 +134,11 @@ t.test('Swagger UI at /docs serves the OpenAPI document; unknown routes are JSON
   const json = await app.inject('/docs/json');
   t.equal(json.statusCode, 200);
   t.same(json.json(), openapiDocument(), 'the document served is the generated one');
-  t.same(json.json<{ servers: unknown }>().servers, [{ url: '/', description: 'This service: the origin this document was loaded from.' }], 'one server, relative: Try it out calls this instance');
+  t.same(
+    json.json<{ servers: unknown }>().servers,
+    [{ url: '/', description: 'This service: the origin this document was loaded from.' }],
+    'one server, relative: Try it out calls this instance',
+  );
 
   const missing = await app.inject('/api/v2/nothing');
   t.equal(missing.statusCode, 404);

@@ -70,7 +70,13 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 /** The BTF inside XZ_KERNEL's archive. */
 export const archiveKernelBtf = (fixtures: FixtureSet) => fixtures.oracle.all;
 
-export async function registerKernel(store: ObjectStore, catalog: CatalogBackend, ref: KernelRef, format: 'btf' | 'btf.tar.xz', bytes: Uint8Array) {
+export async function registerKernel(
+  store: ObjectStore,
+  catalog: CatalogBackend,
+  ref: KernelRef,
+  format: 'btf' | 'btf.tar.xz',
+  bytes: Uint8Array,
+) {
   const storageKey = kernelKey(ref, format);
   await store.put(storageKey, bytes);
   await catalog.upsertKernel({ ...ref, storageKey, size: bytes.length, sha256: sha256(bytes) });
@@ -87,7 +93,10 @@ export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<T
     ...options.env,
   });
   // Server errors retried after 10 ms, not seconds.
-  const backends = createBackends(config, { logger: pino({ level: 'silent' }), policies: (p) => ({ ...p, trim: { ...p.trim, backoffMs: 10 } }) });
+  const backends = createBackends(config, {
+    logger: pino({ level: 'silent' }),
+    policies: (p) => ({ ...p, trim: { ...p.trim, backoffMs: 10 } }),
+  });
   const { store, catalog } = await backends.prepare();
   const queue = await backends.jobs();
   const { codec } = backends;
@@ -97,7 +106,9 @@ export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<T
     await registerKernel(store, catalog, XZ_KERNEL, 'btf.tar.xz', archive);
   }
   const deps = { store, catalog, queue, ...options.wrap?.({ store, catalog, queue }) };
-  const metrics = new ServiceMetrics({ decodedKernels: { count: () => codec.decodedKernels().count, bytes: () => codec.decodedKernels().bytes } });
+  const metrics = new ServiceMetrics({
+    decodedKernels: { count: () => codec.decodedKernels().count, bytes: () => codec.decodedKernels().bytes },
+  });
   const app = await buildApp({
     config: {
       requestWaitMs: options.requestWaitMs ?? 30_000,
@@ -134,7 +145,8 @@ export function multipart(parts: readonly Part[], boundary = `----btfhub${Math.r
     let head = `--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"`;
     if (part.filename !== undefined) head += `; filename="${part.filename}"`;
     head += '\r\n';
-    if (part.filename !== undefined || part.contentType !== undefined) head += `Content-Type: ${part.contentType ?? 'application/octet-stream'}\r\n`;
+    if (part.filename !== undefined || part.contentType !== undefined)
+      head += `Content-Type: ${part.contentType ?? 'application/octet-stream'}\r\n`;
     chunks.push(Buffer.from(`${head}\r\n`), Buffer.from(part.data), Buffer.from('\r\n'));
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
@@ -155,7 +167,8 @@ export function btfForm(objects: readonly { name: string; bytes: Uint8Array }[],
  * API tests pass on either: asking for another fails at once, even where it was built.
  */
 export function fixtureObject(fixtures: FixtureSet, name: CommonFixture): { name: string; bytes: Uint8Array } {
-  if (!(PREBUILT_OBJECTS as readonly string[]).includes(name)) throw new Error(`${name} is not in the prebuilt fixture set; use one of ${PREBUILT_OBJECTS.join(', ')}`);
+  if (!(PREBUILT_OBJECTS as readonly string[]).includes(name))
+    throw new Error(`${name} is not in the prebuilt fixture set; use one of ${PREBUILT_OBJECTS.join(', ')}`);
   const object = fixtures.objects.get(name);
   if (object === undefined) throw new Error(`fixture object ${name} missing`);
   return { name, bytes: object.bytes };

@@ -35,7 +35,10 @@ async function flipBit(store: ObjectStore, key: string, at = 100): Promise<void>
   await store.put(key, damaged);
 }
 
-async function damageCount(metrics: { integrityFailures: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> } }, kind: string): Promise<number> {
+async function damageCount(
+  metrics: { integrityFailures: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> } },
+  kind: string,
+): Promise<number> {
   return (await metrics.integrityFailures.get()).values.filter((v) => v.labels.kind === kind).reduce((sum, v) => sum + v.value, 0);
 }
 
@@ -103,7 +106,12 @@ t.test('a stored object with a flipped bit: sending the object again repairs it'
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) })).statusCode, 200);
   await flipBit(store, key);
   // A trim for another kernel needs the object again: the upload replaces the damaged copy first.
-  const fields = { distro: XZ_KERNEL.distro, distro_version: XZ_KERNEL.distroVersion, arch: XZ_KERNEL.arch, kernel_version: XZ_KERNEL.kernel };
+  const fields = {
+    distro: XZ_KERNEL.distro,
+    distro_version: XZ_KERNEL.distroVersion,
+    arch: XZ_KERNEL.arch,
+    kernel_version: XZ_KERNEL.kernel,
+  };
   const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object], fields) });
   t.equal(res.statusCode, 200, why(res));
   t.ok(same(await store.get(key), object.bytes), 'the stored object is the one sent');
@@ -120,7 +128,10 @@ t.test('a kernel file with a flipped bit: neither a download nor a trim is made 
   const rawDownload = await app.inject('/api/v1/kernels/ubuntu/22.04/x86_64/5.15.0-91-generic/btf');
   t.equal(rawDownload.statusCode, 500);
   t.match(rawDownload.json(), { error: 'kernel_damaged', message: /does not match its sha256.*upload or import it again/ });
-  const xzDownload = await app.inject({ url: '/api/v1/kernels/debian/11/arm64/5.10.0-26-arm64/btf', headers: { accept: 'application/x-xz' } });
+  const xzDownload = await app.inject({
+    url: '/api/v1/kernels/debian/11/arm64/5.10.0-26-arm64/btf',
+    headers: { accept: 'application/x-xz' },
+  });
   t.equal(xzDownload.statusCode, 500, 'the stored .btf.tar.xz is not sent damaged');
   t.match(xzDownload.json(), { error: 'kernel_damaged' });
   const xzAsRaw = await app.inject('/api/v1/kernels/debian/11/arm64/5.10.0-26-arm64/btf');
@@ -182,18 +193,31 @@ t.test('a replaced kernel: no answer made from the old content, from memory, the
   t.ok(same(await store.get(kernelContentKey(sha256(oldBtf), 'btf')), oldBtf), 'the old content is kept for jobs still on it');
 
   const oldSha = sha256(oldBtf);
-  t.equal((await catalog.getTrim(hash, ref, oldSha))?.resultSha256, sha256(before.rawPayload), 'the first trim stays under the old content');
+  t.equal(
+    (await catalog.getTrim(hash, ref, oldSha))?.resultSha256,
+    sha256(before.rawPayload),
+    'the first trim stays under the old content',
+  );
   t.equal((await catalog.getTrim(hash, ref, sha256(newBtf)))?.resultSha256, sha256(after.rawPayload), 'the new content has its own');
 
   // A job queued for the old content and finishing after the switch is recorded under the old content.
   const late = fixtureObject(fixtures, 'enum64');
   await store.put(objectKey(sha256(late.bytes)), late.bytes);
   const lateHash = objectsHashOf([sha256(late.bytes)]);
-  const id = await queue.enqueue('trim', trimJobId(lateHash, ref, oldSha), { objectHashes: [sha256(late.bytes)], objectsHash: lateHash, kernel: ref, kernelSha256: oldSha });
+  const id = await queue.enqueue('trim', trimJobId(lateHash, ref, oldSha), {
+    objectHashes: [sha256(late.bytes)],
+    objectsHash: lateHash,
+    kernel: ref,
+    kernelSha256: oldSha,
+  });
   const done = await queue.waitFor('trim', id, 30_000);
   t.equal(done.state, 'completed');
   t.equal(done.result?.kernelSha256, oldSha);
-  t.equal((await catalog.getTrim(lateHash, ref, oldSha))?.resultSha256, sha256(oracle(fixtures, 'enum64')), 'recorded under the old content, made from it');
+  t.equal(
+    (await catalog.getTrim(lateHash, ref, oldSha))?.resultSha256,
+    sha256(oracle(fixtures, 'enum64')),
+    'recorded under the old content, made from it',
+  );
   t.equal(await catalog.getTrim(lateHash, ref, sha256(newBtf)), null, 'never under the new');
   const latest = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object], fields) });
   t.ok(same(latest.rawPayload, after.rawPayload), 'and answers keep to the new content');
@@ -208,7 +232,10 @@ t.test('crash windows: a failed catalog step after the store step leaves the old
         get(target, property, receiver) {
           const value: unknown = Reflect.get(target, property, receiver);
           if (property === 'upsertKernel' && typeof value === 'function') {
-            return (...args: unknown[]) => (failUpsert ? Promise.reject(new Error('killed between the store and the catalog')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+            return (...args: unknown[]) =>
+              failUpsert
+                ? Promise.reject(new Error('killed between the store and the catalog'))
+                : (value as (...a: unknown[]) => unknown).apply(target, args);
           }
           return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
         },
@@ -244,7 +271,8 @@ t.test('a job the queue lost answers 404 job_lost; one never handed out (or expi
           if (typeof value !== 'function') return value;
           if (property === 'status') {
             // A Redis without persistence restarted: the job is gone from the queue.
-            return async (kind: string, id: string) => (lost.has(id) ? { id, state: 'unknown' } : (value as (k: string, i: string) => unknown).call(target, kind, id));
+            return async (kind: string, id: string) =>
+              lost.has(id) ? { id, state: 'unknown' } : (value as (k: string, i: string) => unknown).call(target, kind, id);
           }
           return (value as (...a: unknown[]) => unknown).bind(target);
         },
@@ -271,7 +299,10 @@ t.test('/readyz fails when the store cannot be written, or disagrees with the ca
         get(target, property, receiver) {
           const value: unknown = Reflect.get(target, property, receiver);
           if (property === 'put' && typeof value === 'function') {
-            return (...args: unknown[]) => (readOnly ? Promise.reject(new Error('EROFS: read-only file system')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+            return (...args: unknown[]) =>
+              readOnly
+                ? Promise.reject(new Error('EROFS: read-only file system'))
+                : (value as (...a: unknown[]) => unknown).apply(target, args);
           }
           return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
         },
@@ -291,48 +322,60 @@ t.test('/readyz fails when the store cannot be written, or disagrees with the ca
   t.match(disagree.json(), { failed: ['store'], message: /the catalog and the store disagree: kernel .* is missing/ });
 });
 
-t.test('verify: POST /api/v1/verify and `btfhub verify` report missing, damaged and orphaned entries; repair fixes what can be', async (t) => {
-  const { app, fixtures, store, catalog, dir } = await setupApi(t, { config: { adminToken: ADMIN, trimCacheBytes: 0 } });
-  const object = fixtureObject(fixtures, 'tools_like');
-  const first = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
-  t.equal(first.statusCode, 200);
-  const kernelSha = (await catalog.getKernel(RAW_KERNEL))!.sha256;
-  const trim = (await catalog.getTrim(String(first.headers['x-btfhub-objects-hash']), RAW_KERNEL, kernelSha))!;
-  t.match((await app.inject({ method: 'POST', url: '/api/v1/verify', headers: auth })).json(), { unresolved: 0, findings: [] }, 'clean at first');
-  t.equal((await app.inject({ method: 'POST', url: '/api/v1/verify' })).statusCode, 401, 'admin only');
+t.test(
+  'verify: POST /api/v1/verify and `btfhub verify` report missing, damaged and orphaned entries; repair fixes what can be',
+  async (t) => {
+    const { app, fixtures, store, catalog, dir } = await setupApi(t, { config: { adminToken: ADMIN, trimCacheBytes: 0 } });
+    const object = fixtureObject(fixtures, 'tools_like');
+    const first = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
+    t.equal(first.statusCode, 200);
+    const kernelSha = (await catalog.getKernel(RAW_KERNEL))!.sha256;
+    const trim = (await catalog.getTrim(String(first.headers['x-btfhub-objects-hash']), RAW_KERNEL, kernelSha))!;
+    t.match(
+      (await app.inject({ method: 'POST', url: '/api/v1/verify', headers: auth })).json(),
+      { unresolved: 0, findings: [] },
+      'clean at first',
+    );
+    t.equal((await app.inject({ method: 'POST', url: '/api/v1/verify' })).statusCode, 401, 'admin only');
 
-  await flipBit(store, trim.resultKey);
-  await flipBit(store, objectKey(sha256(object.bytes)));
-  const orphan = `trimmed/${'d'.repeat(64)}.btf`;
-  await store.put(orphan, new Uint8Array([1]));
-  const old = new Date(Date.now() - 3_600_000);
-  await utimes(join(dir, 'objects', orphan), old, old);
-  await store.put(`trimmed/${'e'.repeat(64)}.btf`, new Uint8Array([2])); // young: maybe a write in flight, left alone
+    await flipBit(store, trim.resultKey);
+    await flipBit(store, objectKey(sha256(object.bytes)));
+    const orphan = `trimmed/${'d'.repeat(64)}.btf`;
+    await store.put(orphan, new Uint8Array([1]));
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(join(dir, 'objects', orphan), old, old);
+    await store.put(`trimmed/${'e'.repeat(64)}.btf`, new Uint8Array([2])); // young: maybe a write in flight, left alone
 
-  const found = (await app.inject({ method: 'POST', url: '/api/v1/verify', headers: auth })).json<{ findings: { kind: string; problem: string; key: string }[] }>();
-  t.match(found, { checked: { kernel: 1, trim_result: 1, object: 1 }, unresolved: 3 });
-  t.same(
-    found.findings.map((f: { kind: string; problem: string; key: string }) => `${f.problem} ${f.kind} ${f.key}`).sort(),
-    [`damaged object ${objectKey(sha256(object.bytes))}`, `damaged trim_result ${trim.resultKey}`, `orphaned orphan ${orphan}`].sort(),
-  );
+    const found = (await app.inject({ method: 'POST', url: '/api/v1/verify', headers: auth })).json<{
+      findings: { kind: string; problem: string; key: string }[];
+    }>();
+    t.match(found, { checked: { kernel: 1, trim_result: 1, object: 1 }, unresolved: 3 });
+    t.same(
+      found.findings.map((f: { kind: string; problem: string; key: string }) => `${f.problem} ${f.kind} ${f.key}`).sort(),
+      [`damaged object ${objectKey(sha256(object.bytes))}`, `damaged trim_result ${trim.resultKey}`, `orphaned orphan ${orphan}`].sort(),
+    );
 
-  // The same from the command line, with --repair.
-  let stdout = '';
-  let stderr = '';
-  const io = { stdout: { write: (c: string | Uint8Array) => void (stdout += String(c)) }, stderr: { write: (c: string | Uint8Array) => void (stderr += String(c)) } };
-  const command = createVerifyCommand({ env: { BTFHUB_DATA_DIR: dir }, progressIntervalMs: 0 });
-  t.equal(await runCli(['verify', '--repair'], io, [command]), 0, `all repaired: ${stdout}`);
-  t.match(stdout, /repaired trim_result .*\nrepaired object .*\nrepaired orphan/);
-  t.match(stdout, /checked 1 kernels, 1 trims, 1 objects, 0 derived copies, \d+ stored files: 3 findings, 0 left/);
-  t.match(stderr, /verify: trims 1\/1/, 'progress on stderr');
-  t.equal(await store.get(orphan), null, 'orphan removed');
-  t.equal(await catalog.getTrim(trim.objectsHash, RAW_KERNEL, kernelSha), null, 'the damaged trim forgotten');
-  const rebuilt = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
-  t.equal(rebuilt.statusCode, 200);
-  t.ok(same(rebuilt.rawPayload, oracle(fixtures, 'tools_like')), 'made again, right bytes');
+    // The same from the command line, with --repair.
+    let stdout = '';
+    let stderr = '';
+    const io = {
+      stdout: { write: (c: string | Uint8Array) => void (stdout += String(c)) },
+      stderr: { write: (c: string | Uint8Array) => void (stderr += String(c)) },
+    };
+    const command = createVerifyCommand({ env: { BTFHUB_DATA_DIR: dir }, progressIntervalMs: 0 });
+    t.equal(await runCli(['verify', '--repair'], io, [command]), 0, `all repaired: ${stdout}`);
+    t.match(stdout, /repaired trim_result .*\nrepaired object .*\nrepaired orphan/);
+    t.match(stdout, /checked 1 kernels, 1 trims, 1 objects, 0 derived copies, \d+ stored files: 3 findings, 0 left/);
+    t.match(stderr, /verify: trims 1\/1/, 'progress on stderr');
+    t.equal(await store.get(orphan), null, 'orphan removed');
+    t.equal(await catalog.getTrim(trim.objectsHash, RAW_KERNEL, kernelSha), null, 'the damaged trim forgotten');
+    const rebuilt = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
+    t.equal(rebuilt.statusCode, 200);
+    t.ok(same(rebuilt.rawPayload, oracle(fixtures, 'tools_like')), 'made again, right bytes');
 
-  await flipBit(store, (await catalog.getKernel(RAW_KERNEL))!.storageKey, 4000);
-  stdout = '';
-  t.equal(await runCli(['verify', '--repair'], io, [command]), 1, 'a damaged kernel is left for the operator');
-  t.match(stdout, /damaged kernel .*: kernel ubuntu\/22.04\/x86_64\/5.15.0-91-generic: upload or import it again/);
-});
+    await flipBit(store, (await catalog.getKernel(RAW_KERNEL))!.storageKey, 4000);
+    stdout = '';
+    t.equal(await runCli(['verify', '--repair'], io, [command]), 1, 'a damaged kernel is left for the operator');
+    t.match(stdout, /damaged kernel .*: kernel ubuntu\/22.04\/x86_64\/5.15.0-91-generic: upload or import it again/);
+  },
+);

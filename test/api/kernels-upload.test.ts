@@ -17,7 +17,11 @@ const { app, archive, fixtures } = api;
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const IDENTITY = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-200-generic' };
 
-function upload(file: { name: string; bytes: Uint8Array } | null, fields: Record<string, string> = IDENTITY, headers: Record<string, string> = auth) {
+function upload(
+  file: { name: string; bytes: Uint8Array } | null,
+  fields: Record<string, string> = IDENTITY,
+  headers: Record<string, string> = auth,
+) {
   const body = multipart([
     ...Object.entries(fields).map(([name, data]) => ({ name, data })),
     ...(file === null ? [] : [{ name: 'btf', filename: file.name, data: file.bytes }]),
@@ -42,12 +46,19 @@ t.test('admin only: 401 without the token or with a wrong one, 403 when no token
   const wrong = await upload({ name: 'vmlinux', bytes: variant }, IDENTITY, { authorization: 'Bearer not-the-admin-token-at-all' });
   t.equal(wrong.statusCode, 401);
   t.match(wrong.json(), { error: 'unauthorized', message: /not valid/ });
-  const basic = await upload({ name: 'vmlinux', bytes: variant }, IDENTITY, { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` });
+  const basic = await upload({ name: 'vmlinux', bytes: variant }, IDENTITY, {
+    authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}`,
+  });
   t.equal(basic.statusCode, 401);
 
   const disabled = await setupCoverageApi(t, { registerArchive: false });
   const body = multipart([{ name: 'btf', filename: 'vmlinux', data: variant }]);
-  const res = await disabled.app.inject({ method: 'POST', url: '/api/v1/kernels', payload: body.payload, headers: { ...body.headers, ...auth } });
+  const res = await disabled.app.inject({
+    method: 'POST',
+    url: '/api/v1/kernels',
+    payload: body.payload,
+    headers: { ...body.headers, ...auth },
+  });
   t.equal(res.statusCode, 403);
   t.match(res.json(), { error: 'admin_disabled' });
   t.equal((await api.catalog.listKernels({}, { limit: 10, offset: 0 })).total, 0, 'nothing registered');
@@ -84,8 +95,14 @@ t.test('raw BTF: registered (201), then unchanged (200), then replaced (200, upd
   const res = await upload({ name: 'vmlinux', bytes: variant }, { ...IDENTITY, distro_version: 'jammy', arch: 'amd64' });
   t.equal(res.statusCode, 201, res.body);
   t.match(res.json(), {
-    distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-200-generic',
-    format: 'btf', size: variant.length, sha256: sha256Hex(variant), outcome: 'added',
+    distro: 'ubuntu',
+    distro_version: '22.04',
+    arch: 'x86_64',
+    kernel_version: '5.15.0-200-generic',
+    format: 'btf',
+    size: variant.length,
+    sha256: sha256Hex(variant),
+    outcome: 'added',
     btf_url: '/api/v1/kernels/ubuntu/22.04/x86_64/5.15.0-200-generic/btf',
   });
   t.ok(same(await api.serviceStore.get(kernelContentKey(sha256Hex(variant), 'btf')), variant), 'stored under its content key');
@@ -98,7 +115,10 @@ t.test('raw BTF: registered (201), then unchanged (200), then replaced (200, upd
   t.match(replaced.json(), { outcome: 'updated', sha256: sha256Hex(other) });
   const download = await app.inject({ method: 'GET', url: '/api/v1/kernels/ubuntu/22.04/x86_64/5.15.0-200-generic/btf' });
   t.ok(same(download.rawPayload, other), 'the replaced BTF is served');
-  t.ok(same(await api.serviceStore.get(kernelContentKey(sha256Hex(variant), 'btf')), variant), 'the old content stays for jobs still reading it');
+  t.ok(
+    same(await api.serviceStore.get(kernelContentKey(sha256Hex(variant), 'btf')), variant),
+    'the old content stays for jobs still reading it',
+  );
 });
 
 t.test('a .btf.tar.xz is stored as is; the kernel then serves trims and the coverage', async (t) => {
@@ -106,11 +126,19 @@ t.test('a .btf.tar.xz is stored as is; the kernel then serves trims and the cove
   const res = await upload({ name: '6.2.0-1-generic.btf.tar.xz', bytes: packed }, fields);
   t.equal(res.statusCode, 201, res.body);
   t.match(res.json(), { format: 'btf.tar.xz', size: packed.length, sha256: sha256Hex(packed) });
-  t.ok(same(await api.serviceStore.get(kernelContentKey(sha256Hex(packed), 'btf.tar.xz')), packed), 'stored as uploaded, under its content key');
+  t.ok(
+    same(await api.serviceStore.get(kernelContentKey(sha256Hex(packed), 'btf.tar.xz')), packed),
+    'stored as uploaded, under its content key',
+  );
   const tools = fixtureObject(fixtures, 'tools_like');
   const trim = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([tools], fields) });
   t.equal(trim.statusCode, 200, trim.body.slice(0, 300));
   t.equal(trim.headers['x-btfhub-kernel'], 'ubuntu/23.04/arm64/6.2.0-1-generic');
-  const coverage = (await app.inject({ method: 'GET', url: '/api/v1/coverage' })).json<{ items: { distro_version: string; kernels: number }[] }>();
-  t.match(coverage.items.find((g) => g.distro_version === '23.04'), { kernels: 1 });
+  const coverage = (await app.inject({ method: 'GET', url: '/api/v1/coverage' })).json<{
+    items: { distro_version: string; kernels: number }[];
+  }>();
+  t.match(
+    coverage.items.find((g) => g.distro_version === '23.04'),
+    { kernels: 1 },
+  );
 });

@@ -15,7 +15,13 @@ t.test('listing, filters, pagination', async (t) => {
   for (const kernel of ['5.4.0-42-generic', '5.4.0-100-generic', '5.8.0-1-generic']) {
     await registerKernel(store, catalog, { distro: 'ubuntu', distroVersion: '20.04', arch: 'x86_64', kernel }, 'btf', fixtures.vmlinux);
   }
-  await registerKernel(store, catalog, { distro: 'ubuntu', distroVersion: '20.04', arch: 'arm64', kernel: '5.4.0-42-generic' }, 'btf', fixtures.vmlinux);
+  await registerKernel(
+    store,
+    catalog,
+    { distro: 'ubuntu', distroVersion: '20.04', arch: 'arm64', kernel: '5.4.0-42-generic' },
+    'btf',
+    fixtures.vmlinux,
+  );
 
   const all = KernelList.parse((await app.inject('/api/v1/kernels')).json());
   t.equal(all.total, 5);
@@ -96,7 +102,11 @@ t.test('one kernel: metadata and its BTF, raw or .btf.tar.xz', async (t) => {
       t.same(res.rawPayload, Buffer.from(btf), `${path}: the raw BTF`);
     }
     // Raw to .btf.tar.xz runs xz once, then the derived archive is served from the store.
-    for (const accept of ['application/x-xz', 'application/x-xz, application/octet-stream;q=0.9', 'application/octet-stream;q=0.1, application/x-xz']) {
+    for (const accept of [
+      'application/x-xz',
+      'application/x-xz, application/octet-stream;q=0.9',
+      'application/octet-stream;q=0.1, application/x-xz',
+    ]) {
       const res = await app.inject({ url: `/api/v1/kernels/${path}/btf`, headers: { accept } });
       t.equal(res.statusCode, 200);
       t.equal(res.headers['content-type'], 'application/x-xz');

@@ -45,7 +45,10 @@ export function constraints(value: unknown): unknown {
     }
   }
   // anyOf of typed parts whose other keys do not clash (a string's maxLength beside null): a type array.
-  if (Array.isArray(object.anyOf) && object.anyOf.every((part) => typeof part === 'object' && part !== null && typeof (part as Json).type === 'string')) {
+  if (
+    Array.isArray(object.anyOf) &&
+    object.anyOf.every((part) => typeof part === 'object' && part !== null && typeof (part as Json).type === 'string')
+  ) {
     const parts = object.anyOf as Json[];
     const extra = parts.flatMap((part) => Object.keys(part).filter((k) => k !== 'type'));
     if (new Set(extra).size === extra.length) {

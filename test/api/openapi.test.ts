@@ -27,7 +27,13 @@ import { COMPONENT_SCHEMAS as CORE_COMPONENT_SCHEMAS } from '../../src/api/schem
 import { constraints, resolveRefs } from './openapi-shape.js';
 
 const OPERATIONS: readonly Operation[] = ROUTE_OPERATIONS;
-const COMPONENT_SCHEMAS: Readonly<Record<string, z.ZodType>> = { ...CORE_COMPONENT_SCHEMAS, ...COVERAGE_COMPONENT_SCHEMAS, ...GENERATE_COMPONENT_SCHEMAS, IdentityRequest, IdentityAnswer };
+const COMPONENT_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+  ...CORE_COMPONENT_SCHEMAS,
+  ...COVERAGE_COMPONENT_SCHEMAS,
+  ...GENERATE_COMPONENT_SCHEMAS,
+  IdentityRequest,
+  IdentityAnswer,
+};
 
 type Json = Record<string, unknown>;
 
@@ -58,7 +64,8 @@ async function servedRoutes(): Promise<Map<string, RouteOptions>> {
 function documentedOperations(): Map<string, Json> {
   const operations = new Map<string, Json>();
   for (const [path, item] of Object.entries(doc.paths as Json)) {
-    for (const [method, operation] of Object.entries(item as Json)) operations.set(`${method.toUpperCase()} ${path}`, resolve(operation) as Json);
+    for (const [method, operation] of Object.entries(item as Json))
+      operations.set(`${method.toUpperCase()} ${path}`, resolve(operation) as Json);
   }
   return operations;
 }
@@ -68,7 +75,9 @@ t.test('openapi.yaml is what `npm run openapi` generates now', async (t) => {
   const generated = openapiYaml(generateOpenapiDocument());
   t.ok(committed === generated, 'openapi.yaml differs from the document the routes generate: run `npm run openapi` and commit the result');
   t.same(parse(committed), parse(generated), 'where they differ');
-  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { scripts: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
   t.match(pkg.scripts.openapi, /scripts\/openapi\.ts/, 'npm run openapi writes it');
 });
 
@@ -79,7 +88,8 @@ t.test('every route is documented and every documented path is served', async (t
   t.equal(served.size, 28, 'the API has 28 operations');
   t.equal(doc.openapi, '3.1.0');
   t.same(doc.servers, [{ url: '/', description: 'This service: the origin this document was loaded from.' }], 'one relative server');
-  for (const operation of OPERATIONS) t.equal(fastifyPath(operation.path), served.get(keyOf(operation))?.url, `${keyOf(operation)}: served at its path`);
+  for (const operation of OPERATIONS)
+    t.equal(fastifyPath(operation.path), served.get(keyOf(operation))?.url, `${keyOf(operation)}: served at its path`);
 });
 
 t.test('routes validate with the schemas of their operations', async (t) => {
@@ -116,7 +126,11 @@ t.test('parameters and multipart fields say what the zod schemas say', async (t)
     ] as const) {
       const documentedParams = parameters.filter((p) => p.in === location);
       if (zodSchema === undefined || Array.isArray(zodSchema)) {
-        t.same(documentedParams.map((p) => p.name), [], `${key}: no ${location} parameters without a schema`);
+        t.same(
+          documentedParams.map((p) => p.name),
+          [],
+          `${key}: no ${location} parameters without a schema`,
+        );
         continue;
       }
       const { properties, required } = zodFields(zodSchema as z.ZodType);
@@ -132,7 +146,11 @@ t.test('parameters and multipart fields say what the zod schemas say', async (t)
     const multipart = operation.request?.body?.content['multipart/form-data'];
     if (multipart !== undefined && 'schema' in multipart) {
       const body = ((documentedOperation.requestBody as Json).content as Json)['multipart/form-data'] as Json;
-      t.same(constraints(resolve(body.schema)), constraints(z.toJSONSchema(multipart.schema as z.ZodType, { io: 'input' })), `${key}: multipart fields`);
+      t.same(
+        constraints(resolve(body.schema)),
+        constraints(z.toJSONSchema(multipart.schema as z.ZodType, { io: 'input' })),
+        `${key}: multipart fields`,
+      );
     }
   }
 });
@@ -152,7 +170,10 @@ t.test('every error response is JSON {error, message, field?}; 503s carry Retry-
   for (const [key, operation] of documentedOperations()) {
     const responses = operation.responses as Json;
     // Generation is always a job: its one success is the 202 that names it.
-    t.ok(key === 'POST /api/v1/kernels/generate' ? responses['202'] : responses['200'], `${key}: documents ${key.endsWith('/generate') ? 202 : 200}`);
+    t.ok(
+      key === 'POST /api/v1/kernels/generate' ? responses['202'] : responses['200'],
+      `${key}: documents ${key.endsWith('/generate') ? 202 : 200}`,
+    );
     for (const [status, response] of Object.entries(responses)) {
       if (Number(status) < 400) continue;
       const content = (response as Json).content as Json | undefined;

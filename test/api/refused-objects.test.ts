@@ -39,7 +39,12 @@ t.test('a poisoned trim: 422 with the reason, then refused at once without a new
       }),
     }),
   });
-  const post = () => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'p.bpf.o', bytes: fixtures.objects.get('tools_like')!.bytes }], RAW_FIELDS) });
+  const post = () =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/btf',
+      ...btfForm([{ name: 'p.bpf.o', bytes: fixtures.objects.get('tools_like')!.bytes }], RAW_FIELDS),
+    });
   const first = await post();
   t.equal(first.statusCode, 422, why(first));
   t.match(first.json(), { error: 'trim_failed', field: 'object', message: /stopped every worker/ });

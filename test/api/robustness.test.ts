@@ -28,7 +28,29 @@ function random(seed: number) {
   return { int, pick };
 }
 
-const NASTY_SEGMENTS = ['..', '.', '%2e%2e', '..%2F..%2Fetc', '%00', '%ff', '%', '%zz', 'a%2Fb', '~', '-x', '.hidden', 'x'.repeat(300), 'ü', '%F0%9F%92%A9', '*', '%20', 'a b', '\\', 'CON', ''];
+const NASTY_SEGMENTS = [
+  '..',
+  '.',
+  '%2e%2e',
+  '..%2F..%2Fetc',
+  '%00',
+  '%ff',
+  '%',
+  '%zz',
+  'a%2Fb',
+  '~',
+  '-x',
+  '.hidden',
+  'x'.repeat(300),
+  'ü',
+  '%F0%9F%92%A9',
+  '*',
+  '%20',
+  'a b',
+  '\\',
+  'CON',
+  '',
+];
 
 t.test('random paths and query strings never answer 500', async (t) => {
   const { app } = await setupApi(t);
@@ -51,7 +73,11 @@ t.test('random paths and query strings never answer 500', async (t) => {
       .pick(templates)
       .replace(/\{s\}/g, segment)
       .replace('{h}', () => rng.pick(['a'.repeat(64), 'A'.repeat(64), segment()]));
-    const res = await app.inject({ method: 'GET', url, headers: { accept: rng.pick(['*/*', 'application/x-xz', 'text/html;q=0', ';;;', 'application/x-xz;q=abc']) } });
+    const res = await app.inject({
+      method: 'GET',
+      url,
+      headers: { accept: rng.pick(['*/*', 'application/x-xz', 'text/html;q=0', ';;;', 'application/x-xz;q=abc']) },
+    });
     requests++;
     if (res.statusCode >= 500) t.fail(`${url}: ${res.statusCode} ${res.body.slice(0, 200)}`);
     if (res.statusCode >= 400 && !ErrorBody.safeParse(res.json()).success) t.fail(`${url}: not an error body: ${res.body.slice(0, 200)}`);
@@ -63,7 +89,10 @@ t.test('random and malformed upload bodies never answer 500', async (t) => {
   const { app, fixtures } = await setupApi(t, { maxFileBytes: 256 * 1024, maxFiles: 3 });
   const rng = random(Number(process.env.FUZZ_SEED ?? 99));
   const object = fixtureObject(fixtures, 'enum64').bytes;
-  const good = multipart([...Object.entries(RAW_FIELDS).map(([name, data]) => ({ name, data })), { name: 'object', filename: 'o.o', data: object }]);
+  const good = multipart([
+    ...Object.entries(RAW_FIELDS).map(([name, data]) => ({ name, data })),
+    { name: 'object', filename: 'o.o', data: object },
+  ]);
   const bodies: (() => InjectOptions)[] = [
     () => ({ payload: randomBytes(rng.int(2000)), headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }),
     () => ({ payload: good.payload.subarray(0, rng.int(good.payload.length)), headers: good.headers }),
@@ -73,18 +102,37 @@ t.test('random and malformed upload bodies never answer 500', async (t) => {
       for (let i = 0; i < 1 + rng.int(20); i++) copy[rng.int(copy.length)] = rng.int(256);
       return { payload: copy, headers: good.headers };
     },
-    () => ({ payload: good.payload, headers: { 'content-type': rng.pick(['multipart/form-data', 'multipart/form-data; boundary=', 'multipart/mixed; boundary=x', 'text/plain', 'application/json', 'application/x-www-form-urlencoded']) } }),
+    () => ({
+      payload: good.payload,
+      headers: {
+        'content-type': rng.pick([
+          'multipart/form-data',
+          'multipart/form-data; boundary=',
+          'multipart/mixed; boundary=x',
+          'text/plain',
+          'application/json',
+          'application/x-www-form-urlencoded',
+        ]),
+      },
+    }),
     () => ({ payload: '{"distro": ', headers: { 'content-type': 'application/json' } }),
     () => ({ payload: 'a=b&c', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
     () =>
       multipart([
-        { name: rng.pick(['object', 'bpf', 'distro', '__proto__', 'constructor', '', 'x'.repeat(200)]), filename: rng.pick([undefined, 'a.o', '../../etc/passwd', '']), data: randomBytes(rng.int(512)) },
+        {
+          name: rng.pick(['object', 'bpf', 'distro', '__proto__', 'constructor', '', 'x'.repeat(200)]),
+          filename: rng.pick([undefined, 'a.o', '../../etc/passwd', '']),
+          data: randomBytes(rng.int(512)),
+        },
         ...Object.entries(RAW_FIELDS).map(([name, data]) => ({ name, data: rng.int(4) === 0 ? randomBytes(20).toString('latin1') : data })),
       ]),
     () => multipart(Array.from({ length: 5 + rng.int(40) }, (_, i) => ({ name: `f${i}`, data: 'x' }))),
     () => multipart([{ name: 'object', filename: 'big.o', data: Buffer.alloc(300 * 1024, 0x7f) }]),
   ];
-  const urls = ['/api/v1/btf', `/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64`];
+  const urls = [
+    '/api/v1/btf',
+    `/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64`,
+  ];
   for (let i = 0; i < 300; i++) {
     const url = rng.pick(urls);
     const res = await app.inject({ method: 'POST', url, ...rng.pick(bodies)() });
@@ -124,26 +172,42 @@ t.test('toErrorReply: each error type on its status', async (t) => {
   t.equal(toErrorReply(new TypeError('secret detail')).body.message, 'internal error', 'a bug does not leak its message');
 });
 
-t.test('identity fields named like Object.prototype members are plain names: an unknown kernel, never 503 (found by npm run fuzz)', async (t) => {
-  const { app, fixtures } = await setupApi(t);
-  const hash = 'a'.repeat(64);
-  for (const name of ['constructor', '__proto__']) {
-    const requests: [string, InjectOptions][] = [
-      ['POST /api/v1/btf', { method: 'POST', url: '/api/v1/btf', ...multipart([...Object.entries({ ...RAW_FIELDS, distro_version: name }).map(([n, data]) => ({ name: n, data })), { name: 'object', filename: 'o.o', data: fixtureObject(fixtures, 'enum64').bytes }]) }],
-      ['GET /api/v1/btf/...', { url: `/api/v1/btf/${hash}/ubuntu/${name}/x86_64/5.15.0-91-generic` }],
-      ['GET /api/v1/kernels/...', { url: `/api/v1/kernels/ubuntu/${name}/x86_64/5.15.0-91-generic` }],
-      ['GET /api/v1/kernels?...', { url: `/api/v1/kernels?distro=ubuntu&distro_version=${name}` }],
-      ['GET /api/v1/download', { url: `/api/v1/download?distribution=ubuntu&distribution_version=${name}&kernel_version=5.15.0-91-generic&arch=x86_64` }],
-    ];
-    for (const [what, request] of requests) {
-      const res = await app.inject(request);
-      if (what === 'GET /api/v1/kernels?...') {
-        t.equal(res.statusCode, 200, `${what} with distro_version ${name}: ${res.body.slice(0, 160)}`);
-        t.match(res.json(), { items: [], total: 0 }, 'no kernel has that release');
-      } else {
-        t.equal(res.statusCode, 404, `${what} with distro_version ${name}: ${res.body.slice(0, 160)}`);
-        t.match(res.json(), { error: /not_found$/ });
+t.test(
+  'identity fields named like Object.prototype members are plain names: an unknown kernel, never 503 (found by npm run fuzz)',
+  async (t) => {
+    const { app, fixtures } = await setupApi(t);
+    const hash = 'a'.repeat(64);
+    for (const name of ['constructor', '__proto__']) {
+      const requests: [string, InjectOptions][] = [
+        [
+          'POST /api/v1/btf',
+          {
+            method: 'POST',
+            url: '/api/v1/btf',
+            ...multipart([
+              ...Object.entries({ ...RAW_FIELDS, distro_version: name }).map(([n, data]) => ({ name: n, data })),
+              { name: 'object', filename: 'o.o', data: fixtureObject(fixtures, 'enum64').bytes },
+            ]),
+          },
+        ],
+        ['GET /api/v1/btf/...', { url: `/api/v1/btf/${hash}/ubuntu/${name}/x86_64/5.15.0-91-generic` }],
+        ['GET /api/v1/kernels/...', { url: `/api/v1/kernels/ubuntu/${name}/x86_64/5.15.0-91-generic` }],
+        ['GET /api/v1/kernels?...', { url: `/api/v1/kernels?distro=ubuntu&distro_version=${name}` }],
+        [
+          'GET /api/v1/download',
+          { url: `/api/v1/download?distribution=ubuntu&distribution_version=${name}&kernel_version=5.15.0-91-generic&arch=x86_64` },
+        ],
+      ];
+      for (const [what, request] of requests) {
+        const res = await app.inject(request);
+        if (what === 'GET /api/v1/kernels?...') {
+          t.equal(res.statusCode, 200, `${what} with distro_version ${name}: ${res.body.slice(0, 160)}`);
+          t.match(res.json(), { items: [], total: 0 }, 'no kernel has that release');
+        } else {
+          t.equal(res.statusCode, 404, `${what} with distro_version ${name}: ${res.body.slice(0, 160)}`);
+          t.match(res.json(), { error: /not_found$/ });
+        }
       }
     }
-  }
-});
+  },
+);

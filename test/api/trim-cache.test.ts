@@ -22,7 +22,10 @@ t.test('TrimResultCache: keyed by objects hash and kernel, least recently used o
   t.equal(cache.get(hash(1), K, KS)?.sha256, 'a', 'hash 1 used: now the most recent');
   cache.set(hash(4), K, KS, new Uint8Array(1000).fill(4), 'd');
   t.equal(cache.get(hash(2), K, KS), undefined, 'the least recently used went out');
-  t.same([1, 3, 4].map((n) => cache.get(hash(n), K, KS)?.btf[0]), [1, 3, 4]);
+  t.same(
+    [1, 3, 4].map((n) => cache.get(hash(n), K, KS)?.btf[0]),
+    [1, 3, 4],
+  );
   t.ok(cache.stats().bytes <= cache.maxBytes);
   cache.set(hash(9), K, KS, new Uint8Array(5000), 'big');
   t.equal(cache.get(hash(9), K, KS), undefined, 'an entry over the whole budget is not kept');
@@ -37,7 +40,7 @@ t.test('TrimResultCache: keyed by objects hash and kernel, least recently used o
 t.test('TrimResultCache: keyed by the kernel content too; remembers the last kernel sha256 the catalog gave', async (t) => {
   const cache = new TrimResultCache(10_000);
   cache.set(hash(1), K, KS, new Uint8Array([1]), 'old');
-  t.equal(cache.get(hash(1), K, 'e'.repeat(64)), undefined, 'a replaced kernel (new sha256) misses the old content\'s trim');
+  t.equal(cache.get(hash(1), K, 'e'.repeat(64)), undefined, "a replaced kernel (new sha256) misses the old content's trim");
   t.equal(cache.get(hash(1), K, KS)?.sha256, 'old');
   t.equal(cache.lastKernelSha256(K), undefined);
   cache.noteKernel(K, KS);
@@ -56,7 +59,11 @@ t.test('TrimHitRecorder: hits coalesced and written in the background; bounded; 
     },
   };
   const reports: [string, number][] = [];
-  const recorder = new TrimHitRecorder(catalog, { flushIntervalMs: 20, maxPending: 2, onError: (err, dropped) => reports.push([String(err), dropped]) });
+  const recorder = new TrimHitRecorder(catalog, {
+    flushIntervalMs: 20,
+    maxPending: 2,
+    onError: (err, dropped) => reports.push([String(err), dropped]),
+  });
   recorder.record(hash(1), K, KS);
   recorder.record(hash(1), K, KS);
   recorder.record(hash(2), K, KS);

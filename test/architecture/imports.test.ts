@@ -57,9 +57,14 @@ const graph = new Map<string, string[]>(
 const folderOf = (module: string) => module.split('/')[0]!;
 
 t.test('every module resolves and every folder has a layer', async (t) => {
-  for (const [module, targets] of graph) for (const target of targets) t.ok(graph.has(target), `${module} imports ${target}, a module of src/`);
+  for (const [module, targets] of graph)
+    for (const target of targets) t.ok(graph.has(target), `${module} imports ${target}, a module of src/`);
   const folders = [...new Set(modules.map(folderOf))];
-  t.same(folders.filter((f) => !layerOf.has(f)), [], 'folders without a layer (add them to LAYERS and docs/ARCHITECTURE.md)');
+  t.same(
+    folders.filter((f) => !layerOf.has(f)),
+    [],
+    'folders without a layer (add them to LAYERS and docs/ARCHITECTURE.md)',
+  );
 });
 
 t.test('no import climbs back up a layer', async (t) => {
@@ -77,16 +82,35 @@ t.test('no import climbs back up a layer', async (t) => {
 
 t.test('the codec imports nothing outside src/btf; processors neither api/ nor cli/; the queue no processor', async (t) => {
   const edges = [...graph].flatMap(([module, targets]) => targets.map((target) => [module, target] as const));
-  const offending = (from: string, to: (target: string) => boolean) => edges.filter(([m, target]) => folderOf(m) === from && to(target)).map((e) => e.join(' -> '));
-  t.same(offending('btf', (target) => folderOf(target) !== 'btf'), [], 'src/btf is self-contained');
-  t.same(offending('jobs', (target) => ['api', 'cli', 'service'].includes(folderOf(target))), [], 'src/jobs imports neither api/, cli/ nor service/');
-  t.same(offending('queue', (target) => folderOf(target) === 'jobs'), [], 'src/queue imports no processor');
-  t.same(offending('api', (target) => ['jobs', 'service', 'cli'].includes(folderOf(target))), [], 'the API only enqueues and waits');
+  const offending = (from: string, to: (target: string) => boolean) =>
+    edges.filter(([m, target]) => folderOf(m) === from && to(target)).map((e) => e.join(' -> '));
+  t.same(
+    offending('btf', (target) => folderOf(target) !== 'btf'),
+    [],
+    'src/btf is self-contained',
+  );
+  t.same(
+    offending('jobs', (target) => ['api', 'cli', 'service'].includes(folderOf(target))),
+    [],
+    'src/jobs imports neither api/, cli/ nor service/',
+  );
+  t.same(
+    offending('queue', (target) => folderOf(target) === 'jobs'),
+    [],
+    'src/queue imports no processor',
+  );
+  t.same(
+    offending('api', (target) => ['jobs', 'service', 'cli'].includes(folderOf(target))),
+    [],
+    'the API only enqueues and waits',
+  );
 });
 
 t.test('routes import no other route', async (t) => {
   const route = (module: string) => module.startsWith('api/routes/');
-  const crossing = [...graph].flatMap(([module, targets]) => (route(module) ? targets.filter(route).map((target) => `${module} -> ${target}`) : []));
+  const crossing = [...graph].flatMap(([module, targets]) =>
+    route(module) ? targets.filter(route).map((target) => `${module} -> ${target}`) : [],
+  );
   t.same(crossing, []);
 });
 

@@ -16,8 +16,6 @@ import { concatBytes, padToBlock, tarHeader } from './tar-header.js';
 const noTools = hasTool('xz') && hasTool('tar') ? false : 'xz or GNU tar is not installed';
 const noKernelBtf = noTools || (isReadable(KERNEL_BTF) ? false : `${KERNEL_BTF} is not readable`);
 
-
-
 /** `tar -cJf NAME.btf.tar.xz -C dir ENTRY...`, as BTFHub builds its archives. */
 async function tarXz(dir: string, entries: Record<string, Uint8Array | string>): Promise<Uint8Array> {
   const src = join(dir, `src-${Object.keys(entries).length}-${Date.now()}`);
@@ -70,7 +68,7 @@ t.test('choosing the .btf entry', { skip: noTools }, async (t) => {
   const dir = await tempDir(t);
   const other = encodeBtf([{ kind: BtfKind.Float, name: 'double', size: 8 }]);
 
-  const withReadme = await tarXz(dir, { 'README': 'not btf', '5.4.0-1.btf': SMALL_BTF });
+  const withReadme = await tarXz(dir, { README: 'not btf', '5.4.0-1.btf': SMALL_BTF });
   t.same(await readKernelBtfFile(withReadme, 'a.tar.xz'), SMALL_BTF, 'other files are ignored');
 
   const nested = await tarXz(dir, { 'ubuntu/20.04/x86_64/5.4.0-1.btf': SMALL_BTF });
@@ -80,8 +78,11 @@ t.test('choosing the .btf entry', { skip: noTools }, async (t) => {
   t.same(await readKernelBtfFile(two, '/some/dir/5.4.0-2.btf.tar.xz'), other, 'two: the one named like the archive');
   await t.rejects(readKernelBtfFile(two, 'x.btf.tar.xz'), { code: 'FORMAT', message: /x.btf.tar.xz: archive holds 2 .btf files/ });
 
-  const none = await tarXz(dir, { 'vmlinux': SMALL_BTF });
-  await t.rejects(readKernelBtfFile(none, 'none.tar.xz'), { code: 'FORMAT', message: /none.tar.xz: archive holds no .btf file \(entries: vmlinux\)/ });
+  const none = await tarXz(dir, { vmlinux: SMALL_BTF });
+  await t.rejects(readKernelBtfFile(none, 'none.tar.xz'), {
+    code: 'FORMAT',
+    message: /none.tar.xz: archive holds no .btf file \(entries: vmlinux\)/,
+  });
 
   const notBtf = await tarXz(dir, { 'k.btf': 'plain text' });
   await t.rejects(readKernelBtfFile(notBtf, 'k.btf.tar.xz'), { code: 'FORMAT', message: /'k.btf' is neither raw BTF nor an ELF file/ });
@@ -91,11 +92,17 @@ t.test('hostile and broken archives', { skip: noTools }, async (t) => {
   const traversal = await compressXz(
     concatBytes(tarHeader({ name: '../../etc/k.btf', size: SMALL_BTF.length }), padToBlock(SMALL_BTF), new Uint8Array(1024)),
   );
-  await t.rejects(readKernelBtfFile(traversal, 't.tar.xz'), { name: 'ArchiveError', code: 'UNSAFE_ENTRY', message: /'\.\.\/\.\.\/etc\/k\.btf'/ });
+  await t.rejects(readKernelBtfFile(traversal, 't.tar.xz'), {
+    name: 'ArchiveError',
+    code: 'UNSAFE_ENTRY',
+    message: /'\.\.\/\.\.\/etc\/k\.btf'/,
+  });
 
   const good = await makeBtfTarXz('k', SMALL_BTF);
   await t.rejects(readKernelBtfFile(good.subarray(0, good.length - 30), 'cut.btf.tar.xz'), {
-    name: 'ArchiveError', code: 'XZ', message: /^cut.btf.tar.xz: xz: /,
+    name: 'ArchiveError',
+    code: 'XZ',
+    message: /^cut.btf.tar.xz: xz: /,
   });
 
   const truncatedTar = await compressXz(writeSingleFileTar('k.btf', SMALL_BTF).subarray(0, 600));
@@ -105,6 +112,8 @@ t.test('hostile and broken archives', { skip: noTools }, async (t) => {
   await t.rejects(readKernelBtfFile(big, 'big.tar.xz', { maxUncompressedBytes: 1024 * 1024 }), { code: 'LIMIT', message: /^big.tar.xz: / });
 
   await t.rejects(readKernelBtfFile(new TextEncoder().encode('#!/bin/sh\n'), 'script.sh'), {
-    name: 'ArchiveError', code: 'FORMAT', message: /^script.sh: not raw BTF, an ELF file with .BTF, or a .btf.tar.xz archive/,
+    name: 'ArchiveError',
+    code: 'FORMAT',
+    message: /^script.sh: not raw BTF, an ELF file with .BTF, or a .btf.tar.xz archive/,
   });
 });

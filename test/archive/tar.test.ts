@@ -14,7 +14,6 @@ const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('utf8');
 const tarCode = { name: 'ArchiveError', code: 'TAR' };
 const unsafe = { name: 'ArchiveError', code: 'UNSAFE_ENTRY' };
 
-
 /** Files, a directory, a symlink and a path longer than ustar's 100-byte name field. */
 async function makeTree(root: string): Promise<string> {
   const longDir = 'd'.repeat(60);
@@ -59,7 +58,13 @@ t.test('our single-file writer', async (t) => {
   t.test('is read back by GNU tar', { skip: noTar }, async (t) => {
     const dir = await tempDir(t);
     await writeFile(join(dir, 'x.tar'), archive);
-    t.equal(execFileSync('tar', ['-tvf', join(dir, 'x.tar')]).toString().trim().split('\n').length, 1);
+    t.equal(
+      execFileSync('tar', ['-tvf', join(dir, 'x.tar')])
+        .toString()
+        .trim()
+        .split('\n').length,
+      1,
+    );
     execFileSync('tar', ['-xf', join(dir, 'x.tar'), '-C', dir]);
     t.same(new Uint8Array(await readFile(join(dir, '5.15.0-91-generic.btf'))), data);
   });
@@ -106,7 +111,11 @@ t.test('malformed archives are ArchiveError TAR, with the offset', async (t) => 
 t.test('pax and GNU meta headers are validated', async (t) => {
   const pax = (records: string) => {
     const body = new TextEncoder().encode(records);
-    return concatBytes(tarHeader({ name: 'PaxHeader', typeflag: 'x', size: body.length }), padToBlock(body), writeSingleFileTar('f.btf', new Uint8Array(3)));
+    return concatBytes(
+      tarHeader({ name: 'PaxHeader', typeflag: 'x', size: body.length }),
+      padToBlock(body),
+      writeSingleFileTar('f.btf', new Uint8Array(3)),
+    );
   };
   t.equal([...readTarEntries(pax(paxRecord('path=renamed/by/pax.btf')))][0]!.name, 'renamed/by/pax.btf');
   t.throws(() => [...readTarEntries(pax('99 path=x\n'))], { ...tarCode, message: /overruns/ });
@@ -114,7 +123,11 @@ t.test('pax and GNU meta headers are validated', async (t) => {
   t.throws(() => [...readTarEntries(pax(paxRecord('size=-1')))], { ...tarCode, message: /invalid pax size/ });
   t.throws(() => [...readTarEntries(pax('9 novalu\n'))], { ...tarCode, message: /malformed pax record/ });
 
-  const dangling = concatBytes(tarHeader({ name: '././@LongLink', typeflag: 'L', size: 4 }), padToBlock(new Uint8Array([0x61, 0x62, 0x63, 0])), new Uint8Array(1024));
+  const dangling = concatBytes(
+    tarHeader({ name: '././@LongLink', typeflag: 'L', size: 4 }),
+    padToBlock(new Uint8Array([0x61, 0x62, 0x63, 0])),
+    new Uint8Array(1024),
+  );
   t.throws(() => [...readTarEntries(dangling)], { ...tarCode, message: /not followed by an entry/ });
 });
 
@@ -126,7 +139,13 @@ t.test('GNU base-256 sizes', async (t) => {
 
 t.test('safeEntryPath refuses what would escape an extraction directory', async (t) => {
   const entry = (name: string, type: TarEntry['type'] = 'file'): TarEntry => ({
-    name, type, typeflag: '0', linkName: '', size: 0, data: new Uint8Array(0), headerOffset: 0,
+    name,
+    type,
+    typeflag: '0',
+    linkName: '',
+    size: 0,
+    data: new Uint8Array(0),
+    headerOffset: 0,
   });
   t.equal(safeEntryPath(entry('./a//b/./c.btf')), 'a/b/c.btf');
   t.equal(safeEntryPath(entry('dir/', 'directory')), 'dir');
@@ -144,7 +163,10 @@ t.test('traversal names written by GNU tar -P are read as they are, and refused 
   await writeFile(join(dir, 'outside.btf'), 'x');
   execFileSync('tar', ['-cPf', join(dir, 'evil.tar'), '../outside.btf', join(dir, 'outside.btf')], { cwd: join(dir, 'inner') });
   const entries = [...readTarEntries(await readFile(join(dir, 'evil.tar')))];
-  t.same(entries.map((e) => e.name), ['../outside.btf', join(dir, 'outside.btf')]);
+  t.same(
+    entries.map((e) => e.name),
+    ['../outside.btf', join(dir, 'outside.btf')],
+  );
   for (const e of entries) t.throws(() => safeEntryPath(e), unsafe);
 });
 
@@ -156,7 +178,7 @@ t.test('mutated archives fail only with ArchiveError', async (t) => {
     writeSingleFileTar('x.btf', new Uint8Array(1500).fill(9)),
   );
   let seed = 1;
-  const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
   let rejected = 0;
   for (let i = 0; i < 2000; i++) {
     const bytes = base.slice(0, random() < 0.2 ? Math.floor(random() * base.length) : base.length);

@@ -27,7 +27,9 @@ t.test('xz', { skip: noXz }, async (t) => {
     const bomb = await compressXz(new Uint8Array(16 * MiB));
     t.ok(bomb.length < 64 * 1024, `16 MiB of zeros packs into ${bomb.length} bytes`);
     await t.rejects(decompressXz(bomb, { maxOutputBytes: MiB }), {
-      name: 'ArchiveError', code: 'LIMIT', message: /exceeds the limit of 1048576 bytes/,
+      name: 'ArchiveError',
+      code: 'LIMIT',
+      message: /exceeds the limit of 1048576 bytes/,
     });
     const exact = await compressXz(new Uint8Array(MiB));
     t.equal((await decompressXz(exact, { maxOutputBytes: MiB })).length, MiB, 'exactly the limit is allowed');
@@ -40,10 +42,14 @@ t.test('xz', { skip: noXz }, async (t) => {
     flipped[middle] = (packed[middle] ?? 0) ^ 0xff;
     await t.rejects(decompressXz(flipped, { maxOutputBytes: MiB }), { name: 'ArchiveError', code: 'XZ' });
     await t.rejects(decompressXz(packed.subarray(0, packed.length - 20), { maxOutputBytes: MiB }), {
-      name: 'ArchiveError', code: 'XZ', message: /xz: .*(Unexpected end of input|corrupt)/,
+      name: 'ArchiveError',
+      code: 'XZ',
+      message: /xz: .*(Unexpected end of input|corrupt)/,
     });
     await t.rejects(decompressXz(new TextEncoder().encode('not xz at all'), { maxOutputBytes: MiB }), {
-      name: 'ArchiveError', code: 'XZ', message: /File format not recognized/,
+      name: 'ArchiveError',
+      code: 'XZ',
+      message: /File format not recognized/,
     });
   });
 

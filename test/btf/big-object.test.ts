@@ -15,13 +15,25 @@ const cannot = await whyFixturesCannotBeBuilt();
 
 t.test('a generated object of thousands of relocations is trimmed exactly as bpftool trims it', { skip: cannot ?? false }, async (t) => {
   const big = await ensureBigObject(SUITE_SIZE, KERNEL_BTF);
-  t.ok(big.relocations >= SUITE_SIZE.relocations && big.types >= SUITE_SIZE.minTypes, `${big.relocations} relocations over ${big.types} types`);
+  t.ok(
+    big.relocations >= SUITE_SIZE.relocations && big.types >= SUITE_SIZE.minTypes,
+    `${big.relocations} relocations over ${big.types} types`,
+  );
   const kernel = Btf.parse(new Uint8Array(await readFile(big.vmlinuxPath)));
   const object = parseBpfObject(new Uint8Array(await readFile(big.objectPath)), 'big.bpf.o');
   const records = object.ext.coreRelos.flatMap((b) => b.records);
   t.equal(records.length, big.relocations, 'every generated relocation is in the object');
   const kinds = new Set(records.map((r) => r.kind));
-  for (const kind of [CoreReloKind.FieldByteOffset, CoreReloKind.FieldExists, CoreReloKind.FieldByteSize, CoreReloKind.TypeExists, CoreReloKind.TypeSize, CoreReloKind.TypeIdTarget, CoreReloKind.EnumvalExists, CoreReloKind.EnumvalValue]) {
+  for (const kind of [
+    CoreReloKind.FieldByteOffset,
+    CoreReloKind.FieldExists,
+    CoreReloKind.FieldByteSize,
+    CoreReloKind.TypeExists,
+    CoreReloKind.TypeSize,
+    CoreReloKind.TypeIdTarget,
+    CoreReloKind.EnumvalExists,
+    CoreReloKind.EnumvalValue,
+  ]) {
     t.ok(kinds.has(kind), `has relocations of kind ${kind}`);
   }
   const ours = trimBtf(kernel, [object]);

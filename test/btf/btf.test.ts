@@ -148,14 +148,43 @@ t.test('malformed BTF is a typed error that says where', async (t) => {
     ['hdr_len past the end', mutate((v) => v.setUint32(4, 1 << 30, true)), /past the end/],
     ['string section outside', mutate((v) => v.setUint32(20, 1 << 20, true)), /string section .* outside/],
     ['types overlap strings', mutate((v) => v.setUint32(12, typeLen + 4, true)), /overlaps/],
-    ['unaligned type_off', mutate((v) => { v.setUint32(8, 2, true); v.setUint32(12, typeLen - 2, true); }), /not 4-byte aligned/],
-    ['strings not NUL-terminated', mutate((_v, b) => { b[b.length - 1] = 0x41; }), /not NUL-terminated/],
-    ['split BTF', mutate((_v, b) => { b[24 + typeLen] = 0x41; }), /split BTF/],
+    [
+      'unaligned type_off',
+      mutate((v) => {
+        v.setUint32(8, 2, true);
+        v.setUint32(12, typeLen - 2, true);
+      }),
+      /not 4-byte aligned/,
+    ],
+    [
+      'strings not NUL-terminated',
+      mutate((_v, b) => {
+        b[b.length - 1] = 0x41;
+      }),
+      /not NUL-terminated/,
+    ],
+    [
+      'split BTF',
+      mutate((_v, b) => {
+        b[24 + typeLen] = 0x41;
+      }),
+      /split BTF/,
+    ],
     ['unknown kind', mutate((v) => v.setUint32(24 + 4, 25 << 24, true)), /unknown kind 25/],
     ['reserved info bits', mutate((v) => v.setUint32(24 + 4, (1 << 24) | (1 << 20), true)), /reserved bits/],
     ['name offset out of range', mutate((v) => v.setUint32(24, 0xffffff, true)), /name offset 16777215/],
-    ['truncated record', mutate((v) => { v.setUint32(12, typeLen - 4, true); }), /truncated by the end of the type section|trailing bytes/],
-    ['huge vlen', mutate((v) => v.setUint32(24 + 16 + 4, (BtfKind.Struct << 24) | 0xffff, true)), /type \[2\] STRUCT at offset 40 is truncated/],
+    [
+      'truncated record',
+      mutate((v) => {
+        v.setUint32(12, typeLen - 4, true);
+      }),
+      /truncated by the end of the type section|trailing bytes/,
+    ],
+    [
+      'huge vlen',
+      mutate((v) => v.setUint32(24 + 16 + 4, (BtfKind.Struct << 24) | 0xffff, true)),
+      /type \[2\] STRUCT at offset 40 is truncated/,
+    ],
     ['dangling type id', mutate((v) => v.setUint32(24 + 16 + 8, 9999, true)), /./],
   ];
   for (const [what, bytes, message] of cases) {
@@ -193,7 +222,11 @@ t.test('the machine kernel BTF: index, byte-exact round trip, big-endian round t
   t.equal(fromBe.typeCount, btf.typeCount);
   let mismatches = 0;
   const bigintAsText = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
-  for (const [id, type] of fromBe.types()) if (JSON.stringify(type, bigintAsText) !== JSON.stringify(types[id - 1], bigintAsText)) mismatches++;
+  for (const [id, type] of fromBe.types())
+    if (JSON.stringify(type, bigintAsText) !== JSON.stringify(types[id - 1], bigintAsText)) mismatches++;
   t.equal(mismatches, 0, 'the big-endian copy decodes to the same types');
-  t.ok(Buffer.from(encodeBtf([...fromBe.types()].map(([, x]) => x))).equals(Buffer.from(encodeBtf(types))), 'BE target re-encodes to the same LE output');
+  t.ok(
+    Buffer.from(encodeBtf([...fromBe.types()].map(([, x]) => x))).equals(Buffer.from(encodeBtf(types))),
+    'BE target re-encodes to the same LE output',
+  );
 });

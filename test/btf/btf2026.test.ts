@@ -8,8 +8,19 @@
  */
 import t, { type Test } from 'tap';
 import {
-  Btf, BtfKind, CodecError, CoreReloKind as K, dumpRaw, encodeBtf, parseBpfObject, STANDARD_LAYOUT, StringTableBuilder, trimBtf, verifyTrim,
-  type BpfObject, type BtfType,
+  Btf,
+  BtfKind,
+  CodecError,
+  CoreReloKind as K,
+  dumpRaw,
+  encodeBtf,
+  parseBpfObject,
+  STANDARD_LAYOUT,
+  StringTableBuilder,
+  trimBtf,
+  verifyTrim,
+  type BpfObject,
+  type BtfType,
 } from '../../src/btf/index.js';
 import { buildBpfObject, buildBtfExt, buildObjectBtf } from '../helpers/btf-ext-builder.js';
 import { buildElf } from '../helpers/elf-builder.js';
@@ -41,15 +52,23 @@ function trimsLikeBpftool(t: Test, label: string, target: Btf) {
     if (!Buffer.from(ours).equals(Buffer.from(oracle))) t.fail(`${label}: ${name} differs from bpftool's trim of the original kernel`);
     compared++;
   }
-  const all = [...fixtures.oracle.single.keys()].filter((n) => n !== 'type_matches' && n !== 'type_matches_cases').map((n) => objects.get(n)!);
+  const all = [...fixtures.oracle.single.keys()]
+    .filter((n) => n !== 'type_matches' && n !== 'type_matches_cases')
+    .map((n) => objects.get(n)!);
   const ours = trimBtf(target, all);
-  t.ok(Buffer.from(ours).equals(Buffer.from(fixtures.oracle.all)), `${label}: ${compared} fixtures alone and all together trim as bpftool trims the original kernel`);
+  t.ok(
+    Buffer.from(ours).equals(Buffer.from(fixtures.oracle.all)),
+    `${label}: ${compared} fixtures alone and all together trim as bpftool trims the original kernel`,
+  );
   t.equal(verifyTrim(target, Btf.parse(ours), all).mismatchCount, 0, `${label}: the trim verifies against the 2026 kernel`);
 }
 
 t.test('2026 variants of the kernel trim exactly as bpftool trims the original', async (t) => {
   for (const [label, options] of variants) {
-    for (const [order, classic] of [['LE', fixtures.vmlinux], ['BE', kernelBe]] as const) {
+    for (const [order, classic] of [
+      ['LE', fixtures.vmlinux],
+      ['BE', kernelBe],
+    ] as const) {
       // Big-endian: the full set once, enough to cover the byte-order paths.
       if (order === 'BE' && label !== 'all of it') continue;
       const built = toBtf2026(classic, options);
@@ -70,9 +89,17 @@ t.test('decode(encode(x)) reproduces a 2026 BTF byte for byte, layout included',
     const { bytes, unknownId } = toBtf2026(classic, { layout: true, datasecVars: 70_000, unknownKind: UNKNOWN });
     const btf = Btf.parse(bytes);
     const opaque = btf.type(unknownId!);
-    t.match(opaque, { kind: BtfKind.Opaque, rawKind: 20, name: 'mystery', vlen: 3, sizeOrType: 0x1234 }, 'the unknown kind is an opaque type');
+    t.match(
+      opaque,
+      { kind: BtfKind.Opaque, rawKind: 20, name: 'mystery', vlen: 3, sizeOrType: 0x1234 },
+      'the unknown kind is an opaque type',
+    );
     t.equal(opaque.kind === BtfKind.Opaque && opaque.data.length, 4 + 3 * 8, 'its data is info_sz + vlen x elem_sz');
-    const again = encodeBtf(typesOf(btf), { strings: StringTableBuilder.fromSection(btf.stringSection), layout: btf.layout, littleEndian: btf.littleEndian });
+    const again = encodeBtf(typesOf(btf), {
+      strings: StringTableBuilder.fromSection(btf.stringSection),
+      layout: btf.layout,
+      littleEndian: btf.littleEndian,
+    });
     t.ok(Buffer.from(again).equals(Buffer.from(bytes)), `${btf.littleEndian ? 'LE' : 'BE'}: byte-identical (${bytes.length} bytes)`);
   }
   // A 32-byte header without a layout (what a 2026 libbpf writes when asked for no layout).
@@ -95,16 +122,42 @@ t.test('the raw dump prints vlen above 65,535 whole', async (t) => {
 t.test('the encoder: 24-bit vlen, a classic header by default, opaque types keep their byte order', async (t) => {
   const list = new TypeList();
   const int = list.int('int');
-  const many = list.add({ kind: BtfKind.Enum, name: 'wide', size: 4, signed: false, values: Array.from({ length: 70_000 }, (_, i) => ({ name: `E${i}`, value: i })) });
+  const many = list.add({
+    kind: BtfKind.Enum,
+    name: 'wide',
+    size: 4,
+    signed: false,
+    values: Array.from({ length: 70_000 }, (_, i) => ({ name: `E${i}`, value: i })),
+  });
   const blob = encodeBtf(list.types);
   t.equal(new DataView(blob.buffer).getUint32(4, true), 24, 'the default header is 24 bytes');
   const btf = Btf.parse(blob);
   t.equal(btf.vlen(many), 70_000);
-  t.equal(btf.type(many).kind === BtfKind.Enum && btf.type(many).kind === BtfKind.Enum ? (btf.type(many) as { values: unknown[] }).values.length : 0, 70_000);
+  t.equal(
+    btf.type(many).kind === BtfKind.Enum && btf.type(many).kind === BtfKind.Enum
+      ? (btf.type(many) as { values: unknown[] }).values.length
+      : 0,
+    70_000,
+  );
   t.equal(btf.kind(int), BtfKind.Int);
-  const tooMany: BtfType = { kind: BtfKind.Struct, name: 's', size: 4, kindFlag: false, members: Array.from({ length: 0x1000000 }, () => ({ name: '', type: 1, bitOffset: 0, bitfieldSize: 0 })) };
+  const tooMany: BtfType = {
+    kind: BtfKind.Struct,
+    name: 's',
+    size: 4,
+    kindFlag: false,
+    members: Array.from({ length: 0x1000000 }, () => ({ name: '', type: 1, bitOffset: 0, bitfieldSize: 0 })),
+  };
   t.throws(() => encodeBtf([tooMany]), /more than 16777215/);
-  const opaque: BtfType = { kind: BtfKind.Opaque, rawKind: 21, name: 'x', kindFlag: true, vlen: 1, sizeOrType: 0, data: new Uint8Array(4), littleEndian: true };
+  const opaque: BtfType = {
+    kind: BtfKind.Opaque,
+    rawKind: 21,
+    name: 'x',
+    kindFlag: true,
+    vlen: 1,
+    sizeOrType: 0,
+    data: new Uint8Array(4),
+    littleEndian: true,
+  };
   t.throws(() => encodeBtf([opaque], { littleEndian: false, layout: STANDARD_LAYOUT }), /cannot change byte order/);
   const layout = [...STANDARD_LAYOUT, { infoSize: 0, elemSize: 0, flags: 0 }, { infoSize: 0, elemSize: 4, flags: 7 }];
   const round = Btf.parse(encodeBtf([opaque], { layout }));
@@ -149,10 +202,27 @@ t.test('header and layout section checks, both byte orders', async (t) => {
       ['layout past the end of the data', mutate((v) => v.setUint32(24, 1 << 20, le)), /outside the data/],
       ['layout overlapping the types', mutate((v) => v.setUint32(24, typeLen - 4, le)), /overlaps the type section/],
       ['layout overlapping the strings', mutate((v) => v.setUint32(28, layoutLen + 8, le)), /overlaps the string section/],
-      ['more layout entries than kinds', mutate((v) => { v.setUint32(28, 129 * 4, le); v.setUint32(16, layoutOff + 129 * 4, le); }, 129 * 4), /more than the 128/],
-      ['an unknown kind past the layout entries', mutate((v) => v.setUint32(28, 20 * 4, le)), /unknown kind 20 \(the layout section describes kinds 0..19\)/],
+      [
+        'more layout entries than kinds',
+        mutate((v) => {
+          v.setUint32(28, 129 * 4, le);
+          v.setUint32(16, layoutOff + 129 * 4, le);
+        }, 129 * 4),
+        /more than the 128/,
+      ],
+      [
+        'an unknown kind past the layout entries',
+        mutate((v) => v.setUint32(28, 20 * 4, le)),
+        /unknown kind 20 \(the layout section describes kinds 0..19\)/,
+      ],
       // Kind 20's entry: elem_sz is its second byte.
-      ['a huge element size', mutate((_v, b) => { b[32 + layoutOff + 20 * 4 + 1] = 255; }), /truncated by the end of the type section/],
+      [
+        'a huge element size',
+        mutate((_v, b) => {
+          b[32 + layoutOff + 20 * 4 + 1] = 255;
+        }),
+        /truncated by the end of the type section/,
+      ],
       ['no layout at all', mutate((v) => v.setUint32(28, 0, le)), /unknown kind 20 \(and no layout section describes it\)/],
     ];
     for (const [what, bytes, message] of cases) {
@@ -192,9 +262,15 @@ t.test('a type of an unknown kind is opaque: an error only when CO-RE or the tri
   const tInt = target.int('int');
   const unknownId = 6;
   const tPtr = target.ptr(unknownId);
-  target.struct('holder', 16, [['a', tInt, 0], ['p', tPtr, 64]]);
+  target.struct('holder', 16, [
+    ['a', tInt, 0],
+    ['p', tPtr, 64],
+  ]);
   target.typedef('mystery_arr', target.array(tInt, unknownId, 4));
-  const built = toBtf2026(encodeBtf(target.types), { layout: true, unknownKind: { kind: 20, infoSize: 4, elemSize: 0, vlen: 0, name: 'mystery' } });
+  const built = toBtf2026(encodeBtf(target.types), {
+    layout: true,
+    unknownKind: { kind: 20, infoSize: 4, elemSize: 0, vlen: 0, name: 'mystery' },
+  });
   t.equal(built.unknownId, unknownId);
   const targetBtf = Btf.parse(built.bytes);
   t.equal(targetBtf.describe(unknownId), 'kind 20 mystery (id 6)');
@@ -202,22 +278,59 @@ t.test('a type of an unknown kind is opaque: an error only when CO-RE or the tri
 
   const local = new TypeList();
   const lInt = local.int('int');
-  const lHolder = local.struct('holder', 16, [['a', lInt, 0], ['p', local.ptr(lInt), 64]]);
+  const lHolder = local.struct('holder', 16, [
+    ['a', lInt, 0],
+    ['p', local.ptr(lInt), 64],
+  ]);
   const lArr = local.typedef('mystery_arr', local.array(lInt, lInt, 4));
   const relos = (list: { typeId: number; access: string; kind: number }[]) => list.map((r, i) => ({ insnOff: i * 8, ...r }));
   const obj = (list: { typeId: number; access: string; kind: number }[]) =>
     parseBpfObject(buildBpfObject(local.types, { coreRelos: [{ section: 'kprobe/x', records: relos(list) }] }), 'opaque.bpf.o');
   // A field next to the pointer, and the pointer itself: the pointee is not looked at (it becomes void).
-  const out = Btf.parse(trimBtf(targetBtf, [obj([{ typeId: lHolder, access: '0:0', kind: K.FieldByteOffset }, { typeId: lHolder, access: '0:1', kind: K.FieldByteOffset }])]));
+  const out = Btf.parse(
+    trimBtf(targetBtf, [
+      obj([
+        { typeId: lHolder, access: '0:0', kind: K.FieldByteOffset },
+        { typeId: lHolder, access: '0:1', kind: K.FieldByteOffset },
+      ]),
+    ]),
+  );
   t.equal(out.typeCount, 4, 'int, the pointer and the struct are kept; the opaque type is not');
   // Keeping the array type means keeping its index type: that is looking inside the unknown kind.
-  t.throws(() => trimBtf(targetBtf, [obj([{ typeId: lArr, access: '0', kind: K.TypeExists }])]), /opaque\.bpf\.o: .* unsupported kind: kind 20 \(kind 20 mystery \(id 6\)\)/);
+  t.throws(
+    () => trimBtf(targetBtf, [obj([{ typeId: lArr, access: '0', kind: K.TypeExists }])]),
+    /opaque\.bpf\.o: .* unsupported kind: kind 20 \(kind 20 mystery \(id 6\)\)/,
+  );
 
   // An object whose own BTF has the unknown kind (a newer compiler): fine until a relocation sizes it.
   const { btf: localBtf, strings } = buildObjectBtf(local.types, ['kprobe/x', '0']);
   const local2026 = toBtf2026(localBtf, { layout: true, unknownKind: { kind: 20, infoSize: 0, elemSize: 0, vlen: 0, name: 'mystery' } });
-  const ext = buildBtfExt({ coreRelos: [{ section: 'kprobe/x', records: relos([{ typeId: lHolder, access: '0', kind: K.FieldByteOffset }, { typeId: local2026.unknownId!, access: '0', kind: K.FieldByteOffset }]) }] }, strings);
-  const object = parseBpfObject(buildElf({ sections: [{ name: '.BTF', data: local2026.bytes }, { name: '.BTF.ext', data: ext }] }), 'newer.bpf.o');
+  const ext = buildBtfExt(
+    {
+      coreRelos: [
+        {
+          section: 'kprobe/x',
+          records: relos([
+            { typeId: lHolder, access: '0', kind: K.FieldByteOffset },
+            { typeId: local2026.unknownId!, access: '0', kind: K.FieldByteOffset },
+          ]),
+        },
+      ],
+    },
+    strings,
+  );
+  const object = parseBpfObject(
+    buildElf({
+      sections: [
+        { name: '.BTF', data: local2026.bytes },
+        { name: '.BTF.ext', data: ext },
+      ],
+    }),
+    'newer.bpf.o',
+  );
   t.equal(object.btf.kind(local2026.unknownId!), 20);
-  t.throws(() => trimBtf(targetBtf, [object]), /newer\.bpf\.o: section kprobe\/x, insn #1 .*relo #1 byte_off of kind 20 mystery \(id \d+\).*cannot size kind 20 mystery/);
+  t.throws(
+    () => trimBtf(targetBtf, [object]),
+    /newer\.bpf\.o: section kprobe\/x, insn #1 .*relo #1 byte_off of kind 20 mystery \(id \d+\).*cannot size kind 20 mystery/,
+  );
 });

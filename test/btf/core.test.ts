@@ -1,5 +1,14 @@
 import t from 'tap';
-import { Btf, CodecError, parseBpfObject, relocationSteps, resolveObjectRelocations, resolveRelocations, trimBtf, CoreReloKind as K } from '../../src/btf/index.js';
+import {
+  Btf,
+  CodecError,
+  parseBpfObject,
+  relocationSteps,
+  resolveObjectRelocations,
+  resolveRelocations,
+  trimBtf,
+  CoreReloKind as K,
+} from '../../src/btf/index.js';
 import { parseAccessString } from '../../src/btf/core.js';
 import { essentialName, essentialNameHash, essentialHashAt } from '../../src/btf/names.js';
 import { TARGET, object, r, lSkFlat, lMissing, lSkMissingField, lE, lAnon, lE64, lPr, lSkRcuP } from '../helpers/crafted.js';
@@ -30,18 +39,29 @@ t.test('essential names and their hash agree, read from a string table or from a
 
 t.test('relocation outcomes say what resolved and why others did not', async (t) => {
   const target = Btf.parse(TARGET);
-  const obj = parseBpfObject(object([
-    r(lSkFlat, '0:1', K.FieldByteOffset),
-    r(lMissing, '0:0', K.FieldExists, 1),
-    r(lMissing, '0', K.TypeExists, 2),
-    r(lSkMissingField, '0:0', K.FieldByteOffset, 3),
-    r(lE, '1', K.EnumvalValue, 4),
-    r(lE64, '0', K.EnumvalValue, 5),
-    r(lSkFlat, '0', K.TypeIdLocal, 6),
-  ]), 'x.bpf.o');
+  const obj = parseBpfObject(
+    object([
+      r(lSkFlat, '0:1', K.FieldByteOffset),
+      r(lMissing, '0:0', K.FieldExists, 1),
+      r(lMissing, '0', K.TypeExists, 2),
+      r(lSkMissingField, '0:0', K.FieldByteOffset, 3),
+      r(lE, '1', K.EnumvalValue, 4),
+      r(lE64, '0', K.EnumvalValue, 5),
+      r(lSkFlat, '0', K.TypeIdLocal, 6),
+    ]),
+    'x.bpf.o',
+  );
   const outcomes = resolveRelocations(target, [obj]);
   t.equal(outcomes.length, 7);
-  t.match(outcomes[0], { object: 'x.bpf.o', section: 'kprobe/test', insnOff: 0, kindName: 'byte_off', localTypeName: 'sk', access: '0:1', value: 0 });
+  t.match(outcomes[0], {
+    object: 'x.bpf.o',
+    section: 'kprobe/test',
+    insnOff: 0,
+    kindName: 'byte_off',
+    localTypeName: 'sk',
+    access: '0:1',
+    value: 0,
+  });
   t.notOk(outcomes[0]!.reason);
   t.match(outcomes[1], { kindName: 'field_exists', value: 0, reason: 'no matching target type' });
   t.match(outcomes[2], { kindName: 'type_exists', value: 0, reason: 'no matching target type' });
@@ -52,7 +72,12 @@ t.test('relocation outcomes say what resolved and why others did not', async (t)
 });
 
 t.test('a relocation libbpf rejects ends the object with an error outcome', async (t) => {
-  const outcomes = resolveRelocations(Btf.parse(TARGET), [parseBpfObject(object([r(lSkFlat, '0:0', K.FieldByteOffset), r(lAnon, '0:0', K.FieldExists, 1), r(lSkFlat, '0:0', K.FieldByteOffset, 2)]), 'y.bpf.o')]);
+  const outcomes = resolveRelocations(Btf.parse(TARGET), [
+    parseBpfObject(
+      object([r(lSkFlat, '0:0', K.FieldByteOffset), r(lAnon, '0:0', K.FieldExists, 1), r(lSkFlat, '0:0', K.FieldByteOffset, 2)]),
+      'y.bpf.o',
+    ),
+  ]);
   t.equal(outcomes.length, 2, 'the one before, then the error; nothing after');
   t.match(outcomes[1], { kindName: 'error', value: null, reason: /anonymous types/ });
 });
@@ -61,7 +86,16 @@ t.test('a repeated relocation is resolved once while its candidates stay the sam
   const target = Btf.parse(TARGET);
   // TYPE_EXISTS on pr matches pr and pr___2 (kept both); f then matches pr___2 only and prunes
   // pr away, so the repeat of the first sees one candidate: resolved again, root pr___2.
-  const obj = parseBpfObject(object([r(lPr, '0', K.TypeExists), r(lPr, '0:0', K.FieldByteOffset, 1), r(lPr, '0', K.TypeExists, 2), r(lPr, '0', K.TypeExists, 3), r(lPr, '0:0', K.FieldByteOffset, 4)]), 'rep.bpf.o');
+  const obj = parseBpfObject(
+    object([
+      r(lPr, '0', K.TypeExists),
+      r(lPr, '0:0', K.FieldByteOffset, 1),
+      r(lPr, '0', K.TypeExists, 2),
+      r(lPr, '0', K.TypeExists, 3),
+      r(lPr, '0:0', K.FieldByteOffset, 4),
+    ]),
+    'rep.bpf.o',
+  );
   const resolved = resolveObjectRelocations(target, obj);
   const root = (i: number) => target.name(resolved[i]!.targetSpec!.rootTypeId);
   t.same([0, 1, 2, 3, 4].map(root), ['pr', 'pr___2', 'pr___2', 'pr___2', 'pr___2'], 'target roots as libbpf finds them, pruning included');
@@ -71,10 +105,21 @@ t.test('a repeated relocation is resolved once while its candidates stay the sam
   t.same([...relocationSteps(target, obj, { keep: 'outcome' })].length, 5);
 
   // Failing repeats are reported one by one when the trim goes on past them.
-  const failing = parseBpfObject(object([r(lSkRcuP, '0', K.TypeExists), r(lSkRcuP, '0', K.TypeExists, 1), r(lAnon, '0:0', K.FieldExists, 2), r(lAnon, '0:0', K.FieldExists, 3)]), 'fail.bpf.o');
+  const failing = parseBpfObject(
+    object([
+      r(lSkRcuP, '0', K.TypeExists),
+      r(lSkRcuP, '0', K.TypeExists, 1),
+      r(lAnon, '0:0', K.FieldExists, 2),
+      r(lAnon, '0:0', K.FieldExists, 3),
+    ]),
+    'fail.bpf.o',
+  );
   const skipped: CodecError[] = [];
   trimBtf(target, [failing], { onSkippedRelocation: (e) => skipped.push(e) });
-  t.same(skipped.map((e) => e.code), ['TRIM', 'TRIM', 'CORE', 'CORE']);
+  t.same(
+    skipped.map((e) => e.code),
+    ['TRIM', 'TRIM', 'CORE', 'CORE'],
+  );
   t.match(skipped[1]!.message, /insn #1 .*unsupported kind: TYPE_TAG/);
   t.match(skipped[3]!.message, /insn #3 .*anonymous types/);
 });

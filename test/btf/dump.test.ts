@@ -8,7 +8,14 @@ import { BtfKind } from '../../src/btf/kinds.js';
 import type { BtfType } from '../../src/btf/types.js';
 import { tempDir } from '../cli/fixtures/files.js';
 import {
-  KERNEL_BTF, bpftoolRawDump, buildSample, firstDifference, hasTool, isReadable, lineCount, sampleSkipReason,
+  KERNEL_BTF,
+  bpftoolRawDump,
+  buildSample,
+  firstDifference,
+  hasTool,
+  isReadable,
+  lineCount,
+  sampleSkipReason,
 } from '../cli/fixtures/oracle.js';
 
 const noBpftool = hasTool('bpftool', ['version']) ? false : 'bpftool is not installed';
@@ -26,7 +33,10 @@ const EVERY_KIND: BtfType[] = [
   /* 7 */ { kind: BtfKind.Array, name: '', elemType: 2, indexType: 4, nelems: 16 },
   /* 8 */ { kind: BtfKind.Array, name: '', elemType: 1, indexType: 4, nelems: 0 },
   /* 9 */ {
-    kind: BtfKind.Struct, name: 'bits', size: 16, kindFlag: true,
+    kind: BtfKind.Struct,
+    name: 'bits',
+    size: 16,
+    kindFlag: true,
     members: [
       { name: 'whole', type: 1, bitOffset: 0, bitfieldSize: 0 },
       { name: 'low', type: 4, bitOffset: 32, bitfieldSize: 3 },
@@ -35,7 +45,10 @@ const EVERY_KIND: BtfType[] = [
     ],
   },
   /* 10 */ {
-    kind: BtfKind.Union, name: '', size: 4, kindFlag: true,
+    kind: BtfKind.Union,
+    name: '',
+    size: 4,
+    kindFlag: true,
     members: [
       { name: 'u', type: 4, bitOffset: 0, bitfieldSize: 0 },
       { name: 'flag', type: 4, bitOffset: 0, bitfieldSize: 1 },
@@ -43,15 +56,32 @@ const EVERY_KIND: BtfType[] = [
   },
   /* 11 */ { kind: BtfKind.Struct, name: 'empty', size: 0, kindFlag: false, members: [] },
   /* 12 */ {
-    kind: BtfKind.Enum, name: 'u32_enum', size: 4, signed: false,
-    values: [{ name: 'ZERO', value: 0 }, { name: 'MAX', value: 0xffffffff }, { name: 'HIGH_BIT', value: 0x80000000 }],
+    kind: BtfKind.Enum,
+    name: 'u32_enum',
+    size: 4,
+    signed: false,
+    values: [
+      { name: 'ZERO', value: 0 },
+      { name: 'MAX', value: 0xffffffff },
+      { name: 'HIGH_BIT', value: 0x80000000 },
+    ],
   },
   /* 13 */ {
-    kind: BtfKind.Enum, name: 's32_enum', size: 4, signed: true,
-    values: [{ name: 'MINUS_ONE', value: -1 }, { name: 'MIN', value: -2147483648 }, { name: 'MAX', value: 2147483647 }],
+    kind: BtfKind.Enum,
+    name: 's32_enum',
+    size: 4,
+    signed: true,
+    values: [
+      { name: 'MINUS_ONE', value: -1 },
+      { name: 'MIN', value: -2147483648 },
+      { name: 'MAX', value: 2147483647 },
+    ],
   },
   /* 14 */ {
-    kind: BtfKind.Enum64, name: 'u64_enum', size: 8, signed: false,
+    kind: BtfKind.Enum64,
+    name: 'u64_enum',
+    size: 8,
+    signed: false,
     values: [
       { name: 'HI_AND_LO', value: 0xffffffff00000001n },
       { name: 'TOP', value: 1n << 63n },
@@ -60,7 +90,10 @@ const EVERY_KIND: BtfType[] = [
     ],
   },
   /* 15 */ {
-    kind: BtfKind.Enum64, name: '', size: 8, signed: true,
+    kind: BtfKind.Enum64,
+    name: '',
+    size: 8,
+    signed: true,
     values: [
       { name: 'NEG_ONE', value: 0xffffffffffffffffn },
       { name: 'MIN', value: 1n << 63n },
@@ -73,7 +106,15 @@ const EVERY_KIND: BtfType[] = [
   /* 19 */ { kind: BtfKind.Volatile, name: '', type: 18 },
   /* 20 */ { kind: BtfKind.Const, name: '', type: 19 },
   /* 21 */ { kind: BtfKind.Restrict, name: '', type: 6 },
-  /* 22 */ { kind: BtfKind.FuncProto, name: '', returnType: 1, params: [{ name: 'fmt', type: 21 }, { name: '', type: 0 }] },
+  /* 22 */ {
+    kind: BtfKind.FuncProto,
+    name: '',
+    returnType: 1,
+    params: [
+      { name: 'fmt', type: 21 },
+      { name: '', type: 0 },
+    ],
+  },
   /* 23 */ { kind: BtfKind.FuncProto, name: '', returnType: 0, params: [] },
   /* 24 */ { kind: BtfKind.Func, name: 'f_static', type: 23, linkage: 0 },
   /* 25 */ { kind: BtfKind.Func, name: 'f_global', type: 22, linkage: 1 },
@@ -84,8 +125,15 @@ const EVERY_KIND: BtfType[] = [
   /* 30 */ { kind: BtfKind.Var, name: 'v_extern', type: 4, linkage: 2 },
   /* 31 */ { kind: BtfKind.Var, name: 'v_odd', type: 4, linkage: 7 },
   /* 32 */ {
-    kind: BtfKind.Datasec, name: '.data', size: 24,
-    vars: [{ type: 28, offset: 0, size: 4 }, { type: 29, offset: 8, size: 16 }, { type: 0, offset: 20, size: 0 }, { type: 6, offset: 24, size: 8 }],
+    kind: BtfKind.Datasec,
+    name: '.data',
+    size: 24,
+    vars: [
+      { type: 28, offset: 0, size: 4 },
+      { type: 29, offset: 8, size: 16 },
+      { type: 0, offset: 20, size: 0 },
+      { type: 6, offset: 24, size: 8 },
+    ],
   },
   /* 33 */ { kind: BtfKind.Float, name: 'double', size: 8 },
   /* 34 */ { kind: BtfKind.DeclTag, name: 'whole_tag', type: 9, componentIdx: -1, kindFlag: false },

@@ -13,15 +13,30 @@ import { btf2026Seeds, codecTargets, hostileTargets, runFuzz } from '../fuzz/cod
 
 const fixtures = await loadFixtures();
 const kernel = Btf.parse(fixtures.vmlinux);
-const realObjects = ['shared_a', 'tools_like', 'type_matches'].map((n) => fixtures.objects.get(n)?.bytes).filter((b): b is Uint8Array => b !== undefined);
+const realObjects = ['shared_a', 'tools_like', 'type_matches']
+  .map((n) => fixtures.objects.get(n)?.bytes)
+  .filter((b): b is Uint8Array => b !== undefined);
 const craftedObjects = [
   object([r(lSkFlat, '0:0', K.FieldByteOffset), r(lBf, '0:1', K.FieldLshiftU64, 1), r(lArr, '0:0:1:2', K.FieldByteOffset, 2)]),
   object([r(lOps, '0', K.TypeMatches), r(lE64, '0', K.EnumvalValue, 1), r(lPr, '0:0', K.FieldExists, 2), r(lSkT, '0', K.TypeSize, 3)]),
 ];
 
 t.test('mutated inputs end in a result or a CodecError, never a crash or a hang', async (t) => {
-  const crafted = codecTargets({ btfSeeds: [encodeBtf(everyKind()), encodeBtf(everyKind(), { littleEndian: false }), TARGET, ...btf2026Seeds()], objectSeeds: craftedObjects, target: Btf.parse(TARGET) });
-  const real = codecTargets({ btfSeeds: [trimBtf(kernel, realObjects.map((o, i) => parseBpfObject(o, `o${i}`)))], objectSeeds: realObjects, target: kernel })
+  const crafted = codecTargets({
+    btfSeeds: [encodeBtf(everyKind()), encodeBtf(everyKind(), { littleEndian: false }), TARGET, ...btf2026Seeds()],
+    objectSeeds: craftedObjects,
+    target: Btf.parse(TARGET),
+  });
+  const real = codecTargets({
+    btfSeeds: [
+      trimBtf(
+        kernel,
+        realObjects.map((o, i) => parseBpfObject(o, `o${i}`)),
+      ),
+    ],
+    objectSeeds: realObjects,
+    target: kernel,
+  })
     .filter((target) => target.name === 'object+trim' || target.name === 'btf.ext')
     .map((target) => ({ ...target, name: `${target.name} (kernel)` }));
   const report = runFuzz([...crafted, ...real], { seed: 20261127, iterations: 6000, slowMs: 2000 });
@@ -34,14 +49,22 @@ t.test('mutated inputs end in a result or a CodecError, never a crash or a hang'
   t.comment(`slowest iteration: ${report.slowestMs.toFixed(1)} ms`);
 });
 
-t.test('mutated hostile families (shared long names, many sections, repeated relocations, long member lists, deep chains) end in a result or a CodecError, quickly', async (t) => {
-  const targets = hostileTargets(realObjects[1] ?? realObjects[0], kernel);
-  const report = runFuzz(targets, { seed: 20260501, iterations: 900, slowMs: 2000 });
-  for (const f of report.findings.slice(0, 5)) t.comment(`finding in ${f.target} at iteration ${f.iteration} (${f.mutation}): ${f.error}`);
-  t.equal(report.findings.length, 0, `${report.iterations} iterations over ${targets.length} targets: no exception other than CodecError, none slower than 2 s`);
-  t.ok(report.accepted > 50, `${report.accepted} mutated inputs were still valid`);
-  t.comment(`rejections by code: ${JSON.stringify(report.rejected)}; slowest iteration: ${report.slowestMs.toFixed(1)} ms`);
-});
+t.test(
+  'mutated hostile families (shared long names, many sections, repeated relocations, long member lists, deep chains) end in a result or a CodecError, quickly',
+  async (t) => {
+    const targets = hostileTargets(realObjects[1] ?? realObjects[0], kernel);
+    const report = runFuzz(targets, { seed: 20260501, iterations: 900, slowMs: 2000 });
+    for (const f of report.findings.slice(0, 5))
+      t.comment(`finding in ${f.target} at iteration ${f.iteration} (${f.mutation}): ${f.error}`);
+    t.equal(
+      report.findings.length,
+      0,
+      `${report.iterations} iterations over ${targets.length} targets: no exception other than CodecError, none slower than 2 s`,
+    );
+    t.ok(report.accepted > 50, `${report.accepted} mutated inputs were still valid`);
+    t.comment(`rejections by code: ${JSON.stringify(report.rejected)}; slowest iteration: ${report.slowestMs.toFixed(1)} ms`);
+  },
+);
 
 function expectCodecError(t: Test, what: string, f: () => unknown, message: RegExp) {
   let thrown: unknown;
@@ -59,7 +82,16 @@ t.test('reference cycles and runaway nesting end in an error, not a hang', async
   const target: BtfType[] = [
     { kind: BtfKind.Typedef, name: 'loop_a', type: 2 },
     { kind: BtfKind.Typedef, name: 'loop_b', type: 1 },
-    { kind: BtfKind.Struct, name: 'selfish', size: 8, kindFlag: false, members: [{ name: '', type: 3, bitOffset: 0, bitfieldSize: 0 }, { name: '', type: 3, bitOffset: 0, bitfieldSize: 0 }] },
+    {
+      kind: BtfKind.Struct,
+      name: 'selfish',
+      size: 8,
+      kindFlag: false,
+      members: [
+        { name: '', type: 3, bitOffset: 0, bitfieldSize: 0 },
+        { name: '', type: 3, bitOffset: 0, bitfieldSize: 0 },
+      ],
+    },
     { kind: BtfKind.Pointer, name: '', type: 5 },
     { kind: BtfKind.Pointer, name: '', type: 4 },
     { kind: BtfKind.Typedef, name: 'ptr_loop', type: 4 },
@@ -68,12 +100,27 @@ t.test('reference cycles and runaway nesting end in an error, not a hang', async
   const local = [...L.types];
   const int = 1;
   const la = local.push({ kind: BtfKind.Typedef, name: 'loop_a', type: int });
-  const ls = local.push({ kind: BtfKind.Struct, name: 'selfish', size: 4, kindFlag: false, members: [{ name: 'x', type: int, bitOffset: 0, bitfieldSize: 0 }] });
+  const ls = local.push({
+    kind: BtfKind.Struct,
+    name: 'selfish',
+    size: 4,
+    kindFlag: false,
+    members: [{ name: 'x', type: int, bitOffset: 0, bitfieldSize: 0 }],
+  });
   const selfPtr = local.length + 1;
   local.push({ kind: BtfKind.Pointer, name: '', type: selfPtr });
   const lp = local.push({ kind: BtfKind.Typedef, name: 'ptr_loop', type: selfPtr });
-  const obj = (typeId: number, access: string, kind: number) => parseBpfObject(buildBpfObject(local, { coreRelos: [{ section: 'x', records: [{ insnOff: 0, typeId, access, kind }] }] }), 'cyclic.bpf.o');
+  const obj = (typeId: number, access: string, kind: number) =>
+    parseBpfObject(
+      buildBpfObject(local, { coreRelos: [{ section: 'x', records: [{ insnOff: 0, typeId, access, kind }] }] }),
+      'cyclic.bpf.o',
+    );
   expectCodecError(t, 'typedef cycle', () => trimBtf(kernelBtf, [obj(la, '0', K.TypeExists)]), /cyclic/);
-  expectCodecError(t, 'self-nesting anonymous members', () => trimBtf(kernelBtf, [obj(ls, '0:0', K.FieldByteOffset)]), /deeper than 64|too much work|too much CO-RE work/);
+  expectCodecError(
+    t,
+    'self-nesting anonymous members',
+    () => trimBtf(kernelBtf, [obj(ls, '0:0', K.FieldByteOffset)]),
+    /deeper than 64|too much work|too much CO-RE work/,
+  );
   expectCodecError(t, 'pointer cycle', () => trimBtf(kernelBtf, [obj(lp, '0', K.TypeExists)]), /nests too deep/);
 });

@@ -7,14 +7,29 @@
  */
 import t, { type Test } from 'tap';
 import {
-  Btf, CodecError, DEFAULT_CODEC_LIMITS, parseBpfObject, parseElf, readWorkCounters, resetWorkCounters, trimBtf,
-  verifyTrim, type WorkCounts,
+  Btf,
+  CodecError,
+  DEFAULT_CODEC_LIMITS,
+  parseBpfObject,
+  parseElf,
+  readWorkCounters,
+  resetWorkCounters,
+  trimBtf,
+  verifyTrim,
+  type WorkCounts,
 } from '../../src/btf/index.js';
 import { TARGET } from '../helpers/crafted.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import {
-  btfWithSharedNames, deepTypedefChains, elfWithSharedSectionNames, longMemberLists, manyExtSections, manyTypes,
-  objectOnManyTypes, sharedLongAccessString, withRepeatedRelocations,
+  btfWithSharedNames,
+  deepTypedefChains,
+  elfWithSharedSectionNames,
+  longMemberLists,
+  manyExtSections,
+  manyTypes,
+  objectOnManyTypes,
+  sharedLongAccessString,
+  withRepeatedRelocations,
 } from '../helpers/hostile-inputs.js';
 import { encodeBtf } from '../../src/btf/index.js';
 
@@ -130,12 +145,24 @@ t.test('deep typedef chains: a relocation rooted at every typedef of a chain', a
 });
 
 t.test('many .BTF.ext section blocks, with distinct names and with one shared long name', async (t) => {
-  expectLinear(t, 'many .BTF.ext blocks', measure([1000, 2000, 4000], (n) => pipeline(manyExtSections(n), TARGET)));
-  expectLinear(t, 'many .BTF.ext blocks sharing a long name', measure([500, 1000, 2000], (n) => pipeline(manyExtSections(n, n * 20), TARGET)));
+  expectLinear(
+    t,
+    'many .BTF.ext blocks',
+    measure([1000, 2000, 4000], (n) => pipeline(manyExtSections(n), TARGET)),
+  );
+  expectLinear(
+    t,
+    'many .BTF.ext blocks sharing a long name',
+    measure([500, 1000, 2000], (n) => pipeline(manyExtSections(n, n * 20), TARGET)),
+  );
 });
 
 t.test('one long access string shared by thousands of relocations on distinct roots', async (t) => {
-  expectLinear(t, 'shared long access string', measure([500, 1000, 2000], (n) => pipeline(sharedLongAccessString(n, n * 20), TARGET)));
+  expectLinear(
+    t,
+    'shared long access string',
+    measure([500, 1000, 2000], (n) => pipeline(sharedLongAccessString(n, n * 20), TARGET)),
+  );
 });
 
 t.test('limits: over a bound is CodecError LIMIT naming the bound and its value', async (t) => {
@@ -153,22 +180,43 @@ t.test('limits: over a bound is CodecError LIMIT naming the bound and its value'
   };
   expectLimit('sections', () => parseElf(elfWithSharedSectionNames(100, 10, false), { limits: { maxSections: 50 } }), 'maxSections', 50);
   expectLimit('types', () => Btf.parse(btfWithSharedNames(100, 10, false), { limits: { maxTypes: 99 } }), 'maxTypes', 99);
-  expectLimit('strings', () => Btf.parse(btfWithSharedNames(10, 5000, false), { limits: { maxStringBytes: 4096 } }), 'maxStringBytes', 4096);
-  expectLimit('relocations', () => parseBpfObject(objectOnManyTypes(300), 'x.o', { limits: { maxRelocations: 299 } }), 'maxRelocations', 299);
+  expectLimit(
+    'strings',
+    () => Btf.parse(btfWithSharedNames(10, 5000, false), { limits: { maxStringBytes: 4096 } }),
+    'maxStringBytes',
+    4096,
+  );
+  expectLimit(
+    'relocations',
+    () => parseBpfObject(objectOnManyTypes(300), 'x.o', { limits: { maxRelocations: 299 } }),
+    'maxRelocations',
+    299,
+  );
   expectLimit('.BTF.ext blocks', () => parseBpfObject(manyExtSections(30), 'x.o', { limits: { maxExtBlocks: 20 } }), 'maxExtBlocks', 20);
-  expectLimit('CO-RE work', () => {
-    const { target, object } = longMemberLists(200);
-    trimBtf(Btf.parse(target), [parseBpfObject(object, 'x.o')], { limits: { maxCoreStepsPerByte: 1e-6 } });
-  }, 'maxCoreStepsPerByte', 1e-6);
+  expectLimit(
+    'CO-RE work',
+    () => {
+      const { target, object } = longMemberLists(200);
+      trimBtf(Btf.parse(target), [parseBpfObject(object, 'x.o')], { limits: { maxCoreStepsPerByte: 1e-6 } });
+    },
+    'maxCoreStepsPerByte',
+    1e-6,
+  );
   // A relocation skipped for another reason is reported; a LIMIT is never skipped.
   let skipped = 0;
   t.throws(() => {
     const { target, object } = longMemberLists(200);
-    trimBtf(Btf.parse(target), [parseBpfObject(object, 'x.o')], { limits: { maxCoreStepsPerByte: 1e-6 }, onSkippedRelocation: () => skipped++ });
+    trimBtf(Btf.parse(target), [parseBpfObject(object, 'x.o')], {
+      limits: { maxCoreStepsPerByte: 1e-6 },
+      onSkippedRelocation: () => skipped++,
+    });
   }, /maxCoreStepsPerByte/);
   t.equal(skipped, 0, 'onSkippedRelocation never sees a LIMIT');
   // The error names the relocation it stopped at and keeps the bound through re-wrapping.
-  t.throws(() => trimBtf(crafted, [parseBpfObject(sharedLongAccessString(10, 10), 'y.o')], { limits: { maxCoreStepsPerByte: 1e-9 } }), /y\.o: section kprobe\/access, insn #0/);
+  t.throws(
+    () => trimBtf(crafted, [parseBpfObject(sharedLongAccessString(10, 10), 'y.o')], { limits: { maxCoreStepsPerByte: 1e-9 } }),
+    /y\.o: section kprobe\/access, insn #0/,
+  );
   t.ok(DEFAULT_CODEC_LIMITS.maxRelocations >= 4 * 34_753, 'the default relocation bound leaves 4x headroom over the largest real object');
   t.throws(() => Btf.parse(TARGET, { limits: { maxTypes: -1 } }), /positive number/);
   t.throws(() => Btf.parse(TARGET, { limits: { nope: 1 } as never }), /unknown codec limit/);
@@ -182,5 +230,8 @@ t.test('real inputs are far inside the limits and the step budget', async (t) =>
   trimBtf(full, objects);
   const steps = readWorkCounters().coreSteps;
   const bytes = objects.reduce((n, o) => n + o.btf.bytes.length, 0) + kernel.length * objects.length;
-  t.ok(steps / bytes < DEFAULT_CODEC_LIMITS.maxCoreStepsPerByte / 100, `${steps} CO-RE steps for ${objects.length} objects: ${(steps / bytes).toFixed(5)} per byte`);
+  t.ok(
+    steps / bytes < DEFAULT_CODEC_LIMITS.maxCoreStepsPerByte / 100,
+    `${steps} CO-RE steps for ${objects.length} objects: ${(steps / bytes).toFixed(5)} per byte`,
+  );
 });

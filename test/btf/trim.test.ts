@@ -28,7 +28,11 @@ function expectSameAsBpftool(t: Test, label: string, objects: BpfObject[], oracl
     t.comment(`first difference at listing line ${i}:\n  ours:    ${a[i]}\n  bpftool: ${b[i]}`);
   }
   const check = verifyTrim(target, Btf.parse(ours), objects);
-  t.equal(check.mismatchCount, 0, `${label}: ${check.relocations} relocations resolve the same against the trimmed BTF${check.mismatchCount ? `: ${describeMismatches(check)}` : ''}`);
+  t.equal(
+    check.mismatchCount,
+    0,
+    `${label}: ${check.relocations} relocations resolve the same against the trimmed BTF${check.mismatchCount ? `: ${describeMismatches(check)}` : ''}`,
+  );
   return check.relocations;
 }
 
@@ -37,7 +41,10 @@ t.comment(`fixtures: ${fixtures.source}, ${fixtures.objects.size} objects, ${fix
 t.test('each fixture alone equals bpftool', async (t) => {
   let relocations = 0;
   for (const [name, oracle] of fixtures.oracle.single) relocations += expectSameAsBpftool(t, name, objectsNamed([name]), oracle);
-  t.ok(fixtures.oracle.single.size >= (fixtures.source === 'built' ? 15 : 4), `${fixtures.oracle.single.size} fixtures compared, ${relocations} relocations checked`);
+  t.ok(
+    fixtures.oracle.single.size >= (fixtures.source === 'built' ? 15 : 4),
+    `${fixtures.oracle.single.size} fixtures compared, ${relocations} relocations checked`,
+  );
 });
 
 t.test('all fixtures in one run equal bpftool', async (t) => {
@@ -63,7 +70,11 @@ t.test('objects bpftool refuses are refused, with object, section, instruction a
       error = err;
     }
     t.type(error, CodecError, `${name}: refused like bpftool (${stderr.trim().split('\n').pop()})`);
-    t.match((error as Error).message, new RegExp(`${name}\\.bpf\\.o: section \\S+, insn #\\d+ \\(offset \\d+\\), relo #\\d+ .* of (struct|union|typedef|enum|ptr|int|fwd)`), `${name}: message locates the relocation`);
+    t.match(
+      (error as Error).message,
+      new RegExp(`${name}\\.bpf\\.o: section \\S+, insn #\\d+ \\(offset \\d+\\), relo #\\d+ .* of (struct|union|typedef|enum|ptr|int|fwd)`),
+      `${name}: message locates the relocation`,
+    );
   }
 });
 

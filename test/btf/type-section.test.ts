@@ -19,7 +19,17 @@ function passAndReference(blob: Uint8Array) {
   const typesEnd = typesStart + view.getUint32(12, le);
   const strStart = hdrLen + view.getUint32(16, le);
   const strings = new StringSection(blob, strStart, view.getUint32(20, le));
-  const pass = indexTypeSection({ view, bytes: blob, littleEndian: le, typesStart, typesEnd, strStart, strings, layout: undefined, limits: resolveLimits() });
+  const pass = indexTypeSection({
+    view,
+    bytes: blob,
+    littleEndian: le,
+    typesStart,
+    typesEnd,
+    strStart,
+    strings,
+    layout: undefined,
+    limits: resolveLimits(),
+  });
   const reference = new StringSection(blob, strStart, strings.length);
   const expected: [number, number][] = [];
   const got: [number, number][] = [];
@@ -41,8 +51,23 @@ const struct = (name: string): BtfType => ({ kind: BtfKind.Struct, name, size: 4
 
 t.test('every name hashes as StringSection hashes it, inline or not', async (t) => {
   const names = [
-    'task', 'task___v2', 'a___b___c', '___lead', 'tail___', 'x__y', 'x____y', '_', '__', '___', 'a_b_c__d',
-    'n'.repeat(63), 'n'.repeat(64), 'n'.repeat(65), `${'m'.repeat(70)}___flavor`, `${'q'.repeat(61)}___`, 'z'.repeat(300),
+    'task',
+    'task___v2',
+    'a___b___c',
+    '___lead',
+    'tail___',
+    'x__y',
+    'x____y',
+    '_',
+    '__',
+    '___',
+    'a_b_c__d',
+    'n'.repeat(63),
+    'n'.repeat(64),
+    'n'.repeat(65),
+    `${'m'.repeat(70)}___flavor`,
+    `${'q'.repeat(61)}___`,
+    'z'.repeat(300),
   ];
   const types: BtfType[] = [
     ...names.map(struct),

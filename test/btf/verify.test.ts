@@ -17,26 +17,38 @@ function target(bOffset: number | undefined, options: { padTypes?: number; ambig
   const members: [string, number, number][] = [['a', int, 0]];
   if (bOffset !== undefined) members.push(['b', int, bOffset]);
   list.struct('sk', 16, members);
-  if (options.ambiguous) list.struct('sk___2', 16, [['a', int, 32], ['b', int, 64]]);
+  if (options.ambiguous)
+    list.struct('sk___2', 16, [
+      ['a', int, 32],
+      ['b', int, 64],
+    ]);
   list.struct('other', 4, [['x', int, 0]]);
   return Btf.parse(encodeBtf(list.types));
 }
 
 const local = new TypeList();
 const lInt = local.int('int');
-const lSk = local.struct('sk', 8, [['a', lInt, 0], ['b', lInt, 32]]);
+const lSk = local.struct('sk', 8, [
+  ['a', lInt, 0],
+  ['b', lInt, 32],
+]);
 const lOther = local.struct('other', 4, [['x', lInt, 0]]);
-const object = parseBpfObject(buildBpfObject(local.types, {
-  coreRelos: [{
-    section: 'kprobe/v',
-    records: [
-      { insnOff: 0, typeId: lSk, access: '0:1', kind: K.FieldByteOffset },
-      { insnOff: 8, typeId: lSk, access: '0', kind: K.TypeIdTarget },
-      { insnOff: 16, typeId: lOther, access: '0:0', kind: K.FieldByteOffset },
-      { insnOff: 24, typeId: lSk, access: '0:0', kind: K.FieldByteOffset },
+const object = parseBpfObject(
+  buildBpfObject(local.types, {
+    coreRelos: [
+      {
+        section: 'kprobe/v',
+        records: [
+          { insnOff: 0, typeId: lSk, access: '0:1', kind: K.FieldByteOffset },
+          { insnOff: 8, typeId: lSk, access: '0', kind: K.TypeIdTarget },
+          { insnOff: 16, typeId: lOther, access: '0:0', kind: K.FieldByteOffset },
+          { insnOff: 24, typeId: lSk, access: '0:0', kind: K.FieldByteOffset },
+        ],
+      },
     ],
-  }],
-}), 'v.bpf.o');
+  }),
+  'v.bpf.o',
+);
 
 const full = target(32);
 
@@ -48,10 +60,22 @@ t.test('a faithful trim, even with every type renumbered, has no mismatch', asyn
 t.test('a moved or a missing field is a mismatch that says both outcomes', async (t) => {
   const moved = verifyTrim(full, target(64), [object]);
   t.equal(moved.mismatchCount, 1);
-  t.match(moved.mismatches[0], { object: 'v.bpf.o', section: 'kprobe/v', index: 0, insnOff: 0, kindName: 'byte_off', access: '0:1', full: 'value 4', trimmed: 'value 8' });
+  t.match(moved.mismatches[0], {
+    object: 'v.bpf.o',
+    section: 'kprobe/v',
+    index: 0,
+    insnOff: 0,
+    kindName: 'byte_off',
+    access: '0:1',
+    full: 'value 4',
+    trimmed: 'value 8',
+  });
   const missing = verifyTrim(full, target(undefined), [object]);
   t.match(missing.mismatches[0], { full: 'value 4', trimmed: 'poisoned' });
-  t.match(describeMismatches(missing), /v\.bpf\.o: section kprobe\/v, relo #0 byte_off "0:1" \(insn offset 0\): full BTF gives value 4, trimmed BTF gives poisoned/);
+  t.match(
+    describeMismatches(missing),
+    /v\.bpf\.o: section kprobe\/v, relo #0 byte_off "0:1" \(insn offset 0\): full BTF gives value 4, trimmed BTF gives poisoned/,
+  );
 });
 
 t.test('a relocation that fails against the trimmed BTF loses it and every later one', async (t) => {

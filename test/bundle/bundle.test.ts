@@ -76,12 +76,18 @@ t.test('each BTF in the bundle is what trimBtf gives for that kernel', async (t)
   }
 });
 
-t.test('and what bpftool gives, for kernels of each kind of edit', { skip: fx.hasBpftool ? false : 'bpftool is not installed' }, async (t) => {
-  for (const k of archive.kernels.filter((k) => k.format === 'btf' && /old-state|no-gendisk|renamed-enumerator|renamed-nsproxy/.test(k.variants.join()))) {
-    const oracle = await runBpftoolMinCore(join(archive.dir, k.key), [toolsLike.path]);
-    t.ok(oracle.ok && Buffer.from(files.get(`${k.path}.btf`)!).equals(oracle.btf), `${k.path} (${k.variants.join(' + ')})`);
-  }
-});
+t.test(
+  'and what bpftool gives, for kernels of each kind of edit',
+  { skip: fx.hasBpftool ? false : 'bpftool is not installed' },
+  async (t) => {
+    for (const k of archive.kernels.filter(
+      (k) => k.format === 'btf' && /old-state|no-gendisk|renamed-enumerator|renamed-nsproxy/.test(k.variants.join()),
+    )) {
+      const oracle = await runBpftoolMinCore(join(archive.dir, k.key), [toolsLike.path]);
+      t.ok(oracle.ok && Buffer.from(files.get(`${k.path}.btf`)!).equals(oracle.btf), `${k.path} (${k.variants.join(' + ')})`);
+    }
+  },
+);
 
 t.test('identical trimmed BTFs are counted once and stored once', async (t) => {
   const shas = new Set(result.entries.map((e) => e.sha256));
@@ -91,7 +97,10 @@ t.test('identical trimmed BTFs are counted once and stored once', async (t) => {
   const stored: string[] = [];
   for await (const o of trimmedStore.list('trimmed/')) stored.push(o.key);
   t.same(stored.sort(), [...shas].map((s) => `trimmed/${s}.btf`).sort());
-  t.equal(result.bytes.distinct, result.entries.filter((e, i, all) => all.findIndex((x) => x.sha256 === e.sha256) === i).reduce((n, e) => n + e.size, 0));
+  t.equal(
+    result.bytes.distinct,
+    result.entries.filter((e, i, all) => all.findIndex((x) => x.sha256 === e.sha256) === i).reduce((n, e) => n + e.size, 0),
+  );
   // Storing again writes nothing new.
   const again = await buildBundle(kernels.slice(0, 3), objects, { store: trimmedStore });
   let count = 0;
@@ -107,7 +116,10 @@ t.test('worker threads give the same archive, byte for byte', async (t) => {
   const inProcess = await buildBundle(some, objects);
   t.ok(Buffer.from(threaded.archive!).equals(Buffer.from(inProcess.archive!)));
   t.same(threaded.entries, inProcess.entries);
-  t.same(threaded.failures.map((f) => f.stage), ['load', 'trim']);
+  t.same(
+    threaded.failures.map((f) => f.stage),
+    ['load', 'trim'],
+  );
 });
 
 t.test('system tar reads the bundle; long paths go through a pax header', async (t) => {
@@ -125,7 +137,13 @@ t.test('system tar reads the bundle; long paths go through a pax header', async 
   await writer.add('short.btf', new Uint8Array(600));
   await writer.finish();
   const bytes = Buffer.concat(chunks);
-  t.same([...readTarEntries(gunzipSync(bytes))].map((e) => [e.name, e.size]), [[long, 3], ['short.btf', 600]]);
+  t.same(
+    [...readTarEntries(gunzipSync(bytes))].map((e) => [e.name, e.size]),
+    [
+      [long, 3],
+      ['short.btf', 600],
+    ],
+  );
   await writeFile(join(dir, 'long.tar.gz'), bytes);
   await run('tar', ['-xzf', join(dir, 'long.tar.gz'), '-C', dir]);
   t.same([...(await readFile(join(dir, long)))], [1, 2, 3]);
@@ -136,7 +154,11 @@ t.test('writeBundleFile is atomic: a failed build leaves the old file and no tem
   const dir = await scratch(t);
   const out = join(dir, 'bundle.tar.gz');
   await writeFile(out, 'old');
-  const broken: KernelInput = { ref: kernels[0]!.ref, source: 'broken', load: () => Promise.reject(new TypeError('a bug, not a bad file')) };
+  const broken: KernelInput = {
+    ref: kernels[0]!.ref,
+    source: 'broken',
+    load: () => Promise.reject(new TypeError('a bug, not a bad file')),
+  };
   await t.rejects(writeBundleFile(out, [kernels[1]!, broken], objects), /a bug/);
   t.equal(await readFile(out, 'utf8'), 'old');
   t.same(await readdir(dir), ['bundle.tar.gz']);
@@ -157,10 +179,24 @@ t.test('btfhub bundle', async (t) => {
     return { status, stdout, stderr };
   };
   const out = join(dir, 'tools.tar.gz');
-  const ok = await cli(['bundle', '--archive', archive.dir, '--distro', 'ubuntu', '--out', out, '--cache', join(dir, 'cache'), toolsLike.path]);
+  const ok = await cli([
+    'bundle',
+    '--archive',
+    archive.dir,
+    '--distro',
+    'ubuntu',
+    '--out',
+    out,
+    '--cache',
+    join(dir, 'cache'),
+    toolsLike.path,
+  ]);
   t.equal(ok.status, 0, ok.stderr);
   t.match(ok.stdout, new RegExp(`^${out}: 6 kernels, 2 distinct BTFs, \\d+ bytes`));
-  t.same([...readTarEntries(gunzipSync(await readFile(out)))].map((e) => e.name), archive.kernels.filter((k) => k.ref.distro === 'ubuntu').map((k) => `${k.path}.btf`));
+  t.same(
+    [...readTarEntries(gunzipSync(await readFile(out)))].map((e) => e.name),
+    archive.kernels.filter((k) => k.ref.distro === 'ubuntu').map((k) => `${k.path}.btf`),
+  );
   // What an agent does with it: btfhub fetch's bundle layer finds its exact kernel there.
   const ref = archive.kernels.find((k) => k.ref.distro === 'ubuntu')!.ref;
   const found = await bundleLayer({ location: out, kernel: ref });
@@ -170,16 +206,52 @@ t.test('btfhub bundle', async (t) => {
   for await (const o of new FsObjectStore(join(dir, 'cache')).list()) cached.push(o.key);
   t.equal(cached.length, 2, 'the two .btf.tar.xz kernels were unpacked into the cache');
   t.match(cached[0], /^derived\/[0-9a-f]{64}\/.*\.btf$/);
-  const again = await cli(['bundle', '--archive', archive.dir, '--distro', 'ubuntu', '--out', out, '--cache', join(dir, 'cache'), toolsLike.path]);
+  const again = await cli([
+    'bundle',
+    '--archive',
+    archive.dir,
+    '--distro',
+    'ubuntu',
+    '--out',
+    out,
+    '--cache',
+    join(dir, 'cache'),
+    toolsLike.path,
+  ]);
   t.equal(again.status, 0, 'from the cache');
 
-  const strict = await cli(['bundle', '--archive', archive.dir, '--out', join(dir, 'all.tar.gz'), '--strict', '--threads', '1', toolsLike.path]);
+  const strict = await cli([
+    'bundle',
+    '--archive',
+    archive.dir,
+    '--out',
+    join(dir, 'all.tar.gz'),
+    '--strict',
+    '--threads',
+    '1',
+    toolsLike.path,
+  ]);
   t.equal(strict.status, 1);
-  t.match(strict.stdout, /left out \(2\):\n {2}amzn\/2\/x86_64\/5\.10\.0-1\.amzn2\.x86_64 \(load\): .*xz.*\n {2}fedora\/40\/x86_64\/6\.8\.5-301\.fc40\.x86_64 \(trim\): .*ambiguity/);
+  t.match(
+    strict.stdout,
+    /left out \(2\):\n {2}amzn\/2\/x86_64\/5\.10\.0-1\.amzn2\.x86_64 \(load\): .*xz.*\n {2}fedora\/40\/x86_64\/6\.8\.5-301\.fc40\.x86_64 \(trim\): .*ambiguity/,
+  );
 
-  const missingDir = await cli(['bundle', '--archive', archive.dir, '--kernel', '6.1', '--out', join(dir, 'no/such/dir.tar.gz'), toolsLike.path]);
+  const missingDir = await cli([
+    'bundle',
+    '--archive',
+    archive.dir,
+    '--kernel',
+    '6.1',
+    '--out',
+    join(dir, 'no/such/dir.tar.gz'),
+    toolsLike.path,
+  ]);
   t.equal(missingDir.status, 1);
   t.match(missingDir.stderr, /no\/such\/dir\.tar\.gz: no such file/);
   t.match(await cli(['bundle', '--archive', archive.dir, toolsLike.path]), { status: 2, stderr: /--out FILE is required/ });
-  t.match(await cli(['bundle', '--archive', archive.dir, '--out', out, '--threads', '0', toolsLike.path]), { status: 2, stderr: /--threads 0/ });
+  t.match(await cli(['bundle', '--archive', archive.dir, '--out', out, '--threads', '0', toolsLike.path]), {
+    status: 2,
+    stderr: /--threads 0/,
+  });
 });

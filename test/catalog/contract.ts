@@ -9,13 +9,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Test } from 'tap';
 import { loadMigrations, type Dialect } from '../../src/catalog/migrations.js';
-import {
-  openCatalog,
-  type CatalogBackend,
-  type DatabaseConfig,
-  type KernelRef,
-  type OpenCatalogOptions,
-} from '../../src/catalog/index.js';
+import { openCatalog, type CatalogBackend, type DatabaseConfig, type KernelRef, type OpenCatalogOptions } from '../../src/catalog/index.js';
 
 export interface CatalogFactory {
   dialect: Dialect;
@@ -99,7 +93,10 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     const other = await open();
     await Promise.all([catalog.migrate(), other.migrate(), catalog.migrate()]);
     const versions = (await other.appliedMigrations()).map((m) => m.version);
-    t.same(versions, (await loadMigrations(factory.dialect)).map((m) => m.version));
+    t.same(
+      versions,
+      (await loadMigrations(factory.dialect)).map((m) => m.version),
+    );
   });
 
   t.test('two threads migrating the same database at once both succeed, once', async (t) => {
@@ -122,7 +119,10 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     Atomics.notify(gate, 0);
     t.same(await Promise.all(workers), ['migrated', 'migrated']);
     const versions = (await catalog.appliedMigrations()).map((m) => m.version);
-    t.same(versions, (await loadMigrations(factory.dialect)).map((m) => m.version));
+    t.same(
+      versions,
+      (await loadMigrations(factory.dialect)).map((m) => m.version),
+    );
   });
 
   t.test('a failing migration rolls back every migration of its batch', async (t) => {
@@ -142,7 +142,10 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     const goodCatalog = await openCatalog(database, { migrationsDir: migrationsDir(t, good) });
     t.teardown(() => goodCatalog.close());
     await goodCatalog.migrate();
-    t.same((await goodCatalog.appliedMigrations()).map((m) => m.name), ['first']);
+    t.same(
+      (await goodCatalog.appliedMigrations()).map((m) => m.name),
+      ['first'],
+    );
   });
 
   t.test('a later migration applies on top; a renamed applied one is refused', async (t) => {
@@ -156,7 +159,13 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     await (await open(one)).migrate();
     const two = await open({ ...one, '002_second.sql': 'ALTER TABLE first_table ADD COLUMN y TEXT;' });
     await two.migrate();
-    t.same((await two.appliedMigrations()).map((m) => [m.version, m.name]), [[1, 'first'], [2, 'second']]);
+    t.same(
+      (await two.appliedMigrations()).map((m) => [m.version, m.name]),
+      [
+        [1, 'first'],
+        [2, 'second'],
+      ],
+    );
 
     const renamed = await open({ '001_renamed.sql': 'SELECT 1;' });
     await t.rejects(renamed.migrate(), /version 1 was applied as 'first' but the file is '001_renamed.sql'/);
@@ -223,10 +232,7 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     t.equal(ubuntu.total, 4);
     const focal = await catalog.listKernels({ distro: 'ubuntu', distroVersion: '20.04' }, { limit: 100, offset: 0 });
     t.equal(focal.total, 3);
-    const focalArm = await catalog.listKernels(
-      { distro: 'ubuntu', distroVersion: '20.04', arch: 'arm64' },
-      { limit: 100, offset: 0 },
-    );
+    const focalArm = await catalog.listKernels({ distro: 'ubuntu', distroVersion: '20.04', arch: 'arm64' }, { limit: 100, offset: 0 });
     t.same(names(focalArm.items), ['ubuntu/20.04/arm64/5.4.0-99-generic']);
     const x86 = await catalog.listKernels({ arch: 'x86_64' }, { limit: 100, offset: 0 });
     t.equal(x86.total, 5);
@@ -310,7 +316,15 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
 
   t.test('recordTrimHit counts hits', async (t) => {
     const { catalog } = await fresh(t);
-    const trim = { objectsHash: SHA_A, kernel: JAMMY, kernelSha256: SHA_B, resultKey: 'trimmed/x.btf', resultSha256: SHA_B, size: 1, durationMs: 0 };
+    const trim = {
+      objectsHash: SHA_A,
+      kernel: JAMMY,
+      kernelSha256: SHA_B,
+      resultKey: 'trimmed/x.btf',
+      resultSha256: SHA_B,
+      size: 1,
+      durationMs: 0,
+    };
     await catalog.recordTrim(trim);
     await catalog.recordTrim({ ...trim, objectsHash: SHA_C });
     for (let i = 0; i < 3; i++) await catalog.recordTrimHit(SHA_A, JAMMY, SHA_B);

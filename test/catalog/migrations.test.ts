@@ -47,10 +47,19 @@ t.test('versions sort numerically and each dialect prefers its own file', async 
     'README.md',
   ]);
   const sqlite = await loadMigrations('sqlite', dir);
-  t.same(sqlite.map((m) => m.file), ['002_two.sql', '009_nine.sqlite.sql', '010_ten.sql']);
+  t.same(
+    sqlite.map((m) => m.file),
+    ['002_two.sql', '009_nine.sqlite.sql', '010_ten.sql'],
+  );
   const postgres = await loadMigrations('postgres', dir);
-  t.same(postgres.map((m) => m.file), ['002_two.postgres.sql', '009_nine.postgres.sql', '010_ten.sql']);
-  t.same(postgres.map((m) => m.version), [2, 9, 10]);
+  t.same(
+    postgres.map((m) => m.file),
+    ['002_two.postgres.sql', '009_nine.postgres.sql', '010_ten.sql'],
+  );
+  t.same(
+    postgres.map((m) => m.version),
+    [2, 9, 10],
+  );
   t.equal(postgres[0]?.sql, '-- 002_two.postgres.sql\n');
 });
 
@@ -59,18 +68,9 @@ t.test('malformed directories are refused with the file named', async (t) => {
   await t.rejects(loadMigrations('sqlite', dirWith(t, ['001-dash.sql'])), /001-dash\.sql/);
   await t.rejects(loadMigrations('sqlite', dirWith(t, ['001_Upper.sql'])), /001_Upper\.sql/);
   await t.rejects(loadMigrations('sqlite', dirWith(t, ['001_x.mysql.sql'])), /001_x\.mysql\.sql/);
-  await t.rejects(
-    loadMigrations('sqlite', dirWith(t, ['001_a.sql', '001_b.sql'])),
-    /001_b\.sql and 001_a\.sql have the same version 1/,
-  );
-  await t.rejects(
-    loadMigrations('postgres', dirWith(t, ['001_a.postgres.sql', '001_b.postgres.sql'])),
-    /same version 1/,
-  );
-  await t.rejects(
-    loadMigrations('sqlite', dirWith(t, ['001_a.sql', '002_b.postgres.sql'])),
-    /version 2 has no file for sqlite/,
-  );
+  await t.rejects(loadMigrations('sqlite', dirWith(t, ['001_a.sql', '001_b.sql'])), /001_b\.sql and 001_a\.sql have the same version 1/);
+  await t.rejects(loadMigrations('postgres', dirWith(t, ['001_a.postgres.sql', '001_b.postgres.sql'])), /same version 1/);
+  await t.rejects(loadMigrations('sqlite', dirWith(t, ['001_a.sql', '002_b.postgres.sql'])), /version 2 has no file for sqlite/);
 });
 
 t.test('pendingMigrations skips applied versions and refuses renamed ones', async (t) => {
@@ -80,6 +80,17 @@ t.test('pendingMigrations skips applied versions and refuses renamed ones', asyn
   ];
   t.same(pendingMigrations(all, new Map()), all);
   t.same(pendingMigrations(all, new Map([[1, 'initial']])), [all[1]]);
-  t.same(pendingMigrations(all, new Map([[1, 'initial'], [2, 'more'], [3, 'newer']])), [], 'newer versions are tolerated');
+  t.same(
+    pendingMigrations(
+      all,
+      new Map([
+        [1, 'initial'],
+        [2, 'more'],
+        [3, 'newer'],
+      ]),
+    ),
+    [],
+    'newer versions are tolerated',
+  );
   t.throws(() => pendingMigrations(all, new Map([[1, 'other']])), /version 1 was applied as 'other'/);
 });

@@ -40,7 +40,17 @@ t.test('migrate creates a missing schema, and the tables land in it', async (t) 
   );
   t.same(
     tables.rows.map((row) => row.table_name),
-    ['derived_files', 'imported_files', 'issued_jobs', 'kernel_markers', 'kernel_provenance', 'kernels', 'objects', 'schema_migrations', 'trims'],
+    [
+      'derived_files',
+      'imported_files',
+      'issued_jobs',
+      'kernel_markers',
+      'kernel_provenance',
+      'kernels',
+      'objects',
+      'schema_migrations',
+      'trims',
+    ],
   );
 });
 

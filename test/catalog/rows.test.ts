@@ -10,7 +10,10 @@ t.test('likePrefixPattern escapes the wildcards and the escape character', async
 });
 
 t.test('kernelFilterCondition numbers parameters in filter order', async (t) => {
-  t.same(kernelFilterCondition({}, () => '?'), { where: '', params: [] });
+  t.same(
+    kernelFilterCondition({}, () => '?'),
+    { where: '', params: [] },
+  );
   t.same(
     kernelFilterCondition({ distro: 'ubuntu', arch: 'arm64', kernelPrefix: '5_' }, (i) => `$${i}`),
     { where: "WHERE distro = $1 AND arch = $2 AND kernel LIKE $3 ESCAPE '!'", params: ['ubuntu', 'arm64', '5!_%'] },

@@ -40,9 +40,17 @@ t.test(':memory: works for a single process', async (t) => {
   const catalog = await openCatalog({ kind: 'sqlite', path: ':memory:' });
   t.teardown(() => catalog.close());
   await catalog.migrate();
-  t.equal(await catalog.upsertKernel({
-    distro: 'debian', distroVersion: '12', arch: 'arm64', kernel: '6.1.0-18-arm64',
-    storageKey: 'debian/12/arm64/6.1.0-18-arm64.btf.tar.xz', size: 1, sha256: 'f'.repeat(64),
-  }), 'added');
+  t.equal(
+    await catalog.upsertKernel({
+      distro: 'debian',
+      distroVersion: '12',
+      arch: 'arm64',
+      kernel: '6.1.0-18-arm64',
+      storageKey: 'debian/12/arm64/6.1.0-18-arm64.btf.tar.xz',
+      size: 1,
+      sha256: 'f'.repeat(64),
+    }),
+    'added',
+  );
   t.equal((await catalog.listKernels({}, { limit: 10, offset: 0 })).total, 1);
 });

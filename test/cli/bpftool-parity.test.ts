@@ -9,8 +9,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import {
-  bpftoolLoggedRelocations, bpftoolMinCoreBtf, bpftoolRawDump, buildSample, firstDifference, hasTool, lineCount,
-  sampleSkipReason, type SampleBuild,
+  bpftoolLoggedRelocations,
+  bpftoolMinCoreBtf,
+  bpftoolRawDump,
+  buildSample,
+  firstDifference,
+  hasTool,
+  lineCount,
+  sampleSkipReason,
+  type SampleBuild,
 } from './fixtures/oracle.js';
 import { run } from './fixtures/io.js';
 
@@ -55,7 +62,10 @@ t.test('bpftool parity', { skip }, async (t) => {
       const r = await run(['relocs', '--btf', vmlinux, ...objects]);
       t.equal(r.code, 0);
       t.equal(r.stderr, '');
-      const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       const logged = bpftoolLoggedRelocations(dir, vmlinux, objects);
       t.ok(logged.length >= 5 * objects.length, `bpftool logged ${logged.length} relocations`);
       t.equal(lines.length, logged.length, `one JSON line per relocation (${lines.length})`);
@@ -70,11 +80,7 @@ t.test('bpftool parity', { skip }, async (t) => {
         }
         t.ok(got.value !== null || typeof got.reason === 'string', `${label}: a value, or null with a reason`);
       });
-      t.same(
-        [...new Set(lines.map((l) => l.object))],
-        objects,
-        'objects in argument order',
-      );
+      t.same([...new Set(lines.map((l) => l.object))], objects, 'objects in argument order');
     }
   });
 
@@ -151,7 +157,7 @@ function patchTypeExistsRoot(elf: Uint8Array, typeId: number): Uint8Array {
     const start = s.offset + hdrLen + v.getUint32(s.offset + 24, true);
     const stop = start + v.getUint32(s.offset + 28, true);
     const recSize = v.getUint32(start, true);
-    for (let at = start + 4; at < stop; ) {
+    for (let at = start + 4; at < stop;) {
       const count = v.getUint32(at + 4, true);
       for (let r = 0; r < count; r++) {
         const record = at + 8 + r * recSize;

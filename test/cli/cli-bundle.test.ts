@@ -31,7 +31,11 @@ await promisify(execFile)(process.execPath, ['--import', '@tapjs/typescript/impo
 const text = await readFile(bundlePath, 'utf8');
 
 t.test('the bundled commands are real commands of the table', async (t) => {
-  for (const name of BUNDLED_COMMANDS) t.ok(COMMANDS.some((c) => c.name === name), name);
+  for (const name of BUNDLED_COMMANDS)
+    t.ok(
+      COMMANDS.some((c) => c.name === name),
+      name,
+    );
 });
 
 t.test('no package and no service folder inside; other commands left to their modules', async (t) => {
@@ -75,7 +79,14 @@ t.test('dump, relocs and fetch from the bundle; usage and file errors as in the 
   t.match(dump.stdout.toString(), /^\[1\] /);
   const relocs = await run(['relocs', '--btf', fixtures.vmlinuxPath, object]);
   t.equal(relocs.code, 0, relocs.stderr);
-  t.ok(relocs.stdout.toString().trim().split('\n').every((line) => typeof JSON.parse(line) === 'object'), 'JSON lines');
+  t.ok(
+    relocs.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .every((line) => typeof JSON.parse(line) === 'object'),
+    'JSON lines',
+  );
   const fetched = join(scratch, 'fetched.btf');
   const fetch = await run(['fetch', '--btf', fixtures.vmlinuxPath, '--offline', '--quiet', '--trim', '--out', fetched, object]);
   t.equal(fetch.code, 0, fetch.stderr);

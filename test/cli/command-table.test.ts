@@ -15,12 +15,20 @@ t.test('every entry loads the command it names, with the summary --help lists', 
     t.equal(command.summary, entry.summary);
     t.match(help, new RegExp(`^  ${entry.name} +${entry.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
   }
-  t.same(COMMANDS.map((c) => c.name), ['serve', 'migrate', 'import', 'verify', 'trim', 'relocs', 'dump', 'compat', 'bundle', 'generate', 'fetch', 'smoke', 'worker']);
+  t.same(
+    COMMANDS.map((c) => c.name),
+    ['serve', 'migrate', 'import', 'verify', 'trim', 'relocs', 'dump', 'compat', 'bundle', 'generate', 'fetch', 'smoke', 'worker'],
+  );
 });
 
 t.test('a table line that does not match its module is a bug, caught when it loads', async (t) => {
   const real: Command = {
-    name: 'x', summary: 'the real summary', usage: 'btfhub x', description: 'x', options: {}, positionals: { name: 'X', min: 0, max: 0 },
+    name: 'x',
+    summary: 'the real summary',
+    usage: 'btfhub x',
+    description: 'x',
+    options: {},
+    positionals: { name: 'X', min: 0, max: 0 },
     run: async () => 0,
   };
   const stale: LazyCommand = { name: 'x', summary: 'an old summary', load: async () => real };

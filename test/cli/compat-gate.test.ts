@@ -45,7 +45,10 @@ t.test('--server: the service’s report, its job followed to the end', async (t
   t.equal(json.status, 0, json.stderr);
   t.match(report.job_id, /^compat-[0-9a-f]{64}$/, 'a job, not an immediate answer');
   t.same(report.objects, [{ name: 'tools_like.bpf.o', relocations: 145 }], 'the file name the object was sent as');
-  t.same(report.relocations.map((r) => `${r.section}#${r.index} ${r.path}`), relocations.map((r) => `${r.section}#${r.index} ${r.path}`));
+  t.same(
+    report.relocations.map((r) => `${r.section}#${r.index} ${r.path}`),
+    relocations.map((r) => `${r.section}#${r.index} ${r.path}`),
+  );
   t.same(report.kernels.map(labelOf).sort(), archive.kernels.map((k) => k.path).sort(), 'every kernel the service registered');
   t.match(json.stderr, /^btfhub compat: gate off \(--fail-on never\): 10 kernels checked\n$/);
   t.notMatch(json.stderr, /\r/, 'no progress line when stderr is not a terminal');
@@ -96,7 +99,10 @@ t.test('--format junit: a suite per object, a case per kernel, a failure naming 
   const byName = (name: string): XmlElement => cases.find((c) => c.attributes.name === name)!;
   const old = findAll(byName('ubuntu/20.04/x86_64/5.4.0-42-generic'), 'failure');
   t.equal(old.length, 1, 'one failure element per failing kernel');
-  t.match(old[0]!.attributes.message, /^not resolved on ubuntu\/20\.04\/x86_64\/5\.4\.0-42-generic \(\d+ of 145 relocations\): .*field_missing task_struct\.__state/);
+  t.match(
+    old[0]!.attributes.message,
+    /^not resolved on ubuntu\/20\.04\/x86_64\/5\.4\.0-42-generic \(\d+ of 145 relocations\): .*field_missing task_struct\.__state/,
+  );
   t.match(old[0]!.text, /^field_missing task_struct\.__state \(byte_off, section [^,]+, relocation #\d+\): no field task_struct\.__state/m);
   t.equal(old[0]!.attributes.type, 'unresolved');
   const lines = old[0]!.text.split('\n');
@@ -107,15 +113,25 @@ t.test('--format junit: a suite per object, a case per kernel, a failure naming 
   const current = byName('ubuntu/24.04/x86_64/6.11.0-8-generic');
   t.notMatch(findAll(current, 'failure')[0]!.text, /task_struct\.__state/, 'the current field resolves on the current kernel...');
   t.match(findAll(current, 'failure')[0]!.text, /^field_missing task_struct\.state \(byte_off/m, '...its fallback does not');
-  t.match(findAll(current, 'system-out')[0]!.text, /^field_missing request\.rq_disk \(field_exists, /m, 'an existence check answering 0 passes');
-  t.match(findAll(byName('fedora/40/x86_64/6.8.5-301.fc40.x86_64'), 'failure')[0]!.text, /^ambiguous cfs_rq\.nr_queued .*field offset ambiguity/m);
+  t.match(
+    findAll(current, 'system-out')[0]!.text,
+    /^field_missing request\.rq_disk \(field_exists, /m,
+    'an existence check answering 0 passes',
+  );
+  t.match(
+    findAll(byName('fedora/40/x86_64/6.8.5-301.fc40.x86_64'), 'failure')[0]!.text,
+    /^ambiguous cfs_rq\.nr_queued .*field offset ambiguity/m,
+  );
 
   // Under --fail-on unloadable, the unresolved-but-loadable relocations move to <system-out>.
   const loose = parseXml((await compat(['--server', address, '--format', 'junit', '--fail-on', 'unloadable', toolsLike.path])).stdout);
   const looseCases = findAll(loose, 'testcase');
   t.equal(looseCases.filter((c) => findAll(c, 'failure').length > 0).length, 1, 'only the kernel where libbpf refuses the object');
   const looseOld = looseCases.find((c) => c.attributes.name === 'ubuntu/20.04/x86_64/5.4.0-42-generic')!;
-  t.match(findAll(looseOld, 'system-out')[0]!.text, /^not resolved, but passing --fail-on unloadable:\nfield_missing task_struct\.__state/m);
+  t.match(
+    findAll(looseOld, 'system-out')[0]!.text,
+    /^not resolved, but passing --fail-on unloadable:\nfield_missing task_struct\.__state/m,
+  );
 });
 
 t.test('--format github: workflow commands, errors for what fails the gate', async (t) => {
@@ -125,8 +141,14 @@ t.test('--format github: workflow commands, errors for what fails the gate', asy
   for (const line of lines) t.match(line, /^::(error|warning|notice) title=[^:]*::\S/, line);
   const errors = lines.filter((l) => l.startsWith('::error'));
   t.equal(errors.length, 1, 'only the ambiguous relocation fails --fail-on unloadable');
-  t.match(errors[0], /^::error title=btfhub compat%3A ambiguous cfs_rq\.nr_queued::tools_like\.bpf\.o: cfs_rq\.nr_queued \(byte_off, section /);
-  t.ok(lines.some((l) => /^::warning title=btfhub compat%3A field_missing task_struct\.__state::/.test(l)), 'unresolved but loadable: a warning');
+  t.match(
+    errors[0],
+    /^::error title=btfhub compat%3A ambiguous cfs_rq\.nr_queued::tools_like\.bpf\.o: cfs_rq\.nr_queued \(byte_off, section /,
+  );
+  t.ok(
+    lines.some((l) => /^::warning title=btfhub compat%3A field_missing task_struct\.__state::/.test(l)),
+    'unresolved but loadable: a warning',
+  );
   t.match(lines.at(-1), /^::notice title=btfhub compat::tools_like\.bpf\.o on 10 kernels: failed \(--fail-on unloadable\)/);
 });
 
@@ -148,13 +170,24 @@ t.test('--archive gives the same report, gate and formats as --server', async (t
   const skipped = cases.filter((c) => findAll(c, 'skipped').length > 0);
   t.equal(skipped.length, 1, '...as a skipped case: it is no fault of the object');
   t.match(findAll(skipped[0]!, 'skipped')[0]!.attributes.message, /^kernel BTF could not be read: amzn\/2\/x86_64\/.*xz/);
-  const remoteFailures = findAll(parseXml(renderJunit(report, 'unresolved', 'x')), 'testcase').filter((c) => findAll(c, 'failure').length > 0).map((c) => c.attributes.name).sort();
-  t.same(cases.filter((c) => findAll(c, 'failure').length > 0).map((c) => c.attributes.name).sort(), remoteFailures);
+  const remoteFailures = findAll(parseXml(renderJunit(report, 'unresolved', 'x')), 'testcase')
+    .filter((c) => findAll(c, 'failure').length > 0)
+    .map((c) => c.attributes.name)
+    .sort();
+  t.same(
+    cases
+      .filter((c) => findAll(c, 'failure').length > 0)
+      .map((c) => c.attributes.name)
+      .sort(),
+    remoteFailures,
+  );
 });
 
 t.test('a progress line on stderr when it is a terminal', async (t) => {
   // A filter no other test uses: a new job (the same request twice is answered from the first job).
-  const run = await compat(['--server', address, '--fail-on', 'never', '--format', 'json', '--distro', 'debian', toolsLike.path], { tty: true });
+  const run = await compat(['--server', address, '--fail-on', 'never', '--format', 'json', '--distro', 'debian', toolsLike.path], {
+    tty: true,
+  });
   t.equal(run.status, 0);
   // eslint-disable-next-line no-control-regex -- the terminal escape the bar redraws with
   t.match(run.stderr, /\r\x1b\[2Kcompat \[[#-]{24}\] \d+\/2 /, 'a bar with the job’s progress');

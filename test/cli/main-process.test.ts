@@ -63,10 +63,14 @@ t.test('a reader that stops early (`| head`) ends the output without an error', 
   t.match(dump.stdout.toString('latin1'), /^\[1\] /);
 });
 
-t.test('a write that fails (a full disk) is one line and exit 1', { skip: process.platform === 'linux' ? false : '/dev/full is Linux' }, async (t) => {
-  const full = openSync('/dev/full', 'w');
-  t.teardown(() => closeSync(full));
-  const dump = await btfhub(['dump', fixtures.vmlinuxPath], { stdoutFd: full });
-  t.equal(dump.code, 1);
-  t.equal(dump.stderr, 'btfhub: cannot write to stdout: ENOSPC\n');
-});
+t.test(
+  'a write that fails (a full disk) is one line and exit 1',
+  { skip: process.platform === 'linux' ? false : '/dev/full is Linux' },
+  async (t) => {
+    const full = openSync('/dev/full', 'w');
+    t.teardown(() => closeSync(full));
+    const dump = await btfhub(['dump', fixtures.vmlinuxPath], { stdoutFd: full });
+    t.equal(dump.code, 1);
+    t.equal(dump.stderr, 'btfhub: cannot write to stdout: ENOSPC\n');
+  },
+);

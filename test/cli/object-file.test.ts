@@ -81,7 +81,9 @@ t.test('anything odd reads the whole file', async (t) => {
   }
   // And the codec's message on it is the one the whole file gets.
   const last = cases.at(-1)![1];
-  t.throws(() => parseBpfObject(readBpfObjectSync(join(dir, 'odd.o')), 'odd.o'), { message: /odd\.o: section \.BTF: bytes \[\d+, \d+\) are outside the file/ });
+  t.throws(() => parseBpfObject(readBpfObjectSync(join(dir, 'odd.o')), 'odd.o'), {
+    message: /odd\.o: section \.BTF: bytes \[\d+, \d+\) are outside the file/,
+  });
   t.throws(() => parseBpfObject(last, 'odd.o'), { message: /odd\.o: section \.BTF: bytes \[\d+, \d+\) are outside the file/ });
 
   const small = join(dir, 'small.o');

@@ -19,7 +19,10 @@ import { loadFixtures, runBpftoolMinCore } from '../helpers/fixtures.js';
 const run = promisify(execFile);
 const SOURCE = fileURLToPath(new URL('../../src/cli/smoke-object.bpf.c', import.meta.url));
 const fx = await loadFixtures();
-const clangVersion = await run('clang', ['--version']).then((r) => r.stdout.split('\n')[0]!, () => undefined);
+const clangVersion = await run('clang', ['--version']).then(
+  (r) => r.stdout.split('\n')[0]!,
+  () => undefined,
+);
 
 /** `kind root access` of every relocation, resolved against the fixture kernel. */
 function relocations(bytes: Uint8Array): string[] {
@@ -47,7 +50,11 @@ t.test('the source compiles to the embedded object', { skip: clangVersion === un
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await copyFile(SOURCE, join(dir, 'smoke-object.bpf.c'));
   // The command the module documents, run where the source is (the prefix map makes paths relative).
-  await run('clang', ['-g', '-O2', '-target', 'bpf', `-fdebug-prefix-map=${dir}=.`, '-c', 'smoke-object.bpf.c', '-o', 'smoke-object.bpf.o'], { cwd: dir });
+  await run(
+    'clang',
+    ['-g', '-O2', '-target', 'bpf', `-fdebug-prefix-map=${dir}=.`, '-c', 'smoke-object.bpf.c', '-o', 'smoke-object.bpf.o'],
+    { cwd: dir },
+  );
   const rebuilt = new Uint8Array(await readFile(join(dir, 'smoke-object.bpf.o')));
   if (version === SMOKE_OBJECT_CLANG) {
     t.equal(createHash('sha256').update(rebuilt).digest('hex'), SMOKE_OBJECT_SHA256, `${version}: the same bytes`);

@@ -24,7 +24,11 @@ async function smoke(argv: string[]): Promise<Run> {
   let stderr = '';
   // One attempt per request: a failure shows at once (the command's own default retries twice).
   const command = createSmokeCommand({ client: { maxAttempts: 1 } });
-  const status = await runCli(['smoke', ...argv], { stdout: { write: (s) => (stdout += String(s)) }, stderr: { write: (s) => (stderr += String(s)) } }, [command]);
+  const status = await runCli(
+    ['smoke', ...argv],
+    { stdout: { write: (s) => (stdout += String(s)) }, stderr: { write: (s) => (stderr += String(s)) } },
+    [command],
+  );
   return { status, stdout, stderr };
 }
 
@@ -37,15 +41,25 @@ t.test('a working service: every check passes, exit 0', async (t) => {
   t.equal(lines.length, 5, 'one line per check and a summary');
   t.match(lines[0], /^ok {4}readyz {5}GET \/readyz: catalog ok, queue ok, store ok \(\d+ ms\)$/);
   t.match(lines[1], /^ok {4}kernels {4}GET \/api\/v1\/kernels: 1 kernels; using ubuntu\/22\.04\/x86_64\/5\.15\.0-91-generic \(\d+ ms\)$/);
-  t.match(lines[2], /^ok {4}btf {8}POST \/api\/v1\/btf: \d+ bytes of BTF, \d+ types, 2 of 2 relocations resolve \(job [0-9a-f]{64}\) \(\d+ ms\)$/);
-  t.match(lines[3], /^ok {4}customize {2}POST \/api\/v1\/customize: \d+-byte \.tar\.xz, \d+ bytes of BTF, \d+ types, the same BTF as POST \/api\/v1\/btf \(\d+ ms\)$/);
+  t.match(
+    lines[2],
+    /^ok {4}btf {8}POST \/api\/v1\/btf: \d+ bytes of BTF, \d+ types, 2 of 2 relocations resolve \(job [0-9a-f]{64}\) \(\d+ ms\)$/,
+  );
+  t.match(
+    lines[3],
+    /^ok {4}customize {2}POST \/api\/v1\/customize: \d+-byte \.tar\.xz, \d+ bytes of BTF, \d+ types, the same BTF as POST \/api\/v1\/btf \(\d+ ms\)$/,
+  );
   t.equal(lines[4], `smoke: 4 of 4 checks passed against ${address}/`);
   t.equal(run.stderr, '');
 
   const object = api.fixtures.objects.get('tools_like')!.path;
   const own = await smoke(['--server', address, '--object', object, '--timeout', '120']);
   t.equal(own.status, 0, own.stdout);
-  t.match(own.stdout, /^ok {4}btf {8}POST \/api\/v1\/btf: .* \d+ of 145 relocations resolve/m, 'an object of the user’s: its relocations counted');
+  t.match(
+    own.stdout,
+    /^ok {4}btf {8}POST \/api\/v1\/btf: .* \d+ of 145 relocations resolve/m,
+    'an object of the user’s: its relocations counted',
+  );
 });
 
 t.test('a service that serves no kernel: the trims are skipped, exit 1', async (t) => {
@@ -110,8 +124,14 @@ t.test('a service that never answers: every check fails by --timeout, exit 1', a
 
 t.test('usage: --server is required, --timeout positive, --object a CO-RE object', async (t) => {
   t.match(await smoke([]), { status: 2, stderr: /--server URL is required/ });
-  t.match(await smoke(['--server', 'http://127.0.0.1:1', '--timeout', 'soon']), { status: 2, stderr: /--timeout needs a positive number of seconds, got 'soon'/ });
+  t.match(await smoke(['--server', 'http://127.0.0.1:1', '--timeout', 'soon']), {
+    status: 2,
+    stderr: /--timeout needs a positive number of seconds, got 'soon'/,
+  });
   t.match(await smoke(['--server', 'nope']), { status: 2, stderr: /--server nope: not a service URL/ });
-  t.match(await smoke(['--server', 'http://127.0.0.1:1', '--object', '/nonexistent.o']), { status: 2, stderr: /\/nonexistent\.o: no such file/ });
+  t.match(await smoke(['--server', 'http://127.0.0.1:1', '--object', '/nonexistent.o']), {
+    status: 2,
+    stderr: /\/nonexistent\.o: no such file/,
+  });
   t.match(await smoke(['--server', 'http://127.0.0.1:1', 'extra']), { status: 2, stderr: /unexpected argument 'extra'/ });
 });

@@ -80,13 +80,25 @@ for (const [name, argv] of commands) {
 }
 
 t.test('no package at all: the commands above use Node and this project only', async (t) => {
-  t.same([...loaded].filter((u) => u.includes('/node_modules/')), []);
-  t.ok([...loaded].some((u) => u.endsWith('/src/cli/commands/trim.ts')), 'the commands’ own modules were seen');
+  t.same(
+    [...loaded].filter((u) => u.includes('/node_modules/')),
+    [],
+  );
+  t.ok(
+    [...loaded].some((u) => u.endsWith('/src/cli/commands/trim.ts')),
+    'the commands’ own modules were seen',
+  );
 });
 
 t.test('the recorder sees service modules when they load', async (t) => {
   t.equal(await runCli(['help', 'serve'], quiet), 0);
   const service = serviceModules(await loadedSoFar());
-  t.ok(service.some((u) => u.includes('/node_modules/fastify/')), 'fastify, once serve is loaded');
-  t.ok(service.some((u) => /\/src\/api\//.test(u)), 'src/api too');
+  t.ok(
+    service.some((u) => u.includes('/node_modules/fastify/')),
+    'fastify, once serve is loaded',
+  );
+  t.ok(
+    service.some((u) => /\/src\/api\//.test(u)),
+    'src/api too',
+  );
 });

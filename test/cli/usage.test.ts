@@ -8,8 +8,6 @@ import { writeFileAtomic } from '../../src/cli/files.js';
 import { SMALL_BTF, tempDir } from './fixtures/files.js';
 import { run } from './fixtures/io.js';
 
-
-
 t.test('program help and command list', async (t) => {
   const help = await run(['--help']);
   t.equal(help.code, 0);
@@ -43,7 +41,10 @@ t.test('usage errors exit 2 with a message and the usage line', async (t) => {
     [['frob'], /^btfhub: unknown command 'frob'\nTry 'btfhub --help'\.\n$/],
     [['--frob'], /^btfhub: unknown option '--frob'/],
     [['help', 'frob'], /^btfhub: unknown command 'frob'/],
-    [['trim'], /^btfhub trim: --btf FULL is required\nUsage: btfhub trim --btf FULL \[--out OUT\] OBJ\.\.\.\nTry 'btfhub trim --help'\.\n$/],
+    [
+      ['trim'],
+      /^btfhub trim: --btf FULL is required\nUsage: btfhub trim --btf FULL \[--out OUT\] OBJ\.\.\.\nTry 'btfhub trim --help'\.\n$/,
+    ],
     [['trim', '--btf', 'k.btf'], /^btfhub trim: missing OBJ\n/],
     [['trim', '--btf'], /^btfhub trim: option '--btf <value>' needs a value\n/],
     [['trim', '--btf=', 'x.o'], /^btfhub trim: --btf needs a non-empty value\n/],
@@ -125,12 +126,23 @@ t.test('trim refuses to write binary BTF to a terminal before doing any work', a
 
 t.test('errors that are bugs exit 70 with a stack', async (t) => {
   const broken: Command = {
-    name: 'broken', summary: 'fails', usage: 'btfhub broken', description: 'x', options: {}, positionals: { name: 'X', min: 0, max: 0 },
+    name: 'broken',
+    summary: 'fails',
+    usage: 'btfhub broken',
+    description: 'x',
+    options: {},
+    positionals: { name: 'X', min: 0, max: 0 },
     run: async () => {
       throw new TypeError('oops');
     },
   };
-  const user: Command = { ...broken, name: 'user', run: async () => { throw new CliError('a plain message'); } };
+  const user: Command = {
+    ...broken,
+    name: 'user',
+    run: async () => {
+      throw new CliError('a plain message');
+    },
+  };
   const lines: string[] = [];
   const io = { stdout: { write: () => true }, stderr: { write: (s: string | Uint8Array) => lines.push(String(s)) } };
   t.equal(await runCli(['broken'], io, [broken, user]), 70);
@@ -149,7 +161,8 @@ t.test('writeFileAtomic', async (t) => {
   t.same(await readdir(dir), ['out.btf'], 'leaves no temp file');
 
   await t.rejects(writeFileAtomic(join(dir, 'no', 'such', 'dir.btf'), SMALL_BTF), {
-    name: 'CliError', message: `${join(dir, 'no', 'such', 'dir.btf')}: no such file`,
+    name: 'CliError',
+    message: `${join(dir, 'no', 'such', 'dir.btf')}: no such file`,
   });
   t.same(await readdir(dir), ['out.btf'], 'a failed write leaves nothing behind');
 });

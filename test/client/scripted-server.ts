@@ -39,7 +39,13 @@ export async function startScriptedServer(t: Test): Promise<ScriptedServer> {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks), at: Date.now() };
+      const recorded: RecordedRequest = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+        at: Date.now(),
+      };
       state.requests.push(recorded);
       const handler = queue.shift() ?? state.fallback;
       void Promise.resolve(handler(recorded, res)).catch((err: unknown) => {

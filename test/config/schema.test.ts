@@ -71,7 +71,15 @@ t.test('defaults', async (t) => {
     trustProxy: false,
     trimCacheBytes: 67_108_864,
     syncIntervalMs: 0,
-    generate: { mode: 'off', repositories: {}, retryMs: 21_600_000, timeoutMs: 1_800_000, concurrency: 1, memoryBytes: 8 * 1024 ** 3, maxPackageBytes: 4 * 1024 ** 3 },
+    generate: {
+      mode: 'off',
+      repositories: {},
+      retryMs: 21_600_000,
+      timeoutMs: 1_800_000,
+      concurrency: 1,
+      memoryBytes: 8 * 1024 ** 3,
+      maxPackageBytes: 4 * 1024 ** 3,
+    },
     compatWaitMs: 60_000,
     codecThreads: Math.min(2, availableParallelism()),
     codecThreadHeapMb: 1024,
@@ -233,7 +241,11 @@ t.test('every bad variable is named, with the reason and the value', async (t) =
   for (const [variable, { value, message }] of Object.entries(bad)) {
     const env = { [variable]: value, ...(variable.startsWith('S3_') && variable !== 'S3_BUCKET' && { S3_BUCKET: 'btfhub' }) };
     const error = configError(t, env);
-    t.same(error.issues.map((issue) => issue.variable), [variable], `${variable} alone is reported`);
+    t.same(
+      error.issues.map((issue) => issue.variable),
+      [variable],
+      `${variable} alone is reported`,
+    );
     t.match(error.issues[0]?.message, message, variable);
     t.match(error.message, `${variable}: `, 'the message names it');
   }

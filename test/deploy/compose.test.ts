@@ -15,10 +15,21 @@ import { CONFIG_ENV_VARS, loadConfig } from '../../src/config/schema.js';
 const ROOT = join(import.meta.dirname, '..', '..');
 const composeText = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
 const compose = parse(composeText, { merge: true }) as {
-  services: Record<string, {
-    environment?: Record<string, string> | string[]; command?: string[]; deploy?: { replicas?: number }; image?: string; build?: unknown;
-    entrypoint?: string[] | string; depends_on?: Record<string, { condition: string }>; ports?: string[]; volumes?: string[]; restart?: string;
-  }>;
+  services: Record<
+    string,
+    {
+      environment?: Record<string, string> | string[];
+      command?: string[];
+      deploy?: { replicas?: number };
+      image?: string;
+      build?: unknown;
+      entrypoint?: string[] | string;
+      depends_on?: Record<string, { condition: string }>;
+      ports?: string[];
+      volumes?: string[];
+      restart?: string;
+    }
+  >;
 };
 
 /** deploy/compose.env.example as KEY=VALUE pairs (what `cp ... .env` gives compose). */
@@ -31,7 +42,10 @@ const exampleEnv: Record<string, string> = Object.fromEntries(
 
 /** Compose's interpolation: ${NAME}, ${NAME:-default}, from `vars` (unset: the default, else ''). */
 function interpolate(value: string, vars: Record<string, string>): string {
-  return value.replace(/\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback: string | undefined) => vars[name] || (fallback ?? ''));
+  return value.replace(
+    /\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g,
+    (_m, name: string, fallback: string | undefined) => vars[name] || (fallback ?? ''),
+  );
 }
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const known = new Set<string>(CONFIG_ENV_VARS);
@@ -39,7 +53,9 @@ const known = new Set<string>(CONFIG_ENV_VARS);
 /** A service's environment, interpolated from `vars` (none: as on a first `docker compose up`). */
 function environment(service: string, vars: Record<string, string> = {}): Record<string, string> {
   const env = compose.services[service]?.environment ?? {};
-  const pairs: [string, unknown][] = Array.isArray(env) ? env.map((line) => [line.split('=')[0]!, line.slice(line.indexOf('=') + 1)]) : Object.entries(env);
+  const pairs: [string, unknown][] = Array.isArray(env)
+    ? env.map((line) => [line.split('=')[0]!, line.slice(line.indexOf('=') + 1)])
+    : Object.entries(env);
   return Object.fromEntries(pairs.map(([k, v]) => [k, interpolate(String(v), vars)]));
 }
 
@@ -61,7 +77,10 @@ function dockerfileEnv(): Record<string, string> {
 
 t.test('every variable compose gives btfhub is a config variable, with a valid value', async (t) => {
   for (const service of ['api', 'worker', 'import']) {
-    for (const [when, vars] of [['first start', {}], ['with the example .env', exampleEnv]] as const) {
+    for (const [when, vars] of [
+      ['first start', {}],
+      ['with the example .env', exampleEnv],
+    ] as const) {
       const env = environment(service, vars);
       t.ok(Object.keys(env).length > 0, `${service} has an environment`);
       for (const name of Object.keys(env)) t.ok(known.has(name), `${service}: ${name} is in CONFIG_ENV_VARS`);
@@ -73,7 +92,11 @@ t.test('every variable compose gives btfhub is a config variable, with a valid v
   }
   t.equal(environment('api').BTFHUB_HOST, '0.0.0.0', 'the API listens on all interfaces');
   t.equal(loadConfig({ ...dockerfileEnv(), ...environment('api') }).adminToken, undefined, 'first start: no token, admin endpoints off');
-  t.equal(loadConfig({ ...dockerfileEnv(), ...environment('api', exampleEnv) }).adminToken, exampleEnv.BTFHUB_ADMIN_TOKEN, 'the .env token reaches the API');
+  t.equal(
+    loadConfig({ ...dockerfileEnv(), ...environment('api', exampleEnv) }).adminToken,
+    exampleEnv.BTFHUB_ADMIN_TOKEN,
+    'the .env token reaches the API',
+  );
 });
 
 t.test('deploy/compose.env.example: each setting is one docker-compose.yml uses', async (t) => {
@@ -81,7 +104,9 @@ t.test('deploy/compose.env.example: each setting is one docker-compose.yml uses'
   for (const name of Object.keys(exampleEnv)) t.match(composeText, `\${${name}`, `${name} is interpolated somewhere`);
   // Compose-only settings must not look like btfhub's own variables (BTFHUB_*), which btfhub warns about.
   for (const name of Object.keys(exampleEnv)) if (name.startsWith('BTFHUB_')) t.ok(known.has(name), `${name} is a config variable`);
-  const ignored = readFileSync(join(ROOT, '.gitignore'), 'utf8').split('\n').map((l) => l.trim());
+  const ignored = readFileSync(join(ROOT, '.gitignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
   t.ok(ignored.includes('.env'), '.env (the copy with real secrets) is git-ignored');
 });
 
@@ -92,12 +117,23 @@ t.test('first start: the import fills bucket and catalog before the API and work
   t.equal(importer.image, services.api?.image, 'the same image');
   t.same(importer.volumes, ['${ARCHIVE:-./archive}:/archive:ro'], 'the BTFHub-layout directory, ./archive by default, read only');
   t.equal(importer.restart, 'no', 'one shot');
-  for (const backend of ['redis', 'postgres']) t.equal(importer.depends_on?.[backend]?.condition, 'service_healthy', `import waits for ${backend}`);
+  for (const backend of ['redis', 'postgres'])
+    t.equal(importer.depends_on?.[backend]?.condition, 'service_healthy', `import waits for ${backend}`);
   t.equal(importer.depends_on?.['minio-init']?.condition, 'service_completed_successfully', 'and for the bucket');
-  for (const name of ['api', 'worker']) t.equal(services[name]?.depends_on?.import?.condition, 'service_completed_successfully', `${name} starts after the import`);
-  t.ok(services.minio?.ports?.some((p) => /:9000$/.test(p)), 'MinIO’s S3 API is published');
-  t.ok(services.api?.ports?.some((p) => interpolate(p, {}) === '8080:8080'), 'the API on 8080 by default');
-  t.ok(services.api?.ports?.some((p) => interpolate(p, { API_PORT: '9090' }) === '9090:8080'), 'API_PORT moves it');
+  for (const name of ['api', 'worker'])
+    t.equal(services[name]?.depends_on?.import?.condition, 'service_completed_successfully', `${name} starts after the import`);
+  t.ok(
+    services.minio?.ports?.some((p) => /:9000$/.test(p)),
+    'MinIO’s S3 API is published',
+  );
+  t.ok(
+    services.api?.ports?.some((p) => interpolate(p, {}) === '8080:8080'),
+    'the API on 8080 by default',
+  );
+  t.ok(
+    services.api?.ports?.some((p) => interpolate(p, { API_PORT: '9090' }) === '9090:8080'),
+    'API_PORT moves it',
+  );
 });
 
 t.test('the scale-out layout: api, two workers, redis, postgres, minio, bucket init', async (t) => {
@@ -110,7 +146,7 @@ t.test('the scale-out layout: api, two workers, redis, postgres, minio, bucket i
 
   const api = environment('api');
   const minio = environment('minio');
-  t.equal(api.AWS_ACCESS_KEY_ID, minio.MINIO_ROOT_USER, 'S3 credentials are MinIO\'s');
+  t.equal(api.AWS_ACCESS_KEY_ID, minio.MINIO_ROOT_USER, "S3 credentials are MinIO's");
   t.equal(api.AWS_SECRET_ACCESS_KEY, minio.MINIO_ROOT_PASSWORD);
   const init = [services['minio-init']?.entrypoint, services['minio-init']?.command].flat().join(' ');
   t.match(init, `mc mb --ignore-existing local/${api.S3_BUCKET}`, 'the init step creates the bucket');
@@ -146,7 +182,10 @@ t.test('the Dockerfile: multi-stage, npm ci + tsc, Node 24 LTS with xz, non-root
   for (const name of Object.keys(dockerfileEnv())) t.ok(known.has(name), `Dockerfile ENV ${name} is in CONFIG_ENV_VARS`);
 
   // What it copies exists, and .dockerignore does not hide it.
-  const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   for (const match of dockerfile.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)) {
     for (const source of match[1]!.trim().split(/\s+/)) {
       t.ok(existsSync(join(ROOT, source)), `COPY source ${source} exists`);

@@ -45,12 +45,17 @@ interface PodSpec {
   volumes?: { name: string }[];
 }
 
-const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const manifests = new Map<string, Manifest[]>();
 for (const file of files) {
   const docs = parseAllDocuments(readFileSync(join(DIR, file), 'utf8'));
   for (const doc of docs) if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
-  manifests.set(file, docs.map((d) => d.toJS() as Manifest));
+  manifests.set(
+    file,
+    docs.map((d) => d.toJS() as Manifest),
+  );
 }
 const all = [...manifests.values()].flat();
 const one = (kind: string, name: string): Manifest => {
@@ -79,12 +84,19 @@ const workloads = all.filter((m) => m.kind === 'Deployment' || m.kind === 'Job')
 t.test('every manifest is listed by kustomization.yaml', async (t) => {
   const kustomization = manifests.get('kustomization.yaml')![0]!;
   t.equal(kustomization.kind, 'Kustomization');
-  t.same([...(kustomization.resources ?? [])].sort(), files.filter((f) => f !== 'kustomization.yaml'));
+  t.same(
+    [...(kustomization.resources ?? [])].sort(),
+    files.filter((f) => f !== 'kustomization.yaml'),
+  );
   for (const m of all) {
     t.ok(m.apiVersion && m.kind, `${m.kind} has apiVersion and kind`);
     if (m.kind !== 'Kustomization') t.ok(m.metadata?.name, `${m.kind} ${m.metadata?.name} is named`);
   }
-  t.same(workloads.map((m) => `${m.kind}/${m.metadata.name}`).sort(), ['Deployment/btfhub-api', 'Deployment/btfhub-worker', 'Job/btfhub-import']);
+  t.same(workloads.map((m) => `${m.kind}/${m.metadata.name}`).sort(), [
+    'Deployment/btfhub-api',
+    'Deployment/btfhub-worker',
+    'Job/btfhub-import',
+  ]);
 });
 
 t.test('every variable the pods get is a config variable, and they make a valid scale-out configuration', async (t) => {
@@ -106,7 +118,8 @@ t.test('every variable the pods get is a config variable, and they make a valid 
     t.notOk(secret in configMap, `${secret} is not in the ConfigMap`);
     t.ok(secret in (one('Secret', 'btfhub-secrets').stringData ?? {}), `${secret} is in the Secret`);
   }
-  for (const value of Object.values(one('Secret', 'btfhub-secrets').stringData ?? {})) t.match(value, /replace-me/, 'the Secret holds placeholders only');
+  for (const value of Object.values(one('Secret', 'btfhub-secrets').stringData ?? {}))
+    t.match(value, /replace-me/, 'the Secret holds placeholders only');
 });
 
 t.test('the API: serve, ready on /readyz at the port it listens on, reached by the Service', async (t) => {
@@ -127,8 +140,12 @@ t.test('the API: serve, ready on /readyz at the port it listens on, reached by t
   t.equal(spec.ports[0]!.targetPort, 'http');
   const labels = (api.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
   for (const [k, v] of Object.entries(spec.selector)) t.equal(labels[k], v, `the Service selects the API pods (${k})`);
-  const worker = (one('Deployment', 'btfhub-worker').spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
-  t.notOk(Object.entries(spec.selector).every(([k, v]) => worker[k] === v), 'and not the workers');
+  const worker = (one('Deployment', 'btfhub-worker').spec as { template: { metadata: { labels: Record<string, string> } } }).template
+    .metadata.labels;
+  t.notOk(
+    Object.entries(spec.selector).every(([k, v]) => worker[k] === v),
+    'and not the workers',
+  );
 });
 
 t.test('workers and the import: their commands, grace, no HTTP probes', async (t) => {
@@ -145,8 +162,12 @@ t.test('workers and the import: their commands, grace, no HTTP probes', async (t
 t.test('every Deployment selects its own pods; every pod runs as non-root with its volumes', async (t) => {
   for (const w of workloads) {
     if (w.kind === 'Deployment') {
-      const spec = w.spec as { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } } };
-      for (const [k, v] of Object.entries(spec.selector.matchLabels)) t.equal(spec.template.metadata.labels[k], v, `${w.metadata.name}: ${k}`);
+      const spec = w.spec as {
+        selector: { matchLabels: Record<string, string> };
+        template: { metadata: { labels: Record<string, string> } };
+      };
+      for (const [k, v] of Object.entries(spec.selector.matchLabels))
+        t.equal(spec.template.metadata.labels[k], v, `${w.metadata.name}: ${k}`);
     }
     const pod = podOf(w);
     t.equal(pod.securityContext?.runAsNonRoot, true, `${w.metadata.name}: non-root`);
@@ -158,9 +179,16 @@ t.test('every Deployment selects its own pods; every pod runs as non-root with i
         const mounts = (c.volumeMounts ?? []).map((m) => m.mountPath);
         t.ok(mounts.includes('/data') && mounts.includes('/tmp'), `${w.metadata.name}: writable /data and /tmp on a read-only root`);
       }
-      for (const m of c.volumeMounts ?? []) t.ok(pod.volumes?.some((v) => v.name === m.name), `${w.metadata.name}: volume ${m.name} exists`);
+      for (const m of c.volumeMounts ?? [])
+        t.ok(
+          pod.volumes?.some((v) => v.name === m.name),
+          `${w.metadata.name}: volume ${m.name} exists`,
+        );
     }
   }
   const kustomization = manifests.get('kustomization.yaml')![0] as Manifest & { images?: { name: string }[] };
-  t.same(kustomization.images?.map((i) => i.name), ['btfhub-online']);
+  t.same(
+    kustomization.images?.map((i) => i.name),
+    ['btfhub-online'],
+  );
 });

@@ -65,7 +65,14 @@ const logger = pino({ level: 'silent' });
 const api = createBackends(config, { logger, pollIntervalMs: 50 });
 cleanups.push(() => api.close());
 const { store, catalog } = await api.prepare();
-const app = await buildApp({ config: { ...config, rateLimit: { max: 0, windowMs: 60_000 } }, store, catalog, queue: await api.jobs(), codec: api.codec, docs: false });
+const app = await buildApp({
+  config: { ...config, rateLimit: { max: 0, windowMs: 60_000 } },
+  store,
+  catalog,
+  queue: await api.jobs(),
+  codec: api.codec,
+  docs: false,
+});
 cleanups.push(() => app.close());
 
 // The worker's: its own store, catalog and BullMQ consumer.
@@ -79,13 +86,21 @@ t.test('an uploaded .rpm (zstd) goes through S3 to a worker, which generates and
   const rpm = fixtures.packages.find((p) => p.kind === 'rpm' && p.compression === 'zstd')!;
   const identity = { distro: 'fedora', distro_version: '39', arch: 'x86_64', kernel_version: rpm.release };
   const bytes = await readFile(fixtures.path(rpm));
-  const form = multipart([...Object.entries(identity).map(([name, data]) => ({ name, data })), { name: 'package', filename: rpm.file, data: bytes }]);
-  const res = await app.inject({ method: 'POST', url: '/api/v1/kernels/generate', payload: form.payload, headers: { ...form.headers, authorization: `Bearer ${TOKEN}` } });
+  const form = multipart([
+    ...Object.entries(identity).map(([name, data]) => ({ name, data })),
+    { name: 'package', filename: rpm.file, data: bytes },
+  ]);
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/kernels/generate',
+    payload: form.payload,
+    headers: { ...form.headers, authorization: `Bearer ${TOKEN}` },
+  });
   t.equal(res.statusCode, 202, why(res));
   const location = res.headers.location as string;
 
   let job: { state: string; error?: unknown; result?: { generated: boolean } } = { state: 'waiting' };
-  for (const deadline = Date.now() + 120_000; job.state !== 'completed' && job.state !== 'failed' && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 120_000; job.state !== 'completed' && job.state !== 'failed' && Date.now() < deadline;) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     job = (await app.inject(location)).json();
   }
@@ -99,13 +114,16 @@ t.test('an uploaded .rpm (zstd) goes through S3 to a worker, which generates and
   t.equal(info.provenance.package.sha256, createHash('sha256').update(bytes).digest('hex'));
   t.equal(info.provenance.package.name, rpm.name);
 
-  const trim = multipart([...Object.entries(identity).map(([name, data]) => ({ name, data })), { name: 'object', filename: 'core-task.bpf.o', data: await readFile(fixtures.coreObject) }]);
+  const trim = multipart([
+    ...Object.entries(identity).map(([name, data]) => ({ name, data })),
+    { name: 'object', filename: 'core-task.bpf.o', data: await readFile(fixtures.coreObject) },
+  ]);
   let answer = await app.inject({ method: 'POST', url: '/api/v1/btf', payload: trim.payload, headers: trim.headers });
   if (answer.statusCode === 202) {
     const trimJob = answer.headers.location as string;
     let state = 'waiting';
     let url: string | undefined;
-    for (const deadline = Date.now() + 60_000; state !== 'completed' && state !== 'failed' && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 60_000; state !== 'completed' && state !== 'failed' && Date.now() < deadline;) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       const body = (await app.inject(trimJob)).json<{ state: string; result?: { url: string } }>();
       state = body.state;
@@ -115,5 +133,5 @@ t.test('an uploaded .rpm (zstd) goes through S3 to a worker, which generates and
     answer = await app.inject(url!);
   }
   t.equal(answer.statusCode, 200, why(answer));
-  t.same(answer.rawPayload, Buffer.from(expected.btf), 'the trim on the generated kernel == bpftool on pahole\'s BTF');
+  t.same(answer.rawPayload, Buffer.from(expected.btf), "the trim on the generated kernel == bpftool on pahole's BTF");
 });

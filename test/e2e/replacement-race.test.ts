@@ -55,7 +55,14 @@ const { store, catalog } = await backends.prepare({ serving: true });
 const queue = await backends.jobs();
 const worker = await backends.jobWorker();
 await worker.ready;
-const app = await buildApp({ config: { requestWaitMs: 30_000, maxFileBytes: 64 * 1024 * 1024, maxFiles: 16, adminToken: ADMIN }, store, catalog, queue, codec: backends.codec, logger });
+const app = await buildApp({
+  config: { requestWaitMs: 30_000, maxFileBytes: 64 * 1024 * 1024, maxFiles: 16, adminToken: ADMIN },
+  store,
+  catalog,
+  queue,
+  codec: backends.codec,
+  logger,
+});
 t.teardown(async () => {
   await app.close();
   await backends.close();
@@ -68,8 +75,16 @@ const editor = new KernelEditor(Btf.parse(fixtures.vmlinux));
 const contents = [fixtures.vmlinux, editor.variant(HISTORY_VARIANTS.oldState.edits)];
 
 function upload(bytes: Uint8Array) {
-  const body = multipart([...Object.entries(fields).map(([name, data]) => ({ name, data })), { name: 'btf', filename: 'vmlinux', data: bytes }]);
-  return app.inject({ method: 'POST', url: '/api/v1/kernels', payload: body.payload, headers: { ...body.headers, authorization: `Bearer ${ADMIN}` } });
+  const body = multipart([
+    ...Object.entries(fields).map(([name, data]) => ({ name, data })),
+    { name: 'btf', filename: 'vmlinux', data: bytes },
+  ]);
+  return app.inject({
+    method: 'POST',
+    url: '/api/v1/kernels',
+    payload: body.payload,
+    headers: { ...body.headers, authorization: `Bearer ${ADMIN}` },
+  });
 }
 
 /** A tools_like object with a random trailer: a new object (and job) every time, the same trim. */
@@ -81,9 +96,10 @@ function freshObject(): { name: string; bytes: Uint8Array } {
   return { name: 'tools_like.o', bytes };
 }
 
-const trim = (object: { name: string; bytes: Uint8Array }) => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object], fields) });
+const trim = (object: { name: string; bytes: Uint8Array }) =>
+  app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object], fields) });
 
-t.test('replacement racing trims: never the old content\'s trim after the switch', async (t) => {
+t.test("replacement racing trims: never the old content's trim after the switch", async (t) => {
   t.equal((await upload(contents[0]!)).statusCode, 201);
   t.ok(await catalog.getKernel(kernel), 'registered');
   const probe = freshObject();

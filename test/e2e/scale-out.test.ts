@@ -216,7 +216,8 @@ t.before(async () => {
 });
 
 /** Log lines "test: job started" for an objects hash, across both workers. */
-const jobStarts = (hash: string) => workers.flatMap((w) => w.lines.filter((l) => l.msg === 'test: job started' && l.objectsHash === hash).map(() => w.name));
+const jobStarts = (hash: string) =>
+  workers.flatMap((w) => w.lines.filter((l) => l.msg === 'test: job started' && l.objectsHash === hash).map(() => w.name));
 
 function btfForm(bytes: Uint8Array, name: string): FormData {
   const form = new FormData();
@@ -253,7 +254,9 @@ t.test('a CO-RE object POSTed comes back equal to bpftool, trimmed by a worker',
   const again = await postBtf('tools_like');
   t.equal(again.headers.get('x-btfhub-cache'), 'hit', 'the repeat is a cache hit');
   t.same(Buffer.from(await again.arrayBuffer()), body);
-  const get = await fetch(`${BASE}/api/v1/btf/${hash}/ubuntu/22.04/x86_64/5.15.0-91-generic`, { headers: { 'if-none-match': `"${sha256(body)}"` } });
+  const get = await fetch(`${BASE}/api/v1/btf/${hash}/ubuntu/22.04/x86_64/5.15.0-91-generic`, {
+    headers: { 'if-none-match': `"${sha256(body)}"` },
+  });
   t.equal(get.status, 304);
 });
 
@@ -265,7 +268,10 @@ t.test('the same through /api/v1/customize: a .tar.xz holding <kernel>.btf', asy
   t.equal(res.status, 200, res.status === 200 ? 'status' : Buffer.from(body).toString('utf8', 0, 300));
   const tar = await decompressXz(body, { maxOutputBytes: 16 * 1024 * 1024 });
   const entries = [...readTarEntries(tar)];
-  t.same(entries.map((e) => e.name), ['5.15.0-91-generic.btf']);
+  t.same(
+    entries.map((e) => e.name),
+    ['5.15.0-91-generic.btf'],
+  );
   t.same(Buffer.from(entries[0]!.data), oracle('shared_b'), 'the trimmed BTF in the archive equals bpftool');
 });
 
@@ -283,7 +289,10 @@ t.test('50 concurrent identical POSTs: one trim, 50 identical answers', async (t
     'all 200',
   );
   const want = oracle('type_matches');
-  t.ok(answers.every((a) => a.body.equals(want)), 'all 50 equal bpftool');
+  t.ok(
+    answers.every((a) => a.body.equals(want)),
+    'all 50 equal bpftool',
+  );
   t.equal(await catalog.countTrims(), trimsBefore + 1, 'the catalog records one trim');
   t.equal(jobStarts(String(answers[0]?.hash)).length, 1, 'and one job ran, on one worker');
   const metrics = await (await fetch(`${BASE}/metrics`)).text();
@@ -294,7 +303,9 @@ t.test('a worker killed mid-job: the other finishes it, the waiting client gets 
   const pending = postBtf('enum64');
   const hash = sha256(sha256(object('enum64')));
   // The job starts on one of the workers; kill that one while it sleeps in the job.
-  const startedOn = await Promise.any(workers.map((w) => w.waitForLog((l) => l.msg === 'test: job started' && l.objectsHash === hash, 30_000).then(() => w)));
+  const startedOn = await Promise.any(
+    workers.map((w) => w.waitForLog((l) => l.msg === 'test: job started' && l.objectsHash === hash, 30_000).then(() => w)),
+  );
   const killedAt = performance.now();
   startedOn.child.kill('SIGKILL');
   const survivor = workers.find((w) => w !== startedOn)!;

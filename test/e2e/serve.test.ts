@@ -23,7 +23,10 @@ function capture() {
   let out = '';
   let err = '';
   return {
-    io: { stdout: { write: (c: string | Uint8Array) => (out += String(c)) }, stderr: { write: (c: string | Uint8Array) => (err += String(c)) } },
+    io: {
+      stdout: { write: (c: string | Uint8Array) => (out += String(c)) },
+      stderr: { write: (c: string | Uint8Array) => (err += String(c)) },
+    },
     out: () => out,
     err: () => err,
     logs: () =>
@@ -91,7 +94,10 @@ t.test('serve with an archive: registers it, reads it, never writes to it', asyn
   await writeFile(join(archive, 'ubuntu', '20.04', 'x86_64', '5.4.0-42-generic.btf'), fixtures.vmlinux);
   await writeFile(join(archive, 'README.md'), 'not a kernel');
   const port = await freePort();
-  const served = await serve(['--archive', archive, '--data', data, '--port', String(port)], { BTFHUB_REGISTER_HOST_KERNEL: 'false', LOG_LEVEL: 'info' });
+  const served = await serve(['--archive', archive, '--data', data, '--port', String(port)], {
+    BTFHUB_REGISTER_HOST_KERNEL: 'false',
+    LOG_LEVEL: 'info',
+  });
   t.teardown(() => served.stop()); // a failed assertion must not leave the server listening
   t.equal(served.base, `http://127.0.0.1:${port}`);
 
@@ -99,7 +105,10 @@ t.test('serve with an archive: registers it, reads it, never writes to it', asyn
   const configLines = logs.filter((l) => l.msg === 'btfhub serve configuration');
   t.equal(configLines.length, 1, 'the configuration is logged once');
   t.match(configLines[0], { config: { archiveDir: archive, dataDir: data, port } });
-  t.match(logs.find((l) => l.msg === 'archive kernels registered'), { added: 1 });
+  t.match(
+    logs.find((l) => l.msg === 'archive kernels registered'),
+    { added: 1 },
+  );
 
   const kernels = (await (await fetch(`${served.base}/api/v1/kernels`)).json()) as { total: number; items: { kernel_version: string }[] };
   t.equal(kernels.total, 1);
@@ -132,7 +141,12 @@ t.test('serve on the embedded default registers this host kernel', async (t) => 
     return;
   }
   t.equal(kernels.total, 1, 'the host kernel is registered');
-  const host = (await (await fetch(`${served.base}/api/v1/list`)).json()) as { distribution: string; distribution_version: string; arch: string; kernel_version: string }[];
+  const host = (await (await fetch(`${served.base}/api/v1/list`)).json()) as {
+    distribution: string;
+    distribution_version: string;
+    arch: string;
+    kernel_version: string;
+  }[];
   const ref = host[0]!;
   const res = await fetch(`${served.base}/api/v1/btf`, {
     method: 'POST',
@@ -174,7 +188,10 @@ t.test('migrate applies the migrations once and exits', async (t) => {
   t.equal(await runCli(['migrate', '--data', data], second.io, [createMigrateCommand({ env: {} })]), 0);
   t.match(second.out(), /: 0 applied/);
   const broken = capture();
-  t.equal(await runCli(['migrate'], broken.io, [createMigrateCommand({ env: { DATABASE_URL: 'postgres://nobody:secret@127.0.0.1:1/none' } })]), 1);
+  t.equal(
+    await runCli(['migrate'], broken.io, [createMigrateCommand({ env: { DATABASE_URL: 'postgres://nobody:secret@127.0.0.1:1/none' } })]),
+    1,
+  );
   t.match(broken.err(), /migrating the catalog \(postgres postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none\) failed/);
   t.notMatch(broken.err(), /secret/, 'the password is not printed');
 });

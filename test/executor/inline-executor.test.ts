@@ -15,7 +15,9 @@ const kernel = (raw: Uint8Array, sha256 = createHash('sha256').update(raw).diges
 t.test('checkObjects: CO-RE objects pass, anything else is a CodecTaskError of the object stage naming it', async (t) => {
   const codec = new InlineCodecExecutor({ kernelCacheBytes: 0 });
   await codec.checkObjects([object('tools_like'), object('enum_relos')]);
-  const error = await codec.checkObjects([object('tools_like'), { name: 'notes.txt', bytes: new TextEncoder().encode('hello') }]).catch((e: unknown) => e);
+  const error = await codec
+    .checkObjects([object('tools_like'), { name: 'notes.txt', bytes: new TextEncoder().encode('hello') }])
+    .catch((e: unknown) => e);
   t.ok(error instanceof CodecTaskError);
   t.match(error, { stage: 'object', message: /not an ELF file/ });
 });
@@ -46,6 +48,8 @@ t.test('failures say their stage', async (t) => {
   const notObject = await codec.trim(kernel(fx.vmlinux), [{ name: 'x.o', bytes: new Uint8Array(16) }]).catch((e: unknown) => e);
   t.match(notObject, { name: 'CodecTaskError', stage: 'object' });
   const loadFailure = new Error('store down');
-  const failed = await codec.trim({ ...kernel(fx.vmlinux), loadRaw: async () => Promise.reject(loadFailure) }, [object('tools_like')]).catch((e: unknown) => e);
+  const failed = await codec
+    .trim({ ...kernel(fx.vmlinux), loadRaw: async () => Promise.reject(loadFailure) }, [object('tools_like')])
+    .catch((e: unknown) => e);
   t.equal(failed, loadFailure, "the kernel source's own failure passes through unchanged");
 });

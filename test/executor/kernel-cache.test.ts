@@ -56,7 +56,10 @@ t.test('concurrent requests for one kernel share one load', async (t) => {
   release(btf);
   const results = await Promise.all(waiting);
   t.equal(loads, 1, 'loaded once');
-  t.ok(results.every((r) => r === btf), 'everyone gets the same decode');
+  t.ok(
+    results.every((r) => r === btf),
+    'everyone gets the same decode',
+  );
   t.match(cache.stats(), { misses: 1, sharedLoads: 9, hits: 0, entries: 1, loading: 0 });
 });
 

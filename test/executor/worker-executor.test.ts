@@ -40,7 +40,9 @@ t.test('trim on a thread: the bytes bpftool writes, the kernel decoded once in t
 t.test('checks, descriptions and compat rows equal the inline executor', async (t) => {
   const inline = new InlineCodecExecutor({ kernelCacheBytes: 0 });
   await executor.checkObjects([object('tools_like'), object('enum_relos')]);
-  const bad = await executor.checkObjects([object('tools_like'), { name: 'notes.txt', bytes: new TextEncoder().encode('hello') }]).catch((e: unknown) => e);
+  const bad = await executor
+    .checkObjects([object('tools_like'), { name: 'notes.txt', bytes: new TextEncoder().encode('hello') }])
+    .catch((e: unknown) => e);
   t.ok(bad instanceof CodecTaskError);
   t.match(bad, { stage: 'object', message: /notes\.txt.*not an ELF file/ });
   const objects = [object('tools_like'), object('enum_relos')];
@@ -49,7 +51,13 @@ t.test('checks, descriptions and compat rows equal the inline executor', async (
 });
 
 t.test('an object over a codec bound is a limit failure naming it', async (t) => {
-  const limited = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 0, limits: { maxRelocations: 1000 } });
+  const limited = new WorkerCodecExecutor({
+    threads: 1,
+    heapMb: 256,
+    taskTimeoutMs: 60_000,
+    kernelCacheBytes: 0,
+    limits: { maxRelocations: 1000 },
+  });
   t.teardown(() => limited.close());
   const many = withRepeatedRelocations(fx.objects.get('tools_like')!.bytes, 500);
   const error = await limited.checkObjects([{ name: 'many.o', bytes: many }]).catch((e: unknown) => e);
@@ -66,14 +74,23 @@ t.test('past its time budget a task fails alone; the thread is replaced and the 
   t.equal(slow.lost.timeout, 1);
   // ...and each fails on its own (queued ones behind it run on the new thread).
   const both = await Promise.allSettled([slow.checkObjects([object('tools_like')]), slow.checkObjects([object('enum_relos')])]);
-  t.same(both.map((r) => r.status), ['rejected', 'rejected']);
+  t.same(
+    both.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
   t.equal(slow.lost.timeout, 3, 'one thread replaced per task');
 });
 
 t.test('an input that blows the heap cap kills its thread only; the next task is answered', async (t) => {
   // With the relocation bounds lifted, 580,000 relocations (~90 bytes each once parsed) do not
   // fit in 16 MiB of heap: linear, just too large for the cap.
-  const small = new WorkerCodecExecutor({ threads: 1, heapMb: 16, taskTimeoutMs: 120_000, kernelCacheBytes: 0, limits: { maxRelocations: 1e9, maxExtBlocks: 1e9 } });
+  const small = new WorkerCodecExecutor({
+    threads: 1,
+    heapMb: 16,
+    taskTimeoutMs: 120_000,
+    kernelCacheBytes: 0,
+    limits: { maxRelocations: 1e9, maxExtBlocks: 1e9 },
+  });
   t.teardown(() => small.close());
   const hog = withRepeatedRelocations(fx.objects.get('tools_like')!.bytes, 4000);
   const error = await small.checkObjects([{ name: 'hog.o', bytes: hog }]).catch((e: unknown) => e);
@@ -85,7 +102,11 @@ t.test('an input that blows the heap cap kills its thread only; the next task is
 
 t.test("the kernel source's own failure passes through unchanged; the thread stays usable", async (t) => {
   const failure = new Error('store down');
-  const failed = await executor.trim({ cacheKey: { storageKey: 'x/1/x86_64/other.btf', sha256: 'f'.repeat(64) }, loadRaw: () => Promise.reject(failure) }, [object('tools_like')]).catch((e: unknown) => e);
+  const failed = await executor
+    .trim({ cacheKey: { storageKey: 'x/1/x86_64/other.btf', sha256: 'f'.repeat(64) }, loadRaw: () => Promise.reject(failure) }, [
+      object('tools_like'),
+    ])
+    .catch((e: unknown) => e);
   t.equal(failed, failure);
   const ok = await executor.trim(kernel(), [object('tools_like')]);
   t.ok(ok.bytes.length > 0);

@@ -37,15 +37,48 @@ t.test('the first layer that answers wins; the others are not tried', async (t) 
   const first = await runFetch([...args, '--btf', h.configured]);
   t.equal(first.code, 0, why(first));
   const report = first.json();
-  t.match(report, { ok: true, layer: 'configured', path: h.configured, out: h.out, size: fx.oracle.all.length, form: 'full', identity: null });
-  t.same(report.layers.map((l) => [l.layer, l.outcome]), [['configured', 'answered'], ['kernel', 'not-tried'], ['bundle', 'not-tried'], ['service', 'not-tried']]);
+  t.match(report, {
+    ok: true,
+    layer: 'configured',
+    path: h.configured,
+    out: h.out,
+    size: fx.oracle.all.length,
+    form: 'full',
+    identity: null,
+  });
+  t.same(
+    report.layers.map((l) => [l.layer, l.outcome]),
+    [
+      ['configured', 'answered'],
+      ['kernel', 'not-tried'],
+      ['bundle', 'not-tried'],
+      ['service', 'not-tried'],
+    ],
+  );
   t.same(await readFile(h.out), Buffer.from(fx.oracle.all), 'the configured file, as it is');
 
   const second = await runFetch(args);
   t.equal(second.code, 0);
   const kernel = second.json();
-  t.match(kernel, { ok: true, layer: 'kernel', path: join(h.root, 'sys/kernel/btf/vmlinux'), out: null, size: null, sha256: null, form: 'full', identity: null });
-  t.same(kernel.layers.map((l) => [l.layer, l.outcome]), [['configured', 'skipped'], ['kernel', 'answered'], ['bundle', 'not-tried'], ['service', 'not-tried']]);
+  t.match(kernel, {
+    ok: true,
+    layer: 'kernel',
+    path: join(h.root, 'sys/kernel/btf/vmlinux'),
+    out: null,
+    size: null,
+    sha256: null,
+    form: 'full',
+    identity: null,
+  });
+  t.same(
+    kernel.layers.map((l) => [l.layer, l.outcome]),
+    [
+      ['configured', 'skipped'],
+      ['kernel', 'answered'],
+      ['bundle', 'not-tried'],
+      ['service', 'not-tried'],
+    ],
+  );
   t.match(kernel.layers[0], { reason: 'no BTF file configured (--btf, BTFHUB_BTF_PATH)' });
   t.match(kernel.layers[1], { detail: /the kernel has its own BTF: nothing to fetch/ });
   t.same(await readFile(h.out), Buffer.from(fx.oracle.all), 'nothing written: the earlier file is untouched');
@@ -90,7 +123,12 @@ t.test('a corrupt file falls through to the next layer, with the codec’s reaso
   const report = none.json();
   t.match(report, { ok: false, layer: null, out: null });
   t.match(report.layers, [
-    { layer: 'configured', outcome: 'failed', path: garbage, reason: /garbage\.btf does not decode as BTF: .*not raw BTF, an ELF file with \.BTF, or a \.btf\.tar\.xz/ },
+    {
+      layer: 'configured',
+      outcome: 'failed',
+      path: garbage,
+      reason: /garbage\.btf does not decode as BTF: .*not raw BTF, an ELF file with \.BTF, or a \.btf\.tar\.xz/,
+    },
     { layer: 'kernel', outcome: 'failed', reason: /vmlinux does not decode as BTF: BTF .*(truncated|outside|past)/ },
     { layer: 'bundle', outcome: 'failed', reason: new RegExp(`${HOST_KEY.replace(/\./g, '\\.')}\\.btf does not decode as BTF`) },
     { layer: 'service', outcome: 'skipped', reason: '--offline' },
@@ -102,13 +140,26 @@ t.test('a corrupt file falls through to the next layer, with the codec’s reaso
   await put(join(bundle, `${HOST_KEY}.btf`), oracle(fx, 'tools_like'));
   const fixed = await runFetch(args);
   t.equal(fixed.code, 0, why(fixed));
-  t.same(fixed.json().layers.map((l) => l.outcome), ['failed', 'failed', 'answered', 'not-tried']);
+  t.same(
+    fixed.json().layers.map((l) => l.outcome),
+    ['failed', 'failed', 'answered', 'not-tried'],
+  );
   t.same(await readFile(out), oracle(fx, 'tools_like'));
   // Under --root, the report names the os-release file read: the one under the root.
   t.match(fixed.json().identity, {
-    distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: HOST_KERNEL, source: 'os-release', os_release_path: join(h.root, 'etc/os-release'),
+    distro: 'ubuntu',
+    distro_version: '22.04',
+    arch: 'x86_64',
+    kernel_version: HOST_KERNEL,
+    source: 'os-release',
+    os_release_path: join(h.root, 'etc/os-release'),
   });
-  t.match(fixed.stderr, new RegExp(`host: ubuntu/22\\.04/x86_64/${HOST_KERNEL.replace(/\./g, '\\.')} \\(from ${join(h.root, 'etc/os-release').replace(/\./g, '\\.')}\\)`));
+  t.match(
+    fixed.stderr,
+    new RegExp(
+      `host: ubuntu/22\\.04/x86_64/${HOST_KERNEL.replace(/\./g, '\\.')} \\(from ${join(h.root, 'etc/os-release').replace(/\./g, '\\.')}\\)`,
+    ),
+  );
 });
 
 t.test('a corrupt answer from the service is not written', async (t) => {
@@ -135,13 +186,20 @@ t.test('--offline never asks the service; BTFHUB_OFFLINE=1 too', async (t) => {
   const offline = await runFetch(['--object', object(fx), '--out', out, '--root', h.root, '--server', server.url, '--offline', '--json']);
   t.equal(offline.code, 1);
   t.match(offline.json().layers[3], { layer: 'service', outcome: 'skipped', reason: '--offline' });
-  const byEnv = await runFetch(['--object', object(fx), '--out', out, '--root', h.root, '--json'], { env: { BTFHUB_URL: server.url, BTFHUB_OFFLINE: '1' } });
+  const byEnv = await runFetch(['--object', object(fx), '--out', out, '--root', h.root, '--json'], {
+    env: { BTFHUB_URL: server.url, BTFHUB_OFFLINE: '1' },
+  });
   t.equal(byEnv.code, 1);
   t.match(byEnv.json().layers[3], { outcome: 'skipped', reason: '--offline' });
   t.equal(server.requests.length, 0, 'no request reached the service');
 
-  server.script(fail(503, 'unavailable', 'down', { headers: { 'retry-after': '0' } }), fail(503, 'unavailable', 'down', { headers: { 'retry-after': '0' } }));
-  const online = await runFetch(['--object', object(fx), '--out', out, '--root', h.root, '--json'], { env: { BTFHUB_URL: server.url, BTFHUB_OFFLINE: '0' } });
+  server.script(
+    fail(503, 'unavailable', 'down', { headers: { 'retry-after': '0' } }),
+    fail(503, 'unavailable', 'down', { headers: { 'retry-after': '0' } }),
+  );
+  const online = await runFetch(['--object', object(fx), '--out', out, '--root', h.root, '--json'], {
+    env: { BTFHUB_URL: server.url, BTFHUB_OFFLINE: '0' },
+  });
   t.equal(online.code, 1);
   t.match(online.json().layers[3], { outcome: 'failed', reason: /503 unavailable: down \(after 2 attempts\)/ });
   t.equal(server.requests.length, 2, 'without --offline the service is asked (and retried)');
@@ -157,7 +215,9 @@ t.test('the environment configures the layers when flags do not', async (t) => {
 
   const byDir = await runFetch(['--object', object(fx), '--out', out, '--root', h.root, '--json'], { env: { BTFHUB_BTF_DIR: bundle } });
   t.match(byDir.json(), { layer: 'bundle', path: join(bundle, `${HOST_KEY}.btf`), form: 'trimmed' });
-  const byPath = await runFetch(['--object', object(fx), '--out', out, '--root', h.root, '--json'], { env: { BTFHUB_BTF_PATH: configured, BTFHUB_BTF_DIR: bundle } });
+  const byPath = await runFetch(['--object', object(fx), '--out', out, '--root', h.root, '--json'], {
+    env: { BTFHUB_BTF_PATH: configured, BTFHUB_BTF_DIR: bundle },
+  });
   t.match(byPath.json(), { layer: 'configured', path: configured });
   const flagWins = await runFetch(['--object', object(fx), '--out', out, '--root', h.root, '--json', '--btf', join(h.dir, 'missing.btf')], {
     env: { BTFHUB_BTF_PATH: configured, BTFHUB_BTF_DIR: bundle },
@@ -181,8 +241,14 @@ t.test('the identity is resolved only for layers 3 and 4, and its failure is the
   const none = await runFetch(base);
   t.equal(none.code, 1);
   const report = none.json();
-  t.match(report.identity, { error: /cannot determine the distribution: kernel release 6\.6\.1-arch1-1 matches no known distribution kernel/ });
-  t.match(report.layers[2], { layer: 'bundle', outcome: 'failed', reason: /^the host's identity is unknown: distro: no os-release file; cannot determine/ });
+  t.match(report.identity, {
+    error: /cannot determine the distribution: kernel release 6\.6\.1-arch1-1 matches no known distribution kernel/,
+  });
+  t.match(report.layers[2], {
+    layer: 'bundle',
+    outcome: 'failed',
+    reason: /^the host's identity is unknown: distro: no os-release file; cannot determine/,
+  });
   t.match(report.layers[3], { layer: 'service', outcome: 'failed', reason: /^the host's identity is unknown/ });
 
   // Given explicitly, the identity is the flags'.
@@ -205,13 +271,19 @@ t.test('output: stdout without --out, progress on stderr, --quiet', async (t) =>
   const toStdout = await runFetch(['--object', object(fx), '--root', h.root, '--dir', bundle]);
   t.equal(toStdout.code, 0);
   t.same(toStdout.stdoutBytes, oracle(fx, 'tools_like'));
-  t.match(toStdout.stderr, /^btfhub fetch: configured: skipped: no BTF file configured.*\nbtfhub fetch: kernel: failed: .*no such file.*\nbtfhub fetch: host: ubuntu\/22\.04\/x86_64\/5\.15\.0-91-generic \(from \/.*\/etc\/os-release\).*\nbtfhub fetch: bundle: answered: .*\nbtfhub fetch: wrote \d+ bytes of trimmed BTF to stdout\n$/);
+  t.match(
+    toStdout.stderr,
+    /^btfhub fetch: configured: skipped: no BTF file configured.*\nbtfhub fetch: kernel: failed: .*no such file.*\nbtfhub fetch: host: ubuntu\/22\.04\/x86_64\/5\.15\.0-91-generic \(from \/.*\/etc\/os-release\).*\nbtfhub fetch: bundle: answered: .*\nbtfhub fetch: wrote \d+ bytes of trimmed BTF to stdout\n$/,
+  );
 
   const quiet = await runFetch(['-q', '--object', object(fx), '--root', h.root, '--dir', bundle]);
   t.equal(quiet.stderr, '');
   const quietFail = await runFetch(['-q', '--object', object(fx), '--root', h.root]);
   t.equal(quietFail.code, 1);
-  t.match(quietFail.stderr, /^btfhub fetch: no layer answered: configured: no BTF file configured .*; kernel: .*no such file.*; bundle: no bundle configured .*; service: no service configured .*\n$/);
+  t.match(
+    quietFail.stderr,
+    /^btfhub fetch: no layer answered: configured: no BTF file configured .*; kernel: .*no such file.*; bundle: no bundle configured .*; service: no service configured .*\n$/,
+  );
 
   const tty = await runFetch(['--object', object(fx), '--root', h.root, '--dir', bundle], {}, { stdoutIsTTY: true });
   t.equal(tty.code, 1);
@@ -239,7 +311,22 @@ t.test('usage and input errors', async (t) => {
   t.match(missing.stderr, /none\.o: no such file/);
   const help = await runFetch(['--help']);
   t.equal(help.code, 0);
-  for (const flag of ['--object', '--out', '--json', '--btf', '--dir', '--server', '--offline', '--trim', '--root', '--distro', '--distro-version', '--arch', '--kernel', '--timeout']) {
+  for (const flag of [
+    '--object',
+    '--out',
+    '--json',
+    '--btf',
+    '--dir',
+    '--server',
+    '--offline',
+    '--trim',
+    '--root',
+    '--distro',
+    '--distro-version',
+    '--arch',
+    '--kernel',
+    '--timeout',
+  ]) {
     t.match(help.stdout, flag, `help lists ${flag}`);
   }
 });
@@ -264,16 +351,30 @@ t.test('--out into a missing directory creates it; a write that fails is in the 
   t.equal(refused.code, 1);
   const report = refused.json();
   t.match(report, { ok: false, layer: 'bundle', out: null, size: oracle(fx, 'tools_like').length, form: 'trimmed' });
-  t.match(report.error, new RegExp(`^cannot create the directory ${join(h.dir, 'plain-file', 'sub').replace(/\./g, '\\.')}: a parent is not a directory$`));
-  t.same(report.layers.map((l) => l.outcome), ['skipped', 'failed', 'answered', 'not-tried'], 'every layer’s outcome is still there');
-  t.match(refused.stderr, /btfhub fetch: bundle answered, but cannot create the directory .*plain-file\/sub: a parent is not a directory\n$/);
+  t.match(
+    report.error,
+    new RegExp(`^cannot create the directory ${join(h.dir, 'plain-file', 'sub').replace(/\./g, '\\.')}: a parent is not a directory$`),
+  );
+  t.same(
+    report.layers.map((l) => l.outcome),
+    ['skipped', 'failed', 'answered', 'not-tried'],
+    'every layer’s outcome is still there',
+  );
+  t.match(
+    refused.stderr,
+    /btfhub fetch: bundle answered, but cannot create the directory .*plain-file\/sub: a parent is not a directory\n$/,
+  );
 
   // The write itself failing (here: the writer refuses) is reported the same way.
-  const failing = await runFetch([...args, '--out', join(h.dir, 'w.btf')], {}, {
-    writeFileAtomic: async (path) => {
-      throw new Error(`${path}: no space left on device`);
+  const failing = await runFetch(
+    [...args, '--out', join(h.dir, 'w.btf')],
+    {},
+    {
+      writeFileAtomic: async (path) => {
+        throw new Error(`${path}: no space left on device`);
+      },
     },
-  });
+  );
   t.equal(failing.code, 1);
   t.match(failing.json(), { ok: false, layer: 'bundle', error: `cannot write ${join(h.dir, 'w.btf')}: no space left on device` });
 });
@@ -285,7 +386,11 @@ t.test('layer 2 without --trim checks the header only: a bad one still falls thr
   const h = await fakeHost(t, { vmlinux: badVersion });
   const r = await runFetch(['--object', object(fx), '--root', h.root, '--offline', '--json', '--out', join(h.dir, 'o.btf')]);
   t.equal(r.code, 1);
-  t.match(r.json().layers[1], { layer: 'kernel', outcome: 'failed', reason: /vmlinux does not decode as BTF: unsupported BTF version 7 at offset 2$/ });
+  t.match(r.json().layers[1], {
+    layer: 'kernel',
+    outcome: 'failed',
+    reason: /vmlinux does not decode as BTF: unsupported BTF version 7 at offset 2$/,
+  });
   const good = await fakeHost(t, { vmlinux: fx.vmlinuxPath });
   const ok = await runFetch(['--object', object(fx), '--root', good.root, '--offline', '--json', '--out', join(good.dir, 'o.btf')]);
   t.equal(ok.code, 0);

@@ -27,7 +27,11 @@ const hasTar = (() => {
 
 t.test('layer 1, configured: the file, or why not', async (t) => {
   const { dir } = await fakeHost(t);
-  t.same(await configuredLayer({ path: undefined }), { ok: false, skipped: true, reason: 'no BTF file configured (--btf, BTFHUB_BTF_PATH)' });
+  t.same(await configuredLayer({ path: undefined }), {
+    ok: false,
+    skipped: true,
+    reason: 'no BTF file configured (--btf, BTFHUB_BTF_PATH)',
+  });
   t.same(await configuredLayer({ path: '' }), { ok: false, skipped: true, reason: 'no BTF file configured (--btf, BTFHUB_BTF_PATH)' });
   const missing = join(dir, 'none.btf');
   t.same(await configuredLayer({ path: missing }), { ok: false, skipped: false, reason: `${missing}: no such file` });
@@ -67,9 +71,15 @@ t.test('layer 2 header only: the 24-byte header checked against the file size', 
   t.equal(btfHeaderProblem(Buffer.alloc(24), size), 'bad BTF magic 0x0 at offset 0');
   t.equal(btfHeaderProblem(le(header(), 4, 8), size), 'BTF hdr_len 8 at offset 4 is smaller than 24');
   t.equal(btfHeaderProblem(le(header(), 8, 2), size), 'BTF type_off 2 is not 4-byte aligned');
-  t.match(btfHeaderProblem(le(header(), 12, 0x7fffffff), size), /^BTF type section \[0, \+2147483647\) overlaps the string section at \d+$/);
+  t.match(
+    btfHeaderProblem(le(header(), 12, 0x7fffffff), size),
+    /^BTF type section \[0, \+2147483647\) overlaps the string section at \d+$/,
+  );
   t.equal(btfHeaderProblem(le(header(), 20, 0), size), 'BTF string section is empty');
-  t.match(btfHeaderProblem(header(), size - 1), new RegExp(`^BTF string section ends at byte ${size}, past the end of the file \\(${size - 1} bytes\\)$`));
+  t.match(
+    btfHeaderProblem(header(), size - 1),
+    new RegExp(`^BTF string section ends at byte ${size}, past the end of the file \\(${size - 1} bytes\\)$`),
+  );
   // The same header in big-endian byte order is a valid header too.
   const be = Buffer.alloc(24);
   const view = new DataView(fx.vmlinux.buffer, fx.vmlinux.byteOffset);
@@ -81,14 +91,25 @@ t.test('layer 2 header only: the 24-byte header checked against the file size', 
   const empty = await fakeHost(t, { vmlinux: new Uint8Array() });
   t.match(await kernelLayer({ root: empty.root, headerOnly: true }), { ok: false, reason: /vmlinux: empty$/ });
   const none = await fakeHost(t);
-  t.match(await kernelLayer({ root: none.root, headerOnly: true }), { ok: false, reason: /no such file \(a kernel without CONFIG_DEBUG_INFO_BTF\)$/ });
+  t.match(await kernelLayer({ root: none.root, headerOnly: true }), {
+    ok: false,
+    reason: /no such file \(a kernel without CONFIG_DEBUG_INFO_BTF\)$/,
+  });
 });
 
 t.test('layer 3, bundle directory: the exact kernel only, with what else it has', async (t) => {
   const fx = await loadFixtures();
   const { dir } = await fakeHost(t);
-  t.same(await bundleLayer({ location: undefined, kernel: KERNEL }), { ok: false, skipped: true, reason: 'no bundle configured (--dir, BTFHUB_BTF_DIR)' });
-  t.match(await bundleLayer({ location: join(dir, 'nowhere'), kernel: KERNEL }), { ok: false, skipped: false, reason: /nowhere: no such file$/ });
+  t.same(await bundleLayer({ location: undefined, kernel: KERNEL }), {
+    ok: false,
+    skipped: true,
+    reason: 'no bundle configured (--dir, BTFHUB_BTF_DIR)',
+  });
+  t.match(await bundleLayer({ location: join(dir, 'nowhere'), kernel: KERNEL }), {
+    ok: false,
+    skipped: false,
+    reason: /nowhere: no such file$/,
+  });
 
   const bundle = join(dir, 'bundle');
   const trimmed = fx.oracle.single.get('tools_like')!;
@@ -99,7 +120,9 @@ t.test('layer 3, bundle directory: the exact kernel only, with what else it has'
     skipped: false,
     reason: `no ${HOST_KEY}.btf in ${bundle} (it has 2 other kernels for ubuntu/22.04/x86_64; only the exact kernel is used)`,
   });
-  t.match(await bundleLayer({ location: bundle, kernel: { ...KERNEL, distroVersion: '20.04' } }), { reason: /it has no kernels for ubuntu\/20\.04\/x86_64/ });
+  t.match(await bundleLayer({ location: bundle, kernel: { ...KERNEL, distroVersion: '20.04' } }), {
+    reason: /it has no kernels for ubuntu\/20\.04\/x86_64/,
+  });
 
   await put(join(bundle, `${HOST_KEY}.btf`), trimmed);
   const hit = await bundleLayer({ location: bundle, kernel: KERNEL });
@@ -126,7 +149,8 @@ t.test('layer 3, a .tar.gz bundle: entries found under any top directory', async
   t.same(hit.ok && Buffer.from(hit.bytes), Buffer.from(trimmed));
   t.match(await bundleLayer({ location: single, kernel: { ...KERNEL, kernel: '5.15.0-1-generic' } }), {
     ok: false,
-    reason: /^no ubuntu\/22\.04\/x86_64\/5\.15\.0-1-generic\.btf in .*single\.tar\.gz \(it has 1 other kernel for ubuntu\/22\.04\/x86_64; only the exact kernel is used\)$/,
+    reason:
+      /^no ubuntu\/22\.04\/x86_64\/5\.15\.0-1-generic\.btf in .*single\.tar\.gz \(it has 1 other kernel for ubuntu\/22\.04\/x86_64; only the exact kernel is used\)$/,
   });
 
   t.test('made by tar, with ./ and a top directory', { skip: hasTar ? false : 'no tar command' }, async (t) => {
@@ -142,7 +166,10 @@ t.test('layer 3, a .tar.gz bundle: entries found under any top directory', async
   });
 
   const notGzip = await put(join(dir, 'plain.tar'), writeSingleFileTar('x.btf', trimmed));
-  t.match(await bundleLayer({ location: notGzip, kernel: KERNEL }), { ok: false, reason: /plain\.tar: neither a directory nor a \.tar\.gz \(no gzip magic\)$/ });
+  t.match(await bundleLayer({ location: notGzip, kernel: KERNEL }), {
+    ok: false,
+    reason: /plain\.tar: neither a directory nor a \.tar\.gz \(no gzip magic\)$/,
+  });
   const corrupt = await put(join(dir, 'corrupt.tar.gz'), Buffer.concat([gzipSync(writeSingleFileTar('x.btf', trimmed)).subarray(0, 40)]));
   t.match(await bundleLayer({ location: corrupt, kernel: KERNEL }), { ok: false, reason: /corrupt\.tar\.gz: cannot gunzip: / });
   const notTar = await put(join(dir, 'text.tar.gz'), gzipSync(Buffer.from('just text, not a tar archive')));
@@ -151,13 +178,21 @@ t.test('layer 3, a .tar.gz bundle: entries found under any top directory', async
 
 t.test('layer 4, service: skipped offline or unconfigured; failures as reasons', async (t) => {
   const objects = [{ name: 'o', bytes: new Uint8Array([1]) }];
-  t.same(await serviceLayer({ server: 'http://127.0.0.1:1', offline: true, kernel: KERNEL, objects }), { ok: false, skipped: true, reason: '--offline' });
+  t.same(await serviceLayer({ server: 'http://127.0.0.1:1', offline: true, kernel: KERNEL, objects }), {
+    ok: false,
+    skipped: true,
+    reason: '--offline',
+  });
   t.same(await serviceLayer({ server: undefined, kernel: KERNEL, objects }), {
     ok: false,
     skipped: true,
     reason: 'no service configured (--server, BTFHUB_URL)',
   });
-  t.match(await serviceLayer({ server: 'ftp://x', kernel: KERNEL, objects }), { ok: false, skipped: false, reason: /ftp:\/\/x: not a service URL/ });
+  t.match(await serviceLayer({ server: 'ftp://x', kernel: KERNEL, objects }), {
+    ok: false,
+    skipped: false,
+    reason: /ftp:\/\/x: not a service URL/,
+  });
 
   const server = await startScriptedServer(t);
   server.script(fail(404, 'kernel_not_found', `no BTF for kernel ${HOST_KEY}`));

@@ -4,13 +4,31 @@
  * result or in our typed CodecError: any other exception, or an iteration that takes too
  * long, is a finding, returned with the input that caused it.
  */
-import { Btf, CodecError, dumpRaw, encodeBtf, parseBpfObject, parseBtfExt, parseElf, resolveRelocations, trimBtf, verifyTrim } from '../../src/btf/index.js';
+import {
+  Btf,
+  CodecError,
+  dumpRaw,
+  encodeBtf,
+  parseBpfObject,
+  parseBtfExt,
+  parseElf,
+  resolveRelocations,
+  trimBtf,
+  verifyTrim,
+} from '../../src/btf/index.js';
 import { TARGET } from '../helpers/crafted.js';
 import { toBtf2026 } from '../helpers/btf-2026.js';
 import { everyKind } from '../helpers/sample-types.js';
 import {
-  btfWithSharedNames, deepTypedefChains, elfWithSharedSectionNames, longMemberLists, manyExtSections, manyTypes, objectOnManyTypes,
-  sharedLongAccessString, withRepeatedRelocations,
+  btfWithSharedNames,
+  deepTypedefChains,
+  elfWithSharedSectionNames,
+  longMemberLists,
+  manyExtSections,
+  manyTypes,
+  objectOnManyTypes,
+  sharedLongAccessString,
+  withRepeatedRelocations,
 } from '../helpers/hostile-inputs.js';
 
 /** xorshift32: a small deterministic PRNG, so a finding can be replayed from its seed. */
@@ -32,7 +50,9 @@ export class Rng {
   }
 }
 
-const INTERESTING_U32 = [0, 1, 2, 3, 4, 7, 8, 12, 16, 24, 32, 0x7f, 0xff, 0xffff, 0x10000, 0xfffff, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+const INTERESTING_U32 = [
+  0, 1, 2, 3, 4, 7, 8, 12, 16, 24, 32, 0x7f, 0xff, 0xffff, 0x10000, 0xfffff, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff,
+];
 
 export type Mutation = 'truncate' | 'bitflip' | 'u32' | 'splice' | 'zero-run';
 
@@ -127,12 +147,19 @@ export function runFuzz(targets: FuzzTarget[], options: FuzzOptions = {}): FuzzR
         report.rejected[err.code] = (report.rejected[err.code] ?? 0) + 1;
         messages.add(`${err.code}: ${err.message.replace(/\d+/g, 'N').replace(/'[^']*'/g, "'S'")}`);
       } else {
-        report.findings.push({ target: target.name, iteration: i, mutation, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err), input: bytes });
+        report.findings.push({
+          target: target.name,
+          iteration: i,
+          mutation,
+          error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+          input: bytes,
+        });
       }
     }
     const took = performance.now() - started;
     report.slowestMs = Math.max(report.slowestMs, took);
-    if (took > slowMs) report.findings.push({ target: target.name, iteration: i, mutation, error: `took ${took.toFixed(0)} ms`, input: bytes });
+    if (took > slowMs)
+      report.findings.push({ target: target.name, iteration: i, mutation, error: `took ${took.toFixed(0)} ms`, input: bytes });
     report.iterations++;
   }
   report.distinctErrors = messages.size;
@@ -140,7 +167,12 @@ export function runFuzz(targets: FuzzTarget[], options: FuzzOptions = {}): FuzzR
 }
 
 /** The standard targets: raw BTF decoding, ELF parsing, .BTF.ext decoding, objects through CO-RE and the trimmer. */
-export function codecTargets(input: { btfSeeds: Uint8Array[]; objectSeeds: Uint8Array[]; target: Btf; elfSeeds?: Uint8Array[] }): FuzzTarget[] {
+export function codecTargets(input: {
+  btfSeeds: Uint8Array[];
+  objectSeeds: Uint8Array[];
+  target: Btf;
+  elfSeeds?: Uint8Array[];
+}): FuzzTarget[] {
   const fullDecode = (btf: Btf) => {
     for (const _ of btf.types()) void _;
     dumpRaw(btf);
@@ -204,7 +236,11 @@ export function hostileTargets(realObject?: Uint8Array, kernel?: Btf): FuzzTarge
         if (btf.typeCount > 1) btf.idsByEssentialName(btf.name(btf.typeCount - 1));
       },
     },
-    { name: 'hostile elf', seeds: [elfWithSharedSectionNames(300, 10_000, false), elfWithSharedSectionNames(300, 10_000, true)], run: (b) => void parseElf(b) },
+    {
+      name: 'hostile elf',
+      seeds: [elfWithSharedSectionNames(300, 10_000, false), elfWithSharedSectionNames(300, 10_000, true)],
+      run: (b) => void parseElf(b),
+    },
     {
       name: 'hostile object+trim',
       seeds: [manyExtSections(200), manyExtSections(100, 4000), sharedLongAccessString(100, 2000), objectOnManyTypes(300)],
@@ -214,7 +250,12 @@ export function hostileTargets(realObject?: Uint8Array, kernel?: Btf): FuzzTarge
     { name: 'deep typedef chains', seeds: [chains.object], run: (b) => trimAndVerify(Btf.parse(chains.target), b) },
     { name: 'hostile target', seeds: [members.target, chains.target], run: (b) => trimAndVerify(Btf.parse(b), members.object) },
   ];
-  if (realObject && kernel) targets.push({ name: 'repeated relocations (kernel)', seeds: [withRepeatedRelocations(realObject, 20)], run: (b) => trimAndVerify(kernel, b) });
+  if (realObject && kernel)
+    targets.push({
+      name: 'repeated relocations (kernel)',
+      seeds: [withRepeatedRelocations(realObject, 20)],
+      run: (b) => trimAndVerify(kernel, b),
+    });
   return targets;
 }
 

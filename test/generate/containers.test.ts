@@ -37,7 +37,10 @@ function reader(bytes: Uint8Array, chunk = 7, what = 'input'): ByteReader {
 }
 
 async function rejects(t: Test, promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.type(err, GenerateError);
   t.equal((err as GenerateError).code, code, `code ${code}`);
   t.match((err as GenerateError).message, message);
@@ -69,7 +72,7 @@ t.test('vmlinux paths', async (t) => {
   t.equal(releaseFromFileName('/boot/vmlinux'), undefined);
 });
 
-t.test('the streaming tar reader reads what src/archive\'s reader reads', async (t) => {
+t.test("the streaming tar reader reads what src/archive's reader reads", async (t) => {
   const tree = join(scratch, 'tree');
   const longDir = `usr/lib/debug/lib/modules/5.15.0-91-generic/kernel/drivers/${'very-long-directory-name/'.repeat(4)}`;
   await mkdir(join(tree, longDir), { recursive: true });
@@ -81,13 +84,22 @@ t.test('the streaming tar reader reads what src/archive\'s reader reads', async 
   for (const format of ['gnu', 'pax', 'ustar', 'v7']) {
     const archive = join(scratch, `tree-${format}.tar`);
     const args = ['--format', format, '-C', tree, '-cf', archive, 'usr', 'empty', 'link'];
-    const made = await runToolOrThrow('tar', args).then(() => true, () => false);
+    const made = await runToolOrThrow('tar', args).then(
+      () => true,
+      () => false,
+    );
     if (!made) {
       t.equal(format, 'v7', `only v7 may refuse the long names (${format})`);
       continue;
     }
     const bytes = new Uint8Array(await readFile(archive));
-    const expected = [...readTarEntries(bytes)].map((e) => ({ name: e.name, type: e.type, size: e.size, linkName: e.linkName, data: Buffer.from(e.data) }));
+    const expected = [...readTarEntries(bytes)].map((e) => ({
+      name: e.name,
+      type: e.type,
+      size: e.size,
+      linkName: e.linkName,
+      data: Buffer.from(e.data),
+    }));
     const r = reader(bytes, 333);
     const got = [];
     for await (const e of readTarStream(r)) {
@@ -95,7 +107,10 @@ t.test('the streaming tar reader reads what src/archive\'s reader reads', async 
       got.push({ name: e.name, type: e.type, size: e.type === 'file' ? e.size : e.size, linkName: e.linkName, data });
     }
     t.same(got, expected, `${format}: the same entries`);
-    t.ok(got.some((e) => e.name.includes('a-module-with-a-long-name.ko')), `${format}: the long name`);
+    t.ok(
+      got.some((e) => e.name.includes('a-module-with-a-long-name.ko')),
+      `${format}: the long name`,
+    );
   }
 });
 
@@ -120,16 +135,39 @@ function arMember(name: string, data: Uint8Array | string, terminator = '`\n'): 
 }
 
 t.test('ar members', async (t) => {
-  const archive = Buffer.concat([Buffer.from('!<arch>\n'), arMember('debian-binary/', '2.0\n'), arMember('odd', 'abc'), arMember('#1/12', 'long-name.xzpayload')]);
+  const archive = Buffer.concat([
+    Buffer.from('!<arch>\n'),
+    arMember('debian-binary/', '2.0\n'),
+    arMember('odd', 'abc'),
+    arMember('#1/12', 'long-name.xzpayload'),
+  ]);
   const r = reader(archive, 5);
   const seen: [string, number, string][] = [];
   for await (const m of readArMembers(r)) seen.push([m.name, m.size, Buffer.from(await r.readExact(Math.min(m.size, 3), 'd')).toString()]);
-  t.same(seen, [['debian-binary', 4, '2.0'], ['odd', 3, 'abc'], ['long-name.xz', 7, 'pay']], 'GNU name, odd padding, BSD long name');
-  await rejects(t, drain(readArMembers(reader(Buffer.concat([Buffer.from('!<arch>\n'), arMember('x', 'ab', 'XX')])))), 'CORRUPT', /lacks its '`\\n' terminator/);
+  t.same(
+    seen,
+    [
+      ['debian-binary', 4, '2.0'],
+      ['odd', 3, 'abc'],
+      ['long-name.xz', 7, 'pay'],
+    ],
+    'GNU name, odd padding, BSD long name',
+  );
+  await rejects(
+    t,
+    drain(readArMembers(reader(Buffer.concat([Buffer.from('!<arch>\n'), arMember('x', 'ab', 'XX')])))),
+    'CORRUPT',
+    /lacks its '`\\n' terminator/,
+  );
   const badSize = Buffer.from(`!<arch>\n${'x'.padEnd(48)}${'12z'.padEnd(10)}\`\n`, 'latin1');
   await rejects(t, drain(readArMembers(reader(badSize))), 'CORRUPT', /bad size '12z'/);
   const cut = Buffer.concat([Buffer.from('!<arch>\n'), arMember('data.tar.xz', 'x'.repeat(100))]).subarray(0, 90);
-  await rejects(t, drain(readArMembers(reader(cut, 5, 'pkg.deb'))), 'TRUNCATED', /pkg\.deb: truncated: the data ends at byte 90 inside ar member 'data\.tar\.xz' \(100 bytes at offset 68\)/);
+  await rejects(
+    t,
+    drain(readArMembers(reader(cut, 5, 'pkg.deb'))),
+    'TRUNCATED',
+    /pkg\.deb: truncated: the data ends at byte 90 inside ar member 'data\.tar\.xz' \(100 bytes at offset 68\)/,
+  );
   await rejects(t, drain(readArMembers(reader(Buffer.from('PK\x03\x04')))), 'NOT_A_PACKAGE', /not an ar archive/);
 });
 
@@ -151,10 +189,26 @@ t.test('cpio newc', async (t) => {
   ]);
   const r = reader(archive, 3);
   const seen: [string, string, number, string][] = [];
-  for await (const e of readCpioStream(r)) seen.push([e.name, e.type, e.size, e.type === 'file' ? Buffer.from(await r.readExact(e.size, 'd')).toString() : '']);
-  t.same(seen, [['./usr', 'directory', 0, ''], ['./usr/lib/debug/vmlinux-link', 'symlink', 6, ''], ['./usr/lib/debug/a', 'file', 5, 'hello'], ['./dev-node', 'other', 0, '']]);
-  await rejects(t, drain(readCpioStream(reader(cpioEntry('x', 'y', { magic: '07070X' })))), 'UNSUPPORTED', /large-file cpio format \(07070X\)/);
-  await rejects(t, drain(readCpioStream(reader(Buffer.from('0707070000'.padEnd(110, '0'))))), 'CORRUPT', /no cpio header at offset 0 \(magic '070707'/);
+  for await (const e of readCpioStream(r))
+    seen.push([e.name, e.type, e.size, e.type === 'file' ? Buffer.from(await r.readExact(e.size, 'd')).toString() : '']);
+  t.same(seen, [
+    ['./usr', 'directory', 0, ''],
+    ['./usr/lib/debug/vmlinux-link', 'symlink', 6, ''],
+    ['./usr/lib/debug/a', 'file', 5, 'hello'],
+    ['./dev-node', 'other', 0, ''],
+  ]);
+  await rejects(
+    t,
+    drain(readCpioStream(reader(cpioEntry('x', 'y', { magic: '07070X' })))),
+    'UNSUPPORTED',
+    /large-file cpio format \(07070X\)/,
+  );
+  await rejects(
+    t,
+    drain(readCpioStream(reader(Buffer.from('0707070000'.padEnd(110, '0'))))),
+    'CORRUPT',
+    /no cpio header at offset 0 \(magic '070707'/,
+  );
   await rejects(t, drain(readCpioStream(reader(cpioEntry('x', 'y')))), 'TRUNCATED', /without a TRAILER!!! entry/);
   const badField = Buffer.from(cpioEntry('x', 'y'));
   badField.write('zzzzzzzz', 54, 'latin1');
@@ -196,11 +250,23 @@ function rpmHeaders(tags: Record<number, string>, { version = 3, signaturePad = 
 t.test('RPM headers', async (t) => {
   const tags = { 1000: 'kernel-debuginfo', 1001: '4.18.0', 1002: '1.el8', 1022: 'x86_64', 1124: 'cpio', 1125: 'xz' };
   const r = reader(Buffer.concat([rpmHeaders(tags), Buffer.from('PAYLOAD')]), 11);
-  t.same(await readRpmHeaders(r), { name: 'kernel-debuginfo', version: '4.18.0', release: '1.el8', arch: 'x86_64', payloadFormat: 'cpio', payloadCompressor: 'xz' });
+  t.same(await readRpmHeaders(r), {
+    name: 'kernel-debuginfo',
+    version: '4.18.0',
+    release: '1.el8',
+    arch: 'x86_64',
+    payloadFormat: 'cpio',
+    payloadCompressor: 'xz',
+  });
   t.equal(Buffer.from(await r.readUpTo(100)).toString(), 'PAYLOAD', 'the reader is left at the payload');
   t.same((await readRpmHeaders(reader(rpmHeaders({ 1000: 'k' })))).payloadCompressor, 'gzip', 'gzip when the tag is absent');
   await rejects(t, readRpmHeaders(reader(rpmHeaders(tags, { version: 2 }))), 'UNSUPPORTED', /RPM format 2\.0 is not supported/);
-  await rejects(t, readRpmHeaders(reader(rpmHeaders(tags, { magic: [1, 2, 3] }))), 'CORRUPT', /no RPM signature header at offset 96 \(bad magic\)/);
+  await rejects(
+    t,
+    readRpmHeaders(reader(rpmHeaders(tags, { magic: [1, 2, 3] }))),
+    'CORRUPT',
+    /no RPM signature header at offset 96 \(bad magic\)/,
+  );
   await rejects(t, readRpmHeaders(reader(rpmHeaders(tags, { signaturePad: false }))), 'CORRUPT', /no RPM main header at offset/);
   const huge = rpmHeaders(tags);
   huge.writeUInt32BE(0xffffffff, 96 + 8);
@@ -209,7 +275,14 @@ t.test('RPM headers', async (t) => {
   const mainIndex = outside.length - 6 * 16 - 16 - Object.values(tags).reduce((n, v) => n + v.length + 1, 0) + 16;
   outside.writeUInt32BE(100_000, mainIndex + 8);
   await rejects(t, readRpmHeaders(reader(outside)), 'CORRUPT', /tag 1000 points outside its data \(offset 100000\)/);
-  await rejects(t, readRpmHeaders(reader(Buffer.from('not an rpm at all, no, not at all, really not; it is far too short to be one......................'))), 'NOT_A_PACKAGE', /not an RPM package/);
+  await rejects(
+    t,
+    readRpmHeaders(
+      reader(Buffer.from('not an rpm at all, no, not at all, really not; it is far too short to be one......................')),
+    ),
+    'NOT_A_PACKAGE',
+    /not an RPM package/,
+  );
 });
 
 t.test('ELF sections and DWARF', async (t) => {
@@ -253,16 +326,40 @@ t.test('bounded decompression', async (t) => {
   };
   for (const [compression, bytes] of Object.entries(forms) as [Compression, Uint8Array][]) {
     const options = { maxOutputBytes: 1 << 20, what: `data.${compression}` };
-    t.same(Buffer.concat(await drain(decompressChunks(compression, reader(bytes, 4096).rest(), options))), text, `${compression}: round trip`);
+    t.same(
+      Buffer.concat(await drain(decompressChunks(compression, reader(bytes, 4096).rest(), options))),
+      text,
+      `${compression}: round trip`,
+    );
     t.equal(sniffCompression(bytes), compression === 'none' ? undefined : compression, `${compression}: sniffed`);
-    await rejects(t, drain(decompressChunks(compression, reader(bytes, 4096).rest(), { ...options, maxOutputBytes: 1000 })), 'LIMIT', new RegExp(`data\\.${compression}: extracted data exceeds the bound of 1000 bytes`));
+    await rejects(
+      t,
+      drain(decompressChunks(compression, reader(bytes, 4096).rest(), { ...options, maxOutputBytes: 1000 })),
+      'LIMIT',
+      new RegExp(`data\\.${compression}: extracted data exceeds the bound of 1000 bytes`),
+    );
     if (compression === 'none') continue;
-    await rejects(t, drain(decompressChunks(compression, reader(bytes.subarray(0, bytes.length - 20), 4096).rest(), options)), 'TRUNCATED', new RegExp(`data\\.${compression}: `));
+    await rejects(
+      t,
+      drain(decompressChunks(compression, reader(bytes.subarray(0, bytes.length - 20), 4096).rest(), options)),
+      'TRUNCATED',
+      new RegExp(`data\\.${compression}: `),
+    );
     const garbage = Buffer.from(bytes);
     garbage.fill(0x55, 20, Math.min(garbage.length, 200));
-    await rejects(t, drain(decompressChunks(compression, reader(garbage, 4096).rest(), options)), 'CORRUPT', new RegExp(`data\\.${compression}: `));
+    await rejects(
+      t,
+      drain(decompressChunks(compression, reader(garbage, 4096).rest(), options)),
+      'CORRUPT',
+      new RegExp(`data\\.${compression}: `),
+    );
   }
-  await rejects(t, drain(decompressChunks('xz', reader(forms.xz).rest(), { maxOutputBytes: 1 << 20, what: 'd', xzPath: join(scratch, 'no-xz') })), 'CORRUPT', /cannot run .*no-xz/);
+  await rejects(
+    t,
+    drain(decompressChunks('xz', reader(forms.xz).rest(), { maxOutputBytes: 1 << 20, what: 'd', xzPath: join(scratch, 'no-xz') })),
+    'CORRUPT',
+    /cannot run .*no-xz/,
+  );
   t.equal(sniffCompression(Buffer.from('BZh91AY')), 'bzip2');
   // Stopping early kills the decompressor and leaves no process behind.
   const big = await compressXz(Buffer.alloc(32 << 20), { preset: 0 });
@@ -275,13 +372,28 @@ t.test('bounded decompression', async (t) => {
 t.test('pahole versions and flags', async (t) => {
   t.same(parsePaholeVersion('v1.24\n'), { text: '1.24', major: 1, minor: 24 });
   t.same(parsePaholeVersion('1.30'), { text: '1.30', major: 1, minor: 30 });
-  await rejects(t, Promise.resolve().then(() => parsePaholeVersion('pahole: unknown')), 'PAHOLE', /cannot read pahole's version/);
+  await rejects(
+    t,
+    Promise.resolve().then(() => parsePaholeVersion('pahole: unknown')),
+    'PAHOLE',
+    /cannot read pahole's version/,
+  );
   const flags = (text: string, tags = false) => paholeFlags(parsePaholeVersion(text), { tags });
-  await rejects(t, Promise.resolve().then(() => flags('v1.21')), 'PAHOLE', /too old/);
+  await rejects(
+    t,
+    Promise.resolve().then(() => flags('v1.21')),
+    'PAHOLE',
+    /too old/,
+  );
   t.same(flags('v1.22'), ['--btf_gen_floats']);
   t.same(flags('v1.23'), ['--btf_gen_floats', '--skip_encoding_btf_type_tag', '--skip_encoding_btf_decl_tag']);
   t.same(flags('v1.23', true), ['--btf_gen_floats']);
-  t.same(flags('v1.24'), ['--btf_gen_floats', '--skip_encoding_btf_type_tag', '--skip_encoding_btf_decl_tag', '--skip_encoding_btf_enum64']);
+  t.same(flags('v1.24'), [
+    '--btf_gen_floats',
+    '--skip_encoding_btf_type_tag',
+    '--skip_encoding_btf_decl_tag',
+    '--skip_encoding_btf_enum64',
+  ]);
   t.same(flags('v1.27'), flags('v1.24'), 'later versions keep the same flags');
   t.same(flags('v2.0'), flags('v1.24'));
 });

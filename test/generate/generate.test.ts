@@ -52,15 +52,19 @@ t.test('the flags by pahole version', async (t) => {
   t.same(flags, ['--btf_gen_floats', '--skip_encoding_btf_type_tag', '--skip_encoding_btf_decl_tag', '--skip_encoding_btf_enum64']);
   const btf = Btf.parse(reference);
   for (let id = 1; id < btf.typeCount; id++) {
-    if ([BtfKind.Enum64, BtfKind.TypeTag, BtfKind.DeclTag].includes(btf.kind(id) as never)) t.fail(`type ${id} is of a kind older libbpf rejects`);
+    if ([BtfKind.Enum64, BtfKind.TypeTag, BtfKind.DeclTag].includes(btf.kind(id) as never))
+      t.fail(`type ${id} is of a kind older libbpf rejects`);
   }
 });
 
-t.test('a bare vmlinux gives pahole\'s BTF, byte for byte, with provenance', async (t) => {
+t.test("a bare vmlinux gives pahole's BTF, byte for byte, with provenance", async (t) => {
   const tmp = await mkdtemp(join(scratch, 'tmp-'));
   const events: string[] = [];
   const clock = [new Date('2024-05-01T10:00:00Z'), new Date('2024-05-01T10:00:07Z')];
-  const result = await generateKernelBtf({ file: fixtures.vmlinux }, { tmpDir: tmp, onProgress: (e) => events.push(e.phase), now: () => clock.shift()! });
+  const result = await generateKernelBtf(
+    { file: fixtures.vmlinux },
+    { tmpDir: tmp, onProgress: (e) => events.push(e.phase), now: () => clock.shift()! },
+  );
   t.same(Buffer.from(result.btf), reference, 'the same bytes as pahole with the same flags');
   t.equal(result.release, VMLINUX_RELEASE, 'release from the file name');
   t.equal(result.source.format, 'vmlinux');
@@ -80,12 +84,12 @@ t.test('every package form gives the same BTF', async (t) => {
   for (const pkg of fixtures.packages) {
     t.test(`${pkg.file} (${pkg.compression})`, async (t) => {
       const result = await generateKernelBtf({ file: fixtures.path(pkg) });
-      t.same(Buffer.from(result.btf), reference, 'pahole\'s bytes');
+      t.same(Buffer.from(result.btf), reference, "pahole's bytes");
       t.equal(result.release, pkg.release, 'the release the vmlinux path names');
       t.equal(result.source.format, pkg.kind);
       t.equal(result.source.compression, pkg.compression);
       t.equal(result.source.entryPath, pkg.entryPath);
-      t.same(result.source.package, { name: pkg.name, version: pkg.version, arch: pkg.arch }, 'the package\'s own name, version and arch');
+      t.same(result.source.package, { name: pkg.name, version: pkg.version, arch: pkg.arch }, "the package's own name, version and arch");
       // --kernel that agrees is accepted.
       const again = await generateKernelBtf({ file: fixtures.path(pkg), kernel: pkg.release, sha256: 'f'.repeat(64) });
       t.equal(again.source.sha256, 'f'.repeat(64), 'a known sha256 is taken as given');
@@ -93,13 +97,13 @@ t.test('every package form gives the same BTF', async (t) => {
   }
 });
 
-t.test('the generated BTF trims as bpftool trims pahole\'s', async (t) => {
+t.test("the generated BTF trims as bpftool trims pahole's", async (t) => {
   const deb = fixtures.packages.find((p) => p.kind === 'deb' && p.compression === 'zstd')!;
   const result = await generateKernelBtf({ file: fixtures.path(deb) });
   const ours = trimBtf(Btf.parse(result.btf), [parseBpfObject(new Uint8Array(await readFile(fixtures.coreObject)), 'core-task.bpf.o')]);
   const bpftool = await runBpftoolMinCore(referencePath, [fixtures.coreObject]);
   if (!bpftool.ok) throw new Error(`bpftool min_core_btf failed: ${bpftool.stderr}`);
-  t.same(Buffer.from(ours), Buffer.from(bpftool.btf), 'trimBtf on the generated BTF == bpftool gen min_core_btf on pahole\'s');
+  t.same(Buffer.from(ours), Buffer.from(bpftool.btf), "trimBtf on the generated BTF == bpftool gen min_core_btf on pahole's");
   const trimmed = Btf.parse(ours);
   const names = new Set(Array.from({ length: trimmed.typeCount - 1 }, (_, i) => trimmed.name(i + 1)));
   for (const name of ['task_struct', 'mm_struct', 'pid_type', 'sk_buff']) t.ok(names.has(name), `${name} kept`);
@@ -112,7 +116,12 @@ t.test('every core kernel type is required', async (t) => {
   await writeFile(source, 'struct list_head { struct list_head *next, *prev; } head;\nint main(void) { return 0; }\n');
   const elf = join(scratch, 'vmlinux-1.2.3-notkernel');
   await runToolOrThrow('gcc', ['-g', '-o', elf, source]);
-  await expectError(t, generateKernelBtf({ file: elf }), 'BAD_BTF', /lacks core kernel types \(struct task_struct, struct mm_struct, struct file, struct inode, struct pt_regs\)/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: elf }),
+    'BAD_BTF',
+    /lacks core kernel types \(struct task_struct, struct mm_struct, struct file, struct inode, struct pt_regs\)/,
+  );
 });
 
 t.test('the release', async (t) => {
@@ -121,21 +130,33 @@ t.test('the release', async (t) => {
   await expectError(t, generateKernelBtf({ file: plain }), 'BAD_RELEASE', /cannot tell the kernel release of 'vmlinux'.*--kernel/);
   const named = await generateKernelBtf({ file: plain, kernel: '5.10.0-30-cloud-amd64' });
   t.equal(named.release, '5.10.0-30-cloud-amd64', '--kernel names a plain vmlinux');
-  await expectError(t, generateKernelBtf({ file: fixtures.vmlinux, kernel: '6.1.0-1-amd64' }), 'RELEASE_MISMATCH', /named for kernel 6\.1\.0-99-amd64, not for --kernel 6\.1\.0-1-amd64/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: fixtures.vmlinux, kernel: '6.1.0-1-amd64' }),
+    'RELEASE_MISMATCH',
+    /named for kernel 6\.1\.0-99-amd64, not for --kernel 6\.1\.0-1-amd64/,
+  );
   await expectError(t, generateKernelBtf({ file: plain, kernel: '../etc' }), 'BAD_RELEASE', /kernel release '\.\.\/etc'/);
   const rpm = fixtures.packages.find((p) => p.kind === 'rpm')!;
   await expectError(
     t,
     generateKernelBtf({ file: fixtures.path(rpm), kernel: '4.18.0-1.el8.x86_64' }),
     'RELEASE_MISMATCH',
-    new RegExp(`holds a vmlinux for ${rpm.release.replace(/\./g, '\\.')} \\(${rpm.entryPath.replace(/\./g, '\\.')}\\), not for --kernel 4\\.18\\.0-1\\.el8\\.x86_64`),
+    new RegExp(
+      `holds a vmlinux for ${rpm.release.replace(/\./g, '\\.')} \\(${rpm.entryPath.replace(/\./g, '\\.')}\\), not for --kernel 4\\.18\\.0-1\\.el8\\.x86_64`,
+    ),
   );
 });
 
 t.test('bad inputs name their cause', async (t) => {
   const text = join(scratch, 'notes.txt');
   await writeFile(text, 'not a package\n');
-  await expectError(t, generateKernelBtf({ file: text }), 'NOT_A_PACKAGE', /notes\.txt: not a vmlinux ELF, a \.deb\/\.ddeb or an RPM package \(it starts with 6e 6f 74/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: text }),
+    'NOT_A_PACKAGE',
+    /notes\.txt: not a vmlinux ELF, a \.deb\/\.ddeb or an RPM package \(it starts with 6e 6f 74/,
+  );
   const empty = join(scratch, 'empty.deb');
   await writeFile(empty, '');
   await expectError(t, generateKernelBtf({ file: empty }), 'NOT_A_PACKAGE', /the file is empty/);
@@ -144,9 +165,19 @@ t.test('bad inputs name their cause', async (t) => {
   await writeFile(ar, '!<arch>\nfoo.o/          0           0     0     644     4         `\nabcd');
   await expectError(t, generateKernelBtf({ file: ar }), 'NOT_A_PACKAGE', /an ar archive but not a Debian package \(first member 'foo\.o'/);
 
-  await expectError(t, generateKernelBtf({ file: fixtures.noVmlinuxDeb }), 'NO_VMLINUX', /no-vmlinux\.deb: no vmlinux in the package \(looked through 1 files/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: fixtures.noVmlinuxDeb }),
+    'NO_VMLINUX',
+    /no-vmlinux\.deb: no vmlinux in the package \(looked through 1 files/,
+  );
   await expectError(t, generateKernelBtf({ file: fixtures.vmlinuxNoDwarf }), 'NO_DWARF', /has no DWARF \(no \.debug_info section\)/);
-  await expectError(t, generateKernelBtf({ file: fixtures.noDwarfDeb }), 'NO_DWARF', /\/usr\/lib\/debug\/boot\/vmlinux-6\.1\.0-99-amd64 has no DWARF/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: fixtures.noDwarfDeb }),
+    'NO_DWARF',
+    /\/usr\/lib\/debug\/boot\/vmlinux-6\.1\.0-99-amd64 has no DWARF/,
+  );
 });
 
 t.test('truncated packages', async (t) => {
@@ -161,12 +192,22 @@ t.test('truncated packages', async (t) => {
   const header = join(scratch, 'cut-header.rpm');
   const rpm = fixtures.packages.find((p) => p.kind === 'rpm')!;
   await writeFile(header, (await readFile(fixtures.path(rpm))).subarray(0, 200));
-  await expectError(t, generateKernelBtf({ file: header }), 'TRUNCATED', /cut-header\.rpm: truncated: the data ends at byte 200 inside the (index|data) of the RPM signature header/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: header }),
+    'TRUNCATED',
+    /cut-header\.rpm: truncated: the data ends at byte 200 inside the (index|data) of the RPM signature header/,
+  );
 });
 
 t.test('bounds: input size, extracted size, vmlinux size, time', async (t) => {
   const deb = fixtures.packages.find((p) => p.kind === 'deb')!;
-  await expectError(t, generateKernelBtf({ file: fixtures.path(deb) }, { limits: { maxInputBytes: 100 } }), 'LIMIT', /bytes is more than the input bound of 100 bytes/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: fixtures.path(deb) }, { limits: { maxInputBytes: 100 } }),
+    'LIMIT',
+    /bytes is more than the input bound of 100 bytes/,
+  );
   await expectError(
     t,
     generateKernelBtf({ file: fixtures.bombDeb }, { limits: { maxExtractedBytes: BOMB_BYTES / 4 } }),
@@ -175,13 +216,23 @@ t.test('bounds: input size, extracted size, vmlinux size, time', async (t) => {
   );
   const bomb = await generateKernelBtf({ file: fixtures.bombDeb });
   t.same(Buffer.from(bomb.btf), reference, 'within the default bound the same package is fine');
-  await expectError(t, generateKernelBtf({ file: fixtures.path(deb) }, { limits: { maxVmlinuxBytes: 1000 } }), 'LIMIT', /vmlinux bound of 1000 bytes/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: fixtures.path(deb) }, { limits: { maxVmlinuxBytes: 1000 } }),
+    'LIMIT',
+    /vmlinux bound of 1000 bytes/,
+  );
   // A decompressor that never finishes: the extraction's time bound kills it.
   const slowXz = join(scratch, 'slow-xz');
   await writeFile(slowXz, '#!/bin/sh\nexec sleep 30\n');
   await chmod(slowXz, 0o755);
   const xzDeb = fixtures.packages.find((p) => p.kind === 'deb' && p.compression === 'xz')!;
-  await expectError(t, generateKernelBtf({ file: fixtures.path(xzDeb) }, { xzPath: slowXz, limits: { extractTimeoutMs: 300 } }), 'TIMEOUT', /extraction ran longer than its bound of 300 ms/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: fixtures.path(xzDeb) }, { xzPath: slowXz, limits: { extractTimeoutMs: 300 } }),
+    'TIMEOUT',
+    /extraction ran longer than its bound of 300 ms/,
+  );
 });
 
 t.test('pahole failing, too slow, missing, too old', async (t) => {
@@ -191,8 +242,16 @@ t.test('pahole failing, too slow, missing, too old', async (t) => {
     await chmod(path, 0o755);
     return path;
   };
-  const failing = await fake('pahole-fails', 'if [ "$1" = --version ]; then echo v1.24; exit 0; fi\necho "pahole: vmlinux: Invalid argument" >&2\nexit 1');
-  await expectError(t, generateKernelBtf({ file: fixtures.vmlinux }, { paholePath: failing }), 'PAHOLE', /pahole failed on .*: pahole: vmlinux: Invalid argument/);
+  const failing = await fake(
+    'pahole-fails',
+    'if [ "$1" = --version ]; then echo v1.24; exit 0; fi\necho "pahole: vmlinux: Invalid argument" >&2\nexit 1',
+  );
+  await expectError(
+    t,
+    generateKernelBtf({ file: fixtures.vmlinux }, { paholePath: failing }),
+    'PAHOLE',
+    /pahole failed on .*: pahole: vmlinux: Invalid argument/,
+  );
   const slow = await fake('pahole-slow', 'if [ "$1" = --version ]; then echo v1.24; exit 0; fi\necho "encoding..." >&2\nexec sleep 30');
   await expectError(
     t,
@@ -202,11 +261,24 @@ t.test('pahole failing, too slow, missing, too old', async (t) => {
   );
   const silent = await fake('pahole-silent', 'if [ "$1" = --version ]; then echo v1.24; fi\nexit 0');
   await expectError(t, generateKernelBtf({ file: fixtures.vmlinux }, { paholePath: silent }), 'PAHOLE', /exited 0 but wrote no BTF/);
-  const garbage = await fake('pahole-garbage', 'if [ "$1" = --version ]; then echo v1.24; exit 0; fi\nfor a; do case "$a" in --btf_encode_detached=*) echo garbage > "${a#*=}";; esac; done');
+  const garbage = await fake(
+    'pahole-garbage',
+    'if [ "$1" = --version ]; then echo v1.24; exit 0; fi\nfor a; do case "$a" in --btf_encode_detached=*) echo garbage > "${a#*=}";; esac; done',
+  );
   await expectError(t, generateKernelBtf({ file: fixtures.vmlinux }, { paholePath: garbage }), 'BAD_BTF', /pahole's BTF does not decode/);
   const old = await fake('pahole-old', 'echo v1.20');
-  await expectError(t, generateKernelBtf({ file: fixtures.vmlinux }, { paholePath: old }), 'PAHOLE', /pahole 1\.20 is too old: BTF generation needs pahole 1\.22 or later/);
-  await expectError(t, generateKernelBtf({ file: fixtures.vmlinux }, { paholePath: join(scratch, 'no-such-pahole') }), 'PAHOLE', /cannot run .*no-such-pahole.*is dwarves installed\?/);
+  await expectError(
+    t,
+    generateKernelBtf({ file: fixtures.vmlinux }, { paholePath: old }),
+    'PAHOLE',
+    /pahole 1\.20 is too old: BTF generation needs pahole 1\.22 or later/,
+  );
+  await expectError(
+    t,
+    generateKernelBtf({ file: fixtures.vmlinux }, { paholePath: join(scratch, 'no-such-pahole') }),
+    'PAHOLE',
+    /cannot run .*no-such-pahole.*is dwarves installed\?/,
+  );
 });
 
 t.test('tags on request', async (t) => {

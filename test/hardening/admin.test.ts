@@ -58,7 +58,13 @@ t.test('with a token: only the exact token passes; guesses are rate limited; an 
     { name: 'btf', filename: 'vmlinux', data: fixtures.vmlinux },
   ]);
   const upload = (authorization?: string) =>
-    app.inject({ method: 'POST', url: '/api/v1/kernels', payload: body.payload, headers: { ...body.headers, ...(authorization === undefined ? {} : { authorization }) }, remoteAddress: '10.3.3.3' });
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/kernels',
+      payload: body.payload,
+      headers: { ...body.headers, ...(authorization === undefined ? {} : { authorization }) },
+      remoteAddress: '10.3.3.3',
+    });
   for (const authorization of [undefined, `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, `Bearer  `]) {
     const res = await upload(authorization);
     t.equal(res.statusCode, 401, `${authorization ?? 'no Authorization'}: 401`);
@@ -66,7 +72,13 @@ t.test('with a token: only the exact token passes; guesses are rate limited; an 
   }
   t.same(await keysUnder(store, 'ubuntu/22.04/x86_64/6.6.6'), [], 'no anonymous upload was stored');
   t.equal((await upload(`Bearer ${TOKEN}`)).statusCode, 429, 'a sixth try from the same client is rate limited, even with the right token');
-  const ok = await app.inject({ method: 'POST', url: '/api/v1/kernels', payload: body.payload, headers: { ...body.headers, authorization: `bearer ${TOKEN}` }, remoteAddress: '10.4.4.4' });
+  const ok = await app.inject({
+    method: 'POST',
+    url: '/api/v1/kernels',
+    payload: body.payload,
+    headers: { ...body.headers, authorization: `bearer ${TOKEN}` },
+    remoteAddress: '10.4.4.4',
+  });
   t.equal(ok.statusCode, 201, `the token (scheme in any case) from another client: ${ok.body.slice(0, 200)}`);
 });
 
@@ -76,19 +88,28 @@ t.test('the token comparison is constant-time: equal-length digests for every gu
     compared.push([a.byteLength, b.byteLength]);
     return crypto.timingSafeEqual(a, b);
   };
-  const { requireAdmin } = await t.mockImport<typeof import('../../src/api/plugins/app/admin-auth.js')>('../../src/api/plugins/app/admin-auth.js', {
-    'node:crypto': { ...crypto, timingSafeEqual: spy },
-  });
+  const { requireAdmin } = await t.mockImport<typeof import('../../src/api/plugins/app/admin-auth.js')>(
+    '../../src/api/plugins/app/admin-auth.js',
+    {
+      'node:crypto': { ...crypto, timingSafeEqual: spy },
+    },
+  );
   const check = requireAdmin({ adminToken: TOKEN });
   const reply = { header: () => reply } as unknown as FastifyReply;
   const outcomes: string[] = [];
   for (const guess of ['x', TOKEN.slice(0, 16), TOKEN.slice(0, -1), `${TOKEN}${'y'.repeat(1000)}`, TOKEN]) {
     const request = { headers: { authorization: `Bearer ${guess}` } } as unknown as FastifyRequest;
-    outcomes.push(await check.call(undefined as never, request, reply).then(
-      () => 'pass',
-      (err: { statusCode?: number }) => String(err.statusCode),
-    ));
+    outcomes.push(
+      await check.call(undefined as never, request, reply).then(
+        () => 'pass',
+        (err: { statusCode?: number }) => String(err.statusCode),
+      ),
+    );
   }
   t.same(outcomes, ['401', '401', '401', '401', 'pass']);
-  t.same(compared, Array.from({ length: 5 }, () => [32, 32]), 'every guess compared as two 32-byte digests with timingSafeEqual');
+  t.same(
+    compared,
+    Array.from({ length: 5 }, () => [32, 32]),
+    'every guess compared as two 32-byte digests with timingSafeEqual',
+  );
 });

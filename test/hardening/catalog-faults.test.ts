@@ -15,11 +15,15 @@ t.test('catalog down: cached answers from memory, 503 + Retry-After for the rest
       get(target, property, receiver) {
         const value: unknown = Reflect.get(target, property, receiver);
         if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => (down ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+        return (...args: unknown[]) =>
+          down
+            ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'))
+            : (value as (...a: unknown[]) => unknown).apply(target, args);
       },
     });
   const { app, fixtures } = await setupApi(t, { wrap: (deps) => ({ catalog: failing(deps.catalog) }) });
-  const post = (name: 'enum64' | 'shared_a') => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, name)]) });
+  const post = (name: 'enum64' | 'shared_a') =>
+    app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, name)]) });
   const first = await post('enum64');
   t.equal(first.statusCode, 200, why(first));
   const hash = String(first.headers['x-btfhub-objects-hash']);

@@ -16,7 +16,13 @@ import { btfForm, RAW_FIELDS, setupApi, why } from '../api/helpers.js';
 import { buildElf } from '../helpers/elf-builder.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import {
-  btfWithSharedNames, deepTypedefChains, elfWithSharedSectionNames, longMemberLists, manyExtSections, objectOnManyTypes, withRepeatedRelocations,
+  btfWithSharedNames,
+  deepTypedefChains,
+  elfWithSharedSectionNames,
+  longMemberLists,
+  manyExtSections,
+  objectOnManyTypes,
+  withRepeatedRelocations,
 } from '../helpers/hostile-inputs.js';
 
 const fx = await loadFixtures();
@@ -26,7 +32,12 @@ const real = fx.objects.get('tools_like')!.bytes;
 function withBtf(btf: Uint8Array): Uint8Array {
   const elf = parseElf(real);
   const ext = elf.sections.find((s) => s.name === '.BTF.ext')!;
-  return buildElf({ sections: [{ name: '.BTF', data: btf }, { name: '.BTF.ext', data: real.slice(ext.offset, ext.offset + ext.size) }] });
+  return buildElf({
+    sections: [
+      { name: '.BTF', data: btf },
+      { name: '.BTF.ext', data: real.slice(ext.offset, ext.offset + ext.size) },
+    ],
+  });
 }
 
 interface Case {
@@ -70,7 +81,9 @@ t.test('every family is answered within its bounds; the service stays up', async
     const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'hostile', bytes }], RAW_FIELDS) });
     const ms = Math.round(performance.now() - started);
     const what = `${c.family}, ${bytes.length} bytes${c.gzip ? ` (${raw.length} inflated)` : ''}`;
-    rows.push(`${c.family.padEnd(24)} ${String(bytes.length).padStart(10)} B  ${res.statusCode}  ${String(ms).padStart(6)} ms  ${res.statusCode === 200 ? '' : res.json<{ error: string }>().error}`);
+    rows.push(
+      `${c.family.padEnd(24)} ${String(bytes.length).padStart(10)} B  ${res.statusCode}  ${String(ms).padStart(6)} ms  ${res.statusCode === 200 ? '' : res.json<{ error: string }>().error}`,
+    );
     if (c.status !== undefined) t.equal(res.statusCode, c.status, `${what}: ${why(res)}`);
     else t.ok([200, 413, 422].includes(res.statusCode), `${what}: ${res.statusCode} ${why(res)}`);
     if (res.statusCode !== 200) t.ok(ErrorBody.safeParse(res.json()).success, `${what}: the error shape`);
@@ -82,13 +95,18 @@ t.test('every family is answered within its bounds; the service stays up', async
 
 t.test('/healthz answers while a hostile request is worked on', async (t) => {
   // The bounds lifted so the work is long: a million relocations resolved and verified on a thread.
-  const { app } = await setupApi(t, { requestWaitMs: 120_000, env: { BTFHUB_MAX_RELOCATIONS: '100000000', BTFHUB_MAX_EXT_BLOCKS: '100000000' } });
+  const { app } = await setupApi(t, {
+    requestWaitMs: 120_000,
+    env: { BTFHUB_MAX_RELOCATIONS: '100000000', BTFHUB_MAX_EXT_BLOCKS: '100000000' },
+  });
   const hostile = withRepeatedRelocations(real, 6000);
   const order: string[] = [];
-  const heavy = app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'million', bytes: hostile }], RAW_FIELDS) }).then((res) => {
-    order.push('hostile');
-    return res;
-  });
+  const heavy = app
+    .inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'million', bytes: hostile }], RAW_FIELDS) })
+    .then((res) => {
+      order.push('hostile');
+      return res;
+    });
   // Let it reach its codec thread, then ask for liveness.
   await new Promise((resolve) => setTimeout(resolve, 300));
   const health = await app.inject('/healthz');

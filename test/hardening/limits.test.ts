@@ -34,9 +34,21 @@ t.test('uploads: per file, per request, per field, file and field counts: 413', 
   const post = (parts: ReturnType<typeof multipart>) => app.inject({ method: 'POST', url: '/api/v1/btf', ...parts });
 
   expectError(t, await post(btfForm([{ name: 'big', bytes: new Uint8Array(100_001) }])), 413, 'payload_too_large', 'a file one byte over');
-  expectError(t, await post(btfForm([file(1), file(2), file(3)])), 413, 'payload_too_large', 'three files under the file limit, over the request limit');
+  expectError(
+    t,
+    await post(btfForm([file(1), file(2), file(3)])),
+    413,
+    'payload_too_large',
+    'three files under the file limit, over the request limit',
+  );
   t.match((await post(btfForm([file(1), file(2), file(3)]))).json(), { message: /request is larger than 200000 bytes/ });
-  expectError(t, await post(btfForm([file(1), file(1), file(1), file(1)].map((f) => ({ ...f, bytes: f.bytes.subarray(0, 10) })))), 413, 'payload_too_large', 'four files, three allowed');
+  expectError(
+    t,
+    await post(btfForm([file(1), file(1), file(1), file(1)].map((f) => ({ ...f, bytes: f.bytes.subarray(0, 10) })))),
+    413,
+    'payload_too_large',
+    'four files, three allowed',
+  );
   const longField = await post(btfForm([file(1)], { ...RAW_FIELDS, kernel_version: 'x'.repeat(201) }));
   expectError(t, longField, 413, 'payload_too_large', 'a field over BTFHUB_MAX_FIELD_BYTES');
   t.equal(longField.json<{ error: string; field?: string; message: string }>().field, 'kernel_version');
@@ -63,7 +75,9 @@ t.test('a Content-Length over the request limit is refused before the body is re
     socket.on('data', (chunk: string) => (data += chunk));
     socket.on('error', reject);
     // Headers only: a client announcing 10 GiB, of which it never sends a byte.
-    socket.write(`POST /api/v1/btf HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${10 * 1024 * MiB}\r\n\r\n`);
+    socket.write(
+      `POST /api/v1/btf HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${10 * 1024 * MiB}\r\n\r\n`,
+    );
     const timer = setTimeout(() => socket.destroy(), 3000);
     socket.on('close', () => {
       clearTimeout(timer);
@@ -94,7 +108,11 @@ t.test('gzip uploads count against the in-flight budget as they inflate', async 
   const bomb = gzipSync(Buffer.alloc(3 * MiB));
   let peak = 0;
   const watch = setInterval(() => (peak = Math.max(peak, app.services.uploads.inUse())), 1);
-  const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: `bomb${i}.gz`, bytes: bomb }]) })));
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, (_, i) =>
+      app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: `bomb${i}.gz`, bytes: bomb }]) }),
+    ),
+  );
   clearInterval(watch);
   const statuses = answers.map((a) => a.statusCode);
   t.ok(statuses.includes(503), `some are refused while the others inflate: ${statuses.join(' ')}`);
@@ -134,7 +152,13 @@ t.test('gzip uploads: inflated within the file limit; a bomb is a 413, a damaged
   t.match(boom.json(), { field: 'object', message: /decompresses to more than 4194304 bytes/ });
   t.ok(process.memoryUsage().rss - rssBefore < 48 * MiB, 'and it was never inflated whole');
   const damaged = Buffer.concat([gzipSync(object.bytes).subarray(0, 200), Buffer.alloc(50, 0x55)]);
-  expectError(t, await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'damaged', bytes: damaged }]) }), 422, 'invalid_object', 'a damaged gzip');
+  expectError(
+    t,
+    await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: 'damaged', bytes: damaged }]) }),
+    422,
+    'invalid_object',
+    'a damaged gzip',
+  );
   t.equal((await keysUnder(store, 'objects/')).length, 1, 'only the good object was stored');
 
   await t.rejects(decompressGzip(bomb, { maxOutputBytes: MiB }), { name: 'ArchiveError', code: 'LIMIT' });
@@ -147,12 +171,20 @@ t.test('kernel archives: an xz bomb stops at the decompression limit', async (t)
   t.ok(bomb.length < 64 * 1024, `${bomb.length} bytes of xz`);
   const started = performance.now();
   await t.rejects(decompressXz(bomb, { maxOutputBytes: MiB }), { name: 'ArchiveError', code: 'LIMIT' }, 'xz is stopped at the limit');
-  await t.rejects(readKernelBtfFile(bomb, 'bomb.btf.tar.xz', { maxUncompressedBytes: MiB }), { name: 'ArchiveError', code: 'LIMIT', message: /bomb\.btf\.tar\.xz: xz: decompressed data exceeds the limit of 1048576 bytes/ });
+  await t.rejects(readKernelBtfFile(bomb, 'bomb.btf.tar.xz', { maxUncompressedBytes: MiB }), {
+    name: 'ArchiveError',
+    code: 'LIMIT',
+    message: /bomb\.btf\.tar\.xz: xz: decompressed data exceeds the limit of 1048576 bytes/,
+  });
   t.ok(performance.now() - started < 5000, `in ${Math.round(performance.now() - started)} ms`);
   // What btfhub serve and btfhub worker do with BTFHUB_MAX_DECOMPRESSED_BYTES: the bound of every reader in the process.
   setMaxUncompressedBytes(MiB);
   t.teardown(() => setMaxUncompressedBytes(DEFAULT_MAX_UNCOMPRESSED_BYTES));
-  await t.rejects(readKernelBtfFile(bomb, 'bomb.btf.tar.xz'), { name: 'ArchiveError', code: 'LIMIT' }, 'the process-wide bound applies without options');
+  await t.rejects(
+    readKernelBtfFile(bomb, 'bomb.btf.tar.xz'),
+    { name: 'ArchiveError', code: 'LIMIT' },
+    'the process-wide bound applies without options',
+  );
 });
 
 /** One ustar header block (+ data, padded) with any name, type and link, checksum right. */
@@ -199,7 +231,11 @@ t.test('tar entry names: absolute paths, .. and links are refused, whatever head
     ['"..\\\\k.btf"', tarOf(tarEntry('..\\k.btf', { data: btf })), /'\.\.' segment/],
     ['"C:k.btf"', tarOf(tarEntry('C:k.btf', { data: btf })), /absolute path/],
     ['a pax path "../../k.btf"', tarOf(pax({ path: '../../k.btf' }), tarEntry('k.btf', { data: btf })), /'\.\.' segment/],
-    ['a GNU long name "/etc/k.btf"', tarOf(tarEntry('././@LongLink', { type: 'L', data: Buffer.from('/etc/k.btf\0') }), tarEntry('k.btf', { data: btf })), /absolute path/],
+    [
+      'a GNU long name "/etc/k.btf"',
+      tarOf(tarEntry('././@LongLink', { type: 'L', data: Buffer.from('/etc/k.btf\0') }), tarEntry('k.btf', { data: btf })),
+      /absolute path/,
+    ],
   ];
   for (const [what, archive, reason] of cases) {
     await t.rejects(readKernelBtfFile(archive, 'k.btf.tar'), { name: 'ArchiveError', code: 'UNSAFE_ENTRY', message: reason }, what);
@@ -209,7 +245,11 @@ t.test('tar entry names: absolute paths, .. and links are refused, whatever head
     ['a symlink k.btf -> /etc/passwd', tarEntry('k.btf', { type: '2', link: '/etc/passwd' })],
     ['a hardlink k.btf -> ../../x', tarEntry('k.btf', { type: '1', link: '../../x' })],
   ] as const) {
-    await t.rejects(readKernelBtfFile(tarOf(entry), 'k.btf.tar'), { name: 'ArchiveError', code: 'FORMAT', message: /holds no \.btf file/ }, what);
+    await t.rejects(
+      readKernelBtfFile(tarOf(entry), 'k.btf.tar'),
+      { name: 'ArchiveError', code: 'FORMAT', message: /holds no \.btf file/ },
+      what,
+    );
     const [parsed] = [...readTarEntries(tarOf(entry))];
     t.throws(() => safeEntryPath(parsed!), { name: 'ArchiveError', code: 'UNSAFE_ENTRY' }, `${what}: never extracted`);
   }
@@ -222,7 +262,10 @@ t.test('a client that sends too slowly is cut off with 408 (BTFHUB_REQUEST_TIMEO
   const { port } = new URL(address);
   for (const [what, head] of [
     ['headers that never end', 'POST /api/v1/btf HTTP/1.1\r\nHost: x\r\nX-Slow: '],
-    ['a body that never ends', 'POST /api/v1/btf HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n'],
+    [
+      'a body that never ends',
+      'POST /api/v1/btf HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n',
+    ],
   ] as const) {
     const started = performance.now();
     const answer = await new Promise<string>((resolve, reject) => {

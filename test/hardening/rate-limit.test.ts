@@ -16,8 +16,13 @@ import { btfForm, RAW_FIELDS, setupApi, why } from '../api/helpers.js';
  * A POST the limiter counts before anything else happens (the body is then refused with 415):
  * cheap. The compat route counts every request; the trim routes count only cache misses.
  */
-const cheapPost = (url = '/api/v1/compat', headers: Record<string, string> = {}, remoteAddress = '10.1.1.1') =>
-  ({ method: 'POST' as const, url, payload: '{}', headers: { 'content-type': 'application/json', ...headers }, remoteAddress });
+const cheapPost = (url = '/api/v1/compat', headers: Record<string, string> = {}, remoteAddress = '10.1.1.1') => ({
+  method: 'POST' as const,
+  url,
+  payload: '{}',
+  headers: { 'content-type': 'application/json', ...headers },
+  remoteAddress,
+});
 
 t.test('past the budget: 429 rate_limited with Retry-After; per client, per route', async (t) => {
   const { app } = await setupApi(t, { config: { rateLimit: { max: 3, windowMs: 60_000 } } });
@@ -30,14 +35,20 @@ t.test('past the budget: 429 rate_limited with Retry-After; per client, per rout
   t.equal(limited.statusCode, 429, why(limited));
   t.match(limited.json(), { error: 'rate_limited', message: /more than 3 requests in 60 s/ });
   t.ok(ErrorBody.safeParse(limited.json()).success, 'the error shape of every error');
-  t.ok(Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60, `Retry-After: ${limited.headers['retry-after']}`);
+  t.ok(
+    Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60,
+    `Retry-After: ${limited.headers['retry-after']}`,
+  );
   t.equal(limited.headers['x-ratelimit-remaining'], '0');
 
   t.equal((await app.inject(cheapPost('/api/v1/compat', {}, '10.2.2.2'))).statusCode, 415, 'another client has its own budget');
   t.equal((await app.inject(cheapPost('/api/v1/bundle'))).statusCode, 415, 'another route has its own budget');
-  const customize = await app.inject(cheapPost('/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64'));
+  const customize = await app.inject(
+    cheapPost('/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64'),
+  );
   t.not(customize.statusCode, 429, 'another route has its own budget');
-  for (let i = 0; i < 5; i++) t.equal((await app.inject({ url: '/api/v1/kernels', remoteAddress: '10.1.1.1' })).statusCode, 200, 'reads are not limited');
+  for (let i = 0; i < 5; i++)
+    t.equal((await app.inject({ url: '/api/v1/kernels', remoteAddress: '10.1.1.1' })).statusCode, 200, 'reads are not limited');
 
   const forwarded = await app.inject(cheapPost('/api/v1/compat', { 'x-forwarded-for': '192.0.2.7' }));
   t.equal(forwarded.statusCode, 429, 'X-Forwarded-For is ignored without a trusted proxy');
@@ -46,7 +57,12 @@ t.test('past the budget: 429 rate_limited with Retry-After; per client, per rout
 t.test('trims: only cache misses count; a spent budget still gets cached answers', async (t) => {
   const { app, fixtures } = await setupApi(t, { config: { rateLimit: { max: 2, windowMs: 60_000 } } });
   const trim = (name: string, remoteAddress = '10.3.3.3') =>
-    app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: `${name}.bpf.o`, bytes: fixtures.objects.get(name)!.bytes }], RAW_FIELDS), remoteAddress });
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/btf',
+      ...btfForm([{ name: `${name}.bpf.o`, bytes: fixtures.objects.get(name)!.bytes }], RAW_FIELDS),
+      remoteAddress,
+    });
   for (let i = 0; i < 6; i++) t.equal((await trim('tools_like')).statusCode, 200, `the same trim, again (${i}): one miss, then hits`);
   t.equal((await trim('enum_relos')).statusCode, 200, 'a second miss: the budget of 2 is spent');
   const third = await trim('enum64');
@@ -54,10 +70,17 @@ t.test('trims: only cache misses count; a spent budget still gets cached answers
   t.match(third.json(), { error: 'rate_limited', message: /more than 2 trims in 60 s .*cached answers are not counted/ });
   t.ok(Number(third.headers['retry-after']) > 0);
   t.equal(third.headers['x-ratelimit-remaining'], '0');
-  for (let i = 0; i < 3; i++) t.equal((await trim(i % 2 === 0 ? 'tools_like' : 'enum_relos')).statusCode, 200, `cached answers keep coming (${i})`);
+  for (let i = 0; i < 3; i++)
+    t.equal((await trim(i % 2 === 0 ? 'tools_like' : 'enum_relos')).statusCode, 200, `cached answers keep coming (${i})`);
   t.equal((await trim('enum64', '10.4.4.4')).statusCode, 200, 'another client has its own budget');
   // Refused before any work: a malformed request is not charged either.
-  const cheap = await app.inject({ method: 'POST', url: '/api/v1/btf', payload: '{}', headers: { 'content-type': 'application/json' }, remoteAddress: '10.5.5.5' });
+  const cheap = await app.inject({
+    method: 'POST',
+    url: '/api/v1/btf',
+    payload: '{}',
+    headers: { 'content-type': 'application/json' },
+    remoteAddress: '10.5.5.5',
+  });
   t.equal(cheap.statusCode, 415);
 });
 
@@ -70,11 +93,23 @@ t.test('behind a trusted proxy the client is the forwarded address', async (t) =
 });
 
 t.test('the routes that trim, build or administer are the limited ones', async (t) => {
-  for (const route of ['POST /api/v1/btf', 'POST /api/v1/customize', 'POST /api/v1/bundle', 'POST /api/v1/compat', 'POST /api/v1/kernels', 'POST /api/v1/sync']) {
+  for (const route of [
+    'POST /api/v1/btf',
+    'POST /api/v1/customize',
+    'POST /api/v1/bundle',
+    'POST /api/v1/compat',
+    'POST /api/v1/kernels',
+    'POST /api/v1/sync',
+  ]) {
     const [method, url] = route.split(' ') as [string, string];
     t.ok(isRateLimitedRoute(method, url), route);
   }
-  for (const route of ['GET /api/v1/kernels', 'GET /api/v1/btf/:objectsHash/:distro/:distro_version/:arch/:kernel_version', 'GET /healthz', 'GET /api/v1/jobs/:id']) {
+  for (const route of [
+    'GET /api/v1/kernels',
+    'GET /api/v1/btf/:objectsHash/:distro/:distro_version/:arch/:kernel_version',
+    'GET /healthz',
+    'GET /api/v1/jobs/:id',
+  ]) {
     const [method, url] = route.split(' ') as [string, string];
     t.notOk(isRateLimitedRoute(method, url), `${route} is not`);
   }

@@ -33,7 +33,12 @@ t.test('Redis down: trims 503 with Retry-After, cached answers still 200; Redis 
   const dir = await mkdtemp(join(tmpdir(), 'btfhub-redis-fault-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   // The scale-out backends: a BullMQ producer (polling every 100 ms, 2 s per Redis call) and consumer.
-  const config = loadConfig({ BTFHUB_DATA_DIR: dir, REDIS_URL: redis.url, BTFHUB_QUEUE_PREFIX: prefix, BTFHUB_KERNEL_CACHE_BYTES: String(256 * 1024 * 1024) });
+  const config = loadConfig({
+    BTFHUB_DATA_DIR: dir,
+    REDIS_URL: redis.url,
+    BTFHUB_QUEUE_PREFIX: prefix,
+    BTFHUB_KERNEL_CACHE_BYTES: String(256 * 1024 * 1024),
+  });
   const backends = createBackends(config, { logger, pollIntervalMs: 100, operationTimeoutMs: 2000 });
   t.teardown(() => backends.close());
   const { store, catalog } = await backends.prepare();
@@ -42,7 +47,13 @@ t.test('Redis down: trims 503 with Retry-After, cached answers still 200; Redis 
   const worker = await backends.jobWorker();
   await worker.ready;
   const app = await buildApp({
-    config: { requestWaitMs: 20_000, maxFileBytes: 64 * 1024 * 1024, maxFiles: 16, queue: queueConfig, rateLimit: { max: 1000, windowMs: 60_000 } },
+    config: {
+      requestWaitMs: 20_000,
+      maxFileBytes: 64 * 1024 * 1024,
+      maxFiles: 16,
+      queue: queueConfig,
+      rateLimit: { max: 1000, windowMs: 60_000 },
+    },
     store,
     catalog,
     queue,
@@ -50,7 +61,8 @@ t.test('Redis down: trims 503 with Retry-After, cached answers still 200; Redis 
   });
   t.teardown(() => app.close());
 
-  const post = (name: 'enum64' | 'shared_a' | 'shared_b') => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, name)]) });
+  const post = (name: 'enum64' | 'shared_a' | 'shared_b') =>
+    app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, name)]) });
 
   // Healthy: a trim through Redis and the worker.
   const first = await post('enum64');

@@ -37,7 +37,10 @@ async function serve(t: Test, env: Record<string, string>): Promise<Served> {
   await writeFile(join(archive, 'ubuntu', '22.04', 'x86_64', '5.15.0-91-generic.btf'), fixtures.vmlinux);
   const port = await freePort();
   let out = '';
-  const io = { stdout: { write: (c: string | Uint8Array) => (out += String(c)) }, stderr: { write: (c: string | Uint8Array) => (out += String(c)) } };
+  const io = {
+    stdout: { write: (c: string | Uint8Array) => (out += String(c)) },
+    stderr: { write: (c: string | Uint8Array) => (out += String(c)) },
+  };
   const signals = new EventEmitter();
   const exits: number[] = [];
   let listening!: () => void;
@@ -83,7 +86,9 @@ async function open(port: number): Promise<{ socket: Socket; received: () => Buf
 function parseAnswer(raw: Buffer): { status: number; headers: Record<string, string>; body: Buffer } {
   const end = raw.indexOf('\r\n\r\n');
   const [statusLine = '', ...lines] = raw.subarray(0, end).toString('latin1').split('\r\n');
-  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  const headers = Object.fromEntries(
+    lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+  );
   return { status: Number(statusLine.split(' ')[1]), headers, body: raw.subarray(end + 4) };
 }
 
@@ -158,5 +163,8 @@ t.test('SIGTERM with a request that never finishes: cut at the end of the grace 
   t.ok(elapsed >= graceMs - 50 && elapsed < graceMs + 1500, `done ${Math.round(elapsed)} ms after SIGTERM (grace ${graceMs} ms)`);
   await Promise.race([stalled.closed, upTo(1000)]);
   t.ok(stalled.socket.destroyed || stalled.socket.readableEnded, 'the stalled connection was closed');
-  t.ok(served.logs().some((l) => String(l.msg).startsWith('grace period over')), 'the log says why');
+  t.ok(
+    served.logs().some((l) => String(l.msg).startsWith('grace period over')),
+    'the log says why',
+  );
 });

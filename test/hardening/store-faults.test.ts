@@ -40,7 +40,13 @@ t.test('S3 refusing or cutting uploads: 503 with Retry-After, nothing half-writt
   t.teardown(() => s3.stop());
   const proxy = await startFaultProxy(Number(new URL(s3.endpoint).port));
   t.teardown(() => proxy.close());
-  const s3Options = { bucket: s3.bucket, region: s3.region, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
+  const s3Options = {
+    bucket: s3.bucket,
+    region: s3.region,
+    forcePathStyle: true,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+  };
   const store = new S3ObjectStore({ ...s3Options, endpoint: proxy.endpoint, maxAttempts: 2, connectTimeoutMs: 1000 });
   const direct = new S3ObjectStore({ ...s3Options, endpoint: s3.endpoint });
   t.teardown(() => Promise.all([store.close(), direct.close()]));
@@ -58,9 +64,16 @@ t.test('S3 refusing or cutting uploads: 503 with Retry-After, nothing half-writt
     policies: { ...policies, trim: { ...policies.trim, attempts: 1 } },
   });
   t.teardown(() => queue.close());
-  const app = await buildApp({ config: { requestWaitMs: 30_000, maxFileBytes: 64 * 1024 * 1024, maxFiles: 16 }, store, catalog, queue, docs: false });
+  const app = await buildApp({
+    config: { requestWaitMs: 30_000, maxFileBytes: 64 * 1024 * 1024, maxFiles: 16 },
+    store,
+    catalog,
+    queue,
+    docs: false,
+  });
   t.teardown(() => app.close());
-  const post = (name: 'enum64' | 'shared_a') => app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, name)]) });
+  const post = (name: 'enum64' | 'shared_a') =>
+    app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, name)]) });
 
   const first = await post('enum64');
   t.equal(first.statusCode, 200, why(first));
@@ -87,7 +100,11 @@ t.test('S3 refusing or cutting uploads: 503 with Retry-After, nothing half-writt
   const cut = await post('shared_a');
   t.equal(cut.statusCode, 503, `an upload cut mid-PUT: ${why(cut)}`);
   t.equal(await direct.head(objectKey(sha256(object))), null, 'no object, not even part of one, at its key');
-  t.same(await keysUnder(direct, 'objects/'), [objectKey(sha256(fixtureObject(fixtures, 'enum64').bytes))], 'only the earlier object is stored');
+  t.same(
+    await keysUnder(direct, 'objects/'),
+    [objectKey(sha256(fixtureObject(fixtures, 'enum64').bytes))],
+    'only the earlier object is stored',
+  );
   t.same(await keysUnder(direct, 'trimmed/'), [`trimmed/${sha256(first.rawPayload)}.btf`], 'and only its result');
   t.equal(await catalog.getObject(sha256(object)), null, 'the catalog records no object');
   t.equal(await catalog.countTrims(), 1, 'and no trim');
@@ -109,7 +126,12 @@ t.test('S3 refusing or cutting uploads: 503 with Retry-After, nothing half-writt
   t.same(repaired.rawPayload, Buffer.from(oracle(fixtures, 'shared_b')));
   t.equal((await direct.head(objectKey(sha256(other))))?.size, other.length);
   // `list` hides temporary keys; ask S3 itself.
-  const raw = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  const raw = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
   t.teardown(() => raw.destroy());
   const listed = await raw.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
   const temporary = (listed.Contents ?? []).map((o) => String(o.Key)).filter((key) => key.split('/').at(-1)!.startsWith('.btfhub-tmp-'));
@@ -123,7 +145,11 @@ function mountTinyFs(bytes: number): { dir: string; unmount: () => void } | stri
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (error) {
     execFileSync('rmdir', [dir]);
-    return `cannot mount a tmpfs here (${String((error as { stderr?: unknown }).stderr ?? error).trim().split('\n')[0]})`;
+    return `cannot mount a tmpfs here (${
+      String((error as { stderr?: unknown }).stderr ?? error)
+        .trim()
+        .split('\n')[0]
+    })`;
   }
   return {
     dir,

@@ -26,7 +26,11 @@ export interface ExtSpec {
 }
 
 /** Encodes the BTF with a string table that also holds the section names and access strings. */
-export function buildObjectBtf(types: BtfType[], extraStrings: string[], littleEndian = true): { btf: Uint8Array; strings: StringTableBuilder } {
+export function buildObjectBtf(
+  types: BtfType[],
+  extraStrings: string[],
+  littleEndian = true,
+): { btf: Uint8Array; strings: StringTableBuilder } {
   const strings = new StringTableBuilder();
   // Intern type names first so the string table order is deterministic, then the extras.
   const btf = encodeBtf(types, { littleEndian, strings });
@@ -84,5 +88,12 @@ export function buildBpfObject(types: BtfType[], ext: ExtSpec, options: { little
   for (const b of ext.coreRelos ?? []) for (const r of b.records) extras.push(r.access);
   const { btf, strings } = buildObjectBtf(types, extras, le);
   const extBytes = buildBtfExt({ ...ext, littleEndian: le }, strings);
-  return buildElf({ littleEndian: le, sections: [{ name: '.text', data: new Uint8Array(8) }, { name: '.BTF', data: btf }, { name: '.BTF.ext', data: extBytes }] });
+  return buildElf({
+    littleEndian: le,
+    sections: [
+      { name: '.text', data: new Uint8Array(8) },
+      { name: '.BTF', data: btf },
+      { name: '.BTF.ext', data: extBytes },
+    ],
+  });
 }

@@ -40,7 +40,10 @@ export function buildElf(spec: ElfSpec): Uint8Array {
   shstr += '.shstrtab\0';
   const shstrBytes = new Uint8Array([...shstr].map((c) => c.charCodeAt(0)));
 
-  const all = [...spec.sections.map((s, i) => ({ ...s, nameOff: names[i]! })), { name: '.shstrtab', data: shstrBytes, type: 3, flags: 0, nameOff: shstrtabName }];
+  const all = [
+    ...spec.sections.map((s, i) => ({ ...s, nameOff: names[i]! })),
+    { name: '.shstrtab', data: shstrBytes, type: 3, flags: 0, nameOff: shstrtabName },
+  ];
   let off = ehsize;
   const placed = all.map((s) => {
     off = align(off, 8);
@@ -92,6 +95,8 @@ export function buildElf(spec: ElfSpec): Uint8Array {
     }
   };
   writeHeader(0, { nameOff: 0, type: 0, flags: 0, offset: 0, size: ext ? shnum : 0, link: ext ? shstrndx : 0 });
-  placed.forEach((s, i) => writeHeader(i + 1, { nameOff: s.nameOff, type: s.type ?? 1, flags: s.flags ?? 0, offset: s.offset, size: s.data.length, link: 0 }));
+  placed.forEach((s, i) =>
+    writeHeader(i + 1, { nameOff: s.nameOff, type: s.type ?? 1, flags: s.flags ?? 0, offset: s.offset, size: s.data.length, link: 0 }),
+  );
   return out;
 }

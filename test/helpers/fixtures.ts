@@ -74,7 +74,9 @@ async function load(mode: FixtureMode): Promise<FixtureSet> {
       process.stderr.write(`warning: building the CO-RE fixtures failed, using the committed prebuilt set:\n${message}\n`);
       return readFixtureDir(await ensurePrebuiltExtracted(), 'prebuilt', hasBpftool);
     }
-    throw new Error(`building the CO-RE fixtures failed (set ${FIXTURE_MODE_ENV}=prebuilt to use the committed set):\n${message}`, { cause: error });
+    throw new Error(`building the CO-RE fixtures failed (set ${FIXTURE_MODE_ENV}=prebuilt to use the committed set):\n${message}`, {
+      cause: error,
+    });
   }
   return readFixtureDir(dir, 'built', hasBpftool);
 }

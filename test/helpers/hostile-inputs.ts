@@ -121,18 +121,33 @@ export function withRepeatedRelocations(object: Uint8Array, times: number): Uint
   out.set(recSize, start);
   for (let k = 0; k < times; k++) out.set(blocks, start + 4 + k * blocks.length);
   new DataView(out.buffer).setUint32(28, newCoreLen, true);
-  return buildElf({ sections: [{ name: '.BTF', data: object.slice(btf.offset, btf.offset + btf.size) }, { name: '.BTF.ext', data: out }] });
+  return buildElf({
+    sections: [
+      { name: '.BTF', data: object.slice(btf.offset, btf.offset + btf.size) },
+      { name: '.BTF.ext', data: out },
+    ],
+  });
 }
 
 /** A target with `struct big` of `members` int members, and an object reading every one of them. */
 export function longMemberLists(members: number): { target: Uint8Array; object: Uint8Array } {
-  const struct = (list: TypeList, int: number) => list.struct('big', members * 4, Array.from({ length: members }, (_, i): [string, number, number] => [`m${i}`, int, i * 32]));
+  const struct = (list: TypeList, int: number) =>
+    list.struct(
+      'big',
+      members * 4,
+      Array.from({ length: members }, (_, i): [string, number, number] => [`m${i}`, int, i * 32]),
+    );
   const t = new TypeList();
   struct(t, t.int('int'));
   const l = new TypeList();
   const big = struct(l, l.int('int'));
   // In reverse: each relocation's member sits further from where a scan from the last one stopped.
-  const records: RelocSpec[] = Array.from({ length: members }, (_, i) => ({ insnOff: i * 8, typeId: big, access: `0:${members - 1 - i}`, kind: FIELD_BYTE_OFFSET }));
+  const records: RelocSpec[] = Array.from({ length: members }, (_, i) => ({
+    insnOff: i * 8,
+    typeId: big,
+    access: `0:${members - 1 - i}`,
+    kind: FIELD_BYTE_OFFSET,
+  }));
   return { target: encodeBtf(t.types), object: buildBpfObject(l.types, { coreRelos: [{ section: 'kprobe/big', records }] }) };
 }
 
@@ -165,7 +180,10 @@ export function deepTypedefChains(depth: number): { target: Uint8Array; object: 
 export function manyExtSections(blocks: number, sharedNameLength?: number): Uint8Array {
   const l = new TypeList();
   const int = l.int('int');
-  const sk = l.struct('sk', 8, [['c', int, 0], ['a', int, 32]]);
+  const sk = l.struct('sk', 8, [
+    ['c', int, 0],
+    ['a', int, 32],
+  ]);
   const shared = sharedNameLength === undefined ? undefined : longName(sharedNameLength, 's');
   const coreRelos = Array.from({ length: blocks }, (_, i) => ({
     section: shared ?? `sec${i}`,
@@ -182,7 +200,12 @@ export function manyExtSections(blocks: number, sharedNameLength?: number): Uint
 export function sharedLongAccessString(roots: number, accessLength: number): Uint8Array {
   const l = new TypeList();
   const int = l.int('int');
-  const ids = Array.from({ length: roots }, () => l.struct('sk', 8, [['c', int, 0], ['a', int, 32]]));
+  const ids = Array.from({ length: roots }, () =>
+    l.struct('sk', 8, [
+      ['c', int, 0],
+      ['a', int, 32],
+    ]),
+  );
   const access = `0:${'0'.repeat(Math.max(1, accessLength - 3))}1`;
   const records: RelocSpec[] = ids.map((typeId, i) => ({ insnOff: i * 8, typeId, access, kind: FIELD_BYTE_OFFSET }));
   return buildBpfObject(l.types, { coreRelos: [{ section: 'kprobe/access', records }] });

@@ -24,8 +24,15 @@ import { fileURLToPath } from 'node:url';
 import { Btf } from '../../src/btf/index.js';
 import type { KernelRef } from '../../src/catalog/catalog.js';
 import {
-  expectedOutcomeRules, HISTORY_VARIANTS, KernelEditor, unrelatedVariant, writeAlias, writeKernelFile,
-  type KernelEdit, type KernelFileFormat, type OutcomeRule,
+  expectedOutcomeRules,
+  HISTORY_VARIANTS,
+  KernelEditor,
+  unrelatedVariant,
+  writeAlias,
+  writeKernelFile,
+  type KernelEdit,
+  type KernelFileFormat,
+  type OutcomeRule,
 } from '../../src/coverage/variants.js';
 import { ensureBuiltDir, pruneBuildRoot } from '../fixtures/build-cache.js';
 import { loadFixtures } from './fixtures.js';
@@ -101,8 +108,13 @@ function describe(dir: string): TestArchive {
     kernels: KERNELS.map((k) => {
       const edits = k.variants.flatMap((v) => v.edits);
       return {
-        path: k.path, key: `${k.path}.${k.format}`, ref: refOf(k.path), format: k.format,
-        variants: k.variants.map((v) => v.name), edits, rules: expectedOutcomeRules(edits),
+        path: k.path,
+        key: `${k.path}.${k.format}`,
+        ref: refOf(k.path),
+        format: k.format,
+        variants: k.variants.map((v) => v.name),
+        edits,
+        rules: expectedOutcomeRules(edits),
       };
     }).sort((a, b) => (a.key < b.key ? -1 : 1)),
     markers: MARKERS.map((m) => ({ key: `${m.path}.${m.marker}`, ref: refOf(m.path), marker: m.marker })),

@@ -30,7 +30,12 @@ export class TypeList {
 
   /** Members as [name, type, bitOffset, bitfieldSize?]; kflag is set when any has a bitfield size. */
   struct(name: string, size: number, members: [string, number, number, number?][], union = false, kindFlag?: boolean): number {
-    const ms: Member[] = members.map(([n, type, bitOffset, bitfieldSize]) => ({ name: n, type, bitOffset, bitfieldSize: bitfieldSize ?? 0 }));
+    const ms: Member[] = members.map(([n, type, bitOffset, bitfieldSize]) => ({
+      name: n,
+      type,
+      bitOffset,
+      bitfieldSize: bitfieldSize ?? 0,
+    }));
     return this.add({
       kind: union ? BtfKind.Union : BtfKind.Struct,
       name,

@@ -10,7 +10,17 @@ import t, { type Test } from 'tap';
 import { detectHostIdentity, readHostFacts, resolveHostIdentity } from '../../src/identity/host.js';
 import { IdentityError } from '../../src/identity/kernel-identity.js';
 import {
-  ALPINE_3_18, AMZN_2, AMZN_2018_03, CENTOS_7, DEBIAN_12, FEDORA_34, OL_8, RHEL_8, SLES_15_SP4, UBUNTU_22_04, type HostSample,
+  ALPINE_3_18,
+  AMZN_2,
+  AMZN_2018_03,
+  CENTOS_7,
+  DEBIAN_12,
+  FEDORA_34,
+  OL_8,
+  RHEL_8,
+  SLES_15_SP4,
+  UBUNTU_22_04,
+  type HostSample,
 } from './os-release-samples.js';
 
 /** A fake host root: `files` maps paths under it to contents; `links` to symlink targets. */
@@ -49,11 +59,19 @@ t.test('a fake root for each distribution resolves to its archive identity', asy
   ];
   for (const [name, sample, distro, distroVersion, arch] of cases) {
     const root = await hostRoot(t, sample);
-    const identity = await detectHostIdentity({ root, unameMachine: () => sample.unameMachine, unameRelease: NOT_THIS_MACHINE.unameRelease });
+    const identity = await detectHostIdentity({
+      root,
+      unameMachine: () => sample.unameMachine,
+      unameRelease: NOT_THIS_MACHINE.unameRelease,
+    });
     t.same(identity.ref, { distro, distroVersion, arch, kernel: sample.unameRelease }, name);
     t.equal(identity.source, 'os-release', `${name}: from os-release`);
     t.equal(identity.osReleasePath, '/etc/os-release', `${name}: path`);
-    t.match(identity.notes, [/kernel release from \/proc\/sys\/kernel\/osrelease under /], `${name}: says where the kernel release came from`);
+    t.match(
+      identity.notes,
+      [/kernel release from \/proc\/sys\/kernel\/osrelease under /],
+      `${name}: says where the kernel release came from`,
+    );
   }
 });
 
@@ -88,7 +106,11 @@ t.test('no os-release at all: the kernel release decides, and says so', async (t
     message: /no os-release file.*provide the host’s \/etc\/os-release or the distro version/,
   });
   const withRelease = await detectHostIdentity({ root: ubuntuKernel, ...NOT_THIS_MACHINE, overrides: { distroVersion: '22.04' } });
-  t.same(withRelease.ref, { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' }, '--distro-version completes it');
+  t.same(
+    withRelease.ref,
+    { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' },
+    '--distro-version completes it',
+  );
   t.equal(withRelease.source, 'override');
 });
 
@@ -105,7 +127,11 @@ t.test('a container with the host root at /host: the host’s os-release wins ov
   t.match(identity.notes, [/kernel release from/, /os-release from \/host\/etc\/os-release \(the host's, mounted into this container\)/]);
 
   // The host mount given as --root: the same answer, read from <root>/etc.
-  const hostOnly = await detectHostIdentity({ root: join(root, 'host'), unameMachine: () => 'aarch64', unameRelease: () => AMZN_2.unameRelease });
+  const hostOnly = await detectHostIdentity({
+    root: join(root, 'host'),
+    unameMachine: () => 'aarch64',
+    unameRelease: () => AMZN_2.unameRelease,
+  });
   t.same(hostOnly.ref, identity.ref);
   t.equal(hostOnly.osReleasePath, '/etc/os-release');
 });
@@ -120,15 +146,23 @@ t.test('a container without the host mount: the image’s os-release is overrule
 
 t.test('symlinks resolve inside the root, never into this machine’s files', async (t) => {
   // /etc/os-release -> /usr/lib/os-release, absolute, as some distributions ship it.
-  const absolute = await fakeRoot(t, { 'usr/lib/os-release': SLES_15_SP4.osRelease, 'proc/sys/kernel/osrelease': SLES_15_SP4.unameRelease }, {
-    'etc/os-release': '/usr/lib/os-release',
-  });
+  const absolute = await fakeRoot(
+    t,
+    { 'usr/lib/os-release': SLES_15_SP4.osRelease, 'proc/sys/kernel/osrelease': SLES_15_SP4.unameRelease },
+    {
+      'etc/os-release': '/usr/lib/os-release',
+    },
+  );
   const facts = await readHostFacts({ root: absolute, ...NOT_THIS_MACHINE });
   t.equal(facts.osRelease, SLES_15_SP4.osRelease, 'absolute target read under the root');
   t.equal(facts.osReleasePath, '/etc/os-release');
 
   // A relative target with more '..' than the depth stays at the root, as in a chroot.
-  const relative = await fakeRoot(t, { 'usr/lib/os-release': FEDORA_34.osRelease }, { 'etc/os-release': '../../../../../usr/lib/os-release' });
+  const relative = await fakeRoot(
+    t,
+    { 'usr/lib/os-release': FEDORA_34.osRelease },
+    { 'etc/os-release': '../../../../../usr/lib/os-release' },
+  );
   t.equal((await readHostFacts({ root: relative, ...NOT_THIS_MACHINE })).osRelease, FEDORA_34.osRelease);
 
   // A directory in the path that is an absolute symlink (`/etc -> /private/etc`).
@@ -136,11 +170,15 @@ t.test('symlinks resolve inside the root, never into this machine’s files', as
   t.equal((await readHostFacts({ root: dirLink, ...NOT_THIS_MACHINE })).osRelease, CENTOS_7.osRelease);
 
   // A loop, a dangling link and a directory named os-release are not files: the next candidate is read.
-  const broken = await fakeRoot(t, { 'usr/lib/os-release': UBUNTU_22_04.osRelease, 'host/etc/os-release/README': 'a directory' }, {
-    'etc/os-release': '/etc/loop',
-    'etc/loop': '/etc/os-release',
-    'host/usr/lib/os-release': '/nowhere',
-  });
+  const broken = await fakeRoot(
+    t,
+    { 'usr/lib/os-release': UBUNTU_22_04.osRelease, 'host/etc/os-release/README': 'a directory' },
+    {
+      'etc/os-release': '/etc/loop',
+      'etc/loop': '/etc/os-release',
+      'host/usr/lib/os-release': '/nowhere',
+    },
+  );
   const fallback = await readHostFacts({ root: broken, ...NOT_THIS_MACHINE });
   t.equal(fallback.osReleasePath, '/usr/lib/os-release');
   t.equal(fallback.osRelease, UBUNTU_22_04.osRelease);
@@ -155,11 +193,18 @@ t.test('overrides: each input can be given instead', async (t) => {
   const root = await hostRoot(t, CENTOS_7);
   const probe = { root, ...NOT_THIS_MACHINE };
 
-  const all = await detectHostIdentity({ ...probe, overrides: { distro: 'Ubuntu', distroVersion: 'focal', arch: 'amd64', kernel: '5.4.0-100-generic' } });
+  const all = await detectHostIdentity({
+    ...probe,
+    overrides: { distro: 'Ubuntu', distroVersion: 'focal', arch: 'amd64', kernel: '5.4.0-100-generic' },
+  });
   t.same(all.ref, { distro: 'ubuntu', distroVersion: '20.04', arch: 'x86_64', kernel: '5.4.0-100-generic' }, 'aliases apply to overrides');
   t.equal(all.source, 'override');
   t.equal(all.osReleasePath, null, 'os-release not used');
-  t.match(all.notes, [/arch amd64 given \(the host says x86_64\)/, /kernel 5\.4\.0-100-generic given/, /distro ubuntu and release 20\.04 given/]);
+  t.match(all.notes, [
+    /arch amd64 given \(the host says x86_64\)/,
+    /kernel 5\.4\.0-100-generic given/,
+    /distro ubuntu and release 20\.04 given/,
+  ]);
 
   const arch = await detectHostIdentity({ ...probe, overrides: { arch: 'aarch64' } });
   t.same(arch.ref, { distro: 'centos', distroVersion: '7', arch: 'arm64', kernel: CENTOS_7.unameRelease });
@@ -187,12 +232,19 @@ t.test('overrides: each input can be given instead', async (t) => {
     field: 'distro_version',
     message: /distro ubuntu given, but neither os-release nor the kernel release .* names its release: give the release too/,
   });
-  await t.rejects(detectHostIdentity({ ...probe, overrides: { distro: 'gentoo', distroVersion: '1' } }), { name: 'IdentityError', field: 'distro' });
+  await t.rejects(detectHostIdentity({ ...probe, overrides: { distro: 'gentoo', distroVersion: '1' } }), {
+    name: 'IdentityError',
+    field: 'distro',
+  });
   await t.rejects(detectHostIdentity({ ...probe, overrides: { arch: 'sparc64' } }), { name: 'IdentityError', field: 'arch' });
 });
 
 t.test('resolveHostIdentity: the same rules on facts given directly (what POST /api/v1/identity runs)', async (t) => {
-  const identity = resolveHostIdentity({ osRelease: UBUNTU_22_04.osRelease, unameRelease: UBUNTU_22_04.unameRelease, unameMachine: 'x86_64' });
+  const identity = resolveHostIdentity({
+    osRelease: UBUNTU_22_04.osRelease,
+    unameRelease: UBUNTU_22_04.unameRelease,
+    unameMachine: 'x86_64',
+  });
   t.same(identity, {
     ref: { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: UBUNTU_22_04.unameRelease },
     source: 'os-release',

@@ -39,23 +39,32 @@ function rejects(t: Test, field: IdentityField, value: unknown, message: RegExp)
 
 t.test('a canonical identity passes unchanged', async (t) => {
   t.same(normalizeKernelRef(VALID), VALID);
-  t.same(
-    normalizeKernelRef({ distro: 'amzn', distroVersion: '2', arch: 'arm64', kernel: '4.14.268-205.500.amzn2.aarch64' }),
-    { distro: 'amzn', distroVersion: '2', arch: 'arm64', kernel: '4.14.268-205.500.amzn2.aarch64' },
-  );
+  t.same(normalizeKernelRef({ distro: 'amzn', distroVersion: '2', arch: 'arm64', kernel: '4.14.268-205.500.amzn2.aarch64' }), {
+    distro: 'amzn',
+    distroVersion: '2',
+    arch: 'arm64',
+    kernel: '4.14.268-205.500.amzn2.aarch64',
+  });
 });
 
 t.test('surrounding whitespace is trimmed; the kernel keeps its case', async (t) => {
-  t.same(
-    normalizeKernelRef({ distro: ' Ubuntu ', distroVersion: '\tJammy\n', arch: ' AMD64', kernel: ' 5.15.0-1019-AWS ' }),
-    { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-1019-AWS' },
-  );
+  t.same(normalizeKernelRef({ distro: ' Ubuntu ', distroVersion: '\tJammy\n', arch: ' AMD64', kernel: ' 5.15.0-1019-AWS ' }), {
+    distro: 'ubuntu',
+    distroVersion: '22.04',
+    arch: 'x86_64',
+    kernel: '5.15.0-1019-AWS',
+  });
 });
 
 t.test('every arch alias maps to its archive name', async (t) => {
   const expected: Record<string, string> = {
-    x86_64: 'x86_64', amd64: 'x86_64', 'x86-64': 'x86_64', x64: 'x86_64',
-    arm64: 'arm64', aarch64: 'arm64', arm64v8: 'arm64',
+    x86_64: 'x86_64',
+    amd64: 'x86_64',
+    'x86-64': 'x86_64',
+    x64: 'x86_64',
+    arm64: 'arm64',
+    aarch64: 'arm64',
+    arm64v8: 'arm64',
   };
   t.same(ARCH_ALIASES, expected, 'the table is what the docs promise');
   for (const [alias, arch] of Object.entries(expected)) {
@@ -67,8 +76,20 @@ t.test('every arch alias maps to its archive name', async (t) => {
 
 t.test('every distro id and alias maps to its archive id', async (t) => {
   const expected: Record<string, string> = {
-    ubuntu: 'ubuntu', debian: 'debian', centos: 'centos', fedora: 'fedora', amzn: 'amzn', ol: 'ol', rhel: 'rhel', sles: 'sles',
-    amazon: 'amzn', amazonlinux: 'amzn', oracle: 'ol', oraclelinux: 'ol', redhat: 'rhel', suse: 'sles',
+    ubuntu: 'ubuntu',
+    debian: 'debian',
+    centos: 'centos',
+    fedora: 'fedora',
+    amzn: 'amzn',
+    ol: 'ol',
+    rhel: 'rhel',
+    sles: 'sles',
+    amazon: 'amzn',
+    amazonlinux: 'amzn',
+    oracle: 'ol',
+    oraclelinux: 'ol',
+    redhat: 'rhel',
+    suse: 'sles',
   };
   for (const [alias, distro] of Object.entries(expected)) {
     t.equal(normalizeDistro(alias), distro, alias);
@@ -80,38 +101,73 @@ t.test('every distro id and alias maps to its archive id', async (t) => {
 
 t.test('release aliases: Ubuntu and Debian codenames, Amazon, SLES and Enterprise Linux rules', async (t) => {
   const cases: [string, string, string][] = [
-    ['ubuntu', 'trusty', '14.04'], ['ubuntu', 'xenial', '16.04'], ['ubuntu', 'yakkety', '16.10'],
-    ['ubuntu', 'zesty', '17.04'], ['ubuntu', 'artful', '17.10'], ['ubuntu', 'bionic', '18.04'],
-    ['ubuntu', 'cosmic', '18.10'], ['ubuntu', 'disco', '19.04'], ['ubuntu', 'eoan', '19.10'],
-    ['ubuntu', 'focal', '20.04'], ['ubuntu', 'groovy', '20.10'], ['ubuntu', 'hirsute', '21.04'],
-    ['ubuntu', 'impish', '21.10'], ['ubuntu', 'jammy', '22.04'], ['ubuntu', 'kinetic', '22.10'],
-    ['ubuntu', 'lunar', '23.04'], ['ubuntu', 'mantic', '23.10'], ['ubuntu', 'noble', '24.04'],
-    ['ubuntu', 'oracular', '24.10'], ['ubuntu', 'plucky', '25.04'], ['ubuntu', 'questing', '25.10'],
-    ['ubuntu', 'Focal', '20.04'], ['ubuntu', '22.04.3', '22.04'], ['ubuntu', '20.04', '20.04'],
-    ['debian', 'jessie', '8'], ['debian', 'stretch', '9'], ['debian', 'buster', '10'],
-    ['debian', 'bullseye', '11'], ['debian', 'bookworm', '12'], ['debian', 'trixie', '13'],
-    ['debian', '11.7', '11'], ['debian', '10', '10'],
-    ['amzn', '2018', '1'], ['amzn', '2018.03', '1'], ['amzn', '2017.09', '1'], ['amzn', '2011.09', '1'],
-    ['amzn', 'al1', '1'], ['amzn', 'al2', '2'], ['amzn', 'amzn2', '2'], ['amzn', 'al2023', '2023'],
-    ['amzn', '2', '2'], ['amzn', '1', '1'], ['amzn', '2023', '2023'],
-    ['centos', '7.9.2009', '7'], ['centos', '8.5', '8'], ['centos', '7', '7'],
-    ['rhel', '8.6', '8'], ['rhel', '9.2', '9'], ['ol', '7.9', '7'], ['ol', '8.6', '8'],
-    ['sles', '15-SP4', '15.4'], ['sles', '12-sp5', '12.5'], ['sles', '15.3', '15.3'],
+    ['ubuntu', 'trusty', '14.04'],
+    ['ubuntu', 'xenial', '16.04'],
+    ['ubuntu', 'yakkety', '16.10'],
+    ['ubuntu', 'zesty', '17.04'],
+    ['ubuntu', 'artful', '17.10'],
+    ['ubuntu', 'bionic', '18.04'],
+    ['ubuntu', 'cosmic', '18.10'],
+    ['ubuntu', 'disco', '19.04'],
+    ['ubuntu', 'eoan', '19.10'],
+    ['ubuntu', 'focal', '20.04'],
+    ['ubuntu', 'groovy', '20.10'],
+    ['ubuntu', 'hirsute', '21.04'],
+    ['ubuntu', 'impish', '21.10'],
+    ['ubuntu', 'jammy', '22.04'],
+    ['ubuntu', 'kinetic', '22.10'],
+    ['ubuntu', 'lunar', '23.04'],
+    ['ubuntu', 'mantic', '23.10'],
+    ['ubuntu', 'noble', '24.04'],
+    ['ubuntu', 'oracular', '24.10'],
+    ['ubuntu', 'plucky', '25.04'],
+    ['ubuntu', 'questing', '25.10'],
+    ['ubuntu', 'Focal', '20.04'],
+    ['ubuntu', '22.04.3', '22.04'],
+    ['ubuntu', '20.04', '20.04'],
+    ['debian', 'jessie', '8'],
+    ['debian', 'stretch', '9'],
+    ['debian', 'buster', '10'],
+    ['debian', 'bullseye', '11'],
+    ['debian', 'bookworm', '12'],
+    ['debian', 'trixie', '13'],
+    ['debian', '11.7', '11'],
+    ['debian', '10', '10'],
+    ['amzn', '2018', '1'],
+    ['amzn', '2018.03', '1'],
+    ['amzn', '2017.09', '1'],
+    ['amzn', '2011.09', '1'],
+    ['amzn', 'al1', '1'],
+    ['amzn', 'al2', '2'],
+    ['amzn', 'amzn2', '2'],
+    ['amzn', 'al2023', '2023'],
+    ['amzn', '2', '2'],
+    ['amzn', '1', '1'],
+    ['amzn', '2023', '2023'],
+    ['centos', '7.9.2009', '7'],
+    ['centos', '8.5', '8'],
+    ['centos', '7', '7'],
+    ['rhel', '8.6', '8'],
+    ['rhel', '9.2', '9'],
+    ['ol', '7.9', '7'],
+    ['ol', '8.6', '8'],
+    ['sles', '15-SP4', '15.4'],
+    ['sles', '12-sp5', '12.5'],
+    ['sles', '15.3', '15.3'],
     ['fedora', '34', '34'],
   ];
   for (const [distro, input, expected] of cases) {
-    t.equal(
-      normalizeKernelRef({ ...VALID, distro, distroVersion: input }).distroVersion,
-      expected,
-      `${distro} ${input} → ${expected}`,
-    );
+    t.equal(normalizeKernelRef({ ...VALID, distro, distroVersion: input }).distroVersion, expected, `${distro} ${input} → ${expected}`);
   }
   for (const [distro, aliases] of Object.entries(RELEASE_ALIASES)) {
     for (const [alias, version] of Object.entries(aliases)) {
       t.equal(normalizeDistroVersion(distro as keyof typeof DISTROS, alias), version, `table: ${distro} ${alias}`);
     }
   }
-  t.ok(RELEASE_RULES.every((rule) => rule.description.includes('→')), 'every rule documents an example');
+  t.ok(
+    RELEASE_RULES.every((rule) => rule.description.includes('→')),
+    'every rule documents an example',
+  );
 });
 
 t.test('aliases apply to their own distro only', async (t) => {
@@ -163,7 +219,12 @@ t.test('empty, too long, bad characters, .. and leading . or - are rejected with
 });
 
 t.test('unknown distros and arches list what is accepted', async (t) => {
-  rejects(t, 'distro', 'gentoo', /"gentoo" is not supported; accepted: amzn, centos, debian, fedora, ol, rhel, sles, ubuntu \(also amazon, amazonlinux, oracle, oraclelinux, redhat, suse\)/);
+  rejects(
+    t,
+    'distro',
+    'gentoo',
+    /"gentoo" is not supported; accepted: amzn, centos, debian, fedora, ol, rhel, sles, ubuntu \(also amazon, amazonlinux, oracle, oraclelinux, redhat, suse\)/,
+  );
   rejects(t, 'distro', 'opensuse-leap', /not supported/);
   rejects(t, 'arch', 'sparc64', /"sparc64" is not supported; accepted: x86_64, arm64 \(also amd64, x86-64, x64, aarch64, arm64v8\)/);
   rejects(t, 'arch', 'i386', /not supported/);
@@ -171,10 +232,10 @@ t.test('unknown distros and arches list what is accepted', async (t) => {
 });
 
 t.test('the first bad field is reported, distro first', async (t) => {
-  t.throws(
-    () => normalizeKernelRef({ distro: 'nope', distroVersion: '', arch: '', kernel: '' }),
-    { name: 'IdentityError', field: 'distro' },
-  );
+  t.throws(() => normalizeKernelRef({ distro: 'nope', distroVersion: '', arch: '', kernel: '' }), {
+    name: 'IdentityError',
+    field: 'distro',
+  });
   t.throws(() => normalizeKernelRef({ ...VALID, distroVersion: '', arch: 'sparc' }), { name: 'IdentityError', field: 'distro_version' });
   t.throws(() => normalizeKernelRef({ ...VALID, arch: 'sparc', kernel: '' }), { name: 'IdentityError', field: 'arch' });
   const error = t.throws(() => normalizeKernelRef({ ...VALID, kernel: 'a/../b' })) as IdentityError;
@@ -205,7 +266,15 @@ t.test('docs/IDENTITY.md lists every alias in the tables', async (t) => {
 
 t.test('names of Object.prototype members are plain values, not table hits', async (t) => {
   for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
-    t.equal(normalizeKernelRef({ distro: 'ubuntu', distroVersion: name, arch: 'x86_64', kernel: '5.4.0' }).distroVersion, name, `release ${name}`);
-    t.throws(() => normalizeKernelRef({ distro: 'ubuntu', distroVersion: '20.04', arch: name, kernel: '5.4.0' }), /arch/, `arch ${name} is refused`);
+    t.equal(
+      normalizeKernelRef({ distro: 'ubuntu', distroVersion: name, arch: 'x86_64', kernel: '5.4.0' }).distroVersion,
+      name,
+      `release ${name}`,
+    );
+    t.throws(
+      () => normalizeKernelRef({ distro: 'ubuntu', distroVersion: '20.04', arch: name, kernel: '5.4.0' }),
+      /arch/,
+      `arch ${name} is refused`,
+    );
   }
 });

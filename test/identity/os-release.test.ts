@@ -24,7 +24,7 @@ t.test('parseOsRelease: quotes, escapes, comments and blank lines', async (t) =>
     '',
     'ID=ubuntu',
     'NAME="Ubuntu Linux"',
-    "SINGLE='it is \"quoted\" $literally \\n'",
+    'SINGLE=\'it is "quoted" $literally \\n\'',
     'ESCAPED="a \\"quote\\", a \\$dollar, a \\`tick\\` and a \\\\ backslash"',
     'KEPT="\\n and \\x stay as written"',
     'UNQUOTED=with\\ escaped\\ spaces',
@@ -93,11 +93,7 @@ t.test('host identity from each distribution’s os-release', async (t) => {
   ];
   for (const [name, facts, [distro, distroVersion, arch]] of cases) {
     const identity = hostIdentityFromOsRelease(facts);
-    t.same(
-      identity,
-      { ref: { distro, distroVersion, arch, kernel: facts.unameRelease }, source: 'os-release', notes: [] },
-      name,
-    );
+    t.same(identity, { ref: { distro, distroVersion, arch, kernel: facts.unameRelease }, source: 'os-release', notes: [] }, name);
   }
 });
 
@@ -120,10 +116,11 @@ t.test('os-release without any release falls back to the kernel release', async 
     /no VERSION_ID and VERSION_CODENAME forky is not known/,
     /debian 12 from the kernel release 6\.1\.0-18-amd64 \(release inferred from the kernel version\)/,
   ]);
-  t.match(
-    hostIdentityFromOsRelease({ osRelease: 'ID=centos\n', unameRelease: '3.10.0-1160.el7.x86_64', unameMachine: 'x86_64' }),
-    { ref: { distro: 'centos', distroVersion: '7' }, source: 'kernel-release', notes: [/\(centos\) has no VERSION_ID$/, /centos 7 from/] },
-  );
+  t.match(hostIdentityFromOsRelease({ osRelease: 'ID=centos\n', unameRelease: '3.10.0-1160.el7.x86_64', unameMachine: 'x86_64' }), {
+    ref: { distro: 'centos', distroVersion: '7' },
+    source: 'kernel-release',
+    notes: [/\(centos\) has no VERSION_ID$/, /centos 7 from/],
+  });
 });
 
 t.test('an os-release ID the archive lacks: the kernel release decides', async (t) => {
@@ -199,7 +196,8 @@ t.test('without os-release, unknown or release-less kernels are errors that say 
   const facts = (unameRelease: string): HostFacts => ({ osRelease: null, unameRelease, unameMachine: 'x86_64' });
   t.throws(() => hostIdentityFromOsRelease(facts('5.15.0-86-generic')), {
     field: 'distro_version',
-    message: /no os-release file; 5\.15\.0-86-generic is an Ubuntu kernel \(-generic\), but its release cannot be told .* provide the host’s \/etc\/os-release/,
+    message:
+      /no os-release file; 5\.15\.0-86-generic is an Ubuntu kernel \(-generic\), but its release cannot be told .* provide the host’s \/etc\/os-release/,
   });
   t.throws(() => hostIdentityFromOsRelease(facts('5.4.0-1100-azure')), { name: 'IdentityError', field: 'distro_version' });
   t.throws(() => hostIdentityFromOsRelease(facts('6.6.1-arch1-1')), {
@@ -218,10 +216,13 @@ t.test('without os-release, unknown or release-less kernels are errors that say 
 
 t.test('host facts are validated like any identity', async (t) => {
   t.throws(() => hostIdentityFromOsRelease({ ...UBUNTU_22_04, unameMachine: 'armv7l' }), { name: 'IdentityError', field: 'arch' });
-  t.throws(() => hostIdentityFromOsRelease({ ...UBUNTU_22_04, unameRelease: '../../etc/passwd' }), { name: 'IdentityError', field: 'kernel_version' });
+  t.throws(() => hostIdentityFromOsRelease({ ...UBUNTU_22_04, unameRelease: '../../etc/passwd' }), {
+    name: 'IdentityError',
+    field: 'kernel_version',
+  });
   t.throws(() => hostIdentityFromOsRelease({ ...UBUNTU_22_04, unameRelease: '' }), IdentityError);
-  t.throws(
-    () => hostIdentityFromOsRelease({ ...UBUNTU_22_04, osRelease: 'ID=ubuntu\nVERSION_ID="22.04 LTS"\n' }),
-    { field: 'distro_version', message: /found " "/ },
-  );
+  t.throws(() => hostIdentityFromOsRelease({ ...UBUNTU_22_04, osRelease: 'ID=ubuntu\nVERSION_ID="22.04 LTS"\n' }), {
+    field: 'distro_version',
+    message: /found " "/,
+  });
 });

@@ -12,7 +12,15 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { loadFixtures } from '../helpers/fixtures.js';
 import {
-  bullmqTestQueue, createTestEnvironment, deleteRedisKeys, enqueueTrim, REDIS_URL, registerTestKernel, sha256, testQueuePrefix, uploadJob,
+  bullmqTestQueue,
+  createTestEnvironment,
+  deleteRedisKeys,
+  enqueueTrim,
+  REDIS_URL,
+  registerTestKernel,
+  sha256,
+  testQueuePrefix,
+  uploadJob,
 } from './setup.js';
 
 const ENTRY = fileURLToPath(new URL('./fixtures/worker-entry.ts', import.meta.url));
@@ -90,8 +98,7 @@ function startWorker(name: string): WorkerProcess {
     exited,
     output,
     waitForLog(msg, timeoutMs, extra = {}) {
-      const find = () =>
-        lines.find((l) => l.msg === msg && Object.entries(extra).every(([k, v]) => l[k] === v));
+      const find = () => lines.find((l) => l.msg === msg && Object.entries(extra).every(([k, v]) => l[k] === v));
       return new Promise((resolve, reject) => {
         const check = () => {
           const found = find();
@@ -120,7 +127,10 @@ function startWorker(name: string): WorkerProcess {
 
 t.teardown(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await queue.bullQueue('trim').obliterate({ force: true }).catch(() => {});
+  await queue
+    .bullQueue('trim')
+    .obliterate({ force: true })
+    .catch(() => {});
   await queue.close();
   await env.cleanup();
   await deleteRedisKeys(REDIS_URL, prefix);
@@ -149,7 +159,10 @@ t.test('a job whose worker is SIGKILLed completes on another worker', async (t) 
   t.ok(await env.store.head(status.result!.resultKey), 'result stored');
   t.ok(await env.catalog.getTrim(data.objectsHash, data.kernel, (await env.catalog.getKernel(data.kernel))!.sha256), 'trim recorded');
   await second.waitForLog('trim job completed', 5000, { jobId: id });
-  t.ok(second.lines.some((l) => l.msg === 'test: job started' && l.objectsHash === data.objectsHash), 'worker 2 ran it');
+  t.ok(
+    second.lines.some((l) => l.msg === 'test: job started' && l.objectsHash === data.objectsHash),
+    'worker 2 ran it',
+  );
 
   // SIGTERM with a job running: the job finishes, then the process exits 0.
   const next = await uploadJob(env.store, [fx.objects.get('field_offset')!.bytes]);
@@ -167,11 +180,15 @@ t.test('a job whose worker is SIGKILLed completes on another worker', async (t) 
 
 t.test('btfhub worker needs REDIS_URL', async (t) => {
   // Through the real CLI entry, as an operator would run it.
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'worker'], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, TS_NODE_TRANSPILE_ONLY: '1', BTFHUB_DATA_DIR: env.dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', '@tapjs/typescript/import', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'worker'],
+    {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, TS_NODE_TRANSPILE_ONLY: '1', BTFHUB_DATA_DIR: env.dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(child);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

@@ -74,11 +74,7 @@ export async function registerTestKernel(
 }
 
 /** Uploads objects as the API does and returns the job that trims them for `kernel`. */
-export async function uploadJob(
-  store: ObjectStore,
-  objects: readonly Uint8Array[],
-  kernel: KernelRef = TEST_KERNEL,
-): Promise<TrimJobData> {
+export async function uploadJob(store: ObjectStore, objects: readonly Uint8Array[], kernel: KernelRef = TEST_KERNEL): Promise<TrimJobData> {
   const objectHashes: string[] = [];
   for (const bytes of objects) {
     const hash = sha256(bytes);
@@ -120,7 +116,12 @@ export function sleep(ms: number): Promise<void> {
 /** A BullMQ producer of every kind under `prefix`, with the default policies (`adjust` changes them). */
 export function bullmqTestQueue(
   prefix: string,
-  options: { url?: string; pollIntervalMs?: number; operationTimeoutMs?: number; adjust?: (policies: JobPolicies<JobKinds>) => JobPolicies<JobKinds> } = {},
+  options: {
+    url?: string;
+    pollIntervalMs?: number;
+    operationTimeoutMs?: number;
+    adjust?: (policies: JobPolicies<JobKinds>) => JobPolicies<JobKinds>;
+  } = {},
 ): BullmqJobQueue<JobKinds> {
   const policies = jobPolicies({ workerConcurrency: 2, jobTimeoutMs: 60_000 });
   return new BullmqJobQueue<JobKinds>({

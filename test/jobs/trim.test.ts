@@ -10,9 +10,7 @@ import { JobError, withJobTimeout } from '../../src/queue/job.js';
 import type { TrimJobData } from '../../src/queue/kinds.js';
 import { verifyTrim } from '../../src/btf/verify.js';
 import { loadFixtures, runBpftoolMinCore } from '../helpers/fixtures.js';
-import {
-  createTestEnvironment, registerTestKernel, sha256, silentLogger, TEST_KERNEL, uploadJob,
-} from './setup.js';
+import { createTestEnvironment, registerTestKernel, sha256, silentLogger, TEST_KERNEL, uploadJob } from './setup.js';
 
 const fx = await loadFixtures();
 
@@ -41,16 +39,17 @@ async function setup(t: Test, format: 'btf' | 'btf.tar.xz' = 'btf') {
   await registerTestKernel(env, kernelBytes, TEST_KERNEL, format);
   const store = countingStore(env.store);
   const kernelCache = new KernelCache({ maxBytes: 1 << 30 });
-  const processor = createTrimProcessor({ store, catalog: env.catalog, codec: new InlineCodecExecutor({ kernelCache }), logger: silentLogger });
+  const processor = createTrimProcessor({
+    store,
+    catalog: env.catalog,
+    codec: new InlineCodecExecutor({ kernelCache }),
+    logger: silentLogger,
+  });
   const process = (data: TrimJobData) => processor(data, { id: 'test-job', progress: () => {} });
   return { env, store, kernelCache, process };
 }
 
-async function expectTrimError(
-  t: Test,
-  run: Promise<unknown>,
-  expected: { code: string; clientError: boolean; message?: RegExp },
-) {
+async function expectTrimError(t: Test, run: Promise<unknown>, expected: { code: string; clientError: boolean; message?: RegExp }) {
   const error = await run.then(
     () => null,
     (e: unknown) => e,
@@ -82,7 +81,13 @@ t.test('the stored result is byte for byte what bpftool gen min_core_btf makes',
   t.same(store.puts, [result.resultKey], 'one write: the result');
 
   const trim = await env.catalog.getTrim(job.objectsHash, TEST_KERNEL, (await env.catalog.getKernel(TEST_KERNEL))!.sha256);
-  t.match(trim, { objectsHash: job.objectsHash, kernel: TEST_KERNEL, resultKey: result.resultKey, resultSha256: result.resultSha256, size: want.length });
+  t.match(trim, {
+    objectsHash: job.objectsHash,
+    kernel: TEST_KERNEL,
+    resultKey: result.resultKey,
+    resultSha256: result.resultSha256,
+    size: want.length,
+  });
 });
 
 t.test('several objects: equal to bpftool over the same objects', async (t) => {
@@ -93,7 +98,10 @@ t.test('several objects: equal to bpftool over the same objects', async (t) => {
 
   if (!fx.hasBpftool) return;
   const names = ['tools_like', 'field_offset', 'enum_relos', 'bitfields', 'type_relos'];
-  const live = await runBpftoolMinCore(fx.vmlinuxPath, names.map((n) => fx.objects.get(n)!.path));
+  const live = await runBpftoolMinCore(
+    fx.vmlinuxPath,
+    names.map((n) => fx.objects.get(n)!.path),
+  );
   t.ok(live.ok, 'bpftool accepts the objects');
   if (!live.ok) return;
   const many = await process(await uploadJob(env.store, names.map(object)));
@@ -119,7 +127,11 @@ t.test('running the same job twice is a no-op the second time', async (t) => {
   t.equal(second.resultSha256, first.resultSha256);
   t.equal(store.puts.length, putsAfterFirst, 'nothing written');
   t.equal(await env.catalog.countTrims(), trimsAfterFirst, 'no new trim row');
-  t.same(await env.catalog.getTrim(job.objectsHash, TEST_KERNEL, (await env.catalog.getKernel(TEST_KERNEL))!.sha256), recordAfterFirst, 'the row is kept as it was');
+  t.same(
+    await env.catalog.getTrim(job.objectsHash, TEST_KERNEL, (await env.catalog.getKernel(TEST_KERNEL))!.sha256),
+    recordAfterFirst,
+    'the row is kept as it was',
+  );
   t.match(kernelCache.stats(), { misses: 1, hits: 1, entries: 1 }, 'the kernel was decoded once');
 });
 

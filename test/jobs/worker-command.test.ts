@@ -4,7 +4,15 @@ import { createWorkerCommand } from '../../src/cli/commands/worker.js';
 import { runCli } from '../../src/cli/run.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import {
-  bullmqTestQueue, createTestEnvironment, deleteRedisKeys, enqueueTrim, REDIS_URL, registerTestKernel, sha256, testQueuePrefix, uploadJob,
+  bullmqTestQueue,
+  createTestEnvironment,
+  deleteRedisKeys,
+  enqueueTrim,
+  REDIS_URL,
+  registerTestKernel,
+  sha256,
+  testQueuePrefix,
+  uploadJob,
 } from './setup.js';
 
 function capture() {
@@ -50,7 +58,10 @@ t.test('runs jobs until SIGTERM, then exits 0; logs the redacted configuration o
   const prefix = testQueuePrefix();
   const queue = bullmqTestQueue(prefix);
   t.teardown(async () => {
-    await queue.bullQueue('trim').obliterate({ force: true }).catch(() => {});
+    await queue
+      .bullQueue('trim')
+      .obliterate({ force: true })
+      .catch(() => {});
     await queue.close();
     await env.cleanup();
     await deleteRedisKeys(REDIS_URL, prefix);
@@ -62,7 +73,12 @@ t.test('runs jobs until SIGTERM, then exits 0; logs the redacted configuration o
   const redisWithPassword = REDIS_URL.replace('redis://', 'redis://:secret-password@');
   const running = run(
     ['worker', '--concurrency', '3'],
-    { BTFHUB_DATA_DIR: env.dir, REDIS_URL: redisWithPassword, BTFHUB_QUEUE_PREFIX: prefix, BTFHUB_ADMIN_TOKEN: 'admin-secret-token-0123456789' },
+    {
+      BTFHUB_DATA_DIR: env.dir,
+      REDIS_URL: redisWithPassword,
+      BTFHUB_QUEUE_PREFIX: prefix,
+      BTFHUB_ADMIN_TOKEN: 'admin-secret-token-0123456789',
+    },
     signals,
   );
   const status = await queue.waitFor('trim', await enqueueTrim(queue, data), 60_000);
@@ -73,7 +89,10 @@ t.test('runs jobs until SIGTERM, then exits 0; logs the redacted configuration o
   signals.emit('SIGTERM', 'SIGTERM');
   const result = await running;
   t.equal(result.code, 0);
-  const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   const configLines = lines.filter((l) => l.msg === 'btfhub worker configuration');
   t.equal(configLines.length, 1, 'configuration logged once');
   t.match(configLines[0], { config: { workerConcurrency: 3, queue: { kind: 'redis', prefix }, adminToken: '***' } });

@@ -37,14 +37,41 @@ async function backends(t: Test): Promise<[string, CatalogBackend][]> {
 
 t.test('kernel markers: recorded once, updated when the key changes, listed with a filter', async (t) => {
   for (const [name, catalog] of await backends(t)) {
-    t.equal(await catalog.recordKernelMarker({ ...REF, marker: 'failed', storageKey: 'ubuntu/20.04/x86_64/5.4.0-42-generic.failed' }), 'added', name);
-    t.equal(await catalog.recordKernelMarker({ ...REF, marker: 'failed', storageKey: 'ubuntu/20.04/x86_64/5.4.0-42-generic.failed' }), 'unchanged', name);
-    t.equal(await catalog.recordKernelMarker({ ...REF, marker: 'failed', storageKey: 'ubuntu/focal/x86_64/5.4.0-42-generic.failed' }), 'updated', name);
+    t.equal(
+      await catalog.recordKernelMarker({ ...REF, marker: 'failed', storageKey: 'ubuntu/20.04/x86_64/5.4.0-42-generic.failed' }),
+      'added',
+      name,
+    );
+    t.equal(
+      await catalog.recordKernelMarker({ ...REF, marker: 'failed', storageKey: 'ubuntu/20.04/x86_64/5.4.0-42-generic.failed' }),
+      'unchanged',
+      name,
+    );
+    t.equal(
+      await catalog.recordKernelMarker({ ...REF, marker: 'failed', storageKey: 'ubuntu/focal/x86_64/5.4.0-42-generic.failed' }),
+      'updated',
+      name,
+    );
     t.equal(await catalog.recordKernelMarker({ ...REF, marker: 'hasbtf', storageKey: 'x.hasbtf' }), 'added', name);
-    await catalog.recordKernelMarker({ ...REF, distro: 'debian', distroVersion: '11', kernel: '5.10.0-1-amd64', marker: 'failed', storageKey: 'y.failed' });
+    await catalog.recordKernelMarker({
+      ...REF,
+      distro: 'debian',
+      distroVersion: '11',
+      kernel: '5.10.0-1-amd64',
+      marker: 'failed',
+      storageKey: 'y.failed',
+    });
     const all = await catalog.listKernelMarkers({}, { limit: 10, offset: 0 });
     t.equal(all.total, 3, name);
-    t.same(all.items.map((m) => [m.distro, m.marker]), [['debian', 'failed'], ['ubuntu', 'failed'], ['ubuntu', 'hasbtf']], name);
+    t.same(
+      all.items.map((m) => [m.distro, m.marker]),
+      [
+        ['debian', 'failed'],
+        ['ubuntu', 'failed'],
+        ['ubuntu', 'hasbtf'],
+      ],
+      name,
+    );
     t.equal(all.items[1]?.storageKey, 'ubuntu/focal/x86_64/5.4.0-42-generic.failed', name);
     t.ok(all.items[0]?.recordedAt instanceof Date, name);
     const ubuntu = await catalog.listKernelMarkers({ distro: 'ubuntu', kernelPrefix: '5.4.' }, { limit: 1, offset: 1 });
@@ -62,7 +89,10 @@ t.test('imported files: one row per source and key, replaced on each record', as
     const files = await catalog.listImportedFiles('fs:/archive');
     t.same(
       files.map((f) => [f.key, f.size, f.modified?.getTime() ?? null, f.status, f.reason, f.sha256 === null]),
-      [['a.btf', 10, null, 'invalid', 'bad magic', true], ['b.btf', 11, 2000, 'kernel', null, false]],
+      [
+        ['a.btf', 10, null, 'invalid', 'bad magic', true],
+        ['b.btf', 11, 2000, 'kernel', null, false],
+      ],
       name,
     );
     t.same(await catalog.listImportedFiles('fs:/none'), [], name);

@@ -43,9 +43,21 @@ async function deployment(t: Test, extraEnv: Record<string, string> = {}) {
 t.test('first run registers and copies every valid kernel; the corrupt one is reported with its path', async (t) => {
   const { catalog, store } = await deployment(t);
   const first = await importKernels(source, { store }, catalog);
-  t.match(first, { added: archive.kernels.length, updated: 0, unchanged: 0, markers: 2, aliases: 0, ignored: 1, unread: 0, copied: archive.kernels.length });
+  t.match(first, {
+    added: archive.kernels.length,
+    updated: 0,
+    unchanged: 0,
+    markers: 2,
+    aliases: 0,
+    ignored: 1,
+    unread: 0,
+    copied: archive.kernels.length,
+  });
   t.equal(first.copiedInto, store.description);
-  t.same(first.invalid.map((i) => i.key), [archive.corruptKey]);
+  t.same(
+    first.invalid.map((i) => i.key),
+    [archive.corruptKey],
+  );
   t.match(first.invalid[0]!.reason, /^amzn\/2\/x86_64\/5\.10\.0-1\.amzn2\.x86_64\.btf\.tar\.xz: xz: /);
 
   // Coverage: the catalog holds exactly the archive's kernel files, each copied under its key.
@@ -56,7 +68,11 @@ t.test('first run registers and copies every valid kernel; the corrupt one is re
     const copy = await store.get(k.storageKey);
     t.ok(copy && Buffer.from(copy).equals(await readFile(join(archive.dir, k.storageKey))), `${k.storageKey} copied`);
   }
-  t.equal((await catalog.listKernels({ distro: 'ubuntu', distroVersion: '20.04' }, { limit: 10, offset: 0 })).total, 3, 'focal -> 20.04 once');
+  t.equal(
+    (await catalog.listKernels({ distro: 'ubuntu', distroVersion: '20.04' }, { limit: 10, offset: 0 })).total,
+    3,
+    'focal -> 20.04 once',
+  );
   const markers = await catalog.listKernelMarkers({}, { limit: 10, offset: 0 });
   t.same(
     markers.items.map((m) => [m.distro, m.distroVersion, m.arch, m.kernel, m.marker]),
@@ -73,7 +89,10 @@ t.test('registered kernels feed compat reports and bundles (what the HTTP routes
   await importKernels(source, { store }, catalog);
   const objects = [parseBpfObject((await loadFixtures()).objects.get('tools_like')!.bytes, 'tools_like.bpf.o')];
   const fromCatalog = await catalogKernels(catalog, store, { distro: 'ubuntu' }, { rawCache: store, pageSize: 2 });
-  t.same(fromCatalog.map((k) => k.source), archive.kernels.filter((k) => k.ref.distro === 'ubuntu').map((k) => k.key));
+  t.same(
+    fromCatalog.map((k) => k.source),
+    archive.kernels.filter((k) => k.ref.distro === 'ubuntu').map((k) => k.key),
+  );
   const viaCatalog = await buildBundle(fromCatalog, objects);
   const viaArchive = await buildBundle((await archiveKernels(source, { distro: 'ubuntu' })).kernels, objects);
   t.ok(Buffer.from(viaCatalog.archive!).equals(Buffer.from(viaArchive.archive!)), 'the same bundle as from the archive directory');
@@ -125,7 +144,11 @@ t.test('btfhub import prints a summary; --strict fails on invalid files', async 
   const cli = async (argv: string[]) => {
     let stdout = '';
     let stderr = '';
-    const status = await runCli(argv, { stdout: { write: (s) => (stdout += String(s)) }, stderr: { write: (s) => (stderr += String(s)) } }, [command]);
+    const status = await runCli(
+      argv,
+      { stdout: { write: (s) => (stdout += String(s)) }, stderr: { write: (s) => (stderr += String(s)) } },
+      [command],
+    );
     return { status, stdout, stderr };
   };
   const first = await cli(['import', archive.dir]);
@@ -143,7 +166,9 @@ t.test('btfhub import prints a summary; --strict fails on invalid files', async 
   // Port 1 on the loopback refuses at once: the catalog cannot be migrated, said in one line.
   const unreachable = createImportCommand({ env: { ...env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test' } });
   let stderr = '';
-  const status = await runCli(['import', archive.dir], { stdout: { write: () => true }, stderr: { write: (s) => (stderr += String(s)) } }, [unreachable]);
+  const status = await runCli(['import', archive.dir], { stdout: { write: () => true }, stderr: { write: (s) => (stderr += String(s)) } }, [
+    unreachable,
+  ]);
   t.equal(status, 1);
   t.match(stderr, /^btfhub import: catalog \(postgres\) migration failed: .*ECONNREFUSED/);
 });
@@ -166,7 +191,9 @@ t.test('an s3://bucket/prefix source', async (t) => {
   const second = await importKernels(s3, { store }, catalog);
   t.match(second, { added: 0, unchanged: pick.length + 1, unread: pick.length + 1 });
 
-  const opened = await openImportSource(`s3://${server.bucket}/mirror/`, { storage: { kind: 's3', ...server, prefix: '', forcePathStyle: true } });
+  const opened = await openImportSource(`s3://${server.bucket}/mirror/`, {
+    storage: { kind: 's3', ...server, prefix: '', forcePathStyle: true },
+  });
   t.equal(opened.description, `s3://${server.bucket}/mirror/`);
   const listed: string[] = [];
   for await (const o of opened.list('debian/')) listed.push(o.key);
@@ -177,7 +204,11 @@ t.test('an s3://bucket/prefix source', async (t) => {
 
 t.test('archive keys: kernels, markers, and what is not part of the layout', async (t) => {
   const at = (key: string) => parseArchiveKey({ key, size: 1 });
-  t.match(at('ubuntu/focal/aarch64/5.4.0-1-generic.btf.tar.xz'), { type: 'kernel', format: 'btf.tar.xz', ref: { distroVersion: '20.04', arch: 'arm64' } });
+  t.match(at('ubuntu/focal/aarch64/5.4.0-1-generic.btf.tar.xz'), {
+    type: 'kernel',
+    format: 'btf.tar.xz',
+    ref: { distroVersion: '20.04', arch: 'arm64' },
+  });
   t.match(at('centos/8/x86_64/4.18.0-80.el8.x86_64.failed'), { type: 'marker', marker: 'failed', ref: { kernel: '4.18.0-80.el8.x86_64' } });
   t.match(at('fedora/38/x86_64/6.2.9-300.fc38.x86_64.hasbtf'), { type: 'marker', marker: 'hasbtf' });
   t.match(at('README.md'), { type: 'skipped', invalid: false });

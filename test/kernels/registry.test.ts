@@ -6,9 +6,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { Btf, parseBpfObject, trimBtf } from '../../src/btf/index.js';
 import { openCatalog } from '../../src/catalog/index.js';
-import {
-  parseKernelKey, registerHostKernel, registerKernelsFromStore, type RegistrationProgress,
-} from '../../src/kernels/registry.js';
+import { parseKernelKey, registerHostKernel, registerKernelsFromStore, type RegistrationProgress } from '../../src/kernels/registry.js';
 import { FsObjectStore } from '../../src/storage/index.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 
@@ -81,11 +79,17 @@ t.test('registers a BTFHub-layout archive directory', { skip: hasVmlinux ? false
     ['fedora/38/x86_64/6.2.15-300.fc38.x86_64.btf', 'fedora/38/x86_64/6.2.9-300.fc38.x86_64.btf.tar.xz', 'loose/kernel.btf'],
     'corrupt files and bad layouts are reported by key',
   );
-  t.ok(first.invalid.every((i) => i.reason.length > 0), 'each with a reason');
+  t.ok(
+    first.invalid.every((i) => i.reason.length > 0),
+    'each with a reason',
+  );
   t.match(first.invalid.find((i) => i.key.endsWith('.btf.tar.xz'))?.reason, /not raw BTF|xz/);
   t.equal(first.ignored, 3, 'README, trimmed/, objects/');
   t.equal(progress.length, 5);
-  t.same(progress.map((p) => p.done).sort((a, b) => a - b), [1, 2, 3, 4, 5]);
+  t.same(
+    progress.map((p) => p.done).sort((a, b) => a - b),
+    [1, 2, 3, 4, 5],
+  );
   t.ok(progress.every((p) => p.total === 5));
 
   const { items, total } = await catalog.listKernels({}, { limit: 10, offset: 0 });

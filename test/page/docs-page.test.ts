@@ -22,7 +22,15 @@ t.test('/docs renders under its CSP and can POST to its own service', { skip }, 
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   t.teardown(async () => {
     await context.close();
@@ -41,7 +49,11 @@ t.test('/docs renders under its CSP and can POST to its own service', { skip }, 
   await page.waitForSelector('.opblock-summary-path', { timeout: 30_000 });
   t.ok((await page.locator('.opblock').count()) > 10, 'the operations are listed');
   // Swagger UI asks validator.swagger.io for a badge; this machine may be offline: not a CSP matter.
-  t.same(problems.filter((p) => !/validator\.swagger\.io|ERR_NAME_NOT_RESOLVED|ERR_INTERNET_DISCONNECTED/.test(p)), [], 'no script error, no CSP violation');
+  t.same(
+    problems.filter((p) => !/validator\.swagger\.io|ERR_NAME_NOT_RESOLVED|ERR_INTERNET_DISCONNECTED/.test(p)),
+    [],
+    'no script error, no CSP violation',
+  );
 
   const status = await page.evaluate(async () => {
     const form = new FormData();

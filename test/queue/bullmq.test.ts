@@ -10,8 +10,17 @@ import { decodeFailure, encodeFailure, type JobPolicies, type JobProcessor, Queu
 import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult } from '../../src/queue/kinds.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import {
-  bullmqTestQueue, createTestEnvironment, deleteRedisKeys, REDIS_URL, registerTestKernel, sha256, silentLogger, sleep, TEST_KERNEL,
-  testQueuePrefix, uploadJob,
+  bullmqTestQueue,
+  createTestEnvironment,
+  deleteRedisKeys,
+  REDIS_URL,
+  registerTestKernel,
+  sha256,
+  silentLogger,
+  sleep,
+  TEST_KERNEL,
+  testQueuePrefix,
+  uploadJob,
 } from '../jobs/setup.js';
 
 const fx = await loadFixtures();
@@ -22,17 +31,28 @@ await registerTestKernel(env, fx.vmlinux);
 /** Per-job test behaviour, keyed by objectsHash: runs counted, optional delay and failures. */
 const runs = new Map<string, number>();
 const hooks = new Map<string, (run: number) => Promise<void>>();
-const wrap = (processor: JobProcessor<TrimJobData, TrimJobResult>): JobProcessor<TrimJobData, TrimJobResult> => async (data, context) => {
-  const run = (runs.get(data.objectsHash) ?? 0) + 1;
-  runs.set(data.objectsHash, run);
-  await hooks.get(data.objectsHash)?.(run);
-  return processor(data, context);
-};
+const wrap =
+  (processor: JobProcessor<TrimJobData, TrimJobResult>): JobProcessor<TrimJobData, TrimJobResult> =>
+  async (data, context) => {
+    const run = (runs.get(data.objectsHash) ?? 0) + 1;
+    runs.set(data.objectsHash, run);
+    await hooks.get(data.objectsHash)?.(run);
+    return processor(data, context);
+  };
 
 /** The default policies with trims four at a time and retried after 50 ms. */
-const adjust = (policies: JobPolicies<JobKinds>): JobPolicies<JobKinds> => ({ ...policies, trim: { ...policies.trim, concurrency: 4, backoffMs: 50 } });
+const adjust = (policies: JobPolicies<JobKinds>): JobPolicies<JobKinds> => ({
+  ...policies,
+  trim: { ...policies.trim, concurrency: 4, backoffMs: 50 },
+});
 const processors = await env.backends.processors();
-const worker = createJobWorker({ url: REDIS_URL, prefix, policies: adjust(env.backends.policies), processors: { ...processors, trim: wrap(processors.trim) }, logger: silentLogger });
+const worker = createJobWorker({
+  url: REDIS_URL,
+  prefix,
+  policies: adjust(env.backends.policies),
+  processors: { ...processors, trim: wrap(processors.trim) },
+  logger: silentLogger,
+});
 await worker.ready;
 const trimQueue = bullmqTestQueue(prefix, { pollIntervalMs: 200, adjust });
 /** The producer, as the trim routes use it. */
@@ -57,7 +77,10 @@ function trimCalls(producer: BullmqJobQueue<JobKinds>) {
 }
 
 t.teardown(async () => {
-  await trimQueue.bullQueue('trim').obliterate({ force: true }).catch(() => {});
+  await trimQueue
+    .bullQueue('trim')
+    .obliterate({ force: true })
+    .catch(() => {});
   await trimQueue.close();
   await worker.close();
   await env.cleanup();
@@ -98,7 +121,10 @@ t.test('20 concurrent identical enqueues run the processor once', async (t) => {
   const ids = await Promise.all(Array.from({ length: 20 }, () => queue.enqueue({ ...data })));
   t.equal(new Set(ids).size, 1);
   const statuses = await Promise.all(ids.map((id) => queue.waitFor(id, 60_000)));
-  t.ok(statuses.every((s) => s.state === 'completed'), 'all see it completed');
+  t.ok(
+    statuses.every((s) => s.state === 'completed'),
+    'all see it completed',
+  );
   t.equal(runs.get(data.objectsHash), 1, 'one run');
 
   // Enqueued again once completed: BullMQ keeps the job, nothing runs again.
@@ -229,8 +255,14 @@ t.test('kinds are kept apart: an id is known under its own kind, recent lists it
   t.same(await trimQueue.status('compat', id), { id, state: 'unknown' }, 'not a compat job');
   t.same(await trimQueue.status('bundle', id), { id, state: 'unknown' }, 'nor a bundle job, though compat and bundle share a lane');
   const recent = await trimQueue.recent('trim', 50);
-  t.ok(recent.some((s) => s.id === id && s.state === 'completed'), 'listed among the recent trims');
-  t.ok(recent.every((s, i) => i === 0 || s.createdAt!.getTime() <= recent[i - 1]!.createdAt!.getTime()), 'newest first');
+  t.ok(
+    recent.some((s) => s.id === id && s.state === 'completed'),
+    'listed among the recent trims',
+  );
+  t.ok(
+    recent.every((s, i) => i === 0 || s.createdAt!.getTime() <= recent[i - 1]!.createdAt!.getTime()),
+    'newest first',
+  );
   t.same(await trimQueue.recent('sync', 5), []);
   t.equal(await trimQueue.scheduled('sync', 'no-such-scheduler'), null);
 });

@@ -266,15 +266,17 @@ t.test('kinds sharing a lane share its concurrency; another lane runs beside the
   const gates = new Map<string, ReturnType<typeof deferred>>();
   const running = new Set<string>();
   const peak = { shared: 0 };
-  const run = (kind: string): JobProcessor<{ n: number }, { n: number }> => async (data, context) => {
-    running.add(context.id);
-    if (kind !== 'c') peak.shared = Math.max(peak.shared, [...running].filter((id) => !id.startsWith('c')).length);
-    const gate = deferred();
-    gates.set(context.id, gate);
-    await gate.promise;
-    running.delete(context.id);
-    return { n: data.n };
-  };
+  const run =
+    (kind: string): JobProcessor<{ n: number }, { n: number }> =>
+    async (data, context) => {
+      running.add(context.id);
+      if (kind !== 'c') peak.shared = Math.max(peak.shared, [...running].filter((id) => !id.startsWith('c')).length);
+      const gate = deferred();
+      gates.set(context.id, gate);
+      await gate.promise;
+      running.delete(context.id);
+      return { n: data.n };
+    };
   const queue = new InlineJobQueue<Kinds>({
     processors: { a: run('a'), b: run('b'), c: run('c') },
     policies: { a: policy('shared'), b: policy('shared'), c: policy('own') },
@@ -325,14 +327,25 @@ t.test('progress, kinds kept apart, recent jobs newest first', async (t) => {
     await queue.waitFor('b', `job-${n}`, 5000);
     await new Promise((resolve) => setTimeout(resolve, 2)); // distinct creation times
   }
-  t.same((await queue.recent('b', 2)).map((s) => s.id), ['job-4', 'job-3'], 'newest first, this kind only, at most the limit');
-  t.same((await queue.recent('a', 10)).map((s) => s.id), ['job-1']);
+  t.same(
+    (await queue.recent('b', 2)).map((s) => s.id),
+    ['job-4', 'job-3'],
+    'newest first, this kind only, at most the limit',
+  );
+  t.same(
+    (await queue.recent('a', 10)).map((s) => s.id),
+    ['job-1'],
+  );
   t.same(await queue.recent('c', 10), []);
 });
 
 t.test('retention: finished jobs older than their kind keeps them are forgotten', async (t) => {
   const queue = new InlineJobQueue<Kinds>({
-    processors: { a: async (data) => ({ n: data.n }), b: async () => Promise.reject(new JobError('INVALID_JOB', true, 'no')), c: async (data) => ({ n: data.n }) },
+    processors: {
+      a: async (data) => ({ n: data.n }),
+      b: async () => Promise.reject(new JobError('INVALID_JOB', true, 'no')),
+      c: async (data) => ({ n: data.n }),
+    },
     policies: {
       a: policy('a', { keepCompleted: { ageSeconds: 0, count: 100 } }),
       b: policy('b', { keepFailed: { ageSeconds: 3600, count: 1 } }),
@@ -393,5 +406,12 @@ t.test('an unknown kind is a programming error, not a job', async (t) => {
   });
   t.teardown(() => queue.close());
   await t.rejects(queue.enqueue('d' as 'a', 'x', { n: 1 }), /unknown job kind "d"/);
-  t.throws(() => new InlineJobQueue<Kinds>({ processors: { a: async (d) => d, b: async (d) => d, c: async (d) => d }, policies: { a: policy('a', { concurrency: 0 }), b: policy('b'), c: policy('c') } }), RangeError);
+  t.throws(
+    () =>
+      new InlineJobQueue<Kinds>({
+        processors: { a: async (d) => d, b: async (d) => d, c: async (d) => d },
+        policies: { a: policy('a', { concurrency: 0 }), b: policy('b'), c: policy('c') },
+      }),
+    RangeError,
+  );
 });

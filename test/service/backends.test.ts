@@ -32,7 +32,11 @@ t.test('the embedded backends: store, migrated catalog, in-process queue; the sa
   await t.rejects(backends.jobWorker(), BackendUnavailableError, 'no consumer without Redis');
   await backends.close();
   await backends.close();
-  await t.rejects((await backends.jobs()).enqueue('sync', 'sync-1', { kind: 'sync', source: dir, trigger: 'admin' }), /closed/, 'closed together');
+  await t.rejects(
+    (await backends.jobs()).enqueue('sync', 'sync-1', { kind: 'sync', source: dir, trigger: 'admin' }),
+    /closed/,
+    'closed together',
+  );
 });
 
 t.test('with an archive: the store reads through to it, writes go to the service store', async (t) => {
@@ -48,10 +52,13 @@ t.test('with an archive: the store reads through to it, writes go to the service
 
 t.test('with REDIS_URL: a BullMQ producer, made on first use only', async (t) => {
   const dir = await dataDir(t);
-  const backends = createBackends(loadConfig({ BTFHUB_DATA_DIR: dir, REDIS_URL: 'redis://127.0.0.1:1', BTFHUB_QUEUE_PREFIX: `btfhub-backends-${process.pid}` }), {
-    logger,
-    operationTimeoutMs: 300,
-  });
+  const backends = createBackends(
+    loadConfig({ BTFHUB_DATA_DIR: dir, REDIS_URL: 'redis://127.0.0.1:1', BTFHUB_QUEUE_PREFIX: `btfhub-backends-${process.pid}` }),
+    {
+      logger,
+      operationTimeoutMs: 300,
+    },
+  );
   t.teardown(() => backends.close());
   t.ok((await backends.jobs()) instanceof BullmqJobQueue);
 });

@@ -42,7 +42,10 @@ async function serve(data: string, extra: string[] = []): Promise<{ code: number
     exit: () => undefined,
     onListening: () => setImmediate(() => signals.emit('SIGTERM', 'SIGTERM')),
   });
-  const io = { stdout: { write: (c: string | Uint8Array) => void (stdout += String(c)) }, stderr: { write: (c: string | Uint8Array) => void (stderr += String(c)) } };
+  const io = {
+    stdout: { write: (c: string | Uint8Array) => void (stdout += String(c)) },
+    stderr: { write: (c: string | Uint8Array) => void (stderr += String(c)) },
+  };
   const code = await runCli(['serve', '--data', data, '--port', String(await freePort()), ...extra], io, [command]);
   return { code, stderr, stdout };
 }
@@ -77,17 +80,25 @@ t.test('a catalog missing or empty while the store holds data; a damaged one; on
   await writeFile(join(data, 'objects', 'objects', `${'a'.repeat(64)}.o`), 'x');
   const catalog = join(data, 'catalog.sqlite');
   for (const f of ['catalog.sqlite', 'catalog.sqlite-wal', 'catalog.sqlite-shm']) await rm(join(data, f), { force: true });
-  oneLine(t, await serve(data), /catalog .*catalog\.sqlite is missing but the store .* holds data: .*btfhub import --data .*kernels uploaded through the API must be uploaded again/);
+  oneLine(
+    t,
+    await serve(data),
+    /catalog .*catalog\.sqlite is missing but the store .* holds data: .*btfhub import --data .*kernels uploaded through the API must be uploaded again/,
+  );
   await writeFile(catalog, '');
   oneLine(t, await serve(data), /catalog .* is empty but the store/);
   await writeFile(catalog, Buffer.alloc(8192, 0x5a));
-  oneLine(t, await serve(data), /catalog .*catalog\.sqlite is damaged \(.*\): restore it from a backup, or move it away and rebuild it with `btfhub import --data/);
+  oneLine(
+    t,
+    await serve(data),
+    /catalog .*catalog\.sqlite is damaged \(.*\): restore it from a backup, or move it away and rebuild it with `btfhub import --data/,
+  );
   await rm(catalog);
   await mkdir(catalog);
   oneLine(t, await serve(data), /catalog .*catalog\.sqlite (cannot be opened for writing|is not usable)/);
 });
 
-t.test('temporary files of killed writes are swept at start; a live writer\'s are kept', async (t) => {
+t.test("temporary files of killed writes are swept at start; a live writer's are kept", async (t) => {
   const data = await tempDir(t, 'startup');
   const dir = join(data, 'objects', 'trimmed');
   await mkdir(dir, { recursive: true });
@@ -96,7 +107,11 @@ t.test('temporary files of killed writes are swept at start; a live writer\'s ar
   await writeFile(join(dir, `.btfhub-tmp-${process.pid}-fedcba9876543210`), Buffer.alloc(16));
   const result = await serve(data);
   t.equal(result.code, 0, result.stderr);
-  t.same((await readdir(dir)).sort(), [`.btfhub-tmp-${process.pid}-fedcba9876543210`], 'the dead writer\'s file removed, the live one\'s kept');
+  t.same(
+    (await readdir(dir)).sort(),
+    [`.btfhub-tmp-${process.pid}-fedcba9876543210`],
+    "the dead writer's file removed, the live one's kept",
+  );
   t.match(result.stdout, /"files":1,"bytes":4096.*temporary files of killed writes removed/);
 });
 
@@ -116,7 +131,7 @@ t.test('an uploaded kernel wins over an --archive copy of the same identity, at 
     return backends;
   };
   let backends = await start();
-  t.equal((await (await backends.catalog()).getKernel(ref))?.sha256, sha256(fixtures.vmlinux), 'the archive\'s kernel registered');
+  t.equal((await (await backends.catalog()).getKernel(ref))?.sha256, sha256(fixtures.vmlinux), "the archive's kernel registered");
 
   // What POST /api/v1/kernels does: content under its sha256, then the catalog switched.
   const uploaded = fixtures.oracle.all;

@@ -10,18 +10,32 @@ class FlakyStore implements ObjectStore {
   puts = 0;
   failAfterWrite = false;
   constructor(private readonly inner: FsObjectStore) {}
-  get description() { return this.inner.description; }
-  get(key: string) { return this.inner.get(key); }
-  head(key: string): Promise<ObjectInfo | null> { return this.inner.head(key); }
+  get description() {
+    return this.inner.description;
+  }
+  get(key: string) {
+    return this.inner.get(key);
+  }
+  head(key: string): Promise<ObjectInfo | null> {
+    return this.inner.head(key);
+  }
   async put(key: string, data: Uint8Array) {
     this.puts++;
     await this.inner.put(key, data);
     if (this.failAfterWrite) throw new Error('copy refused: key is being replaced');
   }
-  delete(key: string) { return this.inner.delete(key); }
-  list(prefix?: string) { return this.inner.list(prefix); }
-  check() { return this.inner.check(); }
-  close() { return this.inner.close(); }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  list(prefix?: string) {
+    return this.inner.list(prefix);
+  }
+  check() {
+    return this.inner.check();
+  }
+  close() {
+    return this.inner.close();
+  }
 }
 
 t.test('content-addressed writes: one put for concurrent writers, none when present, a lost race is not an error', async (t) => {

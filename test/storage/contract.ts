@@ -135,7 +135,10 @@ export function objectStoreContract(t: TapTest, createStore: StoreFactory): void
     const sorted = [...keys].sort(compareKeys);
     t.same(await listKeys(store), sorted, 'everything, sorted');
     t.same(await listKeys(store, ''), sorted, "'' is everything");
-    t.same(await listKeys(store, 'ubuntu/'), sorted.filter((key) => key.startsWith('ubuntu/')));
+    t.same(
+      await listKeys(store, 'ubuntu/'),
+      sorted.filter((key) => key.startsWith('ubuntu/')),
+    );
     t.same(await listKeys(store, 'ubuntu/20'), [
       'ubuntu/20.04/arm64/5.4.0-42-generic.btf.tar.xz',
       'ubuntu/20.04/x86_64/5.4.0-42-generic.btf.tar.xz',

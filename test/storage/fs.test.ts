@@ -37,10 +37,7 @@ t.test('reads an archive checkout as is', async (t) => {
   });
   const store = new FsObjectStore(root);
   t.equal(store.description, `fs:${root}`);
-  t.same(await listKeys(store), [
-    'fedora/34/x86_64/5.11.12-300.fc34.x86_64.btf.tar.xz',
-    'ubuntu/20.04/x86_64/5.4.0-42-generic.btf.tar.xz',
-  ]);
+  t.same(await listKeys(store), ['fedora/34/x86_64/5.11.12-300.fc34.x86_64.btf.tar.xz', 'ubuntu/20.04/x86_64/5.4.0-42-generic.btf.tar.xz']);
   t.equal(Buffer.from((await store.get('ubuntu/20.04/x86_64/5.4.0-42-generic.btf.tar.xz')) ?? []).toString(), 'xz');
   t.equal(await store.get('ubuntu/20.04'), null, 'a directory is not an object');
   t.equal(await store.head('ubuntu/20.04'), null);
@@ -88,14 +85,11 @@ t.test('symlinked release aliases', async (t) => {
     ['ubuntu/focal/arm64/5.4.0-42-generic.btf.tar.xz', 'ubuntu/focal/x86_64/5.4.0-42-generic.btf.tar.xz'],
     'an alias is followed when its target is outside the prefix',
   );
-  t.same(
-    await listKeys(store, 'ubuntu/b'),
-    ['ubuntu/bionic/x86_64/4.15.0-20-generic.btf.tar.xz'],
-  );
-  t.same(
-    await listKeys(store, 'ubuntu/0'),
-    ['ubuntu/00-focal/arm64/5.4.0-42-generic.btf.tar.xz', 'ubuntu/00-focal/x86_64/5.4.0-42-generic.btf.tar.xz'],
-  );
+  t.same(await listKeys(store, 'ubuntu/b'), ['ubuntu/bionic/x86_64/4.15.0-20-generic.btf.tar.xz']);
+  t.same(await listKeys(store, 'ubuntu/0'), [
+    'ubuntu/00-focal/arm64/5.4.0-42-generic.btf.tar.xz',
+    'ubuntu/00-focal/x86_64/5.4.0-42-generic.btf.tar.xz',
+  ]);
   const viaAlias = await store.get('ubuntu/focal/x86_64/5.4.0-42-generic.btf.tar.xz');
   t.equal(Buffer.from(viaAlias ?? []).toString(), 'focal', 'readable through the alias');
   t.equal((await store.head('ubuntu/bionic/x86_64/4.15.0-20-generic.btf.tar.xz'))?.size, 6);

@@ -75,7 +75,8 @@ t.test('objectKey, derivedKernelKey, job result keys', async (t) => {
     t.throws(() => objectKey(bad), { code: 'INVALID_KEY' }, `objectKey(${JSON.stringify(bad)})`);
     t.throws(() => derivedKernelKey(bad, 'k', 'btf'), { code: 'INVALID_KEY' });
   }
-  for (const kernel of ['a/b', '..', '']) t.throws(() => derivedKernelKey(sha, kernel, 'btf'), { code: 'INVALID_KEY' }, `kernel ${JSON.stringify(kernel)}`);
+  for (const kernel of ['a/b', '..', ''])
+    t.throws(() => derivedKernelKey(sha, kernel, 'btf'), { code: 'INVALID_KEY' }, `kernel ${JSON.stringify(kernel)}`);
   for (const id of ['', '../x', 'a/b', '-x', 'x'.repeat(257), 'repeat:archive-sync:1']) {
     t.throws(() => compatReportKey(id), { code: 'INVALID_KEY' }, `job id ${JSON.stringify(id)}`);
     t.throws(() => bundleKey(id), { code: 'INVALID_KEY' });
@@ -90,8 +91,21 @@ t.test('objectKey, derivedKernelKey, job result keys', async (t) => {
 
 t.test('every key the service writes is under SERVICE_PREFIXES; kernel keys never are', async (t) => {
   const sha = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-  const written = [objectKey(sha), trimmedKey(sha), derivedKernelKey(sha, 'k', 'btf'), kernelContentKey(sha, 'btf.tar.xz'), compatReportKey(`compat-${sha}`), bundleKey(`bundle-${sha}`), bundleMetaKey(`bundle-${sha}`), packageKey(sha)];
-  for (const key of written) t.ok(SERVICE_PREFIXES.some((prefix) => key.startsWith(prefix)), `${key} is under a service prefix`);
+  const written = [
+    objectKey(sha),
+    trimmedKey(sha),
+    derivedKernelKey(sha, 'k', 'btf'),
+    kernelContentKey(sha, 'btf.tar.xz'),
+    compatReportKey(`compat-${sha}`),
+    bundleKey(`bundle-${sha}`),
+    bundleMetaKey(`bundle-${sha}`),
+    packageKey(sha),
+  ];
+  for (const key of written)
+    t.ok(
+      SERVICE_PREFIXES.some((prefix) => key.startsWith(prefix)),
+      `${key} is under a service prefix`,
+    );
   const used = new Set(written.map((key) => SERVICE_PREFIXES.find((prefix) => key.startsWith(prefix))));
   t.same([...used].sort(), [...SERVICE_PREFIXES].sort(), 'and each prefix holds something');
   for (const distro of ['objects', 'trimmed', 'derived', 'reports', 'bundles']) {
@@ -109,7 +123,9 @@ t.test('keys are built in src/storage/keys.ts and nowhere else', async (t) => {
   for (const file of files) {
     if (relative(src, file) === join('storage', 'keys.ts')) continue;
     // Comments may name keys (they document them); code may not spell them.
-    const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const code = readFileSync(file, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
     code.split('\n').forEach((line, i) => {
       if (literal.test(line)) offenders.push(`${relative(src, file)}:${i + 1}: ${line.trim()}`);
     });

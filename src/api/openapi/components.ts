@@ -97,7 +97,8 @@ export const HEADERS = {
     },
   },
   'X-BTFHub-Failed': {
-    description: 'Matching kernels left out (their BTF does not load, or libbpf would refuse the objects there); the job\'s result lists them.',
+    description:
+      "Matching kernels left out (their BTF does not load, or libbpf would refuse the objects there); the job's result lists them.",
     schema: {
       type: 'integer',
     },
@@ -209,7 +210,7 @@ bytes as it may, or it is shutting down (\`unavailable\`); retry later.
     content: ERROR_CONTENT,
   },
   PageNotInstalled: {
-    description: 'The build does not include the page\'s files (src/api/public) (`not_found`).',
+    description: "The build does not include the page's files (src/api/public) (`not_found`).",
     content: ERROR_CONTENT,
   },
   Bundle: {

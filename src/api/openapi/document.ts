@@ -26,7 +26,13 @@ import { HEADERS, INFO, RESPONSES, SECURITY_SCHEMES, SERVERS, TAGS } from './com
 export type OpenapiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
 /** Every named schema, so each is in components.schemas even where no operation uses it directly. */
-const NAMED_SCHEMAS: Readonly<Record<string, z.ZodType>> = { ...COMPONENT_SCHEMAS, ...COVERAGE_COMPONENT_SCHEMAS, ...GENERATE_COMPONENT_SCHEMAS, IdentityRequest, IdentityAnswer };
+const NAMED_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+  ...COMPONENT_SCHEMAS,
+  ...COVERAGE_COMPONENT_SCHEMAS,
+  ...GENERATE_COMPONENT_SCHEMAS,
+  IdentityRequest,
+  IdentityAnswer,
+};
 
 let generated: OpenapiDocument | undefined;
 

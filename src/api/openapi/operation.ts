@@ -18,7 +18,9 @@ export type Operation = RouteConfig;
 
 /** The parsed type of a request part, or `unknown` where the operation has no schema for it. */
 type Parsed<S> = S extends z.ZodType ? z.output<S> : unknown;
-type JsonBody<O extends Operation> = O['request'] extends { body: { content: { 'application/json': { schema: infer S } } } } ? Parsed<S> : unknown;
+type JsonBody<O extends Operation> = O['request'] extends { body: { content: { 'application/json': { schema: infer S } } } }
+  ? Parsed<S>
+  : unknown;
 
 /** The Fastify route types an operation's schemas give its handler. */
 export interface RouteTypes<O extends Operation> {

@@ -63,7 +63,12 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function when(iso) {
   if (!iso) return '';
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return Number.isNaN(date.getTime())
+    ? iso
+    : date
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, ' UTC');
 }
 
 function bytes(n) {
@@ -86,7 +91,9 @@ async function loadCoverage() {
       (t.failed || t.hasbtf ? ` · markers: ${t.failed} failed, ${t.hasbtf} hasbtf` : '');
     body.replaceChildren();
     if (coverage.items.length === 0) {
-      body.append(el('tr', {}, el('td', { colspan: 8, className: 'muted' }, 'No kernels yet: import an archive (btfhub import) or upload one.')));
+      body.append(
+        el('tr', {}, el('td', { colspan: 8, className: 'muted' }, 'No kernels yet: import an archive (btfhub import) or upload one.')),
+      );
     }
     for (const group of coverage.items) {
       const detail = el('tr', { className: 'detail', hidden: true }, el('td', { colspan: 8 }));
@@ -136,20 +143,52 @@ async function toggleGroup(group, detail) {
   show(detail);
   try {
     const kernels = await getJson(group.url);
-    const list = el('table', { className: 'data nested' },
-      el('thead', {}, el('tr', {}, el('th', {}, 'Kernel'), el('th', {}, 'Stored as'), el('th', { className: 'num' }, 'Size'), el('th', {}, 'Added'), el('th', {}, ''))),
-      el('tbody', {},
-        kernels.items.map((k) => el('tr', {},
-          el('td', { className: 'mono' }, k.kernel_version),
-          el('td', {}, k.format),
-          el('td', { className: 'num' }, bytes(k.size)),
-          el('td', {}, when(k.added_at)),
-          el('td', {}, el('a', { href: k.btf_url }, 'full BTF')),
-        )),
-        kernels.markers.map((m) => el('tr', { className: 'marker' },
-          el('td', { className: 'mono' }, m.kernel_version),
-          el('td', { colspan: 4 }, el('span', { className: `badge ${m.marker}` }, m.marker === 'failed' ? 'failed: BTFHub has no BTF for it' : 'hasbtf: ships its own BTF')),
-        )),
+    const list = el(
+      'table',
+      { className: 'data nested' },
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          el('th', {}, 'Kernel'),
+          el('th', {}, 'Stored as'),
+          el('th', { className: 'num' }, 'Size'),
+          el('th', {}, 'Added'),
+          el('th', {}, ''),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        kernels.items.map((k) =>
+          el(
+            'tr',
+            {},
+            el('td', { className: 'mono' }, k.kernel_version),
+            el('td', {}, k.format),
+            el('td', { className: 'num' }, bytes(k.size)),
+            el('td', {}, when(k.added_at)),
+            el('td', {}, el('a', { href: k.btf_url }, 'full BTF')),
+          ),
+        ),
+        kernels.markers.map((m) =>
+          el(
+            'tr',
+            { className: 'marker' },
+            el('td', { className: 'mono' }, m.kernel_version),
+            el(
+              'td',
+              { colspan: 4 },
+              el(
+                'span',
+                { className: `badge ${m.marker}` },
+                m.marker === 'failed' ? 'failed: BTFHub has no BTF for it' : 'hasbtf: ships its own BTF',
+              ),
+            ),
+          ),
+        ),
       ),
     );
     cell.replaceChildren(list);
@@ -187,18 +226,25 @@ async function search(event) {
   summary.textContent = 'Searching…';
   try {
     const page = await getJson(`/api/v1/kernels?${query}`);
-    summary.textContent = page.total === 0 ? 'No kernel matches.' : `${page.total} kernel${page.total === 1 ? '' : 's'}${page.total > page.items.length ? ` (first ${page.items.length} shown)` : ''}.`;
+    summary.textContent =
+      page.total === 0
+        ? 'No kernel matches.'
+        : `${page.total} kernel${page.total === 1 ? '' : 's'}${page.total > page.items.length ? ` (first ${page.items.length} shown)` : ''}.`;
     table.tBodies[0].replaceChildren(
-      ...page.items.map((k) => el('tr', {},
-        el('td', { className: 'mono' }, k.kernel_version),
-        el('td', {}, k.distro),
-        el('td', {}, k.distro_version),
-        el('td', {}, k.arch),
-        el('td', {}, k.format),
-        el('td', { className: 'num' }, bytes(k.size)),
-        el('td', {}, when(k.added_at)),
-        el('td', {}, el('a', { href: k.btf_url }, 'full BTF')),
-      )),
+      ...page.items.map((k) =>
+        el(
+          'tr',
+          {},
+          el('td', { className: 'mono' }, k.kernel_version),
+          el('td', {}, k.distro),
+          el('td', {}, k.distro_version),
+          el('td', {}, k.arch),
+          el('td', {}, k.format),
+          el('td', { className: 'num' }, bytes(k.size)),
+          el('td', {}, when(k.added_at)),
+          el('td', {}, el('a', { href: k.btf_url }, 'full BTF')),
+        ),
+      ),
     );
     show(table, page.items.length > 0);
   } catch (error) {
@@ -301,54 +347,80 @@ function renderReport(report) {
   const relocations = report.objects.reduce((n, o) => n + o.relocations, 0);
   $('#compat-headline').textContent =
     `${report.objects.map((o) => o.name).join(', ')}: ${relocations} CO-RE relocations on ${t.kernels} kernels. ` +
-    `Loads on ${t.loadable}, every relocation resolves on ${t.all_resolved}` + (t.unreadable ? `, ${t.unreadable} unreadable.` : '.');
+    `Loads on ${t.loadable}, every relocation resolves on ${t.all_resolved}` +
+    (t.unreadable ? `, ${t.unreadable} unreadable.` : '.');
 
   $('#compat-summary tbody').replaceChildren(
     ...report.summary.map((g) => {
       const cell = (n, cls) => el('td', { className: `num${n > 0 && cls ? ` has-${cls}` : ''}` }, n);
-      return el('tr', {},
-        el('td', {}, g.distro), el('td', {}, g.distro_version), el('td', {}, g.arch),
-        cell(g.kernels), cell(g.loadable), cell(g.all_resolved),
-        cell(g.kernels_with.field_missing, 'field_missing'), cell(g.kernels_with.type_missing, 'type_missing'),
-        cell(g.kernels_with.enum_missing, 'enum_missing'), cell(g.kernels_with.ambiguous, 'ambiguous'),
-        cell(g.kernels_with.error, 'error'), cell(g.unreadable, 'unreadable'),
+      return el(
+        'tr',
+        {},
+        el('td', {}, g.distro),
+        el('td', {}, g.distro_version),
+        el('td', {}, g.arch),
+        cell(g.kernels),
+        cell(g.loadable),
+        cell(g.all_resolved),
+        cell(g.kernels_with.field_missing, 'field_missing'),
+        cell(g.kernels_with.type_missing, 'type_missing'),
+        cell(g.kernels_with.enum_missing, 'enum_missing'),
+        cell(g.kernels_with.ambiguous, 'ambiguous'),
+        cell(g.kernels_with.error, 'error'),
+        cell(g.unreadable, 'unreadable'),
       );
     }),
   );
 
   // Columns: the relocations that do not resolve on every readable kernel.
-  const columns = report.relocations
-    .map((r, index) => ({ ...r, index }))
-    .filter((r) => r.outcomes.resolved < t.kernels - t.unreadable);
-  $('#matrix-note').textContent = columns.length === 0
-    ? `Every one of the ${report.relocations.length} relocations resolves on every readable kernel.`
-    : `${columns.length} of ${report.relocations.length} relocations do not resolve everywhere; the others resolve on every readable kernel. ` +
-      'Hover a cell for the reason.';
+  const columns = report.relocations.map((r, index) => ({ ...r, index })).filter((r) => r.outcomes.resolved < t.kernels - t.unreadable);
+  $('#matrix-note').textContent =
+    columns.length === 0
+      ? `Every one of the ${report.relocations.length} relocations resolves on every readable kernel.`
+      : `${columns.length} of ${report.relocations.length} relocations do not resolve everywhere; the others resolve on every readable kernel. ` +
+        'Hover a cell for the reason.';
 
   $('#matrix-legend').replaceChildren(
-    ...[...CLASSES, 'unreadable'].map((c) => el('span', { className: 'legend-item' }, el('span', { className: `cell ${c}` }), CLASS_LABELS[c])),
+    ...[...CLASSES, 'unreadable'].map((c) =>
+      el('span', { className: 'legend-item' }, el('span', { className: `cell ${c}` }), CLASS_LABELS[c]),
+    ),
   );
 
-  const head = el('tr', {},
+  const head = el(
+    'tr',
+    {},
     el('th', { className: 'kernel-col' }, 'Kernel'),
     el('th', { className: 'loads-col' }, 'Loads'),
-    columns.map((r) => el('th', { className: 'relo', title: `${r.object} ${r.section} #${r.index} ${r.kind} ${r.path}` }, el('span', {}, `${r.path}`))),
+    columns.map((r) =>
+      el('th', { className: 'relo', title: `${r.object} ${r.section} #${r.index} ${r.kind} ${r.path}` }, el('span', {}, `${r.path}`)),
+    ),
   );
   $('#compat-matrix thead').replaceChildren(head);
   $('#compat-matrix tbody').replaceChildren(
     ...report.kernels.map((k) => {
       const name = `${k.distro}/${k.distro_version}/${k.arch}/${k.kernel_version}`;
       if (k.load_error !== undefined) {
-        return el('tr', { 'data-kernel': name },
+        return el(
+          'tr',
+          { 'data-kernel': name },
           el('th', { className: 'kernel-col mono' }, name),
           el('td', { className: 'cell unreadable', title: k.load_error }, '–'),
           el('td', { colspan: Math.max(1, columns.length), className: 'muted small' }, `unreadable: ${k.load_error}`),
         );
       }
       const loads = k.failed_objects.length === 0;
-      return el('tr', { 'data-kernel': name },
+      return el(
+        'tr',
+        { 'data-kernel': name },
         el('th', { className: 'kernel-col mono' }, name),
-        el('td', { className: `cell ${loads ? 'resolved' : 'ambiguous'}`, title: loads ? 'every object loads' : `libbpf refuses ${k.failed_objects.join(', ')}` }, loads ? 'yes' : 'no'),
+        el(
+          'td',
+          {
+            className: `cell ${loads ? 'resolved' : 'ambiguous'}`,
+            title: loads ? 'every object loads' : `libbpf refuses ${k.failed_objects.join(', ')}`,
+          },
+          loads ? 'yes' : 'no',
+        ),
         columns.map((r) => {
           const result = k.results[r.index];
           const cls = result?.class ?? 'error';

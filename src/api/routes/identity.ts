@@ -30,7 +30,10 @@ service has no BTF for the kernel.
     '200': { description: 'The identity.', content: { 'application/json': { schema: IdentityAnswer } } },
     '400': response('BadRequest'),
     '413': response('PayloadTooLarge'),
-    '415': { description: 'The body is not `application/json` (`unsupported_media_type`).', content: { 'application/json': { schema: ErrorBody } } },
+    '415': {
+      description: 'The body is not `application/json` (`unsupported_media_type`).',
+      content: { 'application/json': { schema: ErrorBody } },
+    },
   },
 });
 

@@ -39,5 +39,7 @@ export const monitoringOperations = [compatHealthOperation, compatMetricsOperati
 export async function monitoringRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
   addRoute(app, compatHealthOperation, {}, async () => ({}));
-  addRoute(app, compatMetricsOperation, {}, async (_request, reply) => reply.type(PROMETHEUS_CONTENT_TYPE).send(await services.metrics.renderMonitoring()));
+  addRoute(app, compatMetricsOperation, {}, async (_request, reply) =>
+    reply.type(PROMETHEUS_CONTENT_TYPE).send(await services.metrics.renderMonitoring()),
+  );
 }

@@ -40,7 +40,10 @@ const coveragePageAssetOperation = defineOperation({
   summary: "The coverage page's script and stylesheet",
   request: { params: PageAssetParams },
   responses: {
-    '200': { description: 'The file.', content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } } },
+    '200': {
+      description: 'The file.',
+      content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } },
+    },
     '400': response('BadRequest'),
     '404': response('PageNotInstalled'),
   },
@@ -84,10 +87,17 @@ export function publicDir(from = dirname(fileURLToPath(import.meta.url))): strin
 export async function pageRoutes(app: FastifyInstance): Promise<void> {
   const dir = publicDir();
   if (dir === null) app.log.warn('the coverage page (src/api/public) is not part of this build: / answers 404');
-  const files = new Map<string, Buffer>(dir === null ? [] : ['index.html', ...PAGE_ASSETS].map((name) => [name, readFileSync(join(dir, name))]));
+  const files = new Map<string, Buffer>(
+    dir === null ? [] : ['index.html', ...PAGE_ASSETS].map((name) => [name, readFileSync(join(dir, name))]),
+  );
   const send = (name: string) => {
     const body = files.get(name);
-    if (body === undefined) throw new ApiError(404, 'not_found', 'the coverage page is not installed (src/api/public is missing from this build); the API is at /api/v1');
+    if (body === undefined)
+      throw new ApiError(
+        404,
+        'not_found',
+        'the coverage page is not installed (src/api/public is missing from this build); the API is at /api/v1',
+      );
     return { body, type: MEDIA_TYPES[name]! };
   };
 

@@ -35,14 +35,23 @@ left out and listed; --strict makes that exit 1. Progress goes to stderr, the su
     out: { type: 'string', valueName: 'FILE', required: true, description: 'the .tar.gz to write' },
     'no-verify': { type: 'boolean', description: 'skip re-resolving the relocations against each trimmed BTF' },
     strict: { type: 'boolean', description: 'exit 1 when a kernel is left out' },
-    threads: { type: 'string', valueName: 'N', description: `worker threads trimming kernels (default: one per core from ${MANY_KERNELS} kernels on, else 1)` },
+    threads: {
+      type: 'string',
+      valueName: 'N',
+      description: `worker threads trimming kernels (default: one per core from ${MANY_KERNELS} kernels on, else 1)`,
+    },
   },
   positionals: { name: 'OBJ', min: 1 },
   async run(args, io) {
     const objects = await loadBpfObjects(args.positionals, io);
     const { kernels, skipped, description } = await archiveKernelsFromArgs(args);
     const out = args.required('out');
-    const threads = args.string('threads') === undefined ? (kernels.length >= MANY_KERNELS ? availableParallelism() : 1) : parseThreads(args.string('threads')!);
+    const threads =
+      args.string('threads') === undefined
+        ? kernels.length >= MANY_KERNELS
+          ? availableParallelism()
+          : 1
+        : parseThreads(args.string('threads')!);
     const progress = progressView(progressStream(io), 'bundle');
     let result: BundleResult;
     try {

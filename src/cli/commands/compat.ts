@@ -16,7 +16,13 @@ import type { CompatFilterInput } from '../../client/types.js';
 import { FILTER_OPTIONS, kernelFilterFromArgs, progressStream } from '../kernel-filter.js';
 import type { Command, CommandIo, ParsedArgs } from '../command.js';
 import {
-  COMPAT_FORMATS, evaluateGate, FAIL_ON, gateSummary, renderCompat, type CompatFormat, type CompatReportBody,
+  COMPAT_FORMATS,
+  evaluateGate,
+  FAIL_ON,
+  gateSummary,
+  renderCompat,
+  type CompatFormat,
+  type CompatReportBody,
 } from '../compat-report.js';
 import { ExitCode, isUserFacingError, UsageError } from '../errors.js';
 
@@ -61,14 +67,23 @@ Exit status: 0 nothing fails, 1 something fails the gate, 2 the check could not 
 an unreadable object or archive, the service failing or unreachable).`,
     options: {
       server: { type: 'string', valueName: 'URL', description: 'the btfhub-online service whose kernels to check against' },
-      archive: { type: 'string', valueName: 'DIR', description: 'instead: a directory in BTFHub archive layout (a btfhub-archive checkout)' },
+      archive: {
+        type: 'string',
+        valueName: 'DIR',
+        description: 'instead: a directory in BTFHub archive layout (a btfhub-archive checkout)',
+      },
       ...FILTER_OPTIONS,
       format: { type: 'string', valueName: 'F', description: `report format: ${COMPAT_FORMATS.join(', ')} (default text)` },
       'fail-on': { type: 'string', valueName: 'WHAT', description: `exit 1 on: ${FAIL_ON.join(', ')} (default unresolved)` },
       json: { type: 'boolean', description: 'the same as --format json' },
-      timeout: { type: 'string', valueName: 'SECONDS', description: `with --server: bound on the whole exchange (default ${DEFAULT_COMPAT_TIMEOUT_S})` },
+      timeout: {
+        type: 'string',
+        valueName: 'SECONDS',
+        description: `with --server: bound on the whole exchange (default ${DEFAULT_COMPAT_TIMEOUT_S})`,
+      },
       cache: {
-        type: 'string', valueName: 'DIR',
+        type: 'string',
+        valueName: 'DIR',
         description: 'with --archive: keep each unpacked .btf.tar.xz here and reuse it next time (no xz on later runs)',
       },
     },
@@ -80,7 +95,8 @@ an unreadable object or archive, the service failing or unreachable).`,
       const archive = args.string('archive');
       if ((server === undefined) === (archive === undefined)) throw new UsageError('give either --server URL or --archive DIR');
       if (server !== undefined && args.string('cache') !== undefined) throw new UsageError('--cache goes with --archive, not --server');
-      if (archive !== undefined && args.string('timeout') !== undefined) throw new UsageError('--timeout goes with --server, not --archive');
+      if (archive !== undefined && args.string('timeout') !== undefined)
+        throw new UsageError('--timeout goes with --server, not --archive');
       const timeoutMs = parseTimeout(args.string('timeout'));
 
       let made: { report: CompatReportBody; source: string };
@@ -185,21 +201,24 @@ async function remoteReport(
 
 /** The report made here from --archive. */
 async function localReport(args: ParsedArgs, io: CommandIo): Promise<{ report: CompatReportBody; source: string }> {
-  const [{ archiveKernelsFromArgs }, { loadBpfObjects }, { compatReport }, { progressView }, { kernelLabel }, { compatReportBody }] = await Promise.all([
-    import('../archive-options.js'),
-    import('../inputs.js'),
-    import('../../coverage/compat.js'),
-    import('../../coverage/progress.js'),
-    import('../../kernels/archive-layout.js'),
-    import('../../coverage/compat-report.js'),
-  ]);
+  const [{ archiveKernelsFromArgs }, { loadBpfObjects }, { compatReport }, { progressView }, { kernelLabel }, { compatReportBody }] =
+    await Promise.all([
+      import('../archive-options.js'),
+      import('../inputs.js'),
+      import('../../coverage/compat.js'),
+      import('../../coverage/progress.js'),
+      import('../../kernels/archive-layout.js'),
+      import('../../coverage/compat-report.js'),
+    ]);
   const filter = kernelFilterFromArgs(args);
   const objects = await loadBpfObjects(args.positionals, io);
   const { kernels, skipped, description } = await archiveKernelsFromArgs(args);
   const progress = progressView(progressStream(io), 'compat');
   let report;
   try {
-    report = await compatReport(kernels, objects, { onProgress: (p) => progress.update(p.done, p.total, p.kernel && kernelLabel(p.kernel)) });
+    report = await compatReport(kernels, objects, {
+      onProgress: (p) => progress.update(p.done, p.total, p.kernel && kernelLabel(p.kernel)),
+    });
   } finally {
     progress.finish();
   }

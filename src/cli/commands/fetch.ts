@@ -43,17 +43,34 @@ The host is identified from /etc/os-release (or /host/etc/os-release when the ho
 root is mounted there), uname -m and uname -r; every part can be given instead.
 Exit status 0 when a layer answered, 1 when none did.`,
     options: {
-      object: { type: 'string', valueName: 'OBJ', multiple: true, description: 'a compiled BPF CO-RE object (or give OBJ... as arguments)' },
+      object: {
+        type: 'string',
+        valueName: 'OBJ',
+        multiple: true,
+        description: 'a compiled BPF CO-RE object (or give OBJ... as arguments)',
+      },
       out: { type: 'string', valueName: 'PATH', description: 'write the BTF to PATH (atomically)' },
       json: { type: 'boolean', description: 'print a JSON report on stdout: which layer answered, why the others did not' },
-      btf: { type: 'string', valueName: 'FILE', description: `layer 1: a BTF file to use (raw, ELF with .BTF or .btf.tar.xz; env ${ENV.btf})` },
+      btf: {
+        type: 'string',
+        valueName: 'FILE',
+        description: `layer 1: a BTF file to use (raw, ELF with .BTF or .btf.tar.xz; env ${ENV.btf})`,
+      },
       dir: { type: 'string', valueName: 'DIR', description: `layer 3: a bundle directory or .tar.gz (env ${ENV.dir})` },
       server: { type: 'string', valueName: 'URL', description: `layer 4: the btfhub-online service (env ${ENV.server})` },
       offline: { type: 'boolean', description: `never ask the service (env ${ENV.offline}=1)` },
       trim: { type: 'boolean', description: 'trim a full kernel BTF found locally (layers 1-3) for OBJ with our codec' },
-      timeout: { type: 'string', valueName: 'SECONDS', description: `bound on the service exchange (default ${DEFAULT_SERVICE_TIMEOUT_MS / 1000})` },
+      timeout: {
+        type: 'string',
+        valueName: 'SECONDS',
+        description: `bound on the service exchange (default ${DEFAULT_SERVICE_TIMEOUT_MS / 1000})`,
+      },
       root: { type: 'string', valueName: 'DIR', description: "the host's filesystem root, e.g. /host in a container (default /)" },
-      distro: { type: 'string', valueName: 'ID', description: 'the distribution instead of os-release (ubuntu, debian, centos, amzn, ...)' },
+      distro: {
+        type: 'string',
+        valueName: 'ID',
+        description: 'the distribution instead of os-release (ubuntu, debian, centos, amzn, ...)',
+      },
       'distro-version': { type: 'string', valueName: 'VER', description: 'the release instead of os-release (22.04, 11, 8, 2, ...)' },
       arch: { type: 'string', valueName: 'ARCH', description: 'the architecture instead of uname -m (x86_64, arm64)' },
       kernel: { type: 'string', valueName: 'RELEASE', description: 'the kernel release instead of uname -r' },
@@ -90,7 +107,10 @@ Exit status 0 when a layer answered, 1 when none did.`,
         host: deps.host,
         client: deps.client,
         timeoutMs,
-        ...(out !== undefined && { out, write: (path: string, data: Uint8Array) => writeCreatingDirectory(path, data, io.writeFileAtomic) }),
+        ...(out !== undefined && {
+          out,
+          write: (path: string, data: Uint8Array) => writeCreatingDirectory(path, data, io.writeFileAtomic),
+        }),
         log: quiet ? undefined : (line) => io.stderr.write(`btfhub fetch: ${line}\n`),
       });
 

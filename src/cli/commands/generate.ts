@@ -22,7 +22,11 @@ kernel types before anything is written. OUT ending in .btf.tar.xz gets BTFHub's
 form (one <release>.btf inside); any other name gets raw BTF. See docs/GENERATE.md.`,
   options: {
     out: { type: 'string', valueName: 'OUT', required: true, description: 'write the BTF to OUT (raw, or .btf.tar.xz), atomically' },
-    kernel: { type: 'string', valueName: 'RELEASE', description: 'the kernel release (uname -r); required for a vmlinux not named vmlinux-RELEASE' },
+    kernel: {
+      type: 'string',
+      valueName: 'RELEASE',
+      description: 'the kernel release (uname -r); required for a vmlinux not named vmlinux-RELEASE',
+    },
     tags: { type: 'boolean', description: 'keep BTF type and decl tags (readable by libbpf 0.6+ only)' },
     timeout: {
       type: 'string',

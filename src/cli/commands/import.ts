@@ -98,7 +98,8 @@ function renderImportSummary(s: ImportSummary): string {
   if (s.invalid.length > 0) {
     lines.push('invalid files (not registered):');
     // Decoding errors already name the file; say it once.
-    for (const { key, reason } of s.invalid) lines.push(`  ${key}: ${reason.startsWith(`${key}: `) ? reason.slice(key.length + 2) : reason}`);
+    for (const { key, reason } of s.invalid)
+      lines.push(`  ${key}: ${reason.startsWith(`${key}: `) ? reason.slice(key.length + 2) : reason}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -44,7 +44,9 @@ Running it twice, or beside a starting \`btfhub serve\`, is safe.`,
         );
         return ExitCode.Ok;
       } catch (error) {
-        throw new CliError(`migrating the catalog (${config.database.kind} ${where}) failed: ${error instanceof Error ? error.message : String(error)}`);
+        throw new CliError(
+          `migrating the catalog (${config.database.kind} ${where}) failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
       } finally {
         await backends.close();
       }

@@ -18,7 +18,12 @@ does, and prints one JSON object per relocation, in file order:
 number), or null with a "reason" when the instruction would be poisoned. A relocation
 libbpf rejects is reported on stderr, ends that object, and makes the exit status 1.`,
   options: {
-    btf: { type: 'string', valueName: 'FULL', required: true, description: 'kernel BTF: raw BTF, an ELF with .BTF, or a BTFHub .btf.tar.xz' },
+    btf: {
+      type: 'string',
+      valueName: 'FULL',
+      required: true,
+      description: 'kernel BTF: raw BTF, an ELF with .BTF, or a BTFHub .btf.tar.xz',
+    },
   },
   positionals: { name: 'OBJ', min: 1 },
   async run(args, io) {

@@ -69,15 +69,24 @@ async function runServeProcess(config: Config, options: ServeProcessOptions): Pr
       const { store, catalog } = await backends.prepare({ serving: true });
       const queue = await backends.jobs();
       if (config.queue.kind === 'redis' && backends.archive !== null) {
-        logger.warn('with REDIS_URL the jobs run in `btfhub worker` processes: they read kernels from the object store, not from --archive');
+        logger.warn(
+          'with REDIS_URL the jobs run in `btfhub worker` processes: they read kernels from the object store, not from --archive',
+        );
       }
-      await registerStartupKernels(config, { archive: backends.archive, serviceStore: backends.serviceStore, catalog, logger, hostKernel: options.hostKernel });
+      await registerStartupKernels(config, {
+        archive: backends.archive,
+        serviceStore: backends.serviceStore,
+        catalog,
+        logger,
+        hostKernel: options.hostKernel,
+      });
       if (stop.isRequested) return ExitCode.Ok;
       await scheduleArchiveSync(queue, config, logger);
 
       const { codec } = backends;
       const metrics = new ServiceMetrics();
-      if (config.queue.kind === 'inline') metrics.setDecodedKernels({ count: () => codec.decodedKernels().count, bytes: () => codec.decodedKernels().bytes });
+      if (config.queue.kind === 'inline')
+        metrics.setDecodedKernels({ count: () => codec.decodedKernels().count, bytes: () => codec.decodedKernels().bytes });
       const sync = { source: config.syncSource ?? null, intervalMs: config.syncIntervalMs };
       const app = await buildApp({ config, store, catalog, queue, codec, logger, metrics, sync });
       const address = await app.listen({ host: config.host, port: config.port }).catch(async (error: unknown) => {
@@ -91,7 +100,11 @@ async function runServeProcess(config: Config, options: ServeProcessOptions): Pr
       stopped = await stopWithinGrace(
         [
           // Stops accepting; in-flight requests finish first.
-          { close: () => app.close(), overdue: 'closing the connections of requests still in flight', cutShort: () => app.server.closeAllConnections() },
+          {
+            close: () => app.close(),
+            overdue: 'closing the connections of requests still in flight',
+            cutShort: () => app.server.closeAllConnections(),
+          },
           // In-process jobs finish; a BullMQ producer disconnects.
           { close: () => queue.close(), overdue: 'jobs still running are abandoned (their requests are retried)' },
         ],

@@ -51,7 +51,11 @@ one deadline, --timeout. Decoding the .tar.xz needs xz on PATH.
 Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service cannot be reached.`,
     options: {
       server: { type: 'string', valueName: 'URL', required: true, description: 'the service, e.g. https://btfhub.staging.example' },
-      timeout: { type: 'string', valueName: 'SECONDS', description: `bound on all the checks together (default ${DEFAULT_SMOKE_TIMEOUT_S})` },
+      timeout: {
+        type: 'string',
+        valueName: 'SECONDS',
+        description: `bound on all the checks together (default ${DEFAULT_SMOKE_TIMEOUT_S})`,
+      },
       object: { type: 'string', valueName: 'OBJ', description: 'a compiled BPF CO-RE object to trim instead of the built-in one' },
     },
     positionals: { name: 'ARG', min: 0, max: 0 },
@@ -72,7 +76,10 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
       const builtIn = objectPath === undefined;
       let object: { name: string; bytes: Uint8Array };
       try {
-        object = objectPath === undefined ? { name: smoke.SMOKE_OBJECT_NAME, bytes: smoke.smokeObject() } : { name: objectPath, bytes: await io.readFile(objectPath) };
+        object =
+          objectPath === undefined
+            ? { name: smoke.SMOKE_OBJECT_NAME, bytes: smoke.smokeObject() }
+            : { name: objectPath, bytes: await io.readFile(objectPath) };
         parseBpfObject(object.bytes, object.name);
       } catch (error) {
         if (!isUserFacingError(error)) throw error;
@@ -108,7 +115,11 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
           if (!(timedOut || error instanceof CheckFailed || error instanceof BtfhubError || isUserFacingError(error))) throw error;
           failed++;
           if (error instanceof BtfhubNetworkError) unreachable = true;
-          const why = timedOut ? `no answer within --timeout ${timeoutMs / 1000} s` : error instanceof Error ? error.message : String(error);
+          const why = timedOut
+            ? `no answer within --timeout ${timeoutMs / 1000} s`
+            : error instanceof Error
+              ? error.message
+              : String(error);
           io.stdout.write(`FAIL  ${name.padEnd(width)}  ${why}\n`);
           return undefined;
         }
@@ -120,7 +131,9 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
 
       await check('readyz', async () => {
         const body = await client.ready({ signal });
-        const checks = Object.entries(body.checks).map(([name, c]) => `${name} ${c.ok ? 'ok' : 'failing'}`).join(', ');
+        const checks = Object.entries(body.checks)
+          .map(([name, c]) => `${name} ${c.ok ? 'ok' : 'failing'}`)
+          .join(', ');
         return { value: body, detail: `GET /readyz: ${checks || 'ready'}` };
       });
       if (unreachable) {
@@ -131,7 +144,10 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
       const kernel = await check('kernels', async () => {
         const list = await client.listKernels({ limit: 1 }, { signal });
         const first = list.items[0];
-        if (first === undefined) throw new CheckFailed('GET /api/v1/kernels: the service serves no kernel (load some: btfhub import, POST /api/v1/kernels, or a sync)');
+        if (first === undefined)
+          throw new CheckFailed(
+            'GET /api/v1/kernels: the service serves no kernel (load some: btfhub import, POST /api/v1/kernels, or a sync)',
+          );
         return { value: first, detail: `GET /api/v1/kernels: ${list.total} kernels; using ${label(first)}` };
       });
 
@@ -142,7 +158,10 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
           const result = await client.trim([object], kernel, { signal, timeoutMs });
           const { types, resolved } = decodeAndResolve(result.btf, 'POST /api/v1/btf');
           const how = result.jobId !== undefined ? `job ${result.jobId}` : result.cache === 'hit' ? 'cache hit' : 'answered at once';
-          return { value: result, detail: `POST /api/v1/btf: ${result.btf.length} bytes of BTF, ${types} types, ${resolved} of ${relocations} relocations resolve (${how})` };
+          return {
+            value: result,
+            detail: `POST /api/v1/btf: ${result.btf.length} bytes of BTF, ${types} types, ${resolved} of ${relocations} relocations resolve (${how})`,
+          };
         });
       }
 
@@ -155,12 +174,25 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
           try {
             btf = await readKernelBtfFile(answer.archive, `${kernel.kernel_version}.btf.tar.xz`);
           } catch (error) {
-            throw new CheckFailed(`POST /api/v1/customize: the answer is not a .tar.xz holding BTF: ${error instanceof Error ? error.message : String(error)}`);
+            throw new CheckFailed(
+              `POST /api/v1/customize: the answer is not a .tar.xz holding BTF: ${error instanceof Error ? error.message : String(error)}`,
+            );
           }
           const { types } = decodeAndResolve(btf, 'POST /api/v1/customize');
-          const same = trimmed === undefined ? '' : Buffer.compare(Buffer.from(btf), Buffer.from(trimmed.btf)) === 0 ? ', the same BTF as POST /api/v1/btf' : '';
-          if (trimmed !== undefined && same === '') throw new CheckFailed('POST /api/v1/customize: its BTF differs from the one POST /api/v1/btf answered for the same object and kernel');
-          return { value: btf, detail: `POST /api/v1/customize: ${answer.archive.length}-byte .tar.xz, ${btf.length} bytes of BTF, ${types} types${same}` };
+          const same =
+            trimmed === undefined
+              ? ''
+              : Buffer.compare(Buffer.from(btf), Buffer.from(trimmed.btf)) === 0
+                ? ', the same BTF as POST /api/v1/btf'
+                : '';
+          if (trimmed !== undefined && same === '')
+            throw new CheckFailed(
+              'POST /api/v1/customize: its BTF differs from the one POST /api/v1/btf answered for the same object and kernel',
+            );
+          return {
+            value: btf,
+            detail: `POST /api/v1/customize: ${answer.archive.length}-byte .tar.xz, ${btf.length} bytes of BTF, ${types} types${same}`,
+          };
         });
       }
 
@@ -184,12 +216,16 @@ Exit status: 0 every check passed, 1 a check failed, 2 usage, or the service can
             },
           });
         } catch (error) {
-          throw new CheckFailed(`${route}: the object's relocations fail on the answer: ${error instanceof Error ? error.message : String(error)}`);
+          throw new CheckFailed(
+            `${route}: the object's relocations fail on the answer: ${error instanceof Error ? error.message : String(error)}`,
+          );
         }
         // The built-in object resolves on every kernel; an object of the user's may have
         // relocations that resolve nowhere (guarded by bpf_core_field_exists): counted, not failed.
         if (builtIn && unresolved.length > 0) {
-          throw new CheckFailed(`${route}: ${unresolved.length} relocations do not resolve in the answer (${unresolved.slice(0, 3).join(', ')})`);
+          throw new CheckFailed(
+            `${route}: ${unresolved.length} relocations do not resolve in the answer (${unresolved.slice(0, 3).join(', ')})`,
+          );
         }
         return { types: btf.typeCount - 1, resolved: relocations - unresolved.length };
       }

@@ -15,7 +15,12 @@ Without --out the BTF goes to stdout (not to a terminal). A relocation bpftool a
 fails the whole run, as in bpftool, unless --skip-failing is given: then each such relocation
 is reported on stderr and left out.`,
   options: {
-    btf: { type: 'string', valueName: 'FULL', required: true, description: 'kernel BTF: raw BTF, an ELF with .BTF, or a BTFHub .btf.tar.xz' },
+    btf: {
+      type: 'string',
+      valueName: 'FULL',
+      required: true,
+      description: 'kernel BTF: raw BTF, an ELF with .BTF, or a BTFHub .btf.tar.xz',
+    },
     out: { type: 'string', valueName: 'OUT', description: 'write the trimmed BTF to OUT (atomically: temp file, then rename)' },
     'skip-failing': { type: 'boolean', description: 'report relocations bpftool aborts on and go on without them' },
   },
@@ -23,7 +28,8 @@ is reported on stderr and left out.`,
   async run(args, io) {
     const out = args.string('out');
     // Checked before the work: trimming a kernel takes a while, and the answer would be lost.
-    if (out === undefined && io.stdoutIsTTY) throw new CliError('refusing to write binary BTF to a terminal; use --out OUT or redirect stdout');
+    if (out === undefined && io.stdoutIsTTY)
+      throw new CliError('refusing to write binary BTF to a terminal; use --out OUT or redirect stdout');
     const target = await loadBtfFile(args.required('btf'), io);
     const objects = await loadBpfObjects(args.positionals, io);
     const skipped = (error: Error) => io.stderr.write(`btfhub trim: skipped: ${error.message}\n`);

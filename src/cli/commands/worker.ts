@@ -41,7 +41,9 @@ export async function runWorkerProcess(config: Config, options: WorkerProcessOpt
   const { logger } = options;
   const exit = options.exit ?? ((code: number) => process.exit(code));
   if (config.queue.kind !== 'redis') {
-    throw new CliError('REDIS_URL is not set: `btfhub worker` takes jobs from Redis. Without Redis, `btfhub serve` runs the jobs in-process.');
+    throw new CliError(
+      'REDIS_URL is not set: `btfhub worker` takes jobs from Redis. Without Redis, `btfhub serve` runs the jobs in-process.',
+    );
   }
   const { prefix } = config.queue;
   logger.info({ config: redactConfig(config) }, 'btfhub worker configuration');

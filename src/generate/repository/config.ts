@@ -23,7 +23,10 @@ const MiB = 1024 * 1024;
 
 const name = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a name of letters, digits, . _ - (at most 64)');
 const httpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
-const pathSegment = z.string().regex(/^[A-Za-z0-9._+~-]+$/, 'a path segment of letters, digits, . _ + ~ -').refine((s) => s !== '.' && s !== '..', 'not . or ..');
+const pathSegment = z
+  .string()
+  .regex(/^[A-Za-z0-9._+~-]+$/, 'a path segment of letters, digits, . _ + ~ -')
+  .refine((s) => s !== '.' && s !== '..', 'not . or ..');
 
 /** A Debian/Ubuntu archive: `BASE/dists/SUITE/COMPONENT/binary-ARCH/Packages{.xz,.gz}`, packages at `BASE/Filename`. */
 export const debRepositorySchema = z.object({
@@ -51,13 +54,33 @@ export const generateConfigSchema = z
       .default([])
       .refine((repos) => new Set(repos.map((r) => r.name)).size === repos.length, 'repository names must be unique'),
     /** A debug package download: Ubuntu's dbgsym .ddebs reach ~1.2 GB. */
-    maxDownloadBytes: z.number().int().positive().default(4 * GiB),
-    downloadTimeoutMs: z.number().int().positive().default(60 * 60_000),
+    maxDownloadBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(4 * GiB),
+    downloadTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(60 * 60_000),
     /** A repository index (Packages, primary.xml), decompressed: tens of MB for a large suite. */
-    maxIndexBytes: z.number().int().positive().default(512 * MiB),
-    indexTimeoutMs: z.number().int().positive().default(5 * 60_000),
+    maxIndexBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(512 * MiB),
+    indexTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5 * 60_000),
     /** How long a kernel that failed is answered from the negative cache before it is tried again. */
-    failureRetryMs: z.number().int().nonnegative().default(6 * 60 * 60_000),
+    failureRetryMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(6 * 60 * 60_000),
   })
   .strict();
 

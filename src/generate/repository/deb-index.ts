@@ -62,7 +62,8 @@ function parseStanza(stanza: string, where: string): DebIndexEntry {
     throw new GenerateError('INDEX', `${where}: package ${pkg} has an unsafe Filename '${filename}'`);
   }
   const size = Number(need('Size'));
-  if (!Number.isSafeInteger(size) || size < 0) throw new GenerateError('INDEX', `${where}: package ${pkg} has a bad Size '${fields.get('size')}'`);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new GenerateError('INDEX', `${where}: package ${pkg} has a bad Size '${fields.get('size')}'`);
   const sha256 = need('SHA256').toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new GenerateError('INDEX', `${where}: package ${pkg} has a bad SHA256 '${sha256}'`);
   return { package: pkg, version: need('Version'), architecture: need('Architecture'), filename, size, sha256 };

@@ -34,7 +34,11 @@ export interface FindOptions {
   onProgress?: (message: string) => void;
 }
 
-export async function findDebugPackage(release: string, repositories: readonly DebugRepository[], options: FindOptions): Promise<DebugPackage> {
+export async function findDebugPackage(
+  release: string,
+  repositories: readonly DebugRepository[],
+  options: FindOptions,
+): Promise<DebugPackage> {
   if (repositories.length === 0) {
     throw new GenerateError('NOT_FOUND', `no debug package repositories are configured, so kernel ${release} cannot be looked up`);
   }
@@ -146,11 +150,15 @@ async function fetchFirstIndex(urls: readonly string[], options: FindOptions): P
 async function decompressIndex(bytes: Uint8Array, url: string, options: FindOptions): Promise<string> {
   const sniffed = sniffCompression(bytes);
   const suffix = /\.(gz|xz|zst|bz2)$/.exec(url)?.[1];
-  const named = suffix === undefined ? undefined : ({ gz: 'gzip', xz: 'xz', zst: 'zstd', bz2: 'bzip2' } as const)[suffix as 'gz' | 'xz' | 'zst' | 'bz2'];
+  const named =
+    suffix === undefined
+      ? undefined
+      : ({ gz: 'gzip', xz: 'xz', zst: 'zstd', bz2: 'bzip2' } as const)[suffix as 'gz' | 'xz' | 'zst' | 'bz2'];
   if (named !== undefined && sniffed !== named) {
     throw new GenerateError('CORRUPT', `${url}: not ${named} data (${sniffed ? `${sniffed} data` : 'no known compression magic'})`);
   }
-  if (sniffed === 'bzip2' || sniffed === 'lzma') throw new GenerateError('UNSUPPORTED', `${url}: ${sniffed}-compressed indexes are not supported`);
+  if (sniffed === 'bzip2' || sniffed === 'lzma')
+    throw new GenerateError('UNSUPPORTED', `${url}: ${sniffed}-compressed indexes are not supported`);
   const compression: Compression = sniffed ?? 'none';
   const chunks: Uint8Array[] = [];
   const source = (async function* () {

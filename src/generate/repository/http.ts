@@ -45,7 +45,8 @@ export interface DownloadOptions extends FetchBounds {
 /** Downloads `url` to `path`, counting and hashing as it streams; deletes it unless it verifies. */
 export async function downloadVerified(url: string, path: string, options: DownloadOptions): Promise<VerifiedDownload> {
   const expected = options.sha256.toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(expected)) throw new GenerateError('INDEX', `${url}: the index's SHA256 '${options.sha256}' is not 64 hex digits`);
+  if (!/^[0-9a-f]{64}$/.test(expected))
+    throw new GenerateError('INDEX', `${url}: the index's SHA256 '${options.sha256}' is not 64 hex digits`);
   const maxBytes = options.expectedBytes !== undefined ? Math.min(options.maxBytes, options.expectedBytes) : options.maxBytes;
   const hash = createHash('sha256');
   const out = createWriteStream(path, { flags: 'wx' });
@@ -57,14 +58,20 @@ export async function downloadVerified(url: string, path: string, options: Downl
       if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
     }).catch((err: unknown) => {
       // The index said how big it is: more than that is the index's size bound, not ours.
-      if (err instanceof GenerateError && err.code === 'LIMIT' && options.expectedBytes !== undefined && options.expectedBytes < options.maxBytes) {
+      if (
+        err instanceof GenerateError &&
+        err.code === 'LIMIT' &&
+        options.expectedBytes !== undefined &&
+        options.expectedBytes < options.maxBytes
+      ) {
         throw new GenerateError('CHECKSUM', `${url}: more than the ${options.expectedBytes} bytes the index gives`);
       }
       throw err;
     });
     out.end();
     await finished(out);
-    if (status === undefined) throw new GenerateError('DOWNLOAD', `GET ${url}: 404 Not Found (the index lists a package the repository does not have)`);
+    if (status === undefined)
+      throw new GenerateError('DOWNLOAD', `GET ${url}: 404 Not Found (the index lists a package the repository does not have)`);
     if (options.expectedBytes !== undefined && bytes !== options.expectedBytes) {
       throw new GenerateError('CHECKSUM', `${url}: ${bytes} bytes downloaded, the index gives ${options.expectedBytes}`);
     }
@@ -79,7 +86,11 @@ export async function downloadVerified(url: string, path: string, options: Downl
 }
 
 /** GETs `url`, handing each chunk to `onChunk`; undefined on 404/410. Bounded by `bounds`. */
-async function fetchBody(url: string, bounds: FetchBounds, onChunk: (chunk: Uint8Array) => void | Promise<void>): Promise<number | undefined> {
+async function fetchBody(
+  url: string,
+  bounds: FetchBounds,
+  onChunk: (chunk: Uint8Array) => void | Promise<void>,
+): Promise<number | undefined> {
   const timeout = AbortSignal.timeout(bounds.timeoutMs);
   const signal = bounds.signal ? AbortSignal.any([bounds.signal, timeout]) : timeout;
   const doFetch = bounds.fetch ?? fetch;

@@ -38,8 +38,13 @@ export function parseRepomd(xml: string, where: string): RepomdPrimary {
     const href = /<location\s+(?:[^>]*\s)?href="([^"]+)"/.exec(body);
     const size = /<size>\s*(\d+)\s*<\/size>/.exec(body);
     if (!href) throw new GenerateError('INDEX', `${where}: the primary entry has no location`);
-    if (!checksum) throw new GenerateError('INDEX', `${where}: the primary entry has no sha256 checksum (other checksum types are not trusted)`);
-    return { href: checkedHref(decodeXml(href[1]!), where), sha256: checksum[2]!.toLowerCase(), ...(size ? { size: Number(size[1]) } : {}) };
+    if (!checksum)
+      throw new GenerateError('INDEX', `${where}: the primary entry has no sha256 checksum (other checksum types are not trusted)`);
+    return {
+      href: checkedHref(decodeXml(href[1]!), where),
+      sha256: checksum[2]!.toLowerCase(),
+      ...(size ? { size: Number(size[1]) } : {}),
+    };
   }
   throw new GenerateError('INDEX', `${where}: no <data type="primary"> entry`);
 }

@@ -51,7 +51,11 @@ export function requireAdmin(config: AdminAuthConfig): preHandlerAsyncHookHandle
     const given = bearerToken(request.headers.authorization);
     if (given === null || !adminTokenMatches(configured, given)) {
       reply.header('www-authenticate', 'Bearer realm="btfhub-admin"');
-      throw new ApiError(401, 'unauthorized', given === null ? 'an admin token is required: Authorization: Bearer <token>' : 'the admin token is not valid');
+      throw new ApiError(
+        401,
+        'unauthorized',
+        given === null ? 'an admin token is required: Authorization: Bearer <token>' : 'the admin token is not valid',
+      );
     }
   };
 }

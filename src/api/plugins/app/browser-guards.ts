@@ -47,7 +47,12 @@ export const browserGuards = fp(
       if (url === undefined || !isRateLimitedRoute(request.method, url)) return;
       if (allowed.has(origin) || origin === ownOrigin(request)) return;
       const shown = JSON.stringify(origin.length > 200 ? `${origin.slice(0, 200)}...` : origin);
-      throw new ApiError(403, 'forbidden_origin', `requests from the web origin ${shown} may not use this route (BTFHUB_ALLOWED_ORIGINS lists the origins allowed)`, 'Origin');
+      throw new ApiError(
+        403,
+        'forbidden_origin',
+        `requests from the web origin ${shown} may not use this route (BTFHUB_ALLOWED_ORIGINS lists the origins allowed)`,
+        'Origin',
+      );
     });
   },
   { name: 'btfhub-browser-guards' },

@@ -8,7 +8,13 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** The original's routes (src/api/routes/api/v1/compat.ts, routes/monitoring.ts). */
-export const COMPAT_PATHS: readonly string[] = ['/api/v1/list', '/api/v1/download', '/api/v1/customize', '/monitoring/health', '/monitoring/metrics'];
+export const COMPAT_PATHS: readonly string[] = [
+  '/api/v1/list',
+  '/api/v1/download',
+  '/api/v1/customize',
+  '/monitoring/health',
+  '/monitoring/metrics',
+];
 
 export const compatRedirects = fp(
   async (app: FastifyInstance) => {
@@ -18,7 +24,10 @@ export const compatRedirects = fp(
       const path = query < 0 ? request.url : request.url.slice(0, query);
       if (!slashed.has(path)) return;
       const target = path.slice(0, -1) + (query < 0 ? '' : request.url.slice(query));
-      return reply.code(request.method === 'GET' ? 301 : 307).header('location', target).send();
+      return reply
+        .code(request.method === 'GET' ? 301 : 307)
+        .header('location', target)
+        .send();
     });
   },
   { name: 'btfhub-compat-redirects' },

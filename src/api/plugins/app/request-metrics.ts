@@ -19,7 +19,12 @@ export const requestMetrics = fp(
     });
     app.addHook('onResponse', async (request, reply) => {
       if (!inflight.delete(request)) return;
-      metrics.requestFinished({ method: request.method, route: routeOf(request), status: reply.statusCode, seconds: reply.elapsedTime / 1000 });
+      metrics.requestFinished({
+        method: request.method,
+        route: routeOf(request),
+        status: reply.statusCode,
+        seconds: reply.elapsedTime / 1000,
+      });
     });
     // A client gone before its answer is no longer in flight (and has no status to count).
     app.addHook('onRequestAbort', async (request) => {

@@ -13,7 +13,8 @@ function zodIssueToApiError(error: z.ZodError, input: unknown): ApiError {
   const issue = error.issues[0];
   const field = issue?.path.map(String).join('.') ?? '';
   const topField = issue?.path[0];
-  const given = typeof input === 'object' && input !== null && topField !== undefined ? (input as Record<PropertyKey, unknown>)[topField] : undefined;
+  const given =
+    typeof input === 'object' && input !== null && topField !== undefined ? (input as Record<PropertyKey, unknown>)[topField] : undefined;
   if (issue?.code === 'invalid_type' && given === undefined) {
     return new ApiError(400, 'missing_field', `${field} is required`, field);
   }

@@ -110,7 +110,11 @@ export const rateLimiting = fp(
       skipOnError: true,
       ...(redis !== undefined && { redis, nameSpace: `${options.redis!.prefix}:ratelimit:` }),
       errorResponseBuilder: (_request, context) =>
-        new ApiError(429, 'rate_limited', `more than ${context.max} requests in ${Math.round(options.windowMs / 1000)} s from this client; retry in ${context.after}`),
+        new ApiError(
+          429,
+          'rate_limited',
+          `more than ${context.max} requests in ${Math.round(options.windowMs / 1000)} s from this client; retry in ${context.after}`,
+        ),
     });
 
     // The routes charged on work: one limiter each (its own budget, as the other routes have).
@@ -127,10 +131,19 @@ export const rateLimiting = fp(
     };
     const seconds = Math.round(options.windowMs / 1000);
     const refuse = (reply: FastifyReply, status: { ttlInSeconds: number }) => {
-      reply.header('x-ratelimit-limit', String(options.max)).header('x-ratelimit-remaining', '0').header('x-ratelimit-reset', String(status.ttlInSeconds));
-      return new ApiError(429, 'rate_limited', `more than ${options.max} trims in ${seconds} s from this client (cached answers are not counted); retry in ${status.ttlInSeconds} s`, undefined, {
-        headers: { 'retry-after': String(Math.max(1, status.ttlInSeconds)) },
-      });
+      reply
+        .header('x-ratelimit-limit', String(options.max))
+        .header('x-ratelimit-remaining', '0')
+        .header('x-ratelimit-reset', String(status.ttlInSeconds));
+      return new ApiError(
+        429,
+        'rate_limited',
+        `more than ${options.max} trims in ${seconds} s from this client (cached answers are not counted); retry in ${status.ttlInSeconds} s`,
+        undefined,
+        {
+          headers: { 'retry-after': String(Math.max(1, status.ttlInSeconds)) },
+        },
+      );
     };
     // The reply of each request of those routes, for the headers a charge sets.
     const replies = new WeakMap<FastifyRequest, FastifyReply>();

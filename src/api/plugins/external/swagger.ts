@@ -24,7 +24,12 @@ export const apiDocs = fp(
     // "Try it out" against this service, so no other site may frame it (clickjacking).
     await app.register(swaggerUi, { routePrefix: DOCS_PREFIX, logLevel: 'warn', staticCSP: true });
     app.addHook('onSend', async (request, reply, payload) => {
-      if (!request.url.startsWith(DOCS_PREFIX) || request.url.startsWith(`${DOCS_PREFIX}/json`) || request.url.startsWith(`${DOCS_PREFIX}/yaml`)) return payload;
+      if (
+        !request.url.startsWith(DOCS_PREFIX) ||
+        request.url.startsWith(`${DOCS_PREFIX}/json`) ||
+        request.url.startsWith(`${DOCS_PREFIX}/yaml`)
+      )
+        return payload;
       const csp = reply.getHeader('content-security-policy');
       const base = typeof csp === 'string' ? csp : DOCS_CSP;
       // Served over plain http on 127.0.0.1 by default: an upgrade would break the page's own requests.

@@ -135,7 +135,11 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
     const trim = remembered === undefined ? await services.catalog.getTrim(objectsHash, kernel, kernelSha256) : null;
     const sha256 = remembered?.sha256 ?? trim?.resultSha256;
     if (sha256 === undefined) {
-      throw new ApiError(404, 'trim_not_found', `no trimmed BTF for objects ${objectsHash} and kernel ${kernelLabel(kernel)}; POST /api/v1/btf builds it`);
+      throw new ApiError(
+        404,
+        'trim_not_found',
+        `no trimmed BTF for objects ${objectsHash} and kernel ${kernelLabel(kernel)}; POST /api/v1/btf builds it`,
+      );
     }
     const etag = etagOf(sha256);
     if (ifNoneMatchMatches(request.headers['if-none-match'], etag)) {
@@ -148,7 +152,11 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
       if (read.state === 'damaged') {
         // Never sent: the objects are not at hand here, so a POST of them builds it again (and its job replaces the copy).
         reportDamage({ kind: 'trim_result', key: trim.resultKey, expected: trim.resultSha256, actual: read.actual, action: 'refused' });
-        throw new ApiError(404, 'trim_not_found', `the stored trimmed BTF for objects ${objectsHash} is damaged; POST /api/v1/btf builds it again`);
+        throw new ApiError(
+          404,
+          'trim_not_found',
+          `the stored trimmed BTF for objects ${objectsHash} is damaged; POST /api/v1/btf builds it again`,
+        );
       }
       if (read.state === 'ok') {
         btf = read.bytes;
@@ -156,7 +164,11 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
       }
     }
     if (btf === undefined) {
-      throw new ApiError(404, 'trim_not_found', `the trimmed BTF for objects ${objectsHash} is no longer stored; POST /api/v1/btf builds it again`);
+      throw new ApiError(
+        404,
+        'trim_not_found',
+        `the trimmed BTF for objects ${objectsHash} is no longer stored; POST /api/v1/btf builds it again`,
+      );
     }
     await countHit(services, objectsHash, kernel, kernelSha256);
     services.metrics.recordTrim('hit');

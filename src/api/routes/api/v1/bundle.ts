@@ -45,7 +45,10 @@ BTFHUB_REQUEST_WAIT_MS, otherwise 202 with the job's URL; \`GET /api/v1/jobs/{id
 shows its progress and, once completed, \`result.url\`, where the archive is.
 `,
   request: {
-    body: { required: true, content: { 'multipart/form-data': { schema: CoverageUpload, encoding: { object: { contentType: 'application/octet-stream' } } } } },
+    body: {
+      required: true,
+      content: { 'multipart/form-data': { schema: CoverageUpload, encoding: { object: { contentType: 'application/octet-stream' } } } },
+    },
   },
   responses: {
     '200': response('Bundle'),

@@ -44,7 +44,10 @@ shows its progress (kernels done of total) and, once completed, \`result.url\`, 
 the report is. The same objects and filter over the same kernels are one job.
 `,
   request: {
-    body: { required: true, content: { 'multipart/form-data': { schema: CoverageUpload, encoding: { object: { contentType: 'application/octet-stream' } } } } },
+    body: {
+      required: true,
+      content: { 'multipart/form-data': { schema: CoverageUpload, encoding: { object: { contentType: 'application/octet-stream' } } } },
+    },
   },
   responses: {
     '200': REPORT,
@@ -75,7 +78,8 @@ export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
   /** The stored report of a finished job, sent as is. */
   async function sendReport(reply: FastifyReply, jobId: string): Promise<FastifyReply> {
     const report = await services.store.get(compatReportKey(jobId));
-    if (report === null) throw new ApiError(404, 'job_not_found', `the report of job ${jobId} is no longer stored; POST /api/v1/compat makes it again`);
+    if (report === null)
+      throw new ApiError(404, 'job_not_found', `the report of job ${jobId} is no longer stored; POST /api/v1/compat makes it again`);
     return reply.type('application/json; charset=utf-8').header('x-btfhub-job', jobId).send(Buffer.from(report));
   }
 

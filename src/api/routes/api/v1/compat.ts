@@ -131,9 +131,11 @@ export async function compatRoutes(app: FastifyInstance): Promise<void> {
     const upload = await readUpload(request, { fileFields: ['bpf'], textFields: [], rejectUnknown: false, decompress: true });
     if (upload.files.length === 0) throw missingField('bpf', 'the BPF object is required, as a file part named "bpf"');
     const objects = upload.files.map(uploadedObject);
-    const answer = await trimOrGenerate(services, kernel, objects, compatWaitMs(services), () => request.chargeWork()).catch((error: unknown) => {
-      throw asBpfField(error);
-    });
+    const answer = await trimOrGenerate(services, kernel, objects, compatWaitMs(services), () => request.chargeWork()).catch(
+      (error: unknown) => {
+        throw asBpfField(error);
+      },
+    );
     if (answer.kind === 'pending') throw stillWorking(`the trim for ${kernelLabel(kernel)} (job ${answer.jobId})`);
     const archive = await makeBtfTarXz(answer.kernel.kernel, answer.btf);
     reply.header('x-btfhub-kernel', kernelLabel(answer.kernel)).header('x-btfhub-objects-hash', answer.objectsHash);
@@ -170,7 +172,11 @@ async function kernelOrGenerated(services: AppServices, ref: KernelRef): Promise
   await services.queue.enqueue('generate', id, { kind: 'generate', kernel: ref });
   const status = await services.queue.waitFor('generate', id, compatWaitMs(services));
   if (status.state === 'failed') {
-    throw new ApiError(404, 'kernel_not_found', `no BTF for kernel ${kernelLabel(ref)}, and it could not be generated: ${status.error?.message ?? 'unknown error'}`);
+    throw new ApiError(
+      404,
+      'kernel_not_found',
+      `no BTF for kernel ${kernelLabel(ref)}, and it could not be generated: ${status.error?.message ?? 'unknown error'}`,
+    );
   }
   if (status.state !== 'completed') throw stillWorking(`the generation of ${kernelLabel(ref)} (job ${id})`);
   return requireKernel(services.catalog, ref);

@@ -26,7 +26,11 @@ const CSV_TYPE = 'text/csv';
 
 /** The Accept header of routes that answer JSON or CSV. */
 const AcceptCsv = z.object({
-  Accept: z.string().optional().default(JSON_TYPE).openapi({ description: '`text/csv` for CSV; JSON otherwise.', examples: [CSV_TYPE, JSON_TYPE] }),
+  Accept: z
+    .string()
+    .optional()
+    .default(JSON_TYPE)
+    .openapi({ description: '`text/csv` for CSV; JSON otherwise.', examples: [CSV_TYPE, JSON_TYPE] }),
 });
 
 const getCoverageOperation = defineOperation({
@@ -52,7 +56,8 @@ service made itself from a debug package (the rest come from an archive). JSON, 
         [CSV_TYPE]: {
           schema: {
             type: 'string',
-            description: 'Header `distro,distro_version,arch,kernels,oldest_kernel,newest_kernel,last_added,last_added_kernel,failed,hasbtf`, a row per entry.',
+            description:
+              'Header `distro,distro_version,arch,kernels,oldest_kernel,newest_kernel,last_added,last_added_kernel,failed,hasbtf`, a row per entry.',
           },
         },
       },
@@ -80,7 +85,8 @@ const getCoverageGroupOperation = defineOperation({
         [CSV_TYPE]: {
           schema: {
             type: 'string',
-            description: 'Header `kernel_version,status,format,size,sha256,added_at`; `status` is `btf`, or the marker (`failed`, `hasbtf`).',
+            description:
+              'Header `kernel_version,status,format,size,sha256,added_at`; `status` is `btf`, or the marker (`failed`, `hasbtf`).',
           },
         },
       },
@@ -138,10 +144,23 @@ export function coverageOf(
   markers: readonly KernelMarkerRecord[],
   provenance: ReadonlyMap<string, KernelProvenance> = new Map(),
 ): CoverageBody {
-  const groups = new Map<string, { ref: { distro: string; distroVersion: string; arch: string }; kernels: KernelRecord[]; generated: number; failed: number; hasbtf: number }>();
+  const groups = new Map<
+    string,
+    {
+      ref: { distro: string; distroVersion: string; arch: string };
+      kernels: KernelRecord[];
+      generated: number;
+      failed: number;
+      hasbtf: number;
+    }
+  >();
   const group = (r: { distro: string; distroVersion: string; arch: string }) => {
     let g = groups.get(groupKey(r));
-    if (g === undefined) groups.set(groupKey(r), (g = { ref: { distro: r.distro, distroVersion: r.distroVersion, arch: r.arch }, kernels: [], generated: 0, failed: 0, hasbtf: 0 }));
+    if (g === undefined)
+      groups.set(
+        groupKey(r),
+        (g = { ref: { distro: r.distro, distroVersion: r.distroVersion, arch: r.arch }, kernels: [], generated: 0, failed: 0, hasbtf: 0 }),
+      );
     return g;
   };
   const isGenerated = (k: KernelRecord) => provenance.get(kernelLabel(k))?.kernelSha256 === k.sha256;
@@ -165,7 +184,9 @@ export function coverageOf(
       };
       if (g.kernels.length > 0) {
         const byVersion = g.kernels.map((k) => k.kernel).sort(compareKernelVersions);
-        const last = g.kernels.reduce((a, b) => (b.addedAt > a.addedAt || (b.addedAt.getTime() === a.addedAt.getTime() && compareKernelVersions(b.kernel, a.kernel) > 0) ? b : a));
+        const last = g.kernels.reduce((a, b) =>
+          b.addedAt > a.addedAt || (b.addedAt.getTime() === a.addedAt.getTime() && compareKernelVersions(b.kernel, a.kernel) > 0) ? b : a,
+        );
         entry.oldest_kernel = byVersion[0]!;
         entry.newest_kernel = byVersion.at(-1)!;
         entry.last_added = last.addedAt.toISOString();
@@ -204,52 +225,81 @@ export async function coverageRoutes(app: FastifyInstance): Promise<void> {
 
   addRoute(app, getCoverageOperation, {}, async (request, reply) => {
     const [kernels, markers, provenance] = await Promise.all([
-      matchingKernels(services.catalog, {}), allMarkers(services.catalog, {}), provenanceByKernel(services.catalog, {}),
+      matchingKernels(services.catalog, {}),
+      allMarkers(services.catalog, {}),
+      provenanceByKernel(services.catalog, {}),
     ]);
     const body = coverageOf(kernels, markers, provenance);
     reply.header('vary', 'Accept');
     if (negotiate(request.headers.accept, [JSON_TYPE, CSV_TYPE], JSON_TYPE) === CSV_TYPE) {
-      const header = ['distro', 'distro_version', 'arch', 'kernels', 'oldest_kernel', 'newest_kernel', 'last_added', 'last_added_kernel', 'failed', 'hasbtf'];
+      const header = [
+        'distro',
+        'distro_version',
+        'arch',
+        'kernels',
+        'oldest_kernel',
+        'newest_kernel',
+        'last_added',
+        'last_added_kernel',
+        'failed',
+        'hasbtf',
+      ];
       const rows = body.items.map((g) => [
-        g.distro, g.distro_version, g.arch, g.kernels, g.oldest_kernel, g.newest_kernel, g.last_added, g.last_added_kernel, g.markers.failed, g.markers.hasbtf,
+        g.distro,
+        g.distro_version,
+        g.arch,
+        g.kernels,
+        g.oldest_kernel,
+        g.newest_kernel,
+        g.last_added,
+        g.last_added_kernel,
+        g.markers.failed,
+        g.markers.hasbtf,
       ]);
       return sendCsv(reply, toCsv(header, rows), 'coverage.csv');
     }
     return body;
   });
 
-  addRoute(app, getCoverageGroupOperation, {},
-    async (request, reply) => {
-      const distro = normalizeDistro(request.params.distro);
-      const filter: KernelFilter = {
-        distro,
-        distroVersion: normalizeDistroVersion(distro, request.params.distro_version),
-        arch: normalizeArch(request.params.arch),
-      };
-      const [kernels, markers, provenance] = await Promise.all([
-        matchingKernels(services.catalog, filter), allMarkers(services.catalog, filter), provenanceByKernel(services.catalog, filter),
-      ]);
-      const label = `${filter.distro}/${filter.distroVersion}/${filter.arch}`;
-      if (kernels.length === 0 && markers.length === 0) {
-        throw new ApiError(404, 'kernel_not_found', `no kernels for ${label} (GET /api/v1/coverage lists what there is)`);
-      }
-      kernels.sort((a, b) => compareKernelVersions(a.kernel, b.kernel));
-      markers.sort((a, b) => compareKernelVersions(a.kernel, b.kernel) || cmp(a.marker, b.marker));
-      reply.header('vary', 'Accept');
-      if (negotiate(request.headers.accept, [JSON_TYPE, CSV_TYPE], JSON_TYPE) === CSV_TYPE) {
-        const rows = [
-          ...kernels.map((k) => { const i = kernelInfo(k, provenance.get(kernelLabel(k))); return [i.kernel_version, 'btf', i.format, i.size, i.sha256, i.added_at]; }),
-          ...markers.map((m) => [m.kernel, m.marker, '', '', '', m.recordedAt.toISOString()]),
-        ];
-        return sendCsv(reply, toCsv(['kernel_version', 'status', 'format', 'size', 'sha256', 'added_at'], rows), `${label.replace(/\//g, '_')}.csv`);
-      }
-      return {
-        distro: filter.distro,
-        distro_version: filter.distroVersion,
-        arch: filter.arch,
-        items: kernels.map((k) => kernelInfo(k, provenance.get(kernelLabel(k)))),
-        markers: markers.map((m) => ({ kernel_version: m.kernel, marker: m.marker })),
-      };
-    },
-  );
+  addRoute(app, getCoverageGroupOperation, {}, async (request, reply) => {
+    const distro = normalizeDistro(request.params.distro);
+    const filter: KernelFilter = {
+      distro,
+      distroVersion: normalizeDistroVersion(distro, request.params.distro_version),
+      arch: normalizeArch(request.params.arch),
+    };
+    const [kernels, markers, provenance] = await Promise.all([
+      matchingKernels(services.catalog, filter),
+      allMarkers(services.catalog, filter),
+      provenanceByKernel(services.catalog, filter),
+    ]);
+    const label = `${filter.distro}/${filter.distroVersion}/${filter.arch}`;
+    if (kernels.length === 0 && markers.length === 0) {
+      throw new ApiError(404, 'kernel_not_found', `no kernels for ${label} (GET /api/v1/coverage lists what there is)`);
+    }
+    kernels.sort((a, b) => compareKernelVersions(a.kernel, b.kernel));
+    markers.sort((a, b) => compareKernelVersions(a.kernel, b.kernel) || cmp(a.marker, b.marker));
+    reply.header('vary', 'Accept');
+    if (negotiate(request.headers.accept, [JSON_TYPE, CSV_TYPE], JSON_TYPE) === CSV_TYPE) {
+      const rows = [
+        ...kernels.map((k) => {
+          const i = kernelInfo(k, provenance.get(kernelLabel(k)));
+          return [i.kernel_version, 'btf', i.format, i.size, i.sha256, i.added_at];
+        }),
+        ...markers.map((m) => [m.kernel, m.marker, '', '', '', m.recordedAt.toISOString()]),
+      ];
+      return sendCsv(
+        reply,
+        toCsv(['kernel_version', 'status', 'format', 'size', 'sha256', 'added_at'], rows),
+        `${label.replace(/\//g, '_')}.csv`,
+      );
+    }
+    return {
+      distro: filter.distro,
+      distro_version: filter.distroVersion,
+      arch: filter.arch,
+      items: kernels.map((k) => kernelInfo(k, provenance.get(kernelLabel(k)))),
+      markers: markers.map((m) => ({ kernel_version: m.kernel, marker: m.marker })),
+    };
+  });
 }

@@ -4,7 +4,14 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { JobStatus as QueuedJobStatus } from '../../../../queue/job.js';
-import { type GenerateJobData, type GenerateJobResult, jobKindOf, KEEP_COMPLETED_SECONDS, type TrimJobData, type TrimJobResult } from '../../../../queue/kinds.js';
+import {
+  type GenerateJobData,
+  type GenerateJobResult,
+  jobKindOf,
+  KEEP_COMPLETED_SECONDS,
+  type TrimJobData,
+  type TrimJobResult,
+} from '../../../../queue/kinds.js';
 import { coverageJobBody, type CoverageJobStatus } from '../../../coverage-service.js';
 import { CoverageJobStatus as CoverageJobStatusSchema } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
@@ -37,7 +44,11 @@ request again (the client and \`btfhub fetch\` do so once).
   responses: {
     '200': {
       description: 'The job.',
-      content: { 'application/json': { schema: z.union([JobStatus, CoverageJobStatusSchema, GenerateJobStatus]).openapi({}, { unionPreferredType: 'oneOf' }) } },
+      content: {
+        'application/json': {
+          schema: z.union([JobStatus, CoverageJobStatusSchema, GenerateJobStatus]).openapi({}, { unionPreferredType: 'oneOf' }),
+        },
+      },
     },
     '400': response('BadRequest'),
     '404': {
@@ -93,7 +104,11 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
       // without persistence restarted), not expired. Sending the request again rebuilds it.
       const issued = await services.catalog.getIssuedJob(id).catch(() => null);
       if (issued !== null && Date.now() - issued.issuedAt.getTime() < KEEP_COMPLETED_SECONDS[kind] * 1000) {
-        throw new ApiError(404, 'job_lost', `job ${id} was lost by the queue (it was handed out ${issued.issuedAt.toISOString()}); send the request again`);
+        throw new ApiError(
+          404,
+          'job_lost',
+          `job ${id} was lost by the queue (it was handed out ${issued.issuedAt.toISOString()}); send the request again`,
+        );
       }
       throw new ApiError(404, 'job_not_found', `no job ${id} (finished jobs are kept for a while only)`);
     }

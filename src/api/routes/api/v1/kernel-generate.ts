@@ -50,7 +50,10 @@ registers nothing; the job's \`error.message\` starts with the cause's code.
 `,
   security: ADMIN_ONLY,
   request: {
-    body: { required: true, content: { 'multipart/form-data': { schema: GenerateForm, encoding: { package: { contentType: 'application/octet-stream' } } } } },
+    body: {
+      required: true,
+      content: { 'multipart/form-data': { schema: GenerateForm, encoding: { package: { contentType: 'application/octet-stream' } } } },
+    },
   },
   responses: {
     '202': {
@@ -86,7 +89,11 @@ export async function kernelGenerateRoutes(app: FastifyInstance): Promise<void> 
 
   addRoute(app, generateKernelOperation, { preHandler: app.adminOnly }, async (request, reply) => {
     if (!request.isMultipart()) {
-      throw new ApiError(415, 'unsupported_media_type', `expected multipart/form-data, got ${request.headers['content-type'] ?? 'no Content-Type'}`);
+      throw new ApiError(
+        415,
+        'unsupported_media_type',
+        `expected multipart/form-data, got ${request.headers['content-type'] ?? 'no Content-Type'}`,
+      );
     }
     const declared = Number(request.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxPackageBytes + FORM_OVERHEAD_BYTES) throw packageTooLarge(maxPackageBytes);
@@ -96,12 +103,21 @@ export async function kernelGenerateRoutes(app: FastifyInstance): Promise<void> 
       const { fields, pkg } = await receive(request, dir, maxPackageBytes);
       const ref = kernelRefFromFields(parseInput(GenerateFields, fields));
       if (pkg === undefined && !distrosWithRepositories(services).has(ref.distro)) {
-        throw new ApiError(400, 'missing_field', `the debug package is required, as a file part named "package": no debug repositories are configured for ${ref.distro}`, 'package');
+        throw new ApiError(
+          400,
+          'missing_field',
+          `the debug package is required, as a file part named "package": no debug repositories are configured for ${ref.distro}`,
+          'package',
+        );
       }
       const id = generateJobId(ref, pkg?.sha256 ?? null);
       const data: GenerateJobData = { kind: 'generate', kernel: ref };
       const existing = await services.queue.status('generate', id);
-      const runs = existing.state === 'waiting' || existing.state === 'active' || existing.state === 'completed' || (existing.state === 'failed' && existing.error?.clientError === true);
+      const runs =
+        existing.state === 'waiting' ||
+        existing.state === 'active' ||
+        existing.state === 'completed' ||
+        (existing.state === 'failed' && existing.error?.clientError === true);
       if (pkg !== undefined) {
         const ref: UploadedPackageRef = { key: packageKey(pkg.sha256), sha256: pkg.sha256, fileName: pkg.fileName, size: pkg.size };
         data.package = ref;
@@ -111,7 +127,10 @@ export async function kernelGenerateRoutes(app: FastifyInstance): Promise<void> 
       await services.queue.enqueue('generate', id, data);
       const state = runs ? existing.state : 'waiting';
       request.log.info({ kernel: kernelLabel(ref), jobId: id, package: pkg?.fileName, bytes: pkg?.size }, 'generation requested');
-      return reply.code(202).header('location', `/api/v1/jobs/${encodeURIComponent(id)}`).send({ job_id: id, state });
+      return reply
+        .code(202)
+        .header('location', `/api/v1/jobs/${encodeURIComponent(id)}`)
+        .send({ job_id: id, state });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -119,7 +138,11 @@ export async function kernelGenerateRoutes(app: FastifyInstance): Promise<void> 
 }
 
 /** The form: text fields in memory, the `package` part streamed to a file in `dir`, hashed on the way. */
-async function receive(request: FastifyRequest, dir: string, maxPackageBytes: number): Promise<{ fields: Record<string, string>; pkg?: ReceivedPackage }> {
+async function receive(
+  request: FastifyRequest,
+  dir: string,
+  maxPackageBytes: number,
+): Promise<{ fields: Record<string, string>; pkg?: ReceivedPackage }> {
   const fields: Record<string, string> = {};
   let pkg: ReceivedPackage | undefined;
   try {
@@ -146,7 +169,8 @@ async function receive(request: FastifyRequest, dir: string, maxPackageBytes: nu
         pkg = { path, fileName, sha256: hash.digest('hex'), size };
         continue;
       }
-      if (name === 'package') throw new ApiError(400, 'invalid_field', 'package must be a file part (with a filename), not a text field', 'package');
+      if (name === 'package')
+        throw new ApiError(400, 'invalid_field', 'package must be a file part (with a filename), not a text field', 'package');
       if (!(FIELDS as readonly string[]).includes(name)) throw unexpectedPart(name);
       if (part.valueTruncated) throw new ApiError(413, 'payload_too_large', `field ${name} is too long`, name);
       if (name in fields) throw new ApiError(400, 'invalid_field', `field ${name} given more than once`, name);
@@ -158,15 +182,23 @@ async function receive(request: FastifyRequest, dir: string, maxPackageBytes: nu
     if (code === 'FST_REQ_FILE_TOO_LARGE') throw packageTooLarge(maxPackageBytes);
     if (code === 'FST_FILES_LIMIT') throw new ApiError(400, 'invalid_field', 'one package per request', 'package');
     if (typeof (err as { statusCode?: unknown } | null)?.statusCode === 'number') throw err;
-    throw new ApiError(400, 'bad_request', `malformed multipart body: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
+    throw new ApiError(400, 'bad_request', `malformed multipart body: ${err instanceof Error ? err.message : String(err)}`, undefined, {
+      cause: err,
+    });
   }
   return pkg === undefined ? { fields } : { fields, pkg };
 }
 
 function packageTooLarge(maxPackageBytes: number): ApiError {
-  return new ApiError(413, 'payload_too_large', `the package is larger than ${maxPackageBytes} bytes (BTFHUB_MAX_PACKAGE_BYTES)`, 'package', {
-    headers: { connection: 'close' },
-  });
+  return new ApiError(
+    413,
+    'payload_too_large',
+    `the package is larger than ${maxPackageBytes} bytes (BTFHUB_MAX_PACKAGE_BYTES)`,
+    'package',
+    {
+      headers: { connection: 'close' },
+    },
+  );
 }
 
 function unexpectedPart(name: string): ApiError {

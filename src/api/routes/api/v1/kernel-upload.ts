@@ -50,7 +50,10 @@ kernel; 200 when it replaced (\`updated\`) or equalled (\`unchanged\`) the regis
 `,
   security: ADMIN_ONLY,
   request: {
-    body: { required: true, content: { 'multipart/form-data': { schema: KernelUploadForm, encoding: { btf: { contentType: 'application/octet-stream' } } } } },
+    body: {
+      required: true,
+      content: { 'multipart/form-data': { schema: KernelUploadForm, encoding: { btf: { contentType: 'application/octet-stream' } } } },
+    },
   },
   responses: {
     '200': {

@@ -8,12 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { KernelFilter } from '../../../../catalog/catalog.js';
-import {
-  normalizeArch,
-  normalizeDistro,
-  normalizeDistroVersion,
-  validateIdentityValue,
-} from '../../../../identity/kernel-identity.js';
+import { normalizeArch, normalizeDistro, normalizeDistroVersion, validateIdentityValue } from '../../../../identity/kernel-identity.js';
 import { kernelRefFromFields, negotiate, sendBinary } from '../../../http.js';
 import { kernelBtf, kernelInfo, provenanceByKernel } from '../../../kernel-files.js';
 import { binary, describedHeader, response } from '../../../openapi/components.js';
@@ -46,7 +41,8 @@ const getKernelOperation = defineOperation({
   operationId: 'getKernel',
   tags: ['kernels'],
   summary: "A kernel's metadata",
-  description: 'Where its BTF is and, for a kernel the service generated (`source: generated`), its provenance: the package (name, version, sha256, URL), pahole\'s version and flags, and when.',
+  description:
+    "Where its BTF is and, for a kernel the service generated (`source: generated`), its provenance: the package (name, version, sha256, URL), pahole's version and flags, and when.",
   request: { params: KernelParams },
   responses: {
     '200': { description: 'The kernel.', content: { 'application/json': { schema: KernelInfo } } },
@@ -68,7 +64,13 @@ made from the other when the store holds only one.
 `,
   request: {
     params: KernelParams,
-    headers: z.object({ Accept: z.string().optional().default(RAW_MEDIA_TYPE).openapi({ examples: [XZ_MEDIA_TYPE, RAW_MEDIA_TYPE] }) }),
+    headers: z.object({
+      Accept: z
+        .string()
+        .optional()
+        .default(RAW_MEDIA_TYPE)
+        .openapi({ examples: [XZ_MEDIA_TYPE, RAW_MEDIA_TYPE] }),
+    }),
   },
   responses: {
     '200': {
@@ -95,7 +97,9 @@ function kernelFilter(query: KernelListQueryInput): KernelFilter {
   if (query.distro !== undefined) filter.distro = distro = normalizeDistro(query.distro);
   if (query.distro_version !== undefined) {
     filter.distroVersion =
-      distro === undefined ? validateIdentityValue('distro_version', query.distro_version) : normalizeDistroVersion(distro, query.distro_version);
+      distro === undefined
+        ? validateIdentityValue('distro_version', query.distro_version)
+        : normalizeDistroVersion(distro, query.distro_version);
   }
   if (query.arch !== undefined) filter.arch = normalizeArch(query.arch);
   if (query.kernel_prefix !== undefined && query.kernel_prefix !== '') filter.kernelPrefix = query.kernel_prefix;
@@ -108,7 +112,10 @@ export async function kernelRoutes(app: FastifyInstance): Promise<void> {
   addRoute(app, listKernelsOperation, {}, async (request) => {
     const { limit, offset } = request.query;
     const filter = kernelFilter(request.query);
-    const [page, provenance] = await Promise.all([services.catalog.listKernels(filter, { limit, offset }), provenanceByKernel(services.catalog, filter)]);
+    const [page, provenance] = await Promise.all([
+      services.catalog.listKernels(filter, { limit, offset }),
+      provenanceByKernel(services.catalog, filter),
+    ]);
     return { items: page.items.map((k) => kernelInfo(k, provenance.get(kernelLabel(k)))), total: page.total, limit, offset };
   });
 

@@ -57,7 +57,10 @@ otherwise 202 with the job's URL.
     '202': response('JobAccepted'),
     '401': response('Unauthorized'),
     '403': response('AdminDisabled'),
-    '409': { description: 'No source to sync is configured (`sync_not_configured`).', content: { 'application/json': { schema: ErrorBody } } },
+    '409': {
+      description: 'No source to sync is configured (`sync_not_configured`).',
+      content: { 'application/json': { schema: ErrorBody } },
+    },
     '429': response('RateLimited'),
     '503': response('Unavailable'),
   },
@@ -81,7 +84,10 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
   const sync = services.sync;
 
   addRoute(app, listSyncRunsOperation, {}, async (request) => {
-    const [schedule, runs] = await Promise.all([services.queue.scheduled('sync', SYNC_SCHEDULER_ID), services.queue.recent('sync', request.query.limit)]);
+    const [schedule, runs] = await Promise.all([
+      services.queue.scheduled('sync', SYNC_SCHEDULER_ID),
+      services.queue.recent('sync', request.query.limit),
+    ]);
     const admin = app.isAdmin(request);
     return {
       source: sync.source === null ? null : admin ? sync.source : HIDDEN,

@@ -48,7 +48,10 @@ export async function verifyRoutes(app: FastifyInstance): Promise<void> {
   addRoute(app, verifyOperation, { preHandler: app.adminOnly }, async (request) => {
     const repair = request.query.repair === 'true';
     const report = await verifyStore(services.store, services.catalog, { repair });
-    request.log.info({ checked: report.checked, findings: report.findings.length, unresolved: report.unresolved, repair }, 'store verified');
+    request.log.info(
+      { checked: report.checked, findings: report.findings.length, unresolved: report.unresolved, repair },
+      'store verified',
+    );
     return report;
   });
 }
