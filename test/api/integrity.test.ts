@@ -294,6 +294,7 @@ t.test('a job the queue lost answers 404 job_lost; one never handed out (or expi
 t.test('/readyz fails when the store cannot be written, or disagrees with the catalog on a sample', async (t) => {
   let readOnly = false;
   const { app } = await setupApi(t, {
+    config: { adminToken: ADMIN },
     wrap: ({ store }) => ({
       store: new Proxy(store, {
         get(target, property, receiver) {
@@ -310,14 +311,18 @@ t.test('/readyz fails when the store cannot be written, or disagrees with the ca
     }),
   });
   readOnly = true;
-  const unwritable = await app.inject('/readyz');
+  // The reason is the admin's (it may name paths); anonymous callers learn which dependency failed.
+  const unwritable = await app.inject({ url: '/readyz', headers: auth });
   t.equal(unwritable.statusCode, 503);
   t.match(unwritable.json(), { failed: ['store'], message: /the store cannot be written: EROFS/ });
+  const anonymous = await app.inject('/readyz');
+  t.equal(anonymous.statusCode, 503);
+  t.match(anonymous.json(), { failed: ['store'], message: 'not ready: store' });
 
-  const { app: other, store: otherStore, catalog: otherCatalog } = await setupApi(t);
+  const { app: other, store: otherStore, catalog: otherCatalog } = await setupApi(t, { config: { adminToken: ADMIN } });
   const kernel = (await otherCatalog.getKernel(RAW_KERNEL))!;
   await otherStore.delete(kernel.storageKey);
-  const disagree = await other.inject('/readyz');
+  const disagree = await other.inject({ url: '/readyz', headers: auth });
   t.equal(disagree.statusCode, 503);
   t.match(disagree.json(), { failed: ['store'], message: /the catalog and the store disagree: kernel .* is missing/ });
 });
