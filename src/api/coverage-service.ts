@@ -194,6 +194,22 @@ export function resultKey(id: string, kind: 'compat' | 'bundle'): string {
 
 const iso = (date: Date | undefined) => date?.toISOString();
 
+/** What anonymous callers see in place of a sync's path, bucket, file names or error message. */
+export const HIDDEN_DETAIL = '(shown with the admin token)';
+
+/**
+ * A coverage job's status as anonymous callers see it: a sync's source, invalid file names and
+ * error message (which may name paths and hosts) are the admin's; other kinds are unchanged.
+ */
+export function withoutSyncDetails(body: CoverageJobStatusBody): CoverageJobStatusBody {
+  if (body.kind !== 'sync') return body;
+  const hidden: CoverageJobStatusBody = { ...body, source: HIDDEN_DETAIL };
+  if (body.error !== undefined) hidden.error = { ...body.error, message: HIDDEN_DETAIL };
+  if (body.result !== undefined && 'invalid_files' in body.result)
+    hidden.result = { ...body.result, source: HIDDEN_DETAIL, invalid_files: [] };
+  return hidden;
+}
+
 /** A coverage job's status as `GET /api/v1/jobs/{id}` shows it (the CoverageJobStatus schema). */
 export function coverageJobBody(status: CoverageJobStatus): CoverageJobStatusBody {
   if (status.state === 'unknown' || status.data === undefined) throw new Error('coverageJobBody: unknown job');

@@ -101,8 +101,19 @@ t.test('an admin sync registers what is new; the second run reads only the new f
     detailed.runs.every((r) => r.source === source),
     'the admin sees the source',
   );
-  const job = await app.inject({ method: 'GET', url: `/api/v1/jobs/${first.json<Run>().job_id}` });
-  t.match(job.json(), { kind: 'sync', state: 'completed', source, result: { added: 2 } });
+  const job = await app.inject({ method: 'GET', url: `/api/v1/jobs/${first.json<Run>().job_id}`, headers: auth });
+  t.match(job.json(), { kind: 'sync', state: 'completed', source, result: { added: 2, source } });
+  const anonymousJob = await app.inject({ method: 'GET', url: `/api/v1/jobs/${first.json<Run>().job_id}` });
+  t.match(
+    anonymousJob.json(),
+    {
+      kind: 'sync',
+      state: 'completed',
+      source: '(shown with the admin token)',
+      result: { added: 2, source: '(shown with the admin token)', invalid_files: [] },
+    },
+    'the job route hides the source from anonymous callers as GET /api/v1/sync does',
+  );
   const one = (await app.inject({ method: 'GET', url: '/api/v1/sync?limit=1' })).json<{ runs: Run[] }>();
   t.equal(one.runs.length, 1);
   const badLimit = await app.inject({ method: 'GET', url: '/api/v1/sync?limit=0' });

@@ -12,7 +12,7 @@ import {
   type TrimJobData,
   type TrimJobResult,
 } from '../../../../queue/kinds.js';
-import { coverageJobBody, type CoverageJobStatus } from '../../../coverage-service.js';
+import { coverageJobBody, type CoverageJobStatus, withoutSyncDetails } from '../../../coverage-service.js';
 import { CoverageJobStatus as CoverageJobStatusSchema } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
 import { GenerateJobStatus } from '../../../generate-schemas.js';
@@ -114,6 +114,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     }
     if (kind === 'trim') return jobStatusBody(status as QueuedJobStatus<TrimJobData, TrimJobResult>);
     if (kind === 'generate') return generateJobBody(status as QueuedJobStatus<GenerateJobData, GenerateJobResult>);
-    return coverageJobBody(status as CoverageJobStatus);
+    const body = coverageJobBody(status as CoverageJobStatus);
+    return app.isAdmin(request) ? body : withoutSyncDetails(body);
   });
 }

@@ -11,7 +11,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { SYNC_SCHEDULER_ID, syncJobId } from '../../../../queue/kinds.js';
-import { sendJobPending, syncRunBody } from '../../../coverage-service.js';
+import { HIDDEN_DETAIL, sendJobPending, syncRunBody } from '../../../coverage-service.js';
 import { SyncListQuery, SyncRun, type SyncRunBody, SyncRuns } from '../../../coverage-schemas.js';
 import { ApiError } from '../../../errors.js';
 import { ADMIN_ONLY, response } from '../../../openapi/components.js';
@@ -68,14 +68,11 @@ otherwise 202 with the job's URL.
 
 export const syncOperations = [listSyncRunsOperation, startSyncOperation];
 
-/** What anonymous callers see in place of a path, a bucket or an error message. */
-const HIDDEN = '(shown with the admin token)';
-
 /** A run as anonymous callers see it: counts and states, no source, file names or error messages. */
 function withoutDetails(run: SyncRunBody): SyncRunBody {
-  const body: SyncRunBody = { ...run, source: HIDDEN };
-  if (run.error !== undefined) body.error = { ...run.error, message: HIDDEN };
-  if (run.summary !== undefined) body.summary = { ...run.summary, source: HIDDEN, invalid_files: [] };
+  const body: SyncRunBody = { ...run, source: HIDDEN_DETAIL };
+  if (run.error !== undefined) body.error = { ...run.error, message: HIDDEN_DETAIL };
+  if (run.summary !== undefined) body.summary = { ...run.summary, source: HIDDEN_DETAIL, invalid_files: [] };
   return body;
 }
 
@@ -90,7 +87,7 @@ export async function syncRoutes(app: FastifyInstance): Promise<void> {
     ]);
     const admin = app.isAdmin(request);
     return {
-      source: sync.source === null ? null : admin ? sync.source : HIDDEN,
+      source: sync.source === null ? null : admin ? sync.source : HIDDEN_DETAIL,
       interval_ms: sync.source === null ? 0 : sync.intervalMs,
       next_run_at: schedule?.nextRunAt?.toISOString() ?? null,
       runs: runs.map((run) => (admin ? syncRunBody(run) : withoutDetails(syncRunBody(run)))),
