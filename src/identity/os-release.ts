@@ -182,7 +182,8 @@ function distroFromOsRelease(fields: Record<string, string>, notes: string[]): {
   // Rolling and testing releases (Debian testing/sid) have no VERSION_ID; a codename the
   // tables know still names the release.
   const codename = fields.VERSION_CODENAME?.toLowerCase();
-  const byCodename = codename === undefined ? undefined : RELEASE_ALIASES[distro][codename];
+  const byCodename =
+    codename !== undefined && Object.hasOwn(RELEASE_ALIASES[distro], codename) ? RELEASE_ALIASES[distro][codename] : undefined;
   if (byCodename !== undefined) {
     notes.push(`os-release has no VERSION_ID; release ${byCodename} from VERSION_CODENAME ${codename}`);
     return { distro, version: byCodename };

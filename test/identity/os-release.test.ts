@@ -104,6 +104,18 @@ t.test('os-release without VERSION_ID: a known codename names the release', asyn
   t.match(identity.notes, [/no VERSION_ID; release 13 from VERSION_CODENAME trixie/]);
 });
 
+t.test('os-release codenames that are Object.prototype names are unknown codenames, not lookups', async (t) => {
+  for (const codename of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    const identity = hostIdentityFromOsRelease({
+      osRelease: `ID=debian\nVERSION_CODENAME=${codename}\n`,
+      unameRelease: '6.1.0-18-amd64',
+      unameMachine: 'x86_64',
+    });
+    t.same(identity.ref, { distro: 'debian', distroVersion: '12', arch: 'x86_64', kernel: '6.1.0-18-amd64' }, codename);
+    t.equal(identity.source, 'kernel-release', `${codename}: from the kernel release`);
+  }
+});
+
 t.test('os-release without any release falls back to the kernel release', async (t) => {
   const identity = hostIdentityFromOsRelease({
     osRelease: 'ID=debian\nVERSION_CODENAME=forky\n',
