@@ -32,6 +32,7 @@ import {
   type CoverageJobStatusBody,
   type SyncRunBody,
 } from './coverage-schemas.js';
+import { CodecTaskError } from '../executor/codec-executor.js';
 import { ApiError, boundExceeded, boundInMessage, missingField } from './errors.js';
 import { parseInput } from './plugins/app/zod-validation.js';
 import { MAX_PAGE_LIMIT } from './schemas.js';
@@ -94,8 +95,22 @@ async function submitObjectsJob(
   filter: KernelFilter,
   waitMs: number,
 ): Promise<SubmittedJob> {
+  // The same object twice is one object (as for trims); the first name given is its name.
+  const distinct = new Map<string, UploadedFile>();
+  for (const file of files) if (!distinct.has(file.sha256)) distinct.set(file.sha256, file);
+  const hash = objectsHash([...distinct.keys()]);
+
+  // Objects whose work killed workers (or a thread's heap) are answered without any work, as trims are.
+  const refused = await services.refused.reason(hash);
+  if (refused !== undefined) throw new ApiError(422, 'invalid_object', `these objects are refused for a while: ${refused}`, 'object');
+
   // Nothing is written before every object is known to be a CO-RE object: a failure here is a 422.
-  await services.codec.checkObjects(files.map((file) => ({ name: file.filename, bytes: file.bytes })));
+  try {
+    await services.codec.checkObjects(files.map((file) => ({ name: file.filename, bytes: file.bytes })));
+  } catch (error) {
+    if (error instanceof CodecTaskError && error.stage === 'memory') await services.refused.refuse(hash, error.message);
+    throw error;
+  }
   const kernels = await matchingKernels(services.catalog, filter);
   if (kernels.length === 0) {
     throw new ApiError(
@@ -104,22 +119,18 @@ async function submitObjectsJob(
       `no registered kernel matches (${describeFilter(filter)}); GET /api/v1/coverage lists what there is`,
     );
   }
-  // The same object twice is one object (as for trims); the first name given is its name.
   const objects: UploadedObjectRef[] = [];
-  const stored = new Set<string>();
-  for (const file of files) {
-    const sha256 = file.sha256;
-    if (stored.has(sha256)) continue;
-    stored.add(sha256);
+  for (const [sha256, file] of distinct) {
     objects.push({ sha256, name: file.filename });
-    const key = objectKey(sha256);
-    await putContentAddressed(services.store, key, file.bytes, 'object');
+    await putContentAddressed(services.store, objectKey(sha256), file.bytes, 'object');
     await services.catalog.recordObject(sha256, file.bytes.length);
   }
   const id = objectsJobId(kind, objects, filter, kernelsFingerprint(kernels));
-  await services.queue.enqueue(kind, id, { kind, objects, objectsHash: objectsHash(objects.map((o) => o.sha256)), filter });
+  await services.queue.enqueue(kind, id, { kind, objects, objectsHash: hash, filter });
   await recordIssuedJob(services.catalog, id, kind);
   const status = await services.queue.waitFor(kind, id, waitMs);
+  // A job that stopped every worker it ran on: its objects are refused for a while.
+  if (status.state === 'failed' && status.error?.poisoned === true) await services.refused.refuse(hash, status.error.message);
   return { id, status, kernels: kernels.length };
 }
 

@@ -9,7 +9,7 @@ import t from 'tap';
 import { MemoryRefusedObjects, RedisRefusedObjects } from '../../src/api/refused-objects.js';
 import { decodeFailure, encodeFailure, STALLED_REASON } from '../../src/queue/job.js';
 import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
-import { btfForm, RAW_FIELDS, setupApi, why } from './helpers.js';
+import { btfForm, multipart, RAW_FIELDS, setupApi, why } from './helpers.js';
 
 t.test("BullMQ's stalled-limit failure is a poisoned client error; other reasons are what they were", async (t) => {
   t.match(decodeFailure(STALLED_REASON), { clientError: true, poisoned: true, message: /stopped every worker/ });
@@ -53,6 +53,43 @@ t.test('a poisoned trim: 422 with the reason, then refused at once without a new
   const again = await post();
   t.equal(again.statusCode, 422, why(again));
   t.match(again.json(), { error: 'invalid_object', message: /refused for a while: the job stopped every worker/ });
+  t.equal(enqueued, 1, 'no new job');
+});
+
+t.test('a poisoned compat job: its objects are refused at once afterwards, without a new job', async (t) => {
+  let enqueued = 0;
+  let poison = true;
+  const { app, fixtures } = await setupApi(t, {
+    wrap: ({ queue }) => ({
+      queue: new Proxy(queue, {
+        get(target, property, receiver) {
+          if (property === 'enqueue') {
+            return async (...args: Parameters<typeof queue.enqueue>) => {
+              enqueued++;
+              return target.enqueue(...args);
+            };
+          }
+          if (property === 'waitFor' && poison) {
+            return async (_kind: string, id: string) => ({ id, state: 'failed', error: decodeFailure(STALLED_REASON) });
+          }
+          return Reflect.get(target, property, receiver) as unknown;
+        },
+      }),
+    }),
+  });
+  const post = () =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/compat',
+      ...multipart([{ name: 'object', filename: 'p.bpf.o', data: fixtures.objects.get('tools_like')!.bytes }]),
+    });
+  const first = await post();
+  t.equal(first.statusCode, 422, why(first));
+  t.equal(enqueued, 1);
+  poison = false;
+  const again = await post();
+  t.equal(again.statusCode, 422, why(again));
+  t.match(again.json(), { error: 'invalid_object', field: 'object', message: /refused for a while: the job stopped every worker/ });
   t.equal(enqueued, 1, 'no new job');
 });
 
