@@ -5,7 +5,7 @@
  * objects live in Redis with a TTL in scale-out (shared by the replicas), in memory otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { MemoryRefusedObjects, RedisRefusedObjects } from '../../src/api/refused-objects.js';
 import { decodeFailure, encodeFailure, STALLED_REASON } from '../../src/queue/job.js';
 import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
@@ -17,21 +17,24 @@ t.test("BullMQ's stalled-limit failure is a poisoned client error; other reasons
   t.same(decodeFailure('store down'), { message: 'store down', clientError: false });
 });
 
-t.test('a poisoned trim: 422 with the reason, then refused at once without a new job', async (t) => {
-  let enqueued = 0;
-  let poison = true;
-  const { app, fixtures } = await setupApi(t, {
+/**
+ * An API whose queue counts enqueued jobs and, while `poisoned.on`, answers every wait with
+ * what a BullMQ producer reads back after two workers died on the job.
+ */
+async function apiWithPoisonedQueue(t: Test) {
+  const counts = { enqueued: 0 };
+  const poisoned = { on: true };
+  const api = await setupApi(t, {
     wrap: ({ queue }) => ({
       queue: new Proxy(queue, {
         get(target, property, receiver) {
           if (property === 'enqueue') {
             return async (...args: Parameters<typeof queue.enqueue>) => {
-              enqueued++;
+              counts.enqueued++;
               return target.enqueue(...args);
             };
           }
-          if (property === 'waitFor' && poison) {
-            // What a BullMQ producer reads back after two workers died on the job.
+          if (property === 'waitFor' && poisoned.on) {
             return async (_kind: string, id: string) => ({ id, state: 'failed', error: decodeFailure(STALLED_REASON) });
           }
           return Reflect.get(target, property, receiver) as unknown;
@@ -39,6 +42,11 @@ t.test('a poisoned trim: 422 with the reason, then refused at once without a new
       }),
     }),
   });
+  return { ...api, counts, poisoned };
+}
+
+t.test('a poisoned trim: 422 with the reason, then refused at once without a new job', async (t) => {
+  const { app, fixtures, counts, poisoned } = await apiWithPoisonedQueue(t);
   const post = () =>
     app.inject({
       method: 'POST',
@@ -48,35 +56,16 @@ t.test('a poisoned trim: 422 with the reason, then refused at once without a new
   const first = await post();
   t.equal(first.statusCode, 422, why(first));
   t.match(first.json(), { error: 'trim_failed', field: 'object', message: /stopped every worker/ });
-  t.equal(enqueued, 1);
-  poison = false;
+  t.equal(counts.enqueued, 1);
+  poisoned.on = false;
   const again = await post();
   t.equal(again.statusCode, 422, why(again));
   t.match(again.json(), { error: 'invalid_object', message: /refused for a while: the job stopped every worker/ });
-  t.equal(enqueued, 1, 'no new job');
+  t.equal(counts.enqueued, 1, 'no new job');
 });
 
 t.test('a poisoned compat job: its objects are refused at once afterwards, without a new job', async (t) => {
-  let enqueued = 0;
-  let poison = true;
-  const { app, fixtures } = await setupApi(t, {
-    wrap: ({ queue }) => ({
-      queue: new Proxy(queue, {
-        get(target, property, receiver) {
-          if (property === 'enqueue') {
-            return async (...args: Parameters<typeof queue.enqueue>) => {
-              enqueued++;
-              return target.enqueue(...args);
-            };
-          }
-          if (property === 'waitFor' && poison) {
-            return async (_kind: string, id: string) => ({ id, state: 'failed', error: decodeFailure(STALLED_REASON) });
-          }
-          return Reflect.get(target, property, receiver) as unknown;
-        },
-      }),
-    }),
-  });
+  const { app, fixtures, counts, poisoned } = await apiWithPoisonedQueue(t);
   const post = () =>
     app.inject({
       method: 'POST',
@@ -85,12 +74,12 @@ t.test('a poisoned compat job: its objects are refused at once afterwards, witho
     });
   const first = await post();
   t.equal(first.statusCode, 422, why(first));
-  t.equal(enqueued, 1);
-  poison = false;
+  t.equal(counts.enqueued, 1);
+  poisoned.on = false;
   const again = await post();
   t.equal(again.statusCode, 422, why(again));
   t.match(again.json(), { error: 'invalid_object', field: 'object', message: /refused for a while: the job stopped every worker/ });
-  t.equal(enqueued, 1, 'no new job');
+  t.equal(counts.enqueued, 1, 'no new job');
 });
 
 t.test('the refused set: in memory with a TTL, and in Redis shared by every replica', async (t) => {
