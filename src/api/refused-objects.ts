@@ -8,7 +8,7 @@
  * so every API replica refuses the same objects; otherwise in this process's memory (at
  * most MAX_IN_MEMORY entries, the oldest dropped first).
  */
-import { Redis } from 'ioredis';
+import { ioredis, type Redis } from './ioredis.js';
 
 export interface RefusedObjects {
   /** Why `objectsHash` is refused, or undefined when it is not (a failing Redis says not: fail open). */
@@ -56,7 +56,7 @@ export class RedisRefusedObjects implements RefusedObjects {
     private readonly prefix: string,
     private readonly ttlMs: number,
   ) {
-    this.redis = new Redis(url, {
+    this.redis = new (ioredis().Redis)(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: 1000,

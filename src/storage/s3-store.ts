@@ -23,17 +23,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import { createRequire } from 'node:module';
+import type * as S3Sdk from '@aws-sdk/client-s3';
 import { StorageError } from './errors.js';
 import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
@@ -62,7 +53,8 @@ export interface S3ObjectStoreOptions {
 
 export class S3ObjectStore implements ObjectStore {
   readonly description: string;
-  private readonly client: S3Client;
+  private readonly sdk = awsSdk();
+  private readonly client: S3Sdk.S3Client;
   private readonly bucket: string;
   /** '' or a prefix ending in '/'. */
   private readonly keyPrefix: string;
@@ -73,7 +65,7 @@ export class S3ObjectStore implements ObjectStore {
     this.keyPrefix = normalizePrefix(options.prefix ?? '');
     this.description = `s3://${this.bucket}/${this.keyPrefix}`;
     this.listPageSize = options.listPageSize;
-    const config: S3ClientConfig = {
+    const config: S3Sdk.S3ClientConfig = {
       region: options.region,
       forcePathStyle: options.forcePathStyle,
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -88,13 +80,13 @@ export class S3ObjectStore implements ObjectStore {
     if (options.accessKeyId !== undefined && options.secretAccessKey !== undefined) {
       config.credentials = { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey };
     }
-    this.client = new S3Client(config);
+    this.client = new this.sdk.S3Client(config);
   }
 
   async get(key: string): Promise<Uint8Array | null> {
     assertValidKey(key);
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      const response = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
       if (response.Body === undefined) return new Uint8Array(0);
       return await response.Body.transformToByteArray();
     } catch (error) {
@@ -106,7 +98,7 @@ export class S3ObjectStore implements ObjectStore {
   async head(key: string): Promise<ObjectInfo | null> {
     assertValidKey(key);
     try {
-      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      const response = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
       return withModified({ key, size: response.ContentLength ?? 0 }, response.LastModified);
     } catch (error) {
       if (isMissingObject(error)) return null;
@@ -133,7 +125,7 @@ export class S3ObjectStore implements ObjectStore {
   async getFile(key: string, path: string): Promise<boolean> {
     assertValidKey(key);
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      const response = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
       const body = response.Body as Readable | undefined;
       await pipeline(body ?? Readable.from([]), createWriteStream(path, { flags: 'wx' }));
       return true;
@@ -153,7 +145,7 @@ export class S3ObjectStore implements ObjectStore {
     const temporary = `${this.keyPrefix}${key.slice(0, slash + 1)}${TEMP_MARK}${randomBytes(12).toString('hex')}`;
     try {
       await this.client.send(
-        new PutObjectCommand({
+        new this.sdk.PutObjectCommand({
           Bucket: this.bucket,
           Key: temporary,
           ...body,
@@ -161,7 +153,7 @@ export class S3ObjectStore implements ObjectStore {
         }),
       );
       await this.client.send(
-        new CopyObjectCommand({
+        new this.sdk.CopyObjectCommand({
           Bucket: this.bucket,
           Key: this.keyPrefix + key,
           CopySource: `${this.bucket}/${temporary.split('/').map(encodeURIComponent).join('/')}`,
@@ -179,7 +171,7 @@ export class S3ObjectStore implements ObjectStore {
   /** Best effort: a temporary key left behind is never read, only listed by nobody. */
   private async removeTemporary(temporary: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: temporary }));
+      await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: temporary }));
     } catch {
       // The store is failing (that is why we are here) or went away since: leave it.
     }
@@ -189,7 +181,7 @@ export class S3ObjectStore implements ObjectStore {
     assertValidKey(key);
     try {
       // S3 answers 204 whether or not the key existed.
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
+      await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyPrefix + key }));
     } catch (error) {
       if (isMissingObject(error)) return;
       throw this.unavailable(`delete ${key}`, error);
@@ -208,7 +200,7 @@ export class S3ObjectStore implements ObjectStore {
       let response;
       try {
         response = await this.client.send(
-          new ListObjectsV2Command({
+          new this.sdk.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: this.keyPrefix + prefix,
             ContinuationToken: continuationToken,
@@ -234,7 +226,7 @@ export class S3ObjectStore implements ObjectStore {
   /** HeadBucket: proves the endpoint answers, the credentials work and the bucket exists. */
   async check(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new this.sdk.HeadBucketCommand({ Bucket: this.bucket }));
     } catch (error) {
       if (httpStatus(error) === 404) {
         throw new StorageError('NOT_FOUND', `${this.description}: bucket does not exist`, { cause: error });
@@ -254,6 +246,19 @@ export class S3ObjectStore implements ObjectStore {
 
 /** Names of the keys puts write before the copy onto their key. */
 const TEMP_MARK = '.btfhub-tmp-';
+
+let loadedSdk: typeof S3Sdk | undefined;
+
+/**
+ * The AWS SDK, loaded when the first S3 store is made rather than when this module is: it
+ * holds ~25 MB of a process's RSS that a deployment on the filesystem store never uses, and
+ * `serve` imports this module either way. Its CommonJS build, through require: synchronous,
+ * so a store is still made by its constructor.
+ */
+function awsSdk(): typeof S3Sdk {
+  loadedSdk ??= createRequire(import.meta.url)('@aws-sdk/client-s3') as typeof S3Sdk;
+  return loadedSdk;
+}
 
 function isTemporaryKey(key: string): boolean {
   return key.slice(key.lastIndexOf('/') + 1).startsWith(TEMP_MARK);

@@ -23,7 +23,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { Redis } from 'ioredis';
+import { ioredis, type Redis } from '../../ioredis.js';
 import type { RateLimitConfig } from '../../../config/schema.js';
 import { ApiError } from '../../errors.js';
 
@@ -87,7 +87,7 @@ export const rateLimiting = fp(
 
     let redis: Redis | undefined;
     if (options.redis !== undefined) {
-      redis = new Redis(options.redis.url, {
+      redis = new (ioredis().Redis)(options.redis.url, {
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         connectTimeout: 1000,
