@@ -34,10 +34,19 @@ function kernelIdentity(kernel: KernelRef): string {
 /** What an entry costs beyond its bytes: the key, the object, the map slot. */
 const ENTRY_OVERHEAD_BYTES = 256;
 
+/** A result held once however many entries point at it. */
+interface SharedResult {
+  trim: CachedTrim;
+  /** Entries pointing at it. */
+  refs: number;
+}
+
 export class TrimResultCache {
   readonly maxBytes: number;
-  /** Insertion order is recency: the first entry is the least recently used. */
-  private readonly entries = new Map<string, CachedTrim>();
+  /** Key -> sha256 of its result. Insertion order is recency: the first entry is the least recently used. */
+  private readonly entries = new Map<string, string>();
+  /** Results by sha256. */
+  private readonly results = new Map<string, SharedResult>();
   private bytes = 0;
   private hits = 0;
   private misses = 0;
@@ -72,38 +81,58 @@ export class TrimResultCache {
 
   get(objectsHash: string, kernel: KernelRef, kernelSha256: string): CachedTrim | undefined {
     const key = TrimResultCache.key(objectsHash, kernel, kernelSha256);
-    const entry = this.entries.get(key);
-    if (entry === undefined) {
+    const sha256 = this.entries.get(key);
+    if (sha256 === undefined) {
       this.misses++;
       return undefined;
     }
     this.hits++;
     this.entries.delete(key);
-    this.entries.set(key, entry);
-    return entry;
+    this.entries.set(key, sha256);
+    return this.results.get(sha256)!.trim;
   }
 
   /** Keeps verified bytes: `sha256` must be the hash of `btf` (callers read through `readVerified`). */
   set(objectsHash: string, kernel: KernelRef, kernelSha256: string, btf: Uint8Array, sha256: string): void {
-    const cost = btf.byteLength + ENTRY_OVERHEAD_BYTES;
-    if (cost > this.maxBytes) return;
+    if (btf.byteLength + ENTRY_OVERHEAD_BYTES > this.maxBytes) return;
     const key = TrimResultCache.key(objectsHash, kernel, kernelSha256);
     const previous = this.entries.get(key);
-    if (previous !== undefined) {
-      this.entries.delete(key);
-      this.bytes -= previous.btf.byteLength + ENTRY_OVERHEAD_BYTES;
+    if (previous !== undefined) this.drop(key, previous);
+    let shared = this.results.get(sha256);
+    if (shared === undefined) {
+      // A copy of its own: the caller's bytes may be a view into a larger buffer it reuses.
+      shared = { trim: { btf: Buffer.from(btf), sha256 }, refs: 0 };
+      this.results.set(sha256, shared);
+      this.bytes += btf.byteLength;
     }
-    // A copy of its own: the caller's bytes may be a view into a larger buffer it reuses.
-    this.entries.set(key, { btf: Buffer.from(btf), sha256 });
-    this.bytes += cost;
-    for (const [oldKey, old] of this.entries) {
+    shared.refs++;
+    this.entries.set(key, sha256);
+    this.bytes += ENTRY_OVERHEAD_BYTES;
+    for (const [oldKey, oldSha256] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(oldKey);
-      this.bytes -= old.btf.byteLength + ENTRY_OVERHEAD_BYTES;
+      this.drop(oldKey, oldSha256);
     }
   }
 
-  stats(): { entries: number; bytes: number; maxBytes: number; hits: number; misses: number } {
-    return { entries: this.entries.size, bytes: this.bytes, maxBytes: this.maxBytes, hits: this.hits, misses: this.misses };
+  /** Removes an entry, and its result once no entry points at it. */
+  private drop(key: string, sha256: string): void {
+    this.entries.delete(key);
+    this.bytes -= ENTRY_OVERHEAD_BYTES;
+    const shared = this.results.get(sha256)!;
+    if (--shared.refs === 0) {
+      this.results.delete(sha256);
+      this.bytes -= shared.trim.btf.byteLength;
+    }
+  }
+
+  stats(): { entries: number; results: number; bytes: number; maxBytes: number; hits: number; misses: number } {
+    return {
+      entries: this.entries.size,
+      results: this.results.size,
+      bytes: this.bytes,
+      maxBytes: this.maxBytes,
+      hits: this.hits,
+      misses: this.misses,
+    };
   }
 }

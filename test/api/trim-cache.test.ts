@@ -37,6 +37,46 @@ t.test('TrimResultCache: keyed by objects hash and kernel, least recently used o
   t.throws(() => new TrimResultCache(-1));
 });
 
+t.test('TrimResultCache: equal results are held once, counted once, freed with their last entry', async (t) => {
+  const overhead = 256;
+  const result = new Uint8Array(4000).fill(9);
+  const cache = new TrimResultCache(4000 + 100 * overhead);
+  for (let n = 0; n < 100; n++) cache.set(hash(n), K, KS, result, 'same');
+  t.same(
+    { entries: cache.stats().entries, results: cache.stats().results, bytes: cache.stats().bytes },
+    { entries: 100, results: 1, bytes: 4000 + 100 * overhead },
+    'a hundred objects hashes with one result: its bytes once, an overhead per entry',
+  );
+  t.equal(cache.get(hash(0), K, KS)?.btf, cache.get(hash(99), K, KS)?.btf, 'the entries share one buffer');
+  cache.set(hash(100), K, KS, new Uint8Array(10).fill(1), 'other');
+  t.same(
+    [1, 2].map((n) => cache.get(hash(n), K, KS)),
+    [undefined, undefined],
+    'the two least recently used entries went out to make room (266 bytes: two overheads)',
+  );
+  t.equal(cache.get(hash(3), K, KS)?.btf[0], 9, 'the shared result stays while entries point at it');
+  cache.set(hash(3), K, KS, new Uint8Array(10).fill(2), 'changed');
+  t.equal(cache.get(hash(3), K, KS)?.sha256, 'changed', 'an entry set again points at its new result');
+  t.equal(cache.stats().results, 3);
+
+  const small = new TrimResultCache(3 * (100 + overhead));
+  small.set(hash(1), K, KS, new Uint8Array(100), 'x');
+  small.set(hash(2), K, KS, new Uint8Array(100), 'x');
+  small.set(hash(3), K, KS, new Uint8Array(100), 'y');
+  small.set(hash(4), K, KS, new Uint8Array(100), 'z');
+  small.set(hash(5), K, KS, new Uint8Array(100), 'w');
+  t.same(
+    [1, 2, 3, 4, 5].map((n) => small.get(hash(n), K, KS)?.sha256),
+    [undefined, undefined, 'y', 'z', 'w'],
+    'once both entries of x are out, x is gone',
+  );
+  t.same(
+    { results: small.stats().results, bytes: small.stats().bytes },
+    { results: 3, bytes: 3 * (100 + overhead) },
+    'x freed with its last entry',
+  );
+});
+
 t.test('TrimResultCache: keyed by the kernel content too; remembers the last kernel sha256 the catalog gave', async (t) => {
   const cache = new TrimResultCache(10_000);
   cache.set(hash(1), K, KS, new Uint8Array([1]), 'old');
