@@ -49,6 +49,15 @@ export interface WorkerCodecExecutorOptions {
   onThreadLost?: (event: { thread: number; reason: 'memory' | 'timeout' | 'crash'; message: string }) => void;
 }
 
+/**
+ * The young generation of each thread, MiB. V8 sizes it from the heap cap otherwise, and a
+ * 1 GiB cap gives semi-spaces large enough that two threads trimming a libbpf-tools-sized
+ * object over and over held ~290 MB of RSS between collections; with 4 MiB they held ~230 MB
+ * for the same CPU time (2 MiB cost 25 % more CPU in scavenges). Measured with 400 trims of
+ * distinct 785 KB objects, 4 at a time, on the compiled executor.
+ */
+const THREAD_YOUNG_GENERATION_MB = 4;
+
 /** The default pool size: two threads, fewer on a one-core machine. */
 export function defaultCodecThreads(): number {
   return Math.max(1, Math.min(2, availableParallelism()));
@@ -192,7 +201,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     const worker = new Worker(this.entry.url, {
       workerData,
       ...(this.entry.execArgv !== undefined && { execArgv: this.entry.execArgv }),
-      resourceLimits: { maxOldGenerationSizeMb: this.options.heapMb },
+      resourceLimits: { maxOldGenerationSizeMb: this.options.heapMb, maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB },
     });
     const generation = ++lane.generation;
     lane.worker = worker;
