@@ -113,6 +113,17 @@ function launch(name: string, args: string[], env: Record<string, string>): { ch
 let stopping = false;
 
 /** Resident set size of a process, in MB (Linux). */
+/** " (api main thread: heap used/total N/N MB, external N MB)" from the API's metrics, or "" when they cannot be read. */
+async function apiHeap(base: string): Promise<string> {
+  try {
+    const text = await (await fetch(`${base}/monitoring/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+    const mb = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+    return ` (api main thread: heap ${mb('nodejs_heap_size_used_bytes').toFixed(0)}/${mb('nodejs_heap_size_total_bytes').toFixed(0)} MB, external ${mb('nodejs_external_memory_bytes').toFixed(0)} MB)`;
+  } catch {
+    return '';
+  }
+}
+
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
   try {
@@ -225,15 +236,17 @@ async function main(): Promise<number> {
 
   const pids = { api: api.child.pid, ...Object.fromEntries(workers.map((w, i) => [`worker-${i + 1}`, w.child.pid])) };
   const samples: Record<string, number>[] = [];
-  const sample = () => {
+  const sample = async () => {
     const row: Record<string, number> = { t: Math.round((performance.now() - loadStarted) / 1000) };
     for (const [name, pid] of Object.entries(pids)) row[name] = rssMb(pid);
     samples.push(row);
+    // Where the API's RSS goes: its main thread's V8 heap and the memory outside it (Buffers).
+    const heap = await apiHeap(base);
     console.log(
       `  t=${String(row.t).padStart(4)} s  ${Object.entries(row)
         .filter(([k]) => k !== 't')
         .map(([k, v]) => `${k} ${v.toFixed(0)} MB`)
-        .join('  ')}`,
+        .join('  ')}${heap}`,
     );
   };
 
@@ -258,8 +271,8 @@ async function main(): Promise<number> {
   };
 
   const loadStarted = performance.now();
-  sample();
-  const sampler = setInterval(sample, sampleSeconds * 1000);
+  await sample();
+  const sampler = setInterval(() => void sample(), sampleSeconds * 1000);
   const first = next();
   const run = autocannon({
     url: `${base}/api/v1/btf`,
@@ -284,7 +297,7 @@ async function main(): Promise<number> {
   const result = await run;
   clearInterval(watchInterrupt);
   clearInterval(sampler);
-  sample();
+  await sample();
 
   const statuses = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, count]));
   const fiveXx = Object.entries(statuses)
