@@ -73,7 +73,7 @@ export async function checkCatalogPresent(
   if (!(await holdsData(store, storeRoot))) return;
   throw new BackendUnavailableError(
     `catalog ${path} is ${size === undefined ? 'missing' : 'empty'} but the store ${store.description} holds data: restore the catalog from a backup, ` +
-      `or rebuild it with \`btfhub import --data ${config.dataDir} SOURCE\` (re-registers the kernels of an archive SOURCE, or of the store itself; ` +
+      `or rebuild it with \`btfhub import --data ${config.dataDir} SOURCE\` (re-registers the kernels of the archive SOURCE they came from; ` +
       'trims are made again on demand; kernels uploaded through the API must be uploaded again); to start empty instead, move the store away',
   );
 }
