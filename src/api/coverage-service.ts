@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Catalog, KernelFilter, KernelRecord } from '../catalog/catalog.js';
+import type { Catalog, JobFileRole, KernelFilter, KernelRecord } from '../catalog/catalog.js';
 import { type Distro, normalizeArch, normalizeDistro, normalizeDistroVersion, validateIdentityValue } from '../identity/kernel-identity.js';
 import type { JobStatus } from '../queue/job.js';
 import {
@@ -18,11 +18,13 @@ import {
   type CompatJobResult,
   type ObjectsJobData,
   objectsJobId,
+  objectsRebuildJobId,
   type SyncJobData,
   type SyncJobResult,
   type UploadedObjectRef,
 } from '../queue/kinds.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
+import { readVerified, reportDamage } from '../storage/integrity.js';
 import { bundleKey, compatReportKey, objectKey } from '../storage/keys.js';
 import { filterBody } from '../coverage/compat-report.js';
 import {
@@ -85,6 +87,7 @@ export interface SubmittedJob {
   id: string;
   status: CoverageJobStatus;
   kernels: number;
+  data: ObjectsJobData;
 }
 
 /** Checks the objects, stores them, enqueues the job and waits up to `waitMs` for it. */
@@ -126,12 +129,106 @@ async function submitObjectsJob(
     await services.catalog.recordObject(sha256, file.bytes.length);
   }
   const id = objectsJobId(kind, objects, filter, kernelsFingerprint(kernels));
-  await services.queue.enqueue(kind, id, { kind, objects, objectsHash: hash, filter });
+  const data: ObjectsJobData = { kind, objects, objectsHash: hash, filter };
+  await services.queue.enqueue(kind, id, data);
   await recordIssuedJob(services.catalog, id, kind);
   const status = await services.queue.waitFor(kind, id, waitMs);
   // A job that stopped every worker it ran on: its objects are refused for a while.
   if (status.state === 'failed' && status.error?.poisoned === true) await services.refused.refuse(hash, status.error.message);
-  return { id, status, kernels: kernels.length };
+  return { id, status, kernels: kernels.length, data };
+}
+
+/**
+ * Why a finished job's stored file is not sent: it is gone (404), or it was damaged (500),
+ * in which case it has been removed. Either way a POST of the same request makes it again.
+ */
+export class StoredResultUnavailable extends ApiError {
+  constructor(
+    readonly damaged: boolean,
+    kind: 'compat' | 'bundle',
+    jobId: string,
+  ) {
+    const what = kind === 'compat' ? 'report' : 'bundle';
+    super(
+      damaged ? 500 : 404,
+      damaged ? 'result_damaged' : 'job_not_found',
+      damaged
+        ? `the stored ${what} of job ${jobId} is damaged (its sha256 is not the one recorded) and was removed; submit the request again (POST /api/v1/${kind}) to make it again`
+        : `the ${what} of job ${jobId} is no longer stored; POST /api/v1/${kind} makes it again`,
+    );
+  }
+}
+
+/**
+ * The stored files of job `jobId` (`roles`, in order), each checked against the sha256 its
+ * catalog row holds (`job_files`). None is ever returned unchecked: a file without a row
+ * (never recorded, or stored before migration 005) or gone is StoredResultUnavailable(404);
+ * a damaged one is logged and counted, removed with the job's other files and their rows (so
+ * a re-submission makes them all again), and StoredResultUnavailable(500).
+ */
+export async function readJobFiles(
+  services: Pick<AppServices, 'store' | 'catalog'>,
+  kind: 'compat' | 'bundle',
+  jobId: string,
+  roles: readonly JobFileRole[],
+): Promise<Uint8Array[]> {
+  const rows = await Promise.all(roles.map((role) => services.catalog.getJobFile(jobId, role)));
+  const files: Uint8Array[] = [];
+  let damaged = false;
+  let missing = false;
+  for (const row of rows) {
+    if (row === null) {
+      missing = true;
+      continue;
+    }
+    const read = await readVerified(services.store, row.storageKey, row.sha256);
+    if (read.state === 'ok') files.push(read.bytes);
+    else if (read.state === 'missing') missing = true;
+    else {
+      damaged = true;
+      reportDamage({
+        kind: kind === 'compat' ? 'compat_report' : 'bundle',
+        key: row.storageKey,
+        expected: row.sha256,
+        actual: read.actual,
+        action: 'removed',
+      });
+    }
+  }
+  if (!damaged && !missing) return files;
+  // Whatever is left of the job's files goes too: a rebuild writes them all again, together.
+  for (const row of rows) {
+    if (row === null) continue;
+    if (damaged) await services.store.delete(row.storageKey);
+    await services.catalog.deleteJobFile(jobId, row.role, row.storageKey);
+  }
+  throw new StoredResultUnavailable(damaged, kind, jobId);
+}
+
+/**
+ * Sends the stored result of completed job `submitted`; when it is gone or was damaged (and
+ * removed), makes it again first: the queue remembers the job as done, so a job of a fresh
+ * id runs it again and records its files for this one, within the request's wait.
+ */
+async function sendOrRebuild(
+  services: AppServices,
+  reply: FastifyReply,
+  kind: 'compat' | 'bundle',
+  submitted: SubmittedJob,
+  sendResult: SendJobResult,
+): Promise<FastifyReply> {
+  try {
+    return await sendResult(reply, submitted.id);
+  } catch (error) {
+    if (!(error instanceof StoredResultUnavailable)) throw error;
+  }
+  const rebuildId = objectsRebuildJobId(kind, submitted.id);
+  await services.queue.enqueue(kind, rebuildId, { ...submitted.data, resultFor: submitted.id });
+  await recordIssuedJob(services.catalog, rebuildId, kind);
+  const again = await services.queue.waitFor(kind, rebuildId, services.config.requestWaitMs);
+  if (again.state === 'completed') return sendResult(reply, submitted.id);
+  if (again.state === 'failed') throw coverageJobFailure(again);
+  return sendJobPending(reply, again);
 }
 
 /** Sends the stored result of a finished job (the report, the bundle). */
@@ -157,8 +254,9 @@ export async function answerObjectsJob(
   });
   const filter = filterFromFields(parseInput(CoverageFilterFields, upload.fields));
   if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
-  const { status } = await submitObjectsJob(services, kind, upload.files, filter, services.config.requestWaitMs);
-  if (status.state === 'completed') return sendResult(reply, status.id);
+  const submitted = await submitObjectsJob(services, kind, upload.files, filter, services.config.requestWaitMs);
+  const { status } = submitted;
+  if (status.state === 'completed') return sendOrRebuild(services, reply, kind, submitted, sendResult);
   if (status.state === 'failed') throw coverageJobFailure(status);
   return sendJobPending(reply, status);
 }

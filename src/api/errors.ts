@@ -39,6 +39,7 @@ export const ERROR_CODES = [
   'internal_error',
   'kernel_missing',
   'kernel_damaged',
+  'result_damaged',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

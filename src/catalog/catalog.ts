@@ -53,6 +53,20 @@ export interface DerivedFileRecord {
   createdAt: Date;
 }
 
+/** What a stored file of a compat or bundle job is (migration 005). */
+export type JobFileRole = 'report' | 'bundle' | 'bundle_meta';
+
+/** A file a compat or bundle job stored, served by job id and checked against `sha256` on every read (migration 005). */
+export interface JobFileRecord {
+  jobId: string;
+  role: JobFileRole;
+  /** Where it is stored: the job's own key, or a rebuild's (a job of a fresh id made it again). */
+  storageKey: string;
+  sha256: string;
+  size: number;
+  createdAt: Date;
+}
+
 export interface KernelFilter {
   distro?: string;
   distroVersion?: string;
@@ -144,6 +158,14 @@ export interface Catalog {
   /** Every derived copy, ordered by source sha256 and format. */
   listDerivedFiles(page: Page): Promise<{ items: DerivedFileRecord[]; total: number }>;
   deleteDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<void>;
+  /** The file of job `jobId` in `role`, or null (never stored, removed, or stored before migration 005). */
+  getJobFile(jobId: string, role: JobFileRole): Promise<JobFileRecord | null>;
+  /** Records (or re-records, after a rebuild) a job's stored file. */
+  recordJobFile(file: Omit<JobFileRecord, 'createdAt'>): Promise<void>;
+  /** Every job file, ordered by job id and role (for `btfhub verify`). */
+  listJobFiles(page: Page): Promise<{ items: JobFileRecord[]; total: number }>;
+  /** Forgets the file of `jobId` in `role` while the row still names `storageKey` (a rebuild recorded meanwhile stays). */
+  deleteJobFile(jobId: string, role: JobFileRole, storageKey: string): Promise<void>;
   /** Remembers that the API handed out job `id` now (again: the time moves); prunes rows issued before `pruneBefore`. */
   recordIssuedJob(id: string, kind: string, pruneBefore?: Date): Promise<void>;
   /** When job `id` was last handed out, or null. */

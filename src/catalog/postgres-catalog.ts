@@ -12,6 +12,8 @@ import type {
   Catalog,
   CatalogInspection,
   DerivedFileRecord,
+  JobFileRecord,
+  JobFileRole,
   ImportedFileRecord,
   KernelFilter,
   KernelMarkerRecord,
@@ -31,6 +33,8 @@ import {
   type Clock,
   derivedFileFromRow,
   type DerivedFileRow,
+  jobFileFromRow,
+  type JobFileRow,
   importedFileFromRow,
   type ImportedFileRow,
   kernelFromRow,
@@ -280,6 +284,34 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
 
   async deleteDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<void> {
     await this.pool.query('DELETE FROM derived_files WHERE source_sha256 = $1 AND format = $2', [sourceSha256, format]);
+  }
+
+  async getJobFile(jobId: string, role: JobFileRole): Promise<JobFileRecord | null> {
+    const result = await this.pool.query<JobFileRow>('SELECT * FROM job_files WHERE job_id = $1 AND role = $2', [jobId, role]);
+    const row = result.rows[0];
+    return row ? jobFileFromRow(row) : null;
+  }
+
+  async recordJobFile(file: Omit<JobFileRecord, 'createdAt'>): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO job_files (job_id, role, storage_key, sha256, size, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (job_id, role) DO UPDATE SET storage_key = excluded.storage_key, sha256 = excluded.sha256,
+         size = excluded.size, created_at = excluded.created_at`,
+      [file.jobId, file.role, file.storageKey, file.sha256, file.size, this.now()],
+    );
+  }
+
+  async listJobFiles(page: Page): Promise<{ items: JobFileRecord[]; total: number }> {
+    assertValidPage(page);
+    const [items, count] = await Promise.all([
+      this.pool.query<JobFileRow>('SELECT * FROM job_files ORDER BY job_id, role LIMIT $1 OFFSET $2', [page.limit, page.offset]),
+      this.pool.query<{ total: string }>('SELECT COUNT(*) AS total FROM job_files'),
+    ]);
+    return { items: items.rows.map(jobFileFromRow), total: toNumber(count.rows[0]?.total ?? 0) };
+  }
+
+  async deleteJobFile(jobId: string, role: JobFileRole, storageKey: string): Promise<void> {
+    await this.pool.query('DELETE FROM job_files WHERE job_id = $1 AND role = $2 AND storage_key = $3', [jobId, role, storageKey]);
   }
 
   async countTrims(): Promise<number> {

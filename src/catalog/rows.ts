@@ -6,6 +6,8 @@
 import type {
   AppliedMigration,
   DerivedFileRecord,
+  JobFileRecord,
+  JobFileRole,
   ImportedFileRecord,
   ImportedFileStatus,
   KernelMarker,
@@ -48,6 +50,15 @@ export interface TrimRow {
 export interface DerivedFileRow {
   source_sha256: string;
   format: string;
+  storage_key: string;
+  sha256: string;
+  size: Numeric;
+  created_at: Numeric;
+}
+
+export interface JobFileRow {
+  job_id: string;
+  role: string;
   storage_key: string;
   sha256: string;
   size: Numeric;
@@ -240,6 +251,17 @@ export function importedFileFromRow(row: ImportedFileRow): ImportedFileRecord {
     status: row.status as ImportedFileStatus,
     reason: row.reason,
     checkedAt: new Date(toNumber(row.checked_at)),
+  };
+}
+
+export function jobFileFromRow(row: JobFileRow): JobFileRecord {
+  return {
+    jobId: row.job_id,
+    role: row.role as JobFileRole,
+    storageKey: row.storage_key,
+    sha256: row.sha256,
+    size: toNumber(row.size),
+    createdAt: new Date(toNumber(row.created_at)),
   };
 }
 

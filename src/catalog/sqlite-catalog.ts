@@ -14,6 +14,8 @@ import type {
   Catalog,
   CatalogInspection,
   DerivedFileRecord,
+  JobFileRecord,
+  JobFileRole,
   ImportedFileRecord,
   KernelFilter,
   KernelMarkerRecord,
@@ -33,6 +35,8 @@ import {
   type Clock,
   derivedFileFromRow,
   type DerivedFileRow,
+  jobFileFromRow,
+  type JobFileRow,
   importedFileFromRow,
   type ImportedFileRow,
   kernelFromRow,
@@ -247,6 +251,33 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
 
   async deleteDerivedFile(sourceSha256: string, format: DerivedFileRecord['format']): Promise<void> {
     this.statement('DELETE FROM derived_files WHERE source_sha256 = ? AND format = ?').run(sourceSha256, format);
+  }
+
+  async getJobFile(jobId: string, role: JobFileRole): Promise<JobFileRecord | null> {
+    const row = this.statement('SELECT * FROM job_files WHERE job_id = ? AND role = ?').get(jobId, role);
+    return row ? jobFileFromRow(row as JobFileRow) : null;
+  }
+
+  async recordJobFile(file: Omit<JobFileRecord, 'createdAt'>): Promise<void> {
+    this.statement(
+      `INSERT INTO job_files (job_id, role, storage_key, sha256, size, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (job_id, role) DO UPDATE SET storage_key = excluded.storage_key, sha256 = excluded.sha256,
+         size = excluded.size, created_at = excluded.created_at`,
+    ).run(file.jobId, file.role, file.storageKey, file.sha256, file.size, this.now());
+  }
+
+  async listJobFiles(page: Page): Promise<{ items: JobFileRecord[]; total: number }> {
+    assertValidPage(page);
+    const rows = this.statement('SELECT * FROM job_files ORDER BY job_id, role LIMIT ? OFFSET ?').all(
+      page.limit,
+      page.offset,
+    ) as JobFileRow[];
+    const count = this.statement('SELECT COUNT(*) AS total FROM job_files').get() as { total: number };
+    return { items: rows.map(jobFileFromRow), total: count.total };
+  }
+
+  async deleteJobFile(jobId: string, role: JobFileRole, storageKey: string): Promise<void> {
+    this.statement('DELETE FROM job_files WHERE job_id = ? AND role = ? AND storage_key = ?').run(jobId, role, storageKey);
   }
 
   async countTrims(): Promise<number> {

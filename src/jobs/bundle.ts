@@ -12,6 +12,7 @@ import { JobError, type JobProcessor, throttleProgress } from '../queue/job.js';
 import { type BundleJobResult, type BundleMeta, MAX_LISTED, type ObjectsJobData } from '../queue/kinds.js';
 import { bundleKey, bundleMetaKey } from '../storage/keys.js';
 import { type CoverageJobDeps, coverageInputs } from './coverage-inputs.js';
+import { recordJobFiles } from './job-files.js';
 
 export function createBundleProcessor(deps: CoverageJobDeps & { logger?: Logger }): JobProcessor<ObjectsJobData, BundleJobResult> {
   return async (data, context) => {
@@ -38,7 +39,13 @@ export function createBundleProcessor(deps: CoverageJobDeps & { logger?: Logger 
       distinct: result.distinct,
       failed: result.failures.length,
     };
-    await deps.store.put(bundleMetaKey(context.id), new TextEncoder().encode(JSON.stringify(meta)));
+    const metaBytes = new TextEncoder().encode(JSON.stringify(meta));
+    await deps.store.put(bundleMetaKey(context.id), metaBytes);
+    // Recorded after both writes: the rows always name whole files, with the sha256 every read checks.
+    await recordJobFiles(deps.catalog, context.id, data.resultFor, [
+      { role: 'bundle', storageKey: key, bytes: archive },
+      { role: 'bundle_meta', storageKey: bundleMetaKey(context.id), bytes: metaBytes },
+    ]);
     deps.logger?.info({ jobId: context.id, kernels: meta.kernels, distinct: meta.distinct, failed: meta.failed }, 'bundle done');
     return {
       kind: 'bundle',

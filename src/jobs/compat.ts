@@ -17,6 +17,7 @@ import { JobError, type JobProcessor, throttleProgress } from '../queue/job.js';
 import type { CompatJobResult, ObjectsJobData } from '../queue/kinds.js';
 import { compatReportKey } from '../storage/keys.js';
 import type { CoverageJobDeps } from './coverage-inputs.js';
+import { recordJobFiles } from './job-files.js';
 import { loadUploadedBytes } from './uploaded-objects.js';
 
 export function createCompatProcessor(
@@ -54,9 +55,13 @@ export function createCompatProcessor(
     } catch (error) {
       throw objectsFailure(error);
     }
-    const body = compatReportBody(context.id, data.filter, report);
+    // A rebuild's report is the job's it replaces (its id in the body), stored under the rebuild's own key.
+    const body = compatReportBody(data.resultFor ?? context.id, data.filter, report);
     const key = compatReportKey(context.id);
-    await deps.store.put(key, new TextEncoder().encode(JSON.stringify(body)));
+    const bytes = new TextEncoder().encode(JSON.stringify(body));
+    await deps.store.put(key, bytes);
+    // Recorded after the write: a row always names a whole file, with the sha256 every read checks.
+    await recordJobFiles(deps.catalog, context.id, data.resultFor, [{ role: 'report', storageKey: key, bytes }]);
     deps.logger?.info({ jobId: context.id, kernels: body.totals.kernels, durationMs: body.duration_ms }, 'compat report done');
     return {
       kind: 'compat',

@@ -6,7 +6,7 @@
  *   the BTFHub archive (`<distro>/<distro_version>/<arch>/<kernel>.btf.tar.xz`, or `.btf`),
  *   e.g. a btfhub-archive checkout or a bucket synced from it. `btfhub import` builds on it.
  * - `registerHostKernel`: the BTF of the machine the service runs on
- *   (/sys/kernel/btf/vmlinux), copied into the store first.
+ *   (/sys/kernel/btf/vmlinux), copied into the store first, by content.
  *
  * A file is registered only once it decodes: an archive that is not xz, a tar without a
  * `.btf`, a truncated blob are reported with their key and the reason, never registered.
@@ -18,8 +18,14 @@
  * - `resume`: what was found at each key is remembered in the catalog (`imported_files`,
  *   per store description), so a later run, or an interrupted one started again, skips the
  *   files whose size and mtime are unchanged without reading them at all;
- * - `copyTo`: each valid file is copied, under the same key, into another store (the
- *   service's own) and registered there, so every worker can read it.
+ * - `copyTo`: each valid file is copied into another store (the service's own) under its
+ *   content key (`kernel-files/<sha256>.<format>`, as admin uploads are) and registered
+ *   there, so every worker can read it.
+ *
+ * Copies (and the host kernel) are written by content first, beside whatever the catalog's
+ * row names, never over it; the row then switches to the new content in one upsert. A crash
+ * between the two leaves the old kernel whole (the new content is an orphan `btfhub verify
+ * --repair` removes), and a trim job queued for the old content still finds it.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -31,7 +37,15 @@ import type { Catalog, ImportedFileRecord, KernelMarker, KernelRef, UpsertOutcom
 import { hostIdentityFromOsRelease, IdentityError, normalizeKernelRef } from '../identity/index.js';
 // keys.js and object-store.js, not storage/index.js: that one loads the S3 backend (the AWS SDK),
 // which the CLI's archive commands (compat, bundle) reading this module never need.
-import { isKernelContentKey, kernelKey, SERVICE_PREFIXES, type KernelBtfFormat } from '../storage/keys.js';
+import { putContentAddressed } from '../storage/content-addressed.js';
+import {
+  isKernelContentKey,
+  kernelContentKey,
+  kernelFileFormat,
+  kernelKey,
+  SERVICE_PREFIXES,
+  type KernelBtfFormat,
+} from '../storage/keys.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 
 /** BTFHub marks kernels it could not get BTF for (`.failed`) or that ship their own (`.hasbtf`). */
@@ -268,17 +282,26 @@ async function registerOne(store: ObjectStore, catalog: Catalog, key: string, re
   const { info, ledger, copyTo } = options;
   const existing = await catalog.getKernel(ref);
   // What an admin uploaded or the service generated wins over an archive's copy (explicit
-  // precedence, docs/ARCHITECTURE.md "Kernel precedence"): never registered over it.
-  if (existing !== null && isKernelContentKey(existing.storageKey)) return { kind: 'kept', storageKey: existing.storageKey, unread: true };
+  // precedence, docs/ARCHITECTURE.md "Kernel precedence"): never registered over it. A content
+  // key this very source key was copied to by an earlier import is the import's own, updated.
+  if (
+    existing !== null &&
+    isKernelContentKey(existing.storageKey) &&
+    !(copyTo !== undefined && ledger?.importedSha256(key) === existing.sha256)
+  )
+    return { kind: 'kept', storageKey: existing.storageKey, unread: true };
+  const format = kernelFileFormat(key);
+  /** Where the catalog row may point for this file: the key itself, or (copying) its content key; older imports copied to the key. */
+  const ownKey = (sha256: string, where: string) => where === key || (copyTo !== undefined && where === kernelContentKey(sha256, format));
   const known = ledger?.unchanged(info);
   if (known?.status === 'invalid') return { kind: 'invalid', reason: known.reason ?? 'invalid', unread: true };
   if (
     known?.status === 'kernel' &&
     existing !== null &&
-    existing.storageKey === key &&
     existing.sha256 === known.sha256 &&
     existing.size === info.size &&
-    (copyTo === undefined || (await copyTo.head(key))?.size === info.size)
+    ownKey(existing.sha256, existing.storageKey) &&
+    (copyTo === undefined || (await copyTo.head(existing.storageKey))?.size === info.size)
   ) {
     return { kind: 'registered', outcome: 'unchanged', unread: true };
   }
@@ -286,9 +309,10 @@ async function registerOne(store: ObjectStore, catalog: Catalog, key: string, re
   if (bytes === null) return { kind: 'gone' };
   const sha256 = sha256Hex(bytes);
   const stats = { ...info, size: bytes.length };
-  // Decoded when it was registered, and the same bytes still: nothing to check again.
-  if (existing !== null && existing.storageKey === key && existing.sha256 === sha256 && existing.size === bytes.length) {
-    const copied = copyTo !== undefined && (await copyIfDifferent(copyTo, key, bytes, sha256));
+  // Decoded when it was registered, and the same bytes still: nothing to check again (a
+  // copy missing or damaged in the target is written again, the same bytes at the same key).
+  if (existing !== null && existing.sha256 === sha256 && existing.size === bytes.length && ownKey(sha256, existing.storageKey)) {
+    const copied = copyTo !== undefined && (await putContentAddressed(copyTo, existing.storageKey, bytes, 'kernel')) !== 'present';
     await ledger?.record(stats, { status: 'kernel', sha256, reason: null });
     return { kind: 'registered', outcome: 'unchanged', copied };
   }
@@ -297,21 +321,13 @@ async function registerOne(store: ObjectStore, catalog: Catalog, key: string, re
     await ledger?.record(stats, { status: 'invalid', sha256, reason });
     return { kind: 'invalid', reason };
   }
-  const copied = copyTo !== undefined && (await copyIfDifferent(copyTo, key, bytes, sha256));
-  const outcome = await catalog.upsertKernel({ ...ref, storageKey: key, size: bytes.length, sha256 });
+  // Content first, under its own sha256 (never over the bytes the row names), then the row
+  // switches to it in one upsert.
+  const storageKey = copyTo === undefined ? key : kernelContentKey(sha256, format);
+  const copied = copyTo !== undefined && (await putContentAddressed(copyTo, storageKey, bytes, 'kernel')) !== 'present';
+  const outcome = await catalog.upsertKernel({ ...ref, storageKey, size: bytes.length, sha256 });
   await ledger?.record(stats, { status: 'kernel', sha256, reason: null });
   return { kind: 'registered', outcome, copied };
-}
-
-/** Writes `bytes` at `key` in `target` unless the same bytes are there; true when written. */
-async function copyIfDifferent(target: ObjectStore, key: string, bytes: Uint8Array, sha256: string): Promise<boolean> {
-  const present = await target.head(key);
-  if (present !== null && present.size === bytes.length) {
-    const current = await target.get(key);
-    if (current !== null && sha256Hex(current) === sha256) return false;
-  }
-  await target.put(key, bytes);
-  return true;
 }
 
 /**
@@ -328,6 +344,12 @@ class ImportLedger {
     records: readonly ImportedFileRecord[],
   ) {
     this.byKey = new Map(records.map((r) => [r.key, r]));
+  }
+
+  /** The sha256 of the kernel file this source had at `key` when an earlier run read it, if any. */
+  importedSha256(key: string): string | undefined {
+    const known = this.byKey.get(key);
+    return known?.status === 'kernel' ? (known.sha256 ?? undefined) : undefined;
   }
 
   unchanged(info: ObjectInfo): ImportedFileRecord | undefined {
@@ -384,9 +406,10 @@ export interface HostKernelRegistration {
 }
 
 /**
- * Registers the running kernel: its BTF is validated, stored as
- * `<distro>/<distro_version>/<arch>/<kernel>.btf` (unless those bytes are already there)
- * and upserted into the catalog. Throws a CodecError when the BTF does not decode, an
+ * Registers the running kernel: its BTF is validated, stored by content as
+ * `kernel-files/<sha256>.btf` (unless those bytes are already there; never over the file the
+ * catalog's row names, which has another sha256), and the row switched to it in one upsert.
+ * Registered after the archive at every start, it wins over an archive copy of its identity. Throws a CodecError when the BTF does not decode, an
  * IdentityError when the distribution cannot be determined.
  */
 export async function registerHostKernel(
@@ -409,14 +432,13 @@ export async function registerHostKernel(
     unameMachine: options.unameMachine ?? machine(),
   });
   const { ref } = identity;
-  const storageKey = kernelKey(ref, 'btf');
+  kernelKey(ref, 'btf'); // throws unless each identity field is one key segment, as for any kernel
   const sha256 = sha256Hex(bytes);
-  const present = await store.head(storageKey);
-  const same = present !== null && present.size === bytes.length && sha256Hex((await store.get(storageKey)) ?? new Uint8Array()) === sha256;
-  if (!same) await store.put(storageKey, bytes);
+  const storageKey = kernelContentKey(sha256, 'btf');
+  const stored = (await putContentAddressed(store, storageKey, bytes, 'kernel')) !== 'present';
   const outcome = await catalog.upsertKernel({ ...ref, storageKey, size: bytes.length, sha256 });
-  options.logger?.info({ kernel: ref, storageKey, outcome, stored: !same, notes: identity.notes }, 'host kernel registered');
-  return { ref, storageKey, outcome, stored: !same, source: identity.source, notes: identity.notes };
+  options.logger?.info({ kernel: ref, storageKey, outcome, stored, notes: identity.notes }, 'host kernel registered');
+  return { ref, storageKey, outcome, stored, source: identity.source, notes: identity.notes };
 }
 
 /** os-release text, or null when there is none; an explicit path is the only one tried. */

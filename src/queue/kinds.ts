@@ -78,6 +78,12 @@ export interface ObjectsJobData {
   objectsHash: string;
   /** Normalized. */
   filter: KernelFilter;
+  /**
+   * Set on a rebuild: the id of the job whose stored report or bundle was found damaged or
+   * missing. The rebuild stores its file under its own id and records it for that job too, so
+   * the job's URL serves it again (the queue remembers that job as done and would not rerun it).
+   */
+  resultFor?: string;
 }
 
 /** Per distro / release / arch, as the report's summary has it. */
@@ -361,6 +367,11 @@ export function objectsJobId(
   hash.update(JSON.stringify([filter.distro ?? null, filter.distroVersion ?? null, filter.arch ?? null, filter.kernelPrefix ?? null]));
   hash.update(`\n${kernelsFingerprint}`);
   return `${kind}-${hash.digest('hex')}`;
+}
+
+/** A fresh id for a rebuild of compat or bundle job `jobId` (shaped like any job id of the kind). */
+export function objectsRebuildJobId(kind: 'compat' | 'bundle', jobId: string): string {
+  return `${kind}-${createHash('sha256').update(`btfhub-${kind}-rebuild\n${jobId}\n${Date.now()}\n${Math.random()}`).digest('hex')}`;
 }
 
 /**

@@ -56,6 +56,8 @@ export class Backends {
   private jobsValue: Promise<JobQueue<JobKinds>> | undefined;
   private workerValue: Promise<JobWorker> | undefined;
   private closing: Promise<void> | undefined;
+  /** The start's sweep of an S3 store's temporary keys, running beside the start. */
+  private sweeping: Promise<void> | undefined;
 
   constructor(
     readonly config: Config,
@@ -139,9 +141,21 @@ export class Backends {
     });
     if (options.serving) {
       const { storage } = this.config;
-      const swept = await sweepStore(this.config);
-      if (swept !== null && swept.files > 0)
-        this.logger.info({ files: swept.files, bytes: swept.bytes }, 'temporary files of killed writes removed');
+      if (storage.kind === 'fs') {
+        const swept = await sweepStore(this.config);
+        if (swept !== null && swept.files > 0)
+          this.logger.info({ files: swept.files, bytes: swept.bytes }, 'temporary files of killed writes removed');
+      } else {
+        // A bucket's listing can take a while: the sweep runs beside the start, never delaying it.
+        this.sweeping ??= sweepStore(this.config, this.serviceStore).then(
+          (swept) => {
+            if (swept !== null && swept.files > 0)
+              this.logger.info({ files: swept.files, bytes: swept.bytes }, 'temporary keys of killed writes removed');
+          },
+          (error: unknown) =>
+            this.logger.warn({ err: error }, 'sweeping the temporary keys of killed writes failed; the next start tries again'),
+        );
+      }
       await checkCatalogPresent(this.config, this.serviceStore, storage.kind === 'fs' ? storage.root : null);
     }
     const catalog = await this.catalog().catch((error: unknown) => {
@@ -223,6 +237,7 @@ export class Backends {
       const jobs = Promise.all([settle('job worker', this.workerValue), settle('job queue', this.jobsValue)]);
       if (options.jobsWithinMs === undefined) await jobs;
       else await settlesWithin(jobs, options.jobsWithinMs);
+      await this.sweeping;
       const stores = this.storeValue !== undefined ? [this.storeValue] : [this.serviceStoreValue, this.archiveValue ?? undefined];
       await this.codecValue?.close();
       await Promise.all([

@@ -8,7 +8,8 @@
  *   catalog.sqlite missing or empty      stop, when the store holds data: restore it, or
  *     while the store holds data         rebuild it with `btfhub import` (see `missingCatalog`)
  *   catalog.sqlite corrupt / read-only   stop: restore it, or move it away and rebuild it
- *   `.btfhub-tmp-*` files                removed: what killed writes left (fs store only)
+ *   `.btfhub-tmp-*` files / S3 keys      removed: what killed writes left (on S3, only keys
+ *                                        older than an hour: other replicas may be writing)
  *
  * A fresh install (no catalog, empty store) starts as before.
  */
@@ -18,6 +19,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { sweepTemporaryFiles, type SweepSummary } from '../storage/fs-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { S3ObjectStore } from '../storage/s3-store.js';
 import { BackendUnavailableError } from './errors.js';
 
 /** Stops the start when the data directory is a file or cannot be written. */
@@ -71,7 +73,7 @@ export async function checkCatalogPresent(
   if (!(await holdsData(store, storeRoot))) return;
   throw new BackendUnavailableError(
     `catalog ${path} is ${size === undefined ? 'missing' : 'empty'} but the store ${store.description} holds data: restore the catalog from a backup, ` +
-      `or rebuild it with \`btfhub import --data ${config.dataDir} SOURCE\` (re-registers the kernels of an archive SOURCE, or of the store itself; ` +
+      `or rebuild it with \`btfhub import --data ${config.dataDir} SOURCE\` (re-registers the kernels of the archive SOURCE they came from; ` +
       'trims are made again on demand; kernels uploaded through the API must be uploaded again); to start empty instead, move the store away',
   );
 }
@@ -126,8 +128,20 @@ export function catalogFailure(config: Pick<Config, 'dataDir' | 'database'>, err
   return new BackendUnavailableError(`catalog ${path} is not usable: ${message}`, { cause: error });
 }
 
-/** Removes what killed writes left in the filesystem store; null for other stores. */
-export async function sweepStore(config: Pick<Config, 'storage'>): Promise<SweepSummary | null> {
+/**
+ * How old a temporary S3 key must be before a start removes it. Other replicas share the
+ * bucket and may be in the middle of a put (PutObject, CopyObject, DeleteObject): no put of
+ * the service's lasts this long, so an older temporary key belongs to a killed process.
+ */
+export const S3_TEMP_KEY_MIN_AGE_MS = 3_600_000;
+
+/**
+ * Removes what killed writes left in the service's store: `.btfhub-tmp-*` files on disk (those
+ * of writers no longer running), `.btfhub-tmp-*` keys in S3 older than S3_TEMP_KEY_MIN_AGE_MS.
+ * Null for other stores.
+ */
+export async function sweepStore(config: Pick<Config, 'storage'>, store?: ObjectStore, now = Date.now()): Promise<SweepSummary | null> {
+  if (store instanceof S3ObjectStore) return store.sweepTemporaryKeys({ minAgeMs: S3_TEMP_KEY_MIN_AGE_MS, now });
   if (config.storage.kind !== 'fs') return null;
   if (
     (await access(config.storage.root, constants.W_OK).then(

@@ -22,7 +22,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { replaceFileVia } from './atomic-file.js';
 import { StorageError } from './errors.js';
 import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
-import type { ObjectInfo, ObjectStore } from './object-store.js';
+import type { ObjectInfo, ObjectStore, SweepSummary } from './object-store.js';
 
 /** Temporary files of in-flight puts start with this; list hides them and keys may not use it. */
 const TEMP_FILE_MARK = '.btfhub-tmp-';
@@ -356,11 +356,7 @@ function unavailable(operation: string, cause: unknown, where?: string): Storage
   return new StorageError('UNAVAILABLE', `${where ? `${where}: ` : ''}${operation}: ${reason}`, { cause });
 }
 
-/** What `sweepTemporaryFiles` removed. */
-export interface SweepSummary {
-  files: number;
-  bytes: number;
-}
+export type { SweepSummary } from './object-store.js';
 
 /** A temporary file of a writer still alive is left alone unless it is this old. */
 const LIVE_WRITER_TEMP_MAX_AGE_MS = 3_600_000;

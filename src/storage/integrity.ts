@@ -16,7 +16,7 @@ export function sha256Hex(bytes: Uint8Array): string {
 }
 
 /** What kind of stored file was damaged (the metric's label). */
-export type StoredKind = 'trim_result' | 'object' | 'kernel' | 'derived';
+export type StoredKind = 'trim_result' | 'object' | 'kernel' | 'derived' | 'compat_report' | 'bundle';
 
 /** What was done about it: rebuilt or replaced by a good copy, or refused with an error. */
 export type DamageAction = 'rebuilt' | 'replaced' | 'refused' | 'removed';

@@ -37,3 +37,9 @@ export interface ObjectStore {
   /** Releases clients and handles. */
   close(): Promise<void>;
 }
+
+/** What a sweep of the temporary files (or keys) of killed writes removed. */
+export interface SweepSummary {
+  files: number;
+  bytes: number;
+}

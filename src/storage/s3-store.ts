@@ -10,7 +10,8 @@
  * where readers look. The temporary key sits in the target's "directory": servers that keep
  * objects as files and prune empty directories (s3rver) would otherwise race one put's
  * mkdir against another's cleanup in a shared temporary directory. Temporary keys are hidden
- * from `list` and cannot be written as keys; one left behind by a crash is garbage.
+ * from `list` and cannot be written as keys; one left behind by a killed process is garbage,
+ * removed at start by `sweepTemporaryKeys` once it is older than any put could still be running.
  *
  * Checksums are only computed when an operation requires them: recent SDKs add CRC32
  * trailers by default, which several S3-compatible servers reject.
@@ -27,7 +28,7 @@ import { createRequire } from 'node:module';
 import type * as S3Sdk from '@aws-sdk/client-s3';
 import { StorageError } from './errors.js';
 import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
-import type { ObjectInfo, ObjectStore } from './object-store.js';
+import type { ObjectInfo, ObjectStore, SweepSummary } from './object-store.js';
 
 export interface S3ObjectStoreOptions {
   /** Custom endpoint URL (MinIO, s3rver...); the AWS endpoint of `region` when unset. */
@@ -221,6 +222,49 @@ export class S3ObjectStore implements ObjectStore {
       yield* page.sort((a, b) => compareKeys(a.key, b.key));
       continuationToken = response.IsTruncated ? response.NextContinuationToken : undefined;
     } while (continuationToken !== undefined);
+  }
+
+  /**
+   * Removes the temporary keys of puts that never finished (a process killed between its
+   * PutObject and its DeleteObject) under this store's prefix. Other replicas may be writing
+   * right now, and their temporary keys look the same: only keys last modified at least
+   * `minAgeMs` before `now` are removed, an age no put lives to. Never throws for one key it
+   * cannot remove; a listing that fails throws StorageError('UNAVAILABLE').
+   */
+  async sweepTemporaryKeys(options: { minAgeMs: number; now?: number }): Promise<SweepSummary> {
+    const now = options.now ?? Date.now();
+    const summary: SweepSummary = { files: 0, bytes: 0 };
+    let continuationToken: string | undefined;
+    do {
+      let response;
+      try {
+        response = await this.client.send(
+          new this.sdk.ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.keyPrefix,
+            ContinuationToken: continuationToken,
+            MaxKeys: this.listPageSize,
+          }),
+        );
+      } catch (error) {
+        throw this.unavailable('sweep temporary keys', error);
+      }
+      for (const object of response.Contents ?? []) {
+        if (object.Key === undefined || !isTemporaryKey(object.Key.slice(this.keyPrefix.length))) continue;
+        // A key without a modification time cannot be proved old: left alone.
+        const modified = object.LastModified?.getTime();
+        if (modified === undefined || now - modified < options.minAgeMs) continue;
+        try {
+          await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: object.Key }));
+          summary.files++;
+          summary.bytes += object.Size ?? 0;
+        } catch {
+          // Removed by another replica's sweep meanwhile, or the store is failing: the next start retries.
+        }
+      }
+      continuationToken = response.IsTruncated ? response.NextContinuationToken : undefined;
+    } while (continuationToken !== undefined);
+    return summary;
   }
 
   /** HeadBucket: proves the endpoint answers, the credentials work and the bucket exists. */

@@ -384,3 +384,82 @@ t.test(
     t.match(stdout, /damaged kernel .*: kernel ubuntu\/22.04\/x86_64\/5.15.0-91-generic: upload or import it again/);
   },
 );
+
+t.test('a stored compat report with a flipped bit: never sent; a clear 500, removed, made again by the next POST', async (t) => {
+  const { app, fixtures, store, catalog, metrics } = await setupApi(t);
+  const object = fixtureObject(fixtures, 'tools_like');
+  const form = () => multipart([{ name: 'object', filename: 'tools_like.bpf.o', data: object.bytes }]);
+  const post = () => app.inject({ method: 'POST', url: '/api/v1/compat', ...form() });
+  const first = await post();
+  t.equal(first.statusCode, 200, why(first));
+  const id = String(first.headers['x-btfhub-job']);
+  const row = await catalog.getJobFile(id, 'report');
+  t.match(
+    row,
+    { storageKey: `reports/compat/${id}.json`, sha256: sha256(first.rawPayload), size: first.rawPayload.length },
+    'its sha256 recorded',
+  );
+  await flipBit(store, row!.storageKey, 40);
+
+  const get = await app.inject(`/api/v1/compat/${id}`);
+  t.equal(get.statusCode, 500, 'the damaged report is not sent');
+  t.match(get.json(), { error: 'result_damaged', message: new RegExp(`report of job ${id} is damaged .*submit the request again`) });
+  t.equal(await store.head(row!.storageKey), null, 'the damaged copy is removed');
+  t.equal(await catalog.getJobFile(id, 'report'), null, 'and its row');
+  t.equal(await damageCount(metrics, 'compat_report'), 1, 'counted');
+  const gone = await app.inject(`/api/v1/compat/${id}`);
+  t.equal(gone.statusCode, 404, 'then: no longer stored');
+  t.match(gone.json(), { error: 'job_not_found', message: /POST \/api\/v1\/compat makes it again/ });
+
+  const again = await post();
+  t.equal(again.statusCode, 200, `submitted again: made again, ${why(again)}`);
+  t.equal(again.headers['x-btfhub-job'], id, 'for the same job');
+  const withoutTime = (body: Buffer) => ({ ...(JSON.parse(body.toString('utf8')) as Record<string, unknown>), duration_ms: 0 });
+  t.same(withoutTime(again.rawPayload), withoutTime(first.rawPayload), 'the same report (its duration aside)');
+  const served = await app.inject(`/api/v1/compat/${id}`);
+  t.equal(served.statusCode, 200, 'the job URL serves it again');
+  t.ok(same(served.rawPayload, again.rawPayload));
+  const rebuilt = await catalog.getJobFile(id, 'report');
+  t.equal(rebuilt?.sha256, sha256(again.rawPayload), 'the row names the rebuilt file');
+  t.not(rebuilt?.storageKey, row!.storageKey, "stored under the rebuild's own key");
+
+  // A report stored without a row (before migration 005, or a crash between the write and the row): never sent unchecked.
+  await catalog.deleteJobFile(id, 'report', rebuilt!.storageKey);
+  const unrecorded = await app.inject(`/api/v1/compat/${id}`);
+  t.equal(unrecorded.statusCode, 404, 'not sent without a recorded sha256');
+  t.equal((await post()).statusCode, 200, 'and a POST makes it again');
+});
+
+t.test('a stored bundle or its metadata with a flipped bit: never sent; a clear 500, removed, made again by the next POST', async (t) => {
+  const { app, fixtures, store, catalog, metrics } = await setupApi(t);
+  const object = fixtureObject(fixtures, 'tools_like');
+  const post = () =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/bundle',
+      ...multipart([{ name: 'object', filename: 'tools_like.bpf.o', data: object.bytes }]),
+    });
+  const first = await post();
+  t.equal(first.statusCode, 200, why(first));
+  const id = String(first.headers['x-btfhub-job']);
+  t.match(await catalog.getJobFile(id, 'bundle'), { storageKey: `bundles/${id}.tar.gz`, sha256: sha256(first.rawPayload) });
+
+  for (const role of ['bundle', 'bundle_meta'] as const) {
+    const row = (await catalog.getJobFile(id, role))!;
+    await flipBit(store, row.storageKey, role === 'bundle' ? 30 : 12);
+    const get = await app.inject(`/api/v1/bundle/${id}`);
+    t.equal(get.statusCode, 500, `${role} damaged: not sent`);
+    t.match(get.json(), { error: 'result_damaged', message: new RegExp(`bundle of job ${id} is damaged .*submit the request again`) });
+    t.equal(await store.head(`bundles/${id}.tar.gz`), null, `${role} damaged: the archive is removed`);
+    t.equal(await store.head(`bundles/${id}.json`), null, `${role} damaged: its metadata too`);
+    const again = await post();
+    t.equal(again.statusCode, 200, `${role} damaged: submitted again, ${why(again)}`);
+    t.ok(same(again.rawPayload, first.rawPayload), `${role} damaged: the same bundle, byte for byte`);
+    t.equal(again.headers.etag, first.headers.etag);
+    t.equal(again.headers['x-btfhub-kernels'], first.headers['x-btfhub-kernels'], 'right headers');
+    const served = await app.inject(`/api/v1/bundle/${id}`);
+    t.equal(served.statusCode, 200);
+    t.ok(same(served.rawPayload, first.rawPayload), `${role} damaged: the job URL serves it again`);
+  }
+  t.equal(await damageCount(metrics, 'bundle'), 2, 'each damage counted');
+});

@@ -353,6 +353,43 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     t.equal(await catalog.getObject(SHA_B), null);
   });
 
+  t.test('job files: recorded, re-recorded by a rebuild, listed, forgotten only while they name the key', async (t) => {
+    const { catalog } = await fresh(t);
+    const id = `compat-${SHA_A}`;
+    t.equal(await catalog.getJobFile(id, 'report'), null);
+    await catalog.recordJobFile({ jobId: id, role: 'report', storageKey: `reports/compat/${id}.json`, sha256: SHA_A, size: 10 });
+    t.match(await catalog.getJobFile(id, 'report'), {
+      jobId: id,
+      role: 'report',
+      storageKey: `reports/compat/${id}.json`,
+      sha256: SHA_A,
+      size: 10,
+    });
+    const rebuild = `reports/compat/compat-${SHA_B}.json`;
+    await catalog.recordJobFile({ jobId: id, role: 'report', storageKey: rebuild, sha256: SHA_B, size: 11 });
+    t.match(await catalog.getJobFile(id, 'report'), { storageKey: rebuild, sha256: SHA_B, size: 11 }, 'a rebuild replaces the row');
+    await catalog.recordJobFile({
+      jobId: `bundle-${SHA_A}`,
+      role: 'bundle',
+      storageKey: `bundles/bundle-${SHA_A}.tar.gz`,
+      sha256: SHA_A,
+      size: 3,
+    });
+    const listed = await catalog.listJobFiles({ limit: 10, offset: 0 });
+    t.equal(listed.total, 2);
+    t.same(
+      listed.items.map((f) => [f.jobId, f.role]),
+      [
+        [`bundle-${SHA_A}`, 'bundle'],
+        [id, 'report'],
+      ],
+    );
+    await catalog.deleteJobFile(id, 'report', `reports/compat/${id}.json`);
+    t.match(await catalog.getJobFile(id, 'report'), { storageKey: rebuild }, 'a delete for the old key leaves the rebuilt row');
+    await catalog.deleteJobFile(id, 'report', rebuild);
+    t.equal(await catalog.getJobFile(id, 'report'), null);
+  });
+
   t.test('sizes and timestamps beyond 32 bits round-trip', async (t) => {
     const clock = manualClock(Date.UTC(2100, 0, 1));
     const { catalog } = await fresh(t, { now: clock.now });

@@ -44,6 +44,7 @@ t.test('migrate creates a missing schema, and the tables land in it', async (t) 
       'derived_files',
       'imported_files',
       'issued_jobs',
+      'job_files',
       'kernel_markers',
       'kernel_provenance',
       'kernels',

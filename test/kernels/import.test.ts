@@ -19,6 +19,8 @@ import { archiveKernels, catalogKernels } from '../../src/coverage/kernel-source
 import { parseArchiveKey } from '../../src/kernels/archive-layout.js';
 import { importKernels, ImportSourceError, openImportSource } from '../../src/kernels/import.js';
 import { FsObjectStore, S3ObjectStore } from '../../src/storage/index.js';
+import { sha256Hex } from '../../src/storage/integrity.js';
+import { kernelContentKey } from '../../src/storage/keys.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import { startS3Server } from '../helpers/s3.js';
 import { testArchive } from '../helpers/test-archive.js';
@@ -60,13 +62,18 @@ t.test('first run registers and copies every valid kernel; the corrupt one is re
   );
   t.match(first.invalid[0]!.reason, /^amzn\/2\/x86_64\/5\.10\.0-1\.amzn2\.x86_64\.btf\.tar\.xz: xz: /);
 
-  // Coverage: the catalog holds exactly the archive's kernel files, each copied under its key.
+  // Coverage: the catalog holds exactly the archive's kernel files, each copied under its
+  // content key (kernel-files/<sha256>.<format>), never at its identity key.
   const { items, total } = await catalog.listKernels({}, { limit: 100, offset: 0 });
   t.equal(total, archive.kernels.length);
-  t.same(items.map((k) => k.storageKey).sort(), archive.kernels.map((k) => k.key).sort());
+  const byIdentity = new Map(archive.kernels.map((k) => [`${k.ref.distro}/${k.ref.distroVersion}/${k.ref.arch}/${k.ref.kernel}`, k]));
   for (const k of items) {
+    const file = byIdentity.get(`${k.distro}/${k.distroVersion}/${k.arch}/${k.kernel}`)!;
+    const original = new Uint8Array(await readFile(join(archive.dir, file.key)));
+    t.equal(k.storageKey, kernelContentKey(sha256Hex(original), file.format), `${file.key} registered under its content key`);
     const copy = await store.get(k.storageKey);
-    t.ok(copy && Buffer.from(copy).equals(await readFile(join(archive.dir, k.storageKey))), `${k.storageKey} copied`);
+    t.ok(copy && Buffer.from(copy).equals(original), `${file.key} copied`);
+    t.equal(await store.head(file.key), null, `${file.key} is not written at its identity key`);
   }
   t.equal(
     (await catalog.listKernels({ distro: 'ubuntu', distroVersion: '20.04' }, { limit: 10, offset: 0 })).total,
@@ -89,9 +96,13 @@ t.test('registered kernels feed compat reports and bundles (what the HTTP routes
   await importKernels(source, { store }, catalog);
   const objects = [parseBpfObject((await loadFixtures()).objects.get('tools_like')!.bytes, 'tools_like.bpf.o')];
   const fromCatalog = await catalogKernels(catalog, store, { distro: 'ubuntu' }, { rawCache: store, pageSize: 2 });
+  const ubuntu = archive.kernels.filter((k) => k.ref.distro === 'ubuntu');
   t.same(
     fromCatalog.map((k) => k.source),
-    archive.kernels.filter((k) => k.ref.distro === 'ubuntu').map((k) => k.key),
+    await Promise.all(
+      ubuntu.map(async (k) => kernelContentKey(sha256Hex(new Uint8Array(await readFile(join(archive.dir, k.key)))), k.format)),
+    ),
+    'every ubuntu kernel, in the catalog order, read from its content key',
   );
   const viaCatalog = await buildBundle(fromCatalog, objects);
   const viaArchive = await buildBundle((await archiveKernels(source, { distro: 'ubuntu' })).kernels, objects);
@@ -104,8 +115,9 @@ t.test('registered kernels feed compat reports and bundles (what the HTTP routes
 
   // A stored file that changed since it was registered is refused, as trim jobs refuse it.
   const raw = archive.kernels.find((k) => k.ref.distro === 'ubuntu' && k.format === 'btf')!;
-  await store.put(raw.key, new Uint8Array(await readFile(join(archive.dir, 'debian/12/x86_64/6.1.0-9-amd64.btf'))));
-  const changed = (await catalogKernels(catalog, store, { distro: 'ubuntu' })).find((k) => k.source === raw.key)!;
+  const rawKey = (await catalog.getKernel(raw.ref))!.storageKey;
+  await store.put(rawKey, new Uint8Array(await readFile(join(archive.dir, 'debian/12/x86_64/6.1.0-9-amd64.btf'))));
+  const changed = (await catalogKernels(catalog, store, { distro: 'ubuntu' })).find((k) => k.source === rawKey)!;
   await t.rejects(changed.load(), /sha256 [0-9a-f]{64} is not the registered/);
 });
 

@@ -8,6 +8,8 @@ import { Btf, parseBpfObject, trimBtf } from '../../src/btf/index.js';
 import { openCatalog } from '../../src/catalog/index.js';
 import { parseKernelKey, registerHostKernel, registerKernelsFromStore, type RegistrationProgress } from '../../src/kernels/registry.js';
 import { FsObjectStore } from '../../src/storage/index.js';
+import { sha256Hex } from '../../src/storage/integrity.js';
+import { kernelContentKey } from '../../src/storage/keys.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -140,7 +142,9 @@ t.test('registerHostKernel', { skip: hasVmlinux ? false : `no ${VMLINUX}` }, asy
 
   const first = await registerHostKernel(store, catalog, options);
   const ref = { distro: 'debian', distroVersion: '12', arch: 'x86_64', kernel: '6.1.0-18-amd64' };
-  t.match(first, { ref, storageKey: 'debian/12/x86_64/6.1.0-18-amd64.btf', outcome: 'added', stored: true, source: 'os-release' });
+  const hostBtf = new Uint8Array(await readFile(VMLINUX));
+  t.match(first, { ref, storageKey: kernelContentKey(sha256Hex(hostBtf), 'btf'), outcome: 'added', stored: true, source: 'os-release' });
+  t.equal(await store.head('debian/12/x86_64/6.1.0-18-amd64.btf'), null, 'stored by content, not at its identity key');
   const stored = await store.get(first.storageKey);
   t.ok(stored && Buffer.from(stored).equals(await readFile(VMLINUX)), 'the host BTF is in the store');
   t.match(await catalog.getKernel(ref), { storageKey: first.storageKey, size: stored!.length });
@@ -148,8 +152,9 @@ t.test('registerHostKernel', { skip: hasVmlinux ? false : `no ${VMLINUX}` }, asy
   const again = await registerHostKernel(store, catalog, options);
   t.match(again, { outcome: 'unchanged', stored: false }, 'idempotent');
 
-  // The registry sees it like any archive file.
-  t.match(await registerKernelsFromStore(store, catalog), { added: 0, unchanged: 1, invalid: [] });
+  // A walk of the store for archive-layout kernels leaves it alone (a service prefix), and the row stays.
+  t.match(await registerKernelsFromStore(store, catalog), { added: 0, unchanged: 0, updated: 0, ignored: 1, invalid: [] });
+  t.match(await catalog.getKernel(ref), { storageKey: first.storageKey });
 
   // A BTF that does not decode is refused before anything is stored.
   const bad = join(dir, 'bad.btf');

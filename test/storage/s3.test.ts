@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import t from 'tap';
+import { S3_TEMP_KEY_MIN_AGE_MS, sweepStore } from '../../src/service/data-dir.js';
 import { createObjectStore } from '../../src/storage/index.js';
 import { S3ObjectStore, type S3ObjectStoreOptions } from '../../src/storage/s3-store.js';
 import { startS3Server, startS3ServerProcess, type TestS3Server } from '../helpers/s3.js';
@@ -156,4 +157,55 @@ t.test('createObjectStore picks S3 from the configuration', async (t) => {
   await store.check();
   await store.put('x', bytes('y'));
   t.same(await store.get('x'), bytes('y'));
+});
+
+t.test('a start sweeps temporary keys of killed puts, only those old enough, only under its prefix', async (t) => {
+  const server = await serverFor(t);
+  const store = new S3ObjectStore(storeOptions(server, { prefix: 'deploy' }));
+  const raw = new S3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+  });
+  t.teardown(async () => {
+    raw.destroy();
+    await store.close();
+  });
+  const config = {
+    storage: {
+      kind: 's3' as const,
+      bucket: server.bucket,
+      endpoint: server.endpoint,
+      region: server.region,
+      prefix: 'deploy',
+      forcePathStyle: true,
+      accessKeyId: server.accessKeyId,
+      secretAccessKey: server.secretAccessKey,
+    },
+  };
+  await store.put('trimmed/a.btf', bytes('kept'));
+  // What a put killed between its PutObject and its DeleteObject leaves (s3-store.ts putVia).
+  const killed = ['deploy/trimmed/.btfhub-tmp-0123abcd', 'deploy/.btfhub-tmp-4567ef', 'deploy/objects/x/.btfhub-tmp-89'];
+  for (const key of killed) await raw.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: 'half an upload' }));
+  await raw.send(new PutObjectCommand({ Bucket: server.bucket, Key: 'other/trimmed/.btfhub-tmp-feed', Body: 'another deployment' }));
+  const rawKeys = async () => {
+    const listed = await raw.send(new ListObjectsV2Command({ Bucket: server.bucket }));
+    return (listed.Contents ?? []).map((o) => o.Key!).sort();
+  };
+
+  // Just written: another replica may be in the middle of this put. Left alone.
+  t.same(await sweepStore(config, store), { files: 0, bytes: 0 }, 'fresh temporary keys are not removed');
+  t.equal((await rawKeys()).filter((key) => key.includes('.btfhub-tmp-')).length, 4);
+
+  const later = Date.now() + S3_TEMP_KEY_MIN_AGE_MS + 60_000;
+  t.same(await sweepStore(config, store, later), { files: 3, bytes: 3 * 'half an upload'.length }, 'old ones are removed');
+  t.same(
+    await rawKeys(),
+    ['deploy/trimmed/a.btf', 'other/trimmed/.btfhub-tmp-feed'].sort(),
+    'every old temporary key under the prefix is gone; the object and another prefix are untouched',
+  );
+  t.same(await store.get('trimmed/a.btf'), bytes('kept'));
+  t.same(await sweepStore(config, store, later), { files: 0, bytes: 0 }, 'a second sweep finds nothing');
+  t.equal(await sweepStore({ storage: config.storage }), null, 'without the store, nothing to sweep');
 });

@@ -30,7 +30,9 @@ configured deployment (DATABASE_URL, S3_*, BTFHUB_DATA_DIR: see docs/CONFIGURATI
 
 Each file is decoded first; one that does not decode is reported with its key and the reason
 and not registered. A source other than the service's own store (or its BTFHUB_ARCHIVE_DIR)
-is copied into the store, same keys, so every worker can read it. .failed and .hasbtf
+is copied into the store by content (kernel-files/<sha256>.<format>), so every worker can
+read it: a changed file is written beside the old one, then the catalog switches to it; a
+crash in between leaves the old kernel served. .failed and .hasbtf
 markers are recorded per kernel; a symlinked release (ubuntu/focal -> 20.04) counts once.
 
 Running it again adds nothing; a run that was interrupted continues where it stopped: files

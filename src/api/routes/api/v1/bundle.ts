@@ -14,10 +14,8 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { BundleMeta } from '../../../../queue/kinds.js';
-import { bundleKey, bundleMetaKey } from '../../../../storage/keys.js';
-import { answerJobResult, answerObjectsJob } from '../../../coverage-service.js';
+import { answerJobResult, answerObjectsJob, readJobFiles } from '../../../coverage-service.js';
 import { BundleResultParams, CoverageUpload } from '../../../coverage-schemas.js';
-import { ApiError } from '../../../errors.js';
 import { etagOf, sendBinary } from '../../../http.js';
 import { JOB_RESULT_ANSWERS, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
@@ -77,10 +75,8 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
   async function sendBundle(reply: FastifyReply, jobId: string): Promise<FastifyReply> {
-    const [archive, metaBytes] = await Promise.all([services.store.get(bundleKey(jobId)), services.store.get(bundleMetaKey(jobId))]);
-    if (archive === null || metaBytes === null) {
-      throw new ApiError(404, 'job_not_found', `the bundle of job ${jobId} is no longer stored; POST /api/v1/bundle makes it again`);
-    }
+    // Both checked against the sha256 the catalog recorded: never a damaged archive, nor wrong headers.
+    const [archive, metaBytes] = (await readJobFiles(services, 'bundle', jobId, ['bundle', 'bundle_meta'])) as [Uint8Array, Uint8Array];
     const meta = JSON.parse(Buffer.from(metaBytes).toString('utf8')) as BundleMeta;
     reply
       .header('etag', etagOf(meta.sha256))

@@ -13,10 +13,8 @@
  * relocation's outcome (resolved, field_missing, type_missing, enum_missing, ambiguous, error).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { compatReportKey } from '../../../../storage/keys.js';
-import { answerJobResult, answerObjectsJob } from '../../../coverage-service.js';
+import { answerJobResult, answerObjectsJob, readJobFiles } from '../../../coverage-service.js';
 import { CompatReport, CompatResultParams, CoverageUpload } from '../../../coverage-schemas.js';
-import { ApiError } from '../../../errors.js';
 import { header, JOB_RESULT_ANSWERS, response, UPLOAD_FAILURES } from '../../../openapi/components.js';
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
 
@@ -75,11 +73,9 @@ export const compatReportOperations = [compatReportOperation, getCompatReportOpe
 export async function compatReportRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
-  /** The stored report of a finished job, sent as is. */
+  /** The stored report of a finished job, sent as is once it hashes to the sha256 the catalog recorded. */
   async function sendReport(reply: FastifyReply, jobId: string): Promise<FastifyReply> {
-    const report = await services.store.get(compatReportKey(jobId));
-    if (report === null)
-      throw new ApiError(404, 'job_not_found', `the report of job ${jobId} is no longer stored; POST /api/v1/compat makes it again`);
+    const [report] = (await readJobFiles(services, 'compat', jobId, ['report'])) as [Uint8Array];
     return reply.type('application/json; charset=utf-8').header('x-btfhub-job', jobId).send(Buffer.from(report));
   }
 
