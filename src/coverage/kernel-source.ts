@@ -16,8 +16,8 @@ import { Btf } from '../btf/btf.js';
 import { CodecError } from '../btf/errors.js';
 import type { Catalog, KernelFilter, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { scanArchive, type ArchiveSkipped } from '../kernels/archive-layout.js';
-import { readVerified, reportDamage, sha256Hex } from '../storage/integrity.js';
-import { derivedKernelKey, kernelFileFormat } from '../storage/keys.js';
+import { loadUnpacked } from '../kernels/unpacked-copy.js';
+import { derivedKernelKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 export interface KernelInput {
@@ -163,29 +163,14 @@ export async function catalogKernels(
   }
   return records.map((record) => {
     const key = record.storageKey;
-    const derived = derivedKernelKey(record.sha256, record.kernel, 'btf');
-    const loadRaw = async (): Promise<Uint8Array> => {
-      const packed = kernelFileFormat(key) === 'btf.tar.xz';
-      if (rawCache && packed) {
-        // Only a copy whose sha256 was recorded when it was made, and still matches, is used.
-        const known = await catalog.getDerivedFile(record.sha256, 'btf');
-        if (known !== null && known.storageKey === derived) {
-          const read = await readVerified(rawCache, derived, known.sha256);
-          if (read.state === 'ok') return read.bytes;
-          if (read.state === 'damaged') reportDamage({ kind: 'derived', key: derived, expected: known.sha256, actual: read.actual, action: 'rebuilt' });
-        }
-      }
+    const unpack = async (): Promise<Uint8Array> => {
       const bytes = await store.get(key);
       if (bytes === null) throw new KernelLoadError(`${key}: registered, but not in ${store.description}`);
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       if (sha256 !== record.sha256) throw new KernelLoadError(`${key}: sha256 ${sha256} is not the registered ${record.sha256}`);
-      const raw = await unpackKernelFile(bytes, key);
-      if (rawCache && packed) {
-        await rawCache.put(derived, raw);
-        await catalog.recordDerivedFile({ sourceSha256: record.sha256, format: 'btf', storageKey: derived, sha256: sha256Hex(raw), size: raw.length });
-      }
-      return raw;
+      return unpackKernelFile(bytes, key);
     };
+    const loadRaw = rawCache ? () => loadUnpacked(catalog, rawCache, record, unpack) : unpack;
     const ref: KernelRef = { distro: record.distro, distroVersion: record.distroVersion, arch: record.arch, kernel: record.kernel };
     return { ref, source: key, sha256: record.sha256, loadRaw, load: async () => decodeKernelFile(await loadRaw(), key) };
   });

@@ -23,6 +23,7 @@ import { ArchiveError, readKernelBtfFile, type ReadKernelBtfOptions } from '../a
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { type CodecExecutor, CodecTaskError, type TrimmedBtf } from '../executor/codec-executor.js';
 import { IdentityError, normalizeKernelRef } from '../identity/index.js';
+import { loadUnpacked } from '../kernels/unpacked-copy.js';
 import { JobError, type JobProcessor } from '../queue/job.js';
 import type { TrimJobData, TrimJobResult } from '../queue/kinds.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
@@ -64,7 +65,9 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     );
     let trimmed: TrimmedBtf;
     try {
-      trimmed = await codec.trim({ cacheKey: record, loadRaw: () => loadKernelRaw(store, record, readOptions) }, objects);
+      // An unpacked copy of a .btf.tar.xz spares xz on every load after the first (a restart, an eviction).
+      const loadRaw = () => loadUnpacked(catalog, store, record, () => loadKernelRaw(store, record, readOptions));
+      trimmed = await codec.trim({ cacheKey: record, loadRaw }, objects);
     } catch (error) {
       if (!(error instanceof CodecTaskError)) throw error;
       if (error.stage === 'verify') log.error({ err: error.message }, 'trimmed BTF failed verification');

@@ -114,6 +114,49 @@ t.test('a kernel stored as .btf.tar.xz gives the same result', async (t) => {
   t.equal(result.resultSha256, sha256(fx.oracle.single.get('tools_like')!));
 });
 
+t.test('a .btf.tar.xz kernel is unpacked once: later loads read the checked copy; a damaged copy is rebuilt', async (t) => {
+  const { env, process } = await setup(t, 'btf.tar.xz');
+  const record = (await env.catalog.getKernel(TEST_KERNEL))!;
+  await process(await uploadJob(env.store, [object('tools_like')]));
+  const copy = await env.catalog.getDerivedFile(record.sha256, 'btf');
+  t.ok(copy, 'the unpacked copy is recorded for the packed file’s sha256');
+  t.equal(copy?.sha256, sha256(fx.vmlinux), 'with the sha256 of the raw BTF');
+  t.ok(Buffer.from((await env.store.get(copy!.storageKey))!).equals(Buffer.from(fx.vmlinux)), 'and stored');
+
+  /** A processor with nothing decoded (as after a restart) over a store that lists its reads. */
+  const cold = () => {
+    const gets: string[] = [];
+    const store = Object.assign(Object.create(env.store) as ObjectStore, {
+      get: (key: string) => {
+        gets.push(key);
+        return env.store.get(key);
+      },
+    });
+    const processor = createTrimProcessor({
+      store,
+      catalog: env.catalog,
+      codec: new InlineCodecExecutor({ kernelCache: new KernelCache({ maxBytes: 1 << 30 }) }),
+      logger: silentLogger,
+    });
+    return { gets, run: (data: TrimJobData) => processor(data, { id: 'cold-job', progress: () => {} }) };
+  };
+
+  const restarted = cold();
+  const second = await restarted.run(await uploadJob(env.store, [object('field_offset')]));
+  t.equal(second.resultSha256, sha256(fx.oracle.single.get('field_offset')!), 'bpftool’s result from the copy');
+  t.notOk(restarted.gets.includes(record.storageKey), 'the .btf.tar.xz was not read');
+  t.ok(restarted.gets.includes(copy!.storageKey), 'the copy was');
+
+  const damaged = new Uint8Array(fx.vmlinux);
+  damaged[damaged.length >> 1]! ^= 0x10;
+  await env.store.put(copy!.storageKey, damaged);
+  const repaired = cold();
+  const third = await repaired.run(await uploadJob(env.store, [object('enum_relos')]));
+  t.equal(third.resultSha256, sha256(fx.oracle.single.get('enum_relos')!), 'a damaged copy is never trimmed: bpftool’s result');
+  t.ok(repaired.gets.includes(record.storageKey), 'the .btf.tar.xz was unpacked again');
+  t.ok(Buffer.from((await env.store.get(copy!.storageKey))!).equals(Buffer.from(fx.vmlinux)), 'and the copy rebuilt');
+});
+
 t.test('running the same job twice is a no-op the second time', async (t) => {
   const { env, store, process, kernelCache } = await setup(t);
   const job = await uploadJob(env.store, [object('field_offset')]);

@@ -1,0 +1,48 @@
+/**
+ * Unpacked copies of `.btf.tar.xz` kernels: the raw BTF kept in the service's store under its
+ * derived key (`derivedKernelKey` of the packed file's sha256), its own sha256 recorded in
+ * the catalog's `derived_files` (format `btf`). xz is most of the cost of loading a kernel
+ * (~100 ms of CPU for a 5 MB BTF, against a few ms to read and check 5 MB), so every load
+ * after the first on this content (a restart, a kernel evicted from the decoded cache, a
+ * compat report, a bundle) reads the copy instead. Content-addressed: a replaced kernel has
+ * another sha256, so another copy; a copy that no longer matches its recorded sha256 is
+ * reported and rebuilt, never used. The packed file stays the source of truth.
+ */
+import type { Catalog, KernelRecord } from '../catalog/catalog.js';
+import { readVerified, reportDamage, sha256Hex } from '../storage/integrity.js';
+import { derivedKernelKey, kernelFileFormat } from '../storage/keys.js';
+import type { ObjectStore } from '../storage/object-store.js';
+
+export type UnpackedCopyCatalog = Pick<Catalog, 'getDerivedFile' | 'recordDerivedFile'>;
+
+/**
+ * The raw BTF of `record`: from its unpacked copy in `cache` when one was recorded and still
+ * matches, else `unpack()` (the caller's read, check and unpack of the stored file, with its
+ * own errors), kept as the copy when the stored file is a `.btf.tar.xz`. Other formats are
+ * raw already: `unpack()` as is.
+ */
+export async function loadUnpacked(
+  catalog: UnpackedCopyCatalog,
+  cache: ObjectStore,
+  record: Pick<KernelRecord, 'storageKey' | 'sha256' | 'kernel'>,
+  unpack: () => Promise<Uint8Array>,
+): Promise<Uint8Array> {
+  if (kernelFileFormat(record.storageKey) !== 'btf.tar.xz') return unpack();
+  const key = derivedKernelKey(record.sha256, record.kernel, 'btf');
+  const known = await catalog.getDerivedFile(record.sha256, 'btf');
+  if (known !== null && known.storageKey === key) {
+    const read = await readVerified(cache, key, known.sha256);
+    if (read.state === 'ok') return read.bytes;
+    if (read.state === 'damaged') reportDamage({ kind: 'derived', key, expected: known.sha256, actual: read.actual, action: 'rebuilt' });
+  }
+  const raw = await unpack();
+  await cache.put(key, raw);
+  await catalog.recordDerivedFile({
+    sourceSha256: record.sha256,
+    format: 'btf',
+    storageKey: key,
+    sha256: sha256Hex(raw),
+    size: raw.length,
+  });
+  return raw;
+}
