@@ -13,7 +13,7 @@
 import type { Catalog, JobFileRecord, JobFileRole } from '../catalog/catalog.js';
 import { readVerified } from '../storage/integrity.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import type { VerifyFinding, VerifyProgress } from './verify.js';
+import type { VerifyFinding, VerifyProgress } from './verify-report.js';
 
 export type JobFilesCatalog = Pick<Catalog, 'listJobFiles' | 'getJobFile' | 'deleteJobFile'>;
 

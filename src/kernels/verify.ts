@@ -22,30 +22,9 @@ import { readVerified } from '../storage/integrity.js';
 import { CATALOGED_PREFIXES, objectKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { verifyJobFiles } from './verify-job-files.js';
+import type { VerifyFinding, VerifyProgress, VerifyReport } from './verify-report.js';
 
-export type VerifiedKind = 'kernel' | 'trim_result' | 'object' | 'derived' | 'job_file' | 'orphan';
-
-export interface VerifyFinding {
-  kind: VerifiedKind;
-  key: string;
-  problem: 'missing' | 'damaged' | 'orphaned';
-  /** What to do, or what --repair did. */
-  note: string;
-  repaired: boolean;
-}
-
-export interface VerifyReport {
-  checked: Record<Exclude<VerifiedKind, 'orphan'>, number> & { stored: number };
-  findings: VerifyFinding[];
-  /** Findings --repair did not resolve (0 is a clean or repaired store). */
-  unresolved: number;
-}
-
-export interface VerifyProgress {
-  phase: 'kernels' | 'trims' | 'objects' | 'derived' | 'job_files' | 'orphans';
-  done: number;
-  total: number;
-}
+export type { VerifiedKind, VerifyFinding, VerifyProgress, VerifyReport } from './verify-report.js';
 
 export interface VerifyOptions {
   repair?: boolean;
