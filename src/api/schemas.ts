@@ -308,7 +308,9 @@ export const NotReady = z
 /** What `btfhub verify` and POST /api/v1/verify found at one key. */
 export const VerifyFinding = z
   .strictObject({
-    kind: z.enum(['kernel', 'trim_result', 'object', 'derived', 'orphan']),
+    kind: z
+      .enum(['kernel', 'trim_result', 'object', 'derived', 'job_file', 'orphan'])
+      .describe('`job_file`: a compat report, a bundle or its metadata, by job (the note names the job).'),
     key: z.string().describe('The object-store key.'),
     problem: z.enum(['missing', 'damaged', 'orphaned']),
     note: z.string().describe('What to do, or what the repair did.'),
@@ -324,6 +326,7 @@ export const VerifyReport = z
       trim_result: z.number().int(),
       object: z.number().int(),
       derived: z.number().int(),
+      job_file: z.number().int().describe('Files of compat and bundle jobs (reports, bundles, their metadata).'),
       stored: z.number().int().describe('Files of the store looked at for orphans.'),
     }),
     findings: z.array(VerifyFinding),

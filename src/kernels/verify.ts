@@ -7,8 +7,12 @@
  *   trim result (trims)      repair: row removed (made again)  repair: copy and row removed
  *   object (objects)         reported: the client sends it     repair: copy removed
  *   derived copy             repair: row removed               repair: copy and row removed
- *   orphan (trimmed/, derived/, kernel-files/, objects/ key that no row names, older than
- *   ORPHAN_MIN_AGE_MS so that a write in flight is not taken for one): repair removes it
+ *   job file (job_files:     repair: the job's files and rows  repair: the job's files and rows
+ *     compat report, bundle  removed (a re-submission makes    removed (src/kernels/verify-job-files.ts)
+ *     and its metadata)      them again)
+ *   orphan (trimmed/, derived/, kernel-files/, objects/, reports/compat/, bundles/ key that no
+ *   row names, older than ORPHAN_MIN_AGE_MS so that a write in flight, whose row comes after
+ *   it, is not taken for one): repair removes it
  *
  * Nothing is answered from a damaged copy in the meantime (every read is checked), so repair
  * only saves the first request the work of rebuilding, and the store the space.
@@ -17,30 +21,10 @@ import type { Catalog, Page } from '../catalog/catalog.js';
 import { readVerified } from '../storage/integrity.js';
 import { CATALOGED_PREFIXES, objectKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { verifyJobFiles } from './verify-job-files.js';
+import type { VerifyFinding, VerifyProgress, VerifyReport } from './verify-report.js';
 
-export type VerifiedKind = 'kernel' | 'trim_result' | 'object' | 'derived' | 'orphan';
-
-export interface VerifyFinding {
-  kind: VerifiedKind;
-  key: string;
-  problem: 'missing' | 'damaged' | 'orphaned';
-  /** What to do, or what --repair did. */
-  note: string;
-  repaired: boolean;
-}
-
-export interface VerifyReport {
-  checked: Record<Exclude<VerifiedKind, 'orphan'>, number> & { stored: number };
-  findings: VerifyFinding[];
-  /** Findings --repair did not resolve (0 is a clean or repaired store). */
-  unresolved: number;
-}
-
-export interface VerifyProgress {
-  phase: 'kernels' | 'trims' | 'objects' | 'derived' | 'orphans';
-  done: number;
-  total: number;
-}
+export type { VerifiedKind, VerifyFinding, VerifyProgress, VerifyReport } from './verify-report.js';
 
 export interface VerifyOptions {
   repair?: boolean;
@@ -56,11 +40,26 @@ export const ORPHAN_MIN_AGE_MS = 10 * 60_000;
 
 const PAGE = 500;
 
-type VerifyCatalog = Pick<Catalog, 'listKernels' | 'listTrims' | 'listObjects' | 'listDerivedFiles' | 'deleteTrim' | 'deleteDerivedFile'>;
+type VerifyCatalog = Pick<
+  Catalog,
+  | 'listKernels'
+  | 'listTrims'
+  | 'listObjects'
+  | 'listDerivedFiles'
+  | 'deleteTrim'
+  | 'deleteDerivedFile'
+  | 'listJobFiles'
+  | 'getJobFile'
+  | 'deleteJobFile'
+>;
 
 export async function verifyStore(store: ObjectStore, catalog: VerifyCatalog, options: VerifyOptions = {}): Promise<VerifyReport> {
   const repair = options.repair ?? false;
-  const report: VerifyReport = { checked: { kernel: 0, trim_result: 0, object: 0, derived: 0, stored: 0 }, findings: [], unresolved: 0 };
+  const report: VerifyReport = {
+    checked: { kernel: 0, trim_result: 0, object: 0, derived: 0, job_file: 0, stored: 0 },
+    findings: [],
+    unresolved: 0,
+  };
   const referenced = new Set<string>();
   const find = (finding: Omit<VerifyFinding, 'repaired'>, repaired = false) => {
     report.findings.push({ ...finding, repaired });
@@ -171,6 +170,14 @@ export async function verifyStore(store: ObjectStore, catalog: VerifyCatalog, op
     },
   );
 
+  const jobFiles = await verifyJobFiles(store, catalog, await allRows((page) => catalog.listJobFiles(page)), {
+    repair,
+    ...(options.onProgress !== undefined && { onProgress: options.onProgress }),
+  });
+  report.checked.job_file = jobFiles.checked;
+  for (const key of jobFiles.referenced) referenced.add(key);
+  for (const finding of jobFiles.findings) find(finding, finding.repaired);
+
   const own = options.serviceStore ?? store;
   const now = options.now ?? Date.now();
   const orphans: string[] = [];
@@ -201,15 +208,21 @@ async function eachRow<T>(
   options: VerifyOptions,
   visit: (row: T) => Promise<void>,
 ): Promise<void> {
+  const rows = await allRows(list);
+  let done = 0;
+  for (const row of rows) {
+    await visit(row);
+    options.onProgress?.({ phase, done: ++done, total: rows.length });
+  }
+}
+
+/** Every row of a listing, page by page. */
+async function allRows<T>(list: (page: Page) => Promise<{ items: T[]; total: number }>): Promise<T[]> {
   const rows: T[] = [];
   for (let offset = 0; ; offset += PAGE) {
     const page = await list({ limit: PAGE, offset });
     rows.push(...page.items);
     if (page.items.length < PAGE) break;
   }
-  let done = 0;
-  for (const row of rows) {
-    await visit(row);
-    options.onProgress?.({ phase, done: ++done, total: rows.length });
-  }
+  return rows;
 }

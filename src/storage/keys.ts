@@ -95,8 +95,11 @@ export function kernelFileFormat(key: string): KernelBtfFormat {
 /** Key prefixes the service itself writes; never kernels. */
 export const SERVICE_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'reports/', 'bundles/', 'kernel-files/', 'packages/'] as const;
 
-/** Prefixes whose every key a catalog row names (objects, trims, derived copies, kernel files): `btfhub verify` looks for orphans there. */
-export const CATALOGED_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'kernel-files/'] as const;
+/**
+ * Prefixes whose every key a catalog row names (objects, trims, derived copies, kernel files,
+ * compat reports and bundles by `job_files`): `btfhub verify` looks for orphans there.
+ */
+export const CATALOGED_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'kernel-files/', 'reports/compat/', 'bundles/'] as const;
 
 /**
  * `kernel-files/<sha256>.<format>`: a kernel file the service itself was given (an admin upload,

@@ -370,7 +370,7 @@ t.test(
     const command = createVerifyCommand({ env: { BTFHUB_DATA_DIR: dir }, progressIntervalMs: 0 });
     t.equal(await runCli(['verify', '--repair'], io, [command]), 0, `all repaired: ${stdout}`);
     t.match(stdout, /repaired trim_result .*\nrepaired object .*\nrepaired orphan/);
-    t.match(stdout, /checked 1 kernels, 1 trims, 1 objects, 0 derived copies, \d+ stored files: 3 findings, 0 left/);
+    t.match(stdout, /checked 1 kernels, 1 trims, 1 objects, 0 derived copies, 0 job files, \d+ stored files: 3 findings, 0 left/);
     t.match(stderr, /verify: trims 1\/1/, 'progress on stderr');
     t.equal(await store.get(orphan), null, 'orphan removed');
     t.equal(await catalog.getTrim(trim.objectsHash, RAW_KERNEL, kernelSha), null, 'the damaged trim forgotten');
@@ -382,6 +382,117 @@ t.test(
     stdout = '';
     t.equal(await runCli(['verify', '--repair'], io, [command]), 1, 'a damaged kernel is left for the operator');
     t.match(stdout, /damaged kernel .*: kernel ubuntu\/22.04\/x86_64\/5.15.0-91-generic: upload or import it again/);
+  },
+);
+
+t.test(
+  "verify walks job_files: a damaged or missing report or bundle file is reported, repair removes the job's files and rows, orphans under reports/compat/ and bundles/",
+  async (t) => {
+    const { app, fixtures, store, catalog, dir } = await setupApi(t, { config: { adminToken: ADMIN } });
+    const object = fixtureObject(fixtures, 'tools_like');
+    const postJob = (kind: 'compat' | 'bundle') =>
+      app.inject({
+        method: 'POST',
+        url: `/api/v1/${kind}`,
+        ...multipart([{ name: 'object', filename: 'tools_like.bpf.o', data: object.bytes }]),
+      });
+    const compat = await postJob('compat');
+    const bundle = await postJob('bundle');
+    t.equal(compat.statusCode, 200, why(compat));
+    t.equal(bundle.statusCode, 200, why(bundle));
+    const compatId = String(compat.headers['x-btfhub-job']);
+    const bundleId = String(bundle.headers['x-btfhub-job']);
+    const verify = async (query = '') =>
+      (await app.inject({ method: 'POST', url: `/api/v1/verify${query}`, headers: auth })).json<{
+        checked: Record<string, number>;
+        findings: { kind: string; problem: string; key: string; note: string; repaired: boolean }[];
+        unresolved: number;
+      }>();
+    const listed = (report: Awaited<ReturnType<typeof verify>>) => report.findings.map((f) => `${f.problem} ${f.kind} ${f.key}`).sort();
+    t.match(await verify(), { checked: { job_file: 3 }, unresolved: 0, findings: [] }, 'a report, a bundle and its metadata: clean');
+
+    const reportKey = `reports/compat/${compatId}.json`;
+    await flipBit(store, reportKey, 40);
+    await store.delete(`bundles/${bundleId}.json`);
+    const old = new Date(Date.now() - 3_600_000);
+    // A report of a job no row names (stored before migration 005, or its job died before the row): never served, an orphan.
+    const orphanReport = 'reports/compat/compat-unrecorded.json';
+    const orphanBundle = 'bundles/bundle-unrecorded.tar.gz';
+    for (const key of [orphanReport, orphanBundle]) {
+      await store.put(key, new Uint8Array([1, 2, 3]));
+      await utimes(join(dir, 'objects', key), old, old);
+    }
+    const young = 'bundles/bundle-being-written.tar.gz';
+    await store.put(young, new Uint8Array([4])); // a bundle job's write whose row is still coming: left alone
+
+    const found = await verify();
+    t.match(found, { checked: { job_file: 3 }, unresolved: 4 });
+    t.same(
+      listed(found),
+      [
+        `damaged job_file ${reportKey}`,
+        `missing job_file bundles/${bundleId}.json`,
+        `orphaned orphan ${orphanReport}`,
+        `orphaned orphan ${orphanBundle}`,
+      ].sort(),
+    );
+    t.match(
+      found.findings.find((f) => f.key === reportKey)?.note,
+      new RegExp(`compat report of job ${compatId}: never served .*POST /api/v1/compat`),
+    );
+    t.ok(await store.head(reportKey), 'without repair nothing is removed');
+    t.ok(await store.head(`bundles/${bundleId}.tar.gz`), 'the intact archive of a job missing its metadata is no orphan');
+
+    let stdout = '';
+    const io = { stdout: { write: (c: string | Uint8Array) => void (stdout += String(c)) }, stderr: { write: () => undefined } };
+    const command = createVerifyCommand({ env: { BTFHUB_DATA_DIR: dir }, progressIntervalMs: 0 });
+    t.equal(await runCli(['verify', '--repair'], io, [command]), 0, `all repaired: ${stdout}`);
+    t.match(stdout, /checked 1 kernels, \d+ trims, 1 objects, 0 derived copies, 3 job files, \d+ stored files: 4 findings, 0 left/);
+    t.match(
+      stdout,
+      new RegExp(`repaired job_file bundles/${bundleId}.json: bundle metadata of job ${bundleId}: removed with the job's other files`),
+    );
+    t.equal(await store.head(reportKey), null, 'the damaged report removed');
+    t.equal(await store.head(`bundles/${bundleId}.tar.gz`), null, "the bundle's intact archive removed with its job");
+    t.equal(await catalog.getJobFile(compatId, 'report'), null, 'and the rows');
+    t.equal(await catalog.getJobFile(bundleId, 'bundle'), null);
+    t.equal(await store.head(orphanReport), null, 'old orphans removed');
+    t.equal(await store.head(orphanBundle), null);
+    t.ok(await store.head(young), 'a young one kept');
+    t.match(await verify(), { checked: { job_file: 0 }, unresolved: 0, findings: [] }, 'clean after the repair, nothing left behind');
+
+    // Submitted again: made again under a rebuild's key, recorded for the rebuild and the original job.
+    const compatAgain = await postJob('compat');
+    const bundleAgain = await postJob('bundle');
+    t.equal(compatAgain.statusCode, 200, why(compatAgain));
+    t.equal(bundleAgain.statusCode, 200, why(bundleAgain));
+    t.ok(same(bundleAgain.rawPayload, bundle.rawPayload), 'the same bundle, byte for byte');
+    t.equal((await app.inject(`/api/v1/compat/${compatId}`)).statusCode, 200, "the compat job's URL serves again");
+    const served = await app.inject(`/api/v1/bundle/${bundleId}`);
+    t.ok(same(served.rawPayload, bundle.rawPayload), "the bundle job's URL serves the same bundle");
+    t.match(await verify(), { checked: { job_file: 6 }, unresolved: 0 }, 'each rebuilt file named by two rows: 6, clean');
+
+    // Two rows, one damaged file: both reported damaged (read once), both removed.
+    const rebuiltReport = (await catalog.getJobFile(compatId, 'report'))!;
+    t.not(rebuiltReport.storageKey, reportKey);
+    await flipBit(store, rebuiltReport.storageKey, 40);
+    const shared = await verify('?repair=true');
+    t.same(
+      shared.findings.map((f) => `${f.problem} ${f.kind} ${f.key} ${f.repaired}`),
+      [`damaged job_file ${rebuiltReport.storageKey} true`, `damaged job_file ${rebuiltReport.storageKey} true`],
+      'both rows naming it',
+    );
+    t.equal(await store.head(rebuiltReport.storageKey), null);
+    t.equal(await catalog.getJobFile(compatId, 'report'), null);
+
+    // A job with a missing file whose intact file another, sound job's row also names: that file stays.
+    const rebuiltBundle = (await catalog.getJobFile(bundleId, 'bundle'))!;
+    await catalog.recordJobFile({ jobId: bundleId, role: 'bundle_meta', storageKey: 'bundles/gone.json', sha256: 'f'.repeat(64), size: 1 });
+    const partial = await verify('?repair=true');
+    t.same(listed(partial), ['missing job_file bundles/gone.json'], 'only the missing file');
+    t.equal(await catalog.getJobFile(bundleId, 'bundle'), null, "the broken job's rows removed");
+    t.ok(same(await store.get(rebuiltBundle.storageKey), bundle.rawPayload), "the archive the rebuild's own rows name stays");
+    t.match(await verify(), { checked: { job_file: 2 }, unresolved: 0, findings: [] }, 'the rebuild job still whole, no orphan');
   },
 );
 

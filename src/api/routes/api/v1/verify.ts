@@ -1,8 +1,8 @@
 /**
  * POST /api/v1/verify (admin): `btfhub verify` over the service's own catalog and store
- * (src/kernels/verify.ts): every stored file the catalog names checked against its sha256,
- * files no row names listed; `?repair=true` removes what is made again on demand, damaged
- * objects and orphans. Runs while the request waits: meant for an operator, not a fleet.
+ * (src/kernels/verify.ts): every stored file the catalog names (job files included) checked
+ * against its sha256, files no row names listed; `?repair=true` removes what is made again on
+ * demand, damaged objects and orphans. Runs while the request waits: meant for an operator, not a fleet.
  */
 import type { FastifyInstance } from 'fastify';
 import { verifyStore } from '../../../../kernels/verify.js';
@@ -12,7 +12,11 @@ import { VerifyReport } from '../../../schemas.js';
 import { z } from '../../../zod.js';
 
 const VerifyQuery = z.strictObject({
-  repair: z.enum(['true', 'false']).optional().default('false').describe('Remove what can be made again, damaged objects and orphans.'),
+  repair: z
+    .enum(['true', 'false'])
+    .optional()
+    .default('false')
+    .describe('Remove what can be made again (trims, derived copies, job files), damaged objects and orphans.'),
 });
 
 const verifyOperation = defineOperation({
@@ -21,13 +25,14 @@ const verifyOperation = defineOperation({
   operationId: 'verifyStore',
   tags: ['kernels'],
   summary: 'Check every stored file against the catalog (admin)',
-  description: `Reads every kernel file, trimmed result, uploaded object and derived copy the catalog
-names and checks it against its recorded sha256, and lists the files of the store that no
-catalog row names. With \`repair=true\`: trim results and derived copies that are missing or
-damaged are removed with their rows (made again on demand), damaged objects removed (stored
-again when a client sends them), orphans older than 10 minutes removed. Damaged or missing
-kernels are reported only: upload or import them again. \`btfhub verify\` does the same from
-the command line.
+  description: `Reads every kernel file, trimmed result, uploaded object, derived copy, compat report and
+bundle (with its metadata) the catalog names and checks it against its recorded sha256, and
+lists the files of the store that no catalog row names. With \`repair=true\`: trim results and
+derived copies that are missing or damaged are removed with their rows (made again on demand),
+damaged objects removed (stored again when a client sends them), a compat or bundle job with a
+missing or damaged file has all its files and rows removed (submitting the request again makes
+them again), orphans older than 10 minutes removed. Damaged or missing kernels are reported
+only: upload or import them again. \`btfhub verify\` does the same from the command line.
 `,
   security: ADMIN_ONLY,
   request: { query: VerifyQuery },
