@@ -20,7 +20,7 @@ export interface JobProcessorDeps {
   /** The service's store (with the archive checkout underneath, when one is configured). */
   store: ObjectStore;
   catalog: Catalog;
-  /** Runs the codec's work of trims (and keeps decoded kernels between them). */
+  /** Runs the codec's work on request data: trims (keeping decoded kernels between them), compat, bundles. */
   codec: CodecExecutor;
   logger: Logger;
   /** S3 settings for s3:// sync sources, the decompression bound. */
@@ -40,7 +40,7 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
   return {
     trim,
     compat: createCompatProcessor({ ...coverage, codec: deps.codec }),
-    bundle: createBundleProcessor(coverage),
+    bundle: createBundleProcessor({ ...coverage, codec: deps.codec }),
     generate: createGenerateProcessor({
       store,
       catalog,
