@@ -47,6 +47,7 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
       logger,
       trim,
       settings: deps.config?.generate ?? loadConfig({}).generate,
+      codec: deps.codec,
       ...(deps.paholePath !== undefined && { paholePath: deps.paholePath }),
     }),
     sync: createSyncProcessor({
@@ -54,6 +55,7 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
       catalog,
       logger,
       archive: deps.archive ?? null,
+      codec: deps.codec,
       ...(deps.config?.storage !== undefined && { config: { storage: deps.config.storage } }),
     }),
   };
