@@ -137,8 +137,8 @@ export async function runBundleBench(): Promise<string[]> {
     let cold: BundleResult, fill: BundleResult, cached: BundleResult, cachedInProcess: BundleResult;
     try {
       cold = await buildBundle(await listed(), [object]);
-      fill = await buildBundle(await listed(cache), [object], { pool });
-      cached = await buildBundle(await listed(cache), [object], { pool });
+      fill = await buildBundle(await listed(cache), [object], { trimmer: pool });
+      cached = await buildBundle(await listed(cache), [object], { trimmer: pool });
       cachedInProcess = await buildBundle(await listed(cache), [object]);
     } finally {
       await pool.close();

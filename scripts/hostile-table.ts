@@ -1,119 +1,93 @@
 /**
- * The closing-note table of issue 9: each hostile family POSTed to a real `btfhub serve`
- * (a child process, embedded default: the codec on worker threads), with its input size, the
- * answer, the time it took, and the API process's peak RSS during it (VmHWM of
- * /proc/<pid>/status, reset before each request through /proc/<pid>/clear_refs). `/healthz`
- * is timed while each request runs.
+ * The closing-note table of issue 9: each hostile family (test/helpers/hostile-families.ts)
+ * POSTed to a fresh deployment of the built service, embedded (`btfhub serve`: the codec on
+ * its worker threads) and scale-out (`btfhub serve` as the API plus one `btfhub worker`, on
+ * Redis, PostgreSQL and an s3rver; test/e2e/deployment.ts), with its input size, the answer,
+ * the time it took, how long `/healthz` took meanwhile, and the peak RSS of the API and of the
+ * worker process. VmHWM (/proc/<pid>/status) is a process's peak since it started and cannot
+ * be reset, so every family gets processes of its own; the `idle` row is a deployment that
+ * was started and asked nothing.
  *
- *   node --import @tapjs/typescript/import scripts/hostile-table.ts [--dist]
+ *   npm run build
+ *   TS_NODE_TRANSPILE_ONLY=1 node --import @tapjs/typescript/import scripts/hostile-table.ts [--sources] [--mode embedded|scale-out]
  *
- * `--dist` runs the built service (npm run build) instead of the sources through the loader.
+ * `--sources` runs src/ through the TypeScript loader instead of dist/ (slower, larger RSS).
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { buildElf } from '../test/helpers/elf-builder.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
-import {
-  btfWithSharedNames,
-  deepTypedefChains,
-  elfWithSharedSectionNames,
-  longMemberLists,
-  manyExtSections,
-  objectOnManyTypes,
-  withRepeatedRelocations,
-} from '../test/helpers/hostile-inputs.js';
-import { parseElf } from '../src/btf/index.js';
+import { type HostileCase, HOSTILE_API_ENV, HOSTILE_CASES, HOSTILE_ENV } from '../test/helpers/hostile-families.js';
+import { withRepeatedRelocations } from '../test/helpers/hostile-inputs.js';
+import { type Deployment, startDeployment } from '../test/e2e/deployment.js';
 
-const dist = process.argv.includes('--dist');
+const dist = !process.argv.includes('--sources');
+const modeArg = process.argv.indexOf('--mode');
+const modes = (modeArg === -1 ? ['embedded', 'scale-out'] : [process.argv[modeArg + 1]]) as ('embedded' | 'scale-out')[];
 const fixtures = await loadFixtures();
 const real = fixtures.objects.get('tools_like')!.bytes;
+const KERNEL = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
+const FIELDS = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' };
 
-function withBtf(btf: Uint8Array): Uint8Array {
-  const ext = parseElf(real).sections.find((s) => s.name === '.BTF.ext')!;
-  return buildElf({
-    sections: [
-      { name: '.BTF', data: btf },
-      { name: '.BTF.ext', data: real.slice(ext.offset, ext.offset + ext.size) },
-    ],
-  });
+interface Row {
+  input: string;
+  answer: string;
+  ms: string;
+  healthz: string;
 }
 
-const families: { family: string; make: () => Uint8Array; gzip?: boolean }[] = [
-  { family: 'shared section names', make: () => elfWithSharedSectionNames(1000, 200_000, false) },
-  { family: 'many sections', make: () => elfWithSharedSectionNames(60_000, 32, true) },
-  { family: 'shared type names', make: () => withBtf(btfWithSharedNames(40_000, 2_000_000, false)) },
-  { family: 'many types', make: () => objectOnManyTypes(30_000) },
-  { family: 'relocations x1M (over the bound)', make: () => withRepeatedRelocations(real, 7000) },
-  { family: 'relocations 250k (within)', make: () => withRepeatedRelocations(real, 1700) },
-  { family: 'long member lists', make: () => longMemberLists(30_000).object },
-  { family: 'deep type chains', make: () => deepTypedefChains(20_000).object },
-  { family: 'many .BTF.ext sections', make: () => manyExtSections(60_000) },
-  { family: 'gzip bomb (64 MiB)', make: () => new Uint8Array(64 * 1024 * 1024), gzip: true },
-];
+async function measure(deployment: Deployment, c: HostileCase): Promise<Row> {
+  const bytes = c.make(real);
+  const form = new FormData();
+  for (const [k, v] of Object.entries(FIELDS)) form.append(k, v);
+  form.append('object', new Blob([bytes]), 'hostile.bpf.o');
+  const started = performance.now();
+  const answer = fetch(`${deployment.base}/api/v1/btf`, { method: 'POST', body: form }).then(async (res) => ({
+    status: res.status,
+    body: await res.text(),
+    ms: performance.now() - started,
+  }));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const h0 = performance.now();
+  const health = await fetch(`${deployment.base}/healthz`);
+  const healthMs = performance.now() - h0;
+  const res = await answer;
+  let error = '';
+  if (res.status !== 200) {
+    const body = JSON.parse(res.body) as { error: string; limit?: string };
+    error = ` ${body.error}${body.limit ? ` (${body.limit})` : ''}`;
+  }
+  return {
+    input: `${(bytes.length / 1e6).toFixed(2)} MB${c.inflated ? ` (${(c.inflated / 1e6).toFixed(0)} MB inflated)` : ''}`,
+    answer: `${res.status}${error}`,
+    ms: res.ms.toFixed(0),
+    healthz: `${health.status} in ${healthMs.toFixed(0)} ms`,
+  };
+}
 
-const dir = await mkdtemp(join(tmpdir(), 'btfhub-hostile-'));
-const archive = join(dir, 'archive', 'ubuntu', '22.04', 'x86_64');
-await mkdir(archive, { recursive: true });
-await writeFile(join(archive, '5.15.0-91-generic.btf'), fixtures.vmlinux);
-const port = 20_000 + (process.pid % 20_000);
-const args = dist ? ['dist/src/cli/main.js'] : ['--import', '@tapjs/typescript/import', 'src/cli/main.ts'];
-const child = spawn(
-  process.execPath,
-  [...args, 'serve', '--data', join(dir, 'data'), '--archive', join(dir, 'archive'), '--port', String(port)],
-  {
-    env: {
-      ...process.env,
-      BTFHUB_REGISTER_HOST_KERNEL: 'false',
-      LOG_LEVEL: 'warn',
-      BTFHUB_REQUEST_WAIT_MS: '120000',
-      BTFHUB_RATE_LIMIT_MAX: '0',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  },
-);
-const base = `http://127.0.0.1:${port}`;
-try {
-  for (let i = 0; ; i++) {
-    if ((await fetch(`${base}/healthz`).catch(() => null))?.ok) break;
-    if (i > 600) throw new Error('btfhub serve did not start');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+const idle: HostileCase = { family: 'idle (no request)', make: () => new Uint8Array() };
+/** The issue's own million-relocation input (16 MB), beside the suite's sizes. */
+const issueMillion: HostileCase = { family: "relocations x1M (the issue's input)", make: (r) => withRepeatedRelocations(r, 7000) };
+for (const mode of modes) {
+  console.log(`\n${mode} (${dist ? 'dist/' : 'sources through the TS loader'}; ${process.version})\n`);
+  console.log('| family | input | answer | time | /healthz during | API peak RSS | worker peak RSS |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const c of [idle, ...HOSTILE_CASES, issueMillion]) {
+    const deployment = await startDeployment({
+      mode,
+      kernel: { ref: KERNEL, btf: fixtures.vmlinux },
+      workers: 1,
+      env: { ...HOSTILE_ENV, LOG_LEVEL: 'info' },
+      apiEnv: HOSTILE_API_ENV,
+      dist,
+    });
+    try {
+      const row = c === idle ? { input: '-', answer: '-', ms: '-', healthz: '-' } : await measure(deployment, c);
+      const apiPeak = (await deployment.api.peakRssMiB()).toFixed(0);
+      const workerPeak = deployment.workers.length === 0 ? 'in the API' : (await deployment.workers[0]!.peakRssMiB()).toFixed(0);
+      const up = [deployment.api, ...deployment.workers].every((p) => p.alive()) ? '' : ' (a process died)';
+      console.log(
+        `| ${c.family}${up} | ${row.input} | ${row.answer} | ${row.ms} ms | ${row.healthz} | ${apiPeak} MiB | ${workerPeak}${deployment.workers.length ? ' MiB' : ''} |`,
+      );
+    } finally {
+      await deployment.close();
+    }
   }
-  const peak = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
-  console.log('| family | input | answer | time | /healthz during | API peak RSS |');
-  console.log('|---|---|---|---|---|---|');
-  for (const f of families) {
-    const raw = f.make();
-    const bytes = f.gzip ? gzipSync(raw) : raw;
-    await writeFile(`/proc/${child.pid}/clear_refs`, '5');
-    const form = new FormData();
-    for (const [k, v] of Object.entries({ distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' }))
-      form.append(k, v);
-    form.append('object', new Blob([bytes]), 'hostile.bpf.o');
-    const started = performance.now();
-    const answer = fetch(`${base}/api/v1/btf`, { method: 'POST', body: form }).then(async (res) => ({
-      status: res.status,
-      body: await res.text(),
-      ms: performance.now() - started,
-    }));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const h0 = performance.now();
-    const health = await fetch(`${base}/healthz`);
-    const healthMs = performance.now() - h0;
-    const res = await answer;
-    const error =
-      res.status === 200
-        ? ''
-        : ` ${(JSON.parse(res.body) as { error: string; limit?: string }).error}${(JSON.parse(res.body) as { limit?: string }).limit ? ` (${(JSON.parse(res.body) as { limit?: string }).limit})` : ''}`;
-    console.log(
-      `| ${f.family} | ${(bytes.length / 1e6).toFixed(2)} MB${f.gzip ? ` (${(raw.length / 1e6).toFixed(0)} MB inflated)` : ''} | ${res.status}${error} | ${res.ms.toFixed(0)} ms | ${health.status} in ${healthMs.toFixed(0)} ms | ${(await peak()).toFixed(0)} MiB |`,
-    );
-  }
-  console.log(`(API process: ${dist ? 'dist/' : 'sources through the TS loader'}; ${process.version})`);
-} finally {
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
-  await rm(dir, { recursive: true, force: true });
 }

@@ -40,8 +40,20 @@ import { TarGzWriter } from './tar-gz.js';
 import { TrimPool } from './trim-pool.js';
 import { trimKernel, type BundleStage, type TrimOutcome } from './trim-task.js';
 
-export type { BundleStage } from './trim-task.js';
+export type { BundleStage, TrimOutcome } from './trim-task.js';
 export { TrimPool, type TrimPoolOptions } from './trim-pool.js';
+
+/**
+ * What trims a bundle's kernels off this thread: given a kernel's raw BTF (or ELF) it gives the
+ * trimmed, verified BTF or the stage that failed. A TrimPool is one (the CLI's); the bundle
+ * job adapts the service's CodecExecutor to it. Failures that are not the kernel's (the
+ * objects', the trimmer's own) reject the promise and end the bundle.
+ */
+export interface KernelTrimmer {
+  /** Trims it runs at once: the bundle keeps twice as many in flight. */
+  readonly threads: number;
+  trim(raw: Uint8Array, source: string, input: KernelInput): Promise<TrimOutcome>;
+}
 
 export interface BundleOptions {
   onProgress?: ProgressCallback;
@@ -60,8 +72,12 @@ export interface BundleOptions {
    * Starting a thread costs about 50 ms (more under a TypeScript loader).
    */
   threads?: number;
-  /** A running pool for these objects (reused across bundles); `threads` and `verify` are then the pool's. */
-  pool?: TrimPool;
+  /**
+   * Trims the kernels instead of this thread or an own TrimPool (a running pool for these
+   * objects, or an executor's adapter); `threads` and `verify` are then the trimmer's, and
+   * `objects` is not read (it may be empty).
+   */
+  trimmer?: KernelTrimmer;
   /** Kernels in `kernels`, for progress when it is not an array. */
   total?: number;
   /** gzip level (default 6). */
@@ -120,7 +136,7 @@ export async function buildBundle(
   const started = performance.now();
   const verify = options.verify ?? true;
   const total = options.total ?? knownCount(kernels);
-  const threads = options.pool ? options.pool.threads : Math.max(1, options.threads ?? 1);
+  const threads = options.trimmer ? options.trimmer.threads : Math.max(1, options.threads ?? 1);
   const memory = options.output === undefined ? collect(options.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES) : undefined;
   const tar = new TarGzWriter(options.output ?? memory!.sink, { level: options.gzipLevel });
   const entries: BundleEntry[] = [];
@@ -149,15 +165,15 @@ export async function buildBundle(
 
   let ownPool: TrimPool | undefined;
   try {
-    ownPool = options.pool === undefined && threads > 1 ? await TrimPool.start(objects, { threads, verify }) : undefined;
-    const pool = options.pool ?? ownPool;
+    ownPool = options.trimmer === undefined && threads > 1 ? await TrimPool.start(objects, { threads, verify }) : undefined;
+    const pool: KernelTrimmer | undefined = options.trimmer ?? ownPool;
     const ahead = options.loadAhead ?? defaultLoadConcurrency();
     if (pool) {
       // Kernels trimming on the pool ahead of the one being written, which keeps input order.
       const window: { input: KernelInput; outcome: Promise<TrimOutcome> }[] = [];
       for await (const { input, loaded } of loadAhead(kernels, ahead, loadRawKernel)) {
         const outcome = loaded.then(
-          (raw) => pool.trim(raw, input.source),
+          (raw) => pool.trim(raw, input.source, input),
           (error: unknown): TrimOutcome => {
             if (isKernelFileError(error)) return { stage: 'load', message: error.message };
             throw error;

@@ -85,11 +85,41 @@ export interface ObjectRelocations {
 /** What one kernel's compat entry holds besides its identity. */
 export type KernelCompatResults = Pick<KernelCompat, 'results' | 'counts' | 'failedObjects'>;
 
+/** How a trim treats the kernel's decode. */
+export interface TrimOptions {
+  /**
+   * Keep the kernel's decode in the executor's cache (default true: trims ask for the same
+   * few kernels again and again). A bundle walks hundreds of kernels once each: it passes
+   * false, so its kernels are decoded for the task and dropped, and never push out the
+   * kernels the trim path keeps (a decode already cached is still used).
+   */
+  cacheKernel?: boolean;
+}
+
+/** What a kernel's BTF holds, once it decodes (`checkKernel`). */
+export interface KernelCheck {
+  /** Types, not counting void. */
+  typeCount: number;
+  /** Of the struct names asked about, those the BTF lacks as complete (sized) structs. */
+  missingStructs: string[];
+  /** When the input was an ELF: its .BTF section (what gets stored). Absent for raw BTF, which is stored as given. */
+  rawBtf?: Uint8Array;
+}
+
 export interface CodecExecutor {
+  /** Tasks it runs at once (its threads; 1 for the inline executor): how many to keep in flight. */
+  readonly threads: number;
   /** Resolves when every object parses as a BPF CO-RE object; else a CodecTaskError('object') naming the first that does not. */
   checkObjects(objects: readonly ObjectBytes[]): Promise<void>;
   /** The kernel's BTF trimmed for the objects, verified relocation by relocation. */
-  trim(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<TrimmedBtf>;
+  trim(kernel: TrimKernel, objects: readonly ObjectBytes[], options?: TrimOptions): Promise<TrimmedBtf>;
+  /**
+   * Decodes a kernel's BTF (raw BTF or an ELF with .BTF, already unpacked) whole, as
+   * registering it requires: a CodecTaskError('kernel') naming why when it does not decode
+   * (or 'memory' / 'timeout' when it needs more than a thread may use). `structs`: names whose
+   * presence as complete structs is reported in `missingStructs` (generated kernels).
+   */
+  checkKernel(raw: Uint8Array, options?: { structs?: readonly string[] }): Promise<KernelCheck>;
   /** The CO-RE relocations of `objects`, described (CodecTaskError('object'|'limit') when one does not parse). */
   describeRelocations(objects: readonly ObjectBytes[]): Promise<ObjectRelocations>;
   /**

@@ -7,7 +7,8 @@
  *
  * Messages (structured clone; result bytes are transferred back):
  *
- *   main -> thread   { type: 'task', id, op, objects, cacheKey? }   op: check | trim | describe | compat
+ *   main -> thread   { type: 'task', id, op, objects, cacheKey?, cacheKernel?, raw?, structs? }
+ *                                                                  op: check | trim | describe | compat | check-kernel
  *                    { type: 'kernel', id, raw }                    the raw BTF asked for
  *                    { type: 'kernel-failed', id }                  the main thread failed the task itself
  *   thread -> main   { type: 'ready' }
@@ -22,12 +23,21 @@ import { CodecTaskError, type ObjectBytes } from './codec-executor.js';
 import { InlineCodecExecutor } from './inline-executor.js';
 import type { KernelCacheKey } from './kernel-cache.js';
 
-export type CodecOp = 'check' | 'trim' | 'describe' | 'compat';
+export type CodecOp = 'check' | 'trim' | 'describe' | 'compat' | 'check-kernel';
 
-export type ToThread =
-  | { type: 'task'; id: number; op: CodecOp; objects: ObjectBytes[]; cacheKey?: KernelCacheKey }
-  | { type: 'kernel'; id: number; raw: Uint8Array }
-  | { type: 'kernel-failed'; id: number };
+/** A task: `cacheKey` for trim and compat, `cacheKernel` false for a trim that must not cache; `raw` and `structs` for check-kernel. */
+export interface TaskMessage {
+  type: 'task';
+  id: number;
+  op: CodecOp;
+  objects: ObjectBytes[];
+  cacheKey?: KernelCacheKey;
+  cacheKernel?: boolean;
+  raw?: Uint8Array;
+  structs?: string[];
+}
+
+export type ToThread = TaskMessage | { type: 'kernel'; id: number; raw: Uint8Array } | { type: 'kernel-failed'; id: number };
 
 export interface CacheReport {
   count: number;
@@ -65,14 +75,10 @@ function loadKernel(id: number): Promise<Uint8Array> {
   });
 }
 
-async function run(
-  id: number,
-  op: CodecOp,
-  objects: ObjectBytes[],
-  cacheKey: KernelCacheKey | undefined,
-): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
-  const kernel = () => ({ cacheKey: cacheKey!, loadRaw: () => loadKernel(id) });
-  switch (op) {
+async function run(task: TaskMessage): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
+  const { id, objects } = task;
+  const kernel = () => ({ cacheKey: task.cacheKey!, loadRaw: () => loadKernel(id) });
+  switch (task.op) {
     case 'check':
       await executor.checkObjects(objects);
       return { value: null, transfer: [] };
@@ -81,9 +87,12 @@ async function run(
     case 'compat':
       return { value: await executor.compatKernel(kernel(), objects), transfer: [] };
     case 'trim': {
-      const trimmed = await executor.trim(kernel(), objects);
+      const trimmed = await executor.trim(kernel(), objects, task.cacheKernel === false ? { cacheKernel: false } : {});
       return { value: trimmed, transfer: [trimmed.bytes.buffer as ArrayBuffer] };
     }
+    case 'check-kernel':
+      // rawBtf, when present, is a view into the input: copied back, not transferred.
+      return { value: await executor.checkKernel(task.raw!, { structs: task.structs ?? [] }), transfer: [] };
   }
 }
 
@@ -99,7 +108,7 @@ port.on('message', (message: ToThread) => {
     return;
   }
   const { id } = message;
-  run(id, message.op, message.objects, message.cacheKey).then(
+  run(message).then(
     ({ value, transfer }) => post({ type: 'done', id, value, cache: executor.decodedKernels() }, transfer),
     (error: unknown) => {
       const cache = executor.decodedKernels();

@@ -11,16 +11,19 @@
  */
 import { createHash } from 'node:crypto';
 import { Btf, type BpfObject, CodecError, type CodecLimits, parseBpfObject, trimBtf } from '../btf/index.js';
+import { BtfKind } from '../btf/kinds.js';
 import { describeMismatches, verifyTrim } from '../btf/verify.js';
 import { kernelCompat, listRelocations } from '../coverage/compat.js';
 import {
   type CodecExecutor,
   CodecTaskError,
+  type KernelCheck,
   type KernelCompatResults,
   type ObjectBytes,
   type ObjectRelocations,
   type TrimKernel,
   type TrimmedBtf,
+  type TrimOptions,
 } from './codec-executor.js';
 import { KernelCache } from './kernel-cache.js';
 
@@ -33,6 +36,7 @@ export interface InlineCodecExecutorOptions {
 const PARSED_SETS = 2;
 
 export class InlineCodecExecutor implements CodecExecutor {
+  readonly threads = 1;
   readonly kernelCache: KernelCache;
   readonly limits: Partial<CodecLimits>;
   private readonly parsedSets = new Map<string, BpfObject[]>();
@@ -46,11 +50,15 @@ export class InlineCodecExecutor implements CodecExecutor {
     for (const object of objects) this.parseObject(object);
   }
 
-  async trim(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<TrimmedBtf> {
+  async trim(kernel: TrimKernel, objects: readonly ObjectBytes[], options: TrimOptions = {}): Promise<TrimmedBtf> {
     const started = performance.now();
     const kernelCached = this.kernelCache.has(kernel.cacheKey);
-    const full = await this.kernelCache.get(kernel.cacheKey, async () => this.decodeKernel(await kernel.loadRaw()));
-    const parsed = objects.map((object) => this.parseObject(object));
+    const full =
+      kernelCached || options.cacheKernel !== false
+        ? await this.kernelCache.get(kernel.cacheKey, async () => this.decodeKernel(await kernel.loadRaw()))
+        : this.decodeKernel(await kernel.loadRaw());
+    // Kept by hash: a bundle trims the same objects for hundreds of kernels.
+    const parsed = this.parseSet(objects);
     const loadMs = performance.now() - started;
     const { limits } = this;
 
@@ -120,6 +128,19 @@ export class InlineCodecExecutor implements CodecExecutor {
       if (error instanceof CodecError) throw new CodecTaskError('object', error.message, { cause: error });
       throw error;
     }
+  }
+
+  async checkKernel(raw: Uint8Array, options: { structs?: readonly string[] } = {}): Promise<KernelCheck> {
+    const btf = this.decodeKernel(raw);
+    const missingStructs = (options.structs ?? []).filter(
+      (name) =>
+        !btf.idsByEssentialName(name).some((id) => btf.kind(id) === BtfKind.Struct && btf.name(id) === name && btf.sizeOrType(id) > 0),
+    );
+    return {
+      typeCount: btf.typeCount - 1,
+      missingStructs,
+      ...(btf.bytes !== raw && { rawBtf: btf.bytes }),
+    };
   }
 
   decodedKernels(): { count: number; bytes: number } {

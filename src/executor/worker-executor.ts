@@ -25,11 +25,13 @@ import type { CodecLimits } from '../btf/index.js';
 import {
   type CodecExecutor,
   CodecTaskError,
+  type KernelCheck,
   type KernelCompatResults,
   type ObjectBytes,
   type ObjectRelocations,
   type TrimKernel,
   type TrimmedBtf,
+  type TrimOptions,
 } from './codec-executor.js';
 import type { CacheReport, CodecOp, CodecThreadData, FromThread, ToThread } from './codec-thread.js';
 import { codecThreadEntry, type ThreadEntry } from './thread-entry.js';
@@ -68,6 +70,11 @@ interface Task {
   op: CodecOp;
   objects: ObjectBytes[];
   kernel?: TrimKernel;
+  /** For 'trim': false to decode the kernel without caching it. */
+  cacheKernel?: boolean;
+  /** For 'check-kernel': the BTF, and the structs asked about. */
+  raw?: Uint8Array;
+  structs?: string[];
   resolve(value: unknown): void;
   reject(error: unknown): void;
   settled: boolean;
@@ -118,8 +125,15 @@ export class WorkerCodecExecutor implements CodecExecutor {
     return this.submit<void>(this.leastBusy(), 'check', objects);
   }
 
-  trim(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<TrimmedBtf> {
-    return this.submit<TrimmedBtf>(this.laneOf(kernel), 'trim', objects, kernel);
+  trim(kernel: TrimKernel, objects: readonly ObjectBytes[], options: TrimOptions = {}): Promise<TrimmedBtf> {
+    return this.submit<TrimmedBtf>(this.laneOf(kernel), 'trim', objects, {
+      kernel,
+      ...(options.cacheKernel === false && { cacheKernel: false }),
+    });
+  }
+
+  checkKernel(raw: Uint8Array, options: { structs?: readonly string[] } = {}): Promise<KernelCheck> {
+    return this.submit<KernelCheck>(this.leastBusy(), 'check-kernel', [], { raw, structs: [...(options.structs ?? [])] });
   }
 
   describeRelocations(objects: readonly ObjectBytes[]): Promise<ObjectRelocations> {
@@ -127,7 +141,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
   }
 
   compatKernel(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<KernelCompatResults> {
-    return this.submit<KernelCompatResults>(this.laneOf(kernel), 'compat', objects, kernel);
+    return this.submit<KernelCompatResults>(this.laneOf(kernel), 'compat', objects, { kernel });
   }
 
   decodedKernels(): { count: number; bytes: number } {
@@ -158,11 +172,15 @@ export class WorkerCodecExecutor implements CodecExecutor {
     }
   }
 
-  private submit<T>(lane: Lane, op: CodecOp, objects: readonly ObjectBytes[], kernel?: TrimKernel): Promise<T> {
+  private submit<T>(
+    lane: Lane,
+    op: CodecOp,
+    objects: readonly ObjectBytes[],
+    extra: Pick<Task, 'kernel' | 'cacheKernel' | 'raw' | 'structs'> = {},
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the codec executor is closed'));
     return new Promise<T>((resolve, reject) => {
-      const task: Task = { id: this.nextId++, op, objects: [...objects], resolve: resolve, reject, settled: false };
-      if (kernel !== undefined) task.kernel = kernel;
+      const task: Task = { id: this.nextId++, op, objects: [...objects], ...extra, resolve: resolve, reject, settled: false };
       lane.queue.push(task);
       this.pump(lane);
     });
@@ -230,6 +248,9 @@ export class WorkerCodecExecutor implements CodecExecutor {
     lane.current = task;
     const message: ToThread = { type: 'task', id: task.id, op: task.op, objects: task.objects };
     if (task.kernel !== undefined) message.cacheKey = { storageKey: task.kernel.cacheKey.storageKey, sha256: task.kernel.cacheKey.sha256 };
+    if (task.cacheKernel === false) message.cacheKernel = false;
+    if (task.raw !== undefined) message.raw = task.raw;
+    if (task.structs !== undefined) message.structs = task.structs;
     lane.worker!.postMessage(message);
     this.startClock(lane);
   }

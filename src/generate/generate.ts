@@ -19,7 +19,7 @@ import { hasDwarf, readElfSections } from './elf-sections.js';
 import { GenerateError } from './errors.js';
 import { extractVmlinux, type ExtractionLimits, type PackageFormat, type PackageIdentity } from './extract.js';
 import { detectPaholeVersion, paholeFlags, runPahole, type BtfEncodingOptions } from './pahole.js';
-import { checkKernelBtf } from './verify.js';
+import { checkKernelBtf, type KernelBtfChecker } from './verify.js';
 
 export interface GenerationLimits extends ExtractionLimits {
   /** Wall-clock time pahole may run before it is killed. */
@@ -74,6 +74,8 @@ export interface GenerateKernelBtfOptions extends BtfEncodingOptions {
   onProgress?: (event: GenerateProgress) => void;
   /** The clock for timestamps; tests pass their own. */
   now?: () => Date;
+  /** How pahole's BTF is checked (default `checkKernelBtf`, on this thread; the service's runs on its codec executor). */
+  checkBtf?: KernelBtfChecker;
 }
 
 /** Where the BTF came from: what a catalog records as provenance. */
@@ -180,7 +182,8 @@ export async function generateKernelBtf(
     });
 
     progress({ phase: 'verify', message: `checking the BTF (${run.btf.length} bytes)` });
-    const summary = checkKernelBtf(run.btf, `${extracted.release}.btf`);
+    const what = `${extracted.release}.btf`;
+    const summary = options.checkBtf ? await options.checkBtf(run.btf, what) : checkKernelBtf(run.btf, what);
     return {
       release: extracted.release,
       btf: run.btf,

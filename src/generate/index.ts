@@ -17,7 +17,7 @@ export {
   type GenerationLimits,
 } from './generate.js';
 export type { ExtractionLimits, PackageFormat, PackageIdentity } from './extract.js';
-export { CORE_KERNEL_STRUCTS, checkKernelBtf } from './verify.js';
+export { CORE_KERNEL_STRUCTS, checkKernelBtf, lacksCoreStructs, undecodableBtf, type KernelBtfChecker } from './verify.js';
 export { MIN_PAHOLE, paholeFlags, parsePaholeVersion, detectPaholeVersion, type PaholeVersion, type BtfEncodingOptions } from './pahole.js';
 export { formForPath, kernelBtfFileBytes, type KernelBtfForm } from './output.js';
 export { GenerationGate, MemoryFailureCache, type FailureCache, type GenerationGateOptions } from './generation-gate.js';

@@ -11,29 +11,22 @@
 import type { Logger } from 'pino';
 import { compatReportBody } from '../coverage/compat-report.js';
 import { type CompatEngine, compatReportWith } from '../coverage/compat.js';
-import { catalogKernels, KernelLoadError, loadRawKernel } from '../coverage/kernel-source.js';
-import { type CodecExecutor, CodecTaskError, type ObjectBytes } from '../executor/codec-executor.js';
-import { JobError, type JobProcessor, throttleProgress } from '../queue/job.js';
+import { KernelLoadError, loadRawKernel } from '../coverage/kernel-source.js';
+import { type CodecExecutor, CodecTaskError } from '../executor/codec-executor.js';
+import { type JobProcessor, throttleProgress } from '../queue/job.js';
 import type { CompatJobResult, ObjectsJobData } from '../queue/kinds.js';
 import { compatReportKey } from '../storage/keys.js';
-import type { CoverageJobDeps } from './coverage-inputs.js';
+import { objectsFailure } from './codec-failure.js';
+import { coverageKernels, type CoverageJobDeps, uploadedObjectBytes } from './coverage-inputs.js';
 import { recordJobFiles } from './job-files.js';
-import { loadUploadedBytes } from './uploaded-objects.js';
 
 export function createCompatProcessor(
   deps: CoverageJobDeps & { codec: CodecExecutor; logger?: Logger },
 ): JobProcessor<ObjectsJobData, CompatJobResult> {
   const { codec } = deps;
   return async (data, context) => {
-    if (!Array.isArray(data.objects) || data.objects.length === 0) throw new JobError('INVALID_JOB', true, 'job has no objects');
-    const objects: ObjectBytes[] = await Promise.all(
-      data.objects.map(async (ref) => ({
-        name: ref.name,
-        sha256: ref.sha256,
-        bytes: await loadUploadedBytes(deps.store, ref.sha256, ref.name),
-      })),
-    );
-    const kernels = await catalogKernels(deps.catalog, deps.store, data.filter, { rawCache: deps.store });
+    const objects = await uploadedObjectBytes(deps, data);
+    const kernels = await coverageKernels(deps, data);
     const engine: CompatEngine<Uint8Array> = {
       describe: () => codec.describeRelocations(objects),
       load: (input) => loadRawKernel(input),
@@ -74,21 +67,4 @@ export function createCompatProcessor(
       durationMs: body.duration_ms,
     };
   };
-}
-
-/** The executor's refusal of the objects as the job's error; anything else unchanged. */
-function objectsFailure(error: unknown): unknown {
-  if (!(error instanceof CodecTaskError)) return error;
-  switch (error.stage) {
-    case 'object':
-    case 'rejected':
-      return new JobError('INVALID_OBJECT', true, error.message, { cause: error });
-    case 'limit':
-    case 'memory':
-      return new JobError('LIMIT_EXCEEDED', true, error.message, { cause: error });
-    case 'timeout':
-      return new JobError('TIMEOUT', false, error.message, { cause: error, retryable: false });
-    default:
-      return new JobError('INTERNAL', false, error.message, { cause: error });
-  }
 }

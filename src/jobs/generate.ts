@@ -27,7 +27,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Catalog, KernelRef } from '../catalog/catalog.js';
 import type { GenerateSettings } from '../config/schema.js';
+import { type CodecExecutor, CodecTaskError, type KernelCheck } from '../executor/codec-executor.js';
 import {
+  CORE_KERNEL_STRUCTS,
   DEFAULT_GENERATION_LIMITS,
   type FailureCache,
   GenerateError,
@@ -39,7 +41,10 @@ import {
   GenerationGate,
   type GenerationLimits,
   kernelBtfFileBytes,
+  type KernelBtfChecker,
+  lacksCoreStructs,
   parseRepositoriesByDistro,
+  undecodableBtf,
 } from '../generate/index.js';
 import { IdentityError, normalizeKernelRef } from '../identity/kernel-identity.js';
 import { JobError, type JobProcessor } from '../queue/job.js';
@@ -60,6 +65,8 @@ export interface GenerateProcessorDeps {
   tmpDir?: string;
   /** pahole to run (tests use failing or slow stand-ins); `pahole` on the PATH by default. */
   paholePath?: string;
+  /** Decodes pahole's BTF off this thread (worker threads in the service); checked inline without it. */
+  codec?: CodecExecutor;
 }
 
 /**
@@ -116,6 +123,7 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): JobProcess
         signal: abort.signal,
         onProgress: (event: { phase: string; message: string }) => log.info({ phase: event.phase }, event.message),
         ...(deps.paholePath !== undefined && { paholePath: deps.paholePath }),
+        ...(deps.codec !== undefined && { checkBtf: generatedBtfCheckOn(deps.codec) }),
       };
       const gate = new GenerationGate({
         failures: new MarkerFailures(store, catalog, ref),
@@ -325,4 +333,20 @@ function checkJobData(data: GenerateJobData): { ref: KernelRef; pkg: GenerateJob
     throw new JobError('INVALID_JOB', true, 'invalid objects to trim after the generation');
   }
   return { ref, pkg };
+}
+
+/** pahole's BTF checked as `checkKernelBtf` checks it (same refusals), decoded on the codec executor. */
+function generatedBtfCheckOn(codec: CodecExecutor): KernelBtfChecker {
+  return async (bytes, what) => {
+    let check: KernelCheck;
+    try {
+      check = await codec.checkKernel(bytes, { structs: CORE_KERNEL_STRUCTS });
+    } catch (error) {
+      if (error instanceof CodecTaskError && (error.stage === 'kernel' || error.stage === 'memory' || error.stage === 'timeout'))
+        throw undecodableBtf(what, error.message, error);
+      throw error;
+    }
+    if (check.missingStructs.length > 0) throw lacksCoreStructs(what, check.missingStructs);
+    return { typeCount: check.typeCount };
+  };
 }

@@ -20,7 +20,7 @@ export interface JobProcessorDeps {
   /** The service's store (with the archive checkout underneath, when one is configured). */
   store: ObjectStore;
   catalog: Catalog;
-  /** Runs the codec's work of trims (and keeps decoded kernels between them). */
+  /** Runs the codec's work on request data: trims (keeping decoded kernels between them), compat, bundles. */
   codec: CodecExecutor;
   logger: Logger;
   /** S3 settings for s3:// sync sources, the decompression bound. */
@@ -40,13 +40,14 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
   return {
     trim,
     compat: createCompatProcessor({ ...coverage, codec: deps.codec }),
-    bundle: createBundleProcessor(coverage),
+    bundle: createBundleProcessor({ ...coverage, codec: deps.codec }),
     generate: createGenerateProcessor({
       store,
       catalog,
       logger,
       trim,
       settings: deps.config?.generate ?? loadConfig({}).generate,
+      codec: deps.codec,
       ...(deps.paholePath !== undefined && { paholePath: deps.paholePath }),
     }),
     sync: createSyncProcessor({
@@ -54,6 +55,7 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
       catalog,
       logger,
       archive: deps.archive ?? null,
+      codec: deps.codec,
       ...(deps.config?.storage !== undefined && { config: { storage: deps.config.storage } }),
     }),
   };

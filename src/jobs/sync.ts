@@ -1,11 +1,14 @@
 /**
  * The sync job: `importKernels` over the configured archive source (a directory or
  * s3://bucket/prefix): new and changed kernels registered, unchanged files not read again.
- * Import is idempotent: safe to run twice.
+ * Import is idempotent: safe to run twice. Kernel files are decoded on the codec executor
+ * (worker threads in the service): a hostile file in the archive never blocks the event loop.
  */
 import type { Logger } from 'pino';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
+import type { CodecExecutor } from '../executor/codec-executor.js';
+import { kernelCheckOn } from '../executor/kernel-check.js';
 import { importKernels, ImportSourceError, openImportSource } from '../kernels/import.js';
 import { JobError, type JobProcessor, throttleProgress } from '../queue/job.js';
 import { MAX_LISTED, type SyncJobData, type SyncJobResult } from '../queue/kinds.js';
@@ -20,6 +23,8 @@ export interface SyncProcessorDeps {
   /** The configured archive checkout (BTFHUB_ARCHIVE_DIR), registered in place. */
   archive?: ObjectStore | null;
   logger?: Logger;
+  /** Decodes each new or changed kernel file off this thread (the codec executor's); inline without it. */
+  codec?: CodecExecutor;
 }
 
 export function createSyncProcessor(deps: SyncProcessorDeps): JobProcessor<SyncJobData, SyncJobResult> {
@@ -40,6 +45,7 @@ export function createSyncProcessor(deps: SyncProcessorDeps): JobProcessor<SyncJ
           progress({ done: p.done, total: p.total, failed: invalid });
         },
         ...(deps.logger !== undefined && { logger: deps.logger }),
+        ...(deps.codec !== undefined && { checkKernel: kernelCheckOn(deps.codec) }),
       });
       deps.logger?.info(
         { jobId: context.id, source: summary.source, added: summary.added, updated: summary.updated, invalid: summary.invalid.length },

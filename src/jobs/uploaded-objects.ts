@@ -1,11 +1,10 @@
 /**
  * Reading the objects a job names: uploaded by the API to `objects/<sha256>.o` before the job
- * was enqueued, checked against their hash, parsed as BPF CO-RE objects. Failures are
- * JobErrors: a missing object is the service's (retried: a store may lag behind a write),
- * one whose bytes changed is the service's for good, one that does not parse the client's.
+ * was enqueued, checked against their hash (the codec executor parses them, off this
+ * thread). Failures are JobErrors: a missing object is the service's (retried: a store may
+ * lag behind a write), one whose bytes changed is the service's for good.
  */
 import { createHash } from 'node:crypto';
-import { type BpfObject, CodecError, parseBpfObject } from '../btf/index.js';
 import { JobError } from '../queue/job.js';
 import { reportDamage } from '../storage/integrity.js';
 import { isSha256Hex, objectKey } from '../storage/keys.js';
@@ -30,17 +29,6 @@ export async function loadUploadedBytes(store: ObjectStore, sha256: string, name
     });
   }
   return bytes;
-}
-
-/** The uploaded object `sha256`, parsed (compat and bundle jobs decode on their own threads). */
-export async function loadUploadedObject(store: ObjectStore, sha256: string, name: string): Promise<BpfObject> {
-  const bytes = await loadUploadedBytes(store, sha256, name);
-  try {
-    return parseBpfObject(bytes, name);
-  } catch (error) {
-    if (error instanceof CodecError) throw new JobError('INVALID_OBJECT', true, error.message, { cause: error });
-    throw error;
-  }
 }
 
 /** store.get with its failures as retryable server errors. */

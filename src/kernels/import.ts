@@ -20,7 +20,7 @@ import type { Config } from '../config/schema.js';
 import { FsObjectStore } from '../storage/fs-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { S3ObjectStore } from '../storage/s3-store.js';
-import { registerKernelsFromStore, type RegistrationProgress, type RegistrationSummary } from './registry.js';
+import { type KernelBtfCheck, registerKernelsFromStore, type RegistrationProgress, type RegistrationSummary } from './registry.js';
 
 export class ImportSourceError extends Error {
   override readonly name = 'ImportSourceError';
@@ -67,6 +67,8 @@ export interface ImportOptions {
   logger?: Logger;
   /** Files read and decoded at once (default 4). */
   concurrency?: number;
+  /** How each new or changed file is decoded (default on this thread; the service's runs on its codec executor). */
+  checkKernel?: KernelBtfCheck;
 }
 
 export interface ImportSummary extends RegistrationSummary {
@@ -93,6 +95,7 @@ export async function importKernels(
     ...(options.onProgress && { onProgress: options.onProgress }),
     ...(options.logger && { logger: options.logger }),
     ...(options.concurrency !== undefined && { concurrency: options.concurrency }),
+    ...(options.checkKernel && { checkKernel: options.checkKernel }),
   });
   return {
     ...summary,

@@ -59,6 +59,28 @@ const KERNEL_SUFFIXES: ReadonlyArray<readonly [string, KernelBtfFormat]> = [
 
 export type RegistrationOutcome = UpsertOutcome | 'invalid' | 'alias';
 
+/**
+ * Decodes a kernel's unpacked BTF (raw BTF or an ELF with .BTF) whole, as registering needs:
+ * null when it is usable kernel BTF, else the reason it is not. Throws only for failures that
+ * are not the file's. The service passes one that runs on its codec executor's threads (a
+ * hostile file in an archive never blocks its event loop); `checkKernelBtfInline` is the
+ * default, for the CLI.
+ */
+export type KernelBtfCheck = (raw: Uint8Array, key: string) => Promise<string | null>;
+
+/** The KernelBtfCheck on this thread (`btfhub import`, tests). */
+export const checkKernelBtfInline: KernelBtfCheck = async (raw) => {
+  try {
+    return Btf.parse(raw).typeCount <= 1 ? NO_TYPES : null;
+  } catch (error) {
+    if (error instanceof CodecError) return error.message;
+    throw error;
+  }
+};
+
+/** Why a BTF of only `void` is not registered. */
+export const NO_TYPES = 'the BTF holds no types';
+
 export interface RegistrationProgress {
   key: string;
   outcome: RegistrationOutcome;
@@ -106,6 +128,8 @@ export interface RegisterKernelsOptions {
   resume?: boolean;
   /** Copy each valid kernel file into this store, same key, and register it there (default: register in place). */
   copyTo?: ObjectStore;
+  /** How each new or changed file is decoded (default `checkKernelBtfInline`). */
+  checkKernel?: KernelBtfCheck;
 }
 
 /** The identity and format a BTFHub-layout key names, or why it does not name one. */
@@ -227,7 +251,12 @@ export async function registerKernelsFromStore(
   const lane = async () => {
     while (next < work.length) {
       const { key, ref, info } = work[next++]!;
-      const outcome = await registerOne(store, catalog, key, ref, { info, ledger, copyTo: options.copyTo });
+      const outcome = await registerOne(store, catalog, key, ref, {
+        info,
+        ledger,
+        copyTo: options.copyTo,
+        checkKernel: options.checkKernel ?? checkKernelBtfInline,
+      });
       if (outcome.kind !== 'gone' && outcome.kind !== 'kept' && outcome.unread) summary.unread++;
       if (outcome.kind === 'registered' && outcome.copied) summary.copied++;
       if (outcome.kind === 'kept') {
@@ -276,10 +305,11 @@ interface OneOptions {
   info: ObjectInfo;
   ledger: ImportLedger | null;
   copyTo: ObjectStore | undefined;
+  checkKernel: KernelBtfCheck;
 }
 
 async function registerOne(store: ObjectStore, catalog: Catalog, key: string, ref: KernelRef, options: OneOptions): Promise<OneOutcome> {
-  const { info, ledger, copyTo } = options;
+  const { info, ledger, copyTo, checkKernel } = options;
   const existing = await catalog.getKernel(ref);
   // What an admin uploaded or the service generated wins over an archive's copy (explicit
   // precedence, docs/ARCHITECTURE.md "Kernel precedence"): never registered over it. A content
@@ -316,7 +346,7 @@ async function registerOne(store: ObjectStore, catalog: Catalog, key: string, re
     await ledger?.record(stats, { status: 'kernel', sha256, reason: null });
     return { kind: 'registered', outcome: 'unchanged', copied };
   }
-  const reason = await whyNotKernelBtf(bytes, key);
+  const reason = await whyNotKernelBtf(bytes, key, checkKernel);
   if (reason !== null) {
     await ledger?.record(stats, { status: 'invalid', sha256, reason });
     return { kind: 'invalid', reason };
@@ -369,16 +399,16 @@ class ImportLedger {
   }
 }
 
-/** Null when `bytes` (a BTFHub file) decodes as kernel BTF, else the reason it does not. */
-async function whyNotKernelBtf(bytes: Uint8Array, key: string): Promise<string | null> {
+/** Null when `bytes` (a BTFHub file) unpacks and passes `check`, else the reason it does not. */
+async function whyNotKernelBtf(bytes: Uint8Array, key: string, check: KernelBtfCheck): Promise<string | null> {
+  let raw: Uint8Array;
   try {
-    const btf = Btf.parse(await readKernelBtfFile(bytes, key));
-    if (btf.typeCount <= 1) return 'the BTF holds no types';
-    return null;
+    raw = await readKernelBtfFile(bytes, key);
   } catch (error) {
-    if (error instanceof ArchiveError || error instanceof CodecError) return error.message;
+    if (error instanceof ArchiveError) return error.message;
     throw error;
   }
+  return check(raw, key);
 }
 
 export interface RegisterHostKernelOptions {

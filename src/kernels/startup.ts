@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { registerHostKernel, registerKernelsFromStore } from './registry.js';
+import { type KernelBtfCheck, registerHostKernel, registerKernelsFromStore } from './registry.js';
 
 export interface StartupKernelDeps {
   /** The archive checkout, or null. */
@@ -16,6 +16,8 @@ export interface StartupKernelDeps {
   serviceStore: ObjectStore;
   catalog: Catalog;
   logger: Logger;
+  /** How archive files are decoded (the service's codec executor; default on this thread). */
+  checkKernel?: KernelBtfCheck;
   /** Host kernel registration inputs (tests point it at a fixture). */
   hostKernel?: Parameters<typeof registerHostKernel>[2];
 }
@@ -24,7 +26,10 @@ export async function registerStartupKernels(config: Pick<Config, 'registerHostK
   const { archive, serviceStore, catalog, logger } = deps;
   if (archive !== null) {
     const started = performance.now();
-    const summary = await registerKernelsFromStore(archive, catalog, { logger });
+    const summary = await registerKernelsFromStore(archive, catalog, {
+      logger,
+      ...(deps.checkKernel && { checkKernel: deps.checkKernel }),
+    });
     logger.info(
       {
         archive: archive.description,

@@ -19,6 +19,7 @@ import type { CatalogBackend, KernelRef } from '../../src/catalog/index.js';
 import { loadConfig } from '../../src/config/schema.js';
 import type { JobQueue } from '../../src/queue/job.js';
 import type { JobKinds } from '../../src/queue/kinds.js';
+import type { CodecExecutor } from '../../src/executor/codec-executor.js';
 import { createBackends } from '../../src/service/backends.js';
 import { kernelKey } from '../../src/storage/keys.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
@@ -44,6 +45,8 @@ export interface TestApi {
   catalog: CatalogBackend;
   queue: JobQueue<JobKinds>;
   metrics: ServiceMetrics;
+  /** The codec executor the app and the jobs use (worker threads unless BTFHUB_CODEC_THREADS=0). */
+  codec: CodecExecutor;
   dir: string;
 }
 
@@ -57,6 +60,8 @@ export interface TestApiOptions {
   config?: Partial<ApiConfig>;
   /** Environment of the backends' configuration on top of the helper's (codec bounds, threads). */
   env?: Record<string, string>;
+  /** The archive sync POST /api/v1/sync runs (none by default). */
+  sync?: { source: string | null; intervalMs?: number };
   /** Replace dependencies (failure injection). */
   wrap?: (deps: { store: ObjectStore; catalog: CatalogBackend; queue: JobQueue<JobKinds> }) => Partial<{
     store: ObjectStore;
@@ -121,13 +126,14 @@ export async function setupApi(t: Test, options: TestApiOptions = {}): Promise<T
     queue: deps.queue,
     codec,
     metrics,
+    ...(options.sync !== undefined && { sync: options.sync }),
   });
   t.teardown(async () => {
     await app.close();
     await backends.close();
     await rm(dir, { recursive: true, force: true });
   });
-  return { app, fixtures, store, catalog, queue, metrics, dir };
+  return { app, fixtures, store, catalog, queue, metrics, codec, dir };
 }
 
 export interface Part {

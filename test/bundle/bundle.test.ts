@@ -15,6 +15,10 @@ import t, { type Test } from 'tap';
 import { readKernelBtfFile, readTarEntries } from '../../src/archive/index.js';
 import { Btf, parseBpfObject, trimBtf, type BpfObject } from '../../src/btf/index.js';
 import { buildBundle, writeBundleFile, type BundleResult } from '../../src/bundle/bundle.js';
+import type { CodecExecutor, ObjectBytes } from '../../src/executor/codec-executor.js';
+import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
+import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
+import { executorTrimmer } from '../../src/jobs/bundle.js';
 import { TarGzWriter } from '../../src/bundle/tar-gz.js';
 import { bundleLayer } from '../../src/fetch/bundle.js';
 import { runCli } from '../../src/cli/run.js';
@@ -120,6 +124,34 @@ t.test('worker threads give the same archive, byte for byte', async (t) => {
     threaded.failures.map((f) => f.stage),
     ['load', 'trim'],
   );
+});
+
+t.test('the codec executor as trimmer (the bundle job): the same archive, and no kernel decode left in its cache', async (t) => {
+  const some = kernels.slice(0, 5);
+  const inProcess = await buildBundle(some, objects);
+  const objectBytes: ObjectBytes[] = [{ name: 'tools_like.bpf.o', bytes: toolsLike.bytes }];
+  const executors: Array<[string, CodecExecutor]> = [
+    ['inline', new InlineCodecExecutor({ kernelCacheBytes: 1 << 30 })],
+    ['worker threads', new WorkerCodecExecutor({ threads: 2, heapMb: 512, taskTimeoutMs: 120_000, kernelCacheBytes: 1 << 30 })],
+  ];
+  for (const [label, codec] of executors) {
+    t.teardown(() => codec.close());
+    // A kernel a trim keeps decoded: the bundle must not push it out (nor add its own).
+    const kept = some.find((k) => k.ref.distro === 'centos')!;
+    const keptKernel = { cacheKey: { storageKey: kept.source, sha256: kept.sha256 ?? '' }, loadRaw: () => kept.loadRaw!() };
+    await codec.trim(keptKernel, objectBytes);
+    t.equal(codec.decodedKernels().count, 1, `${label}: the trim's kernel is cached`);
+    const viaExecutor = await buildBundle(some, [], { trimmer: executorTrimmer(codec, objectBytes) });
+    t.ok(Buffer.from(viaExecutor.archive!).equals(Buffer.from(inProcess.archive!)), `${label}: byte-identical archive`);
+    t.same(viaExecutor.entries, inProcess.entries, `${label}: same entries`);
+    t.same(
+      viaExecutor.failures.map((f) => [f.stage, f.source]),
+      inProcess.failures.map((f) => [f.stage, f.source]),
+      `${label}: same failures`,
+    );
+    t.equal(codec.decodedKernels().count, 1, `${label}: the bundle's kernels were not cached`);
+    t.equal((await codec.trim(keptKernel, objectBytes)).kernelCached, true, `${label}: the trim's kernel is still cached`);
+  }
 });
 
 t.test('system tar reads the bundle; long paths go through a pax header', async (t) => {

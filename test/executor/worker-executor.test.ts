@@ -9,6 +9,7 @@ import { CodecTaskError } from '../../src/executor/codec-executor.js';
 import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
 import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
 import { loadFixtures } from '../helpers/fixtures.js';
+import { buildElf } from '../helpers/elf-builder.js';
 import { withRepeatedRelocations } from '../helpers/hostile-inputs.js';
 
 const fx = await loadFixtures();
@@ -125,4 +126,41 @@ t.test('closed: tasks are refused', async (t) => {
   const pool = new WorkerCodecExecutor({ threads: 1, heapMb: 64, taskTimeoutMs: 1000, kernelCacheBytes: 0 });
   await pool.close();
   await t.rejects(pool.checkObjects([object('tools_like')]), /closed/);
+});
+
+t.test(
+  'checkKernel on a thread: what the inline executor says (type count, missing structs, an ELF .BTF section); refusals by stage',
+  async (t) => {
+    const inline = new InlineCodecExecutor({ kernelCacheBytes: 0 });
+    const cachedBefore = executor.decodedKernels().count;
+    const structs = ['task_struct', 'no_such_struct_anywhere'];
+    const raw = await executor.checkKernel(fx.vmlinux, { structs });
+    t.same(raw, await inline.checkKernel(fx.vmlinux, { structs }));
+    t.ok(raw.typeCount > 1000, `the fixture kernel's types: ${raw.typeCount}`);
+    t.ok(raw.missingStructs.includes('no_such_struct_anywhere'));
+    t.notOk(raw.missingStructs.includes('task_struct'));
+    t.equal(raw.rawBtf, undefined, 'raw BTF in, nothing to give back');
+    const elf = buildElf({ sections: [{ name: '.BTF', data: fx.vmlinux }] });
+    const fromElf = await executor.checkKernel(elf);
+    t.equal(fromElf.typeCount, raw.typeCount);
+    t.ok(fromElf.rawBtf && Buffer.from(fromElf.rawBtf).equals(Buffer.from(fx.vmlinux)), 'the .BTF section of an ELF');
+    const notBtf = await executor.checkKernel(new Uint8Array(64)).catch((e: unknown) => e);
+    t.ok(notBtf instanceof CodecTaskError);
+    t.match(notBtf, { stage: 'kernel', message: /neither raw BTF/ });
+    t.equal(executor.decodedKernels().count, cachedBefore, 'checked kernels are not cached');
+  },
+);
+
+t.test('a trim with cacheKernel false decodes for the task and keeps nothing; a cached decode is still used', async (t) => {
+  const loads = { n: 0 };
+  const fresh = kernel(loads, 'ubuntu/22.04/x86_64/uncached.btf');
+  const before = executor.decodedKernels().count;
+  const first = await executor.trim(fresh, [object('tools_like')], { cacheKernel: false });
+  t.same(Buffer.from(first.bytes), Buffer.from(fx.oracle.single.get('tools_like')!), 'the same bytes');
+  t.equal(first.kernelCached, false);
+  await executor.trim(fresh, [object('tools_like')], { cacheKernel: false });
+  t.equal(loads.n, 2, 'read again: not kept');
+  t.equal(executor.decodedKernels().count, before);
+  const cached = await executor.trim(kernel(), [object('tools_like')], { cacheKernel: false });
+  t.equal(cached.kernelCached, true, "the trim path's decode is used when there");
 });

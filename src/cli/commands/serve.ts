@@ -22,6 +22,7 @@ import { ServiceMetrics } from '../../api/metrics.js';
 import { setMaxUncompressedBytes } from '../../archive/kernel-btf.js';
 import { type Config, redactConfig, unknownBtfhubVariables } from '../../config/schema.js';
 import type { registerHostKernel } from '../../kernels/registry.js';
+import { kernelCheckOn } from '../../executor/kernel-check.js';
 import { registerStartupKernels } from '../../kernels/startup.js';
 import { createBackends } from '../../service/backends.js';
 import { scheduleArchiveSync } from '../../service/archive-sync.js';
@@ -79,6 +80,7 @@ async function runServeProcess(config: Config, options: ServeProcessOptions): Pr
         catalog,
         logger,
         hostKernel: options.hostKernel,
+        checkKernel: kernelCheckOn(backends.codec),
       });
       if (stop.isRequested) return ExitCode.Ok;
       await scheduleArchiveSync(queue, config, logger);

@@ -3,8 +3,8 @@
  *
  * Multipart: a `btf` file part (raw BTF, an ELF with .BTF, or a BTFHub `.btf.tar.xz`) and
  * the identity fields distro, distro_version, arch, kernel_version. The file is validated
- * as `btfhub import` validates archive files (unpacked, decoded, at least one type) before
- * anything is written: a file that does not decode is a 422 naming why, and nothing is
+ * as `btfhub import` validates archive files (unpacked, decoded on the codec executor, at
+ * least one type) before anything is written: a file that does not decode is a 422 naming why, and nothing is
  * stored or registered. A `.btf.tar.xz` is stored as is, anything else as raw BTF (`.btf`,
  * the .BTF section of an ELF), under its sha256 (`kernelContentKey`): a
  * replacement is written beside the old content, then the catalog switches to it, and an
@@ -15,8 +15,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { isXz } from '../../../../archive/xz.js';
-import type { Btf } from '../../../../btf/btf.js';
-import { decodeKernelFile, isKernelFileError } from '../../../../coverage/kernel-source.js';
+import { isKernelFileError, unpackKernelFile } from '../../../../coverage/kernel-source.js';
+import { CodecTaskError, type KernelCheck } from '../../../../executor/codec-executor.js';
+import { NO_TYPES } from '../../../../kernels/registry.js';
 import { putContentAddressed } from '../../../../storage/content-addressed.js';
 import { kernelContentKey } from '../../../../storage/keys.js';
 import { KernelUploaded, KernelUploadFields, KernelUploadForm } from '../../../coverage-schemas.js';
@@ -88,20 +89,23 @@ export async function kernelUploadRoutes(app: FastifyInstance): Promise<void> {
     if (more.length > 0) throw new ApiError(400, 'invalid_field', 'one kernel BTF per request', 'btf');
     const ref = kernelRefFromFields(fields);
 
-    let btf: Btf;
+    // Unpacked here (xz runs as a child process), decoded on the codec executor: a hostile
+    // kernel file never decodes on the event loop that answers /healthz.
+    const invalid = (message: string) =>
+      new ApiError(422, 'invalid_kernel', message.startsWith(file.filename) ? message : `${file.filename}: ${message}`, 'btf');
+    let check: KernelCheck;
+    let raw: Uint8Array;
     try {
-      btf = await decodeKernelFile(file.bytes, file.filename);
+      raw = await unpackKernelFile(file.bytes, file.filename);
+      check = await services.codec.checkKernel(raw);
     } catch (error) {
-      if (isKernelFileError(error)) {
-        const message = error.message.startsWith(file.filename) ? error.message : `${file.filename}: ${error.message}`;
-        throw new ApiError(422, 'invalid_kernel', message, 'btf');
-      }
-      throw error;
+      if (isKernelFileError(error) || (error instanceof CodecTaskError && error.stage === 'kernel')) throw invalid(error.message);
+      throw error; // a thread's bound (memory, time) is answered as such
     }
-    if (btf.typeCount <= 1) throw new ApiError(422, 'invalid_kernel', `${file.filename}: the BTF holds no types`, 'btf');
+    if (check.typeCount === 0) throw invalid(NO_TYPES);
 
     const packed = isXz(file.bytes);
-    const bytes = packed ? file.bytes : btf.bytes;
+    const bytes = packed ? file.bytes : (check.rawBtf ?? raw);
     const sha256 = sha256Hex(bytes);
     // Content first, under its own sha256 (beside any older content, never over it), then the
     // catalog switches to it in one statement: a crash in between leaves the old kernel whole,
