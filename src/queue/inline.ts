@@ -35,7 +35,19 @@ export interface InlineJobQueueOptions<M extends JobKindMap> {
   processors: JobProcessors<M>;
   policies: JobPolicies<M>;
   logger?: Logger;
+  /** Finished jobs kept per kind and state at most, whatever the policy's count (default INLINE_MAX_KEPT). */
+  maxKept?: number;
 }
+
+/**
+ * Finished jobs this queue keeps per kind and state at most. The policies' counts are sized
+ * for Redis (BullMQ keeps 10,000 finished trims there); here a finished job lives in the
+ * API's own heap (~1.4 KB with its data, result and dates), and a steady stream of new
+ * trims kept 10,000 of them churning through the old generation: the soak saw the main
+ * thread's committed heap double. A status is read within seconds of a 202; a trim forgotten
+ * sooner answers `job_lost` and the client's POST again is answered from the catalog.
+ */
+export const INLINE_MAX_KEPT = 1000;
 
 interface InlineJob {
   id: string;
@@ -81,12 +93,14 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
   /** The same by kind and state, oldest first, for retention. */
   private readonly finishedGroups = new Map<string, Map<string, InlineJob>>();
   private readonly schedules = new Map<string, Schedule>();
+  private readonly maxKept: number;
   private closed = false;
 
   constructor(options: InlineJobQueueOptions<M>) {
     this.processors = options.processors;
     this.policies = options.policies;
     this.logger = options.logger;
+    this.maxKept = options.maxKept ?? INLINE_MAX_KEPT;
     for (const policy of Object.values<JobPolicy>(this.policies)) {
       if (!Number.isInteger(policy.concurrency) || policy.concurrency < 1) {
         throw new RangeError(`concurrency of lane ${policy.lane} must be a positive integer, got ${policy.concurrency}`);
@@ -280,7 +294,7 @@ export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
     jobs.set(job.id, job);
     const oldestKept = Date.now() - keep.ageSeconds * 1000;
     for (const old of jobs.values()) {
-      if (jobs.size <= keep.count && old.finishedAt!.getTime() >= oldestKept) break;
+      if (jobs.size <= Math.min(keep.count, this.maxKept) && old.finishedAt!.getTime() >= oldestKept) break;
       jobs.delete(old.id);
       this.finished.delete(old.id);
     }

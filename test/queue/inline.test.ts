@@ -6,7 +6,7 @@
 import t from 'tap';
 import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
 import { createTrimProcessor } from '../../src/jobs/trim.js';
-import { InlineJobQueue, type InlineJobQueueOptions } from '../../src/queue/inline.js';
+import { INLINE_MAX_KEPT, InlineJobQueue, type InlineJobQueueOptions } from '../../src/queue/inline.js';
 import { JobError, type JobPolicy, type JobProcessor, QueueUnavailableError } from '../../src/queue/job.js';
 import { jobPolicies, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult } from '../../src/queue/kinds.js';
 import { loadFixtures } from '../helpers/fixtures.js';
@@ -200,6 +200,30 @@ t.test('finished statuses are bounded', async (t) => {
   t.equal((await queue.status(ids[0]!)).state, 'unknown', 'the oldest is forgotten');
   t.equal((await queue.status(ids[1]!)).state, 'completed');
   t.equal((await queue.status(ids[2]!)).state, 'completed');
+});
+
+t.test('finished statuses kept in process: at most INLINE_MAX_KEPT per kind and state, whatever the policy keeps', async (t) => {
+  t.equal(INLINE_MAX_KEPT, 1000);
+  const run = async (maxKept: number | undefined, policyCount: number, jobs: number) => {
+    const queue = new InlineJobQueue<TrimOnly>({
+      processors: { trim: async (data) => result(data) },
+      policies: { trim: { ...TRIM_POLICY, timeoutMs: undefined, concurrency: 4, keepCompleted: { ageSeconds: 3600, count: policyCount } } },
+      ...(maxKept !== undefined && { maxKept }),
+    });
+    t.teardown(() => queue.close());
+    const ids: string[] = [];
+    for (let i = 0; i < jobs; i++) ids.push(await queue.enqueue('trim', trimJobId(job(i).objectsHash, job(i).kernel), job(i)));
+    for (const id of ids) await queue.waitFor('trim', id, 5000);
+    const states = await Promise.all(ids.map(async (id) => (await queue.status('trim', id)).state));
+    return { forgotten: states.indexOf('completed'), kept: states.filter((s) => s === 'completed').length };
+  };
+  t.same(
+    await run(undefined, 10_000, 1200),
+    { forgotten: 200, kept: 1000 },
+    'the default cap below the policy’s 10,000: the oldest 200 forgotten',
+  );
+  t.same(await run(5, 10_000, 8), { forgotten: 3, kept: 5 }, 'a cap of 5');
+  t.same(await run(5, 2, 8), { forgotten: 6, kept: 2 }, 'a policy below the cap wins');
 });
 
 t.test('close waits for running jobs and fails waiting ones', async (t) => {
