@@ -12,7 +12,7 @@
  *
  * A crash is, for the codec, any exception other than CodecError or an iteration over 2 s;
  * for the API, an answer of 500 or more, a 4xx whose body is not the JSON error shape, an
- * exception out of inject(), or an answer slower than 15 s. Each crash input is saved under
+ * exception out of inject(), an answer slower than 15 s, or none within 30 s. Each crash input is saved under
  * --out (default ./fuzz-findings): `codec-<target>-<iteration>.bin`, or
  * `api-<iteration>.json` (method, url, headers, base64 payload, status, body). Prints
  * iterations, distinct error types and the saved files; exits 1 when anything crashed.
@@ -209,6 +209,8 @@ function fuzzRequest(): InjectOptions {
   return { method: 'POST', url: customize ? CUSTOMIZE : '/api/v1/btf', payload, headers };
 }
 
+/** An inject still unanswered after this is a crash (the slowest legitimate one here takes a few seconds). */
+const NO_ANSWER_MS = 30_000;
 const statuses: Record<string, number> = {};
 const errorKinds = new Set<string>();
 let apiCrashes = 0;
@@ -223,7 +225,7 @@ for (let i = 0; (apiIterations === undefined || i < apiIterations) && performanc
   let status = 0;
   let body = '';
   try {
-    const res = await api.app.inject(request);
+    const res = await answerWithin(api.app.inject(request), NO_ANSWER_MS);
     status = res.statusCode;
     body = res.body;
     if (status >= 500) why = `status ${status}`;
@@ -282,6 +284,23 @@ console.log(
   `fuzz: ${codec.iterations + apiDone} iterations, ${crashes} crashes${saved.length > 0 ? `; inputs saved: ${saved.join(', ')}` : ''} (${((performance.now() - started) / 1000).toFixed(0)} s, RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB)`,
 );
 process.exitCode = crashes === 0 ? 0 : 1;
+
+/**
+ * `promise`, or a rejection once `ms` pass: an inject that never answers (in process there is
+ * no socket, so no request timeout ends it) is a finding with its input saved, not a run
+ * that stalls with nothing to show (one did, after an hour, with a multipart part open).
+ */
+async function answerWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function safeJson(text: string): unknown {
   try {
