@@ -147,47 +147,52 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
     if (total > limits.maxRequestBytes) throw requestTooLarge(limits);
     uploads.take(request, bytes);
   };
+  const stall = new StallGuard(request);
   try {
-    for await (const part of request.parts()) {
-      const name = part.fieldname;
-      if (part.type === 'file') {
-        if (!rules.fileFields.includes(name)) {
-          part.file.resume(); // drain it, or the parser stalls
+    await stall.watch(async () => {
+      for await (const part of request.parts()) {
+        stall.progress();
+        const name = part.fieldname;
+        if (part.type === 'file') {
+          if (!rules.fileFields.includes(name)) {
+            part.file.resume(); // drain it, or the parser stalls
+            if (rules.rejectUnknown) throw unexpectedPart(name, rules);
+            continue;
+          }
+          const filename = part.filename || name;
+          const hash = createHash('sha256');
+          const chunks: Buffer[] = [];
+          let size = 0;
+          for await (const chunk of part.file as AsyncIterable<Buffer>) {
+            if (part.file.truncated) throw fileTooLarge(filename, limits);
+            count(chunk.length);
+            stall.progress();
+            size += chunk.length;
+            hash.update(chunk);
+            chunks.push(chunk);
+          }
+          if (part.file.truncated) throw fileTooLarge(filename, limits);
+          const received = new ReceivedFile(name, filename, chunks, size, hash.digest('hex'));
+          // The magic is in the first chunk (3 bytes): no need to join the chunks to look.
+          const head = chunks[0]?.length !== undefined && chunks[0].length >= 3 ? chunks[0] : received.bytes;
+          files.push(rules.decompress && isGzip(head) ? await stall.busy(() => inflate(request, received, limits)) : received);
+          continue;
+        }
+        if (rules.fileFields.includes(name)) {
+          throw new ApiError(400, 'invalid_field', `${name} must be a file part (with a filename), not a text field`, name);
+        }
+        if (!rules.textFields.includes(name)) {
           if (rules.rejectUnknown) throw unexpectedPart(name, rules);
           continue;
         }
-        const filename = part.filename || name;
-        const hash = createHash('sha256');
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const chunk of part.file as AsyncIterable<Buffer>) {
-          if (part.file.truncated) throw fileTooLarge(filename, limits);
-          count(chunk.length);
-          size += chunk.length;
-          hash.update(chunk);
-          chunks.push(chunk);
-        }
-        if (part.file.truncated) throw fileTooLarge(filename, limits);
-        const received = new ReceivedFile(name, filename, chunks, size, hash.digest('hex'));
-        // The magic is in the first chunk (3 bytes): no need to join the chunks to look.
-        const head = chunks[0]?.length !== undefined && chunks[0].length >= 3 ? chunks[0] : received.bytes;
-        files.push(rules.decompress && isGzip(head) ? await inflate(request, received, limits) : received);
-        continue;
+        if (part.valueTruncated)
+          throw new ApiError(413, 'payload_too_large', `field ${name} is longer than ${limits.maxFieldBytes} bytes`, name);
+        if (name in fields) throw new ApiError(400, 'invalid_field', `field ${name} given more than once`, name);
+        const value = String(part.value);
+        count(Buffer.byteLength(value));
+        fields[name] = value;
       }
-      if (rules.fileFields.includes(name)) {
-        throw new ApiError(400, 'invalid_field', `${name} must be a file part (with a filename), not a text field`, name);
-      }
-      if (!rules.textFields.includes(name)) {
-        if (rules.rejectUnknown) throw unexpectedPart(name, rules);
-        continue;
-      }
-      if (part.valueTruncated)
-        throw new ApiError(413, 'payload_too_large', `field ${name} is longer than ${limits.maxFieldBytes} bytes`, name);
-      if (name in fields) throw new ApiError(400, 'invalid_field', `field ${name} given more than once`, name);
-      const value = String(part.value);
-      count(Buffer.byteLength(value));
-      fields[name] = value;
-    }
+    });
   } catch (err) {
     if (err instanceof ApiError || hasStatus(err)) throw err;
     // busboy's own complaints (no boundary, truncated body) carry no status: the body is malformed.
@@ -196,6 +201,64 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
     });
   }
   return { files, fields };
+}
+
+/** How long the parse may make no progress while it waits on the parser alone. */
+const STALL_MS = 2000;
+
+/**
+ * Ends a parse that stopped making progress while it waits on the parser alone. busboy
+ * (3.2.6) never finishes, nor fails, on some malformed bodies: a part without a usable
+ * Content-Disposition longer than its stream's buffer (16 KB) is skipped and then stalls the
+ * parser, with no timer or I/O left to end it. Node's request timeout covers receiving the
+ * body, not this, so such a request held its connection and its share of the in-flight
+ * upload budget forever (found by `npm run fuzz`). Progress is a part or a chunk handed to
+ * us; the time our own awaits take (inflating a gzip upload) is not the parser's.
+ */
+class StallGuard {
+  private last = performance.now();
+  private busyCount = 0;
+
+  constructor(private readonly request: FastifyRequest) {}
+
+  progress(): void {
+    this.last = performance.now();
+  }
+
+  async busy<T>(work: () => Promise<T>): Promise<T> {
+    this.busyCount++;
+    try {
+      return await work();
+    } finally {
+      this.busyCount--;
+      this.progress();
+    }
+  }
+
+  /** `parse()`, or a 400 once it waits on the parser alone and has not moved for STALL_MS. */
+  async watch(parse: () => Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      const check = () => {
+        // Waiting on the parser, not on the client: the body is all here, or the parser's
+        // backpressure paused the request stream (a client merely slow to send leaves it flowing).
+        const raw = this.request.raw;
+        const waitingOnParser = raw.readableEnded || raw.complete || raw.readableFlowing === false;
+        if (waitingOnParser && this.busyCount === 0 && performance.now() - this.last >= STALL_MS) {
+          reject(new ApiError(400, 'bad_request', 'malformed multipart body: the parser stopped before its end', undefined, CLOSE));
+          return;
+        }
+        timer = setTimeout(check, STALL_MS / 4);
+      };
+      // Not unref'd: a stalled parse holds no I/O, so this timer is what keeps its answer coming.
+      timer = setTimeout(check, STALL_MS / 4);
+    });
+    try {
+      await Promise.race([parse(), stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 /** A gzip upload inflated, bounded by the per-file limit (and the decompression limit). */
