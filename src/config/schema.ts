@@ -7,7 +7,7 @@
  * CLI flags are twins of variables: the CLI passes them as `overrides`, env-style strings
  * merged over the environment, so flags and variables share one set of rules.
  */
-import { availableParallelism } from 'node:os';
+import { defaultCodecThreads } from './default-threads.js';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { type CodecLimits, DEFAULT_CODEC_LIMITS } from '../btf/limits.js';
@@ -144,11 +144,6 @@ export const LIMIT_DEFAULTS = {
   codecTaskTimeoutMs: 30_000,
   refusedObjectsTtlMs: 3_600_000,
 } as const;
-
-/** Codec threads by default: two, one on a one-core machine (the event loop keeps a core). */
-export function defaultCodecThreads(): number {
-  return Math.max(1, Math.min(2, availableParallelism()));
-}
 
 /** The shortest admin token accepted: a guessable token is worse than none. */
 const MIN_ADMIN_TOKEN_LENGTH = 16;

@@ -19,7 +19,6 @@
  * Threads start on first use (or `start()`), each in tens of milliseconds from compiled JS.
  */
 import { createHash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CodecLimits } from '../btf/index.js';
 import {
@@ -33,11 +32,12 @@ import {
   type TrimmedBtf,
   type TrimOptions,
 } from './codec-executor.js';
+import { defaultCodecThreads } from '../config/default-threads.js';
 import type { CacheReport, CodecOp, CodecThreadData, FromThread, ToThread } from './codec-thread.js';
 import { codecThreadEntry, type ThreadEntry } from './thread-entry.js';
 
 export interface WorkerCodecExecutorOptions {
-  /** Threads in the pool; default min(2, cores). */
+  /** Threads in the pool; default defaultCodecThreads(): one per core beyond the first, at most two. */
   threads?: number;
   /** Heap cap of each thread (old generation), MiB. */
   heapMb: number;
@@ -59,11 +59,6 @@ export interface WorkerCodecExecutorOptions {
  * distinct 785 KB objects, 4 at a time, on the compiled executor.
  */
 const THREAD_YOUNG_GENERATION_MB = 4;
-
-/** The default pool size: two threads, fewer on a one-core machine. */
-export function defaultCodecThreads(): number {
-  return Math.max(1, Math.min(2, availableParallelism()));
-}
 
 interface Task {
   id: number;

@@ -12,6 +12,7 @@ import {
   unknownBtfhubVariables,
   type Config,
 } from '../../src/config/schema.js';
+import { defaultCodecThreads } from '../../src/config/default-threads.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -41,6 +42,13 @@ t.test('codec threads, codec limits, allowed origins', async (t) => {
     t.match(configError(t, { BTFHUB_ALLOWED_ORIGINS: bad }).issues, [{ variable: 'BTFHUB_ALLOWED_ORIGINS' }], bad);
   }
   t.match(configError(t, { BTFHUB_CODEC_THREAD_HEAP_MB: '8' }).issues, [{ variable: 'BTFHUB_CODEC_THREAD_HEAP_MB' }]);
+});
+
+t.test('codec threads by default: one core left to the event loop, at most two', async (t) => {
+  t.same(
+    [1, 2, 3, 4, 64].map((cores) => defaultCodecThreads(cores)),
+    [1, 1, 2, 2, 2],
+  );
 });
 
 t.test('defaults', async (t) => {
@@ -81,7 +89,7 @@ t.test('defaults', async (t) => {
       maxPackageBytes: 4 * 1024 ** 3,
     },
     compatWaitMs: 60_000,
-    codecThreads: Math.min(2, availableParallelism()),
+    codecThreads: defaultCodecThreads(availableParallelism()),
     codecThreadHeapMb: 1024,
     codecTaskTimeoutMs: 30_000,
     codecLimits: { ...DEFAULT_CODEC_LIMITS },
