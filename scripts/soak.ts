@@ -6,7 +6,7 @@
  * `npm run soak`: a scale-out btfhub-online on this machine under a mixed load for a while,
  * then a verdict. Not part of `npm test`.
  *
- *   npm run soak -- [--seconds 60] [--connections 8] [--workers 2] [--sample 5] [--dist] [--embedded]
+ *   npm run soak -- [--seconds 60] [--connections 8] [--workers 2] [--sample 5] [--dist [--bare]] [--embedded]
  *
  * The deployment: a redis-server of its own (free port, no persistence), a PostgreSQL schema
  * of its own on the machine's server (TEST_DATABASE_URL, dropped at the end), s3rver, one
@@ -14,7 +14,8 @@
  * With --embedded: the embedded default instead, one `btfhub serve` doing everything
  * (filesystem store, SQLite, trims in process: the API holds the decoded kernel). With --dist
  * the processes run the compiled JavaScript (`npm run build` first), as deployed, instead of
- * the sources under the TypeScript loader (which alone holds 150+ MB).
+ * the sources under the TypeScript loader (which alone holds 150+ MB), and with the process
+ * settings the Dockerfile gives the image (scripts/image-env.ts; --bare: without them).
  *
  * The load (autocannon, --connections): 60 % cached answers (the same two objects again),
  * 25 % new trims on the decoded kernel (an object with a random trailer: a new objects hash,
@@ -41,6 +42,7 @@ import { openCatalog } from '../src/catalog/index.js';
 import { loadConfig } from '../src/config/schema.js';
 import { registerKernelsFromStore } from '../src/kernels/registry.js';
 import { createObjectStore, kernelKey } from '../src/storage/index.js';
+import { imageProcessSettings } from './image-env.js';
 import { freePort, startOwnRedis } from '../test/hardening/own-redis.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
 import { createTestSchema } from '../test/helpers/postgres.js';
@@ -54,6 +56,7 @@ const { values } = parseArgs({
     sample: { type: 'string', default: '5' },
     dist: { type: 'boolean', default: false },
     embedded: { type: 'boolean', default: false },
+    bare: { type: 'boolean', default: false },
     'max-late-growth': { type: 'string', default: '5' },
   },
 });
@@ -97,7 +100,9 @@ function launch(name: string, args: string[], env: Record<string, string>): { ch
   const command = useDist ? [DIST_CLI] : ['--import', '@tapjs/typescript/import', CLI];
   const child = spawn(process.execPath, [...command, ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', ...env },
+    // --dist runs the service as the image does, with its process settings (malloc, Node's
+    // young generation), unless --bare; the environment's own values win.
+    env: { ...(useDist && !values.bare ? imageProcessSettings() : {}), ...process.env, TS_NODE_TRANSPILE_ONLY: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -112,18 +117,26 @@ function launch(name: string, args: string[], env: Record<string, string>): { ch
 }
 let stopping = false;
 
-/** Resident set size of a process, in MB (Linux). */
-/** " (api main thread: heap used/total N/N MB, external N MB)" from the API's metrics, or "" when they cannot be read. */
+/**
+ * " (api main thread: heap used/total N/N MB, external N MB; codec threads: ...)" from the
+ * API's metrics, or "" when they cannot be read.
+ */
 async function apiHeap(base: string): Promise<string> {
   try {
     const text = await (await fetch(`${base}/monitoring/metrics`, { signal: AbortSignal.timeout(2000) })).text();
     const mb = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
-    return ` (api main thread: heap ${mb('nodejs_heap_size_used_bytes').toFixed(0)}/${mb('nodejs_heap_size_total_bytes').toFixed(0)} MB, external ${mb('nodejs_external_memory_bytes').toFixed(0)} MB)`;
+    const main = `heap ${mb('nodejs_heap_size_used_bytes').toFixed(0)}/${mb('nodejs_heap_size_total_bytes').toFixed(0)} MB, external ${mb('nodejs_external_memory_bytes').toFixed(0)} MB`;
+    const thread = (kind: string) => mb(`btfhub_codec_threads_heap_bytes\\{kind="${kind}"\\}`);
+    const threads = Number.isNaN(thread('used'))
+      ? ''
+      : `; codec threads: heap ${thread('used').toFixed(0)}/${thread('total').toFixed(0)} MB, external ${thread('external').toFixed(0)} MB`;
+    return ` (api main thread: ${main}${threads})`;
   } catch {
     return '';
   }
 }
 
+/** Resident set size of a process, in MB (Linux). */
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
   try {
@@ -231,7 +244,17 @@ async function main(): Promise<number> {
     ? 'embedded default (one process: filesystem store, SQLite, trims in process)'
     : `API + ${workerCount} workers (Redis, PostgreSQL, S3)`;
   console.log(
-    `soak: ${deployment}${useDist ? ', compiled dist/' : ', TypeScript sources'} up in ${((performance.now() - started) / 1000).toFixed(1)} s; ${seconds} s of load, ${connections} connections`,
+    `soak: ${deployment}${
+      useDist
+        ? `, compiled dist/ (${
+            values.bare
+              ? 'bare'
+              : `image settings: ${Object.entries(imageProcessSettings())
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(' ')}`
+          })`
+        : ', TypeScript sources'
+    } up in ${((performance.now() - started) / 1000).toFixed(1)} s; ${seconds} s of load, ${connections} connections`,
   );
 
   const pids = { api: api.child.pid, ...Object.fromEntries(workers.map((w, i) => [`worker-${i + 1}`, w.child.pid])) };

@@ -12,6 +12,9 @@
  *   btfhub_queue_depth                                trim jobs waiting or active (read at scrape time)
  *   btfhub_kernels_decoded                            kernel BTFs decoded in this process's memory
  *   btfhub_kernels_decoded_bytes                      their memory
+ *   btfhub_codec_threads_heap_bytes{kind}             the codec threads' V8 heaps, summed, as of each
+ *                                                     thread's last task: used, total (committed),
+ *                                                     external (ArrayBuffers their objects hold)
  *   btfhub_integrity_failures_total{kind,action}      stored copies whose bytes did not match their
  *                                                     sha256: trim_result, object, kernel, derived;
  *                                                     rebuilt, replaced, refused (an error answered), removed
@@ -33,6 +36,9 @@ export interface DecodedKernelsProbe {
   count(): number;
   bytes(): number;
 }
+
+/** The codec threads' heaps (the executor's threadHeap). */
+export type ThreadHeapProbe = () => { used: number; total: number; external: number } | undefined;
 
 export interface ServiceMetricsOptions {
   /** Jobs waiting or active; read at scrape time. */
@@ -82,6 +88,23 @@ class ScrapeGauge extends Gauge {
       value = undefined; // a dependency that cannot answer: the sample is left out
     }
     return { ...metric, values: value === undefined ? [] : [{ value, labels: {} }] };
+  }
+}
+
+/** A gauge of `kind`-labelled values read when scraped; no samples when the read says undefined. */
+class ScrapeKindsGauge extends Gauge<'kind'> {
+  constructor(
+    name: string,
+    help: string,
+    private readonly read: () => Record<string, number> | undefined,
+  ) {
+    super({ name, help, labelNames: ['kind'], registers: [] });
+  }
+
+  override async get(): Promise<Awaited<ReturnType<Gauge<'kind'>['get']>>> {
+    const metric = await super.get();
+    const values = this.read();
+    return { ...metric, values: values === undefined ? [] : Object.entries(values).map(([kind, value]) => ({ value, labels: { kind } })) };
   }
 }
 
@@ -147,6 +170,7 @@ export class ServiceMetrics {
   private readonly observedJobs = new Set<string>();
   private queueDepth: (() => Promise<number>) | undefined;
   private decodedKernels: DecodedKernelsProbe | undefined;
+  private threadHeap: ThreadHeapProbe | undefined;
 
   constructor(options: ServiceMetricsOptions = {}) {
     this.queueDepth = options.queueDepth;
@@ -158,6 +182,11 @@ export class ServiceMetrics {
       ),
       new ScrapeGauge('btfhub_kernels_decoded_bytes', 'Memory of the kernel BTFs decoded in this process.', () =>
         this.decodedKernels?.bytes(),
+      ),
+      new ScrapeKindsGauge(
+        'btfhub_codec_threads_heap_bytes',
+        "The codec threads' V8 heaps, summed, as of each thread's last task: used, total (committed), external (ArrayBuffers).",
+        () => this.threadHeap?.(),
       ),
     ]) {
       this.own.registerMetric(gauge);
@@ -173,6 +202,11 @@ export class ServiceMetrics {
 
   setDecodedKernels(probe: DecodedKernelsProbe): void {
     this.decodedKernels = probe;
+  }
+
+  /** Reports the codec threads' heaps (a process with codec threads: every `btfhub serve`). */
+  setThreadHeap(probe: ThreadHeapProbe): void {
+    this.threadHeap = probe;
   }
 
   /** A request starts being answered (the original's in-flight gauge). */

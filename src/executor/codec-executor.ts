@@ -18,6 +18,13 @@ import type { KernelCompat, RelocationInfo } from '../coverage/compat.js';
 import type { KernelCacheKey } from './kernel-cache.js';
 
 /** An uploaded object: its bytes and the name messages call it by. */
+/** Bytes of V8 heaps: used and committed, and the memory outside them their objects hold (ArrayBuffers). */
+export interface ThreadHeap {
+  used: number;
+  total: number;
+  external: number;
+}
+
 export interface ObjectBytes {
   name: string;
   bytes: Uint8Array;
@@ -129,5 +136,7 @@ export interface CodecExecutor {
   compatKernel(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<KernelCompatResults>;
   /** What the executor holds in memory (decoded kernels), for metrics. */
   decodedKernels(): { count: number; bytes: number };
+  /** The V8 heaps of its threads, summed, as each last reported (undefined: no threads). */
+  threadHeap(): ThreadHeap | undefined;
   close(): Promise<void>;
 }

@@ -143,6 +143,11 @@ export class InlineCodecExecutor implements CodecExecutor {
     };
   }
 
+  /** On the caller's thread: no threads of its own. */
+  threadHeap(): undefined {
+    return undefined;
+  }
+
   decodedKernels(): { count: number; bytes: number } {
     const stats = this.kernelCache.stats();
     return { count: stats.entries, bytes: stats.bytes };

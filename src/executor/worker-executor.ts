@@ -30,6 +30,7 @@ import {
   type ObjectRelocations,
   type TrimKernel,
   type TrimmedBtf,
+  type ThreadHeap,
   type TrimOptions,
 } from './codec-executor.js';
 import { defaultCodecThreads } from '../config/default-threads.js';
@@ -144,6 +145,17 @@ export class WorkerCodecExecutor implements CodecExecutor {
       count: 0,
       bytes: 0,
     });
+  }
+
+  threadHeap(): ThreadHeap {
+    const sum: ThreadHeap = { used: 0, total: 0, external: 0 };
+    for (const { cache } of this.lanes) {
+      if (cache.heap === undefined) continue;
+      sum.used += cache.heap.used;
+      sum.total += cache.heap.total;
+      sum.external += cache.heap.external;
+    }
+    return sum;
   }
 
   /** Tasks waiting or running, per thread. */

@@ -14,6 +14,14 @@ t.test('a gauge whose source cannot answer leaves its sample out', async (t) => 
   metrics.setDecodedKernels({ count: () => 2, bytes: () => 4096 });
   t.match(await metrics.render(), /^btfhub_kernels_decoded 2$/m);
   t.match(await metrics.render(), /^btfhub_kernels_decoded_bytes 4096$/m);
+  t.notMatch(await metrics.render(), /^btfhub_codec_threads_heap_bytes/m, 'no thread heap probe: no samples');
+  metrics.setThreadHeap(() => undefined);
+  t.notMatch(await metrics.render(), /^btfhub_codec_threads_heap_bytes/m, 'no threads: no samples');
+  metrics.setThreadHeap(() => ({ used: 3, total: 5, external: 7 }));
+  const heap = await metrics.render();
+  t.match(heap, /^btfhub_codec_threads_heap_bytes\{kind="used"\} 3$/m);
+  t.match(heap, /^btfhub_codec_threads_heap_bytes\{kind="total"\} 5$/m);
+  t.match(heap, /^btfhub_codec_threads_heap_bytes\{kind="external"\} 7$/m);
   metrics.setQueueDepth(async () => 9);
   t.notMatch(await metrics.render(), /^btfhub_queue_depth 9$/m, 'a depth set at construction is kept');
   metrics.setQueueDepth(async () => 9, true);

@@ -2,9 +2,12 @@
  * The API's memory of trimmed results (an LRU bounded by bytes) and the background writer of
  * cache-hit counts (coalesced, bounded, failures dropped and reported once per flush).
  */
+import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import type { KernelRef } from '../../src/catalog/catalog.js';
-import { TrimResultCache } from '../../src/api/trim-cache.js';
+import { ENTRY_OVERHEAD_BYTES, TrimResultCache } from '../../src/api/trim-cache.js';
 import { TrimHitRecorder } from '../../src/api/trim-hits.js';
 
 const K: KernelRef = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
@@ -14,7 +17,7 @@ const hash = (n: number) => n.toString(16).padStart(64, '0');
 const KS = 'f'.repeat(64);
 
 t.test('TrimResultCache: keyed by objects hash and kernel, least recently used out first, bounded by bytes', async (t) => {
-  const cache = new TrimResultCache(3 * (1000 + 256));
+  const cache = new TrimResultCache(3 * (1000 + ENTRY_OVERHEAD_BYTES));
   cache.set(hash(1), K, KS, new Uint8Array(1000).fill(1), 'a');
   cache.set(hash(2), K, KS, new Uint8Array(1000).fill(2), 'b');
   cache.set(hash(3), K, KS, new Uint8Array(1000).fill(3), 'c');
@@ -37,8 +40,29 @@ t.test('TrimResultCache: keyed by objects hash and kernel, least recently used o
   t.throws(() => new TrimResultCache(-1));
 });
 
+t.test('TrimResultCache: what an entry really costs is within the overhead the budget counts', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const result = new Uint8Array(3000);
+  // Hashes and sha256s made as the service makes them: fresh hex strings for every request.
+  const hashes = Array.from({ length: 100_000 }, () => randomBytes(32).toString('hex'));
+  const sha256s = hashes.map(() => 'a'.repeat(64).slice(0, 63) + 'b');
+  const held: { cache?: TrimResultCache } = { cache: new TrimResultCache(Number.MAX_SAFE_INTEGER) };
+  for (let n = 0; n < hashes.length; n++) held.cache!.set(hashes[n]!, K, KS, result, sha256s[n]!);
+  // The cost is what letting the cache go frees (measured this way round, code the loader no
+  // longer runs being dropped by the same collections cannot make it look smaller).
+  for (let i = 0; i < 3; i++) gc();
+  const withCache = process.memoryUsage().heapUsed;
+  t.equal(held.cache!.stats().entries, hashes.length);
+  delete held.cache;
+  for (let i = 0; i < 3; i++) gc();
+  const perEntry = (withCache - process.memoryUsage().heapUsed) / hashes.length;
+  t.ok(perEntry > 100, `an entry costs something (${perEntry.toFixed(0)} bytes of heap)`);
+  t.ok(perEntry <= ENTRY_OVERHEAD_BYTES, `${perEntry.toFixed(0)} bytes of heap per entry, counted as ${ENTRY_OVERHEAD_BYTES}`);
+});
+
 t.test('TrimResultCache: equal results are held once, counted once, freed with their last entry', async (t) => {
-  const overhead = 256;
+  const overhead = ENTRY_OVERHEAD_BYTES;
   const result = new Uint8Array(4000).fill(9);
   const cache = new TrimResultCache(4000 + 100 * overhead);
   for (let n = 0; n < 100; n++) cache.set(hash(n), K, KS, result, 'same');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 import { CONFIG_ENV_VARS, loadConfig } from '../../src/config/schema.js';
+import { PROCESS_SETTINGS, dockerfileEnv, imageProcessSettings } from '../../scripts/image-env.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const composeText = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
@@ -48,6 +49,7 @@ function interpolate(value: string, vars: Record<string, string>): string {
   );
 }
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 const known = new Set<string>(CONFIG_ENV_VARS);
 
 /** A service's environment, interpolated from `vars` (none: as on a first `docker compose up`). */
@@ -57,22 +59,6 @@ function environment(service: string, vars: Record<string, string> = {}): Record
     ? env.map((line) => [line.split('=')[0]!, line.slice(line.indexOf('=') + 1)])
     : Object.entries(env);
   return Object.fromEntries(pairs.map(([k, v]) => [k, interpolate(String(v), vars)]));
-}
-
-/** `ENV A=1 B=2` instructions (with continuation lines) of the Dockerfile's final stage. */
-function dockerfileEnv(): Record<string, string> {
-  const joined = dockerfile.replace(/\\\n/g, ' ');
-  const finalStage = joined.slice(joined.lastIndexOf('\nFROM '));
-  const env: Record<string, string> = {};
-  for (const line of finalStage.split('\n')) {
-    const match = /^ENV\s+(.*)$/.exec(line.trim());
-    if (!match) continue;
-    for (const pair of match[1]!.trim().split(/\s+/)) {
-      const [name, ...value] = pair.split('=');
-      env[name!] = value.join('=');
-    }
-  }
-  return env;
 }
 
 t.test('every variable compose gives btfhub is a config variable, with a valid value', async (t) => {
@@ -179,7 +165,9 @@ t.test('the Dockerfile: multi-stage, npm ci + tsc, Node 24 LTS with xz, non-root
   t.ok(user !== undefined && user !== 'root' && user !== '0', `runs as ${user}`);
   t.match(dockerfile, /^HEALTHCHECK .*\n?.*\/healthz/m);
   t.match(dockerfile, /^ENTRYPOINT \["btfhub"\]$/m);
-  for (const name of Object.keys(dockerfileEnv())) t.ok(known.has(name), `Dockerfile ENV ${name} is in CONFIG_ENV_VARS`);
+  const processSettings = new Set<string>(PROCESS_SETTINGS);
+  for (const name of Object.keys(dockerfileEnv(dockerfile)))
+    t.ok(known.has(name) || processSettings.has(name), `Dockerfile ENV ${name} is in CONFIG_ENV_VARS or a process setting`);
 
   // What it copies exists, and .dockerignore does not hide it.
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
@@ -194,4 +182,18 @@ t.test('the Dockerfile: multi-stage, npm ci + tsc, Node 24 LTS with xz, non-root
   }
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
   t.match(dockerfile, `/app/${pkg.bin.btfhub} /usr/local/bin/btfhub`, 'the btfhub link points at the package bin');
+});
+
+t.test('the process settings: the image sets them, and npm start (the README) starts the service with the same', async (t) => {
+  const settings = imageProcessSettings(dockerfile);
+  t.same(Object.keys(settings).sort(), [...PROCESS_SETTINGS].sort(), 'the image sets every process setting');
+  t.match(settings.MALLOC_MMAP_THRESHOLD_, /^\d+$/);
+  t.equal(settings.MALLOC_TRIM_THRESHOLD_, settings.MALLOC_MMAP_THRESHOLD_, 'memory given back as readily as it is mapped');
+  const start = packageJson.scripts.start!;
+  for (const name of ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'])
+    t.ok(start.includes(`${name}=\${${name}:-${settings[name]}}`), `npm start sets ${name} unless it is set`);
+  // NODE_OPTIONS' flags go on npm start's node command line (NODE_OPTIONS itself would reach npm too).
+  for (const flag of settings.NODE_OPTIONS!.split(/\s+/)) t.ok(start.includes(`node ${flag} `), `npm start runs node ${flag}`);
+  for (const doc of ['docs/CONFIGURATION.md'])
+    for (const name of PROCESS_SETTINGS) t.ok(readFileSync(join(ROOT, doc), 'utf8').includes(name), `${doc} documents ${name}`);
 });

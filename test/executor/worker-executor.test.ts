@@ -36,6 +36,27 @@ t.test('trim on a thread: the bytes bpftool writes, the kernel decoded once in t
   t.equal(second.kernelCached, true, 'the second trim finds the decode in the thread');
   t.equal(loads.n, 1, 'the raw BTF was read once');
   t.equal(executor.decodedKernels().count, 1);
+  const heap = executor.threadHeap();
+  t.ok(heap.used > 0 && heap.total >= heap.used, `the thread reported its heap: ${heap.used} used of ${heap.total}`);
+  t.ok(heap.external >= executor.decodedKernels().bytes / 2, 'its ArrayBuffers include the decoded kernel');
+  t.equal(new InlineCodecExecutor({ kernelCacheBytes: 0 }).threadHeap(), undefined, 'inline: no threads');
+});
+
+t.test("a thread collects its tasks' dead buffers itself: its external memory stays near its decoded kernels", async (t) => {
+  const loads = { n: 0 };
+  const tools = object('tools_like');
+  let highest = 0;
+  // Every trim leaves a few MB of ArrayBuffers behind (the object's copy, its parse, the
+  // result); V8 alone would let them pile up to 64 MiB before collecting.
+  for (let n = 0; n < 40; n++) {
+    const bytes = new Uint8Array(tools.bytes.length + 8);
+    bytes.set(tools.bytes);
+    new DataView(bytes.buffer).setUint32(tools.bytes.length, n);
+    await executor.trim(kernel(loads), [{ name: tools.name, bytes }]);
+    highest = Math.max(highest, executor.threadHeap().external - executor.decodedKernels().bytes);
+  }
+  t.ok(highest > 0, `measured: ${(highest / 1048576).toFixed(1)} MiB beyond the decoded kernels at most`);
+  t.ok(highest <= 16 * 1048576 + 8 * 1048576, 'within the 16 MiB slack plus one task');
 });
 
 t.test('checks, descriptions and compat rows equal the inline executor', async (t) => {

@@ -89,6 +89,7 @@ async function runServeProcess(config: Config, options: ServeProcessOptions): Pr
       const metrics = new ServiceMetrics();
       if (config.queue.kind === 'inline')
         metrics.setDecodedKernels({ count: () => codec.decodedKernels().count, bytes: () => codec.decodedKernels().bytes });
+      metrics.setThreadHeap(() => codec.threadHeap());
       const sync = { source: config.syncSource ?? null, intervalMs: config.syncIntervalMs };
       const app = await buildApp({ config, store, catalog, queue, codec, logger, metrics, sync });
       const address = await app.listen({ host: config.host, port: config.port }).catch(async (error: unknown) => {
