@@ -75,6 +75,7 @@ export class InlineCodecExecutor implements CodecExecutor {
       throw new CodecTaskError('encode', `trimming failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
 
+    const trimmedAt = performance.now();
     let trimmed: Btf;
     try {
       trimmed = Btf.parse(bytes);
@@ -102,7 +103,7 @@ export class InlineCodecExecutor implements CodecExecutor {
       sha256,
       relocationsVerified: verification.relocations,
       kernelCached,
-      timings: { loadMs, trimMs: performance.now() - started - loadMs },
+      timings: { loadMs, trimMs: trimmedAt - started - loadMs, verifyMs: performance.now() - trimmedAt },
     };
   }
 

@@ -8,7 +8,7 @@
  * a key being replaced) counts as done when the key now holds the right bytes.
  */
 import { reportDamage, sha256Hex, type StoredKind } from './integrity.js';
-import type { ObjectStore } from './object-store.js';
+import type { ObjectStore, PutTiming } from './object-store.js';
 
 /** What a content-addressed write did: found the bytes there, wrote them, or replaced a damaged copy. */
 export type ContentWrite = 'present' | 'written' | 'repaired';
@@ -24,6 +24,8 @@ export async function putContentAddressed(
   key: string,
   bytes: Uint8Array,
   kind: StoredKind = 'object',
+  /** Gets the put's fsync time added (ObjectStore.put). */
+  timing?: PutTiming,
 ): Promise<ContentWrite> {
   let pending = inFlight.get(store);
   if (!pending) inFlight.set(store, (pending = new Map<string, Promise<ContentWrite>>()));
@@ -38,7 +40,7 @@ export async function putContentAddressed(
     const present = await holds();
     if (present === sha256) return 'present';
     try {
-      await store.put(key, bytes);
+      await store.put(key, bytes, timing);
     } catch (error) {
       if ((await holds().catch(() => null)) === sha256) return 'written';
       throw error;

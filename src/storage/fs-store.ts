@@ -22,7 +22,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { replaceFileVia } from './atomic-file.js';
 import { StorageError } from './errors.js';
 import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
-import type { ObjectInfo, ObjectStore, SweepSummary } from './object-store.js';
+import type { ObjectInfo, ObjectStore, PutTiming, SweepSummary } from './object-store.js';
 
 /** Temporary files of in-flight puts start with this; list hides them and keys may not use it. */
 const TEMP_FILE_MARK = '.btfhub-tmp-';
@@ -72,7 +72,7 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, data: Uint8Array): Promise<void> {
+  async put(key: string, data: Uint8Array, timing?: PutTiming): Promise<void> {
     assertValidKey(key);
     if (key.split('/').some((segment) => segment.startsWith(TEMP_FILE_MARK))) {
       throw new StorageError('INVALID_KEY', `invalid object key ${JSON.stringify(key)}: "${TEMP_FILE_MARK}" is reserved`);
@@ -82,14 +82,16 @@ export class FsObjectStore implements ObjectStore {
     // The writer's pid in the name: a start-up sweep removes only what dead writers left.
     const temporary = join(directory, `${TEMP_FILE_MARK}${process.pid}-${randomBytes(8).toString('hex')}`);
     try {
-      await replaceFileVia(temporary, target, data);
+      await replaceFileVia(temporary, target, data, timing);
     } catch (error) {
       if (errorCode(error) === 'EISDIR' || errorCode(error) === 'ENOTEMPTY') {
         throw new StorageError('INVALID_KEY', `cannot write ${key}: a directory exists at that key`, { cause: error });
       }
       throw unavailable(`write ${key}`, error);
     }
+    const syncing = timing === undefined ? 0 : performance.now();
     await syncDirectory(directory);
+    if (timing !== undefined) timing.syncMs += performance.now() - syncing;
   }
 
   /** A copy to a temporary file beside the target (the kernel does the streaming), renamed over it. */
