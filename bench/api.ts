@@ -50,6 +50,12 @@ const KERNEL = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kern
 export interface ApiBenchOptions {
   /** Seconds per autocannon run. Default 5 (BENCH_API_SECONDS). */
   seconds?: number;
+  /**
+   * Which groups of rows to run (BENCH_API_ROWS, comma-separated): `cached` (the cached POSTs
+   * and GET, one at a time and loaded), `new` (new trims, kernel decoded), `cold` (kernel
+   * fetched and decoded). Default all: one group alone measures one change in less time.
+   */
+  rows?: readonly ('cached' | 'new' | 'cold')[];
 }
 
 interface Instance {
@@ -296,6 +302,7 @@ async function sequential(
 
 export async function runApiBench(options: ApiBenchOptions = {}): Promise<string[]> {
   const seconds = options.seconds ?? Number(process.env.BENCH_API_SECONDS ?? 5);
+  const groups = new Set(options.rows ?? (process.env.BENCH_API_ROWS ?? 'cached,new,cold').split(','));
   const fixtures = await loadFixtures();
   const tools = fixtures.objects.get('tools_like')?.bytes;
   const small = fixtures.objects.get('enum64')?.bytes;
@@ -339,8 +346,8 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         if (res.status !== 200) throw new Error(`warm-up POST: ${res.status} ${await res.text()}`);
         hash ||= String(res.headers.get('x-btfhub-objects-hash'));
       }
-      precise = await sequential(warm.base, toolsForm, 2000);
-      if (big !== undefined) {
+      if (groups.has('cached')) precise = await sequential(warm.base, toolsForm, 2000);
+      if (big !== undefined && groups.has('cached')) {
         const bigForm = form(big);
         const res = await fetch(`${warm.base}/api/v1/btf`, {
           method: 'POST',
@@ -350,18 +357,22 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         if (res.status !== 200) throw new Error(`warm-up POST (big): ${res.status} ${await res.text()}`);
         preciseBig = await sequential(warm.base, bigForm, 1000);
       }
-      preciseSmall = await sequential(warm.base, smallForm, 2000);
-      for (const connections of [1, 10]) {
+      if (groups.has('cached')) preciseSmall = await sequential(warm.base, smallForm, 2000);
+      for (const connections of groups.has('cached') ? [1, 10] : []) {
         rows.push(await load('cached POST, tools_like (785 KB)', warm, connections, seconds, () => toolsForm));
         rows.push(await load('cached POST, enum64 (15 KB)', warm, connections, seconds, () => smallForm));
       }
       const getUrl = `${warm.base}/api/v1/btf/${hash}/${KERNEL.distro}/${KERNEL.distro_version}/${KERNEL.arch}/${KERNEL.kernel_version}`;
-      const get = await measured(warm, () => autocannon({ url: getUrl, connections: 10, duration: seconds }));
-      rows.push(figures('cached GET by objects hash (tools_like)', 10, get.value, get));
+      if (groups.has('cached')) {
+        const get = await measured(warm, () => autocannon({ url: getUrl, connections: 10, duration: seconds }));
+        rows.push(figures('cached GET by objects hash (tools_like)', 10, get.value, get));
+      }
       const withStages = { stages: true };
-      rows.push(await load('trim, kernel already decoded', warm, 4, seconds, () => form(unique(tools)), withStages));
-      rows.push(await load('new trim, enum64 (15 KB)', warm, 4, seconds, () => form(unique(small)), withStages));
-      if (big !== undefined)
+      if (groups.has('new')) {
+        rows.push(await load('trim, kernel already decoded', warm, 4, seconds, () => form(unique(tools)), withStages));
+        rows.push(await load('new trim, enum64 (15 KB)', warm, 4, seconds, () => form(unique(small)), withStages));
+      }
+      if (big !== undefined && groups.has('new'))
         rows.push(
           await load(
             `new trim, big (${(big.length / 1e6).toFixed(2)} MB, ${bigRelocations} relos)`,
@@ -375,11 +386,15 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
     } finally {
       await warm.stop();
     }
-    const cold = await startInstance(archive, { BTFHUB_KERNEL_CACHE_BYTES: '0' });
-    try {
-      rows.push(await load('trim, kernel fetched + decoded (.btf.tar.xz)', cold, 2, seconds, () => form(unique(tools)), { stages: true }));
-    } finally {
-      await cold.stop();
+    const cold = groups.has('cold') ? await startInstance(archive, { BTFHUB_KERNEL_CACHE_BYTES: '0' }) : undefined;
+    if (cold !== undefined) {
+      try {
+        rows.push(
+          await load('trim, kernel fetched + decoded (.btf.tar.xz)', cold, 2, seconds, () => form(unique(tools)), { stages: true }),
+        );
+      } finally {
+        await cold.stop();
+      }
     }
   } finally {
     await rm(archive, { recursive: true, force: true });
