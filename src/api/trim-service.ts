@@ -244,7 +244,7 @@ export async function storeCheckedObjects(
     // Content-addressed: the same bytes there (by hash) means done; a damaged copy is replaced.
     const storing = performance.now();
     const putTiming = { syncMs: 0 };
-    await putContentAddressed(services.store, key, bytes, 'object', putTiming);
+    await putContentAddressed(services.store, key, bytes, 'object', { timing: putTiming, sha256 });
     timings?.add('store', performance.now() - storing - putTiming.syncMs);
     timings?.add('fsync', putTiming.syncMs);
     const recording = performance.now();

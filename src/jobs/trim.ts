@@ -78,7 +78,8 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     const { bytes, sha256: resultSha256 } = trimmed;
     const resultKey = trimmedKey(resultSha256);
     const putTiming = { syncMs: 0 };
-    const written = (await putContentAddressed(store, resultKey, bytes, 'trim_result', putTiming)) !== 'present';
+    const written =
+      (await putContentAddressed(store, resultKey, bytes, 'trim_result', { timing: putTiming, sha256: resultSha256 })) !== 'present';
     const storeDone = performance.now();
 
     const durationMs = Math.round(storeDone - started);
