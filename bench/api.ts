@@ -17,6 +17,12 @@
  *
  * autocannon's latencies have 1 ms resolution; the cached POST is also timed one request at
  * a time over one keep-alive connection, to the microsecond.
+ *
+ * Client and server share the machine's cores, so each row also says what CPU each side
+ * spent: the client (this process, autocannon and the bodies it builds) as a share of one
+ * core, the server (its process, codec threads included, from /proc) per request. The
+ * new-trim rows aggregate the answers' Server-Timing headers into a table of stages (mean and
+ * p50 per stage): where a new trim's time goes.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -44,12 +50,32 @@ const KERNEL = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kern
 export interface ApiBenchOptions {
   /** Seconds per autocannon run. Default 5 (BENCH_API_SECONDS). */
   seconds?: number;
+  /**
+   * Which groups of rows to run (BENCH_API_ROWS, comma-separated): `cached` (the cached POSTs
+   * and GET, one at a time and loaded), `new` (new trims, kernel decoded), `cold` (kernel
+   * fetched and decoded). Default all: one group alone measures one change in less time.
+   */
+  rows?: readonly ('cached' | 'new' | 'cold')[];
 }
 
 interface Instance {
   base: string;
+  /** The server's CPU time so far (user + system, all its threads), ms; NaN where /proc is not. */
+  cpuMs(): Promise<number>;
   stop(): Promise<void>;
 }
+
+/** A process's CPU time (user + system, all threads) from /proc/<pid>/stat, ms. */
+async function processCpuMs(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return Number.NaN;
+  // Fields after the command (which may hold spaces, inside parentheses): utime is the 14th field, stime the 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every architecture it runs on. */
+const CLOCK_TICKS = 100;
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -97,6 +123,7 @@ async function startInstance(archive: string, env: Record<string, string>): Prom
   }
   return {
     base,
+    cpuMs: () => processCpuMs(child.pid),
     async stop() {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
@@ -137,21 +164,50 @@ interface Figures {
   p50: number;
   p99: number;
   errors: string;
+  /** The client's CPU (this process) over the run, as a share of one core. */
+  clientCpu: number;
+  /** The server's CPU per request, ms. */
+  serverCpuPerRequest: number;
+  /** Per Server-Timing stage, every answer's milliseconds (new-trim rows). */
+  stages?: Map<string, number[]>;
+}
+
+/** Adds an answer's Server-Timing (`name;dur=ms, ...`) to `into`. */
+function collectStages(header: string | string[] | undefined, into: Map<string, number[]>): void {
+  if (typeof header !== 'string') return;
+  for (const entry of header.split(',')) {
+    const [name, dur] = entry.trim().split(';dur=');
+    if (name === undefined || dur === undefined) continue;
+    let list = into.get(name);
+    if (list === undefined) into.set(name, (list = []));
+    list.push(Number(dur));
+  }
+}
+
+/** CPU of both sides over `run`: the client's as a share of one core, the server's in ms. */
+async function measured<T>(server: Instance, run: () => PromiseLike<T>): Promise<{ value: T; clientCpu: number; serverCpuMs: number }> {
+  const serverBefore = await server.cpuMs();
+  const clientBefore = process.cpuUsage();
+  const started = performance.now();
+  const value = await run();
+  const client = process.cpuUsage(clientBefore);
+  const elapsed = performance.now() - started;
+  return { value, clientCpu: (client.user + client.system) / 1000 / elapsed, serverCpuMs: (await server.cpuMs()) - serverBefore };
 }
 
 async function load(
   name: string,
-  base: string,
+  server: Instance,
   connections: number,
   seconds: number,
   body: () => { body: Buffer; contentType: string },
+  options: { stages?: boolean } = {},
 ): Promise<Figures> {
   const fixed = body();
-  return figures(
-    name,
-    connections,
-    await autocannon({
-      url: `${base}/api/v1/btf`,
+  const stages = options.stages === true ? new Map<string, number[]>() : undefined;
+  const run = await measured(server, () =>
+    autocannon({
+      url: `${server.base}/api/v1/btf`,
       connections,
       duration: seconds,
       requests: [
@@ -163,13 +219,18 @@ async function load(
             const next = body();
             return { ...req, body: next.body, headers: { ...req.headers, 'content-type': next.contentType } };
           },
+          ...(stages !== undefined && {
+            onResponse: (_status: number, _body: string, _context: Record<string, unknown>, headers: Record<string, string>) =>
+              collectStages(headers['server-timing'], stages),
+          }),
         },
       ],
     }),
   );
+  return { ...figures(name, connections, run.value, run), ...(stages !== undefined && { stages }) };
 }
 
-function figures(name: string, connections: number, result: AutocannonResult): Figures {
+function figures(name: string, connections: number, result: AutocannonResult, cpu: { clientCpu: number; serverCpuMs: number }): Figures {
   const bad = result.non2xx + result.errors + result.timeouts;
   return {
     name,
@@ -179,18 +240,42 @@ function figures(name: string, connections: number, result: AutocannonResult): F
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: bad === 0 ? '0' : `${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`,
+    clientCpu: cpu.clientCpu,
+    serverCpuPerRequest: cpu.serverCpuMs / Math.max(1, result.requests.total),
   };
 }
 
+/** The stages of the rows that have them: mean and p50 per stage, ms, one column per row. */
+function stageTable(rows: readonly Figures[]): string[] {
+  const withStages = rows.filter((row) => row.stages !== undefined && row.stages.size > 0);
+  if (withStages.length === 0) return [];
+  const names: string[] = [];
+  for (const row of withStages) for (const name of row.stages!.keys()) if (!names.includes(name)) names.push(name);
+  // total last, as in the header.
+  names.sort((a, b) => Number(a === 'total') - Number(b === 'total'));
+  const lines = [
+    `  Server-Timing per stage, ms, mean / p50 over every answer (the stages of a row add up to its total):`,
+    `  ${'stage'.padEnd(10)} ${withStages.map((row) => row.name.slice(0, 26).padStart(26)).join(' ')}`,
+  ];
+  for (const name of names) {
+    const cells = withStages.map((row) => {
+      const values = row.stages!.get(name);
+      if (values === undefined) return '-'.padStart(26);
+      const sorted = [...values].sort((a, b) => a - b);
+      const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
+      return `${mean.toFixed(2)} / ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}`.padStart(26);
+    });
+    lines.push(`  ${name.padEnd(10)} ${cells.join(' ')}`);
+  }
+  return lines;
+}
+
 /** The cached POST one request at a time over one keep-alive connection, to the microsecond. */
-async function sequential(
-  base: string,
-  payload: { body: Buffer; contentType: string },
-  count: number,
-): Promise<{ p50: number; p99: number }> {
+async function sequential(base: string, payload: { body: Buffer; contentType: string }, count: number): Promise<Precise> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const url = new URL(`${base}/api/v1/btf`);
   const times: number[] = [];
+  const stages = new Map<string, number[]>();
   for (let i = 0; i < count; i++) {
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
@@ -198,6 +283,7 @@ async function sequential(
         url,
         { method: 'POST', agent, headers: { 'content-type': payload.contentType, 'content-length': payload.body.length } },
         (res) => {
+          collectStages(res.headers['server-timing'], stages);
           res.resume();
           res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
         },
@@ -209,11 +295,31 @@ async function sequential(
   }
   agent.destroy();
   times.sort((a, b) => a - b);
-  return { p50: times[Math.floor(count / 2)]!, p99: times[Math.floor(count * 0.99)]! };
+  const server = (stages.get('total') ?? [Number.NaN]).sort((a, b) => a - b);
+  return {
+    p50: times[Math.floor(count / 2)]!,
+    p99: times[Math.floor(count * 0.99)]!,
+    serverP50: server[Math.floor(server.length / 2)]!,
+    serverP99: server[Math.floor(server.length * 0.99)]!,
+  };
+}
+
+/** One-at-a-time latencies: as the client saw them, and the server's own (Server-Timing total), ms. */
+interface Precise {
+  p50: number;
+  p99: number;
+  serverP50: number;
+  serverP99: number;
+}
+
+/** `p50 .. ms, p99 .. ms (server's own: p50 .., p99 ..)`. */
+function preciseFigures(p: Precise): string {
+  return `p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms (in the server's route: p50 ${p.serverP50.toFixed(2)}, p99 ${p.serverP99.toFixed(2)})`;
 }
 
 export async function runApiBench(options: ApiBenchOptions = {}): Promise<string[]> {
   const seconds = options.seconds ?? Number(process.env.BENCH_API_SECONDS ?? 5);
+  const groups = new Set(options.rows ?? (process.env.BENCH_API_ROWS ?? 'cached,new,cold').split(','));
   const fixtures = await loadFixtures();
   const tools = fixtures.objects.get('tools_like')?.bytes;
   const small = fixtures.objects.get('enum64')?.bytes;
@@ -239,9 +345,9 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
   const big = bigObject === undefined ? undefined : new Uint8Array(await readFile(join(bigObject.dir, 'big0.bpf.o')));
   const bigRelocations = big === undefined ? 0 : relocationCount(big);
   const rows: Figures[] = [];
-  let precise: { p50: number; p99: number } | undefined;
-  let preciseBig: { p50: number; p99: number } | undefined;
-  let preciseSmall: { p50: number; p99: number } | undefined;
+  let precise: Precise | undefined;
+  let preciseBig: Precise | undefined;
+  let preciseSmall: Precise | undefined;
   try {
     const warm = await startInstance(archive, {});
     try {
@@ -257,8 +363,8 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         if (res.status !== 200) throw new Error(`warm-up POST: ${res.status} ${await res.text()}`);
         hash ||= String(res.headers.get('x-btfhub-objects-hash'));
       }
-      precise = await sequential(warm.base, toolsForm, 2000);
-      if (big !== undefined) {
+      if (groups.has('cached')) precise = await sequential(warm.base, toolsForm, 2000);
+      if (big !== undefined && groups.has('cached')) {
         const bigForm = form(big);
         const res = await fetch(`${warm.base}/api/v1/btf`, {
           method: 'POST',
@@ -268,31 +374,44 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         if (res.status !== 200) throw new Error(`warm-up POST (big): ${res.status} ${await res.text()}`);
         preciseBig = await sequential(warm.base, bigForm, 1000);
       }
-      preciseSmall = await sequential(warm.base, smallForm, 2000);
-      for (const connections of [1, 10]) {
-        rows.push(await load('cached POST, tools_like (785 KB)', warm.base, connections, seconds, () => toolsForm));
-        rows.push(await load('cached POST, enum64 (15 KB)', warm.base, connections, seconds, () => smallForm));
+      if (groups.has('cached')) preciseSmall = await sequential(warm.base, smallForm, 2000);
+      for (const connections of groups.has('cached') ? [1, 10] : []) {
+        rows.push(await load('cached POST, tools_like (785 KB)', warm, connections, seconds, () => toolsForm));
+        rows.push(await load('cached POST, enum64 (15 KB)', warm, connections, seconds, () => smallForm));
       }
       const getUrl = `${warm.base}/api/v1/btf/${hash}/${KERNEL.distro}/${KERNEL.distro_version}/${KERNEL.arch}/${KERNEL.kernel_version}`;
-      rows.push(
-        figures('cached GET by objects hash (tools_like)', 10, await autocannon({ url: getUrl, connections: 10, duration: seconds })),
-      );
-      rows.push(await load('trim, kernel already decoded', warm.base, 4, seconds, () => form(unique(tools))));
-      rows.push(await load('new trim, enum64 (15 KB)', warm.base, 4, seconds, () => form(unique(small))));
-      if (big !== undefined)
+      if (groups.has('cached')) {
+        const get = await measured(warm, () => autocannon({ url: getUrl, connections: 10, duration: seconds }));
+        rows.push(figures('cached GET by objects hash (tools_like)', 10, get.value, get));
+      }
+      const withStages = { stages: true };
+      if (groups.has('new')) {
+        rows.push(await load('trim, kernel already decoded', warm, 4, seconds, () => form(unique(tools)), withStages));
+        rows.push(await load('new trim, enum64 (15 KB)', warm, 4, seconds, () => form(unique(small)), withStages));
+      }
+      if (big !== undefined && groups.has('new'))
         rows.push(
-          await load(`new trim, big (${(big.length / 1e6).toFixed(2)} MB, ${bigRelocations} relos)`, warm.base, 4, seconds, () =>
-            form(unique(big)),
+          await load(
+            `new trim, big (${(big.length / 1e6).toFixed(2)} MB, ${bigRelocations} relos)`,
+            warm,
+            4,
+            seconds,
+            () => form(unique(big)),
+            withStages,
           ),
         );
     } finally {
       await warm.stop();
     }
-    const cold = await startInstance(archive, { BTFHUB_KERNEL_CACHE_BYTES: '0' });
-    try {
-      rows.push(await load('trim, kernel fetched + decoded (.btf.tar.xz)', cold.base, 2, seconds, () => form(unique(tools))));
-    } finally {
-      await cold.stop();
+    const cold = groups.has('cold') ? await startInstance(archive, { BTFHUB_KERNEL_CACHE_BYTES: '0' }) : undefined;
+    if (cold !== undefined) {
+      try {
+        rows.push(
+          await load('trim, kernel fetched + decoded (.btf.tar.xz)', cold, 2, seconds, () => form(unique(tools)), { stages: true }),
+        );
+      } finally {
+        await cold.stop();
+      }
     }
   } finally {
     await rm(archive, { recursive: true, force: true });
@@ -302,24 +421,23 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
     `api: btfhub serve (embedded default) in its own process, autocannon ${seconds} s per row, kernel BTF ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB (${fixtures.source})`,
   );
   say(
-    `  ${'scenario'.padEnd(46)} ${'conns'.padStart(5)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'requests'.padStart(9)}  errors`,
+    `  ${'scenario'.padEnd(46)} ${'conns'.padStart(5)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'requests'.padStart(9)} ${'client CPU'.padStart(10)} ${'srv CPU ms/req'.padStart(14)}  errors`,
   );
   for (const f of rows) {
     say(
-      `  ${f.name.padEnd(46)} ${String(f.connections).padStart(5)} ${f.rps.toFixed(0).padStart(8)} ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)} ${String(f.requests).padStart(9)}  ${f.errors}`,
+      `  ${f.name.padEnd(46)} ${String(f.connections).padStart(5)} ${f.rps.toFixed(0).padStart(8)} ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)} ${String(f.requests).padStart(9)} ${`${(f.clientCpu * 100).toFixed(0)}%`.padStart(10)} ${f.serverCpuPerRequest.toFixed(2).padStart(14)}  ${f.errors}`,
     );
   }
+  for (const line of stageTable(rows)) say(line);
   if (precise !== undefined) {
-    say(`  cached POST, tools_like, one at a time (2000 requests): p50 ${precise.p50.toFixed(2)} ms, p99 ${precise.p99.toFixed(2)} ms`);
+    say(`  cached POST, tools_like, one at a time (2000 requests): ${preciseFigures(precise)}`);
   }
   if (preciseSmall !== undefined) {
-    say(
-      `  cached POST, enum64 (15 KB), one at a time (2000 requests): p50 ${preciseSmall.p50.toFixed(2)} ms, p99 ${preciseSmall.p99.toFixed(2)} ms (goal < 3 ms)`,
-    );
+    say(`  cached POST, enum64 (15 KB), one at a time (2000 requests): ${preciseFigures(preciseSmall)}, goal p99 < 3 ms`);
   }
   if (preciseBig !== undefined && big !== undefined) {
     say(
-      `  cached POST, big (${(big.length / 1e6).toFixed(2)} MB), one at a time (1000 requests): p50 ${preciseBig.p50.toFixed(2)} ms, p99 ${preciseBig.p99.toFixed(2)} ms (goal < 12 ms)`,
+      `  cached POST, big (${(big.length / 1e6).toFixed(2)} MB), one at a time (1000 requests): ${preciseFigures(preciseBig)}, goal p99 < 12 ms`,
     );
   }
   return lines;

@@ -17,6 +17,7 @@ import { ApiError } from './errors.js';
 import type { GenerateJobStatusBody } from './generate-schemas.js';
 import { kernelPath } from './http.js';
 import type { AppServices } from './services.js';
+import type { StageTimings } from './stage-timings.js';
 import {
   kernelLabel,
   objectsHash,
@@ -59,6 +60,8 @@ export async function trimOrGenerate(
   waitMs: number,
   /** The rate limit's charge, once the request turns out to need work (trimObjects'). */
   onWork: () => Promise<void> = async () => {},
+  /** Where the request's time goes (trimObjects'); a generation's own wait is not split. */
+  timings?: StageTimings,
 ): Promise<TrimAnswer> {
   let charged = false;
   const charge = async () => {
@@ -66,7 +69,7 @@ export async function trimOrGenerate(
     await onWork();
   };
   try {
-    return await trimObjects(services, kernel, objects, waitMs, charge);
+    return await trimObjects(services, kernel, objects, waitMs, charge, timings);
   } catch (error) {
     if (!(error instanceof ApiError && error.code === 'kernel_not_found' && generatesOnMiss(services, kernel.distro))) throw error;
   }

@@ -26,6 +26,7 @@ import { objectKey } from '../storage/keys.js';
 import { ApiError, boundExceeded, boundInMessage } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { RefusedObjects } from './refused-objects.js';
+import type { StageTimings } from './stage-timings.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
 import type { UploadedFile } from './uploads.js';
@@ -114,8 +115,14 @@ export async function currentKernelSha256(
 export type CachedTrimAnswer = { btf: Uint8Array; sha256: string };
 
 /** A trim already built for these objects and kernel file, or null. Counts the hit. */
-async function cachedTrim(services: TrimServices, hash: string, kernel: KernelRef, kernelSha256: string): Promise<CachedTrimAnswer | null> {
-  const found = await findTrim(services, hash, kernel, kernelSha256);
+async function cachedTrim(
+  services: TrimServices,
+  hash: string,
+  kernel: KernelRef,
+  kernelSha256: string,
+  timings?: StageTimings,
+): Promise<CachedTrimAnswer | null> {
+  const found = await findTrim(services, hash, kernel, kernelSha256, timings);
   if (found !== null) await countHit(services, hash, kernel, kernelSha256);
   return found;
 }
@@ -125,12 +132,22 @@ async function cachedTrim(services: TrimServices, hash: string, kernel: KernelRe
  * none, or when its stored copy is gone or damaged: it is then built again (the job replaces
  * a damaged copy), and the answer's ETag never lies.
  */
-async function findTrim(services: TrimServices, hash: string, kernel: KernelRef, kernelSha256: string): Promise<CachedTrimAnswer | null> {
+async function findTrim(
+  services: TrimServices,
+  hash: string,
+  kernel: KernelRef,
+  kernelSha256: string,
+  timings?: StageTimings,
+): Promise<CachedTrimAnswer | null> {
+  const looking = performance.now();
   const remembered = services.trimCache?.get(hash, kernel, kernelSha256);
   if (remembered !== undefined) return remembered;
   const trim = await services.catalog.getTrim(hash, kernel, kernelSha256);
+  timings?.since('lookup', looking);
   if (trim === null) return null;
+  const reading = performance.now();
   const read = await readVerified(services.store, trim.resultKey, trim.resultSha256);
+  timings?.since('readback', reading);
   if (read.state === 'damaged')
     reportDamage({ kind: 'trim_result', key: trim.resultKey, expected: trim.resultSha256, actual: read.actual, action: 'rebuilt' });
   if (read.state !== 'ok') return null;
@@ -151,39 +168,53 @@ export async function trimObjects(
   waitMs: number,
   /** Called once the request turns out to need work (a cache miss): the rate limit's charge. */
   onWork: () => Promise<void> = async () => {},
+  /** Where the request's time goes, stage by stage (the Server-Timing header). */
+  timings?: StageTimings,
 ): Promise<TrimAnswer> {
+  const hashing = performance.now();
   const hashes = objects.map((o) => o.sha256 ?? sha256Hex(o.bytes));
   const hash = objectsHash(hashes);
+  timings?.since('hash', hashing);
 
   // The kernel's current content first (one indexed read): every answer is for that content,
   // so a replaced kernel never gets a trim of the old one, from memory or from the catalog.
+  const looking = performance.now();
   const current = await currentKernelSha256(services, kernel, hash);
   const kernelSha256 = current.sha256;
   const remembered = current.remembered ?? services.trimCache?.get(hash, kernel, kernelSha256);
+  timings?.since('lookup', looking);
   if (remembered !== undefined) {
     await countHit(services, hash, kernel, kernelSha256);
     services.metrics.recordTrim('hit');
     return { kind: 'ready', btf: remembered.btf, sha256: remembered.sha256, kernel, objectsHash: hash, cached: true };
   }
 
-  const hit = await cachedTrim(services, hash, kernel, kernelSha256);
+  const hit = await cachedTrim(services, hash, kernel, kernelSha256, timings);
   if (hit !== null) {
     services.metrics.recordTrim('hit');
     return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: true };
   }
 
   // Objects whose work killed workers (or a thread's heap) are answered without any work.
+  const refusing = performance.now();
   const refused = await services.refused?.reason(hash);
+  timings?.since('lookup', refusing);
   if (refused !== undefined) throw new ApiError(422, 'invalid_object', `these objects are refused for a while: ${refused}`, 'object');
 
   await onWork();
 
-  const stored = await storeCheckedObjects(services, objects, hashes);
+  const stored = await storeCheckedObjects(services, objects, hashes, timings);
   const data: TrimJobData = { objectHashes: stored, objectsHash: hash, kernel, kernelSha256 };
+  // An in-process job starts running inside enqueue: its run is timed from there.
+  const queueing = performance.now();
   const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel, kernelSha256), data);
+  const recording = performance.now();
   await recordIssuedJob(services.catalog, jobId, 'trim');
+  const recordMs = performance.now() - recording;
+  timings?.add('catalog', recordMs);
   const status = await services.queue.waitFor('trim', jobId, waitMs);
-  return settle(services, status, jobId, data, { rebuilds: 1, deadline: Date.now() + waitMs });
+  timings?.addJob(performance.now() - queueing - recordMs, status.state === 'completed' ? status.result?.stages : undefined);
+  return settle(services, status, jobId, data, { rebuilds: 1, deadline: Date.now() + waitMs }, timings);
 }
 
 /**
@@ -195,9 +226,12 @@ export async function storeCheckedObjects(
   services: TrimServices,
   objects: readonly UploadedObject[],
   hashes: readonly string[],
+  timings?: StageTimings,
 ): Promise<string[]> {
+  const parsing = performance.now();
   try {
     await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
+    timings?.since('parse', parsing);
   } catch (error) {
     // An object whose parse blew a thread's heap is refused for a while, answered without work.
     if (error instanceof CodecTaskError && error.stage === 'memory') await services.refused?.refuse(objectsHash(hashes), error.message);
@@ -208,8 +242,14 @@ export async function storeCheckedObjects(
   for (const [sha256, bytes] of distinct) {
     const key = objectKey(sha256);
     // Content-addressed: the same bytes there (by hash) means done; a damaged copy is replaced.
-    await putContentAddressed(services.store, key, bytes, 'object');
+    const storing = performance.now();
+    const putTiming = { syncMs: 0 };
+    await putContentAddressed(services.store, key, bytes, 'object', { timing: putTiming, sha256 });
+    timings?.add('store', performance.now() - storing - putTiming.syncMs);
+    timings?.add('fsync', putTiming.syncMs);
+    const recording = performance.now();
     await services.catalog.recordObject(sha256, bytes.length);
+    timings?.since('catalog', recording);
   }
   return [...distinct.keys()];
 }
@@ -226,6 +266,7 @@ async function settle(
   jobId: string,
   data: TrimJobData,
   budget: SettleBudget,
+  timings?: StageTimings,
 ): Promise<TrimAnswer> {
   const { objectsHash: hash, kernel } = data;
   const kernelSha256 = data.kernelSha256 as string;
@@ -234,7 +275,9 @@ async function settle(
       const result = status.result;
       if (result === undefined) throw new ApiError(500, 'trim_failed', `job ${jobId} completed without a result`);
       services.metrics.observeJob(jobId, result.durationMs);
+      const reading = performance.now();
       const read = await readVerified(services.store, result.resultKey, result.resultSha256);
+      timings?.since('readback', reading);
       if (read.state !== 'ok') {
         // The queue remembers the job as done, so the same id would only return it again: a
         // job of a fresh id runs the trim again and replaces the damaged copy.
@@ -256,8 +299,10 @@ async function settle(
           );
         const rebuildId = await services.queue.enqueue('trim', trimRebuildJobId(jobId), data);
         await recordIssuedJob(services.catalog, rebuildId, 'trim');
+        const waiting = performance.now();
         const again = await services.queue.waitFor('trim', rebuildId, Math.max(0, budget.deadline - Date.now()));
-        return settle(services, again, rebuildId, data, { ...budget, rebuilds: budget.rebuilds - 1 });
+        timings?.addJob(performance.now() - waiting, again.state === 'completed' ? again.result?.stages : undefined);
+        return settle(services, again, rebuildId, data, { ...budget, rebuilds: budget.rebuilds - 1 }, timings);
       }
       services.trimCache?.set(hash, kernel, kernelSha256, read.bytes, result.resultSha256);
       services.metrics.recordTrim('completed');
@@ -275,7 +320,7 @@ async function settle(
       return { kind: 'pending', jobId, state: status.state, kernel, objectsHash: hash };
     case 'unknown': {
       // Gone from the queue (removed once complete): the catalog has the outcome if it succeeded.
-      const hit = await cachedTrim(services, hash, kernel, kernelSha256);
+      const hit = await cachedTrim(services, hash, kernel, kernelSha256, timings);
       if (hit === null) throw new ApiError(500, 'trim_failed', `job ${jobId} vanished from the queue without a result`);
       services.metrics.recordTrim('completed');
       return { kind: 'ready', btf: hit.btf, sha256: hit.sha256, kernel, objectsHash: hash, cached: false };

@@ -17,6 +17,7 @@ import { ArchiveError } from '../archive/errors.js';
 import { decompressGzip, isGzip } from '../archive/gzip.js';
 import { ApiError, unavailable } from './errors.js';
 import type { ApiLimits } from './limits.js';
+import type { StageTimings } from './stage-timings.js';
 
 export interface UploadedFile {
   /** The form field it came in (`object`, `bpf`). */
@@ -126,7 +127,14 @@ class InflatedFile implements UploadedFile {
   }
 }
 
-export async function readUpload(request: FastifyRequest, rules: UploadRules): Promise<Upload> {
+/**
+ * `timings`, when given, gets the parse's time as `multipart`, the hashing as `hash` and the
+ * inflating of gzip uploads as `inflate` (the Server-Timing header of trim routes).
+ */
+export async function readUpload(request: FastifyRequest, rules: UploadRules, timings?: StageTimings): Promise<Upload> {
+  const started = performance.now();
+  let hashMs = 0;
+  let inflateMs = 0;
   if (!request.isMultipart()) {
     throw new ApiError(
       415,
@@ -168,14 +176,24 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
             count(chunk.length);
             stall.progress();
             size += chunk.length;
+            const hashing = performance.now();
             hash.update(chunk);
+            hashMs += performance.now() - hashing;
             chunks.push(chunk);
           }
           if (part.file.truncated) throw fileTooLarge(filename, limits);
+          const hashing = performance.now();
           const received = new ReceivedFile(name, filename, chunks, size, hash.digest('hex'));
+          hashMs += performance.now() - hashing;
           // The magic is in the first chunk (3 bytes): no need to join the chunks to look.
           const head = chunks[0]?.length !== undefined && chunks[0].length >= 3 ? chunks[0] : received.bytes;
-          files.push(rules.decompress && isGzip(head) ? await stall.busy(() => inflate(request, received, limits)) : received);
+          if (rules.decompress && isGzip(head)) {
+            const inflating = performance.now();
+            files.push(await stall.busy(() => inflate(request, received, limits)));
+            inflateMs += performance.now() - inflating;
+          } else {
+            files.push(received);
+          }
           continue;
         }
         if (rules.fileFields.includes(name)) {
@@ -199,6 +217,11 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules): P
     throw new ApiError(400, 'bad_request', `malformed multipart body: ${err instanceof Error ? err.message : String(err)}`, undefined, {
       cause: err,
     });
+  }
+  if (timings !== undefined) {
+    timings.add('multipart', performance.now() - started - hashMs - inflateMs);
+    timings.add('hash', hashMs);
+    if (inflateMs > 0) timings.add('inflate', inflateMs);
   }
   return { files, fields };
 }

@@ -27,6 +27,7 @@ export {
   type RelocationResolverOptions,
 } from './relocate.js';
 export { trimBtf, trimBtfTypes, remapTypeIds, type TrimOptions } from './trim.js';
+export { RelocationOutcomes } from './outcomes.js';
 export { verifyTrim, describeMismatches, type TrimVerification, type RelocationMismatch, type VerifyTrimOptions } from './verify.js';
 export { essentialName } from './names.js';
 export { dumpRaw } from './dump.js';

@@ -19,6 +19,7 @@ import { clip, CodecError } from './errors.js';
 import { BtfKind, describeKind, isComposite } from './kinds.js';
 import type { CodecLimits } from './limits.js';
 import type { BpfObject } from './object.js';
+import type { RelocationOutcomes } from './outcomes.js';
 import { describeRelocation, RelocationResolver } from './relocate.js';
 import type { BtfType, CompositeType, Member, TypeId } from './types.js';
 
@@ -34,6 +35,8 @@ export interface TrimOptions {
   onSkippedRelocation?: (error: CodecError) => void;
   /** Bounds on the CO-RE work (maxCoreStepsPerByte); defaults from DEFAULT_CODEC_LIMITS. */
   limits?: Partial<CodecLimits>;
+  /** Gets every relocation's outcome against the target, for `verifyTrim` to compare with. */
+  outcomes?: RelocationOutcomes;
 }
 
 /** Why a trim aborted, with the relocation that led there. */
@@ -230,15 +233,17 @@ class MarkSet {
 export function markObjects(
   target: Btf,
   objects: readonly BpfObject[],
-  options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {},
+  options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits' | 'outcomes'> = {},
 ): MarkSet {
   const marks = new MarkSet(target);
   const skip = options.onSkippedRelocation;
+  const outcomes = options.outcomes;
   for (const object of objects) {
     // A repeat marks what its first occurrence marked: nothing new, unless that one failed.
     const failedMarks = new Map<object, MarkFailure>();
     const resolver = new RelocationResolver(target, object, { limits: options.limits, keep: 'outcome' });
     for (let step = resolver.next(); step !== null; step = resolver.next()) {
+      outcomes?.record(step);
       if (step.error) {
         if (!skip) throw step.error;
         skip(step.error);
@@ -350,7 +355,7 @@ export function remapTypeIds(t: BtfType, map: (id: TypeId) => TypeId): void {
 export function trimBtfTypes(
   target: Btf,
   objects: readonly BpfObject[],
-  options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits'> = {},
+  options: Pick<TrimOptions, 'onSkippedRelocation' | 'limits' | 'outcomes'> = {},
 ): BtfType[] {
   return buildTypes(target, markObjects(target, objects, options));
 }

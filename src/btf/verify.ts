@@ -19,6 +19,7 @@ import { CodecError } from './errors.js';
 import { describeKind } from './kinds.js';
 import type { CodecLimits } from './limits.js';
 import type { BpfObject } from './object.js';
+import type { RelocationOutcomes } from './outcomes.js';
 import { RelocationResolver, type RelocationStep } from './relocate.js';
 
 export interface RelocationMismatch {
@@ -49,6 +50,12 @@ export interface VerifyTrimOptions {
   maxMismatches?: number;
   /** Bounds on the CO-RE work (maxCoreStepsPerByte); defaults from DEFAULT_CODEC_LIMITS. */
   limits?: Partial<CodecLimits>;
+  /**
+   * The outcomes against `full` that the trim recorded (TrimOptions.outcomes): compared with
+   * instead of resolving against `full` again. Any difference, or a recorder that is not
+   * usable, falls back to the two-sided resolution, which reports exactly as without it.
+   */
+  expected?: RelocationOutcomes;
 }
 
 /**
@@ -58,6 +65,10 @@ export interface VerifyTrimOptions {
  * relocations.
  */
 export function verifyTrim(full: Btf, trimmed: Btf, objects: readonly BpfObject[], options: VerifyTrimOptions = {}): TrimVerification {
+  if (options.expected?.usable === true) {
+    const relocations = matchesRecorded(full, trimmed, objects, options.expected, options);
+    if (relocations !== null) return { relocations, mismatches: [], mismatchCount: 0 };
+  }
   const maxMismatches = options.maxMismatches ?? 20;
   const result: TrimVerification = { relocations: 0, mismatches: [], mismatchCount: 0 };
   const report = (step: RelocationStep, object: string, fullOutcome: string, trimmedOutcome: string) => {
@@ -102,6 +113,47 @@ export function verifyTrim(full: Btf, trimmed: Btf, objects: readonly BpfObject[
   return result;
 }
 
+/**
+ * Every relocation resolved against `trimmed` alone and compared with the outcome recorded
+ * against `full`: their count when all are the same, null at the first difference or failure
+ * (the caller then resolves both sides, to report them).
+ */
+function matchesRecorded(
+  full: Btf,
+  trimmed: Btf,
+  objects: readonly BpfObject[],
+  expected: RelocationOutcomes,
+  options: VerifyTrimOptions,
+): number | null {
+  let index = 0;
+  for (const object of objects) {
+    const against = new RelocationResolver(trimmed, object, { limits: options.limits, keep: 'outcome' });
+    for (let got = against.next(); got !== null; got = against.next()) {
+      if (got.error || index >= expected.count) return null;
+      const value = got.value!;
+      const poison = expected.isPoison(index);
+      if (value.poison || poison) {
+        if (value.poison !== poison) return null;
+      } else if (got.relo.kind === CoreReloKind.TypeIdTarget) {
+        // Ids are renumbered by the trim: the target's kind and name are compared.
+        const want = Number(BigInt.asUintN(64, expected.value(index)));
+        if (targetOf(want, full) !== targetOf(Number(value.newVal), trimmed)) return null;
+      } else if (BigInt.asIntN(64, value.newVal) !== expected.value(index)) {
+        return null;
+      }
+      index++;
+    }
+  }
+  return index === expected.count ? index : null;
+}
+
+/** A TYPE_ID_TARGET value as `outcome` describes it. */
+function targetOf(id: number, target: Btf): string {
+  if (id === 0) return 'target void';
+  if (id >= target.typeCount) return `target id ${id} (out of range)`;
+  return `target ${describeKind(target.kind(id))} ${target.name(id) || '(anon)'}`;
+}
+
 /** A one-line summary of the first mismatches, for logs and job errors. */
 export function describeMismatches(verification: TrimVerification): string {
   const lines = verification.mismatches.map(
@@ -130,11 +182,6 @@ function sameOutcome(a: RelocationStep, aBtf: Btf, b: RelocationStep, bBtf: Btf)
 function outcome(step: RelocationStep, target: Btf): string {
   const value = step.value!;
   if (value.poison) return 'poisoned';
-  if (step.relo.kind === CoreReloKind.TypeIdTarget) {
-    const id = Number(value.newVal);
-    if (id === 0) return 'target void';
-    if (id >= target.typeCount) return `target id ${id} (out of range)`;
-    return `target ${describeKind(target.kind(id))} ${target.name(id) || '(anon)'}`;
-  }
+  if (step.relo.kind === CoreReloKind.TypeIdTarget) return targetOf(Number(value.newVal), target);
   return `value ${value.newVal}`;
 }

@@ -47,8 +47,12 @@ export interface TrimmedBtf {
   relocationsVerified: number;
   /** Whether the kernel's decode was already at hand. */
   kernelCached: boolean;
-  /** Milliseconds getting the kernel decoded and the objects parsed, then trimming and verifying. */
-  timings: { loadMs: number; trimMs: number };
+  /**
+   * Milliseconds on the thread that did the work: getting the kernel decoded and the objects
+   * parsed (`loadMs`), trimming (`trimMs`), then decoding the result and checking every
+   * relocation against it, and its sha256 (`verifyMs`).
+   */
+  timings: { loadMs: number; trimMs: number; verifyMs: number };
 }
 
 /** Which part of the work failed. */

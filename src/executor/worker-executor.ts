@@ -9,10 +9,12 @@
  *     interrupted otherwise) and the task fails with CodecTaskError('timeout').
  *
  * A dead thread is replaced at once and the tasks queued behind it run on the new one; only
- * the task that killed it fails. Work for a kernel (trim, compat) always goes to the thread
- * its identity hashes to, so the decoded-kernel cache inside each thread is hit (the budget
+ * the task that killed it fails. Work for a kernel (trim, compat) goes to the thread its
+ * identity hashes to, so the decoded-kernel cache inside each thread is hit (the budget
  * BTFHUB_KERNEL_CACHE_BYTES is split between the threads); checks of uploads go to the least
- * busy thread. The kernel's raw BTF is read by the caller's `loadRaw` on this thread (I/O)
+ * busy thread. A trim whose home thread is busy goes to an idle thread that already holds
+ * that kernel's decode, or, once two tasks wait at home, to any idle thread, which then
+ * decodes the kernel too: trims of one hot kernel use every core instead of queueing on one. The kernel's raw BTF is read by the caller's `loadRaw` on this thread (I/O)
  * only when the thread's cache does not hold its decode; `loadRaw` failures pass through
  * unchanged, as with the inline executor.
  *
@@ -84,9 +86,14 @@ interface Lane {
   current: Task | undefined;
   timer: NodeJS.Timeout | undefined;
   cache: CacheReport;
+  /** Kernels this thread has trimmed with its cache on (keys), as far as this side knows: emptied with the thread. */
+  kernels: Set<string>;
   /** Set once the current thread is being replaced: its late messages are ignored. */
   generation: number;
 }
+
+/** Kernels remembered per thread for routing; past it the memory starts over (a guess, not a promise). */
+const REMEMBERED_KERNELS = 64;
 
 export class WorkerCodecExecutor implements CodecExecutor {
   readonly threads: number;
@@ -108,6 +115,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
       current: undefined,
       timer: undefined,
       cache: { count: 0, bytes: 0 },
+      kernels: new Set<string>(),
       generation: 0,
     }));
   }
@@ -122,7 +130,12 @@ export class WorkerCodecExecutor implements CodecExecutor {
   }
 
   trim(kernel: TrimKernel, objects: readonly ObjectBytes[], options: TrimOptions = {}): Promise<TrimmedBtf> {
-    return this.submit<TrimmedBtf>(this.laneOf(kernel), 'trim', objects, {
+    const lane = options.cacheKernel === false ? this.laneOf(kernel) : this.trimLane(kernel);
+    if (options.cacheKernel !== false) {
+      if (lane.kernels.size >= REMEMBERED_KERNELS) lane.kernels.clear();
+      lane.kernels.add(kernelKey(kernel));
+    }
+    return this.submit<TrimmedBtf>(lane, 'trim', objects, {
       kernel,
       ...(options.cacheKernel === false && { cacheKernel: false }),
     });
@@ -199,6 +212,19 @@ export class WorkerCodecExecutor implements CodecExecutor {
     return this.lanes[digest.readUInt32BE(0) % this.lanes.length]!;
   }
 
+  /**
+   * A trim's thread: the kernel's own while it is idle; else an idle one that has trimmed this
+   * kernel (its decode is there, unless evicted since), or any idle one once two tasks are
+   * queued at home (a decode costs less than waiting for both).
+   */
+  private trimLane(kernel: TrimKernel): Lane {
+    const home = this.laneOf(kernel);
+    const backlog = load(home);
+    if (backlog === 0) return home;
+    const key = kernelKey(kernel);
+    return this.lanes.find((lane) => lane !== home && load(lane) === 0 && (lane.kernels.has(key) || backlog >= 2)) ?? home;
+  }
+
   private leastBusy(): Lane {
     return this.lanes.reduce((best, lane) => (load(lane) < load(best) ? lane : best));
   }
@@ -232,6 +258,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     lane.worker = worker;
     lane.ready = false;
     lane.cache = { count: 0, bytes: 0 };
+    lane.kernels.clear();
     worker.on('message', (message: FromThread) => {
       if (lane.generation === generation) this.onMessage(lane, message);
     });
@@ -340,6 +367,10 @@ export class WorkerCodecExecutor implements CodecExecutor {
     }
     if (lane.queue.length > 0) this.pump(lane);
   }
+}
+
+function kernelKey(kernel: TrimKernel): string {
+  return `${kernel.cacheKey.storageKey}\0${kernel.cacheKey.sha256}`;
 }
 
 function load(lane: Lane): number {

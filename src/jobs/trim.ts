@@ -25,7 +25,7 @@ import { type CodecExecutor, CodecTaskError, type TrimmedBtf } from '../executor
 import { IdentityError, normalizeKernelRef } from '../identity/index.js';
 import { loadUnpacked } from '../kernels/unpacked-copy.js';
 import { JobError, type JobProcessor } from '../queue/job.js';
-import type { TrimJobData, TrimJobResult } from '../queue/kinds.js';
+import type { TrimJobData, TrimJobResult, TrimJobStages } from '../queue/kinds.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
 import { reportDamage } from '../storage/integrity.js';
 import { isSha256Hex, kernelContentKey, trimmedKey } from '../storage/keys.js';
@@ -63,6 +63,7 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     const objects = await Promise.all(
       hashes.map(async (hash) => ({ name: `${hash}.o`, bytes: await loadUploadedBytes(store, hash, `${hash}.o`) })),
     );
+    const loaded = performance.now();
     let trimmed: TrimmedBtf;
     try {
       // An unpacked copy of a .btf.tar.xz spares xz on every load after the first (a restart, an eviction).
@@ -73,11 +74,15 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
       if (error.stage === 'verify') log.error({ err: error.message }, 'trimmed BTF failed verification');
       throw trimFailure(error, record);
     }
+    const trimDone = performance.now();
     const { bytes, sha256: resultSha256 } = trimmed;
     const resultKey = trimmedKey(resultSha256);
-    const written = (await putContentAddressed(store, resultKey, bytes, 'trim_result')) !== 'present';
+    const putTiming = { syncMs: 0 };
+    const written =
+      (await putContentAddressed(store, resultKey, bytes, 'trim_result', { timing: putTiming, sha256: resultSha256 })) !== 'present';
+    const storeDone = performance.now();
 
-    const durationMs = Math.round(performance.now() - started);
+    const durationMs = Math.round(storeDone - started);
     const kernelSha256 = record.sha256;
     await catalog.recordTrim({
       objectsHash: data.objectsHash,
@@ -88,6 +93,18 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
       size: bytes.length,
       durationMs,
     });
+    const { loadMs, trimMs, verifyMs } = trimmed.timings;
+    const stages: TrimJobStages = {
+      load: loaded - started,
+      // The thread's own work is timed there; the rest of the task's time is getting it there and back.
+      codec: Math.max(0, trimDone - loaded - loadMs - trimMs - verifyMs),
+      decode: loadMs,
+      trim: trimMs,
+      verify: verifyMs,
+      store: storeDone - trimDone - putTiming.syncMs,
+      fsync: putTiming.syncMs,
+      catalog: performance.now() - storeDone,
+    };
     log.info(
       {
         resultKey,
@@ -97,11 +114,20 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
         written,
         loadMs: Math.round(trimmed.timings.loadMs),
         trimMs: Math.round(trimmed.timings.trimMs),
+        verifyMs: Math.round(trimmed.timings.verifyMs),
         durationMs,
       },
       'trim done',
     );
-    return { resultKey, resultSha256, size: bytes.length, durationMs, relocationsVerified: trimmed.relocationsVerified, kernelSha256 };
+    return {
+      resultKey,
+      resultSha256,
+      size: bytes.length,
+      durationMs,
+      relocationsVerified: trimmed.relocationsVerified,
+      kernelSha256,
+      stages,
+    };
   };
 }
 

@@ -58,6 +58,20 @@ export interface TrimJobResult {
   relocationsVerified: number;
   /** sha256 (hex) of the kernel file trimmed (absent from results of older workers). */
   kernelSha256?: string;
+  /** Where the run's time went (absent from results of older workers): the API's Server-Timing. */
+  stages?: TrimJobStages;
+}
+
+/** Milliseconds per stage of a trim job's run; docs/API.md (Server-Timing) says what each covers. */
+export interface TrimJobStages {
+  load: number;
+  codec: number;
+  decode: number;
+  trim: number;
+  verify: number;
+  store: number;
+  fsync: number;
+  catalog: number;
 }
 
 // ---------------------------------------------------------------------------------------

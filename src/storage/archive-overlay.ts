@@ -6,7 +6,7 @@
  */
 import { getFileStreaming, putFileStreaming } from './file-transfer.js';
 import { compareKeys } from './keys.js';
-import type { ObjectInfo, ObjectStore } from './object-store.js';
+import type { ObjectInfo, ObjectStore, PutTiming } from './object-store.js';
 
 export class ArchiveOverlayStore implements ObjectStore {
   readonly description: string;
@@ -26,8 +26,8 @@ export class ArchiveOverlayStore implements ObjectStore {
     return (await this.store.head(key)) ?? this.archive.head(key);
   }
 
-  put(key: string, data: Uint8Array): Promise<void> {
-    return this.store.put(key, data);
+  put(key: string, data: Uint8Array, timing?: PutTiming): Promise<void> {
+    return this.store.put(key, data, timing);
   }
 
   putFile(key: string, path: string): Promise<void> {

@@ -22,13 +22,18 @@ const fs = {
   unlink: promisify(unlink),
 };
 
-/** Writes `data` to `temporary` (which must not exist), flushes it, renames it to `target`. Node's errors pass through. */
-export async function replaceFileVia(temporary: string, target: string, data: Uint8Array): Promise<void> {
+/**
+ * Writes `data` to `temporary` (which must not exist), flushes it, renames it to `target`.
+ * Node's errors pass through. `timing.syncMs` gets the fsync's milliseconds added.
+ */
+export async function replaceFileVia(temporary: string, target: string, data: Uint8Array, timing?: { syncMs: number }): Promise<void> {
   try {
     const fd = await fs.open(temporary, 'wx', 0o666);
     try {
       for (let done = 0; done < data.length;) done += await fs.write(fd, data, done, data.length - done);
+      const syncing = timing === undefined ? 0 : performance.now();
       await fs.fsync(fd);
+      if (timing !== undefined) timing.syncMs += performance.now() - syncing;
     } finally {
       await fs.close(fd);
     }

@@ -8,7 +8,7 @@
  * a key being replaced) counts as done when the key now holds the right bytes.
  */
 import { reportDamage, sha256Hex, type StoredKind } from './integrity.js';
-import type { ObjectStore } from './object-store.js';
+import type { ObjectStore, PutTiming } from './object-store.js';
 
 /** What a content-addressed write did: found the bytes there, wrote them, or replaced a damaged copy. */
 export type ContentWrite = 'present' | 'written' | 'repaired';
@@ -24,13 +24,19 @@ export async function putContentAddressed(
   key: string,
   bytes: Uint8Array,
   kind: StoredKind = 'object',
+  options: {
+    /** Gets the put's fsync time added (ObjectStore.put). */
+    timing?: PutTiming;
+    /** sha256 (hex) of `bytes` when the caller has it already (an upload hashed as it streamed, a trim's result): not hashed again. */
+    sha256?: string;
+  } = {},
 ): Promise<ContentWrite> {
   let pending = inFlight.get(store);
   if (!pending) inFlight.set(store, (pending = new Map<string, Promise<ContentWrite>>()));
   const running = pending.get(key);
   if (running) return running;
   const write = (async (): Promise<ContentWrite> => {
-    const sha256 = sha256Hex(bytes);
+    const sha256 = options.sha256 ?? sha256Hex(bytes);
     const holds = async () => {
       const current = await store.get(key);
       return current === null ? null : sha256Hex(current);
@@ -38,7 +44,7 @@ export async function putContentAddressed(
     const present = await holds();
     if (present === sha256) return 'present';
     try {
-      await store.put(key, bytes);
+      await store.put(key, bytes, options.timing);
     } catch (error) {
       if ((await holds().catch(() => null)) === sha256) return 'written';
       throw error;

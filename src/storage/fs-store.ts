@@ -22,7 +22,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { replaceFileVia } from './atomic-file.js';
 import { StorageError } from './errors.js';
 import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
-import type { ObjectInfo, ObjectStore, SweepSummary } from './object-store.js';
+import type { ObjectInfo, ObjectStore, PutTiming, SweepSummary } from './object-store.js';
 
 /** Temporary files of in-flight puts start with this; list hides them and keys may not use it. */
 const TEMP_FILE_MARK = '.btfhub-tmp-';
@@ -41,6 +41,12 @@ export class FsObjectStore implements ObjectStore {
   readonly description: string;
   private readonly root: string;
   private realRootCache: string | undefined;
+  /**
+   * Directories `put` has prepared (created, checked inside the root), by path: every put of
+   * a new trim writes to the same two (objects/, trimmed/), and preparing one is five
+   * filesystem calls. A cached directory that is gone (removed by hand) is prepared again.
+   */
+  private readonly prepared = new Map<string, string>();
 
   constructor(rootDir: string) {
     this.root = resolve(rootDir);
@@ -72,24 +78,36 @@ export class FsObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, data: Uint8Array): Promise<void> {
+  async put(key: string, data: Uint8Array, timing?: PutTiming): Promise<void> {
     assertValidKey(key);
     if (key.split('/').some((segment) => segment.startsWith(TEMP_FILE_MARK))) {
       throw new StorageError('INVALID_KEY', `invalid object key ${JSON.stringify(key)}: "${TEMP_FILE_MARK}" is reserved`);
     }
-    const directory = await this.prepareDirectory(dirname(join(this.root, key)), key);
-    const target = join(directory, basename(key));
-    // The writer's pid in the name: a start-up sweep removes only what dead writers left.
-    const temporary = join(directory, `${TEMP_FILE_MARK}${process.pid}-${randomBytes(8).toString('hex')}`);
+    const wanted = dirname(join(this.root, key));
+    const cached = this.prepared.get(wanted);
+    let directory = cached ?? (await this.prepareDirectory(wanted, key));
     try {
-      await replaceFileVia(temporary, target, data);
+      await replaceFileVia(this.temporaryIn(directory), join(directory, basename(key)), data, timing);
     } catch (error) {
-      if (errorCode(error) === 'EISDIR' || errorCode(error) === 'ENOTEMPTY') {
-        throw new StorageError('INVALID_KEY', `cannot write ${key}: a directory exists at that key`, { cause: error });
-      }
-      throw unavailable(`write ${key}`, error);
+      // A prepared directory removed since (by hand, or pruned): prepared again, written again.
+      if (cached === undefined || !isMissing(error)) throw writeFailure(key, error);
+      this.prepared.delete(wanted);
+      directory = await this.prepareDirectory(wanted, key);
+      await replaceFileVia(this.temporaryIn(directory), join(directory, basename(key)), data, timing).catch((again: unknown) => {
+        throw writeFailure(key, again);
+      });
     }
+    // Bounded: the archive layout has a directory per distro release and arch.
+    if (this.prepared.size >= 256) this.prepared.clear();
+    this.prepared.set(wanted, directory);
+    const syncing = timing === undefined ? 0 : performance.now();
     await syncDirectory(directory);
+    if (timing !== undefined) timing.syncMs += performance.now() - syncing;
+  }
+
+  /** A temporary name in `directory`; the writer's pid in it: a start-up sweep removes only what dead writers left. */
+  private temporaryIn(directory: string): string {
+    return join(directory, `${TEMP_FILE_MARK}${process.pid}-${randomBytes(8).toString('hex')}`);
   }
 
   /** A copy to a temporary file beside the target (the kernel does the streaming), renamed over it. */
@@ -346,6 +364,14 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /** No such path: absent, under a file, or a symlink loop (which can hold no object either). */
+/** A failed write of `key` as the store's error. */
+function writeFailure(key: string, error: unknown): StorageError {
+  if (errorCode(error) === 'EISDIR' || errorCode(error) === 'ENOTEMPTY') {
+    return new StorageError('INVALID_KEY', `cannot write ${key}: a directory exists at that key`, { cause: error });
+  }
+  return unavailable(`write ${key}`, error);
+}
+
 function isMissing(error: unknown): boolean {
   const code = errorCode(error);
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';

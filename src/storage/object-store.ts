@@ -11,6 +11,12 @@ export interface ObjectInfo {
   modified?: Date;
 }
 
+/** What a put adds its durability cost to (a store that syncs nothing itself adds nothing). */
+export interface PutTiming {
+  /** Milliseconds in fsync (of the data and of its directory), summed over puts. */
+  syncMs: number;
+}
+
 export interface ObjectStore {
   /** Human-readable description for logs ("fs:/path" or "s3://bucket/prefix"). */
   readonly description: string;
@@ -18,8 +24,12 @@ export interface ObjectStore {
   get(key: string): Promise<Uint8Array | null>;
   /** Size and mtime, or null when it does not exist. */
   head(key: string): Promise<ObjectInfo | null>;
-  /** Atomic write: readers see the old object or the whole new one, never a partial one. */
-  put(key: string, data: Uint8Array): Promise<void>;
+  /**
+   * Atomic write: readers see the old object or the whole new one, never a partial one.
+   * `timing`, when given, has the time spent making the write durable (fsyncs) added to it:
+   * the API's Server-Timing names that time apart from the write.
+   */
+  put(key: string, data: Uint8Array, timing?: PutTiming): Promise<void>;
   /**
    * Streams the local file at `path` into `key`, atomically like `put`, without holding it in
    * memory (a debug package is hundreds of MB). Optional: `putFileStreaming` falls back to

@@ -5,7 +5,16 @@
  * which loses that relocation and every later one of the object.
  */
 import t from 'tap';
-import { Btf, CoreReloKind as K, describeMismatches, encodeBtf, parseBpfObject, verifyTrim } from '../../src/btf/index.js';
+import {
+  Btf,
+  CoreReloKind as K,
+  describeMismatches,
+  encodeBtf,
+  parseBpfObject,
+  RelocationOutcomes,
+  trimBtf,
+  verifyTrim,
+} from '../../src/btf/index.js';
 import { buildBpfObject } from '../helpers/btf-ext-builder.js';
 import { TypeList } from '../helpers/type-builder.js';
 
@@ -89,4 +98,32 @@ t.test('a relocation that fails against the trimmed BTF loses it and every later
 
 t.test('an error against the full BTF is not a mismatch: it propagates', async (t) => {
   t.throws(() => verifyTrim(target(32, { ambiguous: true }), full, [object]), /field offset ambiguity/);
+});
+
+t.test("the trim's recorded outcomes give the verdicts the two-sided resolution gives", async (t) => {
+  const recorded = new RelocationOutcomes();
+  trimBtf(full, [object], { outcomes: recorded });
+  t.equal(recorded.count, 4, 'one outcome per relocation');
+  t.ok(recorded.usable);
+  for (const trimmed of [target(32, { padTypes: 3 }), target(64), target(undefined), target(32, { ambiguous: true })]) {
+    t.same(verifyTrim(full, trimmed, [object], { expected: recorded }), verifyTrim(full, trimmed, [object]));
+  }
+  // The full BTF is not resolved again when every outcome matches: this one would throw if it were.
+  t.same(verifyTrim(target(32, { ambiguous: true }), target(32, { padTypes: 3 }), [object], { expected: recorded }), {
+    relocations: 4,
+    mismatches: [],
+    mismatchCount: 0,
+  });
+  // Outcomes recorded against another kernel differ: resolved on both sides, the true verdict.
+  const elsewhere = new RelocationOutcomes();
+  trimBtf(target(64), [object], { outcomes: elsewhere });
+  t.same(verifyTrim(full, target(32, { padTypes: 3 }), [object], { expected: elsewhere }), {
+    relocations: 4,
+    mismatches: [],
+    mismatchCount: 0,
+  });
+  // A trim that skipped a failing relocation recorded no outcome for it: not used.
+  const skipped = new RelocationOutcomes();
+  trimBtf(target(32, { ambiguous: true }), [object], { outcomes: skipped, onSkippedRelocation: () => undefined });
+  t.notOk(skipped.usable);
 });

@@ -143,6 +143,25 @@ t.test('work for one kernel always goes to the same thread', async (t) => {
   t.equal(pool.decodedKernels().count, 1);
 });
 
+t.test('trims of one kernel at once use both threads: the second decodes the kernel too, once', async (t) => {
+  const pool = new WorkerCodecExecutor({ threads: 2, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
+  t.teardown(() => pool.close());
+  const loads = { n: 0 };
+  const hot = () => kernel(loads, 'ubuntu/22.04/x86_64/hot.btf');
+  const want = Buffer.from(fx.oracle.single.get('tools_like')!);
+  const first = [1, 2, 3].map(() => pool.trim(hot(), [object('tools_like')]));
+  t.ok(
+    pool.backlog().every((n) => n > 0),
+    `every thread has work (backlog ${pool.backlog().join(', ')}): the third trim found its kernel's thread two deep`,
+  );
+  for (const done of await Promise.all(first)) t.same(Buffer.from(done.bytes), want, 'byte-identical to bpftool');
+  t.equal(loads.n, 2, 'the kernel decoded once on each thread');
+  const again = [1, 2, 3, 4].map(() => pool.trim(hot(), [object('tools_like')]));
+  await Promise.all(again);
+  t.equal(loads.n, 2, 'and not again: each thread kept its decode');
+  t.equal(pool.decodedKernels().count, 2);
+});
+
 t.test('closed: tasks are refused', async (t) => {
   const pool = new WorkerCodecExecutor({ threads: 1, heapMb: 64, taskTimeoutMs: 1000, kernelCacheBytes: 0 });
   await pool.close();

@@ -121,6 +121,22 @@ t.test('no key escapes the root', async (t) => {
   t.equal(await readFile(join(outside, 'secret.txt'), 'utf8'), 'secret', 'nothing was deleted outside');
 });
 
+t.test('a directory removed after a put is made again by the next put; one replaced by a file is refused', async (t) => {
+  const root = await tempDir(t);
+  const store = new FsObjectStore(root);
+  await store.put('objects/a.o', new Uint8Array([1]));
+  await rm(join(root, 'objects'), { recursive: true });
+  await store.put('objects/b.o', new Uint8Array([2]));
+  t.same(await store.get('objects/b.o'), new Uint8Array([2]), 'written into the directory made again');
+  t.equal(await store.get('objects/a.o'), null);
+  const timing = { syncMs: 0 };
+  await store.put('objects/c.o', new Uint8Array([3]), timing);
+  t.ok(timing.syncMs > 0, 'the put says how long its fsyncs took');
+  await rm(join(root, 'objects'), { recursive: true });
+  await writeFile(join(root, 'objects'), 'not a directory');
+  await rejectsWithCode(t, store.put('objects/d.o', new Uint8Array([4])), 'INVALID_KEY');
+});
+
 t.test('put is atomic', async (t) => {
   const root = await tempDir(t);
   const store = new FsObjectStore(root);

@@ -75,6 +75,9 @@ export const HEADERS = {
       enum: ['hit', 'miss'],
     },
   },
+  'Server-Timing': describedHeader(
+    "Where the request's time went, per stage, in milliseconds (`multipart;dur=0.41, hash;dur=0.12, lookup;dur=0.05, total;dur=0.71`); docs/API.md lists the stages.",
+  ),
   Location: describedHeader('`/api/v1/jobs/{id}`.'),
   'Retry-After': {
     description: 'Seconds to wait before retrying.',

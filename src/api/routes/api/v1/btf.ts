@@ -14,6 +14,7 @@ import { BtfUploadFields, BtfUploadForm, ErrorBody, TrimParams } from '../../../
 import { trimOrGenerate } from '../../../generate-service.js';
 import { readVerified, reportDamage } from '../../../../storage/integrity.js';
 import { countHit, currentKernelSha256, kernelLabel, type TrimAnswer, uploadedObject } from '../../../trim-service.js';
+import { StageTimings } from '../../../stage-timings.js';
 import { readUpload } from '../../../uploads.js';
 import { z } from '../../../zod.js';
 
@@ -26,6 +27,9 @@ const TRIMMED_BTF_HEADERS = {
   'X-BTFHub-Objects-Hash': header('X-BTFHub-Objects-Hash'),
   'X-BTFHub-Cache': header('X-BTFHub-Cache'),
 };
+
+/** The POST answers (200 and 202) say where their time went. */
+const SERVER_TIMING = { 'Server-Timing': header('Server-Timing') };
 
 const trimBtfOperation = defineOperation({
   method: 'post',
@@ -61,7 +65,7 @@ For one object it is \`sha256(hex(sha256(object)))\`. In a shell:
   responses: {
     '200': {
       description: 'The trimmed BTF (raw BTF, magic 0xEB9F).',
-      headers: TRIMMED_BTF_HEADERS,
+      headers: { ...TRIMMED_BTF_HEADERS, ...SERVER_TIMING },
       content: { 'application/octet-stream': binary('application/octet-stream') },
     },
     '202': response('Accepted'),
@@ -115,12 +119,18 @@ export async function btfRoutes(app: FastifyInstance): Promise<void> {
   const services = app.services;
 
   addRoute(app, trimBtfOperation, {}, async (request, reply) => {
-    const upload = await readUpload(request, { fileFields: ['object'], textFields: UPLOAD_FIELDS, rejectUnknown: true, decompress: true });
+    const timings = new StageTimings();
+    const upload = await readUpload(
+      request,
+      { fileFields: ['object'], textFields: UPLOAD_FIELDS, rejectUnknown: true, decompress: true },
+      timings,
+    );
     const fields = parseInput(BtfUploadFields, upload.fields);
     if (upload.files.length === 0) throw missingField('object', 'at least one BPF object is required, as a file part named "object"');
     const kernel = kernelRefFromFields(fields);
     const objects = upload.files.map(uploadedObject);
-    const answer = await trimOrGenerate(services, kernel, objects, services.config.requestWaitMs, () => request.chargeWork());
+    const answer = await trimOrGenerate(services, kernel, objects, services.config.requestWaitMs, () => request.chargeWork(), timings);
+    reply.header('server-timing', timings.header());
     return answer.kind === 'pending' ? sendPending(reply, answer) : sendReady(reply, answer);
   });
 

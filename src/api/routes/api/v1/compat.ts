@@ -27,6 +27,7 @@ import { binary, describedHeader, header, response, UPLOAD_FAILURES } from '../.
 import { addRoute, defineOperation } from '../../../openapi/operation.js';
 import { CompatList, CompatQuery, CustomizeForm, MAX_PAGE_LIMIT } from '../../../schemas.js';
 import { kernelLabel, requireKernel, uploadedObject } from '../../../trim-service.js';
+import { StageTimings } from '../../../stage-timings.js';
 import { readUpload } from '../../../uploads.js';
 
 const compatListOperation = defineOperation({
@@ -90,6 +91,7 @@ the field \`bpf\`.
         'X-BTFHub-Kernel': header('X-BTFHub-Kernel'),
         'X-BTFHub-Objects-Hash': header('X-BTFHub-Objects-Hash'),
         'Content-Disposition': describedHeader('`attachment; filename="<kernel>.btf.tar.xz"`.'),
+        'Server-Timing': header('Server-Timing'),
       },
       content: { 'application/octet-stream': binary('application/octet-stream') },
     },
@@ -128,16 +130,20 @@ export async function compatRoutes(app: FastifyInstance): Promise<void> {
 
   addRoute(app, compatCustomizeOperation, {}, async (request, reply) => {
     const kernel = kernelRefFromCompat(request.query);
-    const upload = await readUpload(request, { fileFields: ['bpf'], textFields: [], rejectUnknown: false, decompress: true });
+    const timings = new StageTimings();
+    const upload = await readUpload(request, { fileFields: ['bpf'], textFields: [], rejectUnknown: false, decompress: true }, timings);
     if (upload.files.length === 0) throw missingField('bpf', 'the BPF object is required, as a file part named "bpf"');
     const objects = upload.files.map(uploadedObject);
-    const answer = await trimOrGenerate(services, kernel, objects, compatWaitMs(services), () => request.chargeWork()).catch(
+    const answer = await trimOrGenerate(services, kernel, objects, compatWaitMs(services), () => request.chargeWork(), timings).catch(
       (error: unknown) => {
         throw asBpfField(error);
       },
     );
     if (answer.kind === 'pending') throw stillWorking(`the trim for ${kernelLabel(kernel)} (job ${answer.jobId})`);
+    const archiving = performance.now();
     const archive = await makeBtfTarXz(answer.kernel.kernel, answer.btf);
+    timings.since('archive', archiving);
+    reply.header('server-timing', timings.header());
     reply.header('x-btfhub-kernel', kernelLabel(answer.kernel)).header('x-btfhub-objects-hash', answer.objectsHash);
     return sendBinary(fileTransfer(reply), archive, 'application/octet-stream', `${answer.kernel.kernel}.btf.tar.xz`);
   });
