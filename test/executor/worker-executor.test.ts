@@ -19,7 +19,8 @@ const kernel = (loads: { n: number } = { n: 0 }, storageKey = 'ubuntu/22.04/x86_
   cacheKey: { storageKey, sha256: vmlinuxSha },
   loadRaw: async () => {
     loads.n++;
-    return fx.vmlinux;
+    // A copy: the executor takes the bytes it is given (moved to its thread).
+    return new Uint8Array(fx.vmlinux);
   },
 });
 
@@ -36,6 +37,29 @@ t.test('trim on a thread: the bytes bpftool writes, the kernel decoded once in t
   t.equal(second.kernelCached, true, 'the second trim finds the decode in the thread');
   t.equal(loads.n, 1, 'the raw BTF was read once');
   t.equal(executor.decodedKernels().count, 1);
+});
+
+t.test('the kernel bytes are moved to the thread when they own their buffer, copied when they are a view', async (t) => {
+  const owned = new Uint8Array(fx.vmlinux);
+  const moved = await executor.trim(
+    { cacheKey: { storageKey: 'ubuntu/22.04/x86_64/moved.btf', sha256: vmlinuxSha }, loadRaw: async () => owned },
+    [object('tools_like')],
+    { cacheKernel: false },
+  );
+  t.same(Buffer.from(moved.bytes), Buffer.from(fx.oracle.single.get('tools_like')!), 'the bytes bpftool writes');
+  t.equal(owned.byteLength, 0, 'the array it was given is detached: moved, not copied');
+
+  const larger = new Uint8Array(fx.vmlinux.length + 8);
+  larger.set(fx.vmlinux, 8);
+  const view = larger.subarray(8);
+  const copied = await executor.trim(
+    { cacheKey: { storageKey: 'ubuntu/22.04/x86_64/view.btf', sha256: vmlinuxSha }, loadRaw: async () => view },
+    [object('tools_like')],
+    { cacheKernel: false },
+  );
+  t.same(Buffer.from(copied.bytes), Buffer.from(moved.bytes), 'the same answer');
+  t.equal(view.byteLength, fx.vmlinux.length, 'a view into a larger buffer is copied and left whole');
+  t.ok(Buffer.from(view).equals(Buffer.from(fx.vmlinux)), 'and unchanged');
 });
 
 t.test('checks, descriptions and compat rows equal the inline executor', async (t) => {
