@@ -161,6 +161,21 @@ t.test('import keeps the BTF it unpacked as the unpacked copy of each .btf.tar.x
   }
 });
 
+t.test('with unpackedCopies false (BTFHUB_UNPACK_AT_IMPORT=false) import keeps no copy: the first load makes it', async (t) => {
+  const { catalog, store } = await deployment(t);
+  await importKernels(source, { store }, catalog, { unpackedCopies: false });
+  t.equal((await catalog.listDerivedFiles({ limit: 100, offset: 0 })).total, 0, 'no copy recorded');
+  const derived: string[] = [];
+  for await (const o of store.list('derived/')) derived.push(o.key);
+  t.same(derived, [], 'none stored');
+  const packed = archive.kernels.find((k) => k.format === 'btf.tar.xz')!;
+  const input = (await catalogKernels(catalog, store, {}, { rawCache: store })).find(
+    (i) => i.ref.kernel === packed.ref.kernel && i.ref.arch === packed.ref.arch && i.ref.distroVersion === packed.ref.distroVersion,
+  )!;
+  await input.loadRaw!();
+  t.equal((await catalog.listDerivedFiles({ limit: 100, offset: 0 })).total, 1, 'made on first use');
+});
+
 t.test('an interrupted run continues where it stopped', async (t) => {
   const { catalog, store } = await deployment(t);
   let reports = 0;
