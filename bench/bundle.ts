@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildBundle, TrimPool, type BundleResult } from '../src/bundle/bundle.js';
 import { Btf, parseBpfObject } from '../src/btf/index.js';
-import { archiveKernels } from '../src/coverage/kernel-source.js';
+import { archiveKernels, type KernelInput } from '../src/coverage/kernel-source.js';
 import { HISTORY_VARIANTS, KernelEditor, unrelatedVariant, writeKernelFile, type KernelEdit } from '../src/coverage/variants.js';
 import { FsObjectStore } from '../src/storage/index.js';
 import { readTarEntries } from '../src/archive/tar.js';
@@ -64,7 +64,8 @@ function kernelPath(i: number): string {
   return `${RELEASES[Math.floor(i / 2) % RELEASES.length]}/${arch}/5.${(i % 19) + 1}.0-${100 + i}-bench`;
 }
 
-async function benchArchive(vmlinux: Uint8Array): Promise<string> {
+/** The directory of the 200 bench kernels (BTFHub layout, `.btf.tar.xz`), made once. */
+export async function benchArchive(vmlinux: Uint8Array): Promise<string> {
   const source = await readFile(fileURLToPath(new URL('../src/coverage/variants.ts', import.meta.url)));
   const key = createHash('sha256').update(vmlinux).update(source).update(`${KERNELS} ${RELEASES.join()} v1`).digest('hex').slice(0, 16);
   const name = `bench-archive-${key}`;
@@ -83,6 +84,38 @@ async function benchArchive(vmlinux: Uint8Array): Promise<string> {
     }
     await Promise.all(pending);
   });
+}
+
+/**
+ * BTFHub's btfgen loop over `kernels` of the archive `dir`: `tar -xJf`, then `bpftool gen
+ * min_core_btf` for `objectPath`, one kernel after the other. Its wall time, ms; each
+ * output, by archive path, in `outputs` when given.
+ */
+export async function btfgenLoop(
+  dir: string,
+  kernels: readonly KernelInput[],
+  objectPath: string,
+  scratch: string,
+  outputs?: Map<string, Uint8Array>,
+): Promise<number> {
+  const started = performance.now();
+  for (const k of kernels) {
+    const work = join(scratch, 'extract');
+    await mkdir(work, { recursive: true });
+    await run('tar', ['-xJf', join(dir, k.source), '-C', work]);
+    const out = join(scratch, 'btfgen', `${k.ref.distro}/${k.ref.distroVersion}/${k.ref.arch}/${k.ref.kernel}.btf`);
+    await mkdir(dirname(out), { recursive: true });
+    await run('bpftool', ['gen', 'min_core_btf', join(work, `${k.ref.kernel}.btf`), out, objectPath]);
+    await rm(work, { recursive: true, force: true });
+  }
+  const ms = performance.now() - started;
+  if (outputs) {
+    for (const k of kernels) {
+      const path = `${k.ref.distro}/${k.ref.distroVersion}/${k.ref.arch}/${k.ref.kernel}.btf`;
+      outputs.set(path, new Uint8Array(await readFile(join(scratch, 'btfgen', path))));
+    }
+  }
+  return ms;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -110,21 +143,7 @@ export async function runBundleBench(): Promise<string[]> {
     let reference: number | undefined;
     const bpftoolOut = new Map<string, Uint8Array>();
     if (fixtures.hasBpftool) {
-      const started = performance.now();
-      for (const k of kernels) {
-        const work = join(scratch, 'extract');
-        await mkdir(work, { recursive: true });
-        await run('tar', ['-xJf', join(dir, k.source), '-C', work]);
-        const out = join(scratch, 'btfgen', `${k.ref.distro}/${k.ref.distroVersion}/${k.ref.arch}/${k.ref.kernel}.btf`);
-        await mkdir(dirname(out), { recursive: true });
-        await run('bpftool', ['gen', 'min_core_btf', join(work, `${k.ref.kernel}.btf`), out, fixture.path]);
-        await rm(work, { recursive: true, force: true });
-      }
-      reference = performance.now() - started;
-      for (const k of kernels) {
-        const path = `${k.ref.distro}/${k.ref.distroVersion}/${k.ref.arch}/${k.ref.kernel}.btf`;
-        bpftoolOut.set(path, new Uint8Array(await readFile(join(scratch, 'btfgen', path))));
-      }
+      reference = await btfgenLoop(dir, kernels, fixture.path, scratch, bpftoolOut);
     }
 
     // Worker threads are started once, as a service keeps them; their start-up is shown apart

@@ -9,7 +9,8 @@
  *   corpus            `trim` of a generated corpus of 120 objects (bench/cli-corpus.ts),
  *                     in one call                                     goal <= 1.0x
  *   peak RSS          of the two many-object calls                    goal <= 100 MiB
- *   fetch, kernel     `btfhub fetch` answered by layer 2 (/sys/kernel/btf/vmlinux) goal < 100 ms
+ *   fetch, kernel     `btfhub fetch` answered by layer 2 (/sys/kernel/btf/vmlinux) goal < 100 ms;
+ *                     reference: `bpftool btf dump file /sys/kernel/btf/vmlinux format raw`
  *
  * Each output is compared with bpftool's byte for byte and the table says so. Peak RSS is
  * `/usr/bin/time -f %M` when installed (apt-get install time), else VmHWM polled from /proc.
@@ -205,6 +206,10 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
       cases.push({
         name: 'fetch, answered by layer 2 (kernel BTF)',
         ours: ['fetch', '--offline', '--quiet', toolsLike.path],
+        // The same-run reference: bpftool reading the same file whole (what libbpf does with it).
+        ...(fx.hasBpftool && {
+          reference: { command: 'bpftool', args: ['btf', 'dump', 'file', join('/', KERNEL_BTF_PATH), 'format', 'raw'] },
+        }),
         runs,
         goal: '< 100 ms',
       });

@@ -1,17 +1,19 @@
 /**
  * `npm run bench`: every benchmark, each printing its figures against its reference
  * measured in the same run. Figures are printed, never asserted.
- * `npm run bench -- cli codec` runs only the named ones (codec, bundle, api, cli).
+ * `npm run bench -- cli codec` runs only the named ones (codec, bundle, cold, api, cli).
  */
 import { runApiBench } from './api.js';
 import { runBundleBench } from './bundle.js';
 import { runCliBench } from './cli.js';
 import { runCodecBench } from './codec.js';
+import { runColdBench } from './cold.js';
 
 const BENCHES: Record<string, () => Promise<unknown>> = {
   codec: runCodecBench,
   cli: runCliBench,
   bundle: runBundleBench,
+  cold: runColdBench,
   api: runApiBench,
 };
 

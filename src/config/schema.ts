@@ -36,6 +36,7 @@ export const CONFIG_ENV_VARS = [
   'BTFHUB_JOB_TIMEOUT_MS',
   'BTFHUB_ADMIN_TOKEN',
   'BTFHUB_REGISTER_HOST_KERNEL',
+  'BTFHUB_UNPACK_AT_IMPORT',
   'LOG_LEVEL',
   'BTFHUB_MAX_REQUEST_BYTES',
   'BTFHUB_MAX_FIELD_BYTES',
@@ -169,6 +170,8 @@ export interface Config {
   /** Bearer token of the admin endpoints; they are disabled when unset. */
   adminToken?: string;
   registerHostKernel: boolean;
+  /** Import and sync keep each `.btf.tar.xz` kernel's unpacked copy (else it is made on first use). */
+  unpackAtImport: boolean;
   logLevel: LogLevel;
   /** Bytes one multipart request may carry, all parts together. */
   maxRequestBytes: number;
@@ -389,6 +392,7 @@ const envSchema = z.object({
     .regex(/^[\x21-\x7e]+$/, 'expected printable ASCII without spaces')
     .optional(),
   BTFHUB_REGISTER_HOST_KERNEL: boolean().default(true),
+  BTFHUB_UNPACK_AT_IMPORT: boolean().default(true),
   LOG_LEVEL: z
     .string()
     .toLowerCase()
@@ -586,6 +590,7 @@ function deriveConfig(env: ParsedEnv): Config {
     jobTimeoutMs: env.BTFHUB_JOB_TIMEOUT_MS,
     ...(env.BTFHUB_ADMIN_TOKEN !== undefined && { adminToken: env.BTFHUB_ADMIN_TOKEN }),
     registerHostKernel: env.BTFHUB_REGISTER_HOST_KERNEL,
+    unpackAtImport: env.BTFHUB_UNPACK_AT_IMPORT,
     logLevel: env.LOG_LEVEL,
     maxRequestBytes: env.BTFHUB_MAX_REQUEST_BYTES,
     maxFieldBytes: env.BTFHUB_MAX_FIELD_BYTES,

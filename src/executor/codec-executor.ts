@@ -35,7 +35,11 @@ export interface ObjectBytes {
 /** The kernel of a trim: where its raw BTF comes from, and the key its decode may be kept under. */
 export interface TrimKernel {
   cacheKey: KernelCacheKey;
-  /** The unpacked raw BTF (or ELF with .BTF); its own failures pass through unchanged. */
+  /**
+   * The unpacked raw BTF (or ELF with .BTF); its own failures pass through unchanged. Called at
+   * most once per task, and the bytes are handed over: a thread executor moves them to its
+   * thread (the caller's array is then detached), so return bytes nothing else keeps.
+   */
   loadRaw(): Promise<Uint8Array>;
 }
 

@@ -340,7 +340,11 @@ export class WorkerCodecExecutor implements CodecExecutor {
       return;
     }
     if (lane.generation !== generation || lane.current !== task) return;
-    lane.worker!.postMessage({ type: 'kernel', id: task.id, raw } satisfies ToThread);
+    // Moved to the thread, not copied, when the bytes own their whole buffer (a kernel is ~5 MB,
+    // and its copy cost ~3 ms of CPU per cold load): loadRaw hands them over (TrimKernel).
+    const { buffer } = raw;
+    const whole = raw.byteOffset === 0 && buffer instanceof ArrayBuffer && raw.byteLength === buffer.byteLength;
+    lane.worker!.postMessage({ type: 'kernel', id: task.id, raw } satisfies ToThread, whole ? [buffer] : []);
     this.startClock(lane);
   }
 

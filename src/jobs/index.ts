@@ -24,7 +24,7 @@ export interface JobProcessorDeps {
   codec: CodecExecutor;
   logger: Logger;
   /** S3 settings for s3:// sync sources, the decompression bound. */
-  config?: Partial<Pick<Config, 'storage' | 'maxDecompressedBytes' | 'generate'>>;
+  config?: Partial<Pick<Config, 'storage' | 'maxDecompressedBytes' | 'generate' | 'unpackAtImport'>>;
   /** The configured archive checkout, registered in place by a sync. */
   archive?: ObjectStore | null;
   /** Kernel loads in flight for compat and bundle jobs (default: one per core). */
@@ -56,7 +56,12 @@ export function createJobProcessors(deps: JobProcessorDeps): JobProcessors<JobKi
       logger,
       archive: deps.archive ?? null,
       codec: deps.codec,
-      ...(deps.config?.storage !== undefined && { config: { storage: deps.config.storage } }),
+      ...(deps.config?.storage !== undefined && {
+        config: {
+          storage: deps.config.storage,
+          ...(deps.config.unpackAtImport !== undefined && { unpackAtImport: deps.config.unpackAtImport }),
+        },
+      }),
     }),
   };
 }

@@ -18,8 +18,8 @@ export interface SyncProcessorDeps {
   /** The service's store: kernels from another source are copied into it. */
   store: ObjectStore;
   catalog: Catalog;
-  /** S3 settings for s3:// sources (default: the AWS SDK's). */
-  config?: Pick<Config, 'storage'>;
+  /** S3 settings for s3:// sources (default: the AWS SDK's); whether unpacked copies are kept (default yes). */
+  config?: Pick<Config, 'storage'> & Partial<Pick<Config, 'unpackAtImport'>>;
   /** The configured archive checkout (BTFHUB_ARCHIVE_DIR), registered in place. */
   archive?: ObjectStore | null;
   logger?: Logger;
@@ -46,6 +46,7 @@ export function createSyncProcessor(deps: SyncProcessorDeps): JobProcessor<SyncJ
         },
         ...(deps.logger !== undefined && { logger: deps.logger }),
         ...(deps.codec !== undefined && { checkKernel: kernelCheckOn(deps.codec) }),
+        ...(deps.config?.unpackAtImport !== undefined && { unpackedCopies: deps.config.unpackAtImport }),
       });
       deps.logger?.info(
         { jobId: context.id, source: summary.source, added: summary.added, updated: summary.updated, invalid: summary.invalid.length },

@@ -8,8 +8,11 @@
  *  - resumable: what was found at each key is kept in the catalog, so a second run (or an
  *    interrupted one run again) skips unchanged files (same size and mtime) without reading
  *    them, and reports "0 added";
- *  - every file is validated by decoding it; markers (`.failed`, `.hasbtf`) are recorded per
- *    kernel; symlinked release aliases are listed once by the filesystem store, and a second
+ *  - every file is validated by decoding it, and the BTF a `.btf.tar.xz` was unpacked to for
+ *    that is kept in the service's store as its unpacked copy (src/kernels/unpacked-copy.ts),
+ *    so even the first trim on a kernel reads raw BTF instead of running xz (unless
+ *    `unpackedCopies` is false);
+ *  - markers (`.failed`, `.hasbtf`) are recorded per kernel; symlinked release aliases are listed once by the filesystem store, and a second
  *    key for the same kernel (an S3 copy of an alias) is counted as an alias.
  */
 import { stat } from 'node:fs/promises';
@@ -69,6 +72,12 @@ export interface ImportOptions {
   concurrency?: number;
   /** How each new or changed file is decoded (default on this thread; the service's runs on its codec executor). */
   checkKernel?: KernelBtfCheck;
+  /**
+   * Keep the BTF each new or changed `.btf.tar.xz` is unpacked to (for its check) as its
+   * unpacked copy in `targets.store` (default true, BTFHUB_UNPACK_AT_IMPORT): the first trim on
+   * it then skips xz, for about 5x the file's size in the store. False: made on first use.
+   */
+  unpackedCopies?: boolean;
 }
 
 export interface ImportSummary extends RegistrationSummary {
@@ -96,6 +105,8 @@ export async function importKernels(
     ...(options.logger && { logger: options.logger }),
     ...(options.concurrency !== undefined && { concurrency: options.concurrency }),
     ...(options.checkKernel && { checkKernel: options.checkKernel }),
+    // Where trims look for unpacked copies: the service's store (the archive is never written to).
+    ...(options.unpackedCopies !== false && { unpackedCopies: targets.store }),
   });
   return {
     ...summary,

@@ -47,6 +47,7 @@ import {
   type KernelBtfFormat,
 } from '../storage/keys.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import { keepUnpacked } from './unpacked-copy.js';
 
 /** BTFHub marks kernels it could not get BTF for (`.failed`) or that ship their own (`.hasbtf`). */
 export const MARKER_SUFFIXES = ['.failed', '.hasbtf'] as const;
@@ -130,6 +131,14 @@ export interface RegisterKernelsOptions {
   copyTo?: ObjectStore;
   /** How each new or changed file is decoded (default `checkKernelBtfInline`). */
   checkKernel?: KernelBtfCheck;
+  /**
+   * Keep the unpacked BTF of each new or changed `.btf.tar.xz` here as its unpacked copy
+   * (`keepUnpacked`, the copy trims, compat reports and bundles read): the file is unpacked to
+   * be checked anyway, and xz is most of a kernel's load, so even the first trim on it skips
+   * xz. Costs the raw BTF's size in this store (about 5x the `.btf.tar.xz`). Default: none,
+   * the copy is then made on first use.
+   */
+  unpackedCopies?: ObjectStore;
 }
 
 /** The identity and format a BTFHub-layout key names, or why it does not name one. */
@@ -256,6 +265,7 @@ export async function registerKernelsFromStore(
         ledger,
         copyTo: options.copyTo,
         checkKernel: options.checkKernel ?? checkKernelBtfInline,
+        unpackedCopies: options.unpackedCopies,
       });
       if (outcome.kind !== 'gone' && outcome.kind !== 'kept' && outcome.unread) summary.unread++;
       if (outcome.kind === 'registered' && outcome.copied) summary.copied++;
@@ -306,10 +316,11 @@ interface OneOptions {
   ledger: ImportLedger | null;
   copyTo: ObjectStore | undefined;
   checkKernel: KernelBtfCheck;
+  unpackedCopies: ObjectStore | undefined;
 }
 
 async function registerOne(store: ObjectStore, catalog: Catalog, key: string, ref: KernelRef, options: OneOptions): Promise<OneOutcome> {
-  const { info, ledger, copyTo, checkKernel } = options;
+  const { info, ledger, copyTo, checkKernel, unpackedCopies } = options;
   const existing = await catalog.getKernel(ref);
   // What an admin uploaded or the service generated wins over an archive's copy (explicit
   // precedence, docs/ARCHITECTURE.md "Kernel precedence"): never registered over it. A content
@@ -346,11 +357,15 @@ async function registerOne(store: ObjectStore, catalog: Catalog, key: string, re
     await ledger?.record(stats, { status: 'kernel', sha256, reason: null });
     return { kind: 'registered', outcome: 'unchanged', copied };
   }
-  const reason = await whyNotKernelBtf(bytes, key, checkKernel);
-  if (reason !== null) {
+  const checked = await checkKernelFile(bytes, key, checkKernel);
+  if ('reason' in checked) {
+    const { reason } = checked;
     await ledger?.record(stats, { status: 'invalid', sha256, reason });
     return { kind: 'invalid', reason };
   }
+  // Before the row: a trim that finds the new row finds its copy too.
+  if (unpackedCopies !== undefined && format === 'btf.tar.xz')
+    await keepUnpacked(catalog, unpackedCopies, { sha256, kernel: ref.kernel }, checked.raw);
   // Content first, under its own sha256 (never over the bytes the row names), then the row
   // switches to it in one upsert.
   const storageKey = copyTo === undefined ? key : kernelContentKey(sha256, format);
@@ -399,16 +414,17 @@ class ImportLedger {
   }
 }
 
-/** Null when `bytes` (a BTFHub file) unpacks and passes `check`, else the reason it does not. */
-async function whyNotKernelBtf(bytes: Uint8Array, key: string, check: KernelBtfCheck): Promise<string | null> {
+/** The unpacked BTF of `bytes` (a BTFHub file) when it unpacks and passes `check`, else the reason it does not. */
+async function checkKernelFile(bytes: Uint8Array, key: string, check: KernelBtfCheck): Promise<{ raw: Uint8Array } | { reason: string }> {
   let raw: Uint8Array;
   try {
     raw = await readKernelBtfFile(bytes, key);
   } catch (error) {
-    if (error instanceof ArchiveError) return error.message;
+    if (error instanceof ArchiveError) return { reason: error.message };
     throw error;
   }
-  return check(raw, key);
+  const reason = await check(raw, key);
+  return reason === null ? { raw } : { reason };
 }
 
 export interface RegisterHostKernelOptions {

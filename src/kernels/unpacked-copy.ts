@@ -36,6 +36,22 @@ export async function loadUnpacked(
     if (read.state === 'damaged') reportDamage({ kind: 'derived', key, expected: known.sha256, actual: read.actual, action: 'rebuilt' });
   }
   const raw = await unpack();
+  await keepUnpacked(catalog, cache, record, raw);
+  return raw;
+}
+
+/**
+ * Keeps `raw`, the unpacked BTF of `record` (a `.btf.tar.xz`), as its copy in `cache` and
+ * records it: what `loadUnpacked` does on first use, and what an import does with the BTF it
+ * has just unpacked to check the file, so that even the first trim on a kernel skips xz.
+ */
+export async function keepUnpacked(
+  catalog: UnpackedCopyCatalog,
+  cache: ObjectStore,
+  record: Pick<KernelRecord, 'sha256' | 'kernel'>,
+  raw: Uint8Array,
+): Promise<void> {
+  const key = derivedKernelKey(record.sha256, record.kernel, 'btf');
   await cache.put(key, raw);
   await catalog.recordDerivedFile({
     sourceSha256: record.sha256,
@@ -44,5 +60,4 @@ export async function loadUnpacked(
     sha256: sha256Hex(raw),
     size: raw.length,
   });
-  return raw;
 }

@@ -68,6 +68,7 @@ t.test('defaults', async (t) => {
     maxFiles: 16,
     jobTimeoutMs: 120_000,
     registerHostKernel: true,
+    unpackAtImport: true,
     logLevel: 'info',
     maxRequestBytes: 134_217_728,
     maxFieldBytes: 1024,
@@ -114,6 +115,7 @@ t.test('every scalar variable is read', async (t) => {
     BTFHUB_JOB_TIMEOUT_MS: '5000',
     BTFHUB_ADMIN_TOKEN: 'let-me-in-please-now',
     BTFHUB_REGISTER_HOST_KERNEL: 'no',
+    BTFHUB_UNPACK_AT_IMPORT: 'false',
     LOG_LEVEL: 'DEBUG',
   });
   t.equal(config.host, '0.0.0.0');
@@ -130,6 +132,7 @@ t.test('every scalar variable is read', async (t) => {
   t.equal(config.jobTimeoutMs, 5000);
   t.equal(config.adminToken, 'let-me-in-please-now');
   t.equal(config.registerHostKernel, false);
+  t.equal(config.unpackAtImport, false);
   t.equal(config.logLevel, 'debug', 'log levels are case-insensitive');
 });
 
@@ -366,6 +369,7 @@ t.test('CONFIG_ENV_VARS lists every variable the schema reads', async (t) => {
     'BTFHUB_JOB_TIMEOUT_MS',
     'BTFHUB_ADMIN_TOKEN',
     'BTFHUB_REGISTER_HOST_KERNEL',
+    'BTFHUB_UNPACK_AT_IMPORT',
     'LOG_LEVEL',
     'BTFHUB_MAX_REQUEST_BYTES',
     'BTFHUB_MAX_FIELD_BYTES',

@@ -19,7 +19,8 @@ const kernel = (loads: { n: number } = { n: 0 }, storageKey = 'ubuntu/22.04/x86_
   cacheKey: { storageKey, sha256: vmlinuxSha },
   loadRaw: async () => {
     loads.n++;
-    return fx.vmlinux;
+    // A copy: the executor takes the bytes it is given (moved to its thread).
+    return new Uint8Array(fx.vmlinux);
   },
 });
 
@@ -57,6 +58,29 @@ t.test("a thread collects its tasks' dead buffers itself: its external memory st
   }
   t.ok(highest > 0, `measured: ${(highest / 1048576).toFixed(1)} MiB beyond the decoded kernels at most`);
   t.ok(highest <= 16 * 1048576 + 8 * 1048576, 'within the 16 MiB slack plus one task');
+});
+
+t.test('the kernel bytes are moved to the thread when they own their buffer, copied when they are a view', async (t) => {
+  const owned = new Uint8Array(fx.vmlinux);
+  const moved = await executor.trim(
+    { cacheKey: { storageKey: 'ubuntu/22.04/x86_64/moved.btf', sha256: vmlinuxSha }, loadRaw: async () => owned },
+    [object('tools_like')],
+    { cacheKernel: false },
+  );
+  t.same(Buffer.from(moved.bytes), Buffer.from(fx.oracle.single.get('tools_like')!), 'the bytes bpftool writes');
+  t.equal(owned.byteLength, 0, 'the array it was given is detached: moved, not copied');
+
+  const larger = new Uint8Array(fx.vmlinux.length + 8);
+  larger.set(fx.vmlinux, 8);
+  const view = larger.subarray(8);
+  const copied = await executor.trim(
+    { cacheKey: { storageKey: 'ubuntu/22.04/x86_64/view.btf', sha256: vmlinuxSha }, loadRaw: async () => view },
+    [object('tools_like')],
+    { cacheKernel: false },
+  );
+  t.same(Buffer.from(copied.bytes), Buffer.from(moved.bytes), 'the same answer');
+  t.equal(view.byteLength, fx.vmlinux.length, 'a view into a larger buffer is copied and left whole');
+  t.ok(Buffer.from(view).equals(Buffer.from(fx.vmlinux)), 'and unchanged');
 });
 
 t.test('checks, descriptions and compat rows equal the inline executor', async (t) => {

@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { readKernelBtfFile } from '../../src/archive/index.js';
 import { openCatalog, type CatalogBackend } from '../../src/catalog/index.js';
 import { runCli } from '../../src/cli/run.js';
 import { createImportCommand } from '../../src/cli/commands/import.js';
@@ -20,7 +21,7 @@ import { parseArchiveKey } from '../../src/kernels/archive-layout.js';
 import { importKernels, ImportSourceError, openImportSource } from '../../src/kernels/import.js';
 import { FsObjectStore, S3ObjectStore } from '../../src/storage/index.js';
 import { sha256Hex } from '../../src/storage/integrity.js';
-import { kernelContentKey } from '../../src/storage/keys.js';
+import { derivedKernelKey, kernelContentKey } from '../../src/storage/keys.js';
 import { loadFixtures } from '../helpers/fixtures.js';
 import { startS3Server } from '../helpers/s3.js';
 import { testArchive } from '../helpers/test-archive.js';
@@ -109,7 +110,7 @@ t.test('registered kernels feed compat reports and bundles (what the HTTP routes
   t.ok(Buffer.from(viaCatalog.archive!).equals(Buffer.from(viaArchive.archive!)), 'the same bundle as from the archive directory');
   const derived: string[] = [];
   for await (const o of store.list('derived/')) derived.push(o.key);
-  t.equal(derived.length, 2, 'the two .btf.tar.xz kernels were unpacked once, under derived/<sha256>/');
+  t.equal(derived.length, 2, 'the two .btf.tar.xz kernels were unpacked once (by the import), under derived/<sha256>/');
   const report = await compatReport(fromCatalog, objects);
   t.equal(report.kernels.length, 6);
 
@@ -119,6 +120,60 @@ t.test('registered kernels feed compat reports and bundles (what the HTTP routes
   await store.put(rawKey, new Uint8Array(await readFile(join(archive.dir, 'debian/12/x86_64/6.1.0-9-amd64.btf'))));
   const changed = (await catalogKernels(catalog, store, { distro: 'ubuntu' })).find((k) => k.source === rawKey)!;
   await t.rejects(changed.load(), /sha256 [0-9a-f]{64} is not the registered/);
+});
+
+t.test('import keeps the BTF it unpacked as the unpacked copy of each .btf.tar.xz kernel: the first load reads it, no xz', async (t) => {
+  const { catalog, store } = await deployment(t);
+  await importKernels(source, { store }, catalog);
+  const packed = archive.kernels.filter((k) => k.format === 'btf.tar.xz');
+  t.ok(packed.length >= 2, 'the test archive has .btf.tar.xz kernels');
+  for (const k of packed) {
+    const record = (await catalog.getKernel(k.ref))!;
+    const copy = await catalog.getDerivedFile(record.sha256, 'btf');
+    t.ok(copy, `${k.key}: unpacked copy recorded`);
+    const want = await readKernelBtfFile(new Uint8Array(await readFile(join(archive.dir, k.key))), k.key);
+    const bytes = await store.get(copy!.storageKey);
+    t.ok(bytes && Buffer.from(bytes).equals(Buffer.from(want)), `${k.key}: the copy is the BTF inside the archive`);
+    t.equal(copy!.sha256, sha256Hex(want), `${k.key}: recorded with its sha256`);
+  }
+  t.equal((await catalog.listDerivedFiles({ limit: 100, offset: 0 })).total, packed.length, 'raw .btf kernels get no copy');
+
+  // A trim's (or bundle's) load of such a kernel reads the copy and never the packed file.
+  const reads: string[] = [];
+  const watched = Object.assign(Object.create(store) as FsObjectStore, {
+    get: (key: string) => {
+      reads.push(key);
+      return store.get(key);
+    },
+  });
+  const kernels = await catalogKernels(catalog, watched, {}, { rawCache: watched });
+  for (const k of packed) {
+    const input = kernels.find(
+      (i) => i.ref.kernel === k.ref.kernel && i.ref.arch === k.ref.arch && i.ref.distroVersion === k.ref.distroVersion,
+    )!;
+    reads.length = 0;
+    await input.loadRaw!();
+    t.same(
+      reads,
+      [derivedKernelKey((await catalog.getKernel(k.ref))!.sha256, k.ref.kernel, 'btf')],
+      `${k.key}: loaded from its copy alone`,
+    );
+  }
+});
+
+t.test('with unpackedCopies false (BTFHUB_UNPACK_AT_IMPORT=false) import keeps no copy: the first load makes it', async (t) => {
+  const { catalog, store } = await deployment(t);
+  await importKernels(source, { store }, catalog, { unpackedCopies: false });
+  t.equal((await catalog.listDerivedFiles({ limit: 100, offset: 0 })).total, 0, 'no copy recorded');
+  const derived: string[] = [];
+  for await (const o of store.list('derived/')) derived.push(o.key);
+  t.same(derived, [], 'none stored');
+  const packed = archive.kernels.find((k) => k.format === 'btf.tar.xz')!;
+  const input = (await catalogKernels(catalog, store, {}, { rawCache: store })).find(
+    (i) => i.ref.kernel === packed.ref.kernel && i.ref.arch === packed.ref.arch && i.ref.distroVersion === packed.ref.distroVersion,
+  )!;
+  await input.loadRaw!();
+  t.equal((await catalog.listDerivedFiles({ limit: 100, offset: 0 })).total, 1, 'made on first use');
 });
 
 t.test('an interrupted run continues where it stopped', async (t) => {
@@ -145,9 +200,16 @@ t.test('the configured archive directory is registered in place, not copied', as
   const { catalog, store } = await deployment(t);
   const inPlace = await importKernels(source, { store, archive: new FsObjectStore(archive.dir) }, catalog);
   t.match(inPlace, { added: archive.kernels.length, copied: 0, copiedInto: null, registeredIn: source.description });
-  const nothing: string[] = [];
-  for await (const o of store.list()) nothing.push(o.key);
-  t.same(nothing, []);
+  const written: string[] = [];
+  for await (const o of store.list()) written.push(o.key);
+  // Only the unpacked copies of its .btf.tar.xz kernels land in the service's store; the archive is never written to.
+  const packed = archive.kernels.filter((k) => k.format === 'btf.tar.xz');
+  t.same(
+    written.sort(),
+    await Promise.all(packed.map(async (k) => derivedKernelKey((await catalog.getKernel(k.ref))!.sha256, k.ref.kernel, 'btf'))).then(
+      (keys) => keys.sort(),
+    ),
+  );
 });
 
 t.test('btfhub import prints a summary; --strict fails on invalid files', async (t) => {

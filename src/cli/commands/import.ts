@@ -63,6 +63,7 @@ again. Progress goes to stderr (a bar on a terminal), the summary to stdout.`,
         });
         const summary = await importKernels(source, { store: backends.serviceStore, archive: backends.archive }, catalog, {
           ...(concurrency !== undefined && { concurrency }),
+          unpackedCopies: config.unpackAtImport,
           onProgress: (p) => progress.update(p.done, p.total, p.key),
         }).catch((error: unknown) => {
           // An unreachable store or database: one line, not a stack. Already-imported files are kept.
