@@ -6,7 +6,8 @@
  * kernel's decode (a busy kernel's trims spill to an idle thread). On a two-core machine
  * that is one thread: a second one there only competes with the event loop for the same two
  * cores, and under `npm run soak -- --dist --embedded` it held ~55 MB more (its own heap and
- * malloc arena) for the same new trims per second (docs/CONFIGURATION.md). */
+ * malloc arena) for the same new trims per second (docs/CONFIGURATION.md).
+ */
 import { availableParallelism } from 'node:os';
 
 export function defaultCodecThreads(cores: number = availableParallelism()): number {
