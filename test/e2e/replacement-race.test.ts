@@ -27,7 +27,7 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 const logger = pino({ level: 'silent' });
 
 const services = await startScaleOutServices('race');
-t.teardown(() => services.close());
+t.teardown(() => services.close((error) => t.comment(`teardown: ${String(error)}`)));
 const dataDir = await mkdtemp(join(tmpdir(), 'btfhub-race-'));
 t.teardown(() => rm(dataDir, { recursive: true, force: true }));
 
