@@ -19,7 +19,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +28,7 @@ import type { KernelRef } from '../../src/catalog/catalog.js';
 import { loadConfig } from '../../src/config/schema.js';
 import { registerKernelsFromStore } from '../../src/kernels/registry.js';
 import { createObjectStore, kernelKey } from '../../src/storage/index.js';
+import { freePort } from '../helpers/net.js';
 import { createTestSchema } from '../helpers/postgres.js';
 import { startS3Server } from '../helpers/s3.js';
 import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
@@ -312,13 +312,4 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
