@@ -28,7 +28,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +36,7 @@ import { makeBtfTarXz } from '../src/archive/kernel-btf.js';
 import { parseBpfObject } from '../src/btf/index.js';
 import { ensureBigObject } from '../test/fixtures/big-object.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
+import { freePort } from '../test/helpers/net.js';
 
 /** CO-RE relocations in an object. */
 function relocationCount(object: Uint8Array): number {
@@ -76,15 +76,6 @@ async function processCpuMs(pid: number | undefined): Promise<number> {
 
 /** Linux's USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every architecture it runs on. */
 const CLOCK_TICKS = 100;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** `btfhub serve` over `archive`, in its own process; resolves once it listens. */
 async function startInstance(archive: string, env: Record<string, string>): Promise<Instance> {

@@ -6,7 +6,7 @@
  * worker generates and registers the kernel, the package is removed, and the API serves a
  * trim that equals bpftool's. One case: it is the slow one.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,9 +19,7 @@ import { createBackends } from '../../src/service/backends.js';
 import { keysUnder, multipart, why } from '../api/helpers.js';
 import { generateFixtures } from '../fixtures/generate/build-packages.js';
 import { runBpftoolMinCore, runToolOrThrow } from '../fixtures/tools.js';
-import { createTestSchema } from '../helpers/postgres.js';
-import { startS3Server } from '../helpers/s3.js';
-import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
+import { startScaleOutServices } from './deployment.js';
 
 const TOKEN = 'scale-out-generate-admin-token-0123456789';
 const fixtures = await generateFixtures();
@@ -36,23 +34,11 @@ await runToolOrThrow('pahole', [...paholeFlags(await detectPaholeVersion()), `--
 const expected = await runBpftoolMinCore(referencePath, [fixtures.coreObject]);
 if (!expected.ok) throw new Error(`bpftool min_core_btf failed: ${expected.stderr}`);
 
-const schema = await createTestSchema();
-cleanups.push(() => schema.drop());
-const prefix = `btfhub-gen-e2e-${process.pid}-${randomBytes(4).toString('hex')}`;
-cleanups.push(() => deleteRedisKeys(REDIS_URL, prefix));
-const s3 = await startS3Server();
-cleanups.push(() => s3.stop());
+const services = await startScaleOutServices('gen-e2e');
+cleanups.push(() => services.close((error) => t.comment(`teardown: ${String(error)}`)));
 
 const env = {
-  DATABASE_URL: `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
-  REDIS_URL,
-  BTFHUB_QUEUE_PREFIX: prefix,
-  S3_BUCKET: s3.bucket,
-  S3_ENDPOINT: s3.endpoint,
-  S3_REGION: s3.region,
-  S3_FORCE_PATH_STYLE: 'true',
-  AWS_ACCESS_KEY_ID: s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  ...services.env,
   BTFHUB_DATA_DIR: scratch,
   BTFHUB_REGISTER_HOST_KERNEL: 'false',
   BTFHUB_ADMIN_TOKEN: TOKEN,

@@ -1,9 +1,10 @@
 /**
  * Issue 10 in scale-out (BullMQ on the machine's Redis, PostgreSQL in a schema of its own, S3
- * on an s3rver started here; API and a job consumer in this process over those services): a
- * kernel replaced while trims for it are queued and running. Every answer is the trim of the
- * old or the new content, and every POST that starts after the replacement returned answers
- * the new content's trim, round after round (the issue saw the old one in 10 of 10).
+ * on an s3rver started here: test/e2e/deployment.ts's services; API and a job consumer in
+ * this process over them): a kernel replaced while trims for it are queued and running.
+ * Every answer is the trim of the old or the new content, and every POST that starts after
+ * the replacement returned answers the new content's trim, round after round (the issue saw
+ * the old one in 10 of 10).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,34 +19,20 @@ import { HISTORY_VARIANTS, KernelEditor } from '../../src/coverage/variants.js';
 import { createBackends } from '../../src/service/backends.js';
 import { btfForm, multipart } from '../api/helpers.js';
 import { loadFixtures } from '../helpers/fixtures.js';
-import { createTestSchema } from '../helpers/postgres.js';
-import { startS3Server } from '../helpers/s3.js';
-import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
+import { startScaleOutServices } from './deployment.js';
 
 const ADMIN = 'race-admin-token-0123456789abcdef';
 const fixtures = await loadFixtures();
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const logger = pino({ level: 'silent' });
 
-const schema = await createTestSchema();
-t.teardown(() => schema.drop());
-const prefix = `btfhub-race-${process.pid}-${randomBytes(4).toString('hex')}`;
-t.teardown(() => deleteRedisKeys(REDIS_URL, prefix));
-const s3 = await startS3Server();
-t.teardown(() => s3.stop());
+const services = await startScaleOutServices('race');
+t.teardown(() => services.close((error) => t.comment(`teardown: ${String(error)}`)));
 const dataDir = await mkdtemp(join(tmpdir(), 'btfhub-race-'));
 t.teardown(() => rm(dataDir, { recursive: true, force: true }));
 
 const config = loadConfig({
-  DATABASE_URL: `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
-  REDIS_URL,
-  BTFHUB_QUEUE_PREFIX: prefix,
-  S3_BUCKET: s3.bucket,
-  S3_ENDPOINT: s3.endpoint,
-  S3_REGION: s3.region,
-  S3_FORCE_PATH_STYLE: 'true',
-  AWS_ACCESS_KEY_ID: s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  ...services.env,
   BTFHUB_DATA_DIR: dataDir,
   BTFHUB_REGISTER_HOST_KERNEL: 'false',
   BTFHUB_ADMIN_TOKEN: ADMIN,

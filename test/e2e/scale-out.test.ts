@@ -10,34 +10,23 @@
  *   - a worker SIGKILLed mid-job: the other worker finishes it and the waiting client still
  *     gets its BTF.
  *
- * The API is `src/cli/main.ts serve` and the workers `test/jobs/fixtures/worker-entry.ts`
- * (the real `btfhub worker` wiring plus the test-only job delay and short BullMQ locks),
- * both run through tap's TypeScript loader: nothing to compile first. Teardown stops the
- * processes and removes the schema, the Redis keys and the temp directories.
+ * The deployment is test/e2e/deployment.ts's scale-out: the API is `src/cli/main.ts serve`
+ * and the workers `test/jobs/fixtures/worker-entry.ts` (the real `btfhub worker` wiring plus
+ * the test-only job delay and short BullMQ locks), both run through tap's TypeScript loader:
+ * nothing to compile first. Teardown stops the processes and removes the schema, the Redis
+ * keys and the temp directories.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { makeBtfTarXz } from '../../src/archive/kernel-btf.js';
 import { readTarEntries } from '../../src/archive/tar.js';
 import { decompressXz } from '../../src/archive/xz.js';
 import { openCatalog } from '../../src/catalog/index.js';
-import { loadConfig } from '../../src/config/schema.js';
-import { registerKernelsFromStore } from '../../src/kernels/registry.js';
-import { createObjectStore, kernelKey } from '../../src/storage/index.js';
+import { LIMIT_DEFAULTS } from '../../src/config/schema.js';
 import { loadFixtures } from '../helpers/fixtures.js';
-import { createTestSchema } from '../helpers/postgres.js';
-import { startS3Server } from '../helpers/s3.js';
-import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
+import { btfFormData, startDeployment } from './deployment.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(REPO_ROOT, 'src/cli/main.ts');
-const WORKER_ENTRY = join(REPO_ROOT, 'test/jobs/fixtures/worker-entry.ts');
+const WORKER_ENTRY = fileURLToPath(new URL('../jobs/fixtures/worker-entry.ts', import.meta.url));
 /** Each job sleeps this long first, so a worker can be killed in the middle of one. */
 const JOB_DELAY_MS = 1500;
 const KERNEL = { distro: 'ubuntu', distroVersion: '22.04', arch: 'x86_64', kernel: '5.15.0-91-generic' };
@@ -58,176 +47,36 @@ function oracle(name: string): Buffer {
   return Buffer.from(found);
 }
 
-// ---- shared services: a PostgreSQL schema, a Redis prefix, an S3 bucket -------------------
-const children: ChildProcess[] = [];
-const cleanups: (() => Promise<unknown>)[] = [];
-// Each step runs even when an earlier one fails, last acquired first; children never outlive this process.
+// The kernel in S3 in BTFHub layout, registered; then the API and two workers.
+const deployment = await startDeployment({
+  mode: 'scale-out',
+  label: 'e2e',
+  kernel: { ref: KERNEL, btf: fixtures.vmlinux, format: 'btf.tar.xz' },
+  workers: 2,
+  workerEntry: WORKER_ENTRY,
+  // The rate limit as configured by default, not switched off: 50 concurrent POSTs must pass it.
+  env: { BTFHUB_RATE_LIMIT_MAX: String(LIMIT_DEFAULTS.rateLimit.max) },
+  apiEnv: { BTFHUB_REQUEST_WAIT_MS: '60000' },
+  workerEnv: { BTFHUB_TEST_JOB_DELAY_MS: String(JOB_DELAY_MS), BTFHUB_WORKER_CONCURRENCY: '2' },
+});
+t.comment(`processes up after ${Math.round(performance.now() - started)} ms`);
+const { base: BASE, api, workers } = deployment;
+// For the trim count: a catalog of this process on the deployment's schema, closed before it is dropped.
+const catalog = await openCatalog({ kind: 'postgres', ...deployment.database! }).catch(async (error: unknown) => {
+  await deployment.close();
+  throw error;
+});
 t.teardown(async () => {
-  await Promise.allSettled(children.map((child) => stop(child)));
-  for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => t.comment(`teardown: ${String(error)}`));
-});
-process.once('exit', () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-const schema = await createTestSchema();
-cleanups.push(() => schema.drop());
-const prefix = `btfhub-e2e-${process.pid}-${randomBytes(4).toString('hex')}`;
-cleanups.push(() => deleteRedisKeys(REDIS_URL, prefix));
-const s3 = await startS3Server();
-cleanups.push(() => s3.stop());
-const dataDir = await mkdtemp(join(tmpdir(), 'btfhub-e2e-'));
-cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-
-/** Every process gets the same deployment settings (search_path selects the schema). */
-const deploymentEnv: Record<string, string> = {
-  DATABASE_URL: `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
-  REDIS_URL,
-  BTFHUB_QUEUE_PREFIX: prefix,
-  S3_BUCKET: s3.bucket,
-  S3_ENDPOINT: s3.endpoint,
-  S3_REGION: s3.region,
-  S3_FORCE_PATH_STYLE: 'true',
-  AWS_ACCESS_KEY_ID: s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-  BTFHUB_DATA_DIR: dataDir,
-  BTFHUB_REGISTER_HOST_KERNEL: 'false',
-};
-
-const store = createObjectStore(loadConfig(deploymentEnv));
-cleanups.push(() => store.close());
-const catalog = await openCatalog({ kind: 'postgres', url: schema.url, schema: schema.schema });
-cleanups.push(() => catalog.close());
-
-// ---- processes ----------------------------------------------------------------------------
-interface Proc {
-  child: ChildProcess;
-  name: string;
-  lines: Record<string, unknown>[];
-  output(): string;
-  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>>;
-}
-
-function launch(name: string, args: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', ...deploymentEnv, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const lines: Record<string, unknown>[] = [];
-  let raw = '';
-  let partial = '';
-  const waiters = new Set<() => void>();
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    raw += chunk;
-    partial += chunk;
-    const complete = partial.split('\n');
-    partial = complete.pop() ?? '';
-    for (const line of complete) {
-      if (line.trim() === '') continue;
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        lines.push({ msg: line });
-      }
-    }
-    for (const wake of waiters) wake();
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
-  child.once('exit', () => {
-    for (const wake of waiters) wake();
-  });
-  return {
-    child,
-    name,
-    lines,
-    output: () => raw.slice(-4000),
-    waitForLog(predicate, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = lines.find(predicate);
-          if (found !== undefined) {
-            finish();
-            resolve(found);
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            finish();
-            reject(new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before the expected log line:\n${raw.slice(-4000)}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          finish();
-          reject(new Error(`${name}: expected log line not seen within ${timeoutMs} ms:\n${raw.slice(-4000)}`));
-        }, timeoutMs);
-        const finish = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-}
-
-/** SIGTERM, then SIGKILL if it lingers. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-const port = await freePort();
-const BASE = `http://127.0.0.1:${port}`;
-let api!: Proc;
-let workers!: [Proc, Proc];
-
-// Before any test: the processes, and meanwhile the kernel in S3 (BTFHub layout), registered.
-t.before(async () => {
-  await catalog.migrate();
-  api = launch('api', [CLI, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
-    BTFHUB_REQUEST_WAIT_MS: '60000',
-    LOG_LEVEL: 'info',
-  });
-  const workerEnv = { BTFHUB_TEST_JOB_DELAY_MS: String(JOB_DELAY_MS), BTFHUB_WORKER_CONCURRENCY: '2', LOG_LEVEL: 'info' };
-  workers = [launch('worker-1', [WORKER_ENTRY], workerEnv), launch('worker-2', [WORKER_ENTRY], workerEnv)];
-
-  await store.put(kernelKey(KERNEL, 'btf.tar.xz'), await makeBtfTarXz(KERNEL.kernel, fixtures.vmlinux));
-  const registered = await registerKernelsFromStore(store, catalog);
-  if (registered.added !== 1) throw new Error(`expected the kernel in S3 to be registered: ${JSON.stringify(registered)}`);
-
-  await Promise.all([
-    api.waitForLog((l) => l.msg === 'btfhub serve listening', 120_000),
-    ...workers.map((w) => w.waitForLog((l) => l.msg === 'btfhub worker ready', 120_000)),
-  ]);
-  t.comment(`processes up after ${Math.round(performance.now() - started)} ms`);
+  await catalog.close().catch((error: unknown) => t.comment(`teardown: ${String(error)}`));
+  await deployment.close((error) => t.comment(`teardown: ${String(error)}`));
 });
 
 /** Log lines "test: job started" for an objects hash, across both workers. */
 const jobStarts = (hash: string) =>
   workers.flatMap((w) => w.lines.filter((l) => l.msg === 'test: job started' && l.objectsHash === hash).map(() => w.name));
 
-function btfForm(bytes: Uint8Array, name: string): FormData {
-  const form = new FormData();
-  form.append('object', new Blob([bytes]), `${name}.bpf.o`);
-  for (const [field, value] of Object.entries(FIELDS)) form.append(field, value);
-  return form;
-}
-
 async function postBtf(name: string): Promise<Response> {
-  return fetch(`${BASE}/api/v1/btf`, { method: 'POST', body: btfForm(object(name), name) });
+  return fetch(`${BASE}/api/v1/btf`, { method: 'POST', body: btfFormData([{ name, bytes: object(name) }], FIELDS) });
 }
 
 t.test('the API is ready: catalog, queue and store answer', async (t) => {

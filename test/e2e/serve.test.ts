@@ -16,6 +16,7 @@ import { createServeCommand } from '../../src/cli/commands/serve.js';
 import { COMMANDS } from '../../src/cli/commands.js';
 import { runCli } from '../../src/cli/run.js';
 import { loadFixtures } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/net.js';
 
 const fixtures = await loadFixtures();
 
@@ -35,15 +36,6 @@ function capture() {
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 async function tempDir(t: Test): Promise<string> {

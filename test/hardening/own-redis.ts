@@ -4,7 +4,7 @@
  * back empty, like a Redis that lost its data. Killed when the test process exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/net.js';
 
 export interface OwnRedis {
   port: number;
@@ -15,15 +15,6 @@ export interface OwnRedis {
   /** Starts it again on the same port; resolves once it accepts connections. */
   start(): Promise<void>;
   running(): boolean;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 const live = new Set<ChildProcess>();

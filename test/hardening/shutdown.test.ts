@@ -16,7 +16,7 @@ import { createServeCommand } from '../../src/cli/commands/serve.js';
 import { runCli } from '../../src/cli/run.js';
 import { btfForm, fixtureObject, oracle, RAW_FIELDS } from '../api/helpers.js';
 import { loadFixtures } from '../helpers/fixtures.js';
-import { freePort } from './own-redis.js';
+import { freePort } from '../helpers/net.js';
 
 const fixtures = await loadFixtures();
 

@@ -8,12 +8,12 @@
 import { EventEmitter } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire, register } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import t from 'tap';
 import { loadFixtures } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/net.js';
 
 const fixtures = await loadFixtures();
 const scratch = await mkdtemp(join(tmpdir(), 'btfhub-footprint-'));
@@ -43,15 +43,6 @@ function packagesLoaded(paths: readonly string[]): string[] {
     if (pkg !== undefined && SCALE_OUT_PACKAGES.includes(pkg)) found.add(pkg);
   }
   return [...found].sort();
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 t.test('serve on the embedded default, answering a trim, loads no scale-out client', async (t) => {

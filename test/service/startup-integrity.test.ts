@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -21,6 +20,7 @@ import { createBackends } from '../../src/service/backends.js';
 import { FsObjectStore } from '../../src/storage/fs-store.js';
 import { kernelContentKey } from '../../src/storage/keys.js';
 import { loadFixtures } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/net.js';
 
 const fixtures = await loadFixtures();
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -48,14 +48,6 @@ async function serve(data: string, extra: string[] = []): Promise<{ code: number
   };
   const code = await runCli(['serve', '--data', data, '--port', String(await freePort()), ...extra], io, [command]);
   return { code, stderr, stdout };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function oneLine(t: Test, result: { code: number; stderr: string }, pattern: RegExp): void {
