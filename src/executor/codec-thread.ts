@@ -11,7 +11,7 @@
  *                                                                  op: check | trim | describe | compat | check-kernel
  *                    { type: 'kernel', id, raw }                    the raw BTF asked for
  *                    { type: 'kernel-failed', id }                  the main thread failed the task itself
- *   thread -> main   { type: 'ready' }
+ *   thread -> main   { type: 'ready', cache }                       cache: its heap at start
  *                    { type: 'need-kernel', id }
  *                    { type: 'done', id, value, cache }             cache: decoded kernels held
  *                    { type: 'failed', id, stage, message, limit?, cache }
@@ -49,7 +49,7 @@ export interface CacheReport {
 }
 
 export type FromThread =
-  | { type: 'ready' }
+  | { type: 'ready'; cache: CacheReport }
   | { type: 'need-kernel'; id: number }
   | { type: 'done'; id: number; value: unknown; cache: CacheReport }
   | { type: 'failed'; id: number; stage: CodecTaskError['stage']; message: string; limit?: CodecTaskError['limit']; cache: CacheReport }
@@ -161,4 +161,4 @@ function report(): CacheReport {
   return { ...executor.decodedKernels(), heap: { used: heap.used_heap_size, total: heap.total_heap_size, external: heap.external_memory } };
 }
 
-post({ type: 'ready' });
+post({ type: 'ready', cache: report() });

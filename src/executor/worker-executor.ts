@@ -300,6 +300,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
   private onMessage(lane: Lane, message: FromThread): void {
     if (message.type === 'ready') {
       lane.ready = true;
+      lane.cache = message.cache;
       this.pump(lane);
       return;
     }

@@ -28,6 +28,11 @@ const executor = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutM
 t.teardown(() => executor.close());
 
 t.test('trim on a thread: the bytes bpftool writes, the kernel decoded once in the thread', async (t) => {
+  const fresh = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 0 });
+  fresh.start();
+  for (let waited = 0; fresh.threadHeap().used === 0 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  t.ok(fresh.threadHeap().used > 0, 'a started thread reports its heap before its first task');
+  await fresh.close();
   const loads = { n: 0 };
   const first = await executor.trim(kernel(loads), [object('tools_like')]);
   t.same(Buffer.from(first.bytes), Buffer.from(fx.oracle.single.get('tools_like')!), 'byte-identical to bpftool gen min_core_btf');
