@@ -160,7 +160,9 @@ export class WorkerCodecExecutor implements CodecExecutor {
     });
   }
 
-  threadHeap(): ThreadHeap {
+  /** Undefined until a thread has started (threads start on first use): no heap to report. */
+  threadHeap(): ThreadHeap | undefined {
+    if (this.lanes.every((lane) => lane.cache.heap === undefined)) return undefined;
     const sum: ThreadHeap = { used: 0, total: 0, external: 0 };
     for (const { cache } of this.lanes) {
       if (cache.heap === undefined) continue;

@@ -29,9 +29,10 @@ t.teardown(() => executor.close());
 
 t.test('trim on a thread: the bytes bpftool writes, the kernel decoded once in the thread', async (t) => {
   const fresh = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 0 });
+  t.equal(fresh.threadHeap(), undefined, 'no thread started: no heap to report');
   fresh.start();
-  for (let waited = 0; fresh.threadHeap().used === 0 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
-  t.ok(fresh.threadHeap().used > 0, 'a started thread reports its heap before its first task');
+  for (let waited = 0; fresh.threadHeap() === undefined && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  t.ok(fresh.threadHeap()!.used > 0, 'a started thread reports its heap before its first task');
   await fresh.close();
   const loads = { n: 0 };
   const first = await executor.trim(kernel(loads), [object('tools_like')]);
@@ -42,7 +43,7 @@ t.test('trim on a thread: the bytes bpftool writes, the kernel decoded once in t
   t.equal(second.kernelCached, true, 'the second trim finds the decode in the thread');
   t.equal(loads.n, 1, 'the raw BTF was read once');
   t.equal(executor.decodedKernels().count, 1);
-  const heap = executor.threadHeap();
+  const heap = executor.threadHeap()!;
   t.ok(heap.used > 0 && heap.total >= heap.used, `the thread reported its heap: ${heap.used} used of ${heap.total}`);
   t.ok(heap.external >= executor.decodedKernels().bytes / 2, 'its ArrayBuffers include the decoded kernel');
   t.equal(new InlineCodecExecutor({ kernelCacheBytes: 0 }).threadHeap(), undefined, 'inline: no threads');
@@ -59,7 +60,7 @@ t.test("a thread collects its tasks' dead buffers itself: its external memory st
     bytes.set(tools.bytes);
     new DataView(bytes.buffer).setUint32(tools.bytes.length, n);
     await executor.trim(kernel(loads), [{ name: tools.name, bytes }]);
-    highest = Math.max(highest, executor.threadHeap().external - executor.decodedKernels().bytes);
+    highest = Math.max(highest, executor.threadHeap()!.external - executor.decodedKernels().bytes);
   }
   t.ok(highest > 0, `measured: ${(highest / 1048576).toFixed(1)} MiB beyond the decoded kernels at most`);
   t.ok(highest <= 16 * 1048576 + 8 * 1048576, 'within the 16 MiB slack plus one task');
