@@ -1,7 +1,8 @@
 /**
  * A WorkerCodecExecutor thread (worker-executor.ts): runs one task at a time on an
  * InlineCodecExecutor of its own, whose decoded-kernel cache lives here for the thread's life
- * (the pool sends every task for a kernel to the same thread). A task that needs a kernel's
+ * (the pool sends the tasks for a kernel to one thread, spilling to an idle one only when that
+ * thread is busy). A task that needs a kernel's
  * BTF the cache does not hold asks the main thread for it (`need-kernel`), which reads it
  * from the store: the thread does no I/O.
  *
