@@ -115,8 +115,9 @@ port.on('message', (message: ToThread) => {
   const { id } = message;
   run(message).then(
     ({ value, transfer }) => {
-      post({ type: 'done', id, value, cache: report() }, transfer);
-      collectIfHeld();
+      const cache = report();
+      post({ type: 'done', id, value, cache }, transfer);
+      collectIfHeld(cache);
     },
     (error: unknown) => {
       const cache = report();
@@ -152,12 +153,13 @@ const collectGarbage = ((): (() => void) => {
   return runInNewContext('gc') as () => void;
 })();
 
-function collectIfHeld(): void {
-  if (getHeapStatistics().external_memory > executor.decodedKernels().bytes + EXTERNAL_SLACK_BYTES) collectGarbage();
+/** After a task, from the report just sent: past the slack, a full collection. */
+function collectIfHeld({ bytes, heap }: Required<CacheReport>): void {
+  if (heap.external > bytes + EXTERNAL_SLACK_BYTES) collectGarbage();
 }
 
 /** What the thread holds, for the main thread's metrics: its decoded kernels and its heap (a few microseconds). */
-function report(): CacheReport {
+function report(): Required<CacheReport> {
   const heap = getHeapStatistics();
   return { ...executor.decodedKernels(), heap: { used: heap.used_heap_size, total: heap.total_heap_size, external: heap.external_memory } };
 }
