@@ -46,8 +46,8 @@ import { freePort } from '../test/helpers/net.js';
 import { startOwnRedis } from '../test/hardening/own-redis.js';
 import { imageProcessSettings } from './image-env.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
-import { createTestSchema } from '../test/helpers/postgres.js';
-import { startS3Server } from '../test/helpers/s3.js';
+import { createTestSchema, schemaDatabaseUrl } from '../test/helpers/postgres.js';
+import { s3ServiceEnv, startS3Server } from '../test/helpers/s3.js';
 
 const { values } = parseArgs({
   options: {
@@ -200,15 +200,10 @@ async function main(): Promise<number> {
     const s3 = await startS3Server();
     cleanups.push(() => s3.stop());
     Object.assign(env, {
-      DATABASE_URL: `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
+      DATABASE_URL: schemaDatabaseUrl(schema),
       REDIS_URL: redis.url,
       BTFHUB_QUEUE_PREFIX: 'btfhub-soak',
-      S3_BUCKET: s3.bucket,
-      S3_ENDPOINT: s3.endpoint,
-      S3_REGION: s3.region,
-      S3_FORCE_PATH_STYLE: 'true',
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      ...s3ServiceEnv(s3),
     });
   }
 

@@ -29,8 +29,8 @@ import { loadConfig } from '../../src/config/schema.js';
 import { registerKernelsFromStore } from '../../src/kernels/registry.js';
 import { createObjectStore, kernelKey } from '../../src/storage/index.js';
 import { freePort } from '../helpers/net.js';
-import { createTestSchema } from '../helpers/postgres.js';
-import { startS3Server } from '../helpers/s3.js';
+import { createTestSchema, schemaDatabaseUrl } from '../helpers/postgres.js';
+import { s3ServiceEnv, startS3Server } from '../helpers/s3.js';
 import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -82,15 +82,10 @@ export async function startScaleOutServices(label = 'deployment'): Promise<Scale
     const s3 = await startS3Server();
     cleanups.push(() => s3.stop());
     const env = {
-      DATABASE_URL: `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
+      DATABASE_URL: schemaDatabaseUrl(schema),
       REDIS_URL,
       BTFHUB_QUEUE_PREFIX: prefix,
-      S3_BUCKET: s3.bucket,
-      S3_ENDPOINT: s3.endpoint,
-      S3_REGION: s3.region,
-      S3_FORCE_PATH_STYLE: 'true',
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      ...s3ServiceEnv(s3),
     };
     return { env, database: { url: schema.url, schema: schema.schema }, close };
   } catch (error) {

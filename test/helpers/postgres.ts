@@ -20,6 +20,11 @@ export interface TestSchema {
   drop: () => Promise<void>;
 }
 
+/** A DATABASE_URL that opens the test database with `schema` as its search path (for btfhub processes). */
+export function schemaDatabaseUrl(schema: TestSchema): string {
+  return `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`;
+}
+
 export async function createTestSchema(): Promise<TestSchema> {
   const schema = `btfhub_test_${process.pid}_${randomBytes(6).toString('hex')}`;
   await runOnce(`CREATE SCHEMA ${schema}`);

@@ -37,6 +37,18 @@ async function freshBucket(): Promise<{ directory: string; bucket: string }> {
 }
 
 /** s3rver in this process: starts in milliseconds; listings of up to 1000 keys. */
+/** The settings that point btfhub at `s3` (what a deployment's processes are given). */
+export function s3ServiceEnv(s3: TestS3Server): Record<string, string> {
+  return {
+    S3_BUCKET: s3.bucket,
+    S3_ENDPOINT: s3.endpoint,
+    S3_REGION: s3.region,
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+}
+
 export async function startS3Server(): Promise<TestS3Server> {
   const { directory, bucket } = await freshBucket();
   const server = new S3rver({
