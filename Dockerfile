@@ -23,7 +23,7 @@ COPY src ./src
 COPY scripts/bundle-cli.mjs ./scripts/
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
- && chmod +x dist/src/cli/main.js
+ && chmod +x dist/src/cli/main.js dist/src/cli/btfhub.cjs
 
 # ---- runtime -----------------------------------------------------------------------------
 FROM node:24-bookworm-slim AS runtime
@@ -37,7 +37,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json openapi.yaml ./
 COPY migrations ./migrations
-RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/btfhub \
+RUN ln -s /app/dist/src/cli/btfhub.cjs /usr/local/bin/btfhub \
  && mkdir -p /data \
  && chown node:node /data
 # Listen on every interface inside the container; data (SQLite, fs store) under the volume.

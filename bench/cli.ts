@@ -1,5 +1,5 @@
 /**
- * CLI benchmark: the whole `btfhub` process (the compiled CLI, `node dist/src/cli/main.js`)
+ * CLI benchmark: the whole `btfhub` process (the package's bin, `node dist/src/cli/btfhub.cjs`)
  * against Debian's bpftool 7.1.0 as a process, measured in the same run on the same files,
  * runs interleaved so both see the same machine load. Prints a table; asserts nothing.
  *
@@ -12,6 +12,13 @@
  *   fetch, kernel     `btfhub fetch` answered by layer 2 (/sys/kernel/btf/vmlinux) goal < 100 ms;
  *                     reference: `bpftool btf dump file /sys/kernel/btf/vmlinux format raw`
  *
+ * Start-up variables: Node 20 reads NODE_EXTRA_CA_CERTS, and builds its whole root certificate
+ * store with it, before running any script (~50 ms of CPU on a 200-certificate bundle); later
+ * Node versions load it when TLS first needs it. A sandbox or a corporate proxy may set it for
+ * every process; an agent host usually does not. So the rows run without it, as bpftool's do,
+ * and when it is set here one more row shows `node -e 0` with it, so its cost is in the table
+ * (BENCH_CLI_KEEP_ENV=1 runs every row with the environment as it is).
+ *
  * Each output is compared with bpftool's byte for byte and the table says so. Peak RSS is
  * `/usr/bin/time -f %M` when installed (apt-get install time), else VmHWM polled from /proc.
  * The CLI is built first (`npm run build`) when dist/ is missing or older than src/.
@@ -21,12 +28,20 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLI_LAUNCHER_FILE } from '../src/cli/bundled.js';
 import { KERNEL_BTF_PATH } from '../src/fetch/kernel.js';
 import { loadFixtures, type FixtureSet } from '../test/helpers/fixtures.js';
 import { CORPUS_OBJECTS, corpusObjects, ensureCorpus } from './cli-corpus.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli/main.js');
+const CLI = join(ROOT, 'dist/src/cli', CLI_LAUNCHER_FILE);
+/** Read by Node 20 at start-up, before any script (see the top of this file). */
+const STARTUP_VARIABLES = ['NODE_EXTRA_CA_CERTS'] as const;
+const KEEP_ENV = process.env.BENCH_CLI_KEEP_ENV === '1';
+/** The environment of every measured process: this one's, less the start-up variables unless kept. */
+const CHILD_ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) => KEEP_ENV || !(STARTUP_VARIABLES as readonly string[]).includes(name)),
+);
 const TIME = '/usr/bin/time';
 
 interface Sample {
@@ -40,13 +55,13 @@ interface Sample {
 }
 
 /** Runs a command to its end: wall time, peak RSS, exit status. */
-async function measure(command: string, args: readonly string[]): Promise<Sample> {
+async function measure(command: string, args: readonly string[], env: NodeJS.ProcessEnv = CHILD_ENV): Promise<Sample> {
   const useTime = existsSync(TIME);
   const scratch = useTime ? mkdtempSync(join(tmpdir(), 'btfhub-cli-bench-')) : undefined;
   const rssFile = scratch && join(scratch, 'rss');
   const [file, argv] = useTime ? [TIME, ['-f', '%M %U %S', '-o', rssFile!, command, ...args]] : [command, [...args]];
   const started = performance.now();
-  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   let polled = 0;
@@ -87,6 +102,8 @@ interface Case {
   outputs?: [string, string];
   runs: number;
   goal?: string;
+  /** The processes' environment, when not CHILD_ENV. */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface Figures {
@@ -188,8 +205,12 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
       .sort()
       .map((n) => fx.objects.get(n)!.path);
 
+    const setHere = STARTUP_VARIABLES.filter((name) => process.env[name] !== undefined);
     const cases: Case[] = [
       { name: 'node -e 0 (the floor: Node itself)', ours: [], runs, goal: '' },
+      ...(setHere.length > 0 && !KEEP_ENV
+        ? [{ name: `node -e 0, ${setHere.join(', ')} as set here`, ours: [], runs, goal: '', env: process.env }]
+        : []),
       { name: 'btfhub --help', ours: ['--help'], runs, goal: '' },
       trimCase('trim, one object (tools_like)', [toolsLike.path], runs, '<= 3x'),
       trimCase(`trim, ${accepted.length} fixtures in one call`, accepted, runs, '<= 1.0x'),
@@ -218,6 +239,12 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
     }
 
     say(`cli: the compiled CLI (${process.execPath} ${process.version}) against bpftool, processes, median of ${runs} interleaved runs`);
+    if (setHere.length > 0)
+      say(
+        KEEP_ENV
+          ? `cli: ${setHere.join(', ')} set here and kept for every row (BENCH_CLI_KEEP_ENV=1)`
+          : `cli: ${setHere.join(', ')} set here: the rows run without it, as an agent host would (BENCH_CLI_KEEP_ENV=1 keeps it); the second row is its cost`,
+      );
     const widths = [44, 10, 10, 8, 9, 10, 10, 9, 9, 9, 9];
     const row = (cells: string[]) =>
       say(`| ${cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`);
@@ -225,7 +252,7 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
     say(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
     const mib = (kib: number | undefined) => (kib === undefined ? 'n/a' : `${(kib / 1024).toFixed(1)} MiB`);
     for (const c of cases) {
-      const r = c.ours.length === 0 ? await runFloor(runs) : await runCase(c);
+      const r = c.ours.length === 0 ? await runFloor(runs, c.env ?? CHILD_ENV) : await runCase(c);
       const ms = (x: number | undefined) => (x === undefined ? 'n/a' : `${x.toFixed(1)} ms`);
       const cpuRatio =
         r.reference?.cpuMs !== undefined && r.ours.cpuMs !== undefined ? `${(r.ours.cpuMs / r.reference.cpuMs).toFixed(2)}x` : '';
@@ -253,9 +280,9 @@ export async function runCliBench(options: { runs?: number; corpusRuns?: number 
   return lines;
 }
 
-/** `node -e 0`: what any Node program pays before its first line. */
-async function runFloor(runs: number): Promise<Result> {
+/** `node -e 0`: what any Node program pays before its first line (in `env`). */
+async function runFloor(runs: number, env: NodeJS.ProcessEnv): Promise<Result> {
   const samples: Sample[] = [];
-  for (let i = 0; i < runs; i++) samples.push(await measure(process.execPath, ['-e', '0']));
+  for (let i = 0; i < runs; i++) samples.push(await measure(process.execPath, ['-e', '0'], env));
   return { ours: figures(samples) };
 }

@@ -1,11 +1,15 @@
 /**
- * Writes the CLI's single-file bundle (src/cli/bundled.ts says which commands run from it
- * and why): src/cli/run.ts and what the bundled commands import, as one CommonJS file.
- * Packages stay outside it (required where used, so never by these commands: the start-up
- * import test checks that), and so do the other commands' modules: their `import()` is left
- * as it is and finds the compiled module beside the bundle, which main.ts never asks for.
+ * Writes the CLI's two CommonJS files beside the compiled modules (src/cli/bundled.ts says
+ * why each exists):
+ *   - the bundle (cli-bundle.cjs): src/cli/run.ts and what the bundled commands import, as
+ *     one file. Packages stay outside it (required where used, so never by these commands:
+ *     the start-up import test checks that), and so do the other commands' modules: their
+ *     `import()` is left as it is and finds the compiled module beside the bundle, which
+ *     main.ts never asks for.
+ *   - the launcher (btfhub.cjs, the package's bin): src/cli/main.ts alone, which requires the
+ *     bundle for a bundled command and imports the compiled run.js for any other.
  *
- *   node scripts/bundle-cli.mjs [OUTFILE]   (default dist/src/cli/cli-bundle.cjs; run by npm run build)
+ *   node scripts/bundle-cli.mjs [OUTDIR]   (default dist/src/cli; run by npm run build)
  */
 import { build } from 'esbuild';
 import { readdirSync } from 'node:fs';
@@ -13,10 +17,10 @@ import process from 'node:process';
 import { fileURLToPath, URL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const { BUNDLED_COMMANDS, CLI_BUNDLE_FILE } = await import(new URL('../dist/src/cli/bundled.js', import.meta.url).href).catch(
-  () => import(new URL('../src/cli/bundled.ts', import.meta.url).href),
-);
-const outfile = process.argv[2] ?? `${ROOT}dist/src/cli/${CLI_BUNDLE_FILE}`;
+const { BUNDLED_COMMANDS, CLI_BUNDLE_FILE, CLI_LAUNCHER_FILE } = await import(
+  new URL('../dist/src/cli/bundled.js', import.meta.url).href
+).catch(() => import(new URL('../src/cli/bundled.ts', import.meta.url).href));
+const outdir = process.argv[2] ?? `${ROOT}dist/src/cli`;
 
 const commandModules = readdirSync(`${ROOT}src/cli/commands`)
   .filter((f) => f.endsWith('.ts'))
@@ -37,7 +41,7 @@ const otherCommands = {
 
 await build({
   entryPoints: [`${ROOT}src/cli/run.ts`],
-  outfile,
+  outfile: `${outdir}/${CLI_BUNDLE_FILE}`,
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -47,5 +51,29 @@ await build({
   logLevel: 'warning',
   // Messages and stacks name our functions as the compiled modules do.
   keepNames: false,
+  legalComments: 'none',
+});
+
+/** The launcher's two ways on: the bundle and the compiled run.js, both found beside it at run time. */
+const besideLauncher = {
+  name: 'beside-launcher',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(run\.js|[^/]+\.cjs)$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
+await build({
+  entryPoints: [`${ROOT}src/cli/main.ts`],
+  outfile: `${outdir}/${CLI_LAUNCHER_FILE}`,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  packages: 'external',
+  plugins: [besideLauncher],
+  // main.ts finds the bundle relative to its own URL; in CommonJS that is __filename's.
+  banner: { js: 'const __launcherUrl = require("node:url").pathToFileURL(__filename).href;' },
+  define: { 'import.meta.url': '__launcherUrl' },
+  logLevel: 'warning',
   legalComments: 'none',
 });

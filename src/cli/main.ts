@@ -2,6 +2,12 @@
 /**
  * The `btfhub` executable: runs the CLI against the real process. All logic is in
  * run.ts, which tests call in-process.
+ *
+ * Two builds of this file: tsc's ES module (dist/src/cli/main.js, what `node src/cli/main.ts`
+ * and `node dist/src/cli/main.js` run) and the package's bin, dist/src/cli/btfhub.cjs, the
+ * same code as one small CommonJS file (scripts/bundle-cli.mjs). Why the second: Node 20
+ * starts an ES module entry ~8 ms slower than a CommonJS one (it sets up its ES module loader
+ * first), which is a tenth of a bundled command's whole run. Hence no top-level await here.
  */
 import { existsSync } from 'node:fs';
 import module from 'node:module';
@@ -14,31 +20,35 @@ import { BUNDLED_COMMANDS, CLI_BUNDLE_FILE } from './bundled.js';
 // below. Node 20 has no such cache and skips this.
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
-// A bundled command runs from the one-file bundle when the build made it (bundled.ts says why).
-const { runCli } = await loadRunner(process.argv[2]);
+void main();
 
-// process.stdout and process.stderr load Node's stream modules when first touched: a command
-// that writes nothing there (trim --out, fetch answered by the kernel's own BTF) skips that.
-const stdout = lazyStream(() => {
-  // `btfhub dump ... | head` closes the pipe early: that ends the output, it is not an error.
-  // Any other write failure (a full disk) is one, reported in a line rather than a stack.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    process.stderr.write(`btfhub: cannot write to stdout: ${err.code ?? err.message}\n`);
-    process.exit(1);
+async function main(): Promise<void> {
+  // A bundled command runs from the one-file bundle when the build made it (bundled.ts says why).
+  const { runCli } = await loadRunner(process.argv[2]);
+
+  // process.stdout and process.stderr load Node's stream modules when first touched: a command
+  // that writes nothing there (trim --out, fetch answered by the kernel's own BTF) skips that.
+  const stdout = lazyStream(() => {
+    // `btfhub dump ... | head` closes the pipe early: that ends the output, it is not an error.
+    // Any other write failure (a full disk) is one, reported in a line rather than a stack.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      process.stderr.write(`btfhub: cannot write to stdout: ${err.code ?? err.message}\n`);
+      process.exit(1);
+    });
+    return process.stdout;
   });
-  return process.stdout;
-});
-const stderr = lazyStream(() => process.stderr);
+  const stderr = lazyStream(() => process.stderr);
 
-// exitCode, not exit(): pending stdout writes (a trimmed BTF, a dump) are flushed first.
-process.exitCode = await runCli(process.argv.slice(2), {
-  stdout,
-  stderr,
-  get stdoutIsTTY() {
-    return stdout.isTTY;
-  },
-});
+  // exitCode, not exit(): pending stdout writes (a trimmed BTF, a dump) are flushed first.
+  process.exitCode = await runCli(process.argv.slice(2), {
+    stdout,
+    stderr,
+    get stdoutIsTTY() {
+      return stdout.isTTY;
+    },
+  });
+}
 
 /** A process stream opened on first use, with the members the CLI reads (isTTY, columns). */
 function lazyStream(open: () => NodeJS.WriteStream) {

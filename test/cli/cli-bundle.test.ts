@@ -4,6 +4,8 @@
  * service (the start-up import test's rule, checked on the file: no package is required, no
  * service folder is inside), leaves every other command to its compiled module, and runs
  * the bundled commands as the compiled modules do (bpftool's bytes, the same exit codes).
+ * The launcher built beside it (the package's bin) is main.ts alone, and runs a bundled
+ * command from the bundle as a process.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -13,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { BUNDLED_COMMANDS, CLI_BUNDLE_FILE } from '../../src/cli/bundled.js';
+import { BUNDLED_COMMANDS, CLI_BUNDLE_FILE, CLI_LAUNCHER_FILE } from '../../src/cli/bundled.js';
 import { COMMANDS } from '../../src/cli/commands.js';
 import type { CliIo } from '../../src/cli/run.js';
 import { loadFixtures } from '../helpers/fixtures.js';
@@ -24,11 +26,13 @@ const scratch = await mkdtemp(join(tmpdir(), 'btfhub-cli-bundle-'));
 t.teardown(() => rm(scratch, { recursive: true, force: true }));
 
 const bundlePath = join(scratch, CLI_BUNDLE_FILE);
-await promisify(execFile)(process.execPath, ['--import', '@tapjs/typescript/import', 'scripts/bundle-cli.mjs', bundlePath], {
+const launcherPath = join(scratch, CLI_LAUNCHER_FILE);
+await promisify(execFile)(process.execPath, ['--import', '@tapjs/typescript/import', 'scripts/bundle-cli.mjs', scratch], {
   cwd: ROOT,
   env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
 });
 const text = await readFile(bundlePath, 'utf8');
+const launcherText = await readFile(launcherPath, 'utf8');
 
 t.test('the bundled commands are real commands of the table', async (t) => {
   for (const name of BUNDLED_COMMANDS)
@@ -97,4 +101,32 @@ t.test('dump, relocs and fetch from the bundle; usage and file errors as in the 
   const missing = await run(['trim', '--btf', join(scratch, 'nope.btf'), object]);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /nope\.btf: no such file/);
+});
+
+t.test('the launcher: main.ts alone, the bundle or the compiled run.js found beside it', async (t) => {
+  t.match(launcherText, /^#!\/usr\/bin\/env node\n/, 'an executable script');
+  const modules = [...launcherText.matchAll(/^\/\/ (src\/\S+)$/gm)].map((m) => m[1]!);
+  t.same([...new Set(modules)].sort(), ['src/cli/bundled.ts', 'src/cli/main.ts'], 'only main.ts and its constants inside');
+  const required = [...launcherText.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]!).filter((name) => !name.startsWith('node:'));
+  t.same(required, [], 'no package required');
+  const imported = [...launcherText.matchAll(/\bimport\("([^"]+)"\)/g)].map((m) => m[1]!);
+  t.same(imported, ['./run.js'], 'any other command goes through the compiled run.js');
+  t.notMatch(launcherText, /import\.meta/, 'no import.meta left in CommonJS');
+});
+
+t.test('the launcher as a process runs a bundled command from the bundle: bpftool bytes, exit codes', async (t) => {
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [launcherPath, ...args], { encoding: 'utf8' }, (err, _stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr }),
+      );
+    });
+  const object = fixtures.objects.get('tools_like')!.path;
+  const out = join(scratch, 'launched.btf');
+  const trimmed = await run(['trim', '--btf', fixtures.vmlinuxPath, '--out', out, object]);
+  t.equal(trimmed.code, 0, trimmed.stderr);
+  t.ok(Buffer.from(fixtures.oracle.single.get('tools_like')!).equals(await readFile(out)), "bpftool's bytes");
+  const usage = await run(['trim', '--bogus']);
+  t.equal(usage.code, 2, 'usage error: exit 2');
+  t.match(usage.stderr, /^btfhub trim: unknown option '--bogus'/);
 });
