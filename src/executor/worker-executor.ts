@@ -173,6 +173,14 @@ export class WorkerCodecExecutor implements CodecExecutor {
     return sum;
   }
 
+  /**
+   * Full collections the threads ran themselves (codec-thread.ts, collectIfHeld), as of their
+   * last reports; a replaced thread's count starts again at 0. For tests and benches.
+   */
+  threadCollections(): number {
+    return this.lanes.reduce((n, lane) => n + (lane.cache.collections ?? 0), 0);
+  }
+
   /** Tasks waiting or running, per thread. */
   backlog(): number[] {
     return this.lanes.map((lane) => lane.queue.length + (lane.current === undefined ? 0 : 1));

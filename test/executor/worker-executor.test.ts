@@ -66,6 +66,37 @@ t.test("a thread collects its tasks' dead buffers itself: its external memory st
   t.ok(highest <= 16 * 1048576 + 8 * 1048576, 'within the 16 MiB slack plus one task');
 });
 
+t.test('a task whose kernel is not kept leaves its buffers to V8: no full collection after each', async (t) => {
+  const tools = object('tools_like');
+  // A bundle's tasks: a new 5.5 MB kernel each time, decoded and dropped (cacheKernel: false).
+  const uncached = (n: number) =>
+    executor.trim(
+      {
+        cacheKey: { storageKey: `ubuntu/22.04/x86_64/uncached-${n}.btf`, sha256: vmlinuxSha },
+        loadRaw: async () => new Uint8Array(fx.vmlinux),
+      },
+      [tools],
+      {
+        cacheKernel: false,
+      },
+    );
+  await uncached(0);
+  const before = executor.threadCollections();
+  for (let n = 1; n <= 8; n++) await uncached(n);
+  t.equal(
+    executor.threadCollections(),
+    before,
+    `8 dropped kernels (${((8 * fx.vmlinux.length) / 1048576).toFixed(0)} MiB): no collection of the thread's own`,
+  );
+  // A kept kernel's task then finds them past the slack, if V8 has not collected them yet.
+  const held = executor.threadHeap()!.external - executor.decodedKernels().bytes;
+  await executor.trim(kernel(), [tools]);
+  await executor.trim(kernel(), [tools]);
+  const after = executor.threadCollections();
+  if (held > 16 * 1048576) t.ok(after > before, `${(held / 1048576).toFixed(1)} MiB held: the next kept-kernel task collected them`);
+  else t.comment(`V8 had collected them already (${(held / 1048576).toFixed(1)} MiB held): nothing for the kept-kernel task to do`);
+});
+
 t.test('the kernel bytes are moved to the thread when they own their buffer, copied when they are a view', async (t) => {
   const owned = new Uint8Array(fx.vmlinux);
   const moved = await executor.trim(
