@@ -2,8 +2,9 @@
 /// <reference path="./autocannon.d.ts" />
 /**
  * API benchmark: `btfhub serve` (embedded default: filesystem store, SQLite, in-process
- * trims) in a process of its own, loaded with autocannon from this one. Prints figures;
- * asserts nothing.
+ * trims) in a process of its own, as the image runs it (the compiled service, built first when
+ * src/ is newer, with the Dockerfile's process settings: scripts/image-env.ts), loaded with
+ * autocannon from this one. Prints figures; asserts nothing.
  *
  *   cached POST          the same upload again and again: answered from the API's memory
  *                        (the 785 KB object is mostly the cost of receiving and hashing 785 KB)
@@ -16,7 +17,11 @@
  *                        from the store, un-xz's it and decodes it first
  *
  * autocannon's latencies have 1 ms resolution; the cached POST is also timed one request at
- * a time over one keep-alive connection, to the microsecond.
+ * a time over one keep-alive connection, to the microsecond, by two clients: node:http (what
+ * a Node agent pays) and a raw socket writing a request built once and reading just the
+ * answer's length (what the server and the loopback cost, as wrk measures). This process runs
+ * under the TypeScript loader with the fixtures in memory: its own collections add to the
+ * node:http figures.
  *
  * Client and server share the machine's cores, so each row also says what CPU each side
  * spent: the client (this process, autocannon and the bodies it builds) as a share of one
@@ -28,15 +33,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
 import { makeBtfTarXz } from '../src/archive/kernel-btf.js';
 import { parseBpfObject } from '../src/btf/index.js';
+import { imageProcessSettings } from '../scripts/image-env.js';
 import { ensureBigObject } from '../test/fixtures/big-object.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
 import { freePort } from '../test/helpers/net.js';
+import { DIST_CLI, ensureBuilt } from './build.js';
 
 /** CO-RE relocations in an object. */
 function relocationCount(object: Uint8Array): number {
@@ -44,7 +52,6 @@ function relocationCount(object: Uint8Array): number {
 }
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-const CLI = join(REPO_ROOT, 'src/cli/main.ts');
 const KERNEL = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' };
 
 export interface ApiBenchOptions {
@@ -77,27 +84,23 @@ async function processCpuMs(pid: number | undefined): Promise<number> {
 /** Linux's USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every architecture it runs on. */
 const CLOCK_TICKS = 100;
 
-/** `btfhub serve` over `archive`, in its own process; resolves once it listens. */
+/** `btfhub serve` over `archive`, in its own process (the compiled service, as the image runs it); resolves once it listens. */
 async function startInstance(archive: string, env: Record<string, string>): Promise<Instance> {
   const data = await mkdtemp(join(tmpdir(), 'btfhub-bench-data-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', '@tapjs/typescript/import', CLI, 'serve', '--archive', archive, '--data', data, '--port', String(port)],
-    {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        TS_NODE_TRANSPILE_ONLY: '1',
-        BTFHUB_REGISTER_HOST_KERNEL: 'false',
-        BTFHUB_RATE_LIMIT_MAX: '0',
-        // Request logs would be half the work of a cached answer: warnings only.
-        LOG_LEVEL: 'warn',
-        ...env,
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
+  const child: ChildProcess = spawn(process.execPath, [DIST_CLI, 'serve', '--archive', archive, '--data', data, '--port', String(port)], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      ...imageProcessSettings(),
+      BTFHUB_REGISTER_HOST_KERNEL: 'false',
+      BTFHUB_RATE_LIMIT_MAX: '0',
+      // Request logs would be half the work of a cached answer: warnings only.
+      LOG_LEVEL: 'warn',
+      ...env,
     },
-  );
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let output = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-4000)));
   const base = `http://127.0.0.1:${port}`;
@@ -285,11 +288,69 @@ async function sequential(base: string, payload: { body: Buffer; contentType: st
     times.push(performance.now() - started);
   }
   agent.destroy();
+  return percentiles(times, stages);
+}
+
+/**
+ * `sequential` with a raw socket for client: the whole request (headers and body) built once
+ * and written in one call, the answer read only as far as its Content-Length and its
+ * Server-Timing header. Little of this process's own time is in these figures.
+ */
+async function sequentialRaw(base: string, payload: { body: Buffer; contentType: string }, count: number): Promise<Precise> {
+  const url = new URL(base);
+  const wire = Buffer.concat([
+    Buffer.from(
+      `POST /api/v1/btf HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: ${payload.contentType}\r\nContent-Length: ${payload.body.length}\r\n\r\n`,
+    ),
+    payload.body,
+  ]);
+  const socket = connect(Number(url.port), url.hostname);
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let pending: Buffer = Buffer.alloc(0);
+  let answered: ((head: string) => void) | undefined;
+  let failed: ((error: Error) => void) | undefined;
+  socket.on('error', (error) => failed?.(error));
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    for (;;) {
+      const end = pending.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = pending.subarray(0, end).toString('latin1');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+      if (!length) return failed?.(new Error(`answer without Content-Length: ${head.slice(0, 200)}`));
+      const total = end + 4 + Number(length[1]);
+      if (pending.length < total) return;
+      pending = pending.subarray(total);
+      answered?.(head);
+    }
+  });
+  const times: number[] = [];
+  const stages = new Map<string, number[]>();
+  try {
+    for (let i = 0; i < count; i++) {
+      const started = performance.now();
+      const head = await new Promise<string>((resolve, reject) => {
+        answered = resolve;
+        failed = reject;
+        socket.write(wire);
+      });
+      times.push(performance.now() - started);
+      if (!head.startsWith('HTTP/1.1 200')) throw new Error(`raw client: ${head.split('\r\n')[0]}`);
+      collectStages(/\r\nserver-timing: *([^\r]*)/i.exec(head)?.[1], stages);
+    }
+  } finally {
+    socket.destroy();
+  }
+  return percentiles(times, stages);
+}
+
+function percentiles(times: number[], stages: Map<string, number[]>): Precise {
   times.sort((a, b) => a - b);
   const server = (stages.get('total') ?? [Number.NaN]).sort((a, b) => a - b);
   return {
-    p50: times[Math.floor(count / 2)]!,
-    p99: times[Math.floor(count * 0.99)]!,
+    p50: times[Math.floor(times.length / 2)]!,
+    p99: times[Math.floor(times.length * 0.99)]!,
     serverP50: server[Math.floor(server.length / 2)]!,
     serverP99: server[Math.floor(server.length * 0.99)]!,
   };
@@ -303,9 +364,21 @@ interface Precise {
   serverP99: number;
 }
 
-/** `p50 .. ms, p99 .. ms (server's own: p50 .., p99 ..)`. */
-function preciseFigures(p: Precise): string {
-  return `p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms (in the server's route: p50 ${p.serverP50.toFixed(2)}, p99 ${p.serverP99.toFixed(2)})`;
+/** The same one-at-a-time run by each client. */
+interface Clients {
+  http: Precise;
+  raw: Precise;
+}
+
+async function bothClients(base: string, payload: { body: Buffer; contentType: string }, count: number): Promise<Clients> {
+  return { http: await sequential(base, payload, count), raw: await sequentialRaw(base, payload, count) };
+}
+
+/** Both clients' p50 and p99, each with the server's own for the same run (Server-Timing total). */
+function preciseFigures({ http, raw }: Clients): string {
+  const one = (p: Precise) =>
+    `p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms (route ${p.serverP50.toFixed(2)} / ${p.serverP99.toFixed(2)})`;
+  return `node:http client ${one(http)}; raw socket ${one(raw)}`;
 }
 
 export async function runApiBench(options: ApiBenchOptions = {}): Promise<string[]> {
@@ -336,10 +409,11 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
   const big = bigObject === undefined ? undefined : new Uint8Array(await readFile(join(bigObject.dir, 'big0.bpf.o')));
   const bigRelocations = big === undefined ? 0 : relocationCount(big);
   const rows: Figures[] = [];
-  let precise: Precise | undefined;
-  let preciseBig: Precise | undefined;
-  let preciseSmall: Precise | undefined;
+  let precise: Clients | undefined;
+  let preciseBig: Clients | undefined;
+  let preciseSmall: Clients | undefined;
   try {
+    ensureBuilt(say);
     const warm = await startInstance(archive, {});
     try {
       const toolsForm = form(tools);
@@ -354,7 +428,7 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         if (res.status !== 200) throw new Error(`warm-up POST: ${res.status} ${await res.text()}`);
         hash ||= String(res.headers.get('x-btfhub-objects-hash'));
       }
-      if (groups.has('cached')) precise = await sequential(warm.base, toolsForm, 2000);
+      if (groups.has('cached')) precise = await bothClients(warm.base, toolsForm, 2000);
       if (big !== undefined && groups.has('cached')) {
         const bigForm = form(big);
         const res = await fetch(`${warm.base}/api/v1/btf`, {
@@ -363,9 +437,9 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
           headers: { 'content-type': bigForm.contentType },
         });
         if (res.status !== 200) throw new Error(`warm-up POST (big): ${res.status} ${await res.text()}`);
-        preciseBig = await sequential(warm.base, bigForm, 1000);
+        preciseBig = await bothClients(warm.base, bigForm, 1000);
       }
-      if (groups.has('cached')) preciseSmall = await sequential(warm.base, smallForm, 2000);
+      if (groups.has('cached')) preciseSmall = await bothClients(warm.base, smallForm, 2000);
       for (const connections of groups.has('cached') ? [1, 10] : []) {
         rows.push(await load('cached POST, tools_like (785 KB)', warm, connections, seconds, () => toolsForm));
         rows.push(await load('cached POST, enum64 (15 KB)', warm, connections, seconds, () => smallForm));
@@ -409,7 +483,7 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
   }
 
   say(
-    `api: btfhub serve (embedded default) in its own process, autocannon ${seconds} s per row, kernel BTF ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB (${fixtures.source})`,
+    `api: btfhub serve (embedded default, compiled, the image's process settings) in its own process, autocannon ${seconds} s per row, kernel BTF ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB (${fixtures.source})`,
   );
   say(
     `  ${'scenario'.padEnd(46)} ${'conns'.padStart(5)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'requests'.padStart(9)} ${'client CPU'.padStart(10)} ${'srv CPU ms/req'.padStart(14)}  errors`,

@@ -24,17 +24,15 @@
  * The CLI is built first (`npm run build`) when dist/ is missing or older than src/.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CLI_LAUNCHER_FILE } from '../src/cli/bundled.js';
 import { KERNEL_BTF_PATH } from '../src/fetch/kernel.js';
 import { loadFixtures, type FixtureSet } from '../test/helpers/fixtures.js';
+import { DIST_CLI, ensureBuilt } from './build.js';
 import { CORPUS_OBJECTS, corpusObjects, ensureCorpus } from './cli-corpus.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli', CLI_LAUNCHER_FILE);
+const CLI = DIST_CLI;
 /** Read by Node 20 at start-up, before any script (see the top of this file). */
 const STARTUP_VARIABLES = ['NODE_EXTRA_CA_CERTS'] as const;
 const KEEP_ENV = process.env.BENCH_CLI_KEEP_ENV === '1';
@@ -146,18 +144,6 @@ async function runCase(c: Case): Promise<Result> {
   if (c.reference) result.reference = figures(reference);
   if (c.outputs) result.identical = Buffer.compare(readFileSync(c.outputs[0]), readFileSync(c.outputs[1])) === 0;
   return result;
-}
-
-/** Builds dist/ when it is missing or older than a source file. */
-function ensureBuilt(say: (line: string) => void): void {
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
-      const path = join(dir, e.name);
-      return Math.max(m, e.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-    }, 0);
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  say('cli: building dist/ (npm run build)');
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 function vmlinuxHeader(fx: FixtureSet): string {
