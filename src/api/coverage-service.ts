@@ -109,7 +109,7 @@ async function submitObjectsJob(
 
   // Nothing is written before every object is known to be a CO-RE object: a failure here is a 422.
   try {
-    await services.codec.checkObjects(files.map((file) => ({ name: file.filename, bytes: file.bytes })));
+    await services.codec.checkObjects(files.map((file) => ({ name: file.filename, bytes: file.bytes, sha256: file.sha256 })));
   } catch (error) {
     if (error instanceof CodecTaskError && error.stage === 'memory') await services.refused.refuse(hash, error.message);
     throw error;

@@ -230,7 +230,8 @@ export async function storeCheckedObjects(
 ): Promise<string[]> {
   const parsing = performance.now();
   try {
-    await services.codec.checkObjects(objects.map((o) => ({ name: o.name, bytes: o.bytes })));
+    // With their hashes: the codec keeps the parses, and the trim job uses them (one parse, not two).
+    await services.codec.checkObjects(objects.map((o, i) => ({ name: o.name, bytes: o.bytes, sha256: o.sha256 ?? hashes[i] })));
     timings?.since('parse', parsing);
   } catch (error) {
     // An object whose parse blew a thread's heap is refused for a while, answered without work.

@@ -32,14 +32,22 @@ export interface InlineCodecExecutorOptions {
   limits?: Partial<CodecLimits>;
 }
 
-/** Parsed objects kept for compat runs (one set per report, kernel after kernel). */
-const PARSED_SETS = 2;
+/**
+ * Parsed objects kept by sha256: the upload check's parse is the trim's (a new trim parses
+ * its objects once, not twice), and a compat report or a bundle parses its objects once for
+ * hundreds of kernels. Bounded by count and by the bytes the parses hold (an object's parse
+ * keeps its whole file: its .BTF and .BTF.ext are views into it).
+ */
+const PARSED_OBJECTS = 8;
+const PARSED_OBJECT_BYTES = 64 * 1024 * 1024;
 
 export class InlineCodecExecutor implements CodecExecutor {
   readonly threads = 1;
   readonly kernelCache: KernelCache;
   readonly limits: Partial<CodecLimits>;
-  private readonly parsedSets = new Map<string, BpfObject[]>();
+  /** sha256 -> the object parsed (under the name it was first parsed with), least recently used first. */
+  private readonly parsedObjects = new Map<string, { parsed: BpfObject; bytes: number }>();
+  private parsedBytes = 0;
 
   constructor(options: ({ kernelCacheBytes: number } | { kernelCache: KernelCache }) & InlineCodecExecutorOptions) {
     this.kernelCache = 'kernelCache' in options ? options.kernelCache : new KernelCache({ maxBytes: options.kernelCacheBytes });
@@ -47,7 +55,7 @@ export class InlineCodecExecutor implements CodecExecutor {
   }
 
   async checkObjects(objects: readonly ObjectBytes[]): Promise<void> {
-    for (const object of objects) this.parseObject(object);
+    this.parseSet(objects);
   }
 
   async trim(kernel: TrimKernel, objects: readonly ObjectBytes[], options: TrimOptions = {}): Promise<TrimmedBtf> {
@@ -158,23 +166,39 @@ export class InlineCodecExecutor implements CodecExecutor {
 
   async close(): Promise<void> {
     this.kernelCache.clear();
-    this.parsedSets.clear();
+    this.parsedObjects.clear();
+    this.parsedBytes = 0;
   }
 
-  /** `objects` parsed, kept by their hashes when every one is known (compat asks kernel after kernel). */
+  /**
+   * `objects` parsed, in order. One whose sha256 is given is kept under it, and found there
+   * the next time, under the name given this time. The sha256 must be the bytes' own: every
+   * caller has it from hashing them (an upload as it streams, a job's read of the store).
+   */
   private parseSet(objects: readonly ObjectBytes[]): BpfObject[] {
-    const key = objects.every((o) => o.sha256 !== undefined) ? objects.map((o) => `${o.sha256} ${o.name}`).join('\n') : undefined;
-    const kept = key === undefined ? undefined : this.parsedSets.get(key);
-    if (kept !== undefined) return kept;
-    const parsed = objects.map((object) => this.parseObject(object));
-    if (key !== undefined) {
-      this.parsedSets.set(key, parsed);
-      for (const old of this.parsedSets.keys()) {
-        if (this.parsedSets.size <= PARSED_SETS) break;
-        this.parsedSets.delete(old);
+    return objects.map((object) => {
+      if (object.sha256 === undefined) return this.parseObject(object);
+      const kept = this.parsedObjects.get(object.sha256);
+      if (kept !== undefined) {
+        this.parsedObjects.delete(object.sha256);
+        this.parsedObjects.set(object.sha256, kept);
+        return kept.parsed.name === object.name ? kept.parsed : { ...kept.parsed, name: object.name };
       }
+      const parsed = this.parseObject(object);
+      this.keepParsed(object.sha256, parsed, object.bytes.byteLength);
+      return parsed;
+    });
+  }
+
+  private keepParsed(sha256: string, parsed: BpfObject, bytes: number): void {
+    if (bytes > PARSED_OBJECT_BYTES) return;
+    this.parsedObjects.set(sha256, { parsed, bytes });
+    this.parsedBytes += bytes;
+    for (const [old, entry] of this.parsedObjects) {
+      if (this.parsedObjects.size <= PARSED_OBJECTS && this.parsedBytes <= PARSED_OBJECT_BYTES) break;
+      this.parsedObjects.delete(old);
+      this.parsedBytes -= entry.bytes;
     }
-    return parsed;
   }
 
   private parseObject(object: ObjectBytes): BpfObject {

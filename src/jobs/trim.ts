@@ -61,7 +61,7 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     }
     const record = await kernelContent(store, current, data.kernelSha256);
     const objects = await Promise.all(
-      hashes.map(async (hash) => ({ name: `${hash}.o`, bytes: await loadUploadedBytes(store, hash, `${hash}.o`) })),
+      hashes.map(async (hash) => ({ name: `${hash}.o`, bytes: await loadUploadedBytes(store, hash, `${hash}.o`), sha256: hash })),
     );
     const loaded = performance.now();
     let trimmed: TrimmedBtf;

@@ -1,6 +1,7 @@
 /** The in-thread codec executor: uploads checked, trims equal to bpftool's and verified, failures by stage. */
 import { createHash } from 'node:crypto';
 import t from 'tap';
+import { workCounters } from '../../src/btf/work-counters.js';
 import { CodecTaskError } from '../../src/executor/codec-executor.js';
 import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
 import { loadFixtures } from '../helpers/fixtures.js';
@@ -39,6 +40,40 @@ t.test('trim: the bytes bpftool writes, verified; the kernel decoded once', asyn
   t.ok(codec.decodedKernels().bytes > 0);
   await codec.close();
   t.equal(codec.decodedKernels().count, 0, 'close drops the decoded kernels');
+});
+
+t.test('an object checked with its sha256 is parsed once: the trim after the check uses that parse', async (t) => {
+  const codec = new InlineCodecExecutor({ kernelCacheBytes: 1 << 30 });
+  t.teardown(() => codec.close());
+  const tools = fx.objects.get('tools_like')!.bytes;
+  const sha256 = createHash('sha256').update(tools).digest('hex');
+  await codec.trim(kernel(fx.vmlinux), [object('enum_relos')]); // the kernel decoded, out of the counts below
+  /** Records the codec reads for a check then a trim of tools_like (named as the trim job names it). */
+  const recordsFor = async (withHash: boolean) => {
+    const before = workCounters.recordsRead;
+    await codec.checkObjects([{ name: 'prog.bpf.o', bytes: tools, ...(withHash && { sha256 }) }]);
+    const trimmed = await codec.trim(kernel(fx.vmlinux), [{ name: `${sha256}.o`, bytes: tools, ...(withHash && { sha256 }) }]);
+    t.same(Buffer.from(trimmed.bytes), Buffer.from(fx.oracle.single.get('tools_like')!), "bpftool's bytes either way");
+    return workCounters.recordsRead - before;
+  };
+  const twice = await recordsFor(false);
+  const once = await recordsFor(true);
+  const parseRecords = twice - once;
+  t.ok(
+    parseRecords > 0 && once < twice,
+    `without the hash ${twice} records read, with it ${once}: one parse (${parseRecords} records) fewer`,
+  );
+
+  // The kept parse is found under the hash whatever the name, and messages use this call's name.
+  const objectWithMissingType = fx.objects.get('missing_type')!.bytes;
+  const missingSha = createHash('sha256').update(objectWithMissingType).digest('hex');
+  await codec.checkObjects([{ name: 'first-name.bpf.o', bytes: objectWithMissingType, sha256: missingSha }]);
+  const described = await codec.describeRelocations([{ name: 'second-name.bpf.o', bytes: objectWithMissingType, sha256: missingSha }]);
+  t.same(
+    described.objects.map((o) => o.name),
+    ['second-name.bpf.o'],
+    'named as asked this time',
+  );
 });
 
 t.test('failures say their stage', async (t) => {
