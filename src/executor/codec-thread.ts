@@ -168,9 +168,9 @@ const collectGarbage = ((): (() => void) => {
   return runInNewContext('gc') as () => void;
 })();
 
-/** After a task, from the report just sent: past the slack, a full collection. */
+/** After a task, from the report just sent: past what it keeps (kernels, parsed objects) by the slack, a full collection. */
 function collectIfHeld({ bytes, heap }: Required<CacheReport>): void {
-  if (heap.external > bytes + EXTERNAL_SLACK_BYTES) {
+  if (heap.external > bytes + executor.parsedObjectBytes() + EXTERNAL_SLACK_BYTES) {
     collectGarbage();
     collections++;
   }

@@ -38,7 +38,7 @@ export interface InlineCodecExecutorOptions {
  * hundreds of kernels. Bounded by count and by the bytes the parses hold (an object's parse
  * keeps its whole file: its .BTF and .BTF.ext are views into it).
  */
-const PARSED_OBJECTS = 8;
+const PARSED_OBJECTS = 4;
 const PARSED_OBJECT_BYTES = 64 * 1024 * 1024;
 
 export class InlineCodecExecutor implements CodecExecutor {
@@ -152,6 +152,11 @@ export class InlineCodecExecutor implements CodecExecutor {
       missingStructs,
       ...(btf.bytes !== raw && { rawBtf: btf.bytes }),
     };
+  }
+
+  /** The bytes the kept parses hold (their objects' files): a codec thread expects them in its ArrayBuffers. */
+  parsedObjectBytes(): number {
+    return this.parsedBytes;
   }
 
   /** On the caller's thread: no threads of its own. */
