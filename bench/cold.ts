@@ -42,7 +42,7 @@ import { createBundleProcessor } from '../src/jobs/bundle.js';
 import { createTrimProcessor } from '../src/jobs/trim.js';
 import { importKernels } from '../src/kernels/import.js';
 import { loadUnpacked } from '../src/kernels/unpacked-copy.js';
-import { type BundleJobResult, objectsHashOf } from '../src/queue/kinds.js';
+import { type BundleJobResult, objectsHashOf, type TrimJobStages } from '../src/queue/kinds.js';
 import { createBackends } from '../src/service/backends.js';
 import { derivedKernelKey, FsObjectStore, objectKey, type ObjectStore } from '../src/storage/index.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
@@ -99,6 +99,8 @@ interface TrimSample {
   loadMs: number;
   trimMs: number;
   cpuMs: number;
+  /** The job's own split of its time (what the API's Server-Timing shows). */
+  stages: TrimJobStages | undefined;
 }
 
 /** Trims `objectHash` on each kernel of `kernels`, one after the other, on a fresh executor. */
@@ -132,7 +134,7 @@ async function coldTrims(
       const result = await trim(k);
       const used = cpuMs() - cpu;
       const line = logged.at(-1)!;
-      samples.push({ durationMs: result.durationMs, loadMs: line.loadMs, trimMs: line.trimMs, cpuMs: used });
+      samples.push({ durationMs: result.durationMs, loadMs: line.loadMs, trimMs: line.trimMs, cpuMs: used, stages: result.stages });
     }
     return samples;
   } finally {
@@ -218,6 +220,17 @@ export async function runColdBench(): Promise<string[]> {
     say(`|${'-'.repeat(48)}|${'-'.repeat(11)}|${'-'.repeat(11)}|${'-'.repeat(11)}|${'-'.repeat(11)}|${'-'.repeat(11)}|${'-'.repeat(10)}|`);
     trimRow(`unpacked copy exists${madeHere > 0 ? ` (${madeHere} made by the bench)` : ' (made at import)'}`, a, '<= 30 ms');
     trimRow('no copy yet: xz, then the copy is written', b, '');
+    for (const [what, set] of [
+      ['copy exists', a],
+      ['no copy', b],
+    ] as const) {
+      const stages = set.flatMap((x) => (x.stages === undefined ? [] : [x.stages]));
+      if (stages.length === 0) continue;
+      const names = Object.keys(stages[0]!) as (keyof TrimJobStages)[];
+      say(
+        `cold: ${what}, the job's stages (median ms): ${names.map((n) => `${n} ${median(stages.map((st) => st[n])).toFixed(1)}`).join(', ')}`,
+      );
+    }
 
     // The bundle job over every imported kernel, on threads started for it (a clean start).
     let reference: number | undefined;
