@@ -71,8 +71,10 @@ await build({
   target: 'node20',
   packages: 'external',
   plugins: [besideLauncher],
-  // main.ts finds the bundle relative to its own URL; in CommonJS that is __filename's.
-  banner: { js: 'const __launcherUrl = require("node:url").pathToFileURL(__filename).href;' },
+  // main.ts finds the bundle relative to its own URL; in CommonJS that is __filename's. The
+  // banner comes before esbuild's own "use strict", so it says it first (a directive counts
+  // only at the top).
+  banner: { js: '"use strict";\nconst __launcherUrl = require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__launcherUrl' },
   logLevel: 'warning',
   legalComments: 'none',

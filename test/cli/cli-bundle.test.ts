@@ -104,7 +104,7 @@ t.test('dump, relocs and fetch from the bundle; usage and file errors as in the 
 });
 
 t.test('the launcher: main.ts alone, the bundle or the compiled run.js found beside it', async (t) => {
-  t.match(launcherText, /^#!\/usr\/bin\/env node\n/, 'an executable script');
+  t.match(launcherText, /^#!\/usr\/bin\/env node\n"use strict";\n/, 'an executable script, in strict mode');
   const modules = [...launcherText.matchAll(/^\/\/ (src\/\S+)$/gm)].map((m) => m[1]!);
   t.same([...new Set(modules)].sort(), ['src/cli/bundled.ts', 'src/cli/main.ts'], 'only main.ts and its constants inside');
   const required = [...launcherText.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]!).filter((name) => !name.startsWith('node:'));
