@@ -46,19 +46,25 @@ export class StageTimings {
   }
 
   /**
-   * A job's stages, when they fit in the `waitedMs` this request waited on it (the rest of the
-   * wait is `queue`). A job that took longer than the wait was started by another request
-   * (concurrent identical requests share one): the wait is then all `queue`.
+   * A job's stages, when they fit in the `windowMs` between its enqueue and the end of the
+   * wait on it; the rest of the window is `queue`. `counted` is time inside the window already
+   * named as another stage (the issued job's catalog row, written while the job ran: SQLite
+   * holds the event loop while the codec thread works), so the two are not named twice: what
+   * they overlap is taken back from that stage. A job that ran longer than the whole window was
+   * started by another request (concurrent identical requests share one): the window's time
+   * not yet named is then all `queue`.
    */
-  addJob(waitedMs: number, stages: TrimJobStages | undefined): void {
+  addJob(windowMs: number, stages: TrimJobStages | undefined, counted: { stage: TrimStage; ms: number } = { stage: 'queue', ms: 0 }): void {
     let run = 0;
     for (const ms of Object.values(stages ?? {})) run += ms;
-    if (stages === undefined || run > waitedMs) {
-      this.add('queue', waitedMs);
+    if (stages === undefined || run > windowMs) {
+      this.add('queue', Math.max(0, windowMs - counted.ms));
       return;
     }
     for (const [stage, ms] of Object.entries(stages) as [keyof TrimJobStages, number][]) this.add(stage, ms);
-    this.add('queue', waitedMs - run);
+    const overlap = Math.min(counted.ms, Math.max(0, run + counted.ms - windowMs));
+    if (overlap > 0) this.add(counted.stage, -overlap);
+    this.add('queue', windowMs - run - (counted.ms - overlap));
   }
 
   /** Milliseconds per stage so far (for tests and logs). */

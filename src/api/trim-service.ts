@@ -213,7 +213,10 @@ export async function trimObjects(
   const recordMs = performance.now() - recording;
   timings?.add('catalog', recordMs);
   const status = await services.queue.waitFor('trim', jobId, waitMs);
-  timings?.addJob(performance.now() - queueing - recordMs, status.state === 'completed' ? status.result?.stages : undefined);
+  timings?.addJob(performance.now() - queueing, status.state === 'completed' ? status.result?.stages : undefined, {
+    stage: 'catalog',
+    ms: recordMs,
+  });
   return settle(services, status, jobId, data, { rebuilds: 1, deadline: Date.now() + waitMs }, timings);
 }
 

@@ -98,4 +98,23 @@ t.test("a job longer than the request's wait was another request's: the wait is 
   const own = new StageTimings();
   own.addJob(20, stages);
   t.same(Object.fromEntries(own.stages()), { ...stages, queue: 7 }, "its own job: the job's stages, the rest of the wait queue");
+
+  // The issued job's catalog row (3 ms) was written while the job ran: the job's 13 ms and the
+  // 3 ms fill a 14 ms window. Before, the 3 ms were taken off the window first, the job no
+  // longer fitted, and its stages were dropped as another request's (seen in CI).
+  const overlapped = new StageTimings();
+  overlapped.add('catalog', 3);
+  overlapped.addJob(14, stages, { stage: 'catalog', ms: 3 });
+  t.same(
+    Object.fromEntries(overlapped.stages()),
+    { ...stages, catalog: 1 + 1, queue: 0 },
+    'the job named; the overlap (2 ms) taken back from the catalog stage',
+  );
+  let named = 0;
+  for (const ms of overlapped.stages().values()) named += ms;
+  t.equal(named, 14, 'the window is named once, no more');
+  const apart = new StageTimings();
+  apart.add('catalog', 3);
+  apart.addJob(20, stages, { stage: 'catalog', ms: 3 });
+  t.same(Object.fromEntries(apart.stages()), { ...stages, catalog: 3 + 1, queue: 4 }, 'no overlap: nothing taken back');
 });
