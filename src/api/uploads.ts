@@ -160,7 +160,14 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules, ti
     await stall.watch(async () => {
       for await (const part of request.parts()) {
         stall.progress();
-        const name = part.fieldname;
+        // Typed as a string, but undefined when the part's Content-Disposition has no name.
+        const named = part.fieldname as string | undefined;
+        if (named === undefined) {
+          if (part.type === 'file') part.file.resume(); // drain it, or the parser stalls
+          if (rules.rejectUnknown) throw unexpectedPart(undefined, rules);
+          continue;
+        }
+        const name = named;
         if (part.type === 'file') {
           if (!rules.fileFields.includes(name)) {
             part.file.resume(); // drain it, or the parser stalls
@@ -321,8 +328,15 @@ function fileTooLarge(filename: string, limits: ApiLimits): ApiError {
   );
 }
 
-function unexpectedPart(name: string, rules: UploadRules): ApiError {
+/**
+ * A part no rule names. `name` is undefined for a part whose Content-Disposition has no
+ * `name` parameter (busboy passes it on as is; found by `npm run fuzz`, answered with a
+ * TypeError's message before).
+ */
+function unexpectedPart(name: string | undefined, rules: UploadRules): ApiError {
   const known = [...rules.fileFields, ...rules.textFields].join(', ');
+  if (name === undefined)
+    return new ApiError(400, 'invalid_field', `a part has no name (its Content-Disposition needs name="..."); expected ${known}`);
   return new ApiError(400, 'invalid_field', `unexpected part ${shown(name)}; expected ${known}`, name);
 }
 

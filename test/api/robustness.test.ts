@@ -144,6 +144,34 @@ t.test('random and malformed upload bodies never answer 500', async (t) => {
   t.pass('300 uploads, no 500');
 });
 
+t.test("a part without a name is a 400 that says so, not a TypeError's message (found by npm run fuzz)", async (t) => {
+  const { app } = await setupApi(t);
+  const boundary = 'nameless';
+  const body = (disposition: string) => `--${boundary}\r\nContent-Disposition: ${disposition}\r\n\r\nubuntu\r\n--${boundary}--\r\n`;
+  const headers = { 'content-type': `multipart/form-data; boundary=${boundary}` };
+  for (const disposition of ['form-data; namg="distro"', 'form-data; filename="x.o"']) {
+    for (const url of ['/api/v1/btf', '/api/v1/compat']) {
+      const res = await app.inject({ method: 'POST', url, headers, payload: body(disposition) });
+      t.equal(res.statusCode, 400, `${url}, ${disposition}: ${res.body}`);
+      t.match(res.json(), {
+        error: 'invalid_field',
+        message: /^a part has no name \(its Content-Disposition needs name="\.\.\."\); expected /,
+      });
+      t.notMatch(res.body, /Cannot read properties/);
+    }
+  }
+  // The lenient route (the original BTFHub Online's) skips it, as any part it does not know.
+  const lenient = await app.inject({
+    method: 'POST',
+    url: '/api/v1/customize?distribution=ubuntu&distribution_version=22.04&kernel_version=5.15.0-91-generic&arch=x86_64',
+    headers,
+    payload: body('form-data; namg="bpf"'),
+  });
+  t.equal(lenient.statusCode, 400, lenient.body);
+  t.notMatch(lenient.body, /Cannot read properties/);
+  t.match(lenient.json(), { error: 'missing_field' }, 'and answers what is missing');
+});
+
 t.test('a body busboy never finishes (a skipped part over 16 KB) is answered 400, and gives its upload budget back', async (t) => {
   const { app } = await setupApi(t);
   // Found by npm run fuzz: a part whose Content-Disposition header is misspelled is skipped by
