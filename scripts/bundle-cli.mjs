@@ -39,19 +39,24 @@ const otherCommands = {
   },
 };
 
-await build({
-  entryPoints: [`${ROOT}src/cli/run.ts`],
-  outfile: `${outdir}/${CLI_BUNDLE_FILE}`,
+/** What both files are: one CommonJS file for Node 20 and later, packages left to `require`. */
+const commonJsFile = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20',
   packages: 'external',
-  plugins: [otherCommands],
   logLevel: 'warning',
   // Messages and stacks name our functions as the compiled modules do.
   keepNames: false,
   legalComments: 'none',
+};
+
+await build({
+  ...commonJsFile,
+  entryPoints: [`${ROOT}src/cli/run.ts`],
+  outfile: `${outdir}/${CLI_BUNDLE_FILE}`,
+  plugins: [otherCommands],
 });
 
 /** The launcher's two ways on: the bundle and the compiled run.js, both found beside it at run time. */
@@ -63,19 +68,13 @@ const besideLauncher = {
 };
 
 await build({
+  ...commonJsFile,
   entryPoints: [`${ROOT}src/cli/main.ts`],
   outfile: `${outdir}/${CLI_LAUNCHER_FILE}`,
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  packages: 'external',
   plugins: [besideLauncher],
   // main.ts finds the bundle relative to its own URL; in CommonJS that is __filename's. The
   // banner comes before esbuild's own "use strict", so it says it first (a directive counts
   // only at the top).
   banner: { js: '"use strict";\nconst __launcherUrl = require("node:url").pathToFileURL(__filename).href;' },
   define: { 'import.meta.url': '__launcherUrl' },
-  logLevel: 'warning',
-  legalComments: 'none',
 });
