@@ -153,14 +153,25 @@ t.test('an object over a codec bound is a limit failure naming it', async (t) =>
 });
 
 t.test('past its time budget a task fails alone; the thread is replaced and the next task runs', async (t) => {
-  const slow = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 1, kernelCacheBytes: 0 });
+  const slow = new WorkerCodecExecutor({
+    threads: 1,
+    heapMb: 256,
+    taskTimeoutMs: 1,
+    kernelCacheBytes: 0,
+    limits: { maxRelocations: 1e9, maxExtBlocks: 1e9 },
+  });
   t.teardown(() => slow.close());
-  // 1 ms is less than any parse of a real object takes, so every task times out...
-  const error = await slow.checkObjects([object('tools_like')]).catch((e: unknown) => e);
+  // Each task parses ~60,000 relocations on a thread that has just started (tens of ms), so
+  // none can answer inside 1 ms. A small real object could: the second task once did on CI.
+  const big = (times: number): { name: string; bytes: Uint8Array } => ({
+    name: `big${times}.o`,
+    bytes: withRepeatedRelocations(fx.objects.get('tools_like')!.bytes, times),
+  });
+  const error = await slow.checkObjects([big(400)]).catch((e: unknown) => e);
   t.match(error, { name: 'CodecTaskError', stage: 'timeout', limit: { name: 'codecTaskTimeoutMs', value: 1 } });
   t.equal(slow.lost.timeout, 1);
   // ...and each fails on its own (queued ones behind it run on the new thread).
-  const both = await Promise.allSettled([slow.checkObjects([object('tools_like')]), slow.checkObjects([object('enum_relos')])]);
+  const both = await Promise.allSettled([slow.checkObjects([big(401)]), slow.checkObjects([big(402)])]);
   t.same(
     both.map((r) => r.status),
     ['rejected', 'rejected'],
