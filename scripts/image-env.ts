@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Variables the image sets for the runtime (Node, glibc), not for btfhub. */
-export const PROCESS_SETTINGS = ['NODE_OPTIONS', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'] as const;
+export const PROCESS_SETTINGS = ['NODE_OPTIONS', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'GLIBC_TUNABLES'] as const;
 
 const DOCKERFILE = join(fileURLToPath(new URL('..', import.meta.url)), 'Dockerfile');
 

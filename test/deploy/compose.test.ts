@@ -190,7 +190,8 @@ t.test('the process settings: the image sets them, and npm start (the README) st
   t.match(settings.MALLOC_MMAP_THRESHOLD_, /^\d+$/);
   t.equal(settings.MALLOC_TRIM_THRESHOLD_, settings.MALLOC_MMAP_THRESHOLD_, 'memory given back as readily as it is mapped');
   const start = packageJson.scripts.start!;
-  for (const name of ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'])
+  t.match(settings.GLIBC_TUNABLES, /(^|:)glibc\.malloc\.hugetlb=1(:|$)/, "malloc's own mappings asked for as transparent huge pages");
+  for (const name of ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'GLIBC_TUNABLES'])
     t.ok(start.includes(`${name}=\${${name}:-${settings[name]}}`), `npm start sets ${name} unless it is set`);
   // NODE_OPTIONS' flags go on npm start's node command line (NODE_OPTIONS itself would reach npm too).
   for (const flag of settings.NODE_OPTIONS!.split(/\s+/)) t.ok(start.includes(`node ${flag} `), `npm start runs node ${flag}`);
