@@ -23,14 +23,19 @@
  * Before each set the executor is new (threads started, then warmed by one trim of kernels
  * outside the set, so JIT and the object's parse are not counted), as after a restart. CPU
  * figures are the whole process's (every thread) and its children's (xz), steadier than wall
- * time on a busy machine.
+ * time on a busy machine. The jobs run with the image's glibc settings (malloc thresholds,
+ * huge pages: docs/CONFIGURATION.md, "Process memory"), in a child process when this one was
+ * started without them; BENCH_BARE=1 runs them as started.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { imageProcessSettings } from '../scripts/image-env.js';
 import { readKernelBtfFile } from '../src/archive/index.js';
 import { parseBpfObject } from '../src/btf/index.js';
 import type { CatalogBackend, KernelRecord } from '../src/catalog/index.js';
@@ -148,6 +153,8 @@ async function hasCopy(catalog: CatalogBackend, k: KernelRecord): Promise<boolea
 }
 
 export async function runColdBench(): Promise<string[]> {
+  const rerun = await rerunWithImageSettings();
+  if (rerun !== null) return rerun;
   const lines: string[] = [];
   const say = (s: string) => {
     lines.push(s);
@@ -167,6 +174,8 @@ export async function runColdBench(): Promise<string[]> {
       `cold: tools_like.bpf.o (${relocations} CO-RE relocations), kernels of ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB of BTF, ` +
         `${config.codecThreads} codec threads, ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(2)} at the start`,
     );
+    const glibc = Object.keys(imageProcessSettings()).filter((name) => name !== 'NODE_OPTIONS');
+    say(`cold: process settings ${glibc.map((name) => `${name}=${process.env[name] ?? '(unset)'}`).join(' ')}`);
 
     // Import, as `btfhub import DIR` does: files copied into the store, each checked on the codec threads.
     let started = performance.now();
@@ -294,6 +303,29 @@ export async function runColdBench(): Promise<string[]> {
     await rm(dataDir, { recursive: true, force: true });
   }
   return lines;
+}
+
+/**
+ * The jobs run in this process, so it needs the image's glibc settings (scripts/image-env.ts:
+ * malloc's thresholds, huge pages), which glibc reads once, at start: without them this
+ * process runs the bench again in a child that has them, and prints what the child printed.
+ * NODE_OPTIONS stays this process's own (the bench's loader). BENCH_BARE=1 runs as started.
+ */
+async function rerunWithImageSettings(): Promise<string[] | null> {
+  const settings = Object.entries(imageProcessSettings()).filter(([name]) => name !== 'NODE_OPTIONS');
+  if (process.env.BENCH_BARE === '1' || settings.every(([name, value]) => process.env[name] === value)) return null;
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, ...Object.fromEntries(settings) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+    process.stdout.write(chunk);
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`bench cold: the run with the image's settings exited with ${code}`);
+  return output.split('\n').filter((line) => line !== '');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await runColdBench();
