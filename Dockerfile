@@ -50,8 +50,8 @@ ENV BTFHUB_HOST=0.0.0.0 \
 # embedded soak this took the API from 356 to ~230 MB. Those mappings are asked for as
 # transparent huge pages where the kernel grants them on request (THP "madvise"): a 5.5 MB
 # buffer took 373-884 page faults instead of 1,395 (its whole 2 MiB windows become huge
-# pages); cold trims' decode went 35 -> 27 ms and import 167 -> 129 ms a kernel (bench
-# cold). `npm start` sets the same.
+# pages); cold trims' decode went from 35-38 to 22-34 ms and import from 165-176 to 128-152
+# ms a kernel (bench cold). `npm start` sets the same.
 ENV MALLOC_MMAP_THRESHOLD_=131072 \
     MALLOC_TRIM_THRESHOLD_=131072 \
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \

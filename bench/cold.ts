@@ -174,8 +174,11 @@ export async function runColdBench(): Promise<string[]> {
       `cold: tools_like.bpf.o (${relocations} CO-RE relocations), kernels of ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB of BTF, ` +
         `${config.codecThreads} codec threads, ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(2)} at the start`,
     );
-    const glibc = Object.keys(imageProcessSettings()).filter((name) => name !== 'NODE_OPTIONS');
-    say(`cold: process settings ${glibc.map((name) => `${name}=${process.env[name] ?? '(unset)'}`).join(' ')}`);
+    say(
+      `cold: process settings ${glibcSettings()
+        .map(([name]) => `${name}=${process.env[name] ?? '(unset)'}`)
+        .join(' ')}`,
+    );
 
     // Import, as `btfhub import DIR` does: files copied into the store, each checked on the codec threads.
     let started = performance.now();
@@ -305,14 +308,18 @@ export async function runColdBench(): Promise<string[]> {
   return lines;
 }
 
+/** The image's process settings for glibc (scripts/image-env.ts: malloc's thresholds, huge pages); NODE_OPTIONS stays the bench's own (its loader). */
+function glibcSettings(): [string, string][] {
+  return Object.entries(imageProcessSettings()).filter(([name]) => name !== 'NODE_OPTIONS');
+}
+
 /**
- * The jobs run in this process, so it needs the image's glibc settings (scripts/image-env.ts:
- * malloc's thresholds, huge pages), which glibc reads once, at start: without them this
- * process runs the bench again in a child that has them, and prints what the child printed.
- * NODE_OPTIONS stays this process's own (the bench's loader). BENCH_BARE=1 runs as started.
+ * The jobs run in this process, so it needs the image's glibc settings, which glibc reads
+ * once, at start: without them this process runs the bench again in a child that has them,
+ * and prints what the child printed. BENCH_BARE=1 runs as started.
  */
 async function rerunWithImageSettings(): Promise<string[] | null> {
-  const settings = Object.entries(imageProcessSettings()).filter(([name]) => name !== 'NODE_OPTIONS');
+  const settings = glibcSettings();
   if (process.env.BENCH_BARE === '1' || settings.every(([name, value]) => process.env[name] === value)) return null;
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
     env: { ...process.env, ...Object.fromEntries(settings) },
