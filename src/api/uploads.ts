@@ -161,19 +161,14 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules, ti
       for await (const part of request.parts()) {
         stall.progress();
         // Typed as a string, but undefined when the part's Content-Disposition has no name.
-        const named = part.fieldname as string | undefined;
-        if (named === undefined) {
+        const name = part.fieldname as string | undefined;
+        // A part without a name, or a file part no rule names: drained, refused where the route is strict.
+        if (name === undefined || (part.type === 'file' && !rules.fileFields.includes(name))) {
           if (part.type === 'file') part.file.resume(); // drain it, or the parser stalls
-          if (rules.rejectUnknown) throw unexpectedPart(undefined, rules);
+          if (rules.rejectUnknown) throw unexpectedPart(name, rules);
           continue;
         }
-        const name = named;
         if (part.type === 'file') {
-          if (!rules.fileFields.includes(name)) {
-            part.file.resume(); // drain it, or the parser stalls
-            if (rules.rejectUnknown) throw unexpectedPart(name, rules);
-            continue;
-          }
           const filename = part.filename || name;
           const hash = createHash('sha256');
           const chunks: Buffer[] = [];
