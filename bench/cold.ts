@@ -264,6 +264,7 @@ export async function runColdBench(): Promise<string[]> {
     const { codec, startMs } = await freshCodec(config, fixture.bytes);
     started = performance.now();
     const cpu = cpuMs();
+    const loop = performance.eventLoopUtilization();
     let bundle: BundleJobResult;
     try {
       const processor = createBundleProcessor({ store, catalog, codec, logger: silent });
@@ -282,6 +283,9 @@ export async function runColdBench(): Promise<string[]> {
     }
     const bundleMs = performance.now() - started;
     const bundleCpu = cpuMs() - cpu;
+    const mainBusy = performance.eventLoopUtilization(loop).utilization;
+    const spares = codec.spares.stats();
+    const objectBytesSent = codec.objectBytesSent;
     await codec.close();
     const vs = (x: number) => (reference === undefined ? 'n/a' : `${(reference / x).toFixed(1)}x faster`);
     say(`| ${`bundle, 1 object x ${kernels.length} imported kernels`.padEnd(60)} | total | /kernel | vs btfgen | CPU | CPU vs btfgen |`);
@@ -300,6 +304,11 @@ export async function runColdBench(): Promise<string[]> {
       `cold: bundle ${bundle.kernels} kernels, ${bundle.failed} failed, ${bundle.distinct} distinct; job's own durationMs ${bundle.durationMs} ms; ` +
         `${codec.threads} codec threads started in ${s(startMs)} before it; CPU = this process's threads + children (xz, tar, bpftool); ` +
         `load average ${loadavg()[0]!.toFixed(2)} at the end`,
+    );
+    say(
+      `cold: bundle's kernel reads: ${spares.reused} into buffers the codec threads gave back, ${spares.fresh} into new ones; ` +
+        `object bytes copied to the threads ${(objectBytesSent / 1024).toFixed(0)} KiB (warm-up included); ` +
+        `this thread (reads, hashes, archive) busy ${(mainBusy * 100).toFixed(0)} % of the job`,
     );
   } finally {
     await backends.close();

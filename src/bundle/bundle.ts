@@ -35,7 +35,7 @@ import {
   type ProgressCallback,
 } from '../coverage/kernel-source.js';
 import { trimmedKey } from '../storage/keys.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import type { Allocate, ObjectStore } from '../storage/object-store.js';
 import { TarGzWriter } from './tar-gz.js';
 import { TrimPool } from './trim-pool.js';
 import { trimKernel, type BundleStage, type TrimOutcome } from './trim-task.js';
@@ -53,6 +53,8 @@ export interface KernelTrimmer {
   /** Trims it runs at once: the bundle keeps twice as many in flight. */
   readonly threads: number;
   trim(raw: Uint8Array, source: string, input: KernelInput): Promise<TrimOutcome>;
+  /** Where the raw BTF it will be given is best read into (buffers it gives back, reused). Optional. */
+  allocate?: Allocate;
 }
 
 export interface BundleOptions {
@@ -171,7 +173,7 @@ export async function buildBundle(
     if (pool) {
       // Kernels trimming on the pool ahead of the one being written, which keeps input order.
       const window: { input: KernelInput; outcome: Promise<TrimOutcome> }[] = [];
-      for await (const { input, loaded } of loadAhead(kernels, ahead, loadRawKernel)) {
+      for await (const { input, loaded } of loadAhead(kernels, ahead, (input) => loadRawKernel(input, pool.allocate))) {
         const outcome = loaded.then(
           (raw) => pool.trim(raw, input.source, input),
           (error: unknown): TrimOutcome => {

@@ -18,7 +18,7 @@ import type { Catalog, KernelFilter, KernelRecord, KernelRef } from '../catalog/
 import { scanArchive, type ArchiveSkipped } from '../kernels/archive-layout.js';
 import { loadUnpacked } from '../kernels/unpacked-copy.js';
 import { derivedKernelKey } from '../storage/keys.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import type { Allocate, ObjectStore } from '../storage/object-store.js';
 
 export interface KernelInput {
   ref: KernelRef;
@@ -31,8 +31,9 @@ export interface KernelInput {
   /**
    * The kernel's BTF unpacked but not decoded (raw BTF, or an ELF with .BTF), for decoding
    * elsewhere (a worker thread). Optional: callers fall back to `load()` and `Btf.bytes`.
+   * `allocate`: a buffer to read it into where it comes as is from a store (an unpacked copy).
    */
-  loadRaw?(): Promise<Uint8Array>;
+  loadRaw?(allocate?: Allocate): Promise<Uint8Array>;
 }
 
 export type KernelInputs = Iterable<KernelInput> | AsyncIterable<KernelInput>;
@@ -170,7 +171,7 @@ export async function catalogKernels(
       if (sha256 !== record.sha256) throw new KernelLoadError(`${key}: sha256 ${sha256} is not the registered ${record.sha256}`);
       return unpackKernelFile(bytes, key);
     };
-    const loadRaw = rawCache ? () => loadUnpacked(catalog, rawCache, record, unpack) : unpack;
+    const loadRaw = rawCache ? (allocate?: Allocate) => loadUnpacked(catalog, rawCache, record, unpack, allocate) : unpack;
     const ref: KernelRef = { distro: record.distro, distroVersion: record.distroVersion, arch: record.arch, kernel: record.kernel };
     return { ref, source: key, sha256: record.sha256, loadRaw, load: async () => decodeKernelFile(await loadRaw(), key) };
   });
@@ -210,9 +211,9 @@ export async function* loadAhead<T = Btf>(
   while (queue.length > 0) yield queue.shift()!;
 }
 
-/** The unpacked, undecoded BTF of `input` (`loadRaw`, else the decoded BTF's bytes). */
-export async function loadRawKernel(input: KernelInput): Promise<Uint8Array> {
-  return input.loadRaw ? input.loadRaw() : (await input.load()).bytes;
+/** The unpacked, undecoded BTF of `input` (`loadRaw`, read into `allocate`'s bytes where it can; else the decoded BTF's bytes). */
+export async function loadRawKernel(input: KernelInput, allocate?: Allocate): Promise<Uint8Array> {
+  return input.loadRaw ? input.loadRaw(allocate) : (await input.load()).bytes;
 }
 
 /** Number of inputs, when the iterable says (arrays do). */

@@ -15,6 +15,7 @@
  */
 import type { CodecLimitExceeded } from '../btf/errors.js';
 import type { KernelCompat, RelocationInfo } from '../coverage/compat.js';
+import type { Allocate } from '../storage/object-store.js';
 import type { KernelCacheKey } from './kernel-cache.js';
 
 /** An uploaded object: its bytes and the name messages call it by. */
@@ -39,8 +40,10 @@ export interface TrimKernel {
    * The unpacked raw BTF (or ELF with .BTF); its own failures pass through unchanged. Called at
    * most once per task, and the bytes are handed over: a thread executor moves them to its
    * thread (the caller's array is then detached), so return bytes nothing else keeps.
+   * `allocate`, when the executor gives one: a buffer to read them into where the source can
+   * (a reused one, from `CodecExecutor.allocateKernel`).
    */
-  loadRaw(): Promise<Uint8Array>;
+  loadRaw(allocate?: Allocate): Promise<Uint8Array>;
 }
 
 export interface TrimmedBtf {
@@ -142,6 +145,12 @@ export interface CodecExecutor {
    * does not decode is a CodecTaskError('kernel'); its decode is cached like a trim's.
    */
   compatKernel(kernel: TrimKernel, objects: readonly ObjectBytes[]): Promise<KernelCompatResults>;
+  /**
+   * Bytes to read a kernel's raw BTF into before handing it to a `trim` with `cacheKernel:
+   * false` (a bundle reads ahead): a buffer a thread gave back, reused, where the executor
+   * keeps them. Optional.
+   */
+  allocateKernel?: Allocate;
   /** What the executor holds in memory (decoded kernels), for metrics. */
   decodedKernels(): { count: number; bytes: number };
   /** The V8 heaps of its threads, summed, as each last reported (undefined: no threads). */

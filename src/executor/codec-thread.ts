@@ -10,13 +10,23 @@
  *
  *   main -> thread   { type: 'task', id, op, objects, cacheKey?, cacheKernel?, raw?, structs? }
  *                                                                  op: check | trim | describe | compat | check-kernel
+ *                    { type: 'objects', id, objects }               the objects' bytes asked for
  *                    { type: 'kernel', id, raw }                    the raw BTF asked for
  *                    { type: 'kernel-failed', id }                  the main thread failed the task itself
  *   thread -> main   { type: 'ready', cache }                       cache: its heap at start
+ *                    { type: 'need-objects', id }
  *                    { type: 'need-kernel', id }
- *                    { type: 'done', id, value, cache }             cache: decoded kernels held
- *                    { type: 'failed', id, stage, message, limit?, cache }
+ *                    { type: 'done', id, value, cache, spare? }     cache: decoded kernels held
+ *                    { type: 'failed', id, stage, message, limit?, cache, spare? }
  *                    { type: 'crashed', id, message, cache }        a bug: not the input's fault
+ *
+ * A task's objects come without their bytes (`{ name, sha256 }`) when this thread has been sent
+ * them before: a bundle's 200 tasks name the same objects, and copying a 785 KB object into
+ * every message cost the main thread ~3 ms a kernel in fresh pages (bench cold). The thread
+ * uses its kept parse, or asks for the bytes (`need-objects`) when it has dropped it since.
+ *
+ * `spare` (transferred): the buffer of the kernel a trim with `cacheKernel: false` was sent and
+ * has dropped, for the main thread to read the next kernel into (spare-buffers.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CodecLimits } from '../btf/index.js';
@@ -28,19 +38,32 @@ import type { KernelCacheKey } from './kernel-cache.js';
 
 export type CodecOp = 'check' | 'trim' | 'describe' | 'compat' | 'check-kernel';
 
-/** A task: `cacheKey` for trim and compat, `cacheKernel` false for a trim that must not cache; `raw` and `structs` for check-kernel. */
+/** An object the thread was sent before: named by its sha256, its bytes left out. */
+export interface HeldObject {
+  name: string;
+  sha256: string;
+}
+
+/**
+ * A task: `cacheKey` for trim and compat, `cacheKernel` false for a trim that must not cache;
+ * `raw` and `structs` for check-kernel. `objects` are all with their bytes, or all held.
+ */
 export interface TaskMessage {
   type: 'task';
   id: number;
   op: CodecOp;
-  objects: ObjectBytes[];
+  objects: ObjectBytes[] | HeldObject[];
   cacheKey?: KernelCacheKey;
   cacheKernel?: boolean;
   raw?: Uint8Array;
   structs?: string[];
 }
 
-export type ToThread = TaskMessage | { type: 'kernel'; id: number; raw: Uint8Array } | { type: 'kernel-failed'; id: number };
+export type ToThread =
+  | TaskMessage
+  | { type: 'objects'; id: number; objects: ObjectBytes[] }
+  | { type: 'kernel'; id: number; raw: Uint8Array }
+  | { type: 'kernel-failed'; id: number };
 
 export interface CacheReport {
   count: number;
@@ -53,9 +76,18 @@ export interface CacheReport {
 
 export type FromThread =
   | { type: 'ready'; cache: CacheReport }
+  | { type: 'need-objects'; id: number }
   | { type: 'need-kernel'; id: number }
-  | { type: 'done'; id: number; value: unknown; cache: CacheReport }
-  | { type: 'failed'; id: number; stage: CodecTaskError['stage']; message: string; limit?: CodecTaskError['limit']; cache: CacheReport }
+  | { type: 'done'; id: number; value: unknown; cache: CacheReport; spare?: ArrayBuffer }
+  | {
+      type: 'failed';
+      id: number;
+      stage: CodecTaskError['stage'];
+      message: string;
+      limit?: CodecTaskError['limit'];
+      cache: CacheReport;
+      spare?: ArrayBuffer;
+    }
   | { type: 'crashed'; id: number; message: string; cache: CacheReport };
 
 export interface CodecThreadData {
@@ -70,6 +102,9 @@ const port = parentPort!;
 const data = workerData as CodecThreadData;
 const executor = new InlineCodecExecutor({ kernelCacheBytes: data.kernelCacheBytes, limits: data.limits });
 const kernelWaits = new Map<number, { resolve(raw: Uint8Array): void; reject(error: Error): void }>();
+const objectWaits = new Map<number, (objects: ObjectBytes[]) => void>();
+/** The kernel bytes each running task was sent (one task runs at a time: at most one entry). */
+const kernelsSent = new Map<number, Uint8Array>();
 
 function post(message: FromThread, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -82,8 +117,27 @@ function loadKernel(id: number): Promise<Uint8Array> {
   });
 }
 
+/** No bytes: stands for a held object whose parse is kept (the executor reads only its name and sha256). */
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The task's objects as the executor takes them: as sent, or, when they were held back, from
+ * the parses kept here (every one still kept: a task parses nothing new then, so none can be
+ * pushed out before it is used), else with the bytes asked for.
+ */
+async function objectsOf(task: TaskMessage): Promise<ObjectBytes[]> {
+  const held = task.objects.filter((o): o is HeldObject => !('bytes' in o));
+  if (held.length === 0) return task.objects as ObjectBytes[];
+  if (held.every((o) => executor.hasParsed(o.sha256))) return held.map((o) => ({ name: o.name, sha256: o.sha256, bytes: NO_BYTES }));
+  return new Promise((resolve) => {
+    objectWaits.set(task.id, resolve);
+    post({ type: 'need-objects', id: task.id });
+  });
+}
+
 async function run(task: TaskMessage): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
-  const { id, objects } = task;
+  const { id } = task;
+  const objects = await objectsOf(task);
   const kernel = () => ({ cacheKey: task.cacheKey!, loadRaw: () => loadKernel(id) });
   switch (task.op) {
     case 'check':
@@ -104,7 +158,13 @@ async function run(task: TaskMessage): Promise<{ value: unknown; transfer: Array
 }
 
 port.on('message', (message: ToThread) => {
+  if (message.type === 'objects') {
+    objectWaits.get(message.id)?.(message.objects);
+    objectWaits.delete(message.id);
+    return;
+  }
   if (message.type === 'kernel') {
+    kernelsSent.set(message.id, message.raw);
     kernelWaits.get(message.id)?.resolve(message.raw);
     kernelWaits.delete(message.id);
     return;
@@ -118,27 +178,49 @@ port.on('message', (message: ToThread) => {
   run(message).then(
     ({ value, transfer }) => {
       const cache = report();
-      post({ type: 'done', id, value, cache }, transfer);
+      const spare = spareOf(message);
+      post({ type: 'done', id, value, cache, ...(spare && { spare }) }, spare ? [...transfer, spare] : transfer);
       if (keepsItsKernel(message)) collectIfHeld(cache);
     },
     (error: unknown) => {
       const cache = report();
+      const spare = spareOf(message);
       // Abandoned: the main thread answered the task already; this only says the thread is free.
       if (error instanceof CodecTaskError && !(error instanceof Abandoned)) {
-        post({
-          type: 'failed',
-          id,
-          stage: error.stage,
-          message: error.message,
-          ...(error.limit !== undefined && { limit: error.limit }),
-          cache,
-        });
+        post(
+          {
+            type: 'failed',
+            id,
+            stage: error.stage,
+            message: error.message,
+            ...(error.limit !== undefined && { limit: error.limit }),
+            cache,
+            ...(spare && { spare }),
+          },
+          spare ? [spare] : [],
+        );
       } else {
         post({ type: 'crashed', id, message: error instanceof Error ? (error.stack ?? error.message) : String(error), cache });
       }
     },
   );
 });
+/**
+ * The buffer of the kernel `task` was sent, when the task is over and nothing here holds it
+ * any more: a trim with `cacheKernel: false` decoded it for itself alone (a kernel already
+ * cached is not sent), and its result, value and errors are new bytes and strings. Taken off
+ * the task in any case; undefined for other tasks (a kept decode is a view into its bytes;
+ * a kernel check answers views into its input), and for bytes that do not start their buffer
+ * (then something else may share it).
+ */
+function spareOf(task: TaskMessage): ArrayBuffer | undefined {
+  const raw = kernelsSent.get(task.id);
+  kernelsSent.delete(task.id);
+  if (raw === undefined || task.op !== 'trim' || task.cacheKernel !== false) return undefined;
+  const { buffer } = raw;
+  return raw.byteOffset === 0 && buffer instanceof ArrayBuffer && buffer.byteLength > 0 ? buffer : undefined;
+}
+
 /**
  * ArrayBuffers a thread may hold beyond its decoded kernels before it collects them itself.
  * A task's buffers (the object's copy, its parse, the result) that outlive two scavenges are

@@ -154,6 +154,11 @@ export class InlineCodecExecutor implements CodecExecutor {
     };
   }
 
+  /** Whether the object of this sha256 is kept parsed: a task naming it needs no bytes (until the next parse may push it out). */
+  hasParsed(sha256: string): boolean {
+    return this.parsedObjects.has(sha256);
+  }
+
   /** The bytes the kept parses hold (their objects' files): a codec thread expects them in its ArrayBuffers. */
   parsedObjectBytes(): number {
     return this.parsedBytes;

@@ -18,6 +18,11 @@
  * only when the thread's cache does not hold its decode; `loadRaw` failures pass through
  * unchanged, as with the inline executor.
  *
+ * Two things keep a bundle's hundreds of tasks off fresh memory (the image's malloc settings
+ * make every large buffer a new mapping): a thread that trimmed a kernel without keeping it
+ * gives the kernel's buffer back, for the next read (`allocateKernel`, spare-buffers.ts); and
+ * objects a thread has been sent are named by sha256 in later tasks, not copied again.
+ *
  * Threads start on first use (or `start()`), each in tens of milliseconds from compiled JS.
  */
 import { createHash } from 'node:crypto';
@@ -36,7 +41,8 @@ import {
   type TrimOptions,
 } from './codec-executor.js';
 import { defaultCodecThreads } from '../config/default-threads.js';
-import type { CacheReport, CodecOp, CodecThreadData, FromThread, ToThread } from './codec-thread.js';
+import type { CacheReport, CodecOp, CodecThreadData, FromThread, HeldObject, ToThread } from './codec-thread.js';
+import { SpareBuffers } from './spare-buffers.js';
 import { codecThreadEntry, type ThreadEntry } from './thread-entry.js';
 
 export interface WorkerCodecExecutorOptions {
@@ -88,12 +94,25 @@ interface Lane {
   cache: CacheReport;
   /** Kernels this thread has trimmed with its cache on (keys), as far as this side knows: emptied with the thread. */
   kernels: Set<string>;
+  /** sha256s of the objects this thread has been sent with their bytes: later tasks name them only. Emptied with the thread. */
+  objects: Set<string>;
   /** Set once the current thread is being replaced: its late messages are ignored. */
   generation: number;
 }
 
 /** Kernels remembered per thread for routing; past it the memory starts over (a guess, not a promise). */
 const REMEMBERED_KERNELS = 64;
+/** Objects remembered per thread as sent; past it the memory starts over (the thread keeps 4 parses: codec-thread.ts asks for what it lacks). */
+const REMEMBERED_OBJECTS = 64;
+
+/**
+ * Kernel buffers the threads gave back, kept for the next reads (spare-buffers.ts): a bundle
+ * has up to two trims per thread in flight and two kernels read ahead, so per thread two come
+ * back before the reads take them again. Dropped after a second without use: a bundle reads
+ * its next kernel within milliseconds, and nothing else gives them back.
+ */
+const SPARES_PER_THREAD = 2;
+const SPARES_IDLE_MS = 1000;
 
 export class WorkerCodecExecutor implements CodecExecutor {
   readonly threads: number;
@@ -104,9 +123,16 @@ export class WorkerCodecExecutor implements CodecExecutor {
   private entryLoading: Promise<void> | undefined;
   /** Threads replaced after running out of memory or time, or crashing (for metrics and tests). */
   readonly lost = { memory: 0, timeout: 0, crash: 0 };
+  /** Bytes of objects copied into task messages (objects a thread has been sent before are named only). */
+  objectBytesSent = 0;
+  /** Buffers of kernels the threads trimmed without keeping, handed back for the next reads. */
+  readonly spares: SpareBuffers;
+  readonly allocateKernel: (size: number) => Uint8Array;
 
   constructor(private readonly options: WorkerCodecExecutorOptions) {
     this.threads = Math.max(1, options.threads ?? defaultCodecThreads());
+    this.spares = new SpareBuffers({ max: SPARES_PER_THREAD * this.threads, idleMs: SPARES_IDLE_MS });
+    this.allocateKernel = this.spares.allocate;
     this.lanes = Array.from({ length: this.threads }, (_, index) => ({
       index,
       worker: undefined,
@@ -116,6 +142,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
       timer: undefined,
       cache: { count: 0, bytes: 0 },
       kernels: new Set<string>(),
+      objects: new Set<string>(),
       generation: 0,
     }));
   }
@@ -189,6 +216,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.spares.clear();
     const closing = new Error('the codec executor is closed');
     for (const lane of this.lanes) {
       clearTimeout(lane.timer);
@@ -269,6 +297,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     lane.ready = false;
     lane.cache = { count: 0, bytes: 0 };
     lane.kernels.clear();
+    lane.objects.clear();
     worker.on('message', (message: FromThread) => {
       if (lane.generation === generation) this.onMessage(lane, message);
     });
@@ -290,13 +319,28 @@ export class WorkerCodecExecutor implements CodecExecutor {
     const task = lane.queue.shift();
     if (task === undefined) return;
     lane.current = task;
-    const message: ToThread = { type: 'task', id: task.id, op: task.op, objects: task.objects };
+    const message: ToThread = { type: 'task', id: task.id, op: task.op, objects: this.objectsFor(lane, task.objects) };
     if (task.kernel !== undefined) message.cacheKey = { storageKey: task.kernel.cacheKey.storageKey, sha256: task.kernel.cacheKey.sha256 };
     if (task.cacheKernel === false) message.cacheKernel = false;
     if (task.raw !== undefined) message.raw = task.raw;
     if (task.structs !== undefined) message.structs = task.structs;
     lane.worker!.postMessage(message);
     this.startClock(lane);
+  }
+
+  /**
+   * The objects as the task message carries them: named only (sha256) when every one was sent
+   * to this thread before, which keeps their parses (codec-thread.ts asks again otherwise);
+   * else with their bytes, copied into the message, and remembered as sent.
+   */
+  private objectsFor(lane: Lane, objects: ObjectBytes[]): ObjectBytes[] | HeldObject[] {
+    if (objects.length > 0 && objects.every((o) => o.sha256 !== undefined && lane.objects.has(o.sha256))) {
+      return objects.map((o) => ({ name: o.name, sha256: o.sha256! }));
+    }
+    if (lane.objects.size >= REMEMBERED_OBJECTS) lane.objects.clear();
+    for (const o of objects) if (o.sha256 !== undefined) lane.objects.add(o.sha256);
+    this.objectBytesSent += objects.reduce((n, o) => n + o.bytes.byteLength, 0);
+    return objects;
   }
 
   private startClock(lane: Lane): void {
@@ -316,6 +360,12 @@ export class WorkerCodecExecutor implements CodecExecutor {
     }
     const task = lane.current;
     if (task === undefined || task.id !== message.id) return;
+    if (message.type === 'need-objects') {
+      // The thread dropped a parse it was assumed to keep: the bytes after all.
+      this.objectBytesSent += task.objects.reduce((n, o) => n + o.bytes.byteLength, 0);
+      lane.worker!.postMessage({ type: 'objects', id: task.id, objects: task.objects } satisfies ToThread);
+      return;
+    }
     if (message.type === 'need-kernel') {
       // Reading the store is not the thread's time: the clock stops until the bytes are sent.
       clearTimeout(lane.timer);
@@ -325,6 +375,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     clearTimeout(lane.timer);
     lane.cache = message.cache;
     lane.current = undefined;
+    if (message.type !== 'crashed' && message.spare !== undefined) this.spares.give(message.spare);
     if (message.type === 'done') {
       if (!task.settled) {
         task.settled = true;
@@ -342,7 +393,10 @@ export class WorkerCodecExecutor implements CodecExecutor {
     const generation = lane.generation;
     let raw: Uint8Array;
     try {
-      raw = await task.kernel!.loadRaw();
+      // Reused buffers only for kernels the thread will give back: a kept decode holds its
+      // buffer for good, and one rounded up past its bytes (spare-buffers.ts) is memory the
+      // thread's heap accounting does not see (cold trims ran 5 ms slower with them, bench cold).
+      raw = await task.kernel!.loadRaw(task.cacheKernel === false ? this.allocateKernel : undefined);
     } catch (error) {
       // The kernel source's own failure is the task's answer; the thread is told to drop it.
       settle(task, error);
@@ -351,10 +405,12 @@ export class WorkerCodecExecutor implements CodecExecutor {
       return;
     }
     if (lane.generation !== generation || lane.current !== task) return;
-    // Moved to the thread, not copied, when the bytes own their whole buffer (a kernel is ~5 MB,
-    // and its copy cost ~3 ms of CPU per cold load): loadRaw hands them over (TrimKernel).
+    // Moved to the thread, not copied, when the bytes own their whole buffer, or start one of
+    // `allocateKernel`'s (a kernel is ~5 MB, and its copy cost ~3 ms of CPU per cold load):
+    // loadRaw hands them over (TrimKernel).
     const { buffer } = raw;
-    const whole = raw.byteOffset === 0 && buffer instanceof ArrayBuffer && raw.byteLength === buffer.byteLength;
+    const whole =
+      raw.byteOffset === 0 && buffer instanceof ArrayBuffer && (raw.byteLength === buffer.byteLength || this.spares.owns(buffer));
     lane.worker!.postMessage({ type: 'kernel', id: task.id, raw } satisfies ToThread, whole ? [buffer] : []);
     this.startClock(lane);
   }

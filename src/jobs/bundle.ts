@@ -90,6 +90,7 @@ export function createBundleProcessor(
 export function executorTrimmer(codec: CodecExecutor, objects: readonly ObjectBytes[]): KernelTrimmer {
   return {
     threads: codec.threads,
+    ...(codec.allocateKernel !== undefined && { allocate: codec.allocateKernel }),
     trim: (raw, source, input) =>
       codec
         .trim({ cacheKey: { storageKey: source, sha256: input.sha256 ?? '' }, loadRaw: async () => raw }, objects, { cacheKernel: false })

@@ -29,7 +29,7 @@ import type { TrimJobData, TrimJobResult, TrimJobStages } from '../queue/kinds.j
 import { putContentAddressed } from '../storage/content-addressed.js';
 import { reportDamage } from '../storage/integrity.js';
 import { isSha256Hex, kernelContentKey, trimmedKey } from '../storage/keys.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import type { Allocate, ObjectStore } from '../storage/object-store.js';
 import { checkObjectHash, loadUploadedBytes, readStored } from './uploaded-objects.js';
 
 export interface TrimProcessorDeps {
@@ -67,7 +67,8 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     let trimmed: TrimmedBtf;
     try {
       // An unpacked copy of a .btf.tar.xz spares xz on every load after the first (a restart, an eviction).
-      const loadRaw = () => loadUnpacked(catalog, store, record, () => loadKernelRaw(store, record, readOptions));
+      const loadRaw = (allocate?: Allocate) =>
+        loadUnpacked(catalog, store, record, () => loadKernelRaw(store, record, readOptions), allocate);
       trimmed = await codec.trim({ cacheKey: record, loadRaw }, objects);
     } catch (error) {
       if (!(error instanceof CodecTaskError)) throw error;

@@ -11,7 +11,7 @@
 import type { Catalog, KernelRecord } from '../catalog/catalog.js';
 import { readVerified, reportDamage, sha256Hex } from '../storage/integrity.js';
 import { derivedKernelKey, kernelFileFormat } from '../storage/keys.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import type { Allocate, ObjectStore } from '../storage/object-store.js';
 
 export type UnpackedCopyCatalog = Pick<Catalog, 'getDerivedFile' | 'recordDerivedFile'>;
 
@@ -19,19 +19,20 @@ export type UnpackedCopyCatalog = Pick<Catalog, 'getDerivedFile' | 'recordDerive
  * The raw BTF of `record`: from its unpacked copy in `cache` when one was recorded and still
  * matches, else `unpack()` (the caller's read, check and unpack of the stored file, with its
  * own errors), kept as the copy when the stored file is a `.btf.tar.xz`. Other formats are
- * raw already: `unpack()` as is.
+ * raw already: `unpack()` as is. `allocate`: where the copy is read into (a reused buffer).
  */
 export async function loadUnpacked(
   catalog: UnpackedCopyCatalog,
   cache: ObjectStore,
   record: Pick<KernelRecord, 'storageKey' | 'sha256' | 'kernel'>,
   unpack: () => Promise<Uint8Array>,
+  allocate?: Allocate,
 ): Promise<Uint8Array> {
   if (kernelFileFormat(record.storageKey) !== 'btf.tar.xz') return unpack();
   const key = derivedKernelKey(record.sha256, record.kernel, 'btf');
   const known = await catalog.getDerivedFile(record.sha256, 'btf');
   if (known !== null && known.storageKey === key) {
-    const read = await readVerified(cache, key, known.sha256);
+    const read = await readVerified(cache, key, known.sha256, allocate);
     if (read.state === 'ok') return read.bytes;
     if (read.state === 'damaged') reportDamage({ kind: 'derived', key, expected: known.sha256, actual: read.actual, action: 'rebuilt' });
   }

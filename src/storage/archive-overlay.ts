@@ -4,9 +4,9 @@
  * the same in both (the BTFHub layout), so a kernel registered from the archive is read
  * through this one store while uploads, results and the host kernel land in the service's.
  */
-import { getFileStreaming, putFileStreaming } from './file-transfer.js';
+import { getFileStreaming, putFileStreaming, readInto } from './file-transfer.js';
 import { compareKeys } from './keys.js';
-import type { ObjectInfo, ObjectStore, PutTiming } from './object-store.js';
+import type { Allocate, ObjectInfo, ObjectStore, PutTiming } from './object-store.js';
 
 export class ArchiveOverlayStore implements ObjectStore {
   readonly description: string;
@@ -20,6 +20,10 @@ export class ArchiveOverlayStore implements ObjectStore {
 
   async get(key: string): Promise<Uint8Array | null> {
     return (await this.store.get(key)) ?? this.archive.get(key);
+  }
+
+  async getInto(key: string, allocate: Allocate): Promise<Uint8Array | null> {
+    return (await readInto(this.store, key, allocate)) ?? readInto(this.archive, key, allocate);
   }
 
   async head(key: string): Promise<ObjectInfo | null> {

@@ -22,7 +22,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { replaceFileVia } from './atomic-file.js';
 import { StorageError } from './errors.js';
 import { assertValidKey, assertValidPrefix, compareKeys } from './keys.js';
-import type { ObjectInfo, ObjectStore, PutTiming, SweepSummary } from './object-store.js';
+import type { Allocate, ObjectInfo, ObjectStore, PutTiming, SweepSummary } from './object-store.js';
 
 /** Temporary files of in-flight puts start with this; list hides them and keys may not use it. */
 const TEMP_FILE_MARK = '.btfhub-tmp-';
@@ -62,6 +62,39 @@ export class FsObjectStore implements ObjectStore {
     } catch (error) {
       if (isMissing(error) || errorCode(error) === 'EISDIR') return null;
       throw unavailable(`read ${key}`, error);
+    }
+  }
+
+  async getInto(key: string, allocate: Allocate): Promise<Uint8Array | null> {
+    assertValidKey(key);
+    const path = await this.resolveExisting(key);
+    if (path === null) return null;
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw unavailable(`read ${key}`, error);
+    }
+    try {
+      const stats = await handle.stat();
+      if (!stats.isFile()) return null;
+      const bytes = allocate(stats.size);
+      let filled = 0;
+      while (filled < bytes.length) {
+        const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      // Puts replace files whole (rename), so the size read is the file's; a file changed in
+      // place under the read (by hand) is read again the ordinary way, whole, rather than cut.
+      const more = await handle.read(new Uint8Array(1), 0, 1, filled);
+      if (filled < bytes.length || more.bytesRead > 0) return await readFile(path);
+      return bytes;
+    } catch (error) {
+      throw unavailable(`read ${key}`, error);
+    } finally {
+      await handle.close();
     }
   }
 

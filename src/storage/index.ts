@@ -7,7 +7,7 @@ import { FsObjectStore } from './fs-store.js';
 import type { ObjectStore } from './object-store.js';
 import { S3ObjectStore } from './s3-store.js';
 
-export type { ObjectInfo, ObjectStore } from './object-store.js';
+export type { Allocate, ObjectInfo, ObjectStore } from './object-store.js';
 export { StorageError, type StorageErrorCode } from './errors.js';
 export {
   assertValidKey,

@@ -9,7 +9,8 @@
  * arguments: the job processors that find damage import neither the API nor its metrics.
  */
 import { createHash } from 'node:crypto';
-import type { ObjectStore } from './object-store.js';
+import { readInto } from './file-transfer.js';
+import type { Allocate, ObjectStore } from './object-store.js';
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -52,9 +53,13 @@ export function reportDamage(report: DamageReport): void {
 
 export type VerifiedRead = { state: 'ok'; bytes: Uint8Array } | { state: 'missing' } | { state: 'damaged'; actual: string };
 
-/** The bytes at `key` if they hash to `sha256`; otherwise whether they are missing or damaged. Store errors pass through. */
-export async function readVerified(store: ObjectStore, key: string, sha256: string): Promise<VerifiedRead> {
-  const bytes = await store.get(key);
+/**
+ * The bytes at `key` if they hash to `sha256`; otherwise whether they are missing or damaged.
+ * Store errors pass through. `allocate`: the buffer to read into, where the store can
+ * (`ObjectStore.getInto`).
+ */
+export async function readVerified(store: ObjectStore, key: string, sha256: string, allocate?: Allocate): Promise<VerifiedRead> {
+  const bytes = await readInto(store, key, allocate);
   if (bytes === null) return { state: 'missing' };
   const actual = sha256Hex(bytes);
   return actual === sha256 ? { state: 'ok', bytes } : { state: 'damaged', actual };

@@ -17,11 +17,23 @@ export interface PutTiming {
   syncMs: number;
 }
 
+/**
+ * Gives `size` bytes for a read to fill, from offset 0 of a buffer the caller may hand over
+ * whole (a reused one: its old contents are overwritten). See `getInto`.
+ */
+export type Allocate = (size: number) => Uint8Array;
+
 export interface ObjectStore {
   /** Human-readable description for logs ("fs:/path" or "s3://bucket/prefix"). */
   readonly description: string;
   /** The whole object, or null when it does not exist. */
   get(key: string): Promise<Uint8Array | null>;
+  /**
+   * The whole object read into bytes from `allocate` (its size asked for once), or null when
+   * it does not exist: a caller that reuses buffers spares the fresh pages a read into new
+   * memory faults in. Optional: `readInto` (file-transfer.ts) falls back to `get`.
+   */
+  getInto?(key: string, allocate: Allocate): Promise<Uint8Array | null>;
   /** Size and mtime, or null when it does not exist. */
   head(key: string): Promise<ObjectInfo | null>;
   /**

@@ -124,6 +124,88 @@ t.test('the kernel bytes are moved to the thread when they own their buffer, cop
   t.ok(Buffer.from(view).equals(Buffer.from(fx.vmlinux)), 'and unchanged');
 });
 
+t.test('a kernel a trim did not keep comes back from the thread as a spare, and the next kernel is read into it', async (t) => {
+  const pool = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
+  t.teardown(() => pool.close());
+  const oracle = Buffer.from(fx.oracle.single.get('tools_like')!);
+  const uncached = (name: string, raw: Uint8Array) =>
+    pool.trim(
+      { cacheKey: { storageKey: `ubuntu/22.04/x86_64/${name}.btf`, sha256: vmlinuxSha }, loadRaw: async () => raw },
+      [object('tools_like')],
+      {
+        cacheKernel: false,
+      },
+    );
+
+  // A bundle reads its kernels ahead into the executor's buffers (rounded up: a view shorter than its buffer).
+  const first = pool.allocateKernel(fx.vmlinux.length);
+  first.set(fx.vmlinux);
+  const bufferLength = first.buffer.byteLength;
+  t.ok(bufferLength > first.byteLength, 'a view shorter than its buffer');
+  t.ok(Buffer.from((await uncached('a', first)).bytes).equals(oracle), 'the bytes bpftool writes');
+  t.equal(first.byteLength, 0, 'moved to the thread whole, though shorter than its buffer');
+  t.same(pool.spares.stats(), { count: 1, bytes: bufferLength, reused: 0, fresh: 1 }, 'given back after the task');
+
+  // The next kernel goes into the same memory: what the thread decodes is what was written there.
+  const second = pool.allocateKernel(fx.vmlinux.length);
+  t.equal(pool.spares.stats().reused, 1, 'the spare was reused');
+  t.equal(second.buffer.byteLength, bufferLength);
+  second.fill(0);
+  second.set(fx.vmlinux);
+  t.ok(Buffer.from((await uncached('b', second)).bytes).equals(oracle), 'the same answer from the reused buffer');
+
+  // A kernel that does not decode: the task fails as before, and its buffer still comes back.
+  const broken = pool.allocateKernel(fx.vmlinux.length);
+  broken.fill(0);
+  const failure = await uncached('broken', broken).catch((e: unknown) => e);
+  t.match(failure, { name: 'CodecTaskError', stage: 'kernel' });
+  t.equal(pool.spares.stats().count, 1, "a failed trim's kernel comes back too");
+
+  // A trim that keeps its kernel keeps its buffer: the decode is a view into it.
+  const kept = pool.allocateKernel(fx.vmlinux.length);
+  kept.set(fx.vmlinux);
+  await pool.trim({ cacheKey: { storageKey: 'ubuntu/22.04/x86_64/kept.btf', sha256: vmlinuxSha }, loadRaw: async () => kept }, [
+    object('tools_like'),
+  ]);
+  t.equal(pool.spares.stats().count, 0, 'nothing given back for a kernel the thread keeps');
+  t.ok(
+    Buffer.from((await pool.trim(kernel({ n: 0 }, 'ubuntu/22.04/x86_64/kept.btf'), [object('tools_like')])).bytes).equals(oracle),
+    'and its decode still answers',
+  );
+});
+
+t.test('an object a thread has been sent is named, not copied, in the next tasks; a dropped parse is asked for', async (t) => {
+  const pool = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
+  t.teardown(() => pool.close());
+  const withHash = (name: string) => {
+    const { bytes } = fx.objects.get(name)!;
+    return { name: `${name}.bpf.o`, bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  };
+  const tools = withHash('tools_like');
+  const oracle = Buffer.from(fx.oracle.single.get('tools_like')!);
+  t.ok(Buffer.from((await pool.trim(kernel(), [tools])).bytes).equals(oracle), 'the bytes bpftool writes');
+  t.equal(pool.objectBytesSent, tools.bytes.length, 'the first task carries the bytes');
+  const again = await pool.trim(kernel(), [{ ...tools, name: 'renamed.bpf.o' }]);
+  t.ok(Buffer.from(again.bytes).equals(oracle), 'the same answer from the kept parse');
+  t.equal(pool.objectBytesSent, tools.bytes.length, 'the second names it only');
+  const rows = await pool.describeRelocations([tools]);
+  t.equal(rows.objects[0]!.name, 'tools_like.bpf.o', 'named as this task names it');
+
+  // Four other objects parsed on the thread push tools_like's parse out (it keeps four).
+  const others = ['enum_relos', 'field_offset', 'type_relos', 'bitfields'].map(withHash);
+  for (const other of others) await pool.checkObjects([other]);
+  const sentBefore = pool.objectBytesSent;
+  const afterDrop = await pool.trim(kernel(), [tools]);
+  t.ok(Buffer.from(afterDrop.bytes).equals(oracle), 'the thread asked for the bytes it had dropped: the same answer');
+  t.equal(pool.objectBytesSent, sentBefore + tools.bytes.length, 'sent once more, on request');
+
+  // Without a sha256 nothing can be named: the bytes go every time.
+  const anonymous = { name: 'tools_like.bpf.o', bytes: tools.bytes };
+  await pool.trim(kernel(), [anonymous]);
+  await pool.trim(kernel(), [anonymous]);
+  t.equal(pool.objectBytesSent, sentBefore + 3 * tools.bytes.length);
+});
+
 t.test('checks, descriptions and compat rows equal the inline executor', async (t) => {
   const inline = new InlineCodecExecutor({ kernelCacheBytes: 0 });
   await executor.checkObjects([object('tools_like'), object('enum_relos')]);

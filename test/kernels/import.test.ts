@@ -18,6 +18,8 @@ import { parseBpfObject } from '../../src/btf/index.js';
 import { compatReport } from '../../src/coverage/compat.js';
 import { archiveKernels, catalogKernels } from '../../src/coverage/kernel-source.js';
 import { parseArchiveKey } from '../../src/kernels/archive-layout.js';
+import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
+import { executorTrimmer } from '../../src/jobs/bundle.js';
 import { importKernels, ImportSourceError, openImportSource } from '../../src/kernels/import.js';
 import { FsObjectStore, S3ObjectStore } from '../../src/storage/index.js';
 import { sha256Hex } from '../../src/storage/integrity.js';
@@ -159,6 +161,34 @@ t.test('import keeps the BTF it unpacked as the unpacked copy of each .btf.tar.x
       `${k.key}: loaded from its copy alone`,
     );
   }
+});
+
+t.test("a bundle on codec threads reads each kernel's copy into a buffer a thread gave back: the same archive", async (t) => {
+  const { catalog, store } = await deployment(t);
+  await importKernels(source, { store }, catalog);
+  const fx = await loadFixtures();
+  const tools = fx.objects.get('tools_like')!;
+  const inProcess = await buildBundle(await catalogKernels(catalog, store, {}, { rawCache: store }), [
+    parseBpfObject(tools.bytes, 'tools_like.bpf.o'),
+  ]);
+  const codec = new WorkerCodecExecutor({ threads: 1, heapMb: 512, taskTimeoutMs: 120_000, kernelCacheBytes: 1 << 30 });
+  t.teardown(() => codec.close());
+  const kernels = await catalogKernels(catalog, store, {}, { rawCache: store });
+  const threaded = await buildBundle(kernels, [], {
+    trimmer: executorTrimmer(codec, [{ name: 'tools_like.bpf.o', bytes: tools.bytes }]),
+    loadAhead: 1,
+  });
+  t.ok(Buffer.from(threaded.archive!).equals(Buffer.from(inProcess.archive!)), 'byte-identical to the in-process bundle');
+  t.same(
+    threaded.failures.map((f) => f.source),
+    inProcess.failures.map((f) => f.source),
+  );
+  // Each kernel a thread trimmed comes back; the reads of unpacked copies (the .btf.tar.xz
+  // kernels) take them. Raw files are read as they are stored.
+  const { reused, fresh } = codec.spares.stats();
+  const packed = archive.kernels.filter((k) => k.format === 'btf.tar.xz').length;
+  t.equal(reused + fresh, packed, `one buffer for each of the ${packed} copies read`);
+  t.ok(reused >= 1, `${reused} of them given back by the thread, ${fresh} new`);
 });
 
 t.test('with unpackedCopies false (BTFHUB_UNPACK_AT_IMPORT=false) import keeps no copy: the first load makes it', async (t) => {

@@ -25,6 +25,10 @@ t.test('ArchiveOverlayStore: reads fall back to the archive, writes never reach 
   t.same(Buffer.from((await overlay.get('a/1.btf'))!).toString(), 'archive a1');
   t.same(Buffer.from((await overlay.get('b/2.btf'))!).toString(), 'store b2', 'the store wins');
   t.equal(await overlay.get('c/3.btf'), null);
+  const into = (size: number) => new Uint8Array(size + 16).subarray(0, size);
+  t.same(Buffer.from((await overlay.getInto('a/1.btf', into))!).toString(), 'archive a1', 'getInto falls back to the archive too');
+  t.same(Buffer.from((await overlay.getInto('b/2.btf', into))!).toString(), 'store b2', 'where the store wins');
+  t.equal(await overlay.getInto('c/3.btf', into), null);
   t.equal((await overlay.head('a/1.btf'))?.size, 10);
   await overlay.put('a/1.btf', Buffer.from('new'));
   t.same(Buffer.from((await lower.get('a/1.btf'))!).toString(), 'archive a1', 'the archive is untouched');

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import tap from 'tap';
 import type { ObjectInfo, ObjectStore } from '../../src/storage/object-store.js';
 import { StorageError } from '../../src/storage/errors.js';
+import { readInto } from '../../src/storage/file-transfer.js';
 import { compareKeys, kernelKey, MAX_KEY_LENGTH, trimmedKey } from '../../src/storage/keys.js';
 
 export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0];
@@ -96,6 +97,31 @@ export function objectStoreContract(t: TapTest, createStore: StoreFactory): void
     t.equal((await store.get('bin/empty'))?.byteLength, 0, 'an empty object exists and is empty');
     t.equal((await store.head('bin/empty'))?.size, 0);
     t.equal((await store.head('bin/random'))?.size, random.byteLength);
+  });
+
+  withStore('readInto: the object in bytes the caller allocated where the store reads into them, else its get', async (t, store) => {
+    const random = new Uint8Array(randomBytes(300_000));
+    await store.put('kernels/k.btf', random);
+    // A reused buffer: larger than the object, holding an older kernel's bytes.
+    const reused = new Uint8Array(1 << 20).fill(0xaa);
+    const sizes: number[] = [];
+    const read = await readInto(store, 'kernels/k.btf', (size) => {
+      sizes.push(size);
+      return reused.subarray(0, size);
+    });
+    t.ok(read !== null && Buffer.from(read).equals(Buffer.from(random)), 'the whole object, unchanged');
+    if (store.getInto !== undefined) {
+      t.same(sizes, [random.length], 'its size asked for once');
+      t.equal(read!.buffer, reused.buffer, "read into the caller's buffer");
+      t.equal(read!.byteOffset, 0);
+      t.equal(reused[random.length], 0xaa, 'nothing written past the object');
+    } else {
+      t.same(sizes, [], 'a store without getInto: its get, nothing allocated');
+    }
+    t.equal(await readInto(store, 'kernels/none.btf', () => t.fail('no allocation for a missing key') as never), null);
+    await store.put('kernels/empty.btf', new Uint8Array(0));
+    t.equal((await readInto(store, 'kernels/empty.btf', (size) => new Uint8Array(size)))?.byteLength, 0, 'an empty object');
+    t.ok(Buffer.from((await readInto(store, 'kernels/k.btf', undefined))!).equals(Buffer.from(random)), 'no allocator: the ordinary get');
   });
 
   withStore('put overwrites', async (t, store) => {

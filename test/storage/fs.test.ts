@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,6 +183,32 @@ t.test('a failed put leaves nothing behind', async (t) => {
   await rejectsWithCode(t, store.put('file/below', new Uint8Array([2])), 'INVALID_KEY', 'a file is in the way');
   await rejectsWithCode(t, store.put('a/.btfhub-tmp-1234', new Uint8Array([1])), 'INVALID_KEY', 'temporary names are reserved');
   t.same(await listKeys(store), ['dir/inner', 'file']);
+});
+
+t.test('getInto: a file changed under the read is read again whole, never cut; a directory or an escaping key is not read', async (t) => {
+  const root = await tempDir(t);
+  const store = new FsObjectStore(root);
+  const path = join(root, 'k/grows.btf');
+  await store.put('k/grows.btf', Buffer.from('0123456789'));
+  // The allocation runs between the file's stat and its read: a writer that is not a put
+  // (by hand, in place) appends there.
+  const grown = await store.getInto('k/grows.btf', (size) => {
+    writeFileSync(path, '0123456789abcdef');
+    return new Uint8Array(size);
+  });
+  t.equal(Buffer.from(grown!).toString(), '0123456789abcdef', 'grown: the whole new file');
+  const shrunk = await store.getInto('k/grows.btf', (size) => {
+    writeFileSync(path, '0123');
+    return new Uint8Array(size).fill(0x2e);
+  });
+  t.equal(Buffer.from(shrunk!).toString(), '0123', 'shrunk: the file as it is now, no stale tail');
+  await mkdir(join(root, 'k/dir.btf'));
+  t.equal(await store.getInto('k/dir.btf', (size) => new Uint8Array(size)), null, 'a directory reads as missing');
+  await rejectsWithCode(
+    t,
+    store.getInto('../outside', (size) => new Uint8Array(size)),
+    'INVALID_KEY',
+  );
 });
 
 t.test('a missing root', async (t) => {
