@@ -233,9 +233,13 @@ export class Btf {
     this.ptrSize = options.pointerSize ?? 0;
   }
 
-  /** Approximate bytes held by this decoded BTF (raw data plus indexes). */
+  /**
+   * Approximate bytes held by this decoded BTF (raw data plus indexes). The offsets are a view
+   * into an array sized for the most records the section could hold: all of it is counted,
+   * as a heap counts it, though the tail past the last record is never touched.
+   */
   get memoryBytes(): number {
-    return this.bytes.byteLength + this.offsets.byteLength + this.index.byteLength + (this.otherIndex?.byteLength ?? 0);
+    return this.bytes.byteLength + this.offsets.buffer.byteLength + this.index.byteLength + (this.otherIndex?.byteLength ?? 0);
   }
 
   /** Pointer size of the target: the ELF class, else the size of its `long` INT, else 8 (libbpf). */
