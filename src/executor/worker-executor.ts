@@ -41,6 +41,7 @@ import {
   type TrimOptions,
 } from './codec-executor.js';
 import { defaultCodecThreads } from '../config/default-threads.js';
+import type { Allocate } from '../storage/object-store.js';
 import type { CacheReport, CodecOp, CodecThreadData, FromThread, HeldObject, ToThread } from './codec-thread.js';
 import { SpareBuffers } from './spare-buffers.js';
 import { codecThreadEntry, type ThreadEntry } from './thread-entry.js';
@@ -127,7 +128,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
   objectBytesSent = 0;
   /** Buffers of kernels the threads trimmed without keeping, handed back for the next reads. */
   readonly spares: SpareBuffers;
-  readonly allocateKernel: (size: number) => Uint8Array;
+  readonly allocateKernel: Allocate;
 
   constructor(private readonly options: WorkerCodecExecutorOptions) {
     this.threads = Math.max(1, options.threads ?? defaultCodecThreads());
@@ -339,7 +340,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     }
     if (lane.objects.size >= REMEMBERED_OBJECTS) lane.objects.clear();
     for (const o of objects) if (o.sha256 !== undefined) lane.objects.add(o.sha256);
-    this.objectBytesSent += objects.reduce((n, o) => n + o.bytes.byteLength, 0);
+    this.objectBytesSent += byteLengthOf(objects);
     return objects;
   }
 
@@ -362,7 +363,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     if (task === undefined || task.id !== message.id) return;
     if (message.type === 'need-objects') {
       // The thread dropped a parse it was assumed to keep: the bytes after all.
-      this.objectBytesSent += task.objects.reduce((n, o) => n + o.bytes.byteLength, 0);
+      this.objectBytesSent += byteLengthOf(task.objects);
       lane.worker!.postMessage({ type: 'objects', id: task.id, objects: task.objects } satisfies ToThread);
       return;
     }
@@ -442,6 +443,11 @@ export class WorkerCodecExecutor implements CodecExecutor {
 
 function kernelKey(kernel: TrimKernel): string {
   return `${kernel.cacheKey.storageKey}\0${kernel.cacheKey.sha256}`;
+}
+
+/** The bytes of the objects' files: what a task message carrying them copies. */
+function byteLengthOf(objects: readonly ObjectBytes[]): number {
+  return objects.reduce((n, o) => n + o.bytes.byteLength, 0);
 }
 
 function load(lane: Lane): number {
