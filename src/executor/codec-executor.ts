@@ -15,6 +15,7 @@
  */
 import type { CodecLimitExceeded } from '../btf/errors.js';
 import type { KernelCompat, RelocationInfo } from '../coverage/compat.js';
+import type { UncheckedBytes } from '../storage/integrity.js';
 import type { Allocate } from '../storage/object-store.js';
 import type { KernelCacheKey } from './kernel-cache.js';
 
@@ -44,6 +45,21 @@ export interface TrimKernel {
    * (a reused one, from `CodecExecutor.allocateKernel`).
    */
   loadRaw(allocate?: Allocate): Promise<Uint8Array>;
+  /**
+   * Optional, on the side that reads the kernel: its raw BTF read into `allocate`'s bytes
+   * before they are checked against their recorded sha256, with the check to run once they are
+   * on their way. A thread executor gives shared memory, sends the bytes to its thread, then
+   * checks them here while the thread decodes them (a 5.5 MB kernel's sha256 is ~5-8 ms, its
+   * decode as much): see `UncheckedBytes`.
+   */
+  loadUnchecked?(allocate: Allocate): Promise<UncheckedBytes>;
+  /**
+   * Optional, on the side that decodes: set when `loadRaw`'s bytes may still be unchecked. The
+   * executor may decode them meanwhile, but uses nothing of them before this settles: null
+   * when they are good, else the bytes to decode instead (they were damaged, and replaced by
+   * the source's own). A rejection is the load's failure.
+   */
+  checkedRaw?(): Promise<Uint8Array | null>;
 }
 
 export interface TrimmedBtf {

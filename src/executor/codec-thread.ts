@@ -11,7 +11,9 @@
  *   main -> thread   { type: 'task', id, op, objects, cacheKey?, cacheKernel?, raw?, structs? }
  *                                                                  op: check | trim | describe | compat | check-kernel
  *                    { type: 'objects', id, objects }               the objects' bytes asked for
- *                    { type: 'kernel', id, raw }                    the raw BTF asked for
+ *                    { type: 'kernel', id, raw, unchecked }         the raw BTF asked for; unchecked: its
+ *                                                                  sha256 is still being checked (shared memory)
+ *                    { type: 'kernel-checked', id, raw? }           the check: good, or the bytes to use instead
  *                    { type: 'kernel-failed', id }                  the main thread failed the task itself
  *   thread -> main   { type: 'ready', cache }                       cache: its heap at start
  *                    { type: 'need-objects', id }
@@ -62,7 +64,8 @@ export interface TaskMessage {
 export type ToThread =
   | TaskMessage
   | { type: 'objects'; id: number; objects: ObjectBytes[] }
-  | { type: 'kernel'; id: number; raw: Uint8Array }
+  | { type: 'kernel'; id: number; raw: Uint8Array; unchecked?: boolean }
+  | { type: 'kernel-checked'; id: number; raw?: Uint8Array }
   | { type: 'kernel-failed'; id: number };
 
 export interface CacheReport {
@@ -102,6 +105,15 @@ const port = parentPort!;
 const data = workerData as CodecThreadData;
 const executor = new InlineCodecExecutor({ kernelCacheBytes: data.kernelCacheBytes, limits: data.limits });
 const kernelWaits = new Map<number, { resolve(raw: Uint8Array): void; reject(error: Error): void }>();
+/**
+ * Kernels sent before their check finished (by task): settles with the check's answer (null,
+ * or the bytes to decode instead). The executor decodes the bytes meanwhile and uses nothing of
+ * them before it settles (TrimKernel.checkedRaw).
+ */
+const kernelChecks = new Map<
+  number,
+  { settled: Promise<Uint8Array | null>; resolve(raw: Uint8Array | null): void; reject(error: Error): void }
+>();
 const objectWaits = new Map<number, (objects: ObjectBytes[]) => void>();
 /** The kernel bytes each running task was sent (one task runs at a time: at most one entry). */
 const kernelsSent = new Map<number, Uint8Array>();
@@ -115,6 +127,18 @@ function loadKernel(id: number): Promise<Uint8Array> {
     kernelWaits.set(id, { resolve, reject });
     post({ type: 'need-kernel', id });
   });
+}
+
+function pendingCheck(): { settled: Promise<Uint8Array | null>; resolve(raw: Uint8Array | null): void; reject(error: Error): void } {
+  let resolve!: (raw: Uint8Array | null) => void;
+  let reject!: (error: Error) => void;
+  const settled = new Promise<Uint8Array | null>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting yet when the task is abandoned: not an unhandled rejection.
+  settled.catch(() => {});
+  return { settled, resolve, reject };
 }
 
 /** No bytes: stands for a held object whose parse is kept (the executor reads only its name and sha256). */
@@ -138,7 +162,11 @@ async function objectsOf(task: TaskMessage): Promise<ObjectBytes[]> {
 async function run(task: TaskMessage): Promise<{ value: unknown; transfer: ArrayBuffer[] }> {
   const { id } = task;
   const objects = await objectsOf(task);
-  const kernel = () => ({ cacheKey: task.cacheKey!, loadRaw: () => loadKernel(id) });
+  const kernel = () => ({
+    cacheKey: task.cacheKey!,
+    loadRaw: () => loadKernel(id),
+    checkedRaw: () => kernelChecks.get(id)?.settled ?? Promise.resolve(null),
+  });
   switch (task.op) {
     case 'check':
       await executor.checkObjects(objects);
@@ -163,7 +191,13 @@ port.on('message', (message: ToThread) => {
     objectWaits.delete(message.id);
     return;
   }
+  if (message.type === 'kernel-checked') {
+    kernelChecks.get(message.id)?.resolve(message.raw ?? null);
+    kernelChecks.delete(message.id);
+    return;
+  }
   if (message.type === 'kernel') {
+    if (message.unchecked === true) kernelChecks.set(message.id, pendingCheck());
     kernelsSent.set(message.id, message.raw);
     kernelWaits.get(message.id)?.resolve(message.raw);
     kernelWaits.delete(message.id);
@@ -172,6 +206,8 @@ port.on('message', (message: ToThread) => {
   if (message.type === 'kernel-failed') {
     kernelWaits.get(message.id)?.reject(new Abandoned());
     kernelWaits.delete(message.id);
+    kernelChecks.get(message.id)?.reject(new Abandoned());
+    kernelChecks.delete(message.id);
     return;
   }
   const { id } = message;

@@ -63,8 +63,8 @@ export class InlineCodecExecutor implements CodecExecutor {
     const kernelCached = this.kernelCache.has(kernel.cacheKey);
     const full =
       kernelCached || options.cacheKernel !== false
-        ? await this.kernelCache.get(kernel.cacheKey, async () => this.decodeKernel(await kernel.loadRaw()))
-        : this.decodeKernel(await kernel.loadRaw());
+        ? await this.kernelCache.get(kernel.cacheKey, () => this.loadKernel(kernel))
+        : await this.loadKernel(kernel);
     // Kept by hash: a bundle trims the same objects for hundreds of kernels.
     const parsed = this.parseSet(objects);
     const loadMs = performance.now() - started;
@@ -130,7 +130,7 @@ export class InlineCodecExecutor implements CodecExecutor {
     // push out the kernels trims keep asking for), unless a trim cached it already.
     const full = this.kernelCache.has(kernel.cacheKey)
       ? await this.kernelCache.get(kernel.cacheKey, () => Promise.reject(new Error('unreachable')))
-      : this.decodeKernel(await kernel.loadRaw());
+      : await this.loadKernel(kernel);
     const parsed = this.parseSet(objects);
     try {
       return kernelCompat(full, parsed, undefined, { limits: this.limits });
@@ -219,6 +219,27 @@ export class InlineCodecExecutor implements CodecExecutor {
       if (error instanceof CodecError) throw new CodecTaskError('object', error.message, { cause: error });
       throw error;
     }
+  }
+
+  /**
+   * The kernel's bytes decoded. Bytes still being checked (`checkedRaw`) are decoded while the
+   * check runs, and the decode is used only once it says they are good; a decode error waits
+   * for it too, since damaged bytes are replaced, not reported as the kernel's fault.
+   */
+  private async loadKernel(kernel: TrimKernel): Promise<Btf> {
+    const raw = await kernel.loadRaw();
+    if (kernel.checkedRaw === undefined) return this.decodeKernel(raw);
+    let decoded: Btf | undefined;
+    let failure: unknown;
+    try {
+      decoded = this.decodeKernel(raw);
+    } catch (error) {
+      failure = error;
+    }
+    const replacement = await kernel.checkedRaw();
+    if (replacement !== null) return this.decodeKernel(replacement);
+    if (decoded === undefined) throw failure;
+    return decoded;
   }
 
   private decodeKernel(raw: Uint8Array): Btf {

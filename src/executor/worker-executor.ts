@@ -112,6 +112,9 @@ const REMEMBERED_OBJECTS = 64;
  * back before the reads take them again. Dropped after a second without use: a bundle reads
  * its next kernel within milliseconds, and nothing else gives them back.
  */
+/** Bytes in memory both sides of a thread see: what a kernel read ahead of its check goes into. */
+const sharedBytes: Allocate = (size) => new Uint8Array(new SharedArrayBuffer(size));
+
 const SPARES_PER_THREAD = 2;
 const SPARES_IDLE_MS = 1000;
 
@@ -392,28 +395,71 @@ export class WorkerCodecExecutor implements CodecExecutor {
 
   private async sendKernel(lane: Lane, task: Task): Promise<void> {
     const generation = lane.generation;
+    const current = () => lane.generation === generation && lane.current === task;
+    const kernel = task.kernel!;
     let raw: Uint8Array;
+    let check: (() => Promise<Uint8Array | null>) | undefined;
     try {
-      // Reused buffers only for kernels the thread will give back: a kept decode holds its
-      // buffer for good, and one rounded up past its bytes (spare-buffers.ts) is memory the
-      // thread's heap accounting does not see (cold trims ran 5 ms slower with them, bench cold).
-      raw = await task.kernel!.loadRaw(task.cacheKernel === false ? this.allocateKernel : undefined);
+      if (task.cacheKernel !== false && kernel.loadUnchecked) {
+        // A kept kernel, read into shared memory: the thread decodes it while its sha256 is
+        // checked here (the hash and the decode of a cold trim run at once, on two cores).
+        const unchecked = await kernel.loadUnchecked(sharedBytes);
+        raw = unchecked.bytes;
+        check = unchecked.check;
+        if (!(raw.buffer instanceof SharedArrayBuffer)) {
+          // The store could not read into shared memory (S3): checked before it goes, as loadRaw would.
+          raw = (await check()) ?? raw;
+          check = undefined;
+        }
+      } else {
+        // Reused buffers only for kernels the thread will give back: a kept decode holds its
+        // buffer for good, and one rounded up past its bytes (spare-buffers.ts) is memory the
+        // thread's heap accounting does not see (cold trims ran 5 ms slower with them, bench cold).
+        raw = await kernel.loadRaw(task.cacheKernel === false ? this.allocateKernel : undefined);
+      }
     } catch (error) {
-      // The kernel source's own failure is the task's answer; the thread is told to drop it.
-      settle(task, error);
-      if (lane.generation === generation && lane.current === task)
-        lane.worker!.postMessage({ type: 'kernel-failed', id: task.id } satisfies ToThread);
+      this.failKernel(lane, task, generation, error);
       return;
     }
-    if (lane.generation !== generation || lane.current !== task) return;
+    if (!current()) return;
     // Moved to the thread, not copied, when the bytes own their whole buffer, or start one of
     // `allocateKernel`'s (a kernel is ~5 MB, and its copy cost ~3 ms of CPU per cold load):
-    // loadRaw hands them over (TrimKernel).
+    // loadRaw hands them over (TrimKernel). Shared memory is neither moved nor copied.
     const { buffer } = raw;
     const whole =
       raw.byteOffset === 0 && buffer instanceof ArrayBuffer && (raw.byteLength === buffer.byteLength || this.spares.owns(buffer));
-    lane.worker!.postMessage({ type: 'kernel', id: task.id, raw } satisfies ToThread, whole ? [buffer] : []);
+    lane.worker!.postMessage(
+      { type: 'kernel', id: task.id, raw, unchecked: check !== undefined } satisfies ToThread,
+      whole ? [buffer] : [],
+    );
     this.startClock(lane);
+    if (check === undefined) return;
+    let replacement: Uint8Array | null;
+    try {
+      replacement = await check();
+    } catch (error) {
+      this.failKernel(lane, task, generation, error);
+      return;
+    }
+    if (!current()) return;
+    if (replacement === null) {
+      lane.worker!.postMessage({ type: 'kernel-checked', id: task.id } satisfies ToThread);
+      return;
+    }
+    // The copy was damaged: the thread decodes the rebuilt bytes instead, on a new clock.
+    const moved = replacement.byteOffset === 0 && replacement.byteLength === replacement.buffer.byteLength;
+    lane.worker!.postMessage(
+      { type: 'kernel-checked', id: task.id, raw: replacement } satisfies ToThread,
+      moved ? [replacement.buffer as ArrayBuffer] : [],
+    );
+    this.startClock(lane);
+  }
+
+  /** The kernel source's own failure is the task's answer; the thread is told to drop the task. */
+  private failKernel(lane: Lane, task: Task, generation: number, error: unknown): void {
+    settle(task, error);
+    if (lane.generation === generation && lane.current === task)
+      lane.worker!.postMessage({ type: 'kernel-failed', id: task.id } satisfies ToThread);
   }
 
   /** The lane's thread is dead (or must be): its task fails, a new thread takes the queue. */

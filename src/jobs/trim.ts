@@ -23,7 +23,7 @@ import { ArchiveError, readKernelBtfFile, type ReadKernelBtfOptions } from '../a
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { type CodecExecutor, CodecTaskError, type TrimmedBtf } from '../executor/codec-executor.js';
 import { IdentityError, normalizeKernelRef } from '../identity/index.js';
-import { loadUnpacked } from '../kernels/unpacked-copy.js';
+import { loadUnpacked, loadUnpackedUnchecked } from '../kernels/unpacked-copy.js';
 import { JobError, type JobProcessor } from '../queue/job.js';
 import type { TrimJobData, TrimJobResult, TrimJobStages } from '../queue/kinds.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
@@ -67,9 +67,11 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     let trimmed: TrimmedBtf;
     try {
       // An unpacked copy of a .btf.tar.xz spares xz on every load after the first (a restart, an eviction).
-      const loadRaw = (allocate?: Allocate) =>
-        loadUnpacked(catalog, store, record, () => loadKernelRaw(store, record, readOptions), allocate);
-      trimmed = await codec.trim({ cacheKey: record, loadRaw }, objects);
+      const unpack = () => loadKernelRaw(store, record, readOptions);
+      const loadRaw = (allocate?: Allocate) => loadUnpacked(catalog, store, record, unpack, allocate);
+      // A thread executor checks the copy's sha256 while its thread decodes it.
+      const loadUnchecked = (allocate: Allocate) => loadUnpackedUnchecked(catalog, store, record, unpack, allocate);
+      trimmed = await codec.trim({ cacheKey: record, loadRaw, loadUnchecked }, objects);
     } catch (error) {
       if (!(error instanceof CodecTaskError)) throw error;
       if (error.stage === 'verify') log.error({ err: error.message }, 'trimmed BTF failed verification');

@@ -9,7 +9,8 @@
  * reported and rebuilt, never used. The packed file stays the source of truth.
  */
 import type { Catalog, KernelRecord } from '../catalog/catalog.js';
-import { readVerified, reportDamage, sha256Hex } from '../storage/integrity.js';
+import { readInto } from '../storage/file-transfer.js';
+import { reportDamage, sha256Hex, type UncheckedBytes } from '../storage/integrity.js';
 import { derivedKernelKey, kernelFileFormat } from '../storage/keys.js';
 import type { Allocate, ObjectStore } from '../storage/object-store.js';
 
@@ -28,17 +29,43 @@ export async function loadUnpacked(
   unpack: () => Promise<Uint8Array>,
   allocate?: Allocate,
 ): Promise<Uint8Array> {
-  if (kernelFileFormat(record.storageKey) !== 'btf.tar.xz') return unpack();
+  const { bytes, check } = await loadUnpackedUnchecked(catalog, cache, record, unpack, allocate);
+  return (await check()) ?? bytes;
+}
+
+/**
+ * `loadUnpacked` with the copy's check left to the caller: the copy's bytes as read, and its
+ * sha256 check to run once they are on their way (a codec thread decodes them meanwhile).
+ * A damaged copy is reported and rebuilt by the check. Bytes that come from `unpack()` were
+ * checked there: their check is null at once.
+ */
+export async function loadUnpackedUnchecked(
+  catalog: UnpackedCopyCatalog,
+  cache: ObjectStore,
+  record: Pick<KernelRecord, 'storageKey' | 'sha256' | 'kernel'>,
+  unpack: () => Promise<Uint8Array>,
+  allocate?: Allocate,
+): Promise<UncheckedBytes> {
+  const checked = (bytes: Uint8Array): UncheckedBytes => ({ bytes, check: () => Promise.resolve(null) });
+  if (kernelFileFormat(record.storageKey) !== 'btf.tar.xz') return checked(await unpack());
   const key = derivedKernelKey(record.sha256, record.kernel, 'btf');
+  const unpackAndKeep = async () => {
+    const raw = await unpack();
+    await keepUnpacked(catalog, cache, record, raw);
+    return raw;
+  };
   const known = await catalog.getDerivedFile(record.sha256, 'btf');
-  if (known !== null && known.storageKey === key) {
-    const read = await readVerified(cache, key, known.sha256, allocate);
-    if (read.state === 'ok') return read.bytes;
-    if (read.state === 'damaged') reportDamage({ kind: 'derived', key, expected: known.sha256, actual: read.actual, action: 'rebuilt' });
-  }
-  const raw = await unpack();
-  await keepUnpacked(catalog, cache, record, raw);
-  return raw;
+  const bytes = known !== null && known.storageKey === key ? await readInto(cache, key, allocate) : null;
+  if (known === null || bytes === null) return checked(await unpackAndKeep());
+  return {
+    bytes,
+    check: async () => {
+      const actual = sha256Hex(bytes);
+      if (actual === known.sha256) return null;
+      reportDamage({ kind: 'derived', key, expected: known.sha256, actual, action: 'rebuilt' });
+      return unpackAndKeep();
+    },
+  };
 }
 
 /**

@@ -1,9 +1,11 @@
 /**
  * Checking stored bytes against the sha256 the catalog holds for them, and telling whoever
  * counts (the API's metrics) when a copy was damaged. Every read of stored bytes that are
- * answered or trusted goes through `readVerified`: a copy whose hash differs is never
- * returned, only reported, so the caller rebuilds it (a trim, a derived form), waits for the
- * client to send it again (an object), or answers a clear error (a kernel file).
+ * answered or trusted goes through `readVerified`, or is handed on as `UncheckedBytes` whose
+ * check settles before anything is answered from them (an unpacked kernel decoded on a codec
+ * thread while its hash runs here): a copy whose hash differs is never used, only reported, so
+ * the caller rebuilds it (a trim, a derived form), waits for the client to send it again (an
+ * object), or answers a clear error (a kernel file).
  *
  * Damage reports go to process-wide subscribers rather than through every layer's
  * arguments: the job processors that find damage import neither the API nor its metrics.
@@ -49,6 +51,21 @@ export function reportDamage(report: DamageReport): void {
       // A counter that throws must not turn a handled damage into a failed request.
     }
   }
+}
+
+/**
+ * Stored bytes handed on before their check finished, so that the check (a sha256) can run
+ * beside whatever the bytes are needed for (a codec thread decoding a kernel): nothing may be
+ * answered from them until `check()` settles null.
+ */
+export interface UncheckedBytes {
+  bytes: Uint8Array;
+  /**
+   * Checks `bytes` against their recorded sha256: null when they match, else the bytes to use
+   * instead (the damaged copy reported and rebuilt from its source); rejects as a checked read
+   * would. Call it once, after handing `bytes` on.
+   */
+  check: () => Promise<Uint8Array | null>;
 }
 
 export type VerifiedRead = { state: 'ok'; bytes: Uint8Array } | { state: 'missing' } | { state: 'damaged'; actual: string };

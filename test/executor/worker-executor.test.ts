@@ -362,3 +362,101 @@ t.test('a trim with cacheKernel false decodes for the task and keeps nothing; a 
   const cached = await executor.trim(kernel(), [object('tools_like')], { cacheKernel: false });
   t.equal(cached.kernelCached, true, "the trim path's decode is used when there");
 });
+
+/**
+ * A kept kernel read ahead of its check (TrimKernel.loadUnchecked): into shared memory, sent
+ * to the thread at once, checked here while the thread decodes. Nothing is answered from the
+ * bytes before the check says they are good; damaged bytes are replaced by the check's.
+ */
+t.test('a kernel sent before its check: the trim waits for the check, and uses the bytes it names', async (t) => {
+  const oracle = Buffer.from(fx.oracle.single.get('tools_like')!);
+  // Another valid BTF than the kernel's: a trim on it answers other bytes, or fails.
+  const other = fx.oracle.single.get('tools_like')!;
+  const unchecked = (
+    storageKey: string,
+    bytesFor: (allocate: (size: number) => Uint8Array) => Uint8Array,
+    check: () => Promise<Uint8Array | null>,
+  ) => {
+    const calls = { loadRaw: 0, unchecked: 0, shared: false, checkedAfterSend: false };
+    return {
+      calls,
+      kernel: {
+        cacheKey: { storageKey, sha256: vmlinuxSha },
+        loadRaw: async () => {
+          calls.loadRaw++;
+          return new Uint8Array(fx.vmlinux);
+        },
+        loadUnchecked: async (allocate: (size: number) => Uint8Array) => {
+          calls.unchecked++;
+          const bytes = bytesFor(allocate);
+          calls.shared = bytes.buffer instanceof SharedArrayBuffer;
+          return { bytes, check };
+        },
+      },
+    };
+  };
+  const copyInto = (source: Uint8Array) => (allocate: (size: number) => Uint8Array) => {
+    const bytes = allocate(source.length);
+    bytes.set(source);
+    return bytes;
+  };
+
+  const good = unchecked('u/1/x86_64/good.btf', copyInto(fx.vmlinux), async () => null);
+  const first = await executor.trim(good.kernel, [object('tools_like')]);
+  t.same(Buffer.from(first.bytes), oracle, 'checked good: the bytes bpftool writes');
+  t.same(good.calls, { loadRaw: 0, unchecked: 1, shared: true, checkedAfterSend: false }, 'read once, into shared memory');
+  t.equal((await executor.trim(good.kernel, [object('tools_like')])).kernelCached, true, 'its decode is kept');
+
+  // The check answers late: the thread has long decoded the damaged bytes by then.
+  const damaged = unchecked('u/1/x86_64/damaged.btf', copyInto(other), async () => {
+    await new Promise((r) => setTimeout(r, 150));
+    return new Uint8Array(fx.vmlinux);
+  });
+  const replaced = await executor.trim(damaged.kernel, [object('tools_like')]);
+  t.same(Buffer.from(replaced.bytes), oracle, "damaged: the trim is the replacement's, not the bytes sent first");
+  t.equal((await executor.trim(damaged.kernel, [object('tools_like')])).kernelCached, true, "the replacement's decode is the one kept");
+
+  const garbage = unchecked(
+    'u/1/x86_64/garbage.btf',
+    (allocate) => allocate(4096),
+    async () => new Uint8Array(fx.vmlinux),
+  );
+  const fromGarbage = await executor.trim(garbage.kernel, [object('tools_like')]);
+  t.same(Buffer.from(fromGarbage.bytes), oracle, 'bytes that do not decode are no failure when the check replaces them');
+
+  const failure = new Error('store down while rebuilding');
+  let failures = 0;
+  const failing = unchecked('u/1/x86_64/failing.btf', copyInto(fx.vmlinux), () =>
+    failures++ === 0 ? Promise.reject(failure) : Promise.resolve(null),
+  );
+  t.equal(
+    await executor.trim(failing.kernel, [object('tools_like')]).catch((e: unknown) => e),
+    failure,
+    "the check's failure is the trim's",
+  );
+  const after = await executor.trim(failing.kernel, [object('tools_like')]);
+  t.equal(after.kernelCached, false, 'nothing was kept from the failed load: read again');
+  t.equal(failing.calls.unchecked, 2);
+
+  // A store that cannot read into shared memory (S3 answers its own buffers): checked before it is sent.
+  let checked = false;
+  const plain = unchecked(
+    'u/1/x86_64/plain.btf',
+    () => new Uint8Array(other),
+    async () => {
+      checked = true;
+      return new Uint8Array(fx.vmlinux);
+    },
+  );
+  const fromPlain = await executor.trim(plain.kernel, [object('tools_like')]);
+  t.ok(checked && !plain.calls.shared, 'not shared: checked before sending');
+  t.same(Buffer.from(fromPlain.bytes), oracle, "and the check's bytes used");
+
+  const bundleLike = unchecked('u/1/x86_64/not-kept.btf', copyInto(fx.vmlinux), async () => null);
+  await executor.trim(bundleLike.kernel, [object('tools_like')], { cacheKernel: false });
+  t.same(
+    [bundleLike.calls.loadRaw, bundleLike.calls.unchecked],
+    [1, 0],
+    'a kernel not kept is read checked (its buffer comes back as a spare)',
+  );
+});

@@ -3,6 +3,9 @@ import t, { type Test } from 'tap';
 import { makeBtfTarXz } from '../../src/archive/index.js';
 import { Btf, parseBpfObject, trimBtf } from '../../src/btf/index.js';
 import type { ObjectStore } from '../../src/storage/index.js';
+import { type DamageReport, onDamage } from '../../src/storage/integrity.js';
+import type { Allocate } from '../../src/storage/object-store.js';
+import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
 import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
 import { KernelCache } from '../../src/executor/kernel-cache.js';
 import { createTrimProcessor } from '../../src/jobs/trim.js';
@@ -155,6 +158,64 @@ t.test('a .btf.tar.xz kernel is unpacked once: later loads read the checked copy
   t.equal(third.resultSha256, sha256(fx.oracle.single.get('enum_relos')!), 'a damaged copy is never trimmed: bpftool’s result');
   t.ok(repaired.gets.includes(record.storageKey), 'the .btf.tar.xz was unpacked again');
   t.ok(Buffer.from((await env.store.get(copy!.storageKey))!).equals(Buffer.from(fx.vmlinux)), 'and the copy rebuilt');
+});
+
+t.test('on codec threads the copy is decoded while its sha256 is checked: a damaged copy is still never trimmed', async (t) => {
+  const { env, process } = await setup(t, 'btf.tar.xz');
+  const record = (await env.catalog.getKernel(TEST_KERNEL))!;
+  await process(await uploadJob(env.store, [object('tools_like')]));
+  const copy = (await env.catalog.getDerivedFile(record.sha256, 'btf'))!;
+  const damages: DamageReport[] = [];
+  t.teardown(onDamage((report) => damages.push(report)));
+
+  /** A restarted service's trim path: codec threads holding nothing, a store that lists what it reads (and into what). */
+  const cold = () => {
+    const reads: { key: string; shared: boolean }[] = [];
+    const store = Object.assign(Object.create(env.store) as ObjectStore, {
+      get: async (key: string) => {
+        reads.push({ key, shared: false });
+        return env.store.get(key);
+      },
+      getInto: async (key: string, allocate: Allocate) => {
+        const bytes = await env.store.getInto!(key, allocate);
+        reads.push({ key, shared: bytes?.buffer instanceof SharedArrayBuffer });
+        return bytes;
+      },
+    });
+    const codec = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
+    t.teardown(() => codec.close());
+    const processor = createTrimProcessor({ store, catalog: env.catalog, codec, logger: silentLogger });
+    return { reads, run: (data: TrimJobData) => processor(data, { id: 'cold-job', progress: () => {} }) };
+  };
+
+  const restarted = cold();
+  const good = await restarted.run(await uploadJob(env.store, [object('field_offset')]));
+  t.equal(good.resultSha256, sha256(fx.oracle.single.get('field_offset')!), 'bpftool’s result from the copy');
+  t.same(
+    restarted.reads.filter((r) => r.key === copy.storageKey),
+    [{ key: copy.storageKey, shared: true }],
+    'the copy was read once, into memory the thread shares',
+  );
+  t.notOk(
+    restarted.reads.some((r) => r.key === record.storageKey),
+    'the .btf.tar.xz was not read',
+  );
+  t.same(damages, []);
+
+  const damaged = new Uint8Array(fx.vmlinux);
+  damaged[damaged.length >> 1]! ^= 0x10;
+  await env.store.put(copy.storageKey, damaged);
+  const repaired = cold();
+  const third = await repaired.run(await uploadJob(env.store, [object('enum_relos')]));
+  t.equal(third.resultSha256, sha256(fx.oracle.single.get('enum_relos')!), 'a damaged copy is never trimmed: bpftool’s result');
+  t.match(damages, [{ kind: 'derived', key: copy.storageKey, expected: copy.sha256, action: 'rebuilt' }], 'the damage reported');
+  t.ok(
+    repaired.reads.some((r) => r.key === record.storageKey),
+    'the .btf.tar.xz was unpacked again',
+  );
+  t.ok(Buffer.from((await env.store.get(copy.storageKey))!).equals(Buffer.from(fx.vmlinux)), 'and the copy rebuilt');
+  const again = await repaired.run(await uploadJob(env.store, [object('tools_like')]));
+  t.equal(again.resultSha256, sha256(fx.oracle.single.get('tools_like')!), 'the decode kept is the rebuilt one');
 });
 
 t.test('running the same job twice is a no-op the second time', async (t) => {
