@@ -25,8 +25,8 @@ export type TrimStage =
   | 'fsync' // the fsyncs that make those writes durable (data and directory)
   | 'catalog' // catalog writes (objects, the issued job, the trim's row)
   | 'queue' // waiting for the job beyond its own run: enqueue, waiting for a runner, the status
-  | 'load' // the job reading the kernel's record and the stored objects back (sha256 checked)
-  | 'codec' // the codec thread's task beyond its own work: waiting for the thread, copying bytes to it and back
+  | 'load' // the job reading the kernel's record
+  | 'codec' // the codec thread's task beyond its own work: waiting for the thread, reading back objects it does not hold parsed, copying bytes to it and back
   | 'decode' // on the thread: the kernel's decode (when not cached) and the objects' parse
   | 'trim' // the trim itself
   | 'verify' // the result decoded, every relocation checked against it, its sha256

@@ -34,6 +34,22 @@ export interface ObjectBytes {
   sha256?: string;
 }
 
+/**
+ * An object a trim may not need the bytes of: an executor that keeps its parse (by sha256)
+ * uses it, and calls `load()` only when it does not. A job names the objects it trims by
+ * their hash; reading and checking a 785 KB object back from the store took ~3-4 ms of a cold
+ * trim, for a parse its codec thread usually holds already (the upload's check made it).
+ */
+export interface StoredObject {
+  name: string;
+  sha256: string;
+  /** The object's bytes, checked against `sha256`; its failures pass through unchanged. */
+  load: () => Promise<Uint8Array>;
+}
+
+/** An object as a trim takes it: its bytes, or where they are. */
+export type ObjectInput = ObjectBytes | StoredObject;
+
 /** The kernel of a trim: where its raw BTF comes from, and the key its decode may be kept under. */
 export interface TrimKernel {
   cacheKey: KernelCacheKey;
@@ -146,7 +162,7 @@ export interface CodecExecutor {
   /** Resolves when every object parses as a BPF CO-RE object; else a CodecTaskError('object') naming the first that does not. */
   checkObjects(objects: readonly ObjectBytes[]): Promise<void>;
   /** The kernel's BTF trimmed for the objects, verified relocation by relocation. */
-  trim(kernel: TrimKernel, objects: readonly ObjectBytes[], options?: TrimOptions): Promise<TrimmedBtf>;
+  trim(kernel: TrimKernel, objects: readonly ObjectInput[], options?: TrimOptions): Promise<TrimmedBtf>;
   /**
    * Decodes a kernel's BTF (raw BTF or an ELF with .BTF, already unpacked) whole, as
    * registering it requires: a CodecTaskError('kernel') naming why when it does not decode

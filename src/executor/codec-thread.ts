@@ -14,7 +14,8 @@
  *                    { type: 'kernel', id, raw, unchecked }         the raw BTF asked for; unchecked: its
  *                                                                  sha256 is still being checked (shared memory)
  *                    { type: 'kernel-checked', id, raw? }           the check: good, or the bytes to use instead
- *                    { type: 'kernel-failed', id }                  the main thread failed the task itself
+ *                    { type: 'load-failed', id }                    reading its kernel or objects failed: the main
+ *                                                                  thread failed the task itself
  *   thread -> main   { type: 'ready', cache }                       cache: its heap at start
  *                    { type: 'need-objects', id }
  *                    { type: 'need-kernel', id }
@@ -66,7 +67,7 @@ export type ToThread =
   | { type: 'objects'; id: number; objects: ObjectBytes[] }
   | { type: 'kernel'; id: number; raw: Uint8Array; unchecked?: boolean }
   | { type: 'kernel-checked'; id: number; raw?: Uint8Array }
-  | { type: 'kernel-failed'; id: number };
+  | { type: 'load-failed'; id: number };
 
 export interface CacheReport {
   count: number;
@@ -114,7 +115,7 @@ const kernelChecks = new Map<
   number,
   { settled: Promise<Uint8Array | null>; resolve(raw: Uint8Array | null): void; reject(error: Error): void }
 >();
-const objectWaits = new Map<number, (objects: ObjectBytes[]) => void>();
+const objectWaits = new Map<number, { resolve(objects: ObjectBytes[]): void; reject(error: Error): void }>();
 /** The kernel bytes each running task was sent (one task runs at a time: at most one entry). */
 const kernelsSent = new Map<number, Uint8Array>();
 
@@ -153,8 +154,8 @@ async function objectsOf(task: TaskMessage): Promise<ObjectBytes[]> {
   const held = task.objects.filter((o): o is HeldObject => !('bytes' in o));
   if (held.length === 0) return task.objects as ObjectBytes[];
   if (held.every((o) => executor.hasParsed(o.sha256))) return held.map((o) => ({ name: o.name, sha256: o.sha256, bytes: NO_BYTES }));
-  return new Promise((resolve) => {
-    objectWaits.set(task.id, resolve);
+  return new Promise((resolve, reject) => {
+    objectWaits.set(task.id, { resolve, reject });
     post({ type: 'need-objects', id: task.id });
   });
 }
@@ -187,7 +188,7 @@ async function run(task: TaskMessage): Promise<{ value: unknown; transfer: Array
 
 port.on('message', (message: ToThread) => {
   if (message.type === 'objects') {
-    objectWaits.get(message.id)?.(message.objects);
+    objectWaits.get(message.id)?.resolve(message.objects);
     objectWaits.delete(message.id);
     return;
   }
@@ -203,11 +204,13 @@ port.on('message', (message: ToThread) => {
     kernelWaits.delete(message.id);
     return;
   }
-  if (message.type === 'kernel-failed') {
+  if (message.type === 'load-failed') {
     kernelWaits.get(message.id)?.reject(new Abandoned());
     kernelWaits.delete(message.id);
     kernelChecks.get(message.id)?.reject(new Abandoned());
     kernelChecks.delete(message.id);
+    objectWaits.get(message.id)?.reject(new Abandoned());
+    objectWaits.delete(message.id);
     return;
   }
   const { id } = message;

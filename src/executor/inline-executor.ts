@@ -20,6 +20,7 @@ import {
   type KernelCheck,
   type KernelCompatResults,
   type ObjectBytes,
+  type ObjectInput,
   type ObjectRelocations,
   type TrimKernel,
   type TrimmedBtf,
@@ -39,6 +40,8 @@ export interface InlineCodecExecutorOptions {
  * keeps its whole file: its .BTF and .BTF.ext are views into it).
  */
 const PARSED_OBJECTS = 4;
+/** The bytes of an object whose kept parse is used: none are read. */
+const NO_BYTES = new Uint8Array(0);
 const PARSED_OBJECT_BYTES = 64 * 1024 * 1024;
 
 export class InlineCodecExecutor implements CodecExecutor {
@@ -58,7 +61,7 @@ export class InlineCodecExecutor implements CodecExecutor {
     this.parseSet(objects);
   }
 
-  async trim(kernel: TrimKernel, objects: readonly ObjectBytes[], options: TrimOptions = {}): Promise<TrimmedBtf> {
+  async trim(kernel: TrimKernel, objects: readonly ObjectInput[], options: TrimOptions = {}): Promise<TrimmedBtf> {
     const started = performance.now();
     const kernelCached = this.kernelCache.has(kernel.cacheKey);
     const full =
@@ -66,7 +69,7 @@ export class InlineCodecExecutor implements CodecExecutor {
         ? await this.kernelCache.get(kernel.cacheKey, () => this.loadKernel(kernel))
         : await this.loadKernel(kernel);
     // Kept by hash: a bundle trims the same objects for hundreds of kernels.
-    const parsed = this.parseSet(objects);
+    const parsed = await this.parseInputs(objects);
     const loadMs = performance.now() - started;
     const { limits } = this;
 
@@ -152,6 +155,27 @@ export class InlineCodecExecutor implements CodecExecutor {
       missingStructs,
       ...(btf.bytes !== raw && { rawBtf: btf.bytes }),
     };
+  }
+
+  /**
+   * `parseSet` of objects some of which may be given by hash: their bytes are loaded only when
+   * their parse is not kept. Another call may push a parse out while the loads run; then every
+   * object given by hash is loaded (the check and the parse are one synchronous step).
+   */
+  private async parseInputs(inputs: readonly ObjectInput[]): Promise<BpfObject[]> {
+    const kept = await this.objectBytes(inputs, false);
+    if (kept.every((o) => o.bytes !== NO_BYTES || this.parsedObjects.has(o.sha256!))) return this.parseSet(kept);
+    return this.parseSet(await this.objectBytes(inputs, true));
+  }
+
+  private objectBytes(inputs: readonly ObjectInput[], loadAll: boolean): Promise<ObjectBytes[]> {
+    return Promise.all(
+      inputs.map(async (input) => {
+        if ('bytes' in input) return input;
+        const bytes = !loadAll && this.parsedObjects.has(input.sha256) ? NO_BYTES : await input.load();
+        return { name: input.name, sha256: input.sha256, bytes };
+      }),
+    );
   }
 
   /** Whether the object of this sha256 is kept parsed: a task naming it needs no bytes (until the next parse may push it out). */

@@ -34,6 +34,7 @@ import {
   type KernelCheck,
   type KernelCompatResults,
   type ObjectBytes,
+  type ObjectInput,
   type ObjectRelocations,
   type TrimKernel,
   type TrimmedBtf,
@@ -73,7 +74,9 @@ const THREAD_YOUNG_GENERATION_MB = 4;
 interface Task {
   id: number;
   op: CodecOp;
-  objects: ObjectBytes[];
+  objects: ObjectInput[];
+  /** The objects with their bytes, once a message had to carry them (loaded once per task). */
+  withBytes?: Promise<ObjectBytes[]>;
   kernel?: TrimKernel;
   /** For 'trim': false to decode the kernel without caching it. */
   cacheKernel?: boolean;
@@ -160,7 +163,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     return this.submit<void>(this.leastBusy(), 'check', objects);
   }
 
-  trim(kernel: TrimKernel, objects: readonly ObjectBytes[], options: TrimOptions = {}): Promise<TrimmedBtf> {
+  trim(kernel: TrimKernel, objects: readonly ObjectInput[], options: TrimOptions = {}): Promise<TrimmedBtf> {
     const lane = options.cacheKernel === false ? this.laneOf(kernel) : this.trimLane(kernel);
     if (options.cacheKernel !== false) {
       if (lane.kernels.size >= REMEMBERED_KERNELS) lane.kernels.clear();
@@ -237,7 +240,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
   private submit<T>(
     lane: Lane,
     op: CodecOp,
-    objects: readonly ObjectBytes[],
+    objects: readonly ObjectInput[],
     extra: Pick<Task, 'kernel' | 'cacheKernel' | 'raw' | 'structs'> = {},
   ): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the codec executor is closed'));
@@ -323,7 +326,28 @@ export class WorkerCodecExecutor implements CodecExecutor {
     const task = lane.queue.shift();
     if (task === undefined) return;
     lane.current = task;
-    const message: ToThread = { type: 'task', id: task.id, op: task.op, objects: this.objectsFor(lane, task.objects) };
+    const held = this.heldObjects(lane, task.objects);
+    if (held !== undefined || task.objects.every((o) => 'bytes' in o)) {
+      this.post(lane, task, held ?? this.sending(lane, task.objects as ObjectBytes[]));
+      return;
+    }
+    // Objects given by hash that this thread was not sent: read before the task goes.
+    const generation = lane.generation;
+    this.bytesOf(task).then(
+      (objects) => {
+        if (lane.generation === generation && lane.current === task) this.post(lane, task, this.sending(lane, objects));
+      },
+      (error: unknown) => {
+        settle(task, error);
+        if (lane.generation !== generation || lane.current !== task) return;
+        lane.current = undefined;
+        this.pump(lane);
+      },
+    );
+  }
+
+  private post(lane: Lane, task: Task, objects: ObjectBytes[] | HeldObject[]): void {
+    const message: ToThread = { type: 'task', id: task.id, op: task.op, objects };
     if (task.kernel !== undefined) message.cacheKey = { storageKey: task.kernel.cacheKey.storageKey, sha256: task.kernel.cacheKey.sha256 };
     if (task.cacheKernel === false) message.cacheKernel = false;
     if (task.raw !== undefined) message.raw = task.raw;
@@ -333,18 +357,30 @@ export class WorkerCodecExecutor implements CodecExecutor {
   }
 
   /**
-   * The objects as the task message carries them: named only (sha256) when every one was sent
-   * to this thread before, which keeps their parses (codec-thread.ts asks again otherwise);
-   * else with their bytes, copied into the message, and remembered as sent.
+   * The objects named only (sha256), when every one was sent to this thread before, which
+   * keeps their parses (codec-thread.ts asks again otherwise); else undefined.
    */
-  private objectsFor(lane: Lane, objects: ObjectBytes[]): ObjectBytes[] | HeldObject[] {
+  private heldObjects(lane: Lane, objects: readonly ObjectInput[]): HeldObject[] | undefined {
     if (objects.length > 0 && objects.every((o) => o.sha256 !== undefined && lane.objects.has(o.sha256))) {
       return objects.map((o) => ({ name: o.name, sha256: o.sha256! }));
     }
+    return undefined;
+  }
+
+  /** Objects about to be copied into a message: remembered as sent to this thread, and counted. */
+  private sending(lane: Lane, objects: ObjectBytes[]): ObjectBytes[] {
     if (lane.objects.size >= REMEMBERED_OBJECTS) lane.objects.clear();
     for (const o of objects) if (o.sha256 !== undefined) lane.objects.add(o.sha256);
     this.objectBytesSent += byteLengthOf(objects);
     return objects;
+  }
+
+  /** The task's objects with their bytes, those given by hash loaded (once per task). */
+  private bytesOf(task: Task): Promise<ObjectBytes[]> {
+    task.withBytes ??= Promise.all(
+      task.objects.map(async (o) => ('bytes' in o ? o : { name: o.name, sha256: o.sha256, bytes: await o.load() })),
+    );
+    return task.withBytes;
   }
 
   private startClock(lane: Lane): void {
@@ -366,8 +402,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     if (task === undefined || task.id !== message.id) return;
     if (message.type === 'need-objects') {
       // The thread dropped a parse it was assumed to keep: the bytes after all.
-      this.objectBytesSent += byteLengthOf(task.objects);
-      lane.worker!.postMessage({ type: 'objects', id: task.id, objects: task.objects } satisfies ToThread);
+      void this.sendObjects(lane, task);
       return;
     }
     if (message.type === 'need-kernel') {
@@ -418,7 +453,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
         raw = await kernel.loadRaw(task.cacheKernel === false ? this.allocateKernel : undefined);
       }
     } catch (error) {
-      this.failKernel(lane, task, generation, error);
+      this.failLoad(lane, task, generation, error);
       return;
     }
     if (!current()) return;
@@ -438,7 +473,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     try {
       replacement = await check();
     } catch (error) {
-      this.failKernel(lane, task, generation, error);
+      this.failLoad(lane, task, generation, error);
       return;
     }
     if (!current()) return;
@@ -455,11 +490,27 @@ export class WorkerCodecExecutor implements CodecExecutor {
     this.startClock(lane);
   }
 
-  /** The kernel source's own failure is the task's answer; the thread is told to drop the task. */
-  private failKernel(lane: Lane, task: Task, generation: number, error: unknown): void {
+  private async sendObjects(lane: Lane, task: Task): Promise<void> {
+    const generation = lane.generation;
+    clearTimeout(lane.timer);
+    let objects: ObjectBytes[];
+    try {
+      objects = await this.bytesOf(task);
+    } catch (error) {
+      this.failLoad(lane, task, generation, error);
+      return;
+    }
+    if (lane.generation !== generation || lane.current !== task) return;
+    this.objectBytesSent += byteLengthOf(objects);
+    lane.worker!.postMessage({ type: 'objects', id: task.id, objects } satisfies ToThread);
+    this.startClock(lane);
+  }
+
+  /** A read's own failure (the kernel's or an object's source) is the task's answer; the thread is told to drop the task. */
+  private failLoad(lane: Lane, task: Task, generation: number, error: unknown): void {
     settle(task, error);
     if (lane.generation === generation && lane.current === task)
-      lane.worker!.postMessage({ type: 'kernel-failed', id: task.id } satisfies ToThread);
+      lane.worker!.postMessage({ type: 'load-failed', id: task.id } satisfies ToThread);
   }
 
   /** The lane's thread is dead (or must be): its task fails, a new thread takes the queue. */

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ArchiveError, readKernelBtfFile, type ReadKernelBtfOptions } from '../archive/index.js';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
-import { type CodecExecutor, CodecTaskError, type TrimmedBtf } from '../executor/codec-executor.js';
+import { type CodecExecutor, CodecTaskError, type StoredObject, type TrimmedBtf } from '../executor/codec-executor.js';
 import { IdentityError, normalizeKernelRef } from '../identity/index.js';
 import { loadUnpacked, loadUnpackedUnchecked } from '../kernels/unpacked-copy.js';
 import { JobError, type JobProcessor } from '../queue/job.js';
@@ -60,9 +60,12 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
       );
     }
     const record = await kernelContent(store, current, data.kernelSha256);
-    const objects = await Promise.all(
-      hashes.map(async (hash) => ({ name: `${hash}.o`, bytes: await loadUploadedBytes(store, hash, `${hash}.o`), sha256: hash })),
-    );
+    // By hash: read (and checked) only where the executor does not hold their parse.
+    const objects: StoredObject[] = hashes.map((hash) => ({
+      name: `${hash}.o`,
+      sha256: hash,
+      load: () => loadUploadedBytes(store, hash, `${hash}.o`),
+    }));
     const loaded = performance.now();
     let trimmed: TrimmedBtf;
     try {

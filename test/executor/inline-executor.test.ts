@@ -88,3 +88,48 @@ t.test('failures say their stage', async (t) => {
     .catch((e: unknown) => e);
   t.equal(failed, loadFailure, "the kernel source's own failure passes through unchanged");
 });
+
+t.test('objects given by hash are read only when their parse is not kept', async (t) => {
+  const codec = new InlineCodecExecutor({ kernelCacheBytes: 1 << 30 });
+  t.teardown(() => codec.close());
+  const sha = (name: string) => createHash('sha256').update(fx.objects.get(name)!.bytes).digest('hex');
+  const loads: string[] = [];
+  const stored = (name: string, load: () => Promise<Uint8Array> = async () => fx.objects.get(name)!.bytes) => ({
+    name: `${name}.bpf.o`,
+    sha256: sha(name),
+    load: () => (loads.push(name), load()),
+  });
+  const oracle = (name: string) => Buffer.from(fx.oracle.single.get(name)!);
+
+  const first = await codec.trim(kernel(fx.vmlinux), [stored('tools_like')]);
+  t.same(Buffer.from(first.bytes), oracle('tools_like'), 'read when not parsed: the bytes bpftool writes');
+  t.same(loads, ['tools_like']);
+  const second = await codec.trim(kernel(fx.vmlinux), [stored('tools_like')]);
+  t.same(Buffer.from(second.bytes), oracle('tools_like'), 'the kept parse');
+  t.same(loads, ['tools_like'], 'not read again');
+
+  const failure = new Error('object gone from the store');
+  t.equal(
+    await codec.trim(kernel(fx.vmlinux), [stored('enum_relos', () => Promise.reject(failure))]).catch((e: unknown) => e),
+    failure,
+    "a read's failure is the trim's, unchanged",
+  );
+
+  // A parse counted on is pushed out while another object of the same trim is read: read after all.
+  loads.length = 0;
+  let release!: () => void;
+  let reads = 0;
+  const slow = stored('field_offset', () =>
+    reads++ > 0
+      ? Promise.resolve(fx.objects.get('field_offset')!.bytes)
+      : new Promise((resolve) => (release = () => resolve(fx.objects.get('field_offset')!.bytes))),
+  );
+  const both = codec.trim(kernel(fx.vmlinux), [stored('tools_like'), slow]);
+  await new Promise((r) => setImmediate(r));
+  for (const name of ['enum_relos', 'bitfields', 'type_relos', 'field_exists'])
+    await codec.checkObjects([{ ...object(name), sha256: sha(name) }]);
+  release();
+  const trimmed = await both;
+  t.same(loads, ['field_offset', 'tools_like', 'field_offset'], 'the pushed-out object was read, with the rest');
+  t.ok(trimmed.relocationsVerified > 0, 'and the trim answered');
+});

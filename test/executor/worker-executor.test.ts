@@ -460,3 +460,50 @@ t.test('a kernel sent before its check: the trim waits for the check, and uses t
     'a kernel not kept is read checked (its buffer comes back as a spare)',
   );
 });
+
+t.test('objects given by hash are read only when the thread was not sent them, or asks for them again', async (t) => {
+  const pool = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
+  t.teardown(() => pool.close());
+  const sha = (name: string) => createHash('sha256').update(fx.objects.get(name)!.bytes).digest('hex');
+  const loads: string[] = [];
+  const stored = (name: string, load: () => Promise<Uint8Array> = async () => fx.objects.get(name)!.bytes) => ({
+    name: `${name}.bpf.o`,
+    sha256: sha(name),
+    load: () => (loads.push(name), load()),
+  });
+  const oracle = Buffer.from(fx.oracle.single.get('tools_like')!);
+
+  // The upload's check sends the bytes: the trim after it names the object only, and reads nothing.
+  await pool.checkObjects([{ ...object('tools_like'), sha256: sha('tools_like') }]);
+  const afterCheck = await pool.trim(kernel(), [stored('tools_like')]);
+  t.ok(Buffer.from(afterCheck.bytes).equals(oracle), 'the bytes bpftool writes');
+  t.same(loads, [], 'not read: the thread holds its parse');
+
+  const fresh = await pool.trim(kernel(), [stored('field_offset')]);
+  t.ok(Buffer.from(fresh.bytes).equals(Buffer.from(fx.oracle.single.get('field_offset')!)), 'read when the thread was never sent it');
+  t.same(loads, ['field_offset']);
+  await pool.trim(kernel(), [stored('field_offset')]);
+  t.same(loads, ['field_offset'], 'once');
+
+  // Four other parses push tools_like's out: the thread asks, and the object is read for it.
+  for (const name of ['enum_relos', 'type_relos', 'bitfields', 'field_exists'])
+    await pool.checkObjects([{ ...object(name), sha256: sha(name) }]);
+  const asked = await pool.trim(kernel(), [stored('tools_like')]);
+  t.ok(Buffer.from(asked.bytes).equals(oracle), 'the same answer');
+  t.same(loads, ['field_offset', 'tools_like'], 'read on the thread’s request');
+
+  const failure = new Error('object gone from the store');
+  t.equal(
+    await pool.trim(kernel(), [stored('arrays', () => Promise.reject(failure))]).catch((e: unknown) => e),
+    failure,
+    "a read's failure is the trim's, unchanged",
+  );
+  for (const name of ['enum_relos', 'type_relos', 'bitfields', 'field_exists'])
+    await pool.checkObjects([{ ...object(name), sha256: sha(name) }]);
+  let failed = false;
+  const onRequest = stored('tools_like', () => ((failed = true), Promise.reject(failure)));
+  t.equal(await pool.trim(kernel(), [onRequest]).catch((e: unknown) => e), failure, 'also when the thread asked for the bytes');
+  t.ok(failed);
+  const after = await pool.trim(kernel(), [stored('tools_like')]);
+  t.ok(Buffer.from(after.bytes).equals(oracle), 'the thread stays usable');
+});

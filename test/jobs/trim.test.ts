@@ -287,6 +287,30 @@ t.test('server errors', async (t) => {
     await expectTrimError(t, process(job), { code: 'OBJECT_MISSING', clientError: false });
   });
 
+  await t.test('a damaged object the executor has not parsed', async (t) => {
+    const job = await uploadJob(env.store, [object('bitfields')]);
+    const key = `objects/${job.objectHashes[0]}.o`;
+    const damaged = new Uint8Array((await env.store.get(key))!);
+    damaged[100]! ^= 0x10;
+    await env.store.put(key, damaged);
+    await expectTrimError(t, process(job), { code: 'OBJECT_DAMAGED', clientError: false, message: /is damaged/ });
+  });
+
+  await t.test('an object whose parse the executor holds is not read again', async (t) => {
+    const job = await uploadJob(env.store, [object('enum_relos')]);
+    const first = await process(job);
+    await env.store.delete(`objects/${job.objectHashes[0]}.o`);
+    const again = await process(job);
+    t.equal(again.resultSha256, first.resultSha256, 'trimmed from the parse made from the checked bytes');
+    const restarted = createTrimProcessor({
+      store: env.store,
+      catalog: env.catalog,
+      codec: new InlineCodecExecutor({ kernelCacheBytes: 1 << 30 }),
+      logger: silentLogger,
+    });
+    await expectTrimError(t, restarted(job, { id: 'restarted', progress: () => {} }), { code: 'OBJECT_MISSING', clientError: false });
+  });
+
   await t.test('a kernel file that changed since it was registered', async (t) => {
     const other = { ...TEST_KERNEL, kernel: '5.15.0-2-btfhubtest' };
     const key = await registerTestKernel(env, fx.vmlinux, other);
