@@ -1,6 +1,6 @@
 /**
- * The decoded kernels a worker keeps in memory: an LRU of `Btf` values bounded by their
- * `memoryBytes`. Decoding a kernel means fetching 2-15 MiB from the store, maybe running xz,
+ * The decoded kernels a worker keeps in memory: an LRU of `Btf` values bounded by the memory
+ * they hold (`retainedBytes`). Decoding a kernel means fetching 2-15 MiB from the store, maybe running xz,
  * and one linear pass over ~100k types, so a worker that trims for a handful of popular
  * kernels should do it once per kernel, not once per job.
  *
@@ -31,7 +31,7 @@ export interface KernelCacheStats {
   evictions: number;
   /** Decodes larger than the whole budget: returned, never cached. */
   uncacheable: number;
-  /** Bytes held by cached entries (sum of `Btf.memoryBytes`). */
+  /** Bytes held by cached entries (sum of `retainedBytes`: `Btf.memoryBytes` and the rest of the buffer its bytes are a view of). */
   bytes: number;
   entries: number;
   maxBytes: number;
@@ -122,7 +122,7 @@ export class KernelCache {
   }
 
   private insert(id: string, btf: Btf): void {
-    const bytes = btf.memoryBytes;
+    const bytes = retainedBytes(btf);
     if (bytes > this.maxBytes) {
       this.counters.uncacheable++;
       return;
@@ -141,6 +141,15 @@ export class KernelCache {
       this.counters.evictions++;
     }
   }
+}
+
+/**
+ * What keeping a decode holds in memory: its indexes, and the whole buffer its bytes are a view
+ * of (`Btf.memoryBytes` counts the view: a kernel read into a larger warm buffer, or the .BTF
+ * section of an ELF, keeps the rest of its buffer alive too).
+ */
+export function retainedBytes(btf: Btf): number {
+  return btf.memoryBytes - btf.bytes.byteLength + btf.bytes.buffer.byteLength;
 }
 
 function cacheId(key: KernelCacheKey): string {

@@ -45,6 +45,7 @@ import { defaultCodecThreads } from '../config/default-threads.js';
 import type { Allocate } from '../storage/object-store.js';
 import type { CacheReport, CodecOp, CodecThreadData, FromThread, HeldObject, ToThread } from './codec-thread.js';
 import { SpareBuffers } from './spare-buffers.js';
+import { WarmSharedBuffer } from './warm-shared-buffer.js';
 import { codecThreadEntry, type ThreadEntry } from './thread-entry.js';
 
 export interface WorkerCodecExecutorOptions {
@@ -115,9 +116,6 @@ const REMEMBERED_OBJECTS = 64;
  * back before the reads take them again. Dropped after a second without use: a bundle reads
  * its next kernel within milliseconds, and nothing else gives them back.
  */
-/** Bytes in memory both sides of a thread see: what a kernel read ahead of its check goes into. */
-const sharedBytes: Allocate = (size) => new Uint8Array(new SharedArrayBuffer(size));
-
 const SPARES_PER_THREAD = 2;
 const SPARES_IDLE_MS = 1000;
 
@@ -135,6 +133,9 @@ export class WorkerCodecExecutor implements CodecExecutor {
   /** Buffers of kernels the threads trimmed without keeping, handed back for the next reads. */
   readonly spares: SpareBuffers;
   readonly allocateKernel: Allocate;
+  /** Shared memory, faulted in ahead, for the next kernel a thread keeps (read before its check). */
+  readonly warmShared = new WarmSharedBuffer();
+  private readonly sharedBytes: Allocate = (size) => this.warmShared.take(size);
 
   constructor(private readonly options: WorkerCodecExecutorOptions) {
     this.threads = Math.max(1, options.threads ?? defaultCodecThreads());
@@ -224,6 +225,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
     if (this.closed) return;
     this.closed = true;
     this.spares.clear();
+    this.warmShared.clear();
     const closing = new Error('the codec executor is closed');
     for (const lane of this.lanes) {
       clearTimeout(lane.timer);
@@ -436,9 +438,9 @@ export class WorkerCodecExecutor implements CodecExecutor {
     let check: (() => Promise<Uint8Array | null>) | undefined;
     try {
       if (task.cacheKernel !== false && kernel.loadUnchecked) {
-        // A kept kernel, read into shared memory: the thread decodes it while its sha256 is
+        // A kept kernel, read into shared memory (faulted in ahead: warm-shared-buffer.ts): the thread decodes it while its sha256 is
         // checked here (the hash and the decode of a cold trim run at once, on two cores).
-        const unchecked = await kernel.loadUnchecked(sharedBytes);
+        const unchecked = await kernel.loadUnchecked(this.sharedBytes);
         raw = unchecked.bytes;
         check = unchecked.check;
         if (!(raw.buffer instanceof SharedArrayBuffer)) {

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { Btf } from '../../src/btf/index.js';
-import { KernelCache, type KernelCacheKey } from '../../src/executor/kernel-cache.js';
+import { KernelCache, type KernelCacheKey, retainedBytes } from '../../src/executor/kernel-cache.js';
+import { loadFixtures } from '../helpers/fixtures.js';
 
-/** A stand-in for a decoded kernel: the cache only looks at memoryBytes. */
+/** A stand-in for a decoded kernel: the cache only looks at memoryBytes and the buffer of its bytes (none here). */
 function fakeBtf(memoryBytes: number, label = ''): Btf {
-  return { memoryBytes, label } as unknown as Btf;
+  return { memoryBytes, bytes: new Uint8Array(0), label } as unknown as Btf;
 }
 
 const key = (name: string, sha256 = 'a'.repeat(64)): KernelCacheKey => ({ storageKey: `ubuntu/22.04/x86_64/${name}.btf`, sha256 });
@@ -104,4 +105,17 @@ t.test('budgets in real kernel sizes', { skip: vmlinux === null ? 'no /sys/kerne
   const cache = new KernelCache({ maxBytes: btf.memoryBytes * 2 });
   for (const name of ['a', 'b', 'c']) await cache.get(key(name), async () => Btf.parse(bytes));
   t.match(cache.stats(), { entries: 2, evictions: 1, bytes: btf.memoryBytes * 2 });
+});
+
+t.test('a decode whose bytes are a view of a larger buffer counts the whole buffer: it keeps it alive', async (t) => {
+  const raw = vmlinux ?? (await loadFixtures()).vmlinux;
+  const larger = new Uint8Array(new SharedArrayBuffer(raw.length + 1024 * 1024));
+  larger.set(raw);
+  const view = Btf.parse(larger.subarray(0, raw.length));
+  const exact = Btf.parse(new Uint8Array(raw));
+  t.equal(retainedBytes(exact), exact.memoryBytes, 'bytes owning their buffer: memoryBytes');
+  t.equal(retainedBytes(view), view.memoryBytes + 1024 * 1024, 'a view: the rest of its buffer too');
+  const cache = new KernelCache({ maxBytes: 1 << 30 });
+  await cache.get(key('view'), async () => view);
+  t.equal(cache.stats().bytes, retainedBytes(view), 'what the cache counts');
 });

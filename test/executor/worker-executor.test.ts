@@ -406,6 +406,25 @@ t.test('a kernel sent before its check: the trim waits for the check, and uses t
   t.same(Buffer.from(first.bytes), oracle, 'checked good: the bytes bpftool writes');
   t.same(good.calls, { loadRaw: 0, unchecked: 1, shared: true, checkedAfterSend: false }, 'read once, into shared memory');
   t.equal((await executor.trim(good.kernel, [object('tools_like')])).kernelCached, true, 'its decode is kept');
+  // The next such read goes into shared memory faulted in meanwhile (warm-shared-buffer.ts).
+  await executor.warmShared.settled();
+  const warmBefore = executor.warmShared.counts.warm;
+  let into: ArrayBufferLike | undefined;
+  const warmRead = unchecked(
+    'u/1/x86_64/warm.btf',
+    (allocate) => {
+      const bytes = copyInto(fx.vmlinux)(allocate);
+      into = bytes.buffer;
+      return bytes;
+    },
+    async () => null,
+  );
+  t.same(Buffer.from((await executor.trim(warmRead.kernel, [object('tools_like')])).bytes), oracle, 'from a warm buffer: the same bytes');
+  t.equal(executor.warmShared.counts.warm, warmBefore + 1, 'the read took the warm buffer');
+  t.ok(
+    into!.byteLength >= fx.vmlinux.length && into!.byteLength % (1024 * 1024) === 0,
+    'a buffer rounded up to 1 MiB, the bytes a view of it',
+  );
 
   // The check answers late: the thread has long decoded the damaged bytes by then.
   const damaged = unchecked('u/1/x86_64/damaged.btf', copyInto(other), async () => {
