@@ -19,6 +19,7 @@ import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { type CodecExecutor, CodecTaskError } from '../executor/codec-executor.js';
 import type { JobQueue, JobStatus } from '../queue/job.js';
 import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult, trimRebuildJobId } from '../queue/kinds.js';
+import { takeResultBytes } from '../queue/result-bytes.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
 import { readVerified, reportDamage } from '../storage/integrity.js';
@@ -279,9 +280,14 @@ async function settle(
       const result = status.result;
       if (result === undefined) throw new ApiError(500, 'trim_failed', `job ${jobId} completed without a result`);
       services.metrics.observeJob(jobId, result.durationMs);
+      // The job ran in this process: the bytes it wrote and verified, without reading them back.
+      const fresh = takeResultBytes(result);
       const reading = performance.now();
-      const read = await readVerified(services.store, result.resultKey, result.resultSha256);
-      timings?.since('readback', reading);
+      const read =
+        fresh !== undefined
+          ? ({ state: 'ok', bytes: fresh } as const)
+          : await readVerified(services.store, result.resultKey, result.resultSha256);
+      if (fresh === undefined) timings?.since('readback', reading);
       if (read.state !== 'ok') {
         // The queue remembers the job as done, so the same id would only return it again: a
         // job of a fresh id runs the trim again and replaces the damaged copy.

@@ -26,6 +26,7 @@ import { IdentityError, normalizeKernelRef } from '../identity/index.js';
 import { loadUnpacked, loadUnpackedUnchecked } from '../kernels/unpacked-copy.js';
 import { JobError, type JobProcessor } from '../queue/job.js';
 import type { TrimJobData, TrimJobResult, TrimJobStages } from '../queue/kinds.js';
+import { attachResultBytes } from '../queue/result-bytes.js';
 import { putContentAddressed } from '../storage/content-addressed.js';
 import { reportDamage } from '../storage/integrity.js';
 import { isSha256Hex, kernelContentKey, trimmedKey } from '../storage/keys.js';
@@ -125,7 +126,7 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
       },
       'trim done',
     );
-    return {
+    const result: TrimJobResult = {
       resultKey,
       resultSha256,
       size: bytes.length,
@@ -134,6 +135,9 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
       kernelSha256,
       stages,
     };
+    // A waiter in this process (the in-process queue) takes the bytes instead of reading them back.
+    attachResultBytes(result, bytes);
+    return result;
   };
 }
 
