@@ -111,10 +111,7 @@ const kernelWaits = new Map<number, { resolve(raw: Uint8Array): void; reject(err
  * or the bytes to decode instead). The executor decodes the bytes meanwhile and uses nothing of
  * them before it settles (TrimKernel.checkedRaw).
  */
-const kernelChecks = new Map<
-  number,
-  { settled: Promise<Uint8Array | null>; resolve(raw: Uint8Array | null): void; reject(error: Error): void }
->();
+const kernelChecks = new Map<number, PendingCheck>();
 const objectWaits = new Map<number, { resolve(objects: ObjectBytes[]): void; reject(error: Error): void }>();
 /** The kernel bytes each running task was sent (one task runs at a time: at most one entry). */
 const kernelsSent = new Map<number, Uint8Array>();
@@ -130,7 +127,13 @@ function loadKernel(id: number): Promise<Uint8Array> {
   });
 }
 
-function pendingCheck(): { settled: Promise<Uint8Array | null>; resolve(raw: Uint8Array | null): void; reject(error: Error): void } {
+interface PendingCheck {
+  settled: Promise<Uint8Array | null>;
+  resolve(raw: Uint8Array | null): void;
+  reject(error: Error): void;
+}
+
+function pendingCheck(): PendingCheck {
   let resolve!: (raw: Uint8Array | null) => void;
   let reject!: (error: Error) => void;
   const settled = new Promise<Uint8Array | null>((res, rej) => {

@@ -21,7 +21,13 @@
  * Two things keep a bundle's hundreds of tasks off fresh memory (the image's malloc settings
  * make every large buffer a new mapping): a thread that trimmed a kernel without keeping it
  * gives the kernel's buffer back, for the next read (`allocateKernel`, spare-buffers.ts); and
- * objects a thread has been sent are named by sha256 in later tasks, not copied again.
+ * objects a thread has been sent are named by sha256 in later tasks, not copied again (a trim
+ * given its objects by hash, `StoredObject`, reads them only when the thread lacks them).
+ *
+ * A kernel a thread will keep is read (`TrimKernel.loadUnchecked`) into shared memory faulted
+ * in ahead (warm-shared-buffer.ts), sent at once, and checked against its sha256 here while the
+ * thread decodes it; the thread uses the decode only once told the bytes are good
+ * (`kernel-checked`, with the rebuilt bytes when they were not).
  *
  * Threads start on first use (or `start()`), each in tens of milliseconds from compiled JS.
  */
@@ -438,8 +444,9 @@ export class WorkerCodecExecutor implements CodecExecutor {
     let check: (() => Promise<Uint8Array | null>) | undefined;
     try {
       if (task.cacheKernel !== false && kernel.loadUnchecked) {
-        // A kept kernel, read into shared memory (faulted in ahead: warm-shared-buffer.ts): the thread decodes it while its sha256 is
-        // checked here (the hash and the decode of a cold trim run at once, on two cores).
+        // A kept kernel, read into shared memory (faulted in ahead: warm-shared-buffer.ts): the
+        // thread decodes it while its sha256 is checked here (a cold trim's hash and decode run
+        // at once, on two cores).
         const unchecked = await kernel.loadUnchecked(this.sharedBytes);
         raw = unchecked.bytes;
         check = unchecked.check;
@@ -484,11 +491,9 @@ export class WorkerCodecExecutor implements CodecExecutor {
       return;
     }
     // The copy was damaged: the thread decodes the rebuilt bytes instead, on a new clock.
-    const moved = replacement.byteOffset === 0 && replacement.byteLength === replacement.buffer.byteLength;
-    lane.worker!.postMessage(
-      { type: 'kernel-checked', id: task.id, raw: replacement } satisfies ToThread,
-      moved ? [replacement.buffer as ArrayBuffer] : [],
-    );
+    const { buffer: rebuilt } = replacement;
+    const moved = rebuilt instanceof ArrayBuffer && replacement.byteOffset === 0 && replacement.byteLength === rebuilt.byteLength;
+    lane.worker!.postMessage({ type: 'kernel-checked', id: task.id, raw: replacement } satisfies ToThread, moved ? [rebuilt] : []);
     this.startClock(lane);
   }
 
