@@ -17,19 +17,14 @@ import type { Allocate, ObjectStore } from '../storage/object-store.js';
 export type UnpackedCopyCatalog = Pick<Catalog, 'getDerivedFile' | 'recordDerivedFile'>;
 
 /**
- * The raw BTF of `record`: from its unpacked copy in `cache` when one was recorded and still
- * matches, else `unpack()` (the caller's read, check and unpack of the stored file, with its
- * own errors), kept as the copy when the stored file is a `.btf.tar.xz`. Other formats are
- * raw already: `unpack()` as is. `allocate`: where the copy is read into (a reused buffer).
+ * The raw BTF of `record` (arguments: catalog, cache, record, unpack, allocate?): from its
+ * unpacked copy in `cache` when one was recorded and still matches, else `unpack()` (the
+ * caller's read, check and unpack of the stored file, with its own errors), kept as the copy
+ * when the stored file is a `.btf.tar.xz`. Other formats are raw already: `unpack()` as is.
+ * `allocate`: where the copy is read into (a reused buffer).
  */
-export async function loadUnpacked(
-  catalog: UnpackedCopyCatalog,
-  cache: ObjectStore,
-  record: Pick<KernelRecord, 'storageKey' | 'sha256' | 'kernel'>,
-  unpack: () => Promise<Uint8Array>,
-  allocate?: Allocate,
-): Promise<Uint8Array> {
-  const { bytes, check } = await loadUnpackedUnchecked(catalog, cache, record, unpack, allocate);
+export async function loadUnpacked(...args: Parameters<typeof loadUnpackedUnchecked>): Promise<Uint8Array> {
+  const { bytes, check } = await loadUnpackedUnchecked(...args);
   return (await check()) ?? bytes;
 }
 

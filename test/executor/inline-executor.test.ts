@@ -5,6 +5,7 @@ import { workCounters } from '../../src/btf/work-counters.js';
 import { CodecTaskError } from '../../src/executor/codec-executor.js';
 import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
 import { loadFixtures } from '../helpers/fixtures.js';
+import { storedObjects } from '../helpers/stored-objects.js';
 
 const fx = await loadFixtures();
 const object = (name: string) => ({ name: `${name}.bpf.o`, bytes: fx.objects.get(name)!.bytes });
@@ -92,13 +93,7 @@ t.test('failures say their stage', async (t) => {
 t.test('objects given by hash are read only when their parse is not kept', async (t) => {
   const codec = new InlineCodecExecutor({ kernelCacheBytes: 1 << 30 });
   t.teardown(() => codec.close());
-  const sha = (name: string) => createHash('sha256').update(fx.objects.get(name)!.bytes).digest('hex');
-  const loads: string[] = [];
-  const stored = (name: string, load: () => Promise<Uint8Array> = async () => fx.objects.get(name)!.bytes) => ({
-    name: `${name}.bpf.o`,
-    sha256: sha(name),
-    load: () => (loads.push(name), load()),
-  });
+  const { sha, loads, stored } = storedObjects(fx);
   const oracle = (name: string) => Buffer.from(fx.oracle.single.get(name)!);
 
   const first = await codec.trim(kernel(fx.vmlinux), [stored('tools_like')]);

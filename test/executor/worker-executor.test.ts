@@ -9,6 +9,7 @@ import { CodecTaskError } from '../../src/executor/codec-executor.js';
 import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
 import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
 import { loadFixtures } from '../helpers/fixtures.js';
+import { storedObjects } from '../helpers/stored-objects.js';
 import { buildElf } from '../helpers/elf-builder.js';
 import { withRepeatedRelocations } from '../helpers/hostile-inputs.js';
 
@@ -483,13 +484,7 @@ t.test('a kernel sent before its check: the trim waits for the check, and uses t
 t.test('objects given by hash are read only when the thread was not sent them, or asks for them again', async (t) => {
   const pool = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
   t.teardown(() => pool.close());
-  const sha = (name: string) => createHash('sha256').update(fx.objects.get(name)!.bytes).digest('hex');
-  const loads: string[] = [];
-  const stored = (name: string, load: () => Promise<Uint8Array> = async () => fx.objects.get(name)!.bytes) => ({
-    name: `${name}.bpf.o`,
-    sha256: sha(name),
-    load: () => (loads.push(name), load()),
-  });
+  const { sha, loads, stored } = storedObjects(fx);
   const oracle = Buffer.from(fx.oracle.single.get('tools_like')!);
 
   // The upload's check sends the bytes: the trim after it names the object only, and reads nothing.
