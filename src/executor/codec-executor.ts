@@ -50,6 +50,11 @@ export interface StoredObject {
 /** An object as a trim takes it: its bytes, or where they are. */
 export type ObjectInput = ObjectBytes | StoredObject;
 
+/** `input` with its bytes: as given, or loaded. */
+export async function withBytes(input: ObjectInput): Promise<ObjectBytes> {
+  return 'bytes' in input ? input : { name: input.name, sha256: input.sha256, bytes: await input.load() };
+}
+
 /** The kernel of a trim: where its raw BTF comes from, and the key its decode may be kept under. */
 export interface TrimKernel {
   cacheKey: KernelCacheKey;

@@ -25,6 +25,7 @@ import {
   type TrimKernel,
   type TrimmedBtf,
   type TrimOptions,
+  withBytes,
 } from './codec-executor.js';
 import { KernelCache } from './kernel-cache.js';
 
@@ -170,11 +171,11 @@ export class InlineCodecExecutor implements CodecExecutor {
 
   private objectBytes(inputs: readonly ObjectInput[], loadAll: boolean): Promise<ObjectBytes[]> {
     return Promise.all(
-      inputs.map(async (input) => {
-        if ('bytes' in input) return input;
-        const bytes = !loadAll && this.parsedObjects.has(input.sha256) ? NO_BYTES : await input.load();
-        return { name: input.name, sha256: input.sha256, bytes };
-      }),
+      inputs.map(async (input) =>
+        !loadAll && !('bytes' in input) && this.parsedObjects.has(input.sha256)
+          ? { name: input.name, sha256: input.sha256, bytes: NO_BYTES }
+          : withBytes(input),
+      ),
     );
   }
 

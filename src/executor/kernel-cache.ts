@@ -1,8 +1,8 @@
 /**
  * The decoded kernels a worker keeps in memory: an LRU of `Btf` values bounded by the memory
- * they hold (`retainedBytes`). Decoding a kernel means fetching 2-15 MiB from the store, maybe running xz,
- * and one linear pass over ~100k types, so a worker that trims for a handful of popular
- * kernels should do it once per kernel, not once per job.
+ * they hold (`retainedBytes`). Decoding a kernel means fetching 2-15 MiB from the store, maybe
+ * running xz, and one linear pass over ~100k types, so a worker that trims for a handful of
+ * popular kernels should do it once per kernel, not once per job.
  *
  * Entries are keyed by the kernel's storage key and sha256 together, so re-registering a
  * changed file under the same key never serves the old decode. Concurrent requests for a
@@ -31,7 +31,7 @@ export interface KernelCacheStats {
   evictions: number;
   /** Decodes larger than the whole budget: returned, never cached. */
   uncacheable: number;
-  /** Bytes held by cached entries (sum of `retainedBytes`: `Btf.memoryBytes` and the rest of the buffer its bytes are a view of). */
+  /** Bytes held by cached entries (sum of `retainedBytes`: `Btf.memoryBytes`, and the rest of the buffer their bytes are views of). */
   bytes: number;
   entries: number;
   maxBytes: number;

@@ -46,6 +46,7 @@ import {
   type TrimmedBtf,
   type ThreadHeap,
   type TrimOptions,
+  withBytes,
 } from './codec-executor.js';
 import { defaultCodecThreads } from '../config/default-threads.js';
 import type { Allocate } from '../storage/object-store.js';
@@ -343,11 +344,11 @@ export class WorkerCodecExecutor implements CodecExecutor {
     const generation = lane.generation;
     this.bytesOf(task).then(
       (objects) => {
-        if (lane.generation === generation && lane.current === task) this.post(lane, task, this.sending(lane, objects));
+        if (isCurrent(lane, task, generation)) this.post(lane, task, this.sending(lane, objects));
       },
       (error: unknown) => {
         settle(task, error);
-        if (lane.generation !== generation || lane.current !== task) return;
+        if (!isCurrent(lane, task, generation)) return;
         lane.current = undefined;
         this.pump(lane);
       },
@@ -385,9 +386,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
 
   /** The task's objects with their bytes, those given by hash loaded (once per task). */
   private bytesOf(task: Task): Promise<ObjectBytes[]> {
-    task.withBytes ??= Promise.all(
-      task.objects.map(async (o) => ('bytes' in o ? o : { name: o.name, sha256: o.sha256, bytes: await o.load() })),
-    );
+    task.withBytes ??= Promise.all(task.objects.map(withBytes));
     return task.withBytes;
   }
 
@@ -438,7 +437,6 @@ export class WorkerCodecExecutor implements CodecExecutor {
 
   private async sendKernel(lane: Lane, task: Task): Promise<void> {
     const generation = lane.generation;
-    const current = () => lane.generation === generation && lane.current === task;
     const kernel = task.kernel!;
     let raw: Uint8Array;
     let check: (() => Promise<Uint8Array | null>) | undefined;
@@ -465,7 +463,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
       this.failLoad(lane, task, generation, error);
       return;
     }
-    if (!current()) return;
+    if (!isCurrent(lane, task, generation)) return;
     // Moved to the thread, not copied, when the bytes own their whole buffer, or start one of
     // `allocateKernel`'s (a kernel is ~5 MB, and its copy cost ~3 ms of CPU per cold load):
     // loadRaw hands them over (TrimKernel). Shared memory is neither moved nor copied.
@@ -485,7 +483,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
       this.failLoad(lane, task, generation, error);
       return;
     }
-    if (!current()) return;
+    if (!isCurrent(lane, task, generation)) return;
     if (replacement === null) {
       lane.worker!.postMessage({ type: 'kernel-checked', id: task.id } satisfies ToThread);
       return;
@@ -507,7 +505,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
       this.failLoad(lane, task, generation, error);
       return;
     }
-    if (lane.generation !== generation || lane.current !== task) return;
+    if (!isCurrent(lane, task, generation)) return;
     this.objectBytesSent += byteLengthOf(objects);
     lane.worker!.postMessage({ type: 'objects', id: task.id, objects } satisfies ToThread);
     this.startClock(lane);
@@ -516,8 +514,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
   /** A read's own failure (the kernel's or an object's source) is the task's answer; the thread is told to drop the task. */
   private failLoad(lane: Lane, task: Task, generation: number, error: unknown): void {
     settle(task, error);
-    if (lane.generation === generation && lane.current === task)
-      lane.worker!.postMessage({ type: 'load-failed', id: task.id } satisfies ToThread);
+    if (isCurrent(lane, task, generation)) lane.worker!.postMessage({ type: 'load-failed', id: task.id } satisfies ToThread);
   }
 
   /** The lane's thread is dead (or must be): its task fails, a new thread takes the queue. */
@@ -547,6 +544,14 @@ export class WorkerCodecExecutor implements CodecExecutor {
 
 function kernelKey(kernel: TrimKernel): string {
   return `${kernel.cacheKey.storageKey}\0${kernel.cacheKey.sha256}`;
+}
+
+/**
+ * Whether `task` is still the one running on the thread `lane` had when `generation` was read:
+ * an answer to an earlier thread, or to a task already given up, is dropped.
+ */
+function isCurrent(lane: Lane, task: Task, generation: number): boolean {
+  return lane.generation === generation && lane.current === task;
 }
 
 /** The bytes of the objects' files: what a task message carrying them copies. */
