@@ -10,7 +10,9 @@
  * the catalog keeps the first result recorded for a key (`recordTrim` leaves an existing
  * row), which is what this cache holds. Only bytes checked against their sha256 are put here
  * (callers read stored results through `readVerified`). Memory is bounded by `maxBytes`
- * (BTFHUB_TRIM_CACHE_BYTES).
+ * (BTFHUB_TRIM_CACHE_BYTES). The trim service puts a result here when a repeated request
+ * reads it from the store, not when a new trim makes it: objects hashes asked for once (most
+ * new ones) then never take room.
  *
  * It also remembers the last sha256 the catalog gave for each kernel (`noteKernel`): while
  * the catalog cannot answer, results in memory for that content are still served.

@@ -314,7 +314,9 @@ async function settle(
         timings?.addJob(performance.now() - waiting, again.state === 'completed' ? again.result?.stages : undefined);
         return settle(services, again, rebuildId, data, { ...budget, rebuilds: budget.rebuilds - 1 }, timings);
       }
-      services.trimCache?.set(hash, kernel, kernelSha256, read.bytes, result.resultSha256);
+      // Not kept in the trim cache: most new objects hashes (a CI build, a one-off test) are
+      // never asked for again, and holding each would grow the cache until its budget is full.
+      // The first repeat reads the stored result (findTrim) and keeps it from then on.
       services.metrics.recordTrim('completed');
       return { kind: 'ready', btf: read.bytes, sha256: result.resultSha256, kernel, objectsHash: hash, cached: false };
     }

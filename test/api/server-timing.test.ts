@@ -62,10 +62,18 @@ t.test('POST /api/v1/btf: a new trim names every stage, a cached one only what i
   t.ok(miss.stages.get('trim')! > 0, 'the trim took time');
   t.ok(miss.stages.get('multipart')! > 0, 'so did receiving the body');
 
+  // A new trim's result is not kept in memory: the first repeat reads it from the store and keeps it.
   const second = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
   t.equal(second.headers['x-btfhub-cache'], 'hit');
-  const hit = parseServerTiming(t, second.headers['server-timing']);
+  const firstRepeat = parseServerTiming(t, second.headers['server-timing']);
+  t.same([...firstRepeat.stages.keys()], ['multipart', 'hash', 'lookup', 'readback'], 'the first repeat reads the stored result');
+  t.same(second.rawPayload, first.rawPayload);
+
+  const third = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
+  t.equal(third.headers['x-btfhub-cache'], 'hit');
+  const hit = parseServerTiming(t, third.headers['server-timing']);
   t.same([...hit.stages.keys()], ['multipart', 'hash', 'lookup'], 'answered from memory: received, hashed, looked up');
+  t.same(third.rawPayload, first.rawPayload);
 });
 
 t.test('a trim answered from the catalog and the store names its read-back', async (t) => {
@@ -88,7 +96,17 @@ t.test('POST /api/v1/customize names the .tar.xz it builds', async (t) => {
   const { stages } = parseServerTiming(t, res.headers['server-timing']);
   t.ok(stages.has('trim') && stages.has('archive'), 'the trim and the archive around it');
   const again = await app.inject({ method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...form });
-  t.same([...parseServerTiming(t, again.headers['server-timing']).stages.keys()], ['multipart', 'hash', 'lookup', 'archive']);
+  t.same(
+    [...parseServerTiming(t, again.headers['server-timing']).stages.keys()],
+    ['multipart', 'hash', 'lookup', 'readback', 'archive'],
+    'the first repeat reads the stored trim',
+  );
+  const third = await app.inject({ method: 'POST', url: `/api/v1/customize?${RAW_QUERY}`, ...form });
+  t.same(
+    [...parseServerTiming(t, third.headers['server-timing']).stages.keys()],
+    ['multipart', 'hash', 'lookup', 'archive'],
+    'then it is in memory',
+  );
 });
 
 t.test("a job longer than the request's wait was another request's: the wait is all queue", async (t) => {

@@ -27,6 +27,9 @@ t.test('catalog down: cached answers from memory, 503 + Retry-After for the rest
   const first = await post('enum64');
   t.equal(first.statusCode, 200, why(first));
   const hash = String(first.headers['x-btfhub-objects-hash']);
+  // A new trim's result is kept in memory from its first repeat on (src/api/trim-service.ts).
+  const repeat = await post('enum64');
+  t.equal(repeat.headers['x-btfhub-cache'], 'hit', why(repeat));
 
   down = true;
   const cached = await post('enum64');

@@ -78,6 +78,9 @@ t.test('S3 refusing or cutting uploads: 503 with Retry-After, nothing half-writt
   const first = await post('enum64');
   t.equal(first.statusCode, 200, why(first));
   const made = String(first.headers['x-btfhub-objects-hash']);
+  // A new trim's result is kept in memory from its first repeat on (src/api/trim-service.ts).
+  const repeat = await post('enum64');
+  t.equal(repeat.headers['x-btfhub-cache'], 'hit', why(repeat));
 
   proxy.setMode({ kind: 'refuse' });
   const refused = await post('shared_a');
