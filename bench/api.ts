@@ -419,7 +419,8 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
       const toolsForm = form(tools);
       const smallForm = form(small);
       let hash = '';
-      for (const payload of [toolsForm, smallForm]) {
+      // Each twice: a new trim's result is kept in the API's memory from its first repeat on.
+      for (const payload of [toolsForm, toolsForm, smallForm, smallForm]) {
         const res = await fetch(`${warm.base}/api/v1/btf`, {
           method: 'POST',
           body: payload.body,
@@ -431,12 +432,14 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
       if (groups.has('cached')) precise = await bothClients(warm.base, toolsForm, 2000);
       if (big !== undefined && groups.has('cached')) {
         const bigForm = form(big);
-        const res = await fetch(`${warm.base}/api/v1/btf`, {
-          method: 'POST',
-          body: bigForm.body,
-          headers: { 'content-type': bigForm.contentType },
-        });
-        if (res.status !== 200) throw new Error(`warm-up POST (big): ${res.status} ${await res.text()}`);
+        for (let i = 0; i < 2; i++) {
+          const res = await fetch(`${warm.base}/api/v1/btf`, {
+            method: 'POST',
+            body: bigForm.body,
+            headers: { 'content-type': bigForm.contentType },
+          });
+          if (res.status !== 200) throw new Error(`warm-up POST (big): ${res.status} ${await res.text()}`);
+        }
         preciseBig = await bothClients(warm.base, bigForm, 1000);
       }
       if (groups.has('cached')) preciseSmall = await bothClients(warm.base, smallForm, 2000);

@@ -10,7 +10,11 @@
  * The read's bytes are a view of their exact length at the start of the buffer; the rest of it
  * (under 1 MiB) stays with the view's buffer, and the decoded-kernel cache counts it
  * (kernel-cache.ts, `retainedBytes`). One buffer at most is kept, and none for reads over
- * `maxBytes`: it is memory held for a kernel that may never come.
+ * `maxBytes`: it is memory held for a kernel that may never come. For the same reason it is
+ * dropped once no read has taken it for `idleMs`: cold reads come in runs (a service's first
+ * requests, a bundle, a deploy of agents to new hosts), and between runs a service serving
+ * kernels it holds decoded would keep ~6 MB for nothing. The first read of the next run gets
+ * fresh memory, and the buffer after it is warm again.
  */
 import { open } from 'node:fs/promises';
 
@@ -21,6 +25,8 @@ export interface WarmSharedBufferOptions {
   maxBytes?: number;
   /** Faults the buffer in (default: /dev/zero read into it on the thread pool). */
   prefault?: (bytes: Uint8Array) => Promise<void>;
+  /** A warm buffer no read took for this long is dropped (default 60 s). */
+  idleMs?: number;
 }
 
 const MIB = 1024 * 1024;
@@ -32,20 +38,23 @@ export class WarmSharedBuffer {
   private readonly roundTo: number;
   private readonly maxBytes: number;
   private readonly prefault: (bytes: Uint8Array) => Promise<void>;
-  /** Reads that took the warm buffer, and those that got fresh memory. */
-  readonly counts = { warm: 0, fresh: 0 };
+  private readonly idleMs: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Reads that took the warm buffer, those that got fresh memory, and warm buffers dropped unused. */
+  readonly counts = { warm: 0, fresh: 0, dropped: 0 };
 
   constructor(options: WarmSharedBufferOptions = {}) {
     this.roundTo = options.roundTo ?? MIB;
     this.maxBytes = options.maxBytes ?? 64 * MIB;
     this.prefault = options.prefault ?? readZeros;
+    this.idleMs = options.idleMs ?? 60_000;
   }
 
   /** `size` bytes of shared memory: the warm buffer when it is large enough, else new. A new warm buffer follows. */
   take(size: number): Uint8Array {
     const warm = this.warm;
     if (warm !== undefined && warm.byteLength >= size) {
-      this.warm = undefined;
+      this.drop();
       this.counts.warm++;
       this.refill(size);
       return new Uint8Array(warm, 0, size);
@@ -68,7 +77,13 @@ export class WarmSharedBuffer {
   /** Drops the warm buffer; none is made again. */
   clear(): void {
     this.closed = true;
+    this.drop();
+  }
+
+  private drop(): void {
     this.warm = undefined;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   private refill(size: number): void {
@@ -78,7 +93,15 @@ export class WarmSharedBuffer {
       () => {
         this.filling = undefined;
         // Replaces a warm buffer too small for the read that asked for this one.
-        if (!this.closed) this.warm = buffer;
+        if (this.closed) return;
+        this.warm = buffer;
+        clearTimeout(this.idleTimer);
+        this.idleTimer = setTimeout(() => {
+          this.counts.dropped++;
+          this.drop();
+        }, this.idleMs);
+        // A buffer kept warm is no reason for the process to stay up.
+        this.idleTimer.unref();
       },
       () => {
         // No /dev/zero (or a failed read): the next read gets fresh memory, as without this.

@@ -25,7 +25,7 @@ t.test('a read that fits takes the warm buffer, and the next one is made', async
   t.equal(warm.heldBytes, 0, 'taken');
   await warm.settled();
   t.equal(warm.heldBytes, 128 * KIB, 'and made again');
-  t.same(warm.counts, { warm: 1, fresh: 1 });
+  t.same(warm.counts, { warm: 1, fresh: 1, dropped: 0 });
 
   const larger = warm.take(300 * KIB);
   t.equal(larger.buffer.byteLength, 300 * KIB, 'too small: fresh memory');
@@ -60,6 +60,25 @@ t.test('no warm buffer past the bound, after a failed prefault, or once cleared'
   slow.take(4 * KIB);
   await slow.settled();
   t.equal(slow.heldBytes, 0, 'nor made again');
+});
+
+t.test('a warm buffer no read takes for idleMs is dropped; the next read makes another', async (t) => {
+  const warm = new WarmSharedBuffer({ roundTo: KIB, idleMs: 40, prefault: async () => undefined });
+  warm.take(4 * KIB);
+  await warm.settled();
+  t.equal(warm.heldBytes, 4 * KIB);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.equal(warm.take(4 * KIB).buffer.byteLength, 4 * KIB, 'taken within idleMs');
+  await warm.settled();
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  t.equal(warm.heldBytes, 4 * KIB, 'the new one has its own idleMs from when it was made');
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  t.equal(warm.heldBytes, 0, 'unused for idleMs: dropped');
+  t.same(warm.counts, { warm: 1, fresh: 1, dropped: 1 });
+  t.equal(warm.take(4 * KIB).buffer.byteLength, 4 * KIB, 'the next read gets fresh memory of its size');
+  await warm.settled();
+  t.equal(warm.heldBytes, 4 * KIB, 'and a warm buffer follows it');
+  warm.clear();
 });
 
 t.test('the default prefault writes zeros over the whole buffer through /dev/zero', async (t) => {
