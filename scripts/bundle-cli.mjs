@@ -1,6 +1,7 @@
 /**
  * Writes the CLI's two CommonJS files beside the compiled modules (src/cli/bundled.ts says
- * why each exists):
+ * why each exists), and the bundle's V8 code cache (cli-bundle.cjs.cache, made by the Node
+ * that runs this: src/cli/code-cache.ts):
  *   - the bundle (cli-bundle.cjs): src/cli/run.ts and what the bundled commands import, as
  *     one file. Packages stay outside it (required where used, so never by these commands:
  *     the start-up import test checks that), and so do the other commands' modules: their
@@ -12,7 +13,7 @@
  *   node scripts/bundle-cli.mjs [OUTDIR]   (default dist/src/cli; run by npm run build)
  */
 import { build } from 'esbuild';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import process from 'node:process';
 import { fileURLToPath, URL } from 'node:url';
 
@@ -20,6 +21,9 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { BUNDLED_COMMANDS, CLI_BUNDLE_FILE, CLI_LAUNCHER_FILE } = await import(
   new URL('../dist/src/cli/bundled.js', import.meta.url).href
 ).catch(() => import(new URL('../src/cli/bundled.ts', import.meta.url).href));
+const { CODE_CACHE_SUFFIX, makeCodeCache } = await import(new URL('../dist/src/cli/code-cache.js', import.meta.url).href).catch(
+  () => import(new URL('../src/cli/code-cache.ts', import.meta.url).href),
+);
 const outdir = process.argv[2] ?? `${ROOT}dist/src/cli`;
 
 const commandModules = readdirSync(`${ROOT}src/cli/commands`)
@@ -58,6 +62,9 @@ await build({
   outfile: `${outdir}/${CLI_BUNDLE_FILE}`,
   plugins: [otherCommands],
 });
+
+// The bundle's code cache, which the launcher compiles it with on Node 20 (src/cli/code-cache.ts).
+writeFileSync(`${outdir}/${CLI_BUNDLE_FILE}${CODE_CACHE_SUFFIX}`, makeCodeCache(`${outdir}/${CLI_BUNDLE_FILE}`));
 
 /** The launcher's two ways on: the bundle and the compiled run.js, both found beside it at run time. */
 const besideLauncher = {

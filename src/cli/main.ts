@@ -11,14 +11,18 @@
  */
 import { existsSync } from 'node:fs';
 import module from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { BUNDLED_COMMANDS, CLI_BUNDLE_FILE } from './bundled.js';
+import { requireWithCodeCache } from './code-cache.js';
 
 // Node >= 22.1 can keep compiled bytecode of our modules between runs (in the OS temporary
 // directory, or NODE_COMPILE_CACHE; NODE_DISABLE_COMPILE_CACHE=1 turns it off): every
 // command starts faster from its second run on. Enabled before anything else is loaded (but
 // node:fs and the two constants of bundled.js), hence the dynamic import and the require
-// below. Node 20 has no such cache and skips this.
-(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+// below. Node 20 has no such cache: there the bundle is compiled with the code cache the build
+// wrote beside it (code-cache.ts).
+const enableCompileCache = (module as { enableCompileCache?: () => unknown }).enableCompileCache;
+enableCompileCache?.();
 
 void main();
 
@@ -69,7 +73,8 @@ function lazyStream(open: () => NodeJS.WriteStream) {
 async function loadRunner(command: string | undefined): Promise<typeof import('./run.js')> {
   const bundle = new URL(`./${CLI_BUNDLE_FILE}`, import.meta.url);
   if (command !== undefined && BUNDLED_COMMANDS.includes(command) && existsSync(bundle)) {
-    return module.createRequire(import.meta.url)(`./${CLI_BUNDLE_FILE}`) as typeof import('./run.js');
+    const cached = enableCompileCache === undefined ? requireWithCodeCache(fileURLToPath(bundle)) : undefined;
+    return (cached ?? module.createRequire(import.meta.url)(`./${CLI_BUNDLE_FILE}`)) as typeof import('./run.js');
   }
   return import('./run.js');
 }

@@ -5,7 +5,8 @@
  * service folder is inside), leaves every other command to its compiled module, and runs
  * the bundled commands as the compiled modules do (bpftool's bytes, the same exit codes).
  * The launcher built beside it (the package's bin) is main.ts alone, and runs a bundled
- * command from the bundle as a process.
+ * command from the bundle as a process; the bundle's code cache, written beside it, is one
+ * this Node accepts.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { BUNDLED_COMMANDS, CLI_BUNDLE_FILE, CLI_LAUNCHER_FILE } from '../../src/cli/bundled.js';
+import { CODE_CACHE_SUFFIX } from '../../src/cli/code-cache.js';
 import { COMMANDS } from '../../src/cli/commands.js';
 import type { CliIo } from '../../src/cli/run.js';
 import { loadFixtures } from '../helpers/fixtures.js';
@@ -33,6 +35,18 @@ await promisify(execFile)(process.execPath, ['--import', '@tapjs/typescript/impo
 });
 const text = await readFile(bundlePath, 'utf8');
 const launcherText = await readFile(launcherPath, 'utf8');
+
+t.test("the bundle's code cache is written beside it, and this Node accepts it for the bundle", async (t) => {
+  // In a process of its own: there V8 holds nothing of the bundle yet, so the cache is really checked.
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', '@tapjs/typescript/import', 'test/cli/fixtures/run-with-code-cache.ts', bundlePath, `${bundlePath}${CODE_CACHE_SUFFIX}`],
+    { cwd: ROOT, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } },
+  );
+  const { cacheRejected, exports } = JSON.parse(stdout) as { cacheRejected: boolean; exports: string[] };
+  t.equal(cacheRejected, false, 'V8 used the cache the build made');
+  t.ok(exports.includes('runCli'), 'the bundle runs from it');
+});
 
 t.test('the bundled commands are real commands of the table', async (t) => {
   for (const name of BUNDLED_COMMANDS)
@@ -106,7 +120,11 @@ t.test('dump, relocs and fetch from the bundle; usage and file errors as in the 
 t.test('the launcher: main.ts alone, the bundle or the compiled run.js found beside it', async (t) => {
   t.match(launcherText, /^#!\/usr\/bin\/env node\n"use strict";\n/, 'an executable script, in strict mode');
   const modules = [...launcherText.matchAll(/^\/\/ (src\/\S+)$/gm)].map((m) => m[1]!);
-  t.same([...new Set(modules)].sort(), ['src/cli/bundled.ts', 'src/cli/main.ts'], 'only main.ts and its constants inside');
+  t.same(
+    [...new Set(modules)].sort(),
+    ['src/cli/bundled.ts', 'src/cli/code-cache.ts', 'src/cli/main.ts'],
+    'only main.ts, its constants and the code-cache loader inside',
+  );
   const required = [...launcherText.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]!).filter((name) => !name.startsWith('node:'));
   t.same(required, [], 'no package required');
   const imported = [...launcherText.matchAll(/\bimport\("([^"]+)"\)/g)].map((m) => m[1]!);
