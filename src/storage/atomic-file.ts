@@ -34,10 +34,16 @@ export async function replaceFileVia(temporary: string, target: string, data: Ui
       const syncing = timing === undefined ? 0 : performance.now();
       await fs.fsync(fd);
       if (timing !== undefined) timing.syncMs += performance.now() - syncing;
-    } finally {
-      await fs.close(fd);
+    } catch (error) {
+      await fs.close(fd).catch(() => undefined);
+      throw error;
     }
-    await fs.rename(temporary, target);
+    // The data is on disk: the file is renamed while its descriptor closes (POSIX renames an
+    // open file), one wait on the thread pool instead of two. Both settle before either
+    // outcome counts, so a failure below never races the rename.
+    const [closed, renamed] = await Promise.allSettled([fs.close(fd), fs.rename(temporary, target)]);
+    if (renamed.status === 'rejected') throw renamed.reason;
+    if (closed.status === 'rejected') throw closed.reason;
   } catch (error) {
     await fs.unlink(temporary).catch(() => undefined);
     throw error;

@@ -17,7 +17,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { copyFile, constants as fsConstants, mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import {
+  copyFile,
+  type FileHandle,
+  constants as fsConstants,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { replaceFileVia } from './atomic-file.js';
 import { StorageError } from './errors.js';
@@ -119,14 +131,21 @@ export class FsObjectStore implements ObjectStore {
     const wanted = dirname(join(this.root, key));
     const cached = this.prepared.get(wanted);
     let directory = cached ?? (await this.prepareDirectory(wanted, key));
+    // The directory is opened for its fsync while the data is written, not after the rename:
+    // each step here waits on libuv's thread pool, and under load each wait costs more than
+    // the call itself (~0.5 ms a step in `npm run bench -- api`).
+    let opening = openDirectory(directory);
     try {
       await replaceFileVia(this.temporaryIn(directory), join(directory, basename(key)), data, timing);
     } catch (error) {
+      closeDirectory(opening);
       // A prepared directory removed since (by hand, or pruned): prepared again, written again.
       if (cached === undefined || !isMissing(error)) throw writeFailure(key, error);
       this.prepared.delete(wanted);
       directory = await this.prepareDirectory(wanted, key);
+      opening = openDirectory(directory);
       await replaceFileVia(this.temporaryIn(directory), join(directory, basename(key)), data, timing).catch((again: unknown) => {
+        closeDirectory(opening);
         throw writeFailure(key, again);
       });
     }
@@ -134,7 +153,7 @@ export class FsObjectStore implements ObjectStore {
     if (this.prepared.size >= 256) this.prepared.clear();
     this.prepared.set(wanted, directory);
     const syncing = timing === undefined ? 0 : performance.now();
-    await syncDirectory(directory);
+    await syncOpenedDirectory(opening);
     if (timing !== undefined) timing.syncMs += performance.now() - syncing;
   }
 
@@ -376,6 +395,32 @@ async function exists(path: string): Promise<boolean> {
     if (isMissing(error)) return false;
     throw error;
   }
+}
+
+/** `directory` opened to be fsynced; undefined where it cannot be opened (syncing a directory is best effort). */
+function openDirectory(directory: string): Promise<FileHandle | undefined> {
+  return open(directory, 'r').catch(() => undefined);
+}
+
+/** Closes a directory `openDirectory` opened, in the background. */
+function closeDirectory(opening: Promise<FileHandle | undefined>): void {
+  void opening.then((handle) => handle?.close()).catch(() => undefined);
+}
+
+/**
+ * Makes a rename durable: fsyncs the directory `openDirectory` opened (before the rename; the
+ * fsync, after it, covers the directory's entries as they are when it runs), then closes it
+ * in the background, the put being durable by then. Best effort, as syncDirectory.
+ */
+async function syncOpenedDirectory(opening: Promise<FileHandle | undefined>): Promise<void> {
+  const handle = await opening;
+  if (handle === undefined) return;
+  try {
+    await handle.sync();
+  } catch {
+    // The data itself is already synced; only the rename's durability is at stake.
+  }
+  handle.close().catch(() => undefined);
 }
 
 /** Makes a rename durable. Best effort: some filesystems refuse fsync on a directory. */

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +137,27 @@ t.test('a directory removed after a put is made again by the next put; one repla
   await writeFile(join(root, 'objects'), 'not a directory');
   await rejectsWithCode(t, store.put('objects/d.o', new Uint8Array([4])), 'INVALID_KEY');
 });
+
+t.test(
+  'puts leave no descriptor open: the file closed beside its rename, the directory after its fsync',
+  { skip: !existsSync('/proc/self/fd') && 'no /proc/self/fd here' },
+  async (t) => {
+    const root = await tempDir(t);
+    const store = new FsObjectStore(root);
+    const open = async () => (await readdir('/proc/self/fd')).length;
+    await store.put('objects/first.o', new Uint8Array([0]));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const before = await open();
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.put(`objects/${i}.o`, new Uint8Array([i]))));
+    await rm(join(root, 'objects'), { recursive: true });
+    await store.put('objects/again.o', new Uint8Array([1])).catch(() => undefined);
+    await rejectsWithCode(t, store.put('objects/again.o/below', new Uint8Array([2])), 'INVALID_KEY');
+    // The directories' closes run in the background once each put is durable.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    t.equal(await open(), before, 'as many descriptors open as before the puts');
+    t.same(await store.get('objects/again.o'), new Uint8Array([1]));
+  },
+);
 
 t.test('put is atomic', async (t) => {
   const root = await tempDir(t);
