@@ -170,14 +170,16 @@ export class FsObjectStore implements ObjectStore {
     }
     const directory = await this.prepareDirectory(dirname(join(this.root, key)), key);
     const temporary = join(directory, `${TEMP_FILE_MARK}${randomBytes(8).toString('hex')}`);
+    const opening = openDirectory(directory);
     try {
       await copyFile(path, temporary, fsConstants.COPYFILE_EXCL);
       await rename(temporary, join(directory, basename(key)));
     } catch (error) {
+      closeDirectory(opening);
       await unlink(temporary).catch(() => undefined);
       throw unavailable(`write ${key} from ${path}`, error);
     }
-    await syncDirectory(directory);
+    await syncOpenedDirectory(opening);
   }
 
   async getFile(key: string, path: string): Promise<boolean> {
@@ -410,7 +412,8 @@ function closeDirectory(opening: Promise<FileHandle | undefined>): void {
 /**
  * Makes a rename durable: fsyncs the directory `openDirectory` opened (before the rename; the
  * fsync, after it, covers the directory's entries as they are when it runs), then closes it
- * in the background, the put being durable by then. Best effort, as syncDirectory.
+ * in the background, the put being durable by then. Best effort: some filesystems refuse
+ * fsync on a directory.
  */
 async function syncOpenedDirectory(opening: Promise<FileHandle | undefined>): Promise<void> {
   const handle = await opening;
@@ -421,20 +424,6 @@ async function syncOpenedDirectory(opening: Promise<FileHandle | undefined>): Pr
     // The data itself is already synced; only the rename's durability is at stake.
   }
   handle.close().catch(() => undefined);
-}
-
-/** Makes a rename durable. Best effort: some filesystems refuse fsync on a directory. */
-async function syncDirectory(directory: string): Promise<void> {
-  try {
-    const handle = await open(directory, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // The data itself is already synced; only the rename's durability is at stake.
-  }
 }
 
 function errorCode(error: unknown): string | undefined {
