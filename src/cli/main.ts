@@ -19,8 +19,8 @@ import { requireWithCodeCache } from './code-cache.js';
 // directory, or NODE_COMPILE_CACHE; NODE_DISABLE_COMPILE_CACHE=1 turns it off): every
 // command starts faster from its second run on. Enabled before anything else is loaded (but
 // node:fs, the constants of bundled.js and code-cache.js with node:vm), hence the dynamic
-// import and the require below. Node 20 has no such cache: there the bundle is compiled with the code cache the build
-// wrote beside it (code-cache.ts).
+// import and the require below. Node 20 has no such cache: there the bundle is compiled with
+// the code cache the build wrote beside it (code-cache.ts).
 const enableCompileCache = (module as { enableCompileCache?: () => unknown }).enableCompileCache;
 enableCompileCache?.();
 

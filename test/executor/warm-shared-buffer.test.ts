@@ -63,21 +63,23 @@ t.test('no warm buffer past the bound, after a failed prefault, or once cleared'
 });
 
 t.test('a warm buffer no read takes for idleMs is dropped; the next read makes another', async (t) => {
-  const warm = new WarmSharedBuffer({ roundTo: KIB, idleMs: 40, prefault: async () => undefined });
+  // Warm buffers are 8 KiB (rounded up), fresh reads of 4 KiB exactly: the size says which a read got.
+  const warm = new WarmSharedBuffer({ roundTo: 8 * KIB, idleMs: 300, prefault: async () => undefined });
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   warm.take(4 * KIB);
   await warm.settled();
-  t.equal(warm.heldBytes, 4 * KIB);
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  t.equal(warm.take(4 * KIB).buffer.byteLength, 4 * KIB, 'taken within idleMs');
+  t.equal(warm.heldBytes, 8 * KIB);
+  await sleep(100);
+  t.equal(warm.take(4 * KIB).buffer.byteLength, 8 * KIB, 'taken within idleMs: the warm buffer');
   await warm.settled();
-  await new Promise((resolve) => setTimeout(resolve, 30));
-  t.equal(warm.heldBytes, 4 * KIB, 'the new one has its own idleMs from when it was made');
-  await new Promise((resolve) => setTimeout(resolve, 60));
+  await sleep(150);
+  t.equal(warm.heldBytes, 8 * KIB, 'the new one has its own idleMs from when it was made');
+  await sleep(400);
   t.equal(warm.heldBytes, 0, 'unused for idleMs: dropped');
   t.same(warm.counts, { warm: 1, fresh: 1, dropped: 1 });
   t.equal(warm.take(4 * KIB).buffer.byteLength, 4 * KIB, 'the next read gets fresh memory of its size');
   await warm.settled();
-  t.equal(warm.heldBytes, 4 * KIB, 'and a warm buffer follows it');
+  t.equal(warm.heldBytes, 8 * KIB, 'and a warm buffer follows it');
   warm.clear();
 });
 
