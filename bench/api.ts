@@ -59,22 +59,34 @@ export interface ApiBenchOptions {
   seconds?: number;
   /**
    * Which groups of rows to run (BENCH_API_ROWS, comma-separated): `cached` (the cached POSTs
-   * and GET, one at a time and loaded), `new` (new trims, kernel decoded), `cold` (kernel
-   * fetched and decoded). Default all: one group alone measures one change in less time.
+   * and GET, one at a time and loaded), `new` (new trims of the small and libbpf-tools-sized
+   * objects, kernel decoded), `big` (new trims of the 1.69 MB object), `cold` (kernel fetched
+   * and decoded). Default all: one group alone measures one change in less time.
    */
-  rows?: readonly ('cached' | 'new' | 'cold')[];
+  rows?: readonly ('cached' | 'new' | 'big' | 'cold')[];
 }
 
 interface Instance {
   base: string;
   /** The server's CPU time so far (user + system, all its threads), ms; NaN where /proc is not. */
   cpuMs(): Promise<number>;
+  /** Its main thread's CPU time so far (the event loop: HTTP, multipart, hashing, the store's calls), ms. */
+  mainCpuMs(): Promise<number>;
   stop(): Promise<void>;
 }
 
-/** A process's CPU time (user + system, all threads) from /proc/<pid>/stat, ms. */
+/** A process's CPU time (user + system, all threads) from /proc/<pid>/stat, ms; NaN where /proc is not. */
 async function processCpuMs(pid: number | undefined): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/** The CPU time of a process's main thread (its event loop), ms: its task whose id is the process's. */
+async function mainThreadCpuMs(pid: number | undefined): Promise<number> {
+  return statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+}
+
+async function statCpuMs(path: string): Promise<number> {
+  const stat = await readFile(path, 'utf8').catch(() => undefined);
   if (stat === undefined) return Number.NaN;
   // Fields after the command (which may hold spaces, inside parentheses): utime is the 14th field, stime the 15th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -88,19 +100,25 @@ const CLOCK_TICKS = 100;
 async function startInstance(archive: string, env: Record<string, string>): Promise<Instance> {
   const data = await mkdtemp(join(tmpdir(), 'btfhub-bench-data-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [DIST_CLI, 'serve', '--archive', archive, '--data', data, '--port', String(port)], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      ...imageProcessSettings(),
-      BTFHUB_REGISTER_HOST_KERNEL: 'false',
-      BTFHUB_RATE_LIMIT_MAX: '0',
-      // Request logs would be half the work of a cached answer: warnings only.
-      LOG_LEVEL: 'warn',
-      ...env,
+  // BENCH_SERVER_NODE_ARGS: extra node options for the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), to profile it under the bench's load.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...nodeArgs, DIST_CLI, 'serve', '--archive', archive, '--data', data, '--port', String(port)],
+    {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        ...imageProcessSettings(),
+        BTFHUB_REGISTER_HOST_KERNEL: 'false',
+        BTFHUB_RATE_LIMIT_MAX: '0',
+        // Request logs would be half the work of a cached answer: warnings only.
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  );
   let output = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-4000)));
   const base = `http://127.0.0.1:${port}`;
@@ -118,6 +136,7 @@ async function startInstance(archive: string, env: Record<string, string>): Prom
   return {
     base,
     cpuMs: () => processCpuMs(child.pid),
+    mainCpuMs: () => mainThreadCpuMs(child.pid),
     async stop() {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
@@ -162,6 +181,8 @@ interface Figures {
   clientCpu: number;
   /** The server's CPU per request, ms. */
   serverCpuPerRequest: number;
+  /** Of which its main thread's (the event loop), ms; the rest is the codec threads, the file system's pool and V8's helpers. */
+  mainCpuPerRequest: number;
   /** Per Server-Timing stage, every answer's milliseconds (new-trim rows). */
   stages?: Map<string, number[]>;
 }
@@ -179,14 +200,27 @@ function collectStages(header: string | string[] | undefined, into: Map<string, 
 }
 
 /** CPU of both sides over `run`: the client's as a share of one core, the server's in ms. */
-async function measured<T>(server: Instance, run: () => PromiseLike<T>): Promise<{ value: T; clientCpu: number; serverCpuMs: number }> {
+async function measured<T>(server: Instance, run: () => PromiseLike<T>): Promise<{ value: T } & RunCpu> {
   const serverBefore = await server.cpuMs();
+  const mainBefore = await server.mainCpuMs();
   const clientBefore = process.cpuUsage();
   const started = performance.now();
   const value = await run();
   const client = process.cpuUsage(clientBefore);
   const elapsed = performance.now() - started;
-  return { value, clientCpu: (client.user + client.system) / 1000 / elapsed, serverCpuMs: (await server.cpuMs()) - serverBefore };
+  return {
+    value,
+    clientCpu: (client.user + client.system) / 1000 / elapsed,
+    serverCpuMs: (await server.cpuMs()) - serverBefore,
+    mainCpuMs: (await server.mainCpuMs()) - mainBefore,
+  };
+}
+
+/** What a run cost: the client's CPU as a share of one core; the server's, all threads and its main thread, ms. */
+interface RunCpu {
+  clientCpu: number;
+  serverCpuMs: number;
+  mainCpuMs: number;
 }
 
 async function load(
@@ -224,7 +258,7 @@ async function load(
   return { ...figures(name, connections, run.value, run), ...(stages !== undefined && { stages }) };
 }
 
-function figures(name: string, connections: number, result: AutocannonResult, cpu: { clientCpu: number; serverCpuMs: number }): Figures {
+function figures(name: string, connections: number, result: AutocannonResult, cpu: RunCpu): Figures {
   const bad = result.non2xx + result.errors + result.timeouts;
   return {
     name,
@@ -236,6 +270,7 @@ function figures(name: string, connections: number, result: AutocannonResult, cp
     errors: bad === 0 ? '0' : `${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`,
     clientCpu: cpu.clientCpu,
     serverCpuPerRequest: cpu.serverCpuMs / Math.max(1, result.requests.total),
+    mainCpuPerRequest: cpu.mainCpuMs / Math.max(1, result.requests.total),
   };
 }
 
@@ -383,7 +418,7 @@ function preciseFigures({ http, raw }: Clients): string {
 
 export async function runApiBench(options: ApiBenchOptions = {}): Promise<string[]> {
   const seconds = options.seconds ?? Number(process.env.BENCH_API_SECONDS ?? 5);
-  const groups = new Set(options.rows ?? (process.env.BENCH_API_ROWS ?? 'cached,new,cold').split(','));
+  const groups = new Set(options.rows ?? (process.env.BENCH_API_ROWS ?? 'cached,new,big,cold').split(','));
   const fixtures = await loadFixtures();
   const tools = fixtures.objects.get('tools_like')?.bytes;
   const small = fixtures.objects.get('enum64')?.bytes;
@@ -457,7 +492,7 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         rows.push(await load('trim, kernel already decoded', warm, 4, seconds, () => form(unique(tools)), withStages));
         rows.push(await load('new trim, enum64 (15 KB)', warm, 4, seconds, () => form(unique(small)), withStages));
       }
-      if (big !== undefined && groups.has('new'))
+      if (big !== undefined && groups.has('big'))
         rows.push(
           await load(
             `new trim, big (${(big.length / 1e6).toFixed(2)} MB, ${bigRelocations} relos)`,
@@ -489,11 +524,11 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
     `api: btfhub serve (embedded default, compiled, the image's process settings) in its own process, autocannon ${seconds} s per row, kernel BTF ${(fixtures.vmlinux.length / 1e6).toFixed(1)} MB (${fixtures.source})`,
   );
   say(
-    `  ${'scenario'.padEnd(46)} ${'conns'.padStart(5)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'requests'.padStart(9)} ${'client CPU'.padStart(10)} ${'srv CPU ms/req'.padStart(14)}  errors`,
+    `  ${'scenario'.padEnd(46)} ${'conns'.padStart(5)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'requests'.padStart(9)} ${'client CPU'.padStart(10)} ${'srv CPU ms/req'.padStart(14)} ${'of it main'.padStart(10)}  errors`,
   );
   for (const f of rows) {
     say(
-      `  ${f.name.padEnd(46)} ${String(f.connections).padStart(5)} ${f.rps.toFixed(0).padStart(8)} ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)} ${String(f.requests).padStart(9)} ${`${(f.clientCpu * 100).toFixed(0)}%`.padStart(10)} ${f.serverCpuPerRequest.toFixed(2).padStart(14)}  ${f.errors}`,
+      `  ${f.name.padEnd(46)} ${String(f.connections).padStart(5)} ${f.rps.toFixed(0).padStart(8)} ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)} ${String(f.requests).padStart(9)} ${`${(f.clientCpu * 100).toFixed(0)}%`.padStart(10)} ${f.serverCpuPerRequest.toFixed(2).padStart(14)} ${f.mainCpuPerRequest.toFixed(2).padStart(10)}  ${f.errors}`,
     );
   }
   for (const line of stageTable(rows)) say(line);

@@ -135,8 +135,13 @@ export class WorkerCodecExecutor implements CodecExecutor {
   private entryLoading: Promise<void> | undefined;
   /** Threads replaced after running out of memory or time, or crashing (for metrics and tests). */
   readonly lost = { memory: 0, timeout: 0, crash: 0 };
-  /** Bytes of objects copied into task messages (objects a thread has been sent before are named only). */
+  /** Bytes of objects sent in task messages (objects a thread has been sent before are named only). */
   objectBytesSent = 0;
+  /**
+   * Of those, bytes in shared memory (uploads.ts joins big uploads there): the thread gets a
+   * view of them, not a copy.
+   */
+  objectBytesShared = 0;
   /** Buffers of kernels the threads trimmed without keeping, handed back for the next reads. */
   readonly spares: SpareBuffers;
   readonly allocateKernel: Allocate;
@@ -380,8 +385,15 @@ export class WorkerCodecExecutor implements CodecExecutor {
   private sending(lane: Lane, objects: ObjectBytes[]): ObjectBytes[] {
     if (lane.objects.size >= REMEMBERED_OBJECTS) lane.objects.clear();
     for (const o of objects) if (o.sha256 !== undefined) lane.objects.add(o.sha256);
-    this.objectBytesSent += byteLengthOf(objects);
+    this.countSent(objects);
     return objects;
+  }
+
+  private countSent(objects: readonly ObjectBytes[]): void {
+    for (const o of objects) {
+      this.objectBytesSent += o.bytes.byteLength;
+      if (o.bytes.buffer instanceof SharedArrayBuffer) this.objectBytesShared += o.bytes.byteLength;
+    }
   }
 
   /** The task's objects with their bytes, those given by hash loaded (once per task). */
@@ -506,7 +518,7 @@ export class WorkerCodecExecutor implements CodecExecutor {
       return;
     }
     if (!isCurrent(lane, task, generation)) return;
-    this.objectBytesSent += byteLengthOf(objects);
+    this.countSent(objects);
     lane.worker!.postMessage({ type: 'objects', id: task.id, objects } satisfies ToThread);
     this.startClock(lane);
   }
@@ -555,10 +567,6 @@ function isCurrent(lane: Lane, task: Task, generation: number): boolean {
 }
 
 /** The bytes of the objects' files: what a task message carrying them copies. */
-function byteLengthOf(objects: readonly ObjectBytes[]): number {
-  return objects.reduce((n, o) => n + o.bytes.byteLength, 0);
-}
-
 function load(lane: Lane): number {
   return lane.queue.length + (lane.current === undefined ? 0 : 1);
 }

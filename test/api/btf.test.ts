@@ -8,6 +8,8 @@ import t from 'tap';
 import { ErrorBody, JobAccepted, JobStatus } from '../../src/api/schemas.js';
 import { loadConfig } from '../../src/config/schema.js';
 import { objectsHash, sha256Hex } from '../../src/api/trim-service.js';
+import { SHARED_JOIN_MIN_BYTES } from '../../src/api/uploads.js';
+import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
 import { btfForm, fixtureObject, keysUnder, multipart, oracle, RAW_FIELDS, setupApi, why, withoutBtfExt } from './helpers.js';
 
 const RAW_PATH = 'ubuntu/22.04/x86_64/5.15.0-91-generic';
@@ -41,6 +43,25 @@ t.test('a trim equals bpftool, then comes from the cache', async (t) => {
   t.equal((await metrics.cacheHits.get()).values[0]?.value, 1, 'and in the metrics');
   const durations = (await metrics.trimDuration.get()).values.find((v) => v.metricName === 'btfhub_trim_job_duration_seconds_count');
   t.equal(durations?.value, 1, 'one job duration observed');
+});
+
+t.test('a big upload reaches the codec thread as shared memory, a small one as a copy', async (t) => {
+  const { app, fixtures, codec } = await setupApi(t);
+  if (!(codec instanceof WorkerCodecExecutor)) throw new Error('this test needs codec threads (BTFHUB_CODEC_THREADS unset)');
+  const big = fixtureObject(fixtures, 'tools_like');
+  const small = fixtureObject(fixtures, 'enum64');
+  t.ok(big.bytes.length >= SHARED_JOIN_MIN_BYTES && small.bytes.length < SHARED_JOIN_MIN_BYTES, 'one object each side of the line');
+
+  const bigAnswer = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([big]) });
+  t.equal(bigAnswer.statusCode, 200, why(bigAnswer));
+  t.same(bigAnswer.rawPayload, Buffer.from(oracle(fixtures, 'tools_like')), 'bytes equal bpftool gen min_core_btf');
+  t.equal(codec.objectBytesShared, big.bytes.length, 'the big one was shared');
+  t.equal(codec.objectBytesSent, big.bytes.length, 'and sent once');
+
+  const smallAnswer = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([small]) });
+  t.equal(smallAnswer.statusCode, 200, why(smallAnswer));
+  t.equal(codec.objectBytesShared, big.bytes.length, 'the small one was not');
+  t.equal(codec.objectBytesSent, big.bytes.length + small.bytes.length, 'but copied');
 });
 
 t.test('several objects in one request, aliases in the identity', async (t) => {

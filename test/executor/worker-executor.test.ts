@@ -205,6 +205,15 @@ t.test('an object a thread has been sent is named, not copied, in the next tasks
   await pool.trim(kernel(), [anonymous]);
   await pool.trim(kernel(), [anonymous]);
   t.equal(pool.objectBytesSent, sentBefore + 3 * tools.bytes.length);
+  t.equal(pool.objectBytesShared, 0, 'ordinary buffers are copied');
+
+  // Bytes in shared memory (big uploads): the thread reads them in place.
+  const shared = new Uint8Array(new SharedArrayBuffer(tools.bytes.length));
+  shared.set(tools.bytes);
+  const fromShared = await pool.trim(kernel(), [{ name: 'shared.bpf.o', bytes: shared }]);
+  t.ok(Buffer.from(fromShared.bytes).equals(oracle), 'the same answer from shared memory');
+  t.equal(pool.objectBytesSent, sentBefore + 4 * tools.bytes.length);
+  t.equal(pool.objectBytesShared, tools.bytes.length, 'sent as shared memory');
 });
 
 t.test('checks, descriptions and compat rows equal the inline executor', async (t) => {
