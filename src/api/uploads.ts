@@ -96,9 +96,10 @@ export class UploadBudget {
  * Files this big or bigger are joined into shared memory: a codec thread is then sent a view
  * of the same bytes instead of a copy (postMessage clones an ordinary buffer, twice: into the
  * message and out of it, on fresh pages each time). For a 1.69 MB object that was ~4 ms of the
- * event loop's time per new trim and as much of the codec thread's. Smaller files are joined
- * as before: a single chunk is used in place, and their copy costs less than setting up
- * shared memory.
+ * event loop's time per new trim and ~25 ms of the process's CPU in all (the copy the thread
+ * received counted against its small heap as external memory). Smaller files are joined as
+ * before: a single chunk is used in place, and their copy costs less than setting up shared
+ * memory.
  */
 export const SHARED_JOIN_MIN_BYTES = 64 * 1024;
 

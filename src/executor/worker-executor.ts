@@ -566,7 +566,6 @@ function isCurrent(lane: Lane, task: Task, generation: number): boolean {
   return lane.generation === generation && lane.current === task;
 }
 
-/** The bytes of the objects' files: what a task message carrying them copies. */
 function load(lane: Lane): number {
   return lane.queue.length + (lane.current === undefined ? 0 : 1);
 }
