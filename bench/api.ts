@@ -546,5 +546,5 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
   return lines;
 }
 
-// `node --import @tapjs/typescript/import bench/api.ts` runs this benchmark alone.
+// `node --import ./scripts/ts-register.mjs bench/api.ts` runs this benchmark alone.
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) await runApiBench();

@@ -6,7 +6,7 @@
  * and generated through the library; the report gives sizes, times and peak memory of our
  * process and of pahole, with pahole alone on the bare vmlinux for comparison.
  *
- *   node --import @tapjs/typescript/import bench/generate-large.ts [--cus 400] [--types 2000]
+ *   node --import ./scripts/ts-register.mjs bench/generate-large.ts [--cus 400] [--types 2000]
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';

@@ -7,7 +7,7 @@
  * its end. Reported: upload and job times, the API's and the worker's peak RSS (VmHWM), and
  * pahole's peak RSS as the job measured it.
  *
- *   node --import @tapjs/typescript/import bench/generate-service.ts --package FILE.deb \
+ *   node --import ./scripts/ts-register.mjs bench/generate-service.ts --package FILE.deb \
  *     --distro debian --distro-version 12 --arch x86_64 --kernel 6.1.0-999-amd64
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { deleteRedisKeys } from '../test/jobs/setup.js';
 import { freePort } from '../test/helpers/net.js';
+import { tsLoaderArgs } from '../scripts/ts-loader.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +49,6 @@ const port = await freePort();
 const prefix = `btfhub-bench-${randomBytes(4).toString('hex')}`;
 const env = {
   ...process.env,
-  TS_NODE_TRANSPILE_ONLY: '1',
   BTFHUB_DATA_DIR: dataDir,
   BTFHUB_PORT: String(port),
   REDIS_URL: values.redis,
@@ -60,7 +60,7 @@ const env = {
 };
 const children: ChildProcess[] = [];
 const launch = (args: string[]) => {
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', join(ROOT, 'src/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, [...tsLoaderArgs(), join(ROOT, 'src/cli/main.ts'), ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -9,7 +9,7 @@
  * was started and asked nothing.
  *
  *   npm run build
- *   TS_NODE_TRANSPILE_ONLY=1 node --import @tapjs/typescript/import scripts/hostile-table.ts [--sources] [--mode embedded|scale-out]
+ *   node --import ./scripts/ts-register.mjs scripts/hostile-table.ts [--sources] [--mode embedded|scale-out]
  *
  * `--sources` runs src/ through the TypeScript loader instead of dist/ (slower, larger RSS).
  */

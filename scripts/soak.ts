@@ -48,6 +48,7 @@ import { imageProcessSettings } from './image-env.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
 import { createTestSchema, schemaDatabaseUrl } from '../test/helpers/postgres.js';
 import { s3ServiceEnv, startS3Server } from '../test/helpers/s3.js';
+import { tsLoaderArgs } from './ts-loader.js';
 
 const { values } = parseArgs({
   options: {
@@ -98,12 +99,12 @@ async function cleanup(): Promise<void> {
 }
 
 function launch(name: string, args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const command = useDist ? [DIST_CLI] : ['--import', '@tapjs/typescript/import', CLI];
+  const command = useDist ? [DIST_CLI] : [...tsLoaderArgs(), CLI];
   const child = spawn(process.execPath, [...command, ...args], {
     cwd: REPO_ROOT,
     // --dist runs the service as the image does, with its process settings (malloc, Node's
     // young generation), unless --bare; the environment's own values win.
-    env: { ...(useDist && !values.bare ? imageProcessSettings() : {}), ...process.env, TS_NODE_TRANSPILE_ONLY: '1', ...env },
+    env: { ...(useDist && !values.bare ? imageProcessSettings() : {}), ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

@@ -1,12 +1,13 @@
 /**
  * Where a codec thread's code comes from. Built (dist/), the thread runs the compiled
  * `codec-thread.js` beside this module. From TypeScript sources (the test suite, `npm run
- * fuzz`, via @tapjs/typescript's loader), a thread that loaded the loader would spend seconds
- * and a hundred MiB of its capped heap compiling with ts-node; instead the thread's module
- * graph (relative imports only: the codec, the executor, the compat resolver) is transpiled
- * once here with the TypeScript compiler the loader has already loaded, written under the
- * temporary directory keyed by a hash of the sources, and the thread runs that without any
- * loader: it starts in tens of milliseconds, as in production.
+ * fuzz`, via scripts/ts-register.mjs), a thread that loaded the loader would start a loader
+ * thread of its own and transpile its modules again, in every codec thread; instead the
+ * thread's module graph (relative imports only: the codec, the executor, the compat
+ * resolver) is transpiled once here with the TypeScript compiler, written under the
+ * temporary directory keyed by a hash of the sources (so only a change of them pays for the
+ * compiler), and the thread runs that without any loader: it starts in tens of
+ * milliseconds, as in production.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';

@@ -21,6 +21,7 @@ import { CODE_CACHE_SUFFIX } from '../../src/cli/code-cache.js';
 import { COMMANDS } from '../../src/cli/commands.js';
 import type { CliIo } from '../../src/cli/run.js';
 import { loadFixtures } from '../helpers/fixtures.js';
+import { tsLoaderArgs } from '../../scripts/ts-loader.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const fixtures = await loadFixtures();
@@ -29,9 +30,8 @@ t.teardown(() => rm(scratch, { recursive: true, force: true }));
 
 const bundlePath = join(scratch, CLI_BUNDLE_FILE);
 const launcherPath = join(scratch, CLI_LAUNCHER_FILE);
-await promisify(execFile)(process.execPath, ['--import', '@tapjs/typescript/import', 'scripts/bundle-cli.mjs', scratch], {
+await promisify(execFile)(process.execPath, [...tsLoaderArgs(), 'scripts/bundle-cli.mjs', scratch], {
   cwd: ROOT,
-  env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
 });
 const text = await readFile(bundlePath, 'utf8');
 const launcherText = await readFile(launcherPath, 'utf8');
@@ -40,8 +40,8 @@ t.test("the bundle's code cache is written beside it, and this Node accepts it f
   // In a process of its own: there V8 holds nothing of the bundle yet, so the cache is really checked.
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import', '@tapjs/typescript/import', 'test/cli/fixtures/run-with-code-cache.ts', bundlePath, `${bundlePath}${CODE_CACHE_SUFFIX}`],
-    { cwd: ROOT, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } },
+    [...tsLoaderArgs(), 'test/cli/fixtures/run-with-code-cache.ts', bundlePath, `${bundlePath}${CODE_CACHE_SUFFIX}`],
+    { cwd: ROOT },
   );
   const { cacheRejected, exports } = JSON.parse(stdout) as { cacheRejected: boolean; exports: string[] };
   t.equal(cacheRejected, false, 'V8 used the cache the build made');

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { CODE_CACHE_SUFFIX, makeCodeCache, requireWithCodeCache, runCommonJs } from '../../src/cli/code-cache.js';
+import { tsLoaderArgs } from '../../scripts/ts-loader.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -57,9 +58,9 @@ t.test('a file run as require runs it: exports, this, __filename, __dirname, req
 
 /** Runs `file` with the cache at `cachePath` in a fresh process: V8 holds nothing of it yet there. */
 async function inFreshProcess(file: string, cachePath?: string): Promise<{ cacheRejected: boolean | null; exports: string[] }> {
-  const args = ['--import', '@tapjs/typescript/import', join(HERE, 'fixtures/run-with-code-cache.ts'), file];
+  const args = [...tsLoaderArgs(), join(HERE, 'fixtures/run-with-code-cache.ts'), file];
   if (cachePath !== undefined) args.push(cachePath);
-  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: ROOT, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' } });
+  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: ROOT });
   return JSON.parse(stdout) as { cacheRejected: boolean | null; exports: string[] };
 }
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { loadFixtures } from '../helpers/fixtures.js';
 import { testArchive } from '../helpers/test-archive.js';
+import { tsLoaderArgs } from '../../scripts/ts-loader.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const fixtures = await loadFixtures();
@@ -24,9 +25,8 @@ interface Exit {
 /** Runs `btfhub ARGS`; `stdout` may be a file descriptor, or `firstChunk` to close the pipe after one read. */
 function btfhub(args: string[], options: { stdoutFd?: number; firstChunk?: boolean } = {}): Promise<Exit> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', 'src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, [...tsLoaderArgs(), 'src/cli/main.ts', ...args], {
       cwd: ROOT,
-      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
       stdio: ['ignore', options.stdoutFd ?? 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];

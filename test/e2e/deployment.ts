@@ -32,6 +32,7 @@ import { freePort } from '../helpers/net.js';
 import { createTestSchema, schemaDatabaseUrl } from '../helpers/postgres.js';
 import { s3ServiceEnv, startS3Server } from '../helpers/s3.js';
 import { deleteRedisKeys, REDIS_URL } from '../jobs/setup.js';
+import { tsLoaderArgs } from '../../scripts/ts-loader.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -205,7 +206,7 @@ function cliEntry(dist = false): string[] {
 
 /** Node's arguments that run a TypeScript script through tap's loader: nothing to compile first. */
 function throughLoader(script: string): string[] {
-  return ['--import', '@tapjs/typescript/import', script];
+  return [...tsLoaderArgs(), script];
 }
 
 /**
@@ -223,7 +224,7 @@ export function btfFormData(objects: readonly { name: string; bytes: Uint8Array 
 function launch(name: string, args: string[], env: Record<string, string>): Proc {
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', ...env },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: LogLine[] = [];

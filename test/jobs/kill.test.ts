@@ -4,8 +4,8 @@
  * back to waiting). Then SIGTERM on a worker with a job running: the job finishes and the
  * process exits 0.
  *
- * The workers are `node --import @tapjs/typescript/import test/worker/fixtures/worker-entry.ts`:
- * tap's own TypeScript loader, so nothing needs compiling first.
+ * The workers are `node --import ./scripts/ts-register.mjs test/worker/fixtures/worker-entry.ts`:
+ * the repository's TypeScript loader, as the tests themselves run, so nothing needs compiling first.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import {
   testQueuePrefix,
   uploadJob,
 } from './setup.js';
+import { tsLoaderArgs } from '../../scripts/ts-loader.js';
 
 const ENTRY = fileURLToPath(new URL('./fixtures/worker-entry.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -46,11 +47,11 @@ interface WorkerProcess {
 const children: ChildProcess[] = [];
 
 function startWorker(name: string): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', ENTRY], {
+  const child = spawn(process.execPath, [...tsLoaderArgs(), ENTRY], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
-      TS_NODE_TRANSPILE_ONLY: '1',
+
       REDIS_URL,
       BTFHUB_QUEUE_PREFIX: prefix,
       BTFHUB_DATA_DIR: env.dir,
@@ -180,15 +181,11 @@ t.test('a job whose worker is SIGKILLed completes on another worker', async (t) 
 
 t.test('btfhub worker needs REDIS_URL', async (t) => {
   // Through the real CLI entry, as an operator would run it.
-  const child = spawn(
-    process.execPath,
-    ['--import', '@tapjs/typescript/import', fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'worker'],
-    {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH, TS_NODE_TRANSPILE_ONLY: '1', BTFHUB_DATA_DIR: env.dir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [...tsLoaderArgs(), fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url)), 'worker'], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH, BTFHUB_DATA_DIR: env.dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
