@@ -163,6 +163,11 @@ export class ObjectBudget {
 export class Budget {
   private steps = 0;
   constructor(private readonly object?: ObjectBudget) {}
+  /** The same budget for the next relocation (one object's resolver reuses one). */
+  restart(): this {
+    this.steps = 0;
+    return this;
+  }
   tick(): void {
     workCounters.coreSteps++;
     this.object?.spend();
@@ -641,23 +646,24 @@ function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, 
   targId = skipModsAndTypedefs(targ, targId, budget);
   if (!isComposite(targ.kind(targId))) return false;
   // A named accessor carries its member's name; the type is read in place.
-  const localMember = { name: localAcc.name!, type: local.memberType(localAcc.typeId, localAcc.idx) };
+  const localName = localAcc.name!;
+  const localType = local.memberType(localAcc.typeId, localAcc.idx);
   const n = targ.vlen(targId);
   if (n > LOOKUP_MIN_ELEMENTS) {
     const lookup = targ.memberLookup(targId);
-    const named = lookup.firstByName.get(localMember.name) ?? n;
+    const named = lookup.firstByName.get(localName) ?? n;
     // A member with a bad name offset before the decision point: let the scan raise its error.
     if (lookup.firstBadName >= named) {
       if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
       for (const i of lookup.anonymous) {
         if (i > named) break;
-        if (visitMember(local, localAcc, localMember, targ, targId, i, spec, budget)) return true;
+        if (visitMember(local, localAcc, localName, localType, targ, targId, i, spec, budget)) return true;
       }
-      return named < n && visitMember(local, localAcc, localMember, targ, targId, named, spec, budget) === true;
+      return named < n && visitMember(local, localAcc, localName, localType, targ, targId, named, spec, budget) === true;
     }
   }
   for (let i = 0; i < n; i++) {
-    const decided = visitMember(local, localAcc, localMember, targ, targId, i, spec, budget);
+    const decided = visitMember(local, localAcc, localName, localType, targ, targId, i, spec, budget);
     if (decided !== undefined) return decided;
   }
   return false;
@@ -673,7 +679,8 @@ let matchedMemberType = 0;
 function visitMember(
   local: Btf,
   localAcc: Accessor,
-  localMember: { name: string; type: number },
+  localName: string,
+  localType: number,
   targ: Btf,
   targId: number,
   i: number,
@@ -689,11 +696,11 @@ function visitMember(
   const nameOff = targ.memberNameOffset(targId, i);
   if (nameOff === 0 || targ.stringEquals(nameOff, '')) {
     if (matchMember(local, localAcc, targ, targ.memberType(targId, i), spec, budget)) return true;
-  } else if (targ.stringEquals(nameOff, localMember.name)) {
+  } else if (targ.stringEquals(nameOff, localName)) {
     const type = targ.memberType(targId, i);
-    spec.accessors.push({ typeId: targId, idx: i, name: localMember.name });
+    spec.accessors.push({ typeId: targId, idx: i, name: localName });
     matchedMemberType = type;
-    const compatible = fieldsAreCompat(local, localMember.type, targ, type, budget);
+    const compatible = fieldsAreCompat(local, localType, targ, type, budget);
     if (!compatible) spec.accessors.pop();
     return compatible;
   }
@@ -916,13 +923,19 @@ export function calcReloInsn(
   let value: RelocationValue | null = null;
   // libbpf compacts the list in place as it goes; collecting first leaves the list intact
   // when a later candidate turns out ambiguous (which matters when resolution goes on).
-  const kept: number[] = [];
+  // Collected from the first candidate that does not match on: until then the matches are
+  // the list's head, and when all match (the usual case) nothing is collected.
+  let kept: number[] | null = null;
+  let matched = 0;
   for (let i = 0; i < list.length; i++) {
     const candSpec = specMatch(localSpec, target, list[i]!, budget);
-    if (!candSpec) continue;
+    if (!candSpec) {
+      kept ??= list.slice(0, i);
+      continue;
+    }
     workCounters.objectsBuilt++;
     const candValue = calcRelo(relo.kind, localSpec, candSpec);
-    if (kept.length === 0) {
+    if (matched === 0) {
       targetSpec = candSpec;
       value = candValue;
     } else if (candSpec.bitOffset !== targetSpec!.bitOffset) {
@@ -936,10 +949,12 @@ export function calcReloInsn(
         'EINVAL',
       );
     }
-    kept.push(list[i]!);
+    matched++;
+    kept?.push(list[i]!);
   }
-  if (kept.length > 0) {
-    if (kept.length < list.length) {
+  if (matched > 0) {
+    // Some candidate did not match: the list keeps those that did.
+    if (kept !== null) {
       list.length = 0;
       for (const id of kept) list.push(id);
     }

@@ -116,6 +116,8 @@ export interface RelocationResolverOptions extends Pick<ResolveOptions, 'limits'
 export class RelocationResolver {
   private readonly local: Btf;
   private readonly objectBudget: ObjectBudget;
+  /** Each relocation's step budget, restarted for the next (and charged to the object's). */
+  private readonly budget: Budget;
   private readonly candidates = new Map<number, CandidateList>();
   /** memo.get(accessStrOff)?.get(memoKey(typeId, kind)): outcome of that relocation at a candidate-list version. */
   private readonly memo = new Map<number, Map<number, Memo>>();
@@ -159,6 +161,7 @@ export class RelocationResolver {
       this.local.bytes.byteLength + extBytes(object) + target.bytes.byteLength,
       resolveLimits(options.limits),
     );
+    this.budget = new Budget(this.objectBudget);
   }
 
   next(): RelocationStep | null {
@@ -217,7 +220,7 @@ export class RelocationResolver {
     let entry: Memo;
     let resolution: Resolution | null = null;
     try {
-      resolution = calcReloInsn(this.target, this.local, relo, cands ? cands.ids : null, new Budget(this.objectBudget), this.parse);
+      resolution = calcReloInsn(this.target, this.local, relo, cands ? cands.ids : null, this.budget.restart(), this.parse);
       // Pruned: the outcome stays valid for the pruned list (it holds exactly the matches).
       if (cands && cands.ids.length !== before) cands.version++;
       entry = {

@@ -11,7 +11,7 @@ import {
 } from '../../src/btf/index.js';
 import { parseAccessString } from '../../src/btf/core.js';
 import { essentialName, essentialNameHash, essentialHashAt } from '../../src/btf/names.js';
-import { TARGET, object, r, lSkFlat, lMissing, lSkMissingField, lE, lAnon, lE64, lPr, lSkRcuP } from '../helpers/crafted.js';
+import { TARGET, object, r, lSkFlat, lMissing, lSkMissingField, lE, lAnon, lE64, lPr, lPz, lSkRcuP } from '../helpers/crafted.js';
 
 t.test('access strings are parsed like libbpf sscanf("%d") loops', async (t) => {
   t.same(parseAccessString('0'), [0]);
@@ -103,6 +103,27 @@ t.test('a repeated relocation is resolved once while its candidates stay the sam
   t.equal(resolved[3]!.targetSpec, resolved[2]!.targetSpec, 'the next repeat shares the outcome');
   t.equal(resolved[4]!.targetSpec, resolved[1]!.targetSpec, 'a repeat after a relocation that did not prune shares it too');
   t.same([...relocationSteps(target, obj, { keep: 'outcome' })].length, 5);
+
+  // The other way round: pz matches f, pz___2 (after it) does not, so the list keeps pz
+  // alone, and g, which only pz___2 has, is then not found, as in libbpf. Alone (another
+  // object, so another candidate list), g is found in pz___2.
+  const pruneTail = resolveRelocations(target, [
+    parseBpfObject(object([r(lPz, '0:1', K.FieldByteOffset)]), 'g.bpf.o'),
+    parseBpfObject(
+      object([r(lPz, '0:0', K.FieldByteOffset), r(lPz, '0:1', K.FieldByteOffset, 1), r(lPz, '0:0', K.FieldExists, 2)]),
+      'fg.bpf.o',
+    ),
+  ]);
+  t.same(
+    pruneTail.map((o) => [o.object, o.value, o.targetTypeId === undefined ? null : target.name(o.targetTypeId)]),
+    [
+      ['g.bpf.o', 0, 'pz___2'],
+      ['fg.bpf.o', 0, 'pz'],
+      ['fg.bpf.o', null, null],
+      ['fg.bpf.o', 1, 'pz'],
+    ],
+    'g resolves in pz___2 while both are candidates; after f pruned pz___2 away, it is not found, and f still is',
+  );
 
   // Failing repeats are reported one by one when the trim goes on past them.
   const failing = parseBpfObject(

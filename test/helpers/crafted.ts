@@ -57,6 +57,9 @@ T.struct('pr___2', 12, [
   ['f', tInt, 0],
   ['g', tInt, 64],
 ]);
+// The first candidate has f, the second only g: a relocation on f prunes the second away.
+T.struct('pz', 8, [['f', tInt, 0]]);
+T.struct('pz___2', 8, [['g', tInt, 0]]);
 export const tTag = T.add({ kind: BtfKind.TypeTag, name: 'rcu', type: tSk, kindFlag: false });
 export const tPtrTag = T.ptr(tTag);
 export const tPtrInt = T.ptr(tInt);
@@ -119,6 +122,10 @@ export const lLegacy = L.struct('legacy', 4, [['hi', lInt, 0]]);
 export const lDup = L.struct('dup___x', 4, [['f', lInt, 0]]);
 export const lAmb = L.struct('amb', 4, [['f', lInt, 0]]);
 export const lPr = L.struct('pr', 8, [
+  ['f', lInt, 0],
+  ['g', lInt, 32],
+]);
+export const lPz = L.struct('pz', 8, [
   ['f', lInt, 0],
   ['g', lInt, 32],
 ]);
