@@ -1,7 +1,3 @@
-// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- autocannon has no types; ts-node only sees declarations it is pointed to
-/// <reference path="../bench/autocannon.d.ts" />
-// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- the same for s3rver (test/helpers/s3.ts)
-/// <reference path="../test/helpers/s3rver.d.ts" />
 /**
  * `npm run soak`: a scale-out btfhub-online on this machine under a mixed load for a while,
  * then a verdict. Not part of `npm test`.
