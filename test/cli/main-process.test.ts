@@ -1,5 +1,5 @@
 /**
- * The `btfhub` executable as a process (src/cli/main.ts through tap's TypeScript loader, as
+ * The `btfhub` executable as a process (src/cli/main.ts through our TypeScript loader, as
  * test/e2e does): its streams opened on first use still write everything, a reader that
  * closes the pipe early ends the output quietly, a full disk is one line and exit 1.
  */

@@ -12,7 +12,7 @@
  * `startScaleOutServices` is the service half alone (schema, prefix, bucket and the settings
  * that point at them), for tests that run the API and the consumer in their own process.
  *
- * From the sources through tap's TypeScript loader, or from `dist/` (`npm run build`) with
+ * From the sources through our TypeScript loader (scripts/ts-register.mjs), or from `dist/` (`npm run build`) with
  * `dist: true`. `close()` stops the processes and removes the schema, the Redis keys, the
  * bucket and the directories, each step run even when an earlier one fails.
  */
@@ -204,7 +204,7 @@ function cliEntry(dist = false): string[] {
   return dist ? [join(REPO_ROOT, 'dist/src/cli/main.js')] : throughLoader(join(REPO_ROOT, 'src/cli/main.ts'));
 }
 
-/** Node's arguments that run a TypeScript script through tap's loader: nothing to compile first. */
+/** Node's arguments that run a TypeScript script through our loader: nothing to compile first. */
 function throughLoader(script: string): string[] {
   return [...tsLoaderArgs(), script];
 }

@@ -12,7 +12,7 @@
  *
  * The deployment is test/e2e/deployment.ts's scale-out: the API is `src/cli/main.ts serve`
  * and the workers `test/jobs/fixtures/worker-entry.ts` (the real `btfhub worker` wiring plus
- * the test-only job delay and short BullMQ locks), both run through tap's TypeScript loader:
+ * the test-only job delay and short BullMQ locks), both run through our TypeScript loader:
  * nothing to compile first. Teardown stops the processes and removes the schema, the Redis
  * keys and the temp directories.
  */
