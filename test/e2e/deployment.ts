@@ -12,9 +12,10 @@
  * `startScaleOutServices` is the service half alone (schema, prefix, bucket and the settings
  * that point at them), for tests that run the API and the consumer in their own process.
  *
- * From the sources through our TypeScript loader (scripts/ts-register.mjs), or from `dist/` (`npm run build`) with
- * `dist: true`. `close()` stops the processes and removes the schema, the Redis keys, the
- * bucket and the directories, each step run even when an earlier one fails.
+ * From the sources through our TypeScript loader (scripts/ts-register.mjs), or from `dist/`
+ * (`npm run build`) with `dist: true`. `close()` stops the processes and removes the schema,
+ * the Redis keys, the bucket and the directories, each step run even when an earlier one
+ * fails.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
