@@ -926,7 +926,6 @@ export function calcReloInsn(
   // Collected from the first candidate that does not match on: until then the matches are
   // the list's head, and when all match (the usual case) nothing is collected.
   let kept: number[] | null = null;
-  let matched = 0;
   for (let i = 0; i < list.length; i++) {
     const candSpec = specMatch(localSpec, target, list[i]!, budget);
     if (!candSpec) {
@@ -935,24 +934,23 @@ export function calcReloInsn(
     }
     workCounters.objectsBuilt++;
     const candValue = calcRelo(relo.kind, localSpec, candSpec);
-    if (matched === 0) {
+    if (targetSpec === null) {
       targetSpec = candSpec;
       value = candValue;
-    } else if (candSpec.bitOffset !== targetSpec!.bitOffset) {
+    } else if (candSpec.bitOffset !== targetSpec.bitOffset) {
       throw new CoreFailure(
-        `field offset ambiguity: ${candSpec.bitOffset} != ${targetSpec!.bitOffset} (candidates ${target.describe(list[i]!)} and ${target.describe(targetSpec!.rootTypeId)})`,
+        `field offset ambiguity: ${candSpec.bitOffset} != ${targetSpec.bitOffset} (candidates ${target.describe(list[i]!)} and ${target.describe(targetSpec.rootTypeId)})`,
         'EINVAL',
       );
     } else if (candValue.poison !== value!.poison || candValue.newVal !== value!.newVal) {
       throw new CoreFailure(
-        `relocation decision ambiguity: ${value!.newVal} != ${candValue.newVal} (candidates ${target.describe(targetSpec!.rootTypeId)} and ${target.describe(list[i]!)})`,
+        `relocation decision ambiguity: ${value!.newVal} != ${candValue.newVal} (candidates ${target.describe(targetSpec.rootTypeId)} and ${target.describe(list[i]!)})`,
         'EINVAL',
       );
     }
-    matched++;
     kept?.push(list[i]!);
   }
-  if (matched > 0) {
+  if (targetSpec !== null) {
     // Some candidate did not match: the list keeps those that did.
     if (kept !== null) {
       list.length = 0;

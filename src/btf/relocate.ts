@@ -115,7 +115,6 @@ export interface RelocationResolverOptions extends Pick<ResolveOptions, 'limits'
  */
 export class RelocationResolver {
   private readonly local: Btf;
-  private readonly objectBudget: ObjectBudget;
   /** Each relocation's step budget, restarted for the next (and charged to the object's). */
   private readonly budget: Budget;
   private readonly candidates = new Map<number, CandidateList>();
@@ -157,11 +156,11 @@ export class RelocationResolver {
   ) {
     this.keepSpecs = (options.keep ?? 'full') === 'full';
     this.local = object.btf;
-    this.objectBudget = new ObjectBudget(
+    const objectBudget = new ObjectBudget(
       this.local.bytes.byteLength + extBytes(object) + target.bytes.byteLength,
       resolveLimits(options.limits),
     );
-    this.budget = new Budget(this.objectBudget);
+    this.budget = new Budget(objectBudget);
   }
 
   next(): RelocationStep | null {
