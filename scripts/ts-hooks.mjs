@@ -5,7 +5,8 @@
  *
  * Transpile only: esbuild strips the types of each file on its own (no type checking; that
  * is `npm run typecheck` and the lint test), with an inline source map so coverage and
- * stack traces point at the TypeScript lines. It replaced tap's ts-node loader, which
+ * stack traces point at the TypeScript lines (options in ts-transform.mjs, which the codec
+ * threads' transpiled copy uses too: src/executor/thread-entry.ts). It replaced tap's ts-node loader, which
  * loaded the TypeScript compiler in every test process and transpiled a test's whole
  * import graph with it: ~3 s of CPU per test file that starts the API.
  *
@@ -18,16 +19,7 @@ import { readFile } from 'node:fs/promises';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL, URL } from 'node:url';
 import { transform } from 'esbuild';
-
-/** What tsc's settings in tsconfig.json mean for the emitted code (target ES2022). */
-const TRANSFORM = {
-  loader: 'ts',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: 'inline',
-  sourcesContent: false,
-  tsconfigRaw: { compilerOptions: { useDefineForClassFields: true, verbatimModuleSyntax: false } },
-};
+import { TS_TRANSFORM } from './ts-transform.mjs';
 
 /** `<path>.js` and what follows it (`?query`, `#hash`). */
 const JS_SPECIFIER = /^(.*)\.js([?#].*)?$/s;
@@ -53,6 +45,6 @@ export async function load(url, context, nextLoad) {
   const file = url.startsWith('file:') ? new URL(url) : null;
   if (file === null || !file.pathname.endsWith('.ts') || file.pathname.includes('/node_modules/')) return nextLoad(url, context);
   const path = fileURLToPath(file);
-  const { code } = await transform(await readFile(path, 'utf8'), { ...TRANSFORM, sourcefile: path });
+  const { code } = await transform(await readFile(path, 'utf8'), { ...TS_TRANSFORM, sourcefile: path });
   return { format: 'module', source: code, shortCircuit: true };
 }

@@ -4,9 +4,10 @@
  * fuzz`, via scripts/ts-register.mjs), a thread that loaded the loader would start a loader
  * thread of its own and transpile its modules again, in every codec thread; instead the
  * thread's module graph (relative imports only: the codec, the executor, the compat
- * resolver) is transpiled once here with the TypeScript compiler, written under the
- * temporary directory keyed by a hash of the sources (so only a change of them pays for the
- * compiler), and the thread runs that without any loader: it starts in tens of
+ * resolver) is transpiled once here with esbuild, as the loader does (the same options:
+ * scripts/ts-transform.mjs, inline source maps included), written under the temporary
+ * directory keyed by a hash of the sources and the options (so only a change of them pays
+ * for transpiling again), and the thread runs that without any loader: it starts in tens of
  * milliseconds, as in production.
  */
 import { createHash } from 'node:crypto';
@@ -32,7 +33,10 @@ export function codecThreadEntry(): Promise<ThreadEntry> {
 async function resolveEntry(): Promise<ThreadEntry> {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return { url: new URL('./codec-thread.js', import.meta.url) };
-  return { url: pathToFileURL(await transpiledGraph(join(dirname(here), 'codec-thread.ts'))), execArgv: [] };
+  // Source-mapped stacks when the process has them (the test suite does): a codec thread's
+  // error then names the .ts line.
+  const execArgv = process.execArgv.includes('--enable-source-maps') ? ['--enable-source-maps'] : [];
+  return { url: pathToFileURL(await transpiledGraph(join(dirname(here), 'codec-thread.ts'))), execArgv };
 }
 
 const RELATIVE_IMPORT = /(?:^|\n)\s*(?:import|export)\s[^;]*?\sfrom\s+'(\.{1,2}\/[^']+)'/g;
@@ -49,26 +53,21 @@ async function transpiledGraph(entry: string): Promise<string> {
     for (const match of source.matchAll(RELATIVE_IMPORT)) pending.push(resolve(dirname(file), match[1]!.replace(/\.js$/, '.ts')));
   }
   const root = dirname(dirname(dirname(entry))); // <repo>/src/executor/codec-thread.ts -> <repo>
-  const hash = createHash('sha256');
+  const { TS_TRANSFORM } = (await import(new URL('../../scripts/ts-transform.mjs', import.meta.url).href)) as {
+    TS_TRANSFORM: Record<string, unknown>;
+  };
+  const hash = createHash('sha256').update(`esbuild\0${JSON.stringify(TS_TRANSFORM)}\0`);
   for (const [file, source] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(`${relative(root, file)}\0${source}\0`);
   const out = join(tmpdir(), 'btfhub-codec-thread', hash.digest('hex').slice(0, 16));
   const target = (file: string) => join(out, relative(root, file)).replace(/\.ts$/, '.js');
   if (!existsSync(target(entry))) {
-    const ts = (await import('typescript')).default;
+    const { transformSync } = await import('esbuild');
     const staging = `${out}.${process.pid}.tmp`;
     for (const [file, source] of files) {
-      const js = ts.transpileModule(source, {
-        compilerOptions: {
-          module: ts.ModuleKind.ESNext,
-          target: ts.ScriptTarget.ES2022,
-          verbatimModuleSyntax: false,
-          isolatedModules: true,
-        },
-        fileName: file,
-      }).outputText;
+      const { code } = transformSync(source, { ...TS_TRANSFORM, sourcefile: file });
       const path = join(staging, relative(root, file)).replace(/\.ts$/, '.js');
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, js);
+      writeFileSync(path, code);
     }
     // The ESM marker for the copies, then one rename: concurrent processes never see half a tree.
     writeFileSync(join(staging, 'package.json'), '{"type":"module"}\n');
