@@ -22,6 +22,14 @@ export interface KernelRecord extends KernelRef {
   addedAt: Date;
 }
 
+/** Hits counted for one trim, written together (Catalog.recordTrimHits). */
+export interface TrimHits {
+  objectsHash: string;
+  kernel: KernelRef;
+  kernelSha256: string;
+  count: number;
+}
+
 export interface TrimRecord {
   /** sha256 over the sorted sha256s of the objects (hex). */
   objectsHash: string;
@@ -145,6 +153,11 @@ export interface Catalog {
   recordTrim(trim: Omit<TrimRecord, 'hits' | 'createdAt'>): Promise<void>;
   /** Counts one cache hit. */
   recordTrimHit(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<void>;
+  /**
+   * Adds each entry's `count` hits to its trim, all in one write (one transaction or one
+   * statement): what the API's background recorder flushes. Entries naming no trim change nothing.
+   */
+  recordTrimHits(hits: readonly TrimHits[]): Promise<void>;
   /** Number of trims recorded (for tests and metrics). */
   countTrims(): Promise<number>;
   /** Every trim, ordered by objects hash, kernel identity and kernel sha256 (for `btfhub verify`). */

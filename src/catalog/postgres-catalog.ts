@@ -23,6 +23,7 @@ import type {
   KernelRef,
   ObjectRecord,
   Page,
+  TrimHits,
   TrimRecord,
   UpsertOutcome,
 } from './catalog.js';
@@ -229,6 +230,39 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
     await this.pool.query(
       `UPDATE trims SET hits = hits + 1, last_hit_at = $7 WHERE ${KERNEL_KEY} AND objects_hash = $5 AND kernel_sha256 = $6`,
       [...kernelRefParams(kernel), objectsHash, kernelSha256, this.now()],
+    );
+  }
+
+  async recordTrimHits(hits: readonly TrimHits[]): Promise<void> {
+    // Entries for the same trim added up first: an UPDATE ... FROM changes a row once, whatever
+    // the number of source rows that match it.
+    const summed = new Map<string, TrimHits>();
+    for (const hit of hits) {
+      const key = [hit.objectsHash, ...kernelRefParams(hit.kernel), hit.kernelSha256].join('\n');
+      const seen = summed.get(key);
+      summed.set(key, seen === undefined ? { ...hit } : { ...seen, count: seen.count + hit.count });
+    }
+    if (summed.size === 0) return;
+    const rows = [...summed.values()];
+    const column = (of: (hit: TrimHits) => string | number) => rows.map(of);
+    // One statement for the batch: one round trip, and atomic.
+    await this.pool.query(
+      `UPDATE trims AS t SET hits = t.hits + h.count, last_hit_at = $8
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+           AS h(distro, distro_version, arch, kernel, objects_hash, kernel_sha256, count)
+        WHERE t.distro = h.distro COLLATE "C" AND t.distro_version = h.distro_version COLLATE "C"
+          AND t.arch = h.arch COLLATE "C" AND t.kernel = h.kernel COLLATE "C"
+          AND t.objects_hash = h.objects_hash COLLATE "C" AND t.kernel_sha256 = h.kernel_sha256 COLLATE "C"`,
+      [
+        column((h) => h.kernel.distro),
+        column((h) => h.kernel.distroVersion),
+        column((h) => h.kernel.arch),
+        column((h) => h.kernel.kernel),
+        column((h) => h.objectsHash),
+        column((h) => h.kernelSha256),
+        column((h) => h.count),
+        this.now(),
+      ],
     );
   }
 

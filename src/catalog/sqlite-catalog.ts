@@ -25,6 +25,7 @@ import type {
   KernelRef,
   ObjectRecord,
   Page,
+  TrimHits,
   TrimRecord,
   UpsertOutcome,
 } from './catalog.js';
@@ -206,12 +207,19 @@ export class SqliteCatalog implements Catalog, CatalogInspection {
   }
 
   async recordTrimHit(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<void> {
-    this.statement(`UPDATE trims SET hits = hits + 1, last_hit_at = ? WHERE ${TRIM_KEY}`).run(
-      this.now(),
-      objectsHash,
-      ...kernelRefParams(kernel),
-      kernelSha256,
-    );
+    await this.recordTrimHits([{ objectsHash, kernel, kernelSha256, count: 1 }]);
+  }
+
+  async recordTrimHits(hits: readonly TrimHits[]): Promise<void> {
+    if (hits.length === 0) return;
+    // One transaction, so one commit (and one sync of the WAL) for the whole batch: this runs
+    // on the event loop, and a commit per hit held it ~16 us each, 16-50 ms per flush at the
+    // rates cached answers reach.
+    const update = this.statement(`UPDATE trims SET hits = hits + ?, last_hit_at = ? WHERE ${TRIM_KEY}`);
+    const at = this.now();
+    this.db.transaction(() => {
+      for (const hit of hits) update.run(hit.count, at, hit.objectsHash, ...kernelRefParams(hit.kernel), hit.kernelSha256);
+    })();
   }
 
   async listTrims(page: Page): Promise<{ items: TrimRecord[]; total: number }> {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import t from 'tap';
-import type { KernelRef } from '../../src/catalog/catalog.js';
+import type { KernelRef, TrimHits } from '../../src/catalog/catalog.js';
 import { ENTRY_OVERHEAD_BYTES, TrimResultCache } from '../../src/api/trim-cache.js';
 import { TrimHitRecorder } from '../../src/api/trim-hits.js';
 
@@ -115,11 +115,13 @@ t.test('TrimResultCache: keyed by the kernel content too; remembers the last ker
 
 t.test('TrimHitRecorder: hits coalesced and written in the background; bounded; failures dropped, reported once', async (t) => {
   const written: string[] = [];
+  let writes = 0;
   let failing = false;
   const catalog = {
-    recordTrimHit: async (objectsHash: string, kernel: KernelRef) => {
+    recordTrimHits: async (hits: readonly TrimHits[]) => {
       if (failing) throw new Error('catalog down');
-      written.push(`${objectsHash.slice(-1)} ${kernel.kernel}`);
+      writes++;
+      for (const { objectsHash, kernel, count } of hits) written.push(`${objectsHash.slice(-1)} ${kernel.kernel} x${count}`);
     },
   };
   const reports: [string, number][] = [];
@@ -134,7 +136,8 @@ t.test('TrimHitRecorder: hits coalesced and written in the background; bounded; 
   recorder.record(hash(3), K, KS); // a third distinct pair: over maxPending, dropped
   t.same(written, [], 'nothing written on the request path');
   await new Promise((resolve) => setTimeout(resolve, 60));
-  t.same(written, ['1 5.15.0-91-generic', '1 5.15.0-91-generic', '2 5.15.0-91-generic'], 'written by the timer, every hit counted');
+  t.same(written, ['1 5.15.0-91-generic x2', '2 5.15.0-91-generic x1'], 'written by the timer, every hit counted');
+  t.equal(writes, 1, 'the whole batch in one write, a count per trim (not a write per hit)');
   t.equal(recorder.dropped, 1, 'the hit past the bound is counted as dropped');
 
   failing = true;
@@ -146,5 +149,5 @@ t.test('TrimHitRecorder: hits coalesced and written in the background; bounded; 
   failing = false;
   recorder.record(hash(4), K, KS);
   await recorder.close();
-  t.same(written.at(-1), '4 5.15.0-91-generic', 'close writes what is pending');
+  t.same(written.at(-1), '4 5.15.0-91-generic x1', 'close writes what is pending');
 });

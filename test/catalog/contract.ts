@@ -335,6 +335,36 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     t.equal(await catalog.countTrims(), 2, 'a hit on an unknown trim creates nothing');
   });
 
+  t.test('recordTrimHits adds each count in one write', async (t) => {
+    const { catalog } = await fresh(t);
+    const trim = {
+      objectsHash: SHA_A,
+      kernel: JAMMY,
+      kernelSha256: SHA_B,
+      resultKey: 'trimmed/x.btf',
+      resultSha256: SHA_B,
+      size: 1,
+      durationMs: 0,
+    };
+    await catalog.recordTrim(trim);
+    await catalog.recordTrim({ ...trim, objectsHash: SHA_C });
+    await catalog.recordTrim({ ...trim, kernelSha256: SHA_C });
+    await catalog.recordTrimHit(SHA_A, JAMMY, SHA_B);
+    await catalog.recordTrimHits([
+      { objectsHash: SHA_A, kernel: JAMMY, kernelSha256: SHA_B, count: 41 },
+      { objectsHash: SHA_C, kernel: JAMMY, kernelSha256: SHA_B, count: 7 },
+      // The same trim twice in one batch: both counts.
+      { objectsHash: SHA_C, kernel: JAMMY, kernelSha256: SHA_B, count: 3 },
+      // No such trim: nothing is created.
+      { objectsHash: SHA_B, kernel: JAMMY, kernelSha256: SHA_B, count: 5 },
+    ]);
+    await catalog.recordTrimHits([]);
+    t.equal((await catalog.getTrim(SHA_A, JAMMY, SHA_B))?.hits, 42, 'added to the hits counted before');
+    t.equal((await catalog.getTrim(SHA_C, JAMMY, SHA_B))?.hits, 10);
+    t.equal((await catalog.getTrim(SHA_A, JAMMY, SHA_C))?.hits, 0, 'the same objects on other kernel content: untouched');
+    t.equal(await catalog.countTrims(), 3, 'a hit on an unknown trim creates nothing');
+  });
+
   t.test('recordObject keeps the first sighting and moves the last', async (t) => {
     const clock = manualClock();
     const { catalog } = await fresh(t, { now: clock.now });
