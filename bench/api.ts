@@ -1,5 +1,3 @@
-// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- autocannon has no types; ts-node (npm run bench) only sees declarations it is pointed to
-/// <reference path="./autocannon.d.ts" />
 /**
  * API benchmark: `btfhub serve` (embedded default: filesystem store, SQLite, in-process
  * trims) in a process of its own, as the image runs it (the compiled service, built first when
