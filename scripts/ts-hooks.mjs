@@ -6,9 +6,10 @@
  * Transpile only: esbuild strips the types of each file on its own (no type checking; that
  * is `npm run typecheck` and the lint test), with an inline source map so coverage and
  * stack traces point at the TypeScript lines (options in ts-transform.mjs, which the codec
- * threads' transpiled copy uses too: src/executor/thread-entry.ts). It replaced tap's ts-node loader, which
- * loaded the TypeScript compiler in every test process and transpiled a test's whole
- * import graph with it: ~3 s of CPU per test file that starts the API.
+ * threads' transpiled copy uses too: src/executor/thread-entry.ts). It replaced tap's
+ * ts-node loader, which loaded the TypeScript compiler in every test process and
+ * transpiled a test's whole import graph with it: ~3 s of CPU per test file that starts
+ * the API.
  *
  *   resolve  `./x.js` written in a .ts file (NodeNext style) finds `./x.ts` when there is no
  *            x.js beside it; everything else resolves as Node resolves it.
