@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { Test } from 'tap';
 import { loadMigrations, type Dialect } from '../../src/catalog/migrations.js';
 import { openCatalog, type CatalogBackend, type DatabaseConfig, type KernelRef, type OpenCatalogOptions } from '../../src/catalog/index.js';
+import type { Catalog, TrimRecord } from '../../src/catalog/catalog.js';
 
 export interface CatalogFactory {
   dialect: Dialect;
@@ -314,8 +315,8 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     t.ok(await catalog.getTrim(SHA_A, JAMMY, SHA_C), 'the other content kept');
   });
 
-  t.test('recordTrimHit counts hits', async (t) => {
-    const { catalog } = await fresh(t);
+  /** Trims of objects A and of objects C for JAMMY's content B, no hits yet: what the hit tests count on. */
+  async function twoTrims(catalog: Catalog): Promise<Omit<TrimRecord, 'hits' | 'createdAt'>> {
     const trim = {
       objectsHash: SHA_A,
       kernel: JAMMY,
@@ -327,6 +328,12 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
     };
     await catalog.recordTrim(trim);
     await catalog.recordTrim({ ...trim, objectsHash: SHA_C });
+    return trim;
+  }
+
+  t.test('recordTrimHit counts hits', async (t) => {
+    const { catalog } = await fresh(t);
+    await twoTrims(catalog);
     for (let i = 0; i < 3; i++) await catalog.recordTrimHit(SHA_A, JAMMY, SHA_B);
     await Promise.all([catalog.recordTrimHit(SHA_A, JAMMY, SHA_B), catalog.recordTrimHit(SHA_A, JAMMY, SHA_B)]);
     t.equal((await catalog.getTrim(SHA_A, JAMMY, SHA_B))?.hits, 5);
@@ -337,17 +344,7 @@ export function runCatalogContract(t: Test, factory: CatalogFactory): void {
 
   t.test('recordTrimHits adds each count in one write', async (t) => {
     const { catalog } = await fresh(t);
-    const trim = {
-      objectsHash: SHA_A,
-      kernel: JAMMY,
-      kernelSha256: SHA_B,
-      resultKey: 'trimmed/x.btf',
-      resultSha256: SHA_B,
-      size: 1,
-      durationMs: 0,
-    };
-    await catalog.recordTrim(trim);
-    await catalog.recordTrim({ ...trim, objectsHash: SHA_C });
+    const trim = await twoTrims(catalog);
     await catalog.recordTrim({ ...trim, kernelSha256: SHA_C });
     await catalog.recordTrimHit(SHA_A, JAMMY, SHA_B);
     await catalog.recordTrimHits([
