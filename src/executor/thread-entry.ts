@@ -6,9 +6,9 @@
  * thread's module graph (relative imports only: the codec, the executor, the compat
  * resolver) is transpiled once here with esbuild, as the loader does (the same options:
  * scripts/ts-transform.mjs, inline source maps included), written under the temporary
- * directory keyed by a hash of the sources and the options (so only a change of them pays
- * for transpiling again), and the thread runs that without any loader: it starts in tens of
- * milliseconds, as in production.
+ * directory keyed by a hash of the sources, the options and the checkout's path (so only a
+ * change of them pays for transpiling again), and the thread runs that without any loader:
+ * it starts in tens of milliseconds, as in production.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,7 +56,9 @@ async function transpiledGraph(entry: string): Promise<string> {
   const { TS_TRANSFORM } = (await import(new URL('../../scripts/ts-transform.mjs', import.meta.url).href)) as {
     TS_TRANSFORM: Record<string, unknown>;
   };
-  const hash = createHash('sha256').update(`esbuild\0${JSON.stringify(TS_TRANSFORM)}\0`);
+  // The checkout's own path too: the copies' source maps name the .ts files by absolute path,
+  // so another checkout of the same sources (CI's clone) gets copies naming its own files.
+  const hash = createHash('sha256').update(`esbuild\0${JSON.stringify(TS_TRANSFORM)}\0${root}\0`);
   for (const [file, source] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(`${relative(root, file)}\0${source}\0`);
   const out = join(tmpdir(), 'btfhub-codec-thread', hash.digest('hex').slice(0, 16));
   const target = (file: string) => join(out, relative(root, file)).replace(/\.ts$/, '.js');
