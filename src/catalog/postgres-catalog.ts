@@ -227,10 +227,7 @@ export class PostgresCatalog implements Catalog, CatalogInspection {
   }
 
   async recordTrimHit(objectsHash: string, kernel: KernelRef, kernelSha256: string): Promise<void> {
-    await this.pool.query(
-      `UPDATE trims SET hits = hits + 1, last_hit_at = $7 WHERE ${KERNEL_KEY} AND objects_hash = $5 AND kernel_sha256 = $6`,
-      [...kernelRefParams(kernel), objectsHash, kernelSha256, this.now()],
-    );
+    await this.recordTrimHits([{ objectsHash, kernel, kernelSha256, count: 1 }]);
   }
 
   async recordTrimHits(hits: readonly TrimHits[]): Promise<void> {
