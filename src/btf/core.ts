@@ -81,25 +81,130 @@ const WORK_BUDGET = 1_000_000;
 /** A typedef/modifier chain longer than this is a cycle (real kernels need a handful). */
 const MAX_CHAIN = 1024;
 
-/** A high-level accessor: a named member (`name` set) or an array index (`name` null). */
-export interface Accessor {
-  /** For a member: the composite that holds it; for an array index: the (skipped) element type. */
-  typeId: number;
-  idx: number;
-  name: string | null;
+/**
+ * libbpf `struct bpf_core_spec`: the root type, the high-level accessors (a named member, or
+ * an array index) and the low-level indices (anonymous members included) of one side of a
+ * relocation, with its bit offset.
+ *
+ * Kept in one Int32Array rather than arrays of accessor objects, because resolving a
+ * relocation fills one local spec and a target spec per candidate, and most of them die at
+ * once: on a 4,600-relocation object those arrays were half of what a trim and its
+ * verification allocated, and the codec thread's small young generation turned that into
+ * scavenges. A resolver fills the same few specs over and over (`SpecWork`); `copy()` gives a
+ * spec of its own, exactly sized, to callers that keep it.
+ *
+ * Layout of `words`, for a spec of capacity C (SPEC_MAX_LEN for working specs):
+ *
+ * | words       | holds                                                                |
+ * |-------------|----------------------------------------------------------------------|
+ * | [0, C)      | raw: the low-level indices, `rawLength` of them                      |
+ * | [C, 2C)     | accessor k's type: the composite holding the member, or the (skipped) element type of an index |
+ * | [2C, 3C)    | accessor k's index: member index, array index or enumerator index     |
+ *
+ * and `names[k]` is accessor k's member (or enumerator) name, null for an array index.
+ */
+export class CoreSpec {
+  /** As given (not skipped: may be a TYPEDEF). */
+  rootTypeId = 0;
+  kind = 0;
+  /** Bit offset, wrapping at 2^32 like libbpf's u32. */
+  bitOffset = 0;
+  rawLength = 0;
+  accessorCount = 0;
+  private readonly words: Int32Array;
+  private readonly names: (string | null)[];
+
+  constructor(
+    public btf: Btf,
+    private readonly capacity = SPEC_MAX_LEN,
+  ) {
+    this.words = new Int32Array(capacity * 3);
+    this.names = new Array<string | null>(capacity).fill(null);
+  }
+
+  /** Empties the spec for another relocation or candidate. */
+  reset(btf: Btf, rootTypeId: number, kind: number): void {
+    this.btf = btf;
+    this.rootTypeId = rootTypeId;
+    this.kind = kind;
+    this.bitOffset = 0;
+    this.rawLength = 0;
+    this.accessorCount = 0;
+  }
+
+  rawAt(i: number): number {
+    return this.words[i]!;
+  }
+
+  /** The low-level indices, as an array (for tests and messages; the resolver reads rawAt). */
+  get raw(): number[] {
+    return Array.from(this.words.subarray(0, this.rawLength));
+  }
+
+  pushRaw(index: number): void {
+    if (this.rawLength === this.capacity) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+    this.words[this.rawLength++] = index;
+  }
+
+  popRaw(): void {
+    this.rawLength--;
+  }
+
+  accessorType(k: number): number {
+    return this.words[this.capacity + k]!;
+  }
+
+  accessorIndex(k: number): number {
+    return this.words[2 * this.capacity + k]!;
+  }
+
+  /** The member or enumerator name of accessor k; null for an array index. */
+  accessorName(k: number): string | null {
+    return this.names[k]!;
+  }
+
+  pushAccessor(typeId: number, index: number, name: string | null): void {
+    const k = this.accessorCount;
+    if (k === this.capacity) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+    this.words[this.capacity + k] = typeId;
+    this.words[2 * this.capacity + k] = index;
+    this.names[k] = name;
+    this.accessorCount = k + 1;
+  }
+
+  setAccessorName(k: number, name: string): void {
+    this.names[k] = name;
+  }
+
+  popAccessor(): void {
+    this.names[--this.accessorCount] = null;
+  }
+
+  /** A spec of its own with the same contents, no bigger than they need. */
+  copy(): CoreSpec {
+    const copy = new CoreSpec(this.btf, Math.max(1, this.rawLength, this.accessorCount));
+    copy.reset(this.btf, this.rootTypeId, this.kind);
+    copy.bitOffset = this.bitOffset;
+    for (let i = 0; i < this.rawLength; i++) copy.pushRaw(this.rawAt(i));
+    for (let k = 0; k < this.accessorCount; k++) copy.pushAccessor(this.accessorType(k), this.accessorIndex(k), this.accessorName(k));
+    return copy;
+  }
 }
 
-/** libbpf `struct bpf_core_spec`. */
-export interface CoreSpec {
-  btf: Btf;
-  /** As given (not skipped: may be a TYPEDEF). */
-  rootTypeId: number;
-  kind: number;
-  accessors: Accessor[];
-  /** Low-level indices including anonymous members. */
-  raw: number[];
-  /** Bit offset, wrapping at 2^32 like libbpf's u32. */
-  bitOffset: number;
+/**
+ * The specs one resolver fills, relocation after relocation: the local spec, the candidate
+ * being matched, and the first candidate that matched. A Resolution made with a SpecWork is
+ * valid until the next calcReloInsn with the same SpecWork (`keptResolution` copies it).
+ */
+export class SpecWork {
+  local: CoreSpec;
+  candidate: CoreSpec;
+  matched: CoreSpec;
+  constructor(local: Btf, target: Btf) {
+    this.local = new CoreSpec(local);
+    this.candidate = new CoreSpec(target);
+    this.matched = new CoreSpec(target);
+  }
 }
 
 /** libbpf `struct bpf_core_relo_res`, reduced to what decides a relocation. */
@@ -277,9 +382,11 @@ function addBits(bitOffset: number, idx: number, size: number): number {
   return (bitOffset + Math.imul(Math.imul(idx, size), 8)) >>> 0;
 }
 
-function isFlexArray(btf: Btf, prev: Accessor | undefined, nelems: number): boolean {
-  if (!prev || prev.name === null || nelems > 0) return false;
-  return prev.idx === btf.vlen(prev.typeId) - 1;
+/** Whether an array whose spec so far is `spec` is a flexible array member: the last member of its struct, with no elements. */
+function isFlexArray(btf: Btf, spec: CoreSpec, nelems: number): boolean {
+  const last = spec.accessorCount - 1;
+  if (last < 0 || spec.accessorName(last) === null || nelems > 0) return false;
+  return spec.accessorIndex(last) === btf.vlen(spec.accessorType(last)) - 1;
 }
 
 function intBitOffset(btf: Btf, id: number): number {
@@ -322,40 +429,43 @@ export function parseAccessString(access: string): number[] {
 }
 
 /**
- * bpf_core_parse_spec: the local spec of a relocation (docs/CODEC.md §7.4). `parse` turns the
- * access string into indices (relocate.ts passes a per-object memo of parseAccessString).
+ * bpf_core_parse_spec: the local spec of a relocation (docs/CODEC.md §7.4), filled into
+ * `spec`. `parse` turns the access string into indices (relocate.ts passes a per-object memo
+ * of parseAccessString).
  */
 export function parseLocalSpec(
   btf: Btf,
   relo: CoreRelo,
   budget = new Budget(),
   parse: (access: string) => number[] = parseAccessString,
+  spec: CoreSpec = new CoreSpec(btf),
 ): CoreSpec {
-  const spec: CoreSpec = { btf, rootTypeId: relo.typeId, kind: relo.kind, accessors: [], raw: [], bitOffset: 0 };
+  spec.reset(btf, relo.typeId, relo.kind);
   workCounters.objectsBuilt++;
   if (relo.access === '' || relo.access[0] === ':') throw new CoreFailure(`invalid access string "${clip(relo.access)}"`, 'EINVAL');
   if (isTypeBased(relo.kind)) {
     if (relo.access !== '0') throw new CoreFailure(`type relocation needs access string "0", got "${clip(relo.access)}"`, 'EINVAL');
     return spec;
   }
-  spec.raw = parse(relo.access);
+  const raw = parse(relo.access);
+  for (const index of raw) spec.pushRaw(index);
   let id = skipModsAndTypedefs(btf, relo.typeId, budget);
-  const first = spec.raw[0]!;
-  spec.accessors.push({ typeId: id, idx: first, name: null });
+  const first = raw[0]!;
+  spec.pushAccessor(id, first, null);
 
   if (isEnumvalBased(relo.kind)) {
-    if (!isAnyEnum(btf.kind(id)) || spec.raw.length > 1 || first >= btf.vlen(id)) {
+    if (!isAnyEnum(btf.kind(id)) || raw.length > 1 || first >= btf.vlen(id)) {
       throw new CoreFailure(`enum value relocation "${clip(relo.access)}" does not name an enumerator of ${btf.describe(id)}`, 'EINVAL');
     }
-    spec.accessors[0]!.name = btf.string(btf.enumeratorNameOffset(id, first));
+    spec.setAccessorName(0, btf.string(btf.enumeratorNameOffset(id, first)));
     return spec;
   }
   if (!isFieldBased(relo.kind)) throw new CoreFailure(`unknown relocation kind ${relo.kind}`, 'EINVAL');
 
   spec.bitOffset = addBits(0, first, resolveSize(btf, id));
-  for (let i = 1; i < spec.raw.length; i++) {
+  for (let i = 1; i < raw.length; i++) {
     id = skipModsAndTypedefs(btf, id, budget);
-    const idx = spec.raw[i]!;
+    const idx = raw[i]!;
     const kind = btf.kind(id);
     if (isComposite(kind)) {
       if (idx >= btf.vlen(id)) throw new CoreFailure(`member index ${idx} is out of range for ${btf.describe(id)}`, 'EINVAL');
@@ -365,16 +475,16 @@ export function parseLocalSpec(
       if (nameOff !== 0) {
         const name = btf.string(nameOff);
         if (name === '') throw new CoreFailure(`member ${idx} of ${btf.describe(id)} has an empty name`, 'EINVAL');
-        spec.accessors.push({ typeId: id, idx, name });
+        spec.pushAccessor(id, idx, name);
       }
       id = type;
     } else if (kind === BtfKind.Array) {
       const a = btf.type(id);
       if (a.kind !== BtfKind.Array) throw new CoreFailure('unreachable', 'EINVAL');
       id = skipModsAndTypedefs(btf, a.elemType, budget);
-      const flex = isFlexArray(btf, spec.accessors[spec.accessors.length - 1], a.nelems);
+      const flex = isFlexArray(btf, spec, a.nelems);
       if (!flex && idx >= a.nelems) throw new CoreFailure(`array index ${idx} is out of range (${a.nelems} elements)`, 'EINVAL');
-      spec.accessors.push({ typeId: id, idx, name: null });
+      spec.pushAccessor(id, idx, null);
       spec.bitOffset = addBits(spec.bitOffset, idx, resolveSize(btf, id));
     } else {
       throw new CoreFailure(
@@ -642,28 +752,36 @@ export function typesMatch(
  * member lookup): a named member with another name changes nothing, so skipping it gives
  * the same result.
  */
-function matchMember(local: Btf, localAcc: Accessor, targ: Btf, targId: number, spec: CoreSpec, budget: Budget): boolean {
+function matchMember(
+  local: Btf,
+  localParent: number,
+  localIdx: number,
+  localName: string,
+  targ: Btf,
+  targId: number,
+  spec: CoreSpec,
+  budget: Budget,
+): boolean {
   targId = skipModsAndTypedefs(targ, targId, budget);
   if (!isComposite(targ.kind(targId))) return false;
   // A named accessor carries its member's name; the type is read in place.
-  const localName = localAcc.name!;
-  const localType = local.memberType(localAcc.typeId, localAcc.idx);
+  const localType = local.memberType(localParent, localIdx);
   const n = targ.vlen(targId);
   if (n > LOOKUP_MIN_ELEMENTS) {
     const lookup = targ.memberLookup(targId);
     const named = lookup.firstByName.get(localName) ?? n;
     // A member with a bad name offset before the decision point: let the scan raise its error.
     if (lookup.firstBadName >= named) {
-      if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+      if (spec.rawLength === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
       for (const i of lookup.anonymous) {
         if (i > named) break;
-        if (visitMember(local, localAcc, localName, localType, targ, targId, i, spec, budget)) return true;
+        if (visitMember(local, localParent, localIdx, localName, localType, targ, targId, i, spec, budget)) return true;
       }
-      return named < n && visitMember(local, localAcc, localName, localType, targ, targId, named, spec, budget) === true;
+      return named < n && visitMember(local, localParent, localIdx, localName, localType, targ, targId, named, spec, budget) === true;
     }
   }
   for (let i = 0; i < n; i++) {
-    const decided = visitMember(local, localAcc, localName, localType, targ, targId, i, spec, budget);
+    const decided = visitMember(local, localParent, localIdx, localName, localType, targ, targId, i, spec, budget);
     if (decided !== undefined) return decided;
   }
   return false;
@@ -678,7 +796,8 @@ let matchedMemberType = 0;
  */
 function visitMember(
   local: Btf,
-  localAcc: Accessor,
+  localParent: number,
+  localIdx: number,
   localName: string,
   localType: number,
   targ: Btf,
@@ -688,42 +807,43 @@ function visitMember(
   budget: Budget,
 ): boolean | undefined {
   budget.tick();
-  if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+  if (spec.rawLength === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
   const bitOffset = targ.memberBitOffset(targId, i);
   spec.bitOffset = (spec.bitOffset + bitOffset) >>> 0;
-  spec.raw.push(i);
+  spec.pushRaw(i);
   // Names are compared in place: a walk over task_struct touches hundreds of members.
   const nameOff = targ.memberNameOffset(targId, i);
   if (nameOff === 0 || targ.stringEquals(nameOff, '')) {
-    if (matchMember(local, localAcc, targ, targ.memberType(targId, i), spec, budget)) return true;
+    if (matchMember(local, localParent, localIdx, localName, targ, targ.memberType(targId, i), spec, budget)) return true;
   } else if (targ.stringEquals(nameOff, localName)) {
     const type = targ.memberType(targId, i);
-    spec.accessors.push({ typeId: targId, idx: i, name: localName });
+    spec.pushAccessor(targId, i, localName);
     matchedMemberType = type;
     const compatible = fieldsAreCompat(local, localType, targ, type, budget);
-    if (!compatible) spec.accessors.pop();
+    if (!compatible) spec.popAccessor();
     return compatible;
   }
   spec.bitOffset = (spec.bitOffset - bitOffset) >>> 0;
-  spec.raw.pop();
+  spec.popRaw();
   return undefined;
 }
 
-/** bpf_core_spec_match: the target spec for one candidate, or null when it does not match (docs/CODEC.md §7.5). */
-function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budget): CoreSpec | null {
-  const spec: CoreSpec = { btf: targ, rootTypeId: candId, kind: localSpec.kind, accessors: [], raw: [], bitOffset: 0 };
+/**
+ * bpf_core_spec_match: fills `spec` with the target spec for one candidate and says whether
+ * the candidate matches (docs/CODEC.md §7.5).
+ */
+function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budget, spec: CoreSpec): boolean {
+  spec.reset(targ, candId, localSpec.kind);
   const local = localSpec.btf;
   if (isTypeBased(localSpec.kind)) {
-    const ok =
-      localSpec.kind === CoreReloKind.TypeMatches
-        ? typesMatch(local, localSpec.rootTypeId, targ, candId, false, 32, budget)
-        : typesAreCompat(local, localSpec.rootTypeId, targ, candId, 32, budget);
-    return ok ? spec : null;
+    return localSpec.kind === CoreReloKind.TypeMatches
+      ? typesMatch(local, localSpec.rootTypeId, targ, candId, false, 32, budget)
+      : typesAreCompat(local, localSpec.rootTypeId, targ, candId, 32, budget);
   }
   if (isEnumvalBased(localSpec.kind)) {
     const enumId = skipModsAndTypedefs(targ, candId, budget);
-    if (!isAnyEnum(targ.kind(enumId))) return null;
-    const localName = localSpec.accessors[0]!.name!;
+    if (!isAnyEnum(targ.kind(enumId))) return false;
+    const localName = localSpec.accessorName(0)!;
     const count = targ.vlen(enumId);
     let found: number;
     if (count > LOOKUP_MIN_ELEMENTS) {
@@ -734,35 +854,36 @@ function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budge
     } else {
       found = scanEnumerators(targ, enumId, localName, budget);
     }
-    if (found < 0) return null;
-    spec.accessors.push({ typeId: enumId, idx: found, name: targ.string(targ.enumeratorNameOffset(enumId, found)) });
-    spec.raw.push(found);
-    return spec;
+    if (found < 0) return false;
+    spec.pushAccessor(enumId, found, targ.string(targ.enumeratorNameOffset(enumId, found)));
+    spec.pushRaw(found);
+    return true;
   }
   if (!isFieldBased(localSpec.kind)) throw new CoreFailure(`unknown relocation kind ${localSpec.kind}`, 'EINVAL');
   let targId = candId;
-  for (let i = 0; i < localSpec.accessors.length; i++) {
-    const acc = localSpec.accessors[i]!;
+  for (let i = 0; i < localSpec.accessorCount; i++) {
+    const name = localSpec.accessorName(i);
+    const idx = localSpec.accessorIndex(i);
     targId = skipModsAndTypedefs(targ, targId, budget);
-    if (acc.name !== null) {
-      if (!matchMember(local, acc, targ, targId, spec, budget)) return null;
+    if (name !== null) {
+      if (!matchMember(local, localSpec.accessorType(i), idx, name, targ, targId, spec, budget)) return false;
       targId = matchedMemberType;
     } else {
       if (i > 0) {
-        if (targ.kind(targId) !== BtfKind.Array) return null;
+        if (targ.kind(targId) !== BtfKind.Array) return false;
         const a = targ.type(targId);
-        if (a.kind !== BtfKind.Array) return null;
-        const flex = isFlexArray(targ, spec.accessors[spec.accessors.length - 1], a.nelems);
-        if (!flex && acc.idx >= a.nelems) return null;
+        if (a.kind !== BtfKind.Array) return false;
+        const flex = isFlexArray(targ, spec, a.nelems);
+        if (!flex && idx >= a.nelems) return false;
         targId = skipModsAndTypedefs(targ, a.elemType, budget);
       }
-      if (spec.raw.length === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
-      spec.accessors.push({ typeId: targId, idx: acc.idx, name: null });
-      spec.raw.push(acc.idx);
-      spec.bitOffset = addBits(spec.bitOffset, acc.idx, resolveSize(targ, targId));
+      if (spec.rawLength === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+      spec.pushAccessor(targId, idx, null);
+      spec.pushRaw(idx);
+      spec.bitOffset = addBits(spec.bitOffset, idx, resolveSize(targ, targId));
     }
   }
-  return spec;
+  return true;
 }
 
 /** Index of the first enumerator of `enumId` whose essential name is that of `localName`, or -1. */
@@ -790,26 +911,29 @@ function fieldValue(kind: number, spec: CoreSpec | null): bigint | typeof POISON
   if (kind === CoreReloKind.FieldExists) return spec ? 1n : 0n;
   if (!spec) return POISON;
   const btf = spec.btf;
-  const acc = spec.accessors[spec.accessors.length - 1]!;
-  if (acc.name === null) {
+  const last = spec.accessorCount - 1;
+  const parent = spec.accessorType(last);
+  const idx = spec.accessorIndex(last);
+  const name = spec.accessorName(last);
+  if (name === null) {
     if (kind === CoreReloKind.FieldByteOffset) {
-      resolveSize(btf, acc.typeId);
+      resolveSize(btf, parent);
       return BigInt(Math.floor(spec.bitOffset / 8));
     }
-    if (kind === CoreReloKind.FieldByteSize) return BigInt(resolveSize(btf, acc.typeId));
+    if (kind === CoreReloKind.FieldByteSize) return BigInt(resolveSize(btf, parent));
     throw new CoreFailure(`${reloKindName(kind)} cannot be applied to an array element access`, 'EINVAL');
   }
-  const fieldType = skipModsAndTypedefs(btf, btf.memberType(acc.typeId, acc.idx));
+  const fieldType = skipModsAndTypedefs(btf, btf.memberType(parent, idx));
   const bitOff = spec.bitOffset;
-  let bitSize = btf.memberBitfieldSize(acc.typeId, acc.idx);
+  let bitSize = btf.memberBitfieldSize(parent, idx);
   let byteSize: number;
   let byteOff: number;
   if (bitSize > 0) {
     byteSize = btf.kind(fieldType) === BtfKind.Unknown ? 0 : btf.sizeOrType(fieldType);
-    if (byteSize === 0) throw new CoreFailure(`bitfield ${clip(acc.name ?? '')} has a type of size 0`, 'EINVAL');
+    if (byteSize === 0) throw new CoreFailure(`bitfield ${clip(name)} has a type of size 0`, 'EINVAL');
     byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
     while ((bitOff + bitSize - byteOff * 8) >>> 0 > byteSize * 8) {
-      if (byteSize >= 8) throw new CoreFailure(`bitfield ${clip(acc.name ?? '')} cannot be read with a 64-bit load`, 'E2BIG');
+      if (byteSize >= 8) throw new CoreFailure(`bitfield ${clip(name)} cannot be read with a 64-bit load`, 'E2BIG');
       byteSize *= 2;
       byteOff = Math.floor(Math.floor(bitOff / 8) / byteSize) * byteSize;
     }
@@ -857,10 +981,10 @@ function enumvalValue(kind: number, spec: CoreSpec | null): bigint | typeof POIS
   if (kind === CoreReloKind.EnumvalExists) return spec ? 1n : 0n;
   if (kind !== CoreReloKind.EnumvalValue) throw new CoreFailure(`unsupported relocation kind ${kind}`, 'EOPNOTSUPP');
   if (!spec) return POISON;
-  const acc = spec.accessors[0]!;
-  if (!isAnyEnum(spec.btf.kind(acc.typeId))) throw new CoreFailure('enum value relocation on a non-enum', 'EINVAL');
+  const enumId = spec.accessorType(0);
+  if (!isAnyEnum(spec.btf.kind(enumId))) throw new CoreFailure('enum value relocation on a non-enum', 'EINVAL');
   // An ENUM's s32 value is sign-extended into libbpf's u64, whatever the enum's signedness.
-  return spec.btf.enumeratorValue(acc.typeId, acc.idx);
+  return spec.btf.enumeratorValue(enumId, spec.accessorIndex(0));
 }
 
 /** bpf_core_calc_relo: the original (local) and new (target) values. */
@@ -901,7 +1025,8 @@ export interface Resolution {
  * list of `relo.typeId` shared by the object's relocations (null for TYPE_ID_LOCAL): every
  * matching candidate is checked for ambiguity, and when some matched the list is pruned in
  * place to them, which is what later relocations on the same root see. Throws CoreFailure
- * (or CodecError for malformed BTF) where libbpf fails.
+ * (or CodecError for malformed BTF) where libbpf fails. The specs are filled into `work`'s:
+ * with a SpecWork the caller reuses, the Resolution lasts until the next call with it.
  */
 export function calcReloInsn(
   target: Btf,
@@ -910,9 +1035,10 @@ export function calcReloInsn(
   cands: number[] | null,
   budget: Budget,
   parse: (access: string) => number[] = parseAccessString,
+  work: SpecWork = new SpecWork(local, target),
 ): Resolution {
   local.checkId(relo.typeId, () => 'relocation root');
-  const localSpec = parseLocalSpec(local, relo, budget, parse);
+  const localSpec = parseLocalSpec(local, relo, budget, parse, work.local);
   if (relo.kind === CoreReloKind.TypeIdLocal) {
     const id = BigInt(relo.typeId);
     return { localSpec, targetSpec: null, value: { poison: false, origVal: id, newVal: id } };
@@ -927,8 +1053,8 @@ export function calcReloInsn(
   // the list's head, and when all match (the usual case) nothing is collected.
   let kept: number[] | null = null;
   for (let i = 0; i < list.length; i++) {
-    const candSpec = specMatch(localSpec, target, list[i]!, budget);
-    if (!candSpec) {
+    const candSpec = work.candidate;
+    if (!specMatch(localSpec, target, list[i]!, budget, candSpec)) {
       kept ??= list.slice(0, i);
       continue;
     }
@@ -936,6 +1062,9 @@ export function calcReloInsn(
     const candValue = calcRelo(relo.kind, localSpec, candSpec);
     if (targetSpec === null) {
       targetSpec = candSpec;
+      // The first match is kept: later candidates are matched in the other spec.
+      work.candidate = work.matched;
+      work.matched = candSpec;
       value = candValue;
     } else if (candSpec.bitOffset !== targetSpec.bitOffset) {
       throw new CoreFailure(
@@ -960,4 +1089,9 @@ export function calcReloInsn(
     value = calcRelo(relo.kind, localSpec, null);
   }
   return { localSpec, targetSpec, value: value! };
+}
+
+/** A Resolution whose specs are its own: one made with a SpecWork is overwritten by the next. */
+export function keptResolution(r: Resolution): Resolution {
+  return { localSpec: r.localSpec.copy(), targetSpec: r.targetSpec?.copy() ?? null, value: r.value };
 }

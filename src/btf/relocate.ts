@@ -7,8 +7,12 @@
  * Linear in the object (docs/CODEC.md §11):
  * - a relocation repeated with the same root type, access string and kind, against the same
  *   (unpruned since) candidate list, has the same outcome: it is memoized, so a .BTF.ext that
- *   repeats one block a million times costs one resolution plus a lookup per record;
- * - access strings are parsed once per string;
+ *   repeats one block a million times costs one resolution plus a lookup per record. Which
+ *   record repeats which is a property of the object alone, worked out once per object
+ *   (`objectIndex`); a resolver keeps its outcomes in arrays indexed by record, not in maps
+ *   of objects, because they live as long as the resolution does and a young generation
+ *   of a few MiB would copy and promote them;
+ * - access strings are parsed once per string and object;
  * - results stream to the caller (`relocationSteps`) instead of piling up in arrays; the
  *   array-returning `resolveObjectRelocations` is kept for callers that want every outcome;
  * - the step budget of the whole object is `maxCoreStepsPerByte` times its input bytes.
@@ -21,12 +25,14 @@ import {
   CoreReloKind,
   findCandidates,
   isFieldBased,
+  keptResolution,
   ObjectBudget,
   parseAccessString,
   reloKindName,
   type RelocationValue,
   type Resolution,
   type ResolvedRelocation,
+  SpecWork,
 } from './core.js';
 import { clip, CodecError } from './errors.js';
 import type { CoreRelo } from './ext.js';
@@ -70,6 +76,7 @@ export interface RelocationStep {
   /**
    * The specs and value; null when the relocation failed (`error`), and for a repeat when
    * the resolver keeps outcomes only (`keep: 'outcome'`). Shared by repeats: do not modify.
+   * With `keep: 'outcome'` its specs are the resolver's working ones, valid until `next()`.
    */
   resolution: Resolution | null;
   /** The value libbpf would patch in (poison flag, values); null when the relocation failed. */
@@ -78,8 +85,11 @@ export interface RelocationStep {
   error: CodecError | null;
   /** True when this repeats an earlier relocation (same root, access string and kind, same candidates). */
   repeated: boolean;
-  /** The same object for a relocation and all its repeats: a key for what a consumer derived from the first. */
-  origin: object | null;
+  /**
+   * The same number for a relocation and all its repeats, another for every resolution (1, 2,
+   * ...; 0 before the first): a key for what a consumer derived from the first.
+   */
+  origin: number;
 }
 
 interface CandidateList {
@@ -88,19 +98,78 @@ interface CandidateList {
   version: number;
 }
 
-interface Memo {
-  version: number;
-  value: RelocationValue | null;
-  /** Kept only with `keep: 'full'`. */
-  resolution: Resolution | null;
-  failure: Error | null;
+/** What a resolver needs to know of an object's records, whoever resolves them against what. */
+interface ObjectIndex {
+  /**
+   * For each CO-RE record, numbered across blocks in file order: the number of the first
+   * record with the same root type, access string offset and kind (itself for a first), or
+   * -1 for records never memoized (an invalid kind, or an id past any real BTF).
+   */
+  first: Int32Array;
+  /** Access strings parsed, or why they do not parse. */
+  parsed: Map<string, number[] | CoreFailure>;
+}
+
+const objectIndexes = new WeakMap<BpfObject, ObjectIndex>();
+
+/** The object's ObjectIndex, made on first use (a trim and its verification share it). */
+function objectIndex(object: BpfObject): ObjectIndex {
+  let index = objectIndexes.get(object);
+  if (index === undefined) {
+    index = { first: firstOccurrences(object.ext.coreRelos), parsed: new Map() };
+    objectIndexes.set(object, index);
+  }
+  return index;
+}
+
+/** ObjectIndex.first, with an open-addressing table of record numbers keyed by the triple. */
+function firstOccurrences(blocks: readonly { records: readonly CoreRelo[] }[]): Int32Array {
+  let count = 0;
+  for (const block of blocks) count += block.records.length;
+  const first = new Int32Array(count);
+  const typeIds = new Uint32Array(count);
+  const accessOffsets = new Uint32Array(count);
+  const kinds = new Uint32Array(count);
+  let size = 16;
+  while (size < count * 2) size *= 2;
+  const table = new Int32Array(size).fill(-1);
+  const mask = size - 1;
+  let n = 0;
+  for (const block of blocks) {
+    for (const relo of block.records) {
+      typeIds[n] = relo.typeId;
+      accessOffsets[n] = relo.accessStrOff;
+      kinds[n] = relo.kind;
+      if (!memoizable(relo.typeId, relo.kind)) {
+        first[n++] = -1;
+        continue;
+      }
+      let slot = (Math.imul(relo.typeId, 0x9e3779b1) ^ Math.imul(relo.accessStrOff, 0x85ebca6b) ^ relo.kind) & mask;
+      for (;;) {
+        const seen = table[slot]!;
+        if (seen < 0) {
+          table[slot] = n;
+          first[n] = n;
+          break;
+        }
+        if (typeIds[seen] === relo.typeId && accessOffsets[seen] === relo.accessStrOff && kinds[seen] === relo.kind) {
+          first[n] = seen;
+          break;
+        }
+        slot = (slot + 1) & mask;
+      }
+      n++;
+    }
+  }
+  return first;
 }
 
 export interface RelocationResolverOptions extends Pick<ResolveOptions, 'limits'> {
   /**
    * What a repeated relocation gets back: 'full' (the default) the first one's Resolution,
-   * specs included; 'outcome' only its value, so that specs die young instead of being kept
-   * for the whole object (the trimmer and the verifier, which need no specs for repeats).
+   * specs included (copies, kept for the whole object); 'outcome' only its value, and the
+   * first one's specs only until `next()`: the resolver fills the same few specs for every
+   * relocation (the trimmer and the verifier, which read them at once or not at all).
    */
   keep?: 'full' | 'outcome';
 }
@@ -118,9 +187,21 @@ export class RelocationResolver {
   /** Each relocation's step budget, restarted for the next (and charged to the object's). */
   private readonly budget: Budget;
   private readonly candidates = new Map<number, CandidateList>();
-  /** memo.get(accessStrOff)?.get(memoKey(typeId, kind)): outcome of that relocation at a candidate-list version. */
-  private readonly memo = new Map<number, Map<number, Memo>>();
-  private readonly parsed = new Map<string, number[] | CoreFailure>();
+  /** Which record repeats which (ObjectIndex.first). */
+  private readonly first: Int32Array;
+  /**
+   * Indexed by the number of a relocation's first record: the resolution (`serial`, 0 for
+   * none yet) whose outcome is kept, the candidate-list version it holds for, and the
+   * outcome (value, or the error to throw again); with `keep: 'full'`, its Resolution.
+   */
+  private readonly serials: Int32Array;
+  private readonly versions: Int32Array;
+  private readonly outcomes: (RelocationValue | Error | null)[];
+  private readonly resolutions: (Resolution | null)[] | null;
+  private serial = 0;
+  /** Number of the next record, across blocks. */
+  private record = 0;
+  private readonly parsed: Map<string, number[] | CoreFailure>;
   private readonly parse = (access: string): number[] => {
     let raw = this.parsed.get(access);
     if (raw === undefined) {
@@ -143,11 +224,13 @@ export class RelocationResolver {
     value: null,
     error: null,
     repeated: false,
-    origin: null,
+    origin: 0,
   };
   private block = 0;
   private index = 0;
   private readonly keepSpecs: boolean;
+  /** The specs every resolution is worked out in. */
+  private readonly work: SpecWork;
 
   constructor(
     private readonly target: Btf,
@@ -156,6 +239,15 @@ export class RelocationResolver {
   ) {
     this.keepSpecs = (options.keep ?? 'full') === 'full';
     this.local = object.btf;
+    this.work = new SpecWork(this.local, target);
+    const index = objectIndex(object);
+    this.first = index.first;
+    this.parsed = index.parsed;
+    const count = index.first.length;
+    this.serials = new Int32Array(count);
+    this.versions = new Int32Array(count);
+    this.outcomes = new Array<RelocationValue | Error | null>(count).fill(null);
+    this.resolutions = this.keepSpecs ? new Array<Resolution | null>(count).fill(null) : null;
     const objectBudget = new ObjectBudget(
       this.local.bytes.byteLength + extBytes(object) + target.bytes.byteLength,
       resolveLimits(options.limits),
@@ -181,9 +273,9 @@ export class RelocationResolver {
     step.value = null;
     step.error = null;
     step.repeated = false;
-    step.origin = null;
+    step.origin = 0;
     try {
-      this.resolve(relo, step);
+      this.resolve(relo, this.record++, step);
     } catch (err) {
       const where = describeRelocation(this.object.name, block.section, index, relo, this.local);
       if (isLimit(err)) throw new CodecError('LIMIT', `${where}: ${(err as CodecError).message}`, { cause: err });
@@ -194,7 +286,7 @@ export class RelocationResolver {
     return step;
   }
 
-  private resolve(relo: CoreRelo, step: RelocationStep): void {
+  private resolve(relo: CoreRelo, record: number, step: RelocationStep): void {
     let cands: CandidateList | null = null;
     if (relo.kind !== CoreReloKind.TypeIdLocal) {
       cands = this.candidates.get(relo.typeId) ?? null;
@@ -204,42 +296,41 @@ export class RelocationResolver {
       }
     }
     const version = cands ? cands.version : 0;
-    const key = memoKey(relo.typeId, relo.kind);
-    let byAccess = this.memo.get(relo.accessStrOff);
-    const seen = key === undefined ? undefined : byAccess?.get(key);
-    if (seen !== undefined && seen.version === version) {
+    const first = this.first[record]!;
+    if (first >= 0 && this.serials[first] !== 0 && this.versions[first] === version) {
+      const outcome = this.outcomes[first]!;
       step.repeated = true;
-      step.origin = seen;
-      if (seen.failure) throw seen.failure;
-      step.resolution = seen.resolution;
-      step.value = seen.value;
+      step.origin = this.serials[first]!;
+      if (outcome instanceof Error) throw outcome;
+      step.resolution = this.resolutions === null ? null : this.resolutions[first]!;
+      step.value = outcome;
       return;
     }
     const before = cands ? cands.ids.length : 0;
-    let entry: Memo;
+    let outcome: RelocationValue | Error;
     let resolution: Resolution | null = null;
+    let heldFor = version;
     try {
-      resolution = calcReloInsn(this.target, this.local, relo, cands ? cands.ids : null, this.budget.restart(), this.parse);
+      resolution = calcReloInsn(this.target, this.local, relo, cands ? cands.ids : null, this.budget.restart(), this.parse, this.work);
+      if (this.keepSpecs) resolution = keptResolution(resolution);
       // Pruned: the outcome stays valid for the pruned list (it holds exactly the matches).
-      if (cands && cands.ids.length !== before) cands.version++;
-      entry = {
-        version: cands ? cands.version : 0,
-        value: resolution.value,
-        resolution: this.keepSpecs ? resolution : null,
-        failure: null,
-      };
+      if (cands && cands.ids.length !== before) heldFor = ++cands.version;
+      outcome = resolution.value;
     } catch (err) {
       if (isLimit(err) || !(err instanceof CoreFailure || err instanceof CodecError)) throw err;
-      entry = { version, value: null, resolution: null, failure: err };
+      outcome = err;
     }
-    if (key !== undefined) {
-      if (!byAccess) this.memo.set(relo.accessStrOff, (byAccess = new Map<number, Memo>()));
-      byAccess.set(key, entry);
+    const serial = ++this.serial;
+    if (first >= 0) {
+      this.serials[first] = serial;
+      this.versions[first] = heldFor;
+      this.outcomes[first] = outcome;
+      if (this.resolutions !== null) this.resolutions[first] = resolution;
     }
-    step.origin = entry;
-    if (entry.failure) throw entry.failure;
+    step.origin = serial;
+    if (outcome instanceof Error) throw outcome;
     step.resolution = resolution;
-    step.value = entry.value;
+    step.value = outcome;
   }
 }
 
@@ -254,11 +345,11 @@ export function* relocationSteps(
 }
 
 /**
- * Memo key of (root type id, kind), a small integer (fast Map key), or undefined when it does
- * not pack: an invalid kind, or an id past any real BTF; those are simply not memoized.
+ * Whether a relocation's outcome is memoized: not for an invalid kind or an id past any real
+ * BTF (as when the memo key was (id, kind) packed into one small integer).
  */
-function memoKey(typeId: number, kind: number): number | undefined {
-  return kind < 16 && typeId < 1 << 26 ? typeId * 16 + kind : undefined;
+function memoizable(typeId: number, kind: number): boolean {
+  return kind < 16 && typeId < 1 << 26;
 }
 
 function isLimit(err: unknown): boolean {

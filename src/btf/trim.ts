@@ -123,7 +123,7 @@ class MarkSet {
     const btf = this.btf;
     let id = spec.rootTypeId;
     this.markType(id, false);
-    for (let i = 1; i < spec.raw.length; i++) {
+    for (let i = 1; i < spec.rawLength; i++) {
       // Modifiers and typedefs on the path were marked by the markType before; skip them unmarked.
       try {
         id = skipModsAndTypedefs(btf, id);
@@ -133,7 +133,7 @@ class MarkSet {
       }
       const kind = btf.kind(id);
       if (isComposite(kind)) {
-        const idx = spec.raw[i]!;
+        const idx = spec.rawAt(i);
         this.markMember(id, idx);
         id = btf.memberType(id, idx);
         this.markType(id, false);
@@ -240,7 +240,7 @@ export function markObjects(
   const outcomes = options.outcomes;
   for (const object of objects) {
     // A repeat marks what its first occurrence marked: nothing new, unless that one failed.
-    const failedMarks = new Map<object, MarkFailure>();
+    const failedMarks = new Map<number, MarkFailure>();
     const resolver = new RelocationResolver(target, object, { limits: options.limits, keep: 'outcome' });
     for (let step = resolver.next(); step !== null; step = resolver.next()) {
       outcomes?.record(step);
@@ -249,14 +249,14 @@ export function markObjects(
         skip(step.error);
         continue;
       }
-      let failure = step.repeated ? failedMarks.get(step.origin!) : undefined;
+      let failure = step.repeated ? failedMarks.get(step.origin) : undefined;
       if (!step.repeated) {
         try {
           marks.record(step.resolution!.targetSpec);
         } catch (err) {
           if (!(err instanceof MarkFailure)) throw err;
           failure = err;
-          failedMarks.set(step.origin!, err);
+          failedMarks.set(step.origin, err);
         }
       }
       if (failure) {
