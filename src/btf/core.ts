@@ -86,12 +86,14 @@ const MAX_CHAIN = 1024;
  * an array index) and the low-level indices (anonymous members included) of one side of a
  * relocation, with its bit offset.
  *
- * Kept in one Int32Array rather than arrays of accessor objects, because resolving a
+ * Kept in one array of integers rather than arrays of accessor objects, because resolving a
  * relocation fills one local spec and a target spec per candidate, and most of them die at
  * once: on a 4,600-relocation object those arrays were half of what a trim and its
  * verification allocated, and the codec thread's small young generation turned that into
  * scavenges. A resolver fills the same few specs over and over (`SpecWork`); `copy()` gives a
- * spec of its own, exactly sized, to callers that keep it.
+ * spec of its own, exactly sized, to callers that keep it. (A plain array, not an Int32Array:
+ * a typed array's storage is malloc'd outside the JS heap, and the codec threads' malloc
+ * heaps are what keeps the service's memory up after a burst.)
  *
  * Layout of `words`, for a spec of capacity C (SPEC_MAX_LEN for working specs):
  *
@@ -111,14 +113,14 @@ export class CoreSpec {
   bitOffset = 0;
   rawLength = 0;
   accessorCount = 0;
-  private readonly words: Int32Array;
+  private readonly words: number[];
   private readonly names: (string | null)[];
 
   constructor(
     public btf: Btf,
     private readonly capacity = SPEC_MAX_LEN,
   ) {
-    this.words = new Int32Array(capacity * 3);
+    this.words = new Array<number>(capacity * 3).fill(0);
     this.names = new Array<string | null>(capacity).fill(null);
   }
 
@@ -138,7 +140,7 @@ export class CoreSpec {
 
   /** The low-level indices, as an array (for tests and messages; the resolver reads rawAt). */
   get raw(): number[] {
-    return Array.from(this.words.subarray(0, this.rawLength));
+    return this.words.slice(0, this.rawLength);
   }
 
   pushRaw(index: number): void {

@@ -122,47 +122,51 @@ function objectIndex(object: BpfObject): ObjectIndex {
   return index;
 }
 
-/** ObjectIndex.first, with an open-addressing table of record numbers keyed by the triple. */
+/**
+ * ObjectIndex.first, with an open-addressing table of record numbers keyed by the triple. The
+ * table is scratch memory kept between calls (the codec is synchronous): a new one per object
+ * would be malloc'd and freed again for every upload.
+ */
 function firstOccurrences(blocks: readonly { records: readonly CoreRelo[] }[]): Int32Array {
-  let count = 0;
-  for (const block of blocks) count += block.records.length;
+  const records: CoreRelo[] = [];
+  for (const block of blocks) for (const relo of block.records) records.push(relo);
+  const count = records.length;
   const first = new Int32Array(count);
-  const typeIds = new Uint32Array(count);
-  const accessOffsets = new Uint32Array(count);
-  const kinds = new Uint32Array(count);
   let size = 16;
   while (size < count * 2) size *= 2;
-  const table = new Int32Array(size).fill(-1);
+  if (occurrenceTable.length < size) occurrenceTable = new Int32Array(size);
+  const table = occurrenceTable.fill(-1, 0, size);
   const mask = size - 1;
-  let n = 0;
-  for (const block of blocks) {
-    for (const relo of block.records) {
-      typeIds[n] = relo.typeId;
-      accessOffsets[n] = relo.accessStrOff;
-      kinds[n] = relo.kind;
-      if (!memoizable(relo.typeId, relo.kind)) {
-        first[n++] = -1;
-        continue;
+  for (let n = 0; n < count; n++) {
+    const relo = records[n]!;
+    if (!memoizable(relo.typeId, relo.kind)) {
+      first[n] = -1;
+      continue;
+    }
+    let slot = (Math.imul(relo.typeId, 0x9e3779b1) ^ Math.imul(relo.accessStrOff, 0x85ebca6b) ^ relo.kind) & mask;
+    for (;;) {
+      const seen = table[slot]!;
+      if (seen < 0) {
+        table[slot] = n;
+        first[n] = n;
+        break;
       }
-      let slot = (Math.imul(relo.typeId, 0x9e3779b1) ^ Math.imul(relo.accessStrOff, 0x85ebca6b) ^ relo.kind) & mask;
-      for (;;) {
-        const seen = table[slot]!;
-        if (seen < 0) {
-          table[slot] = n;
-          first[n] = n;
-          break;
-        }
-        if (typeIds[seen] === relo.typeId && accessOffsets[seen] === relo.accessStrOff && kinds[seen] === relo.kind) {
-          first[n] = seen;
-          break;
-        }
-        slot = (slot + 1) & mask;
+      const other = records[seen]!;
+      if (other.typeId === relo.typeId && other.accessStrOff === relo.accessStrOff && other.kind === relo.kind) {
+        first[n] = seen;
+        break;
       }
-      n++;
+      slot = (slot + 1) & mask;
     }
   }
+  // A hostile object's table (up to maxRelocations) is not kept.
+  if (size > OCCURRENCE_TABLE_KEPT) occurrenceTable = new Int32Array(0);
   return first;
 }
+
+/** firstOccurrences' table, reused; kept between objects up to this many slots (256 KiB). */
+const OCCURRENCE_TABLE_KEPT = 1 << 16;
+let occurrenceTable = new Int32Array(0);
 
 export interface RelocationResolverOptions extends Pick<ResolveOptions, 'limits'> {
   /**
