@@ -194,13 +194,18 @@ export class RelocationResolver {
   /** Which record repeats which (ObjectIndex.first). */
   private readonly first: Int32Array;
   /**
-   * Indexed by the number of a relocation's first record: the resolution (`serial`, 0 for
-   * none yet) whose outcome is kept, the candidate-list version it holds for, and the
-   * outcome (value, or the error to throw again); with `keep: 'full'`, its Resolution.
+   * Indexed by the number of a relocation's first record: the resolution (`serials`, 0 for
+   * none yet) whose outcome is kept, the candidate-list version it holds for, and the outcome:
+   * `states` says which (OUTCOME_*), the values are in `origVals`/`newVals`, a failure in
+   * `failures`; with `keep: 'full'`, the Resolution itself. Raw arrays, not value objects and
+   * BigInts per relocation, because they live as long as the resolution does (see above).
    */
   private readonly serials: Int32Array;
   private readonly versions: Int32Array;
-  private readonly outcomes: (RelocationValue | Error | null)[];
+  private readonly states: Uint8Array;
+  private readonly origVals: BigUint64Array;
+  private readonly newVals: BigUint64Array;
+  private readonly failures = new Map<number, Error>();
   private readonly resolutions: (Resolution | null)[] | null;
   private serial = 0;
   /** Number of the next record, across blocks. */
@@ -247,10 +252,15 @@ export class RelocationResolver {
     const index = objectIndex(object);
     this.first = index.first;
     this.parsed = index.parsed;
+    // One allocation for the five arrays: 25 bytes a record. Values are u64 by construction
+    // (calcRelo gives BigInt.asUintN or non-negative sizes, offsets and ids).
     const count = index.first.length;
-    this.serials = new Int32Array(count);
-    this.versions = new Int32Array(count);
-    this.outcomes = new Array<RelocationValue | Error | null>(count).fill(null);
+    const memory = new ArrayBuffer(count * 25);
+    this.origVals = new BigUint64Array(memory, 0, count);
+    this.newVals = new BigUint64Array(memory, count * 8, count);
+    this.serials = new Int32Array(memory, count * 16, count);
+    this.versions = new Int32Array(memory, count * 20, count);
+    this.states = new Uint8Array(memory, count * 24, count);
     this.resolutions = this.keepSpecs ? new Array<Resolution | null>(count).fill(null) : null;
     const objectBudget = new ObjectBudget(
       this.local.bytes.byteLength + extBytes(object) + target.bytes.byteLength,
@@ -302,41 +312,58 @@ export class RelocationResolver {
     const version = cands ? cands.version : 0;
     const first = this.first[record]!;
     if (first >= 0 && this.serials[first] !== 0 && this.versions[first] === version) {
-      const outcome = this.outcomes[first]!;
       step.repeated = true;
       step.origin = this.serials[first]!;
-      if (outcome instanceof Error) throw outcome;
-      step.resolution = this.resolutions === null ? null : this.resolutions[first]!;
-      step.value = outcome;
+      const state = this.states[first]!;
+      if (state === OUTCOME_FAILED) throw this.failures.get(first)!;
+      if (this.resolutions !== null) {
+        step.resolution = this.resolutions[first]!;
+        step.value = step.resolution.value;
+      } else {
+        step.value = { poison: state === OUTCOME_POISON, origVal: this.origVals[first]!, newVal: this.newVals[first]! };
+      }
       return;
     }
     const before = cands ? cands.ids.length : 0;
-    let outcome: RelocationValue | Error;
     let resolution: Resolution | null = null;
+    let failure: Error | null = null;
     let heldFor = version;
     try {
       resolution = calcReloInsn(this.target, this.local, relo, cands ? cands.ids : null, this.budget.restart(), this.parse, this.work);
       if (this.keepSpecs) resolution = keptResolution(resolution);
       // Pruned: the outcome stays valid for the pruned list (it holds exactly the matches).
       if (cands && cands.ids.length !== before) heldFor = ++cands.version;
-      outcome = resolution.value;
     } catch (err) {
       if (isLimit(err) || !(err instanceof CoreFailure || err instanceof CodecError)) throw err;
-      outcome = err;
+      failure = err;
     }
     const serial = ++this.serial;
     if (first >= 0) {
       this.serials[first] = serial;
       this.versions[first] = heldFor;
-      this.outcomes[first] = outcome;
-      if (this.resolutions !== null) this.resolutions[first] = resolution;
+      if (failure !== null) {
+        this.states[first] = OUTCOME_FAILED;
+        this.failures.set(first, failure);
+      } else {
+        const value = resolution!.value;
+        this.states[first] = value.poison ? OUTCOME_POISON : OUTCOME_VALUE;
+        this.origVals[first] = value.origVal;
+        this.newVals[first] = value.newVal;
+        this.failures.delete(first);
+        if (this.resolutions !== null) this.resolutions[first] = resolution;
+      }
     }
     step.origin = serial;
-    if (outcome instanceof Error) throw outcome;
+    if (failure !== null) throw failure;
     step.resolution = resolution;
-    step.value = outcome;
+    step.value = resolution!.value;
   }
 }
+
+/** RelocationResolver.states: what is kept for a relocation. */
+const OUTCOME_VALUE = 1;
+const OUTCOME_POISON = 2;
+const OUTCOME_FAILED = 3;
 
 /** `RelocationResolver` as a generator (same step object each time). */
 export function* relocationSteps(
