@@ -31,6 +31,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
@@ -100,7 +101,8 @@ const CLOCK_TICKS = 100;
 async function startInstance(archive: string, env: Record<string, string>): Promise<Instance> {
   const data = await mkdtemp(join(tmpdir(), 'btfhub-bench-data-'));
   const port = await freePort();
-  // BENCH_SERVER_NODE_ARGS: extra node options for the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), to profile it under the bench's load.
+  // BENCH_SERVER_NODE_ARGS: extra node options for the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), to profile it under the bench's load;
+  // BENCH_SERVER_STDOUT: a file the server's standard output is appended to (what `--trace-gc` and its kin print), instead of none.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
   const child: ChildProcess = spawn(
     process.execPath,
@@ -116,7 +118,7 @@ async function startInstance(archive: string, env: Record<string, string>): Prom
         LOG_LEVEL: 'warn',
         ...env,
       },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', process.env.BENCH_SERVER_STDOUT ? openSync(process.env.BENCH_SERVER_STDOUT, 'a') : 'ignore', 'pipe'],
     },
   );
   let output = '';
