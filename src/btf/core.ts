@@ -138,11 +138,6 @@ export class CoreSpec {
     return this.words[i]!;
   }
 
-  /** The low-level indices, as an array (for tests and messages; the resolver reads rawAt). */
-  get raw(): number[] {
-    return this.words.slice(0, this.rawLength);
-  }
-
   pushRaw(index: number): void {
     if (this.rawLength === this.capacity) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
     this.words[this.rawLength++] = index;
