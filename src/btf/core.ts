@@ -76,6 +76,11 @@ export function isEnumvalBased(kind: number): boolean {
 
 /** BPF_CORE_SPEC_MAX_LEN. */
 const SPEC_MAX_LEN = 64;
+
+/** libbpf's -E2BIG for a spec past SPEC_MAX_LEN: thrown by CoreSpec's pushes, which a working spec's capacity bounds. */
+function nestingTooDeep(): CoreFailure {
+  return new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+}
 /** Steps one relocation may take (type-chain hops, member visits, compat recursion) before we call the input hostile. */
 const WORK_BUDGET = 1_000_000;
 /** A typedef/modifier chain longer than this is a cycle (real kernels need a handful). */
@@ -139,7 +144,7 @@ export class CoreSpec {
   }
 
   pushRaw(index: number): void {
-    if (this.rawLength === this.capacity) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+    if (this.rawLength === this.capacity) throw nestingTooDeep();
     this.words[this.rawLength++] = index;
   }
 
@@ -162,7 +167,7 @@ export class CoreSpec {
 
   pushAccessor(typeId: number, index: number, name: string | null): void {
     const k = this.accessorCount;
-    if (k === this.capacity) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+    if (k === this.capacity) throw nestingTooDeep();
     this.words[this.capacity + k] = typeId;
     this.words[2 * this.capacity + k] = index;
     this.names[k] = name;
@@ -769,7 +774,7 @@ function matchMember(
     const named = lookup.firstByName.get(localName) ?? n;
     // A member with a bad name offset before the decision point: let the scan raise its error.
     if (lookup.firstBadName >= named) {
-      if (spec.rawLength === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
+      if (spec.rawLength === SPEC_MAX_LEN) throw nestingTooDeep();
       for (const i of lookup.anonymous) {
         if (i > named) break;
         if (visitMember(local, localParent, localIdx, localName, localType, targ, targId, i, spec, budget)) return true;
@@ -804,7 +809,6 @@ function visitMember(
   budget: Budget,
 ): boolean | undefined {
   budget.tick();
-  if (spec.rawLength === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
   const bitOffset = targ.memberBitOffset(targId, i);
   spec.bitOffset = (spec.bitOffset + bitOffset) >>> 0;
   spec.pushRaw(i);
@@ -874,7 +878,6 @@ function specMatch(localSpec: CoreSpec, targ: Btf, candId: number, budget: Budge
         if (!flex && idx >= a.nelems) return false;
         targId = skipModsAndTypedefs(targ, a.elemType, budget);
       }
-      if (spec.rawLength === SPEC_MAX_LEN) throw new CoreFailure('struct/union/array nesting is deeper than 64', 'E2BIG');
       spec.pushAccessor(targId, idx, null);
       spec.pushRaw(idx);
       spec.bitOffset = addBits(spec.bitOffset, idx, resolveSize(targ, targId));
