@@ -1091,6 +1091,133 @@ export function calcReloInsn(
   return { localSpec, targetSpec, value: value! };
 }
 
+/**
+ * The part of bpf_core_calc_relo_insn that does not depend on the relocation's kind, only on
+ * its class (field, type, type match, enum value: `matchClass`): the local spec and which
+ * candidates match, with their specs. libbpf works it out again for each kind (a field read
+ * with BPF_CORE_READ_BITFIELD is four or five relocations on one access string, a field
+ * tested with bpf_core_field_exists and then read is two); `decide` turns it into any
+ * kind's outcome, exactly as calcReloInsn would on the same candidate list. The specs are
+ * filled in place and kept for the next `match`: a resolver reuses a few of these, so
+ * sharing the matching allocates nothing per relocation.
+ */
+export class CandidateMatches {
+  readonly localSpec: CoreSpec;
+  /** Per candidate of the list, in order: its spec, valid where `matched` says it matched. */
+  private readonly specs: CoreSpec[] = [];
+  private readonly matched: boolean[] = [];
+  /** Candidates looked at: all of the list, or up to the one whose matching threw `error`. */
+  private count = 0;
+  private failed = false;
+  private error: unknown = null;
+
+  constructor(
+    local: Btf,
+    private readonly target: Btf,
+  ) {
+    this.localSpec = new CoreSpec(local);
+  }
+
+  /**
+   * Matches `relo` (of a kind with a matchClass) against the candidate list `cands`. Throws
+   * what calcReloInsn throws before it looks at a candidate (the local spec's errors); an
+   * error matching a candidate is kept, for `decide` to throw in its place.
+   */
+  match(local: Btf, relo: CoreRelo, cands: readonly number[], budget: Budget, parse: (access: string) => number[]): void {
+    this.count = 0;
+    this.failed = false;
+    this.error = null;
+    local.checkId(relo.typeId, () => 'relocation root');
+    parseLocalSpec(local, relo, budget, parse, this.localSpec);
+    if (local.name(relo.typeId) === '') throw new CoreFailure("relocation doesn't support anonymous types", 'EOPNOTSUPP');
+    for (const id of cands) {
+      const i = this.count;
+      if (i === this.specs.length) {
+        this.specs.push(new CoreSpec(this.target));
+        this.matched.push(false);
+      }
+      try {
+        this.matched[i] = specMatch(this.localSpec, this.target, id, budget, this.specs[i]!);
+      } catch (error) {
+        this.failed = true;
+        this.error = error;
+        return;
+      }
+      this.count = i + 1;
+    }
+  }
+
+  /**
+   * calcReloInsn's outcome for a relocation of `kind`, made against `list` as it was matched:
+   * the same values, the same ambiguity errors in the same order, and the same pruning of
+   * `list` (this matching is pruned alike, so it stays the list's). The Resolution's specs
+   * are this one's, valid until the next `match`.
+   */
+  decide(kind: number, list: number[]): Resolution {
+    const { localSpec, specs, matched } = this;
+    localSpec.kind = kind;
+    let targetSpec: CoreSpec | null = null;
+    let value: RelocationValue | null = null;
+    let unmatched = false;
+    for (let i = 0; i < this.count; i++) {
+      if (!matched[i]) {
+        unmatched = true;
+        continue;
+      }
+      const candSpec = specs[i]!;
+      candSpec.kind = kind;
+      const candValue = calcRelo(kind, localSpec, candSpec);
+      if (targetSpec === null) {
+        targetSpec = candSpec;
+        value = candValue;
+      } else if (candSpec.bitOffset !== targetSpec.bitOffset) {
+        throw new CoreFailure(
+          `field offset ambiguity: ${candSpec.bitOffset} != ${targetSpec.bitOffset} (candidates ${this.target.describe(list[i]!)} and ${this.target.describe(targetSpec.rootTypeId)})`,
+          'EINVAL',
+        );
+      } else if (candValue.poison !== value!.poison || candValue.newVal !== value!.newVal) {
+        throw new CoreFailure(
+          `relocation decision ambiguity: ${value!.newVal} != ${candValue.newVal} (candidates ${this.target.describe(targetSpec.rootTypeId)} and ${this.target.describe(list[i]!)})`,
+          'EINVAL',
+        );
+      }
+    }
+    if (this.failed) throw this.error;
+    if (targetSpec === null) return { localSpec, targetSpec, value: calcRelo(kind, localSpec, null) };
+    if (unmatched) this.prune(list);
+    return { localSpec, targetSpec, value: value! };
+  }
+
+  /** Keeps the matched candidates, in order, in `list` and here (specs swapped, not copied). */
+  private prune(list: number[]): void {
+    const { specs, matched } = this;
+    let kept = 0;
+    for (let i = 0; i < this.count; i++) {
+      if (!matched[i]) continue;
+      if (kept !== i) {
+        const spec = specs[i]!;
+        specs[i] = specs[kept]!;
+        specs[kept] = spec;
+        matched[kept] = true;
+        matched[i] = false;
+      }
+      list[kept] = specs[kept]!.rootTypeId;
+      kept++;
+    }
+    list.length = kept;
+    this.count = kept;
+  }
+}
+
+/** Relocation kinds whose matching is the same (libbpf's spec match branches on these), -1 for none (TYPE_ID_LOCAL matches nothing). */
+export function matchClass(kind: number): number {
+  if (isFieldBased(kind)) return 0;
+  if (kind === CoreReloKind.TypeMatches) return 1;
+  if (kind === CoreReloKind.TypeIdTarget || kind === CoreReloKind.TypeExists || kind === CoreReloKind.TypeSize) return 2;
+  if (isEnumvalBased(kind)) return 3;
+  return -1;
+}
+
 /** A Resolution whose specs are its own: one made with a SpecWork is overwritten by the next. */
 export function keptResolution(r: Resolution): Resolution {
   return { localSpec: r.localSpec.copy(), targetSpec: r.targetSpec?.copy() ?? null, value: r.value };

@@ -12,6 +12,9 @@
  *   (`objectIndex`); a resolver keeps its outcomes in arrays indexed by record, not in maps
  *   of objects, because they live as long as the resolution does and a young generation
  *   of a few MiB would copy and promote them;
+ * - relocations of several kinds of one class (field, type, type match, enum value) on the
+ *   same root and access string share their candidate matching (`CandidateMatches`): libbpf
+ *   matches the same way for every kind of a class, so each kind only decides its values;
  * - access strings are parsed once per string and object;
  * - results stream to the caller (`relocationSteps`) instead of piling up in arrays; the
  *   array-returning `resolveObjectRelocations` is kept for callers that want every outcome;
@@ -21,11 +24,13 @@ import type { Btf } from './btf.js';
 import {
   Budget,
   calcReloInsn,
+  CandidateMatches,
   CoreFailure,
   CoreReloKind,
   findCandidates,
   isFieldBased,
   keptResolution,
+  matchClass,
   ObjectBudget,
   parseAccessString,
   reloKindName,
@@ -106,6 +111,14 @@ interface ObjectIndex {
    * -1 for records never memoized (an invalid kind, or an id past any real BTF).
    */
   first: Int32Array;
+  /**
+   * For each first record (of its triple): the number of the first record with the same root
+   * type, access string offset and matchClass when records of more than one kind of that
+   * class share them (their candidate matching is done once: `CandidateMatches`), else -1.
+   */
+  matchFirst: Int32Array;
+  /** For a record that is its own matchFirst: how many first records share its matching (itself included). */
+  matchUses: Int32Array;
   /** Access strings parsed, or why they do not parse. */
   parsed: Map<string, number[] | CoreFailure>;
 }
@@ -116,7 +129,10 @@ const objectIndexes = new WeakMap<BpfObject, ObjectIndex>();
 function objectIndex(object: BpfObject): ObjectIndex {
   let index = objectIndexes.get(object);
   if (index === undefined) {
-    index = { first: firstOccurrences(object.ext.coreRelos), parsed: new Map() };
+    const records: CoreRelo[] = [];
+    for (const block of object.ext.coreRelos) for (const relo of block.records) records.push(relo);
+    const first = firstOccurrences(records);
+    index = { first, ...sharedMatches(records, first), parsed: new Map() };
     objectIndexes.set(object, index);
   }
   return index;
@@ -127,16 +143,11 @@ function objectIndex(object: BpfObject): ObjectIndex {
  * table is scratch memory kept between calls (the codec is synchronous): a new one per object
  * would be malloc'd and freed again for every upload.
  */
-function firstOccurrences(blocks: readonly { records: readonly CoreRelo[] }[]): Int32Array {
-  const records: CoreRelo[] = [];
-  for (const block of blocks) for (const relo of block.records) records.push(relo);
+function firstOccurrences(records: readonly CoreRelo[]): Int32Array {
   const count = records.length;
   const first = new Int32Array(count);
-  let size = 16;
-  while (size < count * 2) size *= 2;
-  if (occurrenceTable.length < size) occurrenceTable = new Int32Array(size);
-  const table = occurrenceTable.fill(-1, 0, size);
-  const mask = size - 1;
+  const table = scratchTable(count);
+  const mask = table.length - 1;
   for (let n = 0; n < count; n++) {
     const relo = records[n]!;
     if (!memoizable(relo.typeId, relo.kind)) {
@@ -159,9 +170,60 @@ function firstOccurrences(blocks: readonly { records: readonly CoreRelo[] }[]): 
       slot = (slot + 1) & mask;
     }
   }
-  // A hostile object's table (up to maxRelocations) is not kept.
-  if (size > OCCURRENCE_TABLE_KEPT) occurrenceTable = new Int32Array(0);
+  releaseScratchTable();
   return first;
+}
+
+/**
+ * ObjectIndex.matchFirst: over the first records, an open-addressing table keyed by root
+ * type, access string offset and matchClass. A first record whose key is taken has another
+ * kind than the record that took it (same triple, same record), so that one is shared.
+ */
+function sharedMatches(records: readonly CoreRelo[], first: Int32Array): Pick<ObjectIndex, 'matchFirst' | 'matchUses'> {
+  const count = records.length;
+  const matchFirst = new Int32Array(count).fill(-1);
+  const matchUses = new Int32Array(count);
+  const table = scratchTable(count);
+  const mask = table.length - 1;
+  for (let n = 0; n < count; n++) {
+    if (first[n] !== n) continue;
+    const relo = records[n]!;
+    const cls = matchClass(relo.kind);
+    if (cls < 0) continue;
+    let slot = (Math.imul(relo.typeId, 0x9e3779b1) ^ Math.imul(relo.accessStrOff, 0x85ebca6b) ^ cls) & mask;
+    for (;;) {
+      const seen = table[slot]!;
+      if (seen < 0) {
+        table[slot] = n;
+        matchFirst[n] = n;
+        matchUses[n] = 1;
+        break;
+      }
+      const other = records[seen]!;
+      if (other.typeId === relo.typeId && other.accessStrOff === relo.accessStrOff && matchClass(other.kind) === cls) {
+        matchFirst[n] = seen;
+        matchUses[seen]!++;
+        break;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  for (let n = 0; n < count; n++) if (matchFirst[n]! >= 0 && matchUses[matchFirst[n]!] === 1) matchFirst[n] = -1;
+  releaseScratchTable();
+  return { matchFirst, matchUses };
+}
+
+/** The open-addressing table, emptied, for `count` keys (at least twice as many slots, a power of two). */
+function scratchTable(count: number): Int32Array {
+  let size = 16;
+  while (size < count * 2) size *= 2;
+  if (occurrenceTable.length < size) occurrenceTable = new Int32Array(size);
+  return occurrenceTable.fill(-1, 0, size).subarray(0, size);
+}
+
+/** A hostile object's table (up to maxRelocations) is not kept. */
+function releaseScratchTable(): void {
+  if (occurrenceTable.length > OCCURRENCE_TABLE_KEPT) occurrenceTable = new Int32Array(0);
 }
 
 /** firstOccurrences' table, reused; kept between objects up to this many slots (256 KiB). */
@@ -193,6 +255,17 @@ export class RelocationResolver {
   private readonly candidates = new Map<number, CandidateList>();
   /** Which record repeats which (ObjectIndex.first). */
   private readonly first: Int32Array;
+  /** ObjectIndex.matchFirst. */
+  private readonly matchFirst: Int32Array;
+  /**
+   * Candidate matching shared by kinds (ObjectIndex.matchFirst), by the number of the record
+   * that made it, with the candidate-list version it is the matching of.
+   */
+  private readonly matches = new Map<number, HeldMatches>();
+  /** Matchings past their last use, to be filled again (their specs are reused, not reallocated). */
+  private readonly spareMatches: HeldMatches[] = [];
+  /** ObjectIndex.matchUses: a matching is dropped after its last use, so it dies young. */
+  private readonly matchUses: Int32Array;
   /**
    * Indexed by the number of a relocation's first record: the resolution (`serials`, 0 for
    * none yet) whose outcome is kept, the candidate-list version it holds for, and the outcome:
@@ -251,6 +324,8 @@ export class RelocationResolver {
     this.work = new SpecWork(this.local, target);
     const index = objectIndex(object);
     this.first = index.first;
+    this.matchFirst = index.matchFirst;
+    this.matchUses = index.matchUses;
     this.parsed = index.parsed;
     // One allocation for the five arrays: 25 bytes a record. Values are u64 by construction
     // (calcRelo gives BigInt.asUintN or non-negative sizes, offsets and ids).
@@ -328,8 +403,34 @@ export class RelocationResolver {
     let resolution: Resolution | null = null;
     let failure: Error | null = null;
     let heldFor = version;
+    // A repeat resolved again (its list was pruned since) does not count as a use: matchUses counts first records.
+    const shared = first === record && cands !== null ? this.matchFirst[record]! : -1;
     try {
-      resolution = calcReloInsn(this.target, this.local, relo, cands ? cands.ids : null, this.budget.restart(), this.parse, this.work);
+      const budget = this.budget.restart();
+      if (shared >= 0) {
+        let held = this.matches.get(shared);
+        if (held === undefined) {
+          held = this.spareMatches.pop() ?? { matches: new CandidateMatches(this.local, this.target), version: -1, uses: 0 };
+          held.version = -1;
+          held.uses = this.matchUses[shared]!;
+          this.matches.set(shared, held);
+        }
+        // After its last use it is spare: the Resolution's specs stay valid until the next match.
+        if (--held.uses === 0) {
+          this.matches.delete(shared);
+          this.spareMatches.push(held);
+        }
+        if (held.version !== version) {
+          held.version = -1;
+          held.matches.match(this.local, relo, cands!.ids, budget, this.parse);
+          held.version = version;
+        }
+        resolution = held.matches.decide(relo.kind, cands!.ids);
+        // Pruned (by decide, which prunes the matching alike): it is the pruned list's matching.
+        if (cands!.ids.length !== before) held.version = version + 1;
+      } else {
+        resolution = calcReloInsn(this.target, this.local, relo, cands ? cands.ids : null, budget, this.parse, this.work);
+      }
       if (this.keepSpecs) resolution = keptResolution(resolution);
       // Pruned: the outcome stays valid for the pruned list (it holds exactly the matches).
       if (cands && cands.ids.length !== before) heldFor = ++cands.version;
@@ -358,6 +459,15 @@ export class RelocationResolver {
     step.resolution = resolution;
     step.value = resolution!.value;
   }
+}
+
+/** A CandidateMatches a resolver holds for the records that share it. */
+interface HeldMatches {
+  matches: CandidateMatches;
+  /** The candidate-list version it was matched against (-1: not matched). */
+  version: number;
+  /** Records still to use it. */
+  uses: number;
 }
 
 /** RelocationResolver.states: what is kept for a relocation. */

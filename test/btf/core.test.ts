@@ -7,11 +7,28 @@ import {
   resolveObjectRelocations,
   resolveRelocations,
   trimBtf,
+  workCounters,
   CoreReloKind as K,
 } from '../../src/btf/index.js';
-import { parseAccessString } from '../../src/btf/core.js';
+import { Budget, calcReloInsn, CoreFailure, findCandidates, parseAccessString } from '../../src/btf/core.js';
 import { essentialName, essentialNameHash, essentialHashAt } from '../../src/btf/names.js';
-import { TARGET, object, r, lSkFlat, lMissing, lSkMissingField, lE, lAnon, lE64, lPr, lPz, lSkRcuP } from '../helpers/crafted.js';
+import {
+  TARGET,
+  object,
+  r,
+  lSkFlat,
+  lMissing,
+  lSkMissingField,
+  lE,
+  lAnon,
+  lE64,
+  lPr,
+  lPz,
+  lSkRcuP,
+  lAmb,
+  lDup,
+  lBf,
+} from '../helpers/crafted.js';
 
 t.test('access strings are parsed like libbpf sscanf("%d") loops', async (t) => {
   t.same(parseAccessString('0'), [0]);
@@ -143,4 +160,78 @@ t.test('a repeated relocation is resolved once while its candidates stay the sam
   );
   t.match(skipped[1]!.message, /insn #1 .*unsupported kind: TYPE_TAG/);
   t.match(skipped[3]!.message, /insn #3 .*anonymous types/);
+});
+
+t.test('kinds of one class on one access string share their candidate matching and decide as each would alone', async (t) => {
+  const target = Btf.parse(TARGET);
+  // Every case has several candidates: dup and dup___2 match alike; amb and amb___2 have f at
+  // different offsets (every field kind fails on the offset); pr and pr___2 both exist but
+  // differ in size (TYPE_EXISTS resolves, TYPE_SIZE is ambiguous); pz___2 lacks f, so the
+  // first kind on pz.f prunes it and the later kinds decide on the pruned list; bf's
+  // bitfield kinds share one matching of a single candidate; e's E_MISSING is in no target.
+  const relos = [
+    r(lDup, '0:0', K.FieldExists),
+    r(lDup, '0:0', K.FieldByteOffset, 1),
+    r(lDup, '0:0', K.FieldByteSize, 2),
+    r(lAmb, '0:0', K.FieldExists, 3),
+    r(lAmb, '0:0', K.FieldByteOffset, 4),
+    r(lPr, '0', K.TypeExists, 5),
+    r(lPr, '0', K.TypeSize, 6),
+    r(lPr, '0', K.TypeIdTarget, 7),
+    r(lPz, '0:0', K.FieldExists, 8),
+    r(lPz, '0:0', K.FieldByteOffset, 9),
+    r(lPz, '0:1', K.FieldExists, 10),
+    r(lPz, '0:0', K.FieldByteSize, 11),
+    r(lBf, '0:1', K.FieldByteOffset, 12),
+    r(lBf, '0:1', K.FieldByteSize, 13),
+    r(lBf, '0:1', K.FieldLshiftU64, 14),
+    r(lBf, '0:1', K.FieldRshiftU64, 15),
+    r(lBf, '0:1', K.FieldSigned, 16),
+    r(lE, '1', K.EnumvalExists, 17),
+    r(lE, '1', K.EnumvalValue, 18),
+  ];
+  const obj = parseBpfObject(object(relos), 'kinds.bpf.o');
+
+  // The reference: calcReloInsn relocation by relocation, one candidate list per root,
+  // pruned in place, no sharing.
+  const lists = new Map<number, number[]>();
+  const reference = obj.ext.coreRelos[0]!.records.map((relo) => {
+    let list = lists.get(relo.typeId);
+    if (list === undefined) lists.set(relo.typeId, (list = findCandidates(obj.btf, relo.typeId, target)));
+    try {
+      const res = calcReloInsn(target, obj.btf, relo, list, new Budget());
+      return { value: res.value, root: res.targetSpec?.rootTypeId ?? null, bitOffset: res.targetSpec?.bitOffset ?? null };
+    } catch (error) {
+      if (!(error instanceof CoreFailure)) throw error;
+      return { error: `${error.message} (-${error.errno})` };
+    }
+  });
+  const failures: string[] = [];
+  const shared = resolveObjectRelocations(target, obj, { onError: (e) => failures.push(e.message) });
+  const got = reference.map((want) => {
+    if ('error' in want) {
+      const failure = failures.shift()!;
+      return { error: failure.endsWith(`: ${want.error}`) ? want.error : failure };
+    }
+    const res = shared.shift()!;
+    return { value: res.value, root: res.targetSpec?.rootTypeId ?? null, bitOffset: res.targetSpec?.bitOffset ?? null };
+  });
+  t.same(got, reference, 'every relocation as calcReloInsn alone gives it, errors included');
+  t.same(
+    reference.map((o) => ('error' in o ? 'error' : o.value.poison ? 'poison' : Number(o.value.newVal))),
+    [1, 4, 4, 'error', 'error', 1, 'error', 'error', 1, 0, 0, 4, 0, 4, 56, 59, 1, 0, 'poison'],
+    'the cases are what they claim: ambiguities fail, pz.g is gone after the pruning',
+  );
+  t.match((reference[3] as { error: string }).error, /field offset ambiguity/);
+  t.match((reference[6] as { error: string }).error, /relocation decision ambiguity/);
+  t.equal(target.name(reference[9]!.root as number), 'pz', 'decided on the pruned list');
+
+  // Matching once: four more field kinds on bf.y cost no more CO-RE steps than one.
+  const steps = (records: typeof relos) => {
+    const before = workCounters.coreSteps;
+    resolveObjectRelocations(target, parseBpfObject(object(records), 'steps.bpf.o'));
+    return workCounters.coreSteps - before;
+  };
+  t.equal(steps(relos.slice(12, 17)), steps(relos.slice(12, 13)), 'five bitfield kinds, one matching');
+  t.ok(steps(relos.slice(12, 13)) > 0);
 });
