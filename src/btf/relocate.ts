@@ -257,13 +257,12 @@ export class RelocationResolver {
   private readonly first: Int32Array;
   /** ObjectIndex.matchFirst. */
   private readonly matchFirst: Int32Array;
-  /**
-   * Candidate matching shared by kinds (ObjectIndex.matchFirst), by the number of the record
-   * that made it, with the candidate-list version it is the matching of.
-   */
-  private readonly matches = new Map<number, HeldMatches>();
-  /** Matchings past their last use, to be filled again (their specs are reused, not reallocated). */
-  private readonly spareMatches: HeldMatches[] = [];
+  /** Candidate matchings shared by kinds (ObjectIndex.matchFirst), refilled for key after key. */
+  private readonly held: HeldMatches[] = [];
+  /** Indexed by the number of the record that made a matching: 1 + its index in `held`, 0 for none. */
+  private readonly heldAt: Int32Array;
+  /** Indices in `held` past their last use, to be filled again (their specs are reused, not reallocated). */
+  private readonly spareHeld: number[] = [];
   /** ObjectIndex.matchUses: a matching is dropped after its last use, so it dies young. */
   private readonly matchUses: Int32Array;
   /**
@@ -327,15 +326,16 @@ export class RelocationResolver {
     this.matchFirst = index.matchFirst;
     this.matchUses = index.matchUses;
     this.parsed = index.parsed;
-    // One allocation for the five arrays: 25 bytes a record. Values are u64 by construction
+    // One allocation for the six arrays: 29 bytes a record. Values are u64 by construction
     // (calcRelo gives BigInt.asUintN or non-negative sizes, offsets and ids).
     const count = index.first.length;
-    const memory = new ArrayBuffer(count * 25);
+    const memory = new ArrayBuffer(count * 29);
     this.origVals = new BigUint64Array(memory, 0, count);
     this.newVals = new BigUint64Array(memory, count * 8, count);
     this.serials = new Int32Array(memory, count * 16, count);
     this.versions = new Int32Array(memory, count * 20, count);
-    this.states = new Uint8Array(memory, count * 24, count);
+    this.heldAt = new Int32Array(memory, count * 24, count);
+    this.states = new Uint8Array(memory, count * 28, count);
     this.resolutions = this.keepSpecs ? new Array<Resolution | null>(count).fill(null) : null;
     const objectBudget = new ObjectBudget(
       this.local.bytes.byteLength + extBytes(object) + target.bytes.byteLength,
@@ -408,17 +408,18 @@ export class RelocationResolver {
     try {
       const budget = this.budget.restart();
       if (shared >= 0) {
-        let held = this.matches.get(shared);
-        if (held === undefined) {
-          held = this.spareMatches.pop() ?? { matches: new CandidateMatches(this.local, this.target), version: -1, uses: 0 };
-          held.version = -1;
-          held.uses = this.matchUses[shared]!;
-          this.matches.set(shared, held);
+        let at = this.heldAt[shared]! - 1;
+        if (at < 0) {
+          at = this.spareHeld.pop() ?? this.held.push({ matches: new CandidateMatches(this.local, this.target), version: -1, uses: 0 }) - 1;
+          this.held[at]!.version = -1;
+          this.held[at]!.uses = this.matchUses[shared]!;
+          this.heldAt[shared] = at + 1;
         }
+        const held = this.held[at]!;
         // After its last use it is spare: the Resolution's specs stay valid until the next match.
         if (--held.uses === 0) {
-          this.matches.delete(shared);
-          this.spareMatches.push(held);
+          this.heldAt[shared] = 0;
+          this.spareHeld.push(at);
         }
         if (held.version !== version) {
           held.version = -1;
