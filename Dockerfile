@@ -61,5 +61,12 @@ VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.BTFHUB_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["btfhub"]
+# Node's own flags go on its command line (it refuses V8's GC flags in NODE_OPTIONS): the
+# service collects garbage on the thread that made it, without V8's parallel and concurrent
+# helper threads. On the 2-core VM we measure on, those helpers fought the event loop and the
+# codec thread for the cores: new trims of the 1.69 MB object went from 31-36 to 38-40 a
+# second, at 32-33 instead of 38-44 ms of CPU each (docs/CONFIGURATION.md, Process memory).
+# `npm start` passes the same; on a host with cores to spare, `--entrypoint btfhub` runs
+# without it.
+ENTRYPOINT ["node", "--single-threaded-gc", "/app/dist/src/cli/btfhub.cjs"]
 CMD ["serve"]

@@ -1,7 +1,7 @@
 /**
  * API benchmark: `btfhub serve` (embedded default: filesystem store, SQLite, in-process
  * trims) in a process of its own, as the image runs it (the compiled service, built first when
- * src/ is newer, with the Dockerfile's process settings: scripts/image-env.ts), loaded with
+ * src/ is newer, with the Dockerfile's process settings and node options: scripts/image-env.ts), loaded with
  * autocannon from this one. Prints figures; asserts nothing.
  *
  *   cached POST          the same upload again and again: answered from the API's memory
@@ -41,7 +41,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
 import { makeBtfTarXz } from '../src/archive/kernel-btf.js';
 import { parseBpfObject } from '../src/btf/index.js';
-import { imageProcessSettings } from '../scripts/image-env.js';
+import { imageNodeArgs, imageProcessSettings } from '../scripts/image-env.js';
 import { ensureBigObject } from '../test/fixtures/big-object.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
 import { freePort } from '../test/helpers/net.js';
@@ -103,7 +103,8 @@ async function startInstance(archive: string, env: Record<string, string>): Prom
   const port = await freePort();
   // BENCH_SERVER_NODE_ARGS: extra node options for the server (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), to profile it under the bench's load;
   // BENCH_SERVER_STDOUT: a file the server's standard output is appended to (what `--trace-gc` and its kin print), instead of none.
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  // The image's node options (its ENTRYPOINT), then these.
+  const nodeArgs = [...imageNodeArgs(), ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '')];
   const child: ChildProcess = spawn(
     process.execPath,
     [...nodeArgs, DIST_CLI, 'serve', '--archive', archive, '--data', data, '--port', String(port)],

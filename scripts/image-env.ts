@@ -6,7 +6,8 @@
  * Two kinds of variable are set there: btfhub's own configuration (BTFHUB_*, in
  * CONFIG_ENV_VARS) and process settings that must be in place before Node starts, which no
  * configuration read at start-up could apply (docs/CONFIGURATION.md, "Process memory"):
- * glibc malloc's thresholds and Node's own options.
+ * glibc malloc's thresholds and Node's own options; and Node options its ENTRYPOINT gives
+ * on the command line (`imageNodeArgs`), where Node takes flags it refuses in NODE_OPTIONS.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +32,20 @@ export function dockerfileEnv(dockerfile: string = readFileSync(DOCKERFILE, 'utf
     }
   }
   return env;
+}
+
+/**
+ * The options the image's ENTRYPOINT gives `node` before the launcher (`["node", ...options,
+ * script, ...]`): V8 flags Node accepts on its command line only, not in NODE_OPTIONS.
+ */
+export function imageNodeArgs(dockerfile: string = readFileSync(DOCKERFILE, 'utf8')): string[] {
+  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const match = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(finalStage);
+  if (!match) return [];
+  const argv = JSON.parse(match[1]!) as string[];
+  if (argv[0] !== 'node') return [];
+  const script = argv.findIndex((arg, i) => i > 0 && !arg.startsWith('-'));
+  return argv.slice(1, script < 0 ? argv.length : script);
 }
 
 /** The image's process settings (PROCESS_SETTINGS), as its Dockerfile gives them. */

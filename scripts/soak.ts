@@ -11,7 +11,8 @@
  * (filesystem store, SQLite, trims in process: the API holds the decoded kernel). With --dist
  * the processes run the compiled JavaScript (`npm run build` first), as deployed, instead of
  * the sources under the TypeScript loader (which alone holds 150+ MB), and with the process
- * settings the Dockerfile gives the image (scripts/image-env.ts; --bare: without them).
+ * settings and node options the Dockerfile gives the image (scripts/image-env.ts; --bare:
+ * without them).
  *
  * The load (autocannon, --connections): 60 % cached answers (the same two objects again),
  * 25 % new trims on the decoded kernel (an object with a random trailer: a new objects hash,
@@ -40,7 +41,7 @@ import { registerKernelsFromStore } from '../src/kernels/registry.js';
 import { createObjectStore, kernelKey } from '../src/storage/index.js';
 import { freePort } from '../test/helpers/net.js';
 import { startOwnRedis } from '../test/hardening/own-redis.js';
-import { imageProcessSettings } from './image-env.js';
+import { imageNodeArgs, imageProcessSettings } from './image-env.js';
 import { loadFixtures } from '../test/helpers/fixtures.js';
 import { createTestSchema, schemaDatabaseUrl } from '../test/helpers/postgres.js';
 import { s3ServiceEnv, startS3Server } from '../test/helpers/s3.js';
@@ -95,7 +96,7 @@ async function cleanup(): Promise<void> {
 }
 
 function launch(name: string, args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const command = useDist ? [DIST_CLI] : [...tsLoaderArgs(), CLI];
+  const command = useDist ? [...(values.bare ? [] : imageNodeArgs()), DIST_CLI] : [...tsLoaderArgs(), CLI];
   const child = spawn(process.execPath, [...command, ...args], {
     cwd: REPO_ROOT,
     // --dist runs the service as the image does, with its process settings (malloc, Node's
@@ -242,9 +243,7 @@ async function main(): Promise<number> {
         ? `, compiled dist/ (${
             values.bare
               ? 'bare'
-              : `image settings: ${Object.entries(imageProcessSettings())
-                  .map(([k, v]) => `${k}=${v}`)
-                  .join(' ')}`
+              : `image settings: ${[...imageNodeArgs(), ...Object.entries(imageProcessSettings()).map(([k, v]) => `${k}=${v}`)].join(' ')}`
           })`
         : ', TypeScript sources'
     } up in ${((performance.now() - started) / 1000).toFixed(1)} s; ${seconds} s of load, ${connections} connections`,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 import { CONFIG_ENV_VARS, loadConfig } from '../../src/config/schema.js';
-import { PROCESS_SETTINGS, dockerfileEnv, imageProcessSettings } from '../../scripts/image-env.js';
+import { PROCESS_SETTINGS, dockerfileEnv, imageNodeArgs, imageProcessSettings } from '../../scripts/image-env.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const composeText = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
@@ -152,37 +152,45 @@ t.test('the scale-out layout: api, two workers, redis, postgres, minio, bucket i
   }
 });
 
-t.test('the Dockerfile: multi-stage, npm ci + tsc, Node 24 LTS with xz, non-root, HEALTHCHECK, ENTRYPOINT btfhub', async (t) => {
-  const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => ({ image: m[1], name: m[2] }));
-  t.ok(stages.length >= 2, 'multi-stage');
-  t.equal(stages.at(-1)?.image, 'node:24-bookworm-slim', 'runtime on the current LTS, Node 24');
-  t.same(new Set(stages.map((s) => s.image)), new Set(['node:24-bookworm-slim']), 'built on the Node it runs on (native modules match)');
-  t.match(dockerfile, /RUN npm ci/);
-  t.match(dockerfile, /npm run build/);
-  t.match(dockerfile, /COPY --from=build/);
-  t.match(dockerfile, /apt-get install[^\n]*\bxz-utils\b/);
-  const user = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
-  t.ok(user !== undefined && user !== 'root' && user !== '0', `runs as ${user}`);
-  t.match(dockerfile, /^HEALTHCHECK .*\n?.*\/healthz/m);
-  t.match(dockerfile, /^ENTRYPOINT \["btfhub"\]$/m);
-  const processSettings = new Set<string>(PROCESS_SETTINGS);
-  for (const name of Object.keys(dockerfileEnv(dockerfile)))
-    t.ok(known.has(name) || processSettings.has(name), `Dockerfile ENV ${name} is in CONFIG_ENV_VARS or a process setting`);
+t.test(
+  'the Dockerfile: multi-stage, npm ci + tsc, Node 24 LTS with xz, non-root, HEALTHCHECK, ENTRYPOINT node running btfhub',
+  async (t) => {
+    const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => ({ image: m[1], name: m[2] }));
+    t.ok(stages.length >= 2, 'multi-stage');
+    t.equal(stages.at(-1)?.image, 'node:24-bookworm-slim', 'runtime on the current LTS, Node 24');
+    t.same(new Set(stages.map((s) => s.image)), new Set(['node:24-bookworm-slim']), 'built on the Node it runs on (native modules match)');
+    t.match(dockerfile, /RUN npm ci/);
+    t.match(dockerfile, /npm run build/);
+    t.match(dockerfile, /COPY --from=build/);
+    t.match(dockerfile, /apt-get install[^\n]*\bxz-utils\b/);
+    const user = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
+    t.ok(user !== undefined && user !== 'root' && user !== '0', `runs as ${user}`);
+    t.match(dockerfile, /^HEALTHCHECK .*\n?.*\/healthz/m);
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    const processSettings = new Set<string>(PROCESS_SETTINGS);
+    for (const name of Object.keys(dockerfileEnv(dockerfile)))
+      t.ok(known.has(name) || processSettings.has(name), `Dockerfile ENV ${name} is in CONFIG_ENV_VARS or a process setting`);
 
-  // What it copies exists, and .dockerignore does not hide it.
-  const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'));
-  for (const match of dockerfile.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)) {
-    for (const source of match[1]!.trim().split(/\s+/)) {
-      t.ok(existsSync(join(ROOT, source)), `COPY source ${source} exists`);
-      t.notOk(ignored.includes(source), `${source} is not in .dockerignore`);
+    // What it copies exists, and .dockerignore does not hide it.
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    for (const match of dockerfile.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)) {
+      for (const source of match[1]!.trim().split(/\s+/)) {
+        t.ok(existsSync(join(ROOT, source)), `COPY source ${source} exists`);
+        t.notOk(ignored.includes(source), `${source} is not in .dockerignore`);
+      }
     }
-  }
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
-  t.match(dockerfile, `/app/${pkg.bin.btfhub} /usr/local/bin/btfhub`, 'the btfhub link points at the package bin');
-});
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    t.match(dockerfile, `/app/${pkg.bin.btfhub} /usr/local/bin/btfhub`, 'the btfhub link points at the package bin');
+    t.same(
+      [entrypoint[0], ...entrypoint.slice(1 + imageNodeArgs(dockerfile).length)],
+      ['node', `/app/${pkg.bin.btfhub}`],
+      'ENTRYPOINT: node, its options, the package bin',
+    );
+  },
+);
 
 t.test('the process settings: the image sets them, and npm start (the README) starts the service with the same', async (t) => {
   const settings = imageProcessSettings(dockerfile);
@@ -193,8 +201,12 @@ t.test('the process settings: the image sets them, and npm start (the README) st
   t.match(settings.GLIBC_TUNABLES, /(^|:)glibc\.malloc\.hugetlb=1(:|$)/, "malloc's own mappings asked for as transparent huge pages");
   for (const name of ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'GLIBC_TUNABLES'])
     t.ok(start.includes(`${name}=\${${name}:-${settings[name]}}`), `npm start sets ${name} unless it is set`);
-  // NODE_OPTIONS' flags go on npm start's node command line (NODE_OPTIONS itself would reach npm too).
-  for (const flag of settings.NODE_OPTIONS!.split(/\s+/)) t.ok(start.includes(`node ${flag} `), `npm start runs node ${flag}`);
+  // NODE_OPTIONS' flags go on npm start's node command line (NODE_OPTIONS itself would reach npm
+  // too), and so do the ENTRYPOINT's node options.
+  const startFlags = /\bnode((?: --\S+)*) dist\/src\/cli\/main\.js serve/.exec(start)?.[1]?.trim().split(/\s+/) ?? [];
+  t.ok(imageNodeArgs(dockerfile).length > 0, 'the ENTRYPOINT gives node options');
+  for (const flag of [...imageNodeArgs(dockerfile), ...settings.NODE_OPTIONS!.split(/\s+/)])
+    t.ok(startFlags.includes(flag), `npm start runs node ${flag}`);
   for (const doc of ['docs/CONFIGURATION.md'])
     for (const name of PROCESS_SETTINGS) t.ok(readFileSync(join(ROOT, doc), 'utf8').includes(name), `${doc} documents ${name}`);
 });
