@@ -8,9 +8,11 @@ import {
   resolveRelocations,
   trimBtf,
   workCounters,
+  BtfKind,
+  encodeBtf,
   CoreReloKind as K,
 } from '../../src/btf/index.js';
-import { Budget, calcReloInsn, CoreFailure, findCandidates, parseAccessString } from '../../src/btf/core.js';
+import { Budget, calcReloInsn, CoreFailure, type CoreSpec, findCandidates, parseAccessString } from '../../src/btf/core.js';
 import { essentialName, essentialNameHash, essentialHashAt } from '../../src/btf/names.js';
 import {
   TARGET,
@@ -28,7 +30,17 @@ import {
   lAmb,
   lDup,
   lBf,
+  lDupNested,
+  lLegacy,
+  lPid,
+  lSkT,
+  lArr,
+  lEe,
+  lOpsP,
+  lChars,
 } from '../helpers/crafted.js';
+import { buildBpfObject } from '../helpers/btf-ext-builder.js';
+import { TypeList } from '../helpers/type-builder.js';
 
 t.test('access strings are parsed like libbpf sscanf("%d") loops', async (t) => {
   t.same(parseAccessString('0'), [0]);
@@ -193,38 +205,121 @@ t.test('kinds of one class on one access string share their candidate matching a
   const obj = parseBpfObject(object(relos), 'kinds.bpf.o');
 
   // The reference: calcReloInsn relocation by relocation, one candidate list per root,
-  // pruned in place, no sharing.
-  const lists = new Map<number, number[]>();
-  const reference = obj.ext.coreRelos[0]!.records.map((relo) => {
-    let list = lists.get(relo.typeId);
-    if (list === undefined) lists.set(relo.typeId, (list = findCandidates(obj.btf, relo.typeId, target)));
-    try {
-      const res = calcReloInsn(target, obj.btf, relo, list, new Budget());
-      return { value: res.value, root: res.targetSpec?.rootTypeId ?? null, bitOffset: res.targetSpec?.bitOffset ?? null };
-    } catch (error) {
-      if (!(error instanceof CoreFailure)) throw error;
-      return { error: `${error.message} (-${error.errno})` };
-    }
+  // pruned in place, no sharing. An outcome: the value and the target spec, or the error.
+  type Outcome = { value: unknown; spec: unknown } | { error: string };
+  const outcomeOf = (res: { value: unknown; targetSpec: CoreSpec | null }): Outcome => ({
+    value: res.value,
+    spec:
+      res.targetSpec === null
+        ? null
+        : {
+            root: res.targetSpec.rootTypeId,
+            kind: res.targetSpec.kind,
+            bitOffset: res.targetSpec.bitOffset,
+            raw: Array.from({ length: res.targetSpec.rawLength }, (_, i) => res.targetSpec!.rawAt(i)),
+            accessors: Array.from({ length: res.targetSpec.accessorCount }, (_, k) => [
+              res.targetSpec!.accessorType(k),
+              res.targetSpec!.accessorIndex(k),
+              res.targetSpec!.accessorName(k),
+            ]),
+          },
   });
+  const errorOf = (failure: string, expected: string): Outcome => ({ error: failure.endsWith(`: ${expected}`) ? expected : failure });
+  const reference = (o: typeof obj, against = target): Outcome[] => {
+    const lists = new Map<number, number[]>();
+    const out: Outcome[] = [];
+    for (const relo of o.ext.coreRelos[0]!.records) {
+      let list = lists.get(relo.typeId);
+      if (list === undefined) lists.set(relo.typeId, (list = findCandidates(o.btf, relo.typeId, against)));
+      try {
+        out.push(outcomeOf(calcReloInsn(against, o.btf, relo, relo.kind === K.TypeIdLocal ? null : list, new Budget())));
+      } catch (error) {
+        if (!(error instanceof CoreFailure || error instanceof CodecError)) throw error;
+        out.push({ error: error instanceof CoreFailure ? `${error.message} (-${error.errno})` : error.message });
+      }
+    }
+    return out;
+  };
+  const expected = reference(obj);
   const failures: string[] = [];
   const shared = resolveObjectRelocations(target, obj, { onError: (e) => failures.push(e.message) });
-  const got = reference.map((want) => {
-    if ('error' in want) {
-      const failure = failures.shift()!;
-      return { error: failure.endsWith(`: ${want.error}`) ? want.error : failure };
-    }
-    const res = shared.shift()!;
-    return { value: res.value, root: res.targetSpec?.rootTypeId ?? null, bitOffset: res.targetSpec?.bitOffset ?? null };
-  });
-  t.same(got, reference, 'every relocation as calcReloInsn alone gives it, errors included');
+  const got = expected.map((want) => ('error' in want ? errorOf(failures.shift()!, want.error) : outcomeOf(shared.shift()!)));
+  t.same(got, expected, 'every relocation as calcReloInsn alone gives it, errors included');
   t.same(
-    reference.map((o) => ('error' in o ? 'error' : o.value.poison ? 'poison' : Number(o.value.newVal))),
+    expected.map((o) =>
+      'error' in o ? 'error' : (o.value as { poison: boolean }).poison ? 'poison' : Number((o.value as { newVal: bigint }).newVal),
+    ),
     [1, 4, 4, 'error', 'error', 1, 'error', 'error', 1, 0, 0, 4, 0, 4, 56, 59, 1, 0, 'poison'],
     'the cases are what they claim: ambiguities fail, pz.g is gone after the pruning',
   );
-  t.match((reference[3] as { error: string }).error, /field offset ambiguity/);
-  t.match((reference[6] as { error: string }).error, /relocation decision ambiguity/);
-  t.equal(target.name(reference[9]!.root as number), 'pz', 'decided on the pruned list');
+  t.match((expected[3] as { error: string }).error, /field offset ambiguity/);
+  t.match((expected[6] as { error: string }).error, /relocation decision ambiguity/);
+  t.equal(target.name((expected[9] as { spec: { root: number } }).spec.root), 'pz', 'decided on the pruned list');
+
+  // And on random objects: roots, access strings and kinds drawn from small sets (so keys
+  // repeat, share, prune and fail in every order), against the same reference.
+  const roots = [lSkFlat, lDupNested, lBf, lLegacy, lDup, lAmb, lPr, lPz, lAnon, lSkRcuP, lPid, lSkT, lArr, lE, lEe, lOpsP, lChars];
+  const accesses = ['0', '0:0', '0:1', '0:2', '1', '0:0:0', '0:1:1', '0:0:2'];
+  let seed = 7;
+  const pick = <T>(list: readonly T[]): T => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return list[(seed >>> 8) % list.length]!;
+  };
+  let compared = 0;
+  let sharedKeys = 0;
+  for (let n = 0; n < 300; n++) {
+    const few = [pick(roots), pick(roots), pick(roots)];
+    const records = Array.from({ length: 16 }, (_, i) => r(pick(few), pick(accesses), pick([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), i));
+    const random = parseBpfObject(object(records), `random${n}.bpf.o`);
+    const kinds = new Map<string, Set<number>>();
+    for (const relo of records) {
+      const cls =
+        relo.kind <= 5 ? 'field' : relo.kind >= 7 && relo.kind <= 9 ? 'type' : relo.kind === 10 || relo.kind === 11 ? 'enum' : relo.kind;
+      const key = `${relo.typeId}/${relo.access}/${cls}`;
+      kinds.set(key, (kinds.get(key) ?? new Set()).add(relo.kind));
+    }
+    sharedKeys += [...kinds.values()].filter((set) => set.size > 1).length;
+    const want = reference(random);
+    const errors: string[] = [];
+    const resolved = resolveObjectRelocations(target, random, { onError: (e) => errors.push(e.message) });
+    const got = want.map((o) => ('error' in o ? errorOf(errors.shift()!, o.error) : outcomeOf(resolved.shift()!)));
+    if (!t.same(got, want, `random object ${n}`)) break;
+    compared += want.length;
+  }
+  t.equal(compared, 300 * 16, 'every random relocation compared');
+  t.ok(sharedKeys > 300, `keys shared by several kinds came up (${sharedKeys})`);
+
+  // A candidate whose matching fails (a cyclic typedef chain behind cy.x) after one that
+  // matches: every kind raises the failure, after that candidate's values, as calcReloInsn does.
+  const T = new TypeList();
+  const tInt = T.int('int');
+  T.struct('cy', 4, [['x', tInt, 0]]);
+  // Ids are given in order: cy___2 is the next, t1 and t2 the two after it.
+  const t1 = T.types.length + 2;
+  T.struct('cy___2', 4, [['x', t1, 0]]);
+  T.add({ kind: BtfKind.Typedef, name: 't1', type: t1 + 1 });
+  T.add({ kind: BtfKind.Typedef, name: 't2', type: t1 });
+  const cyclic = Btf.parse(encodeBtf(T.types));
+  const L = new TypeList();
+  const lCy = L.struct('cy', 4, [['x', L.int('int'), 0]]);
+  const cyObj = parseBpfObject(
+    buildBpfObject(L.types, {
+      coreRelos: [{ section: 'kprobe/cy', records: [r(lCy, '0:0', K.FieldExists), r(lCy, '0:0', K.FieldByteOffset, 1)] }],
+    }),
+    'cy.bpf.o',
+  );
+  const cyErrors: string[] = [];
+  t.equal(resolveObjectRelocations(cyclic, cyObj, { onError: (e) => cyErrors.push(e.message) }).length, 0);
+  t.same(
+    cyErrors.map((m) => /cyclic/.test(m)),
+    [true, true],
+    'both kinds fail on the second candidate',
+  );
+  t.same(
+    cyErrors.map((m, i) => errorOf(m, (reference(cyObj, cyclic)[i] as { error: string }).error)),
+    reference(cyObj, cyclic),
+    'as calcReloInsn fails them',
+  );
 
   // Matching once: four more field kinds on bf.y cost no more CO-RE steps than one.
   const steps = (records: typeof relos) => {
