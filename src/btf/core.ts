@@ -1066,16 +1066,8 @@ export function calcReloInsn(
       work.candidate = work.matched;
       work.matched = candSpec;
       value = candValue;
-    } else if (candSpec.bitOffset !== targetSpec.bitOffset) {
-      throw new CoreFailure(
-        `field offset ambiguity: ${candSpec.bitOffset} != ${targetSpec.bitOffset} (candidates ${target.describe(list[i]!)} and ${target.describe(targetSpec.rootTypeId)})`,
-        'EINVAL',
-      );
-    } else if (candValue.poison !== value!.poison || candValue.newVal !== value!.newVal) {
-      throw new CoreFailure(
-        `relocation decision ambiguity: ${value!.newVal} != ${candValue.newVal} (candidates ${target.describe(targetSpec.rootTypeId)} and ${target.describe(list[i]!)})`,
-        'EINVAL',
-      );
+    } else {
+      checkSameDecision(target, targetSpec, value!, candSpec, candValue);
     }
     kept?.push(list[i]!);
   }
@@ -1170,16 +1162,8 @@ export class CandidateMatches {
       if (targetSpec === null) {
         targetSpec = candSpec;
         value = candValue;
-      } else if (candSpec.bitOffset !== targetSpec.bitOffset) {
-        throw new CoreFailure(
-          `field offset ambiguity: ${candSpec.bitOffset} != ${targetSpec.bitOffset} (candidates ${this.target.describe(list[i]!)} and ${this.target.describe(targetSpec.rootTypeId)})`,
-          'EINVAL',
-        );
-      } else if (candValue.poison !== value!.poison || candValue.newVal !== value!.newVal) {
-        throw new CoreFailure(
-          `relocation decision ambiguity: ${value!.newVal} != ${candValue.newVal} (candidates ${this.target.describe(targetSpec.rootTypeId)} and ${this.target.describe(list[i]!)})`,
-          'EINVAL',
-        );
+      } else {
+        checkSameDecision(this.target, targetSpec, value!, candSpec, candValue);
       }
     }
     if (this.failed) throw this.error;
@@ -1216,6 +1200,31 @@ export function matchClass(kind: number): number {
   if (kind === CoreReloKind.TypeIdTarget || kind === CoreReloKind.TypeExists || kind === CoreReloKind.TypeSize) return 2;
   if (isEnumvalBased(kind)) return 3;
   return -1;
+}
+
+/**
+ * libbpf's check that a later matching candidate decides as the first did: the same bit
+ * offset, then the same value (docs/CODEC.md §7.8). `candSpec.rootTypeId` is the candidate.
+ */
+function checkSameDecision(
+  target: Btf,
+  targetSpec: CoreSpec,
+  value: RelocationValue,
+  candSpec: CoreSpec,
+  candValue: RelocationValue,
+): void {
+  if (candSpec.bitOffset !== targetSpec.bitOffset) {
+    throw new CoreFailure(
+      `field offset ambiguity: ${candSpec.bitOffset} != ${targetSpec.bitOffset} (candidates ${target.describe(candSpec.rootTypeId)} and ${target.describe(targetSpec.rootTypeId)})`,
+      'EINVAL',
+    );
+  }
+  if (candValue.poison !== value.poison || candValue.newVal !== value.newVal) {
+    throw new CoreFailure(
+      `relocation decision ambiguity: ${value.newVal} != ${candValue.newVal} (candidates ${target.describe(targetSpec.rootTypeId)} and ${target.describe(candSpec.rootTypeId)})`,
+      'EINVAL',
+    );
+  }
 }
 
 /** A Resolution whose specs are its own: one made with a SpecWork is overwritten by the next. */
