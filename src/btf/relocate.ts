@@ -259,7 +259,10 @@ export class RelocationResolver {
   private readonly matchFirst: Int32Array;
   /** Candidate matchings shared by kinds (ObjectIndex.matchFirst), refilled for key after key. */
   private readonly held: HeldMatches[] = [];
-  /** Indexed by the number of the record that made a matching: 1 + its index in `held`, 0 for none. */
+  /**
+   * Indexed by the number of the record that made a matching: 1 + its index in `held`, 0 for
+   * none (yet, or any more), -1 for a key left unshared (`heldSlot`).
+   */
   private readonly heldAt: Int32Array;
   /** Indices in `held` past their last use, to be filled again (their specs are reused, not reallocated). */
   private readonly spareHeld: number[] = [];
@@ -375,6 +378,27 @@ export class RelocationResolver {
     return step;
   }
 
+  /**
+   * Index in `held` of the matching the key of record `shared` uses (taken on its first use),
+   * or -1 when the key goes unshared: MAX_HELD_MATCHES were held when it came.
+   */
+  private heldSlot(shared: number): number {
+    const at = this.heldAt[shared]! - 1;
+    if (at !== -1) return at;
+    let slot = this.spareHeld.pop();
+    if (slot === undefined && this.held.length < MAX_HELD_MATCHES) {
+      slot = this.held.push({ matches: new CandidateMatches(this.local, this.target), version: -1, uses: 0 }) - 1;
+    }
+    if (slot === undefined) {
+      this.heldAt[shared] = -1;
+      return -1;
+    }
+    this.held[slot]!.version = -1;
+    this.held[slot]!.uses = this.matchUses[shared]!;
+    this.heldAt[shared] = slot + 1;
+    return slot;
+  }
+
   private resolve(relo: CoreRelo, record: number, step: RelocationStep): void {
     let cands: CandidateList | null = null;
     if (relo.kind !== CoreReloKind.TypeIdLocal) {
@@ -407,14 +431,8 @@ export class RelocationResolver {
     const shared = first === record && cands !== null ? this.matchFirst[record]! : -1;
     try {
       const budget = this.budget.restart();
-      if (shared >= 0) {
-        let at = this.heldAt[shared]! - 1;
-        if (at < 0) {
-          at = this.spareHeld.pop() ?? this.held.push({ matches: new CandidateMatches(this.local, this.target), version: -1, uses: 0 }) - 1;
-          this.held[at]!.version = -1;
-          this.held[at]!.uses = this.matchUses[shared]!;
-          this.heldAt[shared] = at + 1;
-        }
+      const at = shared >= 0 ? this.heldSlot(shared) : -1;
+      if (at >= 0) {
         const held = this.held[at]!;
         // After its last use it is spare: the Resolution's specs stay valid until the next match.
         if (--held.uses === 0) {
@@ -461,6 +479,13 @@ export class RelocationResolver {
     step.value = resolution!.value;
   }
 }
+
+/**
+ * Matchings a resolver holds at once, at most: real objects need a few dozen (the tracee-sized
+ * one 20), and each is a few KiB; past this a key is resolved unshared, so an object that
+ * opens a hundred thousand keys before closing any costs no more memory than one that does not.
+ */
+const MAX_HELD_MATCHES = 64;
 
 /** A CandidateMatches a resolver holds for the records that share it. */
 interface HeldMatches {

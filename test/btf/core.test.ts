@@ -321,12 +321,24 @@ t.test('kinds of one class on one access string share their candidate matching a
     'as calcReloInsn fails them',
   );
 
-  // Matching once: four more field kinds on bf.y cost no more CO-RE steps than one.
+  // CO-RE steps the resolution of `records` takes.
   const steps = (records: typeof relos) => {
     const before = workCounters.coreSteps;
     resolveObjectRelocations(target, parseBpfObject(object(records), 'steps.bpf.o'));
     return workCounters.coreSteps - before;
   };
+
+  // An object that opens more keys than a resolver holds matchings for (100 FIELD_EXISTS on
+  // sk[i].a, then 100 FIELD_BYTE_OFFSET on the same): the first 64 keys share their matching,
+  // the rest are matched again, unshared, and every outcome is the reference's.
+  const opened = Array.from({ length: 100 }, (_, i) => r(lSkFlat, `${i}:1`, K.FieldExists, i));
+  const closed = Array.from({ length: 100 }, (_, i) => r(lSkFlat, `${i}:1`, K.FieldByteOffset, 100 + i));
+  const wide = parseBpfObject(object([...opened, ...closed]), 'wide.bpf.o');
+  t.same(resolveObjectRelocations(target, wide).map(outcomeOf), reference(wide), 'past the held matchings, as calcReloInsn gives them');
+  const openedSteps = steps(opened);
+  t.equal(steps([...opened, ...closed]), openedSteps + (openedSteps / 100) * 36, 'the 36 keys past the 64 held are matched twice');
+
+  // Matching once: four more field kinds on bf.y cost no more CO-RE steps than one.
   t.equal(steps(relos.slice(12, 17)), steps(relos.slice(12, 13)), 'five bitfield kinds, one matching');
   t.ok(steps(relos.slice(12, 13)) > 0);
 });
