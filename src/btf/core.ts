@@ -1104,7 +1104,7 @@ export class CandidateMatches {
   private error: unknown = null;
 
   constructor(
-    local: Btf,
+    private readonly local: Btf,
     private readonly target: Btf,
   ) {
     this.localSpec = new CoreSpec(local);
@@ -1115,7 +1115,8 @@ export class CandidateMatches {
    * what calcReloInsn throws before it looks at a candidate (the local spec's errors); an
    * error matching a candidate is kept, for `decide` to throw in its place.
    */
-  match(local: Btf, relo: CoreRelo, cands: readonly number[], budget: Budget, parse: (access: string) => number[]): void {
+  match(relo: CoreRelo, cands: readonly number[], budget: Budget, parse: (access: string) => number[]): void {
+    const local = this.local;
     this.count = 0;
     this.failed = false;
     this.error = null;

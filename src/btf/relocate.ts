@@ -441,7 +441,7 @@ export class RelocationResolver {
         }
         if (held.version !== version) {
           held.version = -1;
-          held.matches.match(this.local, relo, cands!.ids, budget, this.parse);
+          held.matches.match(relo, cands!.ids, budget, this.parse);
           held.version = version;
         }
         resolution = held.matches.decide(relo.kind, cands!.ids);
