@@ -15,7 +15,8 @@
  * exception out of inject(), an answer slower than 15 s, or none within 30 s. Each crash input is saved under
  * --out (default ./fuzz-findings): `codec-<target>-<iteration>.bin`, or
  * `api-<iteration>.json` (method, url, headers, base64 payload, status, body). Prints
- * iterations, distinct error types and the saved files; exits 1 when anything crashed.
+ * iterations, distinct error types and the saved files; exits 1 when anything crashed. Every
+ * 10 s a progress line (iterations so far, crashes) goes to standard error.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -105,6 +106,10 @@ const codec = runFuzz([...crafted, ...real, ...hostile], {
   iterations: iterations ?? Number.MAX_SAFE_INTEGER,
   ...(iterations === undefined && { timeLimitMs: (seconds * 1000 * 2) / 3 }),
   slowMs: 2000,
+  onProgress: (so) =>
+    console.error(
+      `codec: ${so.iterations}${iterations === undefined ? '' : ` of ${iterations}`} iterations, ${so.findings.length} crashes (${((performance.now() - codecStarted) / 1000).toFixed(0)} s)`,
+    ),
 });
 for (const finding of codec.findings) await save(`codec-${finding.target.replace(/\W+/g, '_')}-${finding.iteration}.bin`, finding.input);
 console.log(
@@ -217,6 +222,9 @@ let apiCrashes = 0;
 let apiDone = 0;
 let slowestApi = 0;
 const apiStarted = performance.now();
+/** How often a long run says how far it is (on standard error, so the summary stays alone on standard output). */
+const PROGRESS_EVERY_MS = 10_000;
+let nextApiProgress = apiStarted + PROGRESS_EVERY_MS;
 const apiDeadline = apiIterations === undefined ? apiStarted + (seconds * 1000) / 3 : Number.POSITIVE_INFINITY;
 for (let i = 0; (apiIterations === undefined || i < apiIterations) && performance.now() < apiDeadline; i++) {
   const request = fuzzRequest();
@@ -271,6 +279,12 @@ for (let i = 0; (apiIterations === undefined || i < apiIterations) && performanc
     console.log(`api: crash at iteration ${i}: ${why}`);
   }
   apiDone++;
+  if (performance.now() >= nextApiProgress) {
+    nextApiProgress = performance.now() + PROGRESS_EVERY_MS;
+    console.error(
+      `api: ${apiDone}${apiIterations === undefined ? '' : ` of ${apiIterations}`} requests, ${apiCrashes} crashes (${((performance.now() - apiStarted) / 1000).toFixed(0)} s)`,
+    );
+  }
 }
 console.log(
   `api: ${apiDone} requests in ${((performance.now() - apiStarted) / 1000).toFixed(1)} s, ${apiCrashes} crashes, statuses ${JSON.stringify(statuses)}, ` +

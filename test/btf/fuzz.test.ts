@@ -49,6 +49,26 @@ t.test('mutated inputs end in a result or a CodecError, never a crash or a hang'
   t.comment(`slowest iteration: ${report.slowestMs.toFixed(1)} ms`);
 });
 
+t.test('a long fuzz run reports how far it is', async (t) => {
+  const seen: number[] = [];
+  const crafted = codecTargets({ btfSeeds: [TARGET], objectSeeds: craftedObjects, target: Btf.parse(TARGET) });
+  const report = runFuzz(crafted.slice(0, 2), {
+    seed: 7,
+    iterations: 25,
+    progressEveryMs: 0,
+    onProgress: (so) => seen.push(so.iterations),
+  });
+  t.equal(report.iterations, 25);
+  t.same(
+    seen,
+    Array.from({ length: 25 }, (_, i) => i),
+    'called before each iteration with the iterations done so far',
+  );
+  const quiet: number[] = [];
+  runFuzz(crafted.slice(0, 2), { seed: 7, iterations: 25, progressEveryMs: 60_000, onProgress: (so) => quiet.push(so.iterations) });
+  t.same(quiet, [], 'not before its interval has passed');
+});
+
 t.test(
   'mutated hostile families (shared long names, many sections, repeated relocations, long member lists, deep chains) end in a result or a CodecError, quickly',
   async (t) => {

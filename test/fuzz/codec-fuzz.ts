@@ -121,6 +121,9 @@ export interface FuzzOptions {
   timeLimitMs?: number;
   /** An iteration slower than this is a finding (a hang in the making). */
   slowMs?: number;
+  /** Called about every `progressEveryMs` (default 10 s) with the report so far: a long run says how far it is. */
+  onProgress?: (report: Readonly<FuzzReport>) => void;
+  progressEveryMs?: number;
 }
 
 export function runFuzz(targets: FuzzTarget[], options: FuzzOptions = {}): FuzzReport {
@@ -130,7 +133,13 @@ export function runFuzz(targets: FuzzTarget[], options: FuzzOptions = {}): FuzzR
   const deadline = options.timeLimitMs === undefined ? Infinity : Date.now() + options.timeLimitMs;
   const report: FuzzReport = { iterations: 0, rejected: {}, accepted: 0, distinctErrors: 0, findings: [], slowestMs: 0 };
   const messages = new Set<string>();
+  const progressEveryMs = options.progressEveryMs ?? 10_000;
+  let nextProgress = Date.now() + progressEveryMs;
   for (let i = 0; i < iterations && Date.now() < deadline; i++) {
+    if (options.onProgress !== undefined && Date.now() >= nextProgress) {
+      nextProgress = Date.now() + progressEveryMs;
+      options.onProgress(report);
+    }
     const target = targets[i % targets.length]!;
     const seed = target.seeds[rng.below(target.seeds.length)]!;
     const first = mutate(seed, rng);
