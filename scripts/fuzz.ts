@@ -14,7 +14,8 @@
  * for the API, an answer of 500 or more, a 4xx whose body is not the JSON error shape, an
  * exception out of inject(), an answer slower than 15 s, or none within 30 s. Each crash input is saved under
  * --out (default ./fuzz-findings): `codec-<target>-<iteration>.bin`, or
- * `api-<iteration>.json` (method, url, headers, base64 payload, status, body). Prints
+ * `api-<iteration>.json` (method, url, headers, base64 payload, status, body); the slowest
+ * request, when it took more than a second, as `api-slowest.json` (not a crash). Prints
  * iterations, distinct error types and the saved files; exits 1 when anything crashed. Every
  * 10 s a progress line (iterations so far, crashes) goes to standard error.
  */
@@ -221,9 +222,13 @@ const errorKinds = new Set<string>();
 let apiCrashes = 0;
 let apiDone = 0;
 let slowestApi = 0;
+/** What the slowest request was, for the summary: a slow answer short of a crash still deserves a look. */
+let slowestRequest = '';
+let slowestSaved = '';
 const apiStarted = performance.now();
 /** How often a long run says how far it is (on standard error, so the summary stays alone on standard output). */
 const PROGRESS_EVERY_MS = 10_000;
+const SLOW_KEPT_MS = 1000;
 let nextApiProgress = apiStarted + PROGRESS_EVERY_MS;
 const apiDeadline = apiIterations === undefined ? apiStarted + (seconds * 1000) / 3 : Number.POSITIVE_INFINITY;
 for (let i = 0; (apiIterations === undefined || i < apiIterations) && performance.now() < apiDeadline; i++) {
@@ -252,30 +257,17 @@ for (let i = 0; (apiIterations === undefined || i < apiIterations) && performanc
     why = `inject threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
   }
   const took = performance.now() - t0;
-  slowestApi = Math.max(slowestApi, took);
+  if (took > slowestApi) {
+    slowestApi = took;
+    const url = typeof request.url === 'string' ? request.url : JSON.stringify(request.url);
+    slowestRequest = `iteration ${i}: ${request.method} ${url}, ${payloadBytes(request).length} bytes, answered ${status}`;
+  }
   if (why === null && took > 15_000) why = `took ${took.toFixed(0)} ms`;
   statuses[status] = (statuses[status] ?? 0) + 1;
+  if (took === slowestApi) slowestSaved = requestRecord(request, why ?? `took ${took.toFixed(0)} ms`, status, body);
   if (why !== null) {
     apiCrashes++;
-    const payload = Buffer.isBuffer(request.payload)
-      ? request.payload
-      : Buffer.from(typeof request.payload === 'string' ? request.payload : '');
-    await save(
-      `api-${i}.json`,
-      JSON.stringify(
-        {
-          why,
-          method: request.method,
-          url: request.url,
-          headers: request.headers,
-          payload: payload.toString('base64'),
-          status,
-          body: body.slice(0, 2000),
-        },
-        null,
-        1,
-      ),
-    );
+    await save(`api-${i}.json`, requestRecord(request, why, status, body));
     console.log(`api: crash at iteration ${i}: ${why}`);
   }
   apiDone++;
@@ -288,9 +280,11 @@ for (let i = 0; (apiIterations === undefined || i < apiIterations) && performanc
 }
 console.log(
   `api: ${apiDone} requests in ${((performance.now() - apiStarted) / 1000).toFixed(1)} s, ${apiCrashes} crashes, statuses ${JSON.stringify(statuses)}, ` +
-    `${errorKinds.size} distinct error types, slowest ${slowestApi.toFixed(0)} ms, trims recorded ${await api.catalog.countTrims()}`,
+    `${errorKinds.size} distinct error types, slowest ${slowestApi.toFixed(0)} ms (${slowestRequest}), trims recorded ${await api.catalog.countTrims()}`,
 );
 for (const kind of [...errorKinds].sort().slice(0, 40)) console.log(`  ${kind}`);
+// The slowest request is kept (as a crash's is) when it took more than a second, to replay it.
+if (slowestApi > SLOW_KEPT_MS) await save('api-slowest.json', slowestSaved);
 for (const teardown of teardowns.reverse()) await teardown();
 
 const crashes = codec.findings.length + apiCrashes;
@@ -298,6 +292,28 @@ console.log(
   `fuzz: ${codec.iterations + apiDone} iterations, ${crashes} crashes${saved.length > 0 ? `; inputs saved: ${saved.join(', ')}` : ''} (${((performance.now() - started) / 1000).toFixed(0)} s, RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB)`,
 );
 process.exitCode = crashes === 0 ? 0 : 1;
+
+/** The body a fuzzed request sends (fuzzRequest gives a Buffer or a string). */
+function payloadBytes(request: ReturnType<typeof fuzzRequest>): Buffer {
+  return Buffer.isBuffer(request.payload) ? request.payload : Buffer.from(typeof request.payload === 'string' ? request.payload : '');
+}
+
+/** A request as saved under --out (a crash's, or the slowest one's): enough to replay it with inject(). */
+function requestRecord(request: ReturnType<typeof fuzzRequest>, why: string, status: number, body: string): string {
+  return JSON.stringify(
+    {
+      why,
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      payload: payloadBytes(request).toString('base64'),
+      status,
+      body: body.slice(0, 2000),
+    },
+    null,
+    1,
+  );
+}
 
 /**
  * `promise`, or a rejection once `ms` pass: an inject that never answers (in process there is
