@@ -12,11 +12,14 @@
  * decompression bomb is a 413, and a damaged stream a 422.
  */
 import { createHash } from 'node:crypto';
+import { IncomingMessage } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import { ArchiveError } from '../archive/errors.js';
 import { decompressGzip, isGzip } from '../archive/gzip.js';
 import { ApiError, unavailable } from './errors.js';
 import type { ApiLimits } from './limits.js';
+import { releaseBuffer } from './release-buffer.js';
+import { weighShared } from './shared-join-pressure.js';
 import type { StageTimings } from './stage-timings.js';
 
 export interface UploadedFile {
@@ -59,10 +62,20 @@ function shown(name: string): string {
  * Upload bytes held in memory by all requests of this process. A request takes from it as
  * its file chunks arrive and gives everything back when its answer is sent (or the client
  * goes away), so memory taken by uploads stays under the bound whatever the connection count.
+ *
+ * It also gives the received chunks' memory back to the system once the request is
+ * answered (watch, holdChunk, releaseChunks), instead of leaving it to V8's collections
+ * (release-buffer.ts says why that matters): only chunks Node's HTTP parser made for this
+ * request and that held file data, which nothing reads once the answer is sent (files are
+ * joined into copies of their own before anything else sees their bytes).
  */
 export class UploadBudget {
   private used = 0;
   private readonly held = new WeakMap<FastifyRequest, number>();
+  /** Per request: the body chunks the parser made (watch), and those of them holding file data (holdChunk). */
+  private readonly parserChunks = new WeakMap<FastifyRequest, Set<ArrayBuffer>>();
+  private readonly chunkBuffers = new WeakMap<FastifyRequest, Set<ArrayBuffer>>();
+  private releasedChunkBytes = 0;
 
   /** `limit` 0: no bound (the bytes are still counted). */
   constructor(readonly limit: number) {}
@@ -90,16 +103,81 @@ export class UploadBudget {
   inUse(): number {
     return this.used;
   }
+
+  /**
+   * Starts noting the body chunks Node's HTTP parser makes for `request`, so that the file
+   * chunks among them can be freed once it is answered (holdChunk, releaseChunks). Must run
+   * before the body is read: from an onRequest hook, which Fastify runs while the parser is
+   * still at the end of the headers. Only a multipart request Node's HTTP server parsed
+   * (`request.raw` an IncomingMessage) is watched: a request injected in process, or over
+   * HTTP/2, carries buffers that may be its caller's.
+   *
+   * Why note them at the source: a chunk the parser pushes is a copy of its own (byte 0 to
+   * its end, at most one 64 KiB read of the socket), owned by this request alone. The views
+   * busboy hands us may instead be slices of its own copies, which come from Node's Buffer
+   * pool, shared by unrelated Buffers; freeing that would wipe them (Node 22 lets it be
+   * detached). Only buffers noted here are ever freed.
+   */
+  watch(request: FastifyRequest): void {
+    const raw = request.raw;
+    if (!(raw instanceof IncomingMessage) || !String(raw.headers['content-type'] ?? '').startsWith('multipart/')) return;
+    const made = new Set<ArrayBuffer>();
+    this.parserChunks.set(request, made);
+    const push = raw.push.bind(raw);
+    raw.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (chunk instanceof Uint8Array && chunk.byteOffset === 0 && chunk.buffer instanceof ArrayBuffer) {
+        if (chunk.byteLength === chunk.buffer.byteLength && chunk.byteLength <= PARSER_CHUNK_MAX_BYTES) made.add(chunk.buffer);
+      }
+      return push(chunk, encoding);
+    };
+  }
+
+  /** Marks the parser's chunk a received file chunk is a view of (if it is one: watch) to be freed when `request` is answered. */
+  holdChunk(request: FastifyRequest, chunk: Uint8Array): void {
+    const buffer = chunk.buffer;
+    if (!(buffer instanceof ArrayBuffer) || this.parserChunks.get(request)?.has(buffer) !== true) return;
+    let buffers = this.chunkBuffers.get(request);
+    if (buffers === undefined) this.chunkBuffers.set(request, (buffers = new Set()));
+    buffers.add(buffer);
+  }
+
+  /**
+   * Frees the chunks held for `request` (holdChunk). Call only once its answer is sent:
+   * every view of them reads zero bytes after. Returns the bytes freed.
+   */
+  releaseChunks(request: FastifyRequest): number {
+    this.parserChunks.delete(request);
+    const buffers = this.chunkBuffers.get(request);
+    if (buffers === undefined) return 0;
+    this.chunkBuffers.delete(request);
+    let bytes = 0;
+    for (const buffer of buffers) {
+      const size = buffer.byteLength;
+      if (releaseBuffer(buffer)) bytes += size;
+    }
+    this.releasedChunkBytes += bytes;
+    return bytes;
+  }
+
+  /** Bytes of received chunks freed so far by releaseChunks. */
+  chunkBytesReleased(): number {
+    return this.releasedChunkBytes;
+  }
 }
+
+/** The most a body chunk of Node's HTTP parser holds: one read of the socket (libuv's 64 KiB). */
+const PARSER_CHUNK_MAX_BYTES = 64 * 1024;
 
 /**
  * Files this big or bigger are joined into shared memory: a codec thread is then sent a view
  * of the same bytes instead of a copy (postMessage clones an ordinary buffer, twice: into the
  * message and out of it, on fresh pages each time). For a 1.69 MB object that was ~4 ms of the
  * event loop's time per new trim and ~25 ms of the process's CPU in all (the copy the thread
- * received counted against its small heap as external memory). Smaller files are joined as
- * before: a single chunk is used in place, and their copy costs less than setting up shared
- * memory.
+ * received counted against its small heap as external memory). Smaller files are copied
+ * into an ordinary buffer (less work than setting up shared memory), even from a single
+ * chunk: the parser's chunks are freed once the request is answered
+ * (UploadBudget.releaseChunks), and a file's bytes may be kept longer (a job's input, a parse
+ * cache).
  */
 export const SHARED_JOIN_MIN_BYTES = 64 * 1024;
 
@@ -124,10 +202,19 @@ class ReceivedFile implements UploadedFile {
   }
 }
 
-/** `chunks` (`size` bytes in all) as one array: in shared memory from SHARED_JOIN_MIN_BYTES on. */
+/**
+ * `chunks` (`size` bytes in all) joined into a copy of their own: in shared memory from
+ * SHARED_JOIN_MIN_BYTES on. Throws when the chunks no longer hold `size` bytes (freed before
+ * they were joined: a file read after its request was answered), rather than give other bytes.
+ */
 export function joinChunks(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  let held = 0;
+  for (const chunk of chunks) held += chunk.length;
+  if (held !== size) throw new Error(`an upload's chunks hold ${held} of its ${size} bytes: read after they were freed`);
   if (size >= SHARED_JOIN_MIN_BYTES) {
-    const joined = new Uint8Array(new SharedArrayBuffer(size));
+    const shared = new SharedArrayBuffer(size);
+    weighShared(shared);
+    const joined = new Uint8Array(shared);
     let at = 0;
     for (const chunk of chunks) {
       joined.set(chunk, at);
@@ -135,7 +222,7 @@ export function joinChunks(chunks: readonly Uint8Array[], size: number): Uint8Ar
     }
     return joined;
   }
-  const buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  const buffer = Buffer.concat(chunks, size);
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
@@ -207,6 +294,7 @@ export async function readUpload(request: FastifyRequest, rules: UploadRules, ti
             hash.update(chunk);
             hashMs += performance.now() - hashing;
             chunks.push(chunk);
+            uploads.holdChunk(request, chunk);
           }
           if (part.file.truncated) throw fileTooLarge(filename, limits);
           const hashing = performance.now();

@@ -11,8 +11,19 @@ export const services = fp(
   async (app: FastifyInstance, options: { services: AppServices }) => {
     const services = options.services;
     app.decorate('services', services);
-    // A request's upload bytes go back to the budget once it is answered or abandoned.
-    app.addHook('onResponse', async (request) => services.uploads.release(request));
+    // Before its body is read (Fastify runs this while the parser is at the end of the
+    // headers): note the chunks the parser makes, to free the file chunks once answered.
+    app.addHook('onRequest', (request, _reply, done) => {
+      services.uploads.watch(request);
+      done();
+    });
+    // A request's upload bytes go back to the budget once it is answered or abandoned; the
+    // memory of the chunks it received, once it is answered (an abandoned request's handler
+    // may still be reading them: those are left to the collector).
+    app.addHook('onResponse', async (request) => {
+      services.uploads.release(request);
+      services.uploads.releaseChunks(request);
+    });
     app.addHook('onRequestAbort', async (request) => services.uploads.release(request));
     app.addHook('onClose', async () => services.trimHits.close());
   },
