@@ -37,6 +37,13 @@ export const RAW_KERNEL: KernelRef = { distro: 'ubuntu', distroVersion: '22.04',
 export const XZ_KERNEL: KernelRef = { distro: 'debian', distroVersion: '11', arch: 'arm64', kernel: '5.10.0-26-arm64' };
 
 export const RAW_FIELDS = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kernel_version: '5.15.0-91-generic' };
+/** The form fields naming XZ_KERNEL. */
+export const XZ_FIELDS = {
+  distro: XZ_KERNEL.distro,
+  distro_version: XZ_KERNEL.distroVersion,
+  arch: XZ_KERNEL.arch,
+  kernel_version: XZ_KERNEL.kernel,
+};
 
 export interface TestApi {
   app: FastifyInstance;

@@ -19,7 +19,7 @@ import { HISTORY_VARIANTS, KernelEditor } from '../../src/coverage/variants.js';
 import { objectsHashOf, trimJobId } from '../../src/queue/kinds.js';
 import { derivedKernelKey, kernelContentKey, objectKey } from '../../src/storage/keys.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
-import { btfForm, fixtureObject, multipart, oracle, RAW_FIELDS, RAW_KERNEL, setupApi, why, XZ_KERNEL } from './helpers.js';
+import { btfForm, fixtureObject, multipart, oracle, RAW_FIELDS, RAW_KERNEL, setupApi, why, XZ_FIELDS, XZ_KERNEL } from './helpers.js';
 
 const ADMIN = 'integrity-admin-token-0123456789';
 const auth = { authorization: `Bearer ${ADMIN}` };
@@ -106,13 +106,7 @@ t.test('a stored object with a flipped bit: sending the object again repairs it'
   t.equal((await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) })).statusCode, 200);
   await flipBit(store, key);
   // A trim for another kernel needs the object again: the upload replaces the damaged copy first.
-  const fields = {
-    distro: XZ_KERNEL.distro,
-    distro_version: XZ_KERNEL.distroVersion,
-    arch: XZ_KERNEL.arch,
-    kernel_version: XZ_KERNEL.kernel,
-  };
-  const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object], fields) });
+  const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object], XZ_FIELDS) });
   t.equal(res.statusCode, 200, why(res));
   t.ok(same(await store.get(key), object.bytes), 'the stored object is the one sent');
   t.equal(await damageCount(metrics, 'object'), 1, 'counted as replaced');

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { objectKey } from '../../src/storage/keys.js';
-import { btfForm, fixtureObject, oracle, setupApi, why, XZ_KERNEL } from './helpers.js';
+import { btfForm, fixtureObject, oracle, setupApi, why, XZ_FIELDS } from './helpers.js';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
@@ -63,13 +63,7 @@ t.test("an upload's chunks are freed once it is answered; answers and stored obj
     t.ok(stored !== null && Buffer.from(stored).equals(Buffer.from(object.bytes)), `the stored ${object.name} is the uploaded bytes`);
   }
   // Another kernel needs the objects' bytes again, read back from the store and the codec thread's parse.
-  const fields = {
-    distro: XZ_KERNEL.distro,
-    distro_version: XZ_KERNEL.distroVersion,
-    arch: XZ_KERNEL.arch,
-    kernel_version: XZ_KERNEL.kernel,
-  };
-  const other = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([small], fields) });
+  const other = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([small], XZ_FIELDS) });
   t.equal(other.statusCode, 200, why(other));
 
   const injectedForm = btfForm([big]);
