@@ -416,8 +416,10 @@ async function inflate(request: FastifyRequest, file: ReceivedFile, limits: ApiL
     const why = err instanceof Error ? err.message : String(err);
     throw new ApiError(422, 'invalid_object', `${shown(file.filename)} looks gzip-compressed but does not decompress: ${why}`, file.field);
   }
-  // Big ones into shared memory too, as received files are (one copy here, instead of postMessage's two); small ones stay as they are.
-  return new InflatedFile(file.field, file.filename, joinChunks([bytes], bytes.length), file.receivedBytes);
+  // Big ones into shared memory too, as received files are (one copy here, instead of postMessage's two); small ones stay
+  // as they are (the inflated output is a buffer of our own, not one of the parser's chunks).
+  const inflated = bytes.length >= SHARED_JOIN_MIN_BYTES ? joinChunks([bytes], bytes.length) : bytes;
+  return new InflatedFile(file.field, file.filename, inflated, file.receivedBytes);
 }
 
 /** The rest of an oversized body is never read: the connection ends with the answer. */
