@@ -60,6 +60,8 @@ const apiIterations =
       ? undefined
       : Math.max(200, Math.floor(iterations / 20));
 const saved: string[] = [];
+/** How often a long run says how far it is (on standard error, so the summary stays alone on standard output). */
+const PROGRESS_EVERY_MS = 10_000;
 
 async function save(name: string, data: Uint8Array | string): Promise<void> {
   await mkdir(outDir, { recursive: true });
@@ -107,6 +109,7 @@ const codec = runFuzz([...crafted, ...real, ...hostile], {
   iterations: iterations ?? Number.MAX_SAFE_INTEGER,
   ...(iterations === undefined && { timeLimitMs: (seconds * 1000 * 2) / 3 }),
   slowMs: 2000,
+  progressEveryMs: PROGRESS_EVERY_MS,
   onProgress: (so) =>
     console.error(
       `codec: ${so.iterations}${iterations === undefined ? '' : ` of ${iterations}`} iterations, ${so.findings.length} crashes (${((performance.now() - codecStarted) / 1000).toFixed(0)} s)`,
@@ -221,13 +224,9 @@ const statuses: Record<string, number> = {};
 const errorKinds = new Set<string>();
 let apiCrashes = 0;
 let apiDone = 0;
-let slowestApi = 0;
-/** What the slowest request was, for the summary: a slow answer short of a crash still deserves a look. */
-let slowestRequest = '';
-let slowestSaved = '';
+/** The slowest request and its answer, for the summary: a slow answer short of a crash still deserves a look. */
+let slowest: { i: number; took: number; request: InjectOptions; why: string | null; status: number; body: string } | undefined;
 const apiStarted = performance.now();
-/** How often a long run says how far it is (on standard error, so the summary stays alone on standard output). */
-const PROGRESS_EVERY_MS = 10_000;
 const SLOW_KEPT_MS = 1000;
 let nextApiProgress = apiStarted + PROGRESS_EVERY_MS;
 const apiDeadline = apiIterations === undefined ? apiStarted + (seconds * 1000) / 3 : Number.POSITIVE_INFINITY;
@@ -257,14 +256,9 @@ for (let i = 0; (apiIterations === undefined || i < apiIterations) && performanc
     why = `inject threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
   }
   const took = performance.now() - t0;
-  if (took > slowestApi) {
-    slowestApi = took;
-    const url = typeof request.url === 'string' ? request.url : JSON.stringify(request.url);
-    slowestRequest = `iteration ${i}: ${request.method} ${url}, ${payloadBytes(request).length} bytes, answered ${status}`;
-  }
   if (why === null && took > 15_000) why = `took ${took.toFixed(0)} ms`;
   statuses[status] = (statuses[status] ?? 0) + 1;
-  if (took === slowestApi) slowestSaved = requestRecord(request, why ?? `took ${took.toFixed(0)} ms`, status, body);
+  if (took > (slowest?.took ?? -1)) slowest = { i, took, request, why, status, body };
   if (why !== null) {
     apiCrashes++;
     await save(`api-${i}.json`, requestRecord(request, why, status, body));
@@ -280,11 +274,14 @@ for (let i = 0; (apiIterations === undefined || i < apiIterations) && performanc
 }
 console.log(
   `api: ${apiDone} requests in ${((performance.now() - apiStarted) / 1000).toFixed(1)} s, ${apiCrashes} crashes, statuses ${JSON.stringify(statuses)}, ` +
-    `${errorKinds.size} distinct error types, slowest ${slowestApi.toFixed(0)} ms (${slowestRequest}), trims recorded ${await api.catalog.countTrims()}`,
+    `${errorKinds.size} distinct error types, slowest ${describeSlowest()}, trims recorded ${await api.catalog.countTrims()}`,
 );
 for (const kind of [...errorKinds].sort().slice(0, 40)) console.log(`  ${kind}`);
 // The slowest request is kept (as a crash's is) when it took more than a second, to replay it.
-if (slowestApi > SLOW_KEPT_MS) await save('api-slowest.json', slowestSaved);
+if (slowest !== undefined && slowest.took > SLOW_KEPT_MS) {
+  const { took, request, why, status, body } = slowest;
+  await save('api-slowest.json', requestRecord(request, why ?? `took ${took.toFixed(0)} ms`, status, body));
+}
 for (const teardown of teardowns.reverse()) await teardown();
 
 const crashes = codec.findings.length + apiCrashes;
@@ -292,6 +289,14 @@ console.log(
   `fuzz: ${codec.iterations + apiDone} iterations, ${crashes} crashes${saved.length > 0 ? `; inputs saved: ${saved.join(', ')}` : ''} (${((performance.now() - started) / 1000).toFixed(0)} s, RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB)`,
 );
 process.exitCode = crashes === 0 ? 0 : 1;
+
+/** The slowest API request, as the summary names it. */
+function describeSlowest(): string {
+  if (slowest === undefined) return 'none';
+  const { i, took, request, status } = slowest;
+  const url = typeof request.url === 'string' ? request.url : JSON.stringify(request.url);
+  return `${took.toFixed(0)} ms (iteration ${i}: ${request.method} ${url}, ${payloadBytes(request).length} bytes, answered ${status})`;
+}
 
 /** The body a fuzzed request sends (fuzzRequest gives a Buffer or a string). */
 function payloadBytes(request: ReturnType<typeof fuzzRequest>): Buffer {

@@ -125,9 +125,9 @@ export class UploadBudget {
     this.parserChunks.set(request, made);
     const push = raw.push.bind(raw);
     raw.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-      if (chunk instanceof Uint8Array && chunk.byteOffset === 0 && chunk.buffer instanceof ArrayBuffer) {
-        if (chunk.byteLength === chunk.buffer.byteLength && chunk.byteLength <= PARSER_CHUNK_MAX_BYTES) made.add(chunk.buffer);
-      }
+      // A buffer of its own, whole: byte 0 to its end, at most one read of the socket.
+      const own = chunk instanceof Uint8Array && chunk.byteOffset === 0 && chunk.buffer instanceof ArrayBuffer;
+      if (own && chunk.byteLength === chunk.buffer.byteLength && chunk.byteLength <= PARSER_CHUNK_MAX_BYTES) made.add(chunk.buffer);
       return push(chunk, encoding);
     };
   }
