@@ -3,9 +3,12 @@
  * reads try the store, then the archive; writes and deletes go to the store only. Keys are
  * the same in both (the BTFHub layout), so a kernel registered from the archive is read
  * through this one store while uploads, results and the host kernel land in the service's.
+ * Keys the service alone writes (SERVICE_PREFIXES: uploads, results, derived copies) are read
+ * from the store only: an archive checkout holds none, and looking there too would cost every
+ * miss (each new upload's and result's content-addressed check) a second lookup.
  */
 import { getFileStreaming, putFileStreaming, readInto } from './file-transfer.js';
-import { compareKeys } from './keys.js';
+import { compareKeys, isServiceKey } from './keys.js';
 import type { Allocate, ObjectInfo, ObjectStore, PutTiming } from './object-store.js';
 
 export class ArchiveOverlayStore implements ObjectStore {
@@ -19,15 +22,18 @@ export class ArchiveOverlayStore implements ObjectStore {
   }
 
   async get(key: string): Promise<Uint8Array | null> {
-    return (await this.store.get(key)) ?? this.archive.get(key);
+    const found = await this.store.get(key);
+    return found !== null || isServiceKey(key) ? found : this.archive.get(key);
   }
 
   async getInto(key: string, allocate: Allocate): Promise<Uint8Array | null> {
-    return (await readInto(this.store, key, allocate)) ?? readInto(this.archive, key, allocate);
+    const found = await readInto(this.store, key, allocate);
+    return found !== null || isServiceKey(key) ? found : readInto(this.archive, key, allocate);
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
-    return (await this.store.head(key)) ?? this.archive.head(key);
+    const found = await this.store.head(key);
+    return found !== null || isServiceKey(key) ? found : this.archive.head(key);
   }
 
   put(key: string, data: Uint8Array, timing?: PutTiming): Promise<void> {
@@ -39,7 +45,7 @@ export class ArchiveOverlayStore implements ObjectStore {
   }
 
   async getFile(key: string, path: string): Promise<boolean> {
-    return (await getFileStreaming(this.store, key, path)) || getFileStreaming(this.archive, key, path);
+    return (await getFileStreaming(this.store, key, path)) || (!isServiceKey(key) && getFileStreaming(this.archive, key, path));
   }
 
   delete(key: string): Promise<void> {

@@ -95,6 +95,11 @@ export function kernelFileFormat(key: string): KernelBtfFormat {
 /** Key prefixes the service itself writes; never kernels. */
 export const SERVICE_PREFIXES = ['objects/', 'trimmed/', 'derived/', 'reports/', 'bundles/', 'kernel-files/', 'packages/'] as const;
 
+/** Whether `key` is under one of SERVICE_PREFIXES: a key only the service writes, never one of an archive checkout's. */
+export function isServiceKey(key: string): boolean {
+  return SERVICE_PREFIXES.some((prefix) => key.startsWith(prefix));
+}
+
 /**
  * Prefixes whose every key a catalog row names (objects, trims, derived copies, kernel files,
  * compat reports and bundles by `job_files`): `btfhub verify` looks for orphans there.

@@ -38,3 +38,23 @@ t.test('ArchiveOverlayStore: reads fall back to the archive, writes never reach 
   await overlay.check();
   t.match(overlay.description, /over archive/);
 });
+
+t.test('ArchiveOverlayStore: keys only the service writes are never looked up in the archive', async (t) => {
+  const upper = new FsObjectStore(await tempDir(t));
+  const lowerDir = await tempDir(t);
+  const lower = new FsObjectStore(lowerDir);
+  // An archive that (against its layout) holds service keys: the overlay does not see them.
+  await lower.put('objects/a.o', Buffer.from('archive object'));
+  await lower.put('trimmed/t.btf', Buffer.from('archive trim'));
+  await lower.put('ubuntu/22.04/x86_64/k.btf.tar.xz', Buffer.from('kernel'));
+  const overlay = new ArchiveOverlayStore(upper, lower);
+  const into = (size: number) => new Uint8Array(size);
+  t.equal(await overlay.get('objects/a.o'), null, 'get: the store only');
+  t.equal(await overlay.getInto('trimmed/t.btf', into), null, 'getInto: the store only');
+  t.equal(await overlay.head('objects/a.o'), null, 'head: the store only');
+  const copy = join(await tempDir(t), 'copy');
+  t.equal(await overlay.getFile('objects/a.o', copy), false, 'getFile: the store only');
+  t.same(Buffer.from((await overlay.get('ubuntu/22.04/x86_64/k.btf.tar.xz'))!).toString(), 'kernel', 'a kernel key still falls back');
+  await upper.put('objects/a.o', Buffer.from('store object'));
+  t.same(Buffer.from((await overlay.get('objects/a.o'))!).toString(), 'store object', "the store's own copy is read");
+});
