@@ -114,8 +114,8 @@ interface Lane {
 
 /** Kernels remembered per thread for routing; past it the memory starts over (a guess, not a promise). */
 const REMEMBERED_KERNELS = 64;
-/** Objects remembered per thread as sent; past it the memory starts over (the thread keeps 4 parses: codec-thread.ts asks for what it lacks). */
-const REMEMBERED_OBJECTS = 64;
+/** Objects remembered per thread as sent, the oldest forgotten past it (the thread keeps fewer parses: codec-thread.ts asks for what it lacks). */
+export const REMEMBERED_OBJECTS = 64;
 
 /**
  * Kernel buffers the threads gave back, kept for the next reads (spare-buffers.ts): a bundle
@@ -383,8 +383,13 @@ export class WorkerCodecExecutor implements CodecExecutor {
 
   /** Objects about to be copied into a message: remembered as sent to this thread, and counted. */
   private sending(lane: Lane, objects: ObjectBytes[]): ObjectBytes[] {
-    if (lane.objects.size >= REMEMBERED_OBJECTS) lane.objects.clear();
-    for (const o of objects) if (o.sha256 !== undefined) lane.objects.add(o.sha256);
+    for (const o of objects) {
+      if (o.sha256 === undefined) continue;
+      // Most recent last; past the bound the oldest is forgotten (the thread drops old parses first too).
+      lane.objects.delete(o.sha256);
+      lane.objects.add(o.sha256);
+      if (lane.objects.size > REMEMBERED_OBJECTS) lane.objects.delete(lane.objects.values().next().value!);
+    }
     this.countSent(objects);
     return objects;
   }

@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import t from 'tap';
 import { CodecTaskError } from '../../src/executor/codec-executor.js';
 import { InlineCodecExecutor } from '../../src/executor/inline-executor.js';
-import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
+import { REMEMBERED_OBJECTS, WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
 import { loadFixtures } from '../helpers/fixtures.js';
-import { storedObjects } from '../helpers/stored-objects.js';
+import { parsesToPushOut, storedObjects } from '../helpers/stored-objects.js';
 import { buildElf } from '../helpers/elf-builder.js';
 import { withRepeatedRelocations } from '../helpers/hostile-inputs.js';
 
@@ -192,8 +192,8 @@ t.test('an object a thread has been sent is named, not copied, in the next tasks
   const rows = await pool.describeRelocations([tools]);
   t.equal(rows.objects[0]!.name, 'tools_like.bpf.o', 'named as this task names it');
 
-  // Four other objects parsed on the thread push tools_like's parse out (it keeps four).
-  const others = ['enum_relos', 'field_offset', 'type_relos', 'bitfields'].map(withHash);
+  // As many other objects as the thread keeps parses of push tools_like's out.
+  const others = parsesToPushOut(['tools_like']).map(withHash);
   for (const other of others) await pool.checkObjects([other]);
   const sentBefore = pool.objectBytesSent;
   const afterDrop = await pool.trim(kernel(), [tools]);
@@ -508,8 +508,8 @@ t.test('objects given by hash are read only when the thread was not sent them, o
   await pool.trim(kernel(), [stored('field_offset')]);
   t.same(loads, ['field_offset'], 'once');
 
-  // Four other parses push tools_like's out: the thread asks, and the object is read for it.
-  for (const name of ['enum_relos', 'type_relos', 'bitfields', 'field_exists'])
+  // Other parses push tools_like's out: the thread asks, and the object is read for it.
+  for (const name of parsesToPushOut(['tools_like', 'field_offset', 'arrays']))
     await pool.checkObjects([{ ...object(name), sha256: sha(name) }]);
   const asked = await pool.trim(kernel(), [stored('tools_like')]);
   t.ok(Buffer.from(asked.bytes).equals(oracle), 'the same answer');
@@ -521,7 +521,7 @@ t.test('objects given by hash are read only when the thread was not sent them, o
     failure,
     "a read's failure is the trim's, unchanged",
   );
-  for (const name of ['enum_relos', 'type_relos', 'bitfields', 'field_exists'])
+  for (const name of parsesToPushOut(['tools_like', 'field_offset', 'arrays']))
     await pool.checkObjects([{ ...object(name), sha256: sha(name) }]);
   let failed = false;
   const onRequest = stored('tools_like', () => ((failed = true), Promise.reject(failure)));
@@ -529,4 +529,33 @@ t.test('objects given by hash are read only when the thread was not sent them, o
   t.ok(failed);
   const after = await pool.trim(kernel(), [stored('tools_like')]);
   t.ok(Buffer.from(after.bytes).equals(oracle), 'the thread stays usable');
+});
+
+t.test('past the objects a thread is remembered to hold, the oldest are forgotten, not the latest', async (t) => {
+  const pool = new WorkerCodecExecutor({ threads: 1, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
+  t.teardown(() => pool.close());
+  const base = fx.objects.get('enum64')!.bytes;
+  // Distinct objects (a trailer the parse ignores), one more than the pool remembers per thread.
+  const variants = Array.from({ length: REMEMBERED_OBJECTS + 1 }, (_, i) => {
+    const bytes = new Uint8Array(base.length + 4);
+    bytes.set(base);
+    new DataView(bytes.buffer).setUint32(base.length, i);
+    return { name: `variant${i}.bpf.o`, bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  });
+  for (const variant of variants) await pool.checkObjects([variant]);
+  const loads: string[] = [];
+  const byHash = (variant: (typeof variants)[number]) => ({
+    name: variant.name,
+    sha256: variant.sha256,
+    load: async () => (loads.push(variant.name), variant.bytes),
+  });
+  const oracle = Buffer.from(fx.oracle.single.get('enum64')!);
+  // The one checked just before the last: remembered, and its parse kept on the thread.
+  const latest = await pool.trim(kernel(), [byHash(variants.at(-2)!)]);
+  t.ok(Buffer.from(latest.bytes).equals(oracle), 'the bytes bpftool writes');
+  t.same(loads, [], 'named only: not read again');
+  // The first one: forgotten (and its parse long dropped), so read and sent again.
+  const oldest = await pool.trim(kernel(), [byHash(variants[0]!)]);
+  t.ok(Buffer.from(oldest.bytes).equals(oracle), 'the same answer');
+  t.same(loads, ['variant0.bpf.o'], 'read once more');
 });

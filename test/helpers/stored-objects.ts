@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { StoredObject } from '../../src/executor/codec-executor.js';
+import { KEPT_PARSES } from '../../src/executor/inline-executor.js';
 import type { FixtureSet } from './fixtures.js';
 
 export function storedObjects(fx: FixtureSet): {
@@ -22,4 +23,27 @@ export function storedObjects(fx: FixtureSet): {
     load: () => (loads.push(name), load()),
   });
   return { sha, loads, stored };
+}
+
+/**
+ * Fixture objects, none of them `except`, as many as an executor keeps parses of: checking them
+ * all pushes out every parse kept before.
+ */
+export function parsesToPushOut(except: readonly string[]): string[] {
+  const names = [
+    'enum_relos',
+    'type_relos',
+    'bitfields',
+    'field_exists',
+    'field_offset',
+    'enum64',
+    'flavors',
+    'funcptr',
+    'multi_cands',
+    'typedef_root',
+    'anon_unions',
+    'missing_field',
+  ].filter((name) => !except.includes(name));
+  if (names.length < KEPT_PARSES) throw new Error(`parsesToPushOut: ${names.length} fixture objects, ${KEPT_PARSES} needed`);
+  return names.slice(0, KEPT_PARSES);
 }
