@@ -67,6 +67,20 @@ export class StageTimings {
     this.add('queue', windowMs - run - (counted.ms - overlap));
   }
 
+  /**
+   * Stages timed apart (`other`) that ran beside the ones already named here, of which only
+   * the last `waitedMs` held the request up: that wait is named, split between `other`'s
+   * stages in proportion to their own durations, so stages stay disjoint stretches of the
+   * request's time.
+   */
+  addOverlapped(other: StageTimings, waitedMs: number): void {
+    let sum = 0;
+    for (const ms of other.durations.values()) sum += ms;
+    if (sum <= 0 || waitedMs <= 0) return;
+    const share = Math.min(1, waitedMs / sum);
+    for (const [stage, ms] of other.durations) this.add(stage, ms * share);
+  }
+
   /** Milliseconds per stage so far (for tests and logs). */
   stages(): ReadonlyMap<TrimStage, number> {
     return this.durations;

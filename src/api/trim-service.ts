@@ -10,9 +10,10 @@
  *      built again); hits are counted in the catalog in the background (trim-hits.ts);
  *   3. otherwise every object must parse as a BPF CO-RE object (ELF with .BTF and .BTF.ext;
  *      422 otherwise), and only then is anything written: the objects under
- *      `objects/<sha256>.o`, their catalog records, the job;
- *   4. the request waits up to `requestWaitMs` for the job; a job still running is answered
- *      with its id (202 by the routes).
+ *      `objects/<sha256>.o`, their catalog records, the job (a job in this process starts
+ *      while the objects are written, and reads one only once its write has ended);
+ *   4. the request waits up to `requestWaitMs` for the job, and for the objects' writes; a
+ *      job still running is answered with its id (202 by the routes).
  */
 import { createHash } from 'node:crypto';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
@@ -27,7 +28,7 @@ import { objectKey } from '../storage/keys.js';
 import { ApiError, boundExceeded, boundInMessage } from './errors.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { RefusedObjects } from './refused-objects.js';
-import type { StageTimings } from './stage-timings.js';
+import { StageTimings } from './stage-timings.js';
 import type { TrimResultCache } from './trim-cache.js';
 import type { TrimHitRecorder } from './trim-hits.js';
 import type { UploadedFile } from './uploads.js';
@@ -204,11 +205,42 @@ export async function trimObjects(
 
   await onWork();
 
-  const stored = await storeCheckedObjects(services, objects, hashes, timings);
-  const data: TrimJobData = { objectHashes: stored, objectsHash: hash, kernel, kernelSha256 };
+  await checkObjects(services, objects, hashes, timings);
+  // A job in this process may start while its objects are written (it waits for a write it
+  // needs: JobQueue.inProcess); the answer still waits for both, so nothing is answered before
+  // its objects are on disk. A job elsewhere reads only what is stored before it is enqueued.
+  const overlapped = services.queue.inProcess;
+  // Timed apart: they run beside the job's stages, and only the wait they add is the request's.
+  const writes = overlapped && timings !== undefined ? new StageTimings() : timings;
+  const storing = storeObjects(services, objects, hashes, writes);
+  if (!overlapped) await storing;
+  // Settled here, whatever the job does: no rejection goes unhandled while the job runs.
+  const stored = storing.then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  const data: TrimJobData = { objectHashes: [...new Set(hashes)], objectsHash: hash, kernel, kernelSha256 };
+  let answer: TrimAnswer;
+  try {
+    answer = await runTrimJob(services, data, waitMs, timings);
+  } catch (error) {
+    // The job's failure is the answer; the writes still end before it is given.
+    await stored;
+    throw error;
+  }
+  const waiting = performance.now();
+  const failed = await stored;
+  if (writes !== timings) timings?.addOverlapped(writes!, performance.now() - waiting);
+  // A failed write fails the request (a 503 when the store is down), as it did when the writes came before the job.
+  if (failed !== undefined) throw failed.error;
+  return answer;
+}
+
+/** Enqueues the trim job, waits for it (up to `waitMs`), and settles its outcome. */
+async function runTrimJob(services: TrimServices, data: TrimJobData, waitMs: number, timings?: StageTimings): Promise<TrimAnswer> {
   // An in-process job starts running inside enqueue: its run is timed from there.
   const queueing = performance.now();
-  const jobId = await services.queue.enqueue('trim', trimJobId(hash, kernel, kernelSha256), data);
+  const jobId = await services.queue.enqueue('trim', trimJobId(data.objectsHash, data.kernel, data.kernelSha256), data);
   const recording = performance.now();
   await recordIssuedJob(services.catalog, jobId, 'trim');
   const recordMs = performance.now() - recording;
@@ -232,6 +264,17 @@ export async function storeCheckedObjects(
   hashes: readonly string[],
   timings?: StageTimings,
 ): Promise<string[]> {
+  await checkObjects(services, objects, hashes, timings);
+  return storeObjects(services, objects, hashes, timings);
+}
+
+/** Every object parsed as a BPF CO-RE object, on a codec thread (which keeps the parses for the job); a 422 otherwise. */
+async function checkObjects(
+  services: TrimServices,
+  objects: readonly UploadedObject[],
+  hashes: readonly string[],
+  timings?: StageTimings,
+): Promise<void> {
   const parsing = performance.now();
   try {
     // With their hashes: the codec keeps the parses, and the trim job uses them (one parse, not two).
@@ -242,20 +285,34 @@ export async function storeCheckedObjects(
     if (error instanceof CodecTaskError && error.stage === 'memory') await services.refused?.refuse(objectsHash(hashes), error.message);
     throw error;
   }
+}
+
+/**
+ * Stores each distinct object under `objects/<sha256>.o`, then its catalog record, all at once
+ * (each write is registered as in flight before this returns its promise: a job's read of one
+ * waits for it). Returns the distinct hashes, in upload order.
+ */
+async function storeObjects(
+  services: TrimServices,
+  objects: readonly UploadedObject[],
+  hashes: readonly string[],
+  timings?: StageTimings,
+): Promise<string[]> {
   const distinct = new Map<string, Uint8Array>();
   objects.forEach((o, i) => distinct.set(hashes[i]!, o.bytes));
-  for (const [sha256, bytes] of distinct) {
-    const key = objectKey(sha256);
-    // Content-addressed: the same bytes there (by hash) means done; a damaged copy is replaced.
-    const storing = performance.now();
-    const putTiming = { syncMs: 0 };
-    await putContentAddressed(services.store, key, bytes, 'object', { timing: putTiming, sha256 });
-    timings?.add('store', performance.now() - storing - putTiming.syncMs);
-    timings?.add('fsync', putTiming.syncMs);
-    const recording = performance.now();
-    await services.catalog.recordObject(sha256, bytes.length);
-    timings?.since('catalog', recording);
-  }
+  await Promise.all(
+    [...distinct].map(async ([sha256, bytes]) => {
+      // Content-addressed: the same bytes there (by hash) means done; a damaged copy is replaced.
+      const storing = performance.now();
+      const putTiming = { syncMs: 0 };
+      await putContentAddressed(services.store, objectKey(sha256), bytes, 'object', { timing: putTiming, sha256 });
+      timings?.add('store', performance.now() - storing - putTiming.syncMs);
+      timings?.add('fsync', putTiming.syncMs);
+      const recording = performance.now();
+      await services.catalog.recordObject(sha256, bytes.length);
+      timings?.since('catalog', recording);
+    }),
+  );
   return [...distinct.keys()];
 }
 

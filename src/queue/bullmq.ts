@@ -51,6 +51,7 @@ export interface BullmqJobQueueOptions<M extends JobKindMap> {
 type AnyJob = Job<unknown, unknown>;
 
 export class BullmqJobQueue<M extends JobKindMap> implements JobQueue<M> {
+  readonly inProcess = false;
   private readonly queues = new Map<string, Queue<unknown, unknown>>();
   /** Made on the first wait of a lane, once Redis has answered (see `eventsListener`). */
   private readonly events = new Map<string, QueueEvents>();

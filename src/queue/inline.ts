@@ -82,6 +82,7 @@ interface Schedule {
 }
 
 export class InlineJobQueue<M extends JobKindMap> implements JobQueue<M> {
+  readonly inProcess = true;
   private readonly processors: JobProcessors<M>;
   private readonly policies: JobPolicies<M>;
   private readonly logger: Logger | undefined;

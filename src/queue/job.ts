@@ -218,6 +218,13 @@ export interface JobSchedule<Data> {
  */
 export interface JobQueue<M extends JobKindMap> {
   /**
+   * Whether jobs run in this process, on the objects (store, catalog) it holds: a job then sees
+   * a write this process still has in flight, and waits for it (a content-addressed put, see
+   * `settledContentWrite`), so a request may start its job while its own writes finish. A job
+   * run by another process (BullMQ) sees only what is written before it is enqueued.
+   */
+  readonly inProcess: boolean;
+  /**
    * Adds the job unless one with this id exists; a job that failed for the service's
    * reasons (not the client's) runs again. Returns the id.
    */

@@ -6,6 +6,11 @@
  * writes of one key in this process share one put, and a put that fails because another
  * process wrote the same key at the same moment (S3-compatible servers can refuse a copy onto
  * a key being replaced) counts as done when the key now holds the right bytes.
+ *
+ * A reader in this process may wait for a write of the key still in flight here
+ * (`settledContentWrite`): the API starts an in-process trim job while the job's objects are
+ * still being written, and the job reads an object from the store only when the codec does not
+ * hold its parse.
  */
 import { reportDamage, sha256Hex, type StoredKind } from './integrity.js';
 import type { ObjectStore, PutTiming } from './object-store.js';
@@ -14,6 +19,22 @@ import type { ObjectStore, PutTiming } from './object-store.js';
 export type ContentWrite = 'present' | 'written' | 'repaired';
 
 const inFlight = new WeakMap<ObjectStore, Map<string, Promise<ContentWrite>>>();
+/**
+ * The same writes by key alone, for readers (`settledContentWrite`): a reader may hold the store
+ * under another wrapper than the writer (the API's guarded store, a job's plain one), and
+ * waiting on a write of the key to another store only makes it wait longer.
+ */
+const writingKey = new Map<string, Set<Promise<ContentWrite>>>();
+
+/**
+ * Resolves once the writes of `key` by `putContentAddressed` in flight in this process, to any
+ * store, have ended (at once when there are none). Its outcome is not passed on: a failed write leaves the
+ * key as it was, and the reader finds out what the key holds by reading it.
+ */
+export async function settledContentWrite(key: string): Promise<void> {
+  const running = writingKey.get(key);
+  if (running !== undefined) await Promise.allSettled([...running]);
+}
 
 /**
  * Stores `bytes` at `key` unless the key already holds exactly them. `kind` names what the
@@ -54,9 +75,14 @@ export async function putContentAddressed(
     return 'repaired';
   })();
   pending.set(key, write);
+  let writes = writingKey.get(key);
+  if (writes === undefined) writingKey.set(key, (writes = new Set()));
+  writes.add(write);
   try {
     return await write;
   } finally {
     pending.delete(key);
+    writes.delete(write);
+    if (writes.size === 0 && writingKey.get(key) === writes) writingKey.delete(key);
   }
 }

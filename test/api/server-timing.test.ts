@@ -137,3 +137,19 @@ t.test("a job longer than the request's wait was another request's: the wait is 
   apart.addJob(20, stages, { stage: 'catalog', ms: 3 });
   t.same(Object.fromEntries(apart.stages()), { ...stages, catalog: 3 + 1, queue: 4 }, 'no overlap: nothing taken back');
 });
+
+t.test('stages timed apart, run beside the job: only the wait they add is named, split in proportion', async (t) => {
+  const writes = new StageTimings();
+  writes.add('store', 3);
+  writes.add('fsync', 1);
+  const request = new StageTimings();
+  request.add('trim', 5);
+  request.addOverlapped(writes, 2);
+  t.same(Object.fromEntries(request.stages()), { trim: 5, store: 1.5, fsync: 0.5 }, 'a 2 ms wait for 4 ms of writes: half of each');
+  const hidden = new StageTimings();
+  hidden.addOverlapped(writes, 0);
+  t.same([...hidden.stages()], [], 'writes done before the job: nothing named');
+  const longer = new StageTimings();
+  longer.addOverlapped(writes, 10);
+  t.same(Object.fromEntries(longer.stages()), { store: 3, fsync: 1 }, 'never more than the writes took (the rest was the wait itself)');
+});

@@ -2,7 +2,8 @@ import { Buffer } from 'node:buffer';
 import t, { type Test } from 'tap';
 import { makeBtfTarXz } from '../../src/archive/index.js';
 import { Btf, parseBpfObject, trimBtf } from '../../src/btf/index.js';
-import type { ObjectStore } from '../../src/storage/index.js';
+import { objectKey, putContentAddressed, type ObjectStore } from '../../src/storage/index.js';
+import { objectsHashOf } from '../../src/queue/kinds.js';
 import { type DamageReport, onDamage } from '../../src/storage/integrity.js';
 import type { Allocate } from '../../src/storage/object-store.js';
 import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
@@ -349,3 +350,40 @@ t.test('withJobTimeout', async (t) => {
   t.match(error, { code: 'TIMEOUT', clientError: false });
   t.equal(await withJobTimeout(Promise.resolve(7), 1000), 7);
 });
+
+t.test(
+  "an object still being written in this process (an in-process job started beside its upload's write) is read once written",
+  async (t) => {
+    const { env, process } = await setup(t);
+    const bytes = object('tools_like');
+    const hash = sha256(bytes);
+    // The API's write of the upload, held: the job (whose executor holds no parse) must wait for it.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const writer = Object.assign(Object.create(env.store) as ObjectStore, {
+      put: async (key: string, data: Uint8Array) => {
+        await gate;
+        return env.store.put(key, data);
+      },
+    });
+    const writing = putContentAddressed(writer, objectKey(hash), bytes, 'object', { sha256: hash });
+    let done = false;
+    const running = process({ objectHashes: [hash], objectsHash: objectsHashOf([hash]), kernel: TEST_KERNEL }).finally(() => (done = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    t.notOk(done, 'the job waits for the write');
+    release();
+    const result = await running;
+    t.equal(await writing, 'written');
+    t.ok(
+      Buffer.from((await env.store.get(result.resultKey))!).equals(Buffer.from(fx.oracle.single.get('tools_like')!)),
+      'the bytes bpftool writes',
+    );
+
+    // Without a write in flight, a missing object is the job's error as before.
+    const missing = sha256(new Uint8Array([1, 2, 3]));
+    await expectTrimError(t, process({ objectHashes: [missing], objectsHash: objectsHashOf([missing]), kernel: TEST_KERNEL }), {
+      code: 'OBJECT_MISSING',
+      clientError: false,
+    });
+  },
+);

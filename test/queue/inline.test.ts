@@ -64,6 +64,7 @@ t.test('concurrent identical enqueues are one run', async (t) => {
     },
   });
   t.teardown(() => queue.close());
+  t.equal(queue.queue.inProcess, true, 'jobs run in this process: a job may start while its request still writes');
   const data = job(1);
   const ids = await Promise.all(Array.from({ length: 20 }, () => queue.enqueue({ ...data })));
   t.equal(new Set(ids).size, 1, 'one id');

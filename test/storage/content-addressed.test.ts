@@ -1,5 +1,6 @@
 import t from 'tap';
 import { putContentAddressed, type ObjectInfo, type ObjectStore } from '../../src/storage/index.js';
+import { settledContentWrite } from '../../src/storage/content-addressed.js';
 import { FsObjectStore } from '../../src/storage/fs-store.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -76,4 +77,42 @@ t.test('content-addressed writes compare hashes: a same-size damaged copy is rep
   t.equal(await putContentAddressed(store, 'objects/d.o', bytes, 'object'), 'repaired', 'same size, other bytes: written again');
   t.same(await store.get('objects/d.o'), bytes);
   t.match(reports, [{ kind: 'object', key: 'objects/d.o', action: 'replaced' }]);
+});
+
+t.test('a reader can wait for a write of the key in flight in this process, whatever store object it holds', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'btfhub-ca-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new FlakyStore(new FsObjectStore(dir));
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const inner = store.put.bind(store);
+  store.put = async (key: string, data: Uint8Array) => {
+    await gate;
+    await inner(key, data);
+  };
+  const bytes = new Uint8Array([9, 8, 7]);
+  const writing = putContentAddressed(store, 'objects/w.o', bytes);
+  // Another object over the same directory (a reader's own wrapper): it sees no file yet.
+  const reader = new FsObjectStore(dir);
+  t.equal(await reader.get('objects/w.o'), null, 'not there while the write waits');
+  let settled = false;
+  const waiting = settledContentWrite('objects/w.o').then(() => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.notOk(settled, 'the reader waits for the write');
+  release();
+  await waiting;
+  t.same(await reader.get('objects/w.o'), bytes, 'and then reads the bytes');
+  t.equal(await writing, 'written');
+
+  await settledContentWrite('objects/none.o');
+  t.pass('no write in flight: at once');
+
+  const failing = new FlakyStore(new FsObjectStore(dir));
+  failing.put = async () => {
+    throw new Error('store down');
+  };
+  const failed = putContentAddressed(failing, 'objects/f.o', bytes).catch((error: unknown) => error);
+  await settledContentWrite('objects/f.o');
+  t.equal(await reader.get('objects/f.o'), null, 'a failed write: the wait ends, and the reader finds what the key holds');
+  t.match(await failed, /store down/);
 });

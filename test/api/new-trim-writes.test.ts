@@ -1,0 +1,99 @@
+/**
+ * A new trim on the embedded default (in-process queue): the job starts while the upload is
+ * still being written, and the answer waits for both. The API's store is wrapped so that its
+ * writes of uploads (`objects/`) wait for the test; the job keeps the real store.
+ */
+import t from 'tap';
+import { objectsHash, sha256Hex } from '../../src/api/trim-service.js';
+import { StorageError } from '../../src/storage/errors.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
+import { objectKey } from '../../src/storage/keys.js';
+import { btfForm, fixtureObject, oracle, RAW_KERNEL, setupApi, why } from './helpers.js';
+
+/** `store` with its writes of uploads held until `release`, or failing when `fail` is set. */
+function holdingUploads(store: ObjectStore, options: { fail?: boolean } = {}) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let held = 0;
+  const wrapped = Object.assign(Object.create(store) as ObjectStore, {
+    put: async (key: string, data: Uint8Array) => {
+      if (!key.startsWith('objects/')) return store.put(key, data);
+      held++;
+      await gate;
+      if (options.fail === true) throw new StorageError('UNAVAILABLE', `disk full writing ${key}`);
+      return store.put(key, data);
+    },
+  });
+  return { wrapped, release, held: () => held };
+}
+
+const settled = <T>(promise: Promise<T>) => {
+  const state = { done: false };
+  void promise.finally(() => (state.done = true));
+  return state;
+};
+
+const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+t.test('the job trims while the upload is written; the answer comes once the upload is on disk', async (t) => {
+  let uploads!: ReturnType<typeof holdingUploads>;
+  const { app, fixtures, store, catalog } = await setupApi(t, {
+    wrap: ({ store }) => ((uploads = holdingUploads(store)), { store: uploads.wrapped }),
+  });
+  t.equal(store === uploads.wrapped, false, 'the job writes through the real store');
+  const object = fixtureObject(fixtures, 'tools_like');
+  const sha256 = sha256Hex(object.bytes);
+  const answer = app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
+  const state = settled(answer);
+
+  // The trim row is written by the job, while the upload's write is still held.
+  const hash = objectsHash([sha256]);
+  const kernel = await catalog.getKernel(RAW_KERNEL);
+  for (let i = 0; i < 200 && (await catalog.getTrim(hash, RAW_KERNEL, kernel!.sha256)) === null; i++) await tick(10);
+  t.not(await catalog.getTrim(hash, RAW_KERNEL, kernel!.sha256), null, 'the job finished while the upload was being written');
+  t.equal(uploads.held(), 1, 'one upload write, held');
+  t.equal(await store.get(objectKey(sha256)), null, 'the upload is not stored yet');
+  await tick(20);
+  t.notOk(state.done, 'no answer before the upload is stored');
+
+  uploads.release();
+  const res = await answer;
+  t.equal(res.statusCode, 200, why(res));
+  t.ok(Buffer.from(res.rawPayload).equals(Buffer.from(oracle(fixtures, 'tools_like'))), 'the bytes bpftool writes');
+  t.ok(Buffer.from((await store.get(objectKey(sha256)))!).equals(object.bytes), 'the upload is stored');
+  t.not(await catalog.getObject(sha256), null, 'and recorded');
+  t.match(String(res.headers['server-timing']), /store;dur=[\d.]+.*total;dur=/, 'the wait for the write is named');
+});
+
+t.test("a failed upload write fails the request even though the job's trim succeeded", async (t) => {
+  let uploads!: ReturnType<typeof holdingUploads>;
+  const { app, fixtures, catalog } = await setupApi(t, {
+    wrap: ({ store }) => ((uploads = holdingUploads(store, { fail: true })), { store: uploads.wrapped }),
+  });
+  const object = fixtureObject(fixtures, 'enum64');
+  const answer = app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
+  await tick(50);
+  uploads.release();
+  const res = await answer;
+  t.equal(res.statusCode, 503, why(res));
+  t.match(res.json(), { error: 'unavailable', message: /store/ });
+  t.equal(await catalog.getObject(sha256Hex(object.bytes)), null, 'the object is not recorded');
+});
+
+t.test("a failed job's answer (422) also waits for the upload's write", async (t) => {
+  let uploads!: ReturnType<typeof holdingUploads>;
+  const { app, fixtures, store } = await setupApi(t, {
+    wrap: ({ store }) => ((uploads = holdingUploads(store)), { store: uploads.wrapped }),
+  });
+  const object = fixtureObject(fixtures, 'fail_anon_root');
+  const answer = app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([object]) });
+  const state = settled(answer);
+  for (let i = 0; i < 200 && uploads.held() === 0; i++) await tick(10);
+  await tick(100);
+  t.notOk(state.done, 'no answer while the write is held');
+  uploads.release();
+  const res = await answer;
+  t.equal(res.statusCode, 422, why(res));
+  t.match(res.json(), { error: 'trim_failed', message: /anonymous/i });
+  t.ok(Buffer.from((await store.get(objectKey(sha256Hex(object.bytes))))!).equals(object.bytes), 'stored, as uploads that reach a job are');
+});
