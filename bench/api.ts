@@ -61,10 +61,11 @@ export interface ApiBenchOptions {
   /**
    * Which groups of rows to run (BENCH_API_ROWS, comma-separated): `cached` (the cached POSTs
    * and GET, one at a time and loaded), `new` (new trims of the small and libbpf-tools-sized
-   * objects, kernel decoded), `big` (new trims of the 1.69 MB object), `cold` (kernel fetched
-   * and decoded). Default all: one group alone measures one change in less time.
+   * objects, kernel decoded), `small` (of those, the small object's row alone), `big` (new
+   * trims of the 1.69 MB object), `cold` (kernel fetched and decoded). Default all: one group
+   * alone measures one change in less time.
    */
-  rows?: readonly ('cached' | 'new' | 'big' | 'cold')[];
+  rows?: readonly ('cached' | 'new' | 'small' | 'big' | 'cold')[];
 }
 
 interface Instance {
@@ -510,10 +511,9 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         rows.push(figures('cached GET by objects hash (tools_like)', 10, get.value, get));
       }
       const withStages = { stages: true };
-      if (groups.has('new')) {
-        rows.push(await load('trim, kernel already decoded', warm, 4, seconds, () => form(unique(tools)), withStages));
+      if (groups.has('new')) rows.push(await load('trim, kernel already decoded', warm, 4, seconds, () => form(unique(tools)), withStages));
+      if (groups.has('new') || groups.has('small'))
         rows.push(await load('new trim, enum64 (15 KB)', warm, 4, seconds, () => form(unique(small)), withStages));
-      }
       if (big !== undefined && groups.has('big'))
         rows.push(
           await load(
