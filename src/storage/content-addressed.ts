@@ -28,8 +28,8 @@ const writingKey = new Map<string, Set<Promise<ContentWrite>>>();
 
 /**
  * Resolves once the writes of `key` by `putContentAddressed` in flight in this process, to any
- * store, have ended (at once when there are none). Its outcome is not passed on: a failed write leaves the
- * key as it was, and the reader finds out what the key holds by reading it.
+ * store, have ended (at once when there are none). Their outcome is not passed on: a failed
+ * write leaves the key as it was, and the reader finds out what the key holds by reading it.
  */
 export async function settledContentWrite(key: string): Promise<void> {
   const running = writingKey.get(key);
