@@ -220,20 +220,18 @@ export async function trimObjects(
     (error: unknown) => ({ error }),
   );
   const data: TrimJobData = { objectHashes: [...new Set(hashes)], objectsHash: hash, kernel, kernelSha256 };
-  let answer: TrimAnswer;
-  try {
-    answer = await runTrimJob(services, data, waitMs, timings);
-  } catch (error) {
-    // The job's failure is the answer; the writes still end before it is given.
-    await stored;
-    throw error;
-  }
+  const outcome = await runTrimJob(services, data, waitMs, timings).then(
+    (answer) => ({ answer }),
+    (error: unknown) => ({ error }),
+  );
   const waiting = performance.now();
   const failed = await stored;
   if (writes !== timings) timings?.addOverlapped(writes!, performance.now() - waiting);
-  // A failed write fails the request (a 503 when the store is down), as it did when the writes came before the job.
+  // A failed write is the answer (a 503 when the store is down), even over the job's own
+  // failure, which may be its consequence: when the writes came first it meant no job at all.
   if (failed !== undefined) throw failed.error;
-  return answer;
+  if ('error' in outcome) throw outcome.error;
+  return outcome.answer;
 }
 
 /** Enqueues the trim job, waits for it (up to `waitMs`), and settles its outcome. */

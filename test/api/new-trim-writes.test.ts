@@ -78,6 +78,11 @@ t.test("a failed upload write fails the request even though the job's trim succe
   t.equal(res.statusCode, 503, why(res));
   t.match(res.json(), { error: 'unavailable', message: /store/ });
   t.equal(await catalog.getObject(sha256Hex(object.bytes)), null, 'the object is not recorded');
+
+  // The job fails too (libbpf rejects the object): the store's failure is still the answer.
+  const rejected = app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([fixtureObject(fixtures, 'fail_anon_root')]) });
+  const failing = await rejected;
+  t.equal(failing.statusCode, 503, `the write's failure wins: ${why(failing)}`);
 });
 
 t.test("a failed job's answer (422) also waits for the upload's write", async (t) => {
