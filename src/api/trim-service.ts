@@ -99,7 +99,7 @@ export async function currentKernelSha256(
   services: TrimServices,
   kernel: KernelRef,
   hash: string,
-): Promise<{ sha256: string; remembered?: CachedTrimAnswer }> {
+): Promise<{ sha256: string; remembered?: CachedTrimAnswer; record?: KernelRecord }> {
   let record: KernelRecord;
   try {
     record = await requireKernel(services.catalog, kernel);
@@ -111,7 +111,7 @@ export async function currentKernelSha256(
     return { sha256: last, remembered };
   }
   services.trimCache?.noteKernel(kernel, record.sha256);
-  return { sha256: record.sha256 };
+  return { sha256: record.sha256, record };
 }
 
 export type CachedTrimAnswer = { btf: Uint8Array; sha256: string };
@@ -205,7 +205,8 @@ export async function trimObjects(
 
   await onWork();
 
-  await checkObjects(services, objects, hashes, timings);
+  // Checked on the thread the trim of this kernel goes to, which then holds the parses.
+  await checkObjects(services, objects, hashes, timings, current.record);
   // A job in this process may start while its objects are written (it waits for a write it
   // needs: JobQueue.inProcess); the answer still waits for both, so nothing is answered before
   // its objects are on disk. A job elsewhere reads only what is stored before it is enqueued.
@@ -272,11 +273,13 @@ async function checkObjects(
   objects: readonly UploadedObject[],
   hashes: readonly string[],
   timings?: StageTimings,
+  forKernel?: KernelRecord,
 ): Promise<void> {
   const parsing = performance.now();
   try {
     // With their hashes: the codec keeps the parses, and the trim job uses them (one parse, not two).
-    await services.codec.checkObjects(objects.map((o, i) => ({ name: o.name, bytes: o.bytes, sha256: o.sha256 ?? hashes[i] })));
+    const named = objects.map((o, i) => ({ name: o.name, bytes: o.bytes, sha256: o.sha256 ?? hashes[i] }));
+    await services.codec.checkObjects(named, forKernel && { storageKey: forKernel.storageKey, sha256: forKernel.sha256 });
     timings?.since('parse', parsing);
   } catch (error) {
     // An object whose parse blew a thread's heap is refused for a while, answered without work.

@@ -164,8 +164,13 @@ export interface KernelCheck {
 export interface CodecExecutor {
   /** Tasks it runs at once (its threads; 1 for the inline executor): how many to keep in flight. */
   readonly threads: number;
-  /** Resolves when every object parses as a BPF CO-RE object; else a CodecTaskError('object') naming the first that does not. */
-  checkObjects(objects: readonly ObjectBytes[]): Promise<void>;
+  /**
+   * Resolves when every object parses as a BPF CO-RE object; else a CodecTaskError('object')
+   * naming the first that does not. `forKernel`, when known: the kernel a trim of these objects
+   * follows on. A pool checks them on that kernel's own thread, which then holds their parse
+   * for the trim; checked on another thread, they would be sent and parsed again for it.
+   */
+  checkObjects(objects: readonly ObjectBytes[], forKernel?: KernelCacheKey): Promise<void>;
   /** The kernel's BTF trimmed for the objects, verified relocation by relocation. */
   trim(kernel: TrimKernel, objects: readonly ObjectInput[], options?: TrimOptions): Promise<TrimmedBtf>;
   /**

@@ -11,8 +11,9 @@
  * A dead thread is replaced at once and the tasks queued behind it run on the new one; only
  * the task that killed it fails. Work for a kernel (trim, compat) goes to the thread its
  * identity hashes to, so the decoded-kernel cache inside each thread is hit (the budget
- * BTFHUB_KERNEL_CACHE_BYTES is split between the threads); checks of uploads go to the least
- * busy thread. A trim whose home thread is busy goes to an idle thread that already holds
+ * BTFHUB_KERNEL_CACHE_BYTES is split between the threads); checks of uploads go to the
+ * thread of the kernel they will be trimmed on when the caller names it (that thread then holds
+ * their parse for the trim), else to the least busy thread. A trim whose home thread is busy goes to an idle thread that already holds
  * that kernel's decode, or, once two tasks wait at home, to any idle thread, which then
  * decodes the kernel too: trims of one hot kernel use every core instead of queueing on one. The kernel's raw BTF is read by the caller's `loadRaw` on this thread (I/O)
  * only when the thread's cache does not hold its decode; `loadRaw` failures pass through
@@ -51,6 +52,7 @@ import {
 import { defaultCodecThreads } from '../config/default-threads.js';
 import type { Allocate } from '../storage/object-store.js';
 import type { CacheReport, CodecOp, CodecThreadData, FromThread, HeldObject, ToThread } from './codec-thread.js';
+import type { KernelCacheKey } from './kernel-cache.js';
 import { SpareBuffers } from './spare-buffers.js';
 import { WarmSharedBuffer } from './warm-shared-buffer.js';
 import { codecThreadEntry, type ThreadEntry } from './thread-entry.js';
@@ -172,8 +174,8 @@ export class WorkerCodecExecutor implements CodecExecutor {
     for (const lane of this.lanes) this.spawn(lane);
   }
 
-  checkObjects(objects: readonly ObjectBytes[]): Promise<void> {
-    return this.submit<void>(this.leastBusy(), 'check', objects);
+  checkObjects(objects: readonly ObjectBytes[], forKernel?: KernelCacheKey): Promise<void> {
+    return this.submit<void>(forKernel === undefined ? this.leastBusy() : this.homeLane(forKernel), 'check', objects);
   }
 
   trim(kernel: TrimKernel, objects: readonly ObjectInput[], options: TrimOptions = {}): Promise<TrimmedBtf> {
@@ -267,7 +269,12 @@ export class WorkerCodecExecutor implements CodecExecutor {
 
   /** The thread a kernel's work goes to: its identity hashed, so its decode is cached in one place. */
   private laneOf(kernel: TrimKernel): Lane {
-    const digest = createHash('sha256').update(`${kernel.cacheKey.storageKey}\0${kernel.cacheKey.sha256}`).digest();
+    return this.homeLane(kernel.cacheKey);
+  }
+
+  /** The thread a kernel's work goes to first: its identity hashed. */
+  private homeLane(key: KernelCacheKey): Lane {
+    const digest = createHash('sha256').update(`${key.storageKey}\0${key.sha256}`).digest();
     return this.lanes[digest.readUInt32BE(0) % this.lanes.length]!;
   }
 

@@ -8,7 +8,8 @@ import { objectsHash, sha256Hex } from '../../src/api/trim-service.js';
 import { StorageError } from '../../src/storage/errors.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { objectKey } from '../../src/storage/keys.js';
-import { btfForm, fixtureObject, oracle, RAW_KERNEL, setupApi, why } from './helpers.js';
+import { WorkerCodecExecutor } from '../../src/executor/worker-executor.js';
+import { btfForm, fixtureObject, oracle, RAW_FIELDS, RAW_KERNEL, registerKernel, setupApi, why } from './helpers.js';
 
 /** `store` with its writes of uploads held until `release`, or failing when `fail` is set. */
 function holdingUploads(store: ObjectStore, options: { fail?: boolean } = {}) {
@@ -101,4 +102,25 @@ t.test("a failed job's answer (422) also waits for the upload's write", async (t
   t.equal(res.statusCode, 422, why(res));
   t.match(res.json(), { error: 'trim_failed', message: /anonymous/i });
   t.ok(Buffer.from((await store.get(objectKey(sha256Hex(object.bytes))))!).equals(object.bytes), 'stored, as uploads that reach a job are');
+});
+
+t.test("with two codec threads a new upload is checked on the kernel's thread: sent to the threads once", async (t) => {
+  const { app, fixtures, codec, store, catalog } = await setupApi(t, { env: { BTFHUB_CODEC_THREADS: '2' } });
+  t.ok(codec instanceof WorkerCodecExecutor && codec.threads === 2, 'two threads');
+  const pool = codec as WorkerCodecExecutor;
+  const base = fixtureObject(fixtures, 'enum64');
+  // Kernels of several identities: their threads differ (an idle pool's least busy thread is the first).
+  for (let i = 0; i < 4; i++) {
+    const ref = i === 0 ? RAW_KERNEL : { ...RAW_KERNEL, kernel: `5.15.0-${100 + i}-generic` };
+    if (i > 0) await registerKernel(store, catalog, ref, 'btf', fixtures.vmlinux);
+    const bytes = new Uint8Array(base.bytes.length + 4);
+    bytes.set(base.bytes);
+    new DataView(bytes.buffer).setUint32(base.bytes.length, i);
+    const before = pool.objectBytesSent;
+    const fields = { ...RAW_FIELDS, kernel_version: ref.kernel };
+    const res = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([{ name: `variant${i}`, bytes }], fields) });
+    t.equal(res.statusCode, 200, why(res));
+    t.ok(Buffer.from(res.rawPayload).equals(Buffer.from(oracle(fixtures, 'enum64'))), 'the bytes bpftool writes');
+    t.equal(pool.objectBytesSent - before, bytes.length, `kernel ${ref.kernel}: checked and trimmed on one thread, sent once`);
+  }
 });

@@ -559,3 +559,30 @@ t.test('past the objects a thread is remembered to hold, the oldest are forgotte
   t.ok(Buffer.from(oldest.bytes).equals(oracle), 'the same answer');
   t.same(loads, ['variant0.bpf.o'], 'read once more');
 });
+
+t.test("checks named for a kernel run on that kernel's thread: its trim uses their parse, nothing is sent twice", async (t) => {
+  const pool = new WorkerCodecExecutor({ threads: 2, heapMb: 256, taskTimeoutMs: 60_000, kernelCacheBytes: 1 << 30 });
+  t.teardown(() => pool.close());
+  const base = fx.objects.get('enum64')!.bytes;
+  const oracle = Buffer.from(fx.oracle.single.get('enum64')!);
+  // Kernels of several identities (their threads differ), one new object each.
+  const run = async (hinted: boolean) => {
+    const loads: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const bytes = new Uint8Array(base.length + 4);
+      bytes.set(base);
+      new DataView(bytes.buffer).setUint32(base.length, hinted ? i : 100 + i);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const name = `k${i}-${hinted}.bpf.o`;
+      const target = kernel({ n: 0 }, `ubuntu/22.04/x86_64/k${i}.btf`);
+      await pool.checkObjects([{ name, bytes, sha256 }], hinted ? target.cacheKey : undefined);
+      const trimmed = await pool.trim(target, [{ name, sha256, load: async () => (loads.push(name), bytes) }]);
+      t.ok(Buffer.from(trimmed.bytes).equals(oracle), `${name}: the bytes bpftool writes`);
+    }
+    return loads;
+  };
+  const sentBefore = pool.objectBytesSent;
+  t.same(await run(true), [], "named for the kernel: every trim used the check's parse");
+  t.equal(pool.objectBytesSent - sentBefore, 6 * (base.length + 4), 'each object sent once');
+  t.not((await run(false)).length, 0, 'without the name, some checks ran on another thread and their trims read the object again');
+});
