@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { Catalog, KernelRecord, KernelRef } from '../catalog/catalog.js';
 import { type CodecExecutor, CodecTaskError } from '../executor/codec-executor.js';
+import type { KernelCacheKey } from '../executor/kernel-cache.js';
 import type { JobQueue, JobStatus } from '../queue/job.js';
 import { type JobKinds, objectsHashOf, trimJobId, type TrimJobData, type TrimJobResult, trimRebuildJobId } from '../queue/kinds.js';
 import { takeResultBytes } from '../queue/result-bytes.js';
@@ -273,13 +274,14 @@ async function checkObjects(
   objects: readonly UploadedObject[],
   hashes: readonly string[],
   timings?: StageTimings,
-  forKernel?: KernelRecord,
+  /** The kernel the trim will run on (its catalog record is its cache key, as the job's is). */
+  forKernel?: KernelCacheKey,
 ): Promise<void> {
   const parsing = performance.now();
   try {
     // With their hashes: the codec keeps the parses, and the trim job uses them (one parse, not two).
     const named = objects.map((o, i) => ({ name: o.name, bytes: o.bytes, sha256: o.sha256 ?? hashes[i] }));
-    await services.codec.checkObjects(named, forKernel && { storageKey: forKernel.storageKey, sha256: forKernel.sha256 });
+    await services.codec.checkObjects(named, forKernel);
     timings?.since('parse', parsing);
   } catch (error) {
     // An object whose parse blew a thread's heap is refused for a while, answered without work.

@@ -13,10 +13,11 @@
  * identity hashes to, so the decoded-kernel cache inside each thread is hit (the budget
  * BTFHUB_KERNEL_CACHE_BYTES is split between the threads); checks of uploads go to the
  * thread of the kernel they will be trimmed on when the caller names it (that thread then holds
- * their parse for the trim), else to the least busy thread. A trim whose home thread is busy goes to an idle thread that already holds
- * that kernel's decode, or, once two tasks wait at home, to any idle thread, which then
- * decodes the kernel too: trims of one hot kernel use every core instead of queueing on one. The kernel's raw BTF is read by the caller's `loadRaw` on this thread (I/O)
- * only when the thread's cache does not hold its decode; `loadRaw` failures pass through
+ * their parse for the trim), else to the least busy thread. A trim whose home thread is busy
+ * goes to an idle thread that already holds that kernel's decode, or, once two tasks wait at
+ * home, to any idle thread, which then decodes the kernel too: trims of one hot kernel use
+ * every core instead of queueing on one. The kernel's raw BTF is read by the caller's
+ * `loadRaw` on this thread (I/O) only when the thread's cache does not hold its decode; `loadRaw` failures pass through
  * unchanged, as with the inline executor.
  *
  * Two things keep a bundle's hundreds of tasks off fresh memory (the image's malloc settings
