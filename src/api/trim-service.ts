@@ -306,9 +306,16 @@ async function storeObjects(
   await Promise.all(
     [...distinct].map(async ([sha256, bytes]) => {
       // Content-addressed: the same bytes there (by hash) means done; a damaged copy is replaced.
+      // An object the catalog has no record of is new: written without reading its key first.
+      const looking = performance.now();
+      const absent = await services.catalog.getObject(sha256).then(
+        (record) => record === null,
+        () => false,
+      );
+      timings?.since('catalog', looking);
       const storing = performance.now();
       const putTiming = { syncMs: 0 };
-      await putContentAddressed(services.store, objectKey(sha256), bytes, 'object', { timing: putTiming, sha256 });
+      await putContentAddressed(services.store, objectKey(sha256), bytes, 'object', { timing: putTiming, sha256, absent });
       timings?.add('store', performance.now() - storing - putTiming.syncMs);
       timings?.add('fsync', putTiming.syncMs);
       const recording = performance.now();

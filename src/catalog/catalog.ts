@@ -145,6 +145,8 @@ export interface Catalog {
   listKernels(filter: KernelFilter, page: Page): Promise<{ items: KernelRecord[]; total: number }>;
   /** Records an uploaded object (first seen / last seen). */
   recordObject(sha256: string, size: number): Promise<void>;
+  /** An uploaded object's record, or null (the trim service writes an object it has none of without reading its key first). */
+  getObject(sha256: string): Promise<ObjectRecord | null>;
   /** Every recorded object, by sha256 (for `btfhub verify`). */
   listObjects(page: Page): Promise<{ items: ObjectRecord[]; total: number }>;
   /** The trim of these objects for the kernel file `kernelSha256`, or null. */
@@ -226,5 +228,4 @@ export interface AppliedMigration {
 export interface CatalogInspection {
   /** Applied migrations in version order; empty before the first `migrate()`. */
   appliedMigrations(): Promise<AppliedMigration[]>;
-  getObject(sha256: string): Promise<ObjectRecord | null>;
 }

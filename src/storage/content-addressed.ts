@@ -11,7 +11,14 @@
  * (`settledContentWrite`): the API starts an in-process trim job while the job's objects are
  * still being written, and the job reads an object from the store only when the codec does not
  * hold its parse.
+ *
+ * Two hints spare the read of the key before a write, each on the answer's path of a new trim:
+ * `absent` (the caller's catalog has no record of the key: a new upload) writes at once, a
+ * copy there after all being replaced whole by the atomic write; `trustConfirmed` (a trim's
+ * result) takes a recent write or check by this process for the bytes being there
+ * (confirmed-content.ts says what that costs and why readers make it safe).
  */
+import { confirmContent, isConfirmed } from './confirmed-content.js';
 import { reportDamage, sha256Hex, type StoredKind } from './integrity.js';
 import type { ObjectStore, PutTiming } from './object-store.js';
 
@@ -50,6 +57,10 @@ export async function putContentAddressed(
     timing?: PutTiming;
     /** sha256 (hex) of `bytes` when the caller has it already (an upload hashed as it streamed, a trim's result): not hashed again. */
     sha256?: string;
+    /** The key most likely holds nothing (no catalog record of it): written without reading it first. */
+    absent?: boolean;
+    /** Done at once when this process wrote or found these bytes at the key lately (confirmed-content.ts). */
+    trustConfirmed?: boolean;
   } = {},
 ): Promise<ContentWrite> {
   let pending = inFlight.get(store);
@@ -58,18 +69,24 @@ export async function putContentAddressed(
   if (running) return running;
   const write = (async (): Promise<ContentWrite> => {
     const sha256 = options.sha256 ?? sha256Hex(bytes);
+    if (options.trustConfirmed === true && isConfirmed(store, key, sha256)) return 'present';
     const holds = async () => {
       const current = await store.get(key);
       return current === null ? null : sha256Hex(current);
     };
-    const present = await holds();
-    if (present === sha256) return 'present';
+    const present = options.absent === true ? null : await holds();
+    if (present === sha256) {
+      confirmContent(store, key, sha256);
+      return 'present';
+    }
     try {
       await store.put(key, bytes, options.timing);
     } catch (error) {
-      if ((await holds().catch(() => null)) === sha256) return 'written';
-      throw error;
+      if ((await holds().catch(() => null)) !== sha256) throw error;
+      confirmContent(store, key, sha256);
+      return 'written';
     }
+    confirmContent(store, key, sha256);
     if (present === null) return 'written';
     reportDamage({ kind, key, expected: sha256, actual: present, action: 'replaced' });
     return 'repaired';

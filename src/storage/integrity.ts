@@ -11,6 +11,7 @@
  * arguments: the job processors that find damage import neither the API nor its metrics.
  */
 import { createHash } from 'node:crypto';
+import { forgetContent } from './confirmed-content.js';
 import { readInto } from './file-transfer.js';
 import type { Allocate, ObjectStore } from './object-store.js';
 
@@ -77,7 +78,13 @@ export type VerifiedRead = { state: 'ok'; bytes: Uint8Array } | { state: 'missin
  */
 export async function readVerified(store: ObjectStore, key: string, sha256: string, allocate?: Allocate): Promise<VerifiedRead> {
   const bytes = await readInto(store, key, allocate);
-  if (bytes === null) return { state: 'missing' };
+  // Whatever this process confirmed of the key no longer counts (confirmed-content.ts).
+  if (bytes === null) {
+    forgetContent(key);
+    return { state: 'missing' };
+  }
   const actual = sha256Hex(bytes);
-  return actual === sha256 ? { state: 'ok', bytes } : { state: 'damaged', actual };
+  if (actual === sha256) return { state: 'ok', bytes };
+  forgetContent(key);
+  return { state: 'damaged', actual };
 }

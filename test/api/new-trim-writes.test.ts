@@ -124,3 +124,54 @@ t.test("with two codec threads a new upload is checked on the kernel's thread: s
     t.equal(pool.objectBytesSent - before, bytes.length, `kernel ${ref.kernel}: checked and trimmed on one thread, sent once`);
   }
 });
+
+t.test(
+  'a new upload is written without reading its key first; a result made before is trusted until a read finds it damaged',
+  async (t) => {
+    const apiReads: string[] = [];
+    const { app, fixtures, store, catalog } = await setupApi(t, {
+      config: { trimCacheBytes: 0 },
+      wrap: ({ store }) => ({
+        store: Object.assign(Object.create(store) as ObjectStore, {
+          get: (key: string) => (apiReads.push(key), store.get(key)),
+        }),
+      }),
+    });
+    // The job's store (the real one): its reads counted too.
+    const jobReads: string[] = [];
+    const get = store.get.bind(store);
+    store.get = (key: string) => (jobReads.push(key), get(key));
+    const base = fixtureObject(fixtures, 'enum64');
+    const want = oracle(fixtures, 'enum64');
+    // The same object with other trailing bytes: a new objects hash, the same trimmed result.
+    const variant = (n: number) => ({ name: `v${n}.o`, bytes: Buffer.concat([base.bytes, Buffer.alloc(16, n)]) });
+    const reads = (prefix: string) => [...apiReads, ...jobReads].filter((key) => key.startsWith(prefix)).length;
+
+    const first = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([variant(1)]) });
+    t.equal(first.statusCode, 200, why(first));
+    t.ok(Buffer.from(first.rawPayload).equals(Buffer.from(want)), "bpftool's bytes");
+    t.equal(reads('objects/'), 0, 'the new upload (no catalog record) was not read before its write');
+    t.not(await catalog.getObject(sha256Hex(variant(1).bytes)), null, 'stored and recorded');
+    t.equal(reads('trimmed/'), 1, 'the result was looked for once before its first write');
+
+    const second = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([variant(2)]) });
+    t.equal(second.statusCode, 200, why(second));
+    t.ok(Buffer.from(second.rawPayload).equals(Buffer.from(want)));
+    t.equal(reads('trimmed/'), 1, 'the same result again: not read back');
+    t.equal(reads('objects/'), 0);
+
+    // Damaged behind the service's back: the GET's read finds it, and forgets it.
+    const resultKey = `trimmed/${sha256Hex(want)}.btf`;
+    const damaged = new Uint8Array(want);
+    damaged[10]! ^= 0x10;
+    await get(resultKey).then((bytes) => t.ok(bytes !== null, 'the result is stored'));
+    await store.put(resultKey, damaged);
+    const hash = String(second.headers['x-btfhub-objects-hash']);
+    const refused = await app.inject(`/api/v1/btf/${hash}/ubuntu/22.04/x86_64/5.15.0-91-generic`);
+    t.equal(refused.statusCode, 404, 'the damaged copy is not sent');
+    const third = await app.inject({ method: 'POST', url: '/api/v1/btf', ...btfForm([variant(3)]) });
+    t.equal(third.statusCode, 200, why(third));
+    t.ok(Buffer.from(third.rawPayload).equals(Buffer.from(want)));
+    t.ok(Buffer.from((await get(resultKey))!).equals(Buffer.from(want)), 'the next trim making it checked the copy and repaired it');
+  },
+);

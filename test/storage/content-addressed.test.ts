@@ -1,6 +1,7 @@
 import t from 'tap';
 import { putContentAddressed, type ObjectInfo, type ObjectStore } from '../../src/storage/index.js';
 import { settledContentWrite } from '../../src/storage/content-addressed.js';
+import { readVerified, sha256Hex } from '../../src/storage/integrity.js';
 import { FsObjectStore } from '../../src/storage/fs-store.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,12 +10,14 @@ import { join } from 'node:path';
 /** A real filesystem store whose puts can be made to fail after writing, as a racing S3 copy does. */
 class FlakyStore implements ObjectStore {
   puts = 0;
+  gets = 0;
   failAfterWrite = false;
   constructor(private readonly inner: FsObjectStore) {}
   get description() {
     return this.inner.description;
   }
   get(key: string) {
+    this.gets++;
     return this.inner.get(key);
   }
   head(key: string): Promise<ObjectInfo | null> {
@@ -115,4 +118,60 @@ t.test('a reader can wait for a write of the key in flight in this process, what
   await settledContentWrite('objects/f.o');
   t.equal(await reader.get('objects/f.o'), null, 'a failed write: the wait ends, and the reader finds what the key holds');
   t.match(await failed, /store down/);
+});
+
+t.test('absent: the key is written without reading it first; a copy there after all is replaced whole', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'btfhub-ca-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new FlakyStore(new FsObjectStore(dir));
+  const bytes = new Uint8Array([5, 6, 7, 8]);
+  t.equal(await putContentAddressed(store, 'objects/n.o', bytes, 'object', { absent: true }), 'written');
+  t.equal(store.gets, 0, 'nothing read before the write');
+  t.same(await new FsObjectStore(dir).get('objects/n.o'), bytes, 'stored');
+
+  await new FsObjectStore(dir).put('objects/m.o', new Uint8Array([5, 6, 7, 0]));
+  t.equal(await putContentAddressed(store, 'objects/m.o', bytes, 'object', { absent: true }), 'written', 'the guess was wrong');
+  t.same(await new FsObjectStore(dir).get('objects/m.o'), bytes, 'the copy there is replaced by the right bytes');
+  t.equal(store.gets, 0);
+
+  t.equal(await putContentAddressed(store, 'objects/m.o', bytes, 'object'), 'present', 'without the hint: read, and found');
+  t.equal(store.gets, 1);
+});
+
+t.test('trustConfirmed: a key this process wrote or found lately is not read again, until a read finds it damaged', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'btfhub-ca-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new FlakyStore(new FsObjectStore(dir));
+  const bytes = new Uint8Array([1, 1, 2, 3, 5, 8]);
+  const trusted = { trustConfirmed: true } as const;
+  t.equal(
+    await putContentAddressed(store, 'trimmed/t.btf', bytes, 'trim_result', trusted),
+    'written',
+    'not confirmed yet: read, then written',
+  );
+  t.equal(store.gets, 1);
+  t.equal(await putContentAddressed(store, 'trimmed/t.btf', bytes, 'trim_result', trusted), 'present', 'written by this process: trusted');
+  t.equal(store.gets, 1, 'without a read');
+  t.equal(store.puts, 1);
+  t.equal(await putContentAddressed(store, 'trimmed/t.btf', bytes, 'trim_result'), 'present', 'a caller that does not trust reads');
+  t.equal(store.gets, 2);
+
+  // Damaged behind the process's back: a trusting write does not see it...
+  await new FsObjectStore(dir).put('trimmed/t.btf', new Uint8Array([1, 1, 2, 3, 5, 9]));
+  t.equal(await putContentAddressed(store, 'trimmed/t.btf', bytes, 'trim_result', trusted), 'present');
+  t.equal(store.puts, 1, 'not written again');
+  // ...a read does (through another store object, as the API's reads are), and forgets it,
+  const read = await readVerified(new FsObjectStore(dir), 'trimmed/t.btf', sha256Hex(bytes));
+  t.equal(read.state, 'damaged', 'the read checks the bytes');
+  // ...so the next trusting write reads the key, and repairs it.
+  t.equal(await putContentAddressed(store, 'trimmed/t.btf', bytes, 'trim_result', trusted), 'repaired');
+  t.same(await new FsObjectStore(dir).get('trimmed/t.btf'), bytes, 'repaired');
+  t.equal(await putContentAddressed(store, 'trimmed/t.btf', bytes, 'trim_result', trusted), 'present', 'and trusted again');
+  t.equal(store.puts, 2);
+
+  // A copy removed behind its back: the read that finds it missing forgets it too.
+  await new FsObjectStore(dir).delete('trimmed/t.btf');
+  t.equal((await readVerified(store, 'trimmed/t.btf', sha256Hex(bytes))).state, 'missing');
+  t.equal(await putContentAddressed(store, 'trimmed/t.btf', bytes, 'trim_result', trusted), 'written', 'written again');
+  t.same(await new FsObjectStore(dir).get('trimmed/t.btf'), bytes);
 });
