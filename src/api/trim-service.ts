@@ -374,7 +374,8 @@ async function settle(
             'trim_failed',
             `job ${jobId} completed but its stored result ${what}, and running it again did not repair it`,
           );
-        const rebuildId = await services.queue.enqueue('trim', trimRebuildJobId(jobId), data);
+        // `rewrite`: a worker elsewhere may trust the copy its process wrote, not having seen this read.
+        const rebuildId = await services.queue.enqueue('trim', trimRebuildJobId(jobId), { ...data, rewrite: true });
         await recordIssuedJob(services.catalog, rebuildId, 'trim');
         const waiting = performance.now();
         const again = await services.queue.waitFor('trim', rebuildId, Math.max(0, budget.deadline - Date.now()));

@@ -86,12 +86,13 @@ export function createTrimProcessor(deps: TrimProcessorDeps): JobProcessor<TrimJ
     const resultKey = trimmedKey(resultSha256);
     const putTiming = { syncMs: 0 };
     // A result this process wrote or found lately is taken as there (most new objects hashes
-    // trim to an earlier result): every read of it checks its sha256 and forgets it when wrong.
+    // trim to an earlier result): every read of it checks its sha256 and forgets it when wrong,
+    // and a rebuild (the API's read found it wrong, maybe in another process) checks it anyway.
     const written =
       (await putContentAddressed(store, resultKey, bytes, 'trim_result', {
         timing: putTiming,
         sha256: resultSha256,
-        trustConfirmed: true,
+        trustConfirmed: data.rewrite !== true,
       })) !== 'present';
     const storeDone = performance.now();
 

@@ -45,6 +45,12 @@ export interface TrimJobData {
    * it, never under the new one. Absent in jobs enqueued before it existed: the catalog's now.
    */
   kernelSha256?: string;
+  /**
+   * A rebuild, after the API found the stored result damaged or missing: the job writes its
+   * result whatever its process remembers of the key (content-addressed writes trust a copy
+   * their process wrote lately; a worker elsewhere has not seen the API's read).
+   */
+  rewrite?: boolean;
 }
 
 export interface TrimJobResult {

@@ -387,3 +387,21 @@ t.test(
     });
   },
 );
+
+t.test('a later job trusts the result its process wrote; a rebuild (rewrite) writes it whatever its process remembers', async (t) => {
+  const { env, store, process } = await setup(t);
+  const job = await uploadJob(env.store, [object('enum64')]);
+  const first = await process(job);
+  t.same(store.puts, [first.resultKey], 'written once');
+  const want = (await env.store.get(first.resultKey))!;
+  // Damaged behind the job's back, in another process say: no read here has seen it.
+  const damaged = new Uint8Array(want);
+  damaged[10]! ^= 0x10;
+  await env.store.put(first.resultKey, damaged);
+  await process(job);
+  t.same(store.puts, [first.resultKey], 'a later job takes the copy its process wrote for being there');
+  const rebuilt = await process({ ...job, rewrite: true });
+  t.equal(rebuilt.resultKey, first.resultKey);
+  t.same(store.puts, [first.resultKey, first.resultKey], 'a rebuild checks the copy, and writes it');
+  t.ok(Buffer.from((await env.store.get(first.resultKey))!).equals(Buffer.from(want)), 'repaired');
+});
