@@ -1,7 +1,8 @@
 /**
- * Content-addressed keys this process has lately written, or found holding the right bytes,
- * per store object: what lets a writer of the same bytes skip reading the key again
- * (`putContentAddressed`'s `trustConfirmed`).
+ * Content-addressed keys that trusting writers in this process (`putContentAddressed`'s
+ * `trustConfirmed`: the trim job's results) have lately written, or found holding the right
+ * bytes, per store object: what lets the next such write of the same bytes skip reading the
+ * key again.
  *
  * Why a trim job trusts it: most new objects hashes trim to a result some earlier trim made
  * (every build of one program, every variant of a test object), and checking that the stored

@@ -59,7 +59,7 @@ export async function putContentAddressed(
     sha256?: string;
     /** The key most likely holds nothing (no catalog record of it): written without reading it first. */
     absent?: boolean;
-    /** Done at once when this process wrote or found these bytes at the key lately (confirmed-content.ts). */
+    /** Done at once when this process wrote or found these bytes at the key lately (confirmed-content.ts); what this write finds or writes is remembered for the next. */
     trustConfirmed?: boolean;
   } = {},
 ): Promise<ContentWrite> {
@@ -69,24 +69,29 @@ export async function putContentAddressed(
   if (running) return running;
   const write = (async (): Promise<ContentWrite> => {
     const sha256 = options.sha256 ?? sha256Hex(bytes);
-    if (options.trustConfirmed === true && isConfirmed(store, key, sha256)) return 'present';
+    const trusting = options.trustConfirmed === true;
+    if (trusting && isConfirmed(store, key, sha256)) return 'present';
+    // Remembered for trusting writers only: other keys would only push theirs out.
+    const confirm = () => {
+      if (trusting) confirmContent(store, key, sha256);
+    };
     const holds = async () => {
       const current = await store.get(key);
       return current === null ? null : sha256Hex(current);
     };
     const present = options.absent === true ? null : await holds();
     if (present === sha256) {
-      confirmContent(store, key, sha256);
+      confirm();
       return 'present';
     }
     try {
       await store.put(key, bytes, options.timing);
     } catch (error) {
       if ((await holds().catch(() => null)) !== sha256) throw error;
-      confirmContent(store, key, sha256);
+      confirm();
       return 'written';
     }
-    confirmContent(store, key, sha256);
+    confirm();
     if (present === null) return 'written';
     reportDamage({ kind, key, expected: sha256, actual: present, action: 'replaced' });
     return 'repaired';
