@@ -23,6 +23,12 @@
  * which one busy moment of a shared 2-core machine can supply: each client runs three rounds,
  * alternating, and every round's p99 is printed with their median.
  *
+ * The server is a fresh process, and V8 compiles what a load runs while the load goes: each
+ * new-trim row runs its load for BENCH_API_WARMUP seconds first (15 by default), and the
+ * cached rows' loads run for a third of that each before the one-at-a-time runs; the warm-up
+ * loads' own figures are printed apart, so nothing measured is hidden, but the rows are the
+ * service as it runs for days (WARMUP_SECONDS says what the warm-up was measured to change).
+ *
  * Client and server share the machine's cores, so each row also says what CPU each side
  * spent: the client (this process, autocannon and the bodies it builds) as a share of one
  * core, the server (its process, codec threads included, from /proc) per request. The
@@ -58,6 +64,8 @@ const KERNEL = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kern
 export interface ApiBenchOptions {
   /** Seconds per autocannon run. Default 5 (BENCH_API_SECONDS). */
   seconds?: number;
+  /** Seconds of the same load before each new-trim row, not counted in it. Default WARMUP_SECONDS (BENCH_API_WARMUP; 0: none). */
+  warmupSeconds?: number;
   /**
    * Which groups of rows to run (BENCH_API_ROWS, comma-separated): `cached` (the cached POSTs
    * and GET, one at a time and loaded), `new` (new trims of the small and libbpf-tools-sized
@@ -189,7 +197,18 @@ interface Figures {
   mainCpuPerRequest: number;
   /** Per Server-Timing stage, every answer's milliseconds (new-trim rows). */
   stages?: Map<string, number[]>;
+  /** The same load run first, unmeasured in the row (new-trim rows): its own figures. */
+  warmup?: { seconds: number; rps: number; serverCpuPerRequest: number };
 }
+
+/**
+ * Seconds each new-trim row's load runs before the row is measured. The server starts fresh,
+ * and what a new trim runs (the check, the store's writes, the job) is compiled by V8 as the
+ * load goes: on the 2-core VM, V8's compiler threads were still busy 15-20 s into a new-trim
+ * load (~1 ms of their CPU a request in its first 10 s, nothing after 25 s), and rows of 5-8 s
+ * measured that instead of the service as it runs for days.
+ */
+const WARMUP_SECONDS = 15;
 
 /** Adds an answer's Server-Timing (`name;dur=ms, ...`) to `into`. */
 function collectStages(header: string | string[] | undefined, into: Map<string, number[]>): void {
@@ -233,8 +252,10 @@ async function load(
   connections: number,
   seconds: number,
   body: () => { body: Buffer; contentType: string },
-  options: { stages?: boolean } = {},
+  options: { stages?: boolean; warmupSeconds?: number } = {},
 ): Promise<Figures> {
+  const warmupSeconds = options.warmupSeconds ?? 0;
+  const warmup = warmupSeconds > 0 ? await load(name, server, connections, warmupSeconds, body) : undefined;
   const fixed = body();
   const stages = options.stages === true ? new Map<string, number[]>() : undefined;
   const run = await measured(server, () =>
@@ -259,7 +280,13 @@ async function load(
       ],
     }),
   );
-  return { ...figures(name, connections, run.value, run), ...(stages !== undefined && { stages }) };
+  return {
+    ...figures(name, connections, run.value, run),
+    ...(stages !== undefined && { stages }),
+    ...(warmup !== undefined && {
+      warmup: { seconds: warmupSeconds, rps: warmup.rps, serverCpuPerRequest: warmup.serverCpuPerRequest },
+    }),
+  };
 }
 
 function figures(name: string, connections: number, result: AutocannonResult, cpu: RunCpu): Figures {
@@ -441,6 +468,8 @@ function preciseFigures({ http, raw }: Clients): string {
 
 export async function runApiBench(options: ApiBenchOptions = {}): Promise<string[]> {
   const seconds = options.seconds ?? Number(process.env.BENCH_API_SECONDS ?? 5);
+  const warmupSeconds = options.warmupSeconds ?? Number(process.env.BENCH_API_WARMUP ?? WARMUP_SECONDS);
+  const withStages = { stages: true, warmupSeconds };
   const groups = new Set(options.rows ?? (process.env.BENCH_API_ROWS ?? 'cached,new,big,cold').split(','));
   const fixtures = await loadFixtures();
   const tools = fixtures.objects.get('tools_like')?.bytes;
@@ -470,6 +499,7 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
   let precise: Clients | undefined;
   let preciseBig: Clients | undefined;
   let preciseSmall: Clients | undefined;
+  const cachedWarmups: { name: string; seconds: number; rps: number; serverCpuPerRequest: number }[] = [];
   try {
     ensureBuilt(say);
     const warm = await startInstance(archive, {});
@@ -487,9 +517,25 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         if (res.status !== 200) throw new Error(`warm-up POST: ${res.status} ${await res.text()}`);
         hash ||= String(res.headers.get('x-btfhub-objects-hash'));
       }
+      const bigForm = big === undefined ? undefined : form(big);
+      if (groups.has('cached') && warmupSeconds > 0) {
+        // The one-at-a-time runs come first: the cached path is compiled under load before them.
+        for (const [name, payload] of [
+          ['cached POST, tools_like (785 KB)', toolsForm],
+          ['cached POST, enum64 (15 KB)', smallForm],
+          ...(bigForm === undefined ? [] : [['cached POST, big', bigForm] as const]),
+        ] as const) {
+          const run = await load(name, warm, 4, Math.max(1, Math.round(warmupSeconds / 3)), () => payload);
+          cachedWarmups.push({
+            name,
+            seconds: Math.max(1, Math.round(warmupSeconds / 3)),
+            rps: run.rps,
+            serverCpuPerRequest: run.serverCpuPerRequest,
+          });
+        }
+      }
       if (groups.has('cached')) precise = await bothClients(warm.base, toolsForm, 2000);
-      if (big !== undefined && groups.has('cached')) {
-        const bigForm = form(big);
+      if (bigForm !== undefined && groups.has('cached')) {
         for (let i = 0; i < 2; i++) {
           const res = await fetch(`${warm.base}/api/v1/btf`, {
             method: 'POST',
@@ -510,7 +556,6 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
         const get = await measured(warm, () => autocannon({ url: getUrl, connections: 10, duration: seconds }));
         rows.push(figures('cached GET by objects hash (tools_like)', 10, get.value, get));
       }
-      const withStages = { stages: true };
       if (groups.has('new')) rows.push(await load('trim, kernel already decoded', warm, 4, seconds, () => form(unique(tools)), withStages));
       if (groups.has('new') || groups.has('small'))
         rows.push(await load('new trim, enum64 (15 KB)', warm, 4, seconds, () => form(unique(small)), withStages));
@@ -531,9 +576,7 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
     const cold = groups.has('cold') ? await startInstance(archive, { BTFHUB_KERNEL_CACHE_BYTES: '0' }) : undefined;
     if (cold !== undefined) {
       try {
-        rows.push(
-          await load('trim, kernel fetched + decoded (.btf.tar.xz)', cold, 2, seconds, () => form(unique(tools)), { stages: true }),
-        );
+        rows.push(await load('trim, kernel fetched + decoded (.btf.tar.xz)', cold, 2, seconds, () => form(unique(tools)), withStages));
       } finally {
         await cold.stop();
       }
@@ -554,6 +597,15 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
     );
   }
   for (const line of stageTable(rows)) say(line);
+  const warmed = [...cachedWarmups, ...rows.filter((row) => row.warmup !== undefined).map((row) => ({ name: row.name, ...row.warmup! }))];
+  if (warmed.length > 0) {
+    say(`  warm-up, not counted in any row (the server's JIT settling, see the header): the same load first, at the row's connections (the cached POSTs' at 4)`);
+    for (const { name, seconds: ran, rps, serverCpuPerRequest } of warmed) {
+      say(
+        `    ${name.padEnd(44)} ${String(ran).padStart(3)} s ${rps.toFixed(0).padStart(8)} req/s, ${serverCpuPerRequest.toFixed(2)} ms of server CPU a request`,
+      );
+    }
+  }
   if (precise !== undefined) {
     say(`  cached POST, tools_like, one at a time (${PRECISE_ROUNDS} x 2000 requests): ${preciseFigures(precise)}`);
   }
