@@ -599,7 +599,9 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
   for (const line of stageTable(rows)) say(line);
   const warmed = [...cachedWarmups, ...rows.filter((row) => row.warmup !== undefined).map((row) => ({ name: row.name, ...row.warmup! }))];
   if (warmed.length > 0) {
-    say(`  warm-up, not counted in any row (the server's JIT settling, see the header): the same load first, at the row's connections (the cached POSTs' at 4)`);
+    say(
+      `  warm-up, not counted in any row (the server's JIT settling, see the header): the same load first, at the row's connections (the cached POSTs' at 4)`,
+    );
     for (const { name, seconds: ran, rps, serverCpuPerRequest } of warmed) {
       say(
         `    ${name.padEnd(44)} ${String(ran).padStart(3)} s ${rps.toFixed(0).padStart(8)} req/s, ${serverCpuPerRequest.toFixed(2)} ms of server CPU a request`,
