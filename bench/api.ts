@@ -64,7 +64,10 @@ const KERNEL = { distro: 'ubuntu', distro_version: '22.04', arch: 'x86_64', kern
 export interface ApiBenchOptions {
   /** Seconds per autocannon run. Default 5 (BENCH_API_SECONDS). */
   seconds?: number;
-  /** Seconds of the same load before each new-trim row, not counted in it. Default WARMUP_SECONDS (BENCH_API_WARMUP; 0: none). */
+  /**
+   * Seconds of the same load before each new-trim row, and a third of it per cached load before
+   * the one-at-a-time runs, counted in no row. Default WARMUP_SECONDS (BENCH_API_WARMUP; 0: none).
+   */
   warmupSeconds?: number;
   /**
    * Which groups of rows to run (BENCH_API_ROWS, comma-separated): `cached` (the cached POSTs
@@ -198,7 +201,19 @@ interface Figures {
   /** Per Server-Timing stage, every answer's milliseconds (new-trim rows). */
   stages?: Map<string, number[]>;
   /** The same load run first, unmeasured in the row (new-trim rows): its own figures. */
-  warmup?: { seconds: number; rps: number; serverCpuPerRequest: number };
+  warmup?: Warmup;
+}
+
+/** A load run before what is measured, counted in no row: what it made, printed apart. */
+interface Warmup {
+  name: string;
+  seconds: number;
+  rps: number;
+  serverCpuPerRequest: number;
+}
+
+function warmupOf(name: string, seconds: number, run: Figures): Warmup {
+  return { name, seconds, rps: run.rps, serverCpuPerRequest: run.serverCpuPerRequest };
 }
 
 /**
@@ -283,9 +298,7 @@ async function load(
   return {
     ...figures(name, connections, run.value, run),
     ...(stages !== undefined && { stages }),
-    ...(warmup !== undefined && {
-      warmup: { seconds: warmupSeconds, rps: warmup.rps, serverCpuPerRequest: warmup.serverCpuPerRequest },
-    }),
+    ...(warmup !== undefined && { warmup: warmupOf(name, warmupSeconds, warmup) }),
   };
 }
 
@@ -499,7 +512,7 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
   let precise: Clients | undefined;
   let preciseBig: Clients | undefined;
   let preciseSmall: Clients | undefined;
-  const cachedWarmups: { name: string; seconds: number; rps: number; serverCpuPerRequest: number }[] = [];
+  const cachedWarmups: Warmup[] = [];
   try {
     ensureBuilt(say);
     const warm = await startInstance(archive, {});
@@ -520,18 +533,13 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
       const bigForm = big === undefined ? undefined : form(big);
       if (groups.has('cached') && warmupSeconds > 0) {
         // The one-at-a-time runs come first: the cached path is compiled under load before them.
+        const each = Math.max(1, Math.round(warmupSeconds / 3));
         for (const [name, payload] of [
           ['cached POST, tools_like (785 KB)', toolsForm],
           ['cached POST, enum64 (15 KB)', smallForm],
           ...(bigForm === undefined ? [] : [['cached POST, big', bigForm] as const]),
         ] as const) {
-          const run = await load(name, warm, 4, Math.max(1, Math.round(warmupSeconds / 3)), () => payload);
-          cachedWarmups.push({
-            name,
-            seconds: Math.max(1, Math.round(warmupSeconds / 3)),
-            rps: run.rps,
-            serverCpuPerRequest: run.serverCpuPerRequest,
-          });
+          cachedWarmups.push(warmupOf(name, each, await load(name, warm, 4, each, () => payload)));
         }
       }
       if (groups.has('cached')) precise = await bothClients(warm.base, toolsForm, 2000);
@@ -597,7 +605,7 @@ export async function runApiBench(options: ApiBenchOptions = {}): Promise<string
     );
   }
   for (const line of stageTable(rows)) say(line);
-  const warmed = [...cachedWarmups, ...rows.filter((row) => row.warmup !== undefined).map((row) => ({ name: row.name, ...row.warmup! }))];
+  const warmed = [...cachedWarmups, ...rows.flatMap((row) => (row.warmup === undefined ? [] : [row.warmup]))];
   if (warmed.length > 0) {
     say(
       `  warm-up, not counted in any row (the server's JIT settling, see the header): the same load first, at the row's connections (the cached POSTs' at 4)`,
